@@ -1,0 +1,123 @@
+/*  node/node_internal.h — the node's state, shared by node.c (engine, links,
+ *  DM crypto) and api.c (local API server and its methods). Not installed.
+ *
+ *  Threading: everything here is owned by the thread in node_run().
+ *  Durability rule: within one loop iteration every store write happens in one
+ *  transaction (group commit); nothing that promises durability — an ACK to a
+ *  peer, an API reply, a notification — leaves the node before that commit.
+ *  Handlers therefore only queue output; node.c flushes it after committing.
+ */
+#ifndef PARLEY_NODE_INTERNAL_H
+#define PARLEY_NODE_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "../proto/dm.h"
+#include "../proto/identity.h"
+#include "../store/store.h"
+#include "node.h"
+
+#define NODE_ROUTE_MAX 256u
+#define NODE_LINKS_MAX 1024u
+#define NODE_PUSH_MAX 4096u     /* envelopes queued for eager push per link */
+#define NODE_FLUSH_MAX 512u     /* envelopes resent per link per retry round */
+
+enum {
+    C_OVERSIZE, C_MALFORMED, C_BAD_SIGNATURE, C_FUTURE, C_EXPIRED, C_UNSUPPORTED,
+    C_EQUIVOCATION, C_NOT_OURS, C_UNDECRYPTABLE, C_BAD_FRAME, C_NO_HELLO, C_BAD_HELLO,
+    C_ZAP_DENIED, C_BAD_PREKEY, C_DUPLICATE, C_COUNTERS
+};
+
+typedef struct {
+    uint8_t pk[32];            /* peer's Ed25519 key (node id) */
+    uint8_t x_pk[32];          /* its X25519 / CURVE key */
+    char endpoint[256];        /* where we dial it, "" if we don't */
+    void *dealer;              /* our DEALER to it, or NULL */
+    void *monitor;             /* PAIR receiving the DEALER's socket events */
+    bool dealer_up;            /* DEALER handshake succeeded and not disconnected */
+    uint8_t route[NODE_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
+    size_t route_len;          /* 0 when none */
+    bool hello;                /* it sent a HELLO we accepted */
+    uint64_t connected_since;  /* ms; 0 while offline */
+    uint64_t last_seen;        /* ms of the last frame received */
+    uint64_t last_sent;        /* ms of the last frame sent */
+    uint64_t next_flush;       /* ms: resend the outbox no earlier than this */
+    char last_error[96];       /* why it is not connected, for `peers` */
+    uint8_t (*push)[32];       /* envelope ids to push after commit */
+    size_t n_push;
+    uint8_t (*acks)[32];       /* ids to acknowledge after commit */
+    size_t n_acks;
+    bool send_prekey;          /* publish our prekey after commit */
+} link_t;
+
+typedef struct api_client api_client_t;
+
+struct _node_t {
+    node_config_t cfg;          /* copied; strings below are owned copies */
+    char home[4096];
+    char listen[256];
+    char endpoint[256];         /* bound ROUTER endpoint */
+    int lock_fd;                /* flock on parleyd.lock */
+    identity_t *id;
+    char node_id[PARLEY_NODE_ID_STRLEN + 1];
+    store_t *store;
+    void *ctx;                  /* our own zmq context (own ZAP endpoint) */
+    void *router;
+    void *zap;
+    link_t **links;
+    size_t n_links;
+    int api_fd;                 /* listening Unix socket */
+    char api_path[4200];
+    api_client_t **clients;
+    size_t n_clients;
+    int wake[2];                /* self-pipe for node_stop */
+    volatile int stopping;
+    uint64_t counters[C_COUNTERS];
+    uint64_t started_ms;
+    uint64_t next_maint;
+    json_t *notes;              /* notifications to broadcast after commit */
+    uint8_t *buf;               /* PARLEY_FRAME_MAX scratch for frames */
+    uint8_t *envbuf;            /* PARLEY_ENVELOPE_MAX scratch */
+    uint64_t monitor_seq;       /* names inproc monitor endpoints */
+};
+
+extern const char *const node_counter_names[C_COUNTERS];
+
+uint64_t node_now_ms(void);
+void node_log(node_t *self, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/*  Begins the iteration's transaction if none is open. */
+int node_txn(node_t *self) PARLEY_WUR;
+/*  Queues a notification for subscribers (steals params). */
+void node_notify(node_t *self, const char *method, json_t *params);
+
+/*  Resolves a user's PEER argument: full id, contact name, or unique
+ *  short-id prefix (>= 4 chars) of a known peer or contact. */
+int node_resolve_peer(node_t *self, const char *arg, uint8_t pk[32], const char **why) PARLEY_WUR;
+link_t *node_link_find(node_t *self, const uint8_t pk[32]);
+bool node_link_online(const node_t *self, const link_t *link);
+
+/*  Sends a text DM; fills msg (caller frees msg->text) — QUEUED when the
+ *  peer's prekey is unknown. Inside the iteration's transaction. */
+int node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len,
+                   store_msg_t *msg) PARLEY_WUR;
+
+/* JSON views shared by api.c and notifications. */
+json_t *node_msg_json(node_t *self, const store_msg_t *msg);
+const char *node_state_name(int state);
+
+/* api.c */
+int api_listen(node_t *self) PARLEY_WUR;
+void api_close(node_t *self);
+/*  zmq_pollitem_t entries for the API (listening socket and clients). */
+size_t api_poll_count(const node_t *self);
+void api_poll_fill(node_t *self, void *items);
+/*  Handles readiness reported in items (same order as api_poll_fill). */
+void api_poll_handle(node_t *self, const void *items);
+/*  Writes queued output to clients (after commit). */
+void api_flush(node_t *self);
+/*  Queues a line to every subscribed client. */
+void api_broadcast(node_t *self, const json_t *note);
+
+#endif

@@ -1,0 +1,96 @@
+/*  proto/frame.h — the frames two nodes exchange over ZeroMQ.
+ *
+ *  One frame = one ZeroMQ message part. Integers big-endian.
+ *
+ *    0 1 protocol version (PARLEY_PROTO_VERSION)
+ *    1 1 type (FRAME_*)
+ *    2   payload:
+ *
+ *    HELLO     ed_pk 32 | caps u32 | tag_len u8 (<= 64) | tag
+ *              | n u8 (<= 8) | n × (len u8 (>= 1) | endpoint bytes)
+ *    PREKEY    a signed prekey bundle, DM_PREKEY_BUNDLE_LEN bytes (dm.h)
+ *    ENVELOPES count u16 (1..64) | count × (len u32 (<= 65536) | envelope)
+ *    ACK       count u16 (1..1024) | count × 32-byte envelope id
+ *              ("stored durably", sent after commit; not a receipt)
+ *    PING/PONG nonce u64
+ *    BYE       reason u8
+ *
+ *  HELLO's ed_pk must map to the CURVE key the transport authenticated;
+ *  node/ checks that. Every other frame from a link before HELLO is dropped.
+ *  Nothing may trail a frame's payload. A decoded frame views the buffer.
+ */
+#ifndef PARLEY_PROTO_FRAME_H
+#define PARLEY_PROTO_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "errors.h"
+#include "limits.h"
+
+enum {
+    FRAME_HELLO = 1,
+    FRAME_PREKEY = 2,
+    FRAME_ENVELOPES = 3,
+    FRAME_ACK = 4,
+    FRAME_PING = 5,
+    FRAME_PONG = 6,
+    FRAME_BYE = 7,
+};
+
+typedef struct {
+    uint8_t type;                                        /* FRAME_* */
+    /* HELLO */
+    const uint8_t *ed_pk;                                /* 32 bytes */
+    uint32_t caps;                                       /* capability bits */
+    const char *tag;                                     /* not NUL-terminated */
+    size_t tag_len;
+    size_t n_endpoints;
+    const char *endpoints[PARLEY_HELLO_ENDPOINTS_MAX];   /* not NUL-terminated */
+    size_t endpoint_lens[PARLEY_HELLO_ENDPOINTS_MAX];
+    /* PREKEY */
+    const uint8_t *bundle;                               /* DM_PREKEY_BUNDLE_LEN */
+    size_t bundle_len;
+    /* ENVELOPES */
+    size_t n_envelopes;
+    const uint8_t *envelopes[PARLEY_BATCH_MAX];
+    size_t envelope_lens[PARLEY_BATCH_MAX];
+    /* ACK */
+    const uint8_t *ids;                                  /* n_ids × 32 */
+    size_t n_ids;
+    /* PING / PONG */
+    uint64_t nonce;
+    /* BYE */
+    uint8_t reason;
+} frame_t;
+
+/*  Decodes one frame; views into buf. */
+int frame_decode(const uint8_t *buf, size_t len, frame_t *out) PARLEY_WUR;
+
+/*  Encoders write into out (cap bytes) and set *out_len. */
+int frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
+                       const char *const *endpoints, size_t n_endpoints,
+                       uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+int frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, size_t cap,
+                        size_t *out_len) PARLEY_WUR;
+/*  ENVELOPES is built incrementally: begin, add up to PARLEY_BATCH_MAX
+ *  (PARLEY_ERR_LIMIT when full or out of room: send and begin again), finish. */
+typedef struct {
+    uint8_t *buf;   /* caller's buffer */
+    size_t cap;     /* its size */
+    size_t len;     /* bytes written so far */
+    size_t count;   /* envelopes added */
+} frame_batch_t;
+void frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap);
+int frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len) PARLEY_WUR;
+/*  Patches the count; returns the frame length (0 if empty). */
+size_t frame_batch_finish(frame_batch_t *b);
+int frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
+                     size_t *out_len) PARLEY_WUR;
+int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
+                      size_t *out_len) PARLEY_WUR;
+int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+
+void frame_test(bool verbose);
+
+#endif

@@ -1,0 +1,229 @@
+/*  store/store.h — everything a node keeps on disk, in one SQLite file.
+ *
+ *  The only module that includes <sqlite3.h>. The file is opened in WAL mode
+ *  with synchronous=FULL (a send is durable before it is acknowledged; group
+ *  commit through store_begin/store_commit keeps throughput up), secure_delete
+ *  ON (erased keys and content are overwritten), and a schema versioned with
+ *  PRAGMA user_version: store_open() applies every migration in order inside
+ *  one transaction and refuses a file from a newer version. Schema: store.c.
+ *
+ *  Every value read back from the file is range-checked (a blob of the wrong
+ *  length is PARLEY_ERR_MALFORMED, never a crash). Secret material (prekey
+ *  secrets, session chain keys) lives in this file: the home is mode 0700.
+ *
+ *  Not thread-safe: one store_t per thread (the node's actor owns it).
+ */
+#ifndef PARLEY_STORE_STORE_H
+#define PARLEY_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "../proto/dm.h"
+#include "../proto/envelope.h"
+#include "../proto/errors.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_NAME_MAX 64u       /* contact name, bytes */
+#define STORE_MSG_ID_LEN 16u     /* local message id */
+
+typedef struct _store_t store_t;
+
+/*  Opens (creating if needed) and migrates the database at path.
+ *  PARLEY_ERR_UNSUPPORTED for a file of a newer schema, PARLEY_ERR_IO else. */
+int store_open(const char *path, store_t **out) PARLEY_WUR;
+/*  Closes the database (checkpointing the WAL). NULL-safe. */
+void store_destroy(store_t **self_p);
+
+/*  Explicit transactions for group commit. Nesting is an error
+ *  (PARLEY_ERR_STATE). Every other call works inside or outside one. */
+int store_begin(store_t *self) PARLEY_WUR;
+int store_commit(store_t *self) PARLEY_WUR;
+int store_rollback(store_t *self) PARLEY_WUR;
+bool store_in_txn(const store_t *self);
+/*  TRUNCATE checkpoint: moves the WAL into the file and empties it, so wiped
+ *  secrets do not linger in old WAL frames. */
+int store_checkpoint(store_t *self) PARLEY_WUR;
+
+/* ---- meta: small named integers (e.g. next own prekey id) ---- */
+int store_meta_get(store_t *self, const char *key, uint64_t *value) PARLEY_WUR; /* NOTFOUND */
+int store_meta_set(store_t *self, const char *key, uint64_t value) PARLEY_WUR;
+
+/* ---- envelopes: the log, as received ---- */
+/*  Stores a decoded, verified envelope with its id. Returns 0, or
+ *  PARLEY_ERR_DUPLICATE (same id already stored: nothing written), or
+ *  PARLEY_ERR_EQUIVOCATION (another envelope holds the same author, scope
+ *  and seq: this one is written to the evidence table only). */
+int store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32],
+                       uint64_t received_ms) PARLEY_WUR;
+bool store_envelope_has(store_t *self, const uint8_t id[32]);
+/*  Copies the bytes of envelope id into *bytes (malloc'd, caller frees). */
+int store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes,
+                       size_t *len) PARLEY_WUR;
+/*  Highest seq stored for (author, scope), 0 if none. */
+int store_last_seq(store_t *self, const uint8_t author[32], const uint8_t scope[32],
+                   uint64_t *seq) PARLEY_WUR;
+/*  Calls fn for every stored envelope in insertion order (tests, forensics).
+ *  fn returns non-zero to stop. */
+int store_envelope_each(store_t *self,
+                        int (*fn)(const uint8_t *bytes, size_t len, void *arg),
+                        void *arg) PARLEY_WUR;
+
+/* ---- messages: decrypted history ---- */
+enum {
+    MSG_STATE_QUEUED = 0,    /* outgoing, waiting for the peer's prekey; no envelope yet */
+    MSG_STATE_STORED = 1,    /* outgoing, sealed and durable in our log */
+    MSG_STATE_RELAYED = 2,   /* held by another node (reserved for relays) */
+    MSG_STATE_DELIVERED = 3, /* the recipient's signed receipt came back */
+    MSG_STATE_READ = 4,      /* the recipient opened it */
+    MSG_STATE_RECEIVED = 10, /* incoming */
+};
+
+typedef struct {
+    uint8_t msg_id[STORE_MSG_ID_LEN]; /* local id, random */
+    bool has_env;                     /* false while QUEUED */
+    uint8_t env_id[32];               /* envelope id when has_env */
+    uint8_t peer[32];                 /* the other party's Ed25519 pk */
+    bool outgoing;                    /* we wrote it */
+    uint64_t seq;                     /* envelope seq (0 while QUEUED) */
+    uint64_t ts_ms;                   /* envelope ts (queue time while QUEUED) */
+    int state;                        /* MSG_STATE_* */
+    char *text;                       /* NUL-terminated, malloc'd (free with store_msgs_free) */
+} store_msg_t;
+
+/*  Inserts a message. For outgoing QUEUED messages has_env is false. */
+int store_msg_add(store_t *self, const store_msg_t *msg) PARLEY_WUR;
+/*  Gives a QUEUED message its envelope: sets env_id, seq, ts, state STORED. */
+int store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN],
+                     const uint8_t env_id[32], uint64_t seq, uint64_t ts_ms) PARLEY_WUR;
+/*  Raises the state of the outgoing message with envelope env_id to state if
+ *  it is lower. *changed tells if it moved; *out (may be NULL) receives the
+ *  message (free its text with store_msgs_free(out, 1) semantics: free(out->text)).
+ *  PARLEY_ERR_NOTFOUND if no outgoing message has that envelope. */
+int store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *changed,
+                    store_msg_t *out) PARLEY_WUR;
+/*  QUEUED messages to peer, oldest first. *out is an array the caller frees
+ *  with store_msgs_free. */
+int store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out,
+                     size_t *n) PARLEY_WUR;
+/*  Peers that have QUEUED messages (array of 32-byte keys, caller frees). */
+int store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n) PARLEY_WUR;
+/*  The last `limit` messages with peer, returned oldest first, ordered by
+ *  (ts_ms, outgoing-author, seq). limit 0 = all. */
+int store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t **out,
+                  size_t *n) PARLEY_WUR;
+void store_msgs_free(store_msg_t *msgs, size_t n);
+
+/* ---- outbox: envelopes a peer has not acknowledged yet ---- */
+int store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32],
+                     uint64_t now_ms) PARLEY_WUR;
+/*  Up to max ids pending for peer, oldest first, into ids (max × 32 bytes). */
+int store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *ids,
+                      size_t *n) PARLEY_WUR;
+/*  Removes (env_id, peer); PARLEY_ERR_NOTFOUND if absent. */
+int store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]) PARLEY_WUR;
+
+/* ---- contacts ---- */
+typedef struct {
+    char name[STORE_NAME_MAX + 1]; /* unique, NUL-terminated */
+    uint8_t pk[32];                /* Ed25519 pk */
+    bool verified;                 /* safety number checked out of band */
+    uint64_t added_ms;
+} store_contact_t;
+
+/*  Inserts or replaces the contact called name (verified is reset when the
+ *  key changes; callers warn first). */
+int store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool verified,
+                      uint64_t now_ms) PARLEY_WUR;
+int store_contact_by_name(store_t *self, const char *name, store_contact_t *out) PARLEY_WUR;
+int store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out) PARLEY_WUR;
+/*  All contacts by name; caller frees *out with free(). */
+int store_contact_list(store_t *self, store_contact_t **out, size_t *n) PARLEY_WUR;
+int store_contact_remove(store_t *self, const char *name) PARLEY_WUR;
+int store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified) PARLEY_WUR;
+
+/* ---- peers: nodes we have seen ---- */
+typedef struct {
+    uint8_t pk[32];           /* Ed25519 pk */
+    char endpoint[256];       /* last known endpoint, "" if none */
+    uint64_t first_seen_ms;
+    uint64_t last_seen_ms;
+} store_peer_t;
+
+/*  Records a sighting; endpoint NULL keeps the stored one. */
+int store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint,
+                    uint64_t now_ms) PARLEY_WUR;
+int store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out) PARLEY_WUR;
+/*  All peers; caller frees *out with free(). */
+int store_peer_list(store_t *self, store_peer_t **out, size_t *n) PARLEY_WUR;
+
+/* ---- own signed prekeys ---- */
+typedef struct {
+    prekey_t pub;                         /* public part */
+    uint8_t bundle[DM_PREKEY_BUNDLE_LEN]; /* signed encoding */
+    uint64_t superseded_ms;               /* 0 while current */
+} store_own_prekey_t;
+
+/*  Adds a new current prekey and marks the previous current one superseded
+ *  at now_ms. */
+int store_own_prekey_add(store_t *self, const store_own_prekey_t *pk,
+                         const uint8_t secret[32], uint64_t now_ms) PARLEY_WUR;
+/*  The current prekey (NOTFOUND before the first). */
+int store_own_prekey_current(store_t *self, store_own_prekey_t *out) PARLEY_WUR;
+/*  Secret of prekey spk_id; PARLEY_ERR_NOKEY if unknown or wiped. */
+int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32]) PARLEY_WUR;
+/*  Deletes every prekey superseded before cutoff_ms; *n how many. */
+int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_WUR;
+
+/* ---- peers' prekeys ---- */
+/*  Keeps pk if its spk_id is newer than the stored one for its owner.
+ *  *changed tells whether it replaced anything. */
+int store_peer_prekey_put(store_t *self, const prekey_t *pk,
+                          const uint8_t bundle[DM_PREKEY_BUNDLE_LEN], bool *changed) PARLEY_WUR;
+int store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out) PARLEY_WUR;
+
+/* ---- DM sessions ---- */
+typedef struct {
+    uint8_t peer[32];   /* recipient */
+    uint8_t ek_pub[32]; /* session */
+    uint32_t spk_id;    /* recipient prekey it was opened against */
+    uint32_t day0;
+    uint32_t day;       /* period of key */
+    uint8_t key[32];    /* chain key of day (secret) */
+} store_send_session_t;
+
+int store_send_session_get(store_t *self, const uint8_t peer[32],
+                           store_send_session_t *out) PARLEY_WUR;
+int store_send_session_put(store_t *self, const store_send_session_t *s) PARLEY_WUR;
+
+typedef struct {
+    uint8_t peer[32];     /* sender */
+    uint8_t ek_pub[32];   /* session */
+    uint32_t spk_id;
+    uint32_t day0;
+    uint32_t base_day;    /* oldest period still openable */
+    uint8_t key[32];      /* chain key of base_day (secret) */
+    uint64_t last_used_ms;
+} store_recv_session_t;
+
+int store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32],
+                           store_recv_session_t *out) PARLEY_WUR;
+int store_recv_session_put(store_t *self, const store_recv_session_t *s) PARLEY_WUR;
+/*  All receiving sessions (caller frees). */
+int store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n) PARLEY_WUR;
+
+/* ---- statistics ---- */
+typedef struct {
+    uint64_t envelopes;      /* rows in the log */
+    uint64_t messages;       /* history rows */
+    uint64_t outbox;         /* unacknowledged (envelope, peer) pairs */
+    uint64_t queued;         /* messages waiting for a prekey */
+    uint64_t equivocations;  /* evidence rows */
+    uint64_t db_bytes;       /* page_count × page_size */
+} store_stats_t;
+
+int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;
+
+void store_test(bool verbose);
+
+#endif

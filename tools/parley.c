@@ -1,0 +1,541 @@
+/*  tools/parley.c — the command-line client.
+ *
+ *  `init` and `id` work on the home directly (no daemon needed); every other
+ *  command is one call to the node's local API. With --json a command prints
+ *  exactly one JSON value (watch: one per event, one per line). Errors are one
+ *  line on stderr and a non-zero exit: 1 failure, 2 usage, 3 no daemon.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "../node/client.h"
+#include "../node/home.h"
+#include "../proto/identity.h"
+
+typedef struct {
+    char home[HOME_PATH_MAX]; /* resolved home */
+    bool json;                /* --json */
+    int argc;                 /* remaining words after the command */
+    char **argv;
+} cli_t;
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: parley [--home DIR] [--json] COMMAND ...\n"
+            "  init [--passphrase-file F]     create an identity (refuses to overwrite)\n"
+            "  id                             this node's id, short id and fingerprint\n"
+            "  status                         the running node: endpoints, peers, log, counters\n"
+            "  send PEER TEXT                 send a direct message (returns once durable)\n"
+            "  history PEER [--limit N]       the conversation with PEER, oldest first\n"
+            "  watch                          stream incoming messages and delivery updates\n"
+            "  peers                          peers and their connection state\n"
+            "  contacts add ID NAME [--replace] | list | remove NAME | verify PEER\n"
+            "  safety PEER                    the 60-digit safety number of you and PEER\n"
+            "PEER is a node id, a contact name, or a unique short id.\n");
+}
+
+static int s_die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+s_die(int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "parley: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+static void
+s_print_json(const json_t *v)
+{
+    char *text = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (text) {
+        puts(text);
+        free(text);
+    }
+}
+
+static void
+s_time(uint64_t ms, char *out, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *
+s_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+static uint64_t
+s_int(const json_t *obj, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(obj, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* ---- offline commands ---- */
+
+static int
+c_init(cli_t *cli)
+{
+    const char *pass_file = NULL;
+    for (int i = 0; i < cli->argc; i++) {
+        if (strcmp(cli->argv[i], "--passphrase-file") == 0 && i + 1 < cli->argc) {
+            pass_file = cli->argv[++i];
+        } else {
+            return s_die(2, "init: unexpected '%s'", cli->argv[i]);
+        }
+    }
+    char *pass = NULL;
+    size_t pass_len = 0;
+    if (pass_file) {
+        int rc = home_passphrase_read(pass_file, &pass, &pass_len);
+        if (rc != PARLEY_OK) {
+            return s_die(1, "cannot read a passphrase from %s (missing, or first line empty)",
+                         pass_file);
+        }
+    }
+    if (home_ensure(cli->home) != PARLEY_OK) {
+        home_passphrase_free(&pass);
+        return s_die(1, "cannot create the home directory %s", cli->home);
+    }
+    identity_t *id = identity_new();
+    int rc = id ? home_identity_create(cli->home, id, pass, pass_len) : PARLEY_ERR_NOMEM;
+    home_passphrase_free(&pass);
+    if (rc == PARLEY_ERR_EXISTS) {
+        identity_destroy(&id);
+        return s_die(1, "%s/identity.key exists: refusing to overwrite an identity",
+                     cli->home);
+    }
+    if (rc != PARLEY_OK) {
+        identity_destroy(&id);
+        return s_die(1, "cannot write %s/identity.key", cli->home);
+    }
+    char nid[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(id), nid);
+    identity_destroy(&id);
+    if (cli->json) {
+        json_t *out = json_pack("{s:s, s:s, s:b}", "id", nid, "home", cli->home, "sealed",
+                                pass_file != NULL);
+        s_print_json(out);
+        json_decref(out);
+    } else {
+        printf("created identity %s in %s%s\n", nid, cli->home,
+               pass_file ? " (sealed with your passphrase)" : "");
+    }
+    return 0;
+}
+
+static int
+c_id(cli_t *cli)
+{
+    uint8_t pk[32];
+    int rc = home_identity_public(cli->home, pk);
+    if (rc == PARLEY_ERR_NOTFOUND) {
+        return s_die(1, "no identity in %s: run 'parley init' or start parleyd", cli->home);
+    }
+    if (rc != PARLEY_OK) {
+        return s_die(1, "%s/identity.key is damaged or unreadable", cli->home);
+    }
+    char nid[PARLEY_NODE_ID_STRLEN + 1], sid[PARLEY_SHORT_ID_STRLEN + 1], fp[50];
+    identity_node_id(pk, nid);
+    identity_short_id(pk, sid);
+    identity_fingerprint(pk, fp);
+    if (cli->json) {
+        json_t *out = json_pack("{s:s, s:s, s:s}", "id", nid, "short_id", sid, "fingerprint",
+                                fp);
+        s_print_json(out);
+        json_decref(out);
+    } else {
+        printf("id:          %s\nshort id:    %s\nfingerprint: %s\n", nid, sid, fp);
+    }
+    return 0;
+}
+
+/* ---- online commands ---- */
+
+static int
+s_connect(cli_t *cli, client_t **client)
+{
+    int rc = client_connect(cli->home, client);
+    if (rc == PARLEY_ERR_NOTFOUND) {
+        fprintf(stderr,
+                "parley: no parleyd is running for %s: start it with 'parleyd --home %s'\n",
+                cli->home, cli->home);
+        return 3;
+    }
+    if (rc != PARLEY_OK) {
+        return s_die(1, "cannot connect to %s/api.sock", cli->home);
+    }
+    return 0;
+}
+
+//  One API call; prints the error and returns an exit code, or 0 with *out.
+static int
+s_call(cli_t *cli, const char *method, json_t *params, json_t **out)
+{
+    client_t *client = NULL;
+    int code = s_connect(cli, &client);
+    if (code != 0) {
+        json_decref(params);
+        return code;
+    }
+    char *err = NULL;
+    int rc = client_call(client, method, params, out, &err);
+    client_destroy(&client);
+    if (rc != PARLEY_OK) {
+        fprintf(stderr, "parley: %s\n", err ? err : parley_strerror(rc));
+        free(err);
+        return 1;
+    }
+    return 0;
+}
+
+static void
+s_print_msg(const json_t *m)
+{
+    char when[32];
+    s_time(s_int(m, "ts_ms"), when, sizeof when);
+    bool out = json_is_true(json_object_get(m, "outgoing"));
+    const char *name = s_str(m, "peer_name");
+    const char *who = *name ? name : s_str(m, "peer_short");
+    printf("%s  %s %-12s [%s] %s\n", when, out ? "you ->" : "from  ", who, s_str(m, "state"),
+           s_str(m, "text"));
+}
+
+static int
+c_send(cli_t *cli)
+{
+    if (cli->argc != 2) {
+        return s_die(2, "usage: parley send PEER TEXT");
+    }
+    json_t *res = NULL;
+    int code = s_call(cli, "send",
+                      json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]), &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+    } else if (strcmp(s_str(res, "state"), "queued") == 0) {
+        printf("queued %s (waiting for the peer's prekey; sent when it is online)\n",
+               s_str(res, "msg_id"));
+    } else {
+        printf("stored %s\n", s_str(res, "envelope_id"));
+    }
+    json_decref(res);
+    return 0;
+}
+
+static int
+c_history(cli_t *cli)
+{
+    const char *peer = NULL;
+    long long limit = 50;
+    for (int i = 0; i < cli->argc; i++) {
+        if (strcmp(cli->argv[i], "--limit") == 0 && i + 1 < cli->argc) {
+            char *end = NULL;
+            errno = 0;
+            limit = strtoll(cli->argv[++i], &end, 10);
+            if (errno || *end || limit < 0) {
+                return s_die(2, "--limit wants a number, got '%s'", cli->argv[i]);
+            }
+        } else if (!peer) {
+            peer = cli->argv[i];
+        } else {
+            return s_die(2, "history: unexpected '%s'", cli->argv[i]);
+        }
+    }
+    if (!peer) {
+        return s_die(2, "usage: parley history PEER [--limit N]");
+    }
+    json_t *res = NULL;
+    int code = s_call(cli, "history",
+                      json_pack("{s:s, s:I}", "peer", peer, "limit", (json_int_t)limit), &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+    } else {
+        size_t i;
+        json_t *m;
+        json_array_foreach(res, i, m) {
+            s_print_msg(m);
+        }
+    }
+    json_decref(res);
+    return 0;
+}
+
+static int
+c_watch(cli_t *cli)
+{
+    client_t *client = NULL;
+    int code = s_connect(cli, &client);
+    if (code != 0) {
+        return code;
+    }
+    json_t *res = NULL;
+    char *err = NULL;
+    if (client_call(client, "subscribe", NULL, &res, &err) != PARLEY_OK) {
+        fprintf(stderr, "parley: %s\n", err ? err : "subscribe failed");
+        free(err);
+        client_destroy(&client);
+        return 1;
+    }
+    json_decref(res);
+    for (;;) {
+        json_t *note = NULL;
+        int rc = client_recv(client, -1, &note);
+        if (rc != PARLEY_OK) {
+            client_destroy(&client);
+            fprintf(stderr, "parley: the daemon went away\n");
+            return 1;
+        }
+        const char *method = s_str(note, "method");
+        json_t *p = json_object_get(note, "params");
+        if (cli->json) {
+            char *text = json_dumps(note, JSON_COMPACT);
+            if (text) {
+                puts(text);
+                free(text);
+            }
+        } else if (strcmp(method, "message") == 0) {
+            s_print_msg(p);
+        } else if (strcmp(method, "delivery") == 0) {
+            printf("delivery %s -> %s: %s\n", s_str(p, "envelope_id"), s_str(p, "peer_short"),
+                   s_str(p, "state"));
+        } else if (strcmp(method, "peer") == 0) {
+            printf("peer %s %s%s%s\n", s_str(p, "short_id"), s_str(p, "state"),
+                   *s_str(p, "reason") ? ": " : "", s_str(p, "reason"));
+        } else if (strcmp(method, "warning") == 0) {
+            printf("WARNING %s %s\n", s_str(p, "kind"), s_str(p, "contact"));
+        }
+        fflush(stdout);
+        json_decref(note);
+    }
+}
+
+static int
+c_peers(cli_t *cli)
+{
+    json_t *res = NULL;
+    int code = s_call(cli, "peers", NULL, &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+        json_decref(res);
+        return 0;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(res, i, p) {
+        char since[32] = "-", seen[32] = "-";
+        if (s_int(p, "connected_since")) {
+            s_time(s_int(p, "connected_since"), since, sizeof since);
+        }
+        if (s_int(p, "last_seen")) {
+            s_time(s_int(p, "last_seen"), seen, sizeof seen);
+        }
+        bool online = json_is_true(json_object_get(p, "online"));
+        printf("%s  %-8s %-7s since %s  last seen %s  %s  %s%s\n", s_str(p, "id"),
+               s_str(p, "short_id"), online ? "online" : "offline", since, seen,
+               s_str(p, "endpoint"), json_is_string(json_object_get(p, "name")) ?
+               s_str(p, "name") : "", online ? "" : s_str(p, "last_error"));
+    }
+    json_decref(res);
+    return 0;
+}
+
+static void
+s_print_contact(const json_t *c)
+{
+    printf("%-16s %s %s\n", s_str(c, "name"), s_str(c, "id"),
+           json_is_true(json_object_get(c, "verified")) ? "verified" : "unverified");
+}
+
+static int
+c_contacts(cli_t *cli)
+{
+    const char *sub = cli->argc > 0 ? cli->argv[0] : "list";
+    json_t *res = NULL;
+    int code;
+    if (strcmp(sub, "add") == 0 && (cli->argc == 3 || cli->argc == 4)) {
+        bool replace = cli->argc == 4 && strcmp(cli->argv[3], "--replace") == 0;
+        if (cli->argc == 4 && !replace) {
+            return s_die(2, "contacts add: unexpected '%s'", cli->argv[3]);
+        }
+        code = s_call(cli, "contacts.add",
+                      json_pack("{s:s, s:s, s:b}", "id", cli->argv[1], "name", cli->argv[2],
+                                "replace", replace), &res);
+    } else if (strcmp(sub, "list") == 0 && cli->argc <= 1) {
+        code = s_call(cli, "contacts.list", NULL, &res);
+    } else if (strcmp(sub, "remove") == 0 && cli->argc == 2) {
+        code = s_call(cli, "contacts.remove", json_pack("{s:s}", "name", cli->argv[1]), &res);
+    } else if (strcmp(sub, "verify") == 0 && cli->argc == 2) {
+        code = s_call(cli, "contacts.verify", json_pack("{s:s}", "peer", cli->argv[1]), &res);
+    } else {
+        return s_die(2, "usage: parley contacts add ID NAME [--replace] | list | remove NAME "
+                        "| verify PEER");
+    }
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+    } else if (json_is_array(res)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(res, i, c) {
+            s_print_contact(c);
+        }
+    } else if (strcmp(sub, "remove") == 0) {
+        printf("removed %s\n", cli->argv[1]);
+    } else {
+        s_print_contact(res);
+    }
+    json_decref(res);
+    return 0;
+}
+
+static int
+c_safety(cli_t *cli)
+{
+    if (cli->argc != 1) {
+        return s_die(2, "usage: parley safety PEER");
+    }
+    json_t *res = NULL;
+    int code = s_call(cli, "safety", json_pack("{s:s}", "peer", cli->argv[0]), &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+    } else {
+        const char *d = s_str(res, "safety_number");
+        //  Twelve groups of five, as people read them aloud to each other.
+        for (size_t i = 0; i < 60 && d[i]; i += 5) {
+            printf("%.5s%s", d + i, i == 25 ? "\n" : i == 55 ? "\n" : " ");
+        }
+        printf("%s\n", json_is_true(json_object_get(res, "verified")) ? "verified"
+                                                                      : "not verified");
+    }
+    json_decref(res);
+    return 0;
+}
+
+static int
+c_status(cli_t *cli)
+{
+    json_t *res = NULL;
+    int code = s_call(cli, "status", NULL, &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+        json_decref(res);
+        return 0;
+    }
+    json_t *log = json_object_get(res, "log");
+    json_t *peers = json_object_get(res, "peers");
+    printf("id:        %s\nendpoint:  %s\npeers:     %" PRIu64 " online, %" PRIu64 " known\n",
+           s_str(res, "id"), json_string_value(json_array_get(json_object_get(res, "endpoints"),
+                                                              0)),
+           s_int(peers, "online"), s_int(peers, "known"));
+    printf("log:       %" PRIu64 " envelopes, %" PRIu64 " messages, %" PRIu64 " in outbox, %"
+           PRIu64 " queued, %" PRIu64 " bytes\n",
+           s_int(log, "envelopes"), s_int(log, "messages"), s_int(log, "outbox"),
+           s_int(log, "queued"), s_int(log, "db_bytes"));
+    printf("rejected:");
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(res, "rejected"), key, v) {
+        printf(" %s=%" PRIu64, key, (uint64_t)json_integer_value(v));
+    }
+    printf("\n");
+    json_decref(res);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        return s_die(1, "libsodium failed to initialise");
+    }
+    cli_t cli;
+    memset(&cli, 0, sizeof cli);
+    const char *home_flag = NULL;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+            home_flag = argv[++i];
+        } else if (strcmp(argv[i], "--json") == 0) {
+            cli.json = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            s_usage(stdout);
+            return 0;
+        } else {
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        s_usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[i++];
+    //  --json may also follow the command ("parley peers --json").
+    char **rest = argv + i;
+    int n = 0;
+    for (int k = i; k < argc; k++) {
+        if (strcmp(argv[k], "--json") == 0) {
+            cli.json = true;
+        } else if (strcmp(argv[k], "--home") == 0 && k + 1 < argc) {
+            home_flag = argv[++k];
+        } else {
+            rest[n++] = argv[k];
+        }
+    }
+    cli.argv = rest;
+    cli.argc = n;
+    if (home_resolve(home_flag, cli.home, sizeof cli.home) != PARLEY_OK) {
+        return s_die(2, "cannot tell where the home is: pass --home DIR or set PARLEY_HOME");
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(cli_t *cli);
+    } cmds[] = {
+        { "init", c_init }, { "id", c_id }, { "send", c_send }, { "history", c_history },
+        { "watch", c_watch }, { "peers", c_peers }, { "contacts", c_contacts },
+        { "safety", c_safety }, { "status", c_status },
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        if (strcmp(cmds[k].name, cmd) == 0) {
+            return cmds[k].fn(&cli);
+        }
+    }
+    fprintf(stderr, "parley: unknown command '%s'\n", cmd);
+    s_usage(stderr);
+    return 2;
+}

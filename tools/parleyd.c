@@ -1,0 +1,188 @@
+/*  tools/parleyd.c — the node daemon: parses options, runs node_t in the
+ *  foreground until SIGINT/SIGTERM, then shuts down cleanly (the loop commits
+ *  its last transaction, says BYE to peers and closes the database).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../node/home.h"
+#include "../node/node.h"
+
+static node_t *s_node;
+
+static void
+s_on_signal(int sig)
+{
+    (void)sig;
+    if (s_node) {
+        node_stop(s_node);
+    }
+}
+
+static void
+s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: parleyd [--home DIR] [--listen tcp://ADDR:PORT] [--seed tcp://HOST:PORT#ID]...\n"
+            "               [--passphrase-file FILE] [-v]\n"
+            "Runs a Parley node in the foreground. Stop it with Ctrl-C or SIGTERM.\n"
+            "\n"
+            "  --home DIR            node home (else $PARLEY_HOME, $XDG_DATA_HOME/parley,\n"
+            "                        ~/.local/share/parley); created on first start\n"
+            "  --listen ENDPOINT     CURVE endpoint to bind (default tcp://0.0.0.0:*, an\n"
+            "                        ephemeral port, printed at start)\n"
+            "  --seed ENDPOINT#ID    a node to connect to; repeatable\n"
+            "  --passphrase-file F   passphrase for a sealed identity.key\n"
+            "  -v                    debug logging\n"
+            "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
+            "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
+            "  --grace-ms N          old day keys and prekeys are destroyed after this\n"
+            "                        (default 14 days)\n"
+            "  --prekey-rotate-ms N  new signed prekey this often (default 7 days)\n"
+            "  --ping-ms N           liveness ping interval (default 2000)\n"
+            "  --retry-ms N          resend unacknowledged envelopes after (default 3000)\n");
+}
+
+static int
+s_ms_arg(const char *opt, const char *arg, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || !end || *end || arg[0] == '-' || v == 0 || v > 10ull * 365 * 86400000ull) {
+        fprintf(stderr, "parleyd: %s wants a positive number of milliseconds\n", opt);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static bool
+s_takes_value(const char *opt)
+{
+    static const char *const with_value[] = {
+        "--home", "--listen", "--seed", "--passphrase-file", "--ratchet-ms",
+        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms",
+    };
+    for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
+        if (strcmp(opt, with_value[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "parleyd: libsodium failed to initialise\n");
+        return 1;
+    }
+    node_config_t cfg;
+    node_config_default(&cfg);
+    const char *home_flag = NULL;
+    const char *pass_file = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = s_takes_value(a);
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            s_usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "-v") == 0) {
+            cfg.verbose = 1;
+            continue;
+        }
+        if (!takes) {
+            fprintf(stderr, "parleyd: unknown option '%s'\n", a);
+            s_usage(stderr);
+            return 2;
+        }
+        if (!v) {
+            fprintf(stderr, "parleyd: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        int bad = 0;
+        if (strcmp(a, "--home") == 0) {
+            home_flag = v;
+        } else if (strcmp(a, "--listen") == 0) {
+            cfg.listen = v;
+        } else if (strcmp(a, "--seed") == 0) {
+            if (cfg.n_seeds == NODE_SEEDS_MAX) {
+                fprintf(stderr, "parleyd: at most %u seeds\n", NODE_SEEDS_MAX);
+                return 2;
+            }
+            cfg.seeds[cfg.n_seeds++] = v;
+        } else if (strcmp(a, "--passphrase-file") == 0) {
+            pass_file = v;
+        } else if (strcmp(a, "--ratchet-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.ratchet_ms);
+        } else if (strcmp(a, "--grace-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.grace_ms);
+        } else if (strcmp(a, "--prekey-rotate-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.prekey_rotate_ms);
+        } else if (strcmp(a, "--ping-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.ping_ms);
+        } else if (strcmp(a, "--retry-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.retry_ms);
+        } else {
+            fprintf(stderr, "parleyd: unknown option '%s'\n", a);
+            return 2;
+        }
+        if (bad) {
+            return 2;
+        }
+    }
+    char home[HOME_PATH_MAX];
+    if (home_resolve(home_flag, home, sizeof home) != PARLEY_OK) {
+        fprintf(stderr, "parleyd: cannot tell where the home is: pass --home DIR or set "
+                        "PARLEY_HOME\n");
+        return 1;
+    }
+    cfg.home = home;
+    char *pass = NULL;
+    size_t pass_len = 0;
+    if (pass_file) {
+        int rc = home_passphrase_read(pass_file, &pass, &pass_len);
+        if (rc != PARLEY_OK) {
+            fprintf(stderr, "parleyd: cannot read a passphrase from %s: %s\n", pass_file,
+                    rc == PARLEY_ERR_MALFORMED ? "the first line is empty" : strerror(errno));
+            return 1;
+        }
+        cfg.passphrase = pass;
+        cfg.pass_len = pass_len;
+    }
+    int err = 0;
+    char msg[512];
+    s_node = node_new(&cfg, &err, msg, sizeof msg);
+    home_passphrase_free(&pass);
+    if (!s_node) {
+        fprintf(stderr, "parleyd: %s\n", msg);
+        return err == PARLEY_ERR_BUSY ? 3 : 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    printf("parleyd: home %s\n", home);
+    printf("parleyd: listening on %s\n", node_endpoint(s_node));
+    fflush(stdout);
+    int rc = node_run(s_node);
+    node_destroy(&s_node);
+    if (rc != PARLEY_OK) {
+        fprintf(stderr, "parleyd: stopped on error: %s\n", parley_strerror(rc));
+        return 1;
+    }
+    fprintf(stderr, "parleyd: stopped cleanly\n");
+    return 0;
+}
