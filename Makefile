@@ -13,7 +13,7 @@
 
 PKGS      := libsodium libzmq libczmq sqlite3 jansson
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
-             libsqlite3-dev libjansson-dev clang libclang-rt-14-dev procps
+             libsqlite3-dev libjansson-dev clang libclang-rt-14-dev jq
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)
@@ -73,7 +73,7 @@ $(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libstore.
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -1,0 +1,23 @@
+#!/bin/bash
+# kill -9 of the sender right after `send` returned still delivers after
+# restart: once with the receiver offline, once online.
+. "$(dirname "$0")/lib.sh"
+pair a b
+LISTEN_A=$(endpoint a)
+SEED="$(endpoint a)#$A_ID"
+p b send "$A_ID" "warm-up" >/dev/null
+EXPECT=1 wait_until 10 count_is a "$B_ID" || fail "warm-up"
+stop_node a
+p b send "$A_ID" "while-offline" >/dev/null || fail "send"
+kill9_node b
+LISTEN=$LISTEN_A start_node a
+start_node b --seed "$SEED"
+EXPECT=2 wait_until 20 count_is a "$B_ID" || fail "message lost after kill -9 of the sender"
+p b send "$A_ID" "then-killed" >/dev/null || fail "send"
+kill9_node b
+start_node b --seed "$SEED"
+EXPECT=3 wait_until 20 count_is a "$B_ID" || fail "second message lost"
+EXPECT=3 wait_until 20 count_is b "$A_ID" delivered || fail "receipts did not come back"
+[ "$(p a history "$B_ID" --limit 0 --json | jq '[.[].text] | unique | length')" = 3 ] \
+    || fail "duplicates"
+echo "ok"

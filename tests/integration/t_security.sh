@@ -1,0 +1,19 @@
+#!/bin/bash
+# The transport refuses what it must: a seed whose node holds a key other
+# than the pinned one, unauthenticated (NULL) clients, clients pinning a
+# wrong key; and forged or tampered envelopes never reach the log.
+. "$(dirname "$0")/lib.sh"
+start_node a
+A_ID=$(nid a)
+mkdir -p "$TMP/x"; WRONG=$(p x init --json | jq -r .id)
+start_node b --seed "$(endpoint a)#$WRONG"
+sleep 2
+B_ID=$(nid b)
+online b "$WRONG" && fail "connected to a node that does not hold the pinned key"
+online a "$B_ID" && fail "a accepted b although b pinned another key"
+p b peers --json | jq -e '.[0].online == false and (.[0].last_error | test("handshake|unreachable|connecting"))' \
+    >/dev/null || fail "peers does not explain: $(p b peers --json)"
+[ "$("$BIN/zap_probe" "$(endpoint a)" "$A_ID" null)" = refused ] || fail "NULL client got in"
+[ "$("$BIN/zap_probe" "$(endpoint a)" "$A_ID" wrongkey)" = refused ] || fail "wrong key got in"
+[ "$("$BIN/zap_probe" "$(endpoint a)" "$A_ID" right)" = accepted ] || fail "control failed"
+echo "ok"
