@@ -148,6 +148,13 @@ node_resolve_peer(node_t *self, const char *arg, uint8_t pk[32], const char **wh
         }
         free(peers);
     }
+    for (size_t i = 0; i < self->n_links; i++) {
+        const uint8_t *lpk = self->links[i]->pk;
+        if (s_prefix_of(lpk, arg, len) && (matches == 0 || sodium_memcmp(found, lpk, 32) != 0)) {
+            memcpy(found, lpk, 32);
+            matches++;
+        }
+    }
     store_contact_t *contacts = NULL;
     if (store_contact_list(self->store, &contacts, &n) == PARLEY_OK) {
         for (size_t i = 0; i < n; i++) {

@@ -972,14 +972,24 @@ s_monitor_recv(node_t *self, link_t *link)
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         link->dealer_up = true;
         s_send_hello(self, link);
+        if (node_txn(self) == PARLEY_OK
+            && store_peer_seen(self->store, link->pk, link->endpoint, node_now_ms())
+                   != PARLEY_OK) {
+            node_log(self, 0, "could not record a peer sighting");
+        }
         s_link_set_online(self, link, true, "");
         link->last_seen = node_now_ms();
         link->send_prekey = true;
         link->next_flush = 0;
         break;
     case ZMQ_EVENT_DISCONNECTED:
+        //  A drop before the handshake completed is how a server that does not
+        //  hold the pinned key (or refuses us) looks from the client side.
+        snprintf(link->last_error, sizeof link->last_error, "%s",
+                 link->dealer_up ? "disconnected"
+                                 : "handshake refused: the node there does not hold the pinned "
+                                   "key, or refused us");
         link->dealer_up = false;
-        snprintf(link->last_error, sizeof link->last_error, "disconnected");
         if (link->route_len == 0) {
             s_link_set_online(self, link, false, "disconnected");
         }
