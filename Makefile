@@ -42,7 +42,8 @@ STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ  := $(NODE_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
-        $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/bench
+        $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer \
+        $(BUILD)/bench
 
 .PHONY: all deps run test check fuzz install clean fmt fmt-check
 
@@ -76,6 +77,8 @@ $(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/libnode.a $(BUILD)/libstore.a 
 $(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/hostile_peer: $(BUILD)/tests/hostile_peer.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
