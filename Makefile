@@ -85,7 +85,7 @@ $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libstor
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@sh tools/run.sh $(BUILD)
+	@ARGS="$(ARGS)" sh tools/run.sh $(BUILD)
 
 # The whole suite: normal build, then the sanitizer build, one summary line.
 test: deps

@@ -367,6 +367,7 @@ s_flush_outbox(node_t *self, link_t *link)
                    == PARLEY_OK && n > 0) {
         s_send_envelopes(self, link, (const uint8_t(*)[32])ids, n);
     }
+    link->flush_more = n == NODE_FLUSH_MAX;
     free(ids);
     link->next_flush = node_now_ms() + self->cfg.retry_ms;
 }
@@ -810,6 +811,9 @@ s_on_ack(node_t *self, link_t *link, const frame_t *f)
         if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
             node_log(self, 0, "outbox ack: %s", parley_strerror(rc));
         }
+    }
+    if (link->flush_more) {
+        link->next_flush = 0;   // a long backlog: send the next window now
     }
 }
 

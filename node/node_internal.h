@@ -49,6 +49,7 @@ typedef struct {
     uint8_t (*acks)[32];       /* ids to acknowledge after commit */
     size_t n_acks;
     bool send_prekey;          /* publish our prekey after commit */
+    bool flush_more;           /* the last resend was capped: continue on its ACKs */
 } link_t;
 
 typedef struct api_client api_client_t;
