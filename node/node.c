@@ -813,7 +813,10 @@ s_on_ack(node_t *self, link_t *link, const frame_t *f)
         }
     }
     if (link->flush_more) {
-        link->next_flush = 0;   // a long backlog: send the next window now
+        //  A long backlog: send the next window now. Once per window, so a
+        //  window ACKed in several frames does not trigger several resends.
+        link->flush_more = false;
+        link->next_flush = 0;
     }
 }
 

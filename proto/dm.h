@@ -99,8 +99,8 @@ void dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32]);
 size_t dm_body_len(size_t content_len);
 
 /*  Builds, encrypts and signs a whole DM envelope. env_fields supplies
- *  kind/author/scope/seq/ts/expires (body ignored); day_key is the chain
- *  key of h->day. Writes to out (cap >= PARLEY_ENVELOPE_MAX). */
+ *  kind/author/scope/seq/ts/expires (version is set here, body ignored);
+ *  day_key is the chain key of h->day. Writes to out (cap >= PARLEY_ENVELOPE_MAX). */
 int dm_envelope_seal(const identity_t *me, const envelope_t *env_fields,
                      const dm_header_t *h, const uint8_t day_key[32],
                      const uint8_t *content, size_t content_len,

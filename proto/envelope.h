@@ -50,9 +50,11 @@ typedef struct {
 } envelope_t;
 
 /*  Encodes and signs an envelope. The header fields and the body come from
- *  env (body/body_len); signature/bytes are ignored. header_out receives the
- *  94-byte header first so a caller can use it as AEAD associated data:
- *  call envelope_header() to build it, encrypt with it, then envelope_seal().
+ *  env (body/body_len); signature/bytes are ignored. A caller that needs the
+ *  94-byte header as AEAD associated data builds it with envelope_header()
+ *  first, encrypts with it, then calls envelope_seal() (the body may already
+ *  sit in place at out + 94). Refuses what envelope_decode would reject and
+ *  an ed_sk that is not the author's (PARLEY_ERR_STATE).
  *  Writes into out (cap >= 94 + body_len + 64), *out_len = total length. */
 int envelope_seal(const envelope_t *env, const uint8_t ed_sk[64],
                   uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
