@@ -632,6 +632,12 @@ s_open_dm(node_t *self, const uint8_t peer[32], const envelope_t *env, const uin
     uint8_t content[PARLEY_CONTENT_MAX];
     size_t clen = 0;
     int rc = dm_body_parse(env, &h);
+    //  A day past the envelope's own (bounded) time would only make us hash
+    //  forward for nothing: such a body is refused before any ratchet work.
+    if (rc == PARLEY_OK
+        && (h.day < h.day0 || h.day > s_day(env->ts_ms + PARLEY_FUTURE_SKEW_MS))) {
+        rc = PARLEY_ERR_MALFORMED;
+    }
     if (rc == PARLEY_OK) {
         rc = s_recv_day_key(self, peer, &h, key);
     }
@@ -851,13 +857,48 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
                != PARLEY_OK) {
         node_log(self, 0, "could not record a peer sighting");
     }
-    bool was_online = link->connected_since != 0;
     s_link_set_online(self, link, true, "");
-    //  Answer on this connection so the peer learns our prekey, and push what
-    //  it has not acknowledged. When it dialled us, our HELLO is not needed.
+    //  A HELLO means a new connection (a restarted peer, or a reconnect that
+    //  may have lost frames in flight): answer on it with our prekey and push
+    //  everything it has not acknowledged. It dialled us: no HELLO back needed.
     link->send_prekey = true;
-    if (!was_online || link->next_flush == 0) {
-        link->next_flush = 0;
+    link->next_flush = 0;
+}
+
+//  Handles one [routing id, frame] from the ROUTER. user is the ZAP User-Id.
+static void
+s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const char *user)
+{
+    uint8_t x_pk[32];
+    frame_t f;
+    if (!user || hex_decode(user, x_pk, 32) != PARLEY_OK || zmq_msg_size(rid) > NODE_ROUTE_MAX
+        || frame_decode(zmq_msg_data(body), zmq_msg_size(body), &f) != PARLEY_OK) {
+        self->counters[C_BAD_FRAME]++;
+        return;
+    }
+    link_t *link = s_link_find_x(self, x_pk);
+    if (f.type == FRAME_HELLO) {
+        uint8_t want_x[32];
+        if (identity_ed_to_x(f.ed_pk, want_x) != PARLEY_OK
+            || sodium_memcmp(want_x, x_pk, 32) != 0
+            || sodium_memcmp(f.ed_pk, identity_ed_pk(self->id), 32) == 0) {
+            self->counters[C_BAD_HELLO]++;   // claims a key its CURVE key does not prove
+            return;
+        }
+        link = s_link_get(self, f.ed_pk);
+        if (!link) {
+            return;   // link table full: the peer retries its HELLO on reconnect
+        }
+    } else if (!link || !link->hello) {
+        self->counters[C_NO_HELLO]++;
+        return;
+    }
+    memcpy(link->route, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
+    link->route_len = zmq_msg_size(rid);
+    if (f.type == FRAME_HELLO) {
+        s_on_hello(self, link, &f);
+    } else {
+        s_on_frame(self, link, &f);
     }
 }
 
@@ -867,19 +908,11 @@ s_router_recv(node_t *self)
     zmq_msg_t rid, body;
     zmq_msg_init(&rid);
     zmq_msg_init(&body);
-    if (zmq_msg_recv(&rid, self->router, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&rid);
-        zmq_msg_close(&body);
-        return;
-    }
-    if (!zmq_msg_more(&rid) || zmq_msg_recv(&body, self->router, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close(&rid);
-        zmq_msg_close(&body);
-        return;
-    }
+    bool ok = zmq_msg_recv(&rid, self->router, ZMQ_DONTWAIT) >= 0 && zmq_msg_more(&rid)
+              && zmq_msg_recv(&body, self->router, ZMQ_DONTWAIT) >= 0;
     //  Drain anything beyond two parts: a peer that sends multipart gets it dropped.
     bool extra = false;
-    while (zmq_msg_more(&body)) {
+    while (ok && zmq_msg_more(&body)) {
         zmq_msg_t junk;
         zmq_msg_init(&junk);
         extra = true;
@@ -890,39 +923,11 @@ s_router_recv(node_t *self)
             break;
         }
     }
-    const char *user = zmq_msg_gets(&body, "User-Id");
-    uint8_t x_pk[32];
-    frame_t f;
-    if (extra || !user || hex_decode(user, x_pk, 32) != PARLEY_OK
-        || zmq_msg_size(&rid) > NODE_ROUTE_MAX
-        || frame_decode(zmq_msg_data(&body), zmq_msg_size(&body), &f) != PARLEY_OK) {
+    if (ok && extra) {
         self->counters[C_BAD_FRAME]++;
-        goto done;
+    } else if (ok) {
+        s_router_dispatch(self, &rid, &body, zmq_msg_gets(&body, "User-Id"));
     }
-    link_t *link = s_link_find_x(self, x_pk);
-    if (f.type == FRAME_HELLO) {
-        uint8_t want_x[32];
-        if (identity_ed_to_x(f.ed_pk, want_x) != PARLEY_OK
-            || sodium_memcmp(want_x, x_pk, 32) != 0
-            || sodium_memcmp(f.ed_pk, identity_ed_pk(self->id), 32) == 0) {
-            self->counters[C_BAD_HELLO]++;   // claims a key its CURVE key does not prove
-            goto done;
-        }
-        link = s_link_get(self, f.ed_pk);
-        if (!link) {
-            goto done;
-        }
-        memcpy(link->route, zmq_msg_data(&rid), zmq_msg_size(&rid));
-        link->route_len = zmq_msg_size(&rid);
-        s_on_hello(self, link, &f);
-    } else if (!link || !link->hello) {
-        self->counters[C_NO_HELLO]++;
-    } else {
-        memcpy(link->route, zmq_msg_data(&rid), zmq_msg_size(&rid));
-        link->route_len = zmq_msg_size(&rid);
-        s_on_frame(self, link, &f);
-    }
-done:
     zmq_msg_close(&rid);
     zmq_msg_close(&body);
 }

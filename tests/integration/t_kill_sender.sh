@@ -15,6 +15,9 @@ start_node b --seed "$SEED"
 EXPECT=2 wait_until 20 count_is a "$B_ID" || fail "message lost after kill -9 of the sender"
 p b send "$A_ID" "then-killed" >/dev/null || fail "send"
 kill9_node b
+# Liveness: a peer killed with SIGKILL is marked offline within a bounded time.
+offline() { ! online "$@"; }
+wait_until 10 offline a "$B_ID" || fail "a still shows the killed b online"
 start_node b --seed "$SEED"
 EXPECT=3 wait_until 20 count_is a "$B_ID" || fail "second message lost"
 EXPECT=3 wait_until 20 count_is b "$A_ID" delivered || fail "receipts did not come back"
