@@ -635,7 +635,7 @@ s_open_dm(node_t *self, const uint8_t peer[32], const envelope_t *env, const uin
     //  A day past the envelope's own (bounded) time would only make us hash
     //  forward for nothing: such a body is refused before any ratchet work.
     if (rc == PARLEY_OK
-        && (h.day < h.day0 || h.day > s_day(env->ts_ms + PARLEY_FUTURE_SKEW_MS))) {
+        && (h.day < h.day0 || h.day > s_day(self, env->ts_ms + PARLEY_FUTURE_SKEW_MS))) {
         rc = PARLEY_ERR_MALFORMED;
     }
     if (rc == PARLEY_OK) {
