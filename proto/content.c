@@ -1,0 +1,320 @@
+/*  proto/content.c — the plaintext a DM carries: text and receipts.
+ *
+ *  Owns nothing: a decoded content_t views the caller's buffer. Invariants:
+ *  a decoded text is 1..PARLEY_TEXT_MAX bytes of valid UTF-8 with no NUL; a
+ *  decoded receipt has a known status and exactly count ids (1..256); the
+ *  encoders refuse to produce anything the decoder would reject.
+ */
+#include "content.h"
+
+#include <string.h>
+
+#include "bytes.h"
+#include "selftest.h"
+
+#define S_ID_LEN 32u
+
+/*  Length of the UTF-8 sequence starting at s[0] (n bytes left), or 0 if
+ *  it is invalid: RFC 3629 / Unicode table 3-7, so no overlong forms, no
+ *  surrogates (U+D800..DFFF) and nothing above U+10FFFF. */
+static size_t s_utf8_seq(const uint8_t *s, size_t n)
+{
+    uint8_t c = s[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t len;
+    uint8_t lo = 0x80;
+    uint8_t hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (len > n || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < len; i++) {
+        if (s[i] < 0x80 || s[i] > 0xbf) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+bool content_utf8_valid(const char *buf, size_t len)
+{
+    const uint8_t *s = (const uint8_t *)buf;
+    size_t i = 0;
+    while (i < len) {
+        size_t step = s_utf8_seq(s + i, len - i);
+        if (step == 0) {
+            return false;
+        }
+        i += step;
+    }
+    return true;
+}
+
+static int s_check_text(const char *text, size_t len)
+{
+    if (len > PARLEY_TEXT_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!text || len == 0 || memchr(text, '\0', len) || !content_utf8_valid(text, len)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    return PARLEY_OK;
+}
+
+int content_encode_text(const char *text, size_t len, uint8_t *out, size_t cap,
+                        size_t *out_len)
+{
+    if (!out || !out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    int rc = s_check_text(text, len);
+    if (rc != 0) {
+        return rc;
+    }
+    bytes_writer_t w;
+    bytes_writer_init(&w, out, cap);
+    bytes_put_u8(&w, CONTENT_TEXT);
+    bytes_put(&w, text, len);
+    if (!bytes_writer_ok(&w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    *out_len = 1 + len;
+    return PARLEY_OK;
+}
+
+static int s_check_receipt(uint8_t status, const uint8_t *ids, size_t n_ids)
+{
+    if (n_ids > PARLEY_RECEIPT_MAX_IDS) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if ((status != RECEIPT_DELIVERED && status != RECEIPT_READ) || n_ids == 0 || !ids) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    return PARLEY_OK;
+}
+
+int content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uint8_t *out,
+                           size_t cap, size_t *out_len)
+{
+    if (!out || !out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    int rc = s_check_receipt(status, ids, n_ids);
+    if (rc != 0) {
+        return rc;
+    }
+    bytes_writer_t w;
+    bytes_writer_init(&w, out, cap);
+    bytes_put_u8(&w, CONTENT_RECEIPT);
+    bytes_put_u8(&w, status);
+    bytes_put_u16(&w, (uint16_t)n_ids);
+    bytes_put(&w, ids, n_ids * S_ID_LEN);
+    if (!bytes_writer_ok(&w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    *out_len = 4 + n_ids * S_ID_LEN;
+    return PARLEY_OK;
+}
+
+static int s_decode_text(bytes_reader_t *r, content_t *out)
+{
+    size_t len = bytes_remaining(r);
+    const char *text = (const char *)bytes_view(r, len);
+    int rc = s_check_text(text, len);
+    if (rc != 0) {
+        return rc;
+    }
+    out->text = text;
+    out->text_len = len;
+    return PARLEY_OK;
+}
+
+static int s_decode_receipt(bytes_reader_t *r, content_t *out)
+{
+    uint8_t status = bytes_get_u8(r);
+    size_t n = bytes_get_u16(r);
+    if (!bytes_reader_ok(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (n > PARLEY_RECEIPT_MAX_IDS) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (n * S_ID_LEN != bytes_remaining(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    const uint8_t *ids = bytes_view(r, n * S_ID_LEN);
+    int rc = s_check_receipt(status, ids, n);
+    if (rc != 0) {
+        return rc;
+    }
+    out->status = status;
+    out->ids = ids;
+    out->n_ids = n;
+    return PARLEY_OK;
+}
+
+static int s_decode(const uint8_t *buf, size_t len, content_t *out)
+{
+    if (!buf || len == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (len > PARLEY_CONTENT_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    bytes_reader_t r;
+    bytes_reader_init(&r, buf, len);
+    out->type = bytes_get_u8(&r);
+    if (out->type == CONTENT_TEXT) {
+        return s_decode_text(&r, out);
+    }
+    if (out->type == CONTENT_RECEIPT) {
+        return s_decode_receipt(&r, out);
+    }
+    return PARLEY_ERR_UNSUPPORTED;
+}
+
+int content_decode(const uint8_t *buf, size_t len, content_t *out)
+{
+    if (!out) {
+        return PARLEY_ERR_STATE;
+    }
+    memset(out, 0, sizeof *out);
+    int rc = s_decode(buf, len, out);
+    if (rc != 0) {
+        uint8_t type = out->type;
+        memset(out, 0, sizeof *out);
+        /* Keep the type of unknown content so a caller can say what it was. */
+        out->type = rc == PARLEY_ERR_UNSUPPORTED ? type : 0;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- self-test */
+
+static void s_test_utf8(void)
+{
+    static const char *const good[] = {
+        "", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+        "\xed\x9f\xbf", "\xee\x80\x80", "\xf4\x8f\xbf\xbf", "\xc2\x80", "\xe0\xa0\x80",
+        "\xf0\x90\x80\x80",
+    };
+    static const char *const bad[] = {
+        "\x80", "\xbf", "\xc0\xaf", "\xc1\xbf", "\xc3", "\xe0\x80\xaf", "\xe0\x9f\xbf",
+        "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf",
+        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe", "\xe2\x82", "\xf0\x9f\x98",
+        "a\xc3(", "\xe2\x28\xa1",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        CHECK(content_utf8_valid(good[i], strlen(good[i])));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(!content_utf8_valid(bad[i], strlen(bad[i])));
+    }
+    CHECK(content_utf8_valid("a\0b", 3)); /* valid UTF-8; text forbids NUL */
+}
+
+static void s_test_text(uint8_t *buf)
+{
+    const char *hello = "h\xc3\xa9llo";
+    size_t len = 0;
+    CHECK(content_encode_text(hello, strlen(hello), buf, 6, &len) == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_text(hello, strlen(hello), buf, 7, &len) == 0 && len == 7);
+    content_t c;
+    CHECK(content_decode(buf, len, &c) == 0);
+    CHECK(c.type == CONTENT_TEXT && c.text_len == 6 && memcmp(c.text, hello, 6) == 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        /* Cutting to no text, or inside the two-byte e-acute, must fail. */
+        int rc = content_decode(buf, cut, &c);
+        CHECK(cut <= 1 || cut == 3 ? rc == PARLEY_ERR_MALFORMED : rc == 0);
+    }
+    CHECK(content_encode_text("", 0, buf, 8, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_text("a\0b", 3, buf, 8, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_text("\xc0\xaf", 2, buf, 8, &len) == PARLEY_ERR_MALFORMED);
+    buf[0] = CONTENT_TEXT;
+    buf[1] = 'a';
+    buf[2] = 0;
+    CHECK(content_decode(buf, 3, &c) == PARLEY_ERR_MALFORMED);
+
+    /* The longest text fills the largest content exactly. */
+    char *big = malloc(PARLEY_TEXT_MAX + 1);
+    CHECK(big);
+    memset(big, 'x', PARLEY_TEXT_MAX + 1);
+    CHECK(content_encode_text(big, PARLEY_TEXT_MAX + 1, buf, PARLEY_CONTENT_MAX, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_text(big, PARLEY_TEXT_MAX, buf, PARLEY_CONTENT_MAX, &len) == 0);
+    CHECK(len == PARLEY_CONTENT_MAX - 1);
+    CHECK(content_decode(buf, len, &c) == 0 && c.text_len == PARLEY_TEXT_MAX);
+    buf[len] = 'x';
+    CHECK(content_decode(buf, len + 1, &c) == PARLEY_ERR_LIMIT);
+    free(big);
+}
+
+static void s_test_receipt(uint8_t *buf)
+{
+    uint8_t ids[3 * 32];
+    for (size_t i = 0; i < sizeof ids; i++) {
+        ids[i] = (uint8_t)i;
+    }
+    size_t len = 0;
+    CHECK(content_encode_receipt(RECEIPT_READ, ids, 3, buf, 4 + 95, &len) == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_receipt(RECEIPT_READ, ids, 3, buf, 4 + 96, &len) == 0);
+    CHECK(len == 100);
+    content_t c;
+    CHECK(content_decode(buf, len, &c) == 0);
+    CHECK(c.type == CONTENT_RECEIPT && c.status == RECEIPT_READ && c.n_ids == 3);
+    CHECK(memcmp(c.ids, ids, sizeof ids) == 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        CHECK(content_decode(buf, cut, &c) != 0);
+    }
+    buf[len] = 0;
+    CHECK(content_decode(buf, len + 1, &c) == PARLEY_ERR_MALFORMED);
+    for (size_t i = 0; i < 4; i++) {
+        buf[i] ^= 0x40; /* type, status, count: each makes it invalid */
+        CHECK(content_decode(buf, len, &c) != 0);
+        buf[i] ^= 0x40;
+    }
+    CHECK(content_encode_receipt(3, ids, 1, buf, 200, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_receipt(RECEIPT_DELIVERED, ids, 0, buf, 200, &len)
+          == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_receipt(RECEIPT_DELIVERED, ids, 257, buf, 20000, &len)
+          == PARLEY_ERR_LIMIT);
+    /* A count past the limit is refused before the ids are looked at. */
+    const uint8_t huge[] = {CONTENT_RECEIPT, RECEIPT_READ, 0xff, 0xff};
+    CHECK(content_decode(huge, sizeof huge, &c) == PARLEY_ERR_LIMIT);
+    const uint8_t none[] = {CONTENT_RECEIPT, RECEIPT_READ, 0, 0};
+    CHECK(content_decode(none, sizeof none, &c) == PARLEY_ERR_MALFORMED);
+}
+
+void content_test(bool verbose)
+{
+    if (verbose) {
+        printf(" * content: UTF-8, text, receipts, unknown types\n");
+    }
+    uint8_t *buf = malloc(PARLEY_CONTENT_MAX + 1);
+    CHECK(buf);
+    s_test_utf8();
+    s_test_text(buf);
+    s_test_receipt(buf);
+    const uint8_t future[] = {0x7f, 1, 2, 3};
+    content_t c;
+    CHECK(content_decode(future, sizeof future, &c) == PARLEY_ERR_UNSUPPORTED);
+    CHECK(c.type == 0x7f && c.text == NULL);
+    CHECK(content_decode(NULL, 0, &c) == PARLEY_ERR_MALFORMED);
+    free(buf);
+}

@@ -1,0 +1,649 @@
+/*  proto/frame.c — encode and decode the frames nodes exchange.
+ *
+ *  Owns nothing: a decoded frame_t views the caller's buffer. Invariants:
+ *  the decoder is strict — version, type, every count and length in range,
+ *  HELLO strings printable ASCII (the tag may hold spaces, endpoints not),
+ *  and nothing trailing — and a decoded frame is never longer than
+ *  PARLEY_FRAME_MAX; every encoder checks its capacity and refuses to
+ *  produce anything the decoder would reject. Format: frame.h, proto/SPEC.md.
+ */
+#include "frame.h"
+
+#include <string.h>
+
+#include "bytes.h"
+#include "dm.h"
+#include "selftest.h"
+
+#define S_PREKEY_LEN DM_PREKEY_BUNDLE_LEN
+#define S_ID_LEN 32u
+#define S_BATCH_HEAD 4u   /* version, type, count u16 */
+
+/*  Printable ASCII; spaces only where allowed. Keeps control bytes and NULs
+ *  from a peer out of logs, C strings and the terminal. */
+static bool s_printable(const uint8_t *s, size_t len, bool allow_space)
+{
+    for (size_t i = 0; i < len; i++) {
+        uint8_t lo = allow_space ? 0x20 : 0x21;
+        if (s[i] < lo || s[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ----------------------------------------------------------------- decoding */
+
+/*  Reads len bytes of a HELLO string into *out; len was read by the caller. */
+static int s_get_string(bytes_reader_t *r, size_t len, bool allow_space, const char **out)
+{
+    const uint8_t *s = bytes_view(r, len);
+    if (!bytes_reader_ok(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (len > 0 && !s_printable(s, len, allow_space)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    *out = (const char *)s;
+    return PARLEY_OK;
+}
+
+static int s_decode_hello(bytes_reader_t *r, frame_t *f)
+{
+    f->ed_pk = bytes_view(r, 32);
+    f->caps = bytes_get_u32(r);
+    f->tag_len = bytes_get_u8(r);
+    if (f->tag_len > PARLEY_NETTAG_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    int rc = s_get_string(r, f->tag_len, true, &f->tag);
+    if (rc != 0) {
+        return rc;
+    }
+    f->n_endpoints = bytes_get_u8(r);
+    if (f->n_endpoints > PARLEY_HELLO_ENDPOINTS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    for (size_t i = 0; i < f->n_endpoints; i++) {
+        f->endpoint_lens[i] = bytes_get_u8(r);
+        if (bytes_reader_ok(r) && f->endpoint_lens[i] == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        rc = s_get_string(r, f->endpoint_lens[i], false, &f->endpoints[i]);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return PARLEY_OK;
+}
+
+static int s_decode_envelopes(bytes_reader_t *r, frame_t *f)
+{
+    size_t count = bytes_get_u16(r);
+    if (!bytes_reader_ok(r) || count == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (count > PARLEY_BATCH_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len = bytes_get_u32(r);
+        if (!bytes_reader_ok(r) || len == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        if (len > PARLEY_ENVELOPE_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        f->envelopes[i] = bytes_view(r, len);
+        f->envelope_lens[i] = len;
+        if (!bytes_reader_ok(r)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+    }
+    f->n_envelopes = count;
+    return PARLEY_OK;
+}
+
+static int s_decode_ack(bytes_reader_t *r, frame_t *f)
+{
+    size_t count = bytes_get_u16(r);
+    if (!bytes_reader_ok(r) || count == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (count > PARLEY_ACK_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    f->ids = bytes_view(r, count * S_ID_LEN);
+    f->n_ids = count;
+    return PARLEY_OK;
+}
+
+static int s_decode_payload(bytes_reader_t *r, frame_t *f)
+{
+    switch (f->type) {
+    case FRAME_HELLO:
+        return s_decode_hello(r, f);
+    case FRAME_PREKEY:
+        f->bundle = bytes_view(r, S_PREKEY_LEN);
+        f->bundle_len = S_PREKEY_LEN;
+        return PARLEY_OK;
+    case FRAME_ENVELOPES:
+        return s_decode_envelopes(r, f);
+    case FRAME_ACK:
+        return s_decode_ack(r, f);
+    case FRAME_PING:
+    case FRAME_PONG:
+        f->nonce = bytes_get_u64(r);
+        return PARLEY_OK;
+    case FRAME_BYE:
+        f->reason = bytes_get_u8(r);
+        return PARLEY_OK;
+    default:
+        return PARLEY_ERR_UNSUPPORTED;
+    }
+}
+
+static int s_decode(const uint8_t *buf, size_t len, frame_t *f)
+{
+    if (len > PARLEY_FRAME_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!buf || len < 2) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_reader_t r;
+    bytes_reader_init(&r, buf, len);
+    if (bytes_get_u8(&r) != PARLEY_PROTO_VERSION) {
+        return PARLEY_ERR_UNSUPPORTED;
+    }
+    f->type = bytes_get_u8(&r);
+    int rc = s_decode_payload(&r, f);
+    if (rc != 0) {
+        return rc;
+    }
+    return bytes_reader_done(&r) ? PARLEY_OK : PARLEY_ERR_MALFORMED;
+}
+
+int frame_decode(const uint8_t *buf, size_t len, frame_t *out)
+{
+    if (!out) {
+        return PARLEY_ERR_STATE;
+    }
+    memset(out, 0, sizeof *out);
+    int rc = s_decode(buf, len, out);
+    if (rc != 0) {
+        memset(out, 0, sizeof *out);
+    }
+    return rc;
+}
+
+/* ----------------------------------------------------------------- encoding */
+
+/*  Finishes an encoder: LIMIT if it ran out of room. */
+static int s_finish(const bytes_writer_t *w, const uint8_t *out, size_t *out_len)
+{
+    if (!bytes_writer_ok(w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    *out_len = (size_t)(w->p - out);
+    return PARLEY_OK;
+}
+
+static void s_begin(bytes_writer_t *w, uint8_t type, uint8_t *out, size_t cap)
+{
+    bytes_writer_init(w, out, cap);
+    bytes_put_u8(w, PARLEY_PROTO_VERSION);
+    bytes_put_u8(w, type);
+}
+
+/*  Length of a HELLO string, or a negative code. */
+static int s_hello_string(const char *s, size_t max, bool allow_space, size_t *len)
+{
+    if (!s) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    *len = strnlen(s, max + 1);
+    if (*len > max) {
+        return PARLEY_ERR_LIMIT;
+    }
+    return s_printable((const uint8_t *)s, *len, allow_space) ? PARLEY_OK : PARLEY_ERR_MALFORMED;
+}
+
+static int s_check_hello(const char *tag, const char *const *endpoints, size_t n_endpoints)
+{
+    size_t len = 0;
+    int rc = s_hello_string(tag ? tag : "", PARLEY_NETTAG_MAX, true, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    if (n_endpoints > PARLEY_HELLO_ENDPOINTS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (n_endpoints > 0 && !endpoints) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    for (size_t i = 0; i < n_endpoints; i++) {
+        rc = s_hello_string(endpoints[i], PARLEY_ENDPOINT_MAX, false, &len);
+        if (rc == 0 && len == 0) {
+            rc = PARLEY_ERR_MALFORMED;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return PARLEY_OK;
+}
+
+int frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
+                       const char *const *endpoints, size_t n_endpoints,
+                       uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!ed_pk || !out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    int rc = s_check_hello(tag, endpoints, n_endpoints);
+    if (rc != 0) {
+        return rc;
+    }
+    tag = tag ? tag : "";
+    bytes_writer_t w;
+    s_begin(&w, FRAME_HELLO, out, cap);
+    bytes_put(&w, ed_pk, 32);
+    bytes_put_u32(&w, caps);
+    bytes_put_u8(&w, (uint8_t)strlen(tag));
+    bytes_put(&w, tag, strlen(tag));
+    bytes_put_u8(&w, (uint8_t)n_endpoints);
+    for (size_t i = 0; i < n_endpoints; i++) {
+        size_t len = strlen(endpoints[i]);
+        bytes_put_u8(&w, (uint8_t)len);
+        bytes_put(&w, endpoints[i], len);
+    }
+    return s_finish(&w, out, out_len);
+}
+
+int frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, size_t cap,
+                        size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (!bundle || bundle_len != S_PREKEY_LEN) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_PREKEY, out, cap);
+    bytes_put(&w, bundle, bundle_len);
+    return s_finish(&w, out, out_len);
+}
+
+void frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap)
+{
+    b->buf = buf;
+    b->cap = cap > PARLEY_FRAME_MAX ? PARLEY_FRAME_MAX : cap;
+    b->len = 0;
+    b->count = 0;
+    if (buf && b->cap >= S_BATCH_HEAD) {
+        buf[0] = PARLEY_PROTO_VERSION;
+        buf[1] = FRAME_ENVELOPES;
+        buf[2] = 0;
+        buf[3] = 0;
+        b->len = S_BATCH_HEAD;
+    }
+}
+
+int frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len)
+{
+    if (b->len < S_BATCH_HEAD) {
+        return PARLEY_ERR_LIMIT; /* buffer too small for even the head */
+    }
+    if (!env || env_len == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (env_len > PARLEY_ENVELOPE_MAX || b->count >= PARLEY_BATCH_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    bytes_writer_t w;
+    bytes_writer_init(&w, b->buf + b->len, b->cap - b->len);
+    bytes_put_u32(&w, (uint32_t)env_len);
+    bytes_put(&w, env, env_len);
+    if (!bytes_writer_ok(&w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    b->len += 4 + env_len;
+    b->count++;
+    return PARLEY_OK;
+}
+
+size_t frame_batch_finish(frame_batch_t *b)
+{
+    if (b->count == 0) {
+        return 0;
+    }
+    b->buf[2] = (uint8_t)(b->count >> 8);
+    b->buf[3] = (uint8_t)b->count;
+    return b->len;
+}
+
+int frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
+                     size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (n_ids > PARLEY_ACK_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!ids || n_ids == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_ACK, out, cap);
+    bytes_put_u16(&w, (uint16_t)n_ids);
+    bytes_put(&w, ids, n_ids * S_ID_LEN);
+    return s_finish(&w, out, out_len);
+}
+
+int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
+                      size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (type != FRAME_PING && type != FRAME_PONG) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, type, out, cap);
+    bytes_put_u64(&w, nonce);
+    return s_finish(&w, out, out_len);
+}
+
+int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    bytes_writer_t w;
+    s_begin(&w, FRAME_BYE, out, cap);
+    bytes_put_u8(&w, reason);
+    return s_finish(&w, out, out_len);
+}
+
+/* ---------------------------------------------------------------- self-test */
+
+static bool s_inside(const void *view, size_t n, const uint8_t *buf, size_t len)
+{
+    const uint8_t *v = view;
+    return n == 0 || (v && v >= buf && n <= len && (size_t)(v - buf) <= len - n);
+}
+
+/*  Every view of a decoded frame lies inside the buffer it came from. */
+static bool s_views_inside(const frame_t *f, const uint8_t *buf, size_t len)
+{
+    bool ok = s_inside(f->ed_pk, f->ed_pk ? 32 : 0, buf, len)
+              && s_inside(f->tag, f->tag_len, buf, len)
+              && s_inside(f->bundle, f->bundle_len, buf, len)
+              && s_inside(f->ids, f->n_ids * S_ID_LEN, buf, len)
+              && f->n_endpoints <= PARLEY_HELLO_ENDPOINTS_MAX
+              && f->n_envelopes <= PARLEY_BATCH_MAX;
+    for (size_t i = 0; ok && i < f->n_endpoints; i++) {
+        ok = f->endpoint_lens[i] >= 1 && s_inside(f->endpoints[i], f->endpoint_lens[i], buf, len);
+    }
+    for (size_t i = 0; ok && i < f->n_envelopes; i++) {
+        ok = s_inside(f->envelopes[i], f->envelope_lens[i], buf, len);
+    }
+    return ok;
+}
+
+/*  Truncation at every length and a trailing byte fail; flipping any bit
+ *  of any byte never crashes and never yields a view outside the buffer;
+ *  flips at the listed structural offsets fail. */
+static void s_attack(const uint8_t *frame, size_t len, const size_t *structural, size_t n_struct)
+{
+    uint8_t *buf = malloc(len + 1);
+    CHECK(buf);
+    memcpy(buf, frame, len);
+    frame_t f;
+    CHECK(frame_decode(buf, len, &f) == 0 && s_views_inside(&f, buf, len));
+    for (size_t cut = 0; cut < len; cut++) {
+        CHECK(frame_decode(buf, cut, &f) != 0);
+        CHECK(f.type == 0 && f.n_envelopes == 0);
+    }
+    buf[len] = 0;
+    CHECK(frame_decode(buf, len + 1, &f) == PARLEY_ERR_MALFORMED);
+    for (size_t i = 0; i < len; i++) {
+        for (unsigned bit = 0; bit < 8; bit++) {
+            buf[i] ^= (uint8_t)(1u << bit);
+            int rc = frame_decode(buf, len, &f);
+            CHECK(rc != 0 || s_views_inside(&f, buf, len));
+            buf[i] ^= (uint8_t)(1u << bit);
+        }
+    }
+    for (size_t k = 0; k < n_struct; k++) {
+        buf[structural[k]] ^= 0x80;
+        CHECK(frame_decode(buf, len, &f) != 0);
+        buf[structural[k]] ^= 0x80;
+        buf[structural[k]] ^= 0x01;
+        CHECK(frame_decode(buf, len, &f) != 0);
+        buf[structural[k]] ^= 0x01;
+    }
+    free(buf);
+}
+
+static void s_test_hello(uint8_t *buf, size_t cap)
+{
+    uint8_t pk[32];
+    memset(pk, 0xab, sizeof pk);
+    const char *eps[] = {"tcp://10.0.0.1:5670", "tcp://[fe80::1]:5670", "ipc:///tmp/p"};
+    size_t len = 0;
+    CHECK(frame_encode_hello(pk, 0x3u, "main office", eps, 3, buf, cap, &len) == 0);
+    frame_t f;
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_HELLO);
+    CHECK(memcmp(f.ed_pk, pk, 32) == 0 && f.caps == 3 && f.n_endpoints == 3);
+    CHECK(f.tag_len == 11 && memcmp(f.tag, "main office", 11) == 0);
+    CHECK(f.endpoint_lens[1] == strlen(eps[1]) && memcmp(f.endpoints[1], eps[1], 20) == 0);
+    /* version, type, tag_len, n, each endpoint length */
+    const size_t structural[] = {0, 1, 38, 50, 51, 71, 92};
+    s_attack(buf, len, structural, sizeof structural / sizeof structural[0]);
+
+}
+
+static void s_test_hello_limits(uint8_t *buf, size_t cap)
+{
+    uint8_t pk[32];
+    memset(pk, 0xab, sizeof pk);
+    size_t len = 0;
+    frame_t f;
+    CHECK(frame_encode_hello(pk, 0, NULL, NULL, 0, buf, cap, &len) == 0 && len == 40);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.tag_len == 0 && f.n_endpoints == 0);
+    CHECK(frame_encode_hello(pk, 0, NULL, NULL, 0, buf, 39, &len) == PARLEY_ERR_LIMIT);
+
+    char tag[PARLEY_NETTAG_MAX + 2];
+    memset(tag, 't', sizeof tag - 1);
+    tag[sizeof tag - 1] = '\0';
+    CHECK(frame_encode_hello(pk, 0, tag, NULL, 0, buf, cap, &len) == PARLEY_ERR_LIMIT);
+    tag[PARLEY_NETTAG_MAX] = '\0';
+    CHECK(frame_encode_hello(pk, 0, tag, NULL, 0, buf, cap, &len) == 0);
+    CHECK(frame_encode_hello(pk, 0, "bad\ttag", NULL, 0, buf, cap, &len)
+          == PARLEY_ERR_MALFORMED);
+
+    char ep[PARLEY_ENDPOINT_MAX + 2];
+    memset(ep, 'e', sizeof ep - 1);
+    ep[sizeof ep - 1] = '\0';
+    const char *many[PARLEY_HELLO_ENDPOINTS_MAX + 1];
+    for (size_t i = 0; i < PARLEY_HELLO_ENDPOINTS_MAX + 1; i++) {
+        many[i] = ep;
+    }
+    CHECK(frame_encode_hello(pk, 0, "", many, 1, buf, cap, &len) == PARLEY_ERR_LIMIT);
+    ep[PARLEY_ENDPOINT_MAX] = '\0';
+    CHECK(frame_encode_hello(pk, 0, "", many, PARLEY_HELLO_ENDPOINTS_MAX, buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.n_endpoints == PARLEY_HELLO_ENDPOINTS_MAX);
+    CHECK(f.endpoint_lens[7] == PARLEY_ENDPOINT_MAX);
+    CHECK(frame_encode_hello(pk, 0, "", many, PARLEY_HELLO_ENDPOINTS_MAX + 1, buf, cap, &len)
+          == PARLEY_ERR_LIMIT);
+    const char *odd[] = {""};
+    CHECK(frame_encode_hello(pk, 0, "", odd, 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    odd[0] = "tcp://a b";
+    CHECK(frame_encode_hello(pk, 0, "", odd, 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+}
+
+static void s_test_hello_hostile(void)
+{
+    frame_t f;
+
+    /* Hand-made hostile HELLOs. */
+    uint8_t h[64] = {PARLEY_PROTO_VERSION, FRAME_HELLO};
+    h[38] = PARLEY_NETTAG_MAX + 1; /* tag_len */
+    CHECK(frame_decode(h, 39, &f) == PARLEY_ERR_LIMIT); /* refused before the tag is read */
+    h[38] = 0;
+    h[39] = PARLEY_HELLO_ENDPOINTS_MAX + 1; /* n */
+    CHECK(frame_decode(h, 40, &f) == PARLEY_ERR_LIMIT);
+    h[39] = 1;
+    h[40] = 0; /* an empty endpoint */
+    CHECK(frame_decode(h, 41, &f) == PARLEY_ERR_MALFORMED);
+    h[40] = 1;
+    h[41] = 0; /* a NUL in an endpoint */
+    CHECK(frame_decode(h, 42, &f) == PARLEY_ERR_MALFORMED);
+    h[41] = 'x';
+    CHECK(frame_decode(h, 42, &f) == 0);
+}
+
+static void s_test_envelopes(uint8_t *buf, size_t cap)
+{
+    uint8_t env[300];
+    for (size_t i = 0; i < sizeof env; i++) {
+        env[i] = (uint8_t)i;
+    }
+    frame_batch_t b;
+    frame_batch_begin(&b, buf, cap);
+    CHECK(frame_batch_finish(&b) == 0);
+    CHECK(frame_batch_add(&b, env, 0) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_batch_add(&b, env, PARLEY_ENVELOPE_MAX + 1) == PARLEY_ERR_LIMIT);
+    CHECK(frame_batch_add(&b, env, 200) == 0);
+    CHECK(frame_batch_add(&b, env + 10, 100) == 0);
+    size_t len = frame_batch_finish(&b);
+    CHECK(len == 4 + 204 + 104);
+    frame_t f;
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_ENVELOPES && f.n_envelopes == 2);
+    CHECK(f.envelope_lens[1] == 100 && memcmp(f.envelopes[1], env + 10, 100) == 0);
+    const size_t structural[] = {0, 1, 2, 3, 4, 5, 6, 7, 208, 209, 210, 211};
+    s_attack(buf, len, structural, sizeof structural / sizeof structural[0]);
+
+    frame_batch_begin(&b, buf, cap);
+    for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
+        CHECK(frame_batch_add(&b, env, 1) == 0);
+    }
+    CHECK(frame_batch_add(&b, env, 1) == PARLEY_ERR_LIMIT);
+    len = frame_batch_finish(&b);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.n_envelopes == PARLEY_BATCH_MAX);
+    buf[3] = PARLEY_BATCH_MAX + 1;
+    CHECK(frame_decode(buf, len, &f) == PARLEY_ERR_LIMIT);
+
+    frame_batch_begin(&b, buf, 4 + 4 + 99);
+    CHECK(frame_batch_add(&b, env, 100) == PARLEY_ERR_LIMIT); /* out of room */
+    CHECK(frame_batch_add(&b, env, 99) == 0);
+    frame_batch_begin(&b, buf, 3);
+    CHECK(frame_batch_add(&b, env, 1) == PARLEY_ERR_LIMIT);
+    CHECK(frame_batch_finish(&b) == 0);
+
+    /* A length that claims more than the frame holds, or than an envelope may. */
+    const uint8_t lie[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0x01, 0, 1, 'x'};
+    CHECK(frame_decode(lie, sizeof lie, &f) == PARLEY_ERR_LIMIT);
+    const uint8_t lie2[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0, 0, 2, 'x'};
+    CHECK(frame_decode(lie2, sizeof lie2, &f) == PARLEY_ERR_MALFORMED);
+    const uint8_t none[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 0};
+    CHECK(frame_decode(none, sizeof none, &f) == PARLEY_ERR_MALFORMED);
+}
+
+static void s_test_small_frames(uint8_t *buf, size_t cap)
+{
+    uint8_t ids[3 * 32];
+    memset(ids, 0x11, sizeof ids);
+    size_t len = 0;
+    frame_t f;
+    CHECK(frame_encode_ack(ids, 3, buf, cap, &len) == 0 && len == 4 + 96);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_ACK && f.n_ids == 3);
+    const size_t ack_struct[] = {0, 1, 2, 3};
+    s_attack(buf, len, ack_struct, 4);
+    CHECK(frame_encode_ack(ids, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_ack(ids, PARLEY_ACK_MAX + 1, buf, cap, &len) == PARLEY_ERR_LIMIT);
+    CHECK(frame_encode_ack(ids, 3, buf, 99, &len) == PARLEY_ERR_LIMIT);
+    const uint8_t big_ack[] = {PARLEY_PROTO_VERSION, FRAME_ACK, 0x04, 0x01};
+    CHECK(frame_decode(big_ack, sizeof big_ack, &f) == PARLEY_ERR_LIMIT);
+
+    CHECK(frame_encode_ping(FRAME_PING, 0x0102030405060708ull, buf, cap, &len) == 0);
+    CHECK(len == 10 && frame_decode(buf, len, &f) == 0 && f.nonce == 0x0102030405060708ull);
+    const size_t ping_struct[] = {0};
+    s_attack(buf, len, ping_struct, 1);
+    CHECK(frame_encode_ping(FRAME_PONG, 9, buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_PONG && f.nonce == 9);
+    CHECK(frame_encode_ping(FRAME_BYE, 9, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_ping(FRAME_PING, 9, buf, 9, &len) == PARLEY_ERR_LIMIT);
+
+    CHECK(frame_encode_bye(3, buf, cap, &len) == 0 && len == 3);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_BYE && f.reason == 3);
+    s_attack(buf, len, ping_struct, 1);
+
+    uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
+    memset(bundle, 0x22, sizeof bundle);
+    CHECK(frame_encode_prekey(bundle, sizeof bundle - 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_prekey(bundle, sizeof bundle, buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.bundle_len == DM_PREKEY_BUNDLE_LEN);
+    s_attack(buf, len, ping_struct, 1);
+
+    const uint8_t unknown[] = {PARLEY_PROTO_VERSION, 99, 0};
+    CHECK(frame_decode(unknown, sizeof unknown, &f) == PARLEY_ERR_UNSUPPORTED);
+    const uint8_t future[] = {PARLEY_PROTO_VERSION + 1, FRAME_BYE, 0};
+    CHECK(frame_decode(future, sizeof future, &f) == PARLEY_ERR_UNSUPPORTED);
+    /* The length alone is refused: buf is never read. */
+    CHECK(frame_decode(buf, PARLEY_FRAME_MAX + 1, &f) == PARLEY_ERR_LIMIT);
+    CHECK(frame_decode(NULL, 0, &f) == PARLEY_ERR_MALFORMED);
+}
+
+/*  Random mutations of a valid HELLO: never a crash, never a stray view. */
+static void s_test_mutations(uint8_t *buf, size_t cap)
+{
+    uint8_t pk[32] = {1};
+    const char *eps[] = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"};
+    size_t len = 0;
+    CHECK(frame_encode_hello(pk, 1, "net", eps, 2, buf, cap, &len) == 0);
+    uint8_t *copy = malloc(len);
+    CHECK(copy);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int round = 0; round < 20000; round++) {
+        memcpy(copy, buf, len);
+        for (int k = 0; k < 3; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            copy[x % len] = (uint8_t)(x >> 32);
+        }
+        frame_t f;
+        size_t cut = (size_t)(x >> 40) % (len + 1);
+        int rc = frame_decode(copy, cut, &f);
+        CHECK(rc != 0 || s_views_inside(&f, copy, cut));
+    }
+    free(copy);
+}
+
+void frame_test(bool verbose)
+{
+    if (verbose) {
+        printf(" * frame: every type, truncation, bit flips, limits, mutations\n");
+    }
+    size_t cap = 70000;
+    uint8_t *buf = malloc(cap);
+    CHECK(buf);
+    s_test_hello(buf, cap);
+    s_test_hello_limits(buf, cap);
+    s_test_hello_hostile();
+    s_test_envelopes(buf, cap);
+    s_test_small_frames(buf, cap);
+    s_test_mutations(buf, cap);
+    free(buf);
+}

@@ -1,0 +1,540 @@
+/*  tests/proto_selftest.c — runs the proto/ class self-tests and checks the
+ *  known-answer vectors in tests/vectors/envelope-v1.txt.
+ *
+ *    proto_selftest [-v] [name]     run all tests, or one by name
+ *    proto_selftest --print-vectors regenerate the vectors file on stdout
+ *
+ *  Prints "ok <name>" per test; a failed check aborts (the runner reports a
+ *  crash as a failure). Exit 2 for an unknown name. Links only libproto.a
+ *  and libsodium, which proves proto/ depends on nothing else.
+ *
+ *  Determinism: the vectors need fixed "random" salts, nonces and ephemeral
+ *  keys. Rather than add a test-only entry to the public API, this program
+ *  installs its own libsodium randombytes implementation (before
+ *  sodium_init) that hands out bytes queued by the vectors test and
+ *  otherwise passes through to the system generator. So the vectors pin the
+ *  order in which proto/ draws randomness, and every byte it draws.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../proto/b32.h"
+#include "../proto/bytes.h"
+#include "../proto/content.h"
+#include "../proto/dm.h"
+#include "../proto/envelope.h"
+#include "../proto/errors.h"
+#include "../proto/frame.h"
+#include "../proto/identity.h"
+#include "../proto/limits.h"
+#include "../proto/selftest.h"
+
+/* -------------------------------------------------- deterministic randomness */
+
+static struct {
+    uint8_t bytes[128]; /* queued bytes */
+    size_t len;         /* how many are queued */
+    size_t pos;         /* how many were handed out */
+} s_queue;
+
+static const char *s_rng_name(void)
+{
+    return "parley-test-queue";
+}
+
+static uint32_t s_rng_random(void)
+{
+    return randombytes_sysrandom_implementation.random();
+}
+
+static void s_rng_stir(void)
+{
+    randombytes_sysrandom_implementation.stir();
+}
+
+static int s_rng_close(void)
+{
+    return randombytes_sysrandom_implementation.close();
+}
+
+static void s_rng_buf(void *const buf, const size_t size)
+{
+    if (s_queue.pos == s_queue.len) {
+        randombytes_sysrandom_implementation.buf(buf, size);
+        return;
+    }
+    /* A draw that does not match the queue means the code changed the
+     * order or size of its draws: the vectors must be regenerated. */
+    CHECK(size <= s_queue.len - s_queue.pos);
+    memcpy(buf, s_queue.bytes + s_queue.pos, size);
+    s_queue.pos += size;
+}
+
+static randombytes_implementation s_rng = {
+    .implementation_name = s_rng_name,
+    .random = s_rng_random,
+    .stir = s_rng_stir,
+    .uniform = NULL,
+    .buf = s_rng_buf,
+    .close = s_rng_close,
+};
+
+/*  Queues n bytes start, start+1, ... for the next draws. */
+static void s_queue_pattern(uint8_t start, size_t n)
+{
+    CHECK(s_queue.pos == s_queue.len && n <= sizeof s_queue.bytes);
+    for (size_t i = 0; i < n; i++) {
+        s_queue.bytes[i] = (uint8_t)(start + i);
+    }
+    s_queue.len = n;
+    s_queue.pos = 0;
+}
+
+static void s_queue_drained(void)
+{
+    CHECK(s_queue.pos == s_queue.len);
+    s_queue.len = 0;
+    s_queue.pos = 0;
+}
+
+/* ------------------------------------------------------------------ vectors */
+
+#define S_VALUE_MAX 1400u
+#define S_KV_MAX 64u
+
+typedef struct {
+    const char *name;
+    char value[S_VALUE_MAX];
+} s_kv_t;
+
+typedef struct {
+    s_kv_t kv[S_KV_MAX];
+    size_t n;
+} s_vectors_t;
+
+static void s_add(s_vectors_t *v, const char *name, const char *value)
+{
+    CHECK(v->n < S_KV_MAX && strlen(value) < S_VALUE_MAX);
+    v->kv[v->n].name = name;
+    snprintf(v->kv[v->n].value, S_VALUE_MAX, "%s", value);
+    v->n++;
+}
+
+static void s_add_hex(s_vectors_t *v, const char *name, const uint8_t *data, size_t n)
+{
+    char hex[S_VALUE_MAX];
+    CHECK(hex_encode(data, n, hex, sizeof hex) == 0);
+    s_add(v, name, hex);
+}
+
+static void s_add_u64(s_vectors_t *v, const char *name, uint64_t x)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)x);
+    s_add(v, name, num);
+}
+
+static void s_add_pattern(s_vectors_t *v, const char *name, uint8_t start, size_t n)
+{
+    uint8_t b[64];
+    CHECK(n <= sizeof b);
+    for (size_t i = 0; i < n; i++) {
+        b[i] = (uint8_t)(start + i);
+    }
+    s_add_hex(v, name, b, n);
+}
+
+static void s_add_identity(s_vectors_t *v, const identity_t *id, const char *const names[5])
+{
+    char buf[64];
+    s_add_hex(v, names[0], identity_ed_pk(id), 32);
+    s_add_hex(v, names[1], identity_x_pk(id), 32);
+    identity_node_id(identity_ed_pk(id), buf);
+    s_add(v, names[2], buf);
+    identity_short_id(identity_ed_pk(id), buf);
+    s_add(v, names[3], buf);
+    identity_fingerprint(identity_ed_pk(id), buf);
+    s_add(v, names[4], buf);
+}
+
+/*  Fixed inputs: the vectors file lists them too. */
+#define V_PASS "correct horse battery staple"
+#define V_SPK_ID 1u
+#define V_NOW 1700000000000ull
+#define V_DAY0 19675u
+#define V_DAY 19676u
+#define V_SEQ 1u
+#define V_TEXT "hello, parley"
+#define V_TAG "parley-test"
+#define V_ENDPOINT "tcp://127.0.0.1:5670"
+#define V_PING 0x0102030405060708ull
+
+typedef struct {
+    identity_t *a;
+    identity_t *b;
+    prekey_t spk;
+    uint8_t spk_secret[32];
+    uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
+    uint8_t scope[32];
+    uint8_t root[32];
+    uint8_t day_key[32];
+    dm_header_t h;
+    uint8_t env[PARLEY_ENVELOPE_MAX];
+    size_t env_len;
+    uint8_t id[PARLEY_ID_LEN];
+} s_world_t;
+
+static void s_vec_identities(s_vectors_t *v, s_world_t *w)
+{
+    uint8_t seed[32];
+    for (size_t i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)i;
+    }
+    s_add_hex(v, "seed_a", seed, 32);
+    w->a = identity_new_from_seed(seed);
+    for (size_t i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)(0x20 + i);
+    }
+    s_add_hex(v, "seed_b", seed, 32);
+    w->b = identity_new_from_seed(seed);
+    CHECK(w->a && w->b);
+    static const char *const na[5] = {"ed_pk_a", "x_pk_a", "node_id_a", "short_id_a",
+                                      "fingerprint_a"};
+    static const char *const nb[5] = {"ed_pk_b", "x_pk_b", "node_id_b", "short_id_b",
+                                      "fingerprint_b"};
+    s_add_identity(v, w->a, na);
+    s_add_identity(v, w->b, nb);
+    char sn[PARLEY_SAFETY_DIGITS + 1];
+    CHECK(identity_safety_number(identity_ed_pk(w->a), identity_ed_pk(w->b), sn) == 0);
+    s_add(v, "safety_number_ab", sn);
+}
+
+static void s_vec_keyfiles(s_vectors_t *v, const s_world_t *w)
+{
+    uint8_t file[IDENTITY_FILE_MAX];
+    size_t len = 0;
+    CHECK(identity_file_encode(w->a, NULL, 0, 0, 0, file, sizeof file, &len) == 0);
+    s_add_hex(v, "keyfile_plain_a", file, len);
+
+    s_add(v, "keyfile_passphrase", V_PASS);
+    s_add_u64(v, "keyfile_opslimit", crypto_pwhash_OPSLIMIT_MIN);
+    s_add_u64(v, "keyfile_memlimit", crypto_pwhash_MEMLIMIT_MIN);
+    s_add_pattern(v, "keyfile_salt", 0x40, 16);
+    s_add_pattern(v, "keyfile_nonce", 0x50, 24);
+    s_queue_pattern(0x40, 16 + 24); /* salt, then nonce */
+    CHECK(identity_file_encode(w->a, V_PASS, strlen(V_PASS), crypto_pwhash_OPSLIMIT_MIN,
+                               crypto_pwhash_MEMLIMIT_MIN, file, sizeof file, &len) == 0);
+    s_queue_drained();
+    s_add_hex(v, "keyfile_sealed_a", file, len);
+
+    identity_t *back = NULL;
+    CHECK(identity_file_decode(file, len, V_PASS, strlen(V_PASS), &back) == 0);
+    CHECK(sodium_memcmp(identity_ed_sk(back), identity_ed_sk(w->a), 64) == 0);
+    identity_destroy(&back);
+}
+
+static void s_vec_session(s_vectors_t *v, s_world_t *w)
+{
+    s_add_u64(v, "spk_id_b", V_SPK_ID);
+    s_add_u64(v, "spk_created_ms", V_NOW);
+    s_add_pattern(v, "spk_secret_b", 0x60, 32);
+    s_queue_pattern(0x60, 32);
+    CHECK(dm_prekey_generate(identity_ed_pk(w->b), V_SPK_ID, V_NOW, &w->spk, w->spk_secret)
+          == 0);
+    s_queue_drained();
+    s_add_hex(v, "spk_pub_b", w->spk.spk_pub, 32);
+    CHECK(dm_prekey_encode(&w->spk, identity_ed_sk(w->b), w->bundle) == 0);
+    s_add_hex(v, "prekey_bundle_b", w->bundle, sizeof w->bundle);
+
+    CHECK(dm_scope(w->a, identity_ed_pk(w->b), w->scope) == 0);
+    s_add_hex(v, "dm_scope_ab", w->scope, 32);
+
+    s_add_pattern(v, "ek_secret_a", 0x80, 32);
+    s_queue_pattern(0x80, 32);
+    CHECK(dm_x3dh_initiate(w->a, identity_ed_pk(w->b), &w->spk, w->h.ek_pub, w->root) == 0);
+    s_queue_drained();
+    s_add_hex(v, "ek_pub_a", w->h.ek_pub, 32);
+    s_add_hex(v, "x3dh_root", w->root, 32);
+
+    w->h.spk_id = V_SPK_ID;
+    w->h.day0 = V_DAY0;
+    w->h.day = V_DAY;
+    s_add_u64(v, "day0", V_DAY0);
+    s_add_u64(v, "day", V_DAY);
+    memcpy(w->day_key, w->root, 32);
+    CHECK(dm_chain_advance(w->day_key, V_DAY0, V_DAY) == 0);
+    s_add_hex(v, "day_key", w->day_key, 32);
+    uint8_t mk[32];
+    dm_message_key(w->day_key, V_SEQ, mk);
+    s_add_u64(v, "seq", V_SEQ);
+    s_add_hex(v, "message_key", mk, 32);
+}
+
+static void s_vec_envelope(s_vectors_t *v, s_world_t *w)
+{
+    uint8_t content[64];
+    size_t content_len = 0;
+    CHECK(content_encode_text(V_TEXT, strlen(V_TEXT), content, sizeof content, &content_len)
+          == 0);
+    s_add(v, "text", V_TEXT);
+    s_add_hex(v, "content", content, content_len);
+
+    envelope_t fields;
+    memset(&fields, 0, sizeof fields);
+    fields.kind = ENVELOPE_KIND_DM;
+    memcpy(fields.author, identity_ed_pk(w->a), 32);
+    memcpy(fields.scope, w->scope, 32);
+    fields.seq = V_SEQ;
+    fields.ts_ms = V_NOW;
+    fields.expires_ms = 0;
+    s_add_u64(v, "ts_ms", V_NOW);
+    s_add_u64(v, "expires_ms", 0);
+    s_add_pattern(v, "dm_nonce", 0xa0, 24);
+    s_queue_pattern(0xa0, 24);
+    CHECK(dm_envelope_seal(w->a, &fields, &w->h, w->day_key, content, content_len, w->env,
+                           sizeof w->env, &w->env_len) == 0);
+    s_queue_drained();
+    s_add_hex(v, "envelope", w->env, w->env_len);
+
+    envelope_t env;
+    CHECK(envelope_check(w->env, w->env_len, V_NOW, &env, w->id) == 0);
+    s_add_hex(v, "envelope_id", w->id, sizeof w->id);
+
+    /* B opens it from its SPK secret and A's ephemeral key. */
+    dm_header_t h;
+    uint8_t key[32];
+    CHECK(dm_body_parse(&env, &h) == 0);
+    CHECK(dm_x3dh_respond(w->b, env.author, w->spk_secret, h.spk_id, h.ek_pub, key) == 0);
+    CHECK(dm_chain_advance(key, h.day0, h.day) == 0);
+    uint8_t plain[PARLEY_CONTENT_MAX];
+    size_t plain_len = 0;
+    CHECK(dm_envelope_open(&env, key, plain, sizeof plain, &plain_len) == 0);
+    CHECK(plain_len == content_len && memcmp(plain, content, content_len) == 0);
+}
+
+static void s_vec_frames(s_vectors_t *v, const s_world_t *w)
+{
+    uint8_t f[1024];
+    size_t len = 0;
+    const char *eps[] = {V_ENDPOINT};
+    s_add(v, "hello_tag", V_TAG);
+    s_add(v, "hello_endpoint", V_ENDPOINT);
+    CHECK(frame_encode_hello(identity_ed_pk(w->a), 1, V_TAG, eps, 1, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_hello", f, len);
+    CHECK(frame_encode_prekey(w->bundle, sizeof w->bundle, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_prekey", f, len);
+    frame_batch_t b;
+    frame_batch_begin(&b, f, sizeof f);
+    CHECK(frame_batch_add(&b, w->env, w->env_len) == 0);
+    len = frame_batch_finish(&b);
+    s_add_hex(v, "frame_envelopes", f, len);
+    CHECK(frame_encode_ack(w->id, 1, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_ack", f, len);
+    CHECK(frame_encode_ping(FRAME_PING, V_PING, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_ping", f, len);
+    CHECK(frame_encode_ping(FRAME_PONG, V_PING, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_pong", f, len);
+    CHECK(frame_encode_bye(1, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_bye", f, len);
+}
+
+static s_vectors_t *s_vectors_compute(void)
+{
+    s_vectors_t *v = calloc(1, sizeof *v);
+    s_world_t *w = calloc(1, sizeof *w);
+    CHECK(v && w);
+    s_vec_identities(v, w);
+    s_vec_keyfiles(v, w);
+    s_vec_session(v, w);
+    s_vec_envelope(v, w);
+    s_vec_frames(v, w);
+    identity_destroy(&w->a);
+    identity_destroy(&w->b);
+    sodium_memzero(w, sizeof *w);
+    free(w);
+    return v;
+}
+
+static void s_vectors_print(void)
+{
+    s_vectors_t *v = s_vectors_compute();
+    printf("# Parley known-answer vectors, wire format v1 (proto/SPEC.md).\n"
+           "# Regenerate ONLY for a deliberate format change:\n"
+           "#   ./build/proto_selftest --print-vectors > tests/vectors/envelope-v1.txt\n"
+           "# Format: name = value; binary values in lower-case hex. Inputs (seeds,\n"
+           "# salts, nonces, ephemeral and prekey secrets, times) come first in each\n"
+           "# group; everything else is derived from them. Argon2id cost is the\n"
+           "# libsodium minimum to keep the test fast.\n");
+    for (size_t i = 0; i < v->n; i++) {
+        printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
+    }
+    free(v);
+}
+
+/*  Finds name in the file's lines; returns its value or NULL. */
+static const char *s_file_value(char *text, const char *name)
+{
+    size_t name_len = strlen(name);
+    for (char *line = text; line && *line;) {
+        char *next = strchr(line, '\n');
+        if (line[0] != '#' && strncmp(line, name, name_len) == 0
+            && strncmp(line + name_len, " = ", 3) == 0) {
+            return line + name_len + 3;
+        }
+        line = next ? next + 1 : NULL;
+    }
+    return NULL;
+}
+
+static char *s_read_file(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "vectors: cannot open %s (set PARLEY_VECTORS to the directory)\n", path);
+        return NULL;
+    }
+    size_t cap = 64 * 1024;
+    char *text = calloc(1, cap + 1);
+    size_t len = text ? fread(text, 1, cap, fp) : 0;
+    fclose(fp);
+    if (text && len == cap) {
+        fprintf(stderr, "vectors: %s is too large\n", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+static size_t s_count_entries(const char *text)
+{
+    size_t n = 0;
+    for (const char *line = text; line && *line;) {
+        if (line[0] != '#' && line[0] != '\n' && strstr(line, " = ")) {
+            n++;
+        }
+        const char *next = strchr(line, '\n');
+        line = next ? next + 1 : NULL;
+    }
+    return n;
+}
+
+static void s_vectors_test(bool verbose)
+{
+    const char *dir = getenv("PARLEY_VECTORS");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/envelope-v1.txt", dir && *dir ? dir : "tests/vectors");
+    char *text = s_read_file(path);
+    CHECK(text);
+    /* Lines become C strings: values end at the newline. */
+    s_vectors_t *v = s_vectors_compute();
+    size_t mismatches = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const char *got = s_file_value(text, v->kv[i].name);
+        size_t want_len = strlen(v->kv[i].value);
+        if (!got || strncmp(got, v->kv[i].value, want_len) != 0
+            || (got[want_len] != '\n' && got[want_len] != '\0')) {
+            fprintf(stderr, "vectors: %s differs\n  file: %.*s\n  code: %s\n", v->kv[i].name,
+                    got ? (int)strcspn(got, "\n") : 6, got ? got : "(none)", v->kv[i].value);
+            mismatches++;
+        } else if (verbose) {
+            printf("   %s ok\n", v->kv[i].name);
+        }
+    }
+    size_t in_file = s_count_entries(text);
+    if (in_file != v->n) {
+        fprintf(stderr, "vectors: file has %zu entries, code computes %zu\n", in_file, v->n);
+    }
+    CHECK(mismatches == 0 && in_file == v->n);
+    free(v);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static void s_errors_test(bool verbose)
+{
+    if (verbose) {
+        printf(" * errors: one distinct message per code\n");
+    }
+    for (int a = PARLEY_ERR_UNSUPPORTED; a <= PARLEY_OK; a++) {
+        CHECK(parley_strerror(a) != NULL && strlen(parley_strerror(a)) > 0);
+        CHECK(strcmp(parley_strerror(a), "unknown error") != 0);
+        for (int b = PARLEY_ERR_UNSUPPORTED; b < a; b++) {
+            CHECK(strcmp(parley_strerror(a), parley_strerror(b)) != 0);
+        }
+    }
+    CHECK(strcmp(parley_strerror(1), "unknown error") == 0);
+    CHECK(strcmp(parley_strerror(-1000), "unknown error") == 0);
+}
+
+/* ------------------------------------------------------------------ runner */
+
+typedef struct {
+    const char *name;
+    void (*fn)(bool verbose);
+} s_test_t;
+
+static const s_test_t s_tests[] = {
+    {"errors", s_errors_test},     {"bytes", bytes_test}, {"b32", b32_test},
+    {"identity", identity_test},   {"envelope", envelope_test}, {"dm", dm_test},
+    {"content", content_test},     {"frame", frame_test}, {"vectors", s_vectors_test},
+};
+
+#define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors\n  names:");
+    for (size_t i = 0; i < S_N_TESTS; i++) {
+        fprintf(out, " %s", s_tests[i].name);
+    }
+    fprintf(out, "\n");
+}
+
+int main(int argc, char **argv)
+{
+    bool verbose = false;
+    bool print_vectors = false;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-v") == 0) {
+            verbose = true;
+        } else if (strcmp(argv[i], "--print-vectors") == 0) {
+            print_vectors = true;
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            s_usage(stdout);
+            return 0;
+        } else if (!only && argv[i][0] != '-') {
+            only = argv[i];
+        } else {
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (randombytes_set_implementation(&s_rng) != 0 || sodium_init() < 0) {
+        fprintf(stderr, "proto_selftest: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (print_vectors) {
+        s_vectors_print();
+        return 0;
+    }
+    size_t ran = 0;
+    for (size_t i = 0; i < S_N_TESTS; i++) {
+        if (only && strcmp(only, s_tests[i].name) != 0) {
+            continue;
+        }
+        s_tests[i].fn(verbose);
+        printf("ok %s\n", s_tests[i].name);
+        fflush(stdout);
+        ran++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "proto_selftest: no test named '%s'\n", only);
+        s_usage(stderr);
+        return 2;
+    }
+    return 0;
+}

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""tests/vectors/verify.py — an independent re-implementation of the Parley v1
+wire format (proto/SPEC.md) in Python, checked against envelope-v1.txt.
+
+It shares no code with proto/: if it agrees with the C self-test, the spec is
+sufficient to build a compatible peer. Needs the `cryptography` package
+(>= 44 for Argon2id); exits 0 with a note when it is missing.
+
+    python3 tests/vectors/verify.py [tests/vectors/envelope-v1.txt]
+"""
+import base64
+import hashlib
+import struct
+import sys
+
+try:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (X25519PrivateKey,
+                                                                  X25519PublicKey)
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+except ImportError:
+    print("skip: python3-cryptography not installed")
+    sys.exit(0)
+
+RAW = serialization.Encoding.Raw
+
+
+def load(path):
+    v = {}
+    for line in open(path, encoding="utf-8"):
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        name, value = line.split(" = ", 1)
+        v[name] = value
+    return v
+
+
+def h(v, name):
+    return bytes.fromhex(v[name])
+
+
+def ed_pub(seed):
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        RAW, serialization.PublicFormat.Raw)
+
+
+def ed_sign(seed, msg):
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(msg)
+
+
+def x_secret_from_seed(seed):
+    return hashlib.sha512(seed).digest()[:32]  # X25519 clamps on use
+
+
+def x_pub(sk):
+    return X25519PrivateKey.from_private_bytes(sk).public_key().public_bytes(
+        RAW, serialization.PublicFormat.Raw)
+
+
+def dh(sk, pk):
+    out = X25519PrivateKey.from_private_bytes(sk).exchange(X25519PublicKey.from_public_bytes(pk))
+    assert out != bytes(32)
+    return out
+
+
+def node_id(pk):
+    return base64.b32encode(pk).decode().lower().rstrip("=")
+
+
+def fingerprint(pk):
+    hx = hashlib.blake2b(pk, digest_size=20).hexdigest()
+    return " ".join(hx[i:i + 4] for i in range(0, 40, 4))
+
+
+def safety_half(pk):
+    d = b""
+    for _ in range(5200):
+        d = hashlib.sha512(struct.pack(">H", 0) + pk + d).digest()
+    return "".join("%05d" % (int.from_bytes(d[5 * c:5 * c + 5], "big") % 100000)
+                   for c in range(6))
+
+
+def kdf(key, subkey_id, ctx):
+    """libsodium crypto_kdf_derive_from_key (BLAKE2b, salt = id LE, personal = ctx)."""
+    return hashlib.blake2b(b"", digest_size=32, key=key,
+                           salt=struct.pack("<Q", subkey_id) + bytes(8),
+                           person=ctx.encode() + bytes(8)).digest()
+
+
+def _rotl(x, n):
+    return ((x << n) & 0xffffffff) | (x >> (32 - n))
+
+
+def _qr(s, a, b, c, d):
+    s[a] = (s[a] + s[b]) & 0xffffffff; s[d] = _rotl(s[d] ^ s[a], 16)
+    s[c] = (s[c] + s[d]) & 0xffffffff; s[b] = _rotl(s[b] ^ s[c], 12)
+    s[a] = (s[a] + s[b]) & 0xffffffff; s[d] = _rotl(s[d] ^ s[a], 8)
+    s[c] = (s[c] + s[d]) & 0xffffffff; s[b] = _rotl(s[b] ^ s[c], 7)
+
+
+def hchacha20(key, nonce16):
+    s = list(struct.unpack("<4I", b"expand 32-byte k") + struct.unpack("<8I", key)
+             + struct.unpack("<4I", nonce16))
+    for _ in range(10):
+        _qr(s, 0, 4, 8, 12); _qr(s, 1, 5, 9, 13); _qr(s, 2, 6, 10, 14); _qr(s, 3, 7, 11, 15)
+        _qr(s, 0, 5, 10, 15); _qr(s, 1, 6, 11, 12); _qr(s, 2, 7, 8, 13); _qr(s, 3, 4, 9, 14)
+    return struct.pack("<8I", *(s[0:4] + s[12:16]))
+
+
+def xchacha_decrypt(key, nonce24, ct, ad):
+    sub = hchacha20(key, nonce24[:16])
+    return ChaCha20Poly1305(sub).decrypt(bytes(4) + nonce24[16:], ct, ad)
+
+
+def xchacha_encrypt(key, nonce24, pt, ad):
+    sub = hchacha20(key, nonce24[:16])
+    return ChaCha20Poly1305(sub).encrypt(bytes(4) + nonce24[16:], pt, ad)
+
+
+def pad(content):
+    bucket = 64
+    while bucket < len(content) + 1:
+        bucket *= 2
+    return content + b"\x80" + bytes(bucket - len(content) - 1)
+
+
+def check(name, got, v, failures):
+    want = v[name]
+    got_s = got.hex() if isinstance(got, bytes) else str(got)
+    if got_s != want:
+        failures.append(name)
+        print("MISMATCH %s\n  file: %s\n  py:   %s" % (name, want, got_s))
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors/envelope-v1.txt"
+    v = load(path)
+    bad = []
+    seed_a, seed_b = h(v, "seed_a"), h(v, "seed_b")
+    ed_a, ed_b = ed_pub(seed_a), ed_pub(seed_b)
+    xs_a, xs_b = x_secret_from_seed(seed_a), x_secret_from_seed(seed_b)
+    for tag, ed, xs in (("a", ed_a, xs_a), ("b", ed_b, xs_b)):
+        check("ed_pk_" + tag, ed, v, bad)
+        check("x_pk_" + tag, x_pub(xs), v, bad)
+        check("node_id_" + tag, node_id(ed), v, bad)
+        check("short_id_" + tag, node_id(ed)[:8], v, bad)
+        check("fingerprint_" + tag, fingerprint(ed), v, bad)
+    halves = sorted([safety_half(ed_a), safety_half(ed_b)])
+    check("safety_number_ab", halves[0] + halves[1], v, bad)
+
+    check("keyfile_plain_a", b"PRLYKEY1" + b"\x00" + ed_a + seed_a, v, bad)
+    try:
+        from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+        salt, nonce = h(v, "keyfile_salt"), h(v, "keyfile_nonce")
+        ops, mem = int(v["keyfile_opslimit"]), int(v["keyfile_memlimit"])
+        key = Argon2id(salt=salt, length=32, iterations=ops, lanes=1,
+                       memory_cost=mem // 1024).derive(v["keyfile_passphrase"].encode())
+        head = b"PRLYKEY1" + b"\x01" + ed_a + salt + struct.pack(">QQ", ops, mem) + nonce
+        check("keyfile_sealed_a", head + xchacha_encrypt(key, nonce, seed_a, head), v, bad)
+    except ImportError:
+        print("note: no Argon2id in this cryptography; sealed key file not checked")
+
+    spk_sk = h(v, "spk_secret_b")
+    spk_pub = x_pub(spk_sk)
+    check("spk_pub_b", spk_pub, v, bad)
+    signed = (b"\x01" + ed_b + struct.pack(">I", int(v["spk_id_b"])) + spk_pub
+              + struct.pack(">Q", int(v["spk_created_ms"])))
+    bundle = signed + ed_sign(seed_b, b"parley/prekey/v1\x00" + signed)
+    check("prekey_bundle_b", bundle, v, bad)
+
+    lo, hi = sorted([ed_a, ed_b])
+    scope = hashlib.blake2b(b"parley/dm-scope/v1" + lo + hi, digest_size=32,
+                            key=dh(xs_a, x_pub(xs_b))).digest()
+    check("dm_scope_ab", scope, v, bad)
+
+    ek_sk = h(v, "ek_secret_a")
+    ek_pub = x_pub(ek_sk)
+    check("ek_pub_a", ek_pub, v, bad)
+    spk_id = int(v["spk_id_b"])
+    root = hashlib.blake2b(b"parley/x3dh/v1" + dh(xs_a, spk_pub) + dh(ek_sk, x_pub(xs_b))
+                           + dh(ek_sk, spk_pub) + ed_a + ed_b + ek_pub
+                           + struct.pack(">I", spk_id), digest_size=32).digest()
+    check("x3dh_root", root, v, bad)
+    # The responder's view gives the same root.
+    root_b = hashlib.blake2b(b"parley/x3dh/v1" + dh(spk_sk, x_pub(xs_a)) + dh(xs_b, ek_pub)
+                             + dh(spk_sk, ek_pub) + ed_a + ed_b + ek_pub
+                             + struct.pack(">I", spk_id), digest_size=32).digest()
+    assert root_b == root
+    day0, day, seq = int(v["day0"]), int(v["day"]), int(v["seq"])
+    key = root
+    for _ in range(day - day0):
+        key = kdf(key, 1, "prlyday_")
+    check("day_key", key, v, bad)
+    mk = kdf(key, seq, "prlymsg_")
+    check("message_key", mk, v, bad)
+
+    content = b"\x01" + v["text"].encode()
+    check("content", content, v, bad)
+    padded = pad(content)
+    nonce = h(v, "dm_nonce")
+    dm_head = ek_pub + struct.pack(">III", spk_id, day0, day) + nonce
+    body_len = len(dm_head) + len(padded) + 16
+    header = (b"\x01\x01" + ed_a + scope
+              + struct.pack(">QQQI", seq, int(v["ts_ms"]), int(v["expires_ms"]), body_len))
+    body = dm_head + xchacha_encrypt(mk, nonce, padded, header + dm_head)
+    signed = header + body
+    env = signed + ed_sign(seed_a, b"parley/envelope/v1\x00" + signed)
+    check("envelope", env, v, bad)
+    env_id = hashlib.blake2b(env, digest_size=32).digest()
+    check("envelope_id", env_id, v, bad)
+    assert xchacha_decrypt(mk, nonce, body[68:], header + dm_head) == padded
+
+    tag, ep = v["hello_tag"].encode(), v["hello_endpoint"].encode()
+    check("frame_hello", b"\x01\x01" + ed_a + struct.pack(">IB", 1, len(tag)) + tag
+          + bytes([1, len(ep)]) + ep, v, bad)
+    check("frame_prekey", b"\x01\x02" + bundle, v, bad)
+    check("frame_envelopes", b"\x01\x03" + struct.pack(">HI", 1, len(env)) + env, v, bad)
+    check("frame_ack", b"\x01\x04" + struct.pack(">H", 1) + env_id, v, bad)
+    check("frame_ping", b"\x01\x05" + struct.pack(">Q", 0x0102030405060708), v, bad)
+    check("frame_pong", b"\x01\x06" + struct.pack(">Q", 0x0102030405060708), v, bad)
+    check("frame_bye", b"\x01\x07\x01", v, bad)
+
+    if bad:
+        print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
+        return 1
+    print("ok: python re-implementation agrees with %s" % path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
