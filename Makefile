@@ -45,14 +45,24 @@ BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer \
         $(BUILD)/bench
 
-.PHONY: all deps run test check fuzz install clean fmt fmt-check
+.PHONY: all deps need run test check fuzz install clean fmt fmt-check
 
 all: $(BINS)
+
+# A missing dependency stops the build with the package that provides it.
+need:
+	@for pair in libsodium:libsodium-dev libzmq:libzmq3-dev libczmq:libczmq-dev \
+	             sqlite3:libsqlite3-dev jansson:libjansson-dev; do \
+	    pc=$${pair%%:*}; deb=$${pair#*:}; \
+	    pkg-config --exists $$pc 2>/dev/null || { \
+	        echo "parley: missing $$pc: install the Debian package $$deb (or run make deps)" >&2; \
+	        exit 1; }; \
+	done
 
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h)
+$(BUILD)/%.o: %.c $(wildcard */*.h) | need
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
