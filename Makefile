@@ -135,10 +135,10 @@ install: all
 	install -m 0755 $(BUILD)/parleyd $(BUILD)/parley $(DESTDIR)$(PREFIX)/bin/
 
 fmt:
-	clang-format -i */*.c */*.h tools/*/*.c tests/*/*.c
+	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
 
 fmt-check:
-	@clang-format --dry-run --Werror */*.c */*.h
+	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
 
 clean:
 	rm -rf build build-san build-fuzz

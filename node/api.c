@@ -15,6 +15,9 @@
  */
 #include "node_internal.h"
 
+#include "../proto/b32.h"
+#include "api_req.h"
+#include "home.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -27,24 +30,21 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "../proto/b32.h"
-#include "api_req.h"
-#include "home.h"
 
 #define S_CLIENTS_MAX 64u
 #define S_OUT_MAX (64u * 1024u * 1024u)
 #define S_READ_CHUNK 65536u
 
 struct api_client {
-    int fd;               /* connected socket, non-blocking */
-    char *in;             /* bytes received, not yet a whole line */
+    int fd;   /* connected socket, non-blocking */
+    char *in; /* bytes received, not yet a whole line */
     size_t in_len;
-    char *out;            /* bytes to write */
+    char *out; /* bytes to write */
     size_t out_len;
-    size_t out_off;       /* written so far */
-    bool subscribed;      /* receives notifications */
-    bool closing;         /* drop after the output drains */
-    bool dead;            /* drop now */
+    size_t out_off;  /* written so far */
+    bool subscribed; /* receives notifications */
+    bool closing;    /* drop after the output drains */
+    bool dead;       /* drop now */
 };
 
 /* ---- JSON views ---- */
@@ -97,14 +97,13 @@ node_msg_json(node_t *self, const store_msg_t *msg)
     json_t *name = store_contact_by_pk(self->store, msg->peer, &contact) == PARLEY_OK
                        ? json_string(contact.name)
                        : json_null();
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:s, s:s}",
-                     "msg_id", s_hex(msg->msg_id, sizeof msg->msg_id),
-                     "envelope_id", msg->has_env ? s_hex(msg->env_id, 32) : json_null(),
-                     "peer", s_id_json(msg->peer), "peer_short", s_short_json(msg->peer),
-                     "peer_name", name, "from", s_id_json(from),
-                     "outgoing", msg->outgoing, "ts_ms", (json_int_t)msg->ts_ms,
-                     "seq", (json_int_t)msg->seq, "state", node_state_name(msg->state),
-                     "text", msg->text ? msg->text : "");
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:s, s:s}", "msg_id",
+                     s_hex(msg->msg_id, sizeof msg->msg_id), "envelope_id",
+                     msg->has_env ? s_hex(msg->env_id, 32) : json_null(), "peer",
+                     s_id_json(msg->peer), "peer_short", s_short_json(msg->peer), "peer_name", name,
+                     "from", s_id_json(from), "outgoing", msg->outgoing, "ts_ms",
+                     (json_int_t)msg->ts_ms, "seq", (json_int_t)msg->seq, "state",
+                     node_state_name(msg->state), "text", msg->text ? msg->text : "");
 }
 
 /* ---- peer names ---- */
@@ -181,10 +180,10 @@ typedef struct {
     node_t *node;
     api_client_t *client;
     const api_req_t *req;
-    json_t *result;     /* set on success (owned) */
-    int status;         /* PARLEY_ERR_* on failure */
-    int rpc_code;       /* JSON-RPC code for params errors, else 0 */
-    const char *msg;    /* message for the error */
+    json_t *result;  /* set on success (owned) */
+    int status;      /* PARLEY_ERR_* on failure */
+    int rpc_code;    /* JSON-RPC code for params errors, else 0 */
+    const char *msg; /* message for the error */
     char msgbuf[256];
 } call_t;
 
@@ -242,14 +241,14 @@ m_status(call_t *c)
         online += node_link_online(self, self->links[i]);
     }
     c->result = json_pack(
-        "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}",
-        "id", self->node_id, "short_id", s_short_json(identity_ed_pk(self->id)),
-        "endpoints", self->endpoint, "home", self->home, "uptime_ms",
-        (json_int_t)(node_now_ms() - self->started_ms), "peers", "online", (int)online,
-        "known", (int)self->n_links, "log", "envelopes", (json_int_t)st.envelopes, "messages",
-        (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued",
-        (json_int_t)st.queued, "equivocations", (json_int_t)st.equivocations, "db_bytes",
-        (json_int_t)st.db_bytes, "rejected", rejected);
+        "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "id",
+        self->node_id, "short_id", s_short_json(identity_ed_pk(self->id)), "endpoints",
+        self->endpoint, "home", self->home, "uptime_ms",
+        (json_int_t)(node_now_ms() - self->started_ms), "peers", "online", (int)online, "known",
+        (int)self->n_links, "log", "envelopes", (json_int_t)st.envelopes, "messages",
+        (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued", (json_int_t)st.queued,
+        "equivocations", (json_int_t)st.equivocations, "db_bytes", (json_int_t)st.db_bytes,
+        "rejected", rejected);
 }
 
 static void
@@ -294,8 +293,8 @@ m_history(call_t *c)
     }
     store_msg_t *msgs = NULL;
     size_t n = 0;
-    int rc = store_history(c->node->store, peer, (size_t)(limit > 100000 ? 100000 : limit),
-                           &msgs, &n);
+    int rc =
+        store_history(c->node->store, peer, (size_t)(limit > 100000 ? 100000 : limit), &msgs, &n);
     if (rc != PARLEY_OK) {
         s_fail(c, rc, NULL);
         return;
@@ -323,13 +322,12 @@ m_peers(call_t *c)
         const char *ep = l->endpoint[0] ? l->endpoint : known ? p.endpoint : "";
         uint64_t last = l->last_seen ? l->last_seen : known ? p.last_seen_ms : 0;
         json_array_append_new(
-            c->result,
-            json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s}", "id", s_id_json(l->pk),
-                      "short_id", s_short_json(l->pk), "name", name, "endpoint", ep, "online",
-                      node_link_online(self, l), "connected_since",
-                      (json_int_t)l->connected_since, "last_seen", (json_int_t)last,
-                      "direction", l->dealer ? "outbound" : "inbound", "last_error",
-                      node_link_online(self, l) ? "" : l->last_error));
+            c->result, json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s}", "id",
+                                 s_id_json(l->pk), "short_id", s_short_json(l->pk), "name", name,
+                                 "endpoint", ep, "online", node_link_online(self, l),
+                                 "connected_since", (json_int_t)l->connected_since, "last_seen",
+                                 (json_int_t)last, "direction", l->dealer ? "outbound" : "inbound",
+                                 "last_error", node_link_online(self, l) ? "" : l->last_error));
     }
 }
 
@@ -351,7 +349,7 @@ s_name_ok(const char *name)
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)name[i];
         if (ch <= ' ' || ch == 0x7f) {
-            return false;   // no spaces or control characters: names are typed as arguments
+            return false; // no spaces or control characters: names are typed as arguments
         }
     }
     return true;
@@ -397,8 +395,7 @@ m_contacts_add(call_t *c)
     }
     store_contact_t other;
     if (store_contact_by_pk(self->store, pk, &other) == PARLEY_OK && strcmp(other.name, name)) {
-        snprintf(c->msgbuf, sizeof c->msgbuf, "that id is already your contact '%s'",
-                 other.name);
+        snprintf(c->msgbuf, sizeof c->msgbuf, "that id is already your contact '%s'", other.name);
         s_fail(c, PARLEY_ERR_EXISTS, c->msgbuf);
         return;
     }
@@ -411,8 +408,8 @@ m_contacts_add(call_t *c)
     }
     if (changed) {
         node_log(self, 0, "contact %s: key replaced by the user", name);
-        node_notify(self, "warning", json_pack("{s:s, s:s}", "kind", "key_changed", "contact",
-                                               name));
+        node_notify(self, "warning",
+                    json_pack("{s:s, s:s}", "kind", "key_changed", "contact", name));
     }
     c->result = s_contact_json(&old);
 }
@@ -538,7 +535,7 @@ s_queue(api_client_t *cl, const json_t *obj)
         return;
     }
     if (cl->out_len - cl->out_off + len > S_OUT_MAX) {
-        cl->dead = true;   // a reader this slow would hold the node's memory
+        cl->dead = true; // a reader this slow would hold the node's memory
         free(line);
         return;
     }
@@ -613,7 +610,7 @@ s_read(node_t *self, api_client_t *cl)
         return;
     }
     if (r <= 0) {
-        cl->closing = true;   // peer closed: finish writing what it asked for
+        cl->closing = true; // peer closed: finish writing what it asked for
         return;
     }
     char *grown = realloc(cl->in, cl->in_len + (size_t)r);
@@ -689,7 +686,7 @@ s_accept(node_t *self)
         }
         if (!grown) {
             free(cl);
-            close(fd);   // over the client limit (or out of memory): refuse this one
+            close(fd); // over the client limit (or out of memory): refuse this one
             continue;
         }
         cl->fd = fd;
@@ -770,7 +767,7 @@ void
 api_poll_handle(node_t *self, const void *items_v)
 {
     const zmq_pollitem_t *items = items_v;
-    size_t n = self->n_clients;   // clients accepted below are polled next round
+    size_t n = self->n_clients; // clients accepted below are polled next round
     for (size_t i = 0; i < n; i++) {
         api_client_t *cl = self->clients[i];
         if (items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {

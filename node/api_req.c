@@ -7,9 +7,9 @@
  */
 #include "api_req.h"
 
+#include "../proto/selftest.h"
 #include <stdlib.h>
 #include <string.h>
-#include "../proto/selftest.h"
 
 int
 api_req_parse(const char *line, size_t len, api_req_t *req, const char **msg)
@@ -125,15 +125,15 @@ api_param_bool(const api_req_t *req, const char *name, bool *out, const char **m
 json_t *
 api_result(json_t *id, json_t *result)
 {
-    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(),
-                     "result", result ? result : json_null());
+    return json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id ? id : json_null(), "result",
+                     result ? result : json_null());
 }
 
 json_t *
 api_error(json_t *id, int code, const char *message)
 {
-    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id",
-                     id ? id : json_null(), "error", "code", code, "message", message);
+    return json_pack("{s:s, s:O, s:{s:i, s:s}}", "jsonrpc", "2.0", "id", id ? id : json_null(),
+                     "error", "code", code, "message", message);
 }
 
 const char *
@@ -165,8 +165,7 @@ api_status_name(int status)
 json_t *
 api_error_parley(json_t *id, int status, const char *message)
 {
-    json_t *err = api_error(id, API_ERR_BASE + status,
-                            message ? message : parley_strerror(status));
+    json_t *err = api_error(id, API_ERR_BASE + status, message ? message : parley_strerror(status));
     json_t *e = err ? json_object_get(err, "error") : NULL;
     if (e) {
         json_object_set_new(e, "data", json_pack("{s:s}", "error", api_status_name(status)));
@@ -207,8 +206,13 @@ api_req_test(bool verbose)
     api_req_t req;
     const char *msg = NULL;
     static const char *bad[] = {
-        "", "{", "[]", "42", "{\"jsonrpc\":\"1.0\",\"method\":\"id\"}",
-        "{\"jsonrpc\":\"2.0\"}", "{\"jsonrpc\":\"2.0\",\"method\":7}",
+        "",
+        "{",
+        "[]",
+        "42",
+        "{\"jsonrpc\":\"1.0\",\"method\":\"id\"}",
+        "{\"jsonrpc\":\"2.0\"}",
+        "{\"jsonrpc\":\"2.0\",\"method\":7}",
         "{\"jsonrpc\":\"2.0\",\"method\":\"id\",\"params\":[1]}",
         "{\"jsonrpc\":\"2.0\",\"method\":\"id\",\"id\":{}}",
         "{\"jsonrpc\":\"2.0\",\"method\":\"id\",\"id\":1.5}",

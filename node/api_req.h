@@ -10,11 +10,11 @@
 #ifndef PARLEY_NODE_API_REQ_H
 #define PARLEY_NODE_API_REQ_H
 
+#include "../proto/errors.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../proto/errors.h"
 
 #define API_ERR_PARSE (-32700)
 #define API_ERR_INVALID (-32600)

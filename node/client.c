@@ -1,6 +1,9 @@
 /*  node/client.c — blocking JSON-RPC client over the node's Unix socket. */
 #include "client.h"
 
+#include "../proto/limits.h"
+#include "api_req.h"
+#include "home.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -9,13 +12,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-#include "../proto/limits.h"
-#include "api_req.h"
-#include "home.h"
 
 struct _client_t {
-    int fd;            /* connected socket */
-    char *buf;         /* received bytes not yet returned */
+    int fd;    /* connected socket */
+    char *buf; /* received bytes not yet returned */
     size_t len;
     json_int_t next_id;
 };
@@ -165,14 +165,14 @@ client_call(client_t *self, const char *method, json_t *params, json_t **result,
         }
         json_t *mid = json_object_get(msg, "id");
         if (!json_is_integer(mid) || json_integer_value(mid) != id) {
-            json_decref(msg);   // a notification or a late answer: not ours
+            json_decref(msg); // a notification or a late answer: not ours
             continue;
         }
         json_t *err = json_object_get(msg, "error");
         if (err) {
             const char *text = json_string_value(json_object_get(err, "message"));
-            const char *name = json_string_value(
-                json_object_get(json_object_get(err, "data"), "error"));
+            const char *name =
+                json_string_value(json_object_get(json_object_get(err, "data"), "error"));
             *errmsg = strdup(text ? text : "error");
             rc = name ? s_status_from_name(name) : PARLEY_ERR_MALFORMED;
         } else {

@@ -5,10 +5,10 @@
 #ifndef PARLEY_NODE_CLIENT_H
 #define PARLEY_NODE_CLIENT_H
 
+#include "../proto/errors.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include "../proto/errors.h"
 
 typedef struct _client_t client_t;
 

@@ -131,7 +131,7 @@ void
 home_passphrase_free(char **pass_p)
 {
     if (pass_p && *pass_p) {
-        sodium_free(*pass_p);   // sodium_free wipes before unmapping
+        sodium_free(*pass_p); // sodium_free wipes before unmapping
         *pass_p = NULL;
     }
 }
@@ -149,8 +149,7 @@ s_fsync_dir(const char *home)
 }
 
 int
-home_identity_create(const char *home, const identity_t *id, const char *pass,
-                     size_t pass_len)
+home_identity_create(const char *home, const identity_t *id, const char *pass, size_t pass_len)
 {
     char path[HOME_PATH_MAX];
     int rc = home_path(home, "identity.key", path, sizeof path);
@@ -188,7 +187,7 @@ home_identity_create(const char *home, const identity_t *id, const char *pass,
     }
     close(fd);
     if (rc != PARLEY_OK) {
-        unlink(path);   // a partial key file must not be mistaken for one
+        unlink(path); // a partial key file must not be mistaken for one
         return rc;
     }
     return s_fsync_dir(home);
@@ -300,7 +299,7 @@ void
 home_unlock(int *fd)
 {
     if (fd && *fd >= 0) {
-        close(*fd);   // closing releases the flock
+        close(*fd); // closing releases the flock
         *fd = -1;
     }
 }

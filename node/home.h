@@ -10,10 +10,10 @@
 #ifndef PARLEY_NODE_HOME_H
 #define PARLEY_NODE_HOME_H
 
-#include <stdbool.h>
-#include <stddef.h>
 #include "../proto/errors.h"
 #include "../proto/identity.h"
+#include <stdbool.h>
+#include <stddef.h>
 
 #define HOME_PATH_MAX 4096u
 

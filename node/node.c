@@ -30,6 +30,14 @@
  */
 #include "node_internal.h"
 
+#include "../proto/b32.h"
+#include "../proto/content.h"
+#include "../proto/envelope.h"
+#include "../proto/frame.h"
+#include "../proto/selftest.h"
+#include "api_req.h"
+#include "home.h"
+#include "transport.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -43,19 +51,11 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-#include "../proto/b32.h"
-#include "../proto/content.h"
-#include "../proto/envelope.h"
-#include "../proto/frame.h"
-#include "../proto/selftest.h"
-#include "api_req.h"
-#include "home.h"
-#include "transport.h"
 
 const char *const node_counter_names[C_COUNTERS] = {
-    "oversize", "malformed", "bad_signature", "future", "expired", "unsupported",
-    "equivocation", "not_ours", "undecryptable", "bad_frame", "no_hello", "bad_hello",
-    "zap_denied", "bad_prekey", "duplicate",
+    "oversize",    "malformed",    "bad_signature", "future",        "expired",
+    "unsupported", "equivocation", "not_ours",      "undecryptable", "bad_frame",
+    "no_hello",    "bad_hello",    "zap_denied",    "bad_prekey",    "duplicate",
 };
 
 #define S_CAPS 0u
@@ -221,11 +221,11 @@ s_link_set_online(node_t *self, link_t *link, bool online, const char *why)
         link->route_len = 0;
         link->hello = false;
     }
-    node_log(self, 0, "peer %s %s%s%s", sid, online ? "online" : "offline",
-             online ? "" : ": ", online ? "" : why);
-    node_notify(self, "peer", json_pack("{s:s, s:s, s:s, s:s}", "id", id, "short_id", sid,
-                                        "state", online ? "online" : "offline", "reason",
-                                        online ? "" : why));
+    node_log(self, 0, "peer %s %s%s%s", sid, online ? "online" : "offline", online ? "" : ": ",
+             online ? "" : why);
+    node_notify(self, "peer",
+                json_pack("{s:s, s:s, s:s, s:s}", "id", id, "short_id", sid, "state",
+                          online ? "online" : "offline", "reason", online ? "" : why));
 }
 
 //  Sends one frame to a peer: DEALER when up, else its route on our ROUTER.
@@ -243,7 +243,7 @@ s_link_send(node_t *self, link_t *link, const uint8_t *buf, size_t len)
             sent = zmq_send(self->router, buf, len, ZMQ_DONTWAIT) >= 0;
         }
         if (!sent && errno == EHOSTUNREACH) {
-            link->route_len = 0;   // that connection is gone; wait for it to come back
+            link->route_len = 0; // that connection is gone; wait for it to come back
         }
     }
     if (sent) {
@@ -298,7 +298,8 @@ s_send_hello(node_t *self, link_t *link)
     const char *eps[1] = { self->endpoint };
     size_t len = 0;
     if (frame_encode_hello(identity_ed_pk(self->id), S_CAPS, S_TAG, eps, 1, self->buf,
-                           PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                           PARLEY_FRAME_MAX, &len)
+        == PARLEY_OK) {
         s_link_send(self, link, self->buf, len);
     }
 }
@@ -341,12 +342,12 @@ s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
             size_t flen = frame_batch_finish(&batch);
             if (flen > 0 && !s_link_send(self, link, self->buf, flen)) {
                 free(bytes);
-                return;   // link not writable: the retry round resends
+                return; // link not writable: the retry round resends
             }
             frame_batch_begin(&batch, self->buf, PARLEY_FRAME_MAX);
             if (frame_batch_add(&batch, bytes, len) != PARLEY_OK) {
                 free(bytes);
-                continue;   // cannot happen for a stored (size-checked) envelope
+                continue; // cannot happen for a stored (size-checked) envelope
             }
         }
         free(bytes);
@@ -363,8 +364,9 @@ s_flush_outbox(node_t *self, link_t *link)
 {
     uint8_t(*ids)[32] = malloc((size_t)NODE_FLUSH_MAX * 32);
     size_t n = 0;
-    if (ids && store_outbox_list(self->store, link->pk, NODE_FLUSH_MAX, (uint8_t *)ids, &n)
-                   == PARLEY_OK && n > 0) {
+    if (ids
+        && store_outbox_list(self->store, link->pk, NODE_FLUSH_MAX, (uint8_t *)ids, &n) == PARLEY_OK
+        && n > 0) {
         s_send_envelopes(self, link, (const uint8_t(*)[32])ids, n);
     }
     link->flush_more = n == NODE_FLUSH_MAX;
@@ -476,8 +478,7 @@ s_seal_text(node_t *self, const prekey_t *spk, store_msg_t *msg)
 }
 
 int
-node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len,
-               store_msg_t *msg)
+node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len, store_msg_t *msg)
 {
     memset(msg, 0, sizeof *msg);
     if (sodium_memcmp(peer, identity_ed_pk(self->id), 32) == 0) {
@@ -516,7 +517,7 @@ node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t le
             rc = s_seal_text(self, &spk, msg);
         }
     } else if (rc == PARLEY_ERR_NOTFOUND) {
-        rc = PARLEY_OK;   // no prekey yet: the message waits, QUEUED, in history
+        rc = PARLEY_OK; // no prekey yet: the message waits, QUEUED, in history
     }
     if (rc == PARLEY_OK) {
         rc = store_msg_add(self->store, msg);
@@ -538,7 +539,8 @@ s_seal_queued(node_t *self, const uint8_t peer[32])
     for (size_t i = 0; i < n; i++) {
         if (s_seal_text(self, &spk, &msgs[i]) != PARLEY_OK
             || store_msg_attach(self->store, msgs[i].msg_id, msgs[i].env_id, msgs[i].seq,
-                                msgs[i].ts_ms) != PARLEY_OK) {
+                                msgs[i].ts_ms)
+                   != PARLEY_OK) {
             node_log(self, 0, "could not seal a queued message; it stays queued");
             break;
         }
@@ -590,7 +592,7 @@ s_recv_day_key(node_t *self, const uint8_t peer[32], const dm_header_t *h, uint8
         }
     }
     if (rc == PARLEY_OK && h->day < s.base_day) {
-        rc = PARLEY_ERR_NOKEY;   // that day's key was destroyed: forward secrecy at work
+        rc = PARLEY_ERR_NOKEY; // that day's key was destroyed: forward secrecy at work
     }
     if (rc == PARLEY_OK) {
         memcpy(key, s.key, 32);
@@ -697,8 +699,8 @@ s_queue_ack(link_t *link, const uint8_t id[32])
 //  dedupe → scope → (author, scope, seq) → store → open. Dedupe by id comes
 //  first in practice: an id we hold names bytes we already verified.
 static void
-s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len,
-         uint8_t (*receipts)[32], size_t *n_receipts)
+s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*receipts)[32],
+         size_t *n_receipts)
 {
     if (len > PARLEY_ENVELOPE_MAX) {
         self->counters[C_OVERSIZE]++;
@@ -720,22 +722,23 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len,
     //  Issue-2 nodes replicate only their own DM scopes: the author must be
     //  the peer on this link, and the scope the pair's.
     uint8_t scope[32];
-    if (sodium_memcmp(env.author, link->pk, 32) != 0 || dm_scope(self->id, env.author, scope)
-        != PARLEY_OK || sodium_memcmp(scope, env.scope, 32) != 0) {
+    if (sodium_memcmp(env.author, link->pk, 32) != 0
+        || dm_scope(self->id, env.author, scope) != PARLEY_OK
+        || sodium_memcmp(scope, env.scope, 32) != 0) {
         self->counters[C_NOT_OURS]++;
         return;
     }
     if (node_txn(self) != PARLEY_OK) {
-        return;   // not acknowledged: the peer resends
+        return; // not acknowledged: the peer resends
     }
     rc = store_envelope_put(self->store, &env, id, node_now_ms());
     if (rc == PARLEY_ERR_EQUIVOCATION) {
         self->counters[C_EQUIVOCATION]++;
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         s_short(env.author, sid);
-        node_log(self, 0, "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected",
-                 sid, env.seq);
-        s_queue_ack(link, id);   // kept as evidence: the sender need not resend
+        node_log(self, 0, "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected", sid,
+                 env.seq);
+        s_queue_ack(link, id); // kept as evidence: the sender need not resend
         return;
     }
     if (rc == PARLEY_ERR_DUPLICATE) {
@@ -762,8 +765,9 @@ s_send_receipt(node_t *self, const uint8_t peer[32], const uint8_t (*ids)[32], s
         node_log(self, 1, "no prekey for a receipt yet; the sender will see 'stored'");
         return;
     }
-    if (content_encode_receipt(RECEIPT_DELIVERED, (const uint8_t *)ids, n, content,
-                               sizeof content, &clen) != PARLEY_OK
+    if (content_encode_receipt(RECEIPT_DELIVERED, (const uint8_t *)ids, n, content, sizeof content,
+                               &clen)
+            != PARLEY_OK
         || s_seal(self, peer, &spk, content, clen, env_id, &seq, &ts) != PARLEY_OK) {
         node_log(self, 0, "could not seal a receipt");
     }
@@ -879,15 +883,14 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
     link_t *link = s_link_find_x(self, x_pk);
     if (f.type == FRAME_HELLO) {
         uint8_t want_x[32];
-        if (identity_ed_to_x(f.ed_pk, want_x) != PARLEY_OK
-            || sodium_memcmp(want_x, x_pk, 32) != 0
+        if (identity_ed_to_x(f.ed_pk, want_x) != PARLEY_OK || sodium_memcmp(want_x, x_pk, 32) != 0
             || sodium_memcmp(f.ed_pk, identity_ed_pk(self->id), 32) == 0) {
-            self->counters[C_BAD_HELLO]++;   // claims a key its CURVE key does not prove
+            self->counters[C_BAD_HELLO]++; // claims a key its CURVE key does not prove
             return;
         }
         link = s_link_get(self, f.ed_pk);
         if (!link) {
-            return;   // link table full: the peer retries its HELLO on reconnect
+            return; // link table full: the peer retries its HELLO on reconnect
         }
     } else if (!link || !link->hello) {
         self->counters[C_NO_HELLO]++;
@@ -972,11 +975,11 @@ s_monitor_recv(node_t *self, link_t *link)
         return;
     }
     if (zmq_msg_more(&ev)) {
-        (void)zmq_msg_recv(&addr, link->monitor, ZMQ_DONTWAIT);   // endpoint: unused
+        (void)zmq_msg_recv(&addr, link->monitor, ZMQ_DONTWAIT); // endpoint: unused
     }
     uint16_t event = 0;
     if (zmq_msg_size(&ev) >= 2) {
-        memcpy(&event, zmq_msg_data(&ev), 2);   // host order, by libzmq's definition
+        memcpy(&event, zmq_msg_data(&ev), 2); // host order, by libzmq's definition
     }
     zmq_msg_close(&ev);
     zmq_msg_close(&addr);
@@ -985,8 +988,7 @@ s_monitor_recv(node_t *self, link_t *link)
         link->dealer_up = true;
         s_send_hello(self, link);
         if (node_txn(self) == PARLEY_OK
-            && store_peer_seen(self->store, link->pk, link->endpoint, node_now_ms())
-                   != PARLEY_OK) {
+            && store_peer_seen(self->store, link->pk, link->endpoint, node_now_ms()) != PARLEY_OK) {
             node_log(self, 0, "could not record a peer sighting");
         }
         s_link_set_online(self, link, true, "");
@@ -1111,7 +1113,7 @@ s_wipe_old_keys(node_t *self, uint64_t now)
         sodium_memzero(&s, sizeof s);
     }
     if (wiped) {
-        self->next_maint = 0;   // checkpoint after this iteration's commit
+        self->next_maint = 0; // checkpoint after this iteration's commit
     }
 }
 
@@ -1147,7 +1149,8 @@ s_after_commit(node_t *self)
         if (link->n_acks > 0) {
             size_t len = 0;
             if (frame_encode_ack((const uint8_t *)link->acks, link->n_acks, self->buf,
-                                 PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                                 PARLEY_FRAME_MAX, &len)
+                == PARLEY_OK) {
                 s_link_send(self, link, self->buf, len);
             }
             link->n_acks = 0;
@@ -1157,7 +1160,7 @@ s_after_commit(node_t *self)
             s_send_prekey(self, link);
         }
         if (link->connected_since != 0 && link->next_flush == 0) {
-            s_flush_outbox(self, link);   // newly up: everything pending, pushes included
+            s_flush_outbox(self, link); // newly up: everything pending, pushes included
             link->n_push = 0;
         } else if (link->n_push > 0 && link->connected_since != 0) {
             s_send_envelopes(self, link, (const uint8_t(*)[32])link->push, link->n_push);
@@ -1258,14 +1261,14 @@ s_open_identity(node_t *self, int *err, char *errmsg, size_t cap)
     if (rc == PARLEY_ERR_STATE) {
         return s_fail(rc, err, errmsg, cap,
                       "%s/identity.key is sealed with a passphrase: "
-                      "start with --passphrase-file FILE", self->home);
+                      "start with --passphrase-file FILE",
+                      self->home);
     }
     if (rc == PARLEY_ERR_AUTH) {
         return s_fail(rc, err, errmsg, cap, "%s", "bad passphrase for identity.key");
     }
     if (rc != PARLEY_OK) {
-        return s_fail(rc, err, errmsg, cap, "cannot read %s/identity.key (damaged?)",
-                      self->home);
+        return s_fail(rc, err, errmsg, cap, "cannot read %s/identity.key (damaged?)", self->home);
     }
     return PARLEY_OK;
 }
@@ -1283,8 +1286,7 @@ s_open_store(node_t *self, int *err, char *errmsg, size_t cap)
                       "%s/parley.db comes from a newer Parley; upgrade parleyd", self->home);
     }
     if (rc != PARLEY_OK) {
-        return s_fail(rc, err, errmsg, cap, "cannot open the database %s/parley.db",
-                      self->home);
+        return s_fail(rc, err, errmsg, cap, "cannot open the database %s/parley.db", self->home);
     }
     return PARLEY_OK;
 }
@@ -1313,11 +1315,11 @@ s_open_network(node_t *self, int *err, char *errmsg, size_t cap)
         uint8_t pk[32];
         rc = s_parse_seed(self->cfg.seeds[i], endpoint, sizeof endpoint, pk);
         if (rc != PARLEY_OK) {
-            return s_fail(rc, err, errmsg, cap,
-                          "bad seed '%s': want tcp://HOST:PORT#NODEID", self->cfg.seeds[i]);
+            return s_fail(rc, err, errmsg, cap, "bad seed '%s': want tcp://HOST:PORT#NODEID",
+                          self->cfg.seeds[i]);
         }
         if (sodium_memcmp(pk, identity_ed_pk(self->id), 32) == 0) {
-            continue;   // ourselves
+            continue; // ourselves
         }
         link_t *link = s_link_get(self, pk);
         if (!link || s_link_dial(self, link, endpoint) != PARLEY_OK) {
@@ -1361,7 +1363,8 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     self->api_fd = -1;
     self->wake[0] = self->wake[1] = -1;
     snprintf(self->home, sizeof self->home, "%s", cfg->home);
-    snprintf(self->listen, sizeof self->listen, "%s", cfg->listen ? cfg->listen : "tcp://0.0.0.0:*");
+    snprintf(self->listen, sizeof self->listen, "%s",
+             cfg->listen ? cfg->listen : "tcp://0.0.0.0:*");
     self->notes = json_array();
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
@@ -1409,7 +1412,7 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     }
     self->started_ms = node_now_ms();
     if (node_txn(self) == PARLEY_OK) {
-        s_rotate_prekey(self, self->started_ms);   // makes the first one
+        s_rotate_prekey(self, self->started_ms); // makes the first one
     }
     if (s_commit(self) != PARLEY_OK) {
         s_fail(PARLEY_ERR_IO, err, errmsg, cap, "%s", "cannot write the database");
@@ -1431,7 +1434,7 @@ node_stop(node_t *self)
     self->stopping = 1;
     if (self->wake[1] >= 0) {
         ssize_t r = write(self->wake[1], "x", 1);
-        (void)r;   // a full pipe already wakes the loop
+        (void)r; // a full pipe already wakes the loop
     }
 }
 
@@ -1517,10 +1520,10 @@ node_run(node_t *self)
         for (size_t i = 0; i < self->n_links; i++) {
             link_t *link = self->links[i];
             //  A link without a DEALER polls a harmless never-ready fd slot.
-            items[S_ITEMS_FIXED + 2 * i] = (zmq_pollitem_t){ link->dealer, -1,
-                                                             link->dealer ? ZMQ_POLLIN : 0, 0 };
-            items[S_ITEMS_FIXED + 2 * i + 1] = (zmq_pollitem_t){ link->monitor, -1,
-                                                                 link->monitor ? ZMQ_POLLIN : 0, 0 };
+            items[S_ITEMS_FIXED + 2 * i] =
+                (zmq_pollitem_t){ link->dealer, -1, link->dealer ? ZMQ_POLLIN : 0, 0 };
+            items[S_ITEMS_FIXED + 2 * i + 1] =
+                (zmq_pollitem_t){ link->monitor, -1, link->monitor ? ZMQ_POLLIN : 0, 0 };
         }
         size_t n_links_polled = self->n_links;
         api_poll_fill(self, items + S_ITEMS_FIXED + 2 * n_links_polled);
@@ -1597,7 +1600,7 @@ node_run(node_t *self)
         }
         s_liveness(self, now);
         if (s_commit(self) != PARLEY_OK) {
-            continue;   // queued output was dropped; peers and clients retry
+            continue; // queued output was dropped; peers and clients retry
         }
         s_after_commit(self);
     }

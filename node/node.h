@@ -10,27 +10,27 @@
 #ifndef PARLEY_NODE_NODE_H
 #define PARLEY_NODE_NODE_H
 
+#include "../proto/errors.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../proto/errors.h"
 
 #define NODE_SEEDS_MAX 64u
 #define NODE_DAY_MS 86400000ull
 
 typedef struct {
-    const char *home;              /* resolved home directory (required) */
-    const char *listen;            /* ROUTER endpoint, default tcp://0.0.0.0:* */
+    const char *home;                  /* resolved home directory (required) */
+    const char *listen;                /* ROUTER endpoint, default tcp://0.0.0.0:* */
     const char *seeds[NODE_SEEDS_MAX]; /* "tcp://HOST:PORT#NODEID" */
     size_t n_seeds;
-    const char *passphrase;        /* for a sealed identity.key, or NULL */
+    const char *passphrase; /* for a sealed identity.key, or NULL */
     size_t pass_len;
-    uint64_t ratchet_ms;           /* DM chain period; default one day */
-    uint64_t grace_ms;             /* keep old day keys / prekeys this long; default 14 days */
-    uint64_t prekey_rotate_ms;     /* new signed prekey this often; default 7 days */
-    uint64_t ping_ms;              /* liveness ping interval; default 2 s */
-    uint64_t retry_ms;             /* resend unacknowledged envelopes after; default 3 s */
-    int verbose;                   /* 0 info, 1 debug */
+    uint64_t ratchet_ms;       /* DM chain period; default one day */
+    uint64_t grace_ms;         /* keep old day keys / prekeys this long; default 14 days */
+    uint64_t prekey_rotate_ms; /* new signed prekey this often; default 7 days */
+    uint64_t ping_ms;          /* liveness ping interval; default 2 s */
+    uint64_t retry_ms;         /* resend unacknowledged envelopes after; default 3 s */
+    int verbose;               /* 0 info, 1 debug */
 } node_config_t;
 
 typedef struct _node_t node_t;

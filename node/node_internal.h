@@ -10,84 +10,96 @@
 #ifndef PARLEY_NODE_INTERNAL_H
 #define PARLEY_NODE_INTERNAL_H
 
-#include <jansson.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include "../proto/dm.h"
 #include "../proto/identity.h"
 #include "../store/store.h"
 #include "node.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #define NODE_ROUTE_MAX 256u
 #define NODE_LINKS_MAX 1024u
-#define NODE_PUSH_MAX 4096u     /* envelopes queued for eager push per link */
-#define NODE_FLUSH_MAX 512u     /* envelopes resent per link per retry round */
+#define NODE_PUSH_MAX 4096u /* envelopes queued for eager push per link */
+#define NODE_FLUSH_MAX 512u /* envelopes resent per link per retry round */
 
 enum {
-    C_OVERSIZE, C_MALFORMED, C_BAD_SIGNATURE, C_FUTURE, C_EXPIRED, C_UNSUPPORTED,
-    C_EQUIVOCATION, C_NOT_OURS, C_UNDECRYPTABLE, C_BAD_FRAME, C_NO_HELLO, C_BAD_HELLO,
-    C_ZAP_DENIED, C_BAD_PREKEY, C_DUPLICATE, C_COUNTERS
+    C_OVERSIZE,
+    C_MALFORMED,
+    C_BAD_SIGNATURE,
+    C_FUTURE,
+    C_EXPIRED,
+    C_UNSUPPORTED,
+    C_EQUIVOCATION,
+    C_NOT_OURS,
+    C_UNDECRYPTABLE,
+    C_BAD_FRAME,
+    C_NO_HELLO,
+    C_BAD_HELLO,
+    C_ZAP_DENIED,
+    C_BAD_PREKEY,
+    C_DUPLICATE,
+    C_COUNTERS
 };
 
 typedef struct {
-    uint8_t pk[32];            /* peer's Ed25519 key (node id) */
-    uint8_t x_pk[32];          /* its X25519 / CURVE key */
-    char endpoint[256];        /* where we dial it, "" if we don't */
-    void *dealer;              /* our DEALER to it, or NULL */
-    void *monitor;             /* PAIR receiving the DEALER's socket events */
-    bool dealer_up;            /* DEALER handshake succeeded and not disconnected */
+    uint8_t pk[32];                /* peer's Ed25519 key (node id) */
+    uint8_t x_pk[32];              /* its X25519 / CURVE key */
+    char endpoint[256];            /* where we dial it, "" if we don't */
+    void *dealer;                  /* our DEALER to it, or NULL */
+    void *monitor;                 /* PAIR receiving the DEALER's socket events */
+    bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
     uint8_t route[NODE_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
-    size_t route_len;          /* 0 when none */
-    bool hello;                /* it sent a HELLO we accepted */
-    uint64_t connected_since;  /* ms; 0 while offline */
-    uint64_t last_seen;        /* ms of the last frame received */
-    uint64_t last_sent;        /* ms of the last frame sent */
-    uint64_t next_flush;       /* ms: resend the outbox no earlier than this */
-    char last_error[96];       /* why it is not connected, for `peers` */
-    uint8_t (*push)[32];       /* envelope ids to push after commit */
+    size_t route_len;              /* 0 when none */
+    bool hello;                    /* it sent a HELLO we accepted */
+    uint64_t connected_since;      /* ms; 0 while offline */
+    uint64_t last_seen;            /* ms of the last frame received */
+    uint64_t last_sent;            /* ms of the last frame sent */
+    uint64_t next_flush;           /* ms: resend the outbox no earlier than this */
+    char last_error[96];           /* why it is not connected, for `peers` */
+    uint8_t (*push)[32];           /* envelope ids to push after commit */
     size_t n_push;
-    uint8_t (*acks)[32];       /* ids to acknowledge after commit */
+    uint8_t (*acks)[32]; /* ids to acknowledge after commit */
     size_t n_acks;
-    bool send_prekey;          /* publish our prekey after commit */
-    bool flush_more;           /* the last resend was capped: continue on its ACKs */
+    bool send_prekey; /* publish our prekey after commit */
+    bool flush_more;  /* the last resend was capped: continue on its ACKs */
 } link_t;
 
 typedef struct api_client api_client_t;
 
 struct _node_t {
-    node_config_t cfg;          /* copied; strings below are owned copies */
+    node_config_t cfg; /* copied; strings below are owned copies */
     char home[4096];
     char listen[256];
-    char endpoint[256];         /* bound ROUTER endpoint */
-    int lock_fd;                /* flock on parleyd.lock */
+    char endpoint[256]; /* bound ROUTER endpoint */
+    int lock_fd;        /* flock on parleyd.lock */
     identity_t *id;
     char node_id[PARLEY_NODE_ID_STRLEN + 1];
     store_t *store;
-    void *ctx;                  /* our own zmq context (own ZAP endpoint) */
+    void *ctx; /* our own zmq context (own ZAP endpoint) */
     void *router;
     void *zap;
     link_t **links;
     size_t n_links;
-    int api_fd;                 /* listening Unix socket */
+    int api_fd; /* listening Unix socket */
     char api_path[4200];
     api_client_t **clients;
     size_t n_clients;
-    int wake[2];                /* self-pipe for node_stop */
+    int wake[2]; /* self-pipe for node_stop */
     volatile int stopping;
     uint64_t counters[C_COUNTERS];
     uint64_t started_ms;
     uint64_t next_maint;
-    json_t *notes;              /* notifications to broadcast after commit */
-    uint8_t *buf;               /* PARLEY_FRAME_MAX scratch for frames */
-    uint8_t *envbuf;            /* PARLEY_ENVELOPE_MAX scratch */
-    uint64_t monitor_seq;       /* names inproc monitor endpoints */
+    json_t *notes;        /* notifications to broadcast after commit */
+    uint8_t *buf;         /* PARLEY_FRAME_MAX scratch for frames */
+    uint8_t *envbuf;      /* PARLEY_ENVELOPE_MAX scratch */
+    uint64_t monitor_seq; /* names inproc monitor endpoints */
 };
 
 extern const char *const node_counter_names[C_COUNTERS];
 
 uint64_t node_now_ms(void);
-void node_log(node_t *self, int level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void node_log(node_t *self, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /*  Begins the iteration's transaction if none is open. */
 int node_txn(node_t *self) PARLEY_WUR;
 /*  Queues a notification for subscribers (steals params). */

@@ -7,12 +7,12 @@
  */
 #include "transport.h"
 
+#include "../proto/b32.h"
+#include "../proto/selftest.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
-#include "../proto/b32.h"
-#include "../proto/selftest.h"
 
 void
 transport_opts_default(transport_opts_t *opts)
@@ -34,7 +34,7 @@ s_setint(void *sock, int opt, int value)
 static int
 s_common(void *sock, const transport_opts_t *opts)
 {
-    int64_t maxmsg = 1024 * 1024 + 1024;   // PARLEY_FRAME_MAX plus slack for framing
+    int64_t maxmsg = 1024 * 1024 + 1024; // PARLEY_FRAME_MAX plus slack for framing
     int rc = PARLEY_OK;
     rc |= s_setint(sock, ZMQ_LINGER, 0);
     rc |= s_setint(sock, ZMQ_SNDHWM, opts->hwm);
@@ -61,8 +61,8 @@ transport_server_new(void *ctx, const transport_opts_t *opts, const uint8_t x_sk
     rc |= s_setint(s, ZMQ_ROUTER_MANDATORY, 1);
     rc |= s_setint(s, ZMQ_CURVE_SERVER, 1);
     if (zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, x_sk, 32) != 0
-        || zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, TRANSPORT_ZAP_DOMAIN,
-                          strlen(TRANSPORT_ZAP_DOMAIN)) != 0) {
+        || zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, TRANSPORT_ZAP_DOMAIN, strlen(TRANSPORT_ZAP_DOMAIN))
+               != 0) {
         rc = PARLEY_ERR_IO;
     }
     rc |= s_setint(s, ZMQ_ZAP_ENFORCE_DOMAIN, 1);
@@ -81,8 +81,8 @@ transport_server_new(void *ctx, const transport_opts_t *opts, const uint8_t x_sk
 
 int
 transport_client_new(void *ctx, const transport_opts_t *opts, const uint8_t x_pk[32],
-                     const uint8_t x_sk[32], const uint8_t server_x_pk[32],
-                     const char *endpoint, void **sock)
+                     const uint8_t x_sk[32], const uint8_t server_x_pk[32], const char *endpoint,
+                     void **sock)
 {
     *sock = NULL;
     void *s = zmq_socket(ctx, ZMQ_DEALER);
@@ -102,7 +102,7 @@ transport_client_new(void *ctx, const transport_opts_t *opts, const uint8_t x_pk
     }
     if (rc != PARLEY_OK || zmq_connect(s, endpoint) != 0) {
         zmq_close(s);
-        return PARLEY_ERR_MALFORMED;   // almost always a bad endpoint string
+        return PARLEY_ERR_MALFORMED; // almost always a bad endpoint string
     }
     *sock = s;
     return PARLEY_OK;
@@ -163,8 +163,8 @@ transport_zap_handle(void *sock, transport_admit_fn admit, void *arg, bool *admi
     const char *status = "400";
     const char *text = "denied";
     char user[65] = "";
-    bool wellformed = n >= 6 && zmq_msg_size(&parts[0]) == 3
-                      && memcmp(zmq_msg_data(&parts[0]), "1.0", 3) == 0;
+    bool wellformed =
+        n >= 6 && zmq_msg_size(&parts[0]) == 3 && memcmp(zmq_msg_data(&parts[0]), "1.0", 3) == 0;
     if (!wellformed) {
         status = "500";
         text = "malformed ZAP request";
@@ -231,8 +231,8 @@ s_link_works(bool with_zap, bool right_key, bool pump_zap)
     }
     void *server = NULL, *client = NULL;
     char bound[256];
-    CHECK(transport_server_new(ctx, &opts, ssk, "tcp://127.0.0.1:*", &server, bound,
-                               sizeof bound) == PARLEY_OK);
+    CHECK(transport_server_new(ctx, &opts, ssk, "tcp://127.0.0.1:*", &server, bound, sizeof bound)
+          == PARLEY_OK);
     CHECK(transport_client_new(ctx, &opts, cpk, csk, right_key ? spk : other, bound, &client)
           == PARLEY_OK);
     bool got = false;
@@ -245,7 +245,7 @@ s_link_works(bool with_zap, bool right_key, bool pump_zap)
                 CHECK(transport_zap_handle(zap, NULL, NULL, &admitted) == PARLEY_OK);
             }
         }
-        zmq_send(client, "hi", 2, ZMQ_DONTWAIT);   // EAGAIN until the handshake is done
+        zmq_send(client, "hi", 2, ZMQ_DONTWAIT); // EAGAIN until the handshake is done
         got = s_wait_recv(server, 25, buf, sizeof buf);
     }
     zmq_close(client);
@@ -261,8 +261,8 @@ void
 transport_test(bool verbose)
 {
     (void)verbose;
-    CHECK(s_link_works(true, true, true));     // control: the right key gets in
-    CHECK(!s_link_works(true, false, true));   // a key other than the pinned one: refused
-    CHECK(!s_link_works(false, true, false));  // no ZAP handler: the node refuses everyone
-    CHECK(!s_link_works(true, true, false));   // handler bound but not answering: refused
+    CHECK(s_link_works(true, true, true));    // control: the right key gets in
+    CHECK(!s_link_works(true, false, true));  // a key other than the pinned one: refused
+    CHECK(!s_link_works(false, true, false)); // no ZAP handler: the node refuses everyone
+    CHECK(!s_link_works(true, true, false));  // handler bound but not answering: refused
 }

@@ -11,10 +11,10 @@
 #ifndef PARLEY_NODE_TRANSPORT_H
 #define PARLEY_NODE_TRANSPORT_H
 
+#include "../proto/errors.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "../proto/errors.h"
 
 #ifndef ZMQ_ZAP_ENFORCE_DOMAIN
 /*  In Debian's libzmq 4.3.4 this option works but its name is behind
@@ -26,12 +26,12 @@
 #define TRANSPORT_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
 typedef struct {
-    int heartbeat_ivl_ms;   /* ZMTP PING interval */
-    int heartbeat_ttl_ms;   /* how long the remote keeps us without traffic */
+    int heartbeat_ivl_ms;     /* ZMTP PING interval */
+    int heartbeat_ttl_ms;     /* how long the remote keeps us without traffic */
     int heartbeat_timeout_ms; /* no traffic for this long: connection dead */
-    int reconnect_ivl_ms;   /* first reconnect delay */
-    int reconnect_max_ms;   /* backoff ceiling */
-    int hwm;                /* send/receive high-water marks */
+    int reconnect_ivl_ms;     /* first reconnect delay */
+    int reconnect_max_ms;     /* backoff ceiling */
+    int hwm;                  /* send/receive high-water marks */
 } transport_opts_t;
 
 void transport_opts_default(transport_opts_t *opts);

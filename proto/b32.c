@@ -14,13 +14,15 @@
 
 static const char s_alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
 
-size_t b32_encoded_len(size_t n)
+size_t
+b32_encoded_len(size_t n)
 {
     /* ceil(n * 8 / 5) without overflowing n * 8. */
     return n / 5 * 8 + (n % 5 * 8 + 4) / 5;
 }
 
-int b32_encode(const uint8_t *data, size_t n, char *out, size_t cap)
+int
+b32_encode(const uint8_t *data, size_t n, char *out, size_t cap)
 {
     size_t need = b32_encoded_len(n);
     if (cap == 0 || need > cap - 1) {
@@ -45,7 +47,8 @@ int b32_encode(const uint8_t *data, size_t n, char *out, size_t cap)
 }
 
 /*  Value of a base32 character (either case), or -1. */
-static int s_b32_value(char c)
+static int
+s_b32_value(char c)
 {
     if (c >= 'a' && c <= 'z') {
         return c - 'a';
@@ -59,7 +62,8 @@ static int s_b32_value(char c)
     return -1;
 }
 
-static int s_b32_decode(const char *str, uint8_t *out, size_t out_len)
+static int
+s_b32_decode(const char *str, uint8_t *out, size_t out_len)
 {
     size_t want = b32_encoded_len(out_len);
     if (strnlen(str, want + 1) != want) {
@@ -87,7 +91,8 @@ static int s_b32_decode(const char *str, uint8_t *out, size_t out_len)
     return PARLEY_OK;
 }
 
-int b32_decode(const char *str, uint8_t *out, size_t out_len)
+int
+b32_decode(const char *str, uint8_t *out, size_t out_len)
 {
     if (!str) {
         return PARLEY_ERR_MALFORMED;
@@ -99,7 +104,8 @@ int b32_decode(const char *str, uint8_t *out, size_t out_len)
     return rc;
 }
 
-int hex_encode(const uint8_t *data, size_t n, char *out, size_t cap)
+int
+hex_encode(const uint8_t *data, size_t n, char *out, size_t cap)
 {
     static const char digits[] = "0123456789abcdef";
     if (cap == 0 || n > (cap - 1) / 2) {
@@ -113,7 +119,8 @@ int hex_encode(const uint8_t *data, size_t n, char *out, size_t cap)
     return PARLEY_OK;
 }
 
-static int s_hex_value(char c)
+static int
+s_hex_value(char c)
 {
     if (c >= '0' && c <= '9') {
         return c - '0';
@@ -128,7 +135,8 @@ static int s_hex_value(char c)
 }
 
 /*  Decodes exactly out_len bytes (2 * out_len hex digits, either case). */
-int hex_decode(const char *str, uint8_t *out, size_t out_len)
+int
+hex_decode(const char *str, uint8_t *out, size_t out_len)
 {
     if (!str || out_len > SIZE_MAX / 2 - 1 || strnlen(str, 2 * out_len + 1) != 2 * out_len) {
         return PARLEY_ERR_MALFORMED;
@@ -147,7 +155,8 @@ int hex_decode(const char *str, uint8_t *out, size_t out_len)
 
 /* ---------------------------------------------------------------- self-test */
 
-static bool s_all_zero(const uint8_t *b, size_t n)
+static bool
+s_all_zero(const uint8_t *b, size_t n)
 {
     uint8_t acc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -157,11 +166,12 @@ static bool s_all_zero(const uint8_t *b, size_t n)
 }
 
 /*  RFC 4648 section 10 vectors, lower-cased, padding removed. */
-static void s_test_rfc4648(void)
+static void
+s_test_rfc4648(void)
 {
-    static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    static const char *const coded[] = {"", "my", "mzxq", "mzxw6", "mzxw6yq", "mzxw6ytb",
-                                        "mzxw6ytboi"};
+    static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+    static const char *const coded[] = { "",        "my",       "mzxq",      "mzxw6",
+                                         "mzxw6yq", "mzxw6ytb", "mzxw6ytboi" };
     for (size_t i = 0; i < 7; i++) {
         char out[32];
         size_t n = strlen(plain[i]);
@@ -175,7 +185,8 @@ static void s_test_rfc4648(void)
 }
 
 /*  id is a valid 52-character node id. */
-static void s_test_b32_bad_strings(const char *id)
+static void
+s_test_b32_bad_strings(const char *id)
 {
     uint8_t back[32];
     /* Every position, every byte outside the alphabet: rejected. */
@@ -216,7 +227,8 @@ static void s_test_b32_bad_strings(const char *id)
     CHECK(b32_decode("mz", back, 1) == PARLEY_ERR_MALFORMED); /* "f" is "my" */
 }
 
-static void s_test_b32_negative(void)
+static void
+s_test_b32_negative(void)
 {
     uint8_t key[32];
     for (size_t i = 0; i < sizeof key; i++) {
@@ -238,9 +250,10 @@ static void s_test_b32_negative(void)
     s_test_b32_bad_strings(id);
 }
 
-static void s_test_hex(void)
+static void
+s_test_hex(void)
 {
-    const uint8_t data[] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xff};
+    const uint8_t data[] = { 0x00, 0x01, 0x7f, 0x80, 0xab, 0xff };
     char out[13];
     CHECK(hex_encode(data, sizeof data, out, sizeof out) == 0);
     CHECK(strcmp(out, "00017f80abff") == 0);
@@ -258,7 +271,8 @@ static void s_test_hex(void)
     CHECK(hex_decode("", back, 0) == 0);
 }
 
-void b32_test(bool verbose)
+void
+b32_test(bool verbose)
 {
     if (verbose) {
         printf(" * b32: RFC 4648 vectors, bad characters, lengths, trailing bits, hex\n");

@@ -7,10 +7,10 @@
 #ifndef PARLEY_PROTO_B32_H
 #define PARLEY_PROTO_B32_H
 
+#include "errors.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "errors.h"
 
 /*  Length of the encoding of n bytes, without the terminating NUL. */
 size_t b32_encoded_len(size_t n);

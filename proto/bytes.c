@@ -11,7 +11,8 @@
 
 #include "selftest.h"
 
-void bytes_reader_init(bytes_reader_t *r, const uint8_t *buf, size_t len)
+void
+bytes_reader_init(bytes_reader_t *r, const uint8_t *buf, size_t len)
 {
     r->p = buf;
     r->end = buf ? buf + len : buf;
@@ -19,7 +20,8 @@ void bytes_reader_init(bytes_reader_t *r, const uint8_t *buf, size_t len)
 }
 
 /*  Returns the next n bytes and skips them, or NULL (failing the reader). */
-static const uint8_t *s_take(bytes_reader_t *r, size_t n)
+static const uint8_t *
+s_take(bytes_reader_t *r, size_t n)
 {
     if (r->failed || n > (size_t)(r->end - r->p)) {
         r->failed = true;
@@ -30,13 +32,15 @@ static const uint8_t *s_take(bytes_reader_t *r, size_t n)
     return at;
 }
 
-uint8_t bytes_get_u8(bytes_reader_t *r)
+uint8_t
+bytes_get_u8(bytes_reader_t *r)
 {
     const uint8_t *b = s_take(r, 1);
     return b ? b[0] : 0;
 }
 
-uint16_t bytes_get_u16(bytes_reader_t *r)
+uint16_t
+bytes_get_u16(bytes_reader_t *r)
 {
     const uint8_t *b = s_take(r, 2);
     if (!b) {
@@ -45,7 +49,8 @@ uint16_t bytes_get_u16(bytes_reader_t *r)
     return (uint16_t)((uint16_t)b[0] << 8 | b[1]);
 }
 
-uint32_t bytes_get_u32(bytes_reader_t *r)
+uint32_t
+bytes_get_u32(bytes_reader_t *r)
 {
     const uint8_t *b = s_take(r, 4);
     if (!b) {
@@ -54,7 +59,8 @@ uint32_t bytes_get_u32(bytes_reader_t *r)
     return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
-uint64_t bytes_get_u64(bytes_reader_t *r)
+uint64_t
+bytes_get_u64(bytes_reader_t *r)
 {
     const uint8_t *b = s_take(r, 8);
     if (!b) {
@@ -67,7 +73,8 @@ uint64_t bytes_get_u64(bytes_reader_t *r)
     return v;
 }
 
-void bytes_get(bytes_reader_t *r, void *out, size_t n)
+void
+bytes_get(bytes_reader_t *r, void *out, size_t n)
 {
     const uint8_t *b = s_take(r, n);
     if (n == 0) {
@@ -80,27 +87,32 @@ void bytes_get(bytes_reader_t *r, void *out, size_t n)
     }
 }
 
-const uint8_t *bytes_view(bytes_reader_t *r, size_t n)
+const uint8_t *
+bytes_view(bytes_reader_t *r, size_t n)
 {
     return s_take(r, n);
 }
 
-size_t bytes_remaining(const bytes_reader_t *r)
+size_t
+bytes_remaining(const bytes_reader_t *r)
 {
     return r->failed ? 0 : (size_t)(r->end - r->p);
 }
 
-bool bytes_reader_ok(const bytes_reader_t *r)
+bool
+bytes_reader_ok(const bytes_reader_t *r)
 {
     return !r->failed;
 }
 
-bool bytes_reader_done(const bytes_reader_t *r)
+bool
+bytes_reader_done(const bytes_reader_t *r)
 {
     return !r->failed && r->p == r->end;
 }
 
-void bytes_writer_init(bytes_writer_t *w, uint8_t *buf, size_t cap)
+void
+bytes_writer_init(bytes_writer_t *w, uint8_t *buf, size_t cap)
 {
     w->p = buf;
     w->end = buf ? buf + cap : buf;
@@ -108,7 +120,8 @@ void bytes_writer_init(bytes_writer_t *w, uint8_t *buf, size_t cap)
 }
 
 /*  Returns room for the next n bytes and skips it, or NULL (failing). */
-static uint8_t *s_room(bytes_writer_t *w, size_t n)
+static uint8_t *
+s_room(bytes_writer_t *w, size_t n)
 {
     if (w->failed || n > (size_t)(w->end - w->p)) {
         w->failed = true;
@@ -119,7 +132,8 @@ static uint8_t *s_room(bytes_writer_t *w, size_t n)
     return at;
 }
 
-static void s_put_be(bytes_writer_t *w, uint64_t v, size_t n)
+static void
+s_put_be(bytes_writer_t *w, uint64_t v, size_t n)
 {
     uint8_t *b = s_room(w, n);
     if (!b) {
@@ -130,29 +144,34 @@ static void s_put_be(bytes_writer_t *w, uint64_t v, size_t n)
     }
 }
 
-void bytes_put_u8(bytes_writer_t *w, uint8_t v)
+void
+bytes_put_u8(bytes_writer_t *w, uint8_t v)
 {
     s_put_be(w, v, 1);
 }
 
-void bytes_put_u16(bytes_writer_t *w, uint16_t v)
+void
+bytes_put_u16(bytes_writer_t *w, uint16_t v)
 {
     s_put_be(w, v, 2);
 }
 
-void bytes_put_u32(bytes_writer_t *w, uint32_t v)
+void
+bytes_put_u32(bytes_writer_t *w, uint32_t v)
 {
     s_put_be(w, v, 4);
 }
 
-void bytes_put_u64(bytes_writer_t *w, uint64_t v)
+void
+bytes_put_u64(bytes_writer_t *w, uint64_t v)
 {
     s_put_be(w, v, 8);
 }
 
 /*  memmove, not memcpy: callers may encrypt a body in place in the output
  *  buffer and then "copy" it onto itself (envelope_seal does). */
-void bytes_put(bytes_writer_t *w, const void *data, size_t n)
+void
+bytes_put(bytes_writer_t *w, const void *data, size_t n)
 {
     uint8_t *b = s_room(w, n);
     if (b && n > 0) {
@@ -160,17 +179,19 @@ void bytes_put(bytes_writer_t *w, const void *data, size_t n)
     }
 }
 
-bool bytes_writer_ok(const bytes_writer_t *w)
+bool
+bytes_writer_ok(const bytes_writer_t *w)
 {
     return !w->failed;
 }
 
 /* ---------------------------------------------------------------- self-test */
 
-static void s_test_reader(void)
+static void
+s_test_reader(void)
 {
-    const uint8_t buf[] = {0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
-                           0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f};
+    const uint8_t buf[] = { 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08,
+                            0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f };
     bytes_reader_t r;
     bytes_reader_init(&r, buf, sizeof buf);
     CHECK(bytes_get_u8(&r) == 0x01);
@@ -190,7 +211,7 @@ static void s_test_reader(void)
     CHECK(bytes_get_u8(&r) == 0);  /* latched even though a byte remains */
     CHECK(bytes_remaining(&r) == 0);
 
-    uint8_t out[4] = {0xff, 0xff, 0xff, 0xff};
+    uint8_t out[4] = { 0xff, 0xff, 0xff, 0xff };
     bytes_reader_init(&r, buf, 3);
     bytes_get(&r, out, 4);
     CHECK(!bytes_reader_ok(&r));
@@ -210,7 +231,8 @@ static void s_test_reader(void)
     CHECK(bytes_get_u8(&r) == 0 && !bytes_reader_ok(&r));
 }
 
-static void s_test_writer(void)
+static void
+s_test_writer(void)
 {
     uint8_t buf[15];
     bytes_writer_t w;
@@ -226,7 +248,7 @@ static void s_test_writer(void)
     bytes_put_u8(&w, 0xee);
     CHECK(!bytes_writer_ok(&w));
 
-    uint8_t small[3] = {0xaa, 0xaa, 0xaa};
+    uint8_t small[3] = { 0xaa, 0xaa, 0xaa };
     bytes_writer_init(&w, small, sizeof small);
     bytes_put_u32(&w, 0x11223344u);
     CHECK(!bytes_writer_ok(&w));
@@ -235,7 +257,7 @@ static void s_test_writer(void)
     CHECK(small[0] == 0xaa);
 
     /* In-place put (same source and destination) is allowed. */
-    uint8_t inplace[4] = {1, 2, 3, 4};
+    uint8_t inplace[4] = { 1, 2, 3, 4 };
     bytes_writer_init(&w, inplace, sizeof inplace);
     bytes_put(&w, inplace, 4);
     CHECK(bytes_writer_ok(&w) && inplace[3] == 4);
@@ -244,7 +266,8 @@ static void s_test_writer(void)
     CHECK(bytes_writer_ok(&w));
 }
 
-void bytes_test(bool verbose)
+void
+bytes_test(bool verbose)
 {
     if (verbose) {
         printf(" * bytes: reader, writer, latching, truncation\n");

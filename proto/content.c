@@ -17,7 +17,8 @@
 /*  Length of the UTF-8 sequence starting at s[0] (n bytes left), or 0 if
  *  it is invalid: RFC 3629 / Unicode table 3-7, so no overlong forms, no
  *  surrogates (U+D800..DFFF) and nothing above U+10FFFF. */
-static size_t s_utf8_seq(const uint8_t *s, size_t n)
+static size_t
+s_utf8_seq(const uint8_t *s, size_t n)
 {
     uint8_t c = s[0];
     if (c < 0x80) {
@@ -50,7 +51,8 @@ static size_t s_utf8_seq(const uint8_t *s, size_t n)
     return len;
 }
 
-bool content_utf8_valid(const char *buf, size_t len)
+bool
+content_utf8_valid(const char *buf, size_t len)
 {
     const uint8_t *s = (const uint8_t *)buf;
     size_t i = 0;
@@ -64,7 +66,8 @@ bool content_utf8_valid(const char *buf, size_t len)
     return true;
 }
 
-static int s_check_text(const char *text, size_t len)
+static int
+s_check_text(const char *text, size_t len)
 {
     if (len > PARLEY_TEXT_MAX) {
         return PARLEY_ERR_LIMIT;
@@ -75,8 +78,8 @@ static int s_check_text(const char *text, size_t len)
     return PARLEY_OK;
 }
 
-int content_encode_text(const char *text, size_t len, uint8_t *out, size_t cap,
-                        size_t *out_len)
+int
+content_encode_text(const char *text, size_t len, uint8_t *out, size_t cap, size_t *out_len)
 {
     if (!out || !out_len) {
         return PARLEY_ERR_STATE;
@@ -97,7 +100,8 @@ int content_encode_text(const char *text, size_t len, uint8_t *out, size_t cap,
     return PARLEY_OK;
 }
 
-static int s_check_receipt(uint8_t status, const uint8_t *ids, size_t n_ids)
+static int
+s_check_receipt(uint8_t status, const uint8_t *ids, size_t n_ids)
 {
     if (n_ids > PARLEY_RECEIPT_MAX_IDS) {
         return PARLEY_ERR_LIMIT;
@@ -108,8 +112,9 @@ static int s_check_receipt(uint8_t status, const uint8_t *ids, size_t n_ids)
     return PARLEY_OK;
 }
 
-int content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uint8_t *out,
-                           size_t cap, size_t *out_len)
+int
+content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
+                       size_t *out_len)
 {
     if (!out || !out_len) {
         return PARLEY_ERR_STATE;
@@ -132,7 +137,8 @@ int content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uin
     return PARLEY_OK;
 }
 
-static int s_decode_text(bytes_reader_t *r, content_t *out)
+static int
+s_decode_text(bytes_reader_t *r, content_t *out)
 {
     size_t len = bytes_remaining(r);
     const char *text = (const char *)bytes_view(r, len);
@@ -145,7 +151,8 @@ static int s_decode_text(bytes_reader_t *r, content_t *out)
     return PARLEY_OK;
 }
 
-static int s_decode_receipt(bytes_reader_t *r, content_t *out)
+static int
+s_decode_receipt(bytes_reader_t *r, content_t *out)
 {
     uint8_t status = bytes_get_u8(r);
     size_t n = bytes_get_u16(r);
@@ -169,7 +176,8 @@ static int s_decode_receipt(bytes_reader_t *r, content_t *out)
     return PARLEY_OK;
 }
 
-static int s_decode(const uint8_t *buf, size_t len, content_t *out)
+static int
+s_decode(const uint8_t *buf, size_t len, content_t *out)
 {
     if (!buf || len == 0) {
         return PARLEY_ERR_MALFORMED;
@@ -189,7 +197,8 @@ static int s_decode(const uint8_t *buf, size_t len, content_t *out)
     return PARLEY_ERR_UNSUPPORTED;
 }
 
-int content_decode(const uint8_t *buf, size_t len, content_t *out)
+int
+content_decode(const uint8_t *buf, size_t len, content_t *out)
 {
     if (!out) {
         return PARLEY_ERR_STATE;
@@ -207,18 +216,42 @@ int content_decode(const uint8_t *buf, size_t len, content_t *out)
 
 /* ---------------------------------------------------------------- self-test */
 
-static void s_test_utf8(void)
+static void
+s_test_utf8(void)
 {
     static const char *const good[] = {
-        "", "plain ascii", "caf\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
-        "\xed\x9f\xbf", "\xee\x80\x80", "\xf4\x8f\xbf\xbf", "\xc2\x80", "\xe0\xa0\x80",
+        "",
+        "plain ascii",
+        "caf\xc3\xa9",
+        "\xe2\x82\xac",
+        "\xf0\x9f\x98\x80",
+        "\xed\x9f\xbf",
+        "\xee\x80\x80",
+        "\xf4\x8f\xbf\xbf",
+        "\xc2\x80",
+        "\xe0\xa0\x80",
         "\xf0\x90\x80\x80",
     };
     static const char *const bad[] = {
-        "\x80", "\xbf", "\xc0\xaf", "\xc1\xbf", "\xc3", "\xe0\x80\xaf", "\xe0\x9f\xbf",
-        "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x80\x80\xaf", "\xf0\x8f\xbf\xbf",
-        "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff", "\xfe", "\xe2\x82", "\xf0\x9f\x98",
-        "a\xc3(", "\xe2\x28\xa1",
+        "\x80",
+        "\xbf",
+        "\xc0\xaf",
+        "\xc1\xbf",
+        "\xc3",
+        "\xe0\x80\xaf",
+        "\xe0\x9f\xbf",
+        "\xed\xa0\x80",
+        "\xed\xbf\xbf",
+        "\xf0\x80\x80\xaf",
+        "\xf0\x8f\xbf\xbf",
+        "\xf4\x90\x80\x80",
+        "\xf5\x80\x80\x80",
+        "\xff",
+        "\xfe",
+        "\xe2\x82",
+        "\xf0\x9f\x98",
+        "a\xc3(",
+        "\xe2\x28\xa1",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         CHECK(content_utf8_valid(good[i], strlen(good[i])));
@@ -229,7 +262,8 @@ static void s_test_utf8(void)
     CHECK(content_utf8_valid("a\0b", 3)); /* valid UTF-8; text forbids NUL */
 }
 
-static void s_test_text(uint8_t *buf)
+static void
+s_test_text(uint8_t *buf)
 {
     const char *hello = "h\xc3\xa9llo";
     size_t len = 0;
@@ -265,7 +299,8 @@ static void s_test_text(uint8_t *buf)
     free(big);
 }
 
-static void s_test_receipt(uint8_t *buf)
+static void
+s_test_receipt(uint8_t *buf)
 {
     uint8_t ids[3 * 32];
     for (size_t i = 0; i < sizeof ids; i++) {
@@ -295,13 +330,14 @@ static void s_test_receipt(uint8_t *buf)
     CHECK(content_encode_receipt(RECEIPT_DELIVERED, ids, 257, buf, 20000, &len)
           == PARLEY_ERR_LIMIT);
     /* A count past the limit is refused before the ids are looked at. */
-    const uint8_t huge[] = {CONTENT_RECEIPT, RECEIPT_READ, 0xff, 0xff};
+    const uint8_t huge[] = { CONTENT_RECEIPT, RECEIPT_READ, 0xff, 0xff };
     CHECK(content_decode(huge, sizeof huge, &c) == PARLEY_ERR_LIMIT);
-    const uint8_t none[] = {CONTENT_RECEIPT, RECEIPT_READ, 0, 0};
+    const uint8_t none[] = { CONTENT_RECEIPT, RECEIPT_READ, 0, 0 };
     CHECK(content_decode(none, sizeof none, &c) == PARLEY_ERR_MALFORMED);
 }
 
-void content_test(bool verbose)
+void
+content_test(bool verbose)
 {
     if (verbose) {
         printf(" * content: UTF-8, text, receipts, unknown types\n");
@@ -311,7 +347,7 @@ void content_test(bool verbose)
     s_test_utf8();
     s_test_text(buf);
     s_test_receipt(buf);
-    const uint8_t future[] = {0x7f, 1, 2, 3};
+    const uint8_t future[] = { 0x7f, 1, 2, 3 };
     content_t c;
     CHECK(content_decode(future, sizeof future, &c) == PARLEY_ERR_UNSUPPORTED);
     CHECK(c.type == 0x7f && c.text == NULL);

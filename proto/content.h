@@ -10,21 +10,21 @@
 #ifndef PARLEY_PROTO_CONTENT_H
 #define PARLEY_PROTO_CONTENT_H
 
+#include "errors.h"
+#include "limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "errors.h"
-#include "limits.h"
 
 enum { CONTENT_TEXT = 1, CONTENT_RECEIPT = 2 };
 enum { RECEIPT_DELIVERED = 1, RECEIPT_READ = 2 };
 
 typedef struct {
-    uint8_t type;        /* CONTENT_* */
-    const char *text;    /* view, not NUL-terminated (text) */
+    uint8_t type;     /* CONTENT_* */
+    const char *text; /* view, not NUL-terminated (text) */
     size_t text_len;
-    uint8_t status;      /* RECEIPT_* (receipt) */
-    const uint8_t *ids;  /* view, n_ids × 32 bytes (receipt) */
+    uint8_t status;     /* RECEIPT_* (receipt) */
+    const uint8_t *ids; /* view, n_ids × 32 bytes (receipt) */
     size_t n_ids;
 } content_t;
 

@@ -23,7 +23,7 @@
 #define S_PREKEY_VERSION 1u
 #define S_PREKEY_DOMAIN "parley/prekey/v1" /* signed with its NUL */
 #define S_PREKEY_SIGNED_LEN 77u
-#define S_X3DH_DOMAIN "parley/x3dh/v1"     /* hashed without a NUL */
+#define S_X3DH_DOMAIN "parley/x3dh/v1"      /* hashed without a NUL */
 #define S_SCOPE_DOMAIN "parley/dm-scope/v1" /* hashed without a NUL */
 #define S_DAY_CTX "prlyday_"
 #define S_MSG_CTX "prlymsg_"
@@ -34,8 +34,9 @@
 
 /* ------------------------------------------------------------------ prekeys */
 
-int dm_prekey_generate(const uint8_t owner[32], uint32_t spk_id, uint64_t now_ms,
-                       prekey_t *pub, uint8_t spk_secret[32])
+int
+dm_prekey_generate(const uint8_t owner[32], uint32_t spk_id, uint64_t now_ms, prekey_t *pub,
+                   uint8_t spk_secret[32])
 {
     if (!owner || !pub || !spk_secret) {
         return PARLEY_ERR_STATE;
@@ -53,15 +54,15 @@ int dm_prekey_generate(const uint8_t owner[32], uint32_t spk_id, uint64_t now_ms
 }
 
 /*  "parley/prekey/v1\0" || the 77 signed bytes of a bundle. */
-static void s_prekey_message(const uint8_t *bundle,
-                             uint8_t msg[sizeof S_PREKEY_DOMAIN + S_PREKEY_SIGNED_LEN])
+static void
+s_prekey_message(const uint8_t *bundle, uint8_t msg[sizeof S_PREKEY_DOMAIN + S_PREKEY_SIGNED_LEN])
 {
     memcpy(msg, S_PREKEY_DOMAIN, sizeof S_PREKEY_DOMAIN);
     memcpy(msg + sizeof S_PREKEY_DOMAIN, bundle, S_PREKEY_SIGNED_LEN);
 }
 
-int dm_prekey_encode(const prekey_t *pk, const uint8_t ed_sk[64],
-                     uint8_t out[DM_PREKEY_BUNDLE_LEN])
+int
+dm_prekey_encode(const prekey_t *pk, const uint8_t ed_sk[64], uint8_t out[DM_PREKEY_BUNDLE_LEN])
 {
     if (!pk || !ed_sk || !out) {
         return PARLEY_ERR_STATE;
@@ -83,7 +84,8 @@ int dm_prekey_encode(const prekey_t *pk, const uint8_t ed_sk[64],
     return PARLEY_OK;
 }
 
-static int s_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
+static int
+s_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
 {
     if (!buf || len != DM_PREKEY_BUNDLE_LEN) {
         return PARLEY_ERR_MALFORMED;
@@ -109,7 +111,8 @@ static int s_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
     return PARLEY_OK;
 }
 
-int dm_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
+int
+dm_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
 {
     if (!out) {
         return PARLEY_ERR_STATE;
@@ -124,7 +127,8 @@ int dm_prekey_decode(const uint8_t *buf, size_t len, prekey_t *out)
 /* ------------------------------------------------------------ key agreement */
 
 /*  X25519 that refuses an all-zero result (a low-order peer point). */
-static int s_dh(uint8_t out[32], const uint8_t sk[32], const uint8_t pk[32])
+static int
+s_dh(uint8_t out[32], const uint8_t sk[32], const uint8_t pk[32])
 {
     if (crypto_scalarmult(out, sk, pk) != 0 || sodium_is_zero(out, 32)) {
         sodium_memzero(out, 32);
@@ -134,8 +138,8 @@ static int s_dh(uint8_t out[32], const uint8_t sk[32], const uint8_t pk[32])
 }
 
 /*  shared is owned (and wiped) by the caller. */
-static int s_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t shared[32],
-                   uint8_t scope[32])
+static int
+s_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t shared[32], uint8_t scope[32])
 {
     uint8_t peer_x[32];
     int rc = identity_ed_to_x(peer_ed_pk, peer_x);
@@ -157,7 +161,8 @@ static int s_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t s
     return PARLEY_OK;
 }
 
-int dm_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t scope[32])
+int
+dm_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t scope[32])
 {
     if (!me || !peer_ed_pk || !scope) {
         return PARLEY_ERR_STATE;
@@ -173,11 +178,12 @@ int dm_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t scope[3
 
 /*  root = BLAKE2b-256(domain || DH1 || DH2 || DH3 || ed_A || ed_B || EK_A
  *  || spk_id), A the initiator, B the responder. */
-static void s_root(uint8_t root[32], const uint8_t dh[96], const uint8_t ed_a[32],
-                   const uint8_t ed_b[32], const uint8_t ek_pub[32], uint32_t spk_id)
+static void
+s_root(uint8_t root[32], const uint8_t dh[96], const uint8_t ed_a[32], const uint8_t ed_b[32],
+       const uint8_t ek_pub[32], uint32_t spk_id)
 {
-    uint8_t id_be[4] = {(uint8_t)(spk_id >> 24), (uint8_t)(spk_id >> 16), (uint8_t)(spk_id >> 8),
-                        (uint8_t)spk_id};
+    uint8_t id_be[4] = { (uint8_t)(spk_id >> 24), (uint8_t)(spk_id >> 16), (uint8_t)(spk_id >> 8),
+                         (uint8_t)spk_id };
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
     crypto_generichash_update(&st, (const uint8_t *)S_X3DH_DOMAIN, strlen(S_X3DH_DOMAIN));
@@ -191,9 +197,9 @@ static void s_root(uint8_t root[32], const uint8_t dh[96], const uint8_t ed_a[32
 }
 
 /*  ek_sk and dh are owned (and wiped) by the caller. */
-static int s_initiate(const identity_t *me, const uint8_t peer_ed_pk[32], const prekey_t *spk,
-                      const uint8_t ek_sk[32], uint8_t dh[96], uint8_t ek_pub[32],
-                      uint8_t root[32])
+static int
+s_initiate(const identity_t *me, const uint8_t peer_ed_pk[32], const prekey_t *spk,
+           const uint8_t ek_sk[32], uint8_t dh[96], uint8_t ek_pub[32], uint8_t root[32])
 {
     uint8_t peer_x[32];
     int rc = identity_ed_to_x(peer_ed_pk, peer_x);
@@ -217,8 +223,9 @@ static int s_initiate(const identity_t *me, const uint8_t peer_ed_pk[32], const 
     return PARLEY_OK;
 }
 
-int dm_x3dh_initiate(const identity_t *me, const uint8_t peer_ed_pk[32],
-                     const prekey_t *peer_spk, uint8_t ek_pub[32], uint8_t root[32])
+int
+dm_x3dh_initiate(const identity_t *me, const uint8_t peer_ed_pk[32], const prekey_t *peer_spk,
+                 uint8_t ek_pub[32], uint8_t root[32])
 {
     if (!me || !peer_ed_pk || !peer_spk || !ek_pub || !root) {
         return PARLEY_ERR_STATE;
@@ -240,9 +247,9 @@ int dm_x3dh_initiate(const identity_t *me, const uint8_t peer_ed_pk[32],
 }
 
 /*  dh is owned (and wiped) by the caller. */
-static int s_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
-                     const uint8_t spk_secret[32], uint32_t spk_id, const uint8_t ek_pub[32],
-                     uint8_t dh[96], uint8_t root[32])
+static int
+s_respond(const identity_t *me, const uint8_t peer_ed_pk[32], const uint8_t spk_secret[32],
+          uint32_t spk_id, const uint8_t ek_pub[32], uint8_t dh[96], uint8_t root[32])
 {
     uint8_t peer_x[32];
     int rc = identity_ed_to_x(peer_ed_pk, peer_x);
@@ -262,9 +269,9 @@ static int s_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
     return PARLEY_OK;
 }
 
-int dm_x3dh_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
-                    const uint8_t spk_secret[32], uint32_t spk_id,
-                    const uint8_t ek_pub[32], uint8_t root[32])
+int
+dm_x3dh_respond(const identity_t *me, const uint8_t peer_ed_pk[32], const uint8_t spk_secret[32],
+                uint32_t spk_id, const uint8_t ek_pub[32], uint8_t root[32])
 {
     if (!me || !peer_ed_pk || !spk_secret || !ek_pub || !root) {
         return PARLEY_ERR_STATE;
@@ -280,7 +287,8 @@ int dm_x3dh_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
 
 /* ------------------------------------------------------------------ ratchet */
 
-int dm_chain_advance(uint8_t key[32], uint32_t from_day, uint32_t to_day)
+int
+dm_chain_advance(uint8_t key[32], uint32_t from_day, uint32_t to_day)
 {
     if (!key || to_day < from_day) {
         return PARLEY_ERR_STATE;
@@ -298,7 +306,8 @@ int dm_chain_advance(uint8_t key[32], uint32_t from_day, uint32_t to_day)
     return PARLEY_OK;
 }
 
-void dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32])
+void
+dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32])
 {
     /* Cannot fail: lengths are within crypto_kdf's bounds. */
     (void)crypto_kdf_derive_from_key(mk, 32, seq, S_MSG_CTX, day_key);
@@ -308,7 +317,8 @@ void dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32])
 
 /*  The smallest power-of-two bucket >= PARLEY_PAD_BLOCK_MIN that holds
  *  content_len plus the pad marker, or 0 if none fits. */
-static size_t s_bucket(size_t content_len)
+static size_t
+s_bucket(size_t content_len)
 {
     if (content_len >= PARLEY_CONTENT_MAX) {
         return 0;
@@ -320,12 +330,14 @@ static size_t s_bucket(size_t content_len)
     return bucket;
 }
 
-static bool s_is_bucket(size_t n)
+static bool
+s_is_bucket(size_t n)
 {
     return n >= PARLEY_PAD_BLOCK_MIN && n <= PARLEY_CONTENT_MAX && (n & (n - 1)) == 0;
 }
 
-size_t dm_body_len(size_t content_len)
+size_t
+dm_body_len(size_t content_len)
 {
     size_t bucket = s_bucket(content_len);
     return bucket ? S_BODY_OVERHEAD + bucket : 0;
@@ -334,8 +346,8 @@ size_t dm_body_len(size_t content_len)
 /* -------------------------------------------------------------- DM envelope */
 
 /*  The fields dm_envelope_seal takes from the caller, checked. */
-static int s_seal_fields(const identity_t *me, const envelope_t *fields, const dm_header_t *h,
-                         envelope_t *env)
+static int
+s_seal_fields(const identity_t *me, const envelope_t *fields, const dm_header_t *h, envelope_t *env)
 {
     *env = *fields;
     env->version = PARLEY_ENVELOPE_VERSION;
@@ -355,9 +367,9 @@ static int s_seal_fields(const identity_t *me, const envelope_t *fields, const d
 
 /*  Writes header and body into out and encrypts the body in place.
  *  mk is owned (and wiped) by the caller. */
-static int s_seal_body(const envelope_t *env, const dm_header_t *h, const uint8_t day_key[32],
-                       const uint8_t *content, size_t content_len, size_t bucket, uint8_t mk[32],
-                       uint8_t *out)
+static int
+s_seal_body(const envelope_t *env, const dm_header_t *h, const uint8_t day_key[32],
+            const uint8_t *content, size_t content_len, size_t bucket, uint8_t mk[32], uint8_t *out)
 {
     size_t body_len = S_BODY_OVERHEAD + bucket;
     uint8_t *body = out + PARLEY_ENVELOPE_HEADER_LEN;
@@ -383,15 +395,15 @@ static int s_seal_body(const envelope_t *env, const dm_header_t *h, const uint8_
     }
     dm_message_key(day_key, env->seq, mk);
     /* In place; AD = the 94-byte header and the 68 clear body bytes. */
-    crypto_aead_xchacha20poly1305_ietf_encrypt(pt, NULL, pt, bucket, out, S_AD_LEN, NULL,
-                                               nonce, mk);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(pt, NULL, pt, bucket, out, S_AD_LEN, NULL, nonce,
+                                               mk);
     return PARLEY_OK;
 }
 
-int dm_envelope_seal(const identity_t *me, const envelope_t *env_fields,
-                     const dm_header_t *h, const uint8_t day_key[32],
-                     const uint8_t *content, size_t content_len,
-                     uint8_t *out, size_t cap, size_t *out_len)
+int
+dm_envelope_seal(const identity_t *me, const envelope_t *env_fields, const dm_header_t *h,
+                 const uint8_t day_key[32], const uint8_t *content, size_t content_len,
+                 uint8_t *out, size_t cap, size_t *out_len)
 {
     if (!me || !env_fields || !h || !day_key || !out || !out_len || (!content && content_len)) {
         return PARLEY_ERR_STATE;
@@ -425,7 +437,8 @@ int dm_envelope_seal(const identity_t *me, const envelope_t *env_fields,
     return rc;
 }
 
-int dm_body_parse(const envelope_t *env, dm_header_t *h)
+int
+dm_body_parse(const envelope_t *env, dm_header_t *h)
 {
     if (!env || !h) {
         return PARLEY_ERR_STATE;
@@ -452,17 +465,18 @@ int dm_body_parse(const envelope_t *env, dm_header_t *h)
 }
 
 /*  mk is owned (and wiped) by the caller. */
-static int s_open(const envelope_t *env, const uint8_t day_key[32], uint8_t mk[32],
-                  uint8_t *content, size_t bucket, size_t *content_len)
+static int
+s_open(const envelope_t *env, const uint8_t day_key[32], uint8_t mk[32], uint8_t *content,
+       size_t bucket, size_t *content_len)
 {
     uint8_t ad[S_AD_LEN];
     envelope_header(env, env->body_len, ad);
     memcpy(ad + PARLEY_ENVELOPE_HEADER_LEN, env->body, PARLEY_DM_HEADER_LEN);
     dm_message_key(day_key, env->seq, mk);
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(content, NULL, NULL,
-                                                   env->body + PARLEY_DM_HEADER_LEN,
-                                                   bucket + PARLEY_AEAD_TAG_LEN, ad, sizeof ad,
-                                                   env->body + S_OFF_NONCE, mk) != 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            content, NULL, NULL, env->body + PARLEY_DM_HEADER_LEN, bucket + PARLEY_AEAD_TAG_LEN, ad,
+            sizeof ad, env->body + S_OFF_NONCE, mk)
+        != 0) {
         return PARLEY_ERR_AUTH;
     }
     if (sodium_unpad(content_len, content, bucket, bucket) != 0) {
@@ -471,8 +485,9 @@ static int s_open(const envelope_t *env, const uint8_t day_key[32], uint8_t mk[3
     return PARLEY_OK;
 }
 
-int dm_envelope_open(const envelope_t *env, const uint8_t day_key[32],
-                     uint8_t *content, size_t cap, size_t *content_len)
+int
+dm_envelope_open(const envelope_t *env, const uint8_t day_key[32], uint8_t *content, size_t cap,
+                 size_t *content_len)
 {
     if (!env || !day_key || !content || !content_len) {
         return PARLEY_ERR_STATE;
@@ -513,7 +528,8 @@ typedef struct {
     uint8_t root[32];
 } s_pair_t;
 
-static void s_pair_open(s_pair_t *p)
+static void
+s_pair_open(s_pair_t *p)
 {
     memset(p, 0, sizeof *p);
     p->a = identity_new();
@@ -528,14 +544,16 @@ static void s_pair_open(s_pair_t *p)
     p->h.day = 19002;
 }
 
-static void s_pair_close(s_pair_t *p)
+static void
+s_pair_close(s_pair_t *p)
 {
     identity_destroy(&p->a);
     identity_destroy(&p->b);
     sodium_memzero(p, sizeof *p);
 }
 
-static envelope_t s_dm_fields(const s_pair_t *p, uint64_t seq)
+static envelope_t
+s_dm_fields(const s_pair_t *p, uint64_t seq)
 {
     envelope_t env;
     memset(&env, 0, sizeof env);
@@ -547,7 +565,8 @@ static envelope_t s_dm_fields(const s_pair_t *p, uint64_t seq)
     return env;
 }
 
-static void s_test_prekey(const s_pair_t *p)
+static void
+s_test_prekey(const s_pair_t *p)
 {
     prekey_t back;
     CHECK(dm_prekey_decode(p->bundle, sizeof p->bundle, &back) == 0);
@@ -580,7 +599,8 @@ static void s_test_prekey(const s_pair_t *p)
     CHECK(dm_prekey_decode(buf, sizeof p->bundle, &back) == PARLEY_ERR_AUTH);
 }
 
-static void s_test_agreement(const s_pair_t *p)
+static void
+s_test_agreement(const s_pair_t *p)
 {
     uint8_t scope_b[32];
     CHECK(dm_scope(p->b, identity_ed_pk(p->a), scope_b) == 0);
@@ -590,16 +610,18 @@ static void s_test_agreement(const s_pair_t *p)
     uint8_t scope_c[32];
     CHECK(dm_scope(c, identity_ed_pk(p->a), scope_c) == 0);
     CHECK(memcmp(scope_c, p->scope, 32) != 0);
-    uint8_t zero[32] = {0};
+    uint8_t zero[32] = { 0 };
     CHECK(dm_scope(c, zero, scope_c) == PARLEY_ERR_CRYPTO);
 
     uint8_t root_b[32];
-    CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), p->spk_secret, p->spk.spk_id,
-                          p->h.ek_pub, root_b) == 0);
+    CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), p->spk_secret, p->spk.spk_id, p->h.ek_pub,
+                          root_b)
+          == 0);
     CHECK(sodium_memcmp(root_b, p->root, 32) == 0);
     /* A different spk_id in the header gives a different root. */
-    CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), p->spk_secret, p->spk.spk_id + 1,
-                          p->h.ek_pub, root_b) == 0);
+    CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), p->spk_secret, p->spk.spk_id + 1, p->h.ek_pub,
+                          root_b)
+          == 0);
     CHECK(sodium_memcmp(root_b, p->root, 32) != 0);
     /* Low-order points from a peer: refused, not a predictable key. */
     CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), p->spk_secret, 7, zero, root_b)
@@ -619,7 +641,8 @@ static void s_test_agreement(const s_pair_t *p)
     identity_destroy(&c);
 }
 
-static void s_test_chain(const s_pair_t *p)
+static void
+s_test_chain(const s_pair_t *p)
 {
     uint8_t one[32];
     uint8_t three[32];
@@ -651,22 +674,23 @@ static void s_test_chain(const s_pair_t *p)
 }
 
 /*  Seals content from A with the session's day key; returns the length. */
-static size_t s_seal(const s_pair_t *p, uint64_t seq, const uint8_t *content, size_t len,
-                     uint8_t *out)
+static size_t
+s_seal(const s_pair_t *p, uint64_t seq, const uint8_t *content, size_t len, uint8_t *out)
 {
     uint8_t day_key[32];
     memcpy(day_key, p->root, 32);
     CHECK(dm_chain_advance(day_key, p->h.day0, p->h.day) == 0);
     envelope_t fields = s_dm_fields(p, seq);
     size_t out_len = 0;
-    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, content, len, out,
-                           PARLEY_ENVELOPE_MAX, &out_len) == 0);
+    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, content, len, out, PARLEY_ENVELOPE_MAX,
+                           &out_len)
+          == 0);
     return out_len;
 }
 
 /*  B's side: decode, verify, rederive the day key, open. */
-static int s_receive(const s_pair_t *p, const uint8_t *buf, size_t len, uint8_t *content,
-                     size_t *content_len)
+static int
+s_receive(const s_pair_t *p, const uint8_t *buf, size_t len, uint8_t *content, size_t *content_len)
 {
     envelope_t env;
     uint8_t id[PARLEY_ID_LEN];
@@ -685,9 +709,10 @@ static int s_receive(const s_pair_t *p, const uint8_t *buf, size_t len, uint8_t 
     return rc;
 }
 
-static void s_test_seal_open(const s_pair_t *p, uint8_t *buf, uint8_t *content)
+static void
+s_test_seal_open(const s_pair_t *p, uint8_t *buf, uint8_t *content)
 {
-    static const size_t sizes[] = {0, 1, 63, 64, 65, 1000, PARLEY_CONTENT_MAX - 1};
+    static const size_t sizes[] = { 0, 1, 63, 64, 65, 1000, PARLEY_CONTENT_MAX - 1 };
     uint8_t *msg = malloc(PARLEY_CONTENT_MAX);
     CHECK(msg);
     randombytes_buf(msg, PARLEY_CONTENT_MAX);
@@ -698,33 +723,39 @@ static void s_test_seal_open(const s_pair_t *p, uint8_t *buf, uint8_t *content)
         CHECK(s_receive(p, buf, len, content, &got) == 0);
         CHECK(got == sizes[i] && memcmp(content, msg, got) == 0);
     }
-    uint8_t day_key[32] = {0};
+    uint8_t day_key[32] = { 0 };
     envelope_t fields = s_dm_fields(p, 1);
     size_t out_len = 0;
     CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, PARLEY_CONTENT_MAX, buf,
-                           PARLEY_ENVELOPE_MAX, &out_len) == PARLEY_ERR_LIMIT);
-    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, 94 + 148 + 63,
-                           &out_len) == PARLEY_ERR_LIMIT);
+                           PARLEY_ENVELOPE_MAX, &out_len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, 94 + 148 + 63, &out_len)
+          == PARLEY_ERR_LIMIT);
     fields.kind = 0;
-    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX,
-                           &out_len) == PARLEY_ERR_UNSUPPORTED);
+    CHECK(
+        dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX, &out_len)
+        == PARLEY_ERR_UNSUPPORTED);
     fields = s_dm_fields(p, 0);
-    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX,
-                           &out_len) == PARLEY_ERR_MALFORMED);
+    CHECK(
+        dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX, &out_len)
+        == PARLEY_ERR_MALFORMED);
     fields = s_dm_fields(p, 1);
     memcpy(fields.author, identity_ed_pk(p->b), 32);
-    CHECK(dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX,
-                           &out_len) == PARLEY_ERR_STATE);
+    CHECK(
+        dm_envelope_seal(p->a, &fields, &p->h, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX, &out_len)
+        == PARLEY_ERR_STATE);
     dm_header_t back = p->h;
     back.day = back.day0 - 1;
     fields = s_dm_fields(p, 1);
-    CHECK(dm_envelope_seal(p->a, &fields, &back, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX,
-                           &out_len) == PARLEY_ERR_MALFORMED);
+    CHECK(
+        dm_envelope_seal(p->a, &fields, &back, day_key, msg, 10, buf, PARLEY_ENVELOPE_MAX, &out_len)
+        == PARLEY_ERR_MALFORMED);
     CHECK(out_len == 0);
     free(msg);
 }
 
-static void s_test_wrong_keys(const s_pair_t *p, uint8_t *buf, uint8_t *content)
+static void
+s_test_wrong_keys(const s_pair_t *p, uint8_t *buf, uint8_t *content)
 {
     const uint8_t text[] = "\x01meet at noon";
     size_t len = s_seal(p, 5, text, sizeof text - 1, buf);
@@ -751,21 +782,20 @@ static void s_test_wrong_keys(const s_pair_t *p, uint8_t *buf, uint8_t *content)
     uint8_t *other = malloc(PARLEY_ENVELOPE_MAX);
     size_t other_len = 0;
     CHECK(other);
-    CHECK(envelope_seal(&moved, identity_ed_sk(p->a), other, PARLEY_ENVELOPE_MAX, &other_len)
-          == 0);
+    CHECK(envelope_seal(&moved, identity_ed_sk(p->a), other, PARLEY_ENVELOPE_MAX, &other_len) == 0);
     CHECK(envelope_decode(other, other_len, &moved) == 0);
     CHECK(dm_envelope_open(&moved, key, content, PARLEY_CONTENT_MAX, &got) == PARLEY_ERR_AUTH);
     CHECK(got == 0);
     env.kind = 2;
-    CHECK(dm_envelope_open(&env, key, content, PARLEY_CONTENT_MAX, &got)
-          == PARLEY_ERR_UNSUPPORTED);
+    CHECK(dm_envelope_open(&env, key, content, PARLEY_CONTENT_MAX, &got) == PARLEY_ERR_UNSUPPORTED);
     free(other);
 }
 
 /*  Re-signs a modified body as A (a relay cannot, but A's own bug or a
  *  compromised A could): the AEAD must still refuse it. */
-static int s_open_modified(const s_pair_t *p, const uint8_t *body, size_t body_len,
-                           uint8_t *scratch, uint8_t *content)
+static int
+s_open_modified(const s_pair_t *p, const uint8_t *body, size_t body_len, uint8_t *scratch,
+                uint8_t *content)
 {
     envelope_t env = s_dm_fields(p, 9);
     env.version = PARLEY_ENVELOPE_VERSION;
@@ -783,7 +813,8 @@ static int s_open_modified(const s_pair_t *p, const uint8_t *body, size_t body_l
     return rc;
 }
 
-static void s_test_body_negative(const s_pair_t *p, uint8_t *buf, uint8_t *content)
+static void
+s_test_body_negative(const s_pair_t *p, uint8_t *buf, uint8_t *content)
 {
     const uint8_t text[] = "\x01hello";
     size_t len = s_seal(p, 9, text, sizeof text - 1, buf);
@@ -813,7 +844,8 @@ static void s_test_body_negative(const s_pair_t *p, uint8_t *buf, uint8_t *conte
 /*  Forward secrecy at the crypto level: once B's SPK secret is wiped, B's
  *  and A's identity keys (all an attacker with both identity.key files
  *  has) cannot rederive the root of a recorded session. */
-static void s_test_forward_secrecy(s_pair_t *p, uint8_t *buf, uint8_t *content)
+static void
+s_test_forward_secrecy(s_pair_t *p, uint8_t *buf, uint8_t *content)
 {
     const uint8_t text[] = "\x01secret plans";
     size_t len = s_seal(p, 11, text, sizeof text - 1, buf);
@@ -830,20 +862,20 @@ static void s_test_forward_secrecy(s_pair_t *p, uint8_t *buf, uint8_t *content)
     /* The day key B still holds is past the message's day. */
     CHECK(dm_envelope_open(&env, newer, content, PARLEY_CONTENT_MAX, &got) == PARLEY_ERR_AUTH);
     /* Identity keys plus a zero or a guessed SPK secret: another root. */
-    uint8_t guess[32] = {0};
+    uint8_t guess[32] = { 0 };
     for (int attempt = 0; attempt < 2; attempt++) {
         uint8_t root[32];
-        CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), guess, p->h.spk_id, p->h.ek_pub,
-                              root) == 0);
+        CHECK(dm_x3dh_respond(p->b, identity_ed_pk(p->a), guess, p->h.spk_id, p->h.ek_pub, root)
+              == 0);
         CHECK(sodium_memcmp(root, p->root, 32) != 0);
         CHECK(dm_chain_advance(root, p->h.day0, p->h.day) == 0);
-        CHECK(dm_envelope_open(&env, root, content, PARLEY_CONTENT_MAX, &got)
-              == PARLEY_ERR_AUTH);
+        CHECK(dm_envelope_open(&env, root, content, PARLEY_CONTENT_MAX, &got) == PARLEY_ERR_AUTH);
         randombytes_buf(guess, sizeof guess);
     }
 }
 
-void dm_test(bool verbose)
+void
+dm_test(bool verbose)
 {
     if (verbose) {
         printf(" * dm: prekeys, scope, X3DH, chain, seal/open, negatives, forward secrecy\n");

@@ -45,13 +45,13 @@
 #ifndef PARLEY_PROTO_DM_H
 #define PARLEY_PROTO_DM_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include "envelope.h"
 #include "errors.h"
 #include "identity.h"
 #include "limits.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define DM_PREKEY_BUNDLE_LEN 141u
 #define DM_MAX_RATCHET_STEPS 100000u /* refuse to hash further in one call */
@@ -71,8 +71,8 @@ typedef struct {
 } dm_header_t;
 
 /*  Makes a new prekey pair; secret goes to spk_secret (caller wipes it). */
-int dm_prekey_generate(const uint8_t owner[32], uint32_t spk_id, uint64_t now_ms,
-                       prekey_t *pub, uint8_t spk_secret[32]) PARLEY_WUR;
+int dm_prekey_generate(const uint8_t owner[32], uint32_t spk_id, uint64_t now_ms, prekey_t *pub,
+                       uint8_t spk_secret[32]) PARLEY_WUR;
 int dm_prekey_encode(const prekey_t *pk, const uint8_t ed_sk[64],
                      uint8_t out[DM_PREKEY_BUNDLE_LEN]) PARLEY_WUR;
 /*  Decodes and verifies the owner's signature. */
@@ -82,12 +82,12 @@ int dm_scope(const identity_t *me, const uint8_t peer_ed_pk[32], uint8_t scope[3
 
 /*  Initiator side: generates EK, returns its public half and the root.
  *  The EK secret never leaves this function. */
-int dm_x3dh_initiate(const identity_t *me, const uint8_t peer_ed_pk[32],
-                     const prekey_t *peer_spk, uint8_t ek_pub[32], uint8_t root[32]) PARLEY_WUR;
+int dm_x3dh_initiate(const identity_t *me, const uint8_t peer_ed_pk[32], const prekey_t *peer_spk,
+                     uint8_t ek_pub[32], uint8_t root[32]) PARLEY_WUR;
 /*  Responder side: the same root from our SPK secret and their EK. */
 int dm_x3dh_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
-                    const uint8_t spk_secret[32], uint32_t spk_id,
-                    const uint8_t ek_pub[32], uint8_t root[32]) PARLEY_WUR;
+                    const uint8_t spk_secret[32], uint32_t spk_id, const uint8_t ek_pub[32],
+                    uint8_t root[32]) PARLEY_WUR;
 
 /*  Moves key (the chain key of from_day) forward to to_day, in place.
  *  PARLEY_ERR_STATE if to_day < from_day, PARLEY_ERR_LIMIT past
@@ -101,16 +101,15 @@ size_t dm_body_len(size_t content_len);
 /*  Builds, encrypts and signs a whole DM envelope. env_fields supplies
  *  kind/author/scope/seq/ts/expires (version is set here, body ignored);
  *  day_key is the chain key of h->day. Writes to out (cap >= PARLEY_ENVELOPE_MAX). */
-int dm_envelope_seal(const identity_t *me, const envelope_t *env_fields,
-                     const dm_header_t *h, const uint8_t day_key[32],
-                     const uint8_t *content, size_t content_len,
+int dm_envelope_seal(const identity_t *me, const envelope_t *env_fields, const dm_header_t *h,
+                     const uint8_t day_key[32], const uint8_t *content, size_t content_len,
                      uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
 /*  Reads the clear DM header of a DM envelope's body. */
 int dm_body_parse(const envelope_t *env, dm_header_t *h) PARLEY_WUR;
 /*  Decrypts and unpads. day_key must be the chain key of the header's day.
  *  PARLEY_ERR_AUTH if it does not open. content cap >= PARLEY_CONTENT_MAX. */
-int dm_envelope_open(const envelope_t *env, const uint8_t day_key[32],
-                     uint8_t *content, size_t cap, size_t *content_len) PARLEY_WUR;
+int dm_envelope_open(const envelope_t *env, const uint8_t day_key[32], uint8_t *content, size_t cap,
+                     size_t *content_len) PARLEY_WUR;
 
 void dm_test(bool verbose);
 

@@ -22,8 +22,8 @@
 #define S_DOMAIN_LEN (sizeof ENVELOPE_SIG_DOMAIN)
 #define S_MIN_LEN (PARLEY_ENVELOPE_HEADER_LEN + PARLEY_SIG_LEN)
 
-void envelope_header(const envelope_t *env, size_t body_len,
-                     uint8_t out[PARLEY_ENVELOPE_HEADER_LEN])
+void
+envelope_header(const envelope_t *env, size_t body_len, uint8_t out[PARLEY_ENVELOPE_HEADER_LEN])
 {
     bytes_writer_t w;
     bytes_writer_init(&w, out, PARLEY_ENVELOPE_HEADER_LEN);
@@ -39,7 +39,8 @@ void envelope_header(const envelope_t *env, size_t body_len,
 }
 
 /*  The fields an encoder and a decoder must agree on. */
-static int s_check_fields(uint8_t version, uint8_t kind, uint64_t seq, size_t body_len)
+static int
+s_check_fields(uint8_t version, uint8_t kind, uint64_t seq, size_t body_len)
 {
     if (version != PARLEY_ENVELOPE_VERSION || kind != ENVELOPE_KIND_DM) {
         return PARLEY_ERR_UNSUPPORTED;
@@ -54,7 +55,8 @@ static int s_check_fields(uint8_t version, uint8_t kind, uint64_t seq, size_t bo
 }
 
 /*  Builds "parley/envelope/v1\0" || signed bytes in a fresh buffer. */
-static uint8_t *s_signed_message(const uint8_t *bytes, size_t len, size_t *msg_len)
+static uint8_t *
+s_signed_message(const uint8_t *bytes, size_t len, size_t *msg_len)
 {
     uint8_t *msg = malloc(S_DOMAIN_LEN + len);
     if (!msg) {
@@ -66,8 +68,9 @@ static uint8_t *s_signed_message(const uint8_t *bytes, size_t len, size_t *msg_l
     return msg;
 }
 
-int envelope_seal(const envelope_t *env, const uint8_t ed_sk[64],
-                  uint8_t *out, size_t cap, size_t *out_len)
+int
+envelope_seal(const envelope_t *env, const uint8_t ed_sk[64], uint8_t *out, size_t cap,
+              size_t *out_len)
 {
     if (!env || !ed_sk || !out || !out_len || (!env->body && env->body_len > 0)) {
         return PARLEY_ERR_STATE;
@@ -101,7 +104,8 @@ int envelope_seal(const envelope_t *env, const uint8_t ed_sk[64],
     return PARLEY_OK;
 }
 
-static int s_decode(const uint8_t *buf, size_t len, envelope_t *env)
+static int
+s_decode(const uint8_t *buf, size_t len, envelope_t *env)
 {
     if (len > PARLEY_ENVELOPE_MAX) {
         return PARLEY_ERR_LIMIT;
@@ -134,7 +138,8 @@ static int s_decode(const uint8_t *buf, size_t len, envelope_t *env)
     return PARLEY_OK;
 }
 
-int envelope_decode(const uint8_t *buf, size_t len, envelope_t *env)
+int
+envelope_decode(const uint8_t *buf, size_t len, envelope_t *env)
 {
     if (!env) {
         return PARLEY_ERR_STATE;
@@ -146,7 +151,8 @@ int envelope_decode(const uint8_t *buf, size_t len, envelope_t *env)
     return rc;
 }
 
-int envelope_verify(const envelope_t *env)
+int
+envelope_verify(const envelope_t *env)
 {
     if (!env || !env->bytes || env->bytes_len < S_MIN_LEN || env->bytes_len > PARLEY_ENVELOPE_MAX) {
         return PARLEY_ERR_STATE;
@@ -164,7 +170,8 @@ int envelope_verify(const envelope_t *env)
     return ok == 0 ? PARLEY_OK : PARLEY_ERR_AUTH;
 }
 
-int envelope_check_time(const envelope_t *env, uint64_t now_ms)
+int
+envelope_check_time(const envelope_t *env, uint64_t now_ms)
 {
     /* Written as a difference so now_ms + skew cannot overflow. */
     if (env->ts_ms > now_ms && env->ts_ms - now_ms > PARLEY_FUTURE_SKEW_MS) {
@@ -176,13 +183,15 @@ int envelope_check_time(const envelope_t *env, uint64_t now_ms)
     return PARLEY_OK;
 }
 
-void envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN])
+void
+envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN])
 {
     crypto_generichash(id, PARLEY_ID_LEN, env->bytes, env->bytes_len, NULL, 0);
 }
 
-int envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms,
-                   envelope_t *env, uint8_t id[PARLEY_ID_LEN])
+int
+envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
+               uint8_t id[PARLEY_ID_LEN])
 {
     if (!env || !id) {
         return PARLEY_ERR_STATE;
@@ -210,7 +219,8 @@ int envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms,
 
 #define S_NOW 1700000000000ull
 
-static envelope_t s_fields(const identity_t *id, const uint8_t *body, size_t body_len)
+static envelope_t
+s_fields(const identity_t *id, const uint8_t *body, size_t body_len)
 {
     envelope_t env;
     memset(&env, 0, sizeof env);
@@ -226,7 +236,8 @@ static envelope_t s_fields(const identity_t *id, const uint8_t *body, size_t bod
     return env;
 }
 
-static void s_test_roundtrip(const identity_t *a, uint8_t *buf)
+static void
+s_test_roundtrip(const identity_t *a, uint8_t *buf)
 {
     uint8_t body[100];
     for (size_t i = 0; i < sizeof body; i++) {
@@ -261,9 +272,10 @@ static void s_test_roundtrip(const identity_t *a, uint8_t *buf)
     CHECK(envelope_seal(&in, identity_ed_sk(a), again, len - 1, &again_len) == PARLEY_ERR_LIMIT);
 }
 
-static void s_test_seal_refuses(const identity_t *a, const identity_t *b, uint8_t *buf)
+static void
+s_test_seal_refuses(const identity_t *a, const identity_t *b, uint8_t *buf)
 {
-    uint8_t body[8] = {0};
+    uint8_t body[8] = { 0 };
     size_t len = 0;
     envelope_t in = s_fields(a, body, sizeof body);
     in.version = 2;
@@ -281,7 +293,8 @@ static void s_test_seal_refuses(const identity_t *a, const identity_t *b, uint8_
     CHECK(len == 0);
 }
 
-static void s_test_truncate_flip(const identity_t *a, uint8_t *buf)
+static void
+s_test_truncate_flip(const identity_t *a, uint8_t *buf)
 {
     uint8_t body[40];
     memset(body, 0x42, sizeof body);
@@ -320,7 +333,8 @@ static void s_test_truncate_flip(const identity_t *a, uint8_t *buf)
 }
 
 /*  Signs domain || bytes[0..len) of buf with sk, as a forger would. */
-static void s_resign(uint8_t *buf, size_t len, const uint8_t *sk, bool with_domain)
+static void
+s_resign(uint8_t *buf, size_t len, const uint8_t *sk, bool with_domain)
 {
     size_t signed_len = len - PARLEY_SIG_LEN;
     size_t msg_len = 0;
@@ -334,9 +348,10 @@ static void s_resign(uint8_t *buf, size_t len, const uint8_t *sk, bool with_doma
     free(msg);
 }
 
-static void s_test_forgery(const identity_t *a, const identity_t *b, uint8_t *buf)
+static void
+s_test_forgery(const identity_t *a, const identity_t *b, uint8_t *buf)
 {
-    uint8_t body[16] = {1, 2, 3};
+    uint8_t body[16] = { 1, 2, 3 };
     envelope_t in = s_fields(a, body, sizeof body);
     size_t len = 0;
     CHECK(envelope_seal(&in, identity_ed_sk(a), buf, PARLEY_ENVELOPE_MAX, &len) == 0);
@@ -357,9 +372,10 @@ static void s_test_forgery(const identity_t *a, const identity_t *b, uint8_t *bu
     CHECK(envelope_check(buf, len, S_NOW, &env, id) == PARLEY_ERR_AUTH);
 }
 
-static void s_test_time(const identity_t *a, uint8_t *buf)
+static void
+s_test_time(const identity_t *a, uint8_t *buf)
 {
-    uint8_t body[1] = {0};
+    uint8_t body[1] = { 0 };
     envelope_t in = s_fields(a, body, sizeof body);
     in.ts_ms = S_NOW + PARLEY_FUTURE_SKEW_MS;
     in.expires_ms = S_NOW + PARLEY_FUTURE_SKEW_MS + 1;
@@ -377,7 +393,8 @@ static void s_test_time(const identity_t *a, uint8_t *buf)
     CHECK(envelope_check_time(&env, UINT64_MAX) == 0);
 }
 
-static void s_test_limits(const identity_t *a, uint8_t *buf)
+static void
+s_test_limits(const identity_t *a, uint8_t *buf)
 {
     /* The largest body fits exactly in PARLEY_ENVELOPE_MAX. */
     uint8_t *body = calloc(1, PARLEY_BODY_MAX);
@@ -398,7 +415,8 @@ static void s_test_limits(const identity_t *a, uint8_t *buf)
     free(body);
 }
 
-void envelope_test(bool verbose)
+void
+envelope_test(bool verbose)
 {
     if (verbose) {
         printf(" * envelope: seal/decode/verify, truncation, bit flips, forgery, time\n");

@@ -22,11 +22,11 @@
 #ifndef PARLEY_PROTO_ENVELOPE_H
 #define PARLEY_PROTO_ENVELOPE_H
 
+#include "errors.h"
+#include "limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "errors.h"
-#include "limits.h"
 
 enum {
     ENVELOPE_KIND_DM = 1, /* direct message: body is a dm.h ciphertext */
@@ -35,18 +35,18 @@ enum {
 #define ENVELOPE_SIG_DOMAIN "parley/envelope/v1"
 
 typedef struct {
-    uint8_t version;           /* PARLEY_ENVELOPE_VERSION */
-    uint8_t kind;              /* ENVELOPE_KIND_* */
-    uint8_t author[32];        /* Ed25519 public key */
-    uint8_t scope[32];         /* conversation id */
-    uint64_t seq;              /* per (author, scope), >= 1 */
-    uint64_t ts_ms;            /* author's send time */
-    uint64_t expires_ms;       /* 0 = never */
-    const uint8_t *body;       /* view: into the decoded buffer */
-    size_t body_len;           /* <= PARLEY_BODY_MAX */
-    const uint8_t *signature;  /* view: 64 bytes */
-    const uint8_t *bytes;      /* view: whole encoded envelope */
-    size_t bytes_len;          /* total length */
+    uint8_t version;          /* PARLEY_ENVELOPE_VERSION */
+    uint8_t kind;             /* ENVELOPE_KIND_* */
+    uint8_t author[32];       /* Ed25519 public key */
+    uint8_t scope[32];        /* conversation id */
+    uint64_t seq;             /* per (author, scope), >= 1 */
+    uint64_t ts_ms;           /* author's send time */
+    uint64_t expires_ms;      /* 0 = never */
+    const uint8_t *body;      /* view: into the decoded buffer */
+    size_t body_len;          /* <= PARLEY_BODY_MAX */
+    const uint8_t *signature; /* view: 64 bytes */
+    const uint8_t *bytes;     /* view: whole encoded envelope */
+    size_t bytes_len;         /* total length */
 } envelope_t;
 
 /*  Encodes and signs an envelope. The header fields and the body come from
@@ -56,8 +56,8 @@ typedef struct {
  *  sit in place at out + 94). Refuses what envelope_decode would reject and
  *  an ed_sk that is not the author's (PARLEY_ERR_STATE).
  *  Writes into out (cap >= 94 + body_len + 64), *out_len = total length. */
-int envelope_seal(const envelope_t *env, const uint8_t ed_sk[64],
-                  uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+int envelope_seal(const envelope_t *env, const uint8_t ed_sk[64], uint8_t *out, size_t cap,
+                  size_t *out_len) PARLEY_WUR;
 /*  Writes the 94-byte header for env with the given body length. */
 void envelope_header(const envelope_t *env, size_t body_len,
                      uint8_t out[PARLEY_ENVELOPE_HEADER_LEN]);
@@ -73,8 +73,8 @@ int envelope_check_time(const envelope_t *env, uint64_t now_ms) PARLEY_WUR;
 void envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN]);
 /*  Full ingest check of raw bytes: limits -> decode -> verify -> time.
  *  On success env views buf and id is filled. */
-int envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms,
-                   envelope_t *env, uint8_t id[PARLEY_ID_LEN]) PARLEY_WUR;
+int envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
+                   uint8_t id[PARLEY_ID_LEN]) PARLEY_WUR;
 
 void envelope_test(bool verbose);
 

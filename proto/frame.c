@@ -17,11 +17,12 @@
 
 #define S_PREKEY_LEN DM_PREKEY_BUNDLE_LEN
 #define S_ID_LEN 32u
-#define S_BATCH_HEAD 4u   /* version, type, count u16 */
+#define S_BATCH_HEAD 4u /* version, type, count u16 */
 
 /*  Printable ASCII; spaces only where allowed. Keeps control bytes and NULs
  *  from a peer out of logs, C strings and the terminal. */
-static bool s_printable(const uint8_t *s, size_t len, bool allow_space)
+static bool
+s_printable(const uint8_t *s, size_t len, bool allow_space)
 {
     for (size_t i = 0; i < len; i++) {
         uint8_t lo = allow_space ? 0x20 : 0x21;
@@ -35,7 +36,8 @@ static bool s_printable(const uint8_t *s, size_t len, bool allow_space)
 /* ----------------------------------------------------------------- decoding */
 
 /*  Reads len bytes of a HELLO string into *out; len was read by the caller. */
-static int s_get_string(bytes_reader_t *r, size_t len, bool allow_space, const char **out)
+static int
+s_get_string(bytes_reader_t *r, size_t len, bool allow_space, const char **out)
 {
     const uint8_t *s = bytes_view(r, len);
     if (!bytes_reader_ok(r)) {
@@ -48,7 +50,8 @@ static int s_get_string(bytes_reader_t *r, size_t len, bool allow_space, const c
     return PARLEY_OK;
 }
 
-static int s_decode_hello(bytes_reader_t *r, frame_t *f)
+static int
+s_decode_hello(bytes_reader_t *r, frame_t *f)
 {
     f->ed_pk = bytes_view(r, 32);
     f->caps = bytes_get_u32(r);
@@ -77,7 +80,8 @@ static int s_decode_hello(bytes_reader_t *r, frame_t *f)
     return PARLEY_OK;
 }
 
-static int s_decode_envelopes(bytes_reader_t *r, frame_t *f)
+static int
+s_decode_envelopes(bytes_reader_t *r, frame_t *f)
 {
     size_t count = bytes_get_u16(r);
     if (!bytes_reader_ok(r) || count == 0) {
@@ -104,7 +108,8 @@ static int s_decode_envelopes(bytes_reader_t *r, frame_t *f)
     return PARLEY_OK;
 }
 
-static int s_decode_ack(bytes_reader_t *r, frame_t *f)
+static int
+s_decode_ack(bytes_reader_t *r, frame_t *f)
 {
     size_t count = bytes_get_u16(r);
     if (!bytes_reader_ok(r) || count == 0) {
@@ -118,32 +123,26 @@ static int s_decode_ack(bytes_reader_t *r, frame_t *f)
     return PARLEY_OK;
 }
 
-static int s_decode_payload(bytes_reader_t *r, frame_t *f)
+static int
+s_decode_payload(bytes_reader_t *r, frame_t *f)
 {
     switch (f->type) {
-    case FRAME_HELLO:
-        return s_decode_hello(r, f);
+    case FRAME_HELLO: return s_decode_hello(r, f);
     case FRAME_PREKEY:
         f->bundle = bytes_view(r, S_PREKEY_LEN);
         f->bundle_len = S_PREKEY_LEN;
         return PARLEY_OK;
-    case FRAME_ENVELOPES:
-        return s_decode_envelopes(r, f);
-    case FRAME_ACK:
-        return s_decode_ack(r, f);
+    case FRAME_ENVELOPES: return s_decode_envelopes(r, f);
+    case FRAME_ACK: return s_decode_ack(r, f);
     case FRAME_PING:
-    case FRAME_PONG:
-        f->nonce = bytes_get_u64(r);
-        return PARLEY_OK;
-    case FRAME_BYE:
-        f->reason = bytes_get_u8(r);
-        return PARLEY_OK;
-    default:
-        return PARLEY_ERR_UNSUPPORTED;
+    case FRAME_PONG: f->nonce = bytes_get_u64(r); return PARLEY_OK;
+    case FRAME_BYE: f->reason = bytes_get_u8(r); return PARLEY_OK;
+    default: return PARLEY_ERR_UNSUPPORTED;
     }
 }
 
-static int s_decode(const uint8_t *buf, size_t len, frame_t *f)
+static int
+s_decode(const uint8_t *buf, size_t len, frame_t *f)
 {
     if (len > PARLEY_FRAME_MAX) {
         return PARLEY_ERR_LIMIT;
@@ -164,7 +163,8 @@ static int s_decode(const uint8_t *buf, size_t len, frame_t *f)
     return bytes_reader_done(&r) ? PARLEY_OK : PARLEY_ERR_MALFORMED;
 }
 
-int frame_decode(const uint8_t *buf, size_t len, frame_t *out)
+int
+frame_decode(const uint8_t *buf, size_t len, frame_t *out)
 {
     if (!out) {
         return PARLEY_ERR_STATE;
@@ -180,7 +180,8 @@ int frame_decode(const uint8_t *buf, size_t len, frame_t *out)
 /* ----------------------------------------------------------------- encoding */
 
 /*  Finishes an encoder: LIMIT if it ran out of room. */
-static int s_finish(const bytes_writer_t *w, const uint8_t *out, size_t *out_len)
+static int
+s_finish(const bytes_writer_t *w, const uint8_t *out, size_t *out_len)
 {
     if (!bytes_writer_ok(w)) {
         return PARLEY_ERR_LIMIT;
@@ -189,7 +190,8 @@ static int s_finish(const bytes_writer_t *w, const uint8_t *out, size_t *out_len
     return PARLEY_OK;
 }
 
-static void s_begin(bytes_writer_t *w, uint8_t type, uint8_t *out, size_t cap)
+static void
+s_begin(bytes_writer_t *w, uint8_t type, uint8_t *out, size_t cap)
 {
     bytes_writer_init(w, out, cap);
     bytes_put_u8(w, PARLEY_PROTO_VERSION);
@@ -197,7 +199,8 @@ static void s_begin(bytes_writer_t *w, uint8_t type, uint8_t *out, size_t cap)
 }
 
 /*  Length of a HELLO string, or a negative code. */
-static int s_hello_string(const char *s, size_t max, bool allow_space, size_t *len)
+static int
+s_hello_string(const char *s, size_t max, bool allow_space, size_t *len)
 {
     if (!s) {
         return PARLEY_ERR_MALFORMED;
@@ -209,7 +212,8 @@ static int s_hello_string(const char *s, size_t max, bool allow_space, size_t *l
     return s_printable((const uint8_t *)s, *len, allow_space) ? PARLEY_OK : PARLEY_ERR_MALFORMED;
 }
 
-static int s_check_hello(const char *tag, const char *const *endpoints, size_t n_endpoints)
+static int
+s_check_hello(const char *tag, const char *const *endpoints, size_t n_endpoints)
 {
     size_t len = 0;
     int rc = s_hello_string(tag ? tag : "", PARLEY_NETTAG_MAX, true, &len);
@@ -234,9 +238,10 @@ static int s_check_hello(const char *tag, const char *const *endpoints, size_t n
     return PARLEY_OK;
 }
 
-int frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
-                       const char *const *endpoints, size_t n_endpoints,
-                       uint8_t *out, size_t cap, size_t *out_len)
+int
+frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
+                   const char *const *endpoints, size_t n_endpoints, uint8_t *out, size_t cap,
+                   size_t *out_len)
 {
     if (!ed_pk || !out_len) {
         return PARLEY_ERR_STATE;
@@ -262,8 +267,9 @@ int frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
     return s_finish(&w, out, out_len);
 }
 
-int frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, size_t cap,
-                        size_t *out_len)
+int
+frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, size_t cap,
+                    size_t *out_len)
 {
     if (!out_len) {
         return PARLEY_ERR_STATE;
@@ -278,7 +284,8 @@ int frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, 
     return s_finish(&w, out, out_len);
 }
 
-void frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap)
+void
+frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap)
 {
     b->buf = buf;
     b->cap = cap > PARLEY_FRAME_MAX ? PARLEY_FRAME_MAX : cap;
@@ -293,7 +300,8 @@ void frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap)
     }
 }
 
-int frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len)
+int
+frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len)
 {
     if (b->len < S_BATCH_HEAD) {
         return PARLEY_ERR_LIMIT; /* buffer too small for even the head */
@@ -316,7 +324,8 @@ int frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len)
     return PARLEY_OK;
 }
 
-size_t frame_batch_finish(frame_batch_t *b)
+size_t
+frame_batch_finish(frame_batch_t *b)
 {
     if (b->count == 0) {
         return 0;
@@ -326,8 +335,8 @@ size_t frame_batch_finish(frame_batch_t *b)
     return b->len;
 }
 
-int frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
-                     size_t *out_len)
+int
+frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap, size_t *out_len)
 {
     if (!out_len) {
         return PARLEY_ERR_STATE;
@@ -346,8 +355,8 @@ int frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
     return s_finish(&w, out, out_len);
 }
 
-int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
-                      size_t *out_len)
+int
+frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap, size_t *out_len)
 {
     if (!out_len) {
         return PARLEY_ERR_STATE;
@@ -362,7 +371,8 @@ int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
     return s_finish(&w, out, out_len);
 }
 
-int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len)
+int
+frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len)
 {
     if (!out_len) {
         return PARLEY_ERR_STATE;
@@ -376,21 +386,22 @@ int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len)
 
 /* ---------------------------------------------------------------- self-test */
 
-static bool s_inside(const void *view, size_t n, const uint8_t *buf, size_t len)
+static bool
+s_inside(const void *view, size_t n, const uint8_t *buf, size_t len)
 {
     const uint8_t *v = view;
     return n == 0 || (v && v >= buf && n <= len && (size_t)(v - buf) <= len - n);
 }
 
 /*  Every view of a decoded frame lies inside the buffer it came from. */
-static bool s_views_inside(const frame_t *f, const uint8_t *buf, size_t len)
+static bool
+s_views_inside(const frame_t *f, const uint8_t *buf, size_t len)
 {
     bool ok = s_inside(f->ed_pk, f->ed_pk ? 32 : 0, buf, len)
               && s_inside(f->tag, f->tag_len, buf, len)
               && s_inside(f->bundle, f->bundle_len, buf, len)
               && s_inside(f->ids, f->n_ids * S_ID_LEN, buf, len)
-              && f->n_endpoints <= PARLEY_HELLO_ENDPOINTS_MAX
-              && f->n_envelopes <= PARLEY_BATCH_MAX;
+              && f->n_endpoints <= PARLEY_HELLO_ENDPOINTS_MAX && f->n_envelopes <= PARLEY_BATCH_MAX;
     for (size_t i = 0; ok && i < f->n_endpoints; i++) {
         ok = f->endpoint_lens[i] >= 1 && s_inside(f->endpoints[i], f->endpoint_lens[i], buf, len);
     }
@@ -403,7 +414,8 @@ static bool s_views_inside(const frame_t *f, const uint8_t *buf, size_t len)
 /*  Truncation at every length and a trailing byte fail; flipping any bit
  *  of any byte never crashes and never yields a view outside the buffer;
  *  flips at the listed structural offsets fail. */
-static void s_attack(const uint8_t *frame, size_t len, const size_t *structural, size_t n_struct)
+static void
+s_attack(const uint8_t *frame, size_t len, const size_t *structural, size_t n_struct)
 {
     uint8_t *buf = malloc(len + 1);
     CHECK(buf);
@@ -435,11 +447,12 @@ static void s_attack(const uint8_t *frame, size_t len, const size_t *structural,
     free(buf);
 }
 
-static void s_test_hello(uint8_t *buf, size_t cap)
+static void
+s_test_hello(uint8_t *buf, size_t cap)
 {
     uint8_t pk[32];
     memset(pk, 0xab, sizeof pk);
-    const char *eps[] = {"tcp://10.0.0.1:5670", "tcp://[fe80::1]:5670", "ipc:///tmp/p"};
+    const char *eps[] = { "tcp://10.0.0.1:5670", "tcp://[fe80::1]:5670", "ipc:///tmp/p" };
     size_t len = 0;
     CHECK(frame_encode_hello(pk, 0x3u, "main office", eps, 3, buf, cap, &len) == 0);
     frame_t f;
@@ -448,12 +461,12 @@ static void s_test_hello(uint8_t *buf, size_t cap)
     CHECK(f.tag_len == 11 && memcmp(f.tag, "main office", 11) == 0);
     CHECK(f.endpoint_lens[1] == strlen(eps[1]) && memcmp(f.endpoints[1], eps[1], 20) == 0);
     /* version, type, tag_len, n, each endpoint length */
-    const size_t structural[] = {0, 1, 38, 50, 51, 71, 92};
+    const size_t structural[] = { 0, 1, 38, 50, 51, 71, 92 };
     s_attack(buf, len, structural, sizeof structural / sizeof structural[0]);
-
 }
 
-static void s_test_hello_limits(uint8_t *buf, size_t cap)
+static void
+s_test_hello_limits(uint8_t *buf, size_t cap)
 {
     uint8_t pk[32];
     memset(pk, 0xab, sizeof pk);
@@ -469,8 +482,7 @@ static void s_test_hello_limits(uint8_t *buf, size_t cap)
     CHECK(frame_encode_hello(pk, 0, tag, NULL, 0, buf, cap, &len) == PARLEY_ERR_LIMIT);
     tag[PARLEY_NETTAG_MAX] = '\0';
     CHECK(frame_encode_hello(pk, 0, tag, NULL, 0, buf, cap, &len) == 0);
-    CHECK(frame_encode_hello(pk, 0, "bad\ttag", NULL, 0, buf, cap, &len)
-          == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_hello(pk, 0, "bad\ttag", NULL, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
 
     char ep[PARLEY_ENDPOINT_MAX + 2];
     memset(ep, 'e', sizeof ep - 1);
@@ -486,19 +498,20 @@ static void s_test_hello_limits(uint8_t *buf, size_t cap)
     CHECK(f.endpoint_lens[7] == PARLEY_ENDPOINT_MAX);
     CHECK(frame_encode_hello(pk, 0, "", many, PARLEY_HELLO_ENDPOINTS_MAX + 1, buf, cap, &len)
           == PARLEY_ERR_LIMIT);
-    const char *odd[] = {""};
+    const char *odd[] = { "" };
     CHECK(frame_encode_hello(pk, 0, "", odd, 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
     odd[0] = "tcp://a b";
     CHECK(frame_encode_hello(pk, 0, "", odd, 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
 }
 
-static void s_test_hello_hostile(void)
+static void
+s_test_hello_hostile(void)
 {
     frame_t f;
 
     /* Hand-made hostile HELLOs. */
-    uint8_t h[64] = {PARLEY_PROTO_VERSION, FRAME_HELLO};
-    h[38] = PARLEY_NETTAG_MAX + 1; /* tag_len */
+    uint8_t h[64] = { PARLEY_PROTO_VERSION, FRAME_HELLO };
+    h[38] = PARLEY_NETTAG_MAX + 1;                      /* tag_len */
     CHECK(frame_decode(h, 39, &f) == PARLEY_ERR_LIMIT); /* refused before the tag is read */
     h[38] = 0;
     h[39] = PARLEY_HELLO_ENDPOINTS_MAX + 1; /* n */
@@ -513,7 +526,8 @@ static void s_test_hello_hostile(void)
     CHECK(frame_decode(h, 42, &f) == 0);
 }
 
-static void s_test_envelopes(uint8_t *buf, size_t cap)
+static void
+s_test_envelopes(uint8_t *buf, size_t cap)
 {
     uint8_t env[300];
     for (size_t i = 0; i < sizeof env; i++) {
@@ -531,7 +545,7 @@ static void s_test_envelopes(uint8_t *buf, size_t cap)
     frame_t f;
     CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_ENVELOPES && f.n_envelopes == 2);
     CHECK(f.envelope_lens[1] == 100 && memcmp(f.envelopes[1], env + 10, 100) == 0);
-    const size_t structural[] = {0, 1, 2, 3, 4, 5, 6, 7, 208, 209, 210, 211};
+    const size_t structural[] = { 0, 1, 2, 3, 4, 5, 6, 7, 208, 209, 210, 211 };
     s_attack(buf, len, structural, sizeof structural / sizeof structural[0]);
 
     frame_batch_begin(&b, buf, cap);
@@ -552,15 +566,16 @@ static void s_test_envelopes(uint8_t *buf, size_t cap)
     CHECK(frame_batch_finish(&b) == 0);
 
     /* A length that claims more than the frame holds, or than an envelope may. */
-    const uint8_t lie[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0x01, 0, 1, 'x'};
+    const uint8_t lie[] = { PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0x01, 0, 1, 'x' };
     CHECK(frame_decode(lie, sizeof lie, &f) == PARLEY_ERR_LIMIT);
-    const uint8_t lie2[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0, 0, 2, 'x'};
+    const uint8_t lie2[] = { PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 1, 0, 0, 0, 2, 'x' };
     CHECK(frame_decode(lie2, sizeof lie2, &f) == PARLEY_ERR_MALFORMED);
-    const uint8_t none[] = {PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 0};
+    const uint8_t none[] = { PARLEY_PROTO_VERSION, FRAME_ENVELOPES, 0, 0 };
     CHECK(frame_decode(none, sizeof none, &f) == PARLEY_ERR_MALFORMED);
 }
 
-static void s_test_small_frames(uint8_t *buf, size_t cap)
+static void
+s_test_small_frames(uint8_t *buf, size_t cap)
 {
     uint8_t ids[3 * 32];
     memset(ids, 0x11, sizeof ids);
@@ -568,17 +583,17 @@ static void s_test_small_frames(uint8_t *buf, size_t cap)
     frame_t f;
     CHECK(frame_encode_ack(ids, 3, buf, cap, &len) == 0 && len == 4 + 96);
     CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_ACK && f.n_ids == 3);
-    const size_t ack_struct[] = {0, 1, 2, 3};
+    const size_t ack_struct[] = { 0, 1, 2, 3 };
     s_attack(buf, len, ack_struct, 4);
     CHECK(frame_encode_ack(ids, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
     CHECK(frame_encode_ack(ids, PARLEY_ACK_MAX + 1, buf, cap, &len) == PARLEY_ERR_LIMIT);
     CHECK(frame_encode_ack(ids, 3, buf, 99, &len) == PARLEY_ERR_LIMIT);
-    const uint8_t big_ack[] = {PARLEY_PROTO_VERSION, FRAME_ACK, 0x04, 0x01};
+    const uint8_t big_ack[] = { PARLEY_PROTO_VERSION, FRAME_ACK, 0x04, 0x01 };
     CHECK(frame_decode(big_ack, sizeof big_ack, &f) == PARLEY_ERR_LIMIT);
 
     CHECK(frame_encode_ping(FRAME_PING, 0x0102030405060708ull, buf, cap, &len) == 0);
     CHECK(len == 10 && frame_decode(buf, len, &f) == 0 && f.nonce == 0x0102030405060708ull);
-    const size_t ping_struct[] = {0};
+    const size_t ping_struct[] = { 0 };
     s_attack(buf, len, ping_struct, 1);
     CHECK(frame_encode_ping(FRAME_PONG, 9, buf, cap, &len) == 0);
     CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_PONG && f.nonce == 9);
@@ -596,9 +611,9 @@ static void s_test_small_frames(uint8_t *buf, size_t cap)
     CHECK(frame_decode(buf, len, &f) == 0 && f.bundle_len == DM_PREKEY_BUNDLE_LEN);
     s_attack(buf, len, ping_struct, 1);
 
-    const uint8_t unknown[] = {PARLEY_PROTO_VERSION, 99, 0};
+    const uint8_t unknown[] = { PARLEY_PROTO_VERSION, 99, 0 };
     CHECK(frame_decode(unknown, sizeof unknown, &f) == PARLEY_ERR_UNSUPPORTED);
-    const uint8_t future[] = {PARLEY_PROTO_VERSION + 1, FRAME_BYE, 0};
+    const uint8_t future[] = { PARLEY_PROTO_VERSION + 1, FRAME_BYE, 0 };
     CHECK(frame_decode(future, sizeof future, &f) == PARLEY_ERR_UNSUPPORTED);
     /* The length alone is refused: buf is never read. */
     CHECK(frame_decode(buf, PARLEY_FRAME_MAX + 1, &f) == PARLEY_ERR_LIMIT);
@@ -606,10 +621,11 @@ static void s_test_small_frames(uint8_t *buf, size_t cap)
 }
 
 /*  Random mutations of a valid HELLO: never a crash, never a stray view. */
-static void s_test_mutations(uint8_t *buf, size_t cap)
+static void
+s_test_mutations(uint8_t *buf, size_t cap)
 {
-    uint8_t pk[32] = {1};
-    const char *eps[] = {"tcp://127.0.0.1:1", "tcp://127.0.0.1:2"};
+    uint8_t pk[32] = { 1 };
+    const char *eps[] = { "tcp://127.0.0.1:1", "tcp://127.0.0.1:2" };
     size_t len = 0;
     CHECK(frame_encode_hello(pk, 1, "net", eps, 2, buf, cap, &len) == 0);
     uint8_t *copy = malloc(len);
@@ -631,7 +647,8 @@ static void s_test_mutations(uint8_t *buf, size_t cap)
     free(copy);
 }
 
-void frame_test(bool verbose)
+void
+frame_test(bool verbose)
 {
     if (verbose) {
         printf(" * frame: every type, truncation, bit flips, limits, mutations\n");

@@ -22,11 +22,11 @@
 #ifndef PARLEY_PROTO_FRAME_H
 #define PARLEY_PROTO_FRAME_H
 
+#include "errors.h"
+#include "limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "errors.h"
-#include "limits.h"
 
 enum {
     FRAME_HELLO = 1,
@@ -39,24 +39,24 @@ enum {
 };
 
 typedef struct {
-    uint8_t type;                                        /* FRAME_* */
+    uint8_t type; /* FRAME_* */
     /* HELLO */
-    const uint8_t *ed_pk;                                /* 32 bytes */
-    uint32_t caps;                                       /* capability bits */
-    const char *tag;                                     /* not NUL-terminated */
+    const uint8_t *ed_pk; /* 32 bytes */
+    uint32_t caps;        /* capability bits */
+    const char *tag;      /* not NUL-terminated */
     size_t tag_len;
     size_t n_endpoints;
-    const char *endpoints[PARLEY_HELLO_ENDPOINTS_MAX];   /* not NUL-terminated */
+    const char *endpoints[PARLEY_HELLO_ENDPOINTS_MAX]; /* not NUL-terminated */
     size_t endpoint_lens[PARLEY_HELLO_ENDPOINTS_MAX];
     /* PREKEY */
-    const uint8_t *bundle;                               /* DM_PREKEY_BUNDLE_LEN */
+    const uint8_t *bundle; /* DM_PREKEY_BUNDLE_LEN */
     size_t bundle_len;
     /* ENVELOPES */
     size_t n_envelopes;
     const uint8_t *envelopes[PARLEY_BATCH_MAX];
     size_t envelope_lens[PARLEY_BATCH_MAX];
     /* ACK */
-    const uint8_t *ids;                                  /* n_ids × 32 */
+    const uint8_t *ids; /* n_ids × 32 */
     size_t n_ids;
     /* PING / PONG */
     uint64_t nonce;
@@ -69,17 +69,17 @@ int frame_decode(const uint8_t *buf, size_t len, frame_t *out) PARLEY_WUR;
 
 /*  Encoders write into out (cap bytes) and set *out_len. */
 int frame_encode_hello(const uint8_t ed_pk[32], uint32_t caps, const char *tag,
-                       const char *const *endpoints, size_t n_endpoints,
-                       uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+                       const char *const *endpoints, size_t n_endpoints, uint8_t *out, size_t cap,
+                       size_t *out_len) PARLEY_WUR;
 int frame_encode_prekey(const uint8_t *bundle, size_t bundle_len, uint8_t *out, size_t cap,
                         size_t *out_len) PARLEY_WUR;
 /*  ENVELOPES is built incrementally: begin, add up to PARLEY_BATCH_MAX
  *  (PARLEY_ERR_LIMIT when full or out of room: send and begin again), finish. */
 typedef struct {
-    uint8_t *buf;   /* caller's buffer */
-    size_t cap;     /* its size */
-    size_t len;     /* bytes written so far */
-    size_t count;   /* envelopes added */
+    uint8_t *buf; /* caller's buffer */
+    size_t cap;   /* its size */
+    size_t len;   /* bytes written so far */
+    size_t count; /* envelopes added */
 } frame_batch_t;
 void frame_batch_begin(frame_batch_t *b, uint8_t *buf, size_t cap);
 int frame_batch_add(frame_batch_t *b, const uint8_t *env, size_t env_len) PARLEY_WUR;

@@ -32,8 +32,8 @@ struct _identity_t {
 #define S_FORMAT_SEALED 1u
 #define S_OFF_FORMAT 8u
 #define S_OFF_PK 9u
-#define S_OFF_SEED 41u  /* plain */
-#define S_OFF_SALT 41u  /* sealed */
+#define S_OFF_SEED 41u /* plain */
+#define S_OFF_SALT 41u /* sealed */
 #define S_OFF_OPS 57u
 #define S_OFF_MEM 65u
 #define S_OFF_NONCE 73u
@@ -41,7 +41,8 @@ struct _identity_t {
 #define S_SAFETY_ITERATIONS 5200u
 #define S_SAFETY_VERSION 0u
 
-identity_t *identity_new(void)
+identity_t *
+identity_new(void)
 {
     uint8_t seed[32];
     randombytes_buf(seed, sizeof seed);
@@ -50,7 +51,8 @@ identity_t *identity_new(void)
     return self;
 }
 
-identity_t *identity_new_from_seed(const uint8_t seed[32])
+identity_t *
+identity_new_from_seed(const uint8_t seed[32])
 {
     if (!seed) {
         return NULL;
@@ -70,7 +72,8 @@ identity_t *identity_new_from_seed(const uint8_t seed[32])
     return self;
 }
 
-void identity_destroy(identity_t **self_p)
+void
+identity_destroy(identity_t **self_p)
 {
     if (self_p && *self_p) {
         sodium_free(*self_p); /* makes it writable, wipes, unmaps */
@@ -78,22 +81,26 @@ void identity_destroy(identity_t **self_p)
     }
 }
 
-const uint8_t *identity_ed_pk(const identity_t *self)
+const uint8_t *
+identity_ed_pk(const identity_t *self)
 {
     return self->ed_pk;
 }
 
-const uint8_t *identity_x_pk(const identity_t *self)
+const uint8_t *
+identity_x_pk(const identity_t *self)
 {
     return self->x_pk;
 }
 
-const uint8_t *identity_ed_sk(const identity_t *self)
+const uint8_t *
+identity_ed_sk(const identity_t *self)
 {
     return self->ed_sk;
 }
 
-const uint8_t *identity_x_sk(const identity_t *self)
+const uint8_t *
+identity_x_sk(const identity_t *self)
 {
     return self->x_sk;
 }
@@ -103,7 +110,8 @@ const uint8_t *identity_x_sk(const identity_t *self)
 /*  Argon2id cost from a caller or a file: at least libsodium's minimum
  *  (MALFORMED below), at most MODERATE (LIMIT above), so a hostile file
  *  cannot make us allocate or spin without bound. */
-static int s_check_cost(uint64_t opslimit, uint64_t memlimit)
+static int
+s_check_cost(uint64_t opslimit, uint64_t memlimit)
 {
     if (opslimit < crypto_pwhash_OPSLIMIT_MIN || memlimit < crypto_pwhash_MEMLIMIT_MIN) {
         return PARLEY_ERR_MALFORMED;
@@ -114,27 +122,31 @@ static int s_check_cost(uint64_t opslimit, uint64_t memlimit)
     return PARLEY_OK;
 }
 
-static int s_derive_key(uint8_t key[32], const char *pass, size_t pass_len, const uint8_t *salt,
-                        uint64_t opslimit, uint64_t memlimit)
+static int
+s_derive_key(uint8_t key[32], const char *pass, size_t pass_len, const uint8_t *salt,
+             uint64_t opslimit, uint64_t memlimit)
 {
     if (pass_len > crypto_pwhash_PASSWD_MAX) {
         return PARLEY_ERR_LIMIT;
     }
     if (crypto_pwhash(key, 32, pass, pass_len, salt, opslimit, (size_t)memlimit,
-                      crypto_pwhash_ALG_ARGON2ID13) != 0) {
+                      crypto_pwhash_ALG_ARGON2ID13)
+        != 0) {
         return PARLEY_ERR_NOMEM; /* the only way it fails once cost is in range */
     }
     return PARLEY_OK;
 }
 
-static void s_write_prefix(bytes_writer_t *w, const identity_t *self, uint8_t format)
+static void
+s_write_prefix(bytes_writer_t *w, const identity_t *self, uint8_t format)
 {
     bytes_put(w, S_MAGIC, S_MAGIC_LEN);
     bytes_put_u8(w, format);
     bytes_put(w, self->ed_pk, 32);
 }
 
-static int s_encode_plain(const identity_t *self, uint8_t *out, size_t cap, size_t *out_len)
+static int
+s_encode_plain(const identity_t *self, uint8_t *out, size_t cap, size_t *out_len)
 {
     bytes_writer_t w;
     bytes_writer_init(&w, out, cap);
@@ -148,9 +160,9 @@ static int s_encode_plain(const identity_t *self, uint8_t *out, size_t cap, size
 }
 
 /*  key is owned (and wiped) by the caller. */
-static int s_encode_sealed(const identity_t *self, const char *pass, size_t pass_len,
-                           uint64_t ops, uint64_t mem, uint8_t key[32], uint8_t *out, size_t cap,
-                           size_t *out_len)
+static int
+s_encode_sealed(const identity_t *self, const char *pass, size_t pass_len, uint64_t ops,
+                uint64_t mem, uint8_t key[32], uint8_t *out, size_t cap, size_t *out_len)
 {
     if (cap < IDENTITY_FILE_SEALED_LEN) {
         return PARLEY_ERR_LIMIT;
@@ -174,15 +186,16 @@ static int s_encode_sealed(const identity_t *self, const char *pass, size_t pass
     if (rc != 0) {
         return rc;
     }
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + S_OFF_CT, NULL, self->ed_sk, 32, out,
-                                               S_OFF_CT, NULL, nonce, key);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(out + S_OFF_CT, NULL, self->ed_sk, 32, out, S_OFF_CT,
+                                               NULL, nonce, key);
     *out_len = IDENTITY_FILE_SEALED_LEN;
     return PARLEY_OK;
 }
 
-int identity_file_encode(const identity_t *self, const char *passphrase, size_t pass_len,
-                         uint64_t opslimit, uint64_t memlimit,
-                         uint8_t *out, size_t cap, size_t *out_len)
+int
+identity_file_encode(const identity_t *self, const char *passphrase, size_t pass_len,
+                     uint64_t opslimit, uint64_t memlimit, uint8_t *out, size_t cap,
+                     size_t *out_len)
 {
     if (!self || !out || !out_len) {
         return PARLEY_ERR_STATE;
@@ -207,7 +220,8 @@ int identity_file_encode(const identity_t *self, const char *passphrase, size_t 
 
 /*  Checks magic, format and the exact length for that format; returns the
  *  format or a negative code. */
-static int s_file_format(const uint8_t *buf, size_t len)
+static int
+s_file_format(const uint8_t *buf, size_t len)
 {
     if (!buf || len < S_OFF_PK || memcmp(buf, S_MAGIC, S_MAGIC_LEN) != 0) {
         return PARLEY_ERR_MALFORMED;
@@ -223,7 +237,8 @@ static int s_file_format(const uint8_t *buf, size_t len)
 }
 
 /*  Builds the identity and checks it against the public key in the file. */
-static int s_from_seed_checked(const uint8_t seed[32], const uint8_t ed_pk[32], identity_t **out)
+static int
+s_from_seed_checked(const uint8_t seed[32], const uint8_t ed_pk[32], identity_t **out)
 {
     identity_t *self = identity_new_from_seed(seed);
     if (!self) {
@@ -238,8 +253,9 @@ static int s_from_seed_checked(const uint8_t seed[32], const uint8_t ed_pk[32], 
 }
 
 /*  key and seed are owned (and wiped) by the caller. */
-static int s_open_sealed(const uint8_t *buf, const char *pass, size_t pass_len, uint8_t key[32],
-                         uint8_t seed[32], identity_t **out)
+static int
+s_open_sealed(const uint8_t *buf, const char *pass, size_t pass_len, uint8_t key[32],
+              uint8_t seed[32], identity_t **out)
 {
     bytes_reader_t r;
     bytes_reader_init(&r, buf + S_OFF_OPS, 16);
@@ -255,14 +271,16 @@ static int s_open_sealed(const uint8_t *buf, const char *pass, size_t pass_len, 
     }
     if (crypto_aead_xchacha20poly1305_ietf_decrypt(seed, NULL, NULL, buf + S_OFF_CT,
                                                    IDENTITY_FILE_SEALED_LEN - S_OFF_CT, buf,
-                                                   S_OFF_CT, buf + S_OFF_NONCE, key) != 0) {
+                                                   S_OFF_CT, buf + S_OFF_NONCE, key)
+        != 0) {
         return PARLEY_ERR_AUTH;
     }
     return s_from_seed_checked(seed, buf + S_OFF_PK, out);
 }
 
-int identity_file_decode(const uint8_t *buf, size_t len, const char *passphrase,
-                         size_t pass_len, identity_t **out)
+int
+identity_file_decode(const uint8_t *buf, size_t len, const char *passphrase, size_t pass_len,
+                     identity_t **out)
 {
     if (!out) {
         return PARLEY_ERR_STATE;
@@ -286,7 +304,8 @@ int identity_file_decode(const uint8_t *buf, size_t len, const char *passphrase,
     return rc;
 }
 
-int identity_file_public(const uint8_t *buf, size_t len, uint8_t ed_pk[32])
+int
+identity_file_public(const uint8_t *buf, size_t len, uint8_t ed_pk[32])
 {
     int format = s_file_format(buf, len);
     if (format < 0) {
@@ -296,14 +315,16 @@ int identity_file_public(const uint8_t *buf, size_t len, uint8_t ed_pk[32])
     return PARLEY_OK;
 }
 
-bool identity_file_is_sealed(const uint8_t *buf, size_t len)
+bool
+identity_file_is_sealed(const uint8_t *buf, size_t len)
 {
     return s_file_format(buf, len) == S_FORMAT_SEALED;
 }
 
 /* -------------------------------------------------------------------- names */
 
-void identity_node_id(const uint8_t ed_pk[32], char out[PARLEY_NODE_ID_STRLEN + 1])
+void
+identity_node_id(const uint8_t ed_pk[32], char out[PARLEY_NODE_ID_STRLEN + 1])
 {
     /* Cannot fail: out holds 52 characters and the NUL by contract. */
     if (b32_encode(ed_pk, 32, out, PARLEY_NODE_ID_STRLEN + 1) != 0) {
@@ -311,7 +332,8 @@ void identity_node_id(const uint8_t ed_pk[32], char out[PARLEY_NODE_ID_STRLEN + 
     }
 }
 
-int identity_parse_node_id(const char *str, uint8_t ed_pk[32])
+int
+identity_parse_node_id(const char *str, uint8_t ed_pk[32])
 {
     int rc = b32_decode(str, ed_pk, 32);
     if (rc != 0) {
@@ -326,7 +348,8 @@ int identity_parse_node_id(const char *str, uint8_t ed_pk[32])
     return PARLEY_OK;
 }
 
-void identity_short_id(const uint8_t ed_pk[32], char out[PARLEY_SHORT_ID_STRLEN + 1])
+void
+identity_short_id(const uint8_t ed_pk[32], char out[PARLEY_SHORT_ID_STRLEN + 1])
 {
     char id[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(ed_pk, id);
@@ -334,7 +357,8 @@ void identity_short_id(const uint8_t ed_pk[32], char out[PARLEY_SHORT_ID_STRLEN 
     out[PARLEY_SHORT_ID_STRLEN] = '\0';
 }
 
-void identity_fingerprint(const uint8_t ed_pk[32], char out[50])
+void
+identity_fingerprint(const uint8_t ed_pk[32], char out[50])
 {
     static const char digits[] = "0123456789abcdef";
     uint8_t h[20];
@@ -353,9 +377,10 @@ void identity_fingerprint(const uint8_t ed_pk[32], char out[50])
 /*  30 digits for one key: h = SHA-512(u16 version | key | h), 5200 times,
  *  starting from an empty h; then 6 chunks of 5 bytes, each a big-endian
  *  40-bit integer mod 100000, as 5 zero-padded digits. */
-static void s_safety_half(const uint8_t pk[32], char digits[30])
+static void
+s_safety_half(const uint8_t pk[32], char digits[30])
 {
-    const uint8_t version[2] = {S_SAFETY_VERSION >> 8, S_SAFETY_VERSION & 0xffu};
+    const uint8_t version[2] = { S_SAFETY_VERSION >> 8, S_SAFETY_VERSION & 0xffu };
     uint8_t h[crypto_hash_sha512_BYTES];
     size_t h_len = 0;
     for (unsigned i = 0; i < S_SAFETY_ITERATIONS; i++) {
@@ -380,8 +405,9 @@ static void s_safety_half(const uint8_t pk[32], char digits[30])
     }
 }
 
-int identity_safety_number(const uint8_t a_pk[32], const uint8_t b_pk[32],
-                           char out[PARLEY_SAFETY_DIGITS + 1])
+int
+identity_safety_number(const uint8_t a_pk[32], const uint8_t b_pk[32],
+                       char out[PARLEY_SAFETY_DIGITS + 1])
 {
     if (!a_pk || !b_pk || !out) {
         return PARLEY_ERR_STATE;
@@ -397,7 +423,8 @@ int identity_safety_number(const uint8_t a_pk[32], const uint8_t b_pk[32],
     return PARLEY_OK;
 }
 
-int identity_ed_to_x(const uint8_t ed_pk[32], uint8_t x_pk[32])
+int
+identity_ed_to_x(const uint8_t ed_pk[32], uint8_t x_pk[32])
 {
     if (crypto_sign_ed25519_pk_to_curve25519(x_pk, ed_pk) != 0) {
         return PARLEY_ERR_CRYPTO;
@@ -410,7 +437,8 @@ int identity_ed_to_x(const uint8_t ed_pk[32], uint8_t x_pk[32])
 #define S_TEST_OPS crypto_pwhash_OPSLIMIT_MIN
 #define S_TEST_MEM crypto_pwhash_MEMLIMIT_MIN
 
-static void s_test_keys(void)
+static void
+s_test_keys(void)
 {
     uint8_t seed[32];
     for (size_t i = 0; i < sizeof seed; i++) {
@@ -428,7 +456,7 @@ static void s_test_keys(void)
     CHECK(memcmp(x_pk, identity_x_pk(a), 32) == 0);
     CHECK(identity_ed_to_x(identity_ed_pk(a), x_pk) == 0);
     CHECK(memcmp(x_pk, identity_x_pk(a), 32) == 0);
-    uint8_t zero[32] = {0};
+    uint8_t zero[32] = { 0 };
     CHECK(identity_ed_to_x(zero, x_pk) == PARLEY_ERR_CRYPTO);
 
     identity_t *c = identity_new();
@@ -443,7 +471,8 @@ static void s_test_keys(void)
     CHECK(identity_new_from_seed(NULL) == NULL);
 }
 
-static void s_test_plain_file(const identity_t *id)
+static void
+s_test_plain_file(const identity_t *id)
 {
     uint8_t file[IDENTITY_FILE_MAX];
     size_t len = 0;
@@ -477,7 +506,8 @@ static void s_test_plain_file(const identity_t *id)
 
 /*  Rewrites the cost fields of a sealed file (the MAC then fails, but the
  *  cost must be refused before Argon2id ever runs). */
-static void s_set_cost(uint8_t *file, uint64_t ops, uint64_t mem)
+static void
+s_set_cost(uint8_t *file, uint64_t ops, uint64_t mem)
 {
     bytes_writer_t w;
     bytes_writer_init(&w, file + S_OFF_OPS, 16);
@@ -485,7 +515,8 @@ static void s_set_cost(uint8_t *file, uint64_t ops, uint64_t mem)
     bytes_put_u64(&w, mem);
 }
 
-static void s_test_hostile_cost(const uint8_t *sealed)
+static void
+s_test_hostile_cost(const uint8_t *sealed)
 {
     uint8_t file[IDENTITY_FILE_SEALED_LEN];
     identity_t *back = NULL;
@@ -495,13 +526,13 @@ static void s_test_hostile_cost(const uint8_t *sealed)
         uint64_t mem;
         int rc;
     } cases[] = {
-        {UINT64_MAX, S_TEST_MEM, PARLEY_ERR_LIMIT},
-        {S_TEST_OPS, UINT64_MAX, PARLEY_ERR_LIMIT},
-        {S_TEST_OPS, (uint64_t)crypto_pwhash_MEMLIMIT_MODERATE + 1, PARLEY_ERR_LIMIT},
-        {(uint64_t)crypto_pwhash_OPSLIMIT_MODERATE + 1, S_TEST_MEM, PARLEY_ERR_LIMIT},
-        {0, S_TEST_MEM, PARLEY_ERR_MALFORMED},
-        {S_TEST_OPS, 0, PARLEY_ERR_MALFORMED},
-        {S_TEST_OPS, S_TEST_MEM - 1, PARLEY_ERR_MALFORMED},
+        { UINT64_MAX, S_TEST_MEM, PARLEY_ERR_LIMIT },
+        { S_TEST_OPS, UINT64_MAX, PARLEY_ERR_LIMIT },
+        { S_TEST_OPS, (uint64_t)crypto_pwhash_MEMLIMIT_MODERATE + 1, PARLEY_ERR_LIMIT },
+        { (uint64_t)crypto_pwhash_OPSLIMIT_MODERATE + 1, S_TEST_MEM, PARLEY_ERR_LIMIT },
+        { 0, S_TEST_MEM, PARLEY_ERR_MALFORMED },
+        { S_TEST_OPS, 0, PARLEY_ERR_MALFORMED },
+        { S_TEST_OPS, S_TEST_MEM - 1, PARLEY_ERR_MALFORMED },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(file, sealed, sizeof file);
@@ -511,17 +542,21 @@ static void s_test_hostile_cost(const uint8_t *sealed)
     }
 }
 
-static void s_test_sealed_file(const identity_t *id)
+static void
+s_test_sealed_file(const identity_t *id)
 {
     const char *pass = "correct horse";
     uint8_t file[IDENTITY_FILE_MAX];
     size_t len = 0;
     CHECK(identity_file_encode(id, pass, strlen(pass), S_TEST_OPS, S_TEST_MEM, file,
-                               IDENTITY_FILE_SEALED_LEN - 1, &len) == PARLEY_ERR_LIMIT);
-    CHECK(identity_file_encode(id, pass, strlen(pass), UINT64_MAX, S_TEST_MEM, file,
-                               sizeof file, &len) == PARLEY_ERR_LIMIT);
-    CHECK(identity_file_encode(id, pass, strlen(pass), S_TEST_OPS, S_TEST_MEM, file,
-                               sizeof file, &len) == 0);
+                               IDENTITY_FILE_SEALED_LEN - 1, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(identity_file_encode(id, pass, strlen(pass), UINT64_MAX, S_TEST_MEM, file, sizeof file,
+                               &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(identity_file_encode(id, pass, strlen(pass), S_TEST_OPS, S_TEST_MEM, file, sizeof file,
+                               &len)
+          == 0);
     CHECK(len == IDENTITY_FILE_SEALED_LEN);
     CHECK(identity_file_is_sealed(file, len));
 
@@ -551,7 +586,8 @@ static void s_test_sealed_file(const identity_t *id)
     s_test_hostile_cost(file);
 }
 
-static void s_test_names(const identity_t *a, const identity_t *b)
+static void
+s_test_names(const identity_t *a, const identity_t *b)
 {
     char id[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(identity_ed_pk(a), id);
@@ -566,7 +602,7 @@ static void s_test_names(const identity_t *a, const identity_t *b)
     id[10] = '1';
     CHECK(identity_parse_node_id(id, pk) == PARLEY_ERR_MALFORMED);
     CHECK(identity_parse_node_id(short_id, pk) == PARLEY_ERR_MALFORMED);
-    uint8_t zero[32] = {0};
+    uint8_t zero[32] = { 0 };
     identity_node_id(zero, id); /* canonical base32, but not a usable key */
     CHECK(identity_parse_node_id(id, pk) == PARLEY_ERR_MALFORMED);
 
@@ -590,7 +626,8 @@ static void s_test_names(const identity_t *a, const identity_t *b)
     CHECK(strcmp(ab, ba) != 0);
 }
 
-void identity_test(bool verbose)
+void
+identity_test(bool verbose)
 {
     if (verbose) {
         printf(" * identity: keys, plain and sealed key files, hostile cost, names\n");

@@ -30,11 +30,11 @@
 #ifndef PARLEY_PROTO_IDENTITY_H
 #define PARLEY_PROTO_IDENTITY_H
 
+#include "errors.h"
+#include "limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "errors.h"
-#include "limits.h"
 
 #define IDENTITY_FILE_PLAIN_LEN 73u
 #define IDENTITY_FILE_SEALED_LEN 145u
@@ -60,13 +60,13 @@ const uint8_t *identity_x_sk(const identity_t *self);
  *  passphrase the plain format is written. opslimit/memlimit choose the
  *  Argon2id cost (0, 0 for crypto_pwhash INTERACTIVE). *out_len gets the size. */
 int identity_file_encode(const identity_t *self, const char *passphrase, size_t pass_len,
-                         uint64_t opslimit, uint64_t memlimit,
-                         uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+                         uint64_t opslimit, uint64_t memlimit, uint8_t *out, size_t cap,
+                         size_t *out_len) PARLEY_WUR;
 /*  Decodes a key file. Returns PARLEY_ERR_MALFORMED for a bad file,
  *  PARLEY_ERR_AUTH for a wrong passphrase (or one missing for a sealed file:
  *  PARLEY_ERR_STATE). On success *out is an owned identity. */
-int identity_file_decode(const uint8_t *buf, size_t len, const char *passphrase,
-                         size_t pass_len, identity_t **out) PARLEY_WUR;
+int identity_file_decode(const uint8_t *buf, size_t len, const char *passphrase, size_t pass_len,
+                         identity_t **out) PARLEY_WUR;
 /*  Reads only the public key of a key file (no passphrase needed). */
 int identity_file_public(const uint8_t *buf, size_t len, uint8_t ed_pk[32]) PARLEY_WUR;
 /*  True if the key file is sealed with a passphrase (false for bad input). */

@@ -10,37 +10,37 @@
 
 /* Envelope */
 #define PARLEY_ENVELOPE_VERSION 1
-#define PARLEY_ENVELOPE_MAX 65536u          /* whole encoded envelope, bytes */
-#define PARLEY_ENVELOPE_HEADER_LEN 94u      /* see proto/envelope.h */
+#define PARLEY_ENVELOPE_MAX 65536u     /* whole encoded envelope, bytes */
+#define PARLEY_ENVELOPE_HEADER_LEN 94u /* see proto/envelope.h */
 #define PARLEY_SIG_LEN 64u
 #define PARLEY_BODY_MAX (PARLEY_ENVELOPE_MAX - PARLEY_ENVELOPE_HEADER_LEN - PARLEY_SIG_LEN)
-#define PARLEY_FUTURE_SKEW_MS 600000ull     /* ts more than 10 min ahead: rejected */
+#define PARLEY_FUTURE_SKEW_MS 600000ull /* ts more than 10 min ahead: rejected */
 
 /* Keys and ids */
-#define PARLEY_KEY_LEN 32u                  /* Ed25519 / X25519 public key */
-#define PARLEY_ID_LEN 32u                   /* envelope id, BLAKE2b-256 */
-#define PARLEY_NODE_ID_STRLEN 52u           /* base32 of 32 bytes, no padding */
+#define PARLEY_KEY_LEN 32u        /* Ed25519 / X25519 public key */
+#define PARLEY_ID_LEN 32u         /* envelope id, BLAKE2b-256 */
+#define PARLEY_NODE_ID_STRLEN 52u /* base32 of 32 bytes, no padding */
 #define PARLEY_SHORT_ID_STRLEN 8u
 #define PARLEY_SAFETY_DIGITS 60u
 
 /* Direct messages */
-#define PARLEY_DM_HEADER_LEN 68u            /* ek 32 | spk_id 4 | day0 4 | day 4 | nonce 24 */
+#define PARLEY_DM_HEADER_LEN 68u /* ek 32 | spk_id 4 | day0 4 | day 4 | nonce 24 */
 #define PARLEY_AEAD_TAG_LEN 16u
-#define PARLEY_PAD_BLOCK_MIN 64u            /* smallest padding bucket */
+#define PARLEY_PAD_BLOCK_MIN 64u /* smallest padding bucket */
 /* Largest plaintext content: the biggest bucket that fits in a body. */
 #define PARLEY_CONTENT_MAX 32768u
-#define PARLEY_TEXT_MAX (PARLEY_CONTENT_MAX - 1u - 1u)  /* type byte + pad marker */
+#define PARLEY_TEXT_MAX (PARLEY_CONTENT_MAX - 1u - 1u) /* type byte + pad marker */
 #define PARLEY_RECEIPT_MAX_IDS 256u
 
 /* Frames */
-#define PARLEY_FRAME_MAX (1024u * 1024u)    /* one ZeroMQ message, also ZMQ_MAXMSGSIZE */
-#define PARLEY_BATCH_MAX 64u                /* envelopes per ENVELOPES frame */
-#define PARLEY_ACK_MAX 1024u                /* ids per ACK frame */
+#define PARLEY_FRAME_MAX (1024u * 1024u) /* one ZeroMQ message, also ZMQ_MAXMSGSIZE */
+#define PARLEY_BATCH_MAX 64u             /* envelopes per ENVELOPES frame */
+#define PARLEY_ACK_MAX 1024u             /* ids per ACK frame */
 #define PARLEY_NETTAG_MAX 64u
 #define PARLEY_ENDPOINT_MAX 255u
 #define PARLEY_HELLO_ENDPOINTS_MAX 8u
 
 /* Local API */
-#define PARLEY_API_LINE_MAX (256u * 1024u)  /* one JSON-RPC request line */
+#define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */
 
 #endif

@@ -16,16 +16,16 @@
 #ifndef PARLEY_STORE_STORE_H
 #define PARLEY_STORE_STORE_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 #include "../proto/dm.h"
 #include "../proto/envelope.h"
 #include "../proto/errors.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 1
-#define STORE_NAME_MAX 64u       /* contact name, bytes */
-#define STORE_MSG_ID_LEN 16u     /* local message id */
+#define STORE_NAME_MAX 64u   /* contact name, bytes */
+#define STORE_MSG_ID_LEN 16u /* local message id */
 
 typedef struct _store_t store_t;
 
@@ -65,8 +65,7 @@ int store_last_seq(store_t *self, const uint8_t author[32], const uint8_t scope[
                    uint64_t *seq) PARLEY_WUR;
 /*  Calls fn for every stored envelope in insertion order (tests, forensics).
  *  fn returns non-zero to stop. */
-int store_envelope_each(store_t *self,
-                        int (*fn)(const uint8_t *bytes, size_t len, void *arg),
+int store_envelope_each(store_t *self, int (*fn)(const uint8_t *bytes, size_t len, void *arg),
                         void *arg) PARLEY_WUR;
 
 /* ---- messages: decrypted history ---- */
@@ -144,8 +143,8 @@ int store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verifie
 
 /* ---- peers: nodes we have seen ---- */
 typedef struct {
-    uint8_t pk[32];           /* Ed25519 pk */
-    char endpoint[256];       /* last known endpoint, "" if none */
+    uint8_t pk[32];     /* Ed25519 pk */
+    char endpoint[256]; /* last known endpoint, "" if none */
     uint64_t first_seen_ms;
     uint64_t last_seen_ms;
 } store_peer_t;
@@ -166,8 +165,8 @@ typedef struct {
 
 /*  Adds a new current prekey and marks the previous current one superseded
  *  at now_ms. */
-int store_own_prekey_add(store_t *self, const store_own_prekey_t *pk,
-                         const uint8_t secret[32], uint64_t now_ms) PARLEY_WUR;
+int store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint8_t secret[32],
+                         uint64_t now_ms) PARLEY_WUR;
 /*  The current prekey (NOTFOUND before the first). */
 int store_own_prekey_current(store_t *self, store_own_prekey_t *out) PARLEY_WUR;
 /*  Secret of prekey spk_id; PARLEY_ERR_NOKEY if unknown or wiped. */
@@ -188,8 +187,8 @@ typedef struct {
     uint8_t ek_pub[32]; /* session */
     uint32_t spk_id;    /* recipient prekey it was opened against */
     uint32_t day0;
-    uint32_t day;       /* period of key */
-    uint8_t key[32];    /* chain key of day (secret) */
+    uint32_t day;    /* period of key */
+    uint8_t key[32]; /* chain key of day (secret) */
 } store_send_session_t;
 
 int store_send_session_get(store_t *self, const uint8_t peer[32],
@@ -197,12 +196,12 @@ int store_send_session_get(store_t *self, const uint8_t peer[32],
 int store_send_session_put(store_t *self, const store_send_session_t *s) PARLEY_WUR;
 
 typedef struct {
-    uint8_t peer[32];     /* sender */
-    uint8_t ek_pub[32];   /* session */
+    uint8_t peer[32];   /* sender */
+    uint8_t ek_pub[32]; /* session */
     uint32_t spk_id;
     uint32_t day0;
-    uint32_t base_day;    /* oldest period still openable */
-    uint8_t key[32];      /* chain key of base_day (secret) */
+    uint32_t base_day; /* oldest period still openable */
+    uint8_t key[32];   /* chain key of base_day (secret) */
     uint64_t last_used_ms;
 } store_recv_session_t;
 
@@ -214,12 +213,12 @@ int store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n
 
 /* ---- statistics ---- */
 typedef struct {
-    uint64_t envelopes;      /* rows in the log */
-    uint64_t messages;       /* history rows */
-    uint64_t outbox;         /* unacknowledged (envelope, peer) pairs */
-    uint64_t queued;         /* messages waiting for a prekey */
-    uint64_t equivocations;  /* evidence rows */
-    uint64_t db_bytes;       /* page_count × page_size */
+    uint64_t envelopes;     /* rows in the log */
+    uint64_t messages;      /* history rows */
+    uint64_t outbox;        /* unacknowledged (envelope, peer) pairs */
+    uint64_t queued;        /* messages waiting for a prekey */
+    uint64_t equivocations; /* evidence rows */
+    uint64_t db_bytes;      /* page_count × page_size */
 } store_stats_t;
 
 int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;

@@ -17,19 +17,19 @@
  *  keys and N > 0 (the control, so the test can fail); after it N must be 0.
  *  The nodes must be stopped (this opens their databases).
  */
-#include <sodium.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include "../node/home.h"
 #include "../proto/content.h"
 #include "../proto/dm.h"
 #include "../proto/envelope.h"
 #include "../store/store.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct {
-    identity_t *id;   /* stolen identity */
-    store_t *store;   /* its database */
+    identity_t *id; /* stolen identity */
+    store_t *store; /* its database */
 } side_t;
 
 typedef struct {
@@ -42,7 +42,7 @@ static bool
 s_try_key(const envelope_t *env, const uint8_t key[32], uint32_t key_day, uint32_t day)
 {
     if (day < key_day) {
-        return false;   // hashing cannot go backwards
+        return false; // hashing cannot go backwards
     }
     uint8_t k[32];
     uint8_t content[PARLEY_CONTENT_MAX];
@@ -69,8 +69,7 @@ s_try_open(attack_t *a, const envelope_t *env)
             uint8_t peer[32];
             memcpy(peer, identity_ed_pk(a->side[1 - i].id), 32);
             if (store_send_session_get(s->store, peer, &ss) == PARLEY_OK
-                && memcmp(ss.ek_pub, h.ek_pub, 32) == 0
-                && s_try_key(env, ss.key, ss.day, h.day)) {
+                && memcmp(ss.ek_pub, h.ek_pub, 32) == 0 && s_try_key(env, ss.key, ss.day, h.day)) {
                 return true;
             }
             continue;

@@ -12,24 +12,24 @@
  *  The test then reads the node's counters and history through its API.
  *  Exit 0 when every step could be sent and the final envelope was ACKed.
  */
+#include "../proto/content.h"
+#include "../proto/dm.h"
+#include "../proto/envelope.h"
+#include "../proto/frame.h"
+#include "../proto/identity.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <zmq.h>
-#include "../proto/content.h"
-#include "../proto/dm.h"
-#include "../proto/envelope.h"
-#include "../proto/frame.h"
-#include "../proto/identity.h"
 
 typedef struct {
-    void *sock;           /* DEALER to the node */
-    identity_t *me;       /* our fresh identity */
-    uint8_t node[32];     /* the node's Ed25519 key */
-    prekey_t spk;         /* its prekey */
-    uint8_t ek_pub[32];   /* our session */
+    void *sock;         /* DEALER to the node */
+    identity_t *me;     /* our fresh identity */
+    uint8_t node[32];   /* the node's Ed25519 key */
+    prekey_t spk;       /* its prekey */
+    uint8_t ek_pub[32]; /* our session */
     uint8_t root[32];
     uint32_t day;
     uint8_t buf[PARLEY_FRAME_MAX];
@@ -85,8 +85,8 @@ s_seal(hostile_t *h, uint64_t seq, uint64_t ts, const char *text, const uint8_t 
     uint8_t content[PARLEY_CONTENT_MAX];
     size_t clen = 0, len = 0;
     if (content_encode_text(text, strlen(text), content, sizeof content, &clen) != PARLEY_OK
-        || dm_envelope_seal(h->me, &f, &hd, h->root, content, clen, out, PARLEY_ENVELOPE_MAX,
-                            &len) != PARLEY_OK) {
+        || dm_envelope_seal(h->me, &f, &hd, h->root, content, clen, out, PARLEY_ENVELOPE_MAX, &len)
+               != PARLEY_OK) {
         return 0;
     }
     return len;
@@ -122,8 +122,8 @@ s_connect(hostile_t *h, const char *endpoint)
     const char *eps[1] = { "tcp://127.0.0.1:1" };
     size_t len = 0;
     frame_t f;
-    if (frame_encode_hello(identity_ed_pk(h->me), 0, "open", eps, 1, h->buf, sizeof h->buf,
-                           &len) != PARLEY_OK
+    if (frame_encode_hello(identity_ed_pk(h->me), 0, "open", eps, 1, h->buf, sizeof h->buf, &len)
+            != PARLEY_OK
         || zmq_send(h->sock, h->buf, len, 0) < 0 || s_recv_frame(h, FRAME_PREKEY, &f, 5000)
         || dm_prekey_decode(f.bundle, f.bundle_len, &h->spk) != PARLEY_OK) {
         return -1;
@@ -139,15 +139,15 @@ s_attack(hostile_t *h)
     uint64_t now = s_now();
     size_t len = s_seal(h, 1, now, "valid 1", NULL, env);
     int rc = len && s_send_env(h, env, len) == 0 ? 0 : -1;
-    rc |= s_send_env(h, env, len);                                   // replay
-    size_t blen = s_seal(h, 1, now, "equivocating", NULL, bad);      // same seq
+    rc |= s_send_env(h, env, len);                              // replay
+    size_t blen = s_seal(h, 1, now, "equivocating", NULL, bad); // same seq
     rc |= blen ? s_send_env(h, bad, blen) : -1;
     size_t len2 = s_seal(h, 2, now + 1, "valid 2", NULL, env);
     memcpy(bad, env, len2);
-    bad[len2 - 1] ^= 0x01;                                           // forged signature
+    bad[len2 - 1] ^= 0x01; // forged signature
     rc |= s_send_env(h, bad, len2);
     memcpy(bad, env, len2);
-    bad[PARLEY_ENVELOPE_HEADER_LEN + 80] ^= 0x01;                    // tampered body
+    bad[PARLEY_ENVELOPE_HEADER_LEN + 80] ^= 0x01; // tampered body
     rc |= s_send_env(h, bad, len2);
     blen = s_seal(h, 3, now + 3600000u, "from the future", NULL, bad);
     rc |= blen ? s_send_env(h, bad, blen) : -1;
@@ -161,7 +161,7 @@ s_attack(hostile_t *h)
     rc |= zmq_send(h->sock, "\x01\x63garbage", 9, 0) < 0 ? -1 : 0;
     rc |= zmq_send(h->sock, "\x01\x05", 2, ZMQ_SNDMORE) < 0 ? -1 : 0;
     rc |= zmq_send(h->sock, "tail", 4, 0) < 0 ? -1 : 0;
-    rc |= s_send_env(h, env, len2);                                  // the genuine one
+    rc |= s_send_env(h, env, len2); // the genuine one
     //  The node must still answer: wait for the ACK of "valid 2".
     uint8_t id2[32];
     crypto_generichash(id2, 32, env, len2, NULL, 0);

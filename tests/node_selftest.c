@@ -1,13 +1,13 @@
 /*  tests/node_selftest.c — runs the node layer's class self-tests.
  *  Usage: node_selftest [-v] [NAME]; with no NAME runs all.
  */
+#include "../node/api_req.h"
+#include "../node/node.h"
+#include "../node/transport.h"
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include "../node/api_req.h"
-#include "../node/node.h"
-#include "../node/transport.h"
 
 static const struct {
     const char *name;

@@ -39,27 +39,32 @@ static struct {
     size_t pos;         /* how many were handed out */
 } s_queue;
 
-static const char *s_rng_name(void)
+static const char *
+s_rng_name(void)
 {
     return "parley-test-queue";
 }
 
-static uint32_t s_rng_random(void)
+static uint32_t
+s_rng_random(void)
 {
     return randombytes_sysrandom_implementation.random();
 }
 
-static void s_rng_stir(void)
+static void
+s_rng_stir(void)
 {
     randombytes_sysrandom_implementation.stir();
 }
 
-static int s_rng_close(void)
+static int
+s_rng_close(void)
 {
     return randombytes_sysrandom_implementation.close();
 }
 
-static void s_rng_buf(void *const buf, const size_t size)
+static void
+s_rng_buf(void *const buf, const size_t size)
 {
     if (s_queue.pos == s_queue.len) {
         randombytes_sysrandom_implementation.buf(buf, size);
@@ -82,7 +87,8 @@ static randombytes_implementation s_rng = {
 };
 
 /*  Queues n bytes start, start+1, ... for the next draws. */
-static void s_queue_pattern(uint8_t start, size_t n)
+static void
+s_queue_pattern(uint8_t start, size_t n)
 {
     CHECK(s_queue.pos == s_queue.len && n <= sizeof s_queue.bytes);
     for (size_t i = 0; i < n; i++) {
@@ -92,7 +98,8 @@ static void s_queue_pattern(uint8_t start, size_t n)
     s_queue.pos = 0;
 }
 
-static void s_queue_drained(void)
+static void
+s_queue_drained(void)
 {
     CHECK(s_queue.pos == s_queue.len);
     s_queue.len = 0;
@@ -114,7 +121,8 @@ typedef struct {
     size_t n;
 } s_vectors_t;
 
-static void s_add(s_vectors_t *v, const char *name, const char *value)
+static void
+s_add(s_vectors_t *v, const char *name, const char *value)
 {
     CHECK(v->n < S_KV_MAX && strlen(value) < S_VALUE_MAX);
     v->kv[v->n].name = name;
@@ -122,21 +130,24 @@ static void s_add(s_vectors_t *v, const char *name, const char *value)
     v->n++;
 }
 
-static void s_add_hex(s_vectors_t *v, const char *name, const uint8_t *data, size_t n)
+static void
+s_add_hex(s_vectors_t *v, const char *name, const uint8_t *data, size_t n)
 {
     char hex[S_VALUE_MAX];
     CHECK(hex_encode(data, n, hex, sizeof hex) == 0);
     s_add(v, name, hex);
 }
 
-static void s_add_u64(s_vectors_t *v, const char *name, uint64_t x)
+static void
+s_add_u64(s_vectors_t *v, const char *name, uint64_t x)
 {
     char num[24];
     snprintf(num, sizeof num, "%llu", (unsigned long long)x);
     s_add(v, name, num);
 }
 
-static void s_add_pattern(s_vectors_t *v, const char *name, uint8_t start, size_t n)
+static void
+s_add_pattern(s_vectors_t *v, const char *name, uint8_t start, size_t n)
 {
     uint8_t b[64];
     CHECK(n <= sizeof b);
@@ -146,7 +157,8 @@ static void s_add_pattern(s_vectors_t *v, const char *name, uint8_t start, size_
     s_add_hex(v, name, b, n);
 }
 
-static void s_add_identity(s_vectors_t *v, const identity_t *id, const char *const names[5])
+static void
+s_add_identity(s_vectors_t *v, const identity_t *id, const char *const names[5])
 {
     char buf[64];
     s_add_hex(v, names[0], identity_ed_pk(id), 32);
@@ -186,7 +198,8 @@ typedef struct {
     uint8_t id[PARLEY_ID_LEN];
 } s_world_t;
 
-static void s_vec_identities(s_vectors_t *v, s_world_t *w)
+static void
+s_vec_identities(s_vectors_t *v, s_world_t *w)
 {
     uint8_t seed[32];
     for (size_t i = 0; i < 32; i++) {
@@ -200,10 +213,10 @@ static void s_vec_identities(s_vectors_t *v, s_world_t *w)
     s_add_hex(v, "seed_b", seed, 32);
     w->b = identity_new_from_seed(seed);
     CHECK(w->a && w->b);
-    static const char *const na[5] = {"ed_pk_a", "x_pk_a", "node_id_a", "short_id_a",
-                                      "fingerprint_a"};
-    static const char *const nb[5] = {"ed_pk_b", "x_pk_b", "node_id_b", "short_id_b",
-                                      "fingerprint_b"};
+    static const char *const na[5] = { "ed_pk_a", "x_pk_a", "node_id_a", "short_id_a",
+                                       "fingerprint_a" };
+    static const char *const nb[5] = { "ed_pk_b", "x_pk_b", "node_id_b", "short_id_b",
+                                       "fingerprint_b" };
     s_add_identity(v, w->a, na);
     s_add_identity(v, w->b, nb);
     char sn[PARLEY_SAFETY_DIGITS + 1];
@@ -211,7 +224,8 @@ static void s_vec_identities(s_vectors_t *v, s_world_t *w)
     s_add(v, "safety_number_ab", sn);
 }
 
-static void s_vec_keyfiles(s_vectors_t *v, const s_world_t *w)
+static void
+s_vec_keyfiles(s_vectors_t *v, const s_world_t *w)
 {
     uint8_t file[IDENTITY_FILE_MAX];
     size_t len = 0;
@@ -225,7 +239,8 @@ static void s_vec_keyfiles(s_vectors_t *v, const s_world_t *w)
     s_add_pattern(v, "keyfile_nonce", 0x50, 24);
     s_queue_pattern(0x40, 16 + 24); /* salt, then nonce */
     CHECK(identity_file_encode(w->a, V_PASS, strlen(V_PASS), crypto_pwhash_OPSLIMIT_MIN,
-                               crypto_pwhash_MEMLIMIT_MIN, file, sizeof file, &len) == 0);
+                               crypto_pwhash_MEMLIMIT_MIN, file, sizeof file, &len)
+          == 0);
     s_queue_drained();
     s_add_hex(v, "keyfile_sealed_a", file, len);
 
@@ -235,14 +250,14 @@ static void s_vec_keyfiles(s_vectors_t *v, const s_world_t *w)
     identity_destroy(&back);
 }
 
-static void s_vec_session(s_vectors_t *v, s_world_t *w)
+static void
+s_vec_session(s_vectors_t *v, s_world_t *w)
 {
     s_add_u64(v, "spk_id_b", V_SPK_ID);
     s_add_u64(v, "spk_created_ms", V_NOW);
     s_add_pattern(v, "spk_secret_b", 0x60, 32);
     s_queue_pattern(0x60, 32);
-    CHECK(dm_prekey_generate(identity_ed_pk(w->b), V_SPK_ID, V_NOW, &w->spk, w->spk_secret)
-          == 0);
+    CHECK(dm_prekey_generate(identity_ed_pk(w->b), V_SPK_ID, V_NOW, &w->spk, w->spk_secret) == 0);
     s_queue_drained();
     s_add_hex(v, "spk_pub_b", w->spk.spk_pub, 32);
     CHECK(dm_prekey_encode(&w->spk, identity_ed_sk(w->b), w->bundle) == 0);
@@ -272,12 +287,12 @@ static void s_vec_session(s_vectors_t *v, s_world_t *w)
     s_add_hex(v, "message_key", mk, 32);
 }
 
-static void s_vec_envelope(s_vectors_t *v, s_world_t *w)
+static void
+s_vec_envelope(s_vectors_t *v, s_world_t *w)
 {
     uint8_t content[64];
     size_t content_len = 0;
-    CHECK(content_encode_text(V_TEXT, strlen(V_TEXT), content, sizeof content, &content_len)
-          == 0);
+    CHECK(content_encode_text(V_TEXT, strlen(V_TEXT), content, sizeof content, &content_len) == 0);
     s_add(v, "text", V_TEXT);
     s_add_hex(v, "content", content, content_len);
 
@@ -294,7 +309,8 @@ static void s_vec_envelope(s_vectors_t *v, s_world_t *w)
     s_add_pattern(v, "dm_nonce", 0xa0, 24);
     s_queue_pattern(0xa0, 24);
     CHECK(dm_envelope_seal(w->a, &fields, &w->h, w->day_key, content, content_len, w->env,
-                           sizeof w->env, &w->env_len) == 0);
+                           sizeof w->env, &w->env_len)
+          == 0);
     s_queue_drained();
     s_add_hex(v, "envelope", w->env, w->env_len);
 
@@ -314,11 +330,12 @@ static void s_vec_envelope(s_vectors_t *v, s_world_t *w)
     CHECK(plain_len == content_len && memcmp(plain, content, content_len) == 0);
 }
 
-static void s_vec_frames(s_vectors_t *v, const s_world_t *w)
+static void
+s_vec_frames(s_vectors_t *v, const s_world_t *w)
 {
     uint8_t f[1024];
     size_t len = 0;
-    const char *eps[] = {V_ENDPOINT};
+    const char *eps[] = { V_ENDPOINT };
     s_add(v, "hello_tag", V_TAG);
     s_add(v, "hello_endpoint", V_ENDPOINT);
     CHECK(frame_encode_hello(identity_ed_pk(w->a), 1, V_TAG, eps, 1, f, sizeof f, &len) == 0);
@@ -340,7 +357,8 @@ static void s_vec_frames(s_vectors_t *v, const s_world_t *w)
     s_add_hex(v, "frame_bye", f, len);
 }
 
-static s_vectors_t *s_vectors_compute(void)
+static s_vectors_t *
+s_vectors_compute(void)
 {
     s_vectors_t *v = calloc(1, sizeof *v);
     s_world_t *w = calloc(1, sizeof *w);
@@ -357,7 +375,8 @@ static s_vectors_t *s_vectors_compute(void)
     return v;
 }
 
-static void s_vectors_print(void)
+static void
+s_vectors_print(void)
 {
     s_vectors_t *v = s_vectors_compute();
     printf("# Parley known-answer vectors, wire format v1 (proto/SPEC.md).\n"
@@ -374,7 +393,8 @@ static void s_vectors_print(void)
 }
 
 /*  Finds name in the file's lines; returns its value or NULL. */
-static const char *s_file_value(char *text, const char *name)
+static const char *
+s_file_value(char *text, const char *name)
 {
     size_t name_len = strlen(name);
     for (char *line = text; line && *line;) {
@@ -388,7 +408,8 @@ static const char *s_file_value(char *text, const char *name)
     return NULL;
 }
 
-static char *s_read_file(const char *path)
+static char *
+s_read_file(const char *path)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -407,7 +428,8 @@ static char *s_read_file(const char *path)
     return text;
 }
 
-static size_t s_count_entries(const char *text)
+static size_t
+s_count_entries(const char *text)
 {
     size_t n = 0;
     for (const char *line = text; line && *line;) {
@@ -420,7 +442,8 @@ static size_t s_count_entries(const char *text)
     return n;
 }
 
-static void s_vectors_test(bool verbose)
+static void
+s_vectors_test(bool verbose)
 {
     const char *dir = getenv("PARLEY_VECTORS");
     char path[1024];
@@ -453,7 +476,8 @@ static void s_vectors_test(bool verbose)
 
 /* ---------------------------------------------------------------- errors */
 
-static void s_errors_test(bool verbose)
+static void
+s_errors_test(bool verbose)
 {
     if (verbose) {
         printf(" * errors: one distinct message per code\n");
@@ -477,14 +501,15 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests[] = {
-    {"errors", s_errors_test},     {"bytes", bytes_test}, {"b32", b32_test},
-    {"identity", identity_test},   {"envelope", envelope_test}, {"dm", dm_test},
-    {"content", content_test},     {"frame", frame_test}, {"vectors", s_vectors_test},
+    { "errors", s_errors_test },   { "bytes", bytes_test },       { "b32", b32_test },
+    { "identity", identity_test }, { "envelope", envelope_test }, { "dm", dm_test },
+    { "content", content_test },   { "frame", frame_test },       { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
 
-static void s_usage(FILE *out)
+static void
+s_usage(FILE *out)
 {
     fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors\n  names:");
     for (size_t i = 0; i < S_N_TESTS; i++) {
@@ -493,7 +518,8 @@ static void s_usage(FILE *out)
     fprintf(out, "\n");
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     bool verbose = false;
     bool print_vectors = false;

@@ -9,11 +9,11 @@
  *
  *  Prints "accepted" if the handshake succeeded within 3 s, else "refused".
  */
+#include "../proto/identity.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <zmq.h>
-#include "../proto/identity.h"
 
 int
 main(int argc, char **argv)
@@ -36,7 +36,7 @@ main(int argc, char **argv)
     if (strcmp(argv[3], "null") != 0) {
         if (strcmp(argv[3], "wrongkey") == 0) {
             uint8_t other_sk[32];
-            crypto_box_keypair(server_x, other_sk);   // a key the node does not hold
+            crypto_box_keypair(server_x, other_sk); // a key the node does not hold
         }
         zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_x, 32);
         zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pk, 32);

@@ -5,6 +5,9 @@
  *  exactly one JSON value (watch: one per event, one per line). Errors are one
  *  line on stderr and a non-zero exit: 1 failure, 2 usage, 3 no daemon.
  */
+#include "../node/client.h"
+#include "../node/home.h"
+#include "../proto/identity.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -14,9 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "../node/client.h"
-#include "../node/home.h"
-#include "../proto/identity.h"
 
 typedef struct {
     char home[HOME_PATH_MAX]; /* resolved home */
@@ -120,8 +120,7 @@ c_init(cli_t *cli)
     home_passphrase_free(&pass);
     if (rc == PARLEY_ERR_EXISTS) {
         identity_destroy(&id);
-        return s_die(1, "%s/identity.key exists: refusing to overwrite an identity",
-                     cli->home);
+        return s_die(1, "%s/identity.key exists: refusing to overwrite an identity", cli->home);
     }
     if (rc != PARLEY_OK) {
         identity_destroy(&id);
@@ -131,8 +130,8 @@ c_init(cli_t *cli)
     identity_node_id(identity_ed_pk(id), nid);
     identity_destroy(&id);
     if (cli->json) {
-        json_t *out = json_pack("{s:s, s:s, s:b}", "id", nid, "home", cli->home, "sealed",
-                                pass_file != NULL);
+        json_t *out =
+            json_pack("{s:s, s:s, s:b}", "id", nid, "home", cli->home, "sealed", pass_file != NULL);
         s_print_json(out);
         json_decref(out);
     } else {
@@ -158,8 +157,7 @@ c_id(cli_t *cli)
     identity_short_id(pk, sid);
     identity_fingerprint(pk, fp);
     if (cli->json) {
-        json_t *out = json_pack("{s:s, s:s, s:s}", "id", nid, "short_id", sid, "fingerprint",
-                                fp);
+        json_t *out = json_pack("{s:s, s:s, s:s}", "id", nid, "short_id", sid, "fingerprint", fp);
         s_print_json(out);
         json_decref(out);
     } else {
@@ -175,8 +173,7 @@ s_connect(cli_t *cli, client_t **client)
 {
     int rc = client_connect(cli->home, client);
     if (rc == PARLEY_ERR_NOTFOUND) {
-        fprintf(stderr,
-                "parley: no parleyd is running for %s: start it with 'parleyd --home %s'\n",
+        fprintf(stderr, "parley: no parleyd is running for %s: start it with 'parleyd --home %s'\n",
                 cli->home, cli->home);
         return 3;
     }
@@ -276,7 +273,8 @@ c_history(cli_t *cli)
     } else {
         size_t i;
         json_t *m;
-        json_array_foreach(res, i, m) {
+        json_array_foreach(res, i, m)
+        {
             s_print_msg(m);
         }
     }
@@ -348,7 +346,8 @@ c_peers(cli_t *cli)
     }
     size_t i;
     json_t *p;
-    json_array_foreach(res, i, p) {
+    json_array_foreach(res, i, p)
+    {
         char since[32] = "-", seen[32] = "-";
         if (s_int(p, "connected_since")) {
             s_time(s_int(p, "connected_since"), since, sizeof since);
@@ -359,8 +358,9 @@ c_peers(cli_t *cli)
         bool online = json_is_true(json_object_get(p, "online"));
         printf("%s  %-8s %-7s since %s  last seen %s  %s  %s%s\n", s_str(p, "id"),
                s_str(p, "short_id"), online ? "online" : "offline", since, seen,
-               s_str(p, "endpoint"), json_is_string(json_object_get(p, "name")) ?
-               s_str(p, "name") : "", online ? "" : s_str(p, "last_error"));
+               s_str(p, "endpoint"),
+               json_is_string(json_object_get(p, "name")) ? s_str(p, "name") : "",
+               online ? "" : s_str(p, "last_error"));
     }
     json_decref(res);
     return 0;
@@ -386,7 +386,8 @@ c_contacts(cli_t *cli)
         }
         code = s_call(cli, "contacts.add",
                       json_pack("{s:s, s:s, s:b}", "id", cli->argv[1], "name", cli->argv[2],
-                                "replace", replace), &res);
+                                "replace", replace),
+                      &res);
     } else if (strcmp(sub, "list") == 0 && cli->argc <= 1) {
         code = s_call(cli, "contacts.list", NULL, &res);
     } else if (strcmp(sub, "remove") == 0 && cli->argc == 2) {
@@ -405,7 +406,8 @@ c_contacts(cli_t *cli)
     } else if (json_is_array(res)) {
         size_t i;
         json_t *c;
-        json_array_foreach(res, i, c) {
+        json_array_foreach(res, i, c)
+        {
             s_print_contact(c);
         }
     } else if (strcmp(sub, "remove") == 0) {
@@ -436,8 +438,8 @@ c_safety(cli_t *cli)
         for (size_t i = 0; i < 60 && d[i]; i += 5) {
             printf("%.5s%s", d + i, i == 25 ? "\n" : i == 55 ? "\n" : " ");
         }
-        printf("%s\n", json_is_true(json_object_get(res, "verified")) ? "verified"
-                                                                      : "not verified");
+        printf("%s\n",
+               json_is_true(json_object_get(res, "verified")) ? "verified" : "not verified");
     }
     json_decref(res);
     return 0;
@@ -459,17 +461,18 @@ c_status(cli_t *cli)
     json_t *log = json_object_get(res, "log");
     json_t *peers = json_object_get(res, "peers");
     printf("id:        %s\nendpoint:  %s\npeers:     %" PRIu64 " online, %" PRIu64 " known\n",
-           s_str(res, "id"), json_string_value(json_array_get(json_object_get(res, "endpoints"),
-                                                              0)),
+           s_str(res, "id"),
+           json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)),
            s_int(peers, "online"), s_int(peers, "known"));
-    printf("log:       %" PRIu64 " envelopes, %" PRIu64 " messages, %" PRIu64 " in outbox, %"
-           PRIu64 " queued, %" PRIu64 " bytes\n",
+    printf("log:       %" PRIu64 " envelopes, %" PRIu64 " messages, %" PRIu64 " in outbox, %" PRIu64
+           " queued, %" PRIu64 " bytes\n",
            s_int(log, "envelopes"), s_int(log, "messages"), s_int(log, "outbox"),
            s_int(log, "queued"), s_int(log, "db_bytes"));
     printf("rejected:");
     const char *key;
     json_t *v;
-    json_object_foreach(json_object_get(res, "rejected"), key, v) {
+    json_object_foreach(json_object_get(res, "rejected"), key, v)
+    {
         printf(" %s=%" PRIu64, key, (uint64_t)json_integer_value(v));
     }
     printf("\n");
@@ -526,9 +529,9 @@ main(int argc, char **argv)
         const char *name;
         int (*fn)(cli_t *cli);
     } cmds[] = {
-        { "init", c_init }, { "id", c_id }, { "send", c_send }, { "history", c_history },
-        { "watch", c_watch }, { "peers", c_peers }, { "contacts", c_contacts },
-        { "safety", c_safety }, { "status", c_status },
+        { "init", c_init },         { "id", c_id },         { "send", c_send },
+        { "history", c_history },   { "watch", c_watch },   { "peers", c_peers },
+        { "contacts", c_contacts }, { "safety", c_safety }, { "status", c_status },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(cmds[k].name, cmd) == 0) {

@@ -2,15 +2,15 @@
  *  foreground until SIGINT/SIGTERM, then shuts down cleanly (the loop commits
  *  its last transaction, says BYE to peers and closes the database).
  */
+#include "../node/home.h"
+#include "../node/node.h"
 #include <errno.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "../node/home.h"
-#include "../node/node.h"
 
 static node_t *s_node;
 
@@ -26,25 +26,26 @@ s_on_signal(int sig)
 static void
 s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: parleyd [--home DIR] [--listen tcp://ADDR:PORT] [--seed tcp://HOST:PORT#ID]...\n"
-            "               [--passphrase-file FILE] [-v]\n"
-            "Runs a Parley node in the foreground. Stop it with Ctrl-C or SIGTERM.\n"
-            "\n"
-            "  --home DIR            node home (else $PARLEY_HOME, $XDG_DATA_HOME/parley,\n"
-            "                        ~/.local/share/parley); created on first start\n"
-            "  --listen ENDPOINT     CURVE endpoint to bind (default tcp://0.0.0.0:*, an\n"
-            "                        ephemeral port, printed at start)\n"
-            "  --seed ENDPOINT#ID    a node to connect to; repeatable\n"
-            "  --passphrase-file F   passphrase for a sealed identity.key\n"
-            "  -v                    debug logging\n"
-            "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
-            "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
-            "  --grace-ms N          old day keys and prekeys are destroyed after this\n"
-            "                        (default 14 days)\n"
-            "  --prekey-rotate-ms N  new signed prekey this often (default 7 days)\n"
-            "  --ping-ms N           liveness ping interval (default 2000)\n"
-            "  --retry-ms N          resend unacknowledged envelopes after (default 3000)\n");
+    fprintf(
+        out,
+        "usage: parleyd [--home DIR] [--listen tcp://ADDR:PORT] [--seed tcp://HOST:PORT#ID]...\n"
+        "               [--passphrase-file FILE] [-v]\n"
+        "Runs a Parley node in the foreground. Stop it with Ctrl-C or SIGTERM.\n"
+        "\n"
+        "  --home DIR            node home (else $PARLEY_HOME, $XDG_DATA_HOME/parley,\n"
+        "                        ~/.local/share/parley); created on first start\n"
+        "  --listen ENDPOINT     CURVE endpoint to bind (default tcp://0.0.0.0:*, an\n"
+        "                        ephemeral port, printed at start)\n"
+        "  --seed ENDPOINT#ID    a node to connect to; repeatable\n"
+        "  --passphrase-file F   passphrase for a sealed identity.key\n"
+        "  -v                    debug logging\n"
+        "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
+        "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
+        "  --grace-ms N          old day keys and prekeys are destroyed after this\n"
+        "                        (default 14 days)\n"
+        "  --prekey-rotate-ms N  new signed prekey this often (default 7 days)\n"
+        "  --ping-ms N           liveness ping interval (default 2000)\n"
+        "  --retry-ms N          resend unacknowledged envelopes after (default 3000)\n");
 }
 
 static int
@@ -65,7 +66,7 @@ static bool
 s_takes_value(const char *opt)
 {
     static const char *const with_value[] = {
-        "--home", "--listen", "--seed", "--passphrase-file", "--ratchet-ms",
+        "--home",     "--listen",           "--seed",    "--passphrase-file", "--ratchet-ms",
         "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
