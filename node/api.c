@@ -120,6 +120,12 @@ int
 node_resolve_peer(node_t *self, const char *arg, uint8_t pk[32], const char **why)
 {
     size_t len = strlen(arg);
+    //  A peer with a link was validated when the link was made: skip the
+    //  point check (a field inversion) that parsing a new id costs.
+    if (len == PARLEY_NODE_ID_STRLEN && b32_decode(arg, pk, 32) == PARLEY_OK
+        && node_link_find(self, pk)) {
+        return PARLEY_OK;
+    }
     if (len == PARLEY_NODE_ID_STRLEN && identity_parse_node_id(arg, pk) == PARLEY_OK) {
         return PARLEY_OK;
     }

@@ -134,6 +134,17 @@ node_link_find(node_t *self, const uint8_t pk[32])
     return NULL;
 }
 
+int
+node_dm_scope(node_t *self, const uint8_t peer[32], uint8_t scope[32])
+{
+    link_t *link = node_link_find(self, peer);
+    if (link) {
+        memcpy(scope, link->scope, 32);
+        return PARLEY_OK;
+    }
+    return dm_scope(self->id, peer, scope);
+}
+
 static link_t *
 s_link_find_x(node_t *self, const uint8_t x_pk[32])
 {
@@ -162,7 +173,8 @@ s_link_get(node_t *self, const uint8_t pk[32])
     memcpy(link->pk, pk, 32);
     link->push = calloc(NODE_PUSH_MAX, 32);
     link->acks = calloc(PARLEY_ACK_MAX, 32);
-    if (!link->push || !link->acks || identity_ed_to_x(pk, link->x_pk) != PARLEY_OK) {
+    if (!link->push || !link->acks || identity_ed_to_x(pk, link->x_pk) != PARLEY_OK
+        || dm_scope(self->id, pk, link->scope) != PARLEY_OK) {
         free(link->push);
         free(link->acks);
         free(link);
@@ -411,7 +423,7 @@ s_seal(node_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t 
     env.version = PARLEY_ENVELOPE_VERSION;
     env.kind = ENVELOPE_KIND_DM;
     memcpy(env.author, identity_ed_pk(self->id), 32);
-    int rc = dm_scope(self->id, peer, env.scope);
+    int rc = node_dm_scope(self, peer, env.scope);
     uint64_t last = 0;
     if (rc == PARLEY_OK) {
         rc = store_last_seq(self->store, env.author, env.scope, &last);
@@ -721,10 +733,8 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*r
     }
     //  Issue-2 nodes replicate only their own DM scopes: the author must be
     //  the peer on this link, and the scope the pair's.
-    uint8_t scope[32];
     if (sodium_memcmp(env.author, link->pk, 32) != 0
-        || dm_scope(self->id, env.author, scope) != PARLEY_OK
-        || sodium_memcmp(scope, env.scope, 32) != 0) {
+        || sodium_memcmp(link->scope, env.scope, 32) != 0) {
         self->counters[C_NOT_OURS]++;
         return;
     }

@@ -45,6 +45,7 @@ enum {
 typedef struct {
     uint8_t pk[32];                /* peer's Ed25519 key (node id) */
     uint8_t x_pk[32];              /* its X25519 / CURVE key */
+    uint8_t scope[32];             /* our DM scope with it (costs an X25519 to derive) */
     char endpoint[256];            /* where we dial it, "" if we don't */
     void *dealer;                  /* our DEALER to it, or NULL */
     void *monitor;                 /* PAIR receiving the DEALER's socket events */
@@ -109,6 +110,8 @@ void node_notify(node_t *self, const char *method, json_t *params);
  *  short-id prefix (>= 4 chars) of a known peer or contact. */
 int node_resolve_peer(node_t *self, const char *arg, uint8_t pk[32], const char **why) PARLEY_WUR;
 link_t *node_link_find(node_t *self, const uint8_t pk[32]);
+/*  The DM scope with peer, from its link's cache when there is one. */
+int node_dm_scope(node_t *self, const uint8_t peer[32], uint8_t scope[32]) PARLEY_WUR;
 bool node_link_online(const node_t *self, const link_t *link);
 
 /*  Sends a text DM; fills msg (caller frees msg->text) — QUEUED when the
