@@ -47,6 +47,8 @@ for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy; do
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
     bash tests/integration/t_burst.sh
+# The benchmark prints figures; here it only has to run to completion.
+run "bench/quick" 180 build/bench --quick
 if [ -x tests/fuzz/smoke.sh ]; then
     run "fuzz/smoke" 600 tests/fuzz/smoke.sh
 fi
