@@ -362,6 +362,54 @@ s_grow(void **arr, size_t *cap, size_t need, size_t elem, bool secret)
     return 0;
 }
 
+/*  Steps st to the end and reads each row with read() into a growing array
+ *  of elem-byte items. On success *out and *n hold the array (caller frees). On
+ *  error nothing is returned: the rows read so far are released with
+ *  release(arr, count) when given (for rows that own memory), and a secret
+ *  array is wiped before free(). Does not reset st. */
+typedef int (*s_row_fn)(sqlite3_stmt *st, void *elem);
+
+static inline int
+s_collect(sqlite3_stmt *st, size_t elem, bool secret, s_row_fn read,
+          void (*release)(void *arr, size_t count), void **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    void *arr = NULL;
+    size_t cap = 0;
+    size_t count = 0;
+    int rc = 0;
+    for (;;) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        rc = s_grow(&arr, &cap, count + 1, elem, secret);
+        if (rc == 0) {
+            rc = read(st, (uint8_t *)arr + count * elem);
+        }
+        if (rc != 0) {
+            break; /* a row that failed to read owns nothing */
+        }
+        count++;
+    }
+    if (rc != 0) {
+        if (release != NULL) {
+            release(arr, count);
+        } else {
+            if (secret && arr != NULL) {
+                sodium_memzero(arr, cap * elem);
+            }
+            free(arr);
+        }
+        return rc;
+    }
+    *out = arr;
+    *n = count;
+    return 0;
+}
+
 /* ---- atomic multi-statement operations ---- */
 
 /*  Starts an operation that must apply whole: BEGIN IMMEDIATE when no

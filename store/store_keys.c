@@ -122,39 +122,19 @@ store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out)
     return s_contact_one(st, out);
 }
 
+static int
+s_contact_row(sqlite3_stmt *st, void *elem)
+{
+    return s_contact_read(st, elem);
+}
+
 int
 store_contact_list(store_t *self, store_contact_t **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
     sqlite3_stmt *st = self->st[ST_CONTACT_LIST];
-    store_contact_t *arr = NULL;
-    size_t cap = 0;
-    size_t count = 0;
-    int rc = 0;
-    for (;;) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_grow((void **)&arr, &cap, count + 1, sizeof *arr, false);
-        if (rc == 0) {
-            rc = s_contact_read(st, &arr[count]);
-        }
-        if (rc != 0) {
-            break;
-        }
-        count++;
-    }
+    int rc = s_collect(st, sizeof **out, false, s_contact_row, NULL, (void **)out, n);
     s_reset(st);
-    if (rc != 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int
@@ -265,39 +245,19 @@ store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
     return rc;
 }
 
+static int
+s_peer_row(sqlite3_stmt *st, void *elem)
+{
+    return s_peer_read(st, elem);
+}
+
 int
 store_peer_list(store_t *self, store_peer_t **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
     sqlite3_stmt *st = self->st[ST_PEER_LIST];
-    store_peer_t *arr = NULL;
-    size_t cap = 0;
-    size_t count = 0;
-    int rc = 0;
-    for (;;) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_grow((void **)&arr, &cap, count + 1, sizeof *arr, false);
-        if (rc == 0) {
-            rc = s_peer_read(st, &arr[count]);
-        }
-        if (rc != 0) {
-            break;
-        }
-        count++;
-    }
+    int rc = s_collect(st, sizeof **out, false, s_peer_row, NULL, (void **)out, n);
     s_reset(st);
-    if (rc != 0) {
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 /* ---- own signed prekeys ---- */
@@ -686,43 +646,20 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
     return s_run(st, NULL);
 }
 
+static int
+s_recv_row(sqlite3_stmt *st, void *elem)
+{
+    return s_recv_read(st, elem);
+}
+
 /*  The array holds chain keys: the caller wipes it (sodium_memzero over
  *  *n × sizeof **out) before free(). On error nothing is returned and every
  *  copy made so far has been wiped. */
 int
 store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n)
 {
-    *out = NULL;
-    *n = 0;
     sqlite3_stmt *st = self->st[ST_RECV_LIST];
-    store_recv_session_t *arr = NULL;
-    size_t cap = 0;
-    size_t count = 0;
-    int rc = 0;
-    for (;;) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_grow((void **)&arr, &cap, count + 1, sizeof *arr, true);
-        if (rc == 0) {
-            rc = s_recv_read(st, &arr[count]);
-        }
-        if (rc != 0) {
-            break;
-        }
-        count++;
-    }
+    int rc = s_collect(st, sizeof **out, true, s_recv_row, NULL, (void **)out, n);
     s_reset(st);
-    if (rc != 0) {
-        if (arr != NULL) {
-            sodium_memzero(arr, cap * sizeof *arr);
-        }
-        free(arr);
-        return rc;
-    }
-    *out = arr;
-    *n = count;
-    return 0;
+    return rc;
 }

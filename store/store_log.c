@@ -351,36 +351,23 @@ s_msg_read(sqlite3_stmt *st, store_msg_t *m)
     return rc;
 }
 
+static int
+s_msg_row(sqlite3_stmt *st, void *elem)
+{
+    return s_msg_read(st, elem);
+}
+
+static void
+s_msg_release(void *arr, size_t count)
+{
+    store_msgs_free(arr, count);
+}
+
 /*  Steps st to the end, appending every row to a growing array. */
 static int
 s_msg_read_all(sqlite3_stmt *st, store_msg_t **out, size_t *n)
 {
-    store_msg_t *arr = NULL;
-    size_t cap = 0;
-    size_t count = 0;
-    int rc = 0;
-    for (;;) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_grow((void **)&arr, &cap, count + 1, sizeof *arr, false);
-        if (rc == 0) {
-            rc = s_msg_read(st, &arr[count]);
-        }
-        if (rc != 0) {
-            break; /* s_msg_read allocates the text last: a failed row owns nothing */
-        }
-        count++;
-    }
-    if (rc != 0) {
-        store_msgs_free(arr, count);
-        return rc;
-    }
-    *out = arr;
-    *n = count;
-    return 0;
+    return s_collect(st, sizeof **out, false, s_msg_row, s_msg_release, (void **)out, n);
 }
 
 int
@@ -519,39 +506,19 @@ store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out, size_
     return rc;
 }
 
+static int
+s_key_row(sqlite3_stmt *st, void *elem)
+{
+    return s_col_blob(st, 0, elem, 32);
+}
+
 int
 store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n)
 {
-    *peers = NULL;
-    *n = 0;
     sqlite3_stmt *st = self->st[ST_MSG_QUEUED_PEERS];
-    uint8_t(*arr)[32] = NULL;
-    size_t cap = 0;
-    size_t count = 0;
-    int rc = 0;
-    for (;;) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_grow((void **)&arr, &cap, count + 1, sizeof *arr, false);
-        if (rc == 0) {
-            rc = s_col_blob(st, 0, arr[count], 32);
-        }
-        if (rc != 0) {
-            break;
-        }
-        count++;
-    }
+    int rc = s_collect(st, 32, false, s_key_row, NULL, (void **)peers, n);
     s_reset(st);
-    if (rc != 0) {
-        free(arr);
-        return rc;
-    }
-    *peers = arr;
-    *n = count;
-    return 0;
+    return rc;
 }
 
 int
