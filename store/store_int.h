@@ -410,6 +410,25 @@ s_collect(sqlite3_stmt *st, size_t elem, bool secret, s_row_fn read,
     return 0;
 }
 
+/*  Finishes a one-row lookup whose parameters are bound; rc is the binding
+ *  status. PARLEY_ERR_NOTFOUND when there is no row; resets st. */
+static inline int
+s_fetch_one(sqlite3_stmt *st, int rc, s_row_fn read, void *out)
+{
+    bool row = false;
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        rc = read(st, out);
+    }
+    s_reset(st);
+    return rc;
+}
+
 /* ---- atomic multi-statement operations ---- */
 
 /*  Starts an operation that must apply whole: BEGIN IMMEDIATE when no

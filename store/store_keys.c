@@ -198,6 +198,12 @@ s_peer_read(sqlite3_stmt *st, store_peer_t *p)
     return rc;
 }
 
+static int
+s_peer_row(sqlite3_stmt *st, void *elem)
+{
+    return s_peer_read(st, elem);
+}
+
 _Static_assert(sizeof(((store_peer_t *)0)->endpoint) == PARLEY_ENDPOINT_MAX + 1,
                "store_peer_t.endpoint holds PARLEY_ENDPOINT_MAX bytes and a NUL");
 
@@ -230,25 +236,8 @@ int
 store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
 {
     sqlite3_stmt *st = self->st[ST_PEER_GET];
-    bool row = false;
     int rc = s_bind_blob(st, 1, pk, 32);
-    if (rc == 0) {
-        rc = s_step(st, &row);
-    }
-    if (rc == 0 && !row) {
-        rc = PARLEY_ERR_NOTFOUND;
-    }
-    if (rc == 0) {
-        rc = s_peer_read(st, out);
-    }
-    s_reset(st);
-    return rc;
-}
-
-static int
-s_peer_row(sqlite3_stmt *st, void *elem)
-{
-    return s_peer_read(st, elem);
+    return s_fetch_one(st, rc, s_peer_row, out);
 }
 
 int
@@ -506,23 +495,18 @@ s_send_read(sqlite3_stmt *st, store_send_session_t *s)
     return rc;
 }
 
+static int
+s_send_row(sqlite3_stmt *st, void *elem)
+{
+    return s_send_read(st, elem);
+}
+
 int
 store_send_session_get(store_t *self, const uint8_t peer[32], store_send_session_t *out)
 {
     sqlite3_stmt *st = self->st[ST_SEND_GET];
-    bool row = false;
     int rc = s_bind_blob(st, 1, peer, 32);
-    if (rc == 0) {
-        rc = s_step(st, &row);
-    }
-    if (rc == 0 && !row) {
-        rc = PARLEY_ERR_NOTFOUND;
-    }
-    if (rc == 0) {
-        rc = s_send_read(st, out);
-    }
-    s_reset(st);
-    return rc;
+    return s_fetch_one(st, rc, s_send_row, out);
 }
 
 /*  Replaces the session for s->peer; the old chain key is overwritten. */
@@ -589,27 +573,22 @@ s_recv_read(sqlite3_stmt *st, store_recv_session_t *s)
     return rc;
 }
 
+static int
+s_recv_row(sqlite3_stmt *st, void *elem)
+{
+    return s_recv_read(st, elem);
+}
+
 int
 store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32],
                        store_recv_session_t *out)
 {
     sqlite3_stmt *st = self->st[ST_RECV_GET];
-    bool row = false;
     int rc = s_bind_blob(st, 1, peer, 32);
     if (rc == 0) {
         rc = s_bind_blob(st, 2, ek_pub, 32);
     }
-    if (rc == 0) {
-        rc = s_step(st, &row);
-    }
-    if (rc == 0 && !row) {
-        rc = PARLEY_ERR_NOTFOUND;
-    }
-    if (rc == 0) {
-        rc = s_recv_read(st, out);
-    }
-    s_reset(st);
-    return rc;
+    return s_fetch_one(st, rc, s_recv_row, out);
 }
 
 /*  Inserts or replaces the session (peer, ek_pub); the old key is overwritten. */
@@ -644,12 +623,6 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
         return rc;
     }
     return s_run(st, NULL);
-}
-
-static int
-s_recv_row(sqlite3_stmt *st, void *elem)
-{
-    return s_recv_read(st, elem);
 }
 
 /*  The array holds chain keys: the caller wipes it (sodium_memzero over
