@@ -13,7 +13,7 @@
 
 PKGS      := libsodium libzmq libczmq sqlite3 jansson
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
-             libsqlite3-dev libjansson-dev clang libclang-rt-14-dev jq
+             libsqlite3-dev libjansson-dev clang clang-format libclang-rt-14-dev jq
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)

@@ -47,6 +47,10 @@ for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy; do
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
     bash tests/integration/t_burst.sh
+run "install" 120 bash -c 'd=$(mktemp -d) && make -s install PREFIX="$d" >/dev/null &&
+    test -x "$d/bin/parley" && test -x "$d/bin/parleyd" && "$d/bin/parley" --help >/dev/null;
+    rc=$?; rm -rf "$d"; exit $rc'
+run "format" 120 make -s fmt-check
 # The benchmark prints figures; here it only has to run to completion.
 run "bench/quick" 180 build/bench --quick
 if [ -x tests/fuzz/smoke.sh ]; then

@@ -29,6 +29,7 @@ p a status 2>"$TMP/err"; [ $? = 3 ] || fail "no-daemon exit code"
 grep -q "no parleyd is running" "$TMP/err" || fail "no-daemon message"
 
 start_node a
+[ "$(stat -c %a "$TMP/a/api.sock")" = 600 ] || fail "api.sock is not mode 0600"
 "$BIN/parleyd" --home "$TMP/a" --listen tcp://127.0.0.1:* 2>"$TMP/err"
 [ $? = 3 ] || fail "second parleyd on one home was not refused"
 grep -q "already running" "$TMP/err" || fail "second-daemon message"
