@@ -11,9 +11,10 @@
 # Every dependency comes from pkg-config; `make deps` installs the Debian
 # packages that are missing (as root, or through sudo).
 
-PKGS      := libsodium libzmq libczmq sqlite3 jansson
+PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
-             libsqlite3-dev libjansson-dev clang clang-format libclang-rt-14-dev jq
+             libsqlite3-dev libjansson-dev libavahi-client-dev avahi-daemon avahi-utils dbus \
+             iproute2 clang clang-format libclang-rt-14-dev jq
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)
@@ -36,13 +37,15 @@ endif
 
 PROTO_SRC := $(wildcard proto/*.c)
 STORE_SRC := $(wildcard store/*.c)
+DISC_SRC  := $(wildcard discovery/*.c)
 NODE_SRC  := $(wildcard node/*.c)
 PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ  := $(NODE_SRC:%.c=$(BUILD)/%.o)
+DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
-        $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer \
+        $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
         $(BUILD)/bench
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check
@@ -52,7 +55,7 @@ all: $(BINS)
 # A missing dependency stops the build with the package that provides it.
 need:
 	@for pair in libsodium:libsodium-dev libzmq:libzmq3-dev libczmq:libczmq-dev \
-	             sqlite3:libsqlite3-dev jansson:libjansson-dev; do \
+	             sqlite3:libsqlite3-dev jansson:libjansson-dev avahi-client:libavahi-client-dev; do \
 	    pc=$${pair%%:*}; deb=$${pair#*:}; \
 	    pkg-config --exists $$pc 2>/dev/null || { \
 	        echo "parley: missing $$pc: install the Debian package $$deb (or run make deps)" >&2; \
@@ -72,25 +75,31 @@ $(BUILD)/libstore.a: $(STORE_OBJ)
 	ar rcs $@ $^
 $(BUILD)/libnode.a: $(NODE_OBJ)
 	ar rcs $@ $^
+$(BUILD)/libdiscovery.a: $(DISC_OBJ) $(BUILD)/.keep
+	ar rcs $@ $(DISC_OBJ)
+$(BUILD)/.keep:
+	@mkdir -p $(BUILD) && touch $@
 
 # Link order proves the layering: a self-test links only its layer and below.
 $(BUILD)/proto_selftest: $(BUILD)/tests/proto_selftest.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/store_selftest: $(BUILD)/tests/store_selftest.o $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -o $@
-$(BUILD)/node_selftest: $(BUILD)/tests/node_selftest.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/node_selftest: $(BUILD)/tests/node_selftest.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/mdns_probe: $(BUILD)/tests/mdns_probe.o $(BUILD)/libdiscovery.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/hostile_peer: $(BUILD)/tests/hostile_peer.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 run: deps
@@ -108,7 +117,7 @@ check: all
 	@bash tests/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
-FUZZ_TARGETS  := envelope frame keyfile api content prekey
+FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build-fuzz
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -135,10 +144,10 @@ install: all
 	install -m 0755 $(BUILD)/parleyd $(BUILD)/parley $(DESTDIR)$(PREFIX)/bin/
 
 fmt:
-	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
+	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
 
 fmt-check:
-	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
+	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -255,6 +255,14 @@ m_status(call_t *c)
         (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued", (json_int_t)st.queued,
         "equivocations", (json_int_t)st.equivocations, "db_bytes", (json_int_t)st.db_bytes,
         "rejected", rejected);
+    if (c->result) {
+        json_object_set_new(c->result, "discovery",
+                            json_pack("{s:{s:s, s:s}, s:{s:s, s:s}}", "local", "state",
+                                      self->disc_state[0][0] ? self->disc_state[0] : "off",
+                                      "detail", self->disc_detail[0], "mdns", "state",
+                                      self->disc_state[1][0] ? self->disc_state[1] : "off",
+                                      "detail", self->disc_detail[1]));
+    }
 }
 
 static void
@@ -328,12 +336,13 @@ m_peers(call_t *c)
         const char *ep = l->endpoint[0] ? l->endpoint : known ? p.endpoint : "";
         uint64_t last = l->last_seen ? l->last_seen : known ? p.last_seen_ms : 0;
         json_array_append_new(
-            c->result, json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s}", "id",
+            c->result, json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "id",
                                  s_id_json(l->pk), "short_id", s_short_json(l->pk), "name", name,
                                  "endpoint", ep, "online", node_link_online(self, l),
                                  "connected_since", (json_int_t)l->connected_since, "last_seen",
                                  (json_int_t)last, "direction", l->dealer ? "outbound" : "inbound",
-                                 "last_error", node_link_online(self, l) ? "" : l->last_error));
+                                 "source", l->source[0] ? l->source : "inbound", "last_error",
+                                 node_link_online(self, l) ? "" : l->last_error));
     }
 }
 

@@ -32,12 +32,14 @@
 
 #include "../proto/b32.h"
 #include "../proto/content.h"
+#include "../proto/endpoint.h"
 #include "../proto/envelope.h"
 #include "../proto/frame.h"
 #include "../proto/selftest.h"
 #include "api_req.h"
 #include "home.h"
 #include "transport.h"
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -192,15 +194,25 @@ s_link_get(node_t *self, const uint8_t pk[32])
     return link;
 }
 
+//  Closes our DEALER to the peer (and its monitor); the link stays.
 static void
-s_link_free(link_t *link)
+s_link_undial(link_t *link)
 {
     if (link->dealer) {
         zmq_close(link->dealer);
+        link->dealer = NULL;
     }
     if (link->monitor) {
         zmq_close(link->monitor);
+        link->monitor = NULL;
     }
+    link->dealer_up = false;
+}
+
+static void
+s_link_free(link_t *link)
+{
+    s_link_undial(link);
     free(link->push);
     free(link->acks);
     free(link);
@@ -342,6 +354,10 @@ s_send_simple(node_t *self, link_t *link, uint8_t type, uint64_t nonce)
 static void
 s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
 {
+    //  Our prekey goes first, on the same connection as the envelopes (frames
+    //  on one connection keep their order): the receiver then always holds
+    //  it when it seals the receipt, whichever link a HELLO reply took.
+    s_send_prekey(self, link);
     frame_batch_t batch;
     frame_batch_begin(&batch, self->buf, PARLEY_FRAME_MAX);
     for (size_t i = 0; i < n; i++) {
@@ -902,6 +918,9 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
         if (!link) {
             return; // link table full: the peer retries its HELLO on reconnect
         }
+        if (!link->source[0]) {
+            snprintf(link->source, sizeof link->source, "inbound");
+        }
     } else if (!link || !link->hello) {
         self->counters[C_NO_HELLO]++;
         return;
@@ -1332,6 +1351,9 @@ s_open_network(node_t *self, int *err, char *errmsg, size_t cap)
             continue; // ourselves
         }
         link_t *link = s_link_get(self, pk);
+        if (link) {
+            snprintf(link->source, sizeof link->source, "seed");
+        }
         if (!link || s_link_dial(self, link, endpoint) != PARLEY_OK) {
             return s_fail(PARLEY_ERR_MALFORMED, err, errmsg, cap, "cannot dial seed '%s'",
                           self->cfg.seeds[i]);
@@ -1352,9 +1374,85 @@ s_load_peers(node_t *self)
     }
     for (size_t i = 0; i < n; i++) {
         link_t *link = s_link_get(self, peers[i].pk);
-        (void)link;
+        if (!link) {
+            continue;
+        }
+        if (!link->source[0]) {
+            snprintf(link->source, sizeof link->source, "stored");
+        }
+        //  An endpoint we once reached is worth a dial at once; a wildcard
+        //  one (a peer listening on all interfaces told us so) is not.
+        const char *ep = peers[i].endpoint;
+        if (endpoint_valid(ep, strlen(ep)) && s_link_dial(self, link, ep) != PARLEY_OK) {
+            node_log(self, 1, "cannot redial a stored endpoint %s", ep);
+        }
     }
     free(peers);
+}
+
+//  One report from the discovery actor (discovery.h).
+static void
+s_disc_recv(node_t *self)
+{
+    zmsg_t *msg = zmsg_recv(discovery_pipe(self->disc));
+    char *kind = msg ? zmsg_popstr(msg) : NULL;
+    char *a = msg ? zmsg_popstr(msg) : NULL;
+    char *b = msg ? zmsg_popstr(msg) : NULL;
+    char *c = msg ? zmsg_popstr(msg) : NULL;
+    uint8_t pk[32];
+    if (kind && streq(kind, "STATUS") && a && b && c) {
+        int i = streq(a, "mdns") ? 1 : 0;
+        if (!streq(self->disc_state[i], b) || !streq(self->disc_detail[i], c)) {
+            node_log(self, 0, "discovery %s %s: %s", a, b, c);
+        }
+        snprintf(self->disc_state[i], sizeof self->disc_state[i], "%s", b);
+        snprintf(self->disc_detail[i], sizeof self->disc_detail[i], "%s", c);
+    } else if (kind && streq(kind, "SEEN") && a && b && c
+               && identity_parse_node_id(a, pk) == PARLEY_OK && endpoint_valid(b, strlen(b))
+               && sodium_memcmp(pk, identity_ed_pk(self->id), 32) != 0) {
+        link_t *link = s_link_get(self, pk);
+        if (link && !link->source[0]) {
+            snprintf(link->source, sizeof link->source, "%s", c);
+        }
+        //  A node that moved (new port after a restart) gets a fresh DEALER;
+        //  a connected one is left alone.
+        if (link && link->dealer && !link->dealer_up && !streq(link->endpoint, b)) {
+            s_link_undial(link);
+        }
+        if (link && !link->dealer && s_link_dial(self, link, b) == PARLEY_OK) {
+            node_log(self, 1, "dialling %.8s at %s (%s)", a, b, c);
+        }
+    }
+    zstr_free(&kind);
+    zstr_free(&a);
+    zstr_free(&b);
+    zstr_free(&c);
+    zmsg_destroy(&msg);
+}
+
+static int
+s_open_discovery(node_t *self, int *err, char *errmsg, size_t cap)
+{
+    if (self->cfg.no_mdns && self->cfg.no_local) {
+        return PARLEY_OK;
+    }
+    zsys_handler_set(NULL); // parleyd owns SIGINT/SIGTERM, not CZMQ
+    discovery_config_t dc = { self->node_id,
+                              endpoint_port(self->endpoint, strlen(self->endpoint)),
+                              "open",
+                              !self->cfg.no_mdns,
+                              !self->cfg.no_local,
+                              self->cfg.runtime_dir };
+    if (dc.port == 0) {
+        //  Bound to a wildcard: the port is still in the endpoint, after the colon.
+        const char *colon = strrchr(self->endpoint, ':');
+        dc.port = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
+    }
+    self->disc = discovery_new(&dc);
+    if (!self->disc) {
+        return s_fail(PARLEY_ERR_IO, err, errmsg, cap, "%s", "cannot start discovery");
+    }
+    return PARLEY_OK;
 }
 
 node_t *
@@ -1409,11 +1507,12 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
         return NULL;
     }
     identity_node_id(identity_ed_pk(self->id), self->node_id);
-    s_load_peers(self);
-    if (s_open_network(self, err, errmsg, cap) != PARLEY_OK) {
+    if (s_open_network(self, err, errmsg, cap) != PARLEY_OK
+        || s_open_discovery(self, err, errmsg, cap) != PARLEY_OK) {
         node_destroy(&self);
         return NULL;
     }
+    s_load_peers(self);
     rc = api_listen(self);
     if (rc != PARLEY_OK) {
         s_fail(rc, err, errmsg, cap, "cannot create the API socket %s", self->api_path);
@@ -1470,6 +1569,7 @@ node_destroy(node_t **self_p)
     }
     node_t *self = *self_p;
     api_close(self);
+    discovery_destroy(&self->disc);
     for (size_t i = 0; i < self->n_links; i++) {
         s_link_free(self->links[i]);
     }
@@ -1502,7 +1602,7 @@ node_destroy(node_t **self_p)
 
 /* ---- the loop ---- */
 
-#define S_ITEMS_FIXED 3
+#define S_ITEMS_FIXED 4
 #define S_BATCH_READS 256
 
 int
@@ -1527,6 +1627,8 @@ node_run(node_t *self)
         items[0] = (zmq_pollitem_t){ self->router, 0, ZMQ_POLLIN, 0 };
         items[1] = (zmq_pollitem_t){ self->zap, 0, ZMQ_POLLIN, 0 };
         items[2] = (zmq_pollitem_t){ NULL, self->wake[0], ZMQ_POLLIN, 0 };
+        items[3] = (zmq_pollitem_t){ self->disc ? discovery_socket(self->disc) : NULL, -1,
+                                     self->disc ? ZMQ_POLLIN : 0, 0 };
         for (size_t i = 0; i < self->n_links; i++) {
             link_t *link = self->links[i];
             //  A link without a DEALER polls a harmless never-ready fd slot.
@@ -1593,6 +1695,16 @@ node_run(node_t *self)
             }
         }
         api_poll_handle(self, items + S_ITEMS_FIXED + 2 * n_links_polled);
+        //  After the links: a report may close or add DEALERs polled above.
+        for (int k = 0; k < S_BATCH_READS && (items[3].revents & ZMQ_POLLIN); k++) {
+            int events = 0;
+            size_t elen = sizeof events;
+            if (zmq_getsockopt(discovery_socket(self->disc), ZMQ_EVENTS, &events, &elen) != 0
+                || !(events & ZMQ_POLLIN)) {
+                break;
+            }
+            s_disc_recv(self);
+        }
         uint64_t now = node_now_ms();
         if (now >= self->next_maint) {
             bool checkpoint = self->next_maint == 0 && self->started_ms + 1000 < now;

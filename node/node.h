@@ -31,6 +31,9 @@ typedef struct {
     uint64_t ping_ms;          /* liveness ping interval; default 2 s */
     uint64_t retry_ms;         /* resend unacknowledged envelopes after; default 3 s */
     int verbose;               /* 0 info, 1 debug */
+    bool no_mdns;              /* do not run the Avahi source */
+    bool no_local;             /* do not run the host-local source */
+    const char *runtime_dir;   /* host-local directory; NULL: the default */
 } node_config_t;
 
 typedef struct _node_t node_t;

@@ -10,6 +10,7 @@
 #ifndef PARLEY_NODE_INTERNAL_H
 #define PARLEY_NODE_INTERNAL_H
 
+#include "../discovery/discovery.h"
 #include "../proto/dm.h"
 #include "../proto/identity.h"
 #include "../store/store.h"
@@ -57,6 +58,7 @@ typedef struct {
     uint64_t last_seen;            /* ms of the last frame received */
     uint64_t last_sent;            /* ms of the last frame sent */
     uint64_t next_flush;           /* ms: resend the outbox no earlier than this */
+    char source[16];               /* how we learnt of it: seed, local, mdns, stored, inbound */
     char last_error[96];           /* why it is not connected, for `peers` */
     uint8_t (*push)[32];           /* envelope ids to push after commit */
     size_t n_push;
@@ -91,10 +93,13 @@ struct _node_t {
     uint64_t counters[C_COUNTERS];
     uint64_t started_ms;
     uint64_t next_maint;
-    json_t *notes;        /* notifications to broadcast after commit */
-    uint8_t *buf;         /* PARLEY_FRAME_MAX scratch for frames */
-    uint8_t *envbuf;      /* PARLEY_ENVELOPE_MAX scratch */
-    uint64_t monitor_seq; /* names inproc monitor endpoints */
+    json_t *notes;            /* notifications to broadcast after commit */
+    uint8_t *buf;             /* PARLEY_FRAME_MAX scratch for frames */
+    uint8_t *envbuf;          /* PARLEY_ENVELOPE_MAX scratch */
+    discovery_t *disc;        /* the discovery actor, or NULL */
+    char disc_state[2][8];    /* per source (0 local, 1 mdns): up, down, off */
+    char disc_detail[2][128]; /* why, in a few words */
+    uint64_t monitor_seq;     /* names inproc monitor endpoints */
 };
 
 extern const char *const node_counter_names[C_COUNTERS];

@@ -1,15 +1,19 @@
 /*  tests/node_selftest.c — runs the node layer's class self-tests.
  *  Usage: node_selftest [-v] [NAME]; with no NAME runs all.
  */
+#include "../discovery/discovery.h"
+#include "../discovery/local.h"
+#include "../discovery/mdns.h"
 #include "../node/api_req.h"
 #include "../node/node.h"
 #include "../node/transport.h"
 #include "selftest_main.h"
 
+//  mdns first: it points libdbus at a missing bus, which libdbus reads once
+//  per process.
 static const selftest_t s_tests[] = {
-    { "api_req", api_req_test },
-    { "transport", transport_test },
-    { "node", node_test },
+    { "mdns", mdns_test },       { "local", local_test },         { "discovery", discovery_test },
+    { "api_req", api_req_test }, { "transport", transport_test }, { "node", node_test },
 };
 
 int

@@ -24,12 +24,14 @@
 #include "../proto/bytes.h"
 #include "../proto/content.h"
 #include "../proto/dm.h"
+#include "../proto/endpoint.h"
 #include "../proto/envelope.h"
 #include "../proto/errors.h"
 #include "../proto/frame.h"
 #include "../proto/identity.h"
 #include "../proto/limits.h"
 #include "../proto/selftest.h"
+#include "../proto/txt.h"
 
 /* -------------------------------------------------- deterministic randomness */
 
@@ -503,7 +505,8 @@ typedef struct {
 static const s_test_t s_tests[] = {
     { "errors", s_errors_test },   { "bytes", bytes_test },       { "b32", b32_test },
     { "identity", identity_test }, { "envelope", envelope_test }, { "dm", dm_test },
-    { "content", content_test },   { "frame", frame_test },       { "vectors", s_vectors_test },
+    { "content", content_test },   { "frame", frame_test },       { "endpoint", endpoint_test },
+    { "txt", txt_test },           { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])

@@ -42,7 +42,7 @@ for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
-for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy; do
+for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
@@ -51,6 +51,14 @@ run "install" 120 bash -c 'd=$(mktemp -d) && make -s install PREFIX="$d" >/dev/n
     test -x "$d/bin/parley" && test -x "$d/bin/parleyd" && "$d/bin/parley" --help >/dev/null;
     rc=$?; rm -rf "$d"; exit $rc'
 run "format" 120 make -s fmt-check
+# Real Avahi daemons in network namespaces this test creates (needs root).
+if [ "$(id -u)" = 0 ]; then
+    run "netns/t_mdns" 180 env BUILD=build bash tests/netns/t_mdns.sh
+    run "netns/t_mdns_routed" 180 env BUILD=build bash tests/netns/t_mdns_routed.sh
+    run "netns-san/t_mdns" 180 env BUILD=build-san bash tests/netns/t_mdns.sh
+else
+    echo "skip netns tests: they need root"
+fi
 # The benchmark prints figures; here it only has to run to completion.
 run "bench/quick" 180 build/bench --quick
 if [ -x tests/fuzz/smoke.sh ]; then

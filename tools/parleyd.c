@@ -100,6 +100,14 @@ main(int argc, char **argv)
             cfg.verbose = 1;
             continue;
         }
+        if (strcmp(a, "--no-mdns") == 0) {
+            cfg.no_mdns = true;
+            continue;
+        }
+        if (strcmp(a, "--no-local") == 0) {
+            cfg.no_local = true;
+            continue;
+        }
         if (!takes) {
             fprintf(stderr, "parleyd: unknown option '%s'\n", a);
             s_usage(stderr);

@@ -10,8 +10,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/$BUILD
 TMP=$(mktemp -d /tmp/parley-test.XXXXXX)
 declare -A PIDS=()
-# Short forward-secrecy settings are only set by the tests that need them.
-NODE_ARGS=${NODE_ARGS:-"--ping-ms 500 --retry-ms 1000"}
+# Never mDNS on loopback tests (it would reach the machine's real interfaces
+# if a daemon ran there); host-local discovery stays inside this test's own
+# directory. Short forward-secrecy settings are set by the tests that need them.
+NODE_ARGS=${NODE_ARGS:-"--ping-ms 500 --retry-ms 1000 --no-mdns"}
+export PARLEY_RUNTIME_DIR=$TMP/run
 
 cleanup() {
     for n in "${!PIDS[@]}"; do

@@ -4,7 +4,7 @@
 # databases still hold) opens no old DM. Before it, the same attack works —
 # the control that shows the attack tool can succeed.
 . "$(dirname "$0")/lib.sh"
-NODE_ARGS="--ping-ms 500 --retry-ms 1000 --ratchet-ms 1000 --grace-ms 2000 --prekey-rotate-ms 1000"
+NODE_ARGS="--no-mdns --ping-ms 500 --retry-ms 1000 --ratchet-ms 1000 --grace-ms 2000 --prekey-rotate-ms 1000"
 pair a b
 for i in 1 2 3; do
     p a send "$B_ID" "secret a$i" >/dev/null

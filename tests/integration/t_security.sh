@@ -3,6 +3,9 @@
 # than the pinned one, unauthenticated (NULL) clients, clients pinning a
 # wrong key; and forged or tampered envelopes never reach the log.
 . "$(dirname "$0")/lib.sh"
+# Only the (wrong) seed may join these two: host-local discovery would find
+# the real key and hide the refusal.
+NODE_ARGS="$NODE_ARGS --no-local"
 start_node a
 A_ID=$(nid a)
 mkdir -p "$TMP/x"; WRONG=$(p x init --json | jq -r .id)

@@ -685,8 +685,11 @@ typedef struct {
 static int
 s_spawn(node_proc_t *n, const char *parleyd, const char *seed)
 {
-    const char *argv[10] = { parleyd, "--home", n->home, "--listen", "tcp://127.0.0.1:*" };
-    size_t argc = 5;
+    //  The pair is joined by a seed: discovery stays off, so nothing is
+    //  announced beyond loopback and no other node on this host joins in.
+    const char *argv[10] = { parleyd,     "--home",    n->home, "--listen", "tcp://127.0.0.1:*",
+                             "--no-mdns", "--no-local" };
+    size_t argc = 7;
     if (seed) {
         argv[argc++] = "--seed";
         argv[argc++] = seed;

@@ -1,0 +1,259 @@
+/*  discovery/local.c — the host-local source (see local.h). Runs inside the
+ *  discovery actor's thread; every file it reads is a hint checked by
+ *  proto/endpoint.c and, later, by the CURVE handshake.
+ */
+#include "local.h"
+
+#include "../proto/endpoint.h"
+#include "../proto/identity.h"
+#include "../proto/selftest.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+    char id[PARLEY_NODE_ID_STRLEN + 1];     /* node id (file name) */
+    char endpoint[PARLEY_ENDPOINT_MAX + 1]; /* last endpoint reported */
+    bool present;                           /* seen in the current scan */
+} s_known_t;
+
+struct _local_t {
+    char dir[1024];                     /* the shared directory */
+    char path[1100];                    /* our own file */
+    char id[PARLEY_NODE_ID_STRLEN + 1]; /* our id, skipped in scans */
+    s_known_t *known;                   /* peers currently reported SEEN */
+    size_t n_known;
+};
+
+static int
+s_ensure_dir(const char *dir, const char **why)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        *why = "cannot create the host-local directory";
+        return -1;
+    }
+    struct stat st;
+    if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        *why = "the host-local path is not a directory";
+        return -1;
+    }
+    //  Another user's directory could feed us endpoints or collect ours.
+    if (st.st_uid != geteuid()) {
+        *why = "the host-local directory belongs to another user";
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_publish(local_t *self, uint16_t port)
+{
+    char ep[64], body[ENDPOINT_FILE_MAX], tmp[1200];
+    size_t len = 0;
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%u", (unsigned)port);
+    if (endpoint_file_encode(ep, (long)getpid(), body, sizeof body, &len) != PARLEY_OK) {
+        return -1;
+    }
+    snprintf(tmp, sizeof tmp, "%s/.%s.%ld", self->dir, self->id, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        return -1;
+    }
+    bool ok = write(fd, body, len) == (ssize_t)len;
+    close(fd);
+    //  rename() replaces a stale file of ours (after a kill -9) in one step.
+    if (!ok || rename(tmp, self->path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+local_t *
+local_new(const char *dir, const char *node_id, uint16_t port, const char **why)
+{
+    local_t *self = zmalloc(sizeof *self);
+    if (!self) {
+        *why = "out of memory";
+        return NULL;
+    }
+    snprintf(self->dir, sizeof self->dir, "%s", dir);
+    snprintf(self->id, sizeof self->id, "%s", node_id);
+    snprintf(self->path, sizeof self->path, "%s/%s", dir, node_id);
+    if (s_ensure_dir(dir, why) != 0) {
+        free(self);
+        return NULL;
+    }
+    if (s_publish(self, port) != 0) {
+        *why = "cannot write our endpoint file";
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+local_destroy(local_t **self_p)
+{
+    if (self_p && *self_p) {
+        unlink((*self_p)->path);
+        free((*self_p)->known);
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Reads and checks one peer file; true with endpoint filled if it is live.
+static bool
+s_read_peer(const local_t *self, const char *name, char *endpoint, size_t cap)
+{
+    char path[1200];
+    uint8_t buf[ENDPOINT_FILE_MAX + 1];
+    snprintf(path, sizeof path, "%s/%s", self->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        return false;
+    }
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    long pid = 0;
+    if (n <= 0 || endpoint_file_decode(buf, (size_t)n, endpoint, cap, &pid) != PARLEY_OK) {
+        return false;
+    }
+    //  EPERM means alive but another user's: still a live node.
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+static s_known_t *
+s_find(local_t *self, const char *id)
+{
+    for (size_t i = 0; i < self->n_known; i++) {
+        if (strcmp(self->known[i].id, id) == 0) {
+            return &self->known[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_seen(local_t *self, const char *id, const char *endpoint, zsock_t *out)
+{
+    s_known_t *k = s_find(self, id);
+    if (!k) {
+        if (self->n_known >= LOCAL_MAX_PEERS) {
+            return;
+        }
+        s_known_t *grown = realloc(self->known, (self->n_known + 1) * sizeof *grown);
+        if (!grown) {
+            return;
+        }
+        self->known = grown;
+        k = &self->known[self->n_known++];
+        memset(k, 0, sizeof *k);
+        snprintf(k->id, sizeof k->id, "%s", id);
+    }
+    k->present = true;
+    if (strcmp(k->endpoint, endpoint) != 0) {
+        snprintf(k->endpoint, sizeof k->endpoint, "%s", endpoint);
+        zstr_sendx(out, "SEEN", id, endpoint, "local", NULL);
+    }
+}
+
+void
+local_scan(local_t *self, zsock_t *out)
+{
+    DIR *d = opendir(self->dir);
+    if (!d) {
+        return; // the directory went away: try again next scan
+    }
+    for (size_t i = 0; i < self->n_known; i++) {
+        self->known[i].present = false;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint8_t pk[32];
+        char endpoint[PARLEY_ENDPOINT_MAX + 1];
+        if (strlen(e->d_name) != PARLEY_NODE_ID_STRLEN || strcmp(e->d_name, self->id) == 0
+            || identity_parse_node_id(e->d_name, pk) != PARLEY_OK
+            || !s_read_peer(self, e->d_name, endpoint, sizeof endpoint)) {
+            continue;
+        }
+        s_seen(self, e->d_name, endpoint, out);
+    }
+    closedir(d);
+    size_t keep = 0;
+    for (size_t i = 0; i < self->n_known; i++) {
+        if (self->known[i].present) {
+            self->known[keep++] = self->known[i];
+        } else {
+            zstr_sendx(out, "GONE", self->known[i].id, "local", NULL);
+        }
+    }
+    self->n_known = keep;
+}
+
+void
+local_test(bool verbose)
+{
+    (void)verbose;
+    char dir[] = "/tmp/parley-local-test.XXXXXX";
+    CHECK(mkdtemp(dir));
+    const char *why = NULL;
+    identity_t *a = identity_new(), *b = identity_new();
+    char ida[PARLEY_NODE_ID_STRLEN + 1], idb[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(a), ida);
+    identity_node_id(identity_ed_pk(b), idb);
+    local_t *la = local_new(dir, ida, 7001, &why);
+    local_t *lb = local_new(dir, idb, 7002, &why);
+    CHECK(la && lb);
+    //  Hostile neighbours: garbage, a bad endpoint, a dead PID, a wrong name.
+    char path[512];
+    snprintf(path, sizeof path, "%s/%.52s", dir,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    FILE *f = fopen(path, "w");
+    CHECK(f);
+    fputs("tcp://0.0.0.0:1\n1\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/notanid", dir);
+    f = fopen(path, "w");
+    CHECK(f);
+    fputs("\x01\x02garbage", f);
+    fclose(f);
+    zsock_t *pull = zsock_new_pull("inproc://local-test");
+    zsock_t *push = zsock_new_push("inproc://local-test");
+    CHECK(pull && push);
+    local_scan(la, push);
+    char *kind = NULL, *id = NULL, *ep = NULL, *src = NULL;
+    CHECK(zstr_recvx(pull, &kind, &id, &ep, &src, NULL) == 4);
+    CHECK(streq(kind, "SEEN") && streq(id, idb) && streq(ep, "tcp://127.0.0.1:7002"));
+    zstr_free(&kind);
+    zstr_free(&id);
+    zstr_free(&ep);
+    zstr_free(&src);
+    local_scan(la, push); // nothing changed: nothing reported
+    zsock_set_rcvtimeo(pull, 50);
+    CHECK(zstr_recv(pull) == NULL);
+    local_destroy(&lb);
+    local_scan(la, push);
+    zsock_set_rcvtimeo(pull, 1000);
+    CHECK(zstr_recvx(pull, &kind, &id, &src, NULL) == 3);
+    CHECK(streq(kind, "GONE") && streq(id, idb));
+    zstr_free(&kind);
+    zstr_free(&id);
+    zstr_free(&src);
+    local_destroy(&la);
+    zsock_destroy(&push);
+    zsock_destroy(&pull);
+    identity_destroy(&a);
+    identity_destroy(&b);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/%.52s", dir,
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    unlink(path);
+    CHECK(rmdir(dir) == 0);
+}

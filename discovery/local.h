@@ -1,0 +1,31 @@
+/*  discovery/local.h — host-local discovery: nodes on one machine find each
+ *  other through a directory of endpoint files, without Avahi (the default
+ *  for test swarms on one host).
+ *
+ *  Each node writes DIR/NODE_ID (proto/endpoint.h format: its loopback
+ *  endpoint and its PID), atomically (temp file + rename), and removes it on
+ *  exit. A scan reports every other valid file whose PID is alive as SEEN,
+ *  and files that vanished, or whose process died (a kill -9 leaves its file
+ *  behind), as GONE. DIR is created mode 0700; one that is not ours, or not a
+ *  directory, is refused.
+ */
+#ifndef PARLEY_DISCOVERY_LOCAL_H
+#define PARLEY_DISCOVERY_LOCAL_H
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LOCAL_MAX_PEERS 4096u
+
+typedef struct _local_t local_t;
+
+/*  Publishes our file. NULL (with *why set) if the directory is unusable. */
+local_t *local_new(const char *dir, const char *node_id, uint16_t port, const char **why);
+void local_destroy(local_t **self_p);
+/*  Scans the directory and sends SEEN/GONE reports to out. */
+void local_scan(local_t *self, zsock_t *out);
+
+void local_test(bool verbose);
+
+#endif

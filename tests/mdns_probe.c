@@ -1,0 +1,119 @@
+/*  tests/mdns_probe.c — runs the mDNS discovery source alone and prints what
+ *  it reports, for the network-namespace tests (tests/netns/t_mdns.sh).
+ *
+ *    mdns_probe NODE_ID|new PORT SECONDS [TAG]
+ *
+ *  Publishes as NODE_ID ("new": a fresh random identity) on PORT through the
+ *  Avahi daemon that DBUS_SYSTEM_BUS_ADDRESS leads to, and prints
+ *
+ *    ID NODE_ID                          first, the id it publishes as
+ *    SEEN NODE_ID tcp://ADDR:PORT mdns   then every report, one per line,
+ *    GONE NODE_ID mdns                   as discovery.h defines them
+ *    STATUS mdns up|down DETAIL
+ *
+ *  for SECONDS (or until SIGINT/SIGTERM), then stops the source and exits 0.
+ *  Lines are flushed at once so that a test can follow the output live.
+ *  Nothing here listens on PORT: discovery only announces it.
+ */
+#include <czmq.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../discovery/mdns.h"
+#include "../proto/identity.h"
+
+static int
+s_usage(void)
+{
+    fprintf(stderr, "usage: mdns_probe NODE_ID|new PORT SECONDS [TAG]\n");
+    return 2;
+}
+
+/*  Parses a decimal in [lo, hi]; false on anything else. */
+static bool
+s_number(const char *s, long lo, long hi, long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/*  Prints one report as a line: its parts separated by single spaces. */
+static void
+s_print(zmsg_t *msg)
+{
+    const char *sep = "";
+    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
+        printf("%s%.*s", sep, (int)zframe_size(f), (const char *)zframe_data(f));
+        sep = " ";
+    }
+    printf("\n");
+    fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+    long port = 0, seconds = 0;
+    if ((argc != 4 && argc != 5) || !s_number(argv[2], 1, 65535, &port)
+        || !s_number(argv[3], 0, 86400, &seconds) || sodium_init() < 0) {
+        return s_usage();
+    }
+    char id[PARLEY_NODE_ID_STRLEN + 1];
+    if (strcmp(argv[1], "new") == 0) {
+        identity_t *me = identity_new();
+        if (!me) {
+            return 1;
+        }
+        identity_node_id(identity_ed_pk(me), id);
+        identity_destroy(&me);
+    } else {
+        snprintf(id, sizeof id, "%s", argv[1]);
+    }
+    printf("ID %s\n", id);
+    fflush(stdout);
+
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://mdns-probe-%ld", (long)getpid());
+    zsock_t *pull = zsock_new(ZMQ_PULL);
+    if (!pull || zsock_bind(pull, "%s", endpoint) != 0) {
+        fprintf(stderr, "mdns_probe: cannot bind %s\n", endpoint);
+        zsock_destroy(&pull);
+        return 1;
+    }
+    mdns_config_t cfg = { id, (uint16_t)port, argc == 5 ? argv[4] : "open", endpoint };
+    mdns_t *mdns = mdns_new(&cfg);
+    if (!mdns) {
+        fprintf(stderr, "mdns_probe: cannot start the mDNS source (bad id or tag?)\n");
+        zsock_destroy(&pull);
+        return 1;
+    }
+    zpoller_t *poller = zpoller_new(pull, NULL);
+    int64_t deadline = zclock_mono() + seconds * 1000;
+    while (poller && !zsys_interrupted) {
+        int64_t left = deadline - zclock_mono();
+        if (left <= 0) {
+            break;
+        }
+        if (zpoller_wait(poller, (int)(left < 200 ? left : 200)) == pull) {
+            zmsg_t *msg = zmsg_recv(pull);
+            if (msg) {
+                s_print(msg);
+                zmsg_destroy(&msg);
+            }
+        }
+    }
+    zpoller_destroy(&poller);
+    mdns_destroy(&mdns);
+    zsock_destroy(&pull);
+    return 0;
+}
