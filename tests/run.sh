@@ -56,6 +56,9 @@ if [ "$(id -u)" = 0 ]; then
     run "netns/t_mdns" 180 env BUILD=build bash tests/netns/t_mdns.sh
     run "netns/t_mdns_routed" 180 env BUILD=build bash tests/netns/t_mdns_routed.sh
     run "netns-san/t_mdns" 180 env BUILD=build-san bash tests/netns/t_mdns.sh
+    run "netns/t_nodes(3)" 180 env BUILD=build bash tests/netns/t_nodes.sh
+    run "netns/t_nodes(10)" 180 env BUILD=build NODES=10 bash tests/netns/t_nodes.sh
+    run "netns-san/t_nodes(3)" 180 env BUILD=build-san bash tests/netns/t_nodes.sh
 else
     echo "skip netns tests: they need root"
 fi

@@ -1,0 +1,86 @@
+#!/bin/bash
+# tests/netns/t_nodes.sh — real parleyd nodes find each other with real mDNS.
+#
+# N simulated hosts (default 3; NODES=10 for the mesh), each a network
+# namespace with its own D-Bus and avahi-daemon (tests/netns/lib.sh), each
+# running parleyd with no seeds and no host-local discovery. Checks:
+#   1. every node is connected to every other (the mesh converges), and
+#      reports the peers' source as mdns;
+#   2. a DM from host 1 to host N arrives and its receipt comes back;
+#   3. avahi-daemon stopped on host 1: the node keeps its connections and
+#      reports mDNS down; restarted: it reports mDNS up again;
+#   4. the node on host 2 killed with SIGKILL: the others mark it offline
+#      through heartbeats within a bounded time (mDNS records would linger).
+# Root only; everything runs in namespaces it creates, removed on exit.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+BUILD=${BUILD:-build}
+N=${NODES:-3}
+. tests/netns/lib.sh
+
+fail() {
+    echo "FAIL: $*"
+    local i
+    for i in $(seq "$N"); do
+        [ -f "$NETNS_DIR/n$i.log" ] && tail -n 15 "$NETNS_DIR/n$i.log" | sed "s/^/  node $i | /"
+    done
+    exit 1
+}
+
+wait_until() { # wait_until SECONDS CMD...
+    local deadline=$((SECONDS + $1))
+    shift
+    while [ $SECONDS -le $deadline ]; do
+        "$@" && return 0
+        sleep 0.2
+    done
+    "$@"
+}
+
+p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
+online_count() { p "$1" status --json 2>/dev/null | jq -r '.peers.online // 0'; }
+all_meshed() {
+    local i
+    for i in $(seq "$N"); do
+        [ "$(online_count "$i")" = $((N - 1)) ] || return 1
+    done
+}
+
+netns_setup "$N"
+declare -A PID
+t0=$(date +%s.%N)
+for i in $(seq "$N"); do
+    netns_bg "$i" "$NETNS_DIR/n$i.log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
+        --listen tcp://0.0.0.0:7400 --no-local --ping-ms 500 --retry-ms 1000
+    PID[$i]=$NETNS_LAST_PID
+done
+wait_until 60 all_meshed || fail "mesh of $N did not converge: $(for i in $(seq "$N"); do
+    online_count "$i"; done | tr '\n' ' ')"
+echo "mesh of $N converged in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
+p 1 peers --json | jq -e 'all(.[]; .source == "mdns" or .source == "inbound")' >/dev/null \
+    || fail "sources: $(p 1 peers --json | jq -c 'map(.source)')"
+
+ID1=$(p 1 id --json | jq -r .id)
+IDN=$(p "$N" id --json | jq -r .id)
+p 1 send "$IDN" "across the LAN" >/dev/null || fail "send"
+received() { p "$N" history "$ID1" --json | jq -e 'length == 1' >/dev/null; }
+delivered() { p 1 history "$IDN" --json | jq -e '.[0].state == "delivered"' >/dev/null; }
+wait_until 15 received || fail "DM not received"
+wait_until 15 delivered || fail "receipt did not come back"
+
+mdns_state() { [ "$(p 1 status --json | jq -r .discovery.mdns.state)" = "$1" ]; }
+wait_until 10 mdns_state up || fail "mDNS not up on host 1"
+netns_avahi_stop 1
+wait_until 10 mdns_state down || fail "Avahi stopped but the node does not say so"
+[ "$(online_count 1)" = $((N - 1)) ] || fail "connections lost with Avahi"
+netns_avahi_start 1
+wait_until 20 mdns_state up || fail "Avahi back but the node did not recover"
+
+if [ "$N" -ge 3 ]; then
+    ID2=$(p 2 id --json | jq -r .id)
+    kill -KILL "${PID[2]}"
+    gone() { ! p 1 peers --json | jq -e --arg id "$ID2" '.[] | select(.id == $id and .online)' \
+        >/dev/null; }
+    wait_until 10 gone || fail "a node killed with SIGKILL still shows online"
+fi
+echo "ok"
