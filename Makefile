@@ -117,7 +117,7 @@ check: all
 	@bash tests/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
-FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt
+FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build-fuzz
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
@@ -127,9 +127,9 @@ FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 .PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) node/api_req.c $(wildcard */*.h)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) node/api_req.c node/config.c $(wildcard */*.h)
 	@mkdir -p $(FUZZ_BUILD)
-	clang $(FUZZ_CFLAGS) $< $(PROTO_SRC) node/api_req.c -o $@ -lsodium -ljansson
+	clang $(FUZZ_CFLAGS) $< $(PROTO_SRC) node/api_req.c node/config.c -o $@ -lsodium -ljansson
 
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \

@@ -37,6 +37,7 @@
 #include "../proto/frame.h"
 #include "../proto/selftest.h"
 #include "api_req.h"
+#include "config.h"
 #include "home.h"
 #include "transport.h"
 #include <czmq.h>
@@ -1240,23 +1241,6 @@ node_config_default(node_config_t *cfg)
     cfg->retry_ms = 3000;
 }
 
-//  Parses "tcp://HOST:PORT#NODEID" into endpoint and key.
-static int
-s_parse_seed(const char *seed, char *endpoint, size_t cap, uint8_t pk[32])
-{
-    const char *hash = strrchr(seed, '#');
-    if (!hash || hash == seed || strncmp(seed, "tcp://", 6) != 0) {
-        return PARLEY_ERR_MALFORMED;
-    }
-    size_t len = (size_t)(hash - seed);
-    if (len >= cap) {
-        return PARLEY_ERR_LIMIT;
-    }
-    memcpy(endpoint, seed, len);
-    endpoint[len] = '\0';
-    return identity_parse_node_id(hash + 1, pk);
-}
-
 static int s_fail(int rc, int *err, char *errmsg, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
@@ -1321,6 +1305,23 @@ s_open_store(node_t *self, int *err, char *errmsg, size_t cap)
 }
 
 static int
+s_dial_seed(node_t *self, const char *seed)
+{
+    char endpoint[PARLEY_ENDPOINT_MAX + 1];
+    uint8_t pk[32];
+    int rc = config_seed_parse(seed, endpoint, sizeof endpoint, pk);
+    if (rc != PARLEY_OK || sodium_memcmp(pk, identity_ed_pk(self->id), 32) == 0) {
+        return rc; // a seed naming ourselves is harmless: skipped
+    }
+    link_t *link = s_link_get(self, pk);
+    if (!link) {
+        return PARLEY_ERR_NOMEM;
+    }
+    snprintf(link->source, sizeof link->source, "seed");
+    return s_link_dial(self, link, endpoint);
+}
+
+static int
 s_open_network(node_t *self, int *err, char *errmsg, size_t cap)
 {
     self->ctx = zmq_ctx_new();
@@ -1339,27 +1340,28 @@ s_open_network(node_t *self, int *err, char *errmsg, size_t cap)
         return s_fail(rc, err, errmsg, cap, "cannot listen on %s (in use, or not tcp://ADDR:PORT)",
                       self->listen);
     }
-    for (size_t i = 0; i < self->cfg.n_seeds; i++) {
-        char endpoint[256];
-        uint8_t pk[32];
-        rc = s_parse_seed(self->cfg.seeds[i], endpoint, sizeof endpoint, pk);
+    //  Seeds from the command line, then from HOME/config.json.
+    config_t *conf = calloc(1, sizeof *conf);
+    char why[300] = "";
+    if (!conf) {
+        return s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of memory");
+    }
+    rc = config_load(self->home, conf, why, sizeof why);
+    if (rc != PARLEY_OK) {
+        free(conf);
+        return s_fail(rc, err, errmsg, cap, "bad config file %s", why);
+    }
+    size_t total = self->cfg.n_seeds + conf->n_seeds;
+    for (size_t i = 0; rc == PARLEY_OK && i < total; i++) {
+        const char *seed =
+            i < self->cfg.n_seeds ? self->cfg.seeds[i] : conf->seeds[i - self->cfg.n_seeds];
+        rc = s_dial_seed(self, seed);
         if (rc != PARLEY_OK) {
-            return s_fail(rc, err, errmsg, cap, "bad seed '%s': want tcp://HOST:PORT#NODEID",
-                          self->cfg.seeds[i]);
-        }
-        if (sodium_memcmp(pk, identity_ed_pk(self->id), 32) == 0) {
-            continue; // ourselves
-        }
-        link_t *link = s_link_get(self, pk);
-        if (link) {
-            snprintf(link->source, sizeof link->source, "seed");
-        }
-        if (!link || s_link_dial(self, link, endpoint) != PARLEY_OK) {
-            return s_fail(PARLEY_ERR_MALFORMED, err, errmsg, cap, "cannot dial seed '%s'",
-                          self->cfg.seeds[i]);
+            s_fail(rc, err, errmsg, cap, "bad seed '%s': want tcp://HOST:PORT#NODEID", seed);
         }
     }
-    return PARLEY_OK;
+    free(conf);
+    return rc;
 }
 
 //  Peers we know from earlier runs get a link, so their frames are accepted
@@ -1744,16 +1746,16 @@ node_test(bool verbose)
     CHECK(cfg.ratchet_ms == NODE_DAY_MS);
     char endpoint[256];
     uint8_t pk[32];
-    CHECK(s_parse_seed("tcp://127.0.0.1:5#x", endpoint, sizeof endpoint, pk) != PARLEY_OK);
-    CHECK(s_parse_seed("udp://h:1#aaaa", endpoint, sizeof endpoint, pk) != PARLEY_OK);
-    CHECK(s_parse_seed("#aaaa", endpoint, sizeof endpoint, pk) != PARLEY_OK);
+    CHECK(config_seed_parse("tcp://127.0.0.1:5#x", endpoint, sizeof endpoint, pk) != PARLEY_OK);
+    CHECK(config_seed_parse("udp://h:1#aaaa", endpoint, sizeof endpoint, pk) != PARLEY_OK);
+    CHECK(config_seed_parse("#aaaa", endpoint, sizeof endpoint, pk) != PARLEY_OK);
     identity_t *id = identity_new();
     CHECK(id);
     char nid[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(identity_ed_pk(id), nid);
     char seed[400];
     snprintf(seed, sizeof seed, "tcp://127.0.0.1:4000#%s", nid);
-    CHECK(s_parse_seed(seed, endpoint, sizeof endpoint, pk) == PARLEY_OK);
+    CHECK(config_seed_parse(seed, endpoint, sizeof endpoint, pk) == PARLEY_OK);
     CHECK(strcmp(endpoint, "tcp://127.0.0.1:4000") == 0);
     CHECK(memcmp(pk, identity_ed_pk(id), 32) == 0);
     identity_destroy(&id);

@@ -5,6 +5,7 @@
 #include "../discovery/local.h"
 #include "../discovery/mdns.h"
 #include "../node/api_req.h"
+#include "../node/config.h"
 #include "../node/node.h"
 #include "../node/transport.h"
 #include "selftest_main.h"
@@ -12,8 +13,9 @@
 //  mdns first: it points libdbus at a missing bus, which libdbus reads once
 //  per process.
 static const selftest_t s_tests[] = {
-    { "mdns", mdns_test },       { "local", local_test },         { "discovery", discovery_test },
-    { "api_req", api_req_test }, { "transport", transport_test }, { "node", node_test },
+    { "mdns", mdns_test },       { "local", local_test },   { "discovery", discovery_test },
+    { "api_req", api_req_test }, { "config", config_test }, { "transport", transport_test },
+    { "node", node_test },
 };
 
 int
