@@ -117,7 +117,7 @@ check: all
 	@bash tests/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
-FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config
+FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config addr
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build-fuzz
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \

@@ -18,9 +18,13 @@
 #include "../proto/b32.h"
 #include "api_req.h"
 #include "home.h"
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,6 +523,99 @@ m_subscribe(call_t *c)
     c->result = json_pack("{s:b}", "subscribed", 1);
 }
 
+/*  Multicast-capable interfaces that are up (mDNS runs on these unless
+ *  Avahi's own allow-interfaces says otherwise), with their IPv4 addresses. */
+static json_t *
+s_interfaces(void)
+{
+    json_t *arr = json_array();
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0) {
+        return arr;
+    }
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)
+            || !(i->ifa_flags & IFF_MULTICAST) || (i->ifa_flags & IFF_LOOPBACK)) {
+            continue;
+        }
+        char addr[INET_ADDRSTRLEN] = "";
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, addr,
+                  sizeof addr);
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "name", i->ifa_name, "address", addr));
+    }
+    freeifaddrs(ifs);
+    return arr;
+}
+
+//  Why a link is not connected, in words a user can act on.
+static const char *
+s_reason(const link_t *l)
+{
+    if (l->connected_since != 0) {
+        return "connected";
+    }
+    if (!l->dealer) {
+        return "seen only when it connected to us; no endpoint to dial it back (no seed, "
+               "no discovery record)";
+    }
+    if (strncmp(l->last_error, "handshake", 9) == 0) {
+        return "refused or key mismatch: the node at that endpoint does not hold the pinned "
+               "key, or it refused us";
+    }
+    if (strcmp(l->last_error, "unreachable endpoint") == 0) {
+        return "unreachable endpoint: nothing accepts connections there (node down, wrong "
+               "address, or a firewall)";
+    }
+    if (strcmp(l->last_error, "connecting") == 0) {
+        return "handshake timeout: connecting, no answer yet";
+    }
+    return l->last_error[0] ? l->last_error : "offline";
+}
+
+static json_t *
+s_doctor_peer(node_t *self, const link_t *l)
+{
+    return json_pack("{s:o, s:o, s:s, s:s, s:b, s:s}", "id", s_id_json(l->pk), "short_id",
+                     s_short_json(l->pk), "source", l->source[0] ? l->source : "inbound",
+                     "endpoint", l->endpoint, "online", node_link_online(self, l), "reason",
+                     s_reason(l));
+}
+
+static void
+m_doctor(call_t *c)
+{
+    node_t *self = c->node;
+    char instance[32];
+    snprintf(instance, sizeof instance, "parley-%.16s", self->node_id);
+    json_t *peers = json_array();
+    for (size_t i = 0; i < self->n_links; i++) {
+        json_array_append_new(peers, s_doctor_peer(self, self->links[i]));
+    }
+    c->result = json_pack("{s:s, s:[s], s:{s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s, s:o}}, s:o}", "id",
+                          self->node_id, "endpoints", self->endpoint, "discovery", "local", "state",
+                          self->disc_state[0][0] ? self->disc_state[0] : "off", "detail",
+                          self->disc_detail[0], "mdns", "state",
+                          self->disc_state[1][0] ? self->disc_state[1] : "off", "detail",
+                          self->disc_detail[1], "instance", instance, "service", DISCOVERY_SERVICE,
+                          "interfaces", s_interfaces(), "peers", peers);
+    const char *arg = NULL;
+    if (c->result && api_param_str(c->req, "peer", false, &arg, &c->msg) == 0 && arg) {
+        uint8_t pk[32];
+        const char *why = NULL;
+        json_t *verdict;
+        if (node_resolve_peer(self, arg, pk, &why) != PARLEY_OK) {
+            verdict = json_pack("{s:s, s:s}", "peer", arg, "reason", why);
+        } else if (!node_link_find(self, pk)) {
+            verdict = json_pack("{s:o, s:s}", "id", s_id_json(pk), "reason",
+                                "never seen: no seed, mDNS record, host-local file or earlier "
+                                "connection names it");
+        } else {
+            verdict = s_doctor_peer(self, node_link_find(self, pk));
+        }
+        json_object_set_new(c->result, "peer", verdict);
+    }
+}
+
 typedef struct {
     const char *name;
     void (*fn)(call_t *c);
@@ -536,6 +633,7 @@ static const method_t s_methods[] = {
     { "contacts.verify", m_contacts_verify },
     { "safety", m_safety },
     { "subscribe", m_subscribe },
+    { "doctor", m_doctor },
 };
 
 /* ---- client I/O ---- */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../proto/addr.h"
 #include "../proto/b32.h"
 #include "../proto/bytes.h"
 #include "../proto/content.h"
@@ -506,7 +507,7 @@ static const s_test_t s_tests[] = {
     { "errors", s_errors_test },   { "bytes", bytes_test },       { "b32", b32_test },
     { "identity", identity_test }, { "envelope", envelope_test }, { "dm", dm_test },
     { "content", content_test },   { "frame", frame_test },       { "endpoint", endpoint_test },
-    { "txt", txt_test },           { "vectors", s_vectors_test },
+    { "txt", txt_test },           { "addr", addr_test },         { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])

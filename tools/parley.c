@@ -39,6 +39,7 @@ s_usage(FILE *out)
             "  peers                          peers and their connection state\n"
             "  contacts add ID NAME [--replace] | list | remove NAME | verify PEER\n"
             "  safety PEER                    the 60-digit safety number of you and PEER\n"
+            "  doctor [PEER]                  discovery health, and why PEER is not connected\n"
             "PEER is a node id, a contact name, or a unique short id.\n");
 }
 
@@ -480,6 +481,58 @@ c_status(cli_t *cli)
     return 0;
 }
 
+static void
+s_print_state(const char *what, const json_t *d)
+{
+    printf("%-10s %-5s %s\n", what, s_str(d, "state"), s_str(d, "detail"));
+}
+
+static int
+c_doctor(cli_t *cli)
+{
+    if (cli->argc > 1) {
+        return s_die(2, "usage: parley doctor [PEER]");
+    }
+    json_t *params = cli->argc == 1 ? json_pack("{s:s}", "peer", cli->argv[0]) : NULL;
+    json_t *res = NULL;
+    int code = s_call(cli, "doctor", params, &res);
+    if (code != 0) {
+        return code;
+    }
+    if (cli->json) {
+        s_print_json(res);
+        json_decref(res);
+        return 0;
+    }
+    json_t *d = json_object_get(res, "discovery");
+    json_t *m = json_object_get(d, "mdns");
+    printf("node       %s\nendpoint   %s\n", s_str(res, "id"),
+           json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)));
+    s_print_state("host-local", json_object_get(d, "local"));
+    s_print_state("mdns", m);
+    printf("published  %s.%s\ninterfaces", s_str(m, "instance"), s_str(m, "service"));
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(m, "interfaces"), i, v)
+    {
+        printf(" %s (%s)", s_str(v, "name"), s_str(v, "address"));
+    }
+    printf("\n");
+    json_array_foreach(json_object_get(res, "peers"), i, v)
+    {
+        printf("peer       %s  %-8s %-7s %s\n", s_str(v, "short_id"), s_str(v, "source"),
+               json_is_true(json_object_get(v, "online")) ? "online" : "offline",
+               s_str(v, "reason"));
+    }
+    json_t *p = json_object_get(res, "peer");
+    if (p) {
+        printf("\n%s: %s\n", *s_str(p, "id") ? s_str(p, "id") : s_str(p, "peer"),
+               s_str(p, "reason"));
+    }
+    json_decref(res);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -532,6 +585,7 @@ main(int argc, char **argv)
         { "init", c_init },         { "id", c_id },         { "send", c_send },
         { "history", c_history },   { "watch", c_watch },   { "peers", c_peers },
         { "contacts", c_contacts }, { "safety", c_safety }, { "status", c_status },
+        { "doctor", c_doctor },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(cmds[k].name, cmd) == 0) {

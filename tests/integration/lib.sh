@@ -27,6 +27,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# jqe ARGS... [FILE]: `jq -e` that fails on empty input. Plain `jq -e` exits
+# 0 when it reads nothing, which would let a check pass after the command
+# feeding it failed.
+jqe() {
+    local input last="${!#}"
+    if [ $# -ge 2 ] && [ -f "$last" ]; then
+        input=$(cat "$last")
+        set -- "${@:1:$#-1}"
+    else
+        input=$(cat)
+    fi
+    [ -n "$input" ] || { echo "jqe: no input" >&2; return 1; }
+    printf '%s\n' "$input" | jq -e "$@"
+}
+
 fail() {
     echo "FAIL: $*" >&2
     for f in "$TMP"/*.err; do
@@ -81,7 +96,7 @@ kill9_node() {
 }
 
 online() { # online NAME PEER_ID
-    p "$1" peers --json | jq -e --arg id "$2" '.[] | select(.id == $id and .online)' >/dev/null
+    p "$1" peers --json | jqe --arg id "$2" '.[] | select(.id == $id and .online)' >/dev/null
 }
 
 history_count() { # history_count NAME PEER [state]

@@ -16,10 +16,10 @@ for i in $(seq -w 1 "$N"); do
 done
 EXPECT=$N wait_until 120 count_is a "$B_ID" received || fail "a has $(history_count a "$B_ID")"
 p a history "$B_ID" --limit 0 --json >"$TMP/h.json"
-jq -e --argjson n "$N" '[.[].text] | length == $n and (unique | length) == $n' "$TMP/h.json" \
+jqe --argjson n "$N" '[.[].text] | length == $n and (unique | length) == $n' "$TMP/h.json" \
     >/dev/null || fail "duplicates or losses"
-jq -e '[.[].text] == ([.[].text] | sort)' "$TMP/h.json" >/dev/null || fail "out of order"
-jq -e '[.[].seq] == ([.[].seq] | sort) and (map(.seq) | unique | length) == length' \
+jqe '[.[].text] == ([.[].text] | sort)' "$TMP/h.json" >/dev/null || fail "out of order"
+jqe '[.[].seq] == ([.[].seq] | sort) and (map(.seq) | unique | length) == length' \
     "$TMP/h.json" >/dev/null || fail "seq order"
 EXPECT=$N wait_until 120 count_is b "$A_ID" delivered || fail "not all delivered"
 echo "ok"

@@ -16,7 +16,7 @@ p a id | grep -q "fingerprint:" || fail "id text output"
 # Sealed identity: parleyd needs the passphrase and rejects a wrong one.
 echo "correct horse" >"$TMP/pass"; echo "wrong" >"$TMP/bad"
 p s init --passphrase-file "$TMP/pass" >/dev/null || fail "sealed init"
-p s id --json | jq -e .id >/dev/null || fail "id of a sealed key needs no passphrase"
+p s id --json | jqe .id >/dev/null || fail "id of a sealed key needs no passphrase"
 "$BIN/parleyd" --home "$TMP/s" --listen tcp://127.0.0.1:* 2>"$TMP/err" && fail "started sealed"
 grep -q "passphrase" "$TMP/err" || fail "no clear message for a sealed key"
 "$BIN/parleyd" --home "$TMP/s" --passphrase-file "$TMP/bad" 2>"$TMP/err" && fail "bad pass"
@@ -44,20 +44,20 @@ p a send "$ID" hi 2>"$TMP/err" && fail "message to self"
 # Contacts, key change warning, verify, safety numbers agree on both sides.
 SID=$(p s id --json | jq -r .id)
 p a contacts add "$SID" sam >/dev/null || fail "contacts add"
-p a contacts list --json | jq -e '.[0].name == "sam" and .[0].verified == false' >/dev/null \
+p a contacts list --json | jqe '.[0].name == "sam" and .[0].verified == false' >/dev/null \
     || fail "contacts list"
 OTHER=$(p s status --json >/dev/null; mkdir -p "$TMP/o"; p o init --json | jq -r .id)
 p a contacts add "$OTHER" sam 2>"$TMP/err" && fail "silent key change"
 grep -q "KEY CHANGED" "$TMP/err" || fail "key change was not loud"
-p a contacts verify sam --json | jq -e .verified >/dev/null || fail "verify"
-p a safety sam --json | jq -e '.verified and (.safety_number | length == 60)' >/dev/null \
+p a contacts verify sam --json | jqe .verified >/dev/null || fail "verify"
+p a safety sam --json | jqe '.verified and (.safety_number | length == 60)' >/dev/null \
     || fail "safety"
 S1=$(p a safety sam --json | jq -r .safety_number)
 p s contacts add "$ID" alice >/dev/null
 S2=$(p s safety alice --json | jq -r .safety_number)
 [ "$S1" = "$S2" ] || fail "safety numbers differ: $S1 / $S2"
 p a safety "${SID:0:8}" --json >/dev/null || fail "short id did not resolve"
-p a contacts remove sam --json | jq -e .removed >/dev/null || fail "remove"
+p a contacts remove sam --json | jqe .removed >/dev/null || fail "remove"
 p a contacts remove sam 2>/dev/null && fail "removed twice"
 
 # --json prints exactly one JSON value for each command.

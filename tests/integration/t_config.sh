@@ -10,7 +10,7 @@ printf '{"seeds": ["%s#%s"]}\n' "$(endpoint a)" "$A_ID" >"$TMP/b/config.json"
 start_node b
 B_ID=$(nid b)
 wait_until 20 online b "$A_ID" || fail "config seed not used"
-p b peers --json | jq -e '.[0].source == "seed"' >/dev/null || fail "source"
+p b peers --json | jqe '.[0].source == "seed"' >/dev/null || fail "source"
 stop_node b
 printf '{"seeds": ["tcp://nowhere"]}\n' >"$TMP/b/config.json"
 "$BIN/parleyd" --home "$TMP/b" --no-mdns --no-local 2>"$TMP/err" && fail "bad config accepted"

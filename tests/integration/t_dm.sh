@@ -15,14 +15,14 @@ EXPECT=1 wait_until 10 count_is b "$A_ID" received || fail "b did not receive"
 EXPECT=1 wait_until 10 count_is a "$B_ID" received || fail "a did not receive"
 EXPECT=1 wait_until 10 count_is a bob delivered || fail "a's message never delivered"
 EXPECT=1 wait_until 10 count_is b "$A_ID" delivered || fail "b's message never delivered"
-p b history "$A_ID" --json | jq -e '.[0].text == "hello alice" or .[1].text == "hello alice"' \
+p b history "$A_ID" --json | jqe '.[0].text == "hello alice" or .[1].text == "hello alice"' \
     >/dev/null || fail "history text"
 wait_until 5 grep -q '"method":"message"' "$TMP/watch.b" || fail "watch saw no message"
 wait_until 5 grep -q '"state":"delivered"' "$TMP/watch.b" || fail "watch saw no delivery"
 p a history bob | grep -q "hello bob" || fail "history text output"
-p a peers --json | jq -e --arg id "$B_ID" '.[] | select(.id == $id) | .online and
+p a peers --json | jqe --arg id "$B_ID" '.[] | select(.id == $id) | .online and
     .connected_since > 0 and .last_seen > 0' >/dev/null || fail "peers fields"
-p a status --json | jq -e '.log.envelopes >= 3 and .peers.online == 1' >/dev/null \
+p a status --json | jqe '.log.envelopes >= 3 and .peers.online == 1' >/dev/null \
     || fail "status"
 
 # Restart both: history and states survive.
@@ -30,12 +30,12 @@ stop_node b; stop_node a
 LISTEN=$(endpoint a) start_node a
 start_node b --seed "$(endpoint a)#$A_ID"
 EXPECT=2 wait_until 5 count_is a bob || fail "history lost on restart"
-p a history bob --json | jq -e 'map(.state) | sort == ["delivered", "received"]' >/dev/null \
+p a history bob --json | jqe 'map(.state) | sort == ["delivered", "received"]' >/dev/null \
     || fail "states lost on restart"
 
 # A DM to a node never met waits, queued, and goes when its prekey arrives.
 mkdir -p "$TMP/c"; C_ID=$(p c init --json | jq -r .id)
-p a send "$C_ID" "early" --json | jq -e '.state == "queued"' >/dev/null || fail "not queued"
+p a send "$C_ID" "early" --json | jqe '.state == "queued"' >/dev/null || fail "not queued"
 p a history "$C_ID" | grep -q "queued" || fail "history does not say queued"
 start_node c --seed "$(endpoint a)#$A_ID"
 EXPECT=1 wait_until 15 count_is c "$A_ID" received || fail "queued DM never arrived"

@@ -9,11 +9,11 @@ A_ID=$(nid a)
 H_ID=$("$BIN/hostile_peer" "$(endpoint a)" "$A_ID" | head -n 1) || fail "hostile_peer run"
 [ ${#H_ID} = 52 ] || fail "hostile_peer did not finish: $H_ID"
 p a status --json >"$TMP/st.json"
-jq -e '.rejected | .duplicate >= 1 and .equivocation == 1 and .bad_signature >= 2 and
+jqe '.rejected | .duplicate >= 1 and .equivocation == 1 and .bad_signature >= 2 and
        .future == 1 and .not_ours == 1 and .bad_frame >= 3' "$TMP/st.json" >/dev/null \
     || fail "counters: $(jq -c .rejected "$TMP/st.json")"
-jq -e '.log.equivocations == 1' "$TMP/st.json" >/dev/null || fail "no evidence kept"
-p a history "$H_ID" --json | jq -e 'map(.text) == ["valid 1", "valid 2"]' >/dev/null \
+jqe '.log.equivocations == 1' "$TMP/st.json" >/dev/null || fail "no evidence kept"
+p a history "$H_ID" --json | jqe 'map(.text) == ["valid 1", "valid 2"]' >/dev/null \
     || fail "history: $(p a history "$H_ID" --json | jq -c 'map(.text)')"
 grep -q "equivocation by" "$TMP/a.err" || fail "equivocation not logged"
 kill -0 "${PIDS[a]}" || fail "node died"

@@ -17,9 +17,9 @@ all_connected() {
 }
 wait_until 60 all_connected || fail "not all connected: $(for i in $(seq 1 "$N"); do
     p "n$i" status --json | jq -c .peers; done | sort | uniq -c)"
-p n1 peers --json | jq -e 'all(.source == "local" or .source == "inbound")' >/dev/null \
+p n1 peers --json | jqe 'all(.source == "local" or .source == "inbound")' >/dev/null \
     || fail "sources: $(p n1 peers --json | jq -c 'map(.source)')"
-p n1 status --json | jq -e '.discovery.local.state == "up" and .discovery.mdns.state == "off"' \
+p n1 status --json | jqe '.discovery.local.state == "up" and .discovery.mdns.state == "off"' \
     >/dev/null || fail "status discovery: $(p n1 status --json | jq -c .discovery)"
 # A DM between two nodes that never configured each other.
 ID2=$(nid n2)

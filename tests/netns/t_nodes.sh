@@ -18,6 +18,21 @@ BUILD=${BUILD:-build}
 N=${NODES:-3}
 . tests/netns/lib.sh
 
+# jqe ARGS... [FILE]: `jq -e` that fails on empty input. Plain `jq -e` exits
+# 0 when it reads nothing, which would let a check pass after the command
+# feeding it failed.
+jqe() {
+    local input last="${!#}"
+    if [ $# -ge 2 ] && [ -f "$last" ]; then
+        input=$(cat "$last")
+        set -- "${@:1:$#-1}"
+    else
+        input=$(cat)
+    fi
+    [ -n "$input" ] || { echo "jqe: no input" >&2; return 1; }
+    printf '%s\n' "$input" | jq -e "$@"
+}
+
 fail() {
     echo "FAIL: $*"
     local i
@@ -57,17 +72,20 @@ done
 wait_until 60 all_meshed || fail "mesh of $N did not converge: $(for i in $(seq "$N"); do
     online_count "$i"; done | tr '\n' ' ')"
 echo "mesh of $N converged in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
-p 1 peers --json | jq -e 'all(.[]; .source == "mdns" or .source == "inbound")' >/dev/null \
+p 1 peers --json | jqe 'all(.[]; .source == "mdns" or .source == "inbound")' >/dev/null \
     || fail "sources: $(p 1 peers --json | jq -c 'map(.source)')"
 
 ID1=$(p 1 id --json | jq -r .id)
 IDN=$(p "$N" id --json | jq -r .id)
 p 1 send "$IDN" "across the LAN" >/dev/null || fail "send"
-received() { p "$N" history "$ID1" --json | jq -e 'length == 1' >/dev/null; }
-delivered() { p 1 history "$IDN" --json | jq -e '.[0].state == "delivered"' >/dev/null; }
+received() { p "$N" history "$ID1" --json | jqe 'length == 1' >/dev/null; }
+delivered() { p 1 history "$IDN" --json | jqe '.[0].state == "delivered"' >/dev/null; }
 wait_until 15 received || fail "DM not received"
 wait_until 15 delivered || fail "receipt did not come back"
 
+p 1 doctor --json | jqe '.discovery.mdns.state == "up" and (.discovery.mdns.interfaces |
+    map(.name) | index("eth0") != null)' >/dev/null \
+    || fail "doctor: $(p 1 doctor --json | jq -c .discovery)"
 mdns_state() { [ "$(p 1 status --json | jq -r .discovery.mdns.state)" = "$1" ]; }
 wait_until 10 mdns_state up || fail "mDNS not up on host 1"
 netns_avahi_stop 1
@@ -79,7 +97,7 @@ wait_until 20 mdns_state up || fail "Avahi back but the node did not recover"
 if [ "$N" -ge 3 ]; then
     ID2=$(p 2 id --json | jq -r .id)
     kill -KILL "${PID[2]}"
-    gone() { ! p 1 peers --json | jq -e --arg id "$ID2" '.[] | select(.id == $id and .online)' \
+    gone() { ! p 1 peers --json | jqe --arg id "$ID2" '.[] | select(.id == $id and .online)' \
         >/dev/null; }
     wait_until 10 gone || fail "a node killed with SIGKILL still shows online"
 fi
