@@ -5,6 +5,7 @@
 # nothing else is ever signalled. Each test runs under a hard timeout from
 # tests/run.sh.
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/$BUILD
@@ -27,20 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# jqe ARGS... [FILE]: `jq -e` that fails on empty input. Plain `jq -e` exits
-# 0 when it reads nothing, which would let a check pass after the command
-# feeding it failed.
-jqe() {
-    local input last="${!#}"
-    if [ $# -ge 2 ] && [ -f "$last" ]; then
-        input=$(cat "$last")
-        set -- "${@:1:$#-1}"
-    else
-        input=$(cat)
-    fi
-    [ -n "$input" ] || { echo "jqe: no input" >&2; return 1; }
-    printf '%s\n' "$input" | jq -e "$@"
-}
 
 fail() {
     echo "FAIL: $*" >&2
@@ -53,16 +40,6 @@ fail() {
 home() { echo "$TMP/$1"; }
 p() { local n=$1; shift; "$BIN/parley" --home "$TMP/$n" "$@"; }
 
-# wait_until SECONDS COMMAND... — polls every 0.1 s.
-wait_until() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    while ! "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $end ] && return 1
-        sleep 0.1
-    done
-    return 0
-}
 
 # start_node NAME [parleyd args...]; LISTEN=tcp://... overrides the endpoint.
 start_node() {

@@ -26,6 +26,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
+. tests/common.sh
 . tests/netns/lib.sh
 
 fail() {
@@ -37,16 +38,6 @@ fail() {
     exit 1
 }
 
-# Polls CMD every 0.1 s for up to SECONDS; true as soon as CMD is.
-wait_until() { # wait_until SECONDS CMD...
-    local deadline=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -le $deadline ]; do
-        "$@" && return 0
-        sleep 0.1
-    done
-    "$@"
-}
 
 count() { # count I PATTERN: lines of probe I's output equal to PATTERN
     local n

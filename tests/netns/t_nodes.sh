@@ -16,22 +16,9 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
 N=${NODES:-3}
+. tests/common.sh
 . tests/netns/lib.sh
 
-# jqe ARGS... [FILE]: `jq -e` that fails on empty input. Plain `jq -e` exits
-# 0 when it reads nothing, which would let a check pass after the command
-# feeding it failed.
-jqe() {
-    local input last="${!#}"
-    if [ $# -ge 2 ] && [ -f "$last" ]; then
-        input=$(cat "$last")
-        set -- "${@:1:$#-1}"
-    else
-        input=$(cat)
-    fi
-    [ -n "$input" ] || { echo "jqe: no input" >&2; return 1; }
-    printf '%s\n' "$input" | jq -e "$@"
-}
 
 fail() {
     echo "FAIL: $*"
@@ -42,15 +29,6 @@ fail() {
     exit 1
 }
 
-wait_until() { # wait_until SECONDS CMD...
-    local deadline=$((SECONDS + $1))
-    shift
-    while [ $SECONDS -le $deadline ]; do
-        "$@" && return 0
-        sleep 0.2
-    done
-    "$@"
-}
 
 p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
 online_count() { p "$1" status --json 2>/dev/null | jq -r '.peers.online // 0'; }
