@@ -1,0 +1,232 @@
+#!/bin/bash
+# tools/bench/discovery.sh — how long real mDNS discovery takes, Avahi alone
+# against a full Parley mesh, on the same simulated hosts.
+#
+#   tools/bench/discovery.sh [N...]      (default: 3 10 20; root only)
+#
+# For each N, on fresh network namespaces (tests/netns/lib.sh: one bridge,
+# one D-Bus and one avahi-daemon per host), it measures
+#   (a) Avahi browse+resolve: from the start of `avahi-publish -s` on every
+#       host (an _parley-bench._tcp service each) until `avahi-browse -rp`,
+#       started on host 1 right after the publishers, has resolved all N
+#       services to an IPv4 address;
+#   (b) Parley full mesh: from the start of the first parleyd (one per host,
+#       --no-local, so discovery is mDNS only) until every node reports N-1
+#       peers online in `parley status --json`.
+# Each size runs in its own process (the netns library sets up once per
+# process and tears down on exit) and is aborted after 120 s, setup
+# included, with a message and a non-zero exit. Sizes run one after another.
+#
+# Binaries come from $BUILD (default build, relative to the repository
+# root); run `make all` first. Safety is the library's: Avahi and D-Bus run
+# only inside namespaces created here, and only PIDs started here are killed.
+set -u
+export LC_ALL=C
+SELF=$(readlink -f "$0")
+cd "$(dirname "$SELF")/../.." || exit 2
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
+LIMIT=120
+SERVICE=_parley-bench._tcp
+PORT=7400
+
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+say() { echo "discovery: $*" >&2; }
+
+# --- one size, in a child process --------------------------------------------
+
+one_size() { # one_size N RESULT_FILE
+    N=$1
+    local res=$2 i line partial="" t0 t_avahi t1 t_parley
+    local -a f
+    local -A seen done_at
+    local deadline=$((SECONDS + LIMIT))
+
+    abort() {
+        say "N=$N: ABORTED at the ${LIMIT} s bound: $*"
+        exit 3
+    }
+    check_deadline() { # check_deadline WHAT
+        [ "$SECONDS" -lt "$deadline" ] || abort "time used up by the end of $1"
+    }
+
+    local ts avahi_s parley_s
+    ts=$(now)
+    netns_setup "$N"
+    say "N=$N: $N hosts with Avahi up in $(elapsed "$ts" "$(now)") s"
+    check_deadline "setup"
+
+    # (a) Avahi alone. The browser writes into a FIFO that we read line by
+    # line, so the moment the Nth service resolves is taken as it arrives.
+    local fifo="$NETNS_DIR/browse.fifo" pubs=()
+    mkfifo "$fifo" || abort "mkfifo failed"
+    t0=$(now)
+    for i in $(seq "$N"); do
+        netns_bg "$i" "$NETNS_DIR/pub$i.log" avahi-publish -s "bench-h$i-$NETNS_RAND" \
+            "$SERVICE" "$PORT"
+        pubs+=("$NETNS_LAST_PID")
+    done
+    netns_bg 1 "$fifo" avahi-browse -rp "$SERVICE"
+    local browser=$NETNS_LAST_PID
+    exec 3<>"$fifo"     # read-write: never blocks, whatever the writer does
+    t_avahi=""
+    while [ -z "$t_avahi" ]; do
+        if IFS= read -r -t 1 line <&3; then
+            line="$partial$line"
+            partial=""
+            # =;iface;IPv4;name;type;domain;host;address;port;txt
+            IFS=';' read -r -a f <<<"$line"
+            if [ "${f[0]:-}" = "=" ] && [ "${f[2]:-}" = IPv4 ] && [ -n "${f[7]:-}" ] \
+                && [[ ${f[3]:-} == bench-h*-"$NETNS_RAND" ]]; then
+                seen[${f[3]}]=1
+                [ "${#seen[@]}" -ge "$N" ] && t_avahi=$(now)
+            fi
+        else
+            # timed out: keep any partial line for the next read
+            partial="$partial$line"
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                for i in $(seq "$N"); do
+                    sed "s/^/  publisher $i | /" "$NETNS_DIR/pub$i.log" >&2
+                done
+                abort "Avahi: host 1 resolved ${#seen[@]} of $N services"
+            fi
+            kill -0 "$browser" 2>/dev/null || abort "avahi-browse on host 1 exited"
+        fi
+    done
+    exec 3<&-
+    netns_kill_wait "$browser"
+    for i in "${pubs[@]}"; do
+        netns_kill_wait "$i"
+    done
+    avahi_s=$(elapsed "$t0" "$t_avahi")
+    say "N=$N: Avahi browse+resolve of $N services on host 1: $avahi_s s"
+    echo "$N $avahi_s -" >"$res"
+    check_deadline "Avahi phase"
+
+    # (b) Parley. A node that has reached N-1 is not asked again until all
+    # have (so a round stays short and the timing fine); then one round
+    # over all of them confirms the mesh, and the time is when the last
+    # node was first seen complete.
+    online() { "$BUILD/parley" --home "$NETNS_DIR/h$1" status --json 2>/dev/null \
+        | jq -r '.peers.online // 0' 2>/dev/null; }
+    t1=$(now)
+    for i in $(seq "$N"); do
+        netns_bg "$i" "$NETNS_DIR/n$i.log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
+            --listen tcp://0.0.0.0:$PORT --no-local --ping-ms 500
+    done
+    t_parley=""
+    while [ -z "$t_parley" ]; do
+        local pending=0 c
+        for i in $(seq "$N"); do
+            [ -n "${done_at[$i]:-}" ] && continue
+            c=$(online "$i")
+            if [ "$c" = $((N - 1)) ]; then
+                done_at[$i]=$(now)
+            else
+                pending=1
+            fi
+        done
+        if [ "$pending" = 0 ]; then
+            for i in $(seq "$N"); do
+                [ "$(online "$i")" = $((N - 1)) ] || { unset "done_at[$i]"; pending=1; }
+            done
+            if [ "$pending" = 0 ]; then
+                t_parley=$(printf '%s\n' "${done_at[@]}" | sort -g | tail -n 1)
+                break
+            fi
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            local counts=""
+            for i in $(seq "$N"); do
+                counts="$counts $(online "$i")"
+            done
+            for i in $(seq "$N"); do
+                tail -n 5 "$NETNS_DIR/n$i.log" | sed "s/^/  node $i | /" >&2
+            done
+            abort "Parley: mesh of $N did not converge; peers online per node:$counts"
+        fi
+        sleep 0.1
+    done
+    parley_s=$(elapsed "$t1" "$t_parley")
+    say "N=$N: Parley full mesh of $N nodes: $parley_s s"
+    echo "$N $avahi_s $parley_s" >"$res"
+    exit 0   # the EXIT trap of lib.sh stops everything and removes the namespaces
+}
+
+if [ "${1:-}" = "--one" ]; then
+    # At top level: the library's declarations must be global, for the
+    # teardown its EXIT trap runs.
+    . tests/netns/lib.sh
+    one_size "$2" "$3"
+fi
+
+# --- driver ----------------------------------------------------------------
+
+[ "$(id -u)" = 0 ] || { say "must run as root (network namespaces)"; exit 2; }
+for b in parleyd parley; do
+    [ -x "$BUILD/$b" ] || { say "missing $BUILD/$b: run \`make all\` first (BUILD=$BUILD)"; exit 2; }
+done
+for cmd in avahi-publish avahi-browse jq awk ip; do
+    command -v "$cmd" >/dev/null || { say "missing $cmd (make deps)"; exit 2; }
+done
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(3 10 20)
+for n in "${SIZES[@]}"; do
+    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 2 ] && [ "$n" -le 200 ] \
+        || { say "sizes must be integers 2..200, not '$n'"; exit 2; }
+done
+
+RESDIR=$(mktemp -d /tmp/parley-bench-discovery.XXXXXX) || exit 2
+CHILD=""
+cleanup() { rm -rf "$RESDIR"; }
+trap cleanup EXIT
+# The child runs in the background (so we can enforce the bound) and so
+# ignores SIGINT: pass an interrupt on as SIGTERM, which tears it down.
+trap 'say "interrupted; tearing down"; if [ -n "$CHILD" ]; then kill -TERM "$CHILD" 2>/dev/null; wait "$CHILD"; fi; exit 130' INT TERM
+
+status=0
+for n in "${SIZES[@]}"; do
+    say "N=$n: starting (bound ${LIMIT} s)"
+    start=$SECONDS
+    bash "$SELF" --one "$n" "$RESDIR/$n" &
+    CHILD=$!
+    # The child checks the bound itself; this is the backstop for a step
+    # that hangs (it then tears down on SIGTERM).
+    while kill -0 "$CHILD" 2>/dev/null; do
+        if [ $((SECONDS - start)) -ge $((LIMIT + 5)) ]; then
+            say "N=$n: ABORTED: exceeded the ${LIMIT} s bound; stopping it"
+            kill -TERM "$CHILD" 2>/dev/null
+            break
+        fi
+        sleep 0.5
+    done
+    wait "$CHILD"
+    rc=$?
+    CHILD=""
+    if [ "$rc" != 0 ]; then
+        say "N=$n: failed (exit $rc)"
+        status=1
+    fi
+    [ -s "$RESDIR/$n" ] || echo "$n - -" >"$RESDIR/$n"
+done
+
+echo
+printf '%4s | %22s | %18s | %20s\n' N "Avahi browse+resolve s" "Parley full mesh s" "ratio (Parley/Avahi)"
+printf -- '-----+------------------------+--------------------+---------------------\n'
+for n in "${SIZES[@]}"; do
+    read -r _ a p <"$RESDIR/$n"
+    r=-
+    if [ "$a" != - ] && [ "$p" != - ]; then
+        r=$(awk -v a="$a" -v p="$p" 'BEGIN { if (a > 0) printf "%.2f", p / a; else print "-" }')
+    fi
+    [ "$a" = - ] && a=aborted
+    [ "$p" = - ] && p=aborted
+    printf '%4s | %22s | %18s | %20s\n' "$n" "$a" "$p" "$r"
+done
+echo
+echo "Parley's figure includes Avahi's (each node publishes, browses and resolves"
+echo "through its host's avahi-daemon) plus daemon start-up, the ZeroMQ CURVE"
+echo "handshakes and the HELLO exchange on each of the N(N-1)/2 links; Avahi's is"
+echo "host 1 alone resolving all N services."
+exit $status
