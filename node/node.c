@@ -40,10 +40,14 @@
 #include "config.h"
 #include "home.h"
 #include "transport.h"
+#include <arpa/inet.h>
 #include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -56,9 +60,9 @@
 #include <zmq.h>
 
 const char *const node_counter_names[C_COUNTERS] = {
-    "oversize",    "malformed",    "bad_signature", "future",        "expired",
-    "unsupported", "equivocation", "not_ours",      "undecryptable", "bad_frame",
-    "no_hello",    "bad_hello",    "zap_denied",    "bad_prekey",    "duplicate",
+    "oversize",     "malformed",  "bad_signature", "future",      "expired",  "unsupported",
+    "equivocation", "not_ours",   "undecryptable", "bad_frame",   "no_hello", "bad_hello",
+    "zap_denied",   "bad_prekey", "duplicate",     "bad_address",
 };
 
 #define S_CAPS 0u
@@ -214,6 +218,7 @@ static void
 s_link_free(link_t *link)
 {
     s_link_undial(link);
+    free(link->addr);
     free(link->push);
     free(link->acks);
     free(link);
@@ -241,6 +246,7 @@ s_link_set_online(node_t *self, link_t *link, bool online, const char *why)
     if (online) {
         link->last_error[0] = '\0';
         link->next_flush = 0;
+        link->send_peers = !self->cfg.no_pex;
     } else {
         snprintf(link->last_error, sizeof link->last_error, "%s", why);
         link->route_len = 0;
@@ -800,6 +806,147 @@ s_send_receipt(node_t *self, const uint8_t peer[32], const uint8_t (*ids)[32], s
     }
 }
 
+/* ---- peer exchange ---- */
+
+#define S_ADDR_LIFETIME_MS (60u * 60u * 1000u)
+
+//  Our dialable endpoints: the bound one when it names an address; for a
+//  wildcard bind, every up, non-loopback IPv4 interface with our port, and
+//  loopback only when there is nothing else (one host, no network).
+static size_t
+s_own_endpoints(node_t *self, char (*eps)[PARLEY_ENDPOINT_MAX + 1], size_t max)
+{
+    if (endpoint_valid(self->endpoint, strlen(self->endpoint))) {
+        snprintf(eps[0], PARLEY_ENDPOINT_MAX + 1, "%s", self->endpoint);
+        return 1;
+    }
+    const char *colon = strrchr(self->endpoint, ':');
+    unsigned port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+    struct ifaddrs *ifs = NULL;
+    size_t n = 0;
+    if (port == 0 || port > 65535 || getifaddrs(&ifs) != 0) {
+        return 0;
+    }
+    for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)
+            || (i->ifa_flags & IFF_LOOPBACK)) {
+            continue;
+        }
+        char addr[INET_ADDRSTRLEN] = "";
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, addr,
+                  sizeof addr);
+        snprintf(eps[n++], PARLEY_ENDPOINT_MAX + 1, "tcp://%s:%u", addr, port);
+    }
+    freeifaddrs(ifs);
+    if (n == 0) {
+        snprintf(eps[n++], PARLEY_ENDPOINT_MAX + 1, "tcp://127.0.0.1:%u", port);
+    }
+    return n;
+}
+
+//  Signs a fresh record of our endpoints when the last one is half-way to
+//  expiry, and offers it to every connected peer.
+static void
+s_addr_renew(node_t *self, uint64_t now)
+{
+    if (self->cfg.no_pex || (self->addr_len > 0 && now < self->addr_renew)) {
+        return;
+    }
+    addr_record_t r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.pk, identity_ed_pk(self->id), 32);
+    r.issued_ms = now;
+    r.expires_ms = now + S_ADDR_LIFETIME_MS;
+    r.n = s_own_endpoints(self, r.endpoints, PARLEY_HELLO_ENDPOINTS_MAX);
+    self->addr_len = 0;
+    if (r.n == 0
+        || addr_encode(&r, identity_ed_sk(self->id), self->addr, sizeof self->addr, &self->addr_len)
+               != PARLEY_OK) {
+        node_log(self, 0, "cannot make our address record: peers learn us only by discovery");
+        self->addr_len = 0;
+    }
+    self->addr_renew = now + S_ADDR_LIFETIME_MS / 2;
+    for (size_t i = 0; i < self->n_links; i++) {
+        self->links[i]->send_peers = self->addr_len > 0;
+    }
+}
+
+//  PEERS to one peer: our record, then the records of the other connected
+//  peers (at most PARLEY_PEERS_MAX in all).
+static void
+s_send_peers(node_t *self, link_t *link)
+{
+    const uint8_t *recs[PARLEY_PEERS_MAX];
+    size_t lens[PARLEY_PEERS_MAX];
+    size_t n = 0;
+    if (self->addr_len > 0) {
+        recs[n] = self->addr;
+        lens[n++] = self->addr_len;
+    }
+    for (size_t i = 0; i < self->n_links && n < PARLEY_PEERS_MAX; i++) {
+        link_t *l = self->links[i];
+        if (l != link && l->addr && l->connected_since != 0) {
+            recs[n] = l->addr;
+            lens[n++] = l->addr_len;
+        }
+    }
+    size_t len = 0;
+    if (n > 0
+        && frame_encode_peers(recs, lens, n, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+        s_link_send(self, link, self->buf, len);
+    }
+}
+
+//  Keeps each verified record that is newer than what we hold, dials nodes
+//  we cannot reach yet, and passes new records on to the other peers. A
+//  record only says where a key might be: the dial is pinned to that key.
+static void
+s_on_peers(node_t *self, link_t *from, const frame_t *f)
+{
+    if (self->cfg.no_pex) {
+        return;
+    }
+    uint64_t now = node_now_ms();
+    bool learnt = false;
+    for (size_t i = 0; i < f->n_records; i++) {
+        addr_record_t r;
+        if (addr_decode(f->records[i], f->record_lens[i], now, &r) != PARLEY_OK) {
+            self->counters[C_BAD_ADDRESS]++;
+            continue;
+        }
+        if (sodium_memcmp(r.pk, identity_ed_pk(self->id), 32) == 0) {
+            continue;
+        }
+        link_t *l = s_link_get(self, r.pk);
+        if (!l || (l->addr && r.issued_ms <= l->addr_issued)) {
+            continue; // table full, or nothing newer than what we hold
+        }
+        uint8_t *copy = malloc(f->record_lens[i]);
+        if (!copy) {
+            continue;
+        }
+        memcpy(copy, f->records[i], f->record_lens[i]);
+        free(l->addr);
+        l->addr = copy;
+        l->addr_len = f->record_lens[i];
+        l->addr_issued = r.issued_ms;
+        learnt = learnt || l != from;
+        if (!l->source[0]) {
+            snprintf(l->source, sizeof l->source, "pex");
+        }
+        if (!l->dealer && l->connected_since == 0
+            && s_link_dial(self, l, r.endpoints[0]) == PARLEY_OK) {
+            char sid[PARLEY_SHORT_ID_STRLEN + 1];
+            s_short(l->pk, sid);
+            node_log(self, 1, "dialling %s at %s (peer exchange)", sid, r.endpoints[0]);
+        }
+    }
+    for (size_t i = 0; learnt && i < self->n_links; i++) {
+        link_t *l = self->links[i];
+        l->send_peers = l->send_peers || (l != from && l->connected_since != 0);
+    }
+}
+
 /* ---- frames in ---- */
 
 static void
@@ -869,6 +1016,7 @@ s_on_frame(node_t *self, link_t *link, const frame_t *f)
     case FRAME_PING: s_send_simple(self, link, FRAME_PONG, f->nonce); break;
     case FRAME_PONG: break;
     case FRAME_BYE: s_link_set_online(self, link, false, "said goodbye"); break;
+    case FRAME_PEERS: s_on_peers(self, link, f); break;
     default: break;
     }
 }
@@ -1184,6 +1332,10 @@ s_after_commit(node_t *self)
                 s_link_send(self, link, self->buf, len);
             }
             link->n_acks = 0;
+        }
+        if (link->send_peers && link->connected_since != 0) {
+            link->send_peers = false;
+            s_send_peers(self, link);
         }
         if (link->send_prekey && link->connected_since != 0) {
             link->send_prekey = false;
@@ -1711,6 +1863,7 @@ node_run(node_t *self)
         if (now >= self->next_maint) {
             bool checkpoint = self->next_maint == 0 && self->started_ms + 1000 < now;
             s_rotate_prekey(self, now);
+            s_addr_renew(self, now);
             s_wipe_old_keys(self, now);
             checkpoint = checkpoint || self->next_maint == 0;
             uint64_t step = self->cfg.ratchet_ms / 4;

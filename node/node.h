@@ -33,6 +33,7 @@ typedef struct {
     int verbose;               /* 0 info, 1 debug */
     bool no_mdns;              /* do not run the Avahi source */
     bool no_local;             /* do not run the host-local source */
+    bool no_pex;               /* neither gossip nor use signed address records */
     const char *runtime_dir;   /* host-local directory; NULL: the default */
 } node_config_t;
 

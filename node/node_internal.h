@@ -11,6 +11,7 @@
 #define PARLEY_NODE_INTERNAL_H
 
 #include "../discovery/discovery.h"
+#include "../proto/addr.h"
 #include "../proto/dm.h"
 #include "../proto/identity.h"
 #include "../store/store.h"
@@ -40,6 +41,7 @@ enum {
     C_ZAP_DENIED,
     C_BAD_PREKEY,
     C_DUPLICATE,
+    C_BAD_ADDRESS,
     C_COUNTERS
 };
 
@@ -66,6 +68,10 @@ typedef struct {
     size_t n_acks;
     bool send_prekey; /* publish our prekey after commit */
     bool flush_more;  /* the last resend was capped: continue on its ACKs */
+    bool send_peers;  /* send a PEERS frame after commit */
+    uint8_t *addr;    /* its latest verified signed address record, or NULL */
+    size_t addr_len;
+    uint64_t addr_issued; /* issued_ms of that record (newer ones replace it) */
 } link_t;
 
 typedef struct api_client api_client_t;
@@ -93,13 +99,16 @@ struct _node_t {
     uint64_t counters[C_COUNTERS];
     uint64_t started_ms;
     uint64_t next_maint;
-    json_t *notes;            /* notifications to broadcast after commit */
-    uint8_t *buf;             /* PARLEY_FRAME_MAX scratch for frames */
-    uint8_t *envbuf;          /* PARLEY_ENVELOPE_MAX scratch */
-    discovery_t *disc;        /* the discovery actor, or NULL */
-    char disc_state[2][8];    /* per source (0 local, 1 mdns): up, down, off */
-    char disc_detail[2][128]; /* why, in a few words */
-    uint64_t monitor_seq;     /* names inproc monitor endpoints */
+    json_t *notes;                 /* notifications to broadcast after commit */
+    uint8_t *buf;                  /* PARLEY_FRAME_MAX scratch for frames */
+    uint8_t *envbuf;               /* PARLEY_ENVELOPE_MAX scratch */
+    discovery_t *disc;             /* the discovery actor, or NULL */
+    char disc_state[2][8];         /* per source (0 local, 1 mdns): up, down, off */
+    char disc_detail[2][128];      /* why, in a few words */
+    uint64_t monitor_seq;          /* names inproc monitor endpoints */
+    uint8_t addr[ADDR_RECORD_MAX]; /* our own signed address record */
+    size_t addr_len;               /* 0 until made */
+    uint64_t addr_renew;           /* ms: re-sign after this */
 };
 
 extern const char *const node_counter_names[C_COUNTERS];

@@ -8,6 +8,7 @@
  *  produce anything the decoder would reject. Format: frame.h, proto/SPEC.md.
  */
 #include "frame.h"
+#include "addr.h"
 
 #include <string.h>
 
@@ -124,6 +125,34 @@ s_decode_ack(bytes_reader_t *r, frame_t *f)
 }
 
 static int
+s_decode_peers(bytes_reader_t *r, frame_t *f)
+{
+    size_t count = bytes_get_u8(r);
+    if (!bytes_reader_ok(r) || count == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (count > PARLEY_PEERS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    for (size_t i = 0; i < count; i++) {
+        size_t len = bytes_get_u16(r);
+        if (!bytes_reader_ok(r) || len == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        if (len > ADDR_RECORD_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        f->records[i] = bytes_view(r, len);
+        f->record_lens[i] = len;
+        if (!bytes_reader_ok(r)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+    }
+    f->n_records = count;
+    return PARLEY_OK;
+}
+
+static int
 s_decode_payload(bytes_reader_t *r, frame_t *f)
 {
     switch (f->type) {
@@ -137,6 +166,7 @@ s_decode_payload(bytes_reader_t *r, frame_t *f)
     case FRAME_PING:
     case FRAME_PONG: f->nonce = bytes_get_u64(r); return PARLEY_OK;
     case FRAME_BYE: f->reason = bytes_get_u8(r); return PARLEY_OK;
+    case FRAME_PEERS: return s_decode_peers(r, f);
     default: return PARLEY_ERR_UNSUPPORTED;
     }
 }
@@ -368,6 +398,36 @@ frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap, size_t
     bytes_writer_t w;
     s_begin(&w, type, out, cap);
     bytes_put_u64(&w, nonce);
+    return s_finish(&w, out, out_len);
+}
+
+int
+frame_encode_peers(const uint8_t *const *records, const size_t *lens, size_t n, uint8_t *out,
+                   size_t cap, size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (n > PARLEY_PEERS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!records || !lens || n == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_PEERS, out, cap);
+    bytes_put_u8(&w, (uint8_t)n);
+    for (size_t i = 0; i < n; i++) {
+        if (!records[i] || lens[i] == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        if (lens[i] > ADDR_RECORD_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        bytes_put_u16(&w, (uint16_t)lens[i]);
+        bytes_put(&w, records[i], lens[i]);
+    }
     return s_finish(&w, out, out_len);
 }
 
@@ -611,6 +671,19 @@ s_test_small_frames(uint8_t *buf, size_t cap)
     CHECK(frame_decode(buf, len, &f) == 0 && f.bundle_len == DM_PREKEY_BUNDLE_LEN);
     s_attack(buf, len, ping_struct, 1);
 
+    //  PEERS: round trip, and every truncation refused.
+    const uint8_t r1[] = { 1, 2, 3 }, r2[] = { 4, 5 };
+    const uint8_t *recs[2] = { r1, r2 };
+    const size_t rlens[2] = { sizeof r1, sizeof r2 };
+    CHECK(frame_encode_peers(recs, rlens, 2, buf, cap, &len) == PARLEY_OK);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_PEERS && f.n_records == 2
+          && f.record_lens[1] == 2 && memcmp(f.records[0], r1, 3) == 0);
+    for (size_t cut = 0; cut < len; cut++) {
+        CHECK(frame_decode(buf, cut, &f) != PARLEY_OK);
+    }
+    CHECK(frame_encode_peers(recs, rlens, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_peers(recs, rlens, PARLEY_PEERS_MAX + 1, buf, cap, &len)
+          == PARLEY_ERR_LIMIT);
     const uint8_t unknown[] = { PARLEY_PROTO_VERSION, 99, 0 };
     CHECK(frame_decode(unknown, sizeof unknown, &f) == PARLEY_ERR_UNSUPPORTED);
     const uint8_t future[] = { PARLEY_PROTO_VERSION + 1, FRAME_BYE, 0 };

@@ -14,6 +14,8 @@
  *              ("stored durably", sent after commit; not a receipt)
  *    PING/PONG nonce u64
  *    BYE       reason u8
+ *    PEERS     count u8 (1..16) | count × (len u16 (1..ADDR_RECORD_MAX) | signed
+ *              address record, proto/addr.h — verified by the node, not here)
  *
  *  HELLO's ed_pk must map to the CURVE key the transport authenticated;
  *  node/ checks that. Every other frame from a link before HELLO is dropped.
@@ -36,6 +38,7 @@ enum {
     FRAME_PING = 5,
     FRAME_PONG = 6,
     FRAME_BYE = 7,
+    FRAME_PEERS = 8,
 };
 
 typedef struct {
@@ -62,6 +65,10 @@ typedef struct {
     uint64_t nonce;
     /* BYE */
     uint8_t reason;
+    /* PEERS */
+    size_t n_records;
+    const uint8_t *records[PARLEY_PEERS_MAX]; /* views: signed address records */
+    size_t record_lens[PARLEY_PEERS_MAX];
 } frame_t;
 
 /*  Decodes one frame; views into buf. */
@@ -89,6 +96,8 @@ int frame_encode_ack(const uint8_t *ids, size_t n_ids, uint8_t *out, size_t cap,
                      size_t *out_len) PARLEY_WUR;
 int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
                       size_t *out_len) PARLEY_WUR;
+int frame_encode_peers(const uint8_t *const *records, const size_t *lens, size_t n, uint8_t *out,
+                       size_t cap, size_t *out_len) PARLEY_WUR;
 int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
 
 void frame_test(bool verbose);

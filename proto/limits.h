@@ -39,6 +39,7 @@
 #define PARLEY_NETTAG_MAX 64u
 #define PARLEY_ENDPOINT_MAX 255u
 #define PARLEY_HELLO_ENDPOINTS_MAX 8u
+#define PARLEY_PEERS_MAX 16u /* address records per PEERS frame */
 
 /* Local API */
 #define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */

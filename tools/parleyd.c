@@ -38,6 +38,10 @@ s_usage(FILE *out)
         "                        ephemeral port, printed at start)\n"
         "  --seed ENDPOINT#ID    a node to connect to; repeatable\n"
         "  --passphrase-file F   passphrase for a sealed identity.key\n"
+        "  --no-mdns             do not publish or browse with mDNS (Avahi)\n"
+        "  --no-local            no host-local discovery ($PARLEY_RUNTIME_DIR, else\n"
+        "                        $XDG_RUNTIME_DIR/parley, else /tmp/parley-UID)\n"
+        "  --no-pex              do not exchange signed address records with peers\n"
         "  -v                    debug logging\n"
         "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
         "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
@@ -106,6 +110,10 @@ main(int argc, char **argv)
         }
         if (strcmp(a, "--no-local") == 0) {
             cfg.no_local = true;
+            continue;
+        }
+        if (strcmp(a, "--no-pex") == 0) {
+            cfg.no_pex = true;
             continue;
         }
         if (!takes) {

@@ -85,6 +85,13 @@ s_roundtrip(const uint8_t *data, size_t size, const frame_t *f)
     case FRAME_BYE:
         s_check_same(data, size, frame_encode_bye(f->reason, s_out, sizeof s_out, &len), len);
         break;
+    case FRAME_PEERS:
+        FUZZ_CHECK(f->n_records >= 1 && f->n_records <= PARLEY_PEERS_MAX);
+        s_check_same(
+            data, size,
+            frame_encode_peers(f->records, f->record_lens, f->n_records, s_out, sizeof s_out, &len),
+            len);
+        break;
     default: FUZZ_CHECK(!"frame_decode accepted an unknown type");
     }
 }

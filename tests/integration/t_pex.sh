@@ -1,0 +1,23 @@
+#!/bin/bash
+# Peer exchange on loopback, discovery off: c knows only b, b knows only a.
+# With signed address records gossiped, c reaches a (source "pex") and a DM
+# from c to a is delivered; with --no-pex c never learns of a.
+. "$(dirname "$0")/lib.sh"
+NODE_ARGS="$NODE_ARGS --no-local"
+start_node a
+A_ID=$(nid a)
+start_node b --seed "$(endpoint a)#$A_ID"
+B_ID=$(nid b)
+start_node c --seed "$(endpoint b)#$B_ID"
+wait_until 20 online c "$A_ID" || fail "c never reached a through peer exchange"
+p c peers --json | jqe --arg id "$A_ID" '.[] | select(.id == $id) | .source == "pex"' \
+    >/dev/null || fail "source: $(p c peers --json | jq -c 'map(.source)')"
+p c send "$A_ID" "via pex" >/dev/null
+EXPECT=1 wait_until 10 count_is a "$(nid c)" received || fail "DM over a pex link"
+p a status --json | jqe '.rejected.bad_address == 0' >/dev/null || fail "records rejected"
+# The same chain without peer exchange: d (seeding b only) never meets a.
+start_node d --seed "$(endpoint b)#$B_ID" --no-pex
+sleep 3
+online d "$A_ID" && fail "--no-pex node used peer exchange"
+p d peers --json | jqe 'length == 1' >/dev/null || fail "--no-pex node learnt peers"
+echo "ok"
