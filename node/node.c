@@ -879,13 +879,14 @@ s_send_peers(node_t *self, link_t *link)
     const uint8_t *recs[PARLEY_PEERS_MAX];
     size_t lens[PARLEY_PEERS_MAX];
     size_t n = 0;
+    uint64_t now = node_now_ms();
     if (self->addr_len > 0) {
         recs[n] = self->addr;
         lens[n++] = self->addr_len;
     }
     for (size_t i = 0; i < self->n_links && n < PARLEY_PEERS_MAX; i++) {
         link_t *l = self->links[i];
-        if (l != link && l->addr && l->connected_since != 0) {
+        if (l != link && l->addr && l->connected_since != 0 && l->addr_expires > now) {
             recs[n] = l->addr;
             lens[n++] = l->addr_len;
         }
@@ -930,6 +931,7 @@ s_on_peers(node_t *self, link_t *from, const frame_t *f)
         l->addr = copy;
         l->addr_len = f->record_lens[i];
         l->addr_issued = r.issued_ms;
+        l->addr_expires = r.expires_ms;
         learnt = learnt || l != from;
         if (!l->source[0]) {
             snprintf(l->source, sizeof l->source, "pex");

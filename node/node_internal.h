@@ -71,7 +71,8 @@ typedef struct {
     bool send_peers;  /* send a PEERS frame after commit */
     uint8_t *addr;    /* its latest verified signed address record, or NULL */
     size_t addr_len;
-    uint64_t addr_issued; /* issued_ms of that record (newer ones replace it) */
+    uint64_t addr_issued;  /* issued_ms of that record (newer ones replace it) */
+    uint64_t addr_expires; /* expires_ms of that record: never passed on after it */
 } link_t;
 
 typedef struct api_client api_client_t;

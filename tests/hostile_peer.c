@@ -8,10 +8,12 @@
  *  signature byte (forged); "valid 2" with a flipped body byte (tampered);
  *  seq 3 dated an hour ahead (future); an envelope in a scope that is not the
  *  pair's (not ours); a frame announcing a 70,000-byte envelope (oversize);
- *  a garbage frame; a multipart message; and finally the genuine "valid 2".
+ *  a garbage frame; a multipart message; a PEERS frame of garbage, forged and
+ *  expired address records; and finally the genuine "valid 2".
  *  The test then reads the node's counters and history through its API.
  *  Exit 0 when every step could be sent and the final envelope was ACKed.
  */
+#include "../proto/addr.h"
 #include "../proto/content.h"
 #include "../proto/dm.h"
 #include "../proto/envelope.h"
@@ -132,6 +134,39 @@ s_connect(hostile_t *h, const char *endpoint)
     return dm_x3dh_initiate(h->me, h->node, &h->spk, h->ek_pub, h->root) == PARLEY_OK ? 0 : -1;
 }
 
+//  A PEERS frame with three records a node must refuse: garbage, a valid
+//  record with a flipped signature byte, and one that has expired.
+static int
+s_send_bad_records(hostile_t *h, uint64_t now)
+{
+    static uint8_t forged[ADDR_RECORD_MAX], expired[ADDR_RECORD_MAX];
+    static const uint8_t garbage[] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    addr_record_t r;
+    memset(&r, 0, sizeof r);
+    memcpy(r.pk, identity_ed_pk(h->me), 32);
+    r.n = 1;
+    snprintf(r.endpoints[0], sizeof r.endpoints[0], "tcp://127.0.0.1:1");
+    r.issued_ms = now;
+    r.expires_ms = now + 60000;
+    size_t flen = 0, elen = 0;
+    if (addr_encode(&r, identity_ed_sk(h->me), forged, sizeof forged, &flen) != PARLEY_OK) {
+        return -1;
+    }
+    forged[flen - 1] ^= 0x01;
+    r.issued_ms = now - 7200000;
+    r.expires_ms = now - 3600000;
+    if (addr_encode(&r, identity_ed_sk(h->me), expired, sizeof expired, &elen) != PARLEY_OK) {
+        return -1;
+    }
+    const uint8_t *recs[3] = { garbage, forged, expired };
+    const size_t lens[3] = { sizeof garbage, flen, elen };
+    size_t len = 0;
+    if (frame_encode_peers(recs, lens, 3, h->buf, sizeof h->buf, &len) != PARLEY_OK) {
+        return -1;
+    }
+    return zmq_send(h->sock, h->buf, len, 0) < 0 ? -1 : 0;
+}
+
 static int
 s_attack(hostile_t *h)
 {
@@ -161,6 +196,7 @@ s_attack(hostile_t *h)
     rc |= zmq_send(h->sock, "\x01\x63garbage", 9, 0) < 0 ? -1 : 0;
     rc |= zmq_send(h->sock, "\x01\x05", 2, ZMQ_SNDMORE) < 0 ? -1 : 0;
     rc |= zmq_send(h->sock, "tail", 4, 0) < 0 ? -1 : 0;
+    rc |= s_send_bad_records(h, now);
     rc |= s_send_env(h, env, len2); // the genuine one
     //  The node must still answer: wait for the ACK of "valid 2".
     uint8_t id2[32];

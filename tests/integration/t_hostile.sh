@@ -10,7 +10,8 @@ H_ID=$("$BIN/hostile_peer" "$(endpoint a)" "$A_ID" | head -n 1) || fail "hostile
 [ ${#H_ID} = 52 ] || fail "hostile_peer did not finish: $H_ID"
 p a status --json >"$TMP/st.json"
 jqe '.rejected | .duplicate >= 1 and .equivocation == 1 and .bad_signature >= 2 and
-       .future == 1 and .not_ours == 1 and .bad_frame >= 3' "$TMP/st.json" >/dev/null \
+       .future == 1 and .not_ours == 1 and .bad_frame >= 3 and
+       .bad_address == 3' "$TMP/st.json" >/dev/null \
     || fail "counters: $(jq -c .rejected "$TMP/st.json")"
 jqe '.log.equivocations == 1' "$TMP/st.json" >/dev/null || fail "no evidence kept"
 p a history "$H_ID" --json | jqe 'map(.text) == ["valid 1", "valid 2"]' >/dev/null \

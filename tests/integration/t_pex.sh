@@ -6,6 +6,8 @@
 NODE_ARGS="$NODE_ARGS --no-local"
 start_node a
 A_ID=$(nid a)
+p a watch --json >"$TMP/watch.a" 2>/dev/null &
+PIDS[watch]=$!
 start_node b --seed "$(endpoint a)#$A_ID"
 B_ID=$(nid b)
 start_node c --seed "$(endpoint b)#$B_ID"
@@ -15,6 +17,13 @@ p c peers --json | jqe --arg id "$A_ID" '.[] | select(.id == $id) | .source == "
 p c send "$A_ID" "via pex" >/dev/null
 EXPECT=1 wait_until 10 count_is a "$(nid c)" received || fail "DM over a pex link"
 p a status --json | jqe '.rejected.bad_address == 0' >/dev/null || fail "records rejected"
+wait_until 5 grep -q '"method":"peer".*"state":"online"' "$TMP/watch.a" \
+    || fail "watch showed no peer coming online"
+# Restarted without any seed, c reconnects at once to the peers it stored.
+stop_node c
+start_node c
+wait_until 10 online c "$A_ID" || fail "no reconnect from stored addresses (a)"
+wait_until 10 online c "$B_ID" || fail "no reconnect from stored addresses (b)"
 # The same chain without peer exchange: d (seeding b only) never meets a.
 start_node d --seed "$(endpoint b)#$B_ID" --no-pex
 sleep 3
