@@ -529,21 +529,14 @@ static json_t *
 s_interfaces(void)
 {
     json_t *arr = json_array();
-    struct ifaddrs *ifs = NULL;
-    if (getifaddrs(&ifs) != 0) {
-        return arr;
-    }
-    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)
-            || !(i->ifa_flags & IFF_MULTICAST) || (i->ifa_flags & IFF_LOOPBACK)) {
-            continue;
+    node_iface_t ifs[32];
+    size_t n = node_interfaces(ifs, 32);
+    for (size_t i = 0; i < n; i++) {
+        if (ifs[i].multicast) {
+            json_array_append_new(
+                arr, json_pack("{s:s, s:s}", "name", ifs[i].name, "address", ifs[i].addr));
         }
-        char addr[INET_ADDRSTRLEN] = "";
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, addr,
-                  sizeof addr);
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "name", i->ifa_name, "address", addr));
     }
-    freeifaddrs(ifs);
     return arr;
 }
 

@@ -754,7 +754,7 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*r
         s_count_reject(self, rc);
         return;
     }
-    //  Issue-2 nodes replicate only their own DM scopes: the author must be
+    //  Until relays arrive a node replicates only its own DM scopes: the author must be
     //  the peer on this link, and the scope the pair's.
     if (sodium_memcmp(env.author, link->pk, 32) != 0
         || sodium_memcmp(link->scope, env.scope, 32) != 0) {
@@ -808,6 +808,29 @@ s_send_receipt(node_t *self, const uint8_t peer[32], const uint8_t (*ids)[32], s
 
 /* ---- peer exchange ---- */
 
+size_t
+node_interfaces(node_iface_t *out, size_t max)
+{
+    struct ifaddrs *ifs = NULL;
+    size_t n = 0;
+    if (getifaddrs(&ifs) != 0) {
+        return 0;
+    }
+    for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)
+            || (i->ifa_flags & IFF_LOOPBACK)) {
+            continue;
+        }
+        snprintf(out[n].name, sizeof out[n].name, "%s", i->ifa_name);
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, out[n].addr,
+                  sizeof out[n].addr);
+        out[n].multicast = (i->ifa_flags & IFF_MULTICAST) != 0;
+        n++;
+    }
+    freeifaddrs(ifs);
+    return n;
+}
+
 #define S_ADDR_LIFETIME_MS (60u * 60u * 1000u)
 
 //  Our dialable endpoints: the bound one when it names an address; for a
@@ -822,22 +845,16 @@ s_own_endpoints(node_t *self, char (*eps)[PARLEY_ENDPOINT_MAX + 1], size_t max)
     }
     const char *colon = strrchr(self->endpoint, ':');
     unsigned port = colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
-    struct ifaddrs *ifs = NULL;
-    size_t n = 0;
-    if (port == 0 || port > 65535 || getifaddrs(&ifs) != 0) {
+    if (port == 0 || port > 65535) {
         return 0;
     }
-    for (struct ifaddrs *i = ifs; i && n < max; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)
-            || (i->ifa_flags & IFF_LOOPBACK)) {
-            continue;
-        }
-        char addr[INET_ADDRSTRLEN] = "";
-        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, addr,
-                  sizeof addr);
-        snprintf(eps[n++], PARLEY_ENDPOINT_MAX + 1, "tcp://%s:%u", addr, port);
+    node_iface_t ifs[PARLEY_HELLO_ENDPOINTS_MAX];
+    size_t n_ifs =
+        node_interfaces(ifs, max < PARLEY_HELLO_ENDPOINTS_MAX ? max : PARLEY_HELLO_ENDPOINTS_MAX);
+    size_t n = 0;
+    for (size_t i = 0; i < n_ifs; i++) {
+        snprintf(eps[n++], PARLEY_ENDPOINT_MAX + 1, "tcp://%s:%u", ifs[i].addr, port);
     }
-    freeifaddrs(ifs);
     if (n == 0) {
         snprintf(eps[n++], PARLEY_ENDPOINT_MAX + 1, "tcp://127.0.0.1:%u", port);
     }

@@ -125,6 +125,15 @@ void node_notify(node_t *self, const char *method, json_t *params);
  *  short-id prefix (>= 4 chars) of a known peer or contact. */
 int node_resolve_peer(node_t *self, const char *arg, uint8_t pk[32], const char **why) PARLEY_WUR;
 link_t *node_link_find(node_t *self, const uint8_t pk[32]);
+
+typedef struct {
+    char name[32];  /* interface name */
+    char addr[16];  /* dotted IPv4 address */
+    bool multicast; /* mDNS can run on it */
+} node_iface_t;
+
+/*  Up, non-loopback IPv4 interfaces, at most max, into out. */
+size_t node_interfaces(node_iface_t *out, size_t max);
 /*  The DM scope with peer, from its link's cache when there is one. */
 int node_dm_scope(node_t *self, const uint8_t peer[32], uint8_t scope[32]) PARLEY_WUR;
 bool node_link_online(const node_t *self, const link_t *link);
