@@ -338,10 +338,11 @@ s_send_hello(node_t *self, link_t *link)
 static void
 s_send_prekey(node_t *self, link_t *link)
 {
-    store_own_prekey_t cur;
+    //  Sent before every envelope batch: from memory, not the database.
     size_t len = 0;
-    if (store_own_prekey_current(self->store, &cur) == PARLEY_OK
-        && frame_encode_prekey(cur.bundle, sizeof cur.bundle, self->buf, PARLEY_FRAME_MAX, &len)
+    if (self->has_prekey
+        && frame_encode_prekey(self->prekey.bundle, sizeof self->prekey.bundle, self->buf,
+                               PARLEY_FRAME_MAX, &len)
                == PARLEY_OK) {
         s_link_send(self, link, self->buf, len);
     }
@@ -1236,14 +1237,18 @@ s_zap_recv(node_t *self)
 static void
 s_rotate_prekey(node_t *self, uint64_t now)
 {
-    store_own_prekey_t cur;
-    int rc = store_own_prekey_current(self->store, &cur);
-    if (rc == PARLEY_OK && now < cur.pub.created_ms + self->cfg.prekey_rotate_ms) {
+    int rc = PARLEY_OK;
+    if (!self->has_prekey) {
+        rc = store_own_prekey_current(self->store, &self->prekey);
+        self->has_prekey = rc == PARLEY_OK;
+    }
+    const store_own_prekey_t *cur = &self->prekey;
+    if (self->has_prekey && now < cur->pub.created_ms + self->cfg.prekey_rotate_ms) {
         return;
     }
     uint64_t next_id = 1;
-    if (rc == PARLEY_OK) {
-        next_id = (uint64_t)cur.pub.spk_id + 1;
+    if (self->has_prekey) {
+        next_id = (uint64_t)cur->pub.spk_id + 1;
     }
     store_own_prekey_t fresh;
     uint8_t secret[32];
@@ -1264,6 +1269,8 @@ s_rotate_prekey(node_t *self, uint64_t now)
         node_log(self, 0, "prekey rotation failed: %s", parley_strerror(rc));
         return;
     }
+    self->prekey = fresh;
+    self->has_prekey = true;
     node_log(self, 1, "new signed prekey %" PRIu32, fresh.pub.spk_id);
     for (size_t i = 0; i < self->n_links; i++) {
         self->links[i]->send_prekey = true;
@@ -1272,15 +1279,15 @@ s_rotate_prekey(node_t *self, uint64_t now)
 
 //  Destroys what forward secrecy says must go: prekeys superseded longer than
 //  the grace window ago, receiving day keys older than the window, and the
-//  sending chain's past days.
-static void
+//  sending chain's past days. True if anything was overwritten.
+static bool
 s_wipe_old_keys(node_t *self, uint64_t now)
 {
     bool wiped = false;
     size_t n = 0;
     uint64_t cutoff = now > self->cfg.grace_ms ? now - self->cfg.grace_ms : 0;
     if (node_txn(self) != PARLEY_OK) {
-        return;
+        return false;
     }
     if (store_own_prekey_wipe(self->store, cutoff, &n) == PARLEY_OK && n > 0) {
         wiped = true;
@@ -1309,9 +1316,7 @@ s_wipe_old_keys(node_t *self, uint64_t now)
         }
         sodium_memzero(&s, sizeof s);
     }
-    if (wiped) {
-        self->next_maint = 0; // checkpoint after this iteration's commit
-    }
+    return wiped;
 }
 
 static void
@@ -1393,6 +1398,8 @@ s_commit(node_t *self)
             self->links[i]->n_acks = 0;
             self->links[i]->n_push = 0;
         }
+        //  A prekey rotated in the lost transaction is gone: reload from disk.
+        self->has_prekey = false;
         json_array_clear(self->notes);
     }
     return rc;
@@ -1880,11 +1887,10 @@ node_run(node_t *self)
         }
         uint64_t now = node_now_ms();
         if (now >= self->next_maint) {
-            bool checkpoint = self->next_maint == 0 && self->started_ms + 1000 < now;
             s_rotate_prekey(self, now);
             s_addr_renew(self, now);
-            s_wipe_old_keys(self, now);
-            checkpoint = checkpoint || self->next_maint == 0;
+            //  Wiped secrets must not linger in old WAL frames: checkpoint.
+            bool checkpoint = s_wipe_old_keys(self, now);
             uint64_t step = self->cfg.ratchet_ms / 4;
             step = step < 250 ? 250 : step > 60000 ? 60000 : step;
             self->next_maint = now + step;

@@ -107,6 +107,8 @@ struct _node_t {
     char disc_state[2][8];         /* per source (0 local, 1 mdns): up, down, off */
     char disc_detail[2][128];      /* why, in a few words */
     uint64_t monitor_seq;          /* names inproc monitor endpoints */
+    store_own_prekey_t prekey;     /* our current signed prekey (public part), cached */
+    bool has_prekey;               /* prekey is loaded */
     uint8_t addr[ADDR_RECORD_MAX]; /* our own signed address record */
     size_t addr_len;               /* 0 until made */
     uint64_t addr_renew;           /* ms: re-sign after this */
