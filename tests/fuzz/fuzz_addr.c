@@ -13,16 +13,6 @@
 #include "../../proto/addr.h"
 #include "../../proto/endpoint.h"
 
-static uint64_t
-s_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -37,8 +27,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(size >= ADDR_RECORD_MIN && size <= ADDR_RECORD_MAX);
     FUZZ_CHECK(data[0] == ADDR_VERSION);
     FUZZ_CHECK(memcmp(r.pk, data + 1, 32) == 0);
-    FUZZ_CHECK(r.issued_ms == s_be(data + 33, 8));
-    FUZZ_CHECK(r.expires_ms == s_be(data + 41, 8));
+    FUZZ_CHECK(r.issued_ms == fuzz_be(data + 33, 8));
+    FUZZ_CHECK(r.expires_ms == fuzz_be(data + 41, 8));
     FUZZ_CHECK(r.n == data[49] && r.n >= 1 && r.n <= PARLEY_HELLO_ENDPOINTS_MAX);
     size_t off = ADDR_HEADER_LEN;
     for (size_t i = 0; i < r.n; i++) {

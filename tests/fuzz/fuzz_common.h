@@ -9,6 +9,7 @@
 #ifndef PARLEY_FUZZ_COMMON_H
 #define PARLEY_FUZZ_COMMON_H
 
+#include "../../proto/bytes.h"
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,6 +44,16 @@ fuzz_init(void)
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+/*  The big-endian integer of n (4 or 8) bytes at p, read with proto's
+ *  reader, for checking a decoder's fields against its bytes. */
+static inline uint64_t
+fuzz_be(const uint8_t *p, size_t n)
+{
+    bytes_reader_t r;
+    bytes_reader_init(&r, p, n);
+    return n == 4 ? bytes_get_u32(&r) : bytes_get_u64(&r);
+}
 
 /*  libFuzzer hands each input in a heap block of exactly `size` bytes, so
  *  ASan flags any read past the end: targets pass `data` straight through. */

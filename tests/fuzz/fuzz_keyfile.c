@@ -24,16 +24,6 @@
 #define S_OFF_MEM 65u
 #define S_FORMAT_SEALED 1u
 
-static uint64_t
-s_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 /*  True unless the input is a sealed file that asks for more than the
  *  minimum Argon2id cost (see the top of the file). A sealed input too short
  *  to hold the cost fields must be rejected before any hashing, so it runs. */
@@ -46,8 +36,8 @@ s_cheap_to_open(const uint8_t *data, size_t size)
     if (size < S_OFF_MEM + 8) {
         return true;
     }
-    return s_be64(data + S_OFF_OPS) == crypto_pwhash_OPSLIMIT_MIN
-           && s_be64(data + S_OFF_MEM) == crypto_pwhash_MEMLIMIT_MIN;
+    return fuzz_be(data + S_OFF_OPS, 8) == crypto_pwhash_OPSLIMIT_MIN
+           && fuzz_be(data + S_OFF_MEM, 8) == crypto_pwhash_MEMLIMIT_MIN;
 }
 
 /*  A decoded identity matches the public key in the file, and re-encoding it

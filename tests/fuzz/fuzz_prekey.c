@@ -9,16 +9,6 @@
 
 #include "../../proto/dm.h"
 
-static uint64_t
-s_be(const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -33,8 +23,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(size == DM_PREKEY_BUNDLE_LEN);
     FUZZ_CHECK(data[0] == 1);
     FUZZ_CHECK(memcmp(pk.owner, data + 1, 32) == 0);
-    FUZZ_CHECK(pk.spk_id == (uint32_t)s_be(data + 33, 4));
+    FUZZ_CHECK(pk.spk_id == (uint32_t)fuzz_be(data + 33, 4));
     FUZZ_CHECK(memcmp(pk.spk_pub, data + 37, 32) == 0);
-    FUZZ_CHECK(pk.created_ms == s_be(data + 69, 8));
+    FUZZ_CHECK(pk.created_ms == fuzz_be(data + 69, 8));
     return 0;
 }
