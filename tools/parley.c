@@ -205,6 +205,20 @@ s_call(cli_t *cli, const char *method, json_t *params, json_t **out)
     return 0;
 }
 
+//  s_call, and with --json print the result: *out is then NULL and the
+//  command has nothing left to do.
+static int
+s_fetch(cli_t *cli, const char *method, json_t *params, json_t **out)
+{
+    int code = s_call(cli, method, params, out);
+    if (code == 0 && cli->json) {
+        s_print_json(*out);
+        json_decref(*out);
+        *out = NULL;
+    }
+    return code;
+}
+
 static void
 s_print_msg(const json_t *m)
 {
@@ -224,14 +238,12 @@ c_send(cli_t *cli)
         return s_die(2, "usage: parley send PEER TEXT");
     }
     json_t *res = NULL;
-    int code = s_call(cli, "send",
-                      json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]), &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "send",
+                       json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]), &res);
+    if (code != 0 || !res) {
         return code;
     }
-    if (cli->json) {
-        s_print_json(res);
-    } else if (strcmp(s_str(res, "state"), "queued") == 0) {
+    if (strcmp(s_str(res, "state"), "queued") == 0) {
         printf("queued %s (waiting for the peer's prekey; sent when it is online)\n",
                s_str(res, "msg_id"));
     } else {
@@ -264,20 +276,16 @@ c_history(cli_t *cli)
         return s_die(2, "usage: parley history PEER [--limit N]");
     }
     json_t *res = NULL;
-    int code = s_call(cli, "history",
-                      json_pack("{s:s, s:I}", "peer", peer, "limit", (json_int_t)limit), &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "history",
+                       json_pack("{s:s, s:I}", "peer", peer, "limit", (json_int_t)limit), &res);
+    if (code != 0 || !res) {
         return code;
     }
-    if (cli->json) {
-        s_print_json(res);
-    } else {
-        size_t i;
-        json_t *m;
-        json_array_foreach(res, i, m)
-        {
-            s_print_msg(m);
-        }
+    size_t i;
+    json_t *m;
+    json_array_foreach(res, i, m)
+    {
+        s_print_msg(m);
     }
     json_decref(res);
     return 0;
@@ -336,14 +344,9 @@ static int
 c_peers(cli_t *cli)
 {
     json_t *res = NULL;
-    int code = s_call(cli, "peers", NULL, &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "peers", NULL, &res);
+    if (code != 0 || !res) {
         return code;
-    }
-    if (cli->json) {
-        s_print_json(res);
-        json_decref(res);
-        return 0;
     }
     size_t i;
     json_t *p;
@@ -385,26 +388,24 @@ c_contacts(cli_t *cli)
         if (cli->argc == 4 && !replace) {
             return s_die(2, "contacts add: unexpected '%s'", cli->argv[3]);
         }
-        code = s_call(cli, "contacts.add",
-                      json_pack("{s:s, s:s, s:b}", "id", cli->argv[1], "name", cli->argv[2],
-                                "replace", replace),
-                      &res);
+        code = s_fetch(cli, "contacts.add",
+                       json_pack("{s:s, s:s, s:b}", "id", cli->argv[1], "name", cli->argv[2],
+                                 "replace", replace),
+                       &res);
     } else if (strcmp(sub, "list") == 0 && cli->argc <= 1) {
-        code = s_call(cli, "contacts.list", NULL, &res);
+        code = s_fetch(cli, "contacts.list", NULL, &res);
     } else if (strcmp(sub, "remove") == 0 && cli->argc == 2) {
-        code = s_call(cli, "contacts.remove", json_pack("{s:s}", "name", cli->argv[1]), &res);
+        code = s_fetch(cli, "contacts.remove", json_pack("{s:s}", "name", cli->argv[1]), &res);
     } else if (strcmp(sub, "verify") == 0 && cli->argc == 2) {
-        code = s_call(cli, "contacts.verify", json_pack("{s:s}", "peer", cli->argv[1]), &res);
+        code = s_fetch(cli, "contacts.verify", json_pack("{s:s}", "peer", cli->argv[1]), &res);
     } else {
         return s_die(2, "usage: parley contacts add ID NAME [--replace] | list | remove NAME "
                         "| verify PEER");
     }
-    if (code != 0) {
+    if (code != 0 || !res) {
         return code;
     }
-    if (cli->json) {
-        s_print_json(res);
-    } else if (json_is_array(res)) {
+    if (json_is_array(res)) {
         size_t i;
         json_t *c;
         json_array_foreach(res, i, c)
@@ -427,21 +428,16 @@ c_safety(cli_t *cli)
         return s_die(2, "usage: parley safety PEER");
     }
     json_t *res = NULL;
-    int code = s_call(cli, "safety", json_pack("{s:s}", "peer", cli->argv[0]), &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "safety", json_pack("{s:s}", "peer", cli->argv[0]), &res);
+    if (code != 0 || !res) {
         return code;
     }
-    if (cli->json) {
-        s_print_json(res);
-    } else {
-        const char *d = s_str(res, "safety_number");
-        //  Twelve groups of five, as people read them aloud to each other.
-        for (size_t i = 0; i < 60 && d[i]; i += 5) {
-            printf("%.5s%s", d + i, i == 25 ? "\n" : i == 55 ? "\n" : " ");
-        }
-        printf("%s\n",
-               json_is_true(json_object_get(res, "verified")) ? "verified" : "not verified");
+    const char *d = s_str(res, "safety_number");
+    //  Twelve groups of five, as people read them aloud to each other.
+    for (size_t i = 0; i < 60 && d[i]; i += 5) {
+        printf("%.5s%s", d + i, i == 25 ? "\n" : i == 55 ? "\n" : " ");
     }
+    printf("%s\n", json_is_true(json_object_get(res, "verified")) ? "verified" : "not verified");
     json_decref(res);
     return 0;
 }
@@ -450,14 +446,9 @@ static int
 c_status(cli_t *cli)
 {
     json_t *res = NULL;
-    int code = s_call(cli, "status", NULL, &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "status", NULL, &res);
+    if (code != 0 || !res) {
         return code;
-    }
-    if (cli->json) {
-        s_print_json(res);
-        json_decref(res);
-        return 0;
     }
     json_t *log = json_object_get(res, "log");
     json_t *peers = json_object_get(res, "peers");
@@ -495,14 +486,9 @@ c_doctor(cli_t *cli)
     }
     json_t *params = cli->argc == 1 ? json_pack("{s:s}", "peer", cli->argv[0]) : NULL;
     json_t *res = NULL;
-    int code = s_call(cli, "doctor", params, &res);
-    if (code != 0) {
+    int code = s_fetch(cli, "doctor", params, &res);
+    if (code != 0 || !res) {
         return code;
-    }
-    if (cli->json) {
-        s_print_json(res);
-        json_decref(res);
-        return 0;
     }
     json_t *d = json_object_get(res, "discovery");
     json_t *m = json_object_get(d, "mdns");
