@@ -750,7 +750,7 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*r
         return;
     }
     envelope_t env;
-    int rc = envelope_check(buf, len, node_now_ms(), &env, id);
+    int rc = envelope_validate(buf, len, node_now_ms(), &env); // id: hashed above
     if (rc != PARLEY_OK) {
         s_count_reject(self, rc);
         return;

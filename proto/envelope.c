@@ -190,10 +190,9 @@ envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN])
 }
 
 int
-envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
-               uint8_t id[PARLEY_ID_LEN])
+envelope_validate(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env)
 {
-    if (!env || !id) {
+    if (!env) {
         return PARLEY_ERR_STATE;
     }
     if (len > PARLEY_ENVELOPE_MAX) {
@@ -209,10 +208,22 @@ envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
     }
     if (rc != 0) {
         memset(env, 0, sizeof *env);
-        return rc;
     }
-    envelope_id(env, id);
-    return PARLEY_OK;
+    return rc;
+}
+
+int
+envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
+               uint8_t id[PARLEY_ID_LEN])
+{
+    if (!id) {
+        return PARLEY_ERR_STATE;
+    }
+    int rc = envelope_validate(buf, len, now_ms, env);
+    if (rc == PARLEY_OK) {
+        envelope_id(env, id);
+    }
+    return rc;
 }
 
 /* ---------------------------------------------------------------- self-test */

@@ -71,6 +71,9 @@ int envelope_verify(const envelope_t *env) PARLEY_WUR;
 int envelope_check_time(const envelope_t *env, uint64_t now_ms) PARLEY_WUR;
 /*  The envelope id: BLAKE2b-256 of env->bytes. */
 void envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN]);
+/*  Ingest check of raw bytes without the id: limits -> decode -> verify ->
+ *  time. For a caller that hashed the bytes already (to dedupe first). */
+int envelope_validate(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env) PARLEY_WUR;
 /*  Full ingest check of raw bytes: limits -> decode -> verify -> time.
  *  On success env views buf and id is filled. */
 int envelope_check(const uint8_t *buf, size_t len, uint64_t now_ms, envelope_t *env,
