@@ -73,6 +73,32 @@ bytes_get_u64(bytes_reader_t *r)
     return v;
 }
 
+/*  LEB128: 7 bits a byte, least significant first, high bit = more. Only
+ *  the shortest form is accepted (no trailing zero groups), at most 10
+ *  bytes, and nothing above 2^64 - 1. */
+uint64_t
+bytes_get_varint(bytes_reader_t *r)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 10; i++) {
+        const uint8_t *b = s_take(r, 1);
+        if (!b) {
+            return 0;
+        }
+        uint64_t group = *b & 0x7fu;
+        if ((i == 9 && *b > 1) || (i > 0 && *b == 0)) {
+            r->failed = true; // past 64 bits, or a non-minimal encoding
+            return 0;
+        }
+        v |= group << (7 * i);
+        if (!(*b & 0x80u)) {
+            return v;
+        }
+    }
+    r->failed = true;
+    return 0;
+}
+
 void
 bytes_get(bytes_reader_t *r, void *out, size_t n)
 {
@@ -166,6 +192,16 @@ void
 bytes_put_u64(bytes_writer_t *w, uint64_t v)
 {
     s_put_be(w, v, 8);
+}
+
+void
+bytes_put_varint(bytes_writer_t *w, uint64_t v)
+{
+    do {
+        uint8_t b = (uint8_t)(v & 0x7fu);
+        v >>= 7;
+        s_put_be(w, v ? (uint8_t)(b | 0x80u) : b, 1);
+    } while (v);
 }
 
 /*  memmove, not memcpy: callers may encrypt a body in place in the output
@@ -266,12 +302,51 @@ s_test_writer(void)
     CHECK(bytes_writer_ok(&w));
 }
 
+static void
+s_test_varint(void)
+{
+    const uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX - 1,
+                              UINT64_MAX };
+    const size_t lens[] = { 1, 1, 1, 2, 2, 2, 3, 5, 10, 10 };
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        uint8_t buf[10];
+        bytes_writer_t w;
+        bytes_writer_init(&w, buf, sizeof buf);
+        bytes_put_varint(&w, vals[i]);
+        CHECK(bytes_writer_ok(&w) && (size_t)(w.p - buf) == lens[i]);
+        bytes_reader_t r;
+        bytes_reader_init(&r, buf, lens[i]);
+        CHECK(bytes_get_varint(&r) == vals[i] && bytes_reader_done(&r));
+        /* every truncation fails */
+        for (size_t n = 0; n < lens[i]; n++) {
+            bytes_reader_init(&r, buf, n);
+            (void)bytes_get_varint(&r);
+            CHECK(!bytes_reader_ok(&r));
+        }
+    }
+    /* non-minimal forms and values past 64 bits are refused */
+    const uint8_t nonmin[] = { 0x80, 0x00 };
+    const uint8_t big[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02 };
+    const uint8_t longer[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x81, 0x01 };
+    bytes_reader_t r;
+    bytes_reader_init(&r, nonmin, sizeof nonmin);
+    (void)bytes_get_varint(&r);
+    CHECK(!bytes_reader_ok(&r));
+    bytes_reader_init(&r, big, sizeof big);
+    (void)bytes_get_varint(&r);
+    CHECK(!bytes_reader_ok(&r));
+    bytes_reader_init(&r, longer, sizeof longer);
+    (void)bytes_get_varint(&r);
+    CHECK(!bytes_reader_ok(&r));
+}
+
 void
 bytes_test(bool verbose)
 {
     if (verbose) {
-        printf(" * bytes: reader, writer, latching, truncation\n");
+        printf(" * bytes: reader, writer, varints, latching, truncation\n");
     }
     s_test_reader();
     s_test_writer();
+    s_test_varint();
 }

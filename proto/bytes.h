@@ -29,6 +29,8 @@ uint8_t bytes_get_u8(bytes_reader_t *r);
 uint16_t bytes_get_u16(bytes_reader_t *r);
 uint32_t bytes_get_u32(bytes_reader_t *r);
 uint64_t bytes_get_u64(bytes_reader_t *r);
+/*  Unsigned LEB128, shortest form only, at most 10 bytes. */
+uint64_t bytes_get_varint(bytes_reader_t *r);
 /*  Copies n bytes into out (zeros on failure). */
 void bytes_get(bytes_reader_t *r, void *out, size_t n);
 /*  Returns a pointer to the next n bytes inside the buffer and skips them,
@@ -44,6 +46,7 @@ void bytes_put_u8(bytes_writer_t *w, uint8_t v);
 void bytes_put_u16(bytes_writer_t *w, uint16_t v);
 void bytes_put_u32(bytes_writer_t *w, uint32_t v);
 void bytes_put_u64(bytes_writer_t *w, uint64_t v);
+void bytes_put_varint(bytes_writer_t *w, uint64_t v);
 void bytes_put(bytes_writer_t *w, const void *data, size_t n);
 bool bytes_writer_ok(const bytes_writer_t *w);
 

@@ -15,6 +15,7 @@
 #include "bytes.h"
 #include "dm.h"
 #include "selftest.h"
+#include "sync.h"
 
 #define S_PREKEY_LEN DM_PREKEY_BUNDLE_LEN
 #define S_ID_LEN 32u
@@ -167,6 +168,19 @@ s_decode_payload(bytes_reader_t *r, frame_t *f)
     case FRAME_PONG: f->nonce = bytes_get_u64(r); return PARLEY_OK;
     case FRAME_BYE: f->reason = bytes_get_u8(r); return PARLEY_OK;
     case FRAME_PEERS: return s_decode_peers(r, f);
+    case FRAME_RECONCILE: {
+        size_t n = bytes_remaining(r);
+        f->sync = bytes_view(r, n);
+        f->sync_len = n;
+        return sync_msg_check(f->sync, n);
+    }
+    case FRAME_WANT: {
+        size_t n = bytes_remaining(r);
+        const uint8_t *p = bytes_view(r, n);
+        int rc = sync_want_check(p, n, &f->n_prefixes);
+        f->prefixes = rc == PARLEY_OK ? p + 2 : NULL;
+        return rc;
+    }
     default: return PARLEY_ERR_UNSUPPORTED;
     }
 }
@@ -428,6 +442,26 @@ frame_encode_peers(const uint8_t *const *records, const size_t *lens, size_t n, 
         bytes_put_u16(&w, (uint16_t)lens[i]);
         bytes_put(&w, records[i], lens[i]);
     }
+    return s_finish(&w, out, out_len);
+}
+
+int
+frame_encode_want(const uint8_t *prefixes, size_t n, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (n == 0 || !prefixes) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (n > SYNC_WANT_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_WANT, out, cap);
+    bytes_put_u16(&w, (uint16_t)n);
+    bytes_put(&w, prefixes, n * SYNC_PREFIX_LEN);
     return s_finish(&w, out, out_len);
 }
 

@@ -16,6 +16,9 @@
  *    BYE       reason u8
  *    PEERS     count u8 (1..16) | count × (len u16 (1..ADDR_RECORD_MAX) | signed
  *              address record, proto/addr.h — verified by the node, not here)
+ *    RECONCILE flags u8 | [digest 16] | n_blocks u16 | blocks — checked whole by
+ *              sync_msg_check (proto/sync.h)
+ *    WANT      count u16 (1..4096) | count × 16-byte envelope id prefix
  *
  *  HELLO's ed_pk must map to the CURVE key the transport authenticated;
  *  node/ checks that. Every other frame from a link before HELLO is dropped.
@@ -39,6 +42,8 @@ enum {
     FRAME_PONG = 6,
     FRAME_BYE = 7,
     FRAME_PEERS = 8,
+    FRAME_RECONCILE = 9,
+    FRAME_WANT = 10,
 };
 
 typedef struct {
@@ -69,6 +74,12 @@ typedef struct {
     size_t n_records;
     const uint8_t *records[PARLEY_PEERS_MAX]; /* views: signed address records */
     size_t record_lens[PARLEY_PEERS_MAX];
+    /* RECONCILE: the payload after the type byte (read with sync_msg_open) */
+    const uint8_t *sync;
+    size_t sync_len;
+    /* WANT */
+    const uint8_t *prefixes; /* n_prefixes × SYNC_PREFIX_LEN */
+    size_t n_prefixes;
 } frame_t;
 
 /*  Decodes one frame; views into buf. */
@@ -98,6 +109,9 @@ int frame_encode_ping(uint8_t type, uint64_t nonce, uint8_t *out, size_t cap,
                       size_t *out_len) PARLEY_WUR;
 int frame_encode_peers(const uint8_t *const *records, const size_t *lens, size_t n, uint8_t *out,
                        size_t cap, size_t *out_len) PARLEY_WUR;
+/*  WANT for n (1..SYNC_WANT_MAX) id prefixes of SYNC_PREFIX_LEN bytes. */
+int frame_encode_want(const uint8_t *prefixes, size_t n, uint8_t *out, size_t cap,
+                      size_t *out_len) PARLEY_WUR;
 int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
 
 void frame_test(bool verbose);

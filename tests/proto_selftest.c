@@ -32,6 +32,7 @@
 #include "../proto/identity.h"
 #include "../proto/limits.h"
 #include "../proto/selftest.h"
+#include "../proto/sync.h"
 #include "../proto/txt.h"
 
 /* -------------------------------------------------- deterministic randomness */
@@ -507,7 +508,8 @@ static const s_test_t s_tests[] = {
     { "errors", s_errors_test },   { "bytes", bytes_test },       { "b32", b32_test },
     { "identity", identity_test }, { "envelope", envelope_test }, { "dm", dm_test },
     { "content", content_test },   { "frame", frame_test },       { "endpoint", endpoint_test },
-    { "txt", txt_test },           { "addr", addr_test },         { "vectors", s_vectors_test },
+    { "txt", txt_test },           { "addr", addr_test },         { "sync", sync_test },
+    { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
