@@ -225,6 +225,17 @@ static const char *const s_migrations[] = {
     "  last_used_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (peer, ek_pub)"
     ");",
+    /* 1 → 2: replication. Sync reads a scope in (ts, id) order and streams
+       ranges of it; expiry finds due envelopes; scope_authors names who
+       wrote in each scope (relays hint members to their scopes with it). */
+    "CREATE INDEX envelopes_scope_ts ON envelopes (scope, ts_ms, id);"
+    "CREATE INDEX envelopes_expires ON envelopes (expires_ms) WHERE expires_ms > 0;"
+    "CREATE TABLE scope_authors ("
+    "  scope BLOB NOT NULL,"
+    "  author BLOB NOT NULL,"
+    "  PRIMARY KEY (scope, author)"
+    ") WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO scope_authors SELECT DISTINCT scope, author FROM envelopes;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -345,6 +356,20 @@ static const char *const s_sql[ST_COUNT] = {
                     " day0 = excluded.day0, base_day = excluded.base_day, key = excluded.key,"
                     " last_used_ms = excluded.last_used_ms",
     [ST_RECV_LIST] = "SELECT " S_RECV_COLS " FROM recv_sessions ORDER BY peer, ek_pub",
+
+    [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
+    [ST_SCOPE_AUTHORS] = "SELECT scope, author FROM scope_authors ORDER BY scope, author",
+    [ST_ENV_SCOPE_KEYS] = "SELECT ts_ms, id FROM envelopes WHERE scope = ?1 ORDER BY ts_ms, id",
+    [ST_ENV_RANGE] = "SELECT ts_ms, id, bytes FROM envelopes WHERE scope = ?1"
+                     " AND (ts_ms, id) > (?2, ?3) AND (ts_ms, id) <= (?4, ?5)"
+                     " ORDER BY ts_ms, id LIMIT ?6",
+    [ST_ENV_BY_PREFIX] = "SELECT bytes FROM envelopes WHERE id >= ?1 AND id <= ?2 LIMIT 1",
+    [ST_ENV_EXPIRED] = "SELECT id, scope, ts_ms FROM envelopes"
+                       " WHERE expires_ms > 0 AND expires_ms <= ?1 LIMIT ?2",
+    [ST_ENV_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
+    [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
+    [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
+    [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
 };
 
 /* ---- opening ---- */
@@ -933,6 +958,85 @@ s_t_open(const char *path)
     s_t_idle(s);
     return s;
 }
+
+static int
+s_t_range_fn(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
+{
+    (void)id;
+    (void)bytes;
+    CHECK(len > 0);
+    uint64_t *last = arg;
+    CHECK(ts > *last);
+    *last = ts;
+    return 0;
+}
+
+static int
+s_t_authors_fn(const uint8_t scope[32], const uint8_t author[32], void *arg)
+{
+    (void)scope;
+    (void)author;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void
+s_t_replication(const char *dir)
+{
+    char path[4096];
+    s_t_path(path, sizeof path, dir, "replication.db");
+    store_t *s = s_t_open(path);
+    uint8_t author[32], other[32], scope[32];
+    randombytes_buf(author, 32);
+    randombytes_buf(other, 32);
+    randombytes_buf(scope, 32);
+    s_t_env_t e[6];
+    for (uint64_t i = 0; i < 6; i++) {
+        s_t_env(&e[i], i % 2 ? other : author, scope, i + 1, (uint8_t)(0xa0 + i));
+        e[i].env.expires_ms = i == 5 ? 5000 : 0;
+        CHECK(store_envelope_put(s, &e[i].env, e[i].id, 1) == 0);
+    }
+    size_t n_authors = 0;
+    CHECK(store_scope_authors(s, s_t_authors_fn, &n_authors) == 0 && n_authors >= 2);
+    sync_set_t *set = sync_set_new();
+    CHECK(set && store_scope_load(s, scope, set) == 0 && sync_set_count(set) == 6);
+    //  Ranges: after the first item up to the fourth, in order.
+    const sync_item_t *first = sync_set_at(set, 0);
+    uint8_t fid[32], tid[32];
+    uint64_t fts = first->ts, tts = sync_set_at(set, 3)->ts;
+    memcpy(fid, first->id, 32);
+    memcpy(tid, sync_set_at(set, 3)->id, 32);
+    uint64_t last = 0;
+    size_t n = 0;
+    CHECK(store_envelope_range(s, scope, fts, fid, tts, tid, 100, s_t_range_fn, &last, &n) == 0);
+    CHECK(n == 3 && last == tts);
+    CHECK(store_envelope_range(s, scope, fts, fid, tts, tid, 2, s_t_range_fn, &(uint64_t){ 0 }, &n)
+          == 0);
+    CHECK(n == 2);
+    //  Prefix lookups.
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    CHECK(store_envelope_by_prefix(s, e[2].id, &bytes, &len) == 0 && len == sizeof e[2].bytes);
+    CHECK(memcmp(bytes, e[2].bytes, len) == 0);
+    free(bytes);
+    CHECK(store_envelope_has_prefix(s, e[4].id));
+    uint8_t none[SYNC_PREFIX_LEN] = { 0 };
+    CHECK(!store_envelope_has_prefix(s, none));
+    CHECK(store_envelope_by_prefix(s, none, &bytes, &len) == PARLEY_ERR_NOTFOUND);
+    //  Expiry: only the due one goes, with its outbox row and its message.
+    uint8_t peer[32] = { 9 };
+    CHECK(store_outbox_add(s, e[5].id, peer, 1) == 0);
+    store_expired_t gone[4];
+    CHECK(store_envelope_expire(s, 4999, 4, gone, &n) == 0 && n == 0);
+    CHECK(store_envelope_expire(s, 5000, 4, gone, &n) == 0 && n == 1);
+    CHECK(memcmp(gone[0].id, e[5].id, 32) == 0 && gone[0].ts_ms == e[5].env.ts_ms);
+    CHECK(!store_envelope_has(s, e[5].id));
+    uint8_t ids[32 * 4];
+    CHECK(store_outbox_list(s, peer, 4, ids, &n) == 0 && n == 0);
+    sync_set_destroy(&set);
+    store_destroy(&s);
+}
+
 
 static void
 s_t_open_refused(const char *dir)
@@ -1853,6 +1957,8 @@ store_test(bool verbose)
     s_t_messages(s);
     s_t_say("outbox");
     s_t_outbox(s);
+    s_t_say("replication: scope keys, ranges, prefixes, authors, expiry");
+    s_t_replication(dir);
     s_t_say("contacts");
     s_t_contacts(s);
     s_t_say("peers");

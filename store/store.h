@@ -19,11 +19,12 @@
 #include "../proto/dm.h"
 #include "../proto/envelope.h"
 #include "../proto/errors.h"
+#include "../proto/sync.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -76,6 +77,7 @@ enum {
     MSG_STATE_DELIVERED = 3, /* the recipient's signed receipt came back */
     MSG_STATE_READ = 4,      /* the recipient opened it */
     MSG_STATE_RECEIVED = 10, /* incoming */
+    MSG_STATE_OPENED = 11,   /* incoming, and read here (a read receipt went back) */
 };
 
 typedef struct {
@@ -210,6 +212,46 @@ int store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t 
 int store_recv_session_put(store_t *self, const store_recv_session_t *s) PARLEY_WUR;
 /*  All receiving sessions (caller frees). */
 int store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n) PARLEY_WUR;
+
+/* ---- replication (store_sync.c) ---- */
+
+/*  Inserts the (ts, id) of every envelope of scope into set (in order). */
+int store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set) PARLEY_WUR;
+/*  Calls fn(scope, author, arg) for every author seen in every scope,
+ *  ordered by scope; fn returns non-zero to stop. */
+int store_scope_authors(store_t *self,
+                        int (*fn)(const uint8_t scope[32], const uint8_t author[32], void *arg),
+                        void *arg) PARLEY_WUR;
+/*  Envelopes of scope with (ts, id) after (after_ts, after_id) and at most
+ *  (to_ts, to_id), in order, at most limit; fn gets views valid during the
+ *  call and may not call the store. *n how many were passed. */
+int store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
+                         const uint8_t after_id[32], uint64_t to_ts, const uint8_t to_id[32],
+                         size_t limit,
+                         int (*fn)(uint64_t ts, const uint8_t id[32], const uint8_t *bytes,
+                                   size_t len, void *arg),
+                         void *arg, size_t *n) PARLEY_WUR;
+/*  The envelope whose id starts with prefix (SYNC_PREFIX_LEN bytes):
+ *  malloc'd bytes, or PARLEY_ERR_NOTFOUND. */
+int store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN],
+                             uint8_t **bytes, size_t *len) PARLEY_WUR;
+bool store_envelope_has_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN]);
+
+typedef struct {
+    uint8_t id[32];
+    uint8_t scope[32];
+    uint64_t ts_ms;
+} store_expired_t;
+
+/*  Deletes up to max envelopes whose expires_ms ≤ now, with their messages
+ *  and outbox rows (secure_delete overwrites them); out[0..*n) says which. */
+int store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_t *out,
+                          size_t *n) PARLEY_WUR;
+/*  Forgets env_id in every peer's outbox (its recipient has it). */
+int store_outbox_drop(store_t *self, const uint8_t env_id[32]) PARLEY_WUR;
+/*  Marks the incoming message with envelope env_id read; *changed if it was
+ *  not already. */
+int store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed) PARLEY_WUR;
 
 /* ---- statistics ---- */
 typedef struct {

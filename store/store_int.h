@@ -94,6 +94,17 @@ typedef enum {
     ST_RECV_GET,
     ST_RECV_PUT,
     ST_RECV_LIST,
+    /* replication (store_sync.c) */
+    ST_SCOPE_AUTHOR_PUT,
+    ST_SCOPE_AUTHORS,
+    ST_ENV_SCOPE_KEYS,
+    ST_ENV_RANGE,
+    ST_ENV_BY_PREFIX,
+    ST_ENV_EXPIRED,
+    ST_ENV_DELETE,
+    ST_MSG_DELETE_ENV,
+    ST_OUTBOX_DROP,
+    ST_MSG_MARK_READ,
     ST_COUNT
 } store_stmt_id_t;
 

@@ -138,7 +138,16 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
         return rc;
     }
     if (sqlite3_changes(self->db) == 1) {
-        return 0;
+        st = self->st[ST_SCOPE_AUTHOR_PUT];
+        rc = s_bind_blob(st, 1, env->scope, 32);
+        if (rc == 0) {
+            rc = s_bind_blob(st, 2, env->author, 32);
+        }
+        if (rc != 0) {
+            s_reset(st);
+            return rc;
+        }
+        return s_run(st, NULL);
     }
     bool found = false;
     rc = s_env_has(self, id, &found);
@@ -284,7 +293,8 @@ store_envelope_each(store_t *self, int (*fn)(const uint8_t *bytes, size_t len, v
 static bool
 s_state_valid(int64_t state)
 {
-    return (state >= MSG_STATE_QUEUED && state <= MSG_STATE_READ) || state == MSG_STATE_RECEIVED;
+    return (state >= MSG_STATE_QUEUED && state <= MSG_STATE_READ) || state == MSG_STATE_RECEIVED
+           || state == MSG_STATE_OPENED;
 }
 
 /*  The rules that tie state, direction and envelope together; the same on
@@ -299,7 +309,7 @@ s_msg_consistent(int64_t state, bool outgoing, bool has_env)
     if (has_env != (state != MSG_STATE_QUEUED)) {
         return false; /* env_id is NULL exactly while QUEUED */
     }
-    return outgoing != (state == MSG_STATE_RECEIVED);
+    return outgoing != (state == MSG_STATE_RECEIVED || state == MSG_STATE_OPENED);
 }
 
 /*  Reads the S_MSG_COLS of the current row into *m; m->text is malloc'd. */

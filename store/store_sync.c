@@ -1,0 +1,264 @@
+/*  store/store_sync.c — what replication reads from and does to the log:
+ *  a scope's keys in (ts, id) order for the reconciliation set, ranges of a
+ *  scope streamed in that order, lookups by id prefix (WANT frames), the
+ *  authors seen per scope, and the deletion of expired envelopes.
+ *
+ *  Invariants: an expired envelope leaves the log with its message and its
+ *  outbox rows in one operation (secure_delete overwrites the pages); the
+ *  scope_authors row of an envelope is written with it (store_log.c).
+ */
+#include "store_int.h"
+
+int
+store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set)
+{
+    sqlite3_stmt *st = self->st[ST_ENV_SCOPE_KEYS];
+    int rc = s_bind_blob(st, 1, scope, 32);
+    while (rc == 0) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        uint64_t ts = 0;
+        uint8_t id[32];
+        rc = s_col_u64(st, 0, &ts);
+        if (rc == 0) {
+            rc = s_col_blob(st, 1, id, 32);
+        }
+        if (rc == 0) {
+            rc = sync_set_insert(set, ts, id);
+            rc = rc == PARLEY_ERR_DUPLICATE ? 0 : rc; // ids are unique: cannot happen
+        }
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_scope_authors(store_t *self,
+                    int (*fn)(const uint8_t scope[32], const uint8_t author[32], void *arg),
+                    void *arg)
+{
+    sqlite3_stmt *st = self->st[ST_SCOPE_AUTHORS];
+    int rc = 0;
+    for (;;) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        uint8_t scope[32], author[32];
+        rc = s_col_blob(st, 0, scope, 32);
+        if (rc == 0) {
+            rc = s_col_blob(st, 1, author, 32);
+        }
+        if (rc != 0 || fn(scope, author, arg) != 0) {
+            break;
+        }
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
+                     const uint8_t after_id[32], uint64_t to_ts, const uint8_t to_id[32],
+                     size_t limit,
+                     int (*fn)(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len,
+                               void *arg),
+                     void *arg, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = self->st[ST_ENV_RANGE];
+    int rc = s_bind_blob(st, 1, scope, 32);
+    if (rc == 0) {
+        rc = s_bind_u64(st, 2, after_ts);
+    }
+    if (rc == 0) {
+        rc = s_bind_blob(st, 3, after_id, 32);
+    }
+    if (rc == 0) {
+        rc = s_bind_u64(st, 4, to_ts);
+    }
+    if (rc == 0) {
+        rc = s_bind_blob(st, 5, to_id, 32);
+    }
+    if (rc == 0) {
+        rc = s_bind_i64(st, 6, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+    }
+    while (rc == 0) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        uint64_t ts = 0;
+        uint8_t id[32];
+        rc = s_col_u64(st, 0, &ts);
+        if (rc == 0) {
+            rc = s_col_blob(st, 1, id, 32);
+        }
+        const void *p = NULL;
+        int len = 0;
+        if (rc == 0) {
+            p = sqlite3_column_blob(st, 2);
+            len = sqlite3_column_bytes(st, 2);
+            if (sqlite3_column_type(st, 2) != SQLITE_BLOB || len <= 0 || !p
+                || (size_t)len > PARLEY_ENVELOPE_MAX) {
+                rc = PARLEY_ERR_MALFORMED;
+            }
+        }
+        if (rc != 0) {
+            break;
+        }
+        (*n)++;
+        if (fn(ts, id, p, (size_t)len, arg) != 0) {
+            break;
+        }
+    }
+    s_reset(st);
+    return rc;
+}
+
+static int
+s_bind_prefix(sqlite3_stmt *st, const uint8_t prefix[SYNC_PREFIX_LEN], uint8_t lo[32],
+              uint8_t hi[32])
+{
+    memcpy(lo, prefix, SYNC_PREFIX_LEN);
+    memset(lo + SYNC_PREFIX_LEN, 0x00, 32 - SYNC_PREFIX_LEN);
+    memcpy(hi, prefix, SYNC_PREFIX_LEN);
+    memset(hi + SYNC_PREFIX_LEN, 0xff, 32 - SYNC_PREFIX_LEN);
+    int rc = s_bind_blob(st, 1, lo, 32);
+    return rc == 0 ? s_bind_blob(st, 2, hi, 32) : rc;
+}
+
+int
+store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN], uint8_t **bytes,
+                         size_t *len)
+{
+    *bytes = NULL;
+    *len = 0;
+    sqlite3_stmt *st = self->st[ST_ENV_BY_PREFIX];
+    uint8_t lo[32], hi[32];
+    bool row = false;
+    int rc = s_bind_prefix(st, prefix, lo, hi);
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        const void *p = sqlite3_column_blob(st, 0);
+        int n = sqlite3_column_bytes(st, 0);
+        if (sqlite3_column_type(st, 0) != SQLITE_BLOB || n <= 0 || !p
+            || (size_t)n > PARLEY_ENVELOPE_MAX) {
+            rc = PARLEY_ERR_MALFORMED;
+        } else if (!(*bytes = malloc((size_t)n))) {
+            rc = PARLEY_ERR_NOMEM;
+        } else {
+            memcpy(*bytes, p, (size_t)n);
+            *len = (size_t)n;
+        }
+    }
+    s_reset(st);
+    return rc;
+}
+
+//  A database error reads as "not held": the peer then sends it again and
+//  ingest dedupes.
+bool
+store_envelope_has_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN])
+{
+    sqlite3_stmt *st = self->st[ST_ENV_BY_PREFIX];
+    uint8_t lo[32], hi[32];
+    bool row = false;
+    int rc = s_bind_prefix(st, prefix, lo, hi);
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    s_reset(st);
+    return rc == 0 && row;
+}
+
+static int
+s_by_env(store_t *self, int which, const uint8_t env_id[32])
+{
+    sqlite3_stmt *st = self->st[which];
+    int rc = s_bind_blob(st, 1, env_id, 32);
+    if (rc != 0) {
+        s_reset(st);
+        return rc;
+    }
+    return s_run(st, NULL);
+}
+
+int
+store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_t *out, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = self->st[ST_ENV_EXPIRED];
+    int rc = s_bind_u64(st, 1, now_ms);
+    if (rc == 0) {
+        rc = s_bind_i64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    }
+    while (rc == 0 && *n < max) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        store_expired_t *e = &out[*n];
+        rc = s_col_blob(st, 0, e->id, 32);
+        if (rc == 0) {
+            rc = s_col_blob(st, 1, e->scope, 32);
+        }
+        if (rc == 0) {
+            rc = s_col_u64(st, 2, &e->ts_ms);
+        }
+        if (rc == 0) {
+            (*n)++;
+        }
+    }
+    s_reset(st);
+    if (rc != 0 || *n == 0) {
+        *n = rc != 0 ? 0 : *n;
+        return rc;
+    }
+    bool outer = false;
+    rc = s_op_begin(self, &outer);
+    if (rc != 0) {
+        *n = 0;
+        return rc;
+    }
+    //  Outbox rows go with the envelope (foreign key ON DELETE CASCADE).
+    for (size_t i = 0; rc == 0 && i < *n; i++) {
+        rc = s_by_env(self, ST_MSG_DELETE_ENV, out[i].id);
+        if (rc == 0) {
+            rc = s_by_env(self, ST_ENV_DELETE, out[i].id);
+        }
+    }
+    rc = s_op_end(self, outer, rc);
+    if (rc != 0) {
+        *n = 0;
+    }
+    return rc;
+}
+
+int
+store_outbox_drop(store_t *self, const uint8_t env_id[32])
+{
+    return s_by_env(self, ST_OUTBOX_DROP, env_id);
+}
+
+int
+store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed)
+{
+    *changed = false;
+    int rc = s_by_env(self, ST_MSG_MARK_READ, env_id);
+    if (rc == 0) {
+        *changed = sqlite3_changes(self->db) > 0;
+    }
+    return rc;
+}
