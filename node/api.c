@@ -63,6 +63,7 @@ node_state_name(int state)
     case MSG_STATE_DELIVERED: return "delivered";
     case MSG_STATE_READ: return "read";
     case MSG_STATE_RECEIVED: return "received";
+    case MSG_STATE_OPENED: return "opened";
     default: return "unknown";
     }
 }
@@ -266,7 +267,27 @@ m_status(call_t *c)
                                       "detail", self->disc_detail[0], "mdns", "state",
                                       self->disc_state[1][0] ? self->disc_state[1] : "off",
                                       "detail", self->disc_detail[1]));
+        json_object_set_new(c->result, "sync", replica_status(self));
     }
+}
+
+//  Marks what peer sent us read; the peer hears of it unless read receipts
+//  are off.
+static void
+m_read(call_t *c)
+{
+    uint8_t peer[32];
+    if (!s_peer_param(c, "peer", peer)) {
+        return;
+    }
+    size_t n = 0;
+    int rc = node_mark_read(c->node, peer, &n);
+    if (rc != PARLEY_OK) {
+        s_fail(c, rc, NULL);
+        return;
+    }
+    c->result = json_pack("{s:I, s:b}", "marked", (json_int_t)n, "receipts",
+                          !c->node->cfg.no_read_receipts);
 }
 
 static void
@@ -281,8 +302,15 @@ m_send(call_t *c)
         c->rpc_code = API_ERR_PARAMS;
         return;
     }
+    uint64_t ttl_ms = 0;
+    if (api_param_uint(c->req, "ttl_ms", false, &ttl_ms, &c->msg) != 0
+        || ttl_ms > 10 * 365 * NODE_DAY_MS) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = c->msg ? c->msg : "ttl_ms must be at most ten years";
+        return;
+    }
     store_msg_t msg;
-    int rc = node_send_text(c->node, peer, text, strlen(text), &msg);
+    int rc = node_send_text(c->node, peer, text, strlen(text), ttl_ms, &msg);
     if (rc == PARLEY_OK) {
         c->result = node_msg_json(c->node, &msg);
     } else if (rc == PARLEY_ERR_STATE) {
@@ -618,6 +646,7 @@ static const method_t s_methods[] = {
     { "id", m_id },
     { "status", m_status },
     { "send", m_send },
+    { "read", m_read },
     { "history", m_history },
     { "peers", m_peers },
     { "contacts.add", m_contacts_add },

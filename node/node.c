@@ -62,11 +62,12 @@
 const char *const node_counter_names[C_COUNTERS] = {
     "oversize",     "malformed",  "bad_signature", "future",      "expired",  "unsupported",
     "equivocation", "not_ours",   "undecryptable", "bad_frame",   "no_hello", "bad_hello",
-    "zap_denied",   "bad_prekey", "duplicate",     "bad_address",
+    "zap_denied",   "bad_prekey", "duplicate",     "bad_address", "banned",
 };
 
-#define S_CAPS 0u
+#define S_CAP_RELAY 0x1u /* HELLO caps: replicates every scope */
 #define S_TAG "open"
+#define S_BAN_MS 60000u
 
 /* ---- small utilities ---- */
 
@@ -196,6 +197,7 @@ s_link_get(node_t *self, const uint8_t pk[32])
     }
     self->links = grown;
     self->links[self->n_links++] = link;
+    replica_mine(self, link->scope);
     return link;
 }
 
@@ -218,6 +220,7 @@ static void
 s_link_free(link_t *link)
 {
     s_link_undial(link);
+    replica_link_free(link);
     free(link->addr);
     free(link->push);
     free(link->acks);
@@ -247,10 +250,13 @@ s_link_set_online(node_t *self, link_t *link, bool online, const char *why)
         link->last_error[0] = '\0';
         link->next_flush = 0;
         link->send_peers = !self->cfg.no_pex;
+        link->send_bundles = true;
+        replica_link_up(self, link);
     } else {
         snprintf(link->last_error, sizeof link->last_error, "%s", why);
         link->route_len = 0;
         link->hello = false;
+        replica_link_down(self, link);
     }
     node_log(self, 0, "peer %s %s%s%s", sid, online ? "online" : "offline", online ? "" : ": ",
              online ? "" : why);
@@ -262,8 +268,8 @@ s_link_set_online(node_t *self, link_t *link, bool online, const char *why)
 //  Sends one frame to a peer: DEALER when up, else its route on our ROUTER.
 //  A frame that cannot go out is dropped: the outbox and the retry timer
 //  repair it (see the file comment).
-static bool
-s_link_send(node_t *self, link_t *link, const uint8_t *buf, size_t len)
+bool
+node_link_send(node_t *self, link_t *link, const uint8_t *buf, size_t len)
 {
     bool sent = false;
     if (link->dealer && link->dealer_up) {
@@ -323,16 +329,104 @@ s_link_dial(node_t *self, link_t *link, const char *endpoint)
 
 /* ---- frames out ---- */
 
+//  HELLO over our DEALER, or (route_only) back over the connection the peer
+//  opened to our ROUTER: the answer that tells a dialler our capabilities.
 static void
-s_send_hello(node_t *self, link_t *link)
+s_send_hello(node_t *self, link_t *link, bool route_only)
 {
     const char *eps[1] = { self->endpoint };
     size_t len = 0;
-    if (frame_encode_hello(identity_ed_pk(self->id), S_CAPS, S_TAG, eps, 1, self->buf,
+    uint32_t caps = self->cfg.relay ? S_CAP_RELAY : 0;
+    if (frame_encode_hello(identity_ed_pk(self->id), caps, S_TAG, eps, 1, self->buf,
                            PARLEY_FRAME_MAX, &len)
-        == PARLEY_OK) {
-        s_link_send(self, link, self->buf, len);
+        != PARLEY_OK) {
+        return;
     }
+    if (!route_only) {
+        node_link_send(self, link, self->buf, len);
+    } else if (link->route_len > 0
+               && zmq_send(self->router, link->route, link->route_len, ZMQ_SNDMORE | ZMQ_DONTWAIT)
+                      >= 0) {
+        (void)zmq_send(self->router, self->buf, len, ZMQ_DONTWAIT); // lost: caps wait a reconnect
+    }
+}
+
+void
+node_send_bundles(node_t *self, link_t *link, const uint8_t (*authors)[32], size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
+        size_t len = 0;
+        if (memcmp(authors[i], link->pk, 32) == 0) {
+            continue; // its own
+        }
+        if (memcmp(authors[i], identity_ed_pk(self->id), 32) == 0) {
+            if (!self->has_prekey) {
+                continue;
+            }
+            memcpy(bundle, self->prekey.bundle, sizeof bundle);
+        } else if (store_peer_prekey_bundle(self->store, authors[i], bundle) != PARLEY_OK) {
+            continue; // we never had it: the receiver waits for another path
+        }
+        if (frame_encode_prekey(bundle, sizeof bundle, self->buf, PARLEY_FRAME_MAX, &len)
+            == PARLEY_OK) {
+            node_link_send(self, link, self->buf, len);
+        }
+    }
+}
+
+#define S_BUNDLES_PASSED 256u
+
+//  On link-up: the newest bundles we hold for others, so a peer can write
+//  to someone it never met (their envelopes then travel through relays).
+static void
+s_send_held_bundles(node_t *self, link_t *link)
+{
+    uint8_t *bundles = malloc((size_t)S_BUNDLES_PASSED * DM_PREKEY_BUNDLE_LEN);
+    size_t n = 0;
+    if (bundles && store_peer_prekey_recent(self->store, S_BUNDLES_PASSED, bundles, &n) == PARLEY_OK) {
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *b = bundles + i * DM_PREKEY_BUNDLE_LEN;
+            size_t len = 0;
+            if (memcmp(b + 1, link->pk, 32) != 0 // owner at offset 1: not its own
+                && frame_encode_prekey(b, DM_PREKEY_BUNDLE_LEN, self->buf, PARLEY_FRAME_MAX, &len)
+                       == PARLEY_OK) {
+                node_link_send(self, link, self->buf, len);
+            }
+        }
+    }
+    free(bundles);
+}
+
+bool
+node_is_relay(const node_t *self)
+{
+    return self->cfg.relay;
+}
+
+uint64_t
+node_sync_ms(const node_t *self)
+{
+    return self->cfg.sync_ms;
+}
+
+//  Stops talking to a peer that broke the rules: BYE, our DEALER closed,
+//  its frames dropped and its connections refused (ZAP) for S_BAN_MS.
+void
+node_ban(node_t *self, link_t *link, const char *why)
+{
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    s_short(link->pk, sid);
+    node_log(self, 0, "disconnecting %s for %u s: %s", sid, S_BAN_MS / 1000, why);
+    self->counters[C_BANNED]++;
+    size_t len = 0;
+    if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+        node_link_send(self, link, self->buf, len);
+    }
+    link->banned_until = node_now_ms() + S_BAN_MS;
+    s_link_undial(link);
+    s_link_set_online(self, link, false, why);
+    snprintf(link->last_error, sizeof link->last_error, "banned: %s", why);
 }
 
 static void
@@ -344,7 +438,7 @@ s_send_prekey(node_t *self, link_t *link)
         && frame_encode_prekey(self->prekey.bundle, sizeof self->prekey.bundle, self->buf,
                                PARLEY_FRAME_MAX, &len)
                == PARLEY_OK) {
-        s_link_send(self, link, self->buf, len);
+        node_link_send(self, link, self->buf, len);
     }
 }
 
@@ -353,7 +447,7 @@ s_send_simple(node_t *self, link_t *link, uint8_t type, uint64_t nonce)
 {
     size_t len = 0;
     if (frame_encode_ping(type, nonce, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
-        s_link_send(self, link, self->buf, len);
+        node_link_send(self, link, self->buf, len);
     }
 }
 
@@ -376,7 +470,7 @@ s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
         }
         if (frame_batch_add(&batch, bytes, len) != PARLEY_OK) {
             size_t flen = frame_batch_finish(&batch);
-            if (flen > 0 && !s_link_send(self, link, self->buf, flen)) {
+            if (flen > 0 && !node_link_send(self, link, self->buf, flen)) {
                 free(bytes);
                 return; // link not writable: the retry round resends
             }
@@ -390,7 +484,7 @@ s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
     }
     size_t flen = frame_batch_finish(&batch);
     if (flen > 0) {
-        s_link_send(self, link, self->buf, flen);
+        node_link_send(self, link, self->buf, flen);
     }
 }
 
@@ -440,7 +534,8 @@ s_send_session(node_t *self, const uint8_t peer[32], const prekey_t *spk, uint32
 //  stores it, puts it in the outbox and queues an eager push.
 static int
 s_seal(node_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t *content,
-       size_t content_len, uint8_t env_id[32], uint64_t *seq_out, uint64_t *ts_out)
+       size_t content_len, uint64_t ttl_ms, uint8_t env_id[32], uint64_t *seq_out,
+       uint64_t *ts_out)
 {
     envelope_t env;
     memset(&env, 0, sizeof env);
@@ -457,6 +552,7 @@ s_seal(node_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t 
     }
     env.seq = last + 1;
     env.ts_ms = node_now_ms();
+    env.expires_ms = ttl_ms ? env.ts_ms + ttl_ms : 0;
     uint32_t today = s_day(self, env.ts_ms);
     store_send_session_t s;
     rc = s_send_session(self, peer, spk, today, &s);
@@ -488,23 +584,21 @@ s_seal(node_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t 
     if (rc != PARLEY_OK) {
         return rc;
     }
-    link_t *link = node_link_find(self, peer);
-    if (link && link->n_push < NODE_PUSH_MAX) {
-        memcpy(link->push[link->n_push++], env_id, 32);
-    }
+    replica_stored(self, NULL, &sealed, env_id); // eager push: the peer and relays
     *seq_out = env.seq;
     *ts_out = env.ts_ms;
     return PARLEY_OK;
 }
 
 static int
-s_seal_text(node_t *self, const prekey_t *spk, store_msg_t *msg)
+s_seal_text(node_t *self, const prekey_t *spk, store_msg_t *msg, uint64_t ttl_ms)
 {
     uint8_t content[PARLEY_CONTENT_MAX];
     size_t clen = 0;
     int rc = content_encode_text(msg->text, strlen(msg->text), content, sizeof content, &clen);
     if (rc == PARLEY_OK) {
-        rc = s_seal(self, msg->peer, spk, content, clen, msg->env_id, &msg->seq, &msg->ts_ms);
+        rc = s_seal(self, msg->peer, spk, content, clen, ttl_ms, msg->env_id, &msg->seq,
+                    &msg->ts_ms);
     }
     if (rc == PARLEY_OK) {
         msg->has_env = true;
@@ -514,7 +608,8 @@ s_seal_text(node_t *self, const prekey_t *spk, store_msg_t *msg)
 }
 
 int
-node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len, store_msg_t *msg)
+node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len, uint64_t ttl_ms,
+               store_msg_t *msg)
 {
     memset(msg, 0, sizeof *msg);
     if (sodium_memcmp(peer, identity_ed_pk(self->id), 32) == 0) {
@@ -550,7 +645,7 @@ node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t le
         rc = store_msg_queued(self->store, peer, &queued, &n_queued);
         store_msgs_free(queued, n_queued);
         if (rc == PARLEY_OK && n_queued == 0) {
-            rc = s_seal_text(self, &spk, msg);
+            rc = s_seal_text(self, &spk, msg, ttl_ms);
         }
     } else if (rc == PARLEY_ERR_NOTFOUND) {
         rc = PARLEY_OK; // no prekey yet: the message waits, QUEUED, in history
@@ -573,7 +668,7 @@ s_seal_queued(node_t *self, const uint8_t peer[32])
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        if (s_seal_text(self, &spk, &msgs[i]) != PARLEY_OK
+        if (s_seal_text(self, &spk, &msgs[i], 0) != PARLEY_OK
             || store_msg_attach(self->store, msgs[i].msg_id, msgs[i].env_id, msgs[i].seq,
                                 msgs[i].ts_ms)
                    != PARLEY_OK) {
@@ -656,6 +751,37 @@ s_on_receipt(node_t *self, const content_t *c)
             }
             free(msg.text);
         }
+        //  The recipient has it, by whatever path: no more resends to it.
+        if (store_outbox_drop(self->store, c->ids + 32 * i) != PARLEY_OK) {
+            node_log(self, 1, "could not clear a delivered envelope from the outbox");
+        }
+    }
+}
+
+//  Receipts to send after a batch: ids grouped by the author they go to.
+typedef struct {
+    uint8_t author[32];
+    uint8_t (*ids)[32];
+    size_t n;
+} s_receipts_t;
+
+static void
+s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint8_t id[32])
+{
+    size_t i = 0;
+    while (i < *n_r && memcmp(r[i].author, author, 32) != 0) {
+        i++;
+    }
+    if (i == *n_r) {
+        if (*n_r == PARLEY_BATCH_MAX) {
+            return;
+        }
+        memcpy(r[i].author, author, 32);
+        r[i].n = 0;
+        (*n_r)++;
+    }
+    if (r[i].n < PARLEY_BATCH_MAX) {
+        memcpy(r[i].ids[r[i].n++], id, 32);
     }
 }
 
@@ -663,7 +789,7 @@ s_on_receipt(node_t *self, const content_t *c)
 //  counted; the envelope stays in the log either way.
 static void
 s_open_dm(node_t *self, const uint8_t peer[32], const envelope_t *env, const uint8_t id[32],
-          uint8_t (*receipts)[32], size_t *n_receipts)
+          s_receipts_t *receipts, size_t *n_receipts)
 {
     dm_header_t h;
     uint8_t key[32];
@@ -715,9 +841,7 @@ s_open_dm(node_t *self, const uint8_t peer[32], const envelope_t *env, const uin
     msg.text[c.text_len] = '\0';
     if (store_msg_add(self->store, &msg) == PARLEY_OK) {
         node_notify(self, "message", node_msg_json(self, &msg));
-        if (*n_receipts < PARLEY_RECEIPT_MAX_IDS) {
-            memcpy(receipts[(*n_receipts)++], id, 32);
-        }
+        s_receipt_add(receipts, n_receipts, peer, id);
     }
     sodium_memzero(content, sizeof content);
     free(msg.text);
@@ -731,35 +855,48 @@ s_queue_ack(link_t *link, const uint8_t id[32])
     }
 }
 
+//  An ACK tells an author its envelope is durable here: sent for envelopes
+//  the peer on the link wrote (bytes 2..33 of the header), not for what it
+//  forwards from others, which nobody waits on.
+static void
+s_queue_ack_own(link_t *link, const uint8_t *buf, size_t len, const uint8_t id[32])
+{
+    if (len >= 34 && memcmp(buf + 2, link->pk, 32) == 0) {
+        s_queue_ack(link, id);
+    }
+}
+
 //  Ingest of one envelope from link: limits → decode → verify → time →
 //  dedupe → scope → (author, scope, seq) → store → open. Dedupe by id comes
 //  first in practice: an id we hold names bytes we already verified.
 static void
-s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*receipts)[32],
+s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, s_receipts_t *receipts,
          size_t *n_receipts)
 {
     if (len > PARLEY_ENVELOPE_MAX) {
         self->counters[C_OVERSIZE]++;
+        replica_strike(self, link, "it sends invalid envelopes", 1);
         return;
     }
     uint8_t id[32];
     crypto_generichash(id, sizeof id, buf, len, NULL, 0);
     if (store_envelope_has(self->store, id)) {
         self->counters[C_DUPLICATE]++;
-        s_queue_ack(link, id);
+        s_queue_ack_own(link, buf, len, id);
         return;
     }
     envelope_t env;
     int rc = envelope_validate(buf, len, node_now_ms(), &env); // id: hashed above
     if (rc != PARLEY_OK) {
         s_count_reject(self, rc);
+        //  Expired ones are honest (clocks, a slow path); the rest are not.
+        replica_strike(self, link, "it sends invalid envelopes", rc == PARLEY_ERR_EXPIRED ? 0 : 1);
         return;
     }
-    //  Until relays arrive a node replicates only its own DM scopes: the author must be
-    //  the peer on this link, and the scope the pair's.
-    if (sodium_memcmp(env.author, link->pk, 32) != 0
-        || sodium_memcmp(link->scope, env.scope, 32) != 0) {
+    //  A member replicates the DM scopes it is a party to; a relay all.
+    if (!replica_accepts(self, &env)) {
         self->counters[C_NOT_OURS]++;
+        replica_strike(self, link, "it sends envelopes of scopes we do not hold", 1);
         return;
     }
     if (node_txn(self) != PARLEY_OK) {
@@ -772,23 +909,32 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, uint8_t (*r
         s_short(env.author, sid);
         node_log(self, 0, "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected", sid,
                  env.seq);
-        s_queue_ack(link, id); // kept as evidence: the sender need not resend
+        s_queue_ack_own(link, buf, len, id); // kept as evidence: the sender need not resend
         return;
     }
     if (rc == PARLEY_ERR_DUPLICATE) {
-        s_queue_ack(link, id);
+        s_queue_ack_own(link, buf, len, id);
         return;
     }
     if (rc != PARLEY_OK) {
         node_log(self, 0, "store error on ingest: %s", parley_strerror(rc));
         return;
     }
-    s_queue_ack(link, id);
-    s_open_dm(self, link->pk, &env, id, receipts, n_receipts);
+    s_queue_ack_own(link, buf, len, id);
+    replica_stored(self, link, &env, id);
+    //  Open what is addressed to us: a DM from its author in our scope with
+    //  it. A relay only holds the rest; our own come back only as copies.
+    uint8_t ours[32];
+    if (sodium_memcmp(env.author, identity_ed_pk(self->id), 32) != 0
+        && node_dm_scope(self, env.author, ours) == PARLEY_OK
+        && sodium_memcmp(ours, env.scope, 32) == 0) {
+        s_open_dm(self, env.author, &env, id, receipts, n_receipts);
+    }
 }
 
 static void
-s_send_receipt(node_t *self, const uint8_t peer[32], const uint8_t (*ids)[32], size_t n)
+s_send_receipt(node_t *self, const uint8_t peer[32], int status, const uint8_t (*ids)[32],
+               size_t n)
 {
     prekey_t spk;
     uint8_t content[PARLEY_CONTENT_MAX];
@@ -799,12 +945,49 @@ s_send_receipt(node_t *self, const uint8_t peer[32], const uint8_t (*ids)[32], s
         node_log(self, 1, "no prekey for a receipt yet; the sender will see 'stored'");
         return;
     }
-    if (content_encode_receipt(RECEIPT_DELIVERED, (const uint8_t *)ids, n, content, sizeof content,
+    if (content_encode_receipt((uint8_t)status, (const uint8_t *)ids, n, content, sizeof content,
                                &clen)
             != PARLEY_OK
-        || s_seal(self, peer, &spk, content, clen, env_id, &seq, &ts) != PARLEY_OK) {
+        || s_seal(self, peer, &spk, content, clen, 0, env_id, &seq, &ts) != PARLEY_OK) {
         node_log(self, 0, "could not seal a receipt");
     }
+}
+
+int
+node_mark_read(node_t *self, const uint8_t peer[32], size_t *n)
+{
+    *n = 0;
+    store_msg_t *msgs = NULL;
+    size_t n_msgs = 0;
+    int rc = node_txn(self);
+    if (rc == PARLEY_OK) {
+        rc = store_history(self->store, peer, 0, &msgs, &n_msgs);
+    }
+    uint8_t(*ids)[32] = rc == PARLEY_OK ? malloc((size_t)PARLEY_RECEIPT_MAX_IDS * 32) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; rc == PARLEY_OK && ids && i < n_msgs; i++) {
+        bool changed = false;
+        if (msgs[i].state != MSG_STATE_RECEIVED) {
+            continue;
+        }
+        rc = store_msg_mark_read(self->store, msgs[i].env_id, &changed);
+        if (rc == PARLEY_OK && changed) {
+            (*n)++;
+            memcpy(ids[k++], msgs[i].env_id, 32);
+        }
+        if (k == PARLEY_RECEIPT_MAX_IDS || (k > 0 && i + 1 == n_msgs)) {
+            if (!self->cfg.no_read_receipts) {
+                s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+            }
+            k = 0;
+        }
+    }
+    if (k > 0 && !self->cfg.no_read_receipts) {
+        s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+    }
+    free(ids);
+    store_msgs_free(msgs, n_msgs);
+    return rc;
 }
 
 /* ---- peer exchange ---- */
@@ -912,7 +1095,7 @@ s_send_peers(node_t *self, link_t *link)
     size_t len = 0;
     if (n > 0
         && frame_encode_peers(recs, lens, n, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
-        s_link_send(self, link, self->buf, len);
+        node_link_send(self, link, self->buf, len);
     }
 }
 
@@ -972,18 +1155,26 @@ s_on_peers(node_t *self, link_t *from, const frame_t *f)
 static void
 s_on_envelopes(node_t *self, link_t *link, const frame_t *f)
 {
-    uint8_t(*receipts)[32] = malloc((size_t)PARLEY_RECEIPT_MAX_IDS * 32);
-    size_t n_receipts = 0;
-    if (!receipts) {
-        return;
+    s_receipts_t *r = calloc(PARLEY_BATCH_MAX, sizeof *r);
+    uint8_t(*ids)[32] = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
+    size_t n_r = 0;
+    if (!r || !ids) {
+        free(r);
+        free(ids);
+        return; // not acknowledged: the peer resends
+    }
+    for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
+        r[i].ids = ids + i * PARLEY_BATCH_MAX;
     }
     for (size_t i = 0; i < f->n_envelopes; i++) {
-        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], receipts, &n_receipts);
+        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
     }
-    if (n_receipts > 0) {
-        s_send_receipt(self, link->pk, (const uint8_t(*)[32])receipts, n_receipts);
+    for (size_t i = 0; i < n_r; i++) {
+        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids,
+                       r[i].n);
     }
-    free(receipts);
+    free(ids);
+    free(r);
 }
 
 static void
@@ -991,16 +1182,23 @@ s_on_prekey(node_t *self, link_t *link, const frame_t *f)
 {
     prekey_t pk;
     bool changed = false;
-    if (dm_prekey_decode(f->bundle, f->bundle_len, &pk) != PARLEY_OK
-        || sodium_memcmp(pk.owner, link->pk, 32) != 0) {
+    //  Any owner's signed bundle is welcome (relays carry them for authors
+    //  whose envelopes they forward); the signature says whose it is.
+    if (dm_prekey_decode(f->bundle, f->bundle_len, &pk) != PARLEY_OK) {
         self->counters[C_BAD_PREKEY]++;
+        replica_strike(self, link, "it sends forged prekeys", 1);
+        return;
+    }
+    if (sodium_memcmp(pk.owner, identity_ed_pk(self->id), 32) == 0) {
         return;
     }
     if (node_txn(self) != PARLEY_OK
         || store_peer_prekey_put(self->store, &pk, f->bundle, &changed) != PARLEY_OK) {
         return;
     }
-    s_seal_queued(self, link->pk);
+    if (changed || sodium_memcmp(pk.owner, link->pk, 32) == 0) {
+        s_seal_queued(self, pk.owner);
+    }
 }
 
 static void
@@ -1015,6 +1213,16 @@ s_on_ack(node_t *self, link_t *link, const frame_t *f)
         if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
             node_log(self, 0, "outbox ack: %s", parley_strerror(rc));
         }
+        //  Another node holds it durably: at least "relayed".
+        bool changed = false;
+        store_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        if (store_msg_raise(self->store, f->ids + 32 * i, MSG_STATE_RELAYED, &changed, &msg)
+                == PARLEY_OK
+            && changed) {
+            node_notify(self, "delivery", node_msg_json(self, &msg));
+        }
+        free(msg.text);
     }
     if (link->flush_more) {
         //  A long backlog: send the next window now. Once per window, so a
@@ -1037,6 +1245,8 @@ s_on_frame(node_t *self, link_t *link, const frame_t *f)
     case FRAME_PONG: break;
     case FRAME_BYE: s_link_set_online(self, link, false, "said goodbye"); break;
     case FRAME_PEERS: s_on_peers(self, link, f); break;
+    case FRAME_RECONCILE: replica_on_reconcile(self, link, f); break;
+    case FRAME_WANT: replica_on_want(self, link, f); break;
     default: break;
     }
 }
@@ -1045,6 +1255,8 @@ static void
 s_on_hello(node_t *self, link_t *link, const frame_t *f)
 {
     link->hello = true;
+    link->relay = (f->caps & S_CAP_RELAY) != 0;
+    link->caps_known = true;
     link->last_seen = node_now_ms();
     char ep[PARLEY_ENDPOINT_MAX + 1] = "";
     if (f->n_endpoints > 0) {
@@ -1062,6 +1274,9 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
     //  everything it has not acknowledged. It dialled us: no HELLO back needed.
     link->send_prekey = true;
     link->next_flush = 0;
+    //  Tell the dialler ours, on its own connection (never over our DEALER,
+    //  where it would be answered again).
+    s_send_hello(self, link, true);
 }
 
 //  Handles one [routing id, frame] from the ROUTER. user is the ZAP User-Id.
@@ -1093,6 +1308,9 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
     } else if (!link || !link->hello) {
         self->counters[C_NO_HELLO]++;
         return;
+    }
+    if (link->banned_until > node_now_ms()) {
+        return; // banned: its frames are not read
     }
     memcpy(link->route, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
     link->route_len = zmq_msg_size(rid);
@@ -1154,9 +1372,16 @@ s_dealer_recv(node_t *self, link_t *link)
                 break;
             }
         }
+    } else if (link->banned_until > node_now_ms()) {
+        // banned: its frames are not read
     } else if (f.type != FRAME_HELLO) {
         //  The pinned CURVE key proves who is on the other end of a DEALER.
         s_on_frame(self, link, &f);
+    } else if (sodium_memcmp(f.ed_pk, link->pk, 32) == 0) {
+        //  The answer to our HELLO: its capabilities.
+        link->relay = (f.caps & S_CAP_RELAY) != 0;
+        link->caps_known = true;
+        link->last_seen = node_now_ms();
     }
     zmq_msg_close(&body);
 }
@@ -1184,7 +1409,7 @@ s_monitor_recv(node_t *self, link_t *link)
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         link->dealer_up = true;
-        s_send_hello(self, link);
+        s_send_hello(self, link, false);
         if (node_txn(self) == PARLEY_OK
             && store_peer_seen(self->store, link->pk, link->endpoint, node_now_ms()) != PARLEY_OK) {
             node_log(self, 0, "could not record a peer sighting");
@@ -1223,11 +1448,18 @@ s_monitor_recv(node_t *self, link_t *link)
     }
 }
 
+//  Open mode admits every key but those banned for now.
+static bool
+s_zap_admit(const uint8_t client_x_pk[32], void *arg)
+{
+    return !replica_banned(arg, client_x_pk);
+}
+
 static void
 s_zap_recv(node_t *self)
 {
     bool admitted = false;
-    if (transport_zap_handle(self->zap, NULL, NULL, &admitted) == PARLEY_OK && !admitted) {
+    if (transport_zap_handle(self->zap, s_zap_admit, self, &admitted) == PARLEY_OK && !admitted) {
         self->counters[C_ZAP_DENIED]++;
     }
 }
@@ -1353,7 +1585,7 @@ s_after_commit(node_t *self)
             if (frame_encode_ack((const uint8_t *)link->acks, link->n_acks, self->buf,
                                  PARLEY_FRAME_MAX, &len)
                 == PARLEY_OK) {
-                s_link_send(self, link, self->buf, len);
+                node_link_send(self, link, self->buf, len);
             }
             link->n_acks = 0;
         }
@@ -1364,6 +1596,10 @@ s_after_commit(node_t *self)
         if (link->send_prekey && link->connected_since != 0) {
             link->send_prekey = false;
             s_send_prekey(self, link);
+        }
+        if (link->send_bundles && link->connected_since != 0) {
+            link->send_bundles = false;
+            s_send_held_bundles(self, link);
         }
         if (link->connected_since != 0 && link->next_flush == 0) {
             s_flush_outbox(self, link); // newly up: everything pending, pushes included
@@ -1400,6 +1636,7 @@ s_commit(node_t *self)
         }
         //  A prekey rotated in the lost transaction is gone: reload from disk.
         self->has_prekey = false;
+        replica_rollback(self);
         json_array_clear(self->notes);
     }
     return rc;
@@ -1417,6 +1654,7 @@ node_config_default(node_config_t *cfg)
     cfg->prekey_rotate_ms = 7 * NODE_DAY_MS;
     cfg->ping_ms = 2000;
     cfg->retry_ms = 3000;
+    cfg->sync_ms = 30000;
 }
 
 static int s_fail(int rc, int *err, char *errmsg, size_t cap, const char *fmt, ...)
@@ -1478,6 +1716,10 @@ s_open_store(node_t *self, int *err, char *errmsg, size_t cap)
     }
     if (rc != PARLEY_OK) {
         return s_fail(rc, err, errmsg, cap, "cannot open the database %s/parley.db", self->home);
+    }
+    rc = replica_new(self, &self->replica);
+    if (rc != PARLEY_OK) {
+        return s_fail(rc, err, errmsg, cap, "cannot read the scopes in %s/parley.db", self->home);
     }
     return PARLEY_OK;
 }
@@ -1736,7 +1978,7 @@ s_say_bye(node_t *self)
     }
     for (size_t i = 0; i < self->n_links; i++) {
         if (self->links[i]->connected_since != 0) {
-            s_link_send(self, self->links[i], self->buf, len);
+            node_link_send(self, self->links[i], self->buf, len);
         }
     }
 }
@@ -1754,6 +1996,7 @@ node_destroy(node_t **self_p)
         s_link_free(self->links[i]);
     }
     free(self->links);
+    replica_destroy(&self->replica);
     if (self->router) {
         zmq_close(self->router);
     }
@@ -1819,7 +2062,7 @@ node_run(node_t *self)
         }
         size_t n_links_polled = self->n_links;
         api_poll_fill(self, items + S_ITEMS_FIXED + 2 * n_links_polled);
-        long timeout = 100;
+        long timeout = replica_backlog(self) ? 2 : 100;
         if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
             status = PARLEY_ERR_IO;
             break;
@@ -1901,10 +2144,12 @@ node_run(node_t *self)
             }
         }
         s_liveness(self, now);
+        replica_tick(self, now);
         if (s_commit(self) != PARLEY_OK) {
             continue; // queued output was dropped; peers and clients retry
         }
         s_after_commit(self);
+        replica_pump(self);
     }
     free(items);
     s_say_bye(self);

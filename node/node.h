@@ -34,6 +34,9 @@ typedef struct {
     bool no_mdns;              /* do not run the Avahi source */
     bool no_local;             /* do not run the host-local source */
     bool no_pex;               /* neither gossip nor use signed address records */
+    bool relay;                /* replicate every scope heard of, not only our own */
+    bool no_read_receipts;     /* never tell senders we read their messages */
+    uint64_t sync_ms;          /* reconciliation round period; default 30 s (jittered) */
     const char *runtime_dir;   /* host-local directory; NULL: the default */
 } node_config_t;
 

@@ -16,6 +16,7 @@
 #include "../proto/identity.h"
 #include "../store/store.h"
 #include "node.h"
+#include "replica.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,10 +43,22 @@ enum {
     C_BAD_PREKEY,
     C_DUPLICATE,
     C_BAD_ADDRESS,
+    C_BANNED,
     C_COUNTERS
 };
 
+/*  One entry of a link's queue of ranges to stream (replica.c). */
 typedef struct {
+    uint8_t scope[32];
+    uint64_t after_ts;    /* cursor: items after (after_ts, after_id) ... */
+    uint8_t after_id[32];
+    uint64_t to_ts;       /* ... up to (to_ts, to_id) inclusive */
+    uint8_t to_id[32];
+    uint8_t *excl;        /* sorted id prefixes the peer holds (malloc'd), or NULL */
+    size_t n_excl;
+} link_owed_t;
+
+typedef struct link {
     uint8_t pk[32];                /* peer's Ed25519 key (node id) */
     uint8_t x_pk[32];              /* its X25519 / CURVE key */
     uint8_t scope[32];             /* our DM scope with it (costs an X25519 to derive) */
@@ -69,10 +82,30 @@ typedef struct {
     bool send_prekey; /* publish our prekey after commit */
     bool flush_more;  /* the last resend was capped: continue on its ACKs */
     bool send_peers;  /* send a PEERS frame after commit */
+    bool send_bundles; /* newly up: pass on the prekey bundles we hold for others */
     uint8_t *addr;    /* its latest verified signed address record, or NULL */
     size_t addr_len;
     uint64_t addr_issued;  /* issued_ms of that record (newer ones replace it) */
     uint64_t addr_expires; /* expires_ms of that record: never passed on after it */
+    /* replication (replica.c); everything here is per connection */
+    bool caps_known;       /* its HELLO (either direction) told us its capabilities */
+    bool relay;            /* it replicates every scope */
+    uint64_t next_sync;    /* ms: we start the next round (if we initiate) */
+    uint64_t round_start;  /* ms the current exchange began, 0 if none */
+    size_t round_msgs;     /* RECONCILE messages received in it */
+    uint64_t hinted_ms;    /* we hinted it every scope changed up to this time */
+    link_owed_t *owed;     /* ranges it lacks, streamed after commits */
+    size_t n_owed;
+    uint8_t (*wants_in)[16]; /* prefixes it asked for */
+    size_t n_wants_in;
+    size_t wants_in_at;      /* next one to serve */
+    uint8_t (*wants_out)[16]; /* prefixes we ask it for, sent after our answer */
+    size_t n_wants_out;
+    uint8_t (*offered)[32]; /* scopes it told us it replicates, sorted */
+    size_t n_offered;
+    uint64_t bad_since;    /* ms: start of the window counting its bad input */
+    unsigned bad;          /* weight of bad input in that window */
+    uint64_t banned_until; /* ms: frames dropped and connections refused until then */
 } link_t;
 
 typedef struct api_client api_client_t;
@@ -112,6 +145,7 @@ struct _node_t {
     uint8_t addr[ADDR_RECORD_MAX]; /* our own signed address record */
     size_t addr_len;               /* 0 until made */
     uint64_t addr_renew;           /* ms: re-sign after this */
+    struct replica *replica;       /* replication state (replica.c) */
 };
 
 extern const char *const node_counter_names[C_COUNTERS];
@@ -140,10 +174,23 @@ size_t node_interfaces(node_iface_t *out, size_t max);
 int node_dm_scope(node_t *self, const uint8_t peer[32], uint8_t scope[32]) PARLEY_WUR;
 bool node_link_online(const node_t *self, const link_t *link);
 
+/*  Sends one frame to a peer (DEALER when up, else its route); false when it
+ *  cannot go out now (full queue, no connection). */
+bool node_link_send(node_t *self, link_t *link, const uint8_t *buf, size_t len);
+/*  Sends the bundles of the given authors we hold (ours from memory), so a
+ *  receiver can answer envelopes it gets from a third node. */
+void node_send_bundles(node_t *self, link_t *link, const uint8_t (*authors)[32], size_t n);
+bool node_is_relay(const node_t *self);
+uint64_t node_sync_ms(const node_t *self);
+void node_ban(node_t *self, link_t *link, const char *why);
+
 /*  Sends a text DM; fills msg (caller frees msg->text) — QUEUED when the
  *  peer's prekey is unknown. Inside the iteration's transaction. */
 int node_send_text(node_t *self, const uint8_t peer[32], const char *text, size_t len,
-                   store_msg_t *msg) PARLEY_WUR;
+                   uint64_t ttl_ms, store_msg_t *msg) PARLEY_WUR;
+/*  Marks every unread message from peer read and, unless read receipts are
+ *  off, tells the peer; *n how many. Inside the iteration's transaction. */
+int node_mark_read(node_t *self, const uint8_t peer[32], size_t *n) PARLEY_WUR;
 
 /* JSON views shared by api.c and notifications. */
 json_t *node_msg_json(node_t *self, const store_msg_t *msg);

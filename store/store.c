@@ -370,6 +370,8 @@ static const char *const s_sql[ST_COUNT] = {
     [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
     [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
     [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
+    [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
+    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
 };
 
 /* ---- opening ---- */

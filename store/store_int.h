@@ -105,6 +105,8 @@ typedef enum {
     ST_MSG_DELETE_ENV,
     ST_OUTBOX_DROP,
     ST_MSG_MARK_READ,
+    ST_PEER_PK_BUNDLE,
+    ST_PEER_PK_RECENT,
     ST_COUNT
 } store_stmt_id_t;
 

@@ -262,3 +262,38 @@ store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed)
     }
     return rc;
 }
+
+static int
+s_bundle_read(sqlite3_stmt *st, void *out)
+{
+    return s_col_blob(st, 0, out, DM_PREKEY_BUNDLE_LEN);
+}
+
+int
+store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
+                         uint8_t bundle[DM_PREKEY_BUNDLE_LEN])
+{
+    sqlite3_stmt *st = self->st[ST_PEER_PK_BUNDLE];
+    return s_fetch_one(st, s_bind_blob(st, 1, owner, 32), s_bundle_read, bundle);
+}
+
+int
+store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = self->st[ST_PEER_PK_RECENT];
+    int rc = s_bind_i64(st, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    while (rc == 0 && *n < max) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        rc = s_col_blob(st, 0, out + *n * DM_PREKEY_BUNDLE_LEN, DM_PREKEY_BUNDLE_LEN);
+        if (rc == 0) {
+            (*n)++;
+        }
+    }
+    s_reset(st);
+    return rc;
+}

@@ -33,7 +33,9 @@ s_usage(FILE *out)
             "  init [--passphrase-file F]     create an identity (refuses to overwrite)\n"
             "  id                             this node's id, short id and fingerprint\n"
             "  status                         the running node: endpoints, peers, log, counters\n"
-            "  send PEER TEXT                 send a direct message (returns once durable)\n"
+            "  send PEER TEXT [--ttl SECONDS] send a direct message (returns once durable);\n"
+            "                                 with --ttl it disappears everywhere after that\n"
+            "  read PEER                      mark PEER's messages read (PEER sees \"read\")\n"
             "  history PEER [--limit N]       the conversation with PEER, oldest first\n"
             "  watch                          stream incoming messages and delivery updates\n"
             "  peers                          peers and their connection state\n"
@@ -234,12 +236,23 @@ s_print_msg(const json_t *m)
 static int
 c_send(cli_t *cli)
 {
-    if (cli->argc != 2) {
-        return s_die(2, "usage: parley send PEER TEXT");
+    long long ttl = 0;
+    if (cli->argc == 4 && strcmp(cli->argv[2], "--ttl") == 0) {
+        char *end = NULL;
+        errno = 0;
+        ttl = strtoll(cli->argv[3], &end, 10);
+        if (errno || *end || ttl <= 0 || ttl > 10ll * 365 * 86400) {
+            return s_die(2, "--ttl wants a positive number of seconds, got '%s'", cli->argv[3]);
+        }
+    } else if (cli->argc != 2) {
+        return s_die(2, "usage: parley send PEER TEXT [--ttl SECONDS]");
     }
     json_t *res = NULL;
-    int code = s_fetch(cli, "send",
-                       json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]), &res);
+    json_t *params = json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]);
+    if (params && ttl > 0) {
+        json_object_set_new(params, "ttl_ms", json_integer((json_int_t)(ttl * 1000)));
+    }
+    int code = s_fetch(cli, "send", params, &res);
     if (code != 0 || !res) {
         return code;
     }
@@ -249,6 +262,23 @@ c_send(cli_t *cli)
     } else {
         printf("stored %s\n", s_str(res, "envelope_id"));
     }
+    json_decref(res);
+    return 0;
+}
+
+static int
+c_read(cli_t *cli)
+{
+    if (cli->argc != 1) {
+        return s_die(2, "usage: parley read PEER");
+    }
+    json_t *res = NULL;
+    int code = s_fetch(cli, "read", json_pack("{s:s}", "peer", cli->argv[0]), &res);
+    if (code != 0 || !res) {
+        return code;
+    }
+    printf("%lld marked read%s\n", (long long)json_integer_value(json_object_get(res, "marked")),
+           json_is_true(json_object_get(res, "receipts")) ? "" : " (read receipts are off)");
     json_decref(res);
     return 0;
 }
@@ -568,7 +598,7 @@ main(int argc, char **argv)
         const char *name;
         int (*fn)(cli_t *cli);
     } cmds[] = {
-        { "init", c_init },         { "id", c_id },         { "send", c_send },
+        { "init", c_init },         { "id", c_id },         { "send", c_send },       { "read", c_read },
         { "history", c_history },   { "watch", c_watch },   { "peers", c_peers },
         { "contacts", c_contacts }, { "safety", c_safety }, { "status", c_status },
         { "doctor", c_doctor },

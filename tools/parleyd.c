@@ -42,6 +42,11 @@ s_usage(FILE *out)
         "  --no-local            no host-local discovery ($PARLEY_RUNTIME_DIR, else\n"
         "                        $XDG_RUNTIME_DIR/parley, else /tmp/parley-UID)\n"
         "  --no-pex              do not exchange signed address records with peers\n"
+        "  --relay               replicate every scope heard of (an always-on office box\n"
+        "                        or branch gateway): holds envelopes for offline members,\n"
+        "                        verifies them, cannot read them\n"
+        "  --no-read-receipts    never tell senders when you read their messages\n"
+        "  --sync-ms N           reconciliation round period (default 30000, jittered)\n"
         "  -v                    debug logging\n"
         "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
         "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
@@ -71,7 +76,7 @@ s_takes_value(const char *opt)
 {
     static const char *const with_value[] = {
         "--home",     "--listen",           "--seed",    "--passphrase-file", "--ratchet-ms",
-        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms",
+        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms", "--sync-ms",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
         if (strcmp(opt, with_value[i]) == 0) {
@@ -116,6 +121,14 @@ main(int argc, char **argv)
             cfg.no_pex = true;
             continue;
         }
+        if (strcmp(a, "--relay") == 0) {
+            cfg.relay = true;
+            continue;
+        }
+        if (strcmp(a, "--no-read-receipts") == 0) {
+            cfg.no_read_receipts = true;
+            continue;
+        }
         if (!takes) {
             fprintf(stderr, "parleyd: unknown option '%s'\n", a);
             s_usage(stderr);
@@ -149,6 +162,8 @@ main(int argc, char **argv)
             bad = s_ms_arg(a, v, &cfg.ping_ms);
         } else if (strcmp(a, "--retry-ms") == 0) {
             bad = s_ms_arg(a, v, &cfg.retry_ms);
+        } else if (strcmp(a, "--sync-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.sync_ms);
         } else {
             fprintf(stderr, "parleyd: unknown option '%s'\n", a);
             return 2;
