@@ -22,6 +22,8 @@
  *  its commit), pushed at once when the link is up and resent every retry_ms
  *  otherwise; a receipt envelope (signed, encrypted) from the recipient raises
  *  the message to "delivered". Ingest dedupes by id, so resends are harmless.
+ *  Replication (replica.c) carries envelopes to peers that were offline and
+ *  through relays, and repairs whatever the pushes lost.
  *
  *  Link state machine (per peer):
  *
@@ -451,6 +453,22 @@ s_send_simple(node_t *self, link_t *link, uint8_t type, uint64_t nonce)
     }
 }
 
+//  Sends one ENVELOPES frame, preceded by the prekey bundles of its authors
+//  (ours from memory, others' from the store): the receiver can then answer
+//  every DM in it, even from a node it never met.
+static bool
+s_send_batch(node_t *self, link_t *link, frame_batch_t *batch, uint8_t (*authors)[32],
+             size_t n_authors)
+{
+    size_t flen = frame_batch_finish(batch);
+    if (flen == 0) {
+        return true;
+    }
+    //  The bundles are written into a scratch of their own: buf holds the batch.
+    node_send_bundles(self, link, (const uint8_t(*)[32])authors, n_authors);
+    return node_link_send(self, link, self->batchbuf, flen);
+}
+
 //  Sends the envelopes whose ids are given, batched into ENVELOPES frames.
 //  Ids that are no longer in the log (expired, erased) are skipped.
 static void
@@ -460,8 +478,10 @@ s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
     //  on one connection keep their order): the receiver then always holds
     //  it when it seals the receipt, whichever link a HELLO reply took.
     s_send_prekey(self, link);
+    uint8_t authors[PARLEY_BATCH_MAX][32];
+    size_t n_authors = 0;
     frame_batch_t batch;
-    frame_batch_begin(&batch, self->buf, PARLEY_FRAME_MAX);
+    frame_batch_begin(&batch, self->batchbuf, PARLEY_FRAME_MAX);
     for (size_t i = 0; i < n; i++) {
         uint8_t *bytes = NULL;
         size_t len = 0;
@@ -469,23 +489,28 @@ s_send_envelopes(node_t *self, link_t *link, const uint8_t (*ids)[32], size_t n)
             continue;
         }
         if (frame_batch_add(&batch, bytes, len) != PARLEY_OK) {
-            size_t flen = frame_batch_finish(&batch);
-            if (flen > 0 && !node_link_send(self, link, self->buf, flen)) {
+            if (!s_send_batch(self, link, &batch, authors, n_authors)) {
                 free(bytes);
-                return; // link not writable: the retry round resends
+                return; // link not writable: the retry round or sync resends
             }
-            frame_batch_begin(&batch, self->buf, PARLEY_FRAME_MAX);
+            n_authors = 0;
+            frame_batch_begin(&batch, self->batchbuf, PARLEY_FRAME_MAX);
             if (frame_batch_add(&batch, bytes, len) != PARLEY_OK) {
                 free(bytes);
                 continue; // cannot happen for a stored (size-checked) envelope
             }
         }
+        //  Author: bytes 2..33 of the header (a stored envelope is well formed).
+        bool seen = memcmp(bytes + 2, identity_ed_pk(self->id), 32) == 0;
+        for (size_t k = 0; k < n_authors && !seen; k++) {
+            seen = memcmp(authors[k], bytes + 2, 32) == 0;
+        }
+        if (!seen && n_authors < PARLEY_BATCH_MAX) {
+            memcpy(authors[n_authors++], bytes + 2, 32);
+        }
         free(bytes);
     }
-    size_t flen = frame_batch_finish(&batch);
-    if (flen > 0) {
-        node_link_send(self, link, self->buf, flen);
-    }
+    (void)s_send_batch(self, link, &batch, authors, n_authors);
 }
 
 //  Resends everything the peer has not acknowledged, up to NODE_FLUSH_MAX.
@@ -1897,8 +1922,9 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
              cfg->listen ? cfg->listen : "tcp://0.0.0.0:*");
     self->notes = json_array();
     self->buf = malloc(PARLEY_FRAME_MAX);
+    self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
-    if (!self->notes || !self->buf || !self->envbuf || pipe2(self->wake, O_CLOEXEC | O_NONBLOCK)) {
+    if (!self->notes || !self->buf || !self->batchbuf || !self->envbuf || pipe2(self->wake, O_CLOEXEC | O_NONBLOCK)) {
         s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of resources");
         node_destroy(&self);
         return NULL;
@@ -2018,6 +2044,7 @@ node_destroy(node_t **self_p)
     }
     json_decref(self->notes);
     free(self->buf);
+    free(self->batchbuf);
     free(self->envbuf);
     free(self);
     *self_p = NULL;

@@ -135,6 +135,7 @@ struct _node_t {
     uint64_t next_maint;
     json_t *notes;                 /* notifications to broadcast after commit */
     uint8_t *buf;                  /* PARLEY_FRAME_MAX scratch for frames */
+    uint8_t *batchbuf;             /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
     uint8_t *envbuf;               /* PARLEY_ENVELOPE_MAX scratch */
     discovery_t *disc;             /* the discovery actor, or NULL */
     char disc_state[2][8];         /* per source (0 local, 1 mdns): up, down, off */
