@@ -10,8 +10,9 @@
  *      OPEN ──► answer + blocks for scopes the OPEN missed ──► answer ──► ...
  *      ... ──► a message with no blocks ends it
  *
- *  Relay to relay, the OPEN is a single digest over every (scope, fp): equal
- *  digests end the round in one round trip; else the answer is a full OPEN.
+ *  Relay to relay (holding more than S_DIGEST_MIN scopes), the OPEN is a
+ *  single digest over every (scope, fp): equal digests end the round in one
+ *  round trip; else the answer is a full OPEN.
  *  A relay's reply to a member's OPEN adds, once per connection and then for
  *  scopes changed since, a block per other scope with its authors as hints:
  *  the member recognises its own DM scopes by them (it computes the scope
@@ -43,6 +44,7 @@
 #define S_BAD_MAX 512u    /* weight of bad input per window before a ban */
 #define S_EXPIRE_BATCH 1000u
 #define S_DMC_MAX 65536u
+#define S_DIGEST_MIN 8u /* relays holding more scopes open with a digest */
 
 typedef struct {
     uint8_t scope[32];
@@ -68,6 +70,11 @@ struct replica {
     /* counters for `status` */
     uint64_t rounds_started, rounds_ended, msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t wants_sent, envelopes_streamed, expired, digests_equal;
+    uint64_t last_round_ms;       /* duration of the last round that ended */
+    uint64_t last_round_msgs;     /* messages it took, both ways */
+    uint64_t last_round_bytes;    /* RECONCILE and WANT bytes, both ways */
+    uint64_t round_bytes_mark;    /* bytes_in + bytes_out when the current round began */
+    uint64_t round_msgs_mark;     /* msgs_in + msgs_out then */
 };
 
 /* ------------------------------------------------------------ the table */
@@ -492,12 +499,17 @@ s_open_round(node_t *node, link_t *link, uint64_t now)
     replica_t *self = node->replica;
     sync_writer_t w;
     uint8_t digest[SYNC_FP_LEN];
-    if (node_is_relay(node) && link->relay && s_digest(node, digest)) {
+    //  Relay to relay with many scopes: one digest (an in-sync pair agrees in
+    //  one round trip of a few bytes); with few, the blocks themselves.
+    if (node_is_relay(node) && link->relay && self->n_scopes > S_DIGEST_MIN
+        && s_digest(node, digest)) {
         sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, SYNC_F_OPEN | SYNC_F_DIGEST, digest);
     } else {
         sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, SYNC_F_OPEN, NULL);
         s_write_offers(node, link, &w, NULL, 0);
     }
+    self->round_bytes_mark = self->bytes_in + self->bytes_out;
+    self->round_msgs_mark = self->msgs_in + self->msgs_out;
     s_send_msg(node, link, &w);
     link->round_start = now;
     link->round_msgs = 0;
@@ -583,8 +595,12 @@ s_sink_has(void *arg, const uint8_t prefix[SYNC_PREFIX_LEN])
 static void
 s_round_end(node_t *node, link_t *link)
 {
+    replica_t *self = node->replica;
     if (link->round_start != 0) {
-        node->replica->rounds_ended++;
+        self->rounds_ended++;
+        self->last_round_ms = node_now_ms() - link->round_start;
+        self->last_round_msgs = self->msgs_in + self->msgs_out - self->round_msgs_mark;
+        self->last_round_bytes = self->bytes_in + self->bytes_out - self->round_bytes_mark;
     }
     link->round_start = 0;
     link->round_msgs = 0;
@@ -595,11 +611,13 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
 {
     replica_t *self = node->replica;
     uint64_t now = node_now_ms();
-    self->msgs_in++;
-    self->bytes_in += f->sync_len + 2;
     if (link->round_start == 0) {
         link->round_start = now; // the peer began this exchange
+        self->round_bytes_mark = self->bytes_in + self->bytes_out;
+        self->round_msgs_mark = self->msgs_in + self->msgs_out;
     }
+    self->msgs_in++;
+    self->bytes_in += f->sync_len + 2;
     if (++link->round_msgs > S_ROUND_MSGS_MAX) {
         node_ban(node, link, "its reconciliation does not converge");
         return;
@@ -997,8 +1015,11 @@ replica_status(node_t *node)
         owed += node->links[i]->n_owed;
         wants += node->links[i]->n_wants_in - node->links[i]->wants_in_at;
     }
+    json_t *last = json_pack("{s:I, s:I, s:I}", "ms", (json_int_t)self->last_round_ms, "messages",
+                             (json_int_t)self->last_round_msgs, "bytes",
+                             (json_int_t)self->last_round_bytes);
     return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I}",
+                     "s:I, s:I, s:I, s:o}",
                      "relay", node_is_relay(node), "scopes", (json_int_t)self->n_scopes,
                      "scopes_mine", (json_int_t)mine, "scopes_loaded", (json_int_t)loaded,
                      "items_loaded", (json_int_t)items, "rounds_started",
@@ -1009,5 +1030,6 @@ replica_status(node_t *node)
                      (json_int_t)self->bytes_in, "bytes_out", (json_int_t)self->bytes_out,
                      "wants_sent", (json_int_t)self->wants_sent, "envelopes_streamed",
                      (json_int_t)self->envelopes_streamed, "expired", (json_int_t)self->expired,
-                     "ranges_queued", (json_int_t)owed, "wants_queued", (json_int_t)wants);
+                     "ranges_queued", (json_int_t)owed, "wants_queued", (json_int_t)wants,
+                     "last_round", last);
 }
