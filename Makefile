@@ -46,7 +46,7 @@ DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
-        $(BUILD)/bench
+        $(BUILD)/bench $(BUILD)/bench_sync_engine
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check
 
@@ -99,6 +99,8 @@ $(BUILD)/mdns_probe: $(BUILD)/tests/mdns_probe.o $(BUILD)/libdiscovery.a $(BUILD
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/hostile_peer: $(BUILD)/tests/hostile_peer.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
@@ -117,7 +119,7 @@ check: all
 	@bash tests/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
-FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config addr
+FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config addr sync
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build-fuzz
 FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
