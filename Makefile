@@ -14,7 +14,7 @@
 PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
              libsqlite3-dev libjansson-dev libavahi-client-dev avahi-daemon avahi-utils dbus \
-             iproute2 clang clang-format libclang-rt-14-dev jq
+             iproute2 nftables clang clang-format libclang-rt-14-dev jq
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)
@@ -46,7 +46,7 @@ DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
-        $(BUILD)/bench $(BUILD)/bench_sync_engine
+        $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check
 
@@ -103,6 +103,8 @@ $(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench_sync: $(BUILD)/tools/bench/sync_nodes.o $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -ljansson -o $@
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -34,7 +34,7 @@
 #define SYNC_LIST_MAX 32u      /* a side with at most this many items lists them */
 #define SYNC_FANOUT 16u        /* buckets a mismatched range splits into */
 #define SYNC_IDS_MAX 1024u     /* ids in one IDS range */
-#define SYNC_RANGES_MAX 8192u  /* ranges in one scope block */
+#define SYNC_RANGES_MAX 32768u /* ranges in one scope block */
 #define SYNC_BLOCKS_MAX 4096u  /* scope blocks in one RECONCILE */
 #define SYNC_HINTS_MAX 2u      /* authors hinted per block */
 #define SYNC_WANT_MAX 4096u    /* prefixes in one WANT frame */
