@@ -42,7 +42,7 @@ for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
-for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex; do
+for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
@@ -66,6 +66,8 @@ else
 fi
 # The benchmark prints figures; here it only has to run to completion.
 run "bench/quick" 180 build/bench --quick
+run "bench/sync-engine(100k)" 120 build/bench_sync_engine --n 100000
+run "bench/sync-nodes(20k)" 180 build/bench_sync --n 20000
 if [ -x tests/fuzz/smoke.sh ]; then
     run "fuzz/smoke" 600 tests/fuzz/smoke.sh
 fi
