@@ -88,6 +88,9 @@ s_scope_cmp(const void *key, const void *elem)
 static s_scope_t *
 s_scope_find(replica_t *self, const uint8_t scope[32])
 {
+    if (self->n_scopes == 0) {
+        return NULL; // bsearch may not be given a NULL array
+    }
     s_scope_t **p = bsearch(scope, self->scopes, self->n_scopes, sizeof *self->scopes, s_scope_cmp);
     return p ? *p : NULL;
 }
@@ -177,7 +180,8 @@ s_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32])
         memcpy(scope, link->scope, 32);
         return true;
     }
-    s_dmc_t *hit = bsearch(author, self->dmc, self->n_dmc, sizeof *self->dmc, s_dmc_cmp);
+    s_dmc_t *hit =
+        self->n_dmc ? bsearch(author, self->dmc, self->n_dmc, sizeof *self->dmc, s_dmc_cmp) : NULL;
     if (hit) {
         memcpy(scope, hit->scope, 32);
         return true;
