@@ -950,9 +950,7 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, s_receipts_
     //  Open what is addressed to us: a DM from its author in our scope with
     //  it. A relay only holds the rest; our own come back only as copies.
     uint8_t ours[32];
-    if (sodium_memcmp(env.author, identity_ed_pk(self->id), 32) != 0
-        && node_dm_scope(self, env.author, ours) == PARLEY_OK
-        && sodium_memcmp(ours, env.scope, 32) == 0) {
+    if (replica_dm_scope(self, env.author, ours) && sodium_memcmp(ours, env.scope, 32) == 0) {
         s_open_dm(self, env.author, &env, id, receipts, n_receipts);
     }
 }

@@ -168,8 +168,8 @@ s_dmc_cmp(const void *key, const void *elem)
 }
 
 //  Our DM scope with author: from its link, the cache, or one X25519.
-static bool
-s_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32])
+bool
+replica_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32])
 {
     replica_t *self = node->replica;
     if (sodium_memcmp(author, identity_ed_pk(node->id), 32) == 0) {
@@ -216,7 +216,7 @@ static bool
 s_party(node_t *node, const uint8_t scope[32], const uint8_t author[32])
 {
     uint8_t mine[32];
-    return s_dm_scope(node, author, mine) && sodium_memcmp(mine, scope, 32) == 0;
+    return replica_dm_scope(node, author, mine) && sodium_memcmp(mine, scope, 32) == 0;
 }
 
 static int

@@ -33,6 +33,9 @@ bool replica_accepts(node_t *node, const envelope_t *env);
 /*  A new envelope is in the log (this transaction): index it and queue an
  *  eager push to every other peer that replicates its scope. */
 void replica_stored(node_t *node, link_t *from, const envelope_t *env, const uint8_t id[32]);
+/*  Our DM scope with author, cached (an X25519 the first time); false for
+ *  ourselves or a key that is no valid point. */
+bool replica_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32]);
 /*  A scope we are a party to (a DM scope with a known peer). */
 void replica_mine(node_t *node, const uint8_t scope[32]);
 
