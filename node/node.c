@@ -257,7 +257,8 @@ s_link_set_online(node_t *self, link_t *link, bool online, const char *why)
     } else {
         snprintf(link->last_error, sizeof link->last_error, "%s", why);
         link->route_len = 0;
-        link->hello = false;
+        //  hello stays: a frame on the ROUTER is proven by its CURVE key, and
+        //  a connection that outlived a ping timeout must be able to recover.
         replica_link_down(self, link);
     }
     node_log(self, 0, "peer %s %s%s%s", sid, online ? "online" : "offline", online ? "" : ": ",
@@ -1222,6 +1223,22 @@ s_on_prekey(node_t *self, link_t *link, const frame_t *f)
     if (changed || sodium_memcmp(pk.owner, link->pk, 32) == 0) {
         s_seal_queued(self, pk.owner);
     }
+    if (changed) {
+        //  A newer bundle travels on to every other peer (once: an older or
+        //  equal one changes nothing), so nodes that never meet can still
+        //  write to each other through relays.
+        for (size_t i = 0; i < self->n_links; i++) {
+            link_t *l = self->links[i];
+            if (l != link && l->connected_since != 0 && memcmp(l->pk, pk.owner, 32) != 0) {
+                size_t len = 0;
+                if (frame_encode_prekey(f->bundle, f->bundle_len, self->buf, PARLEY_FRAME_MAX,
+                                        &len)
+                    == PARLEY_OK) {
+                    node_link_send(self, l, self->buf, len);
+                }
+            }
+        }
+    }
 }
 
 static void
@@ -1260,6 +1277,11 @@ static void
 s_on_frame(node_t *self, link_t *link, const frame_t *f)
 {
     link->last_seen = node_now_ms();
+    if (link->connected_since == 0 && f->type != FRAME_BYE) {
+        //  Silent for a while (a stall, heavy loss), and talking again on a
+        //  connection that survived: it is back.
+        s_link_set_online(self, link, true, "");
+    }
     switch (f->type) {
     case FRAME_PREKEY: s_on_prekey(self, link, f); break;
     case FRAME_ENVELOPES: s_on_envelopes(self, link, f); break;
@@ -1398,7 +1420,9 @@ s_dealer_recv(node_t *self, link_t *link)
     } else if (link->banned_until > node_now_ms()) {
         // banned: its frames are not read
     } else if (f.type != FRAME_HELLO) {
-        //  The pinned CURVE key proves who is on the other end of a DEALER.
+        //  The pinned CURVE key proves who is on the other end of a DEALER;
+        //  a frame on it means its connection is up.
+        link->dealer_up = true;
         s_on_frame(self, link, &f);
     } else if (sodium_memcmp(f.ed_pk, link->pk, 32) == 0) {
         //  The answer to our HELLO: its capabilities.
@@ -1580,6 +1604,18 @@ s_liveness(node_t *self, uint64_t now)
     for (size_t i = 0; i < self->n_links; i++) {
         link_t *link = self->links[i];
         if (link->connected_since == 0) {
+            //  Offline, but our DEALER may still hold a live connection (ZeroMQ
+            //  heartbeats kept it through a stall): keep pinging on it; any
+            //  frame back brings the link online again.
+            if (link->dealer && link->banned_until <= now
+                && now >= link->last_sent + self->cfg.ping_ms) {
+                size_t len = 0;
+                if (frame_encode_ping(FRAME_PING, now, self->buf, PARLEY_FRAME_MAX, &len)
+                        == PARLEY_OK
+                    && zmq_send(link->dealer, self->buf, len, ZMQ_DONTWAIT) >= 0) {
+                    link->last_sent = now;
+                }
+            }
             continue;
         }
         if (now > link->last_seen + 3 * self->cfg.ping_ms) {

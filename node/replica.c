@@ -44,6 +44,7 @@
 #define S_BAD_MAX 512u    /* weight of bad input per window before a ban */
 #define S_EXPIRE_BATCH 1000u
 #define S_DMC_MAX 65536u
+#define S_FRESH_PER_MSG 256u /* hinted authors never seen, checked per message (~12 ms) */
 #define S_DIGEST_MIN 8u /* relays holding more scopes open with a digest */
 
 typedef struct {
@@ -58,13 +59,16 @@ typedef struct {
 typedef struct {
     uint8_t author[32];
     uint8_t scope[32]; /* our DM scope with author */
+    bool used;
 } s_dmc_t;
 
 struct replica {
     s_scope_t **scopes; /* sorted by scope */
     size_t n_scopes, cap_scopes;
-    s_dmc_t *dmc; /* sorted by author */
+    s_dmc_t *dmc; /* hash table (open addressing, SipHash of the author), cap_dmc a power of 2 */
     size_t n_dmc, cap_dmc;
+    uint8_t dmc_key[crypto_shorthash_KEYBYTES];
+    size_t fresh_left; /* X25519s one received message may still cost (hints) */
     uint8_t *buf; /* PARLEY_FRAME_MAX: the message being written */
     uint64_t next_expire;
     /* counters for `status` */
@@ -161,53 +165,86 @@ s_scope_set(node_t *node, s_scope_t *s)
     return set;
 }
 
-static int
-s_dmc_cmp(const void *key, const void *elem)
+//  The slot of author in the cache: its entry, or the empty slot it goes in.
+static s_dmc_t *
+s_dmc_slot(s_dmc_t *table, size_t cap, const uint8_t key[crypto_shorthash_KEYBYTES],
+           const uint8_t author[32])
 {
-    return memcmp(key, ((const s_dmc_t *)elem)->author, 32);
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, author, 32, key); // keyed: peers cannot pick colliding keys
+    uint64_t v = 0;
+    memcpy(&v, h, sizeof v);
+    for (size_t i = (size_t)v & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (!table[i].used || memcmp(table[i].author, author, 32) == 0) {
+            return &table[i];
+        }
+    }
+}
+
+static void
+s_dmc_put(replica_t *self, const uint8_t author[32], const uint8_t scope[32])
+{
+    if (self->n_dmc >= S_DMC_MAX) {
+        return; // full: computed again when asked
+    }
+    if (2 * (self->n_dmc + 1) > self->cap_dmc) {
+        size_t cap = self->cap_dmc ? 2 * self->cap_dmc : 1024;
+        s_dmc_t *t = calloc(cap, sizeof *t);
+        if (!t) {
+            return;
+        }
+        for (size_t i = 0; i < self->cap_dmc; i++) {
+            if (self->dmc[i].used) {
+                *s_dmc_slot(t, cap, self->dmc_key, self->dmc[i].author) = self->dmc[i];
+            }
+        }
+        free(self->dmc);
+        self->dmc = t;
+        self->cap_dmc = cap;
+    }
+    s_dmc_t *e = s_dmc_slot(self->dmc, self->cap_dmc, self->dmc_key, author);
+    if (!e->used) {
+        memcpy(e->author, author, 32);
+        memcpy(e->scope, scope, 32);
+        e->used = true;
+        self->n_dmc++;
+    }
+}
+
+//  Our DM scope with author when it costs nothing: a link or the cache.
+static bool
+s_dm_known(node_t *node, const uint8_t author[32], uint8_t scope[32])
+{
+    replica_t *self = node->replica;
+    link_t *link = node_link_find(node, author);
+    if (link) {
+        memcpy(scope, link->scope, 32);
+        return true;
+    }
+    if (self->cap_dmc == 0) {
+        return false;
+    }
+    const s_dmc_t *e = s_dmc_slot(self->dmc, self->cap_dmc, self->dmc_key, author);
+    if (e->used) {
+        memcpy(scope, e->scope, 32);
+    }
+    return e->used;
 }
 
 //  Our DM scope with author: from its link, the cache, or one X25519.
 bool
 replica_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32])
 {
-    replica_t *self = node->replica;
     if (sodium_memcmp(author, identity_ed_pk(node->id), 32) == 0) {
         return false;
     }
-    link_t *link = node_link_find(node, author);
-    if (link) {
-        memcpy(scope, link->scope, 32);
-        return true;
-    }
-    s_dmc_t *hit =
-        self->n_dmc ? bsearch(author, self->dmc, self->n_dmc, sizeof *self->dmc, s_dmc_cmp) : NULL;
-    if (hit) {
-        memcpy(scope, hit->scope, 32);
+    if (s_dm_known(node, author, scope)) {
         return true;
     }
     if (dm_scope(node->id, author, scope) != PARLEY_OK) {
         return false; // a key that is no valid point: no scope with it
     }
-    if (self->n_dmc < S_DMC_MAX) {
-        if (self->n_dmc == self->cap_dmc) {
-            size_t cap = self->cap_dmc ? 2 * self->cap_dmc : 64;
-            s_dmc_t *grown = realloc(self->dmc, cap * sizeof *grown);
-            if (!grown) {
-                return true;
-            }
-            self->dmc = grown;
-            self->cap_dmc = cap;
-        }
-        size_t at = 0;
-        while (at < self->n_dmc && memcmp(self->dmc[at].author, author, 32) < 0) {
-            at++;
-        }
-        memmove(self->dmc + at + 1, self->dmc + at, (self->n_dmc - at) * sizeof *self->dmc);
-        memcpy(self->dmc[at].author, author, 32);
-        memcpy(self->dmc[at].scope, scope, 32);
-        self->n_dmc++;
-    }
+    s_dmc_put(node->replica, author, scope);
     return true;
 }
 
@@ -243,6 +280,7 @@ replica_new(node_t *node, replica_t **out)
         free(self);
         return PARLEY_ERR_NOMEM;
     }
+    randombytes_buf(self->dmc_key, sizeof self->dmc_key);
     node->replica = self;
     int rc = store_scope_authors(node->store, s_load_fn, node);
     if (rc != PARLEY_OK) {
@@ -647,15 +685,27 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
         return;
     }
     sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, 0, NULL);
+    self->fresh_left = S_FRESH_PER_MSG;
     uint8_t(*listed)[32] = open && rd.n_blocks ? malloc(rd.n_blocks * 32) : NULL;
     size_t n_listed = 0;
     sync_block_t blk;
     while (sync_msg_next(&rd, &blk)) {
         s_scope_t *s = s_scope_find(self, blk.scope);
         if (!s || !(relay || s->mine)) {
+            //  Hints count only from relays, and a message may make us do at
+            //  most S_FRESH_PER_MSG key agreements for authors never seen: the
+            //  rest wait for a later round (a relay hints a scope again when
+            //  it changes).
             bool party = false;
-            for (size_t i = 0; i < blk.n_hints && !party; i++) {
-                party = s_party(node, blk.scope, blk.hints + 32 * i);
+            for (size_t i = 0; link->relay && i < blk.n_hints && !party; i++) {
+                const uint8_t *hint = blk.hints + 32 * i;
+                uint8_t known[32];
+                if (s_dm_known(node, hint, known)) {
+                    party = sodium_memcmp(known, blk.scope, 32) == 0;
+                } else if (self->fresh_left > 0) {
+                    self->fresh_left--;
+                    party = s_party(node, blk.scope, hint);
+                }
             }
             if (!relay && !party) {
                 continue; // not a scope we replicate
@@ -694,6 +744,12 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
     s_send_wants(node, link);
 }
 
+static int
+s_prefix_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, SYNC_PREFIX_LEN);
+}
+
 void
 replica_on_want(node_t *node, link_t *link, const frame_t *f)
 {
@@ -705,17 +761,20 @@ replica_on_want(node_t *node, link_t *link, const frame_t *f)
     if (!link->wants_in && !(link->wants_in = malloc((size_t)S_WANTS_IN_MAX * 16))) {
         return;
     }
-    memcpy(link->wants_in[link->n_wants_in], f->prefixes, f->n_prefixes * SYNC_PREFIX_LEN);
-    link->n_wants_in += f->n_prefixes;
+    //  Sorted and each prefix once: a repeated prefix costs one envelope.
+    uint8_t(*at)[16] = link->wants_in + link->n_wants_in;
+    memcpy(at, f->prefixes, f->n_prefixes * SYNC_PREFIX_LEN);
+    qsort(at, f->n_prefixes, SYNC_PREFIX_LEN, s_prefix_cmp);
+    size_t n = 0;
+    for (size_t i = 0; i < f->n_prefixes; i++) {
+        if (n == 0 || memcmp(at[n - 1], at[i], SYNC_PREFIX_LEN) != 0) {
+            memmove(at[n++], at[i], SYNC_PREFIX_LEN);
+        }
+    }
+    link->n_wants_in += n;
 }
 
 /* ---------------------------------------------------------------- pump */
-
-static int
-s_prefix_cmp(const void *a, const void *b)
-{
-    return memcmp(a, b, SYNC_PREFIX_LEN);
-}
 
 typedef struct {
     node_t *node;
@@ -964,7 +1023,8 @@ replica_link_down(node_t *node, link_t *link)
     link->round_start = 0;
     link->round_msgs = 0;
     link->hinted_ms = 0;
-    link->caps_known = false;
+    //  caps_known stays: capabilities belong to the peer, not to a connection
+    //  (a new HELLO refreshes them).
 }
 
 void
