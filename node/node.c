@@ -387,7 +387,8 @@ s_send_held_bundles(node_t *self, link_t *link)
 {
     uint8_t *bundles = malloc((size_t)S_BUNDLES_PASSED * DM_PREKEY_BUNDLE_LEN);
     size_t n = 0;
-    if (bundles && store_peer_prekey_recent(self->store, S_BUNDLES_PASSED, bundles, &n) == PARLEY_OK) {
+    if (bundles
+        && store_peer_prekey_recent(self->store, S_BUNDLES_PASSED, bundles, &n) == PARLEY_OK) {
         for (size_t i = 0; i < n; i++) {
             const uint8_t *b = bundles + i * DM_PREKEY_BUNDLE_LEN;
             size_t len = 0;
@@ -560,8 +561,7 @@ s_send_session(node_t *self, const uint8_t peer[32], const prekey_t *spk, uint32
 //  stores it, puts it in the outbox and queues an eager push.
 static int
 s_seal(node_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t *content,
-       size_t content_len, uint64_t ttl_ms, uint8_t env_id[32], uint64_t *seq_out,
-       uint64_t *ts_out)
+       size_t content_len, uint64_t ttl_ms, uint8_t env_id[32], uint64_t *seq_out, uint64_t *ts_out)
 {
     envelope_t env;
     memset(&env, 0, sizeof env);
@@ -957,8 +957,7 @@ s_ingest(node_t *self, link_t *link, const uint8_t *buf, size_t len, s_receipts_
 }
 
 static void
-s_send_receipt(node_t *self, const uint8_t peer[32], int status, const uint8_t (*ids)[32],
-               size_t n)
+s_send_receipt(node_t *self, const uint8_t peer[32], int status, const uint8_t (*ids)[32], size_t n)
 {
     prekey_t spk;
     uint8_t content[PARLEY_CONTENT_MAX];
@@ -1231,8 +1230,7 @@ s_on_prekey(node_t *self, link_t *link, const frame_t *f)
             link_t *l = self->links[i];
             if (l != link && l->connected_since != 0 && memcmp(l->pk, pk.owner, 32) != 0) {
                 size_t len = 0;
-                if (frame_encode_prekey(f->bundle, f->bundle_len, self->buf, PARLEY_FRAME_MAX,
-                                        &len)
+                if (frame_encode_prekey(f->bundle, f->bundle_len, self->buf, PARLEY_FRAME_MAX, &len)
                     == PARLEY_OK) {
                     node_link_send(self, l, self->buf, len);
                 }
@@ -1958,7 +1956,8 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
-    if (!self->notes || !self->buf || !self->batchbuf || !self->envbuf || pipe2(self->wake, O_CLOEXEC | O_NONBLOCK)) {
+    if (!self->notes || !self->buf || !self->batchbuf || !self->envbuf
+        || pipe2(self->wake, O_CLOEXEC | O_NONBLOCK)) {
         s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of resources");
         node_destroy(&self);
         return NULL;

@@ -50,11 +50,11 @@ enum {
 /*  One entry of a link's queue of ranges to stream (replica.c). */
 typedef struct {
     uint8_t scope[32];
-    uint64_t after_ts;    /* cursor: items after (after_ts, after_id) ... */
+    uint64_t after_ts; /* cursor: items after (after_ts, after_id) ... */
     uint8_t after_id[32];
-    uint64_t to_ts;       /* ... up to (to_ts, to_id) inclusive */
+    uint64_t to_ts; /* ... up to (to_ts, to_id) inclusive */
     uint8_t to_id[32];
-    uint8_t *excl;        /* sorted id prefixes the peer holds (malloc'd), or NULL */
+    uint8_t *excl; /* sorted id prefixes the peer holds (malloc'd), or NULL */
     size_t n_excl;
 } link_owed_t;
 
@@ -79,26 +79,26 @@ typedef struct link {
     size_t n_push;
     uint8_t (*acks)[32]; /* ids to acknowledge after commit */
     size_t n_acks;
-    bool send_prekey; /* publish our prekey after commit */
-    bool flush_more;  /* the last resend was capped: continue on its ACKs */
-    bool send_peers;  /* send a PEERS frame after commit */
+    bool send_prekey;  /* publish our prekey after commit */
+    bool flush_more;   /* the last resend was capped: continue on its ACKs */
+    bool send_peers;   /* send a PEERS frame after commit */
     bool send_bundles; /* newly up: pass on the prekey bundles we hold for others */
-    uint8_t *addr;    /* its latest verified signed address record, or NULL */
+    uint8_t *addr;     /* its latest verified signed address record, or NULL */
     size_t addr_len;
     uint64_t addr_issued;  /* issued_ms of that record (newer ones replace it) */
     uint64_t addr_expires; /* expires_ms of that record: never passed on after it */
     /* replication (replica.c); everything here is per connection */
-    bool caps_known;       /* its HELLO (either direction) told us its capabilities */
-    bool relay;            /* it replicates every scope */
-    uint64_t next_sync;    /* ms: we start the next round (if we initiate) */
-    uint64_t round_start;  /* ms the current exchange began, 0 if none */
-    size_t round_msgs;     /* RECONCILE messages received in it */
-    uint64_t hinted_ms;    /* we hinted it every scope changed up to this time */
-    link_owed_t *owed;     /* ranges it lacks, streamed after commits */
+    bool caps_known;      /* its HELLO (either direction) told us its capabilities */
+    bool relay;           /* it replicates every scope */
+    uint64_t next_sync;   /* ms: we start the next round (if we initiate) */
+    uint64_t round_start; /* ms the current exchange began, 0 if none */
+    size_t round_msgs;    /* RECONCILE messages received in it */
+    uint64_t hinted_ms;   /* we hinted it every scope changed up to this time */
+    link_owed_t *owed;    /* ranges it lacks, streamed after commits */
     size_t n_owed;
     uint8_t (*wants_in)[16]; /* prefixes it asked for */
     size_t n_wants_in;
-    size_t wants_in_at;      /* next one to serve */
+    size_t wants_in_at;       /* next one to serve */
     uint8_t (*wants_out)[16]; /* prefixes we ask it for, sent after our answer */
     size_t n_wants_out;
     uint8_t (*offered)[32]; /* scopes it told us it replicates, sorted */

@@ -41,11 +41,11 @@
 #define S_ROUND_MSGS_MAX 96 /* messages one exchange may take before we give up on the peer */
 #define S_ROUND_STALE_MS 60000u
 #define S_BAD_WINDOW_MS 60000u
-#define S_BAD_MAX 512u    /* weight of bad input per window before a ban */
+#define S_BAD_MAX 512u /* weight of bad input per window before a ban */
 #define S_EXPIRE_BATCH 1000u
 #define S_DMC_MAX 65536u
 #define S_FRESH_PER_MSG 256u /* hinted authors never seen, checked per message (~12 ms) */
-#define S_DIGEST_MIN 8u /* relays holding more scopes open with a digest */
+#define S_DIGEST_MIN 8u      /* relays holding more scopes open with a digest */
 
 typedef struct {
     uint8_t scope[32];
@@ -69,16 +69,16 @@ struct replica {
     size_t n_dmc, cap_dmc;
     uint8_t dmc_key[crypto_shorthash_KEYBYTES];
     size_t fresh_left; /* X25519s one received message may still cost (hints) */
-    uint8_t *buf; /* PARLEY_FRAME_MAX: the message being written */
+    uint8_t *buf;      /* PARLEY_FRAME_MAX: the message being written */
     uint64_t next_expire;
     /* counters for `status` */
     uint64_t rounds_started, rounds_ended, msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t wants_sent, envelopes_streamed, expired, digests_equal;
-    uint64_t last_round_ms;       /* duration of the last round that ended */
-    uint64_t last_round_msgs;     /* messages it took, both ways */
-    uint64_t last_round_bytes;    /* RECONCILE and WANT bytes, both ways */
-    uint64_t round_bytes_mark;    /* bytes_in + bytes_out when the current round began */
-    uint64_t round_msgs_mark;     /* msgs_in + msgs_out then */
+    uint64_t last_round_ms;    /* duration of the last round that ended */
+    uint64_t last_round_msgs;  /* messages it took, both ways */
+    uint64_t last_round_bytes; /* RECONCILE and WANT bytes, both ways */
+    uint64_t round_bytes_mark; /* bytes_in + bytes_out when the current round began */
+    uint64_t round_msgs_mark;  /* msgs_in + msgs_out then */
 };
 
 /* ------------------------------------------------------------ the table */
@@ -124,8 +124,7 @@ s_scope_get(replica_t *self, const uint8_t scope[32])
     while (at < self->n_scopes && memcmp(self->scopes[at]->scope, scope, 32) < 0) {
         at++; // linear: the table changes rarely, and lookups are bsearch
     }
-    memmove(self->scopes + at + 1, self->scopes + at,
-            (self->n_scopes - at) * sizeof *self->scopes);
+    memmove(self->scopes + at + 1, self->scopes + at, (self->n_scopes - at) * sizeof *self->scopes);
     self->scopes[at] = s;
     self->n_scopes++;
     return s;
@@ -714,6 +713,11 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
             if (!s) {
                 continue;
             }
+            if (party && !relay) {
+                //  Every scope a relay hints us into costs a little of its
+                //  budget: an honest one has few new ones a minute for us.
+                replica_strike(node, link, "it hints us into too many scopes", 1);
+            }
             s->mine = s->mine || party;
         }
         if (listed) {
@@ -727,6 +731,10 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
         s_sink_ctx_t ctx = { node, link, s };
         sync_sink_t sink = { s_sink_push, s_sink_want, s_sink_has, &ctx };
         (void)sync_answer(&w, set, &blk, &sink);
+    }
+    if (link->banned_until > now) {
+        free(listed);
+        return; // it broke the rules while we answered: it hears nothing more
     }
     if (open) {
         if (n_listed > 1) {
@@ -995,7 +1003,8 @@ replica_tick(node_t *node, uint64_t now)
         if (link->round_start == 0 && now >= link->next_sync && s_initiator(node, link)) {
             s_open_round(node, link, now);
             //  Jitter (75..125 % of the period) keeps a swarm from syncing in step.
-            link->next_sync = now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
+            link->next_sync =
+                now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
         }
     }
 }
@@ -1079,21 +1088,19 @@ replica_status(node_t *node)
         owed += node->links[i]->n_owed;
         wants += node->links[i]->n_wants_in - node->links[i]->wants_in_at;
     }
-    json_t *last = json_pack("{s:I, s:I, s:I}", "ms", (json_int_t)self->last_round_ms, "messages",
-                             (json_int_t)self->last_round_msgs, "bytes",
-                             (json_int_t)self->last_round_bytes);
-    return json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-                     "s:I, s:I, s:I, s:o}",
-                     "relay", node_is_relay(node), "scopes", (json_int_t)self->n_scopes,
-                     "scopes_mine", (json_int_t)mine, "scopes_loaded", (json_int_t)loaded,
-                     "items_loaded", (json_int_t)items, "rounds_started",
-                     (json_int_t)self->rounds_started, "rounds_ended",
-                     (json_int_t)self->rounds_ended, "digests_equal",
-                     (json_int_t)self->digests_equal, "messages_in", (json_int_t)self->msgs_in,
-                     "messages_out", (json_int_t)self->msgs_out, "bytes_in",
-                     (json_int_t)self->bytes_in, "bytes_out", (json_int_t)self->bytes_out,
-                     "wants_sent", (json_int_t)self->wants_sent, "envelopes_streamed",
-                     (json_int_t)self->envelopes_streamed, "expired", (json_int_t)self->expired,
-                     "ranges_queued", (json_int_t)owed, "wants_queued", (json_int_t)wants,
-                     "last_round", last);
+    json_t *last =
+        json_pack("{s:I, s:I, s:I}", "ms", (json_int_t)self->last_round_ms, "messages",
+                  (json_int_t)self->last_round_msgs, "bytes", (json_int_t)self->last_round_bytes);
+    return json_pack(
+        "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+        "s:I, s:I, s:I, s:o}",
+        "relay", node_is_relay(node), "scopes", (json_int_t)self->n_scopes, "scopes_mine",
+        (json_int_t)mine, "scopes_loaded", (json_int_t)loaded, "items_loaded", (json_int_t)items,
+        "rounds_started", (json_int_t)self->rounds_started, "rounds_ended",
+        (json_int_t)self->rounds_ended, "digests_equal", (json_int_t)self->digests_equal,
+        "messages_in", (json_int_t)self->msgs_in, "messages_out", (json_int_t)self->msgs_out,
+        "bytes_in", (json_int_t)self->bytes_in, "bytes_out", (json_int_t)self->bytes_out,
+        "wants_sent", (json_int_t)self->wants_sent, "envelopes_streamed",
+        (json_int_t)self->envelopes_streamed, "expired", (json_int_t)self->expired, "ranges_queued",
+        (json_int_t)owed, "wants_queued", (json_int_t)wants, "last_round", last);
 }

@@ -305,7 +305,7 @@ s_test_writer(void)
 static void
 s_test_varint(void)
 {
-    const uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX - 1,
+    const uint64_t vals[] = { 0,         1, 127, 128, 300, 16383, 16384, UINT32_MAX, UINT64_MAX - 1,
                               UINT64_MAX };
     const size_t lens[] = { 1, 1, 1, 2, 2, 2, 3, 5, 10, 10 };
     for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {

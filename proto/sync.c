@@ -51,12 +51,12 @@ struct _sync_set_t {
     size_t n_chunks;
     size_t cap_chunks;
     size_t count;
-    bool dirty;          /* first[] and pre[] need rebuilding */
-    size_t *first;       /* n_chunks + 1: index of each chunk's first item */
-    sync_acc_t *pre;     /* n_chunks + 1: accumulator before each chunk */
-    size_t cap_index;    /* capacity of first[] and pre[] */
-    size_t hint;         /* chunk of the last index lookup: walks in order are O(1) */
-    bool fp_valid;       /* fp holds the whole set's fingerprint */
+    bool dirty;       /* first[] and pre[] need rebuilding */
+    size_t *first;    /* n_chunks + 1: index of each chunk's first item */
+    sync_acc_t *pre;  /* n_chunks + 1: accumulator before each chunk */
+    size_t cap_index; /* capacity of first[] and pre[] */
+    size_t hint;      /* chunk of the last index lookup: walks in order are O(1) */
+    bool fp_valid;    /* fp holds the whole set's fingerprint */
     uint8_t fp[SYNC_FP_LEN];
 };
 
@@ -656,8 +656,7 @@ s_check_block(bytes_reader_t *r)
         }
         //  Bounds strictly increase; only the last is infinity.
         bool last = i + 1 == n_ranges;
-        if (sync_bound_is_inf(&rg.upper) != last
-            || (!last && s_bound_cmp(&prev, &rg.upper) >= 0)) {
+        if (sync_bound_is_inf(&rg.upper) != last || (!last && s_bound_cmp(&prev, &rg.upper) >= 0)) {
             return PARLEY_ERR_MALFORMED;
         }
         for (size_t k = 1; k < rg.n_ids; k++) {
@@ -809,8 +808,7 @@ s_used(const sync_writer_t *w)
 bool
 sync_writer_room(const sync_writer_t *w, size_t need)
 {
-    return bytes_writer_ok(&w->w) && s_used(w) + need <= w->budget
-           && w->n_blocks < SYNC_BLOCKS_MAX;
+    return bytes_writer_ok(&w->w) && s_used(w) + need <= w->budget && w->n_blocks < SYNC_BLOCKS_MAX;
 }
 
 void
@@ -1094,8 +1092,7 @@ sync_answer(sync_writer_t *w, sync_set_t *set, const sync_block_t *blk, const sy
         }
         //  Out of bytes, or of ranges (one range can become a SKIP and a
         //  256-way split): close the block with one FP over the rest.
-        if (!sync_writer_room(w, need + S_BLOCK_MIN)
-            || w->n_ranges + k + 5 > SYNC_RANGES_MAX) {
+        if (!sync_writer_room(w, need + S_BLOCK_MIN) || w->n_ranges + k + 5 > SYNC_RANGES_MAX) {
             //  Out of room: one FP over everything left, continued next time.
             sync_bound_t inf;
             sync_bound_inf(&inf);
@@ -1167,11 +1164,11 @@ sync_digest_final(sync_digest_t *d, uint8_t out[SYNC_FP_LEN])
 /* --------------------------------------------------------------- selftest */
 
 typedef struct {
-    sync_set_t *set;      /* this side */
-    sync_set_t *other;    /* the peer's set: pushes and wants land there / come from there */
-    size_t pushed;        /* items copied to the peer */
-    size_t wanted;        /* prefixes asked for */
-    sync_item_t *queue;   /* items to insert into other after the round */
+    sync_set_t *set;    /* this side */
+    sync_set_t *other;  /* the peer's set: pushes and wants land there / come from there */
+    size_t pushed;      /* items copied to the peer */
+    size_t wanted;      /* prefixes asked for */
+    sync_item_t *queue; /* items to insert into other after the round */
     size_t n_queue, cap_queue;
     uint8_t (*wants)[SYNC_PREFIX_LEN];
     size_t n_wants, cap_wants;
@@ -1332,7 +1329,8 @@ s_t_case(size_t n, size_t na, size_t nb, uint64_t ts_range, size_t budget)
     sync_set_t *a = sync_set_new(), *b = sync_set_new();
     CHECK(a && b);
     if (getenv("SYNC_DEBUG")) {
-        fprintf(stderr, "case %zu %zu %zu %llu %zu\n", n, na, nb, (unsigned long long)ts_range, budget);
+        fprintf(stderr, "case %zu %zu %zu %llu %zu\n", n, na, nb, (unsigned long long)ts_range,
+                budget);
     }
     for (size_t i = 0; i < n + na + nb; i++) {
         sync_item_t it;

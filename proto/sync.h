@@ -151,11 +151,11 @@ bool sync_ranges_next(sync_range_reader_t *rd, sync_range_t *out);
  *  block with nothing but SKIP is taken back out. */
 typedef struct {
     bytes_writer_t w;
-    uint8_t *start;    /* the buffer */
-    uint8_t *n_at;     /* where n_blocks goes */
+    uint8_t *start; /* the buffer */
+    uint8_t *n_at;  /* where n_blocks goes */
     size_t n_blocks;
-    uint8_t *blk_at;   /* start of the open block, or NULL */
-    uint8_t *nr_at;    /* where its n_ranges goes */
+    uint8_t *blk_at; /* start of the open block, or NULL */
+    uint8_t *nr_at;  /* where its n_ranges goes */
     size_t n_ranges;
     size_t n_open;     /* ranges other than SKIP in the open block */
     uint64_t prev_ts;  /* previous bound's ts in the block */

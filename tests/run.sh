@@ -42,7 +42,7 @@ for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
-for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay; do
+for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay t_sync_abuse; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
@@ -61,6 +61,9 @@ if [ "$(id -u)" = 0 ]; then
     run "netns-san/t_nodes(3)" 180 env BUILD=build-san bash tests/netns/t_nodes.sh
     run "netns/t_pex" 180 env BUILD=build bash tests/netns/t_pex.sh
     run "netns-san/t_pex" 180 env BUILD=build-san bash tests/netns/t_pex.sh
+    run "netns/t_branch" 300 env BUILD=build bash tests/netns/t_branch.sh
+    run "netns-san/t_branch" 300 env BUILD=build-san bash tests/netns/t_branch.sh
+    run "netns/t_faults" 300 env BUILD=build bash tests/netns/t_faults.sh
 else
     echo "skip netns tests: they need root"
 fi

@@ -598,9 +598,11 @@ main(int argc, char **argv)
         const char *name;
         int (*fn)(cli_t *cli);
     } cmds[] = {
-        { "init", c_init },         { "id", c_id },         { "send", c_send },       { "read", c_read },
-        { "history", c_history },   { "watch", c_watch },   { "peers", c_peers },
-        { "contacts", c_contacts }, { "safety", c_safety }, { "status", c_status },
+        { "init", c_init },       { "id", c_id },
+        { "send", c_send },       { "read", c_read },
+        { "history", c_history }, { "watch", c_watch },
+        { "peers", c_peers },     { "contacts", c_contacts },
+        { "safety", c_safety },   { "status", c_status },
         { "doctor", c_doctor },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {

@@ -76,7 +76,7 @@ s_takes_value(const char *opt)
 {
     static const char *const with_value[] = {
         "--home",     "--listen",           "--seed",    "--passphrase-file", "--ratchet-ms",
-        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms", "--sync-ms",
+        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms",        "--sync-ms",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
         if (strcmp(opt, with_value[i]) == 0) {

@@ -26,8 +26,8 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,8 +241,10 @@ s_start(const char *home, const char *seed_home, const char *extra)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        const char *argv[16] = { bin, "--home", dir, "--listen", "tcp://127.0.0.1:*", "--no-mdns",
-                                 "--no-local", "--relay", "--sync-ms", "2000" };
+        const char *argv[16] = {
+            bin,         "--home",     dir,       "--listen",  "tcp://127.0.0.1:*",
+            "--no-mdns", "--no-local", "--relay", "--sync-ms", "2000"
+        };
         int k = 10;
         if (seed[0]) {
             argv[k++] = "--seed";
