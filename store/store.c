@@ -1039,7 +1039,6 @@ s_t_replication(const char *dir)
     store_destroy(&s);
 }
 
-
 static void
 s_t_open_refused(const char *dir)
 {

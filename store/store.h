@@ -239,8 +239,8 @@ int store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_
                          void *arg, size_t *n) PARLEY_WUR;
 /*  The envelope whose id starts with prefix (SYNC_PREFIX_LEN bytes):
  *  malloc'd bytes, or PARLEY_ERR_NOTFOUND. */
-int store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN],
-                             uint8_t **bytes, size_t *len) PARLEY_WUR;
+int store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN], uint8_t **bytes,
+                             size_t *len) PARLEY_WUR;
 bool store_envelope_has_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN]);
 
 typedef struct {
