@@ -184,9 +184,8 @@ s_bound_min(sync_bound_t *b)
     memset(b, 0, sizeof *b);
 }
 
-//  Compares two bounds as (ts, prefix zero-padded to 32 bytes).
-static int
-s_bound_cmp(const sync_bound_t *a, const sync_bound_t *b)
+int
+sync_bound_cmp(const sync_bound_t *a, const sync_bound_t *b)
 {
     if (a->ts != b->ts) {
         return a->ts < b->ts ? -1 : 1;
@@ -656,7 +655,8 @@ s_check_block(bytes_reader_t *r)
         }
         //  Bounds strictly increase; only the last is infinity.
         bool last = i + 1 == n_ranges;
-        if (sync_bound_is_inf(&rg.upper) != last || (!last && s_bound_cmp(&prev, &rg.upper) >= 0)) {
+        if (sync_bound_is_inf(&rg.upper) != last
+            || (!last && sync_bound_cmp(&prev, &rg.upper) >= 0)) {
             return PARLEY_ERR_MALFORMED;
         }
         for (size_t k = 1; k < rg.n_ids; k++) {
@@ -847,7 +847,7 @@ s_put_bound(sync_writer_t *w, const sync_bound_t *b)
 static void
 s_range(sync_writer_t *w, const sync_bound_t *lower, const sync_bound_t *upper, int mode)
 {
-    if (s_bound_cmp(&w->last, lower) != 0) {
+    if (sync_bound_cmp(&w->last, lower) != 0) {
         s_put_bound(w, lower);
         bytes_put_u8(&w->w, SYNC_SKIP);
     }
@@ -1464,7 +1464,7 @@ s_t_decoder(void)
     sync_ranges_open(&rr, &blk);
     sync_range_t rg;
     CHECK(sync_ranges_next(&rr, &rg) && rg.mode == SYNC_FP && rg.count == 10);
-    CHECK(s_bound_cmp(&rg.upper, &b1) == 0);
+    CHECK(sync_bound_cmp(&rg.upper, &b1) == 0);
     CHECK(sync_ranges_next(&rr, &rg) && rg.mode == SYNC_IDS && rg.n_ids == 40);
     CHECK(sync_ranges_next(&rr, &rg) && rg.mode == SYNC_REQ);
     CHECK(sync_ranges_next(&rr, &rg) && rg.mode == SYNC_SKIP && sync_bound_is_inf(&rg.upper));

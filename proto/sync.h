@@ -76,6 +76,8 @@ int sync_item_cmp(const sync_item_t *a, const sync_item_t *b);
 bool sync_item_below(const sync_item_t *item, const sync_bound_t *bound);
 void sync_bound_inf(sync_bound_t *b);
 bool sync_bound_is_inf(const sync_bound_t *b);
+/*  Orders bounds as (ts, prefix zero-padded to 32 bytes). */
+int sync_bound_cmp(const sync_bound_t *a, const sync_bound_t *b);
 
 /* ---- the set ---- */
 

@@ -9,6 +9,21 @@
  */
 #include "store_int.h"
 
+//  Steps st and reads the row's (ts_ms, id) from columns 0 and 1: 0 with
+//  *row, 0 without (done), or an error.
+static int
+s_key_step(sqlite3_stmt *st, bool *row, uint64_t *ts, uint8_t id[32])
+{
+    int rc = s_step(st, row);
+    if (rc == 0 && *row) {
+        rc = s_col_u64(st, 0, ts);
+    }
+    if (rc == 0 && *row) {
+        rc = s_col_blob(st, 1, id, 32);
+    }
+    return rc;
+}
+
 int
 store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set)
 {
@@ -16,15 +31,11 @@ store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set)
     int rc = s_bind_blob(st, 1, scope, 32);
     while (rc == 0) {
         bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
         uint64_t ts = 0;
         uint8_t id[32];
-        rc = s_col_u64(st, 0, &ts);
-        if (rc == 0) {
-            rc = s_col_blob(st, 1, id, 32);
+        rc = s_key_step(st, &row, &ts, id);
+        if (rc != 0 || !row) {
+            break;
         }
         if (rc == 0) {
             rc = sync_set_insert(set, ts, id);
@@ -89,15 +100,11 @@ store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
     }
     while (rc == 0) {
         bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
         uint64_t ts = 0;
         uint8_t id[32];
-        rc = s_col_u64(st, 0, &ts);
-        if (rc == 0) {
-            rc = s_col_blob(st, 1, id, 32);
+        rc = s_key_step(st, &row, &ts, id);
+        if (rc != 0 || !row) {
+            break;
         }
         const void *p = NULL;
         int len = 0;

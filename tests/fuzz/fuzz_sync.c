@@ -82,19 +82,6 @@ s_has(void *arg, const uint8_t prefix[SYNC_PREFIX_LEN])
     return false;
 }
 
-/*  Bounds compare as (ts, prefix zero-padded to 32 bytes). */
-static int
-s_bound_cmp(const sync_bound_t *a, const sync_bound_t *b)
-{
-    if (a->ts != b->ts) {
-        return a->ts < b->ts ? -1 : 1;
-    }
-    uint8_t pa[32] = { 0 }, pb[32] = { 0 };
-    memcpy(pa, a->prefix, a->len);
-    memcpy(pb, b->prefix, b->len);
-    return memcmp(pa, pb, 32);
-}
-
 static bool
 s_inside(const uint8_t *p, size_t n, const uint8_t *buf, size_t len)
 {
@@ -120,7 +107,7 @@ s_walk_block(const sync_block_t *blk, const uint8_t *buf, size_t len)
         n++;
         bool last = n == blk->n_ranges;
         FUZZ_CHECK(sync_bound_is_inf(&rg.upper) == last);
-        FUZZ_CHECK(last || s_bound_cmp(&prev, &rg.upper) < 0);
+        FUZZ_CHECK(last || sync_bound_cmp(&prev, &rg.upper) < 0);
         FUZZ_CHECK(rg.upper.len <= 32);
         switch (rg.mode) {
         case SYNC_SKIP:
