@@ -46,7 +46,7 @@ DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
-        $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync
+        $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/netem_tap
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check
 
@@ -99,6 +99,8 @@ $(BUILD)/mdns_probe: $(BUILD)/tests/mdns_probe.o $(BUILD)/libdiscovery.a $(BUILD
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/hostile_peer: $(BUILD)/tests/hostile_peer.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/netem_tap: $(BUILD)/tests/netem_tap.o
+	$(CC) $(LDFLAGS) $^ -o $@
 $(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a

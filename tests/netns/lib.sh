@@ -316,3 +316,114 @@ netns_teardown() {
         rm -rf "$NETNS_DIR"
     fi
 }
+
+# --- links through a userspace netem (opt-in) --------------------------------
+#
+# This kernel has no sch_netem, so tc cannot delay, jitter or reorder. These
+# functions plug each host through its own netem_tap process (tests/netem_tap.c)
+# instead of a veth pair: two TAP devices, the host's eth0 and the bridge's
+# port, with the process copying frames between them under the faults of the
+# host's parameter file. Nothing else changes: same addresses, bridge,
+# daemons and mDNS (multicast is frames like any other).
+#
+#   netns_setup_tap N        as netns_setup N, every host behind netem_tap;
+#                            all links start clean
+#   netns_tap_set I PARAMS   host I's link faults, in netem_tap's syntax
+#                            ("tx.delay_ms=20 tx.loss_pct=10 down=0"; "" for
+#                            a clean link); returns once netem_tap has them
+#   netns_tap_report I       host I's counter lines (tx, then rx), cumulative
+#
+# The binary is NETNS_TAP_BIN, by default ${BUILD:-build}/netem_tap. Each
+# netem_tap is started from here (it enters the namespaces itself) and its
+# PID kept with netns_bg's, so netns_teardown stops it by PID; its TAPs go
+# with it. Its parameters and output are $NETNS_DIR/tap-h<I>.params, .log.
+declare -a NETNS_TAP_PID
+
+netns_tap_file() { # netns_tap_file I EXT: host I's netem_tap file
+    echo "$NETNS_DIR/tap-h$1.$2"
+}
+
+# As netns_plug, with netem_tap in the middle of the link (host I's).
+netns_plug_tap() { # netns_plug_tap I NS IFACE BR PORTNAME ADDR/PREFIX
+    local i=$1 ns=$2 iface=$3 br=$4 port=$5 addr=$6 log pid
+    log=$(netns_tap_file "$i" log)
+    : >"$(netns_tap_file "$i" params)"
+    "$NETNS_TAP_BIN" "$ns" "$iface" "$NETNS_BRIDGE_NS" "$port" "$(netns_tap_file "$i" params)" \
+        >"$log" 2>&1 &
+    pid=$!
+    NETNS_BG_PIDS+=("$pid")
+    NETNS_TAP_PID[$i]=$pid
+    for _ in $(seq 100); do
+        grep -qx ready "$log" && break
+        kill -0 "$pid" 2>/dev/null || netns_die "netem_tap of host $i exited: $(cat "$log")"
+        sleep 0.05
+    done
+    grep -qx ready "$log" || netns_die "netem_tap of host $i not ready after 5 s (log: $log)"
+    ip -n "$NETNS_BRIDGE_NS" link set "$port" master "$br" up
+    ip -n "$ns" addr add "$addr" dev "$iface"
+    ip -n "$ns" link set "$iface" up
+}
+
+# As netns_add_host (no gateway), plugged by netns_plug_tap.
+netns_add_host_tap() { # netns_add_host_tap I BR ADDR/PREFIX
+    local i=$1 br=$2 addr=$3
+    NETNS_NS[$i]="$NETNS_PREFIX-h$i"
+    NETNS_ADDR[$i]=${addr%/*}
+    netns_new_ns "${NETNS_NS[$i]}"
+    netns_plug_tap "$i" "${NETNS_NS[$i]}" eth0 "$br" "vh$i" "$addr"
+    netns_write_configs "$i" eth0
+    NETNS_N=$((NETNS_N > i ? NETNS_N : i))
+}
+
+netns_setup_tap() { # netns_setup_tap N
+    local n=$1 i
+    [ "$n" -ge 1 ] && [ "$n" -le 200 ] || netns_die "netns_setup_tap: 1..200 hosts"
+    NETNS_TAP_BIN=${NETNS_TAP_BIN:-${BUILD:-build}/netem_tap}
+    [ -x "$NETNS_TAP_BIN" ] || netns_die "no $NETNS_TAP_BIN (make $NETNS_TAP_BIN)"
+    [ -c /dev/net/tun ] || netns_die "no /dev/net/tun (CONFIG_TUN)"
+    netns_begin
+    netns_new_bridge br0
+    for i in $(seq "$n"); do
+        netns_add_host_tap "$i" br0 "10.254.1.$((i + 9))/24"
+    done
+    netns_start_daemons
+    netns_log "$n hosts up behind netem_tap in $NETNS_DIR"
+}
+
+# Writes the file whole (a rename), signals netem_tap and waits (at most 5 s)
+# for its "load=K" line, which says whether it took the parameters.
+netns_tap_set() { # netns_tap_set I PARAMS
+    local i=$1 params=$2 f log k line
+    [ -n "${NETNS_TAP_PID[$i]:-}" ] || netns_die "host $i is not behind netem_tap"
+    f=$(netns_tap_file "$i" params)
+    log=$(netns_tap_file "$i" log)
+    k=$(($(grep -c ' load=' "$log") + 1))
+    printf '%s\n' "$params" >"$f.new" && mv "$f.new" "$f" || netns_die "cannot write $f"
+    kill -HUP "${NETNS_TAP_PID[$i]}" || netns_die "netem_tap of host $i is gone"
+    for _ in $(seq 100); do
+        line=$(grep " load=$k " "$log")
+        [ -n "$line" ] && break
+        sleep 0.05
+    done
+    [ -n "$line" ] || netns_die "netem_tap of host $i did not load its parameters in 5 s"
+    case $line in
+    *" rejected: "*) netns_die "host $i: $line" ;;
+    esac
+    return 0
+}
+
+# SIGUSR1, then the two lines of that report (at most 5 s).
+netns_tap_report() { # netns_tap_report I
+    local i=$1 log k
+    [ -n "${NETNS_TAP_PID[$i]:-}" ] || netns_die "host $i is not behind netem_tap"
+    log=$(netns_tap_file "$i" log)
+    k=$(($(grep -c ' report=' "$log") / 2 + 1))
+    kill -USR1 "${NETNS_TAP_PID[$i]}" || netns_die "netem_tap of host $i is gone"
+    for _ in $(seq 100); do
+        [ "$(grep -c " report=$k " "$log")" = 2 ] && break
+        sleep 0.05
+    done
+    [ "$(grep -c " report=$k " "$log")" = 2 ] \
+        || netns_die "netem_tap of host $i did not report in 5 s"
+    grep " report=$k " "$log"
+}

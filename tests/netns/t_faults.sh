@@ -1,45 +1,59 @@
 #!/bin/bash
 # tests/netns/t_faults.sh — messages survive a bad network and crashing nodes.
 #
-# Five simulated hosts on one subnet (netns_setup 5), each with real Avahi:
-# host 1 runs `parleyd --relay`, hosts 2..5 are members; all mesh by mDNS.
-# Members 2, 3 and 4 send DMs to the other members in rounds, through four
-# phases of faults:
-#   (a) 10% packet loss and shaping on every host, 3 senders x 30 DMs;
-#   (b) 30% packet loss (shaping kept), 3 senders x 15 DMs;
+# Five simulated hosts on one subnet, each with real Avahi, each plugged into
+# the bridge through its own userspace netem (netns_setup_tap 5, below): host
+# 1 runs `parleyd --relay`, hosts 2..5 are members; all mesh by mDNS, through
+# the emulated links. Members 2, 3 and 4 send DMs to the other members in
+# rounds, through four phases of faults:
+#   (a) 20 ms delay, +-10 ms jitter, 25% reordering and 10% loss on every
+#       host, 3 senders x 30 DMs;
+#   (b) the same with 30% loss, 3 senders x 15 DMs;
 #   (c) partition: host 5 cut off entirely while 2, 3, 4 send to it and it
 #       sends to them; then healed, and the time until every DM of the
 #       phase is received and its receipt seen is printed;
 #   (d) kill -9 of two random members (never the relay) while 3 senders send
 #       20 DMs each; restarted on the same home and port.
-# After the loss, the partition and the faults as a whole, every node must
-# see every other online again within 30 s (the network is healthy then).
-# Then, with every fault removed, once everything settles (time printed):
-# every DM whose `parley send` returned success (acknowledged: durable on the
-# sender) is in its recipient's history exactly once (texts are unique), its
-# sender sees it delivered (or read), and no text, acknowledged or not, is
-# there twice.
+# Delay, jitter and reordering stay on from (a) to the end of (d); loss only
+# in (a) and (b). After the loss, the partition and the faults as a whole,
+# every node must see every other online again within 30 s. Then, with every
+# fault removed, once everything settles (time printed): every DM whose
+# `parley send` returned success (acknowledged: durable on the sender) is in
+# its recipient's history exactly once (texts are unique), its sender sees it
+# delivered (or read), and no text, acknowledged or not, is there twice.
 #
-# What is emulated, and how (this kernel has no netem: CONFIG_NET_SCH_NETEM
-# is not set, so no fixed delay, no jitter distribution, no reordering):
-#   - loss: an nftables input chain in every host namespace drops a random
-#     N% of the packets that arrive on eth0 (`numgen random mod 100 < N`).
-#     Each packet between two hosts meets exactly one such hook, at its
-#     receiver, so N is the per-packet loss of every path, both directions.
-#     Dropping on output as well would double it, and a drop on output is
-#     reported to the sending socket (EPERM), which a lossy network is not.
-#   - delay and jitter: only as queueing, by a token bucket on every host's
-#     egress (tc tbf rate 1mbit burst 8kb latency 100ms): bursts wait up to
-#     100 ms behind the 1 Mbit/s bottleneck, idle traffic is not delayed.
-#   - reordering: not emulated (it needs netem); TCP would hide it from the
-#     application anyway.
-#   - partition: input and output of host 5's eth0 dropped: silence for the
-#     others, as a cut cable somewhere in the network (host 5's own packets
-#     fail locally; its `parley send` still stores durably).
+# What is emulated, and how. This kernel has no sch_netem
+# (CONFIG_NET_SCH_NETEM is not set), so the faults are made in userspace:
+# each host's eth0 is a TAP device whose other end is a TAP port of the
+# bridge, and between the two runs tests/netem_tap, which copies every
+# Ethernet frame (unicast, ARP, mDNS multicast alike) and applies, per
+# direction, the parameters of that host's file (netns_tap_set):
+#   - delay and jitter: a frame is held delay_ms + U(-jitter_ms, +jitter_ms)
+#     in a queue ordered by due time (uniform, as netem's jitter without a
+#     distribution table); frames closer together than the jitter leave in
+#     a different order than they came;
+#   - reordering: besides that, reorder_pct of the frames skip the delay and
+#     overtake the ones held (netem's reorder);
+#   - loss: a frame dropped with probability loss_pct;
+#   - partition: down=1 drops every frame both ways, held ones included: a
+#     cut cable (host 5's own frames vanish too, silently).
+# Delay, jitter, reordering and loss are set on each host's transmit side
+# only (tx.*), as netem on every host's egress: a frame between two hosts
+# meets exactly one of them, at its sender, so every path has 20 +- 10 ms
+# one way (about 40 ms round trip), 25% reordering and N% loss per frame in
+# each direction.
 #   - crash: SIGKILL, no chance to flush or say goodbye.
-# Root only; needs nftables (nft) and tc; everything runs in namespaces it
-# creates, removed on exit. About 30 s on two cores when all goes well; every
-# wait is bounded (a failing run ends within about 150 s).
+# Each phase prints what the emulators did in it, summed over every host's
+# transmit side (each frame on the wire counted once): frames sent, lost,
+# delayed (and their mean time held), sent ahead, reordered (delivered after
+# a frame that its sender sent later to the same destination MAC address:
+# what a receiver sees out of order), and the frames cut, both ways. The run
+# fails unless (a), (b) and (d) really delayed, sent ahead and reordered
+# frames, (a) and (b) lost some and (c) cut some.
+# Root only; needs /dev/net/tun and $BUILD/netem_tap (make build/netem_tap);
+# everything runs in namespaces it creates, removed on exit (the TAPs go with
+# their netem_tap processes). About 30 s on two cores when all goes well;
+# every wait is bounded (a failing run ends within about 150 s).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 BUILD=${BUILD:-build}
@@ -59,15 +73,11 @@ fail() {
     for pid in "${LOOPS[@]}"; do
         kill "$pid" 2>/dev/null
     done
-    for f in "$NETNS_DIR"/n*.log; do
+    for f in "$NETNS_DIR"/n*.log "$NETNS_DIR"/tap-h*.log; do
         [ -f "$f" ] && tail -n 10 "$f" | sed "s/^/  $(basename "$f" .log) | /"
     done
     exit 1
 }
-for cmd in nft tc; do
-    command -v $cmd >/dev/null \
-        || { echo "FAIL: $cmd not found: apt-get install -y --no-install-recommends nftables iproute2"; exit 1; }
-done
 
 p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
 now() { date +%s.%N; }
@@ -108,55 +118,70 @@ node_ready() { p "$1" status --json >/dev/null 2>&1 && kill -0 "${PID[$1]}" 2>/d
 
 # --- faults -----------------------------------------------------------------
 
-# fault_rules I IN_RULE [OUT_RULE]: host I's fault table holds exactly these
-# (none when empty).
-fault_rules() {
-    local i=$1 in=${2:-} out=${3:-}
-    netns_exec "$i" nft delete table inet fault 2>/dev/null
-    [ -n "$in$out" ] || return 0
-    netns_exec "$i" nft -f - <<EOF || fail "cannot load fault rules on host $i"
-table inet fault {
-    chain in {
-        type filter hook input priority 0; policy accept;
-        $in
-    }
-    chain out {
-        type filter hook output priority 0; policy accept;
-        $out
-    }
-}
-EOF
-}
-loss() { # loss PCT: on every host (0: none)
+# Every host's link, transmit side (see the header): the lasting faults, and
+# those of (a) and (b) with loss on top.
+JITTERY="tx.delay_ms=20 tx.jitter_ms=10 tx.reorder_pct=25"
+faults() { # faults PARAMS: on every host's link
     local i
     for i in "${ALL[@]}"; do
-        if [ "$1" = 0 ]; then
-            fault_rules "$i"
-        else
-            fault_rules "$i" "iifname \"eth0\" numgen random mod 100 < $1 counter drop"
-        fi
+        netns_tap_set "$i" "$1"
     done
 }
-dropped() { # dropped: packets dropped by every host's fault rules so far
-    local i n=0 c
-    for i in "${ALL[@]}"; do
-        c=$(netns_exec "$i" nft -j list table inet fault 2>/dev/null \
-            | jq '[.. | .counter? | objects | .packets] | add // 0')
-        n=$((n + ${c:-0}))
-    done
-    echo "$n"
-}
-shaping() { # shaping on|off: the token bucket on every host's egress
+# tap_totals: the counters of every link, summed over hosts per direction, as
+# "tx.KEY value" and "rx.KEY value" lines, and "lines N" (report lines read).
+tap_totals() {
     local i
     for i in "${ALL[@]}"; do
-        if [ "$1" = on ]; then
-            netns_exec "$i" tc qdisc replace dev eth0 root tbf rate 1mbit burst 8kb latency 100ms \
-                || fail "tc tbf on host $i"
-        else
-            netns_exec "$i" tc qdisc del dev eth0 root 2>/dev/null
-        fi
+        netns_tap_report "$i"
+    done | awk '{
+            for (f = 5; f <= NF; f++) {
+                if (split($f, kv, "=") == 2 && kv[1] != "avg_ms" && kv[1] != "held") {
+                    s[$4 "." kv[1]] += kv[2]
+                }
+            }
+        }
+        END { for (k in s) { print k, s[k] }; print "lines", NR }'
+}
+declare -A TAP_PREV TAP_D
+# tap_phase: what the emulators did since the last call, into TAP_D (and
+# TAP_D[cut]: frames cut in either direction).
+tap_phase() {
+    local k v
+    local -A cur=()
+    while read -r k v; do
+        cur[$k]=$v
+    done < <(tap_totals)
+    [ "${cur[lines]:-0}" = $((2 * ${#ALL[@]})) ] || fail "netem_tap counters missing"
+    for k in "${!cur[@]}"; do
+        TAP_D[$k]=$((${cur[$k]} - ${TAP_PREV[$k]:-0}))
+        TAP_PREV[$k]=${cur[$k]}
     done
-    return 0
+    TAP_D[cut]=$((${TAP_D[tx.cut]} + ${TAP_D[rx.cut]}))
+}
+# tap_summary: TAP_D in words. The faults are on the transmit side, so the tx
+# counters are the frames on the wire, each counted once; cut is both ways.
+tap_summary() {
+    awk -v in_="${TAP_D[tx.in]}" -v lost="${TAP_D[tx.lost]}" -v del="${TAP_D[tx.delayed]}" \
+        -v us="${TAP_D[tx.hold_us]}" -v ahead="${TAP_D[tx.bypassed]}" \
+        -v reord="${TAP_D[tx.reordered]}" -v cut="${TAP_D[cut]}" \
+        -v full="$((${TAP_D[tx.full]} + ${TAP_D[rx.full]}))" 'BEGIN {
+            pct = in_ ? 100 * lost / in_ : 0
+            printf "emulators: %d frames sent, %d lost (%.1f%%), %d delayed (mean %.1f ms), " \
+                "%d sent ahead, %d reordered; %d cut, %d dropped on a full queue\n", in_, lost,
+                pct, del, del ? us / del / 1000 : 0, ahead, reord, cut, full
+        }'
+}
+# tap_expect KEY...: each of these counters moved in the phase.
+tap_expect() {
+    local k
+    for k in "$@"; do
+        [ "${TAP_D[$k]:-0}" -gt 0 ] || fail "the emulators show no $k frames in this phase"
+    done
+}
+phase_end() { # phase_end KEY...: prints the phase's counters, checks KEYs moved
+    tap_phase
+    echo "    $(tap_summary)"
+    tap_expect "$@"
 }
 
 # --- traffic and the ledger -------------------------------------------------
@@ -256,13 +281,13 @@ converge() { # converge PHASE: under the phase's faults, waits up to 20 s and re
         settled "$1" >/dev/null
         r="not all there after 20 s: $(tally "$1")"
     fi
-    echo "$r; $(dropped) packets dropped in the phase (all hosts)"
+    echo "$r"
 }
 
 # --- the run ----------------------------------------------------------------
 
 T_START=$SECONDS
-netns_setup 5
+netns_setup_tap 5
 for i in "${ALL[@]}"; do
     start_node "$i"
 done
@@ -272,32 +297,39 @@ for i in "${ALL[@]}"; do
 done
 t0=$(now)
 wait_until 30 all_meshed || fail "not meshed: $(mesh_report)"
-echo "mesh of 5 in $(since "$t0") s"
+# No seeds: the first contacts can only have come from mDNS, through the TAPs.
+for i in "${ALL[@]}"; do p "$i" peers --json; done | jq -s 'add | map(.source)' >"$NETNS_DIR/src"
+jqe 'any(.[]; . == "mdns")' "$NETNS_DIR/src" >/dev/null \
+    || fail "no peer found by mDNS: $(jq -c . "$NETNS_DIR/src")"
+echo "mesh of 5 in $(since "$t0") s (mDNS through netem_tap)"
 : >"$NETNS_DIR/acked"
 : >"$NETNS_DIR/unacked"
 
-echo "(a) 10% loss on every host, shaping 1 Mbit/s with up to 100 ms queueing"
-shaping on
-loss 10
+echo "(a) 20 ms delay, +-10 ms jitter, 25% reordering, 10% loss on every host"
+faults "$JITTERY tx.loss_pct=10"
+tap_phase
 t0=$(now)
 loops_start a 30 0.1
 loops_wait
 echo "    sent in $(since "$t0") s; $(converge a)"
+phase_end tx.delayed tx.reordered tx.bypassed tx.lost
 
-echo "(b) 30% loss"
-loss 30
+echo "(b) 30% loss (delay, jitter, reordering kept)"
+faults "$JITTERY tx.loss_pct=30"
 t0=$(now)
 loops_start b 15 0.2
 loops_wait
 echo "    sent in $(since "$t0") s; $(converge b)"
-loss 0
+phase_end tx.delayed tx.reordered tx.bypassed tx.lost
+faults "$JITTERY"
 t0=$(now)
 wait_until 30 all_meshed || fail "no full mesh 30 s after the loss stopped: $(mesh_report)"
 echo "    loss off: full mesh again after $(since "$t0") s"
 
-echo "(c) host $X cut off"
+echo "(c) host $X cut off (down=1 on its link)"
+tap_phase
 t0=$(now)
-fault_rules $X 'iifname "eth0" counter drop' 'oifname "eth0" counter drop'
+netns_tap_set $X "$JITTERY down=1"
 x_gone() { ! is_online $RELAY $X; }
 wait_until 10 x_gone || fail "host $X still online on the relay while cut off"
 echo "    the relay saw host $X offline after $(since "$t0") s"
@@ -310,7 +342,7 @@ send_loop c $X 6 0.1 $(others $X) &
 LOOPS+=($!)
 loops_wait
 sleep 3
-fault_rules $X
+netns_tap_set $X "$JITTERY"
 t_heal=$(now)
 if wait_until 20 settled c; then
     echo "    healed: every DM of the phase received and its receipt seen after $(since "$t_heal") s"
@@ -319,10 +351,12 @@ else
 fi
 settled c >/dev/null
 echo "    $(tally c)"
+phase_end tx.delayed cut
 
 wait_until 30 all_meshed || fail "no full mesh after the partition: $(mesh_report)"
 mapfile -t VICTIMS < <(shuf -n 2 -e "${MEMBERS[@]}")
 echo "(d) kill -9 of hosts ${VICTIMS[*]} mid-traffic, restarted on the same home and port"
+tap_phase
 t0=$(now)
 loops_start d 20 0.1
 sleep 1
@@ -339,9 +373,10 @@ for v in "${VICTIMS[@]}"; do
 done
 echo "    restarted after $(since "$t0") s"
 loops_wait
+phase_end tx.delayed tx.reordered tx.bypassed
 
 echo "faults removed"
-shaping off
+faults ""
 t_end=$(now)
 wait_until 30 all_meshed || fail "no full mesh after the faults: $(mesh_report)"
 echo "    full mesh again after $(since "$t_end") s"
