@@ -354,27 +354,32 @@ s_send_hello(node_t *self, link_t *link, bool route_only)
     }
 }
 
+//  One PREKEY frame carrying a signed bundle (ours or another node's).
+static void
+s_send_bundle(node_t *self, link_t *link, const uint8_t bundle[DM_PREKEY_BUNDLE_LEN])
+{
+    size_t len = 0;
+    if (frame_encode_prekey(bundle, DM_PREKEY_BUNDLE_LEN, self->buf, PARLEY_FRAME_MAX, &len)
+        == PARLEY_OK) {
+        node_link_send(self, link, self->buf, len);
+    }
+}
+
 void
 node_send_bundles(node_t *self, link_t *link, const uint8_t (*authors)[32], size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
-        size_t len = 0;
         if (memcmp(authors[i], link->pk, 32) == 0) {
             continue; // its own
         }
         if (memcmp(authors[i], identity_ed_pk(self->id), 32) == 0) {
-            if (!self->has_prekey) {
-                continue;
+            if (self->has_prekey) {
+                s_send_bundle(self, link, self->prekey.bundle);
             }
-            memcpy(bundle, self->prekey.bundle, sizeof bundle);
-        } else if (store_peer_prekey_bundle(self->store, authors[i], bundle) != PARLEY_OK) {
-            continue; // we never had it: the receiver waits for another path
-        }
-        if (frame_encode_prekey(bundle, sizeof bundle, self->buf, PARLEY_FRAME_MAX, &len)
-            == PARLEY_OK) {
-            node_link_send(self, link, self->buf, len);
-        }
+        } else if (store_peer_prekey_bundle(self->store, authors[i], bundle) == PARLEY_OK) {
+            s_send_bundle(self, link, bundle);
+        } // else we never had it: the receiver waits for another path
     }
 }
 
@@ -391,11 +396,8 @@ s_send_held_bundles(node_t *self, link_t *link)
         && store_peer_prekey_recent(self->store, S_BUNDLES_PASSED, bundles, &n) == PARLEY_OK) {
         for (size_t i = 0; i < n; i++) {
             const uint8_t *b = bundles + i * DM_PREKEY_BUNDLE_LEN;
-            size_t len = 0;
-            if (memcmp(b + 1, link->pk, 32) != 0 // owner at offset 1: not its own
-                && frame_encode_prekey(b, DM_PREKEY_BUNDLE_LEN, self->buf, PARLEY_FRAME_MAX, &len)
-                       == PARLEY_OK) {
-                node_link_send(self, link, self->buf, len);
+            if (memcmp(b + 1, link->pk, 32) != 0) { // owner at offset 1: not its own
+                s_send_bundle(self, link, b);
             }
         }
     }
@@ -437,12 +439,8 @@ static void
 s_send_prekey(node_t *self, link_t *link)
 {
     //  Sent before every envelope batch: from memory, not the database.
-    size_t len = 0;
-    if (self->has_prekey
-        && frame_encode_prekey(self->prekey.bundle, sizeof self->prekey.bundle, self->buf,
-                               PARLEY_FRAME_MAX, &len)
-               == PARLEY_OK) {
-        node_link_send(self, link, self->buf, len);
+    if (self->has_prekey) {
+        s_send_bundle(self, link, self->prekey.bundle);
     }
 }
 
@@ -1229,11 +1227,7 @@ s_on_prekey(node_t *self, link_t *link, const frame_t *f)
         for (size_t i = 0; i < self->n_links; i++) {
             link_t *l = self->links[i];
             if (l != link && l->connected_since != 0 && memcmp(l->pk, pk.owner, 32) != 0) {
-                size_t len = 0;
-                if (frame_encode_prekey(f->bundle, f->bundle_len, self->buf, PARLEY_FRAME_MAX, &len)
-                    == PARLEY_OK) {
-                    node_link_send(self, l, self->buf, len);
-                }
+                s_send_bundle(self, l, f->bundle); // decoded above: DM_PREKEY_BUNDLE_LEN bytes
             }
         }
     }

@@ -1021,14 +1021,19 @@ s_split(sync_writer_t *w, sync_set_t *set, const sync_bound_t *lower, const sync
     }
 }
 
-//  The peer listed all its ids in a range where we hold [lo, hi).
+//  The peer listed all its ids in a range where we hold [lo, hi). *scratch
+//  (S_SORT_MAX prefixes) is allocated on first need and freed by the caller.
 static void
 s_on_ids(sync_set_t *set, size_t lo, size_t hi, const sync_range_t *rg, const sync_sink_t *sink,
-         uint8_t *scratch)
+         uint8_t **scratch_p)
 {
     size_t m = hi - lo;
-    if (m > S_SORT_MAX) {
-        //  Too many of ours to sort here: push the range less their list, and
+    if (m <= S_SORT_MAX && !*scratch_p) {
+        *scratch_p = malloc((size_t)S_SORT_MAX * SYNC_PREFIX_LEN);
+    }
+    uint8_t *scratch = *scratch_p;
+    if (m > S_SORT_MAX || !scratch) {
+        //  Too many of ours to sort here (or no memory to): push the range less their list, and
         //  ask the sink about each of theirs.
         sink->push(sink->arg, set, lo, hi, rg->ids, rg->n_ids);
         for (size_t k = 0; k < rg->n_ids; k++) {
@@ -1071,10 +1076,7 @@ sync_answer(sync_writer_t *w, sync_set_t *set, const sync_block_t *blk, const sy
     if (!sync_writer_room(w, S_BLOCK_MIN)) {
         return 0; // no room for this block at all: the next round answers it
     }
-    uint8_t *scratch = malloc((size_t)S_SORT_MAX * SYNC_PREFIX_LEN);
-    if (!scratch) {
-        return 0; // nothing answered: the next round retries
-    }
+    uint8_t *scratch = NULL; // only for comparing id lists
     sync_writer_begin(w, blk->scope, NULL, 0);
     sync_range_reader_t rr;
     sync_ranges_open(&rr, blk);
@@ -1121,7 +1123,7 @@ sync_answer(sync_writer_t *w, sync_set_t *set, const sync_block_t *blk, const sy
             }
             break;
         }
-        case SYNC_IDS: s_on_ids(set, lo, hi, &rg, sink, scratch); break;
+        case SYNC_IDS: s_on_ids(set, lo, hi, &rg, sink, &scratch); break;
         case SYNC_REQ:
             if (m <= SYNC_IDS_MAX) {
                 sync_writer_ids(w, &lower, &rg.upper, set, lo, hi);

@@ -442,6 +442,51 @@ s_fetch_one(sqlite3_stmt *st, int rc, s_row_fn read, void *out)
     return rc;
 }
 
+/* ---- stored envelopes ---- */
+
+/* smallest and largest encoded envelope: header + empty body + signature */
+#define S_ENV_MIN ((size_t)PARLEY_ENVELOPE_HEADER_LEN + PARLEY_SIG_LEN)
+#define S_ENV_MAX ((size_t)PARLEY_ENVELOPE_MAX)
+
+/*  The stored bytes of one envelope: a blob within the envelope size limits,
+ *  viewed in SQLite's memory until the next step or reset. */
+static inline int
+s_env_bytes(sqlite3_stmt *st, int col, const void **p, size_t *len)
+{
+    if (sqlite3_column_type(st, col) != SQLITE_BLOB) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    *p = sqlite3_column_blob(st, col);
+    int n = sqlite3_column_bytes(st, col);
+    if (n < 0 || (size_t)n < S_ENV_MIN || (size_t)n > S_ENV_MAX) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (*p == NULL) {
+        return PARLEY_ERR_NOMEM;
+    }
+    *len = (size_t)n;
+    return 0;
+}
+
+/*  The same, copied into *bytes (malloc'd; the caller frees). */
+static inline int
+s_env_copy(sqlite3_stmt *st, int col, uint8_t **bytes, size_t *len)
+{
+    const void *p = NULL;
+    size_t n = 0;
+    int rc = s_env_bytes(st, col, &p, &n);
+    if (rc != 0) {
+        return rc;
+    }
+    *bytes = malloc(n);
+    if (*bytes == NULL) {
+        return PARLEY_ERR_NOMEM;
+    }
+    memcpy(*bytes, p, n);
+    *len = n;
+    return 0;
+}
+
 /* ---- atomic multi-statement operations ---- */
 
 /*  Starts an operation that must apply whole: BEGIN IMMEDIATE when no

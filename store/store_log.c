@@ -12,10 +12,6 @@
  */
 #include "store_int.h"
 
-/* smallest and largest encoded envelope: header + empty body + signature */
-#define S_ENV_MIN ((size_t)PARLEY_ENVELOPE_HEADER_LEN + PARLEY_SIG_LEN)
-#define S_ENV_MAX ((size_t)PARLEY_ENVELOPE_MAX)
-
 /* ---- envelopes ---- */
 
 static int
@@ -182,25 +178,6 @@ store_envelope_has(store_t *self, const uint8_t id[32])
     return s_env_has(self, id, &found) == 0 && found;
 }
 
-/*  The stored bytes of one envelope: a blob within the envelope size limits. */
-static int
-s_env_bytes(sqlite3_stmt *st, int col, const void **p, size_t *len)
-{
-    if (sqlite3_column_type(st, col) != SQLITE_BLOB) {
-        return PARLEY_ERR_MALFORMED;
-    }
-    *p = sqlite3_column_blob(st, col);
-    int n = sqlite3_column_bytes(st, col);
-    if (n < 0 || (size_t)n < S_ENV_MIN || (size_t)n > S_ENV_MAX) {
-        return PARLEY_ERR_MALFORMED;
-    }
-    if (*p == NULL) {
-        return PARLEY_ERR_NOMEM;
-    }
-    *len = (size_t)n;
-    return 0;
-}
-
 int
 store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes, size_t *len)
 {
@@ -215,19 +192,8 @@ store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes, size_t 
     if (rc == 0 && !row) {
         rc = PARLEY_ERR_NOTFOUND;
     }
-    const void *p = NULL;
-    size_t n = 0;
     if (rc == 0) {
-        rc = s_env_bytes(st, 0, &p, &n);
-    }
-    if (rc == 0) {
-        *bytes = malloc(n);
-        if (*bytes == NULL) {
-            rc = PARLEY_ERR_NOMEM;
-        } else {
-            memcpy(*bytes, p, n);
-            *len = n;
-        }
+        rc = s_env_copy(st, 0, bytes, len);
     }
     s_reset(st);
     return rc;

@@ -107,20 +107,13 @@ store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
             break;
         }
         const void *p = NULL;
-        int len = 0;
-        if (rc == 0) {
-            p = sqlite3_column_blob(st, 2);
-            len = sqlite3_column_bytes(st, 2);
-            if (sqlite3_column_type(st, 2) != SQLITE_BLOB || len <= 0 || !p
-                || (size_t)len > PARLEY_ENVELOPE_MAX) {
-                rc = PARLEY_ERR_MALFORMED;
-            }
-        }
+        size_t len = 0;
+        rc = s_env_bytes(st, 2, &p, &len);
         if (rc != 0) {
             break;
         }
         (*n)++;
-        if (fn(ts, id, p, (size_t)len, arg) != 0) {
+        if (fn(ts, id, p, len, arg) != 0) {
             break;
         }
     }
@@ -157,17 +150,7 @@ store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN], u
         rc = PARLEY_ERR_NOTFOUND;
     }
     if (rc == 0) {
-        const void *p = sqlite3_column_blob(st, 0);
-        int n = sqlite3_column_bytes(st, 0);
-        if (sqlite3_column_type(st, 0) != SQLITE_BLOB || n <= 0 || !p
-            || (size_t)n > PARLEY_ENVELOPE_MAX) {
-            rc = PARLEY_ERR_MALFORMED;
-        } else if (!(*bytes = malloc((size_t)n))) {
-            rc = PARLEY_ERR_NOMEM;
-        } else {
-            memcpy(*bytes, p, (size_t)n);
-            *len = (size_t)n;
-        }
+        rc = s_env_copy(st, 0, bytes, len);
     }
     s_reset(st);
     return rc;
