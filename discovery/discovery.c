@@ -27,6 +27,8 @@ typedef struct {
     bool mdns;
     bool local;
     char runtime_dir[1024];
+    discovery_log_fn *log;
+    void *log_arg;
 } s_args_t;
 
 int
@@ -65,7 +67,8 @@ s_actor(zsock_t *pipe, void *argp)
         zstr_sendx(pipe, "STATUS", "local", "off", "disabled with --no-local", NULL);
     }
     if (args->mdns && reports) {
-        mdns_config_t mc = { args->node_id, args->port, args->tag, endpoint };
+        mdns_config_t mc = { args->node_id, args->port, args->tag,
+                             endpoint,      args->log,  args->log_arg };
         mdns = mdns_new(&mc);
         if (!mdns) {
             zstr_sendx(pipe, "STATUS", "mdns", "down", "cannot start the Avahi client", NULL);
@@ -122,6 +125,8 @@ discovery_new(const discovery_config_t *cfg)
     args->port = cfg->port;
     args->mdns = cfg->mdns;
     args->local = cfg->local;
+    args->log = cfg->log;
+    args->log_arg = cfg->log_arg;
     if (cfg->runtime_dir) {
         snprintf(args->runtime_dir, sizeof args->runtime_dir, "%s", cfg->runtime_dir);
     } else if (discovery_runtime_dir(args->runtime_dir, sizeof args->runtime_dir) != 0) {

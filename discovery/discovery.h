@@ -23,6 +23,10 @@
 
 #define DISCOVERY_SERVICE "_parley._tcp"
 
+/*  Where the sources' log lines go (the node's logger); called from the
+ *  actor's thread. NULL: stderr, unadorned. */
+typedef void(discovery_log_fn)(void *arg, const char *line);
+
 typedef struct {
     const char *node_id;     /* our base32 id (52 chars) */
     uint16_t port;           /* our ROUTER's TCP port */
@@ -30,6 +34,8 @@ typedef struct {
     bool mdns;               /* run the Avahi source */
     bool local;              /* run the host-local source */
     const char *runtime_dir; /* host-local directory (see discovery_runtime_dir) */
+    discovery_log_fn *log;   /* the node's logger, or NULL */
+    void *log_arg;           /* passed to log */
 } discovery_config_t;
 
 typedef struct _discovery_t discovery_t;

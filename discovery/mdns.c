@@ -83,6 +83,8 @@ struct _mdns_t {
     zhashx_t *pending;            /* "iface/proto/name" -> its resolver (owned by the client) */
     s_health_t health;            /* last STATUS reported */
     char node_id[PARLEY_NODE_ID_STRLEN + 1]; /* ours, lower case */
+    discovery_log_fn *log;                   /* the node's logger, or NULL */
+    void *log_arg;                           /* passed to log */
     char name[AVAHI_LABEL_MAX];              /* our instance name */
     uint16_t port;                           /* published port */
     txt_record_t txt;                        /* our TXT items */
@@ -99,22 +101,22 @@ static void s_log(const mdns_t *self, const char *fmt, ...) __attribute__((forma
 static void s_status(mdns_t *self, s_health_t health, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/*  One line per event on stderr, like node_log. Only for what the reports do
- *  not already carry (those the node logs itself). */
+/*  One line per event, through the node's logger. Only for what the reports
+ *  do not already carry (those the node logs itself). */
 static void
 s_log(const mdns_t *self, const char *fmt, ...)
 {
     char line[512];
+    int at = snprintf(line, sizeof line, "mdns: ");
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    vsnprintf(line + at, sizeof line - (size_t)at, fmt, ap);
     va_end(ap);
-    time_t t = time(NULL);
-    struct tm tm;
-    char stamp[32];
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    fprintf(stderr, "%s parleyd[%.8s] mdns: %s\n", stamp, self->node_id, line);
+    if (self->log) {
+        self->log(self->log_arg, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
 }
 
 /*  Names from the network may hold any UTF-8 or control bytes: keep logs and
@@ -632,6 +634,8 @@ mdns_new(const mdns_config_t *cfg)
     }
     /* The encoder wrote the id in canonical (lower) case: use that one. */
     snprintf(self->node_id, sizeof self->node_id, "%s", self->txt.items[2] + 3);
+    self->log = cfg->log;
+    self->log_arg = cfg->log_arg;
     snprintf(self->name, sizeof self->name, "parley-%.*s", S_NAME_ID_CHARS, self->node_id);
     self->port = cfg->port;
     self->seen = zhashx_new();

@@ -12,6 +12,7 @@
 #ifndef PARLEY_DISCOVERY_MDNS_H
 #define PARLEY_DISCOVERY_MDNS_H
 
+#include "discovery.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,8 @@ typedef struct {
     uint16_t port;               /* published port */
     const char *tag;             /* network tag for the TXT record */
     const char *report_endpoint; /* inproc endpoint of the reports PULL socket */
+    discovery_log_fn *log;       /* the node's logger, or NULL (stderr) */
+    void *log_arg;               /* passed to log */
 } mdns_config_t;
 
 typedef struct _mdns_t mdns_t;

@@ -24,7 +24,7 @@
  *  stopping at the first frame ZeroMQ will not take. Every queue is bounded;
  *  what does not fit is dropped, and the next round finds it again.
  */
-#include "node_internal.h"
+#include "replica.h"
 
 #include "../proto/b32.h"
 #include "../proto/sync.h"
@@ -40,10 +40,7 @@
 #define S_PUMP_BATCHES 16u  /* ENVELOPES frames per link per iteration */
 #define S_ROUND_MSGS_MAX 96 /* messages one exchange may take before we give up on the peer */
 #define S_ROUND_STALE_MS 60000u
-#define S_BAD_WINDOW_MS 60000u
-#define S_BAD_MAX 512u /* weight of bad input per window before a ban */
-#define S_EXPIRE_BATCH 1000u
-#define S_DMC_MAX 65536u
+#define S_WANT_FLOOD 128u    /* strike weight of a WANT flood (a quarter of the ban budget) */
 #define S_FRESH_PER_MSG 256u /* hinted authors never seen, checked per message (~12 ms) */
 #define S_DIGEST_MIN 8u      /* relays holding more scopes open with a digest */
 
@@ -56,18 +53,40 @@ typedef struct {
     uint64_t changed_ms; /* last envelope stored */
 } s_scope_t;
 
+/*  One entry of a link's queue of ranges to stream. */
 typedef struct {
-    uint8_t author[32];
-    uint8_t scope[32]; /* our DM scope with author */
-    bool used;
-} s_dmc_t;
+    uint8_t scope[32];
+    uint64_t after_ts; /* cursor: items after (after_ts, after_id) ... */
+    uint8_t after_id[32];
+    uint64_t to_ts; /* ... up to (to_ts, to_id) inclusive */
+    uint8_t to_id[32];
+    uint8_t *excl; /* sorted id prefixes the peer holds (malloc'd), or NULL */
+    size_t n_excl;
+} s_owed_t;
+
+/*  Per link (LINK_SLOT_REPLICA); everything here is per connection. */
+typedef struct {
+    uint64_t next_sync;   /* ms: we start the next round (if we initiate) */
+    uint64_t round_start; /* ms the current exchange began, 0 if none */
+    size_t round_msgs;    /* RECONCILE messages received in it */
+    uint64_t hinted_ms;   /* we hinted it every scope changed up to this time */
+    s_owed_t *owed;       /* ranges it lacks, streamed after commits */
+    size_t n_owed;
+    uint8_t (*wants_in)[16]; /* prefixes it asked for */
+    size_t n_wants_in;
+    size_t wants_in_at;       /* next one to serve */
+    uint8_t (*wants_out)[16]; /* prefixes we ask it for, sent after our answer */
+    size_t n_wants_out;
+    uint8_t (*offered)[32]; /* scopes it told us it replicates, sorted */
+    size_t n_offered;
+} s_peer_t;
 
 struct replica {
+    core_t *core;       /* borrowed */
+    links_t *links;     /* borrowed */
+    session_t *session; /* borrowed: DM scopes and prekey bundles */
     s_scope_t **scopes; /* sorted by scope */
     size_t n_scopes, cap_scopes;
-    s_dmc_t *dmc; /* hash table (open addressing, SipHash of the author), cap_dmc a power of 2 */
-    size_t n_dmc, cap_dmc;
-    uint8_t dmc_key[crypto_shorthash_KEYBYTES];
     size_t fresh_left; /* X25519s one received message may still cost (hints) */
     uint8_t *buf;      /* PARLEY_FRAME_MAX: the message being written */
     uint64_t next_expire;
@@ -90,7 +109,7 @@ s_scope_cmp(const void *key, const void *elem)
 }
 
 static s_scope_t *
-s_scope_find(replica_t *self, const uint8_t scope[32])
+s_scope_find(const replica_t *self, const uint8_t scope[32])
 {
     if (self->n_scopes == 0) {
         return NULL; // bsearch may not be given a NULL array
@@ -145,7 +164,7 @@ s_scope_author(s_scope_t *s, const uint8_t author[32])
 
 //  The set of a scope, loaded from the store the first time; NULL on error.
 static sync_set_t *
-s_scope_set(node_t *node, s_scope_t *s)
+s_scope_set(replica_t *self, s_scope_t *s)
 {
     if (s->set) {
         return s->set;
@@ -154,9 +173,10 @@ s_scope_set(node_t *node, s_scope_t *s)
     if (!set) {
         return NULL;
     }
-    int rc = store_scope_load(node->store, s->scope, set);
+    int rc = store_scope_load(self->core->store, s->scope, set);
     if (rc != PARLEY_OK) {
-        node_log(node, 0, "cannot load a scope for sync: %s", parley_strerror(rc));
+        log_write(&self->core->log, LOG_WARN, "cannot load a scope for sync: %s",
+                  parley_strerror(rc));
         sync_set_destroy(&set);
         return NULL;
     }
@@ -164,131 +184,47 @@ s_scope_set(node_t *node, s_scope_t *s)
     return set;
 }
 
-//  The slot of author in the cache: its entry, or the empty slot it goes in.
-static s_dmc_t *
-s_dmc_slot(s_dmc_t *table, size_t cap, const uint8_t key[crypto_shorthash_KEYBYTES],
-           const uint8_t author[32])
-{
-    uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, author, 32, key); // keyed: peers cannot pick colliding keys
-    uint64_t v = 0;
-    memcpy(&v, h, sizeof v);
-    for (size_t i = (size_t)v & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        if (!table[i].used || memcmp(table[i].author, author, 32) == 0) {
-            return &table[i];
-        }
-    }
-}
-
-static void
-s_dmc_put(replica_t *self, const uint8_t author[32], const uint8_t scope[32])
-{
-    if (self->n_dmc >= S_DMC_MAX) {
-        return; // full: computed again when asked
-    }
-    if (2 * (self->n_dmc + 1) > self->cap_dmc) {
-        size_t cap = self->cap_dmc ? 2 * self->cap_dmc : 1024;
-        s_dmc_t *t = calloc(cap, sizeof *t);
-        if (!t) {
-            return;
-        }
-        for (size_t i = 0; i < self->cap_dmc; i++) {
-            if (self->dmc[i].used) {
-                *s_dmc_slot(t, cap, self->dmc_key, self->dmc[i].author) = self->dmc[i];
-            }
-        }
-        free(self->dmc);
-        self->dmc = t;
-        self->cap_dmc = cap;
-    }
-    s_dmc_t *e = s_dmc_slot(self->dmc, self->cap_dmc, self->dmc_key, author);
-    if (!e->used) {
-        memcpy(e->author, author, 32);
-        memcpy(e->scope, scope, 32);
-        e->used = true;
-        self->n_dmc++;
-    }
-}
-
-//  Our DM scope with author when it costs nothing: a link or the cache.
-static bool
-s_dm_known(node_t *node, const uint8_t author[32], uint8_t scope[32])
-{
-    replica_t *self = node->replica;
-    link_t *link = node_link_find(node, author);
-    if (link) {
-        memcpy(scope, link->scope, 32);
-        return true;
-    }
-    if (self->cap_dmc == 0) {
-        return false;
-    }
-    const s_dmc_t *e = s_dmc_slot(self->dmc, self->cap_dmc, self->dmc_key, author);
-    if (e->used) {
-        memcpy(scope, e->scope, 32);
-    }
-    return e->used;
-}
-
-//  Our DM scope with author: from its link, the cache, or one X25519.
-bool
-replica_dm_scope(node_t *node, const uint8_t author[32], uint8_t scope[32])
-{
-    if (sodium_memcmp(author, identity_ed_pk(node->id), 32) == 0) {
-        return false;
-    }
-    if (s_dm_known(node, author, scope)) {
-        return true;
-    }
-    if (dm_scope(node->id, author, scope) != PARLEY_OK) {
-        return false; // a key that is no valid point: no scope with it
-    }
-    s_dmc_put(node->replica, author, scope);
-    return true;
-}
-
 //  Whether we are a party to scope, judged by one of its authors.
 static bool
-s_party(node_t *node, const uint8_t scope[32], const uint8_t author[32])
+s_party(replica_t *self, const uint8_t scope[32], const uint8_t author[32])
 {
     uint8_t mine[32];
-    return replica_dm_scope(node, author, mine) && sodium_memcmp(mine, scope, 32) == 0;
+    return session_dm_scope(self->session, author, mine) && sodium_memcmp(mine, scope, 32) == 0;
 }
 
 static int
 s_load_fn(const uint8_t scope[32], const uint8_t author[32], void *arg)
 {
-    node_t *node = arg;
-    s_scope_t *s = s_scope_get(node->replica, scope);
+    replica_t *self = arg;
+    s_scope_t *s = s_scope_get(self, scope);
     if (!s) {
         return -1;
     }
     s_scope_author(s, author);
     if (!s->mine) {
-        s->mine = sodium_memcmp(author, identity_ed_pk(node->id), 32) == 0
-                  || s_party(node, scope, author);
+        s->mine = sodium_memcmp(author, identity_ed_pk(self->core->id), 32) == 0
+                  || s_party(self, scope, author);
     }
     return 0;
 }
 
-int
-replica_new(node_t *node, replica_t **out)
+replica_t *
+replica_new(core_t *core, links_t *links, session_t *session, int *err)
 {
     replica_t *self = calloc(1, sizeof *self);
     if (!self || !(self->buf = malloc(PARLEY_FRAME_MAX))) {
         free(self);
-        return PARLEY_ERR_NOMEM;
+        *err = PARLEY_ERR_NOMEM;
+        return NULL;
     }
-    randombytes_buf(self->dmc_key, sizeof self->dmc_key);
-    node->replica = self;
-    int rc = store_scope_authors(node->store, s_load_fn, node);
-    if (rc != PARLEY_OK) {
-        node->replica = NULL;
+    self->core = core;
+    self->links = links;
+    self->session = session;
+    *err = store_scope_authors(core->store, s_load_fn, self);
+    if (*err != PARLEY_OK) {
         replica_destroy(&self);
-        return rc;
     }
-    *out = self;
-    return PARLEY_OK;
+    return self;
 }
 
 void
@@ -303,51 +239,64 @@ replica_destroy(replica_t **self_p)
         free(self->scopes[i]);
     }
     free(self->scopes);
-    free(self->dmc);
     free(self->buf);
     free(self);
     *self_p = NULL;
 }
 
 void
-replica_mine(node_t *node, const uint8_t scope[32])
+replica_mine(replica_t *self, const uint8_t scope[32])
 {
-    if (!node->replica) {
-        return;
-    }
-    s_scope_t *s = s_scope_get(node->replica, scope);
+    s_scope_t *s = s_scope_get(self, scope);
     if (s) {
         s->mine = true;
     }
 }
 
 void
-replica_rollback(node_t *node)
+replica_rollback(replica_t *self)
 {
-    replica_t *self = node->replica;
-    for (size_t i = 0; self && i < self->n_scopes; i++) {
+    for (size_t i = 0; i < self->n_scopes; i++) {
         sync_set_destroy(&self->scopes[i]->set); // reloaded from the store when needed
     }
+}
+
+static s_peer_t *
+s_peer(link_t *link)
+{
+    s_peer_t *p = link_slot(link, LINK_SLOT_REPLICA);
+    if (!p && (p = calloc(1, sizeof *p))) {
+        link_set_slot(link, LINK_SLOT_REPLICA, p);
+    }
+    return p;
 }
 
 /* -------------------------------------------------------------- policy */
 
 bool
-replica_accepts(node_t *node, const envelope_t *env)
+replica_accepts(replica_t *self, const envelope_t *env)
 {
-    if (node_is_relay(node)) {
+    if (self->core->cfg.relay) {
         return true;
     }
-    s_scope_t *s = s_scope_find(node->replica, env->scope);
+    s_scope_t *s = s_scope_find(self, env->scope);
     if (s && s->mine) {
         return true;
     }
     //  A DM from someone we never met (through a relay): its scope tells.
-    if (s_party(node, env->scope, env->author)) {
-        replica_mine(node, env->scope);
+    if (s_party(self, env->scope, env->author)) {
+        replica_mine(self, env->scope);
         return true;
     }
     return false;
+}
+
+bool
+replica_ours(replica_t *self, const envelope_t *env)
+{
+    uint8_t ours[32];
+    return session_dm_scope(self->session, env->author, ours)
+           && sodium_memcmp(ours, env->scope, 32) == 0;
 }
 
 static int
@@ -357,96 +306,106 @@ s_raw_cmp(const void *a, const void *b)
 }
 
 static bool
-s_offered_has(const link_t *link, const uint8_t scope[32])
+s_offered_has(const s_peer_t *pr, const uint8_t scope[32])
 {
-    return link->n_offered && bsearch(scope, link->offered, link->n_offered, 32, s_raw_cmp);
+    return pr && pr->n_offered && bsearch(scope, pr->offered, pr->n_offered, 32, s_raw_cmp);
 }
 
 static void
-s_offered_add(link_t *link, const uint8_t scope[32])
+s_offered_add(s_peer_t *pr, const uint8_t scope[32])
 {
-    if (s_offered_has(link, scope) || link->n_offered >= S_OFFERED_MAX) {
+    if (s_offered_has(pr, scope) || pr->n_offered >= S_OFFERED_MAX) {
         return;
     }
-    uint8_t(*grown)[32] = realloc(link->offered, (link->n_offered + 1) * 32);
+    uint8_t(*grown)[32] = realloc(pr->offered, (pr->n_offered + 1) * 32);
     if (!grown) {
         return;
     }
-    link->offered = grown;
-    size_t at = link->n_offered;
-    while (at > 0 && memcmp(link->offered[at - 1], scope, 32) > 0) {
+    pr->offered = grown;
+    size_t at = pr->n_offered;
+    while (at > 0 && memcmp(pr->offered[at - 1], scope, 32) > 0) {
         at--;
     }
-    memmove(link->offered + at + 1, link->offered + at, (link->n_offered - at) * 32);
-    memcpy(link->offered[at], scope, 32);
-    link->n_offered++;
+    memmove(pr->offered + at + 1, pr->offered + at, (pr->n_offered - at) * 32);
+    memcpy(pr->offered[at], scope, 32);
+    pr->n_offered++;
 }
 
 //  Whether link replicates scope s as far as we know: a relay does; a member
 //  does when it offered it, wrote in it, or it is our DM scope with it.
 static bool
-s_link_wants(const link_t *link, const s_scope_t *s)
+s_link_wants(replica_t *self, link_t *link, const s_scope_t *s)
 {
-    if (link->relay || s_offered_has(link, s->scope)) {
+    if (link_relay(link) || s_offered_has(link_slot(link, LINK_SLOT_REPLICA), s->scope)) {
         return true;
     }
     for (size_t i = 0; i < s->n_authors; i++) {
-        if (memcmp(s->authors[i], link->pk, 32) == 0) {
+        if (memcmp(s->authors[i], link_pk(link), 32) == 0) {
             return true;
         }
     }
-    return memcmp(link->scope, s->scope, 32) == 0;
+    uint8_t dm[32];
+    return session_dm_scope(self->session, link_pk(link), dm) && memcmp(dm, s->scope, 32) == 0;
 }
 
 void
-replica_stored(node_t *node, link_t *from, const envelope_t *env, const uint8_t id[32])
+replica_stored(replica_t *self, link_t *from, const envelope_t *env, const uint8_t id[32])
 {
-    replica_t *self = node->replica;
     s_scope_t *s = s_scope_get(self, env->scope);
     if (!s) {
         return; // out of memory: the next round loads it from the store
     }
     s_scope_author(s, env->author);
-    s->changed_ms = node_now_ms();
+    if (sodium_memcmp(env->author, identity_ed_pk(self->core->id), 32) == 0) {
+        s->mine = true;
+    }
+    s->changed_ms = core_now(self->core);
     if (s->set) {
         int rc = sync_set_insert(s->set, env->ts_ms, id);
         if (rc != PARLEY_OK && rc != PARLEY_ERR_DUPLICATE) {
             sync_set_destroy(&s->set); // reloaded when next needed
         }
     }
-    for (size_t i = 0; i < node->n_links; i++) {
-        link_t *l = node->links[i];
-        if (l == from || l->connected_since == 0 || memcmp(l->pk, env->author, 32) == 0
-            || !s_link_wants(l, s)) {
+    //  The eager push: staged once, sent after the commit to every other
+    //  online peer that replicates the scope.
+    uint32_t staged = CORE_STAGED_NONE;
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *l = links_at(self->links, i);
+        if (l == from || !link_online(l) || memcmp(link_pk(l), env->author, 32) == 0
+            || !s_link_wants(self, l, s)) {
             continue;
         }
-        if (l->n_push < NODE_PUSH_MAX) {
-            memcpy(l->push[l->n_push++], id, 32);
+        if (staged == CORE_STAGED_NONE) {
+            staged = core_stage(self->core, env->bytes, env->bytes_len);
+            if (staged == CORE_STAGED_NONE) {
+                return; // no room this iteration: the next round carries it
+            }
         }
+        core_push(self->core, l, staged, env->bytes_len);
     }
 }
 
 /* -------------------------------------------------------------- rounds */
 
 static bool
-s_initiator(node_t *node, const link_t *link)
+s_initiator(const replica_t *self, const link_t *link)
 {
-    return memcmp(identity_ed_pk(node->id), link->pk, 32) < 0;
+    return memcmp(identity_ed_pk(self->core->id), link_pk(link), 32) < 0;
 }
 
 //  Whether we offer scope s to link in an OPEN; *hint when it goes with its
 //  authors as hints (a relay telling a member about scopes it may be in).
 static bool
-s_offer(node_t *node, const link_t *link, const s_scope_t *s, bool *hint)
+s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s, bool *hint)
 {
     *hint = false;
-    if (!node_is_relay(node)) {
-        return s->mine && (link->relay || s_link_wants(link, s));
+    if (!self->core->cfg.relay) {
+        return s->mine && (link_relay(link) || s_link_wants(self, link, s));
     }
-    if (link->relay || s_link_wants(link, s)) {
+    if (link_relay(link) || s_link_wants(self, link, s)) {
         return true;
     }
-    if (s->n_authors > 0 && (link->hinted_ms == 0 || s->changed_ms > link->hinted_ms)) {
+    if (s->n_authors > 0 && (pr->hinted_ms == 0 || s->changed_ms > pr->hinted_ms)) {
         *hint = true;
         return true;
     }
@@ -456,19 +415,18 @@ s_offer(node_t *node, const link_t *link, const s_scope_t *s, bool *hint)
 //  Writes an opening block for every scope we offer link that is not in
 //  listed (sorted, n_listed scopes).
 static void
-s_write_offers(node_t *node, link_t *link, sync_writer_t *w, const uint8_t (*listed)[32],
-               size_t n_listed)
+s_write_offers(replica_t *self, link_t *link, s_peer_t *pr, sync_writer_t *w,
+               const uint8_t (*listed)[32], size_t n_listed)
 {
-    replica_t *self = node->replica;
     bool hinted = false;
     for (size_t i = 0; i < self->n_scopes; i++) {
         s_scope_t *s = self->scopes[i];
         bool hint = false;
         if ((n_listed && bsearch(s->scope, listed, n_listed, 32, s_raw_cmp))
-            || !s_offer(node, link, s, &hint)) {
+            || !s_offer(self, link, pr, s, &hint)) {
             continue;
         }
-        sync_set_t *set = s_scope_set(node, s);
+        sync_set_t *set = s_scope_set(self, s);
         if (!set) {
             continue;
         }
@@ -478,20 +436,19 @@ s_write_offers(node_t *node, link_t *link, sync_writer_t *w, const uint8_t (*lis
         sync_open_block(w, set, s->scope, hint ? s->authors[0] : NULL, hint ? s->n_authors : 0);
         hinted = hinted || hint;
     }
-    if (hinted || node_is_relay(node)) {
-        link->hinted_ms = node_now_ms();
+    if (hinted || self->core->cfg.relay) {
+        pr->hinted_ms = core_now(self->core);
     }
 }
 
 //  Digest over every non-empty scope we hold, in scope order.
 static bool
-s_digest(node_t *node, uint8_t out[SYNC_FP_LEN])
+s_digest(replica_t *self, uint8_t out[SYNC_FP_LEN])
 {
-    replica_t *self = node->replica;
     sync_digest_t d;
     sync_digest_init(&d);
     for (size_t i = 0; i < self->n_scopes; i++) {
-        sync_set_t *set = s_scope_set(node, self->scopes[i]);
+        sync_set_t *set = s_scope_set(self, self->scopes[i]);
         if (!set) {
             return false;
         }
@@ -506,62 +463,58 @@ s_digest(node_t *node, uint8_t out[SYNC_FP_LEN])
 }
 
 static void
-s_send_msg(node_t *node, link_t *link, sync_writer_t *w)
+s_send_msg(replica_t *self, link_t *link, sync_writer_t *w)
 {
-    replica_t *self = node->replica;
     size_t len = sync_writer_finish(w);
-    if (len > 0 && node_link_send(node, link, self->buf, len)) {
+    if (len > 0 && links_send(self->links, link, self->buf, len)) {
         self->msgs_out++;
         self->bytes_out += len;
     }
 }
 
 static void
-s_send_wants(node_t *node, link_t *link)
+s_send_wants(replica_t *self, link_t *link, s_peer_t *pr)
 {
-    replica_t *self = node->replica;
-    for (size_t at = 0; at < link->n_wants_out; at += SYNC_WANT_MAX) {
-        size_t n = link->n_wants_out - at;
+    for (size_t at = 0; at < pr->n_wants_out; at += SYNC_WANT_MAX) {
+        size_t n = pr->n_wants_out - at;
         n = n > SYNC_WANT_MAX ? SYNC_WANT_MAX : n;
         size_t len = 0;
-        if (frame_encode_want(link->wants_out[at], n, self->buf, PARLEY_FRAME_MAX, &len)
-                == PARLEY_OK
-            && node_link_send(node, link, self->buf, len)) {
+        if (frame_encode_want(pr->wants_out[at], n, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK
+            && links_send(self->links, link, self->buf, len)) {
             self->wants_sent += n;
             self->bytes_out += len;
         }
     }
-    link->n_wants_out = 0;
+    pr->n_wants_out = 0;
 }
 
 static void
-s_open_round(node_t *node, link_t *link, uint64_t now)
+s_open_round(replica_t *self, link_t *link, s_peer_t *pr, uint64_t now)
 {
-    replica_t *self = node->replica;
     sync_writer_t w;
     uint8_t digest[SYNC_FP_LEN];
     //  Relay to relay with many scopes: one digest (an in-sync pair agrees in
     //  one round trip of a few bytes); with few, the blocks themselves.
-    if (node_is_relay(node) && link->relay && self->n_scopes > S_DIGEST_MIN
-        && s_digest(node, digest)) {
+    if (self->core->cfg.relay && link_relay(link) && self->n_scopes > S_DIGEST_MIN
+        && s_digest(self, digest)) {
         sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, SYNC_F_OPEN | SYNC_F_DIGEST, digest);
     } else {
         sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, SYNC_F_OPEN, NULL);
-        s_write_offers(node, link, &w, NULL, 0);
+        s_write_offers(self, link, pr, &w, NULL, 0);
     }
     self->round_bytes_mark = self->bytes_in + self->bytes_out;
     self->round_msgs_mark = self->msgs_in + self->msgs_out;
-    s_send_msg(node, link, &w);
-    link->round_start = now;
-    link->round_msgs = 0;
+    s_send_msg(self, link, &w);
+    pr->round_start = now;
+    pr->round_msgs = 0;
     self->rounds_started++;
 }
 
 /* ---- what an answer finds ---- */
 
 typedef struct {
-    node_t *node;
-    link_t *link;
+    replica_t *self;
+    s_peer_t *pr;
     const s_scope_t *scope;
 } s_sink_ctx_t;
 
@@ -585,17 +538,17 @@ static void
 s_sink_push(void *arg, sync_set_t *set, size_t lo, size_t hi, const uint8_t *excl, size_t n_excl)
 {
     s_sink_ctx_t *c = arg;
-    link_t *link = c->link;
+    s_peer_t *pr = c->pr;
     const sync_item_t *a = sync_set_at(set, lo), *b = sync_set_at(set, hi - 1);
-    if (!a || !b || link->n_owed >= S_OWED_MAX) {
+    if (!a || !b || pr->n_owed >= S_OWED_MAX) {
         return; // full: the next round finds the rest
     }
-    link_owed_t *grown = realloc(link->owed, (link->n_owed + 1) * sizeof *grown);
+    s_owed_t *grown = realloc(pr->owed, (pr->n_owed + 1) * sizeof *grown);
     if (!grown) {
         return;
     }
-    link->owed = grown;
-    link_owed_t *o = &link->owed[link->n_owed];
+    pr->owed = grown;
+    s_owed_t *o = &pr->owed[pr->n_owed];
     memset(o, 0, sizeof *o);
     memcpy(o->scope, c->scope->scope, 32);
     s_key_before(a->ts, a->id, &o->after_ts, o->after_id);
@@ -609,77 +562,114 @@ s_sink_push(void *arg, sync_set_t *set, size_t lo, size_t hi, const uint8_t *exc
         memcpy(o->excl, excl, n_excl * SYNC_PREFIX_LEN);
         o->n_excl = n_excl;
     }
-    link->n_owed++;
+    pr->n_owed++;
 }
 
 static void
 s_sink_want(void *arg, const uint8_t prefix[SYNC_PREFIX_LEN])
 {
     s_sink_ctx_t *c = arg;
-    link_t *link = c->link;
-    if (link->n_wants_out >= S_WANTS_OUT_MAX) {
+    s_peer_t *pr = c->pr;
+    if (pr->n_wants_out >= S_WANTS_OUT_MAX) {
         return;
     }
-    if (!link->wants_out && !(link->wants_out = malloc((size_t)S_WANTS_OUT_MAX * 16))) {
+    if (!pr->wants_out && !(pr->wants_out = malloc((size_t)S_WANTS_OUT_MAX * 16))) {
         return;
     }
-    memcpy(link->wants_out[link->n_wants_out++], prefix, 16);
+    memcpy(pr->wants_out[pr->n_wants_out++], prefix, 16);
 }
 
 static bool
 s_sink_has(void *arg, const uint8_t prefix[SYNC_PREFIX_LEN])
 {
     s_sink_ctx_t *c = arg;
-    return store_envelope_has_prefix(c->node->store, prefix);
+    return store_envelope_has_prefix(c->self->core->store, prefix);
 }
 
 static void
-s_round_end(node_t *node, link_t *link)
+s_round_end(replica_t *self, s_peer_t *pr)
 {
-    replica_t *self = node->replica;
-    if (link->round_start != 0) {
+    if (pr->round_start != 0) {
         self->rounds_ended++;
-        self->last_round_ms = node_now_ms() - link->round_start;
+        self->last_round_ms = core_now(self->core) - pr->round_start;
         self->last_round_msgs = self->msgs_in + self->msgs_out - self->round_msgs_mark;
         self->last_round_bytes = self->bytes_in + self->bytes_out - self->round_bytes_mark;
     }
-    link->round_start = 0;
-    link->round_msgs = 0;
+    pr->round_start = 0;
+    pr->round_msgs = 0;
+}
+
+//  A block for a scope we do not hold yet: whether we take it up. Hints
+//  count only from relays, and a message may make us do at most
+//  S_FRESH_PER_MSG key agreements for authors never seen: the rest wait for
+//  a later round (a relay hints a scope again when it changes).
+static s_scope_t *
+s_scope_hinted(replica_t *self, link_t *link, const sync_block_t *blk)
+{
+    bool relay = self->core->cfg.relay;
+    bool party = false;
+    for (size_t i = 0; link_relay(link) && i < blk->n_hints && !party; i++) {
+        const uint8_t *hint = blk->hints + 32 * i;
+        uint8_t known[32];
+        if (session_dm_scope_cached(self->session, hint, known)) {
+            party = sodium_memcmp(known, blk->scope, 32) == 0;
+        } else if (self->fresh_left > 0) {
+            self->fresh_left--;
+            party = s_party(self, blk->scope, hint);
+        }
+    }
+    if (!relay && !party) {
+        return NULL; // not a scope we replicate
+    }
+    s_scope_t *s = s_scope_get(self, blk->scope);
+    if (!s) {
+        return NULL;
+    }
+    if (party && !relay) {
+        //  Every scope a relay hints us into costs a little of its budget:
+        //  an honest one has few new ones a minute for us.
+        links_strike(self->links, link, "it hints us into too many scopes", 1);
+    }
+    s->mine = s->mine || party;
+    return s;
 }
 
 void
-replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
+replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
 {
-    replica_t *self = node->replica;
-    uint64_t now = node_now_ms();
-    if (link->round_start == 0) {
-        link->round_start = now; // the peer began this exchange
+    s_peer_t *pr = s_peer(link);
+    if (!pr) {
+        return; // out of memory: the peer's round goes stale and starts again
+    }
+    uint64_t now = core_now(self->core);
+    if (pr->round_start == 0) {
+        pr->round_start = now; // the peer began this exchange
         self->round_bytes_mark = self->bytes_in + self->bytes_out;
         self->round_msgs_mark = self->msgs_in + self->msgs_out;
     }
     self->msgs_in++;
     self->bytes_in += f->sync_len + 2;
-    if (++link->round_msgs > S_ROUND_MSGS_MAX) {
-        node_ban(node, link, "its reconciliation does not converge");
+    if (++pr->round_msgs > S_ROUND_MSGS_MAX) {
+        self->core->ban(self->core->ban_arg, link, "its reconciliation does not converge");
         return;
     }
     sync_msg_reader_t rd;
     sync_msg_open(&rd, f->sync, f->sync_len);
     bool open = (rd.flags & SYNC_F_OPEN) != 0;
-    bool relay = node_is_relay(node);
+    bool relay = self->core->cfg.relay;
     sync_writer_t w;
     if (rd.digest) {
         uint8_t mine[SYNC_FP_LEN];
-        if (relay && s_digest(node, mine) && sodium_memcmp(mine, rd.digest, SYNC_FP_LEN) == 0) {
+        if (relay && s_digest(self, mine) && sodium_memcmp(mine, rd.digest, SYNC_FP_LEN) == 0) {
             self->digests_equal++;
             sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, 0, NULL); // in sync: done
         } else {
             sync_writer_init(&w, self->buf, PARLEY_FRAME_MAX, SYNC_F_OPEN, NULL);
-            s_write_offers(node, link, &w, NULL, 0);
+            s_write_offers(self, link, pr, &w, NULL, 0);
         }
-        s_send_msg(node, link, &w);
+        s_send_msg(self, link, &w);
         if (sync_writer_blocks(&w) == 0) {
-            s_round_end(node, link);
+            s_round_end(self, pr);
         }
         return;
     }
@@ -691,48 +681,24 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
     while (sync_msg_next(&rd, &blk)) {
         s_scope_t *s = s_scope_find(self, blk.scope);
         if (!s || !(relay || s->mine)) {
-            //  Hints count only from relays, and a message may make us do at
-            //  most S_FRESH_PER_MSG key agreements for authors never seen: the
-            //  rest wait for a later round (a relay hints a scope again when
-            //  it changes).
-            bool party = false;
-            for (size_t i = 0; link->relay && i < blk.n_hints && !party; i++) {
-                const uint8_t *hint = blk.hints + 32 * i;
-                uint8_t known[32];
-                if (s_dm_known(node, hint, known)) {
-                    party = sodium_memcmp(known, blk.scope, 32) == 0;
-                } else if (self->fresh_left > 0) {
-                    self->fresh_left--;
-                    party = s_party(node, blk.scope, hint);
-                }
-            }
-            if (!relay && !party) {
-                continue; // not a scope we replicate
-            }
-            s = s_scope_get(self, blk.scope);
+            s = s_scope_hinted(self, link, &blk);
             if (!s) {
                 continue;
             }
-            if (party && !relay) {
-                //  Every scope a relay hints us into costs a little of its
-                //  budget: an honest one has few new ones a minute for us.
-                replica_strike(node, link, "it hints us into too many scopes", 1);
-            }
-            s->mine = s->mine || party;
         }
         if (listed) {
             memcpy(listed[n_listed++], blk.scope, 32);
         }
-        s_offered_add(link, blk.scope);
-        sync_set_t *set = s_scope_set(node, s);
+        s_offered_add(pr, blk.scope);
+        sync_set_t *set = s_scope_set(self, s);
         if (!set || !sync_writer_room(&w, 4096)) {
             continue;
         }
-        s_sink_ctx_t ctx = { node, link, s };
+        s_sink_ctx_t ctx = { self, pr, s };
         sync_sink_t sink = { s_sink_push, s_sink_want, s_sink_has, &ctx };
         (void)sync_answer(&w, set, &blk, &sink);
     }
-    if (link->banned_until > now) {
+    if (link_banned(link, now)) {
         free(listed);
         return; // it broke the rules while we answered: it hears nothing more
     }
@@ -740,16 +706,16 @@ replica_on_reconcile(node_t *node, link_t *link, const frame_t *f)
         if (n_listed > 1) {
             qsort(listed, n_listed, 32, s_raw_cmp);
         }
-        s_write_offers(node, link, &w, (const uint8_t(*)[32])listed, n_listed);
+        s_write_offers(self, link, pr, &w, (const uint8_t(*)[32])listed, n_listed);
     }
     free(listed);
     if (open || rd.n_blocks > 0) {
-        s_send_msg(node, link, &w);
+        s_send_msg(self, link, &w);
     }
     if (sync_writer_blocks(&w) == 0) {
-        s_round_end(node, link);
+        s_round_end(self, pr);
     }
-    s_send_wants(node, link);
+    s_send_wants(self, link, pr);
 }
 
 static int
@@ -759,18 +725,22 @@ s_prefix_cmp(const void *a, const void *b)
 }
 
 void
-replica_on_want(node_t *node, link_t *link, const frame_t *f)
+replica_on_want(replica_t *self, link_t *link, const frame_t *f)
 {
-    node->replica->bytes_in += 4 + f->n_prefixes * SYNC_PREFIX_LEN;
-    if (link->n_wants_in + f->n_prefixes > S_WANTS_IN_MAX) {
-        replica_strike(node, link, "it floods WANT requests", S_BAD_MAX / 4);
+    self->bytes_in += 4 + f->n_prefixes * SYNC_PREFIX_LEN;
+    s_peer_t *pr = s_peer(link);
+    if (!pr) {
         return;
     }
-    if (!link->wants_in && !(link->wants_in = malloc((size_t)S_WANTS_IN_MAX * 16))) {
+    if (pr->n_wants_in + f->n_prefixes > S_WANTS_IN_MAX) {
+        links_strike(self->links, link, "it floods WANT requests", S_WANT_FLOOD);
+        return;
+    }
+    if (!pr->wants_in && !(pr->wants_in = malloc((size_t)S_WANTS_IN_MAX * 16))) {
         return;
     }
     //  Sorted and each prefix once: a repeated prefix costs one envelope.
-    uint8_t(*at)[16] = link->wants_in + link->n_wants_in;
+    uint8_t(*at)[16] = pr->wants_in + pr->n_wants_in;
     memcpy(at, f->prefixes, f->n_prefixes * SYNC_PREFIX_LEN);
     qsort(at, f->n_prefixes, SYNC_PREFIX_LEN, s_prefix_cmp);
     size_t n = 0;
@@ -779,18 +749,17 @@ replica_on_want(node_t *node, link_t *link, const frame_t *f)
             memmove(at[n++], at[i], SYNC_PREFIX_LEN);
         }
     }
-    link->n_wants_in += n;
+    pr->n_wants_in += n;
 }
 
 /* ---------------------------------------------------------------- pump */
 
 typedef struct {
-    node_t *node;
     frame_batch_t batch;
     uint8_t authors[PARLEY_BATCH_MAX][32];
     size_t n_authors;
-    const link_owed_t *owed; /* the range being read, or NULL (wants) */
-    uint64_t last_ts;        /* last row consumed */
+    const s_owed_t *owed; /* the range being read, or NULL (wants) */
+    uint64_t last_ts;     /* last row consumed */
     uint8_t last_id[32];
     bool consumed;
     bool full; /* the batch took no more */
@@ -799,10 +768,10 @@ typedef struct {
 static void
 s_pump_author(s_pump_t *p, const uint8_t *env, size_t len)
 {
-    if (len < 34) {
+    const uint8_t *author = envelope_author(env, len);
+    if (!author) {
         return;
     }
-    const uint8_t *author = env + 2; // header: version, kind, author
     for (size_t i = 0; i < p->n_authors; i++) {
         if (memcmp(p->authors[i], author, 32) == 0) {
             return;
@@ -817,7 +786,7 @@ static int
 s_pump_row(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
 {
     s_pump_t *p = arg;
-    const link_owed_t *o = p->owed;
+    const s_owed_t *o = p->owed;
     if (!(o->n_excl && bsearch(id, o->excl, o->n_excl, SYNC_PREFIX_LEN, s_prefix_cmp))) {
         if (frame_batch_add(&p->batch, bytes, len) != PARLEY_OK) {
             p->full = true;
@@ -832,49 +801,49 @@ s_pump_row(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, 
 }
 
 static bool
-s_pump_send(node_t *node, link_t *link, s_pump_t *p)
+s_pump_send(replica_t *self, link_t *link, s_pump_t *p)
 {
     size_t count = p->batch.count;
     size_t len = frame_batch_finish(&p->batch);
     if (len == 0) {
         return true;
     }
-    node_send_bundles(node, link, (const uint8_t(*)[32])p->authors, p->n_authors);
-    if (!node_link_send(node, link, node->replica->buf, len)) {
+    session_send_bundles(self->session, link, (const uint8_t(*)[32])p->authors, p->n_authors);
+    if (!links_send(self->links, link, self->buf, len)) {
         return false;
     }
-    node->replica->envelopes_streamed += count;
+    self->envelopes_streamed += count;
     return true;
 }
 
 static void
-s_owed_pop(link_t *link)
+s_owed_pop(s_peer_t *pr)
 {
-    free(link->owed[0].excl);
-    memmove(link->owed, link->owed + 1, (link->n_owed - 1) * sizeof *link->owed);
-    link->n_owed--;
+    free(pr->owed[0].excl);
+    memmove(pr->owed, pr->owed + 1, (pr->n_owed - 1) * sizeof *pr->owed);
+    pr->n_owed--;
 }
 
 //  One batch from the link's first queued range. False when the link takes
 //  nothing more now (its queue is full): the cursor stays for next time.
 static bool
-s_pump_range(node_t *node, link_t *link)
+s_pump_range(replica_t *self, link_t *link, s_peer_t *pr)
 {
-    link_owed_t *o = &link->owed[0];
+    s_owed_t *o = &pr->owed[0];
     s_pump_t p;
     memset(&p, 0, sizeof p);
-    p.node = node;
     p.owed = o;
-    frame_batch_begin(&p.batch, node->replica->buf, PARLEY_FRAME_MAX);
+    frame_batch_begin(&p.batch, self->buf, PARLEY_FRAME_MAX);
     size_t n = 0;
-    int rc = store_envelope_range(node->store, o->scope, o->after_ts, o->after_id, o->to_ts,
+    int rc = store_envelope_range(self->core->store, o->scope, o->after_ts, o->after_id, o->to_ts,
                                   o->to_id, PARLEY_BATCH_MAX, s_pump_row, &p, &n);
     if (rc != PARLEY_OK) {
-        node_log(node, 0, "cannot read a range to stream: %s", parley_strerror(rc));
-        s_owed_pop(link); // the next round asks again
+        log_write(&self->core->log, LOG_WARN, "cannot read a range to stream: %s",
+                  parley_strerror(rc));
+        s_owed_pop(pr); // the next round asks again
         return true;
     }
-    if (!s_pump_send(node, link, &p)) {
+    if (!s_pump_send(self, link, &p)) {
         return false;
     }
     if (p.consumed) {
@@ -882,23 +851,23 @@ s_pump_range(node_t *node, link_t *link)
         memcpy(o->after_id, p.last_id, 32);
     }
     if (!p.full && n < PARLEY_BATCH_MAX) {
-        s_owed_pop(link);
+        s_owed_pop(pr);
     }
     return true;
 }
 
 static bool
-s_pump_wants(node_t *node, link_t *link)
+s_pump_wants(replica_t *self, link_t *link, s_peer_t *pr)
 {
     s_pump_t p;
     memset(&p, 0, sizeof p);
-    p.node = node;
-    frame_batch_begin(&p.batch, node->replica->buf, PARLEY_FRAME_MAX);
-    size_t at = link->wants_in_at;
-    for (; at < link->n_wants_in; at++) {
+    frame_batch_begin(&p.batch, self->buf, PARLEY_FRAME_MAX);
+    size_t at = pr->wants_in_at;
+    for (; at < pr->n_wants_in; at++) {
         uint8_t *bytes = NULL;
         size_t len = 0;
-        if (store_envelope_by_prefix(node->store, link->wants_in[at], &bytes, &len) != PARLEY_OK) {
+        if (store_envelope_by_prefix(self->core->store, pr->wants_in[at], &bytes, &len)
+            != PARLEY_OK) {
             continue; // gone (expired) or never held: nothing to send
         }
         bool added = frame_batch_add(&p.batch, bytes, len) == PARLEY_OK;
@@ -910,13 +879,13 @@ s_pump_wants(node_t *node, link_t *link)
             break; // full: this one starts the next batch
         }
     }
-    if (!s_pump_send(node, link, &p)) {
+    if (!s_pump_send(self, link, &p)) {
         return false;
     }
-    link->wants_in_at = at;
-    if (at >= link->n_wants_in) {
-        link->n_wants_in = 0;
-        link->wants_in_at = 0;
+    pr->wants_in_at = at;
+    if (at >= pr->n_wants_in) {
+        pr->n_wants_in = 0;
+        pr->wants_in_at = 0;
     }
     return true;
 }
@@ -924,22 +893,24 @@ s_pump_wants(node_t *node, link_t *link)
 static bool
 s_link_pending(const link_t *link)
 {
-    return link->connected_since != 0 && (link->n_owed > 0 || link->wants_in_at < link->n_wants_in);
+    const s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
+    return pr && link_online(link) && (pr->n_owed > 0 || pr->wants_in_at < pr->n_wants_in);
 }
 
 void
-replica_pump(node_t *node)
+replica_pump(replica_t *self)
 {
-    uint64_t now = node_now_ms();
-    for (size_t i = 0; i < node->n_links; i++) {
-        link_t *link = node->links[i];
-        if (!s_link_pending(link) || link->banned_until > now) {
+    uint64_t now = core_now(self->core);
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *link = links_at(self->links, i);
+        if (!s_link_pending(link) || link_banned(link, now)) {
             continue;
         }
+        s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
         for (unsigned k = 0; k < S_PUMP_BATCHES; k++) {
-            bool sent = link->wants_in_at < link->n_wants_in ? s_pump_wants(node, link)
-                        : link->n_owed > 0                   ? s_pump_range(node, link)
-                                                             : false;
+            bool sent = pr->wants_in_at < pr->n_wants_in ? s_pump_wants(self, link, pr)
+                        : pr->n_owed > 0                 ? s_pump_range(self, link, pr)
+                                                         : false;
             if (!sent) {
                 break;
             }
@@ -948,10 +919,10 @@ replica_pump(node_t *node)
 }
 
 bool
-replica_backlog(node_t *node)
+replica_backlog(const replica_t *self)
 {
-    for (size_t i = 0; i < node->n_links; i++) {
-        if (s_link_pending(node->links[i])) {
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        if (s_link_pending(links_at(self->links, i))) {
             return true;
         }
     }
@@ -961,13 +932,12 @@ replica_backlog(node_t *node)
 /* --------------------------------------------------------------- timers */
 
 static void
-s_expire(node_t *node, uint64_t now)
+s_expire(replica_t *self, uint64_t now)
 {
-    replica_t *self = node->replica;
     store_expired_t gone[64];
     size_t n = 0;
-    if (node_txn(node) != PARLEY_OK
-        || store_envelope_expire(node->store, now, sizeof gone / sizeof gone[0], gone, &n)
+    if (core_txn(self->core) != PARLEY_OK
+        || store_envelope_expire(self->core->store, now, sizeof gone / sizeof gone[0], gone, &n)
                != PARLEY_OK) {
         self->next_expire = now + 1000;
         return;
@@ -984,97 +954,83 @@ s_expire(node_t *node, uint64_t now)
 }
 
 void
-replica_tick(node_t *node, uint64_t now)
+replica_tick(replica_t *self, uint64_t now)
 {
-    replica_t *self = node->replica;
     if (now >= self->next_expire) {
-        s_expire(node, now);
+        s_expire(self, now);
     }
-    uint64_t period = node_sync_ms(node);
-    for (size_t i = 0; i < node->n_links; i++) {
-        link_t *link = node->links[i];
-        if (link->connected_since == 0 || !link->caps_known || link->banned_until > now) {
+    uint64_t period = self->core->cfg.sync_ms;
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *link = links_at(self->links, i);
+        if (!link_online(link) || !link_caps_known(link) || link_banned(link, now)) {
             continue;
         }
-        if (link->round_start != 0 && now > link->round_start + S_ROUND_STALE_MS) {
-            link->round_start = 0; // a message was lost with a connection: start again
-            link->round_msgs = 0;
+        s_peer_t *pr = s_peer(link);
+        if (!pr) {
+            continue;
         }
-        if (link->round_start == 0 && now >= link->next_sync && s_initiator(node, link)) {
-            s_open_round(node, link, now);
+        if (pr->round_start != 0 && now > pr->round_start + S_ROUND_STALE_MS) {
+            pr->round_start = 0; // a message was lost with a connection: start again
+            pr->round_msgs = 0;
+        }
+        if (pr->round_start == 0 && now >= pr->next_sync && s_initiator(self, link)) {
+            s_open_round(self, link, pr, now);
             //  Jitter (75..125 % of the period) keeps a swarm from syncing in step.
-            link->next_sync =
-                now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
+            pr->next_sync = now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
         }
     }
 }
 
 void
-replica_link_up(node_t *node, link_t *link)
+replica_link_up(replica_t *self, link_t *link)
 {
-    (void)node;
-    link->next_sync = 0;
-    link->round_start = 0;
-    link->round_msgs = 0;
+    (void)self;
+    s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
+    if (pr) {
+        pr->next_sync = 0;
+        pr->round_start = 0;
+        pr->round_msgs = 0;
+    }
 }
 
 void
-replica_link_down(node_t *node, link_t *link)
+replica_link_down(replica_t *self, link_t *link)
 {
-    (void)node;
-    while (link->n_owed > 0) {
-        s_owed_pop(link);
+    (void)self;
+    s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
+    if (!pr) {
+        return;
     }
-    link->n_wants_in = link->wants_in_at = link->n_wants_out = 0;
-    free(link->offered);
-    link->offered = NULL;
-    link->n_offered = 0;
-    link->round_start = 0;
-    link->round_msgs = 0;
-    link->hinted_ms = 0;
-    //  caps_known stays: capabilities belong to the peer, not to a connection
-    //  (a new HELLO refreshes them).
+    while (pr->n_owed > 0) {
+        s_owed_pop(pr);
+    }
+    pr->n_wants_in = pr->wants_in_at = pr->n_wants_out = 0;
+    free(pr->offered);
+    pr->offered = NULL;
+    pr->n_offered = 0;
+    pr->round_start = 0;
+    pr->round_msgs = 0;
+    pr->hinted_ms = 0;
+    pr->next_sync = 0;
 }
 
 void
-replica_link_free(link_t *link)
+replica_link_free(replica_t *self, link_t *link)
 {
-    replica_link_down(NULL, link);
-    free(link->owed);
-    free(link->wants_in);
-    free(link->wants_out);
-}
-
-void
-replica_strike(node_t *node, link_t *link, const char *why, unsigned weight)
-{
-    uint64_t now = node_now_ms();
-    if (now > link->bad_since + S_BAD_WINDOW_MS) {
-        link->bad_since = now;
-        link->bad = 0;
+    replica_link_down(self, link);
+    s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
+    if (pr) {
+        free(pr->owed);
+        free(pr->wants_in);
+        free(pr->wants_out);
+        free(pr);
+        link_set_slot(link, LINK_SLOT_REPLICA, NULL);
     }
-    link->bad += weight;
-    if (link->bad >= S_BAD_MAX && link->banned_until <= now) {
-        node_ban(node, link, why);
-    }
-}
-
-bool
-replica_banned(node_t *node, const uint8_t x_pk[32])
-{
-    uint64_t now = node_now_ms();
-    for (size_t i = 0; i < node->n_links; i++) {
-        if (memcmp(node->links[i]->x_pk, x_pk, 32) == 0) {
-            return node->links[i]->banned_until > now;
-        }
-    }
-    return false;
 }
 
 json_t *
-replica_status(node_t *node)
+replica_status(const replica_t *self)
 {
-    replica_t *self = node->replica;
     size_t loaded = 0, items = 0, mine = 0;
     for (size_t i = 0; i < self->n_scopes; i++) {
         mine += self->scopes[i]->mine;
@@ -1084,9 +1040,12 @@ replica_status(node_t *node)
         }
     }
     size_t owed = 0, wants = 0;
-    for (size_t i = 0; i < node->n_links; i++) {
-        owed += node->links[i]->n_owed;
-        wants += node->links[i]->n_wants_in - node->links[i]->wants_in_at;
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        const s_peer_t *pr = link_slot(links_at(self->links, i), LINK_SLOT_REPLICA);
+        if (pr) {
+            owed += pr->n_owed;
+            wants += pr->n_wants_in - pr->wants_in_at;
+        }
     }
     json_t *last =
         json_pack("{s:I, s:I, s:I}", "ms", (json_int_t)self->last_round_ms, "messages",
@@ -1094,7 +1053,7 @@ replica_status(node_t *node)
     return json_pack(
         "{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
         "s:I, s:I, s:I, s:o}",
-        "relay", node_is_relay(node), "scopes", (json_int_t)self->n_scopes, "scopes_mine",
+        "relay", self->core->cfg.relay, "scopes", (json_int_t)self->n_scopes, "scopes_mine",
         (json_int_t)mine, "scopes_loaded", (json_int_t)loaded, "items_loaded", (json_int_t)items,
         "rounds_started", (json_int_t)self->rounds_started, "rounds_ended",
         (json_int_t)self->rounds_ended, "digests_equal", (json_int_t)self->digests_equal,

@@ -69,6 +69,15 @@ int envelope_verify(const envelope_t *env) PARLEY_WUR;
 /*  Checks times against now_ms: PARLEY_ERR_FUTURE if ts_ms is more than
  *  PARLEY_FUTURE_SKEW_MS ahead, PARLEY_ERR_EXPIRED if expired. */
 int envelope_check_time(const envelope_t *env, uint64_t now_ms) PARLEY_WUR;
+/*  The author of encoded envelope bytes (a view at offset 2), or NULL when
+ *  buf is too short to hold a header. Only for bytes already validated
+ *  (stored or just sealed): it checks nothing else. */
+const uint8_t *envelope_author(const uint8_t *buf, size_t len);
+/*  Fills env's views (body, signature, bytes) for the bytes that
+ *  envelope_seal (or dm_envelope_seal) just wrote from env's own fields, so
+ *  a sealer need not decode what it made. PARLEY_ERR_MALFORMED when len
+ *  cannot be such an envelope. */
+int envelope_sealed_view(envelope_t *env, const uint8_t *buf, size_t len) PARLEY_WUR;
 /*  The envelope id: BLAKE2b-256 of env->bytes. */
 void envelope_id(const envelope_t *env, uint8_t id[PARLEY_ID_LEN]);
 /*  Ingest check of raw bytes without the id: limits -> decode -> verify ->

@@ -1,0 +1,31 @@
+/*  node/api.h — the local API's methods (JSON-RPC 2.0, one request per
+ *  line; documented in README.md): id, status, send, read, history, peers,
+ *  contacts.*, safety, subscribe, doctor.
+ *
+ *  Every reply goes through the after-commit queue (core.h): "send" answers
+ *  only once the message is durable, and a rolled-back iteration answers
+ *  every call in it with an error instead.
+ */
+#ifndef PARLEY_NODE_API_H
+#define PARLEY_NODE_API_H
+
+#include "api_server.h"
+#include "core.h"
+#include "delivery.h"
+#include "link.h"
+#include "replica.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct api api_t;
+
+api_t *api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,
+               api_server_t *server);
+void api_destroy(api_t **self_p);
+/*  One request line from client: the method runs, its reply is queued. */
+void api_handle(api_t *self, uint64_t client, const char *line, size_t len);
+
+void api_test(bool verbose);
+
+#endif

@@ -1,0 +1,314 @@
+/*  node/api_server.c — see api_server.h. */
+#include "api_server.h"
+
+#include "../proto/limits.h"
+#include "api_req.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#define S_READ_CHUNK 65536u
+
+typedef struct {
+    uint64_t id; /* never reused */
+    int fd;      /* connected socket, non-blocking */
+    char *in;    /* bytes received, not yet a whole line */
+    size_t in_len;
+    char *out; /* bytes to write */
+    size_t out_len;
+    size_t out_off;  /* written so far */
+    bool subscribed; /* receives notifications */
+    bool closing;    /* drop after the output drains */
+    bool dead;       /* drop now */
+} s_client_t;
+
+struct api_server {
+    int fd;          /* listening socket */
+    char path[4200]; /* its file */
+    s_client_t **clients;
+    size_t n_clients;
+    uint64_t next_id;
+    api_server_line_fn *on_line;
+    void *arg;
+};
+
+int
+api_server_new(const char *path, api_server_line_fn *on_line, void *arg, api_server_t **out)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof addr.sun_path) {
+        return PARLEY_ERR_LIMIT;
+    }
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    api_server_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        return PARLEY_ERR_NOMEM;
+    }
+    snprintf(self->path, sizeof self->path, "%s", path);
+    self->on_line = on_line;
+    self->arg = arg;
+    self->next_id = 1;
+    //  The caller holds the daemon lock, so a socket file left here is a dead node's.
+    unlink(path);
+    self->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (self->fd < 0) {
+        free(self);
+        return PARLEY_ERR_IO;
+    }
+    mode_t old = umask(0077);
+    int b = bind(self->fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (b != 0 || chmod(path, 0600) != 0 || listen(self->fd, 64) != 0) {
+        close(self->fd);
+        free(self);
+        return PARLEY_ERR_IO;
+    }
+    *out = self;
+    return PARLEY_OK;
+}
+
+static void
+s_client_free(s_client_t *cl)
+{
+    close(cl->fd);
+    free(cl->in);
+    free(cl->out);
+    free(cl);
+}
+
+void
+api_server_destroy(api_server_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    api_server_t *self = *self_p;
+    for (size_t i = 0; i < self->n_clients; i++) {
+        s_client_free(self->clients[i]);
+    }
+    free(self->clients);
+    close(self->fd);
+    unlink(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+static s_client_t *
+s_find(const api_server_t *self, uint64_t id)
+{
+    for (size_t i = 0; i < self->n_clients; i++) {
+        if (self->clients[i]->id == id) {
+            return self->clients[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+s_queue(s_client_t *cl, const json_t *obj)
+{
+    size_t len = 0;
+    char *line = api_dump_line(obj, &len);
+    if (!line) {
+        cl->dead = true;
+        return;
+    }
+    if (cl->out_len - cl->out_off + len > API_SERVER_OUT_MAX) {
+        cl->dead = true; // a reader this slow would hold the node's memory
+        free(line);
+        return;
+    }
+    if (cl->out_off > 0) {
+        memmove(cl->out, cl->out + cl->out_off, cl->out_len - cl->out_off);
+        cl->out_len -= cl->out_off;
+        cl->out_off = 0;
+    }
+    char *grown = realloc(cl->out, cl->out_len + len);
+    if (!grown) {
+        cl->dead = true;
+        free(line);
+        return;
+    }
+    cl->out = grown;
+    memcpy(cl->out + cl->out_len, line, len);
+    cl->out_len += len;
+    free(line);
+}
+
+static void
+s_read(api_server_t *self, s_client_t *cl)
+{
+    char chunk[S_READ_CHUNK];
+    ssize_t r = read(cl->fd, chunk, sizeof chunk);
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+    if (r <= 0) {
+        cl->closing = true; // peer closed: finish writing what it asked for
+        return;
+    }
+    char *grown = realloc(cl->in, cl->in_len + (size_t)r);
+    if (!grown) {
+        cl->dead = true;
+        return;
+    }
+    cl->in = grown;
+    memcpy(cl->in + cl->in_len, chunk, (size_t)r);
+    cl->in_len += (size_t)r;
+    size_t start = 0;
+    for (size_t i = 0; i < cl->in_len; i++) {
+        if (cl->in[i] == '\n') {
+            if (i > start) {
+                self->on_line(self->arg, cl->id, cl->in + start, i - start);
+            }
+            start = i + 1;
+        }
+    }
+    memmove(cl->in, cl->in + start, cl->in_len - start);
+    cl->in_len -= start;
+    if (cl->in_len > PARLEY_API_LINE_MAX) {
+        json_t *err = api_error(NULL, API_ERR_INVALID, "request line too long");
+        s_queue(cl, err);
+        json_decref(err);
+        cl->closing = true;
+        cl->in_len = 0;
+    }
+}
+
+static void
+s_write(s_client_t *cl)
+{
+    while (cl->out_off < cl->out_len) {
+        ssize_t w = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0 && errno == EAGAIN) {
+            return;
+        }
+        if (w <= 0) {
+            cl->dead = true;
+            return;
+        }
+        cl->out_off += (size_t)w;
+    }
+    cl->out_off = cl->out_len = 0;
+}
+
+static void
+s_accept(api_server_t *self)
+{
+    for (;;) {
+        int fd = accept4(self->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        s_client_t *cl = NULL;
+        s_client_t **grown = NULL;
+        if (self->n_clients < API_SERVER_CLIENTS_MAX) {
+            cl = calloc(1, sizeof *cl);
+            grown = cl ? realloc(self->clients, (self->n_clients + 1) * sizeof *grown) : NULL;
+        }
+        if (!grown) {
+            free(cl);
+            close(fd); // over the client limit (or out of memory): refuse this one
+            continue;
+        }
+        cl->fd = fd;
+        cl->id = self->next_id++;
+        self->clients = grown;
+        self->clients[self->n_clients++] = cl;
+    }
+}
+
+size_t
+api_server_poll_count(const api_server_t *self)
+{
+    return 1 + self->n_clients;
+}
+
+void
+api_server_poll_fill(const api_server_t *self, void *items_v)
+{
+    zmq_pollitem_t *items = items_v;
+    items[0] = (zmq_pollitem_t){ NULL, self->fd, ZMQ_POLLIN, 0 };
+    for (size_t i = 0; i < self->n_clients; i++) {
+        const s_client_t *cl = self->clients[i];
+        short ev = cl->closing ? 0 : ZMQ_POLLIN;
+        if (cl->out_len > cl->out_off) {
+            ev |= ZMQ_POLLOUT;
+        }
+        items[1 + i] = (zmq_pollitem_t){ NULL, cl->fd, ev, 0 };
+    }
+}
+
+void
+api_server_poll_handle(api_server_t *self, const void *items_v)
+{
+    const zmq_pollitem_t *items = items_v;
+    size_t n = self->n_clients; // clients accepted below are polled next round
+    for (size_t i = 0; i < n; i++) {
+        s_client_t *cl = self->clients[i];
+        if (items[1 + i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) {
+            s_read(self, cl);
+        }
+    }
+    if (items[0].revents & ZMQ_POLLIN) {
+        s_accept(self);
+    }
+}
+
+void
+api_server_send(api_server_t *self, uint64_t client, const json_t *obj)
+{
+    s_client_t *cl = s_find(self, client);
+    if (cl && !cl->dead) {
+        s_queue(cl, obj);
+    }
+}
+
+void
+api_server_broadcast(api_server_t *self, const json_t *obj)
+{
+    for (size_t i = 0; i < self->n_clients; i++) {
+        if (self->clients[i]->subscribed && !self->clients[i]->dead) {
+            s_queue(self->clients[i], obj);
+        }
+    }
+}
+
+void
+api_server_subscribe(api_server_t *self, uint64_t client)
+{
+    s_client_t *cl = s_find(self, client);
+    if (cl) {
+        cl->subscribed = true;
+    }
+}
+
+void
+api_server_flush(api_server_t *self)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < self->n_clients; i++) {
+        s_client_t *cl = self->clients[i];
+        if (!cl->dead) {
+            s_write(cl);
+        }
+        bool drained = cl->out_len == cl->out_off;
+        if (cl->dead || (cl->closing && drained)) {
+            s_client_free(cl);
+        } else {
+            self->clients[keep++] = cl;
+        }
+    }
+    self->n_clients = keep;
+}

@@ -1,0 +1,155 @@
+/*  node/core.h — what every class of the engine shares: configuration,
+ *  clock, logger, identity and store, reject counters, the iteration's
+ *  transaction and the after-commit queue.
+ *
+ *  Durability rule. Within one loop iteration every store write happens in
+ *  one transaction (group commit). Nothing that promises durability — an API
+ *  reply, an ACK, a notification, a pushed envelope (a receipt is one) —
+ *  leaves the node before that commit: classes only queue it here, and the
+ *  node flushes the queue after committing. A rollback discards the whole
+ *  queue and turns every pending API reply into an error, so no client is
+ *  told "stored" of something that is not.
+ *
+ *  A class that hits a transient failure (out of memory, an I/O error) after
+ *  it wrote part of its work calls core_txn_fail(): the iteration then rolls
+ *  back instead of committing, and everything in it is retried (peers resend
+ *  what was not acknowledged, clients get an error and retry). Permanent
+ *  failures (a forged envelope) are counted and dropped instead.
+ *
+ *  Threading: owned by the node's thread. Not installed.
+ */
+#ifndef PARLEY_NODE_CORE_H
+#define PARLEY_NODE_CORE_H
+
+#include "../proto/identity.h"
+#include "../store/store.h"
+#include "log.h"
+#include "node.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/*  Invariants: programmer errors, checked in every build (NDEBUG or not). */
+#define CORE_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond);           \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+/*  Reject and event counters, shown by `status`. */
+typedef enum {
+    C_OVERSIZE,
+    C_MALFORMED,
+    C_BAD_SIGNATURE,
+    C_FUTURE,
+    C_EXPIRED,
+    C_UNSUPPORTED,
+    C_EQUIVOCATION,
+    C_NOT_OURS,
+    C_UNDECRYPTABLE,
+    C_BAD_FRAME,
+    C_NO_HELLO,
+    C_BAD_HELLO,
+    C_ZAP_DENIED,
+    C_BAD_PREKEY,
+    C_DUPLICATE,
+    C_BAD_ADDRESS,
+    C_BANNED,
+    C_ROLLED_BACK, /* iterations rolled back (commit failed, or a class failed) */
+    C_STORE_ERROR, /* store writes that failed (their iteration rolled back) */
+    C_COUNTERS
+} core_counter_t;
+
+extern const char *const core_counter_names[C_COUNTERS];
+
+#define CORE_OUT_MAX 262144u        /* ACK and push entries per iteration */
+#define CORE_ARENA_MAX (32u << 20)  /* envelope bytes staged for push per iteration */
+#define CORE_STAGED_NONE UINT32_MAX /* core_stage found no room */
+
+typedef struct link link_t;
+
+/*  One queued output to a link, sent after the commit. */
+typedef struct {
+    link_t *link;    /* borrowed: links outlive an iteration */
+    uint32_t seq;    /* queue order, for a stable sort by link */
+    uint32_t staged; /* CORE_OUT_ACK: unused; push: arena offset of the envelope */
+    uint32_t len;    /* push: envelope length */
+    uint8_t id[32];  /* ACK: the envelope id */
+    bool ack;        /* an ACK (else a push) */
+} core_out_t;
+
+/*  One queued API reply: to which client, and the whole response. */
+typedef struct {
+    uint64_t client; /* api_server client id */
+    json_t *reply;   /* owned */
+} core_reply_t;
+
+typedef struct core {
+    node_config_t cfg;        /* copied; string pointers are not kept past node_new */
+    char home[4096];          /* the home directory */
+    char endpoint[256];       /* the ROUTER's bound endpoint */
+    uint64_t started_ms;      /* when the node started */
+    char disc_state[2][8];    /* per discovery source (0 local, 1 mdns): up, down, off */
+    char disc_detail[2][128]; /* why, in a few words */
+    log_t log;                /* this node's logger */
+    identity_t *id;           /* borrowed from the node */
+    store_t *store;           /* borrowed from the node */
+    char node_id[PARLEY_NODE_ID_STRLEN + 1];
+    uint64_t counters[C_COUNTERS];
+    node_clock_fn clock; /* injectable; NULL: CLOCK_REALTIME */
+    void *clock_arg;
+    /* the iteration */
+    bool txn_failed; /* a class asked for a rollback */
+    /* the after-commit queue */
+    json_t *notes; /* notifications (array) */
+    core_reply_t *replies;
+    size_t n_replies, cap_replies;
+    core_out_t *out;
+    size_t n_out, cap_out;
+    uint8_t *arena; /* envelopes staged for push */
+    size_t arena_len, arena_cap;
+    /* the node's ban: stops talking to a link that broke the rules */
+    void (*ban)(void *arg, link_t *link, const char *why);
+    void *ban_arg;
+} core_t;
+
+int core_init(core_t *self, const node_config_t *cfg) PARLEY_WUR;
+void core_fini(core_t *self);
+
+/*  The node's clock (ms since the Unix epoch). */
+uint64_t core_now(const core_t *self);
+/*  The DM chain day of ms. */
+uint32_t core_day(const core_t *self, uint64_t ms);
+
+/*  Begins the iteration's transaction if none is open. */
+int core_txn(core_t *self) PARLEY_WUR;
+/*  A transient failure inside the transaction: roll the iteration back. */
+void core_txn_fail(core_t *self, int rc, const char *what);
+
+/*  Queues a notification for subscribers (steals params). */
+void core_notify(core_t *self, const char *method, json_t *params);
+/*  Queues an API response (steals reply). */
+void core_reply(core_t *self, uint64_t client, json_t *reply);
+/*  Queues an ACK of id to link. */
+void core_ack(core_t *self, link_t *link, const uint8_t id[32]);
+/*  Copies an envelope into the staging arena: its handle for core_push, or
+ *  CORE_STAGED_NONE when the arena is full (the push is then left to sync). */
+uint32_t core_stage(core_t *self, const uint8_t *env, size_t len);
+/*  Queues a push of a staged envelope to link. */
+void core_push(core_t *self, link_t *link, uint32_t staged, size_t len);
+/*  The bytes of a staged envelope. */
+const uint8_t *core_staged(const core_t *self, uint32_t staged);
+
+/*  Sorts the link outputs by link (stable), for the flush. */
+void core_out_sort(core_t *self);
+/*  After a flush: empties the queue. */
+void core_clear(core_t *self);
+/*  After a rollback: drops every output and turns each pending reply into
+ *  an error telling the client nothing was stored. */
+void core_discard(core_t *self);
+
+#endif

@@ -1,0 +1,904 @@
+/*  node/delivery.c — see delivery.h. */
+#include "delivery.h"
+
+#include "../proto/b32.h"
+#include "../proto/content.h"
+#include "../proto/dm.h"
+#include "../proto/envelope.h"
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*  Per link (LINK_SLOT_DELIVERY). */
+typedef struct {
+    uint64_t next_flush; /* ms: resend the outbox no earlier than this (0: at the next flush) */
+    bool flush_more;     /* the last resend was capped: continue on its ACKs */
+    bool send_prekey;    /* publish our prekey after commit */
+    bool send_bundles;   /* newly up: pass on the prekey bundles we hold for others */
+} s_peer_t;
+
+struct delivery {
+    core_t *core;       /* borrowed */
+    links_t *links;     /* borrowed */
+    session_t *session; /* borrowed */
+    replica_t *replica; /* borrowed */
+    uint8_t *buf;       /* PARLEY_FRAME_MAX: ACK frames */
+    uint8_t *batchbuf;  /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
+    uint8_t *envbuf;    /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
+};
+
+/*  Receipts to send after a batch: ids grouped by the author they go to. */
+typedef struct {
+    uint8_t author[32];
+    uint8_t (*ids)[32];
+    size_t n;
+} s_receipts_t;
+
+/*  An ENVELOPES frame being built, with the authors whose bundles go first. */
+typedef struct {
+    frame_batch_t batch;
+    uint8_t authors[PARLEY_BATCH_MAX][32];
+    size_t n_authors;
+} s_batch_t;
+
+delivery_t *
+delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica)
+{
+    delivery_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    self->core = core;
+    self->links = links;
+    self->session = session;
+    self->replica = replica;
+    self->buf = malloc(PARLEY_FRAME_MAX);
+    self->batchbuf = malloc(PARLEY_FRAME_MAX);
+    self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
+    if (!self->buf || !self->batchbuf || !self->envbuf) {
+        delivery_destroy(&self);
+    }
+    return self;
+}
+
+void
+delivery_destroy(delivery_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    delivery_t *self = *self_p;
+    free(self->buf);
+    free(self->batchbuf);
+    free(self->envbuf);
+    free(self);
+    *self_p = NULL;
+}
+
+static s_peer_t *
+s_peer(link_t *link)
+{
+    s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
+    if (!p && (p = calloc(1, sizeof *p))) {
+        link_set_slot(link, LINK_SLOT_DELIVERY, p);
+    }
+    return p;
+}
+
+void
+delivery_link_free(delivery_t *self, link_t *link)
+{
+    (void)self;
+    free(link_slot(link, LINK_SLOT_DELIVERY));
+    link_set_slot(link, LINK_SLOT_DELIVERY, NULL);
+}
+
+/* ---- JSON views ---- */
+
+const char *
+delivery_state_name(int state)
+{
+    switch (state) {
+    case MSG_STATE_QUEUED: return "queued";
+    case MSG_STATE_STORED: return "stored";
+    case MSG_STATE_RELAYED: return "relayed";
+    case MSG_STATE_DELIVERED: return "delivered";
+    case MSG_STATE_READ: return "read";
+    case MSG_STATE_RECEIVED: return "received";
+    case MSG_STATE_OPENED: return "opened";
+    default: return "unknown";
+    }
+}
+
+static json_t *
+s_hex(const uint8_t *data, size_t n)
+{
+    char text[129];
+    if (n > 64 || hex_encode(data, n, text, sizeof text) != PARLEY_OK) {
+        return json_null();
+    }
+    return json_string(text);
+}
+
+static json_t *
+s_id_json(const uint8_t pk[32])
+{
+    char id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(pk, id);
+    return json_string(id);
+}
+
+static json_t *
+s_short_json(const uint8_t pk[32])
+{
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    identity_short_id(pk, sid);
+    return json_string(sid);
+}
+
+json_t *
+delivery_msg_json(delivery_t *self, const store_msg_t *msg)
+{
+    const uint8_t *from = msg->outgoing ? identity_ed_pk(self->core->id) : msg->peer;
+    store_contact_t contact;
+    json_t *name = store_contact_by_pk(self->core->store, msg->peer, &contact) == PARLEY_OK
+                       ? json_string(contact.name)
+                       : json_null();
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:s, s:s}", "msg_id",
+                     s_hex(msg->msg_id, sizeof msg->msg_id), "envelope_id",
+                     msg->has_env ? s_hex(msg->env_id, 32) : json_null(), "peer",
+                     s_id_json(msg->peer), "peer_short", s_short_json(msg->peer), "peer_name", name,
+                     "from", s_id_json(from), "outgoing", msg->outgoing, "ts_ms",
+                     (json_int_t)msg->ts_ms, "seq", (json_int_t)msg->seq, "state",
+                     delivery_state_name(msg->state), "text", msg->text ? msg->text : "");
+}
+
+/* ---- frames out ---- */
+
+static void
+s_batch_begin(delivery_t *self, s_batch_t *b)
+{
+    frame_batch_begin(&b->batch, self->batchbuf, PARLEY_FRAME_MAX);
+    b->n_authors = 0;
+}
+
+//  Sends one ENVELOPES frame, preceded by the prekey bundles of its authors
+//  (ours from memory, others' from the store): the receiver can then answer
+//  every DM in it, even from a node it never met.
+static bool
+s_batch_send(delivery_t *self, link_t *link, s_batch_t *b)
+{
+    size_t flen = frame_batch_finish(&b->batch);
+    if (flen == 0) {
+        return true;
+    }
+    session_send_bundles(self->session, link, (const uint8_t(*)[32])b->authors, b->n_authors);
+    return links_send(self->links, link, self->batchbuf, flen);
+}
+
+//  Adds one envelope, sending the batch first when it is full. False when
+//  the link takes nothing more now (the outbox or sync resends).
+static bool
+s_batch_add(delivery_t *self, link_t *link, s_batch_t *b, const uint8_t *bytes, size_t len)
+{
+    if (frame_batch_add(&b->batch, bytes, len) != PARLEY_OK) {
+        if (!s_batch_send(self, link, b)) {
+            return false;
+        }
+        s_batch_begin(self, b);
+        if (frame_batch_add(&b->batch, bytes, len) != PARLEY_OK) {
+            return true; // cannot happen for a size-checked envelope: skipped
+        }
+    }
+    const uint8_t *author = envelope_author(bytes, len);
+    bool seen = !author || memcmp(author, identity_ed_pk(self->core->id), 32) == 0;
+    for (size_t k = 0; k < b->n_authors && !seen; k++) {
+        seen = memcmp(b->authors[k], author, 32) == 0;
+    }
+    if (!seen && b->n_authors < PARLEY_BATCH_MAX) {
+        memcpy(b->authors[b->n_authors++], author, 32);
+    }
+    return true;
+}
+
+//  Resends everything the peer has not acknowledged, up to DELIVERY_FLUSH_MAX,
+//  read from the store.
+static void
+s_flush_outbox(delivery_t *self, link_t *link, s_peer_t *p)
+{
+    uint8_t(*ids)[32] = malloc((size_t)DELIVERY_FLUSH_MAX * 32);
+    size_t n = 0;
+    if (ids
+        && store_outbox_list(self->core->store, link_pk(link), DELIVERY_FLUSH_MAX, (uint8_t *)ids,
+                             &n)
+               == PARLEY_OK
+        && n > 0) {
+        //  Our prekey goes first, on the same connection as the envelopes
+        //  (frames on one connection keep their order): the receiver then
+        //  always holds it when it seals the receipt.
+        session_send_own(self->session, link);
+        s_batch_t b;
+        s_batch_begin(self, &b);
+        bool ok = true;
+        for (size_t i = 0; ok && i < n; i++) {
+            uint8_t *bytes = NULL;
+            size_t len = 0;
+            if (store_envelope_get(self->core->store, ids[i], &bytes, &len) != PARLEY_OK) {
+                continue; // expired or erased since
+            }
+            ok = s_batch_add(self, link, &b, bytes, len);
+            free(bytes);
+        }
+        if (ok) {
+            (void)s_batch_send(self, link, &b); // lost: the next retry resends
+        }
+    }
+    p->flush_more = n == DELIVERY_FLUSH_MAX;
+    free(ids);
+    p->next_flush = core_now(self->core) + self->core->cfg.retry_ms;
+}
+
+//  The queued pushes of one link, from the after-commit queue.
+static void
+s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
+{
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++) {
+        any = !out[i].ack;
+    }
+    if (!any) {
+        return;
+    }
+    session_send_own(self->session, link);
+    s_batch_t b;
+    s_batch_begin(self, &b);
+    for (size_t i = 0; i < n; i++) {
+        if (!out[i].ack
+            && !s_batch_add(self, link, &b, core_staged(self->core, out[i].staged), out[i].len)) {
+            return; // not writable: the outbox and sync resend
+        }
+    }
+    (void)s_batch_send(self, link, &b);
+}
+
+static void
+s_send_acks(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
+{
+    uint8_t(*ids)[32] = (uint8_t(*)[32])(self->batchbuf); // free until pushes are built
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (k > 0 && (i == n || k == PARLEY_ACK_MAX)) {
+            size_t len = 0;
+            if (frame_encode_ack((const uint8_t *)ids, k, self->buf, PARLEY_FRAME_MAX, &len)
+                == PARLEY_OK) {
+                (void)links_send(self->links, link, self->buf, len); // lost: the peer resends
+            }
+            k = 0;
+        }
+        if (i < n && out[i].ack) {
+            memcpy(ids[k++], out[i].id, 32);
+        }
+    }
+}
+
+void
+delivery_after_commit(delivery_t *self)
+{
+    core_t *core = self->core;
+    core_out_sort(core);
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *link = links_at(self->links, i);
+        //  The queue is sorted by link: this link's entries are [lo, at).
+        size_t lo = 0, hi = core->n_out;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if ((uintptr_t)core->out[mid].link < (uintptr_t)link) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        size_t at = lo;
+        while (at < core->n_out && core->out[at].link == link) {
+            at++;
+        }
+        if (!link_online(link)) {
+            continue; // what it missed waits in the outbox and the log
+        }
+        s_send_acks(self, link, core->out + lo, at - lo);
+        s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
+        if (!p) {
+            s_send_pushes(self, link, core->out + lo, at - lo);
+            continue;
+        }
+        if (p->send_prekey) {
+            p->send_prekey = false;
+            session_send_own(self->session, link);
+        }
+        if (p->send_bundles) {
+            p->send_bundles = false;
+            session_send_held(self->session, link);
+        }
+        if (p->next_flush == 0) {
+            s_flush_outbox(self, link, p); // newly up: everything pending, pushes included
+        } else {
+            s_send_pushes(self, link, core->out + lo, at - lo);
+        }
+    }
+}
+
+void
+delivery_link_up(delivery_t *self, link_t *link)
+{
+    (void)self;
+    s_peer_t *p = s_peer(link);
+    if (p) {
+        p->next_flush = 0;
+        p->send_bundles = true;
+    }
+}
+
+void
+delivery_reconnected(delivery_t *self, link_t *link)
+{
+    (void)self;
+    s_peer_t *p = s_peer(link);
+    if (p) {
+        p->send_prekey = true;
+        p->next_flush = 0;
+    }
+}
+
+void
+delivery_prekey_changed(delivery_t *self)
+{
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        s_peer_t *p = s_peer(links_at(self->links, i));
+        if (p) {
+            p->send_prekey = true;
+        }
+    }
+}
+
+void
+delivery_tick(delivery_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *link = links_at(self->links, i);
+        s_peer_t *p = link_online(link) ? s_peer(link) : NULL;
+        if (p && p->next_flush != 0 && now >= p->next_flush) {
+            s_flush_outbox(self, link, p);
+        }
+    }
+}
+
+/* ---- sealing ---- */
+
+//  Seals content to peer as the next envelope of our side of the DM scope,
+//  stores it, puts it in the outbox and queues its eager push.
+static int
+s_seal(delivery_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t *content,
+       size_t content_len, uint64_t ttl_ms, uint8_t env_id[32], uint64_t *seq_out, uint64_t *ts_out)
+{
+    core_t *core = self->core;
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = ENVELOPE_KIND_DM;
+    memcpy(env.author, identity_ed_pk(core->id), 32);
+    if (!session_dm_scope(self->session, peer, env.scope)) {
+        return PARLEY_ERR_CRYPTO;
+    }
+    uint64_t last = 0;
+    int rc = store_last_seq(core->store, env.author, env.scope, &last);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    env.seq = last + 1;
+    env.ts_ms = core_now(core);
+    env.expires_ms = ttl_ms ? env.ts_ms + ttl_ms : 0;
+    dm_header_t h;
+    uint8_t key[32];
+    size_t len = 0;
+    rc = session_send_key(self->session, peer, spk, core_day(core, env.ts_ms), &h, key);
+    if (rc == PARLEY_OK) {
+        rc = dm_envelope_seal(core->id, &env, &h, key, content, content_len, self->envbuf,
+                              PARLEY_ENVELOPE_MAX, &len);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc == PARLEY_OK) {
+        rc = envelope_sealed_view(&env, self->envbuf, len); // what we made: no decode
+    }
+    if (rc == PARLEY_OK) {
+        envelope_id(&env, env_id);
+        rc = store_envelope_put(core->store, &env, env_id, env.ts_ms);
+    }
+    if (rc == PARLEY_OK) {
+        rc = store_outbox_add(core->store, env_id, peer, env.ts_ms);
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    replica_stored(self->replica, NULL, &env, env_id); // eager push: the peer and relays
+    *seq_out = env.seq;
+    *ts_out = env.ts_ms;
+    return PARLEY_OK;
+}
+
+static int
+s_seal_text(delivery_t *self, const prekey_t *spk, store_msg_t *msg, uint64_t ttl_ms)
+{
+    uint8_t content[PARLEY_CONTENT_MAX];
+    size_t clen = 0;
+    int rc = content_encode_text(msg->text, strlen(msg->text), content, sizeof content, &clen);
+    if (rc == PARLEY_OK) {
+        rc = s_seal(self, msg->peer, spk, content, clen, ttl_ms, msg->env_id, &msg->seq,
+                    &msg->ts_ms);
+    }
+    sodium_memzero(content, sizeof content);
+    if (rc == PARLEY_OK) {
+        msg->has_env = true;
+        msg->state = MSG_STATE_STORED;
+    }
+    return rc;
+}
+
+int
+delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, size_t len,
+                   uint64_t ttl_ms, store_msg_t *msg)
+{
+    core_t *core = self->core;
+    memset(msg, 0, sizeof *msg);
+    if (sodium_memcmp(peer, identity_ed_pk(core->id), 32) == 0) {
+        return PARLEY_ERR_STATE;
+    }
+    if (len == 0 || len > PARLEY_TEXT_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!content_utf8_valid(text, len)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    msg->text = malloc(len + 1);
+    if (!msg->text) {
+        return PARLEY_ERR_NOMEM;
+    }
+    memcpy(msg->text, text, len);
+    msg->text[len] = '\0';
+    randombytes_buf(msg->msg_id, sizeof msg->msg_id);
+    memcpy(msg->peer, peer, 32);
+    msg->outgoing = true;
+    msg->ts_ms = core_now(core);
+    msg->state = MSG_STATE_QUEUED;
+    int rc = core_txn(core);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    //  Messages already waiting for this peer's prekey go first: order is kept.
+    prekey_t spk;
+    store_msg_t *queued = NULL;
+    size_t n_queued = 0;
+    rc = store_peer_prekey_get(core->store, peer, &spk);
+    if (rc == PARLEY_OK) {
+        rc = store_msg_queued(core->store, peer, &queued, &n_queued);
+        store_msgs_free(queued, n_queued);
+        if (rc == PARLEY_OK && n_queued == 0) {
+            rc = s_seal_text(self, &spk, msg, ttl_ms);
+        }
+    } else if (rc == PARLEY_ERR_NOTFOUND) {
+        rc = PARLEY_OK; // no prekey yet: the message waits, QUEUED, in history
+    }
+    if (rc == PARLEY_OK) {
+        rc = store_msg_add(core->store, msg);
+    }
+    if (rc != PARLEY_OK) {
+        //  Part of the message may be written (session, envelope): none of
+        //  it may commit. The caller's error reply says so.
+        core_txn_fail(core, rc, "cannot store a message being sent");
+    }
+    return rc;
+}
+
+//  Seals every QUEUED message to peer now that its prekey is known.
+static void
+s_seal_queued(delivery_t *self, const uint8_t peer[32])
+{
+    core_t *core = self->core;
+    prekey_t spk;
+    store_msg_t *msgs = NULL;
+    size_t n = 0;
+    if (core_txn(core) != PARLEY_OK || store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK
+        || store_msg_queued(core->store, peer, &msgs, &n) != PARLEY_OK) {
+        return; // tried again with the next bundle from that peer
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = s_seal_text(self, &spk, &msgs[i], 0);
+        if (rc == PARLEY_OK) {
+            rc = store_msg_attach(core->store, msgs[i].msg_id, msgs[i].env_id, msgs[i].seq,
+                                  msgs[i].ts_ms);
+        }
+        if (rc != PARLEY_OK) {
+            core_txn_fail(core, rc, "cannot seal a queued message");
+            break;
+        }
+        core_notify(core, "delivery", delivery_msg_json(self, &msgs[i]));
+    }
+    store_msgs_free(msgs, n);
+}
+
+static void
+s_send_receipt(delivery_t *self, const uint8_t peer[32], int status, const uint8_t (*ids)[32],
+               size_t n)
+{
+    core_t *core = self->core;
+    prekey_t spk;
+    uint8_t content[PARLEY_CONTENT_MAX];
+    size_t clen = 0;
+    uint8_t env_id[32];
+    uint64_t seq, ts;
+    if (store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK) {
+        log_write(&core->log, LOG_DEBUG, "no prekey for a receipt yet; the sender sees 'stored'");
+        return;
+    }
+    int rc = content_encode_receipt((uint8_t)status, (const uint8_t *)ids, n, content,
+                                    sizeof content, &clen);
+    if (rc == PARLEY_OK) {
+        rc = s_seal(self, peer, &spk, content, clen, 0, env_id, &seq, &ts);
+    }
+    sodium_memzero(content, sizeof content);
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot seal a receipt");
+    }
+}
+
+int
+delivery_mark_read(delivery_t *self, const uint8_t peer[32], size_t *n)
+{
+    core_t *core = self->core;
+    *n = 0;
+    store_msg_t *msgs = NULL;
+    size_t n_msgs = 0;
+    int rc = core_txn(core);
+    if (rc == PARLEY_OK) {
+        rc = store_history(core->store, peer, 0, &msgs, &n_msgs);
+    }
+    uint8_t(*ids)[32] = rc == PARLEY_OK ? malloc((size_t)PARLEY_RECEIPT_MAX_IDS * 32) : NULL;
+    if (rc == PARLEY_OK && !ids) {
+        rc = PARLEY_ERR_NOMEM;
+    }
+    bool tell = !core->cfg.no_read_receipts;
+    size_t k = 0;
+    for (size_t i = 0; rc == PARLEY_OK && i < n_msgs; i++) {
+        bool changed = false;
+        if (msgs[i].state != MSG_STATE_RECEIVED) {
+            continue;
+        }
+        rc = store_msg_mark_read(core->store, msgs[i].env_id, &changed);
+        if (rc == PARLEY_OK && changed) {
+            (*n)++;
+            memcpy(ids[k++], msgs[i].env_id, 32);
+        }
+        if (k == PARLEY_RECEIPT_MAX_IDS) {
+            if (tell) {
+                s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+            }
+            k = 0;
+        }
+    }
+    if (rc == PARLEY_OK && k > 0 && tell) {
+        s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot mark messages read");
+    }
+    free(ids);
+    store_msgs_free(msgs, n_msgs);
+    return rc;
+}
+
+/* ---- ingest ---- */
+
+static void
+s_count_reject(core_t *core, int rc)
+{
+    switch (rc) {
+    case PARLEY_ERR_LIMIT: core->counters[C_OVERSIZE]++; break;
+    case PARLEY_ERR_AUTH: core->counters[C_BAD_SIGNATURE]++; break;
+    case PARLEY_ERR_FUTURE: core->counters[C_FUTURE]++; break;
+    case PARLEY_ERR_EXPIRED: core->counters[C_EXPIRED]++; break;
+    case PARLEY_ERR_UNSUPPORTED: core->counters[C_UNSUPPORTED]++; break;
+    default: core->counters[C_MALFORMED]++; break;
+    }
+}
+
+//  Failures that say nothing about the envelope: the iteration is retried.
+static bool
+s_transient(int rc)
+{
+    return rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY;
+}
+
+static void
+s_on_receipt(delivery_t *self, const content_t *c)
+{
+    core_t *core = self->core;
+    int state = c->status == RECEIPT_READ ? MSG_STATE_READ : MSG_STATE_DELIVERED;
+    for (size_t i = 0; i < c->n_ids; i++) {
+        bool changed = false;
+        store_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        int rc = store_msg_raise(core->store, c->ids + 32 * i, state, &changed, &msg);
+        if (rc == PARLEY_OK && changed) {
+            core_notify(core, "delivery", delivery_msg_json(self, &msg));
+        }
+        free(msg.text);
+        //  The recipient has it, by whatever path: no more resends to it.
+        if (rc == PARLEY_OK || rc == PARLEY_ERR_NOTFOUND) {
+            rc = store_outbox_drop(core->store, c->ids + 32 * i);
+        }
+        if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
+            core_txn_fail(core, rc, "cannot record a receipt");
+            return;
+        }
+    }
+}
+
+static void
+s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint8_t id[32])
+{
+    size_t i = 0;
+    while (i < *n_r && memcmp(r[i].author, author, 32) != 0) {
+        i++;
+    }
+    if (i == *n_r) {
+        if (*n_r == PARLEY_BATCH_MAX) {
+            return;
+        }
+        memcpy(r[i].author, author, 32);
+        r[i].n = 0;
+        (*n_r)++;
+    }
+    if (r[i].n < PARLEY_BATCH_MAX) {
+        memcpy(r[i].ids[r[i].n++], id, 32);
+    }
+}
+
+//  Decrypts a DM from peer stored in this transaction and files its content.
+//  Undecryptable ones are counted and stay in the log only; a passing failure
+//  (memory, disk) rolls the iteration back so that the envelope is not kept
+//  without its message: the sender's resend tries again.
+static void
+s_open_dm(delivery_t *self, const uint8_t peer[32], const envelope_t *env, const uint8_t id[32],
+          s_receipts_t *receipts, size_t *n_receipts)
+{
+    core_t *core = self->core;
+    dm_header_t h;
+    uint8_t key[32];
+    uint8_t content[PARLEY_CONTENT_MAX];
+    size_t clen = 0;
+    content_t c;
+    int rc = dm_body_parse(env, &h);
+    //  A day past the envelope's own (bounded) time would only make us hash
+    //  forward for nothing: such a body is refused before any ratchet work.
+    if (rc == PARLEY_OK
+        && (h.day < h.day0 || h.day > core_day(core, env->ts_ms + PARLEY_FUTURE_SKEW_MS))) {
+        rc = PARLEY_ERR_MALFORMED;
+    }
+    if (rc == PARLEY_OK) {
+        rc = session_recv_key(self->session, peer, &h, key);
+    }
+    if (rc == PARLEY_OK) {
+        rc = dm_envelope_open(env, key, content, sizeof content, &clen);
+    }
+    sodium_memzero(key, sizeof key);
+    if (rc == PARLEY_OK) {
+        rc = content_decode(content, clen, &c);
+    }
+    if (s_transient(rc)) {
+        core_txn_fail(core, rc, "cannot open a DM");
+    } else if (rc != PARLEY_OK) {
+        core->counters[C_UNDECRYPTABLE]++;
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(peer, sid);
+        log_write(&core->log, LOG_WARN, "cannot open a DM from %s: %s", sid, parley_strerror(rc));
+    } else if (c.type == CONTENT_RECEIPT) {
+        s_on_receipt(self, &c);
+    } else {
+        store_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        randombytes_buf(msg.msg_id, sizeof msg.msg_id);
+        msg.has_env = true;
+        memcpy(msg.env_id, id, 32);
+        memcpy(msg.peer, peer, 32);
+        msg.seq = env->seq;
+        msg.ts_ms = env->ts_ms;
+        msg.state = MSG_STATE_RECEIVED;
+        msg.text = malloc(c.text_len + 1);
+        rc = msg.text ? PARLEY_OK : PARLEY_ERR_NOMEM;
+        if (rc == PARLEY_OK) {
+            memcpy(msg.text, c.text, c.text_len);
+            msg.text[c.text_len] = '\0';
+            rc = store_msg_add(core->store, &msg);
+        }
+        if (rc == PARLEY_OK) {
+            core_notify(core, "message", delivery_msg_json(self, &msg));
+            s_receipt_add(receipts, n_receipts, peer, id);
+        } else {
+            core_txn_fail(core, rc, "cannot file a received message");
+        }
+        if (msg.text) {
+            sodium_memzero(msg.text, c.text_len);
+            free(msg.text);
+        }
+    }
+    sodium_memzero(content, sizeof content);
+    sodium_memzero(&c, sizeof c);
+}
+
+//  An ACK tells an author its envelope is durable here: sent for envelopes
+//  the peer on the link wrote, not for what it forwards from others, which
+//  nobody waits on.
+static void
+s_ack_own(core_t *core, link_t *link, const uint8_t *buf, size_t len, const uint8_t id[32])
+{
+    const uint8_t *author = envelope_author(buf, len);
+    if (author && memcmp(author, link_pk(link), 32) == 0) {
+        core_ack(core, link, id);
+    }
+}
+
+//  Ingest of one envelope from link (see the file comment). Dedupe by id
+//  comes first in practice: an id we hold names bytes we already verified.
+static void
+s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_receipts_t *receipts,
+         size_t *n_receipts)
+{
+    core_t *core = self->core;
+    if (len > PARLEY_ENVELOPE_MAX) {
+        core->counters[C_OVERSIZE]++;
+        links_strike(self->links, link, "it sends invalid envelopes", 1);
+        return;
+    }
+    uint8_t id[32];
+    crypto_generichash(id, sizeof id, buf, len, NULL, 0);
+    if (store_envelope_has(core->store, id)) {
+        core->counters[C_DUPLICATE]++;
+        s_ack_own(core, link, buf, len, id);
+        return;
+    }
+    envelope_t env;
+    int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
+    if (rc != PARLEY_OK) {
+        s_count_reject(core, rc);
+        //  Expired ones are honest (clocks, a slow path); the rest are not.
+        links_strike(self->links, link, "it sends invalid envelopes",
+                     rc == PARLEY_ERR_EXPIRED ? 0 : 1);
+        return;
+    }
+    //  A member replicates the DM scopes it is a party to; a relay all.
+    if (!replica_accepts(self->replica, &env)) {
+        core->counters[C_NOT_OURS]++;
+        links_strike(self->links, link, "it sends envelopes of scopes we do not hold", 1);
+        return;
+    }
+    rc = core_txn(core);
+    if (rc == PARLEY_OK) {
+        rc = store_envelope_put(core->store, &env, id, core_now(core));
+    }
+    if (rc == PARLEY_ERR_EQUIVOCATION) {
+        core->counters[C_EQUIVOCATION]++;
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(env.author, sid);
+        log_write(&core->log, LOG_WARN,
+                  "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected", sid,
+                  env.seq);
+        s_ack_own(core, link, buf, len, id); // kept as evidence: the sender need not resend
+        return;
+    }
+    if (rc == PARLEY_ERR_DUPLICATE) {
+        s_ack_own(core, link, buf, len, id);
+        return;
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot store an envelope"); // not acknowledged: resent
+        return;
+    }
+    s_ack_own(core, link, buf, len, id);
+    replica_stored(self->replica, link, &env, id);
+    //  Open what is addressed to us: a DM from its author in our scope with
+    //  it. A relay only holds the rest; our own come back only as copies.
+    if (replica_ours(self->replica, &env)) {
+        s_open_dm(self, env.author, &env, id, receipts, n_receipts);
+    }
+}
+
+void
+delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
+{
+    s_receipts_t *r = calloc(PARLEY_BATCH_MAX, sizeof *r);
+    uint8_t(*ids)[32] = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
+    size_t n_r = 0;
+    if (!r || !ids) {
+        free(r);
+        free(ids);
+        return; // not acknowledged: the peer resends
+    }
+    for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
+        r[i].ids = ids + i * PARLEY_BATCH_MAX;
+    }
+    for (size_t i = 0; i < f->n_envelopes; i++) {
+        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
+    }
+    for (size_t i = 0; i < n_r; i++) {
+        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids,
+                       r[i].n);
+    }
+    free(ids);
+    free(r);
+}
+
+void
+delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
+{
+    //  Any owner's signed bundle is welcome (relays carry them for authors
+    //  whose envelopes they forward); the signature says whose it is.
+    uint8_t owner[32];
+    bool changed = false;
+    int rc = session_on_bundle(self->session, f->bundle, f->bundle_len, owner, &changed);
+    if (rc == PARLEY_ERR_AUTH || rc == PARLEY_ERR_MALFORMED || rc == PARLEY_ERR_LIMIT) {
+        self->core->counters[C_BAD_PREKEY]++;
+        links_strike(self->links, link, "it sends forged prekeys", 1);
+        return;
+    }
+    if (rc != PARLEY_OK) {
+        return; // ours, or a store failure (the iteration rolls back)
+    }
+    if (changed || sodium_memcmp(owner, link_pk(link), 32) == 0) {
+        s_seal_queued(self, owner);
+    }
+    if (changed) {
+        //  A newer bundle travels on to every other peer (once: an older or
+        //  equal one changes nothing), so nodes that never meet can still
+        //  write to each other through relays.
+        for (size_t i = 0; i < links_count(self->links); i++) {
+            link_t *l = links_at(self->links, i);
+            if (l != link && link_online(l) && memcmp(link_pk(l), owner, 32) != 0) {
+                session_send_bundle(self->session, l, f->bundle); // DM_PREKEY_BUNDLE_LEN bytes
+            }
+        }
+    }
+}
+
+void
+delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
+{
+    core_t *core = self->core;
+    if (core_txn(core) != PARLEY_OK) {
+        return; // the peer's outbox row stays: the next resend is ACKed again
+    }
+    for (size_t i = 0; i < f->n_ids; i++) {
+        //  NOTFOUND: a second ACK for the same envelope; nothing to do.
+        int rc = store_outbox_ack(core->store, f->ids + 32 * i, link_pk(link));
+        if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
+            core_txn_fail(core, rc, "cannot record an ACK");
+            return;
+        }
+        //  Another node holds it durably: at least "relayed".
+        bool changed = false;
+        store_msg_t msg;
+        memset(&msg, 0, sizeof msg);
+        rc = store_msg_raise(core->store, f->ids + 32 * i, MSG_STATE_RELAYED, &changed, &msg);
+        if (rc == PARLEY_OK && changed) {
+            core_notify(core, "delivery", delivery_msg_json(self, &msg));
+        }
+        free(msg.text);
+    }
+    s_peer_t *p = s_peer(link);
+    if (p && p->flush_more) {
+        //  A long backlog: send the next window now. Once per window, so a
+        //  window ACKed in several frames does not trigger several resends.
+        p->flush_more = false;
+        p->next_flush = 0;
+    }
+}

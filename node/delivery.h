@@ -1,0 +1,75 @@
+/*  node/delivery.h — direct messages from send to read: sealing, the
+ *  outbox and its resends, ingest of envelopes from peers, opening what is
+ *  addressed to us, ACKs, receipts and delivery states.
+ *
+ *  The log is the truth; the wire is a hint. Every envelope we write for a
+ *  peer sits in the outbox until the peer ACKs it (it ACKs after its commit),
+ *  pushed after our commit when the link is up and resent every retry_ms
+ *  otherwise; a receipt envelope (signed, encrypted) from the recipient raises
+ *  the message to "delivered" and clears the outbox. Ingest dedupes by id, so
+ *  resends are harmless:
+ *
+ *      limits → dedupe by id → decode → verify → time → scope → store
+ *        → (author, scope, seq) → open → history → receipt
+ *
+ *  Message states: queued (no prekey yet) → stored → relayed (another node
+ *  ACKed) → delivered (receipt) → read; incoming: received → opened.
+ *  Opening is part of the ingest transaction: when it fails for a passing
+ *  reason (memory, disk) the whole iteration rolls back and the sender's
+ *  resend tries again; when the envelope itself cannot be opened (a day key
+ *  destroyed, a forged body) it is counted and kept only in the log.
+ */
+#ifndef PARLEY_NODE_DELIVERY_H
+#define PARLEY_NODE_DELIVERY_H
+
+#include "../proto/frame.h"
+#include "core.h"
+#include "link.h"
+#include "replica.h"
+#include "session.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DELIVERY_FLUSH_MAX 512u /* envelopes resent per link per retry round */
+
+typedef struct delivery delivery_t;
+
+delivery_t *delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica);
+void delivery_destroy(delivery_t **self_p);
+void delivery_link_free(delivery_t *self, link_t *link);
+
+/*  Sends a text DM; fills msg (caller frees msg->text) — QUEUED when the
+ *  peer's prekey is unknown. PARLEY_ERR_STATE to ourselves, _LIMIT for an
+ *  empty or long text, _MALFORMED for bad UTF-8. Inside the transaction. */
+int delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, size_t len,
+                       uint64_t ttl_ms, store_msg_t *msg) PARLEY_WUR;
+/*  Marks every unread message from peer read and, unless read receipts are
+ *  off, tells the peer; *n how many. Inside the transaction. */
+int delivery_mark_read(delivery_t *self, const uint8_t peer[32], size_t *n) PARLEY_WUR;
+
+/*  Frames. */
+void delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f);
+void delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f);
+void delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f);
+
+/*  The link came up: resend everything pending and pass on bundles. */
+void delivery_link_up(delivery_t *self, link_t *link);
+/*  A new connection of an online peer (its HELLO, or our handshake): it gets
+ *  our prekey and everything it has not acknowledged. */
+void delivery_reconnected(delivery_t *self, link_t *link);
+/*  Every link whose retry time came gets the outbox again. */
+void delivery_tick(delivery_t *self, uint64_t now);
+/*  A new prekey of ours: every link gets it. */
+void delivery_prekey_changed(delivery_t *self);
+/*  After the commit: the queued ACKs and pushes (core's after-commit
+ *  queue), owed prekeys and bundles, and outbox resends. */
+void delivery_after_commit(delivery_t *self);
+
+/*  The JSON view of a message (API replies and notifications). */
+json_t *delivery_msg_json(delivery_t *self, const store_msg_t *msg);
+const char *delivery_state_name(int state);
+
+void delivery_test(bool verbose);
+
+#endif

@@ -1,0 +1,520 @@
+/*  node/link.c — see link.h. */
+#include "link.h"
+
+#include "transport.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define S_BAD_WINDOW_MS 60000u
+#define S_BAD_MAX 512u /* weight of bad input per window before a ban */
+
+struct link {
+    uint8_t pk[32];                /* peer's Ed25519 key (node id) */
+    uint8_t x_pk[32];              /* its X25519 / CURVE key */
+    char endpoint[256];            /* where we dial it, "" if we don't */
+    void *dealer;                  /* our DEALER to it, or NULL */
+    void *monitor;                 /* PAIR receiving the DEALER's socket events */
+    bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
+    uint8_t route[LINK_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
+    size_t route_len;              /* 0 when none */
+    bool hello;                    /* it sent a HELLO we accepted */
+    bool caps_known;               /* a HELLO (either direction) told us its capabilities */
+    bool relay;                    /* it replicates every scope */
+    uint64_t connected_since;      /* ms; 0 while offline */
+    uint64_t last_seen;            /* ms of the last frame received */
+    uint64_t last_sent;            /* ms of the last frame sent */
+    char source[16];         /* how we learnt of it: seed, local, mdns, stored, inbound, pex */
+    char last_error[96];     /* why it is not connected, for `peers` */
+    uint64_t bad_since;      /* ms: start of the window counting its bad input */
+    unsigned bad;            /* weight of bad input in that window */
+    uint64_t banned_until;   /* ms: frames dropped and connections refused until then */
+    void *slots[LINK_SLOTS]; /* per-class state, owned by each class */
+};
+
+struct links {
+    core_t *core;   /* borrowed */
+    void *ctx;      /* the node's ZeroMQ context */
+    void *router;   /* the node's ROUTER */
+    link_t **links; /* in creation order */
+    size_t n, cap;
+    uint64_t monitor_seq; /* names inproc monitor endpoints */
+    links_made_fn *made;  /* told of every new link */
+    void *made_arg;
+};
+
+/* ---- the table ---- */
+
+links_t *
+links_new(core_t *core, void *ctx, links_made_fn *made, void *arg)
+{
+    links_t *self = calloc(1, sizeof *self);
+    if (self) {
+        self->core = core;
+        self->ctx = ctx;
+        self->made = made;
+        self->made_arg = arg;
+    }
+    return self;
+}
+
+static void
+s_link_free(link_t *link)
+{
+    for (size_t i = 0; i < LINK_SLOTS; i++) {
+        CORE_ASSERT(link->slots[i] == NULL); // its class frees it first
+    }
+    link_undial(link);
+    free(link);
+}
+
+void
+links_destroy(links_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    links_t *self = *self_p;
+    for (size_t i = 0; i < self->n; i++) {
+        s_link_free(self->links[i]);
+    }
+    free(self->links);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+links_set_router(links_t *self, void *router)
+{
+    self->router = router;
+}
+
+size_t
+links_count(const links_t *self)
+{
+    return self->n;
+}
+
+link_t *
+links_at(const links_t *self, size_t i)
+{
+    CORE_ASSERT(i < self->n);
+    return self->links[i];
+}
+
+link_t *
+links_find(const links_t *self, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (sodium_memcmp(self->links[i]->pk, pk, 32) == 0) {
+            return self->links[i];
+        }
+    }
+    return NULL;
+}
+
+link_t *
+links_find_x(const links_t *self, const uint8_t x_pk[32])
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (sodium_memcmp(self->links[i]->x_pk, x_pk, 32) == 0) {
+            return self->links[i];
+        }
+    }
+    return NULL;
+}
+
+link_t *
+links_get(links_t *self, const uint8_t pk[32], bool *created)
+{
+    *created = false;
+    link_t *link = links_find(self, pk);
+    if (link) {
+        return link;
+    }
+    if (self->n >= LINK_TABLE_MAX) {
+        return NULL;
+    }
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? 2 * self->cap : 16;
+        link_t **grown = realloc(self->links, cap * sizeof *grown);
+        if (!grown) {
+            return NULL;
+        }
+        self->links = grown;
+        self->cap = cap;
+    }
+    link = calloc(1, sizeof *link);
+    if (!link) {
+        return NULL;
+    }
+    memcpy(link->pk, pk, 32);
+    if (identity_ed_to_x(pk, link->x_pk) != PARLEY_OK) {
+        free(link);
+        return NULL;
+    }
+    self->links[self->n++] = link;
+    *created = true;
+    if (self->made) {
+        self->made(self->made_arg, link);
+    }
+    return link;
+}
+
+bool
+links_send(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+{
+    bool sent = false;
+    if (link->dealer && link->dealer_up) {
+        sent = zmq_send(link->dealer, buf, len, ZMQ_DONTWAIT) >= 0;
+    }
+    if (!sent) {
+        sent = links_send_route(self, link, buf, len);
+    }
+    if (sent) {
+        link->last_sent = core_now(self->core);
+    }
+    return sent;
+}
+
+bool
+links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+{
+    if (link->route_len == 0 || !self->router) {
+        return false;
+    }
+    bool sent = false;
+    if (zmq_send(self->router, link->route, link->route_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+        sent = zmq_send(self->router, buf, len, ZMQ_DONTWAIT) >= 0;
+    }
+    if (!sent && zmq_errno() == EHOSTUNREACH) {
+        link->route_len = 0; // that connection is gone; wait for it to come back
+    }
+    return sent;
+}
+
+int
+links_dial(links_t *self, link_t *link, const char *endpoint)
+{
+    if (link->dealer) {
+        return PARLEY_OK;
+    }
+    transport_opts_t opts;
+    transport_opts_default(&opts);
+    identity_t *id = self->core->id;
+    int rc = transport_client_new(self->ctx, &opts, identity_x_pk(id), identity_x_sk(id),
+                                  link->x_pk, endpoint, &link->dealer);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    char mon[64];
+    snprintf(mon, sizeof mon, "inproc://parley-mon-%p-%" PRIu64, (void *)self, ++self->monitor_seq);
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED
+                 | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                 | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_CONNECT_RETRIED;
+    if (zmq_socket_monitor(link->dealer, mon, events) == 0) {
+        link->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+        if (link->monitor && zmq_connect(link->monitor, mon) == 0) {
+            snprintf(link->endpoint, sizeof link->endpoint, "%s", endpoint);
+            snprintf(link->last_error, sizeof link->last_error, "connecting");
+            link_check(link);
+            return PARLEY_OK;
+        }
+    }
+    link_undial(link);
+    return PARLEY_ERR_IO;
+}
+
+void
+links_strike(links_t *self, link_t *link, const char *why, unsigned weight)
+{
+    if (link_strike(link, weight, core_now(self->core)) && self->core->ban) {
+        self->core->ban(self->core->ban_arg, link, why);
+    }
+}
+
+/* ---- one link ---- */
+
+const uint8_t *
+link_pk(const link_t *self)
+{
+    return self->pk;
+}
+
+const uint8_t *
+link_x_pk(const link_t *self)
+{
+    return self->x_pk;
+}
+
+bool
+link_online(const link_t *self)
+{
+    return self->connected_since != 0;
+}
+
+uint64_t
+link_connected_since(const link_t *self)
+{
+    return self->connected_since;
+}
+
+uint64_t
+link_last_seen(const link_t *self)
+{
+    return self->last_seen;
+}
+
+uint64_t
+link_last_sent(const link_t *self)
+{
+    return self->last_sent;
+}
+
+void
+link_seen(link_t *self, uint64_t now)
+{
+    self->last_seen = now;
+}
+
+bool
+link_set_online(link_t *self, bool online, const char *why, uint64_t now)
+{
+    if (online == (self->connected_since != 0)) {
+        return false;
+    }
+    self->connected_since = online ? (now ? now : 1) : 0;
+    if (online) {
+        self->last_error[0] = '\0';
+    } else {
+        snprintf(self->last_error, sizeof self->last_error, "%s", why);
+        self->route_len = 0;
+        //  hello stays: a frame on the ROUTER is proven by its CURVE key, and
+        //  a connection that outlived a ping timeout must be able to recover.
+    }
+    return true;
+}
+
+bool
+link_hello(const link_t *self)
+{
+    return self->hello;
+}
+
+void
+link_set_hello(link_t *self)
+{
+    self->hello = true;
+}
+
+bool
+link_caps_known(const link_t *self)
+{
+    return self->caps_known;
+}
+
+bool
+link_relay(const link_t *self)
+{
+    return self->relay;
+}
+
+void
+link_set_caps(link_t *self, bool relay)
+{
+    self->relay = relay;
+    self->caps_known = true;
+}
+
+const char *
+link_source(const link_t *self)
+{
+    return self->source[0] ? self->source : "inbound";
+}
+
+void
+link_set_source(link_t *self, const char *source)
+{
+    if (!self->source[0]) {
+        snprintf(self->source, sizeof self->source, "%s", source);
+    }
+}
+
+const char *
+link_endpoint(const link_t *self)
+{
+    return self->endpoint;
+}
+
+const char *
+link_last_error(const link_t *self)
+{
+    return self->last_error;
+}
+
+void
+link_set_error(link_t *self, const char *why)
+{
+    snprintf(self->last_error, sizeof self->last_error, "%s", why);
+}
+
+void *
+link_dealer(const link_t *self)
+{
+    return self->dealer;
+}
+
+void *
+link_monitor(const link_t *self)
+{
+    return self->monitor;
+}
+
+bool
+link_dealer_up(const link_t *self)
+{
+    return self->dealer_up;
+}
+
+void
+link_set_dealer_up(link_t *self, bool up)
+{
+    self->dealer_up = up && self->dealer != NULL;
+}
+
+bool
+link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
+{
+    if (!self->dealer || zmq_send(self->dealer, buf, len, ZMQ_DONTWAIT) < 0) {
+        return false;
+    }
+    self->last_sent = now;
+    return true;
+}
+
+void
+link_undial(link_t *self)
+{
+    if (self->dealer) {
+        zmq_close(self->dealer);
+        self->dealer = NULL;
+    }
+    if (self->monitor) {
+        zmq_close(self->monitor);
+        self->monitor = NULL;
+    }
+    self->dealer_up = false;
+}
+
+void
+link_set_route(link_t *self, const uint8_t *rid, size_t len)
+{
+    CORE_ASSERT(len <= LINK_ROUTE_MAX); // the caller checks what the peer sent
+    memcpy(self->route, rid, len);
+    self->route_len = len;
+}
+
+bool
+link_has_route(const link_t *self)
+{
+    return self->route_len > 0;
+}
+
+link_event_t
+link_monitor_recv(link_t *self)
+{
+    zmq_msg_t ev, addr;
+    zmq_msg_init(&ev);
+    zmq_msg_init(&addr);
+    if (zmq_msg_recv(&ev, self->monitor, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        return LINK_EV_NONE;
+    }
+    if (zmq_msg_more(&ev)) {
+        (void)zmq_msg_recv(&addr, self->monitor, ZMQ_DONTWAIT); // endpoint: unused
+    }
+    uint16_t event = 0;
+    if (zmq_msg_size(&ev) >= 2) {
+        memcpy(&event, zmq_msg_data(&ev), 2); // host order, by libzmq's definition
+    }
+    zmq_msg_close(&ev);
+    zmq_msg_close(&addr);
+    switch (event) {
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: self->dealer_up = true; return LINK_EV_UP;
+    case ZMQ_EVENT_DISCONNECTED:
+        //  A drop before the handshake completed is how a server that does not
+        //  hold the pinned key (or refuses us) looks from the client side.
+        link_set_error(self, self->dealer_up ? "disconnected"
+                                             : "handshake refused: the node there does not hold "
+                                               "the pinned key, or refused us");
+        self->dealer_up = false;
+        return LINK_EV_DOWN;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+        self->dealer_up = false;
+        link_set_error(self, "handshake failed: the peer does not hold the pinned key, or "
+                             "refused us");
+        return LINK_EV_FAILED;
+    case ZMQ_EVENT_CONNECT_RETRIED:
+        if (!self->dealer_up && strcmp(self->last_error, "connecting") == 0) {
+            link_set_error(self, "unreachable endpoint");
+        }
+        return LINK_EV_RETRIED;
+    default: return LINK_EV_NONE;
+    }
+}
+
+bool
+link_strike(link_t *self, unsigned weight, uint64_t now)
+{
+    if (now > self->bad_since + S_BAD_WINDOW_MS) {
+        self->bad_since = now;
+        self->bad = 0;
+    }
+    self->bad += weight;
+    return self->bad >= S_BAD_MAX && self->banned_until <= now;
+}
+
+bool
+link_banned(const link_t *self, uint64_t now)
+{
+    return self->banned_until > now;
+}
+
+void
+link_ban(link_t *self, const char *why, uint64_t now)
+{
+    self->banned_until = now + LINK_BAN_MS;
+    link_undial(self);
+    char text[96];
+    snprintf(text, sizeof text, "banned: %s", why);
+    link_set_error(self, text);
+}
+
+void *
+link_slot(const link_t *self, link_slot_t slot)
+{
+    CORE_ASSERT(slot < LINK_SLOTS);
+    return self->slots[slot];
+}
+
+void
+link_set_slot(link_t *self, link_slot_t slot, void *state)
+{
+    CORE_ASSERT(slot < LINK_SLOTS);
+    self->slots[slot] = state;
+}
+
+void
+link_check(const link_t *self)
+{
+    CORE_ASSERT((self->monitor != NULL) == (self->dealer != NULL));
+    CORE_ASSERT(!self->dealer_up || self->dealer != NULL);
+    CORE_ASSERT(self->route_len <= LINK_ROUTE_MAX);
+}
