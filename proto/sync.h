@@ -24,20 +24,15 @@
 
 #include "bytes.h"
 #include "errors.h"
+#include "limits.h"
 #include <sodium.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYNC_FP_LEN 16u        /* fingerprint bytes */
-#define SYNC_PREFIX_LEN 16u    /* id prefix in id lists and WANT */
-#define SYNC_LIST_MAX 32u      /* a side with at most this many items lists them */
-#define SYNC_FANOUT 16u        /* buckets a mismatched range splits into */
-#define SYNC_IDS_MAX 1024u     /* ids in one IDS range */
-#define SYNC_RANGES_MAX 32768u /* ranges in one scope block */
-#define SYNC_BLOCKS_MAX 4096u  /* scope blocks in one RECONCILE */
-#define SYNC_HINTS_MAX 2u      /* authors hinted per block */
-#define SYNC_WANT_MAX 4096u    /* prefixes in one WANT frame */
+/*  Wire limits (SYNC_*_MAX, SYNC_FP_LEN, SYNC_PREFIX_LEN): limits.h. */
+#define SYNC_LIST_MAX 32u /* a side with at most this many items lists them */
+#define SYNC_FANOUT 16u   /* buckets a mismatched range splits into */
 #define SYNC_BOUND_INF UINT64_MAX
 
 /*  Flags of a RECONCILE message. */
