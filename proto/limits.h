@@ -41,6 +41,16 @@
 #define PARLEY_HELLO_ENDPOINTS_MAX 8u
 #define PARLEY_PEERS_MAX 16u /* address records per PEERS frame */
 
+/* Reconciliation: RECONCILE and WANT frames (proto/sync_msg.c, SPEC §15).
+ * The names keep the sync prefix of the code that reads them. */
+#define SYNC_FP_LEN 16u        /* range fingerprint, bytes */
+#define SYNC_PREFIX_LEN 16u    /* id prefix in IDS lists and WANT, bytes */
+#define SYNC_IDS_MAX 1024u     /* ids in one IDS range */
+#define SYNC_RANGES_MAX 32768u /* ranges in one scope block */
+#define SYNC_BLOCKS_MAX 4096u  /* scope blocks in one RECONCILE */
+#define SYNC_HINTS_MAX 2u      /* authors hinted per block */
+#define SYNC_WANT_MAX 4096u    /* prefixes in one WANT frame */
+
 /* Local API */
 #define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */
 

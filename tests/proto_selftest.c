@@ -32,7 +32,9 @@
 #include "../proto/identity.h"
 #include "../proto/limits.h"
 #include "../proto/selftest.h"
-#include "../proto/sync.h"
+#include "../proto/sync_answer.h"
+#include "../proto/sync_msg.h"
+#include "../proto/sync_set.h"
 #include "../proto/txt.h"
 
 /* -------------------------------------------------- deterministic randomness */
@@ -505,10 +507,13 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests[] = {
-    { "errors", s_errors_test },   { "bytes", bytes_test },       { "b32", b32_test },
-    { "identity", identity_test }, { "envelope", envelope_test }, { "dm", dm_test },
-    { "content", content_test },   { "frame", frame_test },       { "endpoint", endpoint_test },
-    { "txt", txt_test },           { "addr", addr_test },         { "sync", sync_test },
+    { "errors", s_errors_test },   { "bytes", bytes_test },
+    { "b32", b32_test },           { "identity", identity_test },
+    { "envelope", envelope_test }, { "dm", dm_test },
+    { "content", content_test },   { "frame", frame_test },
+    { "endpoint", endpoint_test }, { "txt", txt_test },
+    { "addr", addr_test },         { "sync_set", sync_set_test },
+    { "sync_msg", sync_msg_test }, { "sync_answer", sync_answer_test },
     { "vectors", s_vectors_test },
 };
 
