@@ -113,6 +113,7 @@
  *  zeroes it in its page (secure_delete); the superseded page images remain in
  *  the WAL until store_checkpoint() truncates it.
  */
+#include "store.h"
 #include "store_int.h"
 #include <dirent.h>
 #include <errno.h>

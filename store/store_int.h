@@ -18,11 +18,18 @@
  *
  *  The helpers are static inline so they stay private to the library and
  *  need no exported symbols; each file uses the ones it needs.
+ *
+ *  This header does not include store.h (which each file of store/ includes
+ *  itself): a private header that pulled in the public one would make an
+ *  include circle with store.c. It needs only the name store_t, declared
+ *  below exactly as store.h declares it (a repeated identical typedef is
+ *  valid C11).
  */
 #ifndef PARLEY_STORE_STORE_INT_H
 #define PARLEY_STORE_STORE_INT_H
 
-#include "store.h"
+#include "../proto/errors.h"
+#include "../proto/limits.h"
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -30,6 +37,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct _store_t store_t;
 
 /*  Every statement the store runs, prepared once in store_open() and
  *  finalized in store_destroy(). The SQL text is in store.c (s_sql), next

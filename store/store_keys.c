@@ -11,6 +11,7 @@
  *    buffer; every buffer of ours that held one is wiped before it is freed,
  *    and an error never leaves part of a secret in an output.
  */
+#include "store.h"
 #include "store_int.h"
 
 /* ---- contacts ---- */

@@ -10,6 +10,7 @@
  *    message's state only ever rises;
  *  - an outbox row names an envelope in the log (foreign key).
  */
+#include "store.h"
 #include "store_int.h"
 
 /* ---- envelopes ---- */

@@ -7,6 +7,7 @@
  *  outbox rows in one operation (secure_delete overwrites the pages); the
  *  scope_authors row of an envelope is written with it (store_log.c).
  */
+#include "store.h"
 #include "store_int.h"
 
 //  Steps st and reads the row's (ts_ms, id) from columns 0 and 1: 0 with
