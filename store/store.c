@@ -723,7 +723,7 @@ store_meta_get(store_t *self, const char *key, uint64_t *value)
     }
     sqlite3_stmt *st = self->st[ST_META_GET];
     bool row = false;
-    rc = s_bind_text(st, 1, key, len);
+    rc = S_BIND(st, S_TEXT(key, len));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -750,17 +750,10 @@ store_meta_set(store_t *self, const char *key, uint64_t value)
         return rc;
     }
     sqlite3_stmt *st = self->st[ST_META_SET];
-    rc = s_bind_text(st, 1, key, len);
-    if (rc == 0) {
-        /* meta values are never compared in SQL, so the full uint64 range is
-           kept as its bit pattern */
-        rc = s_bind_i64(st, 2, (int64_t)value);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    /* meta values are never compared in SQL, so the full uint64 range is kept
+       as its bit pattern */
+    rc = S_BIND(st, S_TEXT(key, len), S_I64((int64_t)value));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 /* ---- statistics ---- */

@@ -190,50 +190,110 @@ s_run(sqlite3_stmt *st, int *sqlite_rc)
 
 /* ---- binding ---- */
 
+/*  One value for one statement parameter. Made only by the S_* constructors
+ *  below and bound with S_BIND. Each constructor checks the C type of what
+ *  it is given with a _Generic that has no default branch, so handing it
+ *  anything else (a pointer to S_U64, a signed value to S_U64, an integer
+ *  to S_B32, a uint8_t * to S_TEXT...) does not compile. */
+typedef enum {
+    S_V_END = 0, /* ends the list S_BIND builds; never written by hand */
+    S_V_NULL,    /* SQL NULL */
+    S_V_I64,     /* a signed integer, bound as is */
+    S_V_U64,     /* an unsigned integer: refused above INT64_MAX (PARLEY_ERR_LIMIT) */
+    S_V_BLOB,    /* bytes, bound SQLITE_STATIC */
+    S_V_TEXT,    /* a string the caller has length-checked, bound SQLITE_STATIC */
+} s_vkind_t;
+
+typedef struct {
+    s_vkind_t kind; /* which of the fields below holds the value */
+    const void *p;  /* BLOB, TEXT: the bytes, read during the step only */
+    size_t len;     /* BLOB, TEXT: how many */
+    int64_t i;      /* I64 */
+    uint64_t u;     /* U64 */
+} s_val_t;
+
+/* _Generic association lists, which clang-format cannot lay out: */
+/* clang-format off */
+#define S_NULL ((s_val_t){ .kind = S_V_NULL })
+#define S_I64(v)                                                                \
+    ((s_val_t){ .kind = S_V_I64,                                                \
+                .i = _Generic((v), signed char: (v), short: (v), int: (v),      \
+                              long: (v), long long: (v)) })
+#define S_U64(v)                                                                \
+    ((s_val_t){ .kind = S_V_U64,                                                \
+                .u = _Generic((v), unsigned char: (v), unsigned short: (v),     \
+                              unsigned int: (v), unsigned long: (v),            \
+                              unsigned long long: (v)) })
+/*  A flag, stored as the integer 0 or 1. */
+#define S_BOOL(b) ((s_val_t){ .kind = S_V_I64, .i = _Generic((b), bool: (b)) ? 1 : 0 })
+#define S_BLOB(ptr, n)                                                          \
+    ((s_val_t){ .kind = S_V_BLOB,                                               \
+                .p = _Generic((ptr), uint8_t *: (ptr), const uint8_t *: (ptr)), \
+                .len = (n) })
+/*  A 32-byte key or id, the most common value. */
+#define S_B32(ptr) S_BLOB(ptr, 32)
+#define S_TEXT(str, n)                                                          \
+    ((s_val_t){ .kind = S_V_TEXT,                                               \
+                .p = _Generic((str), char *: (str), const char *: (str)),       \
+                .len = (n) })
+/* clang-format on */
+
 static inline int
-s_bind_blob(sqlite3_stmt *st, int col, const void *p, size_t len)
+s_bind_one(sqlite3_stmt *st, int col, const s_val_t *v)
 {
-    if (len > (size_t)INT32_MAX) {
-        return PARLEY_ERR_LIMIT;
+    int rc = SQLITE_MISUSE;
+    switch (v->kind) {
+    case S_V_NULL: rc = sqlite3_bind_null(st, col); break;
+    case S_V_I64: rc = sqlite3_bind_int64(st, col, (sqlite3_int64)v->i); break;
+    case S_V_U64:
+        /* stored as signed 64-bit: above INT64_MAX SQL would compare it wrong */
+        if (v->u > (uint64_t)INT64_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        rc = sqlite3_bind_int64(st, col, (sqlite3_int64)v->u);
+        break;
+    case S_V_BLOB:
+        if (v->len > (size_t)INT32_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        rc = sqlite3_bind_blob(st, col, v->p, (int)v->len, SQLITE_STATIC);
+        break;
+    case S_V_TEXT:
+        if (v->len > (size_t)INT32_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        rc = sqlite3_bind_text(st, col, v->p, (int)v->len, SQLITE_STATIC);
+        break;
+    case S_V_END: break; /* not a value: MISUSE below */
     }
-    int rc = sqlite3_bind_blob(st, col, p, (int)len, SQLITE_STATIC);
     return rc == SQLITE_OK ? 0 : s_err(rc);
 }
 
+/*  Binds vals[0], vals[1]... (up to the S_V_END that S_BIND appends) to ?1,
+ *  ?2... There must be exactly one value per parameter of st: a missing or
+ *  an extra one is a programmer error, PARLEY_ERR_STATE, which the call's
+ *  self-test hits on its first run. On any error st is reset and its
+ *  bindings cleared, so the caller only has to return the status. */
 static inline int
-s_bind_null(sqlite3_stmt *st, int col)
+s_bind_vals(sqlite3_stmt *st, const s_val_t *vals)
 {
-    int rc = sqlite3_bind_null(st, col);
-    return rc == SQLITE_OK ? 0 : s_err(rc);
-}
-
-/*  Binds a NUL-terminated string the caller has already length-checked. */
-static inline int
-s_bind_text(sqlite3_stmt *st, int col, const char *s, size_t len)
-{
-    if (len > (size_t)INT32_MAX) {
-        return PARLEY_ERR_LIMIT;
+    int n = 0;
+    while (vals[n].kind != S_V_END) {
+        n++;
     }
-    int rc = sqlite3_bind_text(st, col, s, (int)len, SQLITE_STATIC);
-    return rc == SQLITE_OK ? 0 : s_err(rc);
-}
-
-static inline int
-s_bind_i64(sqlite3_stmt *st, int col, int64_t v)
-{
-    int rc = sqlite3_bind_int64(st, col, (sqlite3_int64)v);
-    return rc == SQLITE_OK ? 0 : s_err(rc);
-}
-
-/*  An unsigned value that SQL compares or orders: refused above INT64_MAX. */
-static inline int
-s_bind_u64(sqlite3_stmt *st, int col, uint64_t v)
-{
-    if (v > (uint64_t)INT64_MAX) {
-        return PARLEY_ERR_LIMIT;
+    int rc = n == sqlite3_bind_parameter_count(st) ? 0 : PARLEY_ERR_STATE;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        rc = s_bind_one(st, i + 1, &vals[i]);
     }
-    return s_bind_i64(st, col, (int64_t)v);
+    if (rc != 0) {
+        s_reset(st);
+    }
+    return rc;
 }
+
+/*  S_BIND(st, S_B32(id), S_U64(seq), ...): binds every parameter of st in
+ *  order, 0 or an error (see s_bind_vals). */
+#define S_BIND(st, ...) s_bind_vals((st), (const s_val_t[]){ __VA_ARGS__, { .kind = S_V_END } })
 
 /* ---- reading columns back, range-checked ---- */
 

@@ -60,21 +60,8 @@ store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool ve
         return rc;
     }
     sqlite3_stmt *st = self->st[ST_CONTACT_PUT];
-    rc = s_bind_text(st, 1, name, len);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, pk, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 3, verified ? 1 : 0);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, now_ms);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    rc = S_BIND(st, S_TEXT(name, len), S_B32(pk), S_BOOL(verified), S_U64(now_ms));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 /*  Runs a contact query expected to return one row. */
@@ -102,12 +89,8 @@ store_contact_by_name(store_t *self, const char *name, store_contact_t *out)
         return rc;
     }
     sqlite3_stmt *st = self->st[ST_CONTACT_BY_NAME];
-    rc = s_bind_text(st, 1, name, len);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_contact_one(st, out);
+    rc = S_BIND(st, S_TEXT(name, len));
+    return rc == 0 ? s_contact_one(st, out) : rc;
 }
 
 /*  If several names share pk, the first by name. */
@@ -115,12 +98,8 @@ int
 store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out)
 {
     sqlite3_stmt *st = self->st[ST_CONTACT_BY_PK];
-    int rc = s_bind_blob(st, 1, pk, 32);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_contact_one(st, out);
+    int rc = S_BIND(st, S_B32(pk));
+    return rc == 0 ? s_contact_one(st, out) : rc;
 }
 
 static int
@@ -147,12 +126,10 @@ store_contact_remove(store_t *self, const char *name)
         return rc;
     }
     sqlite3_stmt *st = self->st[ST_CONTACT_REMOVE];
-    rc = s_bind_text(st, 1, name, len);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
+    rc = S_BIND(st, S_TEXT(name, len));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
     }
-    rc = s_run(st, NULL);
     if (rc == 0 && sqlite3_changes(self->db) == 0) {
         rc = PARLEY_ERR_NOTFOUND;
     }
@@ -164,15 +141,10 @@ int
 store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified)
 {
     sqlite3_stmt *st = self->st[ST_CONTACT_VERIFY];
-    int rc = s_bind_blob(st, 1, pk, 32);
+    int rc = S_BIND(st, S_B32(pk), S_BOOL(verified));
     if (rc == 0) {
-        rc = s_bind_i64(st, 2, verified ? 1 : 0);
+        rc = s_run(st, NULL);
     }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    rc = s_run(st, NULL);
     if (rc == 0 && sqlite3_changes(self->db) == 0) {
         rc = PARLEY_ERR_NOTFOUND;
     }
@@ -219,25 +191,16 @@ store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint, uint6
         }
     }
     sqlite3_stmt *st = self->st[ST_PEER_SEEN];
-    int rc = s_bind_blob(st, 1, pk, 32);
-    if (rc == 0) {
-        rc = endpoint != NULL ? s_bind_text(st, 2, endpoint, len) : s_bind_null(st, 2);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 3, now_ms);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    int rc =
+        S_BIND(st, S_B32(pk), endpoint != NULL ? S_TEXT(endpoint, len) : S_NULL, S_U64(now_ms));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 int
 store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
 {
     sqlite3_stmt *st = self->st[ST_PEER_GET];
-    int rc = s_bind_blob(st, 1, pk, 32);
+    int rc = S_BIND(st, S_B32(pk));
     return s_fetch_one(st, rc, s_peer_row, out);
 }
 
@@ -272,35 +235,18 @@ store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint8_t 
         return rc;
     }
     sqlite3_stmt *st = self->st[ST_OWN_SUPERSEDE];
-    rc = s_bind_u64(st, 1, now_ms);
+    rc = S_BIND(st, S_U64(now_ms));
     if (rc == 0) {
         rc = s_run(st, NULL);
-    } else {
-        s_reset(st);
     }
     st = self->st[ST_OWN_INSERT];
     if (rc == 0) {
-        rc = s_bind_i64(st, 1, pk->pub.spk_id);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, pk->pub.owner, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, pk->pub.spk_pub, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, pk->pub.created_ms);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 5, pk->bundle, DM_PREKEY_BUNDLE_LEN);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 6, secret, 32);
+        rc = S_BIND(st, S_U64(pk->pub.spk_id), S_B32(pk->pub.owner), S_B32(pk->pub.spk_pub),
+                    S_U64(pk->pub.created_ms), S_BLOB(pk->bundle, DM_PREKEY_BUNDLE_LEN),
+                    S_B32(secret));
     }
     if (rc == 0) {
         rc = s_run(st, NULL); /* a taken spk_id: constraint → EXISTS */
-    } else {
-        s_reset(st);
     }
     return s_op_end(self, outer, rc);
 }
@@ -358,7 +304,7 @@ store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32])
 {
     sqlite3_stmt *st = self->st[ST_OWN_SECRET];
     bool row = false;
-    int rc = s_bind_i64(st, 1, spk_id);
+    int rc = S_BIND(st, S_U64(spk_id));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -382,12 +328,10 @@ store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n)
     /* "superseded before cutoff": every timestamp we store is <= INT64_MAX,
        so a larger cutoff means all of them */
     int64_t cut = cutoff_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)cutoff_ms;
-    int rc = s_bind_i64(st, 1, cut);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
+    int rc = S_BIND(st, S_I64(cut));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
     }
-    rc = s_run(st, NULL);
     if (rc == 0) {
         *n = (size_t)sqlite3_changes(self->db);
     }
@@ -409,24 +353,11 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
         return PARLEY_ERR_MALFORMED;
     }
     sqlite3_stmt *st = self->st[ST_PEER_PK_PUT];
-    int rc = s_bind_blob(st, 1, pk->owner, 32);
+    int rc = S_BIND(st, S_B32(pk->owner), S_U64(pk->spk_id), S_B32(pk->spk_pub),
+                    S_U64(pk->created_ms), S_BLOB(bundle, DM_PREKEY_BUNDLE_LEN));
     if (rc == 0) {
-        rc = s_bind_i64(st, 2, pk->spk_id);
+        rc = s_run(st, NULL);
     }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, pk->spk_pub, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, pk->created_ms);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 5, bundle, DM_PREKEY_BUNDLE_LEN);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    rc = s_run(st, NULL);
     if (rc == 0) {
         /* the upsert's WHERE leaves a lower or equal spk_id unwritten: 0 rows */
         *changed = sqlite3_changes(self->db) == 1;
@@ -440,7 +371,7 @@ store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out)
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = self->st[ST_PEER_PK_GET];
     bool row = false;
-    int rc = s_bind_blob(st, 1, owner, 32);
+    int rc = S_BIND(st, S_B32(owner));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -506,7 +437,7 @@ int
 store_send_session_get(store_t *self, const uint8_t peer[32], store_send_session_t *out)
 {
     sqlite3_stmt *st = self->st[ST_SEND_GET];
-    int rc = s_bind_blob(st, 1, peer, 32);
+    int rc = S_BIND(st, S_B32(peer));
     return s_fetch_one(st, rc, s_send_row, out);
 }
 
@@ -518,27 +449,9 @@ store_send_session_put(store_t *self, const store_send_session_t *s)
         return PARLEY_ERR_MALFORMED;
     }
     sqlite3_stmt *st = self->st[ST_SEND_PUT];
-    int rc = s_bind_blob(st, 1, s->peer, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, s->ek_pub, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 3, s->spk_id);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 4, s->day0);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 5, s->day);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 6, s->key, 32);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
+                    S_U64(s->day), S_B32(s->key));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 /*  Reads S_RECV_COLS. On error *s holds no part of the key. */
@@ -585,10 +498,7 @@ store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_p
                        store_recv_session_t *out)
 {
     sqlite3_stmt *st = self->st[ST_RECV_GET];
-    int rc = s_bind_blob(st, 1, peer, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, ek_pub, 32);
-    }
+    int rc = S_BIND(st, S_B32(peer), S_B32(ek_pub));
     return s_fetch_one(st, rc, s_recv_row, out);
 }
 
@@ -600,30 +510,9 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
         return PARLEY_ERR_MALFORMED;
     }
     sqlite3_stmt *st = self->st[ST_RECV_PUT];
-    int rc = s_bind_blob(st, 1, s->peer, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, s->ek_pub, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 3, s->spk_id);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 4, s->day0);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 5, s->base_day);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 6, s->key, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 7, s->last_used_ms);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
+                    S_U64(s->base_day), S_B32(s->key), S_U64(s->last_used_ms));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 /*  The array holds chain keys: the caller wipes it (sodium_memzero over

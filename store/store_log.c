@@ -15,49 +15,12 @@
 
 /* ---- envelopes ---- */
 
-static int
-s_env_bind(sqlite3_stmt *st, const envelope_t *env, const uint8_t id[32], uint64_t received_ms)
-{
-    int rc = s_bind_blob(st, 1, id, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, env->author, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, env->scope, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, env->seq);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 5, env->ts_ms);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 6, env->expires_ms);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 7, env->kind);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 8, env->bytes, env->bytes_len);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 9, received_ms);
-    }
-    return rc;
-}
-
 /*  The id held for env's (author, scope, seq): 0 and *found, or an error. */
 static int
 s_env_slot(store_t *self, const envelope_t *env, uint8_t held[32], bool *found)
 {
     sqlite3_stmt *st = self->st[ST_ENV_SLOT];
-    int rc = s_bind_blob(st, 1, env->author, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, env->scope, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 3, env->seq);
-    }
+    int rc = S_BIND(st, S_B32(env->author), S_B32(env->scope), S_U64(env->seq));
     if (rc == 0) {
         rc = s_step(st, found);
     }
@@ -73,38 +36,17 @@ s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                    const uint8_t held[32], uint64_t received_ms)
 {
     sqlite3_stmt *st = self->st[ST_EQUIV_PUT];
-    int rc = s_bind_blob(st, 1, id, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, env->author, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, env->scope, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, env->seq);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 5, held, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 6, env->bytes, env->bytes_len);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 7, received_ms);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
+    int rc = S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq),
+                    S_B32(held), S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms));
     /* OR IGNORE: the same forgery seen twice is one piece of evidence */
-    return s_run(st, NULL);
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 static int
 s_env_has(store_t *self, const uint8_t id[32], bool *found)
 {
     sqlite3_stmt *st = self->st[ST_ENV_HAS];
-    int rc = s_bind_blob(st, 1, id, 32);
+    int rc = S_BIND(st, S_B32(id));
     if (rc == 0) {
         rc = s_step(st, found);
     }
@@ -125,26 +67,19 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
         return PARLEY_ERR_LIMIT;
     }
     sqlite3_stmt *st = self->st[ST_ENV_PUT];
-    int rc = s_env_bind(st, env, id, received_ms);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
+    int rc = S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq),
+                    S_U64(env->ts_ms), S_U64(env->expires_ms), S_U64(env->kind),
+                    S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
     }
-    rc = s_run(st, NULL);
     if (rc != 0) {
         return rc;
     }
     if (sqlite3_changes(self->db) == 1) {
         st = self->st[ST_SCOPE_AUTHOR_PUT];
-        rc = s_bind_blob(st, 1, env->scope, 32);
-        if (rc == 0) {
-            rc = s_bind_blob(st, 2, env->author, 32);
-        }
-        if (rc != 0) {
-            s_reset(st);
-            return rc;
-        }
-        return s_run(st, NULL);
+        rc = S_BIND(st, S_B32(env->scope), S_B32(env->author));
+        return rc == 0 ? s_run(st, NULL) : rc;
     }
     bool found = false;
     rc = s_env_has(self, id, &found);
@@ -186,7 +121,7 @@ store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes, size_t 
     *len = 0;
     sqlite3_stmt *st = self->st[ST_ENV_GET];
     bool row = false;
-    int rc = s_bind_blob(st, 1, id, 32);
+    int rc = S_BIND(st, S_B32(id));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -206,10 +141,7 @@ store_last_seq(store_t *self, const uint8_t author[32], const uint8_t scope[32],
     *seq = 0;
     sqlite3_stmt *st = self->st[ST_ENV_LAST_SEQ];
     bool row = false;
-    int rc = s_bind_blob(st, 1, author, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, scope, 32);
-    }
+    int rc = S_BIND(st, S_B32(author), S_B32(scope));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -359,34 +291,12 @@ store_msg_add(store_t *self, const store_msg_t *msg)
         return PARLEY_ERR_LIMIT;
     }
     sqlite3_stmt *st = self->st[ST_MSG_ADD];
-    int rc = s_bind_blob(st, 1, msg->msg_id, STORE_MSG_ID_LEN);
-    if (rc == 0) {
-        rc = msg->has_env ? s_bind_blob(st, 2, msg->env_id, 32) : s_bind_null(st, 2);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, msg->peer, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 4, msg->outgoing ? 1 : 0);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 5, msg->seq);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 6, msg->ts_ms);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 7, msg->state);
-    }
-    if (rc == 0) {
-        rc = s_bind_text(st, 8, msg->text, len);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
+    int rc =
+        S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
+               msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer), S_BOOL(msg->outgoing),
+               S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state), S_TEXT(msg->text, len));
     /* a constraint here is a msg_id or env_id already in use: EXISTS */
-    return s_run(st, NULL);
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 int
@@ -394,28 +304,17 @@ store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN], const ui
                  uint64_t seq, uint64_t ts_ms)
 {
     sqlite3_stmt *st = self->st[ST_MSG_ATTACH];
-    int rc = s_bind_blob(st, 1, msg_id, STORE_MSG_ID_LEN);
+    int rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN), S_B32(env_id), S_U64(seq), S_U64(ts_ms));
     if (rc == 0) {
-        rc = s_bind_blob(st, 2, env_id, 32);
+        rc = s_run(st, NULL); /* EXISTS if env_id belongs to another message */
     }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 3, seq);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, ts_ms);
-    }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    rc = s_run(st, NULL); /* EXISTS if env_id belongs to another message */
     if (rc != 0 || sqlite3_changes(self->db) == 1) {
         return rc;
     }
     /* nothing updated: either no such message or it is no longer QUEUED */
     st = self->st[ST_MSG_STATE];
     bool row = false;
-    rc = s_bind_blob(st, 1, msg_id, STORE_MSG_ID_LEN);
+    rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -439,15 +338,10 @@ store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *change
         return PARLEY_ERR_MALFORMED; /* not a state an outgoing message can reach */
     }
     sqlite3_stmt *st = self->st[ST_MSG_RAISE];
-    int rc = s_bind_blob(st, 1, env_id, 32);
+    int rc = S_BIND(st, S_B32(env_id), S_I64(state));
     if (rc == 0) {
-        rc = s_bind_i64(st, 2, state);
+        rc = s_run(st, NULL);
     }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    rc = s_run(st, NULL);
     if (rc != 0) {
         return rc;
     }
@@ -455,7 +349,7 @@ store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *change
 
     st = self->st[ST_MSG_BY_ENV];
     bool row = false;
-    rc = s_bind_blob(st, 1, env_id, 32);
+    rc = S_BIND(st, S_B32(env_id));
     if (rc == 0) {
         rc = s_step(st, &row);
     }
@@ -475,7 +369,7 @@ store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out, size_
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = self->st[ST_MSG_QUEUED];
-    int rc = s_bind_blob(st, 1, peer, 32);
+    int rc = S_BIND(st, S_B32(peer));
     if (rc == 0) {
         rc = s_msg_read_all(st, out, n);
     }
@@ -506,10 +400,7 @@ store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t *
     sqlite3_stmt *st = self->st[ST_MSG_HISTORY];
     /* LIMIT -1 is SQLite's "no limit"; a limit beyond INT64_MAX is no limit too */
     int64_t lim = (limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX) ? -1 : (int64_t)limit;
-    int rc = s_bind_blob(st, 1, peer, 32);
-    if (rc == 0) {
-        rc = s_bind_i64(st, 2, lim);
-    }
+    int rc = S_BIND(st, S_B32(peer), S_I64(lim));
     if (rc == 0) {
         rc = s_msg_read_all(st, out, n);
     }
@@ -546,15 +437,8 @@ int
 store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32], uint64_t now_ms)
 {
     sqlite3_stmt *st = self->st[ST_OUTBOX_ADD];
-    int rc = s_bind_blob(st, 1, peer, 32);
-    if (rc == 0) {
-        rc = s_bind_blob(st, 2, env_id, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 3, now_ms);
-    }
+    int rc = S_BIND(st, S_B32(peer), S_B32(env_id), S_U64(now_ms));
     if (rc != 0) {
-        s_reset(st);
         return rc;
     }
     int src = SQLITE_OK;
@@ -574,10 +458,7 @@ store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *id
     }
     sqlite3_stmt *st = self->st[ST_OUTBOX_LIST];
     int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
-    int rc = s_bind_blob(st, 1, peer, 32);
-    if (rc == 0) {
-        rc = s_bind_i64(st, 2, lim);
-    }
+    int rc = S_BIND(st, S_B32(peer), S_I64(lim));
     size_t count = 0;
     while (rc == 0 && count < max) {
         bool row = false;
@@ -601,15 +482,10 @@ int
 store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32])
 {
     sqlite3_stmt *st = self->st[ST_OUTBOX_ACK];
-    int rc = s_bind_blob(st, 1, peer, 32);
+    int rc = S_BIND(st, S_B32(peer), S_B32(env_id));
     if (rc == 0) {
-        rc = s_bind_blob(st, 2, env_id, 32);
+        rc = s_run(st, NULL);
     }
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    rc = s_run(st, NULL);
     if (rc == 0 && sqlite3_changes(self->db) == 0) {
         rc = PARLEY_ERR_NOTFOUND;
     }

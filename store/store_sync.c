@@ -29,7 +29,7 @@ int
 store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set)
 {
     sqlite3_stmt *st = self->st[ST_ENV_SCOPE_KEYS];
-    int rc = s_bind_blob(st, 1, scope, 32);
+    int rc = S_BIND(st, S_B32(scope));
     while (rc == 0) {
         bool row = false;
         uint64_t ts = 0;
@@ -83,22 +83,9 @@ store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
 {
     *n = 0;
     sqlite3_stmt *st = self->st[ST_ENV_RANGE];
-    int rc = s_bind_blob(st, 1, scope, 32);
-    if (rc == 0) {
-        rc = s_bind_u64(st, 2, after_ts);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 3, after_id, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_u64(st, 4, to_ts);
-    }
-    if (rc == 0) {
-        rc = s_bind_blob(st, 5, to_id, 32);
-    }
-    if (rc == 0) {
-        rc = s_bind_i64(st, 6, limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
-    }
+    int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
+    int rc = S_BIND(st, S_B32(scope), S_U64(after_ts), S_B32(after_id), S_U64(to_ts), S_B32(to_id),
+                    S_I64(lim));
     while (rc == 0) {
         bool row = false;
         uint64_t ts = 0;
@@ -130,8 +117,7 @@ s_bind_prefix(sqlite3_stmt *st, const uint8_t prefix[SYNC_PREFIX_LEN], uint8_t l
     memset(lo + SYNC_PREFIX_LEN, 0x00, 32 - SYNC_PREFIX_LEN);
     memcpy(hi, prefix, SYNC_PREFIX_LEN);
     memset(hi + SYNC_PREFIX_LEN, 0xff, 32 - SYNC_PREFIX_LEN);
-    int rc = s_bind_blob(st, 1, lo, 32);
-    return rc == 0 ? s_bind_blob(st, 2, hi, 32) : rc;
+    return S_BIND(st, S_B32(lo), S_B32(hi));
 }
 
 int
@@ -177,12 +163,8 @@ static int
 s_by_env(store_t *self, int which, const uint8_t env_id[32])
 {
     sqlite3_stmt *st = self->st[which];
-    int rc = s_bind_blob(st, 1, env_id, 32);
-    if (rc != 0) {
-        s_reset(st);
-        return rc;
-    }
-    return s_run(st, NULL);
+    int rc = S_BIND(st, S_B32(env_id));
+    return rc == 0 ? s_run(st, NULL) : rc;
 }
 
 int
@@ -190,10 +172,8 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
 {
     *n = 0;
     sqlite3_stmt *st = self->st[ST_ENV_EXPIRED];
-    int rc = s_bind_u64(st, 1, now_ms);
-    if (rc == 0) {
-        rc = s_bind_i64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
-    }
+    int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+    int rc = S_BIND(st, S_U64(now_ms), S_I64(lim));
     while (rc == 0 && *n < max) {
         bool row = false;
         rc = s_step(st, &row);
@@ -265,7 +245,7 @@ store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
                          uint8_t bundle[DM_PREKEY_BUNDLE_LEN])
 {
     sqlite3_stmt *st = self->st[ST_PEER_PK_BUNDLE];
-    return s_fetch_one(st, s_bind_blob(st, 1, owner, 32), s_bundle_read, bundle);
+    return s_fetch_one(st, S_BIND(st, S_B32(owner)), s_bundle_read, bundle);
 }
 
 int
@@ -273,7 +253,8 @@ store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
 {
     *n = 0;
     sqlite3_stmt *st = self->st[ST_PEER_PK_RECENT];
-    int rc = s_bind_i64(st, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+    int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
+    int rc = S_BIND(st, S_I64(lim));
     while (rc == 0 && *n < max) {
         bool row = false;
         rc = s_step(st, &row);
