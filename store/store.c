@@ -1,7 +1,8 @@
 /*  store/store.c — the store's core: opening and migrating the file, the
  *  schema, every SQL statement, transactions, meta, statistics, and the
- *  self-test. The per-table functions live in store_log.c (envelopes,
- *  messages, outbox) and store_keys.c (contacts, peers, prekeys, sessions).
+ *  self-test. The per-table functions live in store_log.c (envelopes),
+ *  store_msgs.c (messages, outbox), store_peers.c (contacts, peers),
+ *  store_keys.c (prekeys, sessions) and store_sync.c (replication).
  *
  *  The file
  *  --------

@@ -1,0 +1,205 @@
+/*  store/store_peers.c — who we know: contacts (names we gave to keys) and
+ *  peers (nodes we have seen, with their last endpoint) (tables contacts and
+ *  peers; schema in store.c).
+ */
+#include "store.h"
+#include "store_int.h"
+
+/* ---- contacts ---- */
+
+static int
+s_name_check(const char *name, size_t *len)
+{
+    if (name == NULL) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    *len = strnlen(name, (size_t)STORE_NAME_MAX + 1);
+    if (*len == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    return *len > STORE_NAME_MAX ? PARLEY_ERR_LIMIT : 0;
+}
+
+/*  Reads S_CONTACT_COLS. */
+static int
+s_contact_read(sqlite3_stmt *st, store_contact_t *c)
+{
+    memset(c, 0, sizeof *c);
+    int rc = s_col_text_into(st, 0, c->name, sizeof c->name);
+    if (rc == 0 && c->name[0] == '\0') {
+        rc = PARLEY_ERR_MALFORMED;
+    }
+    if (rc == 0) {
+        rc = s_col_blob(st, 1, c->pk, 32);
+    }
+    if (rc == 0) {
+        rc = s_col_bool(st, 2, &c->verified);
+    }
+    if (rc == 0) {
+        rc = s_col_u64(st, 3, &c->added_ms);
+    }
+    return rc;
+}
+
+int
+store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool verified,
+                  uint64_t now_ms)
+{
+    size_t len = 0;
+    int rc = s_name_check(name, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = self->st[ST_CONTACT_PUT];
+    rc = S_BIND(st, S_TEXT(name, len), S_B32(pk), S_BOOL(verified), S_U64(now_ms));
+    return rc == 0 ? s_run(st, NULL) : rc;
+}
+
+/*  Runs a contact query expected to return one row. */
+static int
+s_contact_one(sqlite3_stmt *st, store_contact_t *out)
+{
+    bool row = false;
+    int rc = s_step(st, &row);
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        rc = s_contact_read(st, out);
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_contact_by_name(store_t *self, const char *name, store_contact_t *out)
+{
+    size_t len = 0;
+    int rc = s_name_check(name, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = self->st[ST_CONTACT_BY_NAME];
+    rc = S_BIND(st, S_TEXT(name, len));
+    return rc == 0 ? s_contact_one(st, out) : rc;
+}
+
+/*  If several names share pk, the first by name. */
+int
+store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_CONTACT_BY_PK];
+    int rc = S_BIND(st, S_B32(pk));
+    return rc == 0 ? s_contact_one(st, out) : rc;
+}
+
+static int
+s_contact_row(sqlite3_stmt *st, void *elem)
+{
+    return s_contact_read(st, elem);
+}
+
+int
+store_contact_list(store_t *self, store_contact_t **out, size_t *n)
+{
+    sqlite3_stmt *st = self->st[ST_CONTACT_LIST];
+    int rc = s_collect(st, sizeof **out, false, s_contact_row, NULL, (void **)out, n);
+    s_reset(st);
+    return rc;
+}
+
+int
+store_contact_remove(store_t *self, const char *name)
+{
+    size_t len = 0;
+    int rc = s_name_check(name, &len);
+    if (rc != 0) {
+        return rc;
+    }
+    sqlite3_stmt *st = self->st[ST_CONTACT_REMOVE];
+    rc = S_BIND(st, S_TEXT(name, len));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
+}
+
+/*  Sets verified on every contact with key pk; NOTFOUND if there is none. */
+int
+store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified)
+{
+    sqlite3_stmt *st = self->st[ST_CONTACT_VERIFY];
+    int rc = S_BIND(st, S_B32(pk), S_BOOL(verified));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
+}
+
+/* ---- peers ---- */
+
+/*  Reads S_PEER_COLS. */
+static int
+s_peer_read(sqlite3_stmt *st, store_peer_t *p)
+{
+    memset(p, 0, sizeof *p);
+    int rc = s_col_blob(st, 0, p->pk, 32);
+    if (rc == 0) {
+        rc = s_col_text_into(st, 1, p->endpoint, sizeof p->endpoint);
+    }
+    if (rc == 0) {
+        rc = s_col_u64(st, 2, &p->first_seen_ms);
+    }
+    if (rc == 0) {
+        rc = s_col_u64(st, 3, &p->last_seen_ms);
+    }
+    return rc;
+}
+
+static int
+s_peer_row(sqlite3_stmt *st, void *elem)
+{
+    return s_peer_read(st, elem);
+}
+
+_Static_assert(sizeof(((store_peer_t *)0)->endpoint) == PARLEY_ENDPOINT_MAX + 1,
+               "store_peer_t.endpoint holds PARLEY_ENDPOINT_MAX bytes and a NUL");
+
+int
+store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint, uint64_t now_ms)
+{
+    size_t len = 0;
+    if (endpoint != NULL) {
+        len = strnlen(endpoint, (size_t)PARLEY_ENDPOINT_MAX + 1);
+        if (len > PARLEY_ENDPOINT_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+    }
+    sqlite3_stmt *st = self->st[ST_PEER_SEEN];
+    int rc =
+        S_BIND(st, S_B32(pk), endpoint != NULL ? S_TEXT(endpoint, len) : S_NULL, S_U64(now_ms));
+    return rc == 0 ? s_run(st, NULL) : rc;
+}
+
+int
+store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
+{
+    sqlite3_stmt *st = self->st[ST_PEER_GET];
+    int rc = S_BIND(st, S_B32(pk));
+    return s_fetch_one(st, rc, s_peer_row, out);
+}
+
+int
+store_peer_list(store_t *self, store_peer_t **out, size_t *n)
+{
+    sqlite3_stmt *st = self->st[ST_PEER_LIST];
+    int rc = s_collect(st, sizeof **out, false, s_peer_row, NULL, (void **)out, n);
+    s_reset(st);
+    return rc;
+}
