@@ -244,14 +244,23 @@ _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERS
                "one migration per schema version");
 _Static_assert(MSG_STATE_QUEUED == 0, "messages_queued and the SQL below use state = 0");
 
-/* ---- every statement, prepared once at open ---- */
+/* ---- the statements this file runs, prepared once at open ---- */
 
-#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text"
-#define S_CONTACT_COLS "name, pk, verified, added_ms"
-#define S_PEER_COLS "pk, endpoint, first_seen_ms, last_seen_ms"
-#define S_RECV_COLS "peer, ek_pub, spk_id, day0, base_day, key, last_used_ms"
+enum {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_SP_BEGIN,
+    ST_SP_RELEASE,
+    ST_SP_ROLLBACK,
+    ST_CHECKPOINT,
+    ST_META_GET,
+    ST_META_SET,
+    ST_STATS,
+    ST_CORE_COUNT
+};
 
-static const char *const s_sql[ST_COUNT] = {
+static const char *const s_sql[ST_CORE_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -259,7 +268,6 @@ static const char *const s_sql[ST_COUNT] = {
     [ST_SP_RELEASE] = "RELEASE store_op",
     [ST_SP_ROLLBACK] = "ROLLBACK TO store_op",
     [ST_CHECKPOINT] = "PRAGMA wal_checkpoint(TRUNCATE)",
-
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -270,111 +278,14 @@ static const char *const s_sql[ST_COUNT] = {
                  " (SELECT count(*) FROM equivocations),"
                  " (SELECT page_count FROM pragma_page_count()),"
                  " (SELECT page_size FROM pragma_page_size())",
-
-    [ST_ENV_PUT] = "INSERT OR IGNORE INTO envelopes (id, author, scope, seq, ts_ms,"
-                   " expires_ms, kind, bytes, received_ms)"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [ST_ENV_HAS] = "SELECT 1 FROM envelopes WHERE id = ?1",
-    [ST_ENV_GET] = "SELECT bytes FROM envelopes WHERE id = ?1",
-    [ST_ENV_SLOT] = "SELECT id FROM envelopes WHERE author = ?1 AND scope = ?2 AND seq = ?3",
-    [ST_ENV_LAST_SEQ] = "SELECT max(seq) FROM envelopes WHERE author = ?1 AND scope = ?2",
-    [ST_ENV_EACH] = "SELECT bytes FROM envelopes ORDER BY n",
-    [ST_EQUIV_PUT] = "INSERT OR IGNORE INTO equivocations (id, author, scope, seq, held_id,"
-                     " bytes, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-
-    [ST_MSG_ADD] = "INSERT INTO messages (" S_MSG_COLS ")"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_MSG_ATTACH] = "UPDATE messages SET env_id = ?2, seq = ?3, ts_ms = ?4, state = 1"
-                      " WHERE msg_id = ?1 AND state = 0",
-    [ST_MSG_STATE] = "SELECT state FROM messages WHERE msg_id = ?1",
-    [ST_MSG_RAISE] = "UPDATE messages SET state = ?2"
-                     " WHERE env_id = ?1 AND outgoing = 1 AND state < ?2",
-    [ST_MSG_BY_ENV] = "SELECT " S_MSG_COLS " FROM messages WHERE env_id = ?1 AND outgoing = 1",
-    [ST_MSG_QUEUED] = "SELECT " S_MSG_COLS " FROM messages"
-                      " WHERE peer = ?1 AND state = 0 ORDER BY ts_ms, n",
-    [ST_MSG_QUEUED_PEERS] = "SELECT DISTINCT peer FROM messages WHERE state = 0 ORDER BY peer",
-    /* newest first so LIMIT keeps the last ones; store_history reverses them */
-    [ST_MSG_HISTORY] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
-                       " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
-
-    [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
-                      " VALUES (?1, ?2, ?3)",
-    [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
-    [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1 AND env_id = ?2",
-
-    /* On a key change the old verification does not carry over; with the same
-       key a put can set verified but not clear it (store_contact_set_verified
-       does that). added_ms is when this key was added under this name. */
-    [ST_CONTACT_PUT] = "INSERT INTO contacts (" S_CONTACT_COLS ") VALUES (?1, ?2, ?3, ?4)"
-                       " ON CONFLICT (name) DO UPDATE SET"
-                       " verified = CASE WHEN pk = excluded.pk"
-                       "   THEN max(verified, excluded.verified) ELSE excluded.verified END,"
-                       " added_ms = CASE WHEN pk = excluded.pk"
-                       "   THEN added_ms ELSE excluded.added_ms END,"
-                       " pk = excluded.pk",
-    [ST_CONTACT_BY_NAME] = "SELECT " S_CONTACT_COLS " FROM contacts WHERE name = ?1",
-    [ST_CONTACT_BY_PK] = "SELECT " S_CONTACT_COLS " FROM contacts WHERE pk = ?1"
-                         " ORDER BY name LIMIT 1",
-    [ST_CONTACT_LIST] = "SELECT " S_CONTACT_COLS " FROM contacts ORDER BY name",
-    [ST_CONTACT_REMOVE] = "DELETE FROM contacts WHERE name = ?1",
-    [ST_CONTACT_VERIFY] = "UPDATE contacts SET verified = ?2 WHERE pk = ?1",
-
-    [ST_PEER_SEEN] = "INSERT INTO peers (" S_PEER_COLS ") VALUES (?1, coalesce(?2, ''), ?3, ?3)"
-                     " ON CONFLICT (pk) DO UPDATE SET endpoint = coalesce(?2, endpoint),"
-                     " last_seen_ms = excluded.last_seen_ms",
-    [ST_PEER_GET] = "SELECT " S_PEER_COLS " FROM peers WHERE pk = ?1",
-    [ST_PEER_LIST] = "SELECT " S_PEER_COLS " FROM peers ORDER BY pk",
-
-    [ST_OWN_SUPERSEDE] = "UPDATE own_prekeys SET superseded_ms = ?1"
-                         " WHERE superseded_ms IS NULL",
-    [ST_OWN_INSERT] = "INSERT INTO own_prekeys (spk_id, owner, spk_pub, created_ms, bundle,"
-                      " secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    [ST_OWN_CURRENT] = "SELECT spk_id, owner, spk_pub, created_ms, bundle, superseded_ms"
-                       " FROM own_prekeys WHERE superseded_ms IS NULL",
-    [ST_OWN_SECRET] = "SELECT secret FROM own_prekeys WHERE spk_id = ?1",
-    [ST_OWN_WIPE] = "DELETE FROM own_prekeys"
-                    " WHERE superseded_ms IS NOT NULL AND superseded_ms < ?1",
-
-    [ST_PEER_PK_PUT] = "INSERT INTO peer_prekeys (owner, spk_id, spk_pub, created_ms, bundle)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5)"
-                       " ON CONFLICT (owner) DO UPDATE SET spk_id = excluded.spk_id,"
-                       " spk_pub = excluded.spk_pub, created_ms = excluded.created_ms,"
-                       " bundle = excluded.bundle"
-                       " WHERE excluded.spk_id > peer_prekeys.spk_id",
-    [ST_PEER_PK_GET] = "SELECT owner, spk_id, spk_pub, created_ms FROM peer_prekeys"
-                       " WHERE owner = ?1",
-
-    [ST_SEND_GET] = "SELECT peer, ek_pub, spk_id, day0, day, key FROM send_sessions"
-                    " WHERE peer = ?1",
-    [ST_SEND_PUT] = "INSERT INTO send_sessions (peer, ek_pub, spk_id, day0, day, key)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-                    " ON CONFLICT (peer) DO UPDATE SET ek_pub = excluded.ek_pub,"
-                    " spk_id = excluded.spk_id, day0 = excluded.day0, day = excluded.day,"
-                    " key = excluded.key",
-    [ST_RECV_GET] = "SELECT " S_RECV_COLS " FROM recv_sessions WHERE peer = ?1 AND ek_pub = ?2",
-    [ST_RECV_PUT] = "INSERT INTO recv_sessions (" S_RECV_COLS ")"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                    " ON CONFLICT (peer, ek_pub) DO UPDATE SET spk_id = excluded.spk_id,"
-                    " day0 = excluded.day0, base_day = excluded.base_day, key = excluded.key,"
-                    " last_used_ms = excluded.last_used_ms",
-    [ST_RECV_LIST] = "SELECT " S_RECV_COLS " FROM recv_sessions ORDER BY peer, ek_pub",
-
-    [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
-    [ST_SCOPE_AUTHORS] = "SELECT scope, author FROM scope_authors ORDER BY scope, author",
-    [ST_ENV_SCOPE_KEYS] = "SELECT ts_ms, id FROM envelopes WHERE scope = ?1 ORDER BY ts_ms, id",
-    [ST_ENV_RANGE] = "SELECT ts_ms, id, bytes FROM envelopes WHERE scope = ?1"
-                     " AND (ts_ms, id) > (?2, ?3) AND (ts_ms, id) <= (?4, ?5)"
-                     " ORDER BY ts_ms, id LIMIT ?6",
-    [ST_ENV_BY_PREFIX] = "SELECT bytes FROM envelopes WHERE id >= ?1 AND id <= ?2 LIMIT 1",
-    [ST_ENV_EXPIRED] = "SELECT id, scope, ts_ms FROM envelopes"
-                       " WHERE expires_ms > 0 AND expires_ms <= ?1 LIMIT ?2",
-    [ST_ENV_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
-    [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
-    [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
-    [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
-    [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
-    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
 };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_CORE][which];
+}
 
 /* ---- opening ---- */
 
@@ -550,21 +461,49 @@ s_migrate(sqlite3 *db)
     return rc;
 }
 
+/* ---- the registry of prepared statements ---- */
+
+static const store_sql_t s_core_sql = { "store.c", s_sql, ST_CORE_COUNT };
+
+const store_sql_t *const store_parts[STORE_PART_COUNT] = {
+    [STORE_PART_CORE] = &s_core_sql,     [STORE_PART_LOG] = &store_log_sql,
+    [STORE_PART_MSGS] = &store_msgs_sql, [STORE_PART_PEERS] = &store_peers_sql,
+    [STORE_PART_KEYS] = &store_keys_sql, [STORE_PART_SYNC] = &store_sync_sql,
+};
+
+/*  Prepares every statement of one file's table into a new array. */
 static int
-s_prepare_all(store_t *self)
+s_prepare_part(sqlite3 *db, const store_sql_t *part, sqlite3_stmt ***out)
 {
-    for (int i = 0; i < ST_COUNT; i++) {
+    sqlite3_stmt **st = calloc(part->count, sizeof *st);
+    if (st == NULL) {
+        return PARLEY_ERR_NOMEM;
+    }
+    *out = st; /* store_destroy finalizes what was prepared, even on error */
+    for (size_t i = 0; i < part->count; i++) {
+        if (part->sql[i] == NULL) {
+            return PARLEY_ERR_IO; /* a gap in the file's table */
+        }
         const char *tail = NULL;
-        int rc = sqlite3_prepare_v3(self->db, s_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->st[i],
-                                    &tail);
+        int rc = sqlite3_prepare_v3(db, part->sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], &tail);
         if (rc != SQLITE_OK) {
             return s_err(rc);
         }
-        if (self->st[i] == NULL || (tail != NULL && *tail != '\0')) {
-            return PARLEY_ERR_IO; /* an empty or multi-statement entry in s_sql */
+        if (st[i] == NULL || (tail != NULL && *tail != '\0')) {
+            return PARLEY_ERR_IO; /* an empty or multi-statement entry */
         }
     }
     return 0;
+}
+
+static int
+s_prepare_all(store_t *self)
+{
+    int rc = 0;
+    for (int p = 0; rc == 0 && p < STORE_PART_COUNT; p++) {
+        rc = s_prepare_part(self->db, store_parts[p], &self->st[p]);
+    }
+    return rc;
 }
 
 int
@@ -621,9 +560,12 @@ store_destroy(store_t **self_p)
            report from a void function, and closing rolls back anyway */
         (void)s_exec(self->db, "ROLLBACK");
     }
-    for (int i = 0; i < ST_COUNT; i++) {
-        (void)sqlite3_finalize(self->st[i]); /* NULL-safe; errors were reported by steps */
-        self->st[i] = NULL;
+    for (int p = 0; p < STORE_PART_COUNT; p++) {
+        for (size_t i = 0; self->st[p] != NULL && i < store_parts[p]->count; i++) {
+            (void)sqlite3_finalize(self->st[p][i]); /* NULL-safe; steps reported errors */
+        }
+        free(self->st[p]);
+        self->st[p] = NULL;
     }
     if (self->db != NULL) {
         /* With every statement finalized, close succeeds; as the last
@@ -651,7 +593,7 @@ store_begin(store_t *self)
     if (store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
-    return s_run(self->st[ST_BEGIN], NULL);
+    return s_run(s_st(self, ST_BEGIN), NULL);
 }
 
 /*  On failure the transaction may still be open (SQLITE_BUSY) or already
@@ -662,7 +604,7 @@ store_commit(store_t *self)
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
-    return s_run(self->st[ST_COMMIT], NULL);
+    return s_run(s_st(self, ST_COMMIT), NULL);
 }
 
 int
@@ -671,7 +613,7 @@ store_rollback(store_t *self)
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
-    return s_run(self->st[ST_ROLLBACK], NULL);
+    return s_run(s_st(self, ST_ROLLBACK), NULL);
 }
 
 /*  PARLEY_ERR_BUSY when a reader (another connection) kept the checkpoint
@@ -682,7 +624,7 @@ store_checkpoint(store_t *self)
     if (store_in_txn(self)) {
         return PARLEY_ERR_STATE; /* a checkpoint cannot run inside our own write */
     }
-    sqlite3_stmt *st = self->st[ST_CHECKPOINT];
+    sqlite3_stmt *st = s_st(self, ST_CHECKPOINT);
     bool row = false;
     int rc = s_step(st, &row);
     if (rc == 0 && !row) {
@@ -696,6 +638,38 @@ store_checkpoint(store_t *self)
         rc = PARLEY_ERR_BUSY;
     }
     s_reset(st);
+    return rc;
+}
+
+/* ---- atomic operations for the other files (store_int.h) ---- */
+
+int
+store_op_begin(store_t *self, bool *outer)
+{
+    *outer = sqlite3_get_autocommit(self->db) != 0;
+    return s_run(s_st(self, *outer ? ST_BEGIN : ST_SP_BEGIN), NULL);
+}
+
+int
+store_op_end(store_t *self, bool outer, int rc)
+{
+    if (rc == 0) {
+        rc = s_run(s_st(self, outer ? ST_COMMIT : ST_SP_RELEASE), NULL);
+        if (rc == 0) {
+            return 0;
+        }
+    }
+    if (outer) {
+        if (sqlite3_get_autocommit(self->db) == 0) {
+            /* a failed ROLLBACK leaves nothing better to report than rc */
+            (void)s_run(s_st(self, ST_ROLLBACK), NULL);
+        }
+    } else {
+        /* ROLLBACK TO keeps the savepoint open; RELEASE then pops it. If either
+           fails the caller's transaction is in doubt; rc already says so. */
+        (void)s_run(s_st(self, ST_SP_ROLLBACK), NULL);
+        (void)s_run(s_st(self, ST_SP_RELEASE), NULL);
+    }
     return rc;
 }
 
@@ -722,7 +696,7 @@ store_meta_get(store_t *self, const char *key, uint64_t *value)
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_META_GET];
+    sqlite3_stmt *st = s_st(self, ST_META_GET);
     bool row = false;
     rc = S_BIND(st, S_TEXT(key, len));
     if (rc == 0) {
@@ -750,7 +724,7 @@ store_meta_set(store_t *self, const char *key, uint64_t value)
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_META_SET];
+    sqlite3_stmt *st = s_st(self, ST_META_SET);
     /* meta values are never compared in SQL, so the full uint64 range is kept
        as its bit pattern */
     rc = S_BIND(st, S_TEXT(key, len), S_I64((int64_t)value));
@@ -766,7 +740,7 @@ int
 store_stats(store_t *self, store_stats_t *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = self->st[ST_STATS];
+    sqlite3_stmt *st = s_st(self, ST_STATS);
     bool row = false;
     int rc = s_step(st, &row);
     if (rc == 0 && !row) {
@@ -830,9 +804,11 @@ s_t_say(const char *what)
 static void
 s_t_idle(store_t *self)
 {
-    for (int i = 0; i < ST_COUNT; i++) {
-        CHECK(self->st[i] != NULL);
-        CHECK(!sqlite3_stmt_busy(self->st[i]));
+    for (int p = 0; p < STORE_PART_COUNT; p++) {
+        for (size_t i = 0; i < store_parts[p]->count; i++) {
+            CHECK(self->st[p][i] != NULL);
+            CHECK(!sqlite3_stmt_busy(self->st[p][i]));
+        }
     }
     CHECK(!self->in_each);
 }

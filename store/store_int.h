@@ -1,6 +1,6 @@
-/*  store/store_int.h — private to store/: the store_t object, its prepared
- *  statements, and the small helpers every file in store/ uses to bind
- *  values and to read them back with range checks.
+/*  store/store_int.h — private to store/: the store_t object, the registry
+ *  of prepared statements, and the small helpers every file in store/ uses
+ *  to bind values and to read them back with range checks.
  *
  *  Invariants the helpers keep:
  *  - Every statement is reset and its bindings cleared (s_reset) on every
@@ -40,90 +40,40 @@
 
 typedef struct _store_t store_t;
 
-/*  Every statement the store runs, prepared once in store_open() and
- *  finalized in store_destroy(). The SQL text is in store.c (s_sql), next
- *  to the schema it runs against. */
+/*  The prepared statements. Each file of store/ keeps the SQL it runs next
+ *  to the code that runs it, in a table indexed by an enum of its own, and
+ *  exports that table as a store_sql_t. store_open() prepares every table
+ *  listed in store_parts (store.c) once; store_destroy() finalizes them. */
 typedef enum {
-    /* transactions */
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_SP_BEGIN,
-    ST_SP_RELEASE,
-    ST_SP_ROLLBACK,
-    ST_CHECKPOINT,
-    /* meta, stats */
-    ST_META_GET,
-    ST_META_SET,
-    ST_STATS,
-    /* envelopes */
-    ST_ENV_PUT,
-    ST_ENV_HAS,
-    ST_ENV_GET,
-    ST_ENV_SLOT,
-    ST_ENV_LAST_SEQ,
-    ST_ENV_EACH,
-    ST_EQUIV_PUT,
-    /* messages */
-    ST_MSG_ADD,
-    ST_MSG_ATTACH,
-    ST_MSG_STATE,
-    ST_MSG_RAISE,
-    ST_MSG_BY_ENV,
-    ST_MSG_QUEUED,
-    ST_MSG_QUEUED_PEERS,
-    ST_MSG_HISTORY,
-    /* outbox */
-    ST_OUTBOX_ADD,
-    ST_OUTBOX_LIST,
-    ST_OUTBOX_ACK,
-    /* contacts */
-    ST_CONTACT_PUT,
-    ST_CONTACT_BY_NAME,
-    ST_CONTACT_BY_PK,
-    ST_CONTACT_LIST,
-    ST_CONTACT_REMOVE,
-    ST_CONTACT_VERIFY,
-    /* peers */
-    ST_PEER_SEEN,
-    ST_PEER_GET,
-    ST_PEER_LIST,
-    /* own prekeys */
-    ST_OWN_SUPERSEDE,
-    ST_OWN_INSERT,
-    ST_OWN_CURRENT,
-    ST_OWN_SECRET,
-    ST_OWN_WIPE,
-    /* peer prekeys */
-    ST_PEER_PK_PUT,
-    ST_PEER_PK_GET,
-    /* sessions */
-    ST_SEND_GET,
-    ST_SEND_PUT,
-    ST_RECV_GET,
-    ST_RECV_PUT,
-    ST_RECV_LIST,
-    /* replication (store_sync.c) */
-    ST_SCOPE_AUTHOR_PUT,
-    ST_SCOPE_AUTHORS,
-    ST_ENV_SCOPE_KEYS,
-    ST_ENV_RANGE,
-    ST_ENV_BY_PREFIX,
-    ST_ENV_EXPIRED,
-    ST_ENV_DELETE,
-    ST_MSG_DELETE_ENV,
-    ST_OUTBOX_DROP,
-    ST_MSG_MARK_READ,
-    ST_PEER_PK_BUNDLE,
-    ST_PEER_PK_RECENT,
-    ST_COUNT
-} store_stmt_id_t;
+    STORE_PART_CORE,  /* store.c: transactions, meta, stats */
+    STORE_PART_LOG,   /* store_log.c: envelopes, equivocations, scope_authors */
+    STORE_PART_MSGS,  /* store_msgs.c: messages, outbox */
+    STORE_PART_PEERS, /* store_peers.c: contacts, peers */
+    STORE_PART_KEYS,  /* store_keys.c: own and peer prekeys, sessions */
+    STORE_PART_SYNC,  /* store_sync.c: what replication reads and deletes */
+    STORE_PART_COUNT
+} store_part_t;
+
+typedef struct {
+    const char *file;       /* where the SQL lives (the self-test names it) */
+    const char *const *sql; /* sql[i]: statement i, exactly one statement each */
+    size_t count;           /* entries in sql */
+} store_sql_t;
+
+extern const store_sql_t store_log_sql;
+extern const store_sql_t store_msgs_sql;
+extern const store_sql_t store_peers_sql;
+extern const store_sql_t store_keys_sql;
+extern const store_sql_t store_sync_sql;
+/*  Every table above and the core's own, indexed by store_part_t. */
+extern const store_sql_t *const store_parts[STORE_PART_COUNT];
 
 struct _store_t {
-    sqlite3 *db;                /* the connection; owned, closed in store_destroy */
-    sqlite3_stmt *st[ST_COUNT]; /* prepared once at open; NULL only while opening */
-    bool in_each;               /* store_envelope_each is stepping ST_ENV_EACH: a nested
-                                   call would reset the statement under it */
+    sqlite3 *db;                         /* the connection; owned, closed in store_destroy */
+    sqlite3_stmt **st[STORE_PART_COUNT]; /* st[part][i]: statement i of store_parts[part],
+                                            prepared once at open; NULL only while opening */
+    bool in_each;                        /* store_envelope_each is stepping its statement:
+                                            a nested call would reset it under the walk */
 };
 
 /*  Maps an SQLite result code (plain or extended) to a PARLEY_ERR_*. Never
@@ -556,42 +506,15 @@ s_env_copy(sqlite3_stmt *st, int col, uint8_t **bytes, size_t *len)
     return 0;
 }
 
-/* ---- atomic multi-statement operations ---- */
+/* ---- atomic multi-statement operations (store.c) ---- */
 
 /*  Starts an operation that must apply whole: BEGIN IMMEDIATE when no
  *  transaction is open (taking the write lock up front, so the busy timeout
  *  applies instead of a deadlock on upgrade), else a SAVEPOINT inside the
- *  caller's transaction. *outer records which, for s_op_end. */
-static inline int
-s_op_begin(store_t *self, bool *outer)
-{
-    *outer = sqlite3_get_autocommit(self->db) != 0;
-    return s_run(self->st[*outer ? ST_BEGIN : ST_SP_BEGIN], NULL);
-}
-
+ *  caller's transaction. *outer records which, for store_op_end. */
+int store_op_begin(store_t *self, bool *outer);
 /*  Ends it: commits/releases when rc is 0, else undoes everything the
  *  operation wrote and returns rc unchanged. */
-static inline int
-s_op_end(store_t *self, bool outer, int rc)
-{
-    if (rc == 0) {
-        rc = s_run(self->st[outer ? ST_COMMIT : ST_SP_RELEASE], NULL);
-        if (rc == 0) {
-            return 0;
-        }
-    }
-    if (outer) {
-        if (sqlite3_get_autocommit(self->db) == 0) {
-            /* a failed ROLLBACK leaves nothing better to report than rc */
-            (void)s_run(self->st[ST_ROLLBACK], NULL);
-        }
-    } else {
-        /* ROLLBACK TO keeps the savepoint open; RELEASE then pops it. If either
-           fails the caller's transaction is in doubt; rc already says so. */
-        (void)s_run(self->st[ST_SP_ROLLBACK], NULL);
-        (void)s_run(self->st[ST_SP_RELEASE], NULL);
-    }
-    return rc;
-}
+int store_op_end(store_t *self, bool outer, int rc);
 
 #endif

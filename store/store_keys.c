@@ -14,6 +14,69 @@
 #include "store.h"
 #include "store_int.h"
 
+/* ---- the statements this file runs, prepared once at open ---- */
+
+enum {
+    ST_OWN_SUPERSEDE,
+    ST_OWN_INSERT,
+    ST_OWN_CURRENT,
+    ST_OWN_SECRET,
+    ST_OWN_WIPE,
+    ST_PEER_PK_PUT,
+    ST_PEER_PK_GET,
+    ST_SEND_GET,
+    ST_SEND_PUT,
+    ST_RECV_GET,
+    ST_RECV_PUT,
+    ST_RECV_LIST,
+    ST_KEYS_COUNT
+};
+
+#define S_RECV_COLS "peer, ek_pub, spk_id, day0, base_day, key, last_used_ms"
+
+static const char *const s_sql[ST_KEYS_COUNT] = {
+    [ST_OWN_SUPERSEDE] = "UPDATE own_prekeys SET superseded_ms = ?1"
+                         " WHERE superseded_ms IS NULL",
+    [ST_OWN_INSERT] = "INSERT INTO own_prekeys (spk_id, owner, spk_pub, created_ms, bundle,"
+                      " secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [ST_OWN_CURRENT] = "SELECT spk_id, owner, spk_pub, created_ms, bundle, superseded_ms"
+                       " FROM own_prekeys WHERE superseded_ms IS NULL",
+    [ST_OWN_SECRET] = "SELECT secret FROM own_prekeys WHERE spk_id = ?1",
+    [ST_OWN_WIPE] = "DELETE FROM own_prekeys"
+                    " WHERE superseded_ms IS NOT NULL AND superseded_ms < ?1",
+    [ST_PEER_PK_PUT] = "INSERT INTO peer_prekeys (owner, spk_id, spk_pub, created_ms, bundle)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5)"
+                       " ON CONFLICT (owner) DO UPDATE SET spk_id = excluded.spk_id,"
+                       " spk_pub = excluded.spk_pub, created_ms = excluded.created_ms,"
+                       " bundle = excluded.bundle"
+                       " WHERE excluded.spk_id > peer_prekeys.spk_id",
+    [ST_PEER_PK_GET] = "SELECT owner, spk_id, spk_pub, created_ms FROM peer_prekeys"
+                       " WHERE owner = ?1",
+    [ST_SEND_GET] = "SELECT peer, ek_pub, spk_id, day0, day, key FROM send_sessions"
+                    " WHERE peer = ?1",
+    [ST_SEND_PUT] = "INSERT INTO send_sessions (peer, ek_pub, spk_id, day0, day, key)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                    " ON CONFLICT (peer) DO UPDATE SET ek_pub = excluded.ek_pub,"
+                    " spk_id = excluded.spk_id, day0 = excluded.day0, day = excluded.day,"
+                    " key = excluded.key",
+    [ST_RECV_GET] = "SELECT " S_RECV_COLS " FROM recv_sessions WHERE peer = ?1 AND ek_pub = ?2",
+    [ST_RECV_PUT] = "INSERT INTO recv_sessions (" S_RECV_COLS ")"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    " ON CONFLICT (peer, ek_pub) DO UPDATE SET spk_id = excluded.spk_id,"
+                    " day0 = excluded.day0, base_day = excluded.base_day, key = excluded.key,"
+                    " last_used_ms = excluded.last_used_ms",
+    [ST_RECV_LIST] = "SELECT " S_RECV_COLS " FROM recv_sessions ORDER BY peer, ek_pub",
+};
+
+const store_sql_t store_keys_sql = { "store_keys.c", s_sql, ST_KEYS_COUNT };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_KEYS][which];
+}
+
 /* ---- own signed prekeys ---- */
 
 /*  Adding a prekey whose spk_id is already stored (current, superseded or
@@ -31,16 +94,16 @@ store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint8_t 
         return PARLEY_ERR_LIMIT; /* checked before anything is written */
     }
     bool outer = false;
-    int rc = s_op_begin(self, &outer);
+    int rc = store_op_begin(self, &outer);
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_OWN_SUPERSEDE];
+    sqlite3_stmt *st = s_st(self, ST_OWN_SUPERSEDE);
     rc = S_BIND(st, S_U64(now_ms));
     if (rc == 0) {
         rc = s_run(st, NULL);
     }
-    st = self->st[ST_OWN_INSERT];
+    st = s_st(self, ST_OWN_INSERT);
     if (rc == 0) {
         rc = S_BIND(st, S_U64(pk->pub.spk_id), S_B32(pk->pub.owner), S_B32(pk->pub.spk_pub),
                     S_U64(pk->pub.created_ms), S_BLOB(pk->bundle, DM_PREKEY_BUNDLE_LEN),
@@ -49,7 +112,7 @@ store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint8_t 
     if (rc == 0) {
         rc = s_run(st, NULL); /* a taken spk_id: constraint → EXISTS */
     }
-    return s_op_end(self, outer, rc);
+    return store_op_end(self, outer, rc);
 }
 
 /*  Reads spk_id, owner, spk_pub, created_ms, bundle, superseded_ms. */
@@ -79,7 +142,7 @@ s_own_prekey_read(sqlite3_stmt *st, store_own_prekey_t *out)
 int
 store_own_prekey_current(store_t *self, store_own_prekey_t *out)
 {
-    sqlite3_stmt *st = self->st[ST_OWN_CURRENT];
+    sqlite3_stmt *st = s_st(self, ST_OWN_CURRENT);
     bool row = false;
     int rc = s_step(st, &row);
     if (rc == 0 && !row) {
@@ -103,7 +166,7 @@ store_own_prekey_current(store_t *self, store_own_prekey_t *out)
 int
 store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32])
 {
-    sqlite3_stmt *st = self->st[ST_OWN_SECRET];
+    sqlite3_stmt *st = s_st(self, ST_OWN_SECRET);
     bool row = false;
     int rc = S_BIND(st, S_U64(spk_id));
     if (rc == 0) {
@@ -125,7 +188,7 @@ int
 store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n)
 {
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_OWN_WIPE];
+    sqlite3_stmt *st = s_st(self, ST_OWN_WIPE);
     /* "superseded before cutoff": every timestamp we store is <= INT64_MAX,
        so a larger cutoff means all of them */
     int64_t cut = cutoff_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)cutoff_ms;
@@ -153,7 +216,7 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
     if (pk == NULL || bundle == NULL) {
         return PARLEY_ERR_MALFORMED;
     }
-    sqlite3_stmt *st = self->st[ST_PEER_PK_PUT];
+    sqlite3_stmt *st = s_st(self, ST_PEER_PK_PUT);
     int rc = S_BIND(st, S_B32(pk->owner), S_U64(pk->spk_id), S_B32(pk->spk_pub),
                     S_U64(pk->created_ms), S_BLOB(bundle, DM_PREKEY_BUNDLE_LEN));
     if (rc == 0) {
@@ -170,7 +233,7 @@ int
 store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = self->st[ST_PEER_PK_GET];
+    sqlite3_stmt *st = s_st(self, ST_PEER_PK_GET);
     bool row = false;
     int rc = S_BIND(st, S_B32(owner));
     if (rc == 0) {
@@ -237,7 +300,7 @@ s_send_row(sqlite3_stmt *st, void *elem)
 int
 store_send_session_get(store_t *self, const uint8_t peer[32], store_send_session_t *out)
 {
-    sqlite3_stmt *st = self->st[ST_SEND_GET];
+    sqlite3_stmt *st = s_st(self, ST_SEND_GET);
     int rc = S_BIND(st, S_B32(peer));
     return s_fetch_one(st, rc, s_send_row, out);
 }
@@ -249,7 +312,7 @@ store_send_session_put(store_t *self, const store_send_session_t *s)
     if (s == NULL || s->day < s->day0) {
         return PARLEY_ERR_MALFORMED;
     }
-    sqlite3_stmt *st = self->st[ST_SEND_PUT];
+    sqlite3_stmt *st = s_st(self, ST_SEND_PUT);
     int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
                     S_U64(s->day), S_B32(s->key));
     return rc == 0 ? s_run(st, NULL) : rc;
@@ -298,7 +361,7 @@ int
 store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32],
                        store_recv_session_t *out)
 {
-    sqlite3_stmt *st = self->st[ST_RECV_GET];
+    sqlite3_stmt *st = s_st(self, ST_RECV_GET);
     int rc = S_BIND(st, S_B32(peer), S_B32(ek_pub));
     return s_fetch_one(st, rc, s_recv_row, out);
 }
@@ -310,7 +373,7 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
     if (s == NULL || s->base_day < s->day0) {
         return PARLEY_ERR_MALFORMED;
     }
-    sqlite3_stmt *st = self->st[ST_RECV_PUT];
+    sqlite3_stmt *st = s_st(self, ST_RECV_PUT);
     int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
                     S_U64(s->base_day), S_B32(s->key), S_U64(s->last_used_ms));
     return rc == 0 ? s_run(st, NULL) : rc;
@@ -322,7 +385,7 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
 int
 store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n)
 {
-    sqlite3_stmt *st = self->st[ST_RECV_LIST];
+    sqlite3_stmt *st = s_st(self, ST_RECV_LIST);
     int rc = s_collect(st, sizeof **out, true, s_recv_row, NULL, (void **)out, n);
     s_reset(st);
     return rc;

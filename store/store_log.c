@@ -9,13 +9,50 @@
 #include "store.h"
 #include "store_int.h"
 
+/* ---- the statements this file runs, prepared once at open ---- */
+
+enum {
+    ST_ENV_PUT,
+    ST_ENV_HAS,
+    ST_ENV_GET,
+    ST_ENV_SLOT,
+    ST_ENV_LAST_SEQ,
+    ST_ENV_EACH,
+    ST_EQUIV_PUT,
+    ST_SCOPE_AUTHOR_PUT,
+    ST_LOG_COUNT
+};
+
+static const char *const s_sql[ST_LOG_COUNT] = {
+    [ST_ENV_PUT] = "INSERT OR IGNORE INTO envelopes (id, author, scope, seq, ts_ms,"
+                   " expires_ms, kind, bytes, received_ms)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_ENV_HAS] = "SELECT 1 FROM envelopes WHERE id = ?1",
+    [ST_ENV_GET] = "SELECT bytes FROM envelopes WHERE id = ?1",
+    [ST_ENV_SLOT] = "SELECT id FROM envelopes WHERE author = ?1 AND scope = ?2 AND seq = ?3",
+    [ST_ENV_LAST_SEQ] = "SELECT max(seq) FROM envelopes WHERE author = ?1 AND scope = ?2",
+    [ST_ENV_EACH] = "SELECT bytes FROM envelopes ORDER BY n",
+    [ST_EQUIV_PUT] = "INSERT OR IGNORE INTO equivocations (id, author, scope, seq, held_id,"
+                     " bytes, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
+};
+
+const store_sql_t store_log_sql = { "store_log.c", s_sql, ST_LOG_COUNT };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_LOG][which];
+}
+
 /* ---- envelopes ---- */
 
 /*  The id held for env's (author, scope, seq): 0 and *found, or an error. */
 static int
 s_env_slot(store_t *self, const envelope_t *env, uint8_t held[32], bool *found)
 {
-    sqlite3_stmt *st = self->st[ST_ENV_SLOT];
+    sqlite3_stmt *st = s_st(self, ST_ENV_SLOT);
     int rc = S_BIND(st, S_B32(env->author), S_B32(env->scope), S_U64(env->seq));
     if (rc == 0) {
         rc = s_step(st, found);
@@ -31,7 +68,7 @@ static int
 s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                    const uint8_t held[32], uint64_t received_ms)
 {
-    sqlite3_stmt *st = self->st[ST_EQUIV_PUT];
+    sqlite3_stmt *st = s_st(self, ST_EQUIV_PUT);
     int rc = S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq),
                     S_B32(held), S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms));
     /* OR IGNORE: the same forgery seen twice is one piece of evidence */
@@ -41,7 +78,7 @@ s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
 static int
 s_env_has(store_t *self, const uint8_t id[32], bool *found)
 {
-    sqlite3_stmt *st = self->st[ST_ENV_HAS];
+    sqlite3_stmt *st = s_st(self, ST_ENV_HAS);
     int rc = S_BIND(st, S_B32(id));
     if (rc == 0) {
         rc = s_step(st, found);
@@ -62,7 +99,7 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
     if (env->bytes_len > S_ENV_MAX) {
         return PARLEY_ERR_LIMIT;
     }
-    sqlite3_stmt *st = self->st[ST_ENV_PUT];
+    sqlite3_stmt *st = s_st(self, ST_ENV_PUT);
     int rc = S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq),
                     S_U64(env->ts_ms), S_U64(env->expires_ms), S_U64(env->kind),
                     S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms));
@@ -73,7 +110,7 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
         return rc;
     }
     if (sqlite3_changes(self->db) == 1) {
-        st = self->st[ST_SCOPE_AUTHOR_PUT];
+        st = s_st(self, ST_SCOPE_AUTHOR_PUT);
         rc = S_BIND(st, S_B32(env->scope), S_B32(env->author));
         return rc == 0 ? s_run(st, NULL) : rc;
     }
@@ -115,7 +152,7 @@ store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes, size_t 
 {
     *bytes = NULL;
     *len = 0;
-    sqlite3_stmt *st = self->st[ST_ENV_GET];
+    sqlite3_stmt *st = s_st(self, ST_ENV_GET);
     bool row = false;
     int rc = S_BIND(st, S_B32(id));
     if (rc == 0) {
@@ -135,7 +172,7 @@ int
 store_last_seq(store_t *self, const uint8_t author[32], const uint8_t scope[32], uint64_t *seq)
 {
     *seq = 0;
-    sqlite3_stmt *st = self->st[ST_ENV_LAST_SEQ];
+    sqlite3_stmt *st = s_st(self, ST_ENV_LAST_SEQ);
     bool row = false;
     int rc = S_BIND(st, S_B32(author), S_B32(scope));
     if (rc == 0) {
@@ -163,7 +200,7 @@ store_envelope_each(store_t *self, int (*fn)(const uint8_t *bytes, size_t len, v
         return PARLEY_ERR_STATE;
     }
     self->in_each = true;
-    sqlite3_stmt *st = self->st[ST_ENV_EACH];
+    sqlite3_stmt *st = s_st(self, ST_ENV_EACH);
     int rc = 0;
     for (;;) {
         bool row = false;

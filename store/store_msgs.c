@@ -9,6 +9,55 @@
 #include "store.h"
 #include "store_int.h"
 
+/* ---- the statements this file runs, prepared once at open ---- */
+
+enum {
+    ST_MSG_ADD,
+    ST_MSG_ATTACH,
+    ST_MSG_STATE,
+    ST_MSG_RAISE,
+    ST_MSG_BY_ENV,
+    ST_MSG_QUEUED,
+    ST_MSG_QUEUED_PEERS,
+    ST_MSG_HISTORY,
+    ST_OUTBOX_ADD,
+    ST_OUTBOX_LIST,
+    ST_OUTBOX_ACK,
+    ST_MSGS_COUNT
+};
+
+#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text"
+
+static const char *const s_sql[ST_MSGS_COUNT] = {
+    [ST_MSG_ADD] = "INSERT INTO messages (" S_MSG_COLS ")"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_MSG_ATTACH] = "UPDATE messages SET env_id = ?2, seq = ?3, ts_ms = ?4, state = 1"
+                      " WHERE msg_id = ?1 AND state = 0",
+    [ST_MSG_STATE] = "SELECT state FROM messages WHERE msg_id = ?1",
+    [ST_MSG_RAISE] = "UPDATE messages SET state = ?2"
+                     " WHERE env_id = ?1 AND outgoing = 1 AND state < ?2",
+    [ST_MSG_BY_ENV] = "SELECT " S_MSG_COLS " FROM messages WHERE env_id = ?1 AND outgoing = 1",
+    [ST_MSG_QUEUED] = "SELECT " S_MSG_COLS " FROM messages"
+                      " WHERE peer = ?1 AND state = 0 ORDER BY ts_ms, n",
+    [ST_MSG_QUEUED_PEERS] = "SELECT DISTINCT peer FROM messages WHERE state = 0 ORDER BY peer",
+    /* newest first so LIMIT keeps the last ones; store_history reverses them */
+    [ST_MSG_HISTORY] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
+                       " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
+                      " VALUES (?1, ?2, ?3)",
+    [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
+    [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1 AND env_id = ?2",
+};
+
+const store_sql_t store_msgs_sql = { "store_msgs.c", s_sql, ST_MSGS_COUNT };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_MSGS][which];
+}
+
 /* ---- messages ---- */
 
 static bool
@@ -112,7 +161,7 @@ store_msg_add(store_t *self, const store_msg_t *msg)
     if (len > PARLEY_TEXT_MAX) {
         return PARLEY_ERR_LIMIT;
     }
-    sqlite3_stmt *st = self->st[ST_MSG_ADD];
+    sqlite3_stmt *st = s_st(self, ST_MSG_ADD);
     int rc =
         S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
                msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer), S_BOOL(msg->outgoing),
@@ -125,7 +174,7 @@ int
 store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN], const uint8_t env_id[32],
                  uint64_t seq, uint64_t ts_ms)
 {
-    sqlite3_stmt *st = self->st[ST_MSG_ATTACH];
+    sqlite3_stmt *st = s_st(self, ST_MSG_ATTACH);
     int rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN), S_B32(env_id), S_U64(seq), S_U64(ts_ms));
     if (rc == 0) {
         rc = s_run(st, NULL); /* EXISTS if env_id belongs to another message */
@@ -134,7 +183,7 @@ store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN], const ui
         return rc;
     }
     /* nothing updated: either no such message or it is no longer QUEUED */
-    st = self->st[ST_MSG_STATE];
+    st = s_st(self, ST_MSG_STATE);
     bool row = false;
     rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN));
     if (rc == 0) {
@@ -159,7 +208,7 @@ store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *change
     if (state < MSG_STATE_STORED || state > MSG_STATE_READ) {
         return PARLEY_ERR_MALFORMED; /* not a state an outgoing message can reach */
     }
-    sqlite3_stmt *st = self->st[ST_MSG_RAISE];
+    sqlite3_stmt *st = s_st(self, ST_MSG_RAISE);
     int rc = S_BIND(st, S_B32(env_id), S_I64(state));
     if (rc == 0) {
         rc = s_run(st, NULL);
@@ -169,7 +218,7 @@ store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *change
     }
     *changed = sqlite3_changes(self->db) == 1;
 
-    st = self->st[ST_MSG_BY_ENV];
+    st = s_st(self, ST_MSG_BY_ENV);
     bool row = false;
     rc = S_BIND(st, S_B32(env_id));
     if (rc == 0) {
@@ -190,7 +239,7 @@ store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out, size_
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_MSG_QUEUED];
+    sqlite3_stmt *st = s_st(self, ST_MSG_QUEUED);
     int rc = S_BIND(st, S_B32(peer));
     if (rc == 0) {
         rc = s_msg_read_all(st, out, n);
@@ -208,7 +257,7 @@ s_key_row(sqlite3_stmt *st, void *elem)
 int
 store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n)
 {
-    sqlite3_stmt *st = self->st[ST_MSG_QUEUED_PEERS];
+    sqlite3_stmt *st = s_st(self, ST_MSG_QUEUED_PEERS);
     int rc = s_collect(st, 32, false, s_key_row, NULL, (void **)peers, n);
     s_reset(st);
     return rc;
@@ -219,7 +268,7 @@ store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t *
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_MSG_HISTORY];
+    sqlite3_stmt *st = s_st(self, ST_MSG_HISTORY);
     /* LIMIT -1 is SQLite's "no limit"; a limit beyond INT64_MAX is no limit too */
     int64_t lim = (limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX) ? -1 : (int64_t)limit;
     int rc = S_BIND(st, S_B32(peer), S_I64(lim));
@@ -258,7 +307,7 @@ store_msgs_free(store_msg_t *msgs, size_t n)
 int
 store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32], uint64_t now_ms)
 {
-    sqlite3_stmt *st = self->st[ST_OUTBOX_ADD];
+    sqlite3_stmt *st = s_st(self, ST_OUTBOX_ADD);
     int rc = S_BIND(st, S_B32(peer), S_B32(env_id), S_U64(now_ms));
     if (rc != 0) {
         return rc;
@@ -278,7 +327,7 @@ store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *id
     if (max == 0) {
         return 0;
     }
-    sqlite3_stmt *st = self->st[ST_OUTBOX_LIST];
+    sqlite3_stmt *st = s_st(self, ST_OUTBOX_LIST);
     int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
     int rc = S_BIND(st, S_B32(peer), S_I64(lim));
     size_t count = 0;
@@ -303,7 +352,7 @@ store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *id
 int
 store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32])
 {
-    sqlite3_stmt *st = self->st[ST_OUTBOX_ACK];
+    sqlite3_stmt *st = s_st(self, ST_OUTBOX_ACK);
     int rc = S_BIND(st, S_B32(peer), S_B32(env_id));
     if (rc == 0) {
         rc = s_run(st, NULL);

@@ -5,6 +5,57 @@
 #include "store.h"
 #include "store_int.h"
 
+/* ---- the statements this file runs, prepared once at open ---- */
+
+enum {
+    ST_CONTACT_PUT,
+    ST_CONTACT_BY_NAME,
+    ST_CONTACT_BY_PK,
+    ST_CONTACT_LIST,
+    ST_CONTACT_REMOVE,
+    ST_CONTACT_VERIFY,
+    ST_PEER_SEEN,
+    ST_PEER_GET,
+    ST_PEER_LIST,
+    ST_PEERS_COUNT
+};
+
+#define S_CONTACT_COLS "name, pk, verified, added_ms"
+#define S_PEER_COLS "pk, endpoint, first_seen_ms, last_seen_ms"
+
+static const char *const s_sql[ST_PEERS_COUNT] = {
+    /* On a key change the old verification does not carry over; with the same
+       key a put can set verified but not clear it (store_contact_set_verified
+       does that). added_ms is when this key was added under this name. */
+    [ST_CONTACT_PUT] = "INSERT INTO contacts (" S_CONTACT_COLS ") VALUES (?1, ?2, ?3, ?4)"
+                       " ON CONFLICT (name) DO UPDATE SET"
+                       " verified = CASE WHEN pk = excluded.pk"
+                       "   THEN max(verified, excluded.verified) ELSE excluded.verified END,"
+                       " added_ms = CASE WHEN pk = excluded.pk"
+                       "   THEN added_ms ELSE excluded.added_ms END,"
+                       " pk = excluded.pk",
+    [ST_CONTACT_BY_NAME] = "SELECT " S_CONTACT_COLS " FROM contacts WHERE name = ?1",
+    [ST_CONTACT_BY_PK] = "SELECT " S_CONTACT_COLS " FROM contacts WHERE pk = ?1"
+                         " ORDER BY name LIMIT 1",
+    [ST_CONTACT_LIST] = "SELECT " S_CONTACT_COLS " FROM contacts ORDER BY name",
+    [ST_CONTACT_REMOVE] = "DELETE FROM contacts WHERE name = ?1",
+    [ST_CONTACT_VERIFY] = "UPDATE contacts SET verified = ?2 WHERE pk = ?1",
+    [ST_PEER_SEEN] = "INSERT INTO peers (" S_PEER_COLS ") VALUES (?1, coalesce(?2, ''), ?3, ?3)"
+                     " ON CONFLICT (pk) DO UPDATE SET endpoint = coalesce(?2, endpoint),"
+                     " last_seen_ms = excluded.last_seen_ms",
+    [ST_PEER_GET] = "SELECT " S_PEER_COLS " FROM peers WHERE pk = ?1",
+    [ST_PEER_LIST] = "SELECT " S_PEER_COLS " FROM peers ORDER BY pk",
+};
+
+const store_sql_t store_peers_sql = { "store_peers.c", s_sql, ST_PEERS_COUNT };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_PEERS][which];
+}
+
 /* ---- contacts ---- */
 
 static int
@@ -50,7 +101,7 @@ store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool ve
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_CONTACT_PUT];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_PUT);
     rc = S_BIND(st, S_TEXT(name, len), S_B32(pk), S_BOOL(verified), S_U64(now_ms));
     return rc == 0 ? s_run(st, NULL) : rc;
 }
@@ -79,7 +130,7 @@ store_contact_by_name(store_t *self, const char *name, store_contact_t *out)
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_CONTACT_BY_NAME];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_BY_NAME);
     rc = S_BIND(st, S_TEXT(name, len));
     return rc == 0 ? s_contact_one(st, out) : rc;
 }
@@ -88,7 +139,7 @@ store_contact_by_name(store_t *self, const char *name, store_contact_t *out)
 int
 store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out)
 {
-    sqlite3_stmt *st = self->st[ST_CONTACT_BY_PK];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_BY_PK);
     int rc = S_BIND(st, S_B32(pk));
     return rc == 0 ? s_contact_one(st, out) : rc;
 }
@@ -102,7 +153,7 @@ s_contact_row(sqlite3_stmt *st, void *elem)
 int
 store_contact_list(store_t *self, store_contact_t **out, size_t *n)
 {
-    sqlite3_stmt *st = self->st[ST_CONTACT_LIST];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_LIST);
     int rc = s_collect(st, sizeof **out, false, s_contact_row, NULL, (void **)out, n);
     s_reset(st);
     return rc;
@@ -116,7 +167,7 @@ store_contact_remove(store_t *self, const char *name)
     if (rc != 0) {
         return rc;
     }
-    sqlite3_stmt *st = self->st[ST_CONTACT_REMOVE];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_REMOVE);
     rc = S_BIND(st, S_TEXT(name, len));
     if (rc == 0) {
         rc = s_run(st, NULL);
@@ -131,7 +182,7 @@ store_contact_remove(store_t *self, const char *name)
 int
 store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified)
 {
-    sqlite3_stmt *st = self->st[ST_CONTACT_VERIFY];
+    sqlite3_stmt *st = s_st(self, ST_CONTACT_VERIFY);
     int rc = S_BIND(st, S_B32(pk), S_BOOL(verified));
     if (rc == 0) {
         rc = s_run(st, NULL);
@@ -181,7 +232,7 @@ store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint, uint6
             return PARLEY_ERR_LIMIT;
         }
     }
-    sqlite3_stmt *st = self->st[ST_PEER_SEEN];
+    sqlite3_stmt *st = s_st(self, ST_PEER_SEEN);
     int rc =
         S_BIND(st, S_B32(pk), endpoint != NULL ? S_TEXT(endpoint, len) : S_NULL, S_U64(now_ms));
     return rc == 0 ? s_run(st, NULL) : rc;
@@ -190,7 +241,7 @@ store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint, uint6
 int
 store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
 {
-    sqlite3_stmt *st = self->st[ST_PEER_GET];
+    sqlite3_stmt *st = s_st(self, ST_PEER_GET);
     int rc = S_BIND(st, S_B32(pk));
     return s_fetch_one(st, rc, s_peer_row, out);
 }
@@ -198,7 +249,7 @@ store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out)
 int
 store_peer_list(store_t *self, store_peer_t **out, size_t *n)
 {
-    sqlite3_stmt *st = self->st[ST_PEER_LIST];
+    sqlite3_stmt *st = s_st(self, ST_PEER_LIST);
     int rc = s_collect(st, sizeof **out, false, s_peer_row, NULL, (void **)out, n);
     s_reset(st);
     return rc;

@@ -10,6 +10,49 @@
 #include "store.h"
 #include "store_int.h"
 
+/* ---- the statements this file runs, prepared once at open ---- */
+
+enum {
+    ST_SCOPE_AUTHORS,
+    ST_ENV_SCOPE_KEYS,
+    ST_ENV_RANGE,
+    ST_ENV_BY_PREFIX,
+    ST_ENV_EXPIRED,
+    ST_ENV_DELETE,
+    ST_MSG_DELETE_ENV,
+    ST_OUTBOX_DROP,
+    ST_MSG_MARK_READ,
+    ST_PEER_PK_BUNDLE,
+    ST_PEER_PK_RECENT,
+    ST_SYNC_COUNT
+};
+
+static const char *const s_sql[ST_SYNC_COUNT] = {
+    [ST_SCOPE_AUTHORS] = "SELECT scope, author FROM scope_authors ORDER BY scope, author",
+    [ST_ENV_SCOPE_KEYS] = "SELECT ts_ms, id FROM envelopes WHERE scope = ?1 ORDER BY ts_ms, id",
+    [ST_ENV_RANGE] = "SELECT ts_ms, id, bytes FROM envelopes WHERE scope = ?1"
+                     " AND (ts_ms, id) > (?2, ?3) AND (ts_ms, id) <= (?4, ?5)"
+                     " ORDER BY ts_ms, id LIMIT ?6",
+    [ST_ENV_BY_PREFIX] = "SELECT bytes FROM envelopes WHERE id >= ?1 AND id <= ?2 LIMIT 1",
+    [ST_ENV_EXPIRED] = "SELECT id, scope, ts_ms FROM envelopes"
+                       " WHERE expires_ms > 0 AND expires_ms <= ?1 LIMIT ?2",
+    [ST_ENV_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
+    [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
+    [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
+    [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
+    [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
+    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
+};
+
+const store_sql_t store_sync_sql = { "store_sync.c", s_sql, ST_SYNC_COUNT };
+
+/*  This file's statement `which`, ready to bind. */
+static sqlite3_stmt *
+s_st(store_t *self, int which)
+{
+    return self->st[STORE_PART_SYNC][which];
+}
+
 //  Steps st and reads the row's (ts_ms, id) from columns 0 and 1: 0 with
 //  *row, 0 without (done), or an error.
 static int
@@ -28,7 +71,7 @@ s_key_step(sqlite3_stmt *st, bool *row, uint64_t *ts, uint8_t id[32])
 int
 store_scope_load(store_t *self, const uint8_t scope[32], sync_set_t *set)
 {
-    sqlite3_stmt *st = self->st[ST_ENV_SCOPE_KEYS];
+    sqlite3_stmt *st = s_st(self, ST_ENV_SCOPE_KEYS);
     int rc = S_BIND(st, S_B32(scope));
     while (rc == 0) {
         bool row = false;
@@ -52,7 +95,7 @@ store_scope_authors(store_t *self,
                     int (*fn)(const uint8_t scope[32], const uint8_t author[32], void *arg),
                     void *arg)
 {
-    sqlite3_stmt *st = self->st[ST_SCOPE_AUTHORS];
+    sqlite3_stmt *st = s_st(self, ST_SCOPE_AUTHORS);
     int rc = 0;
     for (;;) {
         bool row = false;
@@ -82,7 +125,7 @@ store_envelope_range(store_t *self, const uint8_t scope[32], uint64_t after_ts,
                      void *arg, size_t *n)
 {
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_ENV_RANGE];
+    sqlite3_stmt *st = s_st(self, ST_ENV_RANGE);
     int64_t lim = limit > INT64_MAX ? INT64_MAX : (int64_t)limit;
     int rc = S_BIND(st, S_B32(scope), S_U64(after_ts), S_B32(after_id), S_U64(to_ts), S_B32(to_id),
                     S_I64(lim));
@@ -126,7 +169,7 @@ store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN], u
 {
     *bytes = NULL;
     *len = 0;
-    sqlite3_stmt *st = self->st[ST_ENV_BY_PREFIX];
+    sqlite3_stmt *st = s_st(self, ST_ENV_BY_PREFIX);
     uint8_t lo[32], hi[32];
     bool row = false;
     int rc = s_bind_prefix(st, prefix, lo, hi);
@@ -148,7 +191,7 @@ store_envelope_by_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN], u
 bool
 store_envelope_has_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN])
 {
-    sqlite3_stmt *st = self->st[ST_ENV_BY_PREFIX];
+    sqlite3_stmt *st = s_st(self, ST_ENV_BY_PREFIX);
     uint8_t lo[32], hi[32];
     bool row = false;
     int rc = s_bind_prefix(st, prefix, lo, hi);
@@ -162,7 +205,7 @@ store_envelope_has_prefix(store_t *self, const uint8_t prefix[SYNC_PREFIX_LEN])
 static int
 s_by_env(store_t *self, int which, const uint8_t env_id[32])
 {
-    sqlite3_stmt *st = self->st[which];
+    sqlite3_stmt *st = s_st(self, which);
     int rc = S_BIND(st, S_B32(env_id));
     return rc == 0 ? s_run(st, NULL) : rc;
 }
@@ -171,7 +214,7 @@ int
 store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_t *out, size_t *n)
 {
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_ENV_EXPIRED];
+    sqlite3_stmt *st = s_st(self, ST_ENV_EXPIRED);
     int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
     int rc = S_BIND(st, S_U64(now_ms), S_I64(lim));
     while (rc == 0 && *n < max) {
@@ -198,7 +241,7 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
         return rc;
     }
     bool outer = false;
-    rc = s_op_begin(self, &outer);
+    rc = store_op_begin(self, &outer);
     if (rc != 0) {
         *n = 0;
         return rc;
@@ -210,7 +253,7 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
             rc = s_by_env(self, ST_ENV_DELETE, out[i].id);
         }
     }
-    rc = s_op_end(self, outer, rc);
+    rc = store_op_end(self, outer, rc);
     if (rc != 0) {
         *n = 0;
     }
@@ -244,7 +287,7 @@ int
 store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
                          uint8_t bundle[DM_PREKEY_BUNDLE_LEN])
 {
-    sqlite3_stmt *st = self->st[ST_PEER_PK_BUNDLE];
+    sqlite3_stmt *st = s_st(self, ST_PEER_PK_BUNDLE);
     return s_fetch_one(st, S_BIND(st, S_B32(owner)), s_bundle_read, bundle);
 }
 
@@ -252,7 +295,7 @@ int
 store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
 {
     *n = 0;
-    sqlite3_stmt *st = self->st[ST_PEER_PK_RECENT];
+    sqlite3_stmt *st = s_st(self, ST_PEER_PK_RECENT);
     int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
     int rc = S_BIND(st, S_I64(lim));
     while (rc == 0 && *n < max) {
