@@ -1,8 +1,14 @@
-/*  store/store.c — the store's core: opening and migrating the file, the
- *  schema, every SQL statement, transactions, meta, statistics, and the
- *  self-test. The per-table functions live in store_log.c (envelopes),
- *  store_msgs.c (messages, outbox), store_peers.c (contacts, peers),
- *  store_keys.c (prekeys, sessions) and store_sync.c (replication).
+/*  store/store.c — the store's core: opening, configuring and migrating the
+ *  file, the registry of prepared statements, transactions, meta, statistics
+ *  and checkpoints. Each table is documented at the top of the file that
+ *  reads and writes it, next to its SQL:
+ *      store.c        meta
+ *      store_log.c    envelopes, equivocations, scope_authors
+ *      store_msgs.c   messages, outbox
+ *      store_peers.c  contacts, peers
+ *      store_keys.c   own_prekeys, peer_prekeys, send_sessions, recv_sessions
+ *      store_sync.c   no table of its own: what replication reads from the
+ *                     others and deletes from them (expiry)
  *
  *  The file
  *  --------
@@ -32,87 +38,28 @@
  *  in one BEGIN IMMEDIATE transaction with the new user_version, so a crash
  *  mid-migration leaves the old version intact.
  *
- *  Schema, version 1
+ *  Schema, version 2
  *  -----------------
+ *  s_migrations below is the schema, as SQL:
+ *    v1  every table: meta, envelopes, equivocations, messages (indexes
+ *        messages_history, messages_queued), outbox (outbox_peer), contacts
+ *        (contacts_pk), peers, own_prekeys (own_prekeys_current),
+ *        peer_prekeys, send_sessions, recv_sessions
+ *    v2  replication: the indexes envelopes_scope_ts (scope, ts_ms, id) and
+ *        envelopes_expires (expires_ms) WHERE expires_ms > 0, and the table
+ *        scope_authors, filled from the envelopes already held
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
  *
  *  meta(key TEXT PK, value INTEGER)
- *      Small named integers (the next own prekey id...). value is an opaque
- *      64-bit pattern (a uint64 stored as its two's complement).
+ *      Small named integers (the next own prekey id...). key is 1..64 bytes.
+ *      value is an opaque 64-bit pattern (a uint64 stored as its two's
+ *      complement), never compared in SQL.
  *
- *  envelopes(n INTEGER PK, id UNIQUE, author, scope, seq, ts_ms, expires_ms,
- *            kind, bytes, received_ms, UNIQUE(author, scope, seq))
- *      The log, as received. n is the insertion order (an explicit rowid alias
- *      so VACUUM keeps it). bytes is the whole signed envelope (158..65536
- *      bytes); the other columns repeat its header for indexing.
- *      Indexes, and why only these: at a million rows the cost of an INSERT is
- *      dominated by B-tree pages dirtied far apart by random 32-byte keys
- *      (notes/limits.md: ~60 µs and ~20 KB written per row at 1M rows).
- *      - the table itself is keyed by n, so rows append at its right edge;
- *      - UNIQUE(id) is the one random-key index, needed to dedupe and to
- *        serve WANT requests by id;
- *      - UNIQUE(author, scope, seq) detects equivocation and serves
- *        store_last_seq; an author's next envelope in a scope lands next to
- *        its previous one, so it stays clustered rather than random.
- *      Deliberately absent: an index on ts_ms or expires_ms (expiry and the
- *      (scope, ts, id) reconciliation order will add their own, in a later
- *      migration, when those features are written), and any index leading
- *      with scope or id besides the two above.
- *
- *  equivocations(n INTEGER PK, id UNIQUE, author, scope, seq, held_id, bytes,
- *                received_ms)
- *      Evidence: an envelope whose (author, scope, seq) is already held under
- *      another id (held_id). bytes is the full signed envelope, so two rows of
- *      envelopes/equivocations prove the author signed both. Never synced.
- *
- *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE, env_id UNIQUE NULL, peer,
- *           outgoing 0|1, seq, ts_ms, state, text TEXT)
- *      Decrypted direct-message history. env_id is NULL exactly while state is
- *      MSG_STATE_QUEUED (outgoing, not yet sealed). seq/ts_ms are the
- *      envelope's (ts_ms is the queue time while QUEUED). text is at most
- *      PARLEY_TEXT_MAX bytes, no NUL.
- *      Indexes: msg_id and env_id (the lookups store_msg_attach/raise need);
- *      messages_history(peer, ts_ms, outgoing, seq) serves "last N with peer"
- *      in exactly the store_history order, reading N entries with no sort;
- *      messages_queued(peer, ts_ms) WHERE state = 0 is a partial index that
- *      holds only queued rows, so finding them costs nothing as history grows.
- *      No foreign key to envelopes: a QUEUED message has no envelope yet, and
- *      history outlives the log's retention of the envelope.
- *
- *  outbox(n INTEGER PK, peer, env_id → envelopes(id) ON DELETE CASCADE,
- *         added_ms, UNIQUE(peer, env_id))
- *      Envelopes a peer has not acknowledged. n orders by insertion;
- *      outbox_peer(peer) (entries (peer, n)) lists a peer's pending ids oldest
- *      first without sorting. An envelope must be stored before it is queued
- *      (the foreign key); deleting it from the log drops it from the outbox.
- *
- *  contacts(name TEXT PK, pk, verified 0|1, added_ms), index contacts_pk(pk)
- *      name is 1..STORE_NAME_MAX bytes. Several names may share a key.
- *
- *  peers(pk PK, endpoint TEXT, first_seen_ms, last_seen_ms)
- *      endpoint is "" or at most PARLEY_ENDPOINT_MAX bytes.
- *
- *  own_prekeys(spk_id INTEGER PK, owner, spk_pub, created_ms,
- *              bundle BLOB(141), secret BLOB(32), superseded_ms NULL)
- *      Our signed prekeys with their X25519 secrets. superseded_ms is NULL for
- *      the current one (exactly zero or one row, enforced by the unique
- *      partial index own_prekeys_current) and the time it was replaced for the
- *      others, which store_own_prekey_wipe() deletes after the grace window.
- *
- *  peer_prekeys(owner PK, spk_id, spk_pub, created_ms, bundle BLOB(141))
- *      The newest prekey each peer has published (by spk_id).
- *
- *  send_sessions(peer PK, ek_pub, spk_id, day0, day, key BLOB(32))
- *  recv_sessions(peer, ek_pub, spk_id, day0, base_day, key BLOB(32),
- *                last_used_ms, PK(peer, ek_pub))
- *      DM chain keys (dm.h). key is secret and overwritten in place as it
- *      ratchets; day >= day0 and base_day >= day0.
- *
- *  Secrets live in own_prekeys.secret and *_sessions.key. Deleting a row
- *  zeroes it in its page (secure_delete); the superseded page images remain in
- *  the WAL until store_checkpoint() truncates it.
+ *  Secrets live in own_prekeys.secret and *_sessions.key (store_keys.c).
+ *  Deleting a row zeroes it in its page (secure_delete); the superseded page
+ *  images remain in the WAL until store_checkpoint() truncates it.
  */
 #include "store.h"
 #include "store_int.h"

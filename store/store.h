@@ -5,7 +5,8 @@
  *  commit through store_begin/store_commit keeps throughput up), secure_delete
  *  ON (erased keys and content are overwritten), and a schema versioned with
  *  PRAGMA user_version: store_open() applies every migration in order inside
- *  one transaction and refuses a file from a newer version. Schema: store.c.
+ *  one transaction and refuses a file from a newer version. Schema: the
+ *  migrations in store.c; each table is documented in the file that uses it.
  *
  *  Every value read back from the file is range-checked (a blob of the wrong
  *  length is PARLEY_ERR_MALFORMED, never a crash). Secret material (prekey

@@ -1,7 +1,28 @@
 /*  store/store_keys.c — the keys we hold: our own signed prekeys (with their
- *  secrets), peers' prekeys, and the DM send/receive sessions (tables
- *  own_prekeys, peer_prekeys, send_sessions, recv_sessions; schema in
- *  store.c).
+ *  secrets), peers' prekeys, and the DM send/receive sessions.
+ *
+ *  Tables (schema conventions and versions: store.c)
+ *  ------
+ *  own_prekeys(spk_id INTEGER PK, owner, spk_pub, created_ms,
+ *              bundle BLOB(141), secret BLOB(32), superseded_ms NULL)
+ *      Our signed prekeys with their X25519 secrets. superseded_ms is NULL for
+ *      the current one (exactly zero or one row, enforced by the unique
+ *      partial index own_prekeys_current) and the time it was replaced for the
+ *      others, which store_own_prekey_wipe() deletes after the grace window.
+ *
+ *  peer_prekeys(owner PK, spk_id, spk_pub, created_ms, bundle BLOB(141))
+ *      The newest prekey each peer has published (by spk_id). Replication
+ *      passes the bundles on (store_sync.c).
+ *
+ *  send_sessions(peer PK, ek_pub, spk_id, day0, day, key BLOB(32))
+ *  recv_sessions(peer, ek_pub, spk_id, day0, base_day, key BLOB(32),
+ *                last_used_ms, PK(peer, ek_pub))
+ *      DM chain keys (dm.h). key is secret and overwritten in place as it
+ *      ratchets; day >= day0 and base_day >= day0.
+ *
+ *  Secrets live in own_prekeys.secret and *_sessions.key. Deleting a row
+ *  zeroes it in its page (secure_delete); the superseded page images remain
+ *  in the WAL until store_checkpoint() truncates it.
  *
  *  Invariants:
  *  - at most one own prekey is current (superseded_ms NULL); adding one

@@ -1,5 +1,44 @@
-/*  store/store_log.c — the envelope log as received (tables envelopes and
- *  equivocations; schema in store.c).
+/*  store/store_log.c — the envelope log, as received: storing an envelope
+ *  (deduplicated by id, equivocation kept as evidence), reading it back by
+ *  id, an author's last seq in a scope, and a walk over the whole log.
+ *
+ *  Tables (schema conventions and versions: store.c)
+ *  ------
+ *  envelopes(n INTEGER PK, id UNIQUE, author, scope, seq, ts_ms, expires_ms,
+ *            kind, bytes, received_ms, UNIQUE(author, scope, seq))
+ *      The log, as received. n is the insertion order (an explicit rowid alias
+ *      so VACUUM keeps it). bytes is the whole signed envelope (158..65536
+ *      bytes); the other columns repeat its header for indexing (expires_ms 0:
+ *      never). At a million rows the cost of an INSERT is dominated by B-tree
+ *      pages dirtied far apart by random 32-byte keys (shared/notes/limits.md:
+ *      ~60 µs and ~20 KB written per row at 1M rows), so every index is there
+ *      for a query that needs it:
+ *      - the table itself is keyed by n, so rows append at its right edge;
+ *      - UNIQUE(id) is the one random-key index, needed to dedupe and to
+ *        serve WANT requests by id and by id prefix (store_sync.c);
+ *      - UNIQUE(author, scope, seq) detects equivocation and serves
+ *        store_last_seq; an author's next envelope in a scope lands next to
+ *        its previous one, so it stays clustered rather than random;
+ *      - envelopes_scope_ts(scope, ts_ms, id) (v2) reads a scope in the
+ *        (ts, id) order of reconciliation, whole or by range, without a sort
+ *        (store_sync.c); a scope's new envelopes land at the end of its run;
+ *      - envelopes_expires(expires_ms) WHERE expires_ms > 0 (v2) is partial:
+ *        it holds only envelopes that expire, so finding the due ones costs
+ *        nothing for the rest of the log (store_sync.c).
+ *      Nothing reads envelopes by author alone, kind or received_ms.
+ *
+ *  equivocations(n INTEGER PK, id UNIQUE, author, scope, seq, held_id, bytes,
+ *                received_ms)
+ *      Evidence: an envelope whose (author, scope, seq) is already held under
+ *      another id (held_id). bytes is the full signed envelope, so two rows of
+ *      envelopes/equivocations prove the author signed both. Never synced.
+ *
+ *  scope_authors(scope, author, PK(scope, author)) WITHOUT ROWID (v2)
+ *      Who has written in each scope, one row per pair, read by
+ *      store_scope_authors (store_sync.c). store_envelope_put adds the pair
+ *      right after a new envelope (two statements: atomic only inside the
+ *      caller's transaction); the v2 migration filled it from the log.
+ *      Expiry does not remove pairs: an author stays known to the scope.
  *
  *  Invariants:
  *  - an envelope is stored at most once per id and at most once per

@@ -1,5 +1,33 @@
-/*  store/store_msgs.c — the decrypted message history and the outbox
- *  (tables messages and outbox; schema in store.c).
+/*  store/store_msgs.c — the decrypted direct-message history (queued,
+ *  attached to its envelope, state raised by receipts) and the outbox of
+ *  envelopes a peer has not acknowledged.
+ *
+ *  Tables (schema conventions and versions: store.c)
+ *  ------
+ *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE, env_id UNIQUE NULL, peer,
+ *           outgoing 0|1, seq, ts_ms, state, text TEXT)
+ *      Decrypted direct-message history. env_id is NULL exactly while state is
+ *      MSG_STATE_QUEUED (outgoing, not yet sealed). seq/ts_ms are the
+ *      envelope's (ts_ms is the queue time while QUEUED). text is at most
+ *      PARLEY_TEXT_MAX bytes, no NUL.
+ *      Indexes: msg_id and env_id (the lookups store_msg_attach/raise need);
+ *      messages_history(peer, ts_ms, outgoing, seq) serves "last N with peer"
+ *      in exactly the store_history order, reading N entries with no sort;
+ *      messages_queued(peer, ts_ms) WHERE state = 0 is a partial index that
+ *      holds only queued rows, so finding them costs nothing as history grows.
+ *      No foreign key to envelopes: a QUEUED message has no envelope yet.
+ *      The one place envelopes leave the log, expiry, deletes their messages
+ *      in the same operation (store_envelope_expire, store_sync.c).
+ *
+ *  outbox(n INTEGER PK, peer, env_id → envelopes(id) ON DELETE CASCADE,
+ *         added_ms, UNIQUE(peer, env_id))
+ *      Envelopes a peer has not acknowledged. n orders by insertion;
+ *      outbox_peer(peer) (entries (peer, n)) lists a peer's pending ids oldest
+ *      first without sorting. An envelope must be stored before it is queued
+ *      (the foreign key); deleting it from the log drops it from the outbox.
+ *      No index leads with env_id: that cascade and store_outbox_drop
+ *      (store_sync.c) scan the outbox, which stays small while peers
+ *      acknowledge. An index outbox(env_id) needs a schema version of its own.
  *
  *  Invariants:
  *  - a message's env_id is NULL exactly while it is QUEUED, and an outgoing

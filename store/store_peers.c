@@ -1,6 +1,15 @@
-/*  store/store_peers.c — who we know: contacts (names we gave to keys) and
- *  peers (nodes we have seen, with their last endpoint) (tables contacts and
- *  peers; schema in store.c).
+/*  store/store_peers.c — who we know: contacts (the names we give to keys)
+ *  and peers (nodes we have seen, with their last endpoint).
+ *
+ *  Tables (schema conventions and versions: store.c)
+ *  ------
+ *  contacts(name TEXT PK, pk, verified 0|1, added_ms), index contacts_pk(pk)
+ *      name is 1..STORE_NAME_MAX bytes. Several names may share a key.
+ *      verified is the safety number checked out of band; it does not survive
+ *      a change of key under the same name.
+ *
+ *  peers(pk PK, endpoint TEXT, first_seen_ms, last_seen_ms)
+ *      endpoint is "" or at most PARLEY_ENDPOINT_MAX bytes.
  */
 #include "store.h"
 #include "store_int.h"

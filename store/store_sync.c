@@ -1,7 +1,22 @@
 /*  store/store_sync.c — what replication reads from and does to the log:
  *  a scope's keys in (ts, id) order for the reconciliation set, ranges of a
  *  scope streamed in that order, lookups by id prefix (WANT frames), the
- *  authors seen per scope, and the deletion of expired envelopes.
+ *  authors seen per scope, the deletion of expired envelopes, read marks and
+ *  outbox drops, and the prekey bundles passed on to others.
+ *
+ *  Tables: none of its own. It reads and deletes from tables documented
+ *  where they are written (schema conventions and versions: store.c):
+ *    envelopes      a scope by envelopes_scope_ts (scope, ts_ms, id), ids
+ *                   by prefix through UNIQUE(id), due envelopes through the
+ *                   partial index envelopes_expires (store_log.c)
+ *    scope_authors  every (scope, author) pair, in key order (store_log.c)
+ *    messages       deleted with their envelope; incoming ones marked read,
+ *                   both by env_id (UNIQUE) (store_msgs.c)
+ *    outbox         rows dropped by env_id: no index leads with it, so that
+ *                   delete scans the outbox (store_msgs.c)
+ *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
+ *                   (no index: a scan and sort of one row per peer)
+ *                   (store_keys.c)
  *
  *  Invariants: an expired envelope leaves the log with its message and its
  *  outbox rows in one operation (secure_delete overwrites the pages); the
