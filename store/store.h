@@ -272,6 +272,12 @@ typedef struct {
 
 int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;
 
-void store_test(bool verbose);
+/* ---- self-tests, one per file (tests/store_selftest.c runs them) ---- */
+void store_test(bool verbose);       /* store.c: open, migrate, bind, transactions, stats */
+void store_log_test(bool verbose);   /* store_log.c */
+void store_msgs_test(bool verbose);  /* store_msgs.c */
+void store_peers_test(bool verbose); /* store_peers.c */
+void store_keys_test(bool verbose);  /* store_keys.c */
+void store_sync_test(bool verbose);  /* store_sync.c */
 
 #endif

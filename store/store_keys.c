@@ -411,3 +411,268 @@ store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n)
     s_reset(st);
     return rc;
 }
+
+/* ---- self-test (shared helpers: store_testkit.h) ---- */
+
+#include "store_testkit.h"
+
+static void
+s_t_own_prekey(store_own_prekey_t *k, const uint8_t owner[32], uint32_t id, uint8_t secret[32])
+{
+    memset(k, 0, sizeof *k);
+    memcpy(k->pub.owner, owner, 32);
+    k->pub.spk_id = id;
+    randombytes_buf(k->pub.spk_pub, 32);
+    k->pub.created_ms = 1000u * id;
+    randombytes_buf(k->bundle, sizeof k->bundle);
+    randombytes_buf(secret, 32);
+}
+
+static void
+s_t_prekeys(store_t *s, const char *path)
+{
+    uint8_t me[32];
+    randombytes_buf(me, sizeof me);
+    store_own_prekey_t k1;
+    store_own_prekey_t k2;
+    store_own_prekey_t k3;
+    store_own_prekey_t got;
+    uint8_t s1[32];
+    uint8_t s2[32];
+    uint8_t s3[32];
+    uint8_t sec[32];
+    s_t_own_prekey(&k1, me, 1, s1);
+    s_t_own_prekey(&k2, me, 2, s2);
+    s_t_own_prekey(&k3, me, 3, s3);
+
+    CHECK(store_own_prekey_current(s, &got) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_own_prekey_add(s, &k1, s1, 100) == 0);
+    CHECK(store_own_prekey_current(s, &got) == 0);
+    CHECK(got.pub.spk_id == 1 && got.superseded_ms == 0 && got.pub.created_ms == 1000);
+    CHECK(memcmp(&got.pub.spk_pub, k1.pub.spk_pub, 32) == 0);
+    CHECK(memcmp(got.bundle, k1.bundle, sizeof got.bundle) == 0);
+    CHECK(store_own_prekey_add(s, &k2, s2, 200) == 0);
+    CHECK(store_own_prekey_current(s, &got) == 0 && got.pub.spk_id == 2);
+    CHECK(s_t_int(s, "SELECT superseded_ms FROM own_prekeys WHERE spk_id = 1") == 200);
+
+    /* a reused id changes nothing, not even the current one's status */
+    CHECK(store_own_prekey_add(s, &k2, s2, 300) == PARLEY_ERR_EXISTS);
+    CHECK(store_own_prekey_current(s, &got) == 0 && got.pub.spk_id == 2);
+    CHECK(s_t_int(s, "SELECT superseded_ms FROM own_prekeys WHERE spk_id = 1") == 200);
+    s_t_idle(s);
+
+    /* inside the caller's transaction the add is a savepoint, undone with it */
+    CHECK(store_begin(s) == 0);
+    CHECK(store_own_prekey_add(s, &k3, s3, 400) == 0);
+    CHECK(store_own_prekey_current(s, &got) == 0 && got.pub.spk_id == 3);
+    CHECK(store_rollback(s) == 0);
+    CHECK(store_own_prekey_current(s, &got) == 0 && got.pub.spk_id == 2);
+
+    CHECK(store_own_prekey_secret(s, 1, sec) == 0 && sodium_memcmp(sec, s1, 32) == 0);
+    CHECK(store_own_prekey_secret(s, 2, sec) == 0 && sodium_memcmp(sec, s2, 32) == 0);
+    CHECK(store_own_prekey_secret(s, 3, sec) == PARLEY_ERR_NOKEY);
+    size_t n = 9;
+    CHECK(store_own_prekey_wipe(s, 200, &n) == 0 && n == 0); /* superseded at 200, not before */
+    CHECK(store_own_prekey_wipe(s, 201, &n) == 0 && n == 1);
+    CHECK(store_own_prekey_secret(s, 1, sec) == PARLEY_ERR_NOKEY);
+    CHECK(store_own_prekey_secret(s, 2, sec) == 0 && sodium_memcmp(sec, s2, 32) == 0);
+    CHECK(store_own_prekey_wipe(s, UINT64_MAX, &n) == 0 && n == 0); /* current stays */
+
+    /* after a TRUNCATE checkpoint the wiped secret is nowhere on disk */
+    char wal[512];
+    CHECK(snprintf(wal, sizeof wal, "%s-wal", path) > 0);
+    CHECK(store_checkpoint(s) == 0);
+    CHECK(!s_t_file_has(path, s1, 32));
+    CHECK(!s_t_file_has(wal, s1, 32));
+    CHECK(s_t_file_has(path, s2, 32)); /* the search works: the live one is there */
+    s_t_idle(s);
+
+    /* peers' prekeys: only a higher spk_id replaces */
+    uint8_t owner[32];
+    randombytes_buf(owner, sizeof owner);
+    prekey_t pk = { .spk_id = 5, .created_ms = 50 };
+    memcpy(pk.owner, owner, 32);
+    randombytes_buf(pk.spk_pub, 32);
+    uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
+    randombytes_buf(bundle, sizeof bundle);
+    prekey_t pgot;
+    bool changed = false;
+    CHECK(store_peer_prekey_get(s, owner, &pgot) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_prekey_put(s, &pk, bundle, &changed) == 0 && changed);
+    prekey_t older = pk;
+    older.spk_id = 4;
+    randombytes_buf(older.spk_pub, 32);
+    CHECK(store_peer_prekey_put(s, &older, bundle, &changed) == 0 && !changed);
+    prekey_t same = pk;
+    randombytes_buf(same.spk_pub, 32);
+    CHECK(store_peer_prekey_put(s, &same, bundle, &changed) == 0 && !changed);
+    CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
+    CHECK(pgot.spk_id == 5 && memcmp(pgot.spk_pub, pk.spk_pub, 32) == 0);
+    CHECK(memcmp(pgot.owner, owner, 32) == 0 && pgot.created_ms == 50);
+    prekey_t newer = pk;
+    newer.spk_id = 6;
+    newer.created_ms = 60;
+    CHECK(store_peer_prekey_put(s, &newer, bundle, &changed) == 0 && changed);
+    CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
+    CHECK(pgot.spk_id == 6 && pgot.created_ms == 60);
+
+    sodium_memzero(s1, sizeof s1);
+    sodium_memzero(s2, sizeof s2);
+    sodium_memzero(s3, sizeof s3);
+    sodium_memzero(sec, sizeof sec);
+    s_t_idle(s);
+}
+
+static void
+s_t_sessions(store_t *s)
+{
+    store_send_session_t snd;
+    store_send_session_t sgot;
+    memset(&snd, 0, sizeof snd);
+    randombytes_buf(snd.peer, 32);
+    randombytes_buf(snd.ek_pub, 32);
+    randombytes_buf(snd.key, 32);
+    snd.spk_id = 7;
+    snd.day0 = 20000;
+    snd.day = 20000;
+    CHECK(store_send_session_get(s, snd.peer, &sgot) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_send_session_put(s, &snd) == 0);
+    CHECK(store_send_session_get(s, snd.peer, &sgot) == 0);
+    CHECK(memcmp(sgot.ek_pub, snd.ek_pub, 32) == 0 && sgot.spk_id == 7);
+    CHECK(sgot.day0 == 20000 && sgot.day == 20000 && sodium_memcmp(sgot.key, snd.key, 32) == 0);
+    snd.day = 20003;
+    snd.spk_id = UINT32_MAX;
+    randombytes_buf(snd.key, 32);
+    CHECK(store_send_session_put(s, &snd) == 0);
+    CHECK(store_send_session_get(s, snd.peer, &sgot) == 0);
+    CHECK(sgot.day == 20003 && sgot.spk_id == UINT32_MAX);
+    CHECK(sodium_memcmp(sgot.key, snd.key, 32) == 0);
+    snd.day = 1;
+    CHECK(store_send_session_put(s, &snd) == PARLEY_ERR_MALFORMED);
+
+    store_recv_session_t r[2];
+    store_recv_session_t rgot;
+    memset(r, 0, sizeof r);
+    for (int i = 0; i < 2; i++) {
+        memcpy(r[i].peer, snd.peer, 32);
+        randombytes_buf(r[i].ek_pub, 32);
+        randombytes_buf(r[i].key, 32);
+        r[i].spk_id = 3;
+        r[i].day0 = 100;
+        r[i].base_day = 100 + (uint32_t)i;
+        r[i].last_used_ms = 5000 + (uint64_t)i;
+        CHECK(store_recv_session_put(s, &r[i]) == 0);
+    }
+    CHECK(store_recv_session_get(s, r[1].peer, r[1].ek_pub, &rgot) == 0);
+    CHECK(rgot.base_day == 101 && rgot.last_used_ms == 5001);
+    CHECK(sodium_memcmp(rgot.key, r[1].key, 32) == 0);
+    CHECK(store_recv_session_get(s, r[1].ek_pub, r[1].peer, &rgot) == PARLEY_ERR_NOTFOUND);
+    r[0].base_day = 150;
+    CHECK(store_recv_session_put(s, &r[0]) == 0); /* replaces, does not add */
+    r[0].base_day = 99;
+    CHECK(store_recv_session_put(s, &r[0]) == PARLEY_ERR_MALFORMED);
+
+    store_recv_session_t *list = NULL;
+    size_t n = 0;
+    CHECK(store_recv_session_list(s, &list, &n) == 0 && n == 2);
+    CHECK(memcmp(list[0].ek_pub, list[1].ek_pub, 32) < 0);
+    for (size_t i = 0; i < n; i++) {
+        int j = memcmp(list[i].ek_pub, r[0].ek_pub, 32) == 0 ? 0 : 1;
+        CHECK(memcmp(list[i].ek_pub, r[j].ek_pub, 32) == 0);
+        CHECK(list[i].base_day == (j == 0 ? 150u : 101u));
+    }
+    sodium_memzero(list, n * sizeof *list);
+    free(list);
+    sodium_memzero(&snd, sizeof snd);
+    sodium_memzero(&sgot, sizeof sgot);
+    sodium_memzero(r, sizeof r);
+    sodium_memzero(&rgot, sizeof rgot);
+    s_t_idle(s);
+}
+
+/*  Damages one value at a time through a raw connection and checks that the
+ *  call reading it says PARLEY_ERR_MALFORMED and copies no part of a secret
+ *  out. */
+static void
+s_t_corrupt(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t pk[32];
+    randombytes_buf(pk, sizeof pk);
+    store_own_prekey_t k;
+    uint8_t secret[32];
+    s_t_own_prekey(&k, pk, 1, secret);
+    CHECK(store_own_prekey_add(s, &k, secret, 1) == 0);
+    prekey_t ppk = k.pub;
+    CHECK(store_peer_prekey_put(s, &ppk, k.bundle, &(bool){ false }) == 0);
+    store_send_session_t snd = { .spk_id = 1 };
+    memcpy(snd.peer, pk, 32);
+    CHECK(store_send_session_put(s, &snd) == 0);
+    store_recv_session_t rcv = { .spk_id = 1 };
+    memcpy(rcv.peer, pk, 32);
+    CHECK(store_recv_session_put(s, &rcv) == 0);
+
+    store_own_prekey_t own;
+    prekey_t pgot;
+    store_send_session_t sgot;
+    store_recv_session_t rgot;
+    store_recv_session_t *rlist = NULL;
+    size_t n = 0;
+    uint8_t sec[32];
+
+    s_t_raw(path, "UPDATE own_prekeys SET secret = x'00'");
+    memset(sec, 0xAA, sizeof sec);
+    CHECK(store_own_prekey_secret(s, 1, sec) == PARLEY_ERR_MALFORMED);
+    CHECK(sec[0] == 0xAA && sec[31] == 0xAA); /* nothing copied */
+    s_t_raw(path, "UPDATE own_prekeys SET bundle = zeroblob(140)");
+    CHECK(store_own_prekey_current(s, &own) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE peer_prekeys SET spk_id = 4294967296");
+    CHECK(store_peer_prekey_get(s, pk, &pgot) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE send_sessions SET key = zeroblob(31)");
+    CHECK(store_send_session_get(s, pk, &sgot) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE send_sessions SET key = zeroblob(32), day0 = 5, day = 4");
+    CHECK(store_send_session_get(s, pk, &sgot) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE recv_sessions SET key = 'text instead of 32 bytes of key!'");
+    CHECK(store_recv_session_get(s, rcv.peer, rcv.ek_pub, &rgot) == PARLEY_ERR_MALFORMED);
+    CHECK(store_recv_session_list(s, &rlist, &n) == PARLEY_ERR_MALFORMED);
+    CHECK(rlist == NULL && n == 0);
+    s_t_idle(s);
+
+    /* two "current" prekeys, once the unique index is gone */
+    s_t_raw(path, "DROP INDEX own_prekeys_current;"
+                  "UPDATE own_prekeys SET bundle = zeroblob(141);"
+                  "INSERT INTO own_prekeys SELECT 2, owner, spk_pub, created_ms, bundle,"
+                  " secret, NULL FROM own_prekeys;");
+    CHECK(store_own_prekey_current(s, &own) == PARLEY_ERR_MALFORMED);
+    s_t_idle(s);
+    store_destroy(&s);
+    sodium_memzero(secret, sizeof secret);
+}
+
+void
+store_keys_test(bool verbose)
+{
+    s_t_kit_t kit;
+    s_t_begin(&kit, "store_keys", verbose);
+    char path[512];
+    s_t_path(path, sizeof path, kit.dir, "keys.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    s_t_idle(s);
+    s_t_say(&kit, "own and peer prekeys, wipe");
+    s_t_prekeys(s, path);
+    s_t_say(&kit, "sessions");
+    s_t_sessions(s);
+    store_destroy(&s);
+    s_t_say(&kit, "the current prekey persists across reopen");
+    CHECK(store_open(path, &s) == 0);
+    store_own_prekey_t own;
+    CHECK(store_own_prekey_current(s, &own) == 0 && own.pub.spk_id == 2);
+    store_destroy(&s);
+    s_t_say(&kit, "damaged rows");
+    s_t_corrupt(&kit);
+    s_t_end(&kit);
+}

@@ -258,3 +258,179 @@ store_envelope_each(store_t *self, int (*fn)(const uint8_t *bytes, size_t len, v
     self->in_each = false;
     return rc;
 }
+
+/* ---- self-test (shared helpers: store_testkit.h) ---- */
+
+#include "store_testkit.h"
+
+static void
+s_t_envelopes(store_t *s)
+{
+    uint8_t author[32];
+    uint8_t author2[32];
+    uint8_t scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(author2, sizeof author2);
+    randombytes_buf(scope, sizeof scope);
+    s_t_env_t e[3];
+    for (int i = 0; i < 3; i++) {
+        s_t_env(&e[i], author, scope, (uint64_t)i + 1, (uint8_t)i);
+        CHECK(store_envelope_put(s, &e[i].env, e[i].id, 5000) == 0);
+    }
+    s_t_idle(s);
+
+    /* the same envelope again: nothing written */
+    CHECK(store_envelope_put(s, &e[0].env, e[0].id, 6000) == PARLEY_ERR_DUPLICATE);
+    store_stats_t stats;
+    CHECK(store_stats(s, &stats) == 0);
+    CHECK(stats.envelopes == 3 && stats.equivocations == 0);
+    CHECK(s_t_int(s, "SELECT received_ms FROM envelopes ORDER BY n LIMIT 1") == 5000);
+
+    /* another envelope for (author, scope, 2): evidence, not the log */
+    s_t_env_t forged;
+    s_t_env(&forged, author, scope, 2, 0xEE);
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 7000) == PARLEY_ERR_EQUIVOCATION);
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 7001) == PARLEY_ERR_EQUIVOCATION);
+    CHECK(store_stats(s, &stats) == 0);
+    CHECK(stats.envelopes == 3 && stats.equivocations == 1);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations WHERE seq = 2 AND received_ms = 7000")
+          == 1);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    CHECK(store_envelope_get(s, e[1].id, &bytes, &len) == 0);
+    CHECK(len == sizeof e[1].bytes && memcmp(bytes, e[1].bytes, len) == 0);
+    free(bytes);
+    CHECK(store_envelope_get(s, forged.id, &bytes, &len) == PARLEY_ERR_NOTFOUND);
+    CHECK(bytes == NULL && len == 0);
+    CHECK(store_envelope_has(s, e[2].id));
+    CHECK(!store_envelope_has(s, forged.id));
+    s_t_idle(s);
+
+    /* the same seq by another author is no conflict */
+    s_t_env_t other;
+    s_t_env(&other, author2, scope, 2, 9);
+    CHECK(store_envelope_put(s, &other.env, other.id, 5000) == 0);
+
+    uint64_t seq = 99;
+    CHECK(store_last_seq(s, author, scope, &seq) == 0 && seq == 3);
+    CHECK(store_last_seq(s, author2, scope, &seq) == 0 && seq == 2);
+    CHECK(store_last_seq(s, scope, author, &seq) == 0 && seq == 0);
+
+    /* refused before anything is written */
+    s_t_env_t bad;
+    s_t_env(&bad, author, scope, 10, 1);
+    bad.env.bytes_len = PARLEY_ENVELOPE_HEADER_LEN + PARLEY_SIG_LEN - 1;
+    CHECK(store_envelope_put(s, &bad.env, bad.id, 1) == PARLEY_ERR_MALFORMED);
+    bad.env.bytes_len = PARLEY_ENVELOPE_MAX + 1;
+    CHECK(store_envelope_put(s, &bad.env, bad.id, 1) == PARLEY_ERR_LIMIT);
+    bad.env.bytes_len = sizeof bad.bytes;
+    bad.env.bytes = NULL;
+    CHECK(store_envelope_put(s, &bad.env, bad.id, 1) == PARLEY_ERR_MALFORMED);
+    bad.env.bytes = bad.bytes;
+    bad.env.seq = UINT64_MAX;
+    CHECK(store_envelope_put(s, &bad.env, bad.id, 1) == PARLEY_ERR_LIMIT);
+    CHECK(store_stats(s, &stats) == 0 && stats.envelopes == 4);
+    s_t_idle(s);
+}
+
+/*  store_envelope_each callback: records first bytes' salt, stops at arg limit. */
+typedef struct {
+    size_t n;          /* calls so far */
+    size_t stop_after; /* return non-zero at this call */
+    uint8_t salt[8];   /* body byte of each envelope seen */
+    store_t *store;    /* to try a nested walk */
+    int nested_rc;     /* what the nested walk returned */
+} s_t_walk_t;
+
+static int
+s_t_walk_fn(const uint8_t *bytes, size_t len, void *arg)
+{
+    s_t_walk_t *w = arg;
+    CHECK(len == 200);
+    if (w->n < sizeof w->salt) {
+        w->salt[w->n] = bytes[PARLEY_ENVELOPE_HEADER_LEN];
+    }
+    w->n++;
+    if (w->store != NULL) {
+        w->nested_rc = store_envelope_each(w->store, s_t_walk_fn, arg);
+        w->store = NULL;
+    }
+    return w->n == w->stop_after;
+}
+
+static void
+s_t_each(store_t *s)
+{
+    s_t_walk_t w = { .stop_after = 0 };
+    CHECK(store_envelope_each(s, s_t_walk_fn, &w) == 0);
+    CHECK(w.n == 4);
+    CHECK(w.salt[0] == 0 && w.salt[1] == 1 && w.salt[2] == 2 && w.salt[3] == 9);
+    s_t_walk_t stop = { .stop_after = 2, .store = s };
+    CHECK(store_envelope_each(s, s_t_walk_fn, &stop) == 0);
+    CHECK(stop.n == 2);
+    CHECK(stop.nested_rc == PARLEY_ERR_STATE);
+    s_t_idle(s);
+}
+
+/*  Damages one value at a time through a raw connection and checks that the
+ *  call reading it says PARLEY_ERR_MALFORMED, leaves its outputs empty, and
+ *  that the store keeps working for other rows. */
+static void
+s_t_corrupt(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t author[32];
+    uint8_t scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    s_t_env_t e[2];
+    for (int i = 0; i < 2; i++) {
+        s_t_env(&e[i], author, scope, (uint64_t)i + 1, (uint8_t)i);
+        CHECK(store_envelope_put(s, &e[i].env, e[i].id, 1) == 0);
+    }
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    uint64_t u = 0;
+
+    s_t_raw(path, "UPDATE envelopes SET bytes = x'00' WHERE seq = 1");
+    CHECK(store_envelope_get(s, e[0].id, &bytes, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(bytes == NULL && len == 0);
+    s_t_walk_t w = { .stop_after = 0 };
+    CHECK(store_envelope_each(s, s_t_walk_fn, &w) == PARLEY_ERR_MALFORMED && w.n == 0);
+    CHECK(store_envelope_get(s, e[1].id, &bytes, &len) == 0); /* the other row is fine */
+    free(bytes);
+    s_t_raw(path, "UPDATE envelopes SET bytes = zeroblob(65537) WHERE seq = 1");
+    CHECK(store_envelope_get(s, e[0].id, &bytes, &len) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE envelopes SET seq = -seq");
+    CHECK(store_last_seq(s, author, scope, &u) == PARLEY_ERR_MALFORMED && u == 0);
+    s_t_raw(path, "UPDATE envelopes SET seq = -seq;" /* back to 1, 2 */
+                  "UPDATE envelopes SET id = x'0102' WHERE seq = 1");
+    s_t_env_t again;
+    s_t_env(&again, author, scope, 1, 0x55);
+    CHECK(store_envelope_put(s, &again.env, again.id, 1) == PARLEY_ERR_MALFORMED);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
+void
+store_log_test(bool verbose)
+{
+    s_t_kit_t kit;
+    s_t_begin(&kit, "store_log", verbose);
+    char path[512];
+    s_t_path(path, sizeof path, kit.dir, "log.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    s_t_idle(s);
+    s_t_say(&kit, "put, duplicate, equivocation, get, last_seq");
+    s_t_envelopes(s);
+    s_t_say(&kit, "each, and no nested walk");
+    s_t_each(s);
+    store_destroy(&s);
+    s_t_say(&kit, "damaged rows");
+    s_t_corrupt(&kit);
+    s_t_end(&kit);
+}

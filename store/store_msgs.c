@@ -390,3 +390,256 @@ store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]
     }
     return rc;
 }
+
+/* ---- self-test (shared helpers: store_testkit.h) ---- */
+
+#include "store_testkit.h"
+
+static store_msg_t
+s_t_msg(uint8_t tag, const uint8_t peer[32], bool outgoing, int state, uint64_t seq, uint64_t ts,
+        const char *text)
+{
+    store_msg_t m;
+    memset(&m, 0, sizeof m);
+    memset(m.msg_id, tag, sizeof m.msg_id);
+    memcpy(m.peer, peer, 32);
+    m.has_env = state != MSG_STATE_QUEUED;
+    memset(m.env_id, tag, sizeof m.env_id);
+    m.outgoing = outgoing;
+    m.state = state;
+    m.seq = seq;
+    m.ts_ms = ts;
+    m.text = (char *)text;
+    return m;
+}
+
+static void
+s_t_messages(store_t *s)
+{
+    uint8_t p1[32];
+    uint8_t p2[32];
+    randombytes_buf(p1, sizeof p1);
+    randombytes_buf(p2, sizeof p2);
+
+    store_msg_t q1 = s_t_msg(1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
+    store_msg_t q2 = s_t_msg(2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
+    CHECK(store_msg_add(s, &q2) == 0);
+    CHECK(store_msg_add(s, &q1) == 0);
+    CHECK(store_msg_add(s, &q1) == PARLEY_ERR_EXISTS);
+
+    /* inconsistent or oversized messages are refused */
+    store_msg_t bad = q1;
+    memset(bad.msg_id, 0x77, sizeof bad.msg_id);
+    bad.has_env = true;
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* QUEUED with an envelope */
+    bad = s_t_msg(0x78, p1, true, MSG_STATE_RECEIVED, 1, 1, "x");
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* outgoing RECEIVED */
+    bad = s_t_msg(0x79, p1, false, MSG_STATE_DELIVERED, 1, 1, "x");
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* incoming DELIVERED */
+    bad = s_t_msg(0x7a, p1, true, 7, 1, 1, "x");
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED);
+    bad = s_t_msg(0x7b, p1, true, MSG_STATE_STORED, 1, 1, NULL);
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED);
+    char *huge = malloc(PARLEY_TEXT_MAX + 2);
+    CHECK(huge != NULL);
+    memset(huge, 'a', PARLEY_TEXT_MAX + 1);
+    huge[PARLEY_TEXT_MAX + 1] = '\0';
+    bad = s_t_msg(0x7c, p1, true, MSG_STATE_STORED, 1, 1, huge);
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_LIMIT);
+    huge[PARLEY_TEXT_MAX] = '\0'; /* exactly the limit is fine */
+    CHECK(store_msg_add(s, &bad) == 0);
+    free(huge);
+    s_t_idle(s);
+
+    store_msg_t *msgs = NULL;
+    size_t n = 0;
+    CHECK(store_msg_queued(s, p1, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].msg_id[0] == 1 && strcmp(msgs[0].text, "hello") == 0);
+    CHECK(msgs[1].msg_id[0] == 2 && !msgs[1].has_env && msgs[1].ts_ms == 101);
+    store_msgs_free(msgs, n);
+    CHECK(store_msg_queued(s, p2, &msgs, &n) == 0 && n == 0 && msgs == NULL);
+    uint8_t(*peers)[32] = NULL;
+    CHECK(store_msg_queued_peers(s, &peers, &n) == 0 && n == 1);
+    CHECK(memcmp(peers[0], p1, 32) == 0);
+    free(peers);
+
+    /* attach: QUEUED → STORED, once */
+    uint8_t e1[32];
+    uint8_t e2[32];
+    randombytes_buf(e1, sizeof e1);
+    randombytes_buf(e2, sizeof e2);
+    CHECK(store_msg_attach(s, q1.msg_id, e1, 1, 200) == 0);
+    CHECK(store_msg_attach(s, q1.msg_id, e2, 2, 201) == PARLEY_ERR_STATE);
+    uint8_t nobody[STORE_MSG_ID_LEN] = { 0xAB };
+    CHECK(store_msg_attach(s, nobody, e2, 2, 201) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_msg_attach(s, q2.msg_id, e1, 2, 201) == PARLEY_ERR_EXISTS);
+    store_stats_t stats;
+    CHECK(store_stats(s, &stats) == 0 && stats.queued == 1 && stats.messages == 3);
+    s_t_idle(s);
+
+    /* raise only raises */
+    bool changed = false;
+    store_msg_t out;
+    CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, &out) == 0);
+    CHECK(changed && out.state == MSG_STATE_DELIVERED && out.has_env);
+    CHECK(memcmp(out.env_id, e1, 32) == 0 && out.seq == 1 && out.ts_ms == 200);
+    CHECK(strcmp(out.text, "hello") == 0);
+    free(out.text);
+    CHECK(store_msg_raise(s, e1, MSG_STATE_RELAYED, &changed, &out) == 0);
+    CHECK(!changed && out.state == MSG_STATE_DELIVERED);
+    free(out.text);
+    CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, NULL) == 0 && !changed);
+    CHECK(store_msg_raise(s, e1, MSG_STATE_READ, &changed, NULL) == 0 && changed);
+    CHECK(store_msg_raise(s, e2, MSG_STATE_READ, &changed, &out) == PARLEY_ERR_NOTFOUND);
+    CHECK(!changed && out.text == NULL);
+    CHECK(store_msg_raise(s, e1, MSG_STATE_RECEIVED, &changed, NULL) == PARLEY_ERR_MALFORMED);
+    CHECK(store_msg_raise(s, e1, MSG_STATE_QUEUED, &changed, NULL) == PARLEY_ERR_MALFORMED);
+    store_msg_t in = s_t_msg(9, p2, false, MSG_STATE_RECEIVED, 4, 300, "incoming");
+    CHECK(store_msg_add(s, &in) == 0);
+    CHECK(store_msg_raise(s, in.env_id, MSG_STATE_READ, &changed, NULL) == PARLEY_ERR_NOTFOUND);
+    s_t_idle(s);
+
+    /* history: the last `limit`, oldest first, ties by (outgoing, seq) */
+    uint8_t p3[32];
+    randombytes_buf(p3, sizeof p3);
+    static const uint64_t ts[10] = { 1005, 1002, 1009, 1000, 1007, 1001, 1008, 1003, 1006, 1004 };
+    for (int i = 0; i < 10; i++) {
+        store_msg_t m = s_t_msg((uint8_t)(0x40 + i), p3, false, MSG_STATE_RECEIVED, (uint64_t)i + 1,
+                                ts[i], "h");
+        CHECK(store_msg_add(s, &m) == 0);
+    }
+    store_msg_t mine = s_t_msg(0x60, p3, true, MSG_STATE_STORED, 1, 2000, "mine");
+    store_msg_t theirs = s_t_msg(0x61, p3, false, MSG_STATE_RECEIVED, 50, 2000, "theirs");
+    CHECK(store_msg_add(s, &mine) == 0);
+    CHECK(store_msg_add(s, &theirs) == 0);
+    CHECK(store_history(s, p3, 3, &msgs, &n) == 0 && n == 3);
+    CHECK(msgs[0].ts_ms == 1009);
+    CHECK(msgs[1].ts_ms == 2000 && !msgs[1].outgoing && strcmp(msgs[1].text, "theirs") == 0);
+    CHECK(msgs[2].ts_ms == 2000 && msgs[2].outgoing && strcmp(msgs[2].text, "mine") == 0);
+    store_msgs_free(msgs, n);
+    CHECK(store_history(s, p3, 0, &msgs, &n) == 0 && n == 12);
+    for (size_t i = 0; i < 10; i++) {
+        CHECK(msgs[i].ts_ms == 1000 + i);
+    }
+    store_msgs_free(msgs, n);
+    CHECK(store_history(s, p3, 100, &msgs, &n) == 0 && n == 12);
+    store_msgs_free(msgs, n);
+    CHECK(store_history(s, p3, 1, &msgs, &n) == 0 && n == 1 && msgs[0].outgoing);
+    store_msgs_free(msgs, n);
+    uint8_t stranger[32];
+    randombytes_buf(stranger, sizeof stranger);
+    CHECK(store_history(s, stranger, 5, &msgs, &n) == 0 && n == 0);
+    store_msgs_free(msgs, n);
+    store_msgs_free(NULL, 0);
+    s_t_idle(s);
+}
+
+static void
+s_t_outbox(store_t *s)
+{
+    /* four envelopes in the log: an outbox row must name one */
+    uint8_t author[32];
+    uint8_t scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    uint8_t ids[4][32];
+    for (int i = 0; i < 4; i++) {
+        s_t_env_t e;
+        s_t_env(&e, author, scope, (uint64_t)i + 1, (uint8_t)i);
+        CHECK(store_envelope_put(s, &e.env, e.id, 1) == 0);
+        memcpy(ids[i], e.id, 32);
+    }
+
+    uint8_t peer[32];
+    uint8_t other[32];
+    randombytes_buf(peer, sizeof peer);
+    randombytes_buf(other, sizeof other);
+    CHECK(store_outbox_add(s, ids[3], peer, 10) == 0);
+    CHECK(store_outbox_add(s, ids[0], peer, 11) == 0);
+    CHECK(store_outbox_add(s, ids[2], peer, 12) == 0);
+    CHECK(store_outbox_add(s, ids[3], peer, 13) == 0); /* already pending: keeps its place */
+    CHECK(store_outbox_add(s, ids[1], other, 14) == 0);
+    uint8_t unknown[32];
+    randombytes_buf(unknown, sizeof unknown);
+    CHECK(store_outbox_add(s, unknown, peer, 15) == PARLEY_ERR_NOTFOUND);
+    s_t_idle(s);
+
+    uint8_t got[8 * 32];
+    size_t n = 99;
+    CHECK(store_outbox_list(s, peer, 8, got, &n) == 0 && n == 3);
+    CHECK(memcmp(got, ids[3], 32) == 0); /* insertion order, not id order */
+    CHECK(memcmp(got + 32, ids[0], 32) == 0);
+    CHECK(memcmp(got + 64, ids[2], 32) == 0);
+    CHECK(store_outbox_list(s, peer, 2, got, &n) == 0 && n == 2);
+    CHECK(store_outbox_list(s, peer, 0, got, &n) == 0 && n == 0);
+    CHECK(store_outbox_ack(s, ids[0], peer) == 0);
+    CHECK(store_outbox_ack(s, ids[0], peer) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_outbox_ack(s, ids[1], peer) == PARLEY_ERR_NOTFOUND); /* it is other's */
+    CHECK(store_outbox_list(s, peer, 8, got, &n) == 0 && n == 2);
+    CHECK(memcmp(got, ids[3], 32) == 0 && memcmp(got + 32, ids[2], 32) == 0);
+    store_stats_t stats;
+    CHECK(store_stats(s, &stats) == 0 && stats.outbox == 3);
+    s_t_idle(s);
+}
+
+/*  Damages one value at a time through a raw connection and checks that the
+ *  call reading it says PARLEY_ERR_MALFORMED, leaves its outputs empty, and
+ *  that a repaired row reads again. */
+static void
+s_t_corrupt(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t pk[32];
+    randombytes_buf(pk, sizeof pk);
+    store_msg_t m = s_t_msg(1, pk, true, MSG_STATE_STORED, 1, 10, "text");
+    CHECK(store_msg_add(s, &m) == 0);
+    store_msg_t *msgs = NULL;
+    size_t n = 0;
+    bool changed = false;
+
+    s_t_raw(path, "UPDATE messages SET text = x'6869'"); /* a blob, not text */
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    CHECK(msgs == NULL && n == 0);
+    s_t_raw(path, "UPDATE messages SET text = CAST(x'41004142' AS TEXT)");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET text = 'ok', msg_id = x'01'");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET msg_id = zeroblob(16), state = 7");
+    store_msg_t mout;
+    CHECK(store_msg_raise(s, m.env_id, MSG_STATE_READ, &changed, &mout) == PARLEY_ERR_MALFORMED);
+    CHECK(mout.text == NULL);
+    s_t_raw(path, "UPDATE messages SET state = 0"); /* QUEUED yet with an envelope */
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET state = 1, outgoing = 2");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET outgoing = 1, ts_ms = -1");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET ts_ms = 10");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == 0 && n == 1); /* repaired: readable again */
+    store_msgs_free(msgs, n);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
+void
+store_msgs_test(bool verbose)
+{
+    s_t_kit_t kit;
+    s_t_begin(&kit, "store_msgs", verbose);
+    char path[512];
+    s_t_path(path, sizeof path, kit.dir, "msgs.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    s_t_idle(s);
+    s_t_say(&kit, "messages: queue, attach, raise, history");
+    s_t_messages(s);
+    s_t_say(&kit, "outbox");
+    s_t_outbox(s);
+    store_destroy(&s);
+    s_t_say(&kit, "damaged rows");
+    s_t_corrupt(&kit);
+    s_t_end(&kit);
+}

@@ -263,3 +263,161 @@ store_peer_list(store_t *self, store_peer_t **out, size_t *n)
     s_reset(st);
     return rc;
 }
+
+/* ---- self-test (shared helpers: store_testkit.h) ---- */
+
+#include "store_testkit.h"
+
+static void
+s_t_contacts(store_t *s)
+{
+    uint8_t ka[32];
+    uint8_t kb[32];
+    uint8_t kc[32];
+    randombytes_buf(ka, sizeof ka);
+    randombytes_buf(kb, sizeof kb);
+    randombytes_buf(kc, sizeof kc);
+    store_contact_t c;
+
+    CHECK(store_contact_by_name(s, "alice", &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_put(s, "alice", ka, false, 1) == 0);
+    CHECK(store_contact_by_name(s, "alice", &c) == 0);
+    CHECK(strcmp(c.name, "alice") == 0 && memcmp(c.pk, ka, 32) == 0 && !c.verified);
+    CHECK(c.added_ms == 1);
+    CHECK(store_contact_by_pk(s, ka, &c) == 0 && strcmp(c.name, "alice") == 0);
+
+    /* same key: verification can be added, not lost; added_ms stays */
+    CHECK(store_contact_put(s, "alice", ka, true, 2) == 0);
+    CHECK(store_contact_by_name(s, "alice", &c) == 0 && c.verified && c.added_ms == 1);
+    CHECK(store_contact_put(s, "alice", ka, false, 3) == 0);
+    CHECK(store_contact_by_name(s, "alice", &c) == 0 && c.verified);
+    /* a new key resets it */
+    CHECK(store_contact_put(s, "alice", kb, false, 4) == 0);
+    CHECK(store_contact_by_name(s, "alice", &c) == 0);
+    CHECK(memcmp(c.pk, kb, 32) == 0 && !c.verified && c.added_ms == 4);
+    CHECK(store_contact_by_pk(s, ka, &c) == PARLEY_ERR_NOTFOUND);
+
+    CHECK(store_contact_put(s, "bob", kc, false, 5) == 0);
+    char name64[STORE_NAME_MAX + 2];
+    memset(name64, 'z', STORE_NAME_MAX);
+    name64[STORE_NAME_MAX] = '\0';
+    CHECK(store_contact_put(s, name64, kc, false, 6) == 0); /* a second name for kc */
+    name64[STORE_NAME_MAX] = 'z';
+    name64[STORE_NAME_MAX + 1] = '\0';
+    CHECK(store_contact_put(s, name64, kc, false, 6) == PARLEY_ERR_LIMIT);
+    CHECK(store_contact_put(s, "", kc, false, 6) == PARLEY_ERR_MALFORMED);
+    CHECK(store_contact_by_name(s, NULL, &c) == PARLEY_ERR_MALFORMED);
+
+    store_contact_t *list = NULL;
+    size_t n = 0;
+    CHECK(store_contact_list(s, &list, &n) == 0 && n == 3);
+    CHECK(strcmp(list[0].name, "alice") == 0 && strcmp(list[1].name, "bob") == 0);
+    CHECK(strlen(list[2].name) == STORE_NAME_MAX);
+    free(list);
+
+    CHECK(store_contact_set_verified(s, kc, true) == 0);
+    CHECK(store_contact_by_name(s, "bob", &c) == 0 && c.verified);
+    CHECK(store_contact_set_verified(s, ka, true) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_by_pk(s, kc, &c) == 0 && strcmp(c.name, "bob") == 0);
+    CHECK(store_contact_remove(s, "bob") == 0);
+    CHECK(store_contact_remove(s, "bob") == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_by_name(s, "bob", &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_by_pk(s, kc, &c) == 0 && c.verified); /* the other name remains */
+    s_t_idle(s);
+}
+
+static void
+s_t_peers(store_t *s)
+{
+    uint8_t p[32];
+    uint8_t q[32];
+    randombytes_buf(p, sizeof p);
+    randombytes_buf(q, sizeof q);
+    store_peer_t got;
+    CHECK(store_peer_get(s, p, &got) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_seen(s, p, "tcp://10.0.0.1:4000", 10) == 0);
+    CHECK(store_peer_get(s, p, &got) == 0);
+    CHECK(strcmp(got.endpoint, "tcp://10.0.0.1:4000") == 0);
+    CHECK(got.first_seen_ms == 10 && got.last_seen_ms == 10);
+    CHECK(store_peer_seen(s, p, NULL, 20) == 0); /* keeps the endpoint */
+    CHECK(store_peer_get(s, p, &got) == 0);
+    CHECK(strcmp(got.endpoint, "tcp://10.0.0.1:4000") == 0);
+    CHECK(got.first_seen_ms == 10 && got.last_seen_ms == 20);
+    CHECK(store_peer_seen(s, p, "tcp://10.0.0.2:4001", 30) == 0);
+    CHECK(store_peer_get(s, p, &got) == 0 && strcmp(got.endpoint, "tcp://10.0.0.2:4001") == 0);
+    CHECK(store_peer_seen(s, q, NULL, 5) == 0);
+    CHECK(store_peer_get(s, q, &got) == 0 && got.endpoint[0] == '\0');
+
+    char ep[PARLEY_ENDPOINT_MAX + 2];
+    memset(ep, 'e', sizeof ep - 1);
+    ep[sizeof ep - 1] = '\0';
+    CHECK(store_peer_seen(s, q, ep, 6) == PARLEY_ERR_LIMIT);
+    ep[PARLEY_ENDPOINT_MAX] = '\0';
+    CHECK(store_peer_seen(s, q, ep, 6) == 0);
+    CHECK(store_peer_get(s, q, &got) == 0 && strlen(got.endpoint) == PARLEY_ENDPOINT_MAX);
+
+    store_peer_t *list = NULL;
+    size_t n = 0;
+    CHECK(store_peer_list(s, &list, &n) == 0 && n == 2);
+    CHECK(memcmp(list[0].pk, list[1].pk, 32) < 0);
+    free(list);
+    s_t_idle(s);
+}
+
+/*  Damages one value at a time through a raw connection and checks that the
+ *  call reading it says PARLEY_ERR_MALFORMED and returns nothing. */
+static void
+s_t_corrupt(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t pk[32];
+    randombytes_buf(pk, sizeof pk);
+    CHECK(store_contact_put(s, "carol", pk, false, 1) == 0);
+    CHECK(store_peer_seen(s, pk, "tcp://x", 1) == 0);
+    store_contact_t c;
+    store_contact_t *clist = NULL;
+    store_peer_t p;
+    size_t n = 0;
+
+    s_t_raw(path, "UPDATE contacts SET pk = x'0102'");
+    CHECK(store_contact_by_name(s, "carol", &c) == PARLEY_ERR_MALFORMED);
+    CHECK(store_contact_list(s, &clist, &n) == PARLEY_ERR_MALFORMED && clist == NULL);
+    s_t_raw(path, "UPDATE contacts SET pk = zeroblob(32), verified = 2");
+    CHECK(store_contact_by_name(s, "carol", &c) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE contacts SET verified = 0, name = printf('%.*c', 65, 'n')");
+    CHECK(store_contact_list(s, &clist, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE peers SET endpoint = x'00'");
+    CHECK(store_peer_get(s, pk, &p) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE peers SET endpoint = printf('%.*c', 256, 'e')");
+    CHECK(store_peer_get(s, pk, &p) == PARLEY_ERR_MALFORMED);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
+void
+store_peers_test(bool verbose)
+{
+    s_t_kit_t kit;
+    s_t_begin(&kit, "store_peers", verbose);
+    char path[512];
+    s_t_path(path, sizeof path, kit.dir, "peers.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    s_t_idle(s);
+    s_t_say(&kit, "contacts");
+    s_t_contacts(s);
+    s_t_say(&kit, "peers");
+    s_t_peers(s);
+    store_destroy(&s);
+    s_t_say(&kit, "contacts persist across reopen");
+    CHECK(store_open(path, &s) == 0);
+    store_contact_t c;
+    CHECK(store_contact_by_name(s, "alice", &c) == 0);
+    store_destroy(&s);
+    s_t_say(&kit, "damaged rows");
+    s_t_corrupt(&kit);
+    s_t_end(&kit);
+}

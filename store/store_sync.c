@@ -327,3 +327,189 @@ store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
     s_reset(st);
     return rc;
 }
+
+/* ---- self-test (shared helpers: store_testkit.h) ---- */
+
+#include "store_testkit.h"
+
+static int
+s_t_range_fn(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
+{
+    (void)id;
+    (void)bytes;
+    CHECK(len > 0);
+    uint64_t *last = arg;
+    CHECK(ts > *last);
+    *last = ts;
+    return 0;
+}
+
+static int
+s_t_authors_fn(const uint8_t scope[32], const uint8_t author[32], void *arg)
+{
+    (void)scope;
+    (void)author;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static void
+s_t_replication(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "replication.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t author[32], other[32], scope[32];
+    randombytes_buf(author, 32);
+    randombytes_buf(other, 32);
+    randombytes_buf(scope, 32);
+    s_t_env_t e[6];
+    for (uint64_t i = 0; i < 6; i++) {
+        s_t_env(&e[i], i % 2 ? other : author, scope, i + 1, (uint8_t)(0xa0 + i));
+        e[i].env.expires_ms = i == 5 ? 5000 : 0;
+        CHECK(store_envelope_put(s, &e[i].env, e[i].id, 1) == 0);
+    }
+    size_t n_authors = 0;
+    CHECK(store_scope_authors(s, s_t_authors_fn, &n_authors) == 0 && n_authors == 2);
+    sync_set_t *set = sync_set_new();
+    CHECK(set && store_scope_load(s, scope, set) == 0 && sync_set_count(set) == 6);
+    //  Ranges: after the first item up to the fourth, in order.
+    const sync_item_t *first = sync_set_at(set, 0);
+    uint8_t fid[32], tid[32];
+    uint64_t fts = first->ts, tts = sync_set_at(set, 3)->ts;
+    memcpy(fid, first->id, 32);
+    memcpy(tid, sync_set_at(set, 3)->id, 32);
+    uint64_t last = 0;
+    size_t n = 0;
+    CHECK(store_envelope_range(s, scope, fts, fid, tts, tid, 100, s_t_range_fn, &last, &n) == 0);
+    CHECK(n == 3 && last == tts);
+    CHECK(store_envelope_range(s, scope, fts, fid, tts, tid, 2, s_t_range_fn, &(uint64_t){ 0 }, &n)
+          == 0);
+    CHECK(n == 2);
+    //  Prefix lookups.
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    CHECK(store_envelope_by_prefix(s, e[2].id, &bytes, &len) == 0 && len == sizeof e[2].bytes);
+    CHECK(memcmp(bytes, e[2].bytes, len) == 0);
+    free(bytes);
+    CHECK(store_envelope_has_prefix(s, e[4].id));
+    uint8_t none[SYNC_PREFIX_LEN] = { 0 };
+    CHECK(!store_envelope_has_prefix(s, none));
+    CHECK(store_envelope_by_prefix(s, none, &bytes, &len) == PARLEY_ERR_NOTFOUND);
+    //  Expiry: only the due one goes, with its outbox row and its message.
+    uint8_t peer[32] = { 9 };
+    CHECK(store_outbox_add(s, e[5].id, peer, 1) == 0);
+    store_msg_t m = { .msg_id = { 5 }, .has_env = true, .seq = 6, .ts_ms = e[5].env.ts_ms };
+    m.state = MSG_STATE_RECEIVED;
+    m.text = (char *)"expiring";
+    memcpy(m.env_id, e[5].id, 32);
+    memcpy(m.peer, peer, 32);
+    CHECK(store_msg_add(s, &m) == 0);
+    store_expired_t gone[4];
+    CHECK(store_envelope_expire(s, 4999, 4, gone, &n) == 0 && n == 0);
+    CHECK(store_envelope_expire(s, 5000, 4, gone, &n) == 0 && n == 1);
+    CHECK(memcmp(gone[0].id, e[5].id, 32) == 0 && gone[0].ts_ms == e[5].env.ts_ms);
+    CHECK(!store_envelope_has(s, e[5].id));
+    uint8_t ids[32 * 4];
+    CHECK(store_outbox_list(s, peer, 4, ids, &n) == 0 && n == 0);
+    store_msg_t *msgs = NULL;
+    CHECK(store_history(s, peer, 0, &msgs, &n) == 0 && n == 0);
+    CHECK(store_envelope_expire(s, INT64_MAX, 4, gone, &n) == 0 && n == 0);
+    CHECK(store_envelope_expire(s, UINT64_MAX, 4, gone, &n) == PARLEY_ERR_LIMIT && n == 0);
+    //  Authors are not forgotten with their envelopes.
+    n_authors = 0;
+    CHECK(store_scope_authors(s, s_t_authors_fn, &n_authors) == 0 && n_authors == 2);
+    s_t_idle(s);
+    sync_set_destroy(&set);
+    store_destroy(&s);
+}
+
+/*  Read marks, outbox drops, and the prekey bundles passed on to others. */
+static void
+s_t_marks_and_bundles(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "marks.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t author[32];
+    uint8_t scope[32];
+    uint8_t peer[32];
+    uint8_t other[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    randombytes_buf(peer, sizeof peer);
+    randombytes_buf(other, sizeof other);
+    s_t_env_t e[2];
+    for (int i = 0; i < 2; i++) {
+        s_t_env(&e[i], author, scope, (uint64_t)i + 1, (uint8_t)i);
+        CHECK(store_envelope_put(s, &e[i].env, e[i].id, 1) == 0);
+    }
+
+    /* only an incoming RECEIVED message becomes OPENED, once */
+    store_msg_t in = { .msg_id = { 1 }, .has_env = true, .seq = 1, .ts_ms = 1001 };
+    in.state = MSG_STATE_RECEIVED;
+    in.text = (char *)"hi";
+    memcpy(in.peer, author, 32);
+    memcpy(in.env_id, e[0].id, 32);
+    CHECK(store_msg_add(s, &in) == 0);
+    bool changed = false;
+    CHECK(store_msg_mark_read(s, e[0].id, &changed) == 0 && changed);
+    CHECK(store_msg_mark_read(s, e[0].id, &changed) == 0 && !changed);
+    CHECK(store_msg_mark_read(s, e[1].id, &changed) == 0 && !changed); /* no message */
+    store_msg_t *msgs = NULL;
+    size_t n = 0;
+    CHECK(store_history(s, author, 0, &msgs, &n) == 0 && n == 1);
+    CHECK(msgs[0].state == MSG_STATE_OPENED);
+    store_msgs_free(msgs, n);
+
+    /* a drop forgets the envelope in every peer's outbox, and only it */
+    CHECK(store_outbox_add(s, e[0].id, peer, 1) == 0);
+    CHECK(store_outbox_add(s, e[0].id, other, 1) == 0);
+    CHECK(store_outbox_add(s, e[1].id, peer, 1) == 0);
+    CHECK(store_outbox_drop(s, e[0].id) == 0);
+    CHECK(store_outbox_drop(s, e[0].id) == 0); /* nothing left to drop is no error */
+    uint8_t ids[4 * 32];
+    CHECK(store_outbox_list(s, peer, 4, ids, &n) == 0 && n == 1);
+    CHECK(memcmp(ids, e[1].id, 32) == 0);
+    CHECK(store_outbox_list(s, other, 4, ids, &n) == 0 && n == 0);
+    s_t_idle(s);
+
+    /* bundles held for others: by owner, and the newest first */
+    prekey_t pk[2];
+    uint8_t bundle[2][DM_PREKEY_BUNDLE_LEN];
+    memset(pk, 0, sizeof pk);
+    for (int i = 0; i < 2; i++) {
+        randombytes_buf(pk[i].owner, 32);
+        randombytes_buf(pk[i].spk_pub, 32);
+        randombytes_buf(bundle[i], sizeof bundle[i]);
+        pk[i].spk_id = 1;
+        pk[i].created_ms = 100 + (uint64_t)i;
+        CHECK(store_peer_prekey_put(s, &pk[i], bundle[i], &changed) == 0 && changed);
+    }
+    uint8_t got[3 * DM_PREKEY_BUNDLE_LEN];
+    CHECK(store_peer_prekey_bundle(s, pk[0].owner, got) == 0);
+    CHECK(memcmp(got, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(store_peer_prekey_bundle(s, author, got) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_prekey_recent(s, 3, got, &n) == 0 && n == 2);
+    CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(memcmp(got + DM_PREKEY_BUNDLE_LEN, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(store_peer_prekey_recent(s, 1, got, &n) == 0 && n == 1);
+    CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(store_peer_prekey_recent(s, 0, got, &n) == 0 && n == 0);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
+void
+store_sync_test(bool verbose)
+{
+    s_t_kit_t kit;
+    s_t_begin(&kit, "store_sync", verbose);
+    s_t_say(&kit, "scope keys, ranges, prefixes, authors, expiry");
+    s_t_replication(&kit);
+    s_t_say(&kit, "read marks, outbox drops, prekey bundles for others");
+    s_t_marks_and_bundles(&kit);
+    s_t_end(&kit);
+}
