@@ -550,6 +550,12 @@ store_commit(store_t *self)
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
+    if (s_fault(self, STORE_FAULT_COMMIT)) {
+        /* what SQLite does after an I/O error in COMMIT; the error to report
+           is the injected one, whatever the ROLLBACK says */
+        (void)s_run(s_st(self, ST_ROLLBACK), NULL);
+        return PARLEY_ERR_IO;
+    }
     return s_run(s_st(self, ST_COMMIT), NULL);
 }
 
@@ -585,6 +591,20 @@ store_checkpoint(store_t *self)
     }
     s_reset(st);
     return rc;
+}
+
+/* ---- fault injection ---- */
+
+_Static_assert(STORE_FAULT_COMMIT >= 1 && STORE_FAULT_PREKEY_PUT < S_FAULT_SLOTS,
+               "store_t.fault has a slot for every store_fault_t");
+
+void
+store_fault_set(store_t *self, store_fault_t where, int count)
+{
+    if (self == NULL || (int)where <= 0 || (int)where >= S_FAULT_SLOTS) {
+        return;
+    }
+    self->fault[where] = count > 0 ? count : 0;
 }
 
 /* ---- atomic operations for the other files (store_int.h) ---- */
@@ -947,6 +967,74 @@ s_t_txn(store_t *s)
     s_t_idle(s);
 }
 
+/*  STORE_FAULT_COMMIT: a failed commit rolls back and leaves nothing stored,
+ *  on disk either; the next commit works; counts, clearing, and calls that
+ *  do not use a fault up. */
+static void
+s_t_fault_commit(const s_t_kit_t *kit)
+{
+    char path[512];
+    s_t_path(path, sizeof path, kit->dir, "fault.db");
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    uint8_t author[32];
+    uint8_t scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    s_t_env_t e[3];
+    for (int i = 0; i < 3; i++) {
+        s_t_env(&e[i], author, scope, (uint64_t)i + 1, (uint8_t)i);
+    }
+    uint64_t v = 0;
+
+    store_fault_set(s, STORE_FAULT_COMMIT, 1);
+    CHECK(store_commit(s) == PARLEY_ERR_STATE); /* no transaction: the fault waits */
+    CHECK(store_meta_set(s, "auto", 1) == 0);   /* an autocommitted write is not hit */
+    CHECK(store_begin(s) == 0);
+    CHECK(store_envelope_put(s, &e[0].env, e[0].id, 1) == 0);
+    CHECK(store_meta_set(s, "k", 1) == 0);
+    CHECK(store_commit(s) == PARLEY_ERR_IO);
+    CHECK(!store_in_txn(s));
+    CHECK(!store_envelope_has(s, e[0].id));
+    CHECK(store_meta_get(s, "k", &v) == PARLEY_ERR_NOTFOUND);
+    s_t_idle(s);
+
+    /* the next commit works */
+    CHECK(store_begin(s) == 0);
+    CHECK(store_envelope_put(s, &e[1].env, e[1].id, 1) == 0);
+    CHECK(store_commit(s) == 0);
+    CHECK(store_envelope_has(s, e[1].id));
+
+    /* COUNT commits fail, then they work again; 0 clears what is left */
+    store_fault_set(s, STORE_FAULT_COMMIT, 2);
+    for (int i = 0; i < 3; i++) {
+        CHECK(store_begin(s) == 0);
+        CHECK(store_commit(s) == (i < 2 ? PARLEY_ERR_IO : 0));
+        CHECK(!store_in_txn(s));
+    }
+    store_fault_set(s, STORE_FAULT_COMMIT, 5);
+    store_fault_set(s, STORE_FAULT_COMMIT, 0);
+    CHECK(store_begin(s) == 0);
+    CHECK(store_envelope_put(s, &e[2].env, e[2].id, 1) == 0);
+    CHECK(store_commit(s) == 0);
+    /* another store's faults, unknown operations and no store are ignored */
+    store_fault_set(NULL, STORE_FAULT_COMMIT, 1);
+    store_fault_set(s, (store_fault_t)0, 1);
+    store_fault_set(s, (store_fault_t)99, 1);
+    CHECK(store_begin(s) == 0);
+    CHECK(store_commit(s) == 0);
+    s_t_idle(s);
+    store_destroy(&s);
+
+    /* on disk: what was committed, and nothing of the failed commit */
+    CHECK(store_open(path, &s) == 0);
+    CHECK(!store_envelope_has(s, e[0].id));
+    CHECK(store_envelope_has(s, e[1].id) && store_envelope_has(s, e[2].id));
+    CHECK(store_meta_get(s, "k", &v) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_meta_get(s, "auto", &v) == 0 && v == 1);
+    store_destroy(&s);
+}
+
 /*  Counts rows of each kind, and finds them all again after a reopen. */
 static void
 s_t_stats(const s_t_kit_t *kit)
@@ -1083,6 +1171,8 @@ store_test(bool verbose)
     s_t_txn(s);
     store_destroy(&s);
 
+    s_t_say(&kit, "fault injection: commit");
+    s_t_fault_commit(&kit);
     s_t_say(&kit, "stats, and what they count persists across reopen");
     s_t_stats(&kit);
     s_t_say(&kit, "damaged values and pages");

@@ -272,6 +272,27 @@ typedef struct {
 
 int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;
 
+/* ---- fault injection for tests ---- */
+
+/*  Fault injection for tests: the next COUNT calls of the named operation fail
+ *  as a full disk would (PARLEY_ERR_IO) without touching the file. COUNT 0 clears.
+ *  A call refused before it would write (a bad argument, store_commit outside a
+ *  transaction) returns its usual error and does not use up a fault. Setting a
+ *  count replaces the one left; a negative count clears too; an unknown where
+ *  or a NULL self is ignored. Each store_t keeps its own counts. */
+typedef enum {
+    STORE_FAULT_COMMIT = 1, /* store_commit: fails, and the transaction is rolled back
+                               (store_in_txn() false afterwards) as SQLite does on a failed
+                               COMMIT after an I/O error. Only store_commit: the commits
+                               inside single calls (store_own_prekey_add...) are not hit */
+    STORE_FAULT_MSG_ADD,    /* store_msg_add (every insert into message history): nothing is
+                               written, and an open transaction stays open */
+    STORE_FAULT_PREKEY_PUT, /* store_peer_prekey_put, which node/ (session_on_bundle) calls
+                               to keep a received bundle: nothing is written, *changed is
+                               false. Our own prekeys (store_own_prekey_add) are not hit */
+} store_fault_t;
+void store_fault_set(store_t *self, store_fault_t where, int count);
+
 /* ---- self-tests, one per file (tests/store_selftest.c runs them) ---- */
 void store_test(bool verbose);       /* store.c: open, migrate, bind, transactions, stats */
 void store_log_test(bool verbose);   /* store_log.c */

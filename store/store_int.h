@@ -68,13 +68,30 @@ extern const store_sql_t store_sync_sql;
 /*  Every table above and the core's own, indexed by store_part_t. */
 extern const store_sql_t *const store_parts[STORE_PART_COUNT];
 
+/* one slot per store_fault_t (store.h), which starts at 1; store.c checks the size */
+#define S_FAULT_SLOTS 4
+
 struct _store_t {
     sqlite3 *db;                         /* the connection; owned, closed in store_destroy */
     sqlite3_stmt **st[STORE_PART_COUNT]; /* st[part][i]: statement i of store_parts[part],
                                             prepared once at open; NULL only while opening */
     bool in_each;                        /* store_envelope_each is stepping its statement:
                                             a nested call would reset it under the walk */
+    int fault[S_FAULT_SLOTS];            /* fault[where]: how many more calls of the
+                                            store_fault_t where fail (store_fault_set) */
 };
+
+/*  Whether this call of operation where (a store_fault_t) is one that
+ *  store_fault_set() told to fail; it then counts as used up. */
+static inline bool
+s_fault(store_t *self, int where)
+{
+    if (where <= 0 || where >= S_FAULT_SLOTS || self->fault[where] <= 0) {
+        return false;
+    }
+    self->fault[where]--;
+    return true;
+}
 
 /*  Maps an SQLite result code (plain or extended) to a PARLEY_ERR_*. Never
  *  called with SQLITE_OK/ROW/DONE. A constraint failure is a unique key

@@ -240,6 +240,10 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
     sqlite3_stmt *st = s_st(self, ST_PEER_PK_PUT);
     int rc = S_BIND(st, S_B32(pk->owner), S_U64(pk->spk_id), S_B32(pk->spk_pub),
                     S_U64(pk->created_ms), S_BLOB(bundle, DM_PREKEY_BUNDLE_LEN));
+    if (rc == 0 && s_fault(self, STORE_FAULT_PREKEY_PUT)) {
+        s_reset(st);
+        return PARLEY_ERR_IO; /* store_fault_set: as a full disk would */
+    }
     if (rc == 0) {
         rc = s_run(st, NULL);
     }
@@ -590,6 +594,35 @@ s_t_sessions(store_t *s)
     s_t_idle(s);
 }
 
+/*  STORE_FAULT_PREKEY_PUT fails one store_peer_prekey_put with
+ *  PARLEY_ERR_IO and *changed false, writing nothing; own prekeys are not
+ *  hit. */
+static void
+s_t_fault(store_t *s)
+{
+    prekey_t pk = { .spk_id = 9, .created_ms = 90 };
+    randombytes_buf(pk.owner, 32);
+    randombytes_buf(pk.spk_pub, 32);
+    uint8_t bundle[DM_PREKEY_BUNDLE_LEN];
+    randombytes_buf(bundle, sizeof bundle);
+    prekey_t got;
+    bool changed = true;
+
+    store_fault_set(s, STORE_FAULT_PREKEY_PUT, 1);
+    CHECK(store_peer_prekey_put(s, NULL, bundle, &changed) == PARLEY_ERR_MALFORMED);
+    store_own_prekey_t own;
+    uint8_t secret[32];
+    s_t_own_prekey(&own, pk.owner, 77, secret);
+    CHECK(store_own_prekey_add(s, &own, secret, 7000) == 0);
+    changed = true;
+    CHECK(store_peer_prekey_put(s, &pk, bundle, &changed) == PARLEY_ERR_IO && !changed);
+    CHECK(store_peer_prekey_get(s, pk.owner, &got) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_prekey_put(s, &pk, bundle, &changed) == 0 && changed);
+    CHECK(store_peer_prekey_get(s, pk.owner, &got) == 0 && got.spk_id == 9);
+    sodium_memzero(secret, sizeof secret);
+    s_t_idle(s);
+}
+
 /*  Damages one value at a time through a raw connection and checks that the
  *  call reading it says PARLEY_ERR_MALFORMED and copies no part of a secret
  *  out. */
@@ -671,6 +704,8 @@ store_keys_test(bool verbose)
     CHECK(store_open(path, &s) == 0);
     store_own_prekey_t own;
     CHECK(store_own_prekey_current(s, &own) == 0 && own.pub.spk_id == 2);
+    s_t_say(&kit, "fault injection: peer prekey put");
+    s_t_fault(s);
     store_destroy(&s);
     s_t_say(&kit, "damaged rows");
     s_t_corrupt(&kit);

@@ -194,6 +194,10 @@ store_msg_add(store_t *self, const store_msg_t *msg)
         S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
                msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer), S_BOOL(msg->outgoing),
                S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state), S_TEXT(msg->text, len));
+    if (rc == 0 && s_fault(self, STORE_FAULT_MSG_ADD)) {
+        s_reset(st);
+        return PARLEY_ERR_IO; /* store_fault_set: as a full disk would */
+    }
     /* a constraint here is a msg_id or env_id already in use: EXISTS */
     return rc == 0 ? s_run(st, NULL) : rc;
 }
@@ -582,6 +586,41 @@ s_t_outbox(store_t *s)
     s_t_idle(s);
 }
 
+/*  STORE_FAULT_MSG_ADD fails one insert with PARLEY_ERR_IO, writes nothing,
+ *  and leaves the caller's transaction open; a refused message does not use
+ *  the fault up. */
+static void
+s_t_fault(store_t *s)
+{
+    uint8_t peer[32];
+    randombytes_buf(peer, sizeof peer);
+    store_msg_t m = s_t_msg(0x90, peer, true, MSG_STATE_QUEUED, 0, 1, "once");
+    store_msg_t bad = s_t_msg(0x91, peer, true, MSG_STATE_QUEUED, 0, 1, NULL);
+    store_msg_t *msgs = NULL;
+    size_t n = 0;
+
+    store_fault_set(s, STORE_FAULT_MSG_ADD, 1);
+    CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED);
+    CHECK(store_msg_add(s, &m) == PARLEY_ERR_IO);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 0);
+    CHECK(store_msg_add(s, &m) == 0);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 1);
+    store_msgs_free(msgs, n);
+
+    store_msg_t m2 = s_t_msg(0x92, peer, true, MSG_STATE_QUEUED, 0, 2, "lost");
+    store_msg_t m3 = s_t_msg(0x93, peer, true, MSG_STATE_QUEUED, 0, 3, "kept");
+    CHECK(store_begin(s) == 0);
+    store_fault_set(s, STORE_FAULT_MSG_ADD, 1);
+    CHECK(store_msg_add(s, &m2) == PARLEY_ERR_IO);
+    CHECK(store_in_txn(s));
+    CHECK(store_msg_add(s, &m3) == 0);
+    CHECK(store_commit(s) == 0);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].msg_id[0] == 0x90 && msgs[1].msg_id[0] == 0x93);
+    store_msgs_free(msgs, n);
+    s_t_idle(s);
+}
+
 /*  Damages one value at a time through a raw connection and checks that the
  *  call reading it says PARLEY_ERR_MALFORMED, leaves its outputs empty, and
  *  that a repaired row reads again. */
@@ -638,6 +677,8 @@ store_msgs_test(bool verbose)
     s_t_messages(s);
     s_t_say(&kit, "outbox");
     s_t_outbox(s);
+    s_t_say(&kit, "fault injection: message add");
+    s_t_fault(s);
     store_destroy(&s);
     s_t_say(&kit, "damaged rows");
     s_t_corrupt(&kit);
