@@ -660,7 +660,19 @@ store_commit(store_t *self)
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
+    if (s_fault(self, STORE_FAULT_COMMIT)) {
+        (void)s_run(self->st[ST_ROLLBACK], NULL);
+        return PARLEY_ERR_IO;
+    }
     return s_run(self->st[ST_COMMIT], NULL);
+}
+
+void
+store_fault_set(store_t *self, store_fault_t where, int count)
+{
+    if (self != NULL && where >= STORE_FAULT_COMMIT && where <= STORE_FAULT_PREKEY_PUT) {
+        self->faults[where] = count > 0 ? count : 0;
+    }
 }
 
 int

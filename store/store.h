@@ -273,4 +273,14 @@ int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;
 
 void store_test(bool verbose);
 
+/*  Fault injection for tests: the next COUNT calls of the named operation
+ *  fail as a full disk would (PARLEY_ERR_IO) without touching the file.
+ *  COUNT 0 clears. */
+typedef enum {
+    STORE_FAULT_COMMIT = 1, /* store_commit fails and rolls the transaction back */
+    STORE_FAULT_MSG_ADD,    /* store_msg_add: a history row */
+    STORE_FAULT_PREKEY_PUT, /* store_peer_prekey_put: a peer's prekey bundle */
+} store_fault_t;
+void store_fault_set(store_t *self, store_fault_t where, int count);
+
 #endif

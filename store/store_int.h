@@ -115,7 +115,19 @@ struct _store_t {
     sqlite3_stmt *st[ST_COUNT]; /* prepared once at open; NULL only while opening */
     bool in_each;               /* store_envelope_each is stepping ST_ENV_EACH: a nested
                                    call would reset the statement under it */
+    int faults[STORE_FAULT_PREKEY_PUT + 1]; /* store_fault_set: calls left to fail */
 };
+
+/*  True (and one fewer left) when a test asked this operation to fail. */
+static inline bool
+s_fault(store_t *self, store_fault_t where)
+{
+    if (self->faults[where] > 0) {
+        self->faults[where]--;
+        return true;
+    }
+    return false;
+}
 
 /*  Maps an SQLite result code (plain or extended) to a PARLEY_ERR_*. Never
  *  called with SQLITE_OK/ROW/DONE. A constraint failure is a unique key

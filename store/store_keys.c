@@ -407,6 +407,9 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
     if (pk == NULL || bundle == NULL) {
         return PARLEY_ERR_MALFORMED;
     }
+    if (s_fault(self, STORE_FAULT_PREKEY_PUT)) {
+        return PARLEY_ERR_IO;
+    }
     sqlite3_stmt *st = self->st[ST_PEER_PK_PUT];
     int rc = s_bind_blob(st, 1, pk->owner, 32);
     if (rc == 0) {

@@ -353,6 +353,9 @@ store_msg_add(store_t *self, const store_msg_t *msg)
         || !s_msg_consistent(msg->state, msg->outgoing, msg->has_env)) {
         return PARLEY_ERR_MALFORMED;
     }
+    if (s_fault(self, STORE_FAULT_MSG_ADD)) {
+        return PARLEY_ERR_IO;
+    }
     size_t len = strnlen(msg->text, (size_t)PARLEY_TEXT_MAX + 1);
     if (len > PARLEY_TEXT_MAX) {
         return PARLEY_ERR_LIMIT;
