@@ -17,15 +17,10 @@
 #ifndef PARLEY_DISCOVERY_DISCOVERY_H
 #define PARLEY_DISCOVERY_DISCOVERY_H
 
+#include "source.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define DISCOVERY_SERVICE "_parley._tcp"
-
-/*  Where the sources' log lines go (the node's logger); called from the
- *  actor's thread. NULL: stderr, unadorned. */
-typedef void(discovery_log_fn)(void *arg, const char *line);
 
 typedef struct {
     const char *node_id;     /* our base32 id (52 chars) */

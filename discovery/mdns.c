@@ -59,7 +59,7 @@
 #include "../proto/identity.h"
 #include "../proto/selftest.h"
 #include "../proto/txt.h"
-#include "discovery.h"
+#include "source.h"
 
 #define S_TICK_MS 2000u
 #define S_SEEN_MAX 4096u   /* instances remembered; beyond, new ones are ignored */

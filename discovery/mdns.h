@@ -12,7 +12,7 @@
 #ifndef PARLEY_DISCOVERY_MDNS_H
 #define PARLEY_DISCOVERY_MDNS_H
 
-#include "discovery.h"
+#include "source.h"
 #include <stdbool.h>
 #include <stdint.h>
 

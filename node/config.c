@@ -28,6 +28,19 @@ config_seed_parse(const char *seed, char *endpoint, size_t cap, uint8_t pk[32])
     return identity_parse_node_id(hash + 1, pk);
 }
 
+void
+node_config_default(node_config_t *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->listen = "tcp://0.0.0.0:*";
+    cfg->ratchet_ms = NODE_DAY_MS;
+    cfg->grace_ms = 14 * NODE_DAY_MS;
+    cfg->prekey_rotate_ms = 7 * NODE_DAY_MS;
+    cfg->ping_ms = 2000;
+    cfg->retry_ms = 3000;
+    cfg->sync_ms = 30000;
+}
+
 int
 config_parse(const char *text, size_t len, config_t *out, char *why, size_t cap)
 {

@@ -1,4 +1,6 @@
-/*  node/config.h — the home's config file, HOME/config.json.
+/*  node/config.h — a node's configuration: node_config_t with its defaults,
+ *  as a program or a test fills it before node_new/parley_new, and the home's
+ *  config file, HOME/config.json, that adds seeds to it:
  *
  *      { "seeds": ["tcp://HOST:PORT#NODEID", ...] }
  *
@@ -10,9 +12,43 @@
 #define PARLEY_NODE_CONFIG_H
 
 #include "../proto/errors.h"
-#include "node.h"
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#define NODE_SEEDS_MAX 64u
+#define NODE_DAY_MS 86400000ull
+
+/*  An injectable clock: ms since the Unix epoch. */
+typedef uint64_t (*node_clock_fn)(void *arg);
+
+typedef struct {
+    const char *home;                  /* resolved home directory (required) */
+    const char *listen;                /* ROUTER endpoint, default tcp://0.0.0.0:* */
+    const char *seeds[NODE_SEEDS_MAX]; /* "tcp://HOST:PORT#NODEID" */
+    size_t n_seeds;
+    const char *passphrase; /* for a sealed identity.key, or NULL */
+    size_t pass_len;
+    uint64_t ratchet_ms;       /* DM chain period; default one day */
+    uint64_t grace_ms;         /* keep old day keys / prekeys this long; default 14 days */
+    uint64_t prekey_rotate_ms; /* new signed prekey this often; default 7 days */
+    uint64_t ping_ms;          /* liveness ping interval; default 2 s */
+    uint64_t retry_ms;         /* resend unacknowledged envelopes after; default 3 s */
+    int verbose;               /* 0 info, 1 debug */
+    bool no_mdns;              /* do not run the Avahi source */
+    bool no_local;             /* do not run the host-local source */
+    bool no_pex;               /* neither gossip nor use signed address records */
+    bool relay;                /* replicate every scope heard of, not only our own */
+    bool no_read_receipts;     /* never tell senders we read their messages */
+    uint64_t sync_ms;          /* reconciliation round period; default 30 s (jittered) */
+    const char *runtime_dir;   /* host-local directory; NULL: the default */
+    node_clock_fn clock;       /* NULL: the system clock (tests inject their own) */
+    void *clock_arg;           /* passed to clock */
+    bool quiet;                /* log warnings and errors only (embedded swarms) */
+} node_config_t;
+
+/*  Fills cfg with the defaults (every field a caller may leave alone). */
+void node_config_default(node_config_t *cfg);
 
 #define CONFIG_FILE_MAX (64u * 1024u)
 #define CONFIG_SEED_MAX 320u /* endpoint + '#' + node id */

@@ -24,7 +24,7 @@
 #include "../proto/identity.h"
 #include "../store/store.h"
 #include "log.h"
-#include "node.h"
+#include "config.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>

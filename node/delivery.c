@@ -846,13 +846,14 @@ delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
     uint8_t owner[32];
     bool changed = false;
     int rc = session_on_bundle(self->session, f->bundle, f->bundle_len, owner, &changed);
-    if (rc == PARLEY_ERR_AUTH || rc == PARLEY_ERR_MALFORMED || rc == PARLEY_ERR_LIMIT) {
+    if (rc == PARLEY_ERR_EXISTS || s_transient(rc)) {
+        return; // ours, or a store failure (the iteration rolls back)
+    }
+    if (rc != PARLEY_OK) {
+        //  Forged, malformed, of an unknown version, or a bad point.
         self->core->counters[C_BAD_PREKEY]++;
         links_strike(self->links, link, "it sends forged prekeys", 1);
         return;
-    }
-    if (rc != PARLEY_OK) {
-        return; // ours, or a store failure (the iteration rolls back)
     }
     if (changed || sodium_memcmp(owner, link_pk(link), 32) == 0) {
         s_seal_queued(self, owner);

@@ -70,6 +70,5 @@ void delivery_after_commit(delivery_t *self);
 json_t *delivery_msg_json(delivery_t *self, const store_msg_t *msg);
 const char *delivery_state_name(int state);
 
-void delivery_test(bool verbose);
 
 #endif

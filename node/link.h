@@ -116,6 +116,5 @@ void link_set_slot(link_t *self, link_slot_t slot, void *state);
 /*  Aborts when an invariant is broken (a programmer error). */
 void link_check(const link_t *self);
 
-void link_test(bool verbose);
 
 #endif

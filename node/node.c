@@ -95,6 +95,7 @@ struct _node_t {
     void *pipe;            /* an embedding actor's pipe (zsock_t), or NULL */
     int wake[2];           /* self-pipe for node_stop */
     volatile int stopping; /* set by node_stop */
+    bool term;             /* "$TERM" came on the pipe */
     uint64_t next_maint;   /* ms: prekey rotation, address renewal, wiping */
     uint8_t *buf;          /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
 };
@@ -453,16 +454,32 @@ s_pipe_recv(node_t *self)
     char *cmd = zstr_recv(self->pipe);
     if (!cmd || streq(cmd, "$TERM")) {
         self->stopping = 1;
+        self->term = true;
     } else if (streq(cmd, "ENDPOINT")) {
         zstr_send(self->pipe, self->core.endpoint);
     } else if (streq(cmd, "ID")) {
         zstr_send(self->pipe, self->core.node_id);
     } else if (streq(cmd, "API")) {
         zstr_send(self->pipe, self->api_path);
+    } else if (streq(cmd, "FAULT")) {
+        char *where = zstr_recv(self->pipe);
+        char *count = zstr_recv(self->pipe);
+        if (where && count) {
+            node_fault(self, atoi(where), atoi(count));
+        }
+        zstr_free(&where);
+        zstr_free(&count);
+        zstr_send(self->pipe, "OK");
     } else {
         zstr_send(self->pipe, ""); // unknown: an empty answer keeps the caller in step
     }
     zstr_free(&cmd);
+}
+
+void
+node_fault(node_t *self, int where, int count)
+{
+    store_fault_set(self->store, (store_fault_t)where, count);
 }
 
 /* ---- timers ---- */
@@ -542,7 +559,9 @@ s_commit(node_t *self)
         if (rc != PARLEY_OK) {
             log_write(&core->log, LOG_WARN, "%s; rolling back: nothing of it is promised",
                       core->txn_failed ? "a step failed" : "commit failed");
-            if (store_rollback(self->store) != PARLEY_OK) {
+            //  A failed COMMIT may have rolled back already (SQLite does
+            //  after an I/O error or a full disk).
+            if (store_in_txn(self->store) && store_rollback(self->store) != PARLEY_OK) {
                 log_write(&core->log, LOG_ERROR, "rollback failed too");
             }
             core->counters[C_ROLLED_BACK]++;
@@ -572,19 +591,6 @@ s_commit(node_t *self)
 }
 
 /* ---- set-up ---- */
-
-void
-node_config_default(node_config_t *cfg)
-{
-    memset(cfg, 0, sizeof *cfg);
-    cfg->listen = "tcp://0.0.0.0:*";
-    cfg->ratchet_ms = NODE_DAY_MS;
-    cfg->grace_ms = 14 * NODE_DAY_MS;
-    cfg->prekey_rotate_ms = 7 * NODE_DAY_MS;
-    cfg->ping_ms = 2000;
-    cfg->retry_ms = 3000;
-    cfg->sync_ms = 30000;
-}
 
 static int s_fail(int rc, int *err, char *errmsg, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -1102,11 +1108,13 @@ node_run(node_t *self)
 }
 
 int
-node_run_pipe(node_t *self, void *pipe)
+node_run_pipe(node_t *self, void *pipe, bool *term)
 {
     self->pipe = pipe;
+    self->term = false;
     int rc = s_loop(self);
     self->pipe = NULL;
+    *term = self->term;
     return rc;
 }
 

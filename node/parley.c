@@ -1,7 +1,6 @@
 /*  node/parley.c — see parley.h. */
 #include "parley.h"
 
-#include "../proto/selftest.h"
 #include <czmq.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,16 +34,19 @@ s_actor(zsock_t *pipe, void *arg)
 {
     parley_t *self = arg;
     zsock_signal(pipe, 0);
-    self->status = node_run_pipe(self->node, pipe);
-    //  zactor_destroy sends $TERM and waits for the pipe to close; when the
+    bool term = false;
+    self->status = node_run_pipe(self->node, pipe, &term);
+    //  zactor_destroy sends $TERM and waits for the actor to return; when the
     //  loop ended on an error first, wait for that $TERM here.
-    while (!zsys_interrupted) {
-        char *cmd = zstr_recv(pipe);
-        bool term = !cmd || streq(cmd, "$TERM");
-        zstr_free(&cmd);
-        if (term) {
-            break;
+    while (!term) {
+        zmsg_t *msg = zmsg_recv(pipe);
+        char *cmd = msg ? zmsg_popstr(msg) : NULL;
+        term = !cmd || streq(cmd, "$TERM");
+        if (!term) {
+            zstr_send(pipe, ""); // the loop is gone: every command gets an empty answer
         }
+        zstr_free(&cmd);
+        zmsg_destroy(&msg);
     }
 }
 
@@ -96,4 +98,18 @@ const char *
 parley_api_path(const parley_t *self)
 {
     return node_api_path(self->node);
+}
+
+void
+parley_fault(parley_t *self, int where, int count)
+{
+    if (!self->actor) {
+        node_fault(self->node, where, count);
+        return;
+    }
+    zstr_sendm(self->actor, "FAULT");
+    zstr_sendfm(self->actor, "%d", where);
+    zstr_sendf(self->actor, "%d", count);
+    char *ok = zstr_recv(self->actor);
+    zstr_free(&ok);
 }

@@ -35,6 +35,9 @@ const char *parley_endpoint(const parley_t *self);
 const char *parley_id(const parley_t *self);
 const char *parley_api_path(const parley_t *self);
 
-void parley_test(bool verbose);
+/*  Tests only: the next COUNT calls of a store operation fail as a full disk
+ *  would (WHERE is a store_fault_t, store/store.h); through the actor's pipe
+ *  once started, so the fault lands between two iterations. */
+void parley_fault(parley_t *self, int where, int count);
 
 #endif

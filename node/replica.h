@@ -63,6 +63,5 @@ void replica_rollback(replica_t *self);
 
 json_t *replica_status(const replica_t *self);
 
-void replica_test(bool verbose);
 
 #endif

@@ -94,7 +94,17 @@ session_rotate(session_t *self, uint64_t now, bool *rotated)
 void
 session_rollback(session_t *self)
 {
-    self->has_prekey = false; // reloaded from the store when next needed
+    self->has_prekey = false; // reloaded from the store when next needed (s_load)
+}
+
+//  Our current prekey into the cache, after a rollback dropped it.
+static void
+s_load(session_t *self)
+{
+    if (!self->has_prekey
+        && store_own_prekey_current(self->core->store, &self->prekey) == PARLEY_OK) {
+        self->has_prekey = true;
+    }
 }
 
 const uint8_t *
@@ -351,7 +361,9 @@ session_send_bundle(session_t *self, link_t *link, const uint8_t *bundle)
 void
 session_send_own(session_t *self, link_t *link)
 {
-    //  Sent before every envelope batch: from memory, not the database.
+    //  Sent before every envelope batch: from memory, not the database
+    //  (but for the first time after a rollback).
+    s_load(self);
     if (self->has_prekey) {
         session_send_bundle(self, link, self->prekey.bundle);
     }

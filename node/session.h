@@ -72,6 +72,5 @@ void session_send_bundles(session_t *self, link_t *link, const uint8_t (*authors
 /*  On link-up: the newest bundles we hold for others. */
 void session_send_held(session_t *self, link_t *link);
 
-void session_test(bool verbose);
 
 #endif

@@ -28,23 +28,11 @@
 #define PARLEY_PROTO_FRAME_H
 
 #include "errors.h"
+#include "frame_type.h"
 #include "limits.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-enum {
-    FRAME_HELLO = 1,
-    FRAME_PREKEY = 2,
-    FRAME_ENVELOPES = 3,
-    FRAME_ACK = 4,
-    FRAME_PING = 5,
-    FRAME_PONG = 6,
-    FRAME_BYE = 7,
-    FRAME_PEERS = 8,
-    FRAME_RECONCILE = 9,
-    FRAME_WANT = 10,
-};
 
 typedef struct {
     uint8_t type; /* FRAME_* */

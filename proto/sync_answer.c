@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "frame_type.h"
 #include "selftest.h"
 
 #define S_SORT_MAX 4096u /* ranges up to this many items are compared in memory */

@@ -85,7 +85,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "frame.h"
+#include "frame_type.h"
 #include "selftest.h"
 
 /* --------------------------------------------------------------- decoding */

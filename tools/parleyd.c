@@ -1,27 +1,18 @@
-/*  tools/parleyd.c — the node daemon: parses options, runs node_t in the
- *  foreground until SIGINT/SIGTERM, then shuts down cleanly (the loop commits
- *  its last transaction, says BYE to peers and closes the database).
+/*  tools/parleyd.c — the node daemon: a thin main over parley_t. Parses
+ *  options, opens the node, runs its loop in the actor's thread and waits for
+ *  SIGINT/SIGTERM, then shuts down cleanly (the loop commits its last
+ *  transaction, says BYE to peers and closes the database).
  */
 #include "../node/home.h"
-#include "../node/node.h"
+#include "../node/parley.h"
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static node_t *s_node;
-
-static void
-s_on_signal(int sig)
-{
-    (void)sig;
-    if (s_node) {
-        node_stop(s_node);
-    }
-}
 
 static void
 s_usage(FILE *out)
@@ -191,26 +182,35 @@ main(int argc, char **argv)
         cfg.passphrase = pass;
         cfg.pass_len = pass_len;
     }
+    //  Signals are taken by sigwait below, in this thread only: blocked
+    //  before the node's threads start, so they inherit the mask.
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
     int err = 0;
     char msg[512];
-    s_node = node_new(&cfg, &err, msg, sizeof msg);
+    parley_t *node = parley_new(&cfg, &err, msg, sizeof msg);
     home_passphrase_free(&pass);
-    if (!s_node) {
+    if (!node) {
         fprintf(stderr, "parleyd: %s\n", msg);
         return err == PARLEY_ERR_BUSY ? 3 : 1;
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
     printf("parleyd: home %s\n", home);
-    printf("parleyd: listening on %s\n", node_endpoint(s_node));
+    printf("parleyd: listening on %s\n", parley_endpoint(node));
     fflush(stdout);
-    int rc = node_run(s_node);
-    node_destroy(&s_node);
+    if (parley_start(node) != PARLEY_OK) {
+        fprintf(stderr, "parleyd: cannot start the node's thread\n");
+        parley_destroy(&node);
+        return 1;
+    }
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0) {
+    }
+    int rc = PARLEY_OK;
+    parley_destroy_status(&node, &rc);
     if (rc != PARLEY_OK) {
         fprintf(stderr, "parleyd: stopped on error: %s\n", parley_strerror(rc));
         return 1;
