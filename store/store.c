@@ -188,7 +188,7 @@ static const char *const s_migrations[] = {
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
-_Static_assert(MSG_STATE_QUEUED == 0, "messages_queued and the SQL below use state = 0");
+_Static_assert(MSG_STATE_QUEUED == 0, "messages_queued and ST_STATS use state = 0");
 
 /* ---- the statements this file runs, prepared once at open ---- */
 

@@ -77,6 +77,9 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
     [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1 AND env_id = ?2",
 };
 
+_Static_assert(MSG_STATE_QUEUED == 0 && MSG_STATE_STORED == 1,
+               "the SQL above spells these states as numbers");
+
 const store_sql_t store_msgs_sql = { "store_msgs.c", s_sql, ST_MSGS_COUNT };
 
 /*  This file's statement `which`, ready to bind. */

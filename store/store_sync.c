@@ -59,6 +59,9 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
     [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
 };
 
+_Static_assert(MSG_STATE_RECEIVED == 10 && MSG_STATE_OPENED == 11,
+               "ST_MSG_MARK_READ spells these states as numbers");
+
 const store_sql_t store_sync_sql = { "store_sync.c", s_sql, ST_SYNC_COUNT };
 
 /*  This file's statement `which`, ready to bind. */
