@@ -43,6 +43,7 @@ PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ  := $(NODE_SRC:%.c=$(BUILD)/%.o)
 DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
+NODE_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/node/*.c))
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
@@ -85,7 +86,7 @@ $(BUILD)/proto_selftest: $(BUILD)/tests/proto_selftest.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/store_selftest: $(BUILD)/tests/store_selftest.o $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -o $@
-$(BUILD)/node_selftest: $(BUILD)/tests/node_selftest.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/node_selftest: $(BUILD)/tests/node_selftest.o $(NODE_TEST_OBJ) $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -26,5 +26,4 @@ void api_destroy(api_t **self_p);
 /*  One request line from client: the method runs, its reply is queued. */
 void api_handle(api_t *self, uint64_t client, const char *line, size_t len);
 
-
 #endif

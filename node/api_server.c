@@ -163,18 +163,23 @@ s_read(api_server_t *self, s_client_t *cl)
     cl->in = grown;
     memcpy(cl->in + cl->in_len, chunk, (size_t)r);
     cl->in_len += (size_t)r;
+    //  Only the new bytes can end a line; a line is judged whole, wherever
+    //  the reads that brought it were cut.
     size_t start = 0;
-    for (size_t i = 0; i < cl->in_len; i++) {
-        if (cl->in[i] == '\n') {
-            if (i > start) {
-                self->on_line(self->arg, cl->id, cl->in + start, i - start);
-            }
-            start = i + 1;
+    bool too_long = false;
+    for (size_t i = cl->in_len - (size_t)r; i < cl->in_len && !too_long; i++) {
+        if (cl->in[i] != '\n') {
+            continue;
         }
+        too_long = i - start > PARLEY_API_LINE_MAX;
+        if (!too_long && i > start) {
+            self->on_line(self->arg, cl->id, cl->in + start, i - start);
+        }
+        start = i + 1;
     }
     memmove(cl->in, cl->in + start, cl->in_len - start);
     cl->in_len -= start;
-    if (cl->in_len > PARLEY_API_LINE_MAX) {
+    if (too_long || cl->in_len > PARLEY_API_LINE_MAX) {
         json_t *err = api_error(NULL, API_ERR_INVALID, "request line too long");
         s_queue(cl, err);
         json_decref(err);

@@ -50,5 +50,4 @@ void api_server_subscribe(api_server_t *self, uint64_t client);
 /*  Writes what is queued; drops dead clients and drained closing ones. */
 void api_server_flush(api_server_t *self);
 
-
 #endif

@@ -23,8 +23,8 @@
 
 #include "../proto/identity.h"
 #include "../store/store.h"
-#include "log.h"
 #include "config.h"
+#include "log.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -70,5 +70,4 @@ void delivery_after_commit(delivery_t *self);
 json_t *delivery_msg_json(delivery_t *self, const store_msg_t *msg);
 const char *delivery_state_name(int state);
 
-
 #endif

@@ -473,12 +473,15 @@ link_monitor_recv(link_t *self)
 bool
 link_strike(link_t *self, unsigned weight, uint64_t now)
 {
+    if (self->banned_until > now) {
+        return false; // serving a ban: its frames are not read, nothing to count
+    }
     if (now > self->bad_since + S_BAD_WINDOW_MS) {
         self->bad_since = now;
         self->bad = 0;
     }
     self->bad += weight;
-    return self->bad >= S_BAD_MAX && self->banned_until <= now;
+    return self->bad >= S_BAD_MAX;
 }
 
 bool
@@ -491,6 +494,7 @@ void
 link_ban(link_t *self, const char *why, uint64_t now)
 {
     self->banned_until = now + LINK_BAN_MS;
+    self->bad = 0; // served: a strike when the ban ends starts a new count
     link_undial(self);
     char text[96];
     snprintf(text, sizeof text, "banned: %s", why);

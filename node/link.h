@@ -116,5 +116,4 @@ void link_set_slot(link_t *self, link_slot_t slot, void *state);
 /*  Aborts when an invariant is broken (a programmer error). */
 void link_check(const link_t *self);
 
-
 #endif

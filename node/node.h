@@ -17,7 +17,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 typedef struct _node_t node_t;
 
 /*  Creates a node. On failure returns NULL, *err gets a PARLEY_ERR_* code and

@@ -63,5 +63,4 @@ void replica_rollback(replica_t *self);
 
 json_t *replica_status(const replica_t *self);
 
-
 #endif

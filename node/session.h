@@ -72,5 +72,4 @@ void session_send_bundles(session_t *self, link_t *link, const uint8_t (*authors
 /*  On link-up: the newest bundles we hold for others. */
 void session_send_held(session_t *self, link_t *link);
 
-
 #endif

@@ -1,0 +1,543 @@
+/*  tests/node/api_test.c — the local API's methods (README, "The local
+ *  API"), through two real nodes on loopback driven over their api.sock:
+ *
+ *  - id and status answer with every field the README lists;
+ *  - contacts.add / list / verify / remove, with their refusals (a changed
+ *    key, one's own id, a malformed id or name, an unknown name);
+ *  - safety gives the same number from both sides; peers describes the
+ *    other node from both sides;
+ *  - history keeps the newest LIMIT, oldest first;
+ *  - send refuses an unknown peer, missing or mistyped parameters, empty and
+ *    oversized text; a valid id never seen waits as queued;
+ *  - the errors carry the JSON-RPC codes (-32700, -32600, -32601, -32602,
+ *    -32000 + a Parley code) and client.c maps them as documented;
+ *  - a line that is not JSON gets a parse error and the connection keeps
+ *    answering; a notification (no id) gets no answer.
+ */
+#include "testkit.h"
+
+#include "../../node/api_req.h"
+#include "../../node/core.h"
+#include "../../proto/limits.h"
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char *
+s_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    CHECK(s);
+    return s;
+}
+
+static json_int_t
+s_int(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    CHECK(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+//  The JSON-RPC error code of one call (0 when it succeeded), on a
+//  connection of its own: the raw code, before client.c maps it.
+static int
+s_code(tk_node_t *n, const char *method, json_t *params, char **msg)
+{
+    client_t *c = NULL;
+    CHECK(client_connect(n->home, &c) == PARLEY_OK);
+    CHECK(client_send(c, method, params) == PARLEY_OK);
+    json_t *reply = NULL;
+    CHECK(client_recv(c, 10000, &reply) == PARLEY_OK && reply);
+    CHECK(strcmp(s_str(reply, "jsonrpc"), "2.0") == 0 && s_int(reply, "id") == 1);
+    json_t *err = json_object_get(reply, "error");
+    int code = err ? (int)s_int(err, "code") : 0;
+    CHECK(err ? !json_object_get(reply, "result") : json_object_get(reply, "result") != NULL);
+    if (msg) {
+        *msg = err ? strdup(s_str(err, "message")) : NULL;
+    }
+    json_decref(reply);
+    client_destroy(&c);
+    return code;
+}
+
+//  A bad-params call: -32602 on the wire, PARLEY_ERR_MALFORMED through
+//  client.c (no data.error to name a Parley code).
+static void
+s_bad_params(tk_node_t *n, const char *method, json_t *params)
+{
+    json_incref(params);
+    CHECK(s_code(n, method, params, NULL) == API_ERR_PARAMS);
+    CHECK(tk_call_err(n, method, params, NULL) == PARLEY_ERR_MALFORMED);
+}
+
+//  A Parley error: -32000 + code on the wire, the code through client.c.
+static void
+s_parley_err(tk_node_t *n, const char *method, json_t *params, int code, const char *needle)
+{
+    json_incref(params);
+    CHECK(s_code(n, method, params, NULL) == API_ERR_BASE + code);
+    char *msg = NULL;
+    CHECK(tk_call_err(n, method, params, &msg) == code);
+    if (needle) {
+        CHECK(msg && strstr(msg, needle));
+    }
+    free(msg);
+}
+
+static void
+s_id(tk_node_t *n)
+{
+    json_t *r = tk_call(n, "id", NULL);
+    CHECK(strcmp(s_str(r, "id"), n->id) == 0);
+    CHECK(strlen(s_str(r, "short_id")) == PARLEY_SHORT_ID_STRLEN
+          && strncmp(s_str(r, "short_id"), n->id, PARLEY_SHORT_ID_STRLEN) == 0);
+    char fp[50];
+    identity_fingerprint(n->pk, fp);
+    CHECK(strcmp(s_str(r, "fingerprint"), fp) == 0);
+    json_decref(r);
+}
+
+static void
+s_status(tk_node_t *n, size_t known)
+{
+    json_t *r = tk_call(n, "status", NULL);
+    CHECK(strcmp(s_str(r, "id"), n->id) == 0);
+    CHECK(strncmp(s_str(r, "short_id"), n->id, PARLEY_SHORT_ID_STRLEN) == 0);
+    json_t *eps = json_object_get(r, "endpoints");
+    CHECK(json_array_size(eps) == 1);
+    CHECK(strcmp(json_string_value(json_array_get(eps, 0)), parley_endpoint(n->node)) == 0);
+    CHECK(strcmp(s_str(r, "home"), n->home) == 0);
+    CHECK(s_int(r, "uptime_ms") >= 0 && s_int(r, "uptime_ms") < 600000);
+    json_t *peers = json_object_get(r, "peers");
+    CHECK(s_int(peers, "known") == (json_int_t)known
+          && s_int(peers, "online") <= s_int(peers, "known"));
+    static const char *const log_fields[] = { "envelopes", "messages",      "outbox",
+                                              "queued",    "equivocations", "db_bytes" };
+    json_t *log = json_object_get(r, "log");
+    for (size_t i = 0; i < sizeof log_fields / sizeof log_fields[0]; i++) {
+        CHECK(s_int(log, log_fields[i]) >= 0);
+    }
+    CHECK(s_int(log, "db_bytes") > 0);
+    json_t *rejected = json_object_get(r, "rejected");
+    CHECK(json_object_size(rejected) == C_COUNTERS);
+    for (size_t i = 0; i < C_COUNTERS; i++) {
+        CHECK(s_int(rejected, core_counter_names[i]) >= 0);
+    }
+    json_t *disc = json_object_get(r, "discovery");
+    static const char *const sources[] = { "local", "mdns" };
+    for (size_t i = 0; i < 2; i++) {
+        json_t *d = json_object_get(disc, sources[i]);
+        const char *state = s_str(d, "state");
+        CHECK(strcmp(state, "up") == 0 || strcmp(state, "down") == 0 || strcmp(state, "off") == 0);
+        (void)s_str(d, "detail");
+    }
+    static const char *const sync_fields[] = {
+        "scopes",       "rounds_started", "rounds_ended", "digests_equal", "messages_in",
+        "messages_out", "bytes_in",       "bytes_out",    "wants_sent",    "envelopes_streamed",
+        "expired",      "ranges_queued",  "wants_queued",
+    };
+    json_t *sync = json_object_get(r, "sync");
+    CHECK(json_is_false(json_object_get(sync, "relay")));
+    for (size_t i = 0; i < sizeof sync_fields / sizeof sync_fields[0]; i++) {
+        CHECK(s_int(sync, sync_fields[i]) >= 0);
+    }
+    json_decref(r);
+}
+
+static void
+s_contacts(tk_node_t *a, tk_node_t *b)
+{
+    json_t *list = tk_call(a, "contacts.list", NULL);
+    CHECK(json_is_array(list) && json_array_size(list) == 0);
+    json_decref(list);
+
+    uint64_t before = tk_ms();
+    json_t *ct = tk_call(a, "contacts.add", json_pack("{s:s, s:s}", "id", b->id, "name", "bob"));
+    CHECK(strcmp(s_str(ct, "name"), "bob") == 0 && strcmp(s_str(ct, "id"), b->id) == 0);
+    CHECK(strncmp(s_str(ct, "short_id"), b->id, PARLEY_SHORT_ID_STRLEN) == 0);
+    CHECK(json_is_false(json_object_get(ct, "verified")));
+    CHECK((uint64_t)s_int(ct, "added_ms") >= before - 1000
+          && (uint64_t)s_int(ct, "added_ms") <= tk_ms());
+    json_decref(ct);
+
+    //  Refusals: another key under the name, one's own id, a malformed id,
+    //  a name with a space, the same id under a second name.
+    identity_t *other = identity_new();
+    char other_id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(other), other_id);
+    s_parley_err(a, "contacts.add", json_pack("{s:s, s:s}", "id", other_id, "name", "bob"),
+                 PARLEY_ERR_EXISTS, "KEY CHANGED");
+    s_parley_err(a, "contacts.add", json_pack("{s:s, s:s}", "id", a->id, "name", "me"),
+                 PARLEY_ERR_STATE, "your own id");
+    s_parley_err(a, "contacts.add", json_pack("{s:s, s:s}", "id", "not-an-id", "name", "x"),
+                 PARLEY_ERR_MALFORMED, "node id");
+    s_parley_err(a, "contacts.add", json_pack("{s:s, s:s}", "id", other_id, "name", "two words"),
+                 PARLEY_ERR_MALFORMED, "name");
+    s_parley_err(a, "contacts.add", json_pack("{s:s, s:s}", "id", b->id, "name", "robert"),
+                 PARLEY_ERR_EXISTS, "'bob'");
+    s_bad_params(a, "contacts.add", json_pack("{s:s}", "id", b->id));
+    s_bad_params(a, "contacts.add",
+                 json_pack("{s:s, s:s, s:i}", "id", b->id, "name", "bob", "replace", 1));
+    //  Not a contact: nothing to verify.
+    s_parley_err(a, "contacts.verify", json_pack("{s:s}", "peer", other_id), PARLEY_ERR_NOTFOUND,
+                 "contact");
+
+    //  Verify by the contact's name; safety says so.
+    ct = tk_call(a, "contacts.verify", json_pack("{s:s}", "peer", "bob"));
+    CHECK(json_is_true(json_object_get(ct, "verified")) && strcmp(s_str(ct, "id"), b->id) == 0);
+    json_decref(ct);
+    json_t *s = tk_call(a, "safety", json_pack("{s:s}", "peer", "bob"));
+    CHECK(json_is_true(json_object_get(s, "verified")));
+    json_decref(s);
+    //  Adding the same again keeps it verified; replacing the key does not.
+    ct = tk_call(a, "contacts.add", json_pack("{s:s, s:s}", "id", b->id, "name", "bob"));
+    CHECK(json_is_true(json_object_get(ct, "verified")));
+    json_decref(ct);
+    ct = tk_call(a, "contacts.add",
+                 json_pack("{s:s, s:s, s:b}", "id", other_id, "name", "bob", "replace", 1));
+    CHECK(json_is_false(json_object_get(ct, "verified")) && strcmp(s_str(ct, "id"), other_id) == 0);
+    json_decref(ct);
+    json_t *warn = tk_note(a, "warning", 5000);
+    CHECK(warn && strcmp(s_str(warn, "kind"), "key_changed") == 0
+          && strcmp(s_str(warn, "contact"), "bob") == 0);
+    json_decref(warn);
+    ct = tk_call(a, "contacts.add",
+                 json_pack("{s:s, s:s, s:b}", "id", b->id, "name", "bob", "replace", 1));
+    json_decref(ct);
+    ct = tk_call(a, "contacts.add", json_pack("{s:s, s:s}", "id", other_id, "name", "carol"));
+    json_decref(ct);
+
+    list = tk_call(a, "contacts.list", NULL);
+    CHECK(json_array_size(list) == 2);
+    bool bob = false, carol = false;
+    size_t i;
+    json_t *c;
+    json_array_foreach(list, i, c)
+    {
+        bob = bob || (strcmp(s_str(c, "name"), "bob") == 0 && strcmp(s_str(c, "id"), b->id) == 0);
+        carol =
+            carol
+            || (strcmp(s_str(c, "name"), "carol") == 0 && strcmp(s_str(c, "id"), other_id) == 0);
+    }
+    CHECK(bob && carol);
+    json_decref(list);
+
+    //  A contact's name stands for its id; peers shows it.
+    json_t *peers = tk_call(a, "peers", NULL);
+    bool named = false;
+    json_array_foreach(peers, i, c)
+    {
+        named = named
+                || (strcmp(s_str(c, "id"), b->id) == 0
+                    && strcmp(json_string_value(json_object_get(c, "name")), "bob") == 0);
+    }
+    CHECK(named);
+    json_decref(peers);
+
+    json_t *rm = tk_call(a, "contacts.remove", json_pack("{s:s}", "name", "carol"));
+    CHECK(strcmp(s_str(rm, "name"), "carol") == 0 && json_is_true(json_object_get(rm, "removed")));
+    json_decref(rm);
+    s_parley_err(a, "contacts.remove", json_pack("{s:s}", "name", "carol"), PARLEY_ERR_NOTFOUND,
+                 NULL);
+    s_bad_params(a, "contacts.remove", json_pack("{s:i}", "name", 3));
+    list = tk_call(a, "contacts.list", NULL);
+    CHECK(json_array_size(list) == 1);
+    json_decref(list);
+    identity_destroy(&other);
+}
+
+static void
+s_safety(tk_node_t *a, tk_node_t *b)
+{
+    json_t *sa = tk_call(a, "safety", json_pack("{s:s}", "peer", b->id));
+    json_t *sb = tk_call(b, "safety", json_pack("{s:s}", "peer", a->id));
+    CHECK(strcmp(s_str(sa, "peer"), b->id) == 0 && strcmp(s_str(sb, "peer"), a->id) == 0);
+    const char *na = s_str(sa, "safety_number");
+    CHECK(strlen(na) >= PARLEY_SAFETY_DIGITS);
+    CHECK(strcmp(na, s_str(sb, "safety_number")) == 0);
+    CHECK(json_is_false(json_object_get(sb, "verified")));
+    json_decref(sa);
+    json_decref(sb);
+    //  By short id, the same number.
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    snprintf(sid, sizeof sid, "%.8s", b->id);
+    json_t *ss = tk_call(a, "safety", json_pack("{s:s}", "peer", sid));
+    sa = tk_call(a, "safety", json_pack("{s:s}", "peer", b->id));
+    CHECK(strcmp(s_str(ss, "safety_number"), s_str(sa, "safety_number")) == 0);
+    json_decref(ss);
+    json_decref(sa);
+    //  With a third key, another number.
+    identity_t *other = identity_new();
+    char other_id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(other), other_id);
+    json_t *so = tk_call(a, "safety", json_pack("{s:s}", "peer", other_id));
+    sa = tk_call(a, "safety", json_pack("{s:s}", "peer", b->id));
+    CHECK(strcmp(s_str(so, "safety_number"), s_str(sa, "safety_number")) != 0);
+    json_decref(so);
+    json_decref(sa);
+    identity_destroy(&other);
+    s_parley_err(a, "safety", json_pack("{s:s}", "peer", "nobody"), PARLEY_ERR_NOTFOUND, "nobody");
+    s_bad_params(a, "safety", NULL);
+}
+
+//  b dialled a (a is its seed): a sees an inbound peer, b an outbound one.
+static void
+s_peers(tk_node_t *a, tk_node_t *b)
+{
+    static const char *const fields[] = { "id",     "short_id",        "name",      "endpoint",
+                                          "online", "connected_since", "last_seen", "direction",
+                                          "source", "last_error" };
+    json_t *pa = tk_call(a, "peers", NULL);
+    json_t *pb = tk_call(b, "peers", NULL);
+    CHECK(json_array_size(pa) == 1 && json_array_size(pb) == 1);
+    json_t *ab = json_array_get(pa, 0), *ba = json_array_get(pb, 0);
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        CHECK(json_object_get(ab, fields[i]) && json_object_get(ba, fields[i]));
+    }
+    CHECK(strcmp(s_str(ab, "id"), b->id) == 0 && strcmp(s_str(ba, "id"), a->id) == 0);
+    CHECK(json_is_true(json_object_get(ab, "online"))
+          && json_is_true(json_object_get(ba, "online")));
+    CHECK(s_int(ab, "connected_since") > 0 && s_int(ba, "connected_since") > 0);
+    CHECK(s_int(ab, "last_seen") > 0);
+    CHECK(strcmp(s_str(ba, "source"), "seed") == 0
+          && strcmp(s_str(ba, "direction"), "outbound") == 0);
+    CHECK(strcmp(s_str(ba, "endpoint"), parley_endpoint(a->node)) == 0);
+    CHECK(strcmp(s_str(ab, "source"), "inbound") == 0);
+    CHECK(strcmp(s_str(ab, "last_error"), "") == 0 && strcmp(s_str(ba, "last_error"), "") == 0);
+    json_decref(pa);
+    json_decref(pb);
+}
+
+static void
+s_history(tk_node_t *a, tk_node_t *b)
+{
+    static const char *const texts[] = { "one", "two", "three" };
+    for (size_t i = 0; i < 3; i++) {
+        json_t *m = tk_send(a, b->id, texts[i]);
+        CHECK(strcmp(s_str(m, "text"), texts[i]) == 0
+              && json_is_true(json_object_get(m, "outgoing")));
+        CHECK(strcmp(s_str(m, "peer"), b->id) == 0 && strcmp(s_str(m, "from"), a->id) == 0);
+        CHECK(strcmp(s_str(m, "state"), "stored") == 0 && s_int(m, "seq") >= 1);
+        CHECK(strlen(s_str(m, "msg_id")) > 0 && strlen(s_str(m, "envelope_id")) > 0);
+        json_decref(m);
+    }
+    TK_WAIT(10000, tk_count(b, a->id, "received") == 3);
+    //  The newest LIMIT, oldest first; 0 and the default give all of them.
+    json_t *h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", b->id, "limit", 2));
+    CHECK(json_array_size(h) == 2);
+    CHECK(strcmp(s_str(json_array_get(h, 0), "text"), "two") == 0);
+    CHECK(strcmp(s_str(json_array_get(h, 1), "text"), "three") == 0);
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", b->id, "limit", 1));
+    CHECK(json_array_size(h) == 1 && strcmp(s_str(json_array_get(h, 0), "text"), "three") == 0);
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", b->id, "limit", 0));
+    CHECK(json_array_size(h) == 3 && strcmp(s_str(json_array_get(h, 0), "text"), "one") == 0);
+    json_decref(h);
+    h = tk_call(b, "history", json_pack("{s:s}", "peer", a->id));
+    CHECK(json_array_size(h) == 3);
+    json_t *m = json_array_get(h, 2);
+    CHECK(strcmp(s_str(m, "text"), "three") == 0 && !json_is_true(json_object_get(m, "outgoing")));
+    CHECK(strcmp(s_str(m, "from"), a->id) == 0 && strcmp(s_str(m, "state"), "received") == 0);
+    json_decref(h);
+    s_bad_params(a, "history", json_pack("{s:s, s:i}", "peer", b->id, "limit", -1));
+    s_bad_params(a, "history", json_pack("{s:s, s:s}", "peer", b->id, "limit", "2"));
+    s_parley_err(a, "history", json_pack("{s:s}", "peer", "nobody"), PARLEY_ERR_NOTFOUND, NULL);
+}
+
+static void
+s_send_errors(tk_node_t *a, tk_node_t *b)
+{
+    size_t before = tk_count(a, b->id, NULL);
+    //  Unknown names, a too-short id prefix, one's own id.
+    s_parley_err(a, "send", json_pack("{s:s, s:s}", "peer", "nobody", "text", "hi"),
+                 PARLEY_ERR_NOTFOUND, "unknown peer");
+    s_parley_err(a, "send", json_pack("{s:s, s:s}", "peer", "abc", "text", "hi"),
+                 PARLEY_ERR_NOTFOUND, NULL);
+    s_parley_err(a, "send", json_pack("{s:s, s:s}", "peer", a->id, "text", "hi"), PARLEY_ERR_STATE,
+                 "yourself");
+    //  Missing or mistyped parameters.
+    s_bad_params(a, "send", json_pack("{s:s}", "peer", b->id));
+    s_bad_params(a, "send", json_pack("{s:s}", "text", "hi"));
+    s_bad_params(a, "send", NULL);
+    s_bad_params(a, "send", json_pack("{s:s, s:i}", "peer", b->id, "text", 5));
+    s_bad_params(a, "send", json_pack("{s:i, s:s}", "peer", 5, "text", "hi"));
+    s_bad_params(a, "send", json_pack("{s:s, s:[s]}", "peer", b->id, "text", "hi"));
+    s_bad_params(a, "send",
+                 json_pack("{s:s, s:s, s:s}", "peer", b->id, "text", "hi", "ttl_ms", "1"));
+    s_bad_params(a, "send",
+                 json_pack("{s:s, s:s, s:I}", "peer", b->id, "text", "hi", "ttl_ms",
+                           (json_int_t)(11 * 365 * NODE_DAY_MS)));
+    //  Empty text and text over the limit: a Parley limit error.
+    s_parley_err(a, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", ""), PARLEY_ERR_LIMIT,
+                 "1 to");
+    char *big = malloc(PARLEY_TEXT_MAX + 2);
+    CHECK(big);
+    memset(big, 'z', PARLEY_TEXT_MAX + 1);
+    big[PARLEY_TEXT_MAX + 1] = '\0';
+    s_parley_err(a, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", big), PARLEY_ERR_LIMIT,
+                 NULL);
+    CHECK(tk_count(a, b->id, NULL) == before); // nothing of those was stored
+    //  Exactly the limit goes.
+    big[PARLEY_TEXT_MAX] = '\0';
+    json_t *m = tk_send(a, b->id, big);
+    CHECK(strlen(s_str(m, "text")) == PARLEY_TEXT_MAX);
+    json_decref(m);
+    free(big);
+    TK_WAIT(10000, tk_count(b, a->id, NULL) == before + 1);
+
+    //  A valid id never seen: accepted, waiting for its prekey as queued.
+    identity_t *other = identity_new();
+    char other_id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(other), other_id);
+    m = tk_send(a, other_id, "anyone there?");
+    CHECK(strcmp(s_str(m, "state"), "queued") == 0 && strcmp(s_str(m, "peer"), other_id) == 0);
+    json_decref(m);
+    CHECK(tk_count(a, other_id, "queued") == 1);
+    identity_destroy(&other);
+}
+
+static void
+s_methods(tk_node_t *a)
+{
+    char *msg = NULL;
+    CHECK(s_code(a, "no.such.method", NULL, &msg) == API_ERR_METHOD);
+    CHECK(msg && strstr(msg, "method not found"));
+    free(msg);
+    msg = NULL;
+    CHECK(tk_call_err(a, "no.such.method", NULL, &msg) == PARLEY_ERR_MALFORMED);
+    CHECK(msg && strstr(msg, "method not found"));
+    free(msg);
+    //  Parameters by name only; extra ones are ignored.
+    json_t *r = tk_call(a, "id", json_pack("{s:i}", "extra", 1));
+    json_decref(r);
+    r = tk_call(a, "subscribe", NULL);
+    CHECK(json_is_true(json_object_get(r, "subscribed")));
+    json_decref(r);
+}
+
+//  A raw connection to HOME/api.sock.
+static int
+s_raw_connect(const tk_node_t *n)
+{
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    int len = snprintf(addr.sun_path, sizeof addr.sun_path, "%s/api.sock", n->home);
+    CHECK(len > 0 && (size_t)len < sizeof addr.sun_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    return fd;
+}
+
+static void
+s_raw_put(int fd, const char *line)
+{
+    size_t len = strlen(line);
+    CHECK(send(fd, line, len, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+//  The next line on fd within ms, parsed; NULL on timeout.
+static json_t *
+s_raw_get(int fd, char *buf, size_t cap, size_t *have, int ms)
+{
+    uint64_t end = tk_ms() + (uint64_t)ms;
+    for (;;) {
+        char *nl = memchr(buf, '\n', *have);
+        if (nl) {
+            size_t n = (size_t)(nl - buf);
+            json_error_t jerr;
+            json_t *obj = json_loadb(buf, n, 0, &jerr);
+            CHECK(obj);
+            memmove(buf, nl + 1, *have - n - 1);
+            *have -= n + 1;
+            return obj;
+        }
+        uint64_t now = tk_ms();
+        if (now >= end) {
+            return NULL;
+        }
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, (int)(end - now)) > 0) {
+            ssize_t r = read(fd, buf + *have, cap - *have);
+            CHECK(r > 0);
+            *have += (size_t)r;
+        }
+    }
+}
+
+static int
+s_error_code(const json_t *reply)
+{
+    return (int)s_int(json_object_get(reply, "error"), "code");
+}
+
+static void
+s_raw_lines(tk_node_t *a)
+{
+    int fd = s_raw_connect(a);
+    char buf[65536];
+    size_t have = 0;
+    //  Not JSON: a parse error with a null id.
+    s_raw_put(fd, "this is not json\n");
+    json_t *r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_error_code(r) == API_ERR_PARSE && json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    //  The connection still answers.
+    s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"id\"}\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_int(r, "id") == 7);
+    CHECK(strcmp(s_str(json_object_get(r, "result"), "id"), a->id) == 0);
+    json_decref(r);
+    //  JSON, but no request: -32600; params by position: -32600 too.
+    s_raw_put(fd, "[1,2]\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_error_code(r) == API_ERR_INVALID);
+    json_decref(r);
+    s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"send\",\"params\":[\"x\",\"y\"]}\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_error_code(r) == API_ERR_INVALID);
+    json_decref(r);
+    //  A notification (no id) is not answered; answers keep request order.
+    s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"id\"}\n"
+                  "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"status\"}\n"
+                  "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"id\"}\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && strcmp(s_str(r, "id"), "s") == 0 && json_object_get(r, "result"));
+    json_decref(r);
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_int(r, "id") == 9);
+    json_decref(r);
+    CHECK(s_raw_get(fd, buf, sizeof buf, &have, 300) == NULL);
+    close(fd);
+}
+
+void
+api_test(bool verbose)
+{
+    char dir[256];
+    tk_dir(dir, sizeof dir);
+    tk_opts_t opts = { .verbose = verbose };
+    tk_node_t *a = tk_node_start(dir, "a", &opts);
+    s_id(a);
+    s_status(a, 0);
+    opts.seed = a->seed;
+    tk_node_t *b = tk_node_start(dir, "b", &opts);
+    TK_WAIT(10000, tk_online(a, b->id) && tk_online(b, a->id));
+    s_status(a, 1);
+    s_id(b);
+    s_peers(a, b);
+    s_safety(a, b);
+    s_contacts(a, b);
+    s_history(a, b);
+    s_send_errors(a, b);
+    s_methods(a);
+    s_raw_lines(a);
+    tk_node_stop(&b);
+    tk_node_stop(&a);
+    tk_dir_remove(dir);
+}
