@@ -10,6 +10,13 @@
 #
 # Every dependency comes from pkg-config; `make deps` installs the Debian
 # packages that are missing (as root, or through sudo).
+#
+# Objects depend on the headers they include (-MMD -MP writes a .d file beside
+# each object) and on the flags they were built with: each build folder keeps
+# its compiler, flags and libraries in .flags, rewritten only when they change,
+# so `make CFLAGS=-O0` after `make` rebuilds everything there and a second
+# `make CFLAGS=-O0` does nothing. CFLAGS is yours (default -O2 -g); the
+# standard, the warnings, the pkg-config flags and SAN's flags always come first.
 
 PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
@@ -27,13 +34,15 @@ CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
              -Wmissing-prototypes -Wvla -Wno-missing-field-initializers
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing
-CFLAGS    += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Ours, kept apart from CFLAGS so that `make CFLAGS=...` cannot drop them.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ifneq ($(SAN),)
-CFLAGS    += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+BASE_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS   += -fsanitize=$(SAN)
 endif
+ALL_CFLAGS = $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 
 PROTO_SRC := $(wildcard proto/*.c)
 STORE_SRC := $(wildcard store/*.c)
@@ -43,12 +52,17 @@ PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ  := $(NODE_SRC:%.c=$(BUILD)/%.o)
 DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_selftest.o \
+             tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
+             tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
+             tools/bench/sync_engine.o tools/bench/sync_nodes.o)
+ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
         $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/netem_tap
 
-.PHONY: all deps need run test check fuzz install clean fmt fmt-check
+.PHONY: all deps need run test check fuzz install clean fmt fmt-check FORCE
 
 all: $(BINS)
 
@@ -65,20 +79,40 @@ need:
 deps:
 	@sh tools/deps.sh $(DEB_PKGS)
 
-$(BUILD)/%.o: %.c $(wildcard */*.h) | need
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+# streq A,B: non-empty if the two strings are equal.
+streq = $(if $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x),,t)
 
-$(BUILD)/libproto.a: $(PROTO_OBJ)
-	ar rcs $@ $^
-$(BUILD)/libstore.a: $(STORE_OBJ)
-	ar rcs $@ $^
-$(BUILD)/libnode.a: $(NODE_OBJ)
-	ar rcs $@ $^
-$(BUILD)/libdiscovery.a: $(DISC_OBJ) $(BUILD)/.keep
-	ar rcs $@ $(DISC_OBJ)
-$(BUILD)/.keep:
-	@mkdir -p $(BUILD) && touch $@
+# STAMP FILE,VAR: the rule that keeps FILE holding the value of VAR (a name:
+# values hold commas). It runs every time (FORCE) but writes the file only
+# when the value changed (blanks aside: make 4.3 reads the file back with its
+# newline), so what depends on FILE is rebuilt only then.
+define STAMP
+$(1): FORCE
+	$$(if $$(call streq,$$(strip $$(file <$$@)),$$(strip $$($(2)))),@:,@echo "$(1): changed"$$(shell mkdir -p $$(@D))$$(file >$$@,$$($(2))))
+endef
+BUILD_FLAGS = $(CC) $(ALL_CFLAGS) | $(LDFLAGS) | $(LDLIBS)
+$(eval $(call STAMP,$(BUILD)/.flags,BUILD_FLAGS))
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags | need
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(ALL_OBJ:.o=.d)
+
+# An archive depends on its member list (LIB.members), so removing a source
+# file rebuilds it, and it is made afresh: `ar rcs` into the old one would keep
+# the member of the removed file.
+$(eval $(call STAMP,$(BUILD)/libproto.members,PROTO_OBJ))
+$(eval $(call STAMP,$(BUILD)/libstore.members,STORE_OBJ))
+$(eval $(call STAMP,$(BUILD)/libnode.members,NODE_OBJ))
+$(eval $(call STAMP,$(BUILD)/libdiscovery.members,DISC_OBJ))
+$(BUILD)/libproto.a: $(PROTO_OBJ) $(BUILD)/libproto.members
+$(BUILD)/libstore.a: $(STORE_OBJ) $(BUILD)/libstore.members
+$(BUILD)/libnode.a: $(NODE_OBJ) $(BUILD)/libnode.members
+$(BUILD)/libdiscovery.a: $(DISC_OBJ) $(BUILD)/libdiscovery.members
+$(BUILD)/libproto.a $(BUILD)/libstore.a $(BUILD)/libnode.a $(BUILD)/libdiscovery.a:
+	@rm -f $@
+	ar rcs $@ $(filter %.o,$^)
 
 # Link order proves the layering: a self-test links only its layer and below.
 $(BUILD)/proto_selftest: $(BUILD)/tests/proto_selftest.o $(BUILD)/libproto.a
