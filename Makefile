@@ -157,27 +157,41 @@ check: all
 	@bash tests/run.sh
 
 # ---- fuzzing (clang + libFuzzer) ----
-FUZZ_TARGETS  := envelope frame keyfile api content prekey endpoint txt config addr sync
+# Every tests/fuzz/fuzz_X.c is a target. Its objects and binaries live in
+# build-fuzz/ (with their .d files and .flags, as above): the code under test
+# is compiled once with coverage and sanitizers, each target links it whole.
+FUZZ_TARGETS  := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SECONDS  ?= 60
 FUZZ_BUILD    := build-fuzz
-FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+FUZZ_CC       := clang
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -g -O1 \
+                 -fsanitize=fuzzer-no-link,address,undefined \
                  $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_LDFLAGS  := -fsanitize=fuzzer,address,undefined
+FUZZ_LIB_OBJ  := $(addprefix $(FUZZ_BUILD)/,$(PROTO_SRC:.c=.o) node/api_req.o node/config.o)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+FUZZ_ALL_FLAGS = $(FUZZ_CC) $(FUZZ_CFLAGS) | $(FUZZ_LDFLAGS)
+$(eval $(call STAMP,$(FUZZ_BUILD)/.flags,FUZZ_ALL_FLAGS))
+$(eval $(call STAMP,$(FUZZ_BUILD)/lib.members,FUZZ_LIB_OBJ))
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(PROTO_SRC) node/api_req.c node/config.c $(wildcard */*.h)
-	@mkdir -p $(FUZZ_BUILD)
-	clang $(FUZZ_CFLAGS) $< $(PROTO_SRC) node/api_req.c node/config.c -o $@ -lsodium -ljansson
+$(FUZZ_BUILD)/%.o: %.c $(FUZZ_BUILD)/.flags | need
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
 
+# A static pattern rule: its objects are explicit, so make keeps them.
+$(FUZZ_BINS): $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ) \
+        $(FUZZ_BUILD)/lib.members
+	$(FUZZ_CC) $(FUZZ_LDFLAGS) $(filter %.o,$^) -lsodium -ljansson -o $@
+
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/tests/fuzz/fuzz_%.d)
+
+# Every target runs for FUZZ_SECONDS even if one before it failed; one line
+# per target and a total (tests/fuzz/run.sh); fails if any target failed.
 fuzz: fuzz-build
-	@for t in $(FUZZ_TARGETS); do \
-	    mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
-	    echo "fuzz $$t for $(FUZZ_SECONDS)s"; \
-	    $(FUZZ_BUILD)/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
-	        $(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
-	done
+	@FUZZ_BUILD=$(FUZZ_BUILD) sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
