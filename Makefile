@@ -146,15 +146,27 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	@ARGS="$(ARGS)" sh tools/run.sh $(BUILD)
 
-# The whole suite: normal build, then the sanitizer build, one summary line.
-test: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SAN=address,undefined all
+# The whole suite on what it needs, built first, each build in its own folder
+# with its own .d files and .flags: build/ (plain), build-san/ (CHECK_SAN) and
+# the fuzz targets in build-fuzz/. SAN and BUILD are set on every recursive
+# make, so a SAN= or BUILD= given to `make check` cannot mix the folders.
+CHECK_SAN := address,undefined
+check:
+	@$(MAKE) --no-print-directory SAN= BUILD=build all
+	@$(MAKE) --no-print-directory SAN=$(CHECK_SAN) BUILD=build-san all
 	@$(MAKE) --no-print-directory fuzz-build
+	@$(MAKE) --no-print-directory SAN= BUILD=build check-run
+
+# tests/run.sh alone (what `check` ends with). Run from a make given SAN= and
+# BUILD=build, so the makes that run.sh starts (install, fmt-check) inherit
+# them through MAKEFLAGS, with any CFLAGS given to `make check`.
+.PHONY: check-run
+check-run:
 	@bash tests/run.sh
 
-check: all
-	@bash tests/run.sh
+# `check` with the Debian packages it needs installed first.
+test: deps
+	@$(MAKE) --no-print-directory check
 
 # ---- fuzzing (clang + libFuzzer) ----
 # Every tests/fuzz/fuzz_X.c is a target. Its objects and binaries live in
