@@ -19,9 +19,13 @@
 # standard, the warnings, the pkg-config flags and SAN's flags always come first.
 
 PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
+# Beyond the libraries and compilers, what the suite runs that a minimal Debian
+# 12 may lack: jq (every integration test), iproute2, nftables, avahi-*, dbus,
+# procps (sysctl, tests/netns/lib.sh), python3 (tests/netns/t_mdns_routed.sh)
+# and perl with Time::HiRes (tests/netns/t_branch.sh; perl-base lacks it).
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
              libsqlite3-dev libjansson-dev libavahi-client-dev avahi-daemon avahi-utils dbus \
-             iproute2 nftables clang clang-format libclang-rt-14-dev jq
+             iproute2 nftables clang clang-format libclang-rt-14-dev jq procps python3 perl
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)
