@@ -2,9 +2,11 @@
 #
 #   make            build everything into build/ (or build-san/ with SAN=...)
 #   make run        install what is missing, build, start your node
-#   make test       install what is missing, build, run the whole suite
-#                   (normal build, then address+undefined sanitizers)
-#   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make check      build build/, build-san/ (SAN=address,undefined) and the
+#                   fuzz targets, then run the whole suite (tests/run.sh)
+#   make test       make deps, then make check
+#   make fuzz       build the libFuzzer targets into build-fuzz/ and run every
+#                   one for FUZZ_SECONDS; one line per target and a total
 #   make install PREFIX=DIR
 #   make fmt-check
 #
