@@ -39,10 +39,10 @@ LOCKS="/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock
 lock_holder() {
     for f in $LOCKS; do
         [ -e "$f" ] || continue
-        set -- $(stat -L -c '%d %i' "$f" 2>/dev/null) || continue
-        [ $# -eq 2 ] || continue
-        dev=$(printf '%02x:%02x:%s' $((($1 >> 8) & 0xfff)) \
-            $((($1 & 0xff) | (($1 >> 12) & 0xfff00))) "$2")
+        d=$(stat -L -c %d "$f" 2>/dev/null) || continue
+        ino=$(stat -L -c %i "$f" 2>/dev/null) || continue
+        dev=$(printf '%02x:%02x:%s' $(((d >> 8) & 0xfff)) \
+            $(((d & 0xff) | ((d >> 12) & 0xfff00))) "$ino")
         pid=$(awk -v dev="$dev" '$0 !~ /->/ && $6 == dev { print $5; exit }' /proc/locks \
             2>/dev/null)
         if [ -n "$pid" ]; then
