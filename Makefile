@@ -91,10 +91,12 @@ streq = $(if $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x),,t)
 # STAMP FILE,VAR: the rule that keeps FILE holding the value of VAR (a name:
 # values hold commas). It runs every time (FORCE) but writes the file only
 # when the value changed (blanks aside: make 4.3 reads the file back with its
-# newline), so what depends on FILE is rebuilt only then.
+# newline), so what depends on FILE is rebuilt only then; it says so unless
+# FILE is new.
 define STAMP
 $(1): FORCE
-	$$(if $$(call streq,$$(strip $$(file <$$@)),$$(strip $$($(2)))),@:,@echo "$(1): changed"$$(shell mkdir -p $$(@D))$$(file >$$@,$$($(2))))
+	$$(if $$(call streq,$$(strip $$(file <$$@)),$$(strip $$($(2)))),@:,$$(if $$(wildcard $$@),@echo \
+	    "$(1): changed",@:)$$(shell mkdir -p $$(@D))$$(file >$$@,$$($(2))))
 endef
 BUILD_FLAGS = $(CC) $(ALL_CFLAGS) | $(LDFLAGS) | $(LDLIBS)
 $(eval $(call STAMP,$(BUILD)/.flags,BUILD_FLAGS))
