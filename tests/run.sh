@@ -1,8 +1,8 @@
 #!/bin/bash
-# tests/run.sh — the whole suite: class self-tests (normal and sanitizer
-# builds), integration tests with real processes on loopback (normal build,
-# and the core ones again under address+undefined sanitizers), and a fuzz
-# smoke. One line per test, then "N passed, N failed".
+# tests/run.sh — the whole suite: the include-graph check, class self-tests
+# (normal and sanitizer builds), integration tests with real processes on
+# loopback (normal build, and the core ones again under address+undefined
+# sanitizers), and a fuzz smoke. One line per test, then "N passed, N failed".
 #
 #   tests/run.sh [PATTERN]    only tests whose name contains PATTERN
 cd "$(dirname "$0")/.." || exit 2
@@ -33,6 +33,10 @@ run() { # run NAME TIMEOUT COMMAND...
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# The include graph first: a circle fails the suite (tools/check_includes.sh),
+# and the checker itself must be able to fail (includes/negative).
+run "includes" 60 sh tools/check_includes.sh
+run "includes/negative" 60 sh tests/includes_negative.sh
 for b in build build-san; do
     run "$b/proto_selftest" 300 "$b/proto_selftest"
     run "$b/store_selftest" 300 "$b/store_selftest"
