@@ -165,11 +165,12 @@ stop_all() {
 
 home() { echo "$NODE_DIR/$NODE_HOME_PREFIX$1"; } # home NAME
 node_log() { echo "$(home "$1").log"; }          # node_log NAME
-# p NAME ARGS...: the CLI against NAME's home.
+# p NAME ARGS...: the CLI against NAME's home. (Spelt out rather than
+# $(home ...): a test may call it a thousand times, and each $(...) forks.)
 p() {
     local n=$1
     shift
-    "$BIN/parley" --home "$(home "$n")" "$@"
+    "$BIN/parley" --home "$NODE_DIR/$NODE_HOME_PREFIX$n" "$@"
 }
 nid() { p "$1" id --json | jq -r .id; } # nid NAME: its node id
 
