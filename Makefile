@@ -146,9 +146,9 @@ $(BUILD)/netem_tap: $(BUILD)/tests/netem_tap.o
 	$(CC) $(LDFLAGS) $^ -o $@
 $(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
-$(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/bench_sync: $(BUILD)/tools/bench/sync_nodes.o $(BUILD)/libstore.a $(BUILD)/libproto.a
+$(BUILD)/bench_sync: $(BUILD)/tools/bench/sync_nodes.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -ljansson -o $@
 
 run: deps

@@ -8,10 +8,10 @@ LISTEN_A=$(endpoint a)
 for i in $(seq -w 1 "$N"); do
     p b send "$A_ID" "m-$i" >/dev/null || fail "send $i"
     if [ "$i" = "$(printf "%0${#N}d" $((N / 3)))" ]; then
-        kill9_node a
+        node_kill a
     fi
     if [ "$i" = "$(printf "%0${#N}d" $((N / 2)))" ]; then
-        LISTEN=$LISTEN_A start_node a
+        LISTEN=$LISTEN_A node_start a
     fi
 done
 EXPECT=$N wait_until 120 count_is a "$B_ID" received || fail "a has $(history_count a "$B_ID")"

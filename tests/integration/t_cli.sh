@@ -21,14 +21,14 @@ p s id --json | jqe .id >/dev/null || fail "id of a sealed key needs no passphra
 grep -q "passphrase" "$TMP/err" || fail "no clear message for a sealed key"
 "$BIN/parleyd" --home "$TMP/s" --passphrase-file "$TMP/bad" 2>"$TMP/err" && fail "bad pass"
 grep -q "bad passphrase" "$TMP/err" || fail "no clear message for a bad passphrase"
-start_node s --passphrase-file "$TMP/pass"
+node_start s --passphrase-file "$TMP/pass"
 [ "$(p s status --json | jq -r .id)" = "$(p s id --json | jq -r .id)" ] || fail "sealed node id"
 
 # No daemon: a clear message, exit 3.
 p a status 2>"$TMP/err"; [ $? = 3 ] || fail "no-daemon exit code"
 grep -q "no parleyd is running" "$TMP/err" || fail "no-daemon message"
 
-start_node a
+node_start a
 [ "$(stat -c %a "$TMP/a/api.sock")" = 600 ] || fail "api.sock is not mode 0600"
 "$BIN/parleyd" --home "$TMP/a" --listen tcp://127.0.0.1:* 2>"$TMP/err"
 [ $? = 3 ] || fail "second parleyd on one home was not refused"
@@ -46,7 +46,7 @@ SID=$(p s id --json | jq -r .id)
 p a contacts add "$SID" sam >/dev/null || fail "contacts add"
 p a contacts list --json | jqe '.[0].name == "sam" and .[0].verified == false' >/dev/null \
     || fail "contacts list"
-OTHER=$(p s status --json >/dev/null; mkdir -p "$TMP/o"; p o init --json | jq -r .id)
+OTHER=$(node_init o)
 p a contacts add "$OTHER" sam 2>"$TMP/err" && fail "silent key change"
 grep -q "KEY CHANGED" "$TMP/err" || fail "key change was not loud"
 p a contacts verify sam --json | jqe .verified >/dev/null || fail "verify"
@@ -66,7 +66,7 @@ for cmd in "status" "peers" "contacts list" "id"; do
     n=$(p a $cmd --json | jq -s length)
     [ "$n" = 1 ] || fail "'$cmd --json' printed $n values"
 done
-stop_node a || fail "parleyd did not stop cleanly"
-grep -q "stopped cleanly" "$TMP/a.err" || fail "no clean-stop message"
+node_stop a || fail "parleyd did not stop cleanly"
+grep -q "stopped cleanly" "$(node_log a)" || fail "no clean-stop message"
 [ -S "$TMP/a/api.sock" ] && fail "api.sock left behind"
 echo "ok"

@@ -26,18 +26,18 @@ p a status --json | jqe '.log.envelopes >= 3 and .peers.online == 1' >/dev/null 
     || fail "status"
 
 # Restart both: history and states survive.
-stop_node b; stop_node a
-LISTEN=$(endpoint a) start_node a
-start_node b --seed "$(endpoint a)#$A_ID"
+node_stop b; node_stop a
+LISTEN=$(endpoint a) node_start a
+node_start b --seed "$(endpoint a)#$A_ID"
 EXPECT=2 wait_until 5 count_is a bob || fail "history lost on restart"
 p a history bob --json | jqe 'map(.state) | sort == ["delivered", "received"]' >/dev/null \
     || fail "states lost on restart"
 
 # A DM to a node never met waits, queued, and goes when its prekey arrives.
-mkdir -p "$TMP/c"; C_ID=$(p c init --json | jq -r .id)
+C_ID=$(node_init c)
 p a send "$C_ID" "early" --json | jqe '.state == "queued"' >/dev/null || fail "not queued"
 p a history "$C_ID" | grep -q "queued" || fail "history does not say queued"
-start_node c --seed "$(endpoint a)#$A_ID"
+node_start c --seed "$(endpoint a)#$A_ID"
 EXPECT=1 wait_until 15 count_is c "$A_ID" received || fail "queued DM never arrived"
 EXPECT=1 wait_until 10 count_is a "$C_ID" delivered || fail "queued DM never delivered"
 echo "ok"

@@ -12,21 +12,21 @@ for i in 1 2 3; do
 done
 EXPECT=3 wait_until 10 count_is a "$B_ID" delivered || fail "a's DMs not delivered"
 EXPECT=3 wait_until 10 count_is b "$A_ID" delivered || fail "b's DMs not delivered"
-stop_node a; stop_node b
+node_stop a; node_stop b
 OUT=$("$BIN/fs_attack" "$TMP/a" "$TMP/b") || fail "fs_attack failed"
 echo "before the window: $OUT"
 opened=$(echo "$OUT" | awk '{print $2}')
 [ "$opened" -gt 0 ] || fail "control: the attack should open fresh DMs ($OUT)"
 LISTEN_A=$(endpoint a)
-LISTEN=$LISTEN_A start_node a
-start_node b --seed "$LISTEN_A#$A_ID"
+LISTEN=$LISTEN_A node_start a
+node_start b --seed "$LISTEN_A#$A_ID"
 sleep 4
-stop_node a; stop_node b
+node_stop a; node_stop b
 OUT=$("$BIN/fs_attack" "$TMP/a" "$TMP/b") || fail "fs_attack failed"
 echo "after the window: $OUT"
 [ "$(echo "$OUT" | awk '{print $2}')" = 0 ] || fail "old DMs still open: $OUT"
 [ "$(echo "$OUT" | awk '{print $4}')" -ge 6 ] || fail "envelopes missing: $OUT"
 # The owners' own history is kept.
-LISTEN=$LISTEN_A start_node a
+LISTEN=$LISTEN_A node_start a
 p a history "$B_ID" | grep -q "secret b3" || fail "history lost"
 echo "ok"

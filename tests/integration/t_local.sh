@@ -5,17 +5,13 @@
 # restarted node (new port) is found again.
 . "$(dirname "$0")/lib.sh"
 N=${NODES:-20}
-export PARLEY_RUNTIME_DIR=$TMP/run
 NODE_ARGS="--ping-ms 500 --retry-ms 1000 --no-mdns"
-for i in $(seq 1 "$N"); do
-    start_node "n$i"
+NAMES=$(seq -f 'n%g' 1 "$N")
+for n in $NAMES; do
+    node_start "$n"
 done
-all_connected() {
-    for i in $(seq 1 "$N"); do
-        [ "$(p "n$i" status --json | jq .peers.online)" = $((N - 1)) ] || return 1
-    done
-}
-wait_until 60 all_connected || fail "not all connected: $(for i in $(seq 1 "$N"); do
+# shellcheck disable=SC2086 # NAMES is a list
+wait_until 60 meshed $((N - 1)) $NAMES || fail "not all connected: $(for i in $(seq 1 "$N"); do
     p "n$i" status --json | jq -c .peers; done | sort | uniq -c)"
 p n1 peers --json | jqe 'all(.source == "local" or .source == "inbound")' >/dev/null \
     || fail "sources: $(p n1 peers --json | jq -c 'map(.source)')"
@@ -26,10 +22,10 @@ ID2=$(nid n2)
 p n1 send "$ID2" "found you" >/dev/null || fail "send"
 EXPECT=1 wait_until 10 count_is n2 "$(nid n1)" received || fail "DM over discovery"
 # SIGKILL leaves a stale file; the restarted node (new port) is found again.
-kill9_node n3
-start_node n3
+node_kill n3
+node_start n3
 ID3=$(nid n3)
 wait_until 30 online n1 "$ID3" || fail "restarted node not rediscovered"
-stop_node n4
+node_stop n4
 [ -e "$PARLEY_RUNTIME_DIR/$(nid n4)" ] && fail "endpoint file left after a clean stop"
 echo "ok"

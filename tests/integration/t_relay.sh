@@ -7,52 +7,50 @@
 . "$(dirname "$0")/lib.sh"
 NODE_ARGS="$NODE_ARGS --no-local --sync-ms 1000"
 
-start_node r --relay
+node_start r --relay
 R_ID=$(nid r)
 SEED="$(endpoint r)#$R_ID"
 
-start_node b --seed "$SEED"
+node_start b --seed "$SEED"
 B_ID=$(nid b)
 wait_until 10 online r "$B_ID" || fail "b never reached r"
 sleep 0.5
-stop_node b
+node_stop b
 
-start_node a --seed "$SEED"
+node_start a --seed "$SEED"
 A_ID=$(nid a)
 wait_until 10 online r "$A_ID" || fail "a never reached r"
 # A never met B: its prekey comes from R, so the DM is sealed at once.
-wait_until 10 sh -c "'$BIN/parley' --home '$TMP/a' send '$B_ID' 'meet me at noon' --json \
-    | jq -e '.state == \"stored\"' >/dev/null" || fail "a could not seal to b (no prekey via r)"
+sealed() { p a send "$B_ID" 'meet me at noon' --json | jqe '.state == "stored"' >/dev/null; }
+wait_until 10 sealed || fail "a could not seal to b (no prekey via r)"
 EXPECT=1 wait_until 10 count_is a "$B_ID" relayed || fail "never relayed"
-stop_node a
+node_stop a
 
-start_node b --seed "$SEED"
+node_start b --seed "$SEED"
 EXPECT=1 wait_until 15 count_is b "$A_ID" received || fail "b did not get the DM through r"
 p b history "$A_ID" | grep -q "meet me at noon" || fail "text"
 p b read "$A_ID" | grep -q "1 marked read" || fail "read"
 sleep 1
-stop_node b
+node_stop b
 
-start_node a --seed "$SEED"
+node_start a --seed "$SEED"
 EXPECT=1 wait_until 15 count_is a "$B_ID" read || fail "a never saw delivered/read"
 p r status --json | jqe '.sync.relay and .sync.rounds_ended > 0' >/dev/null || fail "r status"
 
 # The relay cannot read what it carries.
-stop_node r
+node_stop r
 grep -qa "meet me at noon" "$TMP/r/parley.db"* && fail "plaintext in the relay's database"
-LISTEN=$(echo "$SEED" | cut -d'#' -f1) start_node r --relay
+LISTEN=$(echo "$SEED" | cut -d'#' -f1) node_start r --relay
 wait_until 10 online a "$R_ID" || fail "a never reached r again"
 
 # Disappearing: expired on R before B arrives, so B never gets it.
 p a send "$B_ID" "gone soon" --ttl 2 >/dev/null || fail "send --ttl"
-wait_until 10 sh -c "[ \$('$BIN/parley' --home '$TMP/r' status --json | jq .log.envelopes) -ge 4 ]" \
-    || fail "r never held the disappearing DM"
-wait_until 10 sh -c "'$BIN/parley' --home '$TMP/r' status --json | jq -e '.sync.expired >= 1' >/dev/null" \
-    || fail "r never deleted it"
-wait_until 10 sh -c "'$BIN/parley' --home '$TMP/a' status --json | jq -e '.sync.expired >= 1' >/dev/null" \
-    || fail "a never deleted it"
-stop_node a
-start_node b --seed "$SEED"
+status_has() { p "$1" status --json | jqe "$2" >/dev/null; } # status_has NAME FILTER
+wait_until 10 status_has r '.log.envelopes >= 4' || fail "r never held the disappearing DM"
+wait_until 10 status_has r '.sync.expired >= 1' || fail "r never deleted it"
+wait_until 10 status_has a '.sync.expired >= 1' || fail "a never deleted it"
+node_stop a
+node_start b --seed "$SEED"
 sleep 3
 p b history "$A_ID" | grep -q "gone soon" && fail "an expired message came back"
 EXPECT=1 count_is b "$A_ID" || fail "b's history changed"

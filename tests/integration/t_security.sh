@@ -6,10 +6,10 @@
 # Only the (wrong) seed may join these two: host-local discovery would find
 # the real key and hide the refusal.
 NODE_ARGS="$NODE_ARGS --no-local"
-start_node a
+node_start a
 A_ID=$(nid a)
-mkdir -p "$TMP/x"; WRONG=$(p x init --json | jq -r .id)
-start_node b --seed "$(endpoint a)#$WRONG"
+WRONG=$(node_init x)
+node_start b --seed "$(endpoint a)#$WRONG"
 sleep 2
 B_ID=$(nid b)
 online b "$WRONG" && fail "connected to a node that does not hold the pinned key"
@@ -20,11 +20,11 @@ p b peers --json | jqe '.[0].online == false and (.[0].last_error | test("handsh
 p b doctor "$WRONG" --json | jqe '.peer.reason | test("key mismatch")' >/dev/null \
     || fail "doctor: $(p b doctor "$WRONG" --json | jq -c .peer)"
 p b doctor "$WRONG" | grep -q "key mismatch" || fail "doctor text output"
-mkdir -p "$TMP/y"; NEVER=$(p y init --json | jq -r .id)
+NEVER=$(node_init y)
 p b doctor "$NEVER" --json | jqe '.peer.reason | test("never seen")' >/dev/null \
     || fail "doctor never-seen: $(p b doctor "$NEVER" --json | jq -c .peer)"
-mkdir -p "$TMP/z"; Z_ID=$(p z init --json | jq -r .id)
-start_node c --seed "tcp://127.0.0.1:9#$Z_ID"
+Z_ID=$(node_init z)
+node_start c --seed "tcp://127.0.0.1:9#$Z_ID"
 reason_unreachable() {
     p c doctor "$Z_ID" --json | jqe '.peer.reason | test("unreachable|timeout")' >/dev/null
 }

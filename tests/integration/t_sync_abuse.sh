@@ -60,7 +60,7 @@ hostile() {
 # expect_ban REASON: one ban, with the reason logged, seen from both ends.
 expect_ban() {
     [ "$(delta banned)" = 1 ] || fail "$MODE: banned went up by $(delta banned), not 1"
-    grep -q "disconnecting ${H_ID:0:8} for 60 s: $1" "$TMP/a.err" || fail "$MODE: no ban logged"
+    grep -q "disconnecting ${H_ID:0:8} for 60 s: $1" "$(node_log a)" || fail "$MODE: no ban logged"
     [ "$(val bye)" = 1 ] || fail "$MODE: the peer got no BYE"
     [ "$(val pong)" = 0 ] || fail "$MODE: a answered a banned peer's PING"
     [ "$(val reconnect)" = refused ] || fail "$MODE: a banned key reconnected"

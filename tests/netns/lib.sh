@@ -13,8 +13,16 @@
 #   netns_avahi_stop I       SIGTERM host I's avahi-daemon and wait for it
 #   netns_avahi_start I      start it again and wait until it is ready
 #   netns_addr I             print host I's IPv4 address
-#   netns_teardown           kill what we started, delete our namespaces and
-#                            files (installed as an EXIT trap by the setups)
+#   netns_teardown           stop_all, kill what we started, delete our
+#                            namespaces and files (installed as an EXIT trap
+#                            by the setups)
+#
+# It sources tests/common.sh and sets it up for these hosts: node I is host
+# I, its home is $NETNS_DIR/h<I> (the host's directory), its log
+# $NETNS_DIR/h<I>.log, and node_start/node_spawn run parleyd inside host I's
+# namespace with its bus (NODE_PREFIX_FN), listening on tcp://0.0.0.0:7400
+# with NODE_ARGS "--no-local --ping-ms 500 --retry-ms 1000" (a test may add
+# to them). p, nid, online, meshed, fail ... work on host numbers.
 #
 # Safety (see /work/shared/notes/mdns-testing.md): avahi-daemon and
 # dbus-daemon only ever start through `ip netns exec` into a namespace this
@@ -24,6 +32,12 @@
 # (avahi hard-codes /run/avahi-daemon); only PIDs we started are killed,
 # never by name. The library refuses to run unless root, and if an Avahi
 # daemon already runs in the root namespace.
+
+. "$(dirname "${BASH_SOURCE[0]}")/../common.sh"
+NODE_HOME_PREFIX=h
+NODE_LISTEN=tcp://0.0.0.0:7400
+NODE_ARGS="--no-local --ping-ms 500 --retry-ms 1000"
+NODE_PREFIX_FN=netns_node_prefix
 
 NETNS_RAND=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 NETNS_PREFIX="parley-$NETNS_RAND"
@@ -175,15 +189,8 @@ netns_avahi_start() { # netns_avahi_start I
 }
 
 netns_kill_wait() { # netns_kill_wait PID: SIGTERM, then SIGKILL after 5 s
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    [ -n "$1" ] || return 0
+    pid_stop "$1" 5
     return 0
 }
 
@@ -202,6 +209,7 @@ netns_dbus_stop() { # netns_dbus_stop I
 netns_begin() {
     netns_preflight
     NETNS_DIR=$(mktemp -d /tmp/parley-netns.XXXXXX) || netns_die "mktemp failed"
+    NODE_DIR=$NETNS_DIR
     # avahi-daemon drops to user avahi before it connects to the bus: every
     # directory on the way to the socket must be traversable.
     chmod 755 "$NETNS_DIR"
@@ -279,6 +287,12 @@ netns_exec() { # netns_exec I CMD...
     ip netns exec "${NETNS_NS[$i]}" env DBUS_SYSTEM_BUS_ADDRESS="$(netns_bus "$i")" "$@"
 }
 
+# The command node I's parleyd runs under (common.sh's NODE_PREFIX_FN).
+netns_node_prefix() { # netns_node_prefix I
+    [ -n "${NETNS_NS[$1]:-}" ] || netns_die "no host $1"
+    NODE_PREFIX=(ip netns exec "${NETNS_NS[$1]}" env "DBUS_SYSTEM_BUS_ADDRESS=$(netns_bus "$1")")
+}
+
 netns_bg() { # netns_bg I LOG CMD...
     local i=$1 log=$2
     shift 2
@@ -294,6 +308,7 @@ netns_bg() { # netns_bg I LOG CMD...
 netns_teardown() {
     local i pid ns
     trap - EXIT
+    stop_all # the nodes first, while their network is still there
     for pid in "${NETNS_BG_PIDS[@]}"; do
         netns_kill_wait "$pid"
     done

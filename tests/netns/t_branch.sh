@@ -29,9 +29,8 @@
 # Needs nftables (nft).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
-. tests/common.sh
 . tests/netns/lib.sh
+FAIL_TAIL=12
 
 G1=1
 G2=5
@@ -39,25 +38,10 @@ M1=(2 3 4)
 M2=(6 7 8)
 ALL=(1 2 3 4 5 6 7 8)
 
-fail() {
-    echo "FAIL: $*"
-    local i
-    for i in "${ALL[@]}"; do
-        [ -f "$NETNS_DIR/n$i.log" ] && tail -n 12 "$NETNS_DIR/n$i.log" | sed "s/^/  node $i | /"
-    done
-    exit 1
-}
 command -v nft >/dev/null \
     || { echo "FAIL: nft not found: apt-get install -y --no-install-recommends nftables"; exit 1; }
 
-p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-elapsed() { # elapsed T0 T1: seconds between, or "never" without T1
-    if [ -n "$2" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; else echo never; fi
-}
 online_ids() { p "$1" peers --json 2>/dev/null | jq -r '.[] | select(.online) | .id'; }
-online_count() { p "$1" status --json 2>/dev/null | jq -r '.peers.online // 0'; }
 # tcp_reaches I ADDR: a TCP connection from host I to ADDR:7400 opens within 2 s.
 tcp_reaches() { netns_exec "$1" timeout 2 bash -c "exec 3<>/dev/tcp/$2/7400" 2>/dev/null; }
 
@@ -75,39 +59,26 @@ table inet branch {
 }
 EOF
 
-for i in "${ALL[@]}"; do
-    mkdir -p "$NETNS_DIR/h$i"
-done
-IDG2=$(p $G2 init --json | jq -r .id)
+IDG2=$(node_init $G2)
 [ -n "$IDG2" ] && [ "$IDG2" != null ] || fail "init of G2"
 declare -a ID
+NODE_ARGS="$NODE_ARGS --sync-ms 1000"
 t0=$(now)
 for i in "${ALL[@]}"; do
     args=()
     [ "$i" = $G1 ] && args=(--relay --seed "tcp://$GW2_ADDR:7400#$IDG2")
     [ "$i" = $G2 ] && args=(--relay)
-    netns_bg "$i" "$NETNS_DIR/n$i.log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
-        --listen tcp://0.0.0.0:7400 --no-local --ping-ms 500 --retry-ms 1000 --sync-ms 1000 \
-        "${args[@]}"
+    node_spawn "$i" "${args[@]}"
 done
 for i in "${ALL[@]}"; do
-    wait_until 20 test -S "$NETNS_DIR/h$i/api.sock" || fail "node $i did not start"
-    ID[$i]=$(p "$i" id --json | jq -r .id)
+    node_wait_up "$i"
+    ID[$i]=$(nid "$i")
 done
 
 # Every node online with the other three of its subnet; gateways also with
 # each other.
-offices_meshed() {
-    local i
-    for i in "${ALL[@]}"; do
-        case $i in
-            "$G1" | "$G2") [ "$(online_count "$i")" = 4 ] || return 1 ;;
-            *) [ "$(online_count "$i")" = 3 ] || return 1 ;;
-        esac
-    done
-}
-wait_until 60 offices_meshed || fail "offices not meshed: $(for i in "${ALL[@]}"; do
-    echo -n "$i:$(online_count "$i") "; done)"
+offices_meshed() { meshed 4 $G1 $G2 && meshed 3 "${M1[@]}" "${M2[@]}"; }
+wait_until 60 offices_meshed || fail "offices not meshed: $(online_counts "${ALL[@]}")"
 echo "offices meshed in $(since "$t0") s"
 
 # Isolation, checked on the wire and in the nodes' own view.
@@ -116,8 +87,7 @@ for i in "${M1[@]}"; do
 done
 tcp_reaches 6 "$GW1_ADDR" && fail "host 6 reaches G1 across the router"
 tcp_reaches $G1 "$GW2_ADDR" || fail "G1 cannot reach G2"
-p $G1 peers --json | jqe --arg id "$IDG2" '.[] | select(.id == $id and .online)' >/dev/null \
-    || fail "G1 not linked to G2"
+online $G1 "$IDG2" || fail "G1 not linked to G2"
 for i in "${M1[@]}" "${M2[@]}"; do
     if [ "$i" -lt $G2 ]; then across=("${M2[@]}" "$G2"); else across=("${M1[@]}" "$G1"); fi
     on=$(online_ids "$i")
@@ -133,7 +103,7 @@ done
 for i in "${M1[@]}" "${M2[@]}"; do
     netns_bg "$i" "$NETNS_DIR/w$i.log" perl -MTime::HiRes=time -e '$| = 1;
         open(my $w, "-|", @ARGV) or die "watch: $!"; printf "%.3f %s", time, $_ while <$w>' \
-        "$BUILD/parley" --home "$NETNS_DIR/h$i" --json watch
+        "$BIN/parley" --home "$(home "$i")" --json watch
 done
 sleep 0.5
 declare -A TEXT TSENT
@@ -197,14 +167,14 @@ done
 # The gateways carried everything and can read none of it. The control: the
 # same grep finds each text in its recipient's database.
 for pr in "${pairs[@]}"; do
-    grep -qaF "${TEXT[$pr]}" "$NETNS_DIR/h${pr#*:}"/parley.db* \
+    grep -qaF "${TEXT[$pr]}" "$(home "${pr#*:}")"/parley.db* \
         || fail "control: '${TEXT[$pr]}' not found in host ${pr#*:}'s database"
 done
 for g in $G1 $G2; do
     for pr in "${pairs[@]}"; do
-        grep -qaF "${TEXT[$pr]}" "$NETNS_DIR/h$g"/parley.db* \
+        grep -qaF "${TEXT[$pr]}" "$(home $g)"/parley.db* \
             && fail "plaintext '${TEXT[$pr]}' in gateway $g's database"
-        grep -qaF "${TEXT[$pr]}" "$NETNS_DIR/n$g.log" && fail "message text in gateway $g's log"
+        grep -qaF "${TEXT[$pr]}" "$(node_log $g)" && fail "message text in gateway $g's log"
     done
     for i in "${M1[@]}" "${M2[@]}"; do
         p "$g" history "${ID[$i]}" --limit 0 --json | jqe 'length == 0' >/dev/null \

@@ -56,39 +56,17 @@
 # every wait is bounded (a failing run ends within about 150 s).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
-. tests/common.sh
 . tests/netns/lib.sh
+FAIL_TAIL=10
+NODE_ARGS="$NODE_ARGS --sync-ms 1000"
 
 RELAY=1
 MEMBERS=(2 3 4 5)
 SENDERS=(2 3 4)
 X=5
 ALL=(1 2 3 4 5)
-LOOPS=()
 
-fail() {
-    echo "FAIL: $*"
-    local pid f
-    for pid in "${LOOPS[@]}"; do
-        kill "$pid" 2>/dev/null
-    done
-    for f in "$NETNS_DIR"/n*.log "$NETNS_DIR"/tap-h*.log; do
-        [ -f "$f" ] && tail -n 10 "$f" | sed "s/^/  $(basename "$f" .log) | /"
-    done
-    exit 1
-}
-
-p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
-online_count() { p "$1" status --json 2>/dev/null | jq -r '.peers.online // 0'; }
-all_meshed() {
-    local i
-    for i in "${ALL[@]}"; do
-        [ "$(online_count "$i")" = 4 ] || return 1
-    done
-}
+all_meshed() { meshed 4 "${ALL[@]}"; }
 # mesh_report: per host, the peers it does not see online and why.
 mesh_report() {
     local i
@@ -98,23 +76,8 @@ mesh_report() {
             | with_entries(select(.value > 0))')"
     done
 }
-is_online() { # is_online I J: host I sees host J online
-    p "$1" peers --json | jqe --arg id "${ID[$2]}" '.[] | select(.id == $id and .online)' >/dev/null
-}
 
-declare -a ID PID
-RUNS=0
-start_node() { # start_node I: on its home and port (logs n<I>.log, then n<I>-r<k>.log)
-    local i=$1 log="$NETNS_DIR/n$1.log" args=()
-    [ -f "$log" ] && RUNS=$((RUNS + 1)) && log="$NETNS_DIR/n$1-r$RUNS.log"
-    [ "$i" = $RELAY ] && args=(--relay)
-    netns_bg "$i" "$log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
-        --listen tcp://0.0.0.0:7400 --no-local --ping-ms 500 --retry-ms 1000 --sync-ms 1000 \
-        "${args[@]}"
-    PID[$i]=$NETNS_LAST_PID
-}
-# A restarted node's old API socket is still there: ready is when it answers.
-node_ready() { p "$1" status --json >/dev/null 2>&1 && kill -0 "${PID[$1]}" 2>/dev/null; }
+declare -a ID
 
 # --- faults -----------------------------------------------------------------
 
@@ -196,7 +159,7 @@ send_loop() { # send_loop PHASE S COUNT DELAY RECIPIENT...
     for k in $(seq "$n"); do
         r=${to[$(((k - 1) % ${#to[@]}))]}
         text="$phase $s>$r #$k $TOKEN"
-        out=$(timeout 10 "$BUILD/parley" --home "$NETNS_DIR/h$s" send "${ID[$r]}" "$text" \
+        out=$(timeout 10 "$BIN/parley" --home "$(home "$s")" send "${ID[$r]}" "$text" \
             --json 2>/dev/null)
         if jqe '.state == "stored" or .state == "queued"' >/dev/null 2>&1 <<<"$out"; then
             printf '%s\t%s\t%s\n' "$s" "$r" "$text" >>"$NETNS_DIR/acked"
@@ -212,20 +175,24 @@ others() { # others S: the members but S
         [ "$m" != "$1" ] && echo "$m"
     done
 }
+loop_bg() { # loop_bg ARGS...: send_loop ARGS... in the background, its PID in PIDS
+    send_loop "$@" &
+    PIDS[loop$!]=$!
+}
 loops_start() { # loops_start PHASE COUNT DELAY: every sender, in the background
     local s
     for s in "${SENDERS[@]}"; do
         # shellcheck disable=SC2046
-        send_loop "$1" "$s" "$2" "$3" $(others "$s") &
-        LOOPS+=($!)
+        loop_bg "$1" "$s" "$2" "$3" $(others "$s")
     done
 }
 loops_wait() {
-    local pid
-    for pid in "${LOOPS[@]}"; do
-        wait "$pid"
+    local k
+    for k in "${!PIDS[@]}"; do
+        [[ $k == loop* ]] || continue
+        wait "${PIDS[$k]}"
+        unset "PIDS[$k]"
     done
-    LOOPS=()
 }
 
 # dump: every member's history with every other member, as
@@ -288,12 +255,14 @@ converge() { # converge PHASE: under the phase's faults, waits up to 20 s and re
 
 T_START=$SECONDS
 netns_setup_tap 5
-for i in "${ALL[@]}"; do
-    start_node "$i"
+FAIL_LOGS=("$NETNS_DIR"/tap-h*.log)
+node_spawn $RELAY --relay
+for i in "${MEMBERS[@]}"; do
+    node_spawn "$i"
 done
 for i in "${ALL[@]}"; do
-    wait_until 20 node_ready "$i" || fail "node $i did not start"
-    ID[$i]=$(p "$i" id --json | jq -r .id)
+    node_wait_up "$i"
+    ID[$i]=$(nid "$i")
 done
 t0=$(now)
 wait_until 30 all_meshed || fail "not meshed: $(mesh_report)"
@@ -330,16 +299,14 @@ echo "(c) host $X cut off (down=1 on its link)"
 tap_phase
 t0=$(now)
 netns_tap_set $X "$JITTERY down=1"
-x_gone() { ! is_online $RELAY $X; }
+x_gone() { ! online $RELAY "${ID[$X]}"; }
 wait_until 10 x_gone || fail "host $X still online on the relay while cut off"
 echo "    the relay saw host $X offline after $(since "$t0") s"
 for s in "${SENDERS[@]}"; do
-    send_loop c "$s" 5 0.1 $X &
-    LOOPS+=($!)
+    loop_bg c "$s" 5 0.1 $X
 done
 # shellcheck disable=SC2046
-send_loop c $X 6 0.1 $(others $X) &
-LOOPS+=($!)
+loop_bg c $X 6 0.1 $(others $X)
 loops_wait
 sleep 3
 netns_tap_set $X "$JITTERY"
@@ -361,15 +328,14 @@ t0=$(now)
 loops_start d 20 0.1
 sleep 1
 for v in "${VICTIMS[@]}"; do
-    kill -KILL "${PID[$v]}"
-    wait "${PID[$v]}" 2>/dev/null
+    node_kill "$v"
 done
 sleep 1
 for v in "${VICTIMS[@]}"; do
-    start_node "$v"
+    node_spawn "$v" # on the same home and port
 done
 for v in "${VICTIMS[@]}"; do
-    wait_until 20 node_ready "$v" || fail "host $v did not restart"
+    node_wait_up "$v"
 done
 echo "    restarted after $(since "$t0") s"
 loops_wait

@@ -25,19 +25,8 @@
 #   BUILD=build bash tests/netns/t_mdns.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
-. tests/common.sh
 . tests/netns/lib.sh
-
-fail() {
-    echo "FAIL: $*"
-    local i
-    for i in 1 2 3 4; do
-        [ -f "$NETNS_DIR/p$i.log" ] && sed "s/^/  probe $i | /" "$NETNS_DIR/p$i.log"
-    done
-    exit 1
-}
-
+FAIL_TAIL=+1 # the probes' whole output
 
 count() { # count I PATTERN: lines of probe I's output equal to PATTERN
     local n
@@ -77,6 +66,7 @@ command -v avahi-publish >/dev/null \
     || { echo "FAIL: avahi-publish missing (apt-get install avahi-utils)"; exit 1; }
 
 netns_setup 3
+FAIL_LOGS=("$NETNS_DIR"/p{1,2,3,4}.log)
 [ -n "${PROBE_TMP:-}" ] && trap 'netns_teardown; rm -f "$PROBE_TMP"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 

@@ -9,23 +9,15 @@
 #   BUILD=build bash tests/netns/t_mdns_routed.sh
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
 . tests/netns/lib.sh
 
 PROBE=$BUILD/mdns_probe
 [ -x "$PROBE" ] || make -s "BUILD=$BUILD" "$PROBE" >/dev/null 2>&1
 [ -x "$PROBE" ] || { echo "FAIL: no $PROBE (see tests/netns/t_mdns.sh)"; exit 1; }
 
-fail() {
-    echo "FAIL: $*"
-    local i
-    for i in 1 2 3; do
-        [ -f "$NETNS_DIR/p$i.log" ] && sed "s/^/  probe $i | /" "$NETNS_DIR/p$i.log"
-    done
-    exit 1
-}
-
 netns_setup_routed 2 1
+FAIL_TAIL=+1 # the probes' whole output
+FAIL_LOGS=("$NETNS_DIR"/p{1,2,3}.log)
 
 # TCP across the router: a one-shot listener on host 3, a dial from host 1.
 netns_bg 3 "$NETNS_DIR/listen.log" python3 -c '
@@ -37,10 +29,7 @@ s.settimeout(10)
 c, a = s.accept()
 print("accepted", a[0])'
 DIAL="import socket; socket.create_connection(('$(netns_addr 3)', 7100), 1)"
-for _ in $(seq 50); do
-    netns_exec 1 python3 -c "$DIAL" 2>/dev/null && break
-    sleep 0.1
-done
+wait_until 10 netns_exec 1 python3 -c "$DIAL"
 sleep 0.2
 grep -qx "accepted $(netns_addr 1)" "$NETNS_DIR/listen.log" || fail "no TCP across the router"
 
@@ -49,18 +38,14 @@ for i in 1 2 3; do
     netns_bg "$i" "$NETNS_DIR/p$i.log" "$PROBE" new $((7000 + i)) 60
 done
 for i in 1 2 3; do
-    for _ in $(seq 50); do
-        grep -qs '^ID ' "$NETNS_DIR/p$i.log" && break
-        sleep 0.1
-    done
+    wait_until 5 grep -qs '^ID ' "$NETNS_DIR/p$i.log"
     ID[$i]=$(sed -n 's/^ID //p' "$NETNS_DIR/p$i.log")
     [ -n "${ID[$i]}" ] || fail "probe $i did not start"
 done
-for _ in $(seq 100); do
-    grep -q "^SEEN ${ID[2]} " "$NETNS_DIR/p1.log" && grep -q "^SEEN ${ID[1]} " "$NETNS_DIR/p2.log" \
-        && break
-    sleep 0.1
-done
+same_subnet_seen() {
+    grep -q "^SEEN ${ID[2]} " "$NETNS_DIR/p1.log" && grep -q "^SEEN ${ID[1]} " "$NETNS_DIR/p2.log"
+}
+wait_until 10 same_subnet_seen
 grep -q "^SEEN ${ID[2]} " "$NETNS_DIR/p1.log" || fail "probe 1 did not see probe 2 (same subnet)"
 grep -q "^SEEN ${ID[1]} " "$NETNS_DIR/p2.log" || fail "probe 2 did not see probe 1 (same subnet)"
 # Announcements repeat at 1 s and 3 s after publishing: wait past them.

@@ -14,50 +14,28 @@
 # Root only; everything runs in namespaces it creates, removed on exit.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
-BUILD=${BUILD:-build}
 N=${NODES:-3}
-. tests/common.sh
 . tests/netns/lib.sh
-
-
-fail() {
-    echo "FAIL: $*"
-    local i
-    for i in $(seq "$N"); do
-        [ -f "$NETNS_DIR/n$i.log" ] && tail -n 15 "$NETNS_DIR/n$i.log" | sed "s/^/  node $i | /"
-    done
-    exit 1
-}
-
-
-p() { local i=$1; shift; "$BUILD/parley" --home "$NETNS_DIR/h$i" "$@"; }
-online_count() { p "$1" status --json 2>/dev/null | jq -r '.peers.online // 0'; }
-all_meshed() {
-    local i
-    for i in $(seq "$N"); do
-        [ "$(online_count "$i")" = $((N - 1)) ] || return 1
-    done
-}
+FAIL_TAIL=15
+HOSTS=$(seq "$N")
 
 netns_setup "$N"
-declare -A PID
-t0=$(date +%s.%N)
-for i in $(seq "$N"); do
-    netns_bg "$i" "$NETNS_DIR/n$i.log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
-        --listen tcp://0.0.0.0:7400 --no-local --ping-ms 500 --retry-ms 1000
-    PID[$i]=$NETNS_LAST_PID
+t0=$(now)
+for i in $HOSTS; do
+    node_spawn "$i"
 done
-wait_until 60 all_meshed || fail "mesh of $N did not converge: $(for i in $(seq "$N"); do
-    online_count "$i"; done | tr '\n' ' ')"
-echo "mesh of $N converged in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
+# shellcheck disable=SC2086 # HOSTS is a list
+wait_until 60 meshed $((N - 1)) $HOSTS \
+    || fail "mesh of $N did not converge: $(online_counts $HOSTS)"
+echo "mesh of $N converged in $(since "$t0") s"
 # No seeds: the first contacts can only have come from mDNS (a node may then
 # learn others by peer exchange, or be dialled first: pex and inbound).
-for i in $(seq "$N"); do p "$i" peers --json; done | jq -s 'add | map(.source)' >"$NETNS_DIR/src"
+for i in $HOSTS; do p "$i" peers --json; done | jq -s 'add | map(.source)' >"$NETNS_DIR/src"
 jqe 'any(.[]; . == "mdns") and all(.[]; . == "mdns" or . == "pex" or . == "inbound")' \
     "$NETNS_DIR/src" >/dev/null || fail "sources: $(jq -c . "$NETNS_DIR/src")"
 
-ID1=$(p 1 id --json | jq -r .id)
-IDN=$(p "$N" id --json | jq -r .id)
+ID1=$(nid 1)
+IDN=$(nid "$N")
 p 1 send "$IDN" "across the LAN" >/dev/null || fail "send"
 received() { p "$N" history "$ID1" --json | jqe 'length == 1' >/dev/null; }
 delivered() { p 1 history "$IDN" --json | jqe '.[0].state == "delivered"' >/dev/null; }
@@ -76,10 +54,9 @@ netns_avahi_start 1
 wait_until 20 mdns_state up || fail "Avahi back but the node did not recover"
 
 if [ "$N" -ge 3 ]; then
-    ID2=$(p 2 id --json | jq -r .id)
-    kill -KILL "${PID[2]}"
-    gone() { ! p 1 peers --json | jqe --arg id "$ID2" '.[] | select(.id == $id and .online)' \
-        >/dev/null; }
+    ID2=$(nid 2)
+    node_kill 2
+    gone() { ! online 1 "$ID2"; }
     wait_until 10 gone || fail "a node killed with SIGKILL still shows online"
 fi
 echo "ok"

@@ -25,8 +25,8 @@
  *    The floor latency is crypto + one FULL commit + half a zmq round trip;
  *    the floor throughput is the slowest of crypto, group commit and zmq.
  *
- *  Safety: only loopback traffic; every process is started here and ended by
- *  PID (SIGTERM, then SIGKILL after a grace period); children get
+ *  Safety: only loopback traffic; the nodes are started and ended by PID in
+ *  tools/bench/nodes.c (SIGTERM, then SIGKILL after a grace period), and get
  *  PR_SET_PDEATHSIG so they die with us; every wait has a deadline and an
  *  alarm() backstop ends the run if anything still hangs. Temp directories
  *  are removed at the end (kept, and named, only if the backstop fires).
@@ -34,7 +34,6 @@
  *  Usage: bench [--quick] [--n N] [--lat N]
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
@@ -47,10 +46,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -59,6 +56,7 @@
 #include "../../proto/dm.h"
 #include "../../proto/envelope.h"
 #include "../../proto/limits.h"
+#include "nodes.h"
 
 #define S_TEXT_LEN 100u  /* bytes of text per DM, as in the limits notes */
 #define S_SQL_BODY 200u  /* bytes of body per floor SQLite row */
@@ -70,7 +68,6 @@
 #define S_MSG_MS 15000   /* one DM has this long (node retries every 3 s) */
 #define S_STALL_MS 20000 /* throughput run: longest time without progress */
 #define S_CALL_MS 10000  /* an API call has this long to answer */
-#define S_STOP_MS 10000  /* grace between SIGTERM and SIGKILL */
 #define S_N_MAX 1000000u
 #define S_DM_NONCE_OFF 44u /* the nonce's offset in a DM body (proto/dm.h) */
 
@@ -102,6 +99,12 @@ typedef struct {
     double zmq_rate;    /* messages/s, one way */
     lat_t zmq_rtt;      /* ping-pong round trip */
 } floors_t;
+
+/*  Where a node lives: its own mkdtemp home and its log, in the run's root. */
+typedef struct {
+    char home[PATH_MAX];
+    char log[PATH_MAX];
+} s_place_t;
 
 typedef struct {
     lat_t dm;          /* send on A -> notified on B */
@@ -166,18 +169,14 @@ s_samples(size_t n)
 
 /* ---- the hard timeout ---- */
 
-/*  What the alarm handler may touch: plain PIDs and a prepared message. */
-static volatile pid_t s_child[2];
+/*  What the alarm handler may touch: the nodes' PIDs (nodes.c) and a
+ *  prepared message. */
 static char s_alarm_msg[512];
 
 static void
 s_on_alarm(int sig)
 {
-    for (size_t i = 0; i < 2; i++) {
-        if (s_child[i] > 0) {
-            kill(s_child[i], SIGKILL);
-        }
-    }
+    nodes_kill_all();
     ssize_t w = write(STDERR_FILENO, s_alarm_msg, strlen(s_alarm_msg));
     (void)w; // nothing more to do if stderr is gone: we are exiting anyway
     _exit(sig == SIGALRM ? 3 : 130);
@@ -670,100 +669,7 @@ s_floor_zmq(const opts_t *o, floors_t *f)
     return rc;
 }
 
-/* ---- the nodes ---- */
-
-typedef struct {
-    const char *name;    /* "A" or "B" */
-    size_t slot;         /* its index in s_child */
-    char home[PATH_MAX]; /* its own mkdtemp directory */
-    char log[PATH_MAX];  /* its stdout and stderr */
-    pid_t pid;           /* 0 when not running */
-    client_t *api;       /* request connection */
-    char id[PARLEY_NODE_ID_STRLEN + 1];
-} node_proc_t;
-
-static int
-s_spawn(node_proc_t *n, const char *parleyd, const char *seed)
-{
-    //  The pair is joined by a seed: discovery stays off, so nothing is
-    //  announced beyond loopback and no other node on this host joins in.
-    const char *argv[10] = { parleyd,     "--home",    n->home, "--listen", "tcp://127.0.0.1:*",
-                             "--no-mdns", "--no-local" };
-    size_t argc = 7;
-    if (seed) {
-        argv[argc++] = "--seed";
-        argv[argc++] = seed;
-    }
-    argv[argc] = NULL;
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        return -1;
-    }
-    if (pid == 0) {
-        //  Dies with us, whatever way we go: no node outlives the benchmark.
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        int fd = open(n->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (getppid() != parent || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
-            _exit(127);
-        }
-        execv(parleyd, (char *const *)argv);
-        _exit(127);
-    }
-    n->pid = pid;
-    s_child[n->slot] = pid;
-    return 0;
-}
-
-static void
-s_show_log(const node_proc_t *n)
-{
-    FILE *f = fopen(n->log, "r");
-    if (!f) {
-        return;
-    }
-    fprintf(stderr, "--- last lines of node %s's log (%s):\n", n->name, n->log);
-    char lines[20][512];
-    size_t count = 0;
-    while (fgets(lines[count % 20], sizeof lines[0], f)) {
-        count++;
-    }
-    fclose(f);
-    for (size_t i = count > 20 ? count - 20 : 0; i < count; i++) {
-        fprintf(stderr, "    %s", lines[i % 20]);
-    }
-}
-
-static bool
-s_alive(node_proc_t *n)
-{
-    int status = 0;
-    if (n->pid > 0 && waitpid(n->pid, &status, WNOHANG) == n->pid) {
-        fprintf(stderr, "bench: node %s exited early (status %d)\n", n->name, status);
-        n->pid = 0;
-        s_child[n->slot] = 0; // reaped: its PID may be reused, never signal it again
-    }
-    return n->pid > 0;
-}
-
-/*  Waits for HOME/api.sock to accept a connection. */
-static int
-s_wait_api(node_proc_t *n)
-{
-    double end = s_now() + S_START_MS / 1000.0;
-    while (s_alive(n)) {
-        if (client_connect(n->home, &n->api) == PARLEY_OK) {
-            return 0;
-        }
-        if (s_now() > end) {
-            fprintf(stderr, "bench: node %s opened no API socket in %d s\n", n->name,
-                    S_START_MS / 1000);
-            return -1;
-        }
-        s_sleep_ms(20);
-    }
-    return -1;
-}
+/* ---- the nodes (tools/bench/nodes.h) ---- */
 
 static int
 s_ms_left(double end)
@@ -772,94 +678,22 @@ s_ms_left(double end)
     return left < 0 ? 0 : (int)left;
 }
 
-/*  Reads until a response (a line with an "id") arrives; notifications are
- *  skipped. On a JSON-RPC error prints it and fails. *result is owned. */
-static int
-s_response(client_t *c, const char *what, int timeout_ms, json_t **result)
+/*  The pair is joined by a seed: discovery stays off, so nothing is
+ *  announced beyond loopback and no other node on this host joins in. */
+static nodes_proc_t *
+s_start(const char *name, const char *parleyd, const s_place_t *where, const char *seed)
 {
-    double end = s_now() + timeout_ms / 1000.0;
-    for (;;) {
-        json_t *msg = NULL;
-        int rc = client_recv(c, s_ms_left(end), &msg);
-        if (rc != PARLEY_OK) {
-            fprintf(stderr, "bench: %s: no answer (%s)\n", what,
-                    rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
-            return -1;
-        }
-        if (!json_object_get(msg, "id")) {
-            json_decref(msg);
-            continue;
-        }
-        json_t *err = json_object_get(msg, "error");
-        if (err) {
-            const char *text = json_string_value(json_object_get(err, "message"));
-            fprintf(stderr, "bench: %s: error: %s\n", what, text ? text : "?");
-            json_decref(msg);
-            return -1;
-        }
-        if (result) {
-            *result = json_incref(json_object_get(msg, "result"));
-        }
-        json_decref(msg);
-        return 0;
-    }
-}
-
-static int
-s_call(client_t *c, const char *method, json_t *params, json_t **result)
-{
-    if (client_send(c, method, params) != PARLEY_OK) {
-        fprintf(stderr, "bench: %s: cannot send the request\n", method);
-        return -1;
-    }
-    return s_response(c, method, S_CALL_MS, result);
-}
-
-static int
-s_node_id(node_proc_t *n)
-{
-    json_t *r = NULL;
-    if (s_call(n->api, "id", NULL, &r) != 0) {
-        return -1;
-    }
-    const char *id = json_string_value(json_object_get(r, "id"));
-    int rc = id && strlen(id) == PARLEY_NODE_ID_STRLEN ? 0 : -1;
-    if (rc == 0) {
-        memcpy(n->id, id, PARLEY_NODE_ID_STRLEN + 1);
-    }
-    json_decref(r);
-    return rc;
-}
-
-/*  "ENDPOINT#ID" of a running node, for the other's --seed. */
-static int
-s_seed_of(node_proc_t *n, char *seed, size_t cap)
-{
-    json_t *r = NULL;
-    if (s_call(n->api, "status", NULL, &r) != 0) {
-        return -1;
-    }
-    const char *ep = json_string_value(json_array_get(json_object_get(r, "endpoints"), 0));
-    int len = ep ? snprintf(seed, cap, "%s#%s", ep, n->id) : -1;
-    json_decref(r);
-    return len > 0 && (size_t)len < cap ? 0 : -1;
-}
-
-static int
-s_start(node_proc_t *n, const char *parleyd, const char *seed)
-{
-    if (s_spawn(n, parleyd, seed) != 0 || s_wait_api(n) != 0 || s_node_id(n) != 0) {
-        fprintf(stderr, "bench: node %s did not start\n", n->name);
-        return -1;
-    }
-    return 0;
+    const char *args[] = { "--listen",   "tcp://127.0.0.1:*",    "--no-mdns",
+                           "--no-local", seed ? "--seed" : NULL, seed,
+                           NULL };
+    return nodes_start(name, parleyd, where->home, where->log, args, S_START_MS);
 }
 
 static bool
-s_sees_online(node_proc_t *n, const char *peer_id)
+s_sees_online(nodes_proc_t *n, const char *peer_id)
 {
     json_t *r = NULL;
-    if (s_call(n->api, "peers", NULL, &r) != 0) {
+    if (nodes_call(n, "peers", NULL, S_CALL_MS, &r) != 0) {
         return false;
     }
     bool online = false;
@@ -875,44 +709,17 @@ s_sees_online(node_proc_t *n, const char *peer_id)
 }
 
 static int
-s_wait_link(node_proc_t *a, node_proc_t *b)
+s_wait_link(nodes_proc_t *a, nodes_proc_t *b)
 {
     double end = s_now() + S_LINK_MS / 1000.0;
-    while (!s_sees_online(a, b->id) || !s_sees_online(b, a->id)) {
-        if (s_now() > end || !s_alive(a) || !s_alive(b)) {
+    while (!s_sees_online(a, nodes_id(b)) || !s_sees_online(b, nodes_id(a))) {
+        if (s_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
             fprintf(stderr, "bench: A and B did not connect within %d s\n", S_LINK_MS / 1000);
             return -1;
         }
         s_sleep_ms(50);
     }
     return 0;
-}
-
-static void
-s_stop(node_proc_t *n)
-{
-    client_destroy(&n->api);
-    if (n->pid <= 0) {
-        return;
-    }
-    kill(n->pid, SIGTERM);
-    double end = s_now() + S_STOP_MS / 1000.0;
-    int status = 0;
-    while (waitpid(n->pid, &status, WNOHANG) == 0) {
-        if (s_now() > end) {
-            fprintf(stderr, "bench: node %s ignored SIGTERM for %d s: killing it\n", n->name,
-                    S_STOP_MS / 1000);
-            kill(n->pid, SIGKILL);
-            waitpid(n->pid, &status, 0);
-            break;
-        }
-        s_sleep_ms(20);
-    }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        fprintf(stderr, "bench: note: node %s did not stop cleanly (status %d)\n", n->name, status);
-    }
-    n->pid = 0;
-    s_child[n->slot] = 0;
 }
 
 /* ---- Parley: latency and throughput ---- */
@@ -928,10 +735,10 @@ s_text(char *out, const char *kind, size_t i)
 }
 
 static int
-s_send(node_proc_t *a, const node_proc_t *b, const char *text)
+s_send(nodes_proc_t *a, const nodes_proc_t *b, const char *text)
 {
-    json_t *params = json_pack("{s:s, s:s}", "peer", b->id, "text", text);
-    if (!params || client_send(a->api, "send", params) != PARLEY_OK) {
+    json_t *params = json_pack("{s:s, s:s}", "peer", nodes_id(b), "text", text);
+    if (!params || client_send(nodes_api(a), "send", params) != PARLEY_OK) {
         fprintf(stderr, "bench: cannot send a request to A\n");
         return -1;
     }
@@ -973,24 +780,26 @@ s_wait_note(client_t *sub, const char *text, int timeout_ms)
 
 /*  One DM, send -> notified; *secs gets the time it took. */
 static int
-s_one_dm(node_proc_t *a, node_proc_t *b, client_t *sub, const char *text, double *secs)
+s_one_dm(nodes_proc_t *a, nodes_proc_t *b, client_t *sub, const char *text, double *secs)
 {
     double t0 = s_now();
     if (s_send(a, b, text) != 0) {
         return -1;
     }
     if (s_wait_note(sub, text, S_MSG_MS) != 0) {
-        (void)s_response(a->api, "send on A", 0, NULL); // shows A's error, if it had one
+        //  Only to show A's error, if it had one: the run fails either way.
+        int shown = nodes_response(nodes_api(a), "send on A", 0, NULL);
+        (void)shown;
         return -1;
     }
     *secs = s_now() - t0;
     //  A's answer (after its commit) is normally already here; read it so
     //  errors show and lines do not pile up.
-    return s_response(a->api, "send", S_CALL_MS, NULL);
+    return nodes_response(nodes_api(a), "send", S_CALL_MS, NULL);
 }
 
 static int
-s_latency(const opts_t *o, node_proc_t *a, node_proc_t *b, client_t *sub, parley_t *p)
+s_latency(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, parley_t *p)
 {
     char text[S_TEXT_LEN + 1];
     double secs = 0;
@@ -1101,7 +910,7 @@ s_drain_b(client_t *sub, tput_t *t, int wait_ms)
 
 /*  Writes up to `burst` more requests to A. */
 static int
-s_send_burst(node_proc_t *a, const node_proc_t *b, tput_t *t, size_t burst)
+s_send_burst(nodes_proc_t *a, const nodes_proc_t *b, tput_t *t, size_t burst)
 {
     char text[S_TEXT_LEN + 1];
     for (size_t k = 0; k < burst && t->sent < t->n; k++) {
@@ -1117,16 +926,16 @@ s_send_burst(node_proc_t *a, const node_proc_t *b, tput_t *t, size_t burst)
 /*  Sends and reads in one loop so neither side's buffers grow without bound
  *  (a subscriber that falls 64 MiB behind is dropped by the node). */
 static int
-s_tput_loop(node_proc_t *a, node_proc_t *b, client_t *sub, tput_t *t)
+s_tput_loop(nodes_proc_t *a, nodes_proc_t *b, client_t *sub, tput_t *t)
 {
     t->t0 = t->progress = s_now();
     while (t->answered < t->n || t->received < t->n) {
         bool all_sent = t->sent == t->n;
-        if (s_send_burst(a, b, t, 64) != 0 || s_drain_a(a->api, t) != 0
+        if (s_send_burst(a, b, t, 64) != 0 || s_drain_a(nodes_api(a), t) != 0
             || s_drain_b(sub, t, all_sent ? 5 : 0) != 0) {
             return -1;
         }
-        if (s_now() - t->progress > S_STALL_MS / 1000.0 || !s_alive(a) || !s_alive(b)) {
+        if (s_now() - t->progress > S_STALL_MS / 1000.0 || !nodes_alive(a) || !nodes_alive(b)) {
             fprintf(stderr,
                     "bench: throughput run stalled: %zu sent, %zu answered by A, %zu "
                     "received by B, nothing new for %d s\n",
@@ -1138,7 +947,7 @@ s_tput_loop(node_proc_t *a, node_proc_t *b, client_t *sub, tput_t *t)
 }
 
 static int
-s_throughput(const opts_t *o, node_proc_t *a, node_proc_t *b, client_t *sub, parley_t *p)
+s_throughput(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, parley_t *p)
 {
     tput_t t;
     memset(&t, 0, sizeof t);
@@ -1159,27 +968,34 @@ s_throughput(const opts_t *o, node_proc_t *a, node_proc_t *b, client_t *sub, par
 
 /*  Starts A, then B seeded with A; subscribes on B; waits for the link. */
 static int
-s_bring_up(const char *parleyd, node_proc_t *a, node_proc_t *b, client_t **sub)
+s_bring_up(const char *parleyd, const s_place_t where[2], nodes_proc_t **a, nodes_proc_t **b,
+           client_t **sub)
 {
     char seed[512];
-    if (s_start(a, parleyd, NULL) != 0 || s_seed_of(a, seed, sizeof seed) != 0) {
+    *a = s_start("A", parleyd, &where[0], NULL);
+    if (!*a || nodes_seed(*a, S_CALL_MS, seed, sizeof seed) != 0) {
         return -1;
     }
-    if (s_start(b, parleyd, seed) != 0) {
+    *b = s_start("B", parleyd, &where[1], seed);
+    if (!*b) {
         return -1;
     }
-    if (client_connect(b->home, sub) != PARLEY_OK || s_call(*sub, "subscribe", NULL, NULL) != 0) {
+    if (client_connect(nodes_home(*b), sub) != PARLEY_OK
+        || client_send(*sub, "subscribe", NULL) != PARLEY_OK
+        || nodes_response(*sub, "subscribe", S_CALL_MS, NULL) != 0) {
         fprintf(stderr, "bench: cannot subscribe to B\n");
         return -1;
     }
-    return s_wait_link(a, b);
+    return s_wait_link(*a, *b);
 }
 
 static int
-s_parley(const opts_t *o, const char *parleyd, node_proc_t *a, node_proc_t *b, parley_t *p)
+s_parley(const opts_t *o, const char *parleyd, const s_place_t where[2], parley_t *p)
 {
+    nodes_proc_t *a = NULL;
+    nodes_proc_t *b = NULL;
     client_t *sub = NULL;
-    int rc = s_bring_up(parleyd, a, b, &sub);
+    int rc = s_bring_up(parleyd, where, &a, &b, &sub);
     if (rc == 0) {
         rc = s_latency(o, a, b, sub, p);
     }
@@ -1187,12 +1003,16 @@ s_parley(const opts_t *o, const char *parleyd, node_proc_t *a, node_proc_t *b, p
         rc = s_throughput(o, a, b, sub, p);
     }
     if (rc != 0) {
-        s_show_log(a);
-        s_show_log(b);
+        if (a) {
+            nodes_show_log(a);
+        }
+        if (b) {
+            nodes_show_log(b);
+        }
     }
     client_destroy(&sub);
-    s_stop(b);
-    s_stop(a);
+    nodes_destroy(&b);
+    nodes_destroy(&a);
     return rc;
 }
 
@@ -1240,18 +1060,18 @@ s_rm_tree(const char *root)
 /*  One mkdtemp root for the run; each node's home is its own mkdtemp inside
  *  it, so one removal cleans everything. */
 static int
-s_make_dirs(char *root, size_t cap, node_proc_t *a, node_proc_t *b)
+s_make_dirs(char *root, size_t cap, s_place_t where[2])
 {
     snprintf(root, cap, "/tmp/parley-bench.XXXXXX");
     if (!mkdtemp(root)) {
         root[0] = '\0';
         return -1;
     }
-    node_proc_t *nodes[2] = { a, b };
+    const char *names[2] = { "A", "B" };
     for (size_t i = 0; i < 2; i++) {
-        snprintf(nodes[i]->home, sizeof nodes[i]->home, "%s/home-%s.XXXXXX", root, nodes[i]->name);
-        snprintf(nodes[i]->log, sizeof nodes[i]->log, "%s/%s.log", root, nodes[i]->name);
-        if (!mkdtemp(nodes[i]->home)) {
+        snprintf(where[i].home, sizeof where[i].home, "%s/home-%s.XXXXXX", root, names[i]);
+        snprintf(where[i].log, sizeof where[i].log, "%s/%s.log", root, names[i]);
+        if (!mkdtemp(where[i].home)) {
             return -1;
         }
     }
@@ -1476,9 +1296,8 @@ main(int argc, char **argv)
         return 1;
     }
     char root[64]; // "/tmp/parley-bench.XXXXXX": short, so every path built on it fits
-    node_proc_t a = { .name = "A", .slot = 0 };
-    node_proc_t b = { .name = "B", .slot = 1 };
-    if (s_make_dirs(root, sizeof root, &a, &b) != 0) {
+    s_place_t where[2];
+    if (s_make_dirs(root, sizeof root, where) != 0) {
         fprintf(stderr, "bench: cannot create temporary directories under /tmp\n");
         s_rm_tree(root);
         return 1;
@@ -1493,7 +1312,7 @@ main(int argc, char **argv)
     if (rc == 0) {
         printf("bench: Parley: %zu DMs one at a time, then %zu pipelined...\n", o.n_lat, o.n_tput);
         fflush(stdout);
-        rc = s_parley(&o, parleyd, &a, &b, &p);
+        rc = s_parley(&o, parleyd, where, &p);
     }
     alarm(0);
     s_rm_tree(root);

@@ -25,13 +25,10 @@ export LC_ALL=C
 SELF=$(readlink -f "$0")
 cd "$(dirname "$SELF")/../.." || exit 2
 BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD="$PWD/$BUILD" ;; esac
 LIMIT=120
 SERVICE=_parley-bench._tcp
 PORT=7400
 
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 say() { echo "discovery: $*" >&2; }
 
 # --- one size, in a child process --------------------------------------------
@@ -108,19 +105,18 @@ one_size() { # one_size N RESULT_FILE
     # have (so a round stays short and the timing fine); then one round
     # over all of them confirms the mesh, and the time is when the last
     # node was first seen complete.
-    online() { "$BUILD/parley" --home "$NETNS_DIR/h$1" status --json 2>/dev/null \
-        | jq -r '.peers.online // 0' 2>/dev/null; }
+    NODE_LISTEN=tcp://0.0.0.0:$PORT
+    NODE_ARGS="--no-local --ping-ms 500"
     t1=$(now)
     for i in $(seq "$N"); do
-        netns_bg "$i" "$NETNS_DIR/n$i.log" "$BUILD/parleyd" --home "$NETNS_DIR/h$i" \
-            --listen tcp://0.0.0.0:$PORT --no-local --ping-ms 500
+        node_spawn "$i"
     done
     t_parley=""
     while [ -z "$t_parley" ]; do
         local pending=0 c
         for i in $(seq "$N"); do
             [ -n "${done_at[$i]:-}" ] && continue
-            c=$(online "$i")
+            c=$(online_count "$i")
             if [ "$c" = $((N - 1)) ]; then
                 done_at[$i]=$(now)
             else
@@ -129,7 +125,7 @@ one_size() { # one_size N RESULT_FILE
         done
         if [ "$pending" = 0 ]; then
             for i in $(seq "$N"); do
-                [ "$(online "$i")" = $((N - 1)) ] || { unset "done_at[$i]"; pending=1; }
+                [ "$(online_count "$i")" = $((N - 1)) ] || { unset "done_at[$i]"; pending=1; }
             done
             if [ "$pending" = 0 ]; then
                 t_parley=$(printf '%s\n' "${done_at[@]}" | sort -g | tail -n 1)
@@ -137,14 +133,11 @@ one_size() { # one_size N RESULT_FILE
             fi
         fi
         if [ "$SECONDS" -ge "$deadline" ]; then
-            local counts=""
             for i in $(seq "$N"); do
-                counts="$counts $(online "$i")"
+                tail -n 5 "$(node_log "$i")" | sed "s/^/  node $i | /" >&2
             done
-            for i in $(seq "$N"); do
-                tail -n 5 "$NETNS_DIR/n$i.log" | sed "s/^/  node $i | /" >&2
-            done
-            abort "Parley: mesh of $N did not converge; peers online per node:$counts"
+            abort "Parley: mesh of $N did not converge; peers online per node: $(online_counts \
+                $(seq "$N"))"
         fi
         sleep 0.1
     done

@@ -20,9 +20,9 @@
 #include "../../proto/identity.h"
 #include "../../proto/limits.h"
 #include "../../store/store.h"
+#include "nodes.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -33,7 +33,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,12 +40,14 @@
 #define S_SCOPES 1000u
 #define S_PER_SCOPE 10u
 #define S_BODY 164u /* a DM body of one 64-byte padding bucket: 68 + 64 + 16 + 16 pad */
-#define S_MAX_PROCS 8
+#define S_MAX_NODES 8
+#define S_START_MS 60000 /* a node has this long to come up (its log may be large) */
+#define S_CALL_MS 60000  /* an API call has this long to answer */
 
 static const char *s_build = "build";
 static char s_root[256];
-static pid_t s_procs[S_MAX_PROCS];
-static size_t s_n_procs;
+static nodes_proc_t *s_nodes[S_MAX_NODES]; /* the nodes running, for s_stop_all */
+static size_t s_n_nodes;
 
 static double
 s_now(void)
@@ -67,23 +68,16 @@ s_wall_ms(void)
 static void
 s_stop_all(void)
 {
-    for (size_t i = 0; i < s_n_procs; i++) {
-        if (s_procs[i] > 0) {
-            kill(s_procs[i], SIGTERM);
-            waitpid(s_procs[i], NULL, 0);
-            s_procs[i] = 0;
-        }
+    for (size_t i = 0; i < s_n_nodes; i++) {
+        nodes_destroy(&s_nodes[i]);
     }
+    s_n_nodes = 0;
 }
 
 static void
 s_on_signal(int sig)
 {
-    for (size_t i = 0; i < s_n_procs; i++) {
-        if (s_procs[i] > 0) {
-            kill(s_procs[i], SIGKILL);
-        }
-    }
+    nodes_kill_all();
     _exit(sig == SIGALRM ? 3 : 130);
 }
 
@@ -211,73 +205,36 @@ s_author(s_author_t *a)
 
 /* ---- nodes ---- */
 
-static pid_t
-s_start(const char *home, const char *seed_home, const char *extra)
+//  A relay on loopback, home s_root/HOME, dialling SEED_FROM if given; waits
+//  until its API answers. NULL (message printed) when it did not come up.
+static nodes_proc_t *
+s_start(const char *home, nodes_proc_t *seed_from)
 {
-    char dir[512], seed[700] = "", out[512];
+    char bin[512], dir[512], log[512], seed[700] = "";
+    snprintf(bin, sizeof bin, "%s/parleyd", s_build);
     s_path(dir, sizeof dir, home, NULL);
-    s_path(out, sizeof out, home, "parleyd.log");
-    if (seed_home) {
-        char ep[512];
-        s_path(ep, sizeof ep, seed_home, "endpoint");
-        FILE *f = fopen(ep, "r");
-        char line[400] = "";
-        if (!f || !fgets(line, sizeof line, f)) {
-            if (f) {
-                fclose(f);
-            }
-            return -1;
-        }
-        fclose(f);
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(seed, sizeof seed, "%s", line);
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        char bin[512];
-        snprintf(bin, sizeof bin, "%s/parleyd", s_build);
-        int fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        const char *argv[16] = {
-            bin,         "--home",     dir,       "--listen",  "tcp://127.0.0.1:*",
-            "--no-mdns", "--no-local", "--relay", "--sync-ms", "2000"
-        };
-        int k = 10;
-        if (seed[0]) {
-            argv[k++] = "--seed";
-            argv[k++] = seed;
-        }
-        if (extra) {
-            argv[k++] = extra;
-        }
-        argv[k] = NULL;
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    if (pid > 0 && s_n_procs < S_MAX_PROCS) {
-        s_procs[s_n_procs++] = pid;
-    }
-    return pid;
-}
-
-//  `parley --home H status --json`, parsed; NULL when the node is not up.
-static json_t *
-s_status(const char *home)
-{
-    char cmd[1024], dir[512];
-    s_path(dir, sizeof dir, home, NULL);
-    snprintf(cmd, sizeof cmd, "%s/parley --home '%s' status --json 2>/dev/null", s_build, dir);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
+    s_path(log, sizeof log, home, "parleyd.log");
+    if (s_n_nodes == S_MAX_NODES
+        || (seed_from && nodes_seed(seed_from, S_CALL_MS, seed, sizeof seed) != 0)) {
         return NULL;
     }
-    json_error_t err;
-    json_t *j = json_loadf(p, 0, &err);
-    pclose(p);
-    return j;
+    const char *args[] = {
+        "--listen", "tcp://127.0.0.1:*",       "--no-mdns", "--no-local", "--relay", "--sync-ms",
+        "2000",     seed[0] ? "--seed" : NULL, seed,        NULL
+    };
+    nodes_proc_t *n = nodes_start(home, bin, dir, log, args, S_START_MS);
+    if (n) {
+        s_nodes[s_n_nodes++] = n;
+    }
+    return n;
+}
+
+//  The node's `status`; NULL when it does not answer. Caller owns it.
+static json_t *
+s_status(nodes_proc_t *n)
+{
+    json_t *j = NULL;
+    return nodes_call(n, "status", NULL, S_CALL_MS, &j) == 0 ? j : NULL;
 }
 
 static long long
@@ -287,32 +244,6 @@ s_get(const json_t *j, const char *a, const char *b, const char *c)
     v = b ? json_object_get(v, b) : v;
     v = c ? json_object_get(v, c) : v;
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
-//  Writes HOME/endpoint and HOME/id once the node answers.
-static int
-s_wait_up(const char *home, double limit)
-{
-    double t0 = s_now();
-    while (s_now() - t0 < limit) {
-        json_t *j = s_status(home);
-        if (j) {
-            const char *ep = json_string_value(json_array_get(json_object_get(j, "endpoints"), 0));
-            const char *id = json_string_value(json_object_get(j, "id"));
-            char path[512];
-            s_path(path, sizeof path, home, "endpoint");
-            FILE *f = ep && id ? fopen(path, "w") : NULL;
-            if (f) {
-                fprintf(f, "%s#%s\n", ep, id);
-                fclose(f);
-                json_decref(j);
-                return 0;
-            }
-            json_decref(j);
-        }
-        usleep(100000);
-    }
-    return -1;
 }
 
 static double
@@ -337,20 +268,20 @@ s_cpu_s(pid_t pid)
 }
 
 static long long
-s_envelopes(const char *home)
+s_envelopes(nodes_proc_t *node)
 {
-    json_t *j = s_status(home);
+    json_t *j = s_status(node);
     long long n = s_get(j, "log", "envelopes", NULL);
     json_decref(j);
     return n;
 }
 
 static int
-s_wait_envelopes(const char *home, long long want, double limit)
+s_wait_envelopes(nodes_proc_t *n, long long want, double limit)
 {
     double t0 = s_now();
     while (s_now() - t0 < limit) {
-        if (s_envelopes(home) >= want) {
+        if (s_envelopes(n) >= want) {
             return 0;
         }
         usleep(100000);
@@ -360,10 +291,10 @@ s_wait_envelopes(const char *home, long long want, double limit)
 
 //  Prints a node's last round beside a reference.
 static void
-s_round_line(const char *what, const char *home, double cpu_a, double cpu_b, double ref_rt,
+s_round_line(const char *what, nodes_proc_t *n, double cpu_a, double cpu_b, double ref_rt,
              double ref_bytes)
 {
-    json_t *j = s_status(home);
+    json_t *j = s_status(n);
     long long ms = s_get(j, "sync", "last_round", "ms");
     long long msgs = s_get(j, "sync", "last_round", "messages");
     long long bytes = s_get(j, "sync", "last_round", "bytes");
@@ -423,31 +354,31 @@ main(int argc, char **argv)
     store_destroy(&st[1]);
     printf("  built both logs (sign + insert) in %.1f s\n", s_now() - t0);
 
-    pid_t r = s_start("r", NULL, NULL);
-    if (r < 0 || s_wait_up("r", 60) != 0) {
+    nodes_proc_t *r = s_start("r", NULL);
+    if (!r) {
         return s_fail("r did not start");
     }
-    pid_t bp = s_start("b", "r", NULL);
-    if (bp < 0 || s_wait_up("b", 60) != 0) {
+    nodes_proc_t *bn = s_start("b", r);
+    if (!bn) {
         return s_fail("b did not start");
     }
-    double cr = s_cpu_s(r), cb = s_cpu_s(bp);
-    if (s_wait_envelopes("b", (long long)n, 300) != 0) {
+    double cr = s_cpu_s(nodes_pid(r)), cb = s_cpu_s(nodes_pid(bn));
+    if (s_wait_envelopes(bn, (long long)n, 300) != 0) {
         return s_fail("b never caught up with the 1,000 recent");
     }
     usleep(500000);
-    double cr1 = s_cpu_s(r), cb1 = s_cpu_s(bp);
+    double cr1 = s_cpu_s(nodes_pid(r)), cb1 = s_cpu_s(nodes_pid(bn));
     printf("reconciliation between the two nodes (as the nodes count it):\n");
-    s_round_line("d = 1,000 recent (incl. transfer)", "b", cb1 - cb, cr1 - cr, 3, 34000);
+    s_round_line("d = 1,000 recent (incl. transfer)", bn, cb1 - cb, cr1 - cr, 3, 34000);
     //  The next periodic round finds nothing.
-    json_t *j = s_status("b");
+    json_t *j = s_status(bn);
     long long ended = s_get(j, "sync", "rounds_ended", NULL);
     json_decref(j);
     double t_wait = s_now();
-    cr = s_cpu_s(r);
-    cb = s_cpu_s(bp);
+    cr = s_cpu_s(nodes_pid(r));
+    cb = s_cpu_s(nodes_pid(bn));
     for (;;) {
-        j = s_status("b");
+        j = s_status(bn);
         long long e = s_get(j, "sync", "rounds_ended", NULL);
         json_decref(j);
         if (e > ended) {
@@ -458,9 +389,9 @@ main(int argc, char **argv)
         }
         usleep(20000);
     }
-    cr1 = s_cpu_s(r);
-    cb1 = s_cpu_s(bp);
-    s_round_line("d = 0", "b", cb1 - cb, cr1 - cr, 1, 340);
+    cr1 = s_cpu_s(nodes_pid(r));
+    cb1 = s_cpu_s(nodes_pid(bn));
+    s_round_line("d = 0", bn, cb1 - cb, cr1 - cr, 1, 340);
     printf("  (CPU columns: whole processes over the wait, B / R, including status polling;\n"
            "   the engine alone is measured by build/bench_sync_engine)\n");
 
@@ -468,25 +399,24 @@ main(int argc, char **argv)
     store_t *fresh = s_open_home("f");
     store_destroy(&fresh);
     t0 = s_now();
-    cr = s_cpu_s(r);
-    pid_t f = s_start("f", "r", NULL);
-    if (f < 0 || s_wait_up("f", 60) != 0) {
+    cr = s_cpu_s(nodes_pid(r));
+    nodes_proc_t *f = s_start("f", r);
+    if (!f) {
         return s_fail("f did not start");
     }
     double cf = 0;
-    if (s_wait_envelopes("f", (long long)n, 3000) != 0) {
+    if (s_wait_envelopes(f, (long long)n, 3000) != 0) {
         return s_fail("f never pulled everything");
     }
     double dt = s_now() - t0;
     double rate = (double)n / dt;
     printf("pull: a fresh relay takes all %zu from R in %.1f s = %.0f envelopes/s "
            "(CPU: F %.1f s, R %.1f s)\n",
-           n, dt, rate, s_cpu_s(f) - cf, s_cpu_s(r) - cr);
+           n, dt, rate, s_cpu_s(nodes_pid(f)) - cf, s_cpu_s(nodes_pid(r)) - cr);
     printf("  floors (shared/notes/limits.md, one core): verify+store at 1M rows 7.3k/s -> "
            "ratio %.2f; fresh log 11k/s -> ratio %.2f\n",
            rate / 7300.0, rate / 11000.0);
     s_stop_all();
-    s_n_procs = 0;
 
     /* 3. Two relays with the same 1,000 scopes. */
     store_t *sc[2] = { s_open_home("s1"), s_open_home("s2") };
@@ -503,17 +433,17 @@ main(int argc, char **argv)
     }
     store_destroy(&sc[0]);
     store_destroy(&sc[1]);
-    pid_t s1 = s_start("s1", NULL, NULL);
-    if (s1 < 0 || s_wait_up("s1", 60) != 0) {
+    nodes_proc_t *s1 = s_start("s1", NULL);
+    if (!s1) {
         return s_fail("s1 did not start");
     }
-    pid_t s2 = s_start("s2", "s1", NULL);
-    if (s2 < 0 || s_wait_up("s2", 60) != 0) {
+    nodes_proc_t *s2 = s_start("s2", s1);
+    if (!s2) {
         return s_fail("s2 did not start");
     }
     t0 = s_now();
     for (;;) {
-        j = s_status("s2");
+        j = s_status(s2);
         long long e = s_get(j, "sync", "rounds_ended", NULL);
         json_decref(j);
         if (e >= 2) {
@@ -526,7 +456,7 @@ main(int argc, char **argv)
     }
     printf("relays with %u scopes in sync (the opening is one digest over all scopes):\n",
            S_SCOPES);
-    s_round_line("in-sync check (digest)", "s2", 0, 0, 1, 340.0 * S_SCOPES);
+    s_round_line("in-sync check (digest)", s2, 0, 0, 1, 340.0 * S_SCOPES);
     printf("  (reference: Negentropy's in-sync round for one scope, ~340 B, times %u scopes)\n",
            S_SCOPES);
     s_stop_all();

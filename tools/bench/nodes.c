@@ -1,0 +1,350 @@
+/*  tools/bench/nodes.c — the parleyd processes of a benchmark (see nodes.h).
+ *
+ *  Owns each node's PID, its API connection and the table of PIDs that
+ *  nodes_kill_all() reads from a signal handler. Invariant: a PID is in that
+ *  table, and in its nodes_proc_t, exactly while the child is unreaped; it is
+ *  cleared the moment waitpid() returns it, so no reused PID is ever
+ *  signalled.
+ */
+#include "nodes.h"
+
+#include "../../proto/limits.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct _nodes_proc_t {
+    char name[32];                      /* labels messages: "A", "r", ... */
+    char home[PATH_MAX];                /* its --home */
+    char log[PATH_MAX];                 /* its stdout and stderr */
+    pid_t pid;                          /* 0 once reaped */
+    int status;                         /* waitpid status, once reaped */
+    size_t slot;                        /* its index in s_pids */
+    client_t *api;                      /* request connection, once up */
+    char id[PARLEY_NODE_ID_STRLEN + 1]; /* "" until read */
+};
+
+/*  What the signal handler may touch: plain PIDs, 0 for a free slot. */
+static volatile pid_t s_pids[NODES_MAX];
+
+static double
+s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+s_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+static int
+s_ms_left(double end)
+{
+    double left = (end - s_now()) * 1000.0;
+    return left < 0 ? 0 : (int)left;
+}
+
+//  The child was reaped: forget its PID everywhere.
+static void
+s_reaped(nodes_proc_t *self, int status)
+{
+    self->status = status;
+    self->pid = 0;
+    s_pids[self->slot] = 0;
+}
+
+nodes_proc_t *
+nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,
+            const char *const *args)
+{
+    const char *prog = program_invocation_short_name;
+    const char *argv[NODES_ARGS_MAX + 4] = { parleyd, "--home", home };
+    size_t argc = 3;
+    for (size_t i = 0; args && args[i]; i++) {
+        if (i == NODES_ARGS_MAX) {
+            fprintf(stderr, "%s: node %s: more than %d options\n", prog, name, NODES_ARGS_MAX);
+            return NULL;
+        }
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+    size_t slot = 0;
+    while (slot < NODES_MAX && s_pids[slot] != 0) {
+        slot++;
+    }
+    nodes_proc_t *self = slot < NODES_MAX ? calloc(1, sizeof *self) : NULL;
+    if (!self) {
+        fprintf(stderr, "%s: node %s: %s\n", prog, name,
+                slot < NODES_MAX ? "out of memory" : "too many nodes");
+        return NULL;
+    }
+    int n1 = snprintf(self->name, sizeof self->name, "%s", name);
+    int n2 = snprintf(self->home, sizeof self->home, "%s", home);
+    int n3 = snprintf(self->log, sizeof self->log, "%s", log);
+    if (n1 < 0 || n2 < 0 || n3 < 0 || (size_t)n1 >= sizeof self->name
+        || (size_t)n2 >= sizeof self->home || (size_t)n3 >= sizeof self->log) {
+        fprintf(stderr, "%s: node %s: name or path too long\n", prog, name);
+        free(self);
+        return NULL;
+    }
+    self->slot = slot;
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "%s: node %s: fork: %s\n", prog, name, strerror(errno));
+        free(self);
+        return NULL;
+    }
+    if (pid == 0) {
+        //  Dies with us, whatever way we go: no node outlives the benchmark.
+        //  (If we died before prctl, getppid() has changed: give up.)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        int fd = open(self->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (getppid() != parent || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+            _exit(127);
+        }
+        execv(parleyd, (char *const *)argv);
+        _exit(127);
+    }
+    self->pid = pid;
+    s_pids[slot] = pid;
+    return self;
+}
+
+bool
+nodes_alive(nodes_proc_t *self)
+{
+    int status = 0;
+    if (self->pid > 0 && waitpid(self->pid, &status, WNOHANG) == self->pid) {
+        fprintf(stderr, "%s: node %s exited early (status %d)\n", program_invocation_short_name,
+                self->name, status);
+        s_reaped(self, status);
+    }
+    return self->pid > 0;
+}
+
+int
+nodes_wait_api(nodes_proc_t *self, int timeout_ms)
+{
+    double end = s_now() + timeout_ms / 1000.0;
+    while (!self->api) {
+        if (!nodes_alive(self)) {
+            return -1;
+        }
+        if (client_connect(self->home, &self->api) == PARLEY_OK) {
+            break;
+        }
+        if (s_now() > end) {
+            fprintf(stderr, "%s: node %s opened no API socket in %d s\n",
+                    program_invocation_short_name, self->name, timeout_ms / 1000);
+            return -1;
+        }
+        s_sleep_ms(20);
+    }
+    json_t *r = NULL;
+    if (nodes_call(self, "id", NULL, s_ms_left(end) + 1000, &r) != 0) {
+        return -1;
+    }
+    const char *id = json_string_value(json_object_get(r, "id"));
+    int rc = id && strlen(id) == PARLEY_NODE_ID_STRLEN ? 0 : -1;
+    if (rc == 0) {
+        memcpy(self->id, id, PARLEY_NODE_ID_STRLEN + 1);
+    } else {
+        fprintf(stderr, "%s: node %s: no node id in its answer to id\n",
+                program_invocation_short_name, self->name);
+    }
+    json_decref(r);
+    return rc;
+}
+
+nodes_proc_t *
+nodes_start(const char *name, const char *parleyd, const char *home, const char *log,
+            const char *const *args, int timeout_ms)
+{
+    nodes_proc_t *self = nodes_spawn(name, parleyd, home, log, args);
+    if (self && nodes_wait_api(self, timeout_ms) != 0) {
+        fprintf(stderr, "%s: node %s did not start\n", program_invocation_short_name, name);
+        nodes_show_log(self);
+        nodes_destroy(&self);
+    }
+    return self;
+}
+
+int
+nodes_stop(nodes_proc_t *self, int grace_ms)
+{
+    client_destroy(&self->api);
+    if (self->pid > 0) {
+        kill(self->pid, SIGTERM);
+        double end = s_now() + grace_ms / 1000.0;
+        int status = 0;
+        pid_t got;
+        while ((got = waitpid(self->pid, &status, WNOHANG)) == 0) {
+            if (s_now() > end) {
+                fprintf(stderr, "%s: node %s ignored SIGTERM for %d s: killing it\n",
+                        program_invocation_short_name, self->name, grace_ms / 1000);
+                kill(self->pid, SIGKILL);
+                got = waitpid(self->pid, &status, 0);
+                break;
+            }
+            s_sleep_ms(20);
+        }
+        //  got < 0 cannot be ECHILD for our own unreaped child; count it as
+        //  unclean rather than guess.
+        s_reaped(self, got == self->pid ? status : -1);
+    }
+    if (!WIFEXITED(self->status) || WEXITSTATUS(self->status) != 0) {
+        fprintf(stderr, "%s: note: node %s did not stop cleanly (status %d)\n",
+                program_invocation_short_name, self->name, self->status);
+        return -1;
+    }
+    return 0;
+}
+
+void
+nodes_destroy(nodes_proc_t **self_p)
+{
+    nodes_proc_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    if (self->pid > 0 || self->api) {
+        (void)nodes_stop(self, NODES_STOP_MS); // it printed a note if the stop was unclean
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+void
+nodes_kill_all(void)
+{
+    for (size_t i = 0; i < NODES_MAX; i++) {
+        pid_t pid = s_pids[i];
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+        }
+    }
+}
+
+const char *
+nodes_name(const nodes_proc_t *self)
+{
+    return self->name;
+}
+
+const char *
+nodes_home(const nodes_proc_t *self)
+{
+    return self->home;
+}
+
+const char *
+nodes_id(const nodes_proc_t *self)
+{
+    return self->id;
+}
+
+pid_t
+nodes_pid(const nodes_proc_t *self)
+{
+    return self->pid;
+}
+
+client_t *
+nodes_api(nodes_proc_t *self)
+{
+    return self->api;
+}
+
+int
+nodes_response(client_t *c, const char *what, int timeout_ms, json_t **result)
+{
+    const char *prog = program_invocation_short_name;
+    double end = s_now() + timeout_ms / 1000.0;
+    for (;;) {
+        json_t *msg = NULL;
+        int rc = client_recv(c, s_ms_left(end), &msg);
+        if (rc != PARLEY_OK) {
+            fprintf(stderr, "%s: %s: no answer (%s)\n", prog, what,
+                    rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
+            return -1;
+        }
+        if (!json_object_get(msg, "id")) {
+            json_decref(msg); // a notification
+            continue;
+        }
+        json_t *err = json_object_get(msg, "error");
+        if (err) {
+            const char *text = json_string_value(json_object_get(err, "message"));
+            fprintf(stderr, "%s: %s: error: %s\n", prog, what, text ? text : "?");
+            json_decref(msg);
+            return -1;
+        }
+        if (result) {
+            *result = json_incref(json_object_get(msg, "result"));
+        }
+        json_decref(msg);
+        return 0;
+    }
+}
+
+int
+nodes_call(nodes_proc_t *self, const char *method, json_t *params, int timeout_ms, json_t **result)
+{
+    if (!self->api || client_send(self->api, method, params) != PARLEY_OK) {
+        if (!self->api) {
+            json_decref(params); // stolen, as on every other path
+        }
+        fprintf(stderr, "%s: node %s: %s: cannot send the request\n", program_invocation_short_name,
+                self->name, method);
+        return -1;
+    }
+    return nodes_response(self->api, method, timeout_ms, result);
+}
+
+int
+nodes_seed(nodes_proc_t *self, int timeout_ms, char *out, size_t cap)
+{
+    json_t *r = NULL;
+    if (nodes_call(self, "status", NULL, timeout_ms, &r) != 0) {
+        return -1;
+    }
+    const char *ep = json_string_value(json_array_get(json_object_get(r, "endpoints"), 0));
+    int len = ep && self->id[0] ? snprintf(out, cap, "%s#%s", ep, self->id) : -1;
+    json_decref(r);
+    return len > 0 && (size_t)len < cap ? 0 : -1;
+}
+
+void
+nodes_show_log(const nodes_proc_t *self)
+{
+    FILE *f = fopen(self->log, "r");
+    if (!f) {
+        return;
+    }
+    fprintf(stderr, "--- last lines of node %s's log (%s):\n", self->name, self->log);
+    char lines[NODES_LOG_LINES][512];
+    size_t count = 0;
+    while (fgets(lines[count % NODES_LOG_LINES], sizeof lines[0], f)) {
+        count++;
+    }
+    fclose(f);
+    for (size_t i = count > NODES_LOG_LINES ? count - NODES_LOG_LINES : 0; i < count; i++) {
+        fprintf(stderr, "    %s", lines[i % NODES_LOG_LINES]);
+    }
+}

@@ -1,0 +1,72 @@
+/*  tools/bench/nodes.h — the parleyd processes of a benchmark (bench,
+ *  bench_sync): start one on a home with the given options, wait until its
+ *  API answers, read its id, call its API, stop it by its PID.
+ *
+ *  Every node is a child of the benchmark, started here and ended here by the
+ *  PID fork() returned (SIGTERM, then SIGKILL after a grace period); it gets
+ *  PR_SET_PDEATHSIG, so it dies with the benchmark whatever way that goes.
+ *  A PID is never signalled after it has been reaped. nodes_kill_all() is for
+ *  a signal handler: it kills every node still running. One thread drives
+ *  the nodes; at most NODES_MAX run at once.
+ */
+#ifndef PARLEY_TOOLS_BENCH_NODES_H
+#define PARLEY_TOOLS_BENCH_NODES_H
+
+#include "../../node/client.h"
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define NODES_MAX 16        /* nodes running at once */
+#define NODES_ARGS_MAX 24   /* options after --home HOME */
+#define NODES_STOP_MS 10000 /* grace between SIGTERM and SIGKILL in nodes_destroy */
+#define NODES_LOG_LINES 20  /* lines nodes_show_log prints */
+
+typedef struct _nodes_proc_t nodes_proc_t;
+
+/*  Starts `parleyd --home HOME ARGS...` (args: NULL-terminated, borrowed)
+ *  with stdout and stderr appended to LOG; NAME labels its messages. Does not
+ *  wait for it. Returns an owned handle, or NULL with a message printed. */
+nodes_proc_t *nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,
+                          const char *const *args);
+/*  Waits until the node's API accepts a connection, then reads its id; fails
+ *  (message printed) if it exits first or takes longer than timeout_ms. */
+int nodes_wait_api(nodes_proc_t *self, int timeout_ms) PARLEY_WUR;
+/*  nodes_spawn, then nodes_wait_api. On failure prints the node's log, stops
+ *  it and returns NULL; else an owned handle. */
+nodes_proc_t *nodes_start(const char *name, const char *parleyd, const char *home, const char *log,
+                          const char *const *args, int timeout_ms);
+/*  SIGTERM, SIGKILL after grace_ms, reaped; closes the API connection. 0 when
+ *  the node exited 0 (now or earlier), -1 (with a note printed) otherwise. */
+int nodes_stop(nodes_proc_t *self, int grace_ms);
+/*  Stops the node (NODES_STOP_MS) if it still runs, frees it. NULL-safe. */
+void nodes_destroy(nodes_proc_t **self_p);
+/*  Async-signal-safe: SIGKILL to every node still running (nothing reaped). */
+void nodes_kill_all(void);
+
+/*  Still running? Reaps it, with a message, if it has exited. */
+bool nodes_alive(nodes_proc_t *self);
+const char *nodes_name(const nodes_proc_t *self);
+const char *nodes_home(const nodes_proc_t *self);
+/*  Its node id; "" until nodes_wait_api succeeded. */
+const char *nodes_id(const nodes_proc_t *self);
+/*  Its PID, 0 once it has been reaped. */
+pid_t nodes_pid(const nodes_proc_t *self);
+/*  Its request connection (borrowed; NULL until nodes_wait_api succeeded). */
+client_t *nodes_api(nodes_proc_t *self);
+
+/*  One request on the node's connection (steals params; may be NULL) and
+ *  its response within timeout_ms. *result (if result is not NULL) is owned. */
+int nodes_call(nodes_proc_t *self, const char *method, json_t *params, int timeout_ms,
+               json_t **result) PARLEY_WUR;
+/*  Reads from c until a response (a line with an "id") arrives, skipping
+ *  notifications; a JSON-RPC error is printed and fails. For pipelined
+ *  requests; WHAT labels the messages. *result (if wanted) is owned. */
+int nodes_response(client_t *c, const char *what, int timeout_ms, json_t **result) PARLEY_WUR;
+/*  "ENDPOINT#ID" of the running node, for another node's --seed. */
+int nodes_seed(nodes_proc_t *self, int timeout_ms, char *out, size_t cap) PARLEY_WUR;
+/*  Prints the last NODES_LOG_LINES lines of the node's log to stderr. */
+void nodes_show_log(const nodes_proc_t *self);
+
+#endif
