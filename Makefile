@@ -62,7 +62,7 @@ NODE_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/node/*.c))
 MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_selftest.o \
              tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
-             tools/bench/sync_engine.o tools/bench/sync_nodes.o)
+             tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o)
 ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
