@@ -44,22 +44,6 @@ api_destroy(api_t **self_p)
     }
 }
 
-static json_t *
-s_id_json(const uint8_t pk[32])
-{
-    char id[PARLEY_NODE_ID_STRLEN + 1];
-    identity_node_id(pk, id);
-    return json_string(id);
-}
-
-static json_t *
-s_short_json(const uint8_t pk[32])
-{
-    char sid[PARLEY_SHORT_ID_STRLEN + 1];
-    identity_short_id(pk, sid);
-    return json_string(sid);
-}
-
 /* ---- peer names ---- */
 
 static bool
@@ -179,7 +163,7 @@ m_id(call_t *c)
     char fp[50];
     identity_fingerprint(identity_ed_pk(self->core->id), fp);
     c->result = json_pack("{s:s, s:o, s:s}", "id", self->core->node_id, "short_id",
-                          s_short_json(identity_ed_pk(self->core->id)), "fingerprint", fp);
+                          core_json_short_id(identity_ed_pk(self->core->id)), "fingerprint", fp);
 }
 
 static void
@@ -202,8 +186,8 @@ m_status(call_t *c)
     }
     c->result = json_pack(
         "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "id",
-        self->core->node_id, "short_id", s_short_json(identity_ed_pk(self->core->id)), "endpoints",
-        self->core->endpoint, "home", self->core->home, "uptime_ms",
+        self->core->node_id, "short_id", core_json_short_id(identity_ed_pk(self->core->id)),
+        "endpoints", self->core->endpoint, "home", self->core->home, "uptime_ms",
         (json_int_t)(core_now(self->core) - self->core->started_ms), "peers", "online", (int)online,
         "known", (int)links_count(self->links), "log", "envelopes", (json_int_t)st.envelopes,
         "messages", (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued",
@@ -320,8 +304,8 @@ m_peers(call_t *c)
         json_array_append_new(
             c->result,
             json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "id",
-                      s_id_json(link_pk(l)), "short_id", s_short_json(link_pk(l)), "name", name,
-                      "endpoint", ep, "online", link_online(l), "connected_since",
+                      core_json_id(link_pk(l)), "short_id", core_json_short_id(link_pk(l)), "name",
+                      name, "endpoint", ep, "online", link_online(l), "connected_since",
                       (json_int_t)link_connected_since(l), "last_seen", (json_int_t)last,
                       "direction", link_dealer(l) ? "outbound" : "inbound", "source",
                       link_source(l), "last_error", link_online(l) ? "" : link_last_error(l)));
@@ -331,8 +315,8 @@ m_peers(call_t *c)
 static json_t *
 s_contact_json(const store_contact_t *ct)
 {
-    return json_pack("{s:s, s:o, s:o, s:b, s:I}", "name", ct->name, "id", s_id_json(ct->pk),
-                     "short_id", s_short_json(ct->pk), "verified", ct->verified, "added_ms",
+    return json_pack("{s:s, s:o, s:o, s:b, s:I}", "name", ct->name, "id", core_json_id(ct->pk),
+                     "short_id", core_json_short_id(ct->pk), "verified", ct->verified, "added_ms",
                      (json_int_t)ct->added_ms);
 }
 
@@ -492,7 +476,7 @@ m_safety(call_t *c)
     }
     store_contact_t ct;
     bool verified = store_contact_by_pk(c->api->core->store, pk, &ct) == PARLEY_OK && ct.verified;
-    c->result = json_pack("{s:o, s:s, s:b}", "peer", s_id_json(pk), "safety_number", digits,
+    c->result = json_pack("{s:o, s:s, s:b}", "peer", core_json_id(pk), "safety_number", digits,
                           "verified", verified);
 }
 
@@ -548,8 +532,8 @@ s_reason(const link_t *l)
 static json_t *
 s_doctor_peer(const link_t *l)
 {
-    return json_pack("{s:o, s:o, s:s, s:s, s:b, s:s}", "id", s_id_json(link_pk(l)), "short_id",
-                     s_short_json(link_pk(l)), "source", link_source(l), "endpoint",
+    return json_pack("{s:o, s:o, s:s, s:s, s:b, s:s}", "id", core_json_id(link_pk(l)), "short_id",
+                     core_json_short_id(link_pk(l)), "source", link_source(l), "endpoint",
                      link_endpoint(l), "online", link_online(l), "reason", s_reason(l));
 }
 
@@ -579,7 +563,7 @@ m_doctor(call_t *c)
         if (s_resolve_peer(self, arg, pk, &why) != PARLEY_OK) {
             verdict = json_pack("{s:s, s:s}", "peer", arg, "reason", why);
         } else if (!links_find(self->links, pk)) {
-            verdict = json_pack("{s:o, s:s}", "id", s_id_json(pk), "reason",
+            verdict = json_pack("{s:o, s:s}", "id", core_json_id(pk), "reason",
                                 "never seen: no seed, mDNS record, host-local file or earlier "
                                 "connection names it");
         } else {

@@ -85,6 +85,22 @@ core_txn_fail(core_t *self, int rc, const char *what)
     self->txn_failed = true;
 }
 
+json_t *
+core_json_id(const uint8_t pk[32])
+{
+    char id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(pk, id);
+    return json_string(id);
+}
+
+json_t *
+core_json_short_id(const uint8_t pk[32])
+{
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    identity_short_id(pk, sid);
+    return json_string(sid);
+}
+
 void
 core_notify(core_t *self, const char *method, json_t *params)
 {

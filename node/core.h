@@ -132,6 +132,9 @@ void core_txn_fail(core_t *self, int rc, const char *what);
 
 /*  Queues a notification for subscribers (steals params). */
 void core_notify(core_t *self, const char *method, json_t *params);
+/*  A peer's id and short id as JSON strings, as every reply shows them. */
+json_t *core_json_id(const uint8_t pk[32]);
+json_t *core_json_short_id(const uint8_t pk[32]);
 /*  Queues an API response (steals reply). */
 void core_reply(core_t *self, uint64_t client, json_t *reply);
 /*  Queues an ACK of id to link. */

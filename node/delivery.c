@@ -122,22 +122,6 @@ s_hex(const uint8_t *data, size_t n)
     return json_string(text);
 }
 
-static json_t *
-s_id_json(const uint8_t pk[32])
-{
-    char id[PARLEY_NODE_ID_STRLEN + 1];
-    identity_node_id(pk, id);
-    return json_string(id);
-}
-
-static json_t *
-s_short_json(const uint8_t pk[32])
-{
-    char sid[PARLEY_SHORT_ID_STRLEN + 1];
-    identity_short_id(pk, sid);
-    return json_string(sid);
-}
-
 json_t *
 delivery_msg_json(delivery_t *self, const store_msg_t *msg)
 {
@@ -149,9 +133,9 @@ delivery_msg_json(delivery_t *self, const store_msg_t *msg)
     return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:I, s:I, s:s, s:s}", "msg_id",
                      s_hex(msg->msg_id, sizeof msg->msg_id), "envelope_id",
                      msg->has_env ? s_hex(msg->env_id, 32) : json_null(), "peer",
-                     s_id_json(msg->peer), "peer_short", s_short_json(msg->peer), "peer_name", name,
-                     "from", s_id_json(from), "outgoing", msg->outgoing, "ts_ms",
-                     (json_int_t)msg->ts_ms, "seq", (json_int_t)msg->seq, "state",
+                     core_json_id(msg->peer), "peer_short", core_json_short_id(msg->peer),
+                     "peer_name", name, "from", core_json_id(from), "outgoing", msg->outgoing,
+                     "ts_ms", (json_int_t)msg->ts_ms, "seq", (json_int_t)msg->seq, "state",
                      delivery_state_name(msg->state), "text", msg->text ? msg->text : "");
 }
 

@@ -63,26 +63,6 @@ s_rejected_frame(tk_node_t *n, tk_raw_t *r, const uint8_t *buf, size_t len, cons
     TK_WAIT(5000, tk_rejected(n, counter) == before + 1);
 }
 
-//  Whether an ACK naming env's id arrives within timeout_ms.
-static bool
-s_acked(tk_raw_t *r, const uint8_t *env, size_t len, int timeout_ms)
-{
-    uint8_t id[32];
-    crypto_generichash(id, 32, env, len, NULL, 0);
-    uint64_t end = tk_ms() + (uint64_t)timeout_ms;
-    frame_t f;
-    while (tk_ms() < end) {
-        if (tk_raw_recv(r, FRAME_ACK, &f, 200)) {
-            for (size_t i = 0; i < f.n_ids; i++) {
-                if (memcmp(f.ids + 32 * i, id, 32) == 0) {
-                    return true;
-                }
-            }
-        }
-    }
-    return false;
-}
-
 static void
 s_bad_inputs(tk_node_t *n)
 {
@@ -92,7 +72,7 @@ s_bad_inputs(tk_node_t *n)
 
     size_t len = tk_raw_seal(r, 1, now, "valid 1", NULL, NULL, env);
     tk_raw_send_env(r, env, len);
-    CHECK(s_acked(r, env, len, 5000));
+    CHECK(tk_raw_acked(r, env, len, 5000));
     TK_WAIT(5000, tk_count(n, r->id, "received") == 1);
 
     s_rejected(n, r, env, len, "duplicate");                               // a replay
@@ -153,7 +133,7 @@ s_bad_inputs(tk_node_t *n)
 
     //  Still served: the genuine second message is stored and acknowledged.
     tk_raw_send_env(r, env, len2);
-    CHECK(s_acked(r, env, len2, 5000));
+    CHECK(tk_raw_acked(r, env, len2, 5000));
     TK_WAIT(5000, tk_count(n, r->id, "received") == 2);
     json_t *h = tk_call(n, "history", json_pack("{s:s, s:i}", "peer", r->id, "limit", 0));
     CHECK(json_array_size(h) == 2);

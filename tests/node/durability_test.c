@@ -37,26 +37,6 @@ s_note_with_text(tk_node_t *n, const char *text, int ms)
     return false;
 }
 
-//  Whether an ACK naming env arrives within ms.
-static bool
-s_acked(tk_raw_t *r, const uint8_t *env, size_t len, int ms)
-{
-    uint8_t id[32];
-    crypto_generichash(id, 32, env, len, NULL, 0);
-    uint64_t end = tk_ms() + (uint64_t)ms;
-    frame_t f;
-    while (tk_ms() < end) {
-        if (tk_raw_recv(r, FRAME_ACK, &f, 100)) {
-            for (size_t i = 0; i < f.n_ids; i++) {
-                if (memcmp(f.ids + 32 * i, id, 32) == 0) {
-                    return true;
-                }
-            }
-        }
-    }
-    return false;
-}
-
 static void
 s_send_commit_fails(tk_node_t *a, tk_node_t *b)
 {
@@ -91,17 +71,17 @@ s_ingest_commit_fails(tk_node_t *b)
     parley_fault(b->node, STORE_FAULT_COMMIT, 1);
     tk_raw_send_env(r, env, len);
     //  The commit failed: no ACK, no notification, nothing in history.
-    CHECK(!s_acked(r, env, len, 1500));
+    CHECK(!tk_raw_acked(r, env, len, 1500));
     CHECK(tk_rejected(b, "rolled_back") == rolled + 1);
     CHECK(tk_count(b, r->id, NULL) == 0);
     CHECK(!s_note_with_text(b, "ingest once", 200));
     //  The sender resends what was not acknowledged: stored, exactly once.
     tk_raw_send_env(r, env, len);
-    CHECK(s_acked(r, env, len, 5000));
+    CHECK(tk_raw_acked(r, env, len, 5000));
     CHECK(s_note_with_text(b, "ingest once", 5000));
     TK_WAIT(5000, tk_count(b, r->id, "received") == 1);
     tk_raw_send_env(r, env, len); // and again: a duplicate, still one message
-    CHECK(s_acked(r, env, len, 5000));
+    CHECK(tk_raw_acked(r, env, len, 5000));
     CHECK(tk_count(b, r->id, NULL) == 1);
     tk_raw_destroy(&r);
 }
@@ -116,14 +96,14 @@ s_history_insert_fails(tk_node_t *b)
     uint64_t rolled = tk_rejected(b, "rolled_back");
     parley_fault(b->node, STORE_FAULT_MSG_ADD, 1);
     tk_raw_send_env(r, env, len);
-    CHECK(!s_acked(r, env, len, 1500));
+    CHECK(!tk_raw_acked(r, env, len, 1500));
     CHECK(tk_rejected(b, "store_error") == errors + 1);
     CHECK(tk_rejected(b, "rolled_back") == rolled + 1);
     CHECK(tk_count(b, r->id, NULL) == 0);
     //  The envelope was rolled back with the failed insert, so the resend is
     //  not a duplicate: it opens.
     tk_raw_send_env(r, env, len);
-    CHECK(s_acked(r, env, len, 5000));
+    CHECK(tk_raw_acked(r, env, len, 5000));
     TK_WAIT(5000, tk_count(b, r->id, "received") == 1);
     json_t *h = tk_call(b, "history", json_pack("{s:s}", "peer", r->id));
     CHECK(strcmp(json_string_value(json_object_get(json_array_get(h, 0), "text")), "not lost")

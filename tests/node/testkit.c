@@ -441,3 +441,22 @@ tk_raw_recv(tk_raw_t *r, uint8_t type, frame_t *f, int timeout_ms)
     }
     return false;
 }
+
+bool
+tk_raw_acked(tk_raw_t *r, const uint8_t *env, size_t len, int timeout_ms)
+{
+    uint8_t id[32];
+    crypto_generichash(id, 32, env, len, NULL, 0);
+    uint64_t end = tk_ms() + (uint64_t)timeout_ms;
+    frame_t f;
+    while (tk_ms() < end) {
+        if (tk_raw_recv(r, FRAME_ACK, &f, 100)) {
+            for (size_t i = 0; i < f.n_ids; i++) {
+                if (memcmp(f.ids + 32 * i, id, 32) == 0) {
+                    return true;
+                }
+            }
+        }
+    }
+    return false;
+}

@@ -137,6 +137,8 @@ size_t tk_raw_seal(tk_raw_t *r, uint64_t seq, uint64_t ts, const char *text, con
 /*  Sends one raw frame / an ENVELOPES frame holding one envelope. */
 void tk_raw_send(tk_raw_t *r, const uint8_t *buf, size_t len);
 void tk_raw_send_env(tk_raw_t *r, const uint8_t *env, size_t len);
+/*  Whether an ACK naming env (len bytes) arrives within timeout_ms. */
+bool tk_raw_acked(tk_raw_t *r, const uint8_t *env, size_t len, int timeout_ms);
 /*  Waits for a frame of TYPE (others are skipped) into *f (views r->buf). */
 bool tk_raw_recv(tk_raw_t *r, uint8_t type, frame_t *f, int timeout_ms);
 

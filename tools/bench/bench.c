@@ -115,22 +115,6 @@ typedef struct {
 
 /* ---- time, statistics, errors ---- */
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-s_sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 static int
 s_cmp_double(const void *a, const void *b)
 {
@@ -304,7 +288,7 @@ s_crypto_rate(crypto_case_t *c, int (*step)(crypto_case_t *, uint8_t *, uint8_t 
     uint8_t plain[1024];
     uint8_t id[32];
     size_t n = 0;
-    double t0 = s_now();
+    double t0 = nodes_now();
     double t = t0;
     while (t - t0 < secs) {
         for (size_t i = 0; i < 64; i++) { // read the clock rarely
@@ -313,7 +297,7 @@ s_crypto_rate(crypto_case_t *c, int (*step)(crypto_case_t *, uint8_t *, uint8_t 
             }
         }
         n += 64;
-        t = s_now();
+        t = nodes_now();
     }
     return (double)n / (t - t0);
 }
@@ -398,7 +382,7 @@ s_sql_insert(sqlite3_stmt *st, uint64_t n)
 static int
 s_sql_group(sqlite3 *db, sqlite3_stmt *st, size_t rows, double *rate)
 {
-    double t0 = s_now();
+    double t0 = nodes_now();
     for (size_t done = 0; done < rows;) {
         if (s_sql_exec(db, "BEGIN") != 0) {
             return -1;
@@ -413,7 +397,7 @@ s_sql_group(sqlite3 *db, sqlite3_stmt *st, size_t rows, double *rate)
             return -1;
         }
     }
-    *rate = (double)rows / (s_now() - t0);
+    *rate = (double)rows / (nodes_now() - t0);
     return 0;
 }
 
@@ -423,13 +407,13 @@ s_sql_commits(sqlite3 *db, sqlite3_stmt *st, size_t n, lat_t *out)
 {
     double *v = s_samples(n);
     for (size_t i = 0; i < n; i++) {
-        double t0 = s_now();
+        double t0 = nodes_now();
         if (s_sql_insert(st, 10000000u + i) != 0) {
             fprintf(stderr, "bench: sqlite insert: %s\n", sqlite3_errmsg(db));
             free(v);
             return -1;
         }
-        v[i] = s_now() - t0;
+        v[i] = nodes_now() - t0;
     }
     *out = s_percentiles(v, n);
     free(v);
@@ -552,7 +536,7 @@ s_floor_zmq_rate(const opts_t *o, void *ctx, floors_t *f)
     size_t ident_len = sizeof ident;
     uint8_t buf[S_ZMQ_MSG];
     int rc = s_router_recv(router, ident, &ident_len, buf, sizeof buf) >= 0 ? 0 : -1;
-    double t0 = s_now();
+    double t0 = nodes_now();
     if (rc == 0
         && (zmq_send(router, ident, ident_len, ZMQ_SNDMORE) < 0
             || zmq_send(router, "go", 2, 0) < 0)) {
@@ -564,7 +548,7 @@ s_floor_zmq_rate(const opts_t *o, void *ctx, floors_t *f)
             rc = -1;
         }
     }
-    double t1 = s_now();
+    double t1 = nodes_now();
     pthread_join(th, NULL);
     zmq_close(router);
     if (rc != 0 || job.rc != 0) {
@@ -608,13 +592,13 @@ s_ping_all(void *dealer, size_t n, double *v)
     uint8_t back[S_ZMQ_MSG];
     memset(msg, 'p', sizeof msg);
     for (size_t i = 0; i < n + 10; i++) { // the first 10 warm the connection up
-        double t0 = s_now();
+        double t0 = nodes_now();
         if (zmq_send(dealer, msg, sizeof msg, 0) != (int)sizeof msg
             || zmq_recv(dealer, back, sizeof back, 0) != (int)sizeof back) {
             return -1;
         }
         if (i >= 10) {
-            v[i - 10] = s_now() - t0;
+            v[i - 10] = nodes_now() - t0;
         }
     }
     return 0;
@@ -674,7 +658,7 @@ s_floor_zmq(const opts_t *o, floors_t *f)
 static int
 s_ms_left(double end)
 {
-    double left = (end - s_now()) * 1000.0;
+    double left = (end - nodes_now()) * 1000.0;
     return left < 0 ? 0 : (int)left;
 }
 
@@ -711,13 +695,13 @@ s_sees_online(nodes_proc_t *n, const char *peer_id)
 static int
 s_wait_link(nodes_proc_t *a, nodes_proc_t *b)
 {
-    double end = s_now() + S_LINK_MS / 1000.0;
+    double end = nodes_now() + S_LINK_MS / 1000.0;
     while (!s_sees_online(a, nodes_id(b)) || !s_sees_online(b, nodes_id(a))) {
-        if (s_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
+        if (nodes_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
             fprintf(stderr, "bench: A and B did not connect within %d s\n", S_LINK_MS / 1000);
             return -1;
         }
-        s_sleep_ms(50);
+        nodes_sleep_ms(50);
     }
     return 0;
 }
@@ -760,7 +744,7 @@ s_note_text(json_t *note)
 static int
 s_wait_note(client_t *sub, const char *text, int timeout_ms)
 {
-    double end = s_now() + timeout_ms / 1000.0;
+    double end = nodes_now() + timeout_ms / 1000.0;
     for (;;) {
         json_t *note = NULL;
         int rc = client_recv(sub, s_ms_left(end), &note);
@@ -782,7 +766,7 @@ s_wait_note(client_t *sub, const char *text, int timeout_ms)
 static int
 s_one_dm(nodes_proc_t *a, nodes_proc_t *b, client_t *sub, const char *text, double *secs)
 {
-    double t0 = s_now();
+    double t0 = nodes_now();
     if (s_send(a, b, text) != 0) {
         return -1;
     }
@@ -792,7 +776,7 @@ s_one_dm(nodes_proc_t *a, nodes_proc_t *b, client_t *sub, const char *text, doub
         (void)shown;
         return -1;
     }
-    *secs = s_now() - t0;
+    *secs = nodes_now() - t0;
     //  A's answer (after its commit) is normally already here; read it so
     //  errors show and lines do not pile up.
     return nodes_response(nodes_api(a), "send", S_CALL_MS, NULL);
@@ -860,7 +844,7 @@ s_drain_a(client_t *api, tput_t *t)
         }
         if (json_object_get(msg, "id")) {
             t->answered++;
-            t->t_a = t->progress = s_now();
+            t->t_a = t->progress = nodes_now();
         }
         json_decref(msg);
     }
@@ -886,7 +870,7 @@ s_count_note(json_t *note, tput_t *t)
     }
     t->seen[i] = 1;
     t->received++;
-    t->t_b = t->progress = s_now();
+    t->t_b = t->progress = nodes_now();
 }
 
 /*  Takes what B has ready, waiting at most wait_ms for the first line. */
@@ -928,14 +912,14 @@ s_send_burst(nodes_proc_t *a, const nodes_proc_t *b, tput_t *t, size_t burst)
 static int
 s_tput_loop(nodes_proc_t *a, nodes_proc_t *b, client_t *sub, tput_t *t)
 {
-    t->t0 = t->progress = s_now();
+    t->t0 = t->progress = nodes_now();
     while (t->answered < t->n || t->received < t->n) {
         bool all_sent = t->sent == t->n;
         if (s_send_burst(a, b, t, 64) != 0 || s_drain_a(nodes_api(a), t) != 0
             || s_drain_b(sub, t, all_sent ? 5 : 0) != 0) {
             return -1;
         }
-        if (s_now() - t->progress > S_STALL_MS / 1000.0 || !nodes_alive(a) || !nodes_alive(b)) {
+        if (nodes_now() - t->progress > S_STALL_MS / 1000.0 || !nodes_alive(a) || !nodes_alive(b)) {
             fprintf(stderr,
                     "bench: throughput run stalled: %zu sent, %zu answered by A, %zu "
                     "received by B, nothing new for %d s\n",

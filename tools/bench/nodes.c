@@ -36,16 +36,16 @@ struct _nodes_proc_t {
 /*  What the signal handler may touch: plain PIDs, 0 for a free slot. */
 static volatile pid_t s_pids[NODES_MAX];
 
-static double
-s_now(void)
+double
+nodes_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-s_sleep_ms(long ms)
+void
+nodes_sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -55,7 +55,7 @@ s_sleep_ms(long ms)
 static int
 s_ms_left(double end)
 {
-    double left = (end - s_now()) * 1000.0;
+    double left = (end - nodes_now()) * 1000.0;
     return left < 0 ? 0 : (int)left;
 }
 
@@ -141,7 +141,7 @@ nodes_alive(nodes_proc_t *self)
 int
 nodes_wait_api(nodes_proc_t *self, int timeout_ms)
 {
-    double end = s_now() + timeout_ms / 1000.0;
+    double end = nodes_now() + timeout_ms / 1000.0;
     while (!self->api) {
         if (!nodes_alive(self)) {
             return -1;
@@ -149,12 +149,12 @@ nodes_wait_api(nodes_proc_t *self, int timeout_ms)
         if (client_connect(self->home, &self->api) == PARLEY_OK) {
             break;
         }
-        if (s_now() > end) {
+        if (nodes_now() > end) {
             fprintf(stderr, "%s: node %s opened no API socket in %d s\n",
                     program_invocation_short_name, self->name, timeout_ms / 1000);
             return -1;
         }
-        s_sleep_ms(20);
+        nodes_sleep_ms(20);
     }
     json_t *r = NULL;
     if (nodes_call(self, "id", NULL, s_ms_left(end) + 1000, &r) != 0) {
@@ -191,18 +191,18 @@ nodes_stop(nodes_proc_t *self, int grace_ms)
     client_destroy(&self->api);
     if (self->pid > 0) {
         kill(self->pid, SIGTERM);
-        double end = s_now() + grace_ms / 1000.0;
+        double end = nodes_now() + grace_ms / 1000.0;
         int status = 0;
         pid_t got;
         while ((got = waitpid(self->pid, &status, WNOHANG)) == 0) {
-            if (s_now() > end) {
+            if (nodes_now() > end) {
                 fprintf(stderr, "%s: node %s ignored SIGTERM for %d s: killing it\n",
                         program_invocation_short_name, self->name, grace_ms / 1000);
                 kill(self->pid, SIGKILL);
                 got = waitpid(self->pid, &status, 0);
                 break;
             }
-            s_sleep_ms(20);
+            nodes_sleep_ms(20);
         }
         //  got < 0 cannot be ECHILD for our own unreaped child; count it as
         //  unclean rather than guess.
@@ -275,7 +275,7 @@ int
 nodes_response(client_t *c, const char *what, int timeout_ms, json_t **result)
 {
     const char *prog = program_invocation_short_name;
-    double end = s_now() + timeout_ms / 1000.0;
+    double end = nodes_now() + timeout_ms / 1000.0;
     for (;;) {
         json_t *msg = NULL;
         int rc = client_recv(c, s_ms_left(end), &msg);

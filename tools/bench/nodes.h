@@ -28,6 +28,10 @@ typedef struct _nodes_proc_t nodes_proc_t;
 /*  Starts `parleyd --home HOME ARGS...` (args: NULL-terminated, borrowed)
  *  with stdout and stderr appended to LOG; NAME labels its messages. Does not
  *  wait for it. Returns an owned handle, or NULL with a message printed. */
+/*  Monotonic seconds; a sleep that resumes after signals. */
+double nodes_now(void);
+void nodes_sleep_ms(long ms);
+
 nodes_proc_t *nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,
                           const char *const *args);
 /*  Waits until the node's API accepts a connection, then reads its id; fails

@@ -49,14 +49,6 @@ static char s_root[256];
 static nodes_proc_t *s_nodes[S_MAX_NODES]; /* the nodes running, for s_stop_all */
 static size_t s_n_nodes;
 
-static double
-s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t
 s_wall_ms(void)
 {
@@ -279,8 +271,8 @@ s_envelopes(nodes_proc_t *node)
 static int
 s_wait_envelopes(nodes_proc_t *n, long long want, double limit)
 {
-    double t0 = s_now();
-    while (s_now() - t0 < limit) {
+    double t0 = nodes_now();
+    while (nodes_now() - t0 < limit) {
         if (s_envelopes(n) >= want) {
             return 0;
         }
@@ -346,13 +338,13 @@ main(int argc, char **argv)
     }
     size_t upto[2] = { n, n - S_RECENT };
     uint64_t ts0 = s_wall_ms() - n - 60000; // one per ms, ending a minute ago
-    double t0 = s_now();
+    double t0 = nodes_now();
     if (s_fill(&a, n, ts0, st, upto, 2) != 0) {
         return s_fail("cannot fill the logs");
     }
     store_destroy(&st[0]);
     store_destroy(&st[1]);
-    printf("  built both logs (sign + insert) in %.1f s\n", s_now() - t0);
+    printf("  built both logs (sign + insert) in %.1f s\n", nodes_now() - t0);
 
     nodes_proc_t *r = s_start("r", NULL);
     if (!r) {
@@ -374,7 +366,7 @@ main(int argc, char **argv)
     json_t *j = s_status(bn);
     long long ended = s_get(j, "sync", "rounds_ended", NULL);
     json_decref(j);
-    double t_wait = s_now();
+    double t_wait = nodes_now();
     cr = s_cpu_s(nodes_pid(r));
     cb = s_cpu_s(nodes_pid(bn));
     for (;;) {
@@ -384,7 +376,7 @@ main(int argc, char **argv)
         if (e > ended) {
             break;
         }
-        if (s_now() - t_wait > 30) {
+        if (nodes_now() - t_wait > 30) {
             return s_fail("no second round");
         }
         usleep(20000);
@@ -398,7 +390,7 @@ main(int argc, char **argv)
     /* 2. A fresh relay pulls everything from R (timed from its start). */
     store_t *fresh = s_open_home("f");
     store_destroy(&fresh);
-    t0 = s_now();
+    t0 = nodes_now();
     cr = s_cpu_s(nodes_pid(r));
     nodes_proc_t *f = s_start("f", r);
     if (!f) {
@@ -408,7 +400,7 @@ main(int argc, char **argv)
     if (s_wait_envelopes(f, (long long)n, 3000) != 0) {
         return s_fail("f never pulled everything");
     }
-    double dt = s_now() - t0;
+    double dt = nodes_now() - t0;
     double rate = (double)n / dt;
     printf("pull: a fresh relay takes all %zu from R in %.1f s = %.0f envelopes/s "
            "(CPU: F %.1f s, R %.1f s)\n",
@@ -441,7 +433,7 @@ main(int argc, char **argv)
     if (!s2) {
         return s_fail("s2 did not start");
     }
-    t0 = s_now();
+    t0 = nodes_now();
     for (;;) {
         j = s_status(s2);
         long long e = s_get(j, "sync", "rounds_ended", NULL);
@@ -449,7 +441,7 @@ main(int argc, char **argv)
         if (e >= 2) {
             break;
         }
-        if (s_now() - t0 > 60) {
+        if (nodes_now() - t0 > 60) {
             return s_fail("the relays never synced");
         }
         usleep(50000);
