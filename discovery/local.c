@@ -114,7 +114,10 @@ s_read_peer(const local_t *self, const char *name, char *endpoint, size_t cap)
 {
     char path[1200];
     uint8_t buf[ENDPOINT_FILE_MAX + 1];
-    snprintf(path, sizeof path, "%s/%s", self->dir, name);
+    int plen = snprintf(path, sizeof path, "%s/%s", self->dir, name);
+    if (plen < 0 || (size_t)plen >= sizeof path) {
+        return false;
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         return false;
@@ -155,7 +158,10 @@ s_seen(local_t *self, const char *id, const char *endpoint, zsock_t *out)
         self->known = grown;
         k = &self->known[self->n_known++];
         memset(k, 0, sizeof *k);
-        snprintf(k->id, sizeof k->id, "%s", id);
+        if (snprintf(k->id, sizeof k->id, "%s", id) >= (int)sizeof k->id) {
+            self->n_known--; // not a node id: never kept
+            return;
+        }
     }
     k->present = true;
     if (strcmp(k->endpoint, endpoint) != 0) {
