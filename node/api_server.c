@@ -23,6 +23,7 @@ typedef struct {
     char *out; /* bytes to write */
     size_t out_len;
     size_t out_off;  /* written so far */
+    size_t out_cap;  /* allocated */
     bool subscribed; /* receives notifications */
     bool closing;    /* drop after the output drains */
     bool dead;       /* drop now */
@@ -126,18 +127,29 @@ s_queue(s_client_t *cl, const json_t *obj)
         free(line);
         return;
     }
-    if (cl->out_off > 0) {
+    //  Amortized: the written head is dropped only once it is half the
+    //  buffer (or before growing it), and the buffer grows by doubling, so a
+    //  large backlog is not copied again for every line queued behind it;
+    //  the buffer stays under twice what is waiting.
+    if (cl->out_off > 0 && (cl->out_off >= cl->out_len / 2 || cl->out_len + len > cl->out_cap)) {
         memmove(cl->out, cl->out + cl->out_off, cl->out_len - cl->out_off);
         cl->out_len -= cl->out_off;
         cl->out_off = 0;
     }
-    char *grown = realloc(cl->out, cl->out_len + len);
-    if (!grown) {
-        cl->dead = true;
-        free(line);
-        return;
+    if (cl->out_len + len > cl->out_cap) {
+        size_t cap = cl->out_cap ? cl->out_cap : 4096;
+        while (cap < cl->out_len + len) {
+            cap *= 2;
+        }
+        char *grown = realloc(cl->out, cap);
+        if (!grown) {
+            cl->dead = true;
+            free(line);
+            return;
+        }
+        cl->out = grown;
+        cl->out_cap = cap;
     }
-    cl->out = grown;
     memcpy(cl->out + cl->out_len, line, len);
     cl->out_len += len;
     free(line);
