@@ -35,6 +35,7 @@
 #include "../proto/sync_answer.h"
 #include "../proto/sync_msg.h"
 #include "../proto/sync_set.h"
+#include "../proto/textsafe.h"
 #include "../proto/txt.h"
 
 /* -------------------------------------------------- deterministic randomness */
@@ -514,7 +515,7 @@ static const s_test_t s_tests[] = {
     { "endpoint", endpoint_test }, { "txt", txt_test },
     { "addr", addr_test },         { "sync_set", sync_set_test },
     { "sync_msg", sync_msg_test }, { "sync_answer", sync_answer_test },
-    { "vectors", s_vectors_test },
+    { "textsafe", textsafe_test }, { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
