@@ -46,7 +46,8 @@ for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
-for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay t_sync_abuse; do
+for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay t_sync_abuse \
+    t_term_escape; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \

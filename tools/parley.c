@@ -4,10 +4,17 @@
  *  command is one call to the node's local API. With --json a command prints
  *  exactly one JSON value (watch: one per event, one per line). Errors are one
  *  line on stderr and a non-zero exit: 1 failure, 2 usage, 3 no daemon.
+ *
+ *  Human-readable output never writes a string from the node raw: message
+ *  text, names, endpoints, tags, reasons and errors can come from peers, and
+ *  a terminal obeys what it is sent (escape sequences, bidi controls, CR and
+ *  LF). Each one goes through proto/textsafe (s_safe and the helpers around
+ *  it). --json output is the exact data, for programs, and is left alone.
  */
 #include "../node/client.h"
 #include "../node/home.h"
 #include "../proto/identity.h"
+#include "../proto/textsafe.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
@@ -90,6 +97,66 @@ s_int(const json_t *obj, const char *key)
 {
     json_int_t v = json_integer_value(json_object_get(obj, key));
     return v > 0 ? (uint64_t)v : 0;
+}
+
+/*  What starts each continuation line of a multi-line message. Every line
+ *  the CLI starts itself begins with a timestamp or a word of its own. A
+ *  peer's text reaches the terminal with no raw CR (it is shown as ^M) and
+ *  with each of its LFs followed by this marker, so no line of a message
+ *  starts with peer text: none can pass for another message or for output
+ *  of ours. Continuation lines indented under their header are what
+ *  `git log` does with a commit's body and mail clients do with quoted
+ *  text; the bar shows where one message ends. (Showing each line break as
+ *  a symbol such as ⏎ would be as safe but turns a poem, a list or a pasted
+ *  log into one unreadable line.) */
+#define S_CONT "  | "
+
+/*  Writes the len bytes at s to out made safe for a terminal (rules:
+ *  proto/textsafe.h), cont as there, then spaces up to width bytes as
+ *  printf's %-*s pads. If memory runs out, writes "<?>" rather than the raw
+ *  bytes: nothing unescaped ever reaches the terminal. */
+static void
+s_safe(FILE *out, const char *s, size_t len, const char *cont, size_t width)
+{
+    size_t max = textsafe_escaped_max(len, cont);
+    char *buf = max < SIZE_MAX ? malloc(max + 1) : NULL;
+    size_t n = 0;
+    if (buf && textsafe_escape((const uint8_t *)s, len, cont, buf, max + 1, &n) == PARLEY_OK) {
+        fwrite(buf, 1, n, out);
+    } else {
+        fputs("<?>", out);
+        n = 3;
+    }
+    free(buf);
+    for (; n < width; n++) {
+        fputc(' ', out);
+    }
+}
+
+//  s_safe of a C string (NULL: nothing) on stdout, on one line.
+static void
+s_put(const char *s, size_t width)
+{
+    s_safe(stdout, s ? s : "", s ? strlen(s) : 0, NULL, width);
+}
+
+//  s_safe of obj's string member key on stdout, on one line; whole, by its
+//  JSON length, so that even an embedded NUL is shown.
+static void
+s_jput(const json_t *obj, const char *key, size_t width)
+{
+    const json_t *v = json_object_get(obj, key);
+    const char *s = json_string_value(v);
+    s_safe(stdout, s ? s : "", s ? json_string_length(v) : 0, NULL, width);
+}
+
+//  An error line from the node, which may quote what a peer sent.
+static void
+s_error(const char *err)
+{
+    fputs("parley: ", stderr);
+    s_safe(stderr, err, strlen(err), NULL, 0);
+    fputc('\n', stderr);
 }
 
 /* ---- offline commands ---- */
@@ -200,7 +267,7 @@ s_call(cli_t *cli, const char *method, json_t *params, json_t **out)
     int rc = client_call(client, method, params, out, &err);
     client_destroy(&client);
     if (rc != PARLEY_OK) {
-        fprintf(stderr, "parley: %s\n", err ? err : parley_strerror(rc));
+        s_error(err ? err : parley_strerror(rc));
         free(err);
         return 1;
     }
@@ -227,10 +294,15 @@ s_print_msg(const json_t *m)
     char when[32];
     s_time(s_int(m, "ts_ms"), when, sizeof when);
     bool out = json_is_true(json_object_get(m, "outgoing"));
-    const char *name = s_str(m, "peer_name");
-    const char *who = *name ? name : s_str(m, "peer_short");
-    printf("%s  %s %-12s [%s] %s\n", when, out ? "you ->" : "from  ", who, s_str(m, "state"),
-           s_str(m, "text"));
+    printf("%s  %s ", when, out ? "you ->" : "from  ");
+    s_jput(m, *s_str(m, "peer_name") ? "peer_name" : "peer_short", 12);
+    printf(" [");
+    s_jput(m, "state", 0);
+    printf("] ");
+    const json_t *text = json_object_get(m, "text");
+    const char *t = json_string_value(text);
+    s_safe(stdout, t ? t : "", t ? json_string_length(text) : 0, S_CONT, 0);
+    printf("\n");
 }
 
 static int
@@ -257,10 +329,13 @@ c_send(cli_t *cli)
         return code;
     }
     if (strcmp(s_str(res, "state"), "queued") == 0) {
-        printf("queued %s (waiting for the peer's prekey; sent when it is online)\n",
-               s_str(res, "msg_id"));
+        printf("queued ");
+        s_jput(res, "msg_id", 0);
+        printf(" (waiting for the peer's prekey; sent when it is online)\n");
     } else {
-        printf("stored %s\n", s_str(res, "envelope_id"));
+        printf("stored ");
+        s_jput(res, "envelope_id", 0);
+        printf("\n");
     }
     json_decref(res);
     return 0;
@@ -332,7 +407,7 @@ c_watch(cli_t *cli)
     json_t *res = NULL;
     char *err = NULL;
     if (client_call(client, "subscribe", NULL, &res, &err) != PARLEY_OK) {
-        fprintf(stderr, "parley: %s\n", err ? err : "subscribe failed");
+        s_error(err ? err : "subscribe failed");
         free(err);
         client_destroy(&client);
         return 1;
@@ -357,13 +432,29 @@ c_watch(cli_t *cli)
         } else if (strcmp(method, "message") == 0) {
             s_print_msg(p);
         } else if (strcmp(method, "delivery") == 0) {
-            printf("delivery %s -> %s: %s\n", s_str(p, "envelope_id"), s_str(p, "peer_short"),
-                   s_str(p, "state"));
+            printf("delivery ");
+            s_jput(p, "envelope_id", 0);
+            printf(" -> ");
+            s_jput(p, "peer_short", 0);
+            printf(": ");
+            s_jput(p, "state", 0);
+            printf("\n");
         } else if (strcmp(method, "peer") == 0) {
-            printf("peer %s %s%s%s\n", s_str(p, "short_id"), s_str(p, "state"),
-                   *s_str(p, "reason") ? ": " : "", s_str(p, "reason"));
+            printf("peer ");
+            s_jput(p, "short_id", 0);
+            printf(" ");
+            s_jput(p, "state", 0);
+            if (*s_str(p, "reason")) {
+                printf(": ");
+                s_jput(p, "reason", 0);
+            }
+            printf("\n");
         } else if (strcmp(method, "warning") == 0) {
-            printf("WARNING %s %s\n", s_str(p, "kind"), s_str(p, "contact"));
+            printf("WARNING ");
+            s_jput(p, "kind", 0);
+            printf(" ");
+            s_jput(p, "contact", 0);
+            printf("\n");
         }
         fflush(stdout);
         json_decref(note);
@@ -390,11 +481,17 @@ c_peers(cli_t *cli)
             s_time(s_int(p, "last_seen"), seen, sizeof seen);
         }
         bool online = json_is_true(json_object_get(p, "online"));
-        printf("%s  %-8s %-7s since %s  last seen %s  %s  %s%s\n", s_str(p, "id"),
-               s_str(p, "short_id"), online ? "online" : "offline", since, seen,
-               s_str(p, "endpoint"),
-               json_is_string(json_object_get(p, "name")) ? s_str(p, "name") : "",
-               online ? "" : s_str(p, "last_error"));
+        s_jput(p, "id", 0);
+        printf("  ");
+        s_jput(p, "short_id", 8);
+        printf(" %-7s since %s  last seen %s  ", online ? "online" : "offline", since, seen);
+        s_jput(p, "endpoint", 0);
+        printf("  ");
+        s_jput(p, "name", 0);
+        if (!online) {
+            s_jput(p, "last_error", 0);
+        }
+        printf("\n");
     }
     json_decref(res);
     return 0;
@@ -403,8 +500,10 @@ c_peers(cli_t *cli)
 static void
 s_print_contact(const json_t *c)
 {
-    printf("%-16s %s %s\n", s_str(c, "name"), s_str(c, "id"),
-           json_is_true(json_object_get(c, "verified")) ? "verified" : "unverified");
+    s_jput(c, "name", 16);
+    printf(" ");
+    s_jput(c, "id", 0);
+    printf(" %s\n", json_is_true(json_object_get(c, "verified")) ? "verified" : "unverified");
 }
 
 static int
@@ -443,7 +542,9 @@ c_contacts(cli_t *cli)
             s_print_contact(c);
         }
     } else if (strcmp(sub, "remove") == 0) {
-        printf("removed %s\n", cli->argv[1]);
+        printf("removed ");
+        s_put(cli->argv[1], 0);
+        printf("\n");
     } else {
         s_print_contact(res);
     }
@@ -482,10 +583,12 @@ c_status(cli_t *cli)
     }
     json_t *log = json_object_get(res, "log");
     json_t *peers = json_object_get(res, "peers");
-    printf("id:        %s\nendpoint:  %s\npeers:     %" PRIu64 " online, %" PRIu64 " known\n",
-           s_str(res, "id"),
-           json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)),
-           s_int(peers, "online"), s_int(peers, "known"));
+    printf("id:        ");
+    s_jput(res, "id", 0);
+    printf("\nendpoint:  ");
+    s_put(json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)), 0);
+    printf("\npeers:     %" PRIu64 " online, %" PRIu64 " known\n", s_int(peers, "online"),
+           s_int(peers, "known"));
     printf("log:       %" PRIu64 " envelopes, %" PRIu64 " messages, %" PRIu64 " in outbox, %" PRIu64
            " queued, %" PRIu64 " bytes\n",
            s_int(log, "envelopes"), s_int(log, "messages"), s_int(log, "outbox"),
@@ -495,7 +598,9 @@ c_status(cli_t *cli)
     json_t *v;
     json_object_foreach(json_object_get(res, "rejected"), key, v)
     {
-        printf(" %s=%" PRIu64, key, (uint64_t)json_integer_value(v));
+        printf(" ");
+        s_put(key, 0);
+        printf("=%" PRIu64, (uint64_t)json_integer_value(v));
     }
     printf("\n");
     json_decref(res);
@@ -505,7 +610,11 @@ c_status(cli_t *cli)
 static void
 s_print_state(const char *what, const json_t *d)
 {
-    printf("%-10s %-5s %s\n", what, s_str(d, "state"), s_str(d, "detail"));
+    printf("%-10s ", what);
+    s_jput(d, "state", 5);
+    printf(" ");
+    s_jput(d, "detail", 0);
+    printf("\n");
 }
 
 static int
@@ -522,28 +631,46 @@ c_doctor(cli_t *cli)
     }
     json_t *d = json_object_get(res, "discovery");
     json_t *m = json_object_get(d, "mdns");
-    printf("node       %s\nendpoint   %s\n", s_str(res, "id"),
-           json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)));
+    printf("node       ");
+    s_jput(res, "id", 0);
+    printf("\nendpoint   ");
+    s_put(json_string_value(json_array_get(json_object_get(res, "endpoints"), 0)), 0);
+    printf("\n");
     s_print_state("host-local", json_object_get(d, "local"));
     s_print_state("mdns", m);
-    printf("published  %s.%s\ninterfaces", s_str(m, "instance"), s_str(m, "service"));
+    printf("published  ");
+    s_jput(m, "instance", 0);
+    printf(".");
+    s_jput(m, "service", 0);
+    printf("\ninterfaces");
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(m, "interfaces"), i, v)
     {
-        printf(" %s (%s)", s_str(v, "name"), s_str(v, "address"));
+        printf(" ");
+        s_jput(v, "name", 0);
+        printf(" (");
+        s_jput(v, "address", 0);
+        printf(")");
     }
     printf("\n");
     json_array_foreach(json_object_get(res, "peers"), i, v)
     {
-        printf("peer       %s  %-8s %-7s %s\n", s_str(v, "short_id"), s_str(v, "source"),
-               json_is_true(json_object_get(v, "online")) ? "online" : "offline",
-               s_str(v, "reason"));
+        printf("peer       ");
+        s_jput(v, "short_id", 0);
+        printf("  ");
+        s_jput(v, "source", 8);
+        printf(" %-7s ", json_is_true(json_object_get(v, "online")) ? "online" : "offline");
+        s_jput(v, "reason", 0);
+        printf("\n");
     }
     json_t *p = json_object_get(res, "peer");
     if (p) {
-        printf("\n%s: %s\n", *s_str(p, "id") ? s_str(p, "id") : s_str(p, "peer"),
-               s_str(p, "reason"));
+        printf("\n");
+        s_jput(p, *s_str(p, "id") ? "id" : "peer", 0);
+        printf(": ");
+        s_jput(p, "reason", 0);
+        printf("\n");
     }
     json_decref(res);
     return 0;
