@@ -844,6 +844,15 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
         node_destroy(&self);
         return NULL;
     }
+    //  Strict modes before anything in the home is read or trusted: a home
+    //  or key others can change is refused, never used (node/home.h).
+    char why[3 * HOME_PATH_MAX];
+    rc = home_check(core->home, why, sizeof why);
+    if (rc != PARLEY_OK) {
+        s_fail(rc, err, errmsg, cap, "%s", why);
+        node_destroy(&self);
+        return NULL;
+    }
     rc = home_lock(core->home, &self->lock_fd, &pid);
     if (rc == PARLEY_ERR_BUSY) {
         *err = rc;

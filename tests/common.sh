@@ -191,7 +191,7 @@ node_spawn() {
     log=$(node_log "$n")
     NODE_PREFIX=()
     [ -n "$NODE_PREFIX_FN" ] && "$NODE_PREFIX_FN" "$n"
-    mkdir -p "$h"
+    mkdir -p -m 700 "$h" # a permissive umask must not make a home parleyd refuses
     case " ${NODE_NAMES[*]} " in
     *" $n "*) ;;
     *) NODE_NAMES+=("$n") ;;

@@ -7,6 +7,7 @@
 #include "../discovery/mdns.h"
 #include "../node/api_req.h"
 #include "../node/config.h"
+#include "../node/home.h"
 #include "../node/node.h"
 #include "../node/transport.h"
 #include "node/testkit.h"
@@ -20,6 +21,7 @@ static const selftest_t s_tests[] = {
     { "discovery", discovery_test },
     { "api_req", api_req_test },
     { "config", config_test },
+    { "home", home_test },
     { "transport", transport_test },
     { "node", node_test },
     { "link", link_test },

@@ -185,6 +185,12 @@ c_init(cli_t *cli)
         home_passphrase_free(&pass);
         return s_die(1, "cannot create the home directory %s", cli->home);
     }
+    //  main checked a home that existed; this one may have just been made.
+    char why[3 * HOME_PATH_MAX];
+    if (home_check(cli->home, why, sizeof why) != PARLEY_OK) {
+        home_passphrase_free(&pass);
+        return s_die(1, "%s", why);
+    }
     identity_t *id = identity_new();
     int rc = id ? home_identity_create(cli->home, id, pass, pass_len) : PARLEY_ERR_NOMEM;
     home_passphrase_free(&pass);
@@ -720,6 +726,14 @@ main(int argc, char **argv)
     cli.argc = n;
     if (home_resolve(home_flag, cli.home, sizeof cli.home) != PARLEY_OK) {
         return s_die(2, "cannot tell where the home is: pass --home DIR or set PARLEY_HOME");
+    }
+    //  Strict modes, as parleyd has them, for every command: the CLI reads
+    //  the key and talks to api.sock, and neither may be someone else's. A
+    //  missing home is left to the command ("no identity", "no parleyd").
+    char why[3 * HOME_PATH_MAX];
+    int hrc = home_check(cli.home, why, sizeof why);
+    if (hrc != PARLEY_OK && hrc != PARLEY_ERR_NOTFOUND) {
+        return s_die(1, "%s", why);
     }
     static const struct {
         const char *name;

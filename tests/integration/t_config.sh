@@ -5,7 +5,7 @@
 NODE_ARGS="$NODE_ARGS --no-local"
 node_start a
 A_ID=$(nid a)
-mkdir -p "$TMP/b"
+mkdir -m 700 "$TMP/b"
 printf '{"seeds": ["%s#%s"]}\n' "$(endpoint a)" "$A_ID" >"$TMP/b/config.json"
 node_start b
 B_ID=$(nid b)
