@@ -104,6 +104,10 @@ int store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN],
  *  PARLEY_ERR_NOTFOUND if no outgoing message has that envelope. */
 int store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *changed,
                     store_msg_t *out) PARLEY_WUR;
+/*  The peer our outgoing message with envelope env_id went to (the one party
+ *  whose receipt for it counts); PARLEY_ERR_NOTFOUND if we sent no message
+ *  with that envelope. */
+int store_msg_recipient(store_t *self, const uint8_t env_id[32], uint8_t peer[32]) PARLEY_WUR;
 /*  QUEUED messages to peer, oldest first. *out is an array the caller frees
  *  with store_msgs_free. */
 int store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out,
