@@ -704,6 +704,10 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
     if (rc == PARLEY_OK) {
         rc = session_recv_key(self->session, peer, &h, key);
     }
+    if (rc == PARLEY_ERR_MALFORMED) {
+        //  A header its signed author made that no honest one would.
+        s_strike_author(self, link, peer, "it sends DMs with impossible headers");
+    }
     if (rc == PARLEY_OK) {
         rc = dm_envelope_open(env, key, content, sizeof content, &clen);
     }

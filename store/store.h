@@ -176,8 +176,10 @@ int store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint
                          uint64_t now_ms) PARLEY_WUR;
 /*  The current prekey (NOTFOUND before the first). */
 int store_own_prekey_current(store_t *self, store_own_prekey_t *out) PARLEY_WUR;
-/*  Secret of prekey spk_id; PARLEY_ERR_NOKEY if unknown or wiped. */
-int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32]) PARLEY_WUR;
+/*  Secret of prekey spk_id and, when created_ms is not NULL, when it was made;
+ *  PARLEY_ERR_NOKEY if unknown or wiped. */
+int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32],
+                            uint64_t *created_ms) PARLEY_WUR;
 /*  Deletes every prekey superseded before cutoff_ms; *n how many. */
 int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_WUR;
 
