@@ -603,28 +603,60 @@ s_transient(int rc)
     return rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY;
 }
 
+//  Strikes link for bad input from author, when the link is author's own:
+//  a node that forwards another's envelope cannot read it and is not to blame.
 static void
-s_on_receipt(delivery_t *self, const content_t *c)
+s_strike_author(delivery_t *self, link_t *link, const uint8_t author[32], const char *why)
+{
+    if (memcmp(link_pk(link), author, 32) == 0) {
+        links_strike(self->links, link, why, 1);
+    }
+}
+
+//  A receipt from peer (the DM's authenticated author). It speaks only for
+//  messages we sent to peer: anyone else's word that our message to B
+//  arrived would let a stranger fake "read" and stop our resends to B.
+static void
+s_on_receipt(delivery_t *self, link_t *link, const uint8_t peer[32], const content_t *c)
 {
     core_t *core = self->core;
     int state = c->status == RECEIPT_READ ? MSG_STATE_READ : MSG_STATE_DELIVERED;
+    size_t forged = 0;
     for (size_t i = 0; i < c->n_ids; i++) {
-        bool changed = false;
-        store_msg_t msg;
-        memset(&msg, 0, sizeof msg);
-        int rc = store_msg_raise(core->store, c->ids + 32 * i, state, &changed, &msg);
-        if (rc == PARLEY_OK && changed) {
-            core_notify(core, "delivery", delivery_msg_json(self, &msg));
+        const uint8_t *id = c->ids + 32 * i;
+        uint8_t to[32];
+        int rc = store_msg_recipient(core->store, id, to);
+        if (rc == PARLEY_OK && sodium_memcmp(to, peer, 32) != 0) {
+            forged++;
+            continue;
         }
-        free(msg.text);
+        if (rc == PARLEY_OK) {
+            bool changed = false;
+            store_msg_t msg;
+            memset(&msg, 0, sizeof msg);
+            rc = store_msg_raise(core->store, id, state, &changed, &msg);
+            if (rc == PARLEY_OK && changed) {
+                core_notify(core, "delivery", delivery_msg_json(self, &msg));
+            }
+            free(msg.text);
+        }
         //  The recipient has it, by whatever path: no more resends to it.
+        //  Only its own outbox row: NOTFOUND (no message of ours, e.g. one
+        //  that expired) may name an envelope pending for someone else.
         if (rc == PARLEY_OK || rc == PARLEY_ERR_NOTFOUND) {
-            rc = store_outbox_drop(core->store, c->ids + 32 * i);
+            rc = store_outbox_ack(core->store, id, peer);
         }
         if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
             core_txn_fail(core, rc, "cannot record a receipt");
             return;
         }
+    }
+    if (forged > 0) {
+        core->counters[C_FORGED_RECEIPT] += forged;
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(peer, sid);
+        log_write(&core->log, LOG_WARN, "%zu forged receipt id(s) from %s: ignored", forged, sid);
+        s_strike_author(self, link, peer, "it sends receipts for others' messages");
     }
 }
 
@@ -653,8 +685,8 @@ s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint
 //  (memory, disk) rolls the iteration back so that the envelope is not kept
 //  without its message: the sender's resend tries again.
 static void
-s_open_dm(delivery_t *self, const uint8_t peer[32], const envelope_t *env, const uint8_t id[32],
-          s_receipts_t *receipts, size_t *n_receipts)
+s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope_t *env,
+          const uint8_t id[32], s_receipts_t *receipts, size_t *n_receipts)
 {
     core_t *core = self->core;
     dm_header_t h;
@@ -672,6 +704,10 @@ s_open_dm(delivery_t *self, const uint8_t peer[32], const envelope_t *env, const
     if (rc == PARLEY_OK) {
         rc = session_recv_key(self->session, peer, &h, key);
     }
+    if (rc == PARLEY_ERR_MALFORMED) {
+        //  A header its signed author made that no honest one would.
+        s_strike_author(self, link, peer, "it sends DMs with impossible headers");
+    }
     if (rc == PARLEY_OK) {
         rc = dm_envelope_open(env, key, content, sizeof content, &clen);
     }
@@ -687,7 +723,7 @@ s_open_dm(delivery_t *self, const uint8_t peer[32], const envelope_t *env, const
         identity_short_id(peer, sid);
         log_write(&core->log, LOG_WARN, "cannot open a DM from %s: %s", sid, parley_strerror(rc));
     } else if (c.type == CONTENT_RECEIPT) {
-        s_on_receipt(self, &c);
+        s_on_receipt(self, link, peer, &c);
     } else {
         store_msg_t msg;
         memset(&msg, 0, sizeof msg);
@@ -793,7 +829,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     //  Open what is addressed to us: a DM from its author in our scope with
     //  it. A relay only holds the rest; our own come back only as copies.
     if (replica_ours(self->replica, &env)) {
-        s_open_dm(self, env.author, &env, id, receipts, n_receipts);
+        s_open_dm(self, link, env.author, &env, id, receipts, n_receipts);
     }
 }
 

@@ -280,8 +280,31 @@ session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, 
     int rc = store_recv_session_get(core->store, peer, h->ek_pub, &s);
     if (rc == PARLEY_ERR_NOTFOUND) {
         uint8_t spk_secret[32];
+        uint64_t created_ms = 0;
         memset(&s, 0, sizeof s);
-        rc = store_own_prekey_secret(core->store, h->spk_id, spk_secret);
+        //  A session whose start is already past the grace window opens
+        //  nothing older than the window either: a day before it is refused
+        //  here, before the ratchet to the window would be spent on it.
+        uint64_t now = core_now(core);
+        uint32_t floor_day =
+            core_day(core, now > core->cfg.grace_ms ? now - core->cfg.grace_ms : 0);
+        rc = h->day < floor_day ? PARLEY_ERR_NOKEY : PARLEY_OK;
+        if (rc == PARLEY_OK) {
+            rc = store_own_prekey_secret(core->store, h->spk_id, spk_secret, &created_ms);
+        }
+        //  The work below is about day - day0 hashes. An honest sender opened
+        //  the session on a day (by its clock, within the skew of ours) when
+        //  this prekey already existed; an earlier day0 is a forged header
+        //  asking for up to ~20,000 hashes (day0 = 0). Honest work is thus
+        //  bounded by our prekey's age: rotation plus grace, ~21 days, while
+        //  the node runs. Not the envelope's time less grace: a recipient
+        //  away for weeks keeps its prekey, and a sender its session.
+        if (rc == PARLEY_OK
+            && h->day0 < core_day(core, created_ms > PARLEY_FUTURE_SKEW_MS
+                                            ? created_ms - PARLEY_FUTURE_SKEW_MS
+                                            : 0)) {
+            rc = PARLEY_ERR_MALFORMED;
+        }
         if (rc == PARLEY_OK) {
             rc = dm_x3dh_respond(core->id, peer, spk_secret, h->spk_id, h->ek_pub, s.key);
         }
@@ -291,11 +314,6 @@ session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, 
         s.spk_id = h->spk_id;
         s.day0 = h->day0;
         s.base_day = h->day0;
-        //  A session whose start is already past the grace window opens
-        //  nothing older than the window either.
-        uint64_t now = core_now(core);
-        uint32_t floor_day =
-            core_day(core, now > core->cfg.grace_ms ? now - core->cfg.grace_ms : 0);
         if (rc == PARLEY_OK && s.base_day < floor_day) {
             rc = dm_chain_advance(s.key, s.base_day, floor_day);
             s.base_day = floor_day;

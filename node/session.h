@@ -52,7 +52,10 @@ bool session_dm_scope_cached(const session_t *self, const uint8_t author[32], ui
 int session_send_key(session_t *self, const uint8_t peer[32], const prekey_t *spk, uint32_t today,
                      dm_header_t *h, uint8_t key[32]) PARLEY_WUR;
 /*  The receiving chain key for h's day from peer, opening the session on
- *  first use. PARLEY_ERR_NOKEY when that day's key was destroyed. */
+ *  first use. PARLEY_ERR_NOKEY when that day's key was destroyed;
+ *  PARLEY_ERR_MALFORMED, before any ratchet work, for a new session that
+ *  claims to start before the prekey it names existed (no honest sender
+ *  does: the ratchet from such a day0 is work the sender chose for us). */
 int session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h,
                      uint8_t key[32]) PARLEY_WUR;
 

@@ -104,6 +104,10 @@ int store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN],
  *  PARLEY_ERR_NOTFOUND if no outgoing message has that envelope. */
 int store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *changed,
                     store_msg_t *out) PARLEY_WUR;
+/*  The peer our outgoing message with envelope env_id went to (the one party
+ *  whose receipt for it counts); PARLEY_ERR_NOTFOUND if we sent no message
+ *  with that envelope. */
+int store_msg_recipient(store_t *self, const uint8_t env_id[32], uint8_t peer[32]) PARLEY_WUR;
 /*  QUEUED messages to peer, oldest first. *out is an array the caller frees
  *  with store_msgs_free. */
 int store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out,
@@ -172,8 +176,10 @@ int store_own_prekey_add(store_t *self, const store_own_prekey_t *pk, const uint
                          uint64_t now_ms) PARLEY_WUR;
 /*  The current prekey (NOTFOUND before the first). */
 int store_own_prekey_current(store_t *self, store_own_prekey_t *out) PARLEY_WUR;
-/*  Secret of prekey spk_id; PARLEY_ERR_NOKEY if unknown or wiped. */
-int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32]) PARLEY_WUR;
+/*  Secret of prekey spk_id and, when created_ms is not NULL, when it was made;
+ *  PARLEY_ERR_NOKEY if unknown or wiped. */
+int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32],
+                            uint64_t *created_ms) PARLEY_WUR;
 /*  Deletes every prekey superseded before cutoff_ms; *n how many. */
 int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_WUR;
 

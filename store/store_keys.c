@@ -62,7 +62,7 @@ static const char *const s_sql[ST_KEYS_COUNT] = {
                       " secret) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [ST_OWN_CURRENT] = "SELECT spk_id, owner, spk_pub, created_ms, bundle, superseded_ms"
                        " FROM own_prekeys WHERE superseded_ms IS NULL",
-    [ST_OWN_SECRET] = "SELECT secret FROM own_prekeys WHERE spk_id = ?1",
+    [ST_OWN_SECRET] = "SELECT secret, created_ms FROM own_prekeys WHERE spk_id = ?1",
     [ST_OWN_WIPE] = "DELETE FROM own_prekeys"
                     " WHERE superseded_ms IS NOT NULL AND superseded_ms < ?1",
     [ST_PEER_PK_PUT] = "INSERT INTO peer_prekeys (owner, spk_id, spk_pub, created_ms, bundle)"
@@ -185,7 +185,7 @@ store_own_prekey_current(store_t *self, store_own_prekey_t *out)
 
 /*  The secret of a current or superseded-but-not-yet-wiped prekey. */
 int
-store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32])
+store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32], uint64_t *created_ms)
 {
     sqlite3_stmt *st = s_st(self, ST_OWN_SECRET);
     bool row = false;
@@ -195,6 +195,9 @@ store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32])
     }
     if (rc == 0 && !row) {
         rc = PARLEY_ERR_NOKEY;
+    }
+    if (rc == 0) {
+        rc = created_ms != NULL ? s_col_u64(st, 1, created_ms) : 0;
     }
     if (rc == 0) {
         rc = s_col_blob(st, 0, secret, 32); /* copies nothing unless all 32 bytes fit */
@@ -445,6 +448,7 @@ s_t_prekeys(store_t *s, const char *path)
     uint8_t s2[32];
     uint8_t s3[32];
     uint8_t sec[32];
+    uint64_t created = 0;
     s_t_own_prekey(&k1, me, 1, s1);
     s_t_own_prekey(&k2, me, 2, s2);
     s_t_own_prekey(&k3, me, 3, s3);
@@ -472,14 +476,15 @@ s_t_prekeys(store_t *s, const char *path)
     CHECK(store_rollback(s) == 0);
     CHECK(store_own_prekey_current(s, &got) == 0 && got.pub.spk_id == 2);
 
-    CHECK(store_own_prekey_secret(s, 1, sec) == 0 && sodium_memcmp(sec, s1, 32) == 0);
-    CHECK(store_own_prekey_secret(s, 2, sec) == 0 && sodium_memcmp(sec, s2, 32) == 0);
-    CHECK(store_own_prekey_secret(s, 3, sec) == PARLEY_ERR_NOKEY);
+    CHECK(store_own_prekey_secret(s, 1, sec, &created) == 0 && created == 1000
+          && sodium_memcmp(sec, s1, 32) == 0);
+    CHECK(store_own_prekey_secret(s, 2, sec, NULL) == 0 && sodium_memcmp(sec, s2, 32) == 0);
+    CHECK(store_own_prekey_secret(s, 3, sec, NULL) == PARLEY_ERR_NOKEY);
     size_t n = 9;
     CHECK(store_own_prekey_wipe(s, 200, &n) == 0 && n == 0); /* superseded at 200, not before */
     CHECK(store_own_prekey_wipe(s, 201, &n) == 0 && n == 1);
-    CHECK(store_own_prekey_secret(s, 1, sec) == PARLEY_ERR_NOKEY);
-    CHECK(store_own_prekey_secret(s, 2, sec) == 0 && sodium_memcmp(sec, s2, 32) == 0);
+    CHECK(store_own_prekey_secret(s, 1, sec, NULL) == PARLEY_ERR_NOKEY);
+    CHECK(store_own_prekey_secret(s, 2, sec, NULL) == 0 && sodium_memcmp(sec, s2, 32) == 0);
     CHECK(store_own_prekey_wipe(s, UINT64_MAX, &n) == 0 && n == 0); /* current stays */
 
     /* after a TRUNCATE checkpoint the wiped secret is nowhere on disk */
@@ -658,7 +663,7 @@ s_t_corrupt(const s_t_kit_t *kit)
 
     s_t_raw(path, "UPDATE own_prekeys SET secret = x'00'");
     memset(sec, 0xAA, sizeof sec);
-    CHECK(store_own_prekey_secret(s, 1, sec) == PARLEY_ERR_MALFORMED);
+    CHECK(store_own_prekey_secret(s, 1, sec, NULL) == PARLEY_ERR_MALFORMED);
     CHECK(sec[0] == 0xAA && sec[31] == 0xAA); /* nothing copied */
     s_t_raw(path, "UPDATE own_prekeys SET bundle = zeroblob(140)");
     CHECK(store_own_prekey_current(s, &own) == PARLEY_ERR_MALFORMED);

@@ -270,6 +270,30 @@ store_msg_raise(store_t *self, const uint8_t env_id[32], int state, bool *change
 }
 
 int
+store_msg_recipient(store_t *self, const uint8_t env_id[32], uint8_t peer[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_MSG_BY_ENV);
+    bool row = false;
+    int rc = S_BIND(st, S_B32(env_id));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    store_msg_t m;
+    if (rc == 0) {
+        rc = s_msg_read(st, &m);
+    }
+    if (rc == 0) {
+        memcpy(peer, m.peer, 32);
+        free(m.text);
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
 store_msg_queued(store_t *self, const uint8_t peer[32], store_msg_t **out, size_t *n)
 {
     *out = NULL;
@@ -497,6 +521,9 @@ s_t_messages(store_t *s)
     free(out.text);
     CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, NULL) == 0 && !changed);
     CHECK(store_msg_raise(s, e1, MSG_STATE_READ, &changed, NULL) == 0 && changed);
+    uint8_t to[32];
+    CHECK(store_msg_recipient(s, e1, to) == 0 && memcmp(to, p1, 32) == 0);
+    CHECK(store_msg_recipient(s, e2, to) == PARLEY_ERR_NOTFOUND);
     CHECK(store_msg_raise(s, e2, MSG_STATE_READ, &changed, &out) == PARLEY_ERR_NOTFOUND);
     CHECK(!changed && out.text == NULL);
     CHECK(store_msg_raise(s, e1, MSG_STATE_RECEIVED, &changed, NULL) == PARLEY_ERR_MALFORMED);
@@ -504,6 +531,7 @@ s_t_messages(store_t *s)
     store_msg_t in = s_t_msg(9, p2, false, MSG_STATE_RECEIVED, 4, 300, "incoming");
     CHECK(store_msg_add(s, &in) == 0);
     CHECK(store_msg_raise(s, in.env_id, MSG_STATE_READ, &changed, NULL) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_msg_recipient(s, in.env_id, to) == PARLEY_ERR_NOTFOUND); /* incoming: none */
     s_t_idle(s);
 
     /* history: the last `limit`, oldest first, ties by (outgoing, seq) */

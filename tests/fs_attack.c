@@ -80,7 +80,7 @@ s_try_open(attack_t *a, const envelope_t *env)
             return true;
         }
         uint8_t spk_secret[32], root[32];
-        if (store_own_prekey_secret(s->store, h.spk_id, spk_secret) == PARLEY_OK
+        if (store_own_prekey_secret(s->store, h.spk_id, spk_secret, NULL) == PARLEY_OK
             && dm_x3dh_respond(s->id, env->author, spk_secret, h.spk_id, h.ek_pub, root)
                    == PARLEY_OK
             && s_try_key(env, root, h.day0, h.day)) {

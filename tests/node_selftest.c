@@ -27,6 +27,7 @@ static const selftest_t s_tests[] = {
     { "link", link_test },
     { "session", session_test },
     { "delivery", delivery_test },
+    { "hostile", hostile_test },
     { "durability", durability_test },
     { "replica", replica_test },
     { "api_server", api_server_test },

@@ -25,6 +25,7 @@
 void link_test(bool verbose);
 void session_test(bool verbose);
 void delivery_test(bool verbose);
+void hostile_test(bool verbose);
 void durability_test(bool verbose);
 void replica_test(bool verbose);
 void api_server_test(bool verbose);
