@@ -870,7 +870,8 @@ delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
         return; // ours, or a store failure (the iteration rolls back)
     }
     if (rc != PARLEY_OK) {
-        //  Forged, malformed, of an unknown version, or a bad point.
+        //  Forged, malformed, of an unknown version, a bad point, or dated
+        //  in the future (session_on_bundle).
         self->core->counters[C_BAD_PREKEY]++;
         links_strike(self->links, link, "it sends forged prekeys", 1);
         return;

@@ -189,9 +189,11 @@ int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_W
 int store_peer_prekey_put(store_t *self, const prekey_t *pk,
                           const uint8_t bundle[DM_PREKEY_BUNDLE_LEN], bool *changed) PARLEY_WUR;
 int store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out) PARLEY_WUR;
-/*  The newest signed bundles held for others (at most max, newest first),
- *  into out (max × DM_PREKEY_BUNDLE_LEN bytes); *n how many. */
-int store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n) PARLEY_WUR;
+/*  The newest signed bundles held for others (at most max, newest first by
+ *  created_ms, none dated after newest_ms), into out (max ×
+ *  DM_PREKEY_BUNDLE_LEN bytes); *n how many. */
+int store_peer_prekey_recent(store_t *self, uint64_t newest_ms, size_t max, uint8_t *out,
+                             size_t *n) PARLEY_WUR;
 /*  The signed bundle held for owner (to pass on to others). */
 int store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
                              uint8_t bundle[DM_PREKEY_BUNDLE_LEN]) PARLEY_WUR;

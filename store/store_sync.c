@@ -15,6 +15,8 @@
  *    outbox         rows dropped by env_id: no index leads with it, so that
  *                   delete scans the outbox (store_msgs.c)
  *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
+ *                   (none dated after the caller's bound: a future-dated row
+ *                   kept before that was refused must not rank first)
  *                   (no index: a scan and sort of one row per peer)
  *                   (store_keys.c)
  *
@@ -56,7 +58,8 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
     [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
     [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
     [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
-    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
+    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys WHERE created_ms <= ?2"
+                          " ORDER BY created_ms DESC LIMIT ?1",
 };
 
 _Static_assert(MSG_STATE_RECEIVED == 10 && MSG_STATE_OPENED == 11,
@@ -310,12 +313,13 @@ store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
 }
 
 int
-store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
+store_peer_prekey_recent(store_t *self, uint64_t newest_ms, size_t max, uint8_t *out, size_t *n)
 {
     *n = 0;
     sqlite3_stmt *st = s_st(self, ST_PEER_PK_RECENT);
     int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
-    int rc = S_BIND(st, S_I64(lim));
+    int64_t bound = newest_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)newest_ms;
+    int rc = S_BIND(st, S_I64(lim), S_I64(bound));
     while (rc == 0 && *n < max) {
         bool row = false;
         rc = s_step(st, &row);
@@ -495,12 +499,16 @@ s_t_marks_and_bundles(const s_t_kit_t *kit)
     CHECK(store_peer_prekey_bundle(s, pk[0].owner, got) == 0);
     CHECK(memcmp(got, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
     CHECK(store_peer_prekey_bundle(s, author, got) == PARLEY_ERR_NOTFOUND);
-    CHECK(store_peer_prekey_recent(s, 3, got, &n) == 0 && n == 2);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 3, got, &n) == 0 && n == 2);
     CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
     CHECK(memcmp(got + DM_PREKEY_BUNDLE_LEN, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
-    CHECK(store_peer_prekey_recent(s, 1, got, &n) == 0 && n == 1);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 1, got, &n) == 0 && n == 1);
     CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
-    CHECK(store_peer_prekey_recent(s, 0, got, &n) == 0 && n == 0);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 0, got, &n) == 0 && n == 0);
+    /* one dated after the bound is left out, not ranked first */
+    CHECK(store_peer_prekey_recent(s, 100, 3, got, &n) == 0 && n == 1);
+    CHECK(memcmp(got, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(store_peer_prekey_recent(s, 99, 3, got, &n) == 0 && n == 0);
     s_t_idle(s);
     store_destroy(&s);
 }
