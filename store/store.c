@@ -38,7 +38,7 @@
  *  in one BEGIN IMMEDIATE transaction with the new user_version, so a crash
  *  mid-migration leaves the old version intact.
  *
- *  Schema, version 2
+ *  Schema, version 3
  *  -----------------
  *  s_migrations below is the schema, as SQL:
  *    v1  every table: meta, envelopes, equivocations, messages (indexes
@@ -48,6 +48,18 @@
  *    v2  replication: the indexes envelopes_scope_ts (scope, ts_ms, id) and
  *        envelopes_expires (expires_ms) WHERE expires_ms > 0, and the table
  *        scope_authors, filled from the envelopes already held
+ *    v3  disappearing means gone: messages.expires_ms and
+ *        equivocations.expires_ms (INTEGER NOT NULL DEFAULT 0, 0 = never).
+ *        A QUEUED message has no envelope to carry its TTL, so the row
+ *        keeps it (the absolute time, fixed when it was sent): it is sealed
+ *        with what remains or deleted unsent (store_expire_unlogged); rows
+ *        with an envelope copy the envelope's, so receipts can expire with
+ *        the message they name. Evidence of an equivocation goes when the
+ *        equivocating envelope would have. No column of v2 could hold it:
+ *        a QUEUED row's seq is 0 by the consistency rules, and overloading
+ *        it would make every reader know a second meaning. Existing message
+ *        rows take their envelope's expiry; existing evidence rows keep 0
+ *        (the expiry is inside the signed bytes, which SQL does not parse).
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
@@ -184,6 +196,13 @@ static const char *const s_migrations[] = {
     "  PRIMARY KEY (scope, author)"
     ") WITHOUT ROWID;"
     "INSERT OR IGNORE INTO scope_authors SELECT DISTINCT scope, author FROM envelopes;",
+    /* 2 → 3: disappearing means gone. Due rows are found by scanning the
+       QUEUED messages (messages_queued) and the evidence, both small: no
+       index of their own. */
+    "ALTER TABLE messages ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE equivocations ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET expires_ms = coalesce((SELECT e.expires_ms FROM envelopes e"
+    "  WHERE e.id = messages.env_id), 0) WHERE env_id IS NOT NULL;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,

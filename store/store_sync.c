@@ -11,7 +11,10 @@
  *                   partial index envelopes_expires (store_log.c)
  *    scope_authors  every (scope, author) pair, in key order (store_log.c)
  *    messages       deleted with their envelope; incoming ones marked read,
- *                   both by env_id (UNIQUE) (store_msgs.c)
+ *                   both by env_id (UNIQUE); QUEUED ones past expires_ms
+ *                   deleted through messages_queued (store_msgs.c)
+ *    equivocations  rows past expires_ms deleted (a scan: the evidence is
+ *                   small) (store_log.c)
  *    outbox         rows dropped by env_id: no index leads with it, so that
  *                   delete scans the outbox (store_msgs.c)
  *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
@@ -19,7 +22,9 @@
  *                   (store_keys.c)
  *
  *  Invariants: an expired envelope leaves the log with its message and its
- *  outbox rows in one operation (secure_delete overwrites the pages); the
+ *  outbox rows in one operation (secure_delete overwrites the pages); a
+ *  QUEUED message or an equivocation past its expiry is deleted the same
+ *  way, with no envelope in the log to carry it; the
  *  scope_authors row of an envelope is written with it (store_log.c).
  */
 #include "store.h"
@@ -37,6 +42,8 @@ enum {
     ST_MSG_DELETE_ENV,
     ST_OUTBOX_DROP,
     ST_MSG_MARK_READ,
+    ST_MSG_EXPIRE_QUEUED,
+    ST_EQUIV_EXPIRE,
     ST_PEER_PK_BUNDLE,
     ST_PEER_PK_RECENT,
     ST_SYNC_COUNT
@@ -55,10 +62,14 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
     [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
     [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
     [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
+    [ST_MSG_EXPIRE_QUEUED] = "DELETE FROM messages"
+                             " WHERE state = 0 AND expires_ms > 0 AND expires_ms <= ?1",
+    [ST_EQUIV_EXPIRE] = "DELETE FROM equivocations WHERE expires_ms > 0 AND expires_ms <= ?1",
     [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
     [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
 };
 
+_Static_assert(MSG_STATE_QUEUED == 0, "ST_MSG_EXPIRE_QUEUED spells QUEUED as 0");
 _Static_assert(MSG_STATE_RECEIVED == 10 && MSG_STATE_OPENED == 11,
                "ST_MSG_MARK_READ spells these states as numbers");
 
@@ -274,6 +285,34 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
     rc = store_op_end(self, outer, rc);
     if (rc != 0) {
         *n = 0;
+    }
+    return rc;
+}
+
+int
+store_expire_unlogged(store_t *self, uint64_t now_ms, size_t *n)
+{
+    *n = 0;
+    bool outer = false;
+    int rc = store_op_begin(self, &outer);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t count = 0;
+    static const int which[2] = { ST_MSG_EXPIRE_QUEUED, ST_EQUIV_EXPIRE };
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        sqlite3_stmt *st = s_st(self, which[i]);
+        rc = S_BIND(st, S_U64(now_ms));
+        if (rc == 0) {
+            rc = s_run(st, NULL);
+        }
+        if (rc == 0) {
+            count += (size_t)sqlite3_changes(self->db);
+        }
+    }
+    rc = store_op_end(self, outer, rc);
+    if (rc == 0) {
+        *n = count;
     }
     return rc;
 }
