@@ -895,6 +895,41 @@ s_t_open_meta(const char *dir)
     store_destroy(&s);
 }
 
+/*  A version 2 file (as the v2 code wrote it) is brought to version 3: its
+ *  messages take their envelope's expiry, QUEUED ones and old evidence 0. */
+static void
+s_t_migrate_v2(const char *dir)
+{
+    char path[512];
+    s_t_path(path, sizeof path, dir, "v2.db");
+    char sql[4096];
+    int n = snprintf(sql, sizeof sql,
+                     "PRAGMA journal_mode=WAL; BEGIN; %s %s"
+                     "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
+                     " bytes, received_ms) VALUES (x'%064x', x'00', x'00', 1, 10, 5000, 1, x'00',"
+                     " 10), (x'%064x', x'00', x'00', 2, 11, 0, 1, x'00', 11);"
+                     "INSERT INTO messages (msg_id, env_id, peer, outgoing, seq, ts_ms, state,"
+                     " text) VALUES (x'01', x'%064x', x'00', 1, 1, 10, 1, 'a'),"
+                     " (x'02', x'%064x', x'00', 1, 2, 11, 1, 'b'),"
+                     " (x'03', NULL, x'00', 1, 0, 12, 0, 'c');"
+                     "INSERT INTO equivocations (id, author, scope, seq, held_id, bytes,"
+                     " received_ms) VALUES (x'09', x'00', x'00', 1, x'00', x'00', 1);"
+                     "PRAGMA application_id=%d; PRAGMA user_version=2; COMMIT;",
+                     s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, S_APPLICATION_ID);
+    CHECK(n > 0 && (size_t)n < sizeof sql);
+    s_t_raw(path, sql);
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    CHECK(s_t_int(s, "PRAGMA user_version") == STORE_SCHEMA_VERSION);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'01'") == 5000);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'02'") == 0);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'03'") == 0);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM equivocations") == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM messages") == 3);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
 /*  S_BIND puts each kind of value into SQL as its own type, refuses a list
  *  that does not match the statement's parameters and a u64 SQL cannot
  *  compare, and leaves the statement reset and unbound after a refusal.
@@ -1175,6 +1210,8 @@ store_test(bool verbose)
     s_t_begin(&kit, "store", verbose);
     s_t_say(&kit, "open, migrate, reopen, meta");
     s_t_open_meta(kit.dir);
+    s_t_say(&kit, "migrate a version 2 file");
+    s_t_migrate_v2(kit.dir);
     s_t_say(&kit, "refuse newer, foreign, garbage and symlinked files");
     s_t_open_refused(kit.dir);
     s_t_open_linked_dir(kit.dir);

@@ -436,6 +436,7 @@ s_t_messages(store_t *s)
 
     store_msg_t q1 = s_t_msg(1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
     store_msg_t q2 = s_t_msg(2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
+    q2.expires_ms = 5101;
     CHECK(store_msg_add(s, &q2) == 0);
     CHECK(store_msg_add(s, &q1) == 0);
     CHECK(store_msg_add(s, &q1) == PARLEY_ERR_EXISTS);
@@ -469,6 +470,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_queued(s, p1, &msgs, &n) == 0 && n == 2);
     CHECK(msgs[0].msg_id[0] == 1 && strcmp(msgs[0].text, "hello") == 0);
     CHECK(msgs[1].msg_id[0] == 2 && !msgs[1].has_env && msgs[1].ts_ms == 101);
+    CHECK(msgs[0].expires_ms == 0 && msgs[1].expires_ms == 5101); /* the TTL it waits with */
     store_msgs_free(msgs, n);
     CHECK(store_msg_queued(s, p2, &msgs, &n) == 0 && n == 0 && msgs == NULL);
     uint8_t(*peers)[32] = NULL;
@@ -496,6 +498,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, &out) == 0);
     CHECK(changed && out.state == MSG_STATE_DELIVERED && out.has_env);
     CHECK(memcmp(out.env_id, e1, 32) == 0 && out.seq == 1 && out.ts_ms == 200);
+    CHECK(out.expires_ms == 0);
     CHECK(strcmp(out.text, "hello") == 0);
     free(out.text);
     CHECK(store_msg_raise(s, e1, MSG_STATE_RELAYED, &changed, &out) == 0);
@@ -665,7 +668,9 @@ s_t_corrupt(const s_t_kit_t *kit)
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
     s_t_raw(path, "UPDATE messages SET outgoing = 1, ts_ms = -1");
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
-    s_t_raw(path, "UPDATE messages SET ts_ms = 10");
+    s_t_raw(path, "UPDATE messages SET ts_ms = 10, expires_ms = -1");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET expires_ms = 0");
     CHECK(store_history(s, pk, 0, &msgs, &n) == 0 && n == 1); /* repaired: readable again */
     store_msgs_free(msgs, n);
     s_t_idle(s);

@@ -459,6 +459,36 @@ s_t_replication(const s_t_kit_t *kit)
     CHECK(store_history(s, peer, 0, &msgs, &n) == 0 && n == 0);
     CHECK(store_envelope_expire(s, INT64_MAX, 4, gone, &n) == 0 && n == 0);
     CHECK(store_envelope_expire(s, UINT64_MAX, 4, gone, &n) == PARLEY_ERR_LIMIT && n == 0);
+    //  What expires with no envelope in the log: a QUEUED message and an
+    //  equivocation past their expiry go; a lasting or later one stays.
+    store_msg_t q = { .msg_id = { 6 }, .ts_ms = 10, .state = MSG_STATE_QUEUED, .outgoing = true };
+    q.text = (char *)"queued, expiring";
+    q.expires_ms = 7000;
+    memcpy(q.peer, peer, 32);
+    CHECK(store_msg_add(s, &q) == 0);
+    q.msg_id[0] = 7;
+    q.expires_ms = 9000;
+    CHECK(store_msg_add(s, &q) == 0);
+    q.msg_id[0] = 8;
+    q.expires_ms = 0;
+    CHECK(store_msg_add(s, &q) == 0);
+    s_t_env_t forged;
+    s_t_env(&forged, author, scope, 1, 0xee); // author's seq 1 is held: evidence
+    forged.env.expires_ms = 7000;
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    s_t_env(&forged, author, scope, 3, 0xef);
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    CHECK(store_expire_unlogged(s, 6999, &n) == 0 && n == 0);
+    CHECK(store_expire_unlogged(s, 7000, &n) == 0 && n == 2);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].msg_id[0] == 7 && msgs[0].expires_ms == 9000 && msgs[1].msg_id[0] == 8);
+    store_msgs_free(msgs, n);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") == 1);
+    CHECK(store_expire_unlogged(s, INT64_MAX, &n) == 0 && n == 1);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 1 && msgs[0].expires_ms == 0);
+    store_msgs_free(msgs, n);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") == 1); // it never expires
+    CHECK(store_expire_unlogged(s, UINT64_MAX, &n) == PARLEY_ERR_LIMIT && n == 0);
     //  Authors are not forgotten with their envelopes.
     n_authors = 0;
     CHECK(store_scope_authors(s, s_t_authors_fn, &n_authors) == 0 && n_authors == 2);
