@@ -478,6 +478,12 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     store_msg_t *queued = NULL;
     size_t n_queued = 0;
     rc = store_peer_prekey_get(core->store, peer, &spk);
+    size_t gone = 0;
+    if (rc == PARLEY_OK) {
+        //  Expired ones no longer wait (the expiry pass may not have run yet).
+        rc = store_expire_unlogged(core->store, msg->ts_ms, &gone);
+        core->checkpoint = core->checkpoint || gone > 0;
+    }
     if (rc == PARLEY_OK) {
         rc = store_msg_queued(core->store, peer, &queued, &n_queued);
         store_msgs_free(queued, n_queued);
