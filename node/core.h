@@ -105,6 +105,8 @@ typedef struct core {
     void *clock_arg;
     /* the iteration */
     bool txn_failed; /* a class asked for a rollback */
+    bool checkpoint; /* it deleted content (expiry): checkpoint after the commit so the old
+                        page images leave the WAL; kept set while a reader defers it */
     /* the after-commit queue */
     json_t *notes; /* notifications (array) */
     core_reply_t *replies;

@@ -571,10 +571,24 @@ s_commit(node_t *self)
         core->counters[C_ROLLED_BACK]++;
     }
     if (rc != PARLEY_OK) {
+        core->checkpoint = false; // nothing was deleted after all
         core_discard(core);
         session_rollback(self->session); // a prekey made in it is gone: reload
         replica_rollback(self->replica);
     } else {
+        //  Expired content is zeroed in its pages (secure_delete), but older
+        //  images of those pages stay in the WAL until a checkpoint.
+        if (core->checkpoint) {
+            int crc = store_checkpoint(self->store);
+            if (crc == PARLEY_ERR_BUSY) {
+                log_write(&core->log, LOG_DEBUG, "checkpoint deferred (readers active)");
+            } else {
+                core->checkpoint = false;
+                if (crc != PARLEY_OK) {
+                    log_write(&core->log, LOG_WARN, "checkpoint failed: %s", parley_strerror(crc));
+                }
+            }
+        }
         delivery_after_commit(self->delivery);
         pex_flush(self->pex);
         size_t n = json_array_size(core->notes);

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -90,6 +90,8 @@ typedef struct {
     uint64_t seq;                     /* envelope seq (0 while QUEUED) */
     uint64_t ts_ms;                   /* envelope ts (queue time while QUEUED) */
     int state;                        /* MSG_STATE_* */
+    uint64_t expires_ms;              /* the envelope's expiry; while QUEUED, the one to seal
+                                         with (0: never). Expiry deletes the row */
     char *text;                       /* NUL-terminated, malloc'd (free with store_msgs_free) */
 } store_msg_t;
 
@@ -262,6 +264,9 @@ typedef struct {
  *  and outbox rows (secure_delete overwrites them); out[0..*n) says which. */
 int store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_t *out,
                           size_t *n) PARLEY_WUR;
+/*  Deletes what expires with no envelope in the log: QUEUED messages and
+ *  equivocation evidence whose expires_ms ≤ now. *n counts the rows. */
+int store_expire_unlogged(store_t *self, uint64_t now_ms, size_t *n) PARLEY_WUR;
 /*  Forgets env_id in every peer's outbox (its recipient has it). */
 int store_outbox_drop(store_t *self, const uint8_t env_id[32]) PARLEY_WUR;
 /*  Marks the incoming message with envelope env_id read; *changed if it was

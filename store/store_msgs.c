@@ -5,11 +5,14 @@
  *  Tables (schema conventions and versions: store.c)
  *  ------
  *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE, env_id UNIQUE NULL, peer,
- *           outgoing 0|1, seq, ts_ms, state, text TEXT)
+ *           outgoing 0|1, seq, ts_ms, state, text TEXT, expires_ms (v3))
  *      Decrypted direct-message history. env_id is NULL exactly while state is
  *      MSG_STATE_QUEUED (outgoing, not yet sealed). seq/ts_ms are the
  *      envelope's (ts_ms is the queue time while QUEUED). text is at most
- *      PARLEY_TEXT_MAX bytes, no NUL.
+ *      PARLEY_TEXT_MAX bytes, no NUL. expires_ms (0: never) is the envelope's
+ *      expiry; while QUEUED it is the expiry the message will be sealed with,
+ *      fixed at send time, and store_expire_unlogged (store_sync.c) deletes
+ *      the row unsent once it has passed.
  *      Indexes: msg_id and env_id (the lookups store_msg_attach/raise need);
  *      messages_history(peer, ts_ms, outgoing, seq) serves "last N with peer"
  *      in exactly the store_history order, reading N entries with no sort;
@@ -54,11 +57,11 @@ enum {
     ST_MSGS_COUNT
 };
 
-#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text"
+#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text, expires_ms"
 
 static const char *const s_sql[ST_MSGS_COUNT] = {
     [ST_MSG_ADD] = "INSERT INTO messages (" S_MSG_COLS ")"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_MSG_ATTACH] = "UPDATE messages SET env_id = ?2, seq = ?3, ts_ms = ?4, state = 1"
                       " WHERE msg_id = ?1 AND state = 0",
     [ST_MSG_STATE] = "SELECT state FROM messages WHERE msg_id = ?1",
@@ -151,6 +154,9 @@ s_msg_read(sqlite3_stmt *st, store_msg_t *m)
         rc = s_col_text(st, 7, PARLEY_TEXT_MAX, &text, &len);
     }
     if (rc == 0) {
+        rc = s_col_u64(st, 8, &m->expires_ms);
+    }
+    if (rc == 0) {
         m->text = malloc(len + 1);
         if (m->text == NULL) {
             rc = PARLEY_ERR_NOMEM;
@@ -193,10 +199,10 @@ store_msg_add(store_t *self, const store_msg_t *msg)
         return PARLEY_ERR_LIMIT;
     }
     sqlite3_stmt *st = s_st(self, ST_MSG_ADD);
-    int rc =
-        S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
-               msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer), S_BOOL(msg->outgoing),
-               S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state), S_TEXT(msg->text, len));
+    int rc = S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
+                    msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer),
+                    S_BOOL(msg->outgoing), S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state),
+                    S_TEXT(msg->text, len), S_U64(msg->expires_ms));
     if (rc == 0 && s_fault(self, STORE_FAULT_MSG_ADD)) {
         s_reset(st);
         return PARLEY_ERR_IO; /* store_fault_set: as a full disk would */
@@ -454,6 +460,7 @@ s_t_messages(store_t *s)
 
     store_msg_t q1 = s_t_msg(1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
     store_msg_t q2 = s_t_msg(2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
+    q2.expires_ms = 5101;
     CHECK(store_msg_add(s, &q2) == 0);
     CHECK(store_msg_add(s, &q1) == 0);
     CHECK(store_msg_add(s, &q1) == PARLEY_ERR_EXISTS);
@@ -487,6 +494,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_queued(s, p1, &msgs, &n) == 0 && n == 2);
     CHECK(msgs[0].msg_id[0] == 1 && strcmp(msgs[0].text, "hello") == 0);
     CHECK(msgs[1].msg_id[0] == 2 && !msgs[1].has_env && msgs[1].ts_ms == 101);
+    CHECK(msgs[0].expires_ms == 0 && msgs[1].expires_ms == 5101); /* the TTL it waits with */
     store_msgs_free(msgs, n);
     CHECK(store_msg_queued(s, p2, &msgs, &n) == 0 && n == 0 && msgs == NULL);
     uint8_t(*peers)[32] = NULL;
@@ -514,6 +522,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, &out) == 0);
     CHECK(changed && out.state == MSG_STATE_DELIVERED && out.has_env);
     CHECK(memcmp(out.env_id, e1, 32) == 0 && out.seq == 1 && out.ts_ms == 200);
+    CHECK(out.expires_ms == 0);
     CHECK(strcmp(out.text, "hello") == 0);
     free(out.text);
     CHECK(store_msg_raise(s, e1, MSG_STATE_RELAYED, &changed, &out) == 0);
@@ -687,7 +696,9 @@ s_t_corrupt(const s_t_kit_t *kit)
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
     s_t_raw(path, "UPDATE messages SET outgoing = 1, ts_ms = -1");
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
-    s_t_raw(path, "UPDATE messages SET ts_ms = 10");
+    s_t_raw(path, "UPDATE messages SET ts_ms = 10, expires_ms = -1");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET expires_ms = 0");
     CHECK(store_history(s, pk, 0, &msgs, &n) == 0 && n == 1); /* repaired: readable again */
     store_msgs_free(msgs, n);
     s_t_idle(s);
