@@ -75,13 +75,12 @@ done
 node_stop a
 node_stop b
 node_stop r
-if command -v sqlite3 >/dev/null; then
-    for n in a r b; do
-        left=$(sqlite3 "$(home "$n")/parley.db" \
-            "SELECT (SELECT count(*) FROM envelopes WHERE expires_ms > 0)
-                  + (SELECT count(*) FROM messages WHERE expires_ms > 0)
-                  + (SELECT count(*) FROM equivocations WHERE expires_ms > 0)")
-        [ "$left" = 0 ] || fail "$n still holds $left expiring rows"
-    done
-fi
+for n in a r b; do
+    left=$(sqlite3 "$(home "$n")/parley.db" \
+        "SELECT (SELECT count(*) FROM envelopes WHERE expires_ms > 0)
+              + (SELECT count(*) FROM messages WHERE expires_ms > 0)
+              + (SELECT count(*) FROM equivocations WHERE expires_ms > 0)") \
+        || fail "cannot read $n's database"
+    [ "$left" = 0 ] || fail "$n still holds $left expiring rows"
+done
 echo "ok"
