@@ -14,7 +14,7 @@
 static const char *const s_names[] = { "peer", "text", "limit", "id", "name", "replace", "" };
 
 static void
-s_getters(const api_req_t *req)
+s_getters(api_req_t *req)
 {
     for (size_t i = 0; i < sizeof s_names / sizeof s_names[0]; i++) {
         const char *msg = NULL;
@@ -56,7 +56,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *msg = NULL;
     int rc = api_req_parse((const char *)data, size, &req, &msg);
     if (rc != 0) {
-        FUZZ_CHECK(rc < 0 && msg != NULL);
+        FUZZ_CHECK(rc < 0 && msg != NULL && !req.method);
+        FUZZ_CHECK(!req.id || json_is_string(req.id) || json_is_integer(req.id)
+                   || json_is_null(req.id));
+        s_answer(&req);
+        api_req_free(&req);
         return 0;
     }
     FUZZ_CHECK(req.root && req.method);

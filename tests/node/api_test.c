@@ -363,6 +363,15 @@ s_send_errors(tk_node_t *a, tk_node_t *b)
     //  Missing or mistyped parameters.
     s_bad_params(a, "send", json_pack("{s:s}", "peer", b->id));
     s_bad_params(a, "send", json_pack("{s:s}", "text", "hi"));
+    //  A missing parameter is named.
+    char *msg = NULL;
+    CHECK(s_code(a, "send", json_pack("{s:s}", "peer", b->id), &msg) == API_ERR_PARAMS);
+    CHECK(msg && strcmp(msg, "missing parameter: text") == 0);
+    free(msg);
+    msg = NULL;
+    CHECK(s_code(a, "send", json_pack("{s:s}", "text", "hi"), &msg) == API_ERR_PARAMS);
+    CHECK(msg && strcmp(msg, "missing parameter: peer") == 0);
+    free(msg);
     s_bad_params(a, "send", NULL);
     s_bad_params(a, "send", json_pack("{s:s, s:i}", "peer", b->id, "text", 5));
     s_bad_params(a, "send", json_pack("{s:i, s:s}", "peer", 5, "text", "hi"));
@@ -493,14 +502,24 @@ s_raw_lines(tk_node_t *a)
     CHECK(r && s_int(r, "id") == 7);
     CHECK(strcmp(s_str(json_object_get(r, "result"), "id"), a->id) == 0);
     json_decref(r);
-    //  JSON, but no request: -32600; params by position: -32600 too.
-    s_raw_put(fd, "[1,2]\n");
+    //  JSON, but no request: -32600 (a batch of two: two of them); params
+    //  by position: -32600 too.
+    s_raw_put(fd, "42\n");
     r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
     CHECK(r && s_error_code(r) == API_ERR_INVALID);
     json_decref(r);
+    s_raw_put(fd, "[1,2]\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_array_size(r) == 2 && s_error_code(json_array_get(r, 1)) == API_ERR_INVALID);
+    json_decref(r);
     s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"send\",\"params\":[\"x\",\"y\"]}\n");
     r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
-    CHECK(r && s_error_code(r) == API_ERR_INVALID);
+    //  ... and its error carries the request's id, as JSON-RPC 2.0 says.
+    CHECK(r && s_error_code(r) == API_ERR_INVALID && s_int(r, "id") == 8);
+    json_decref(r);
+    s_raw_put(fd, "{\"jsonrpc\":\"1.0\",\"id\":\"v\",\"method\":\"id\"}\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_error_code(r) == API_ERR_INVALID && strcmp(s_str(r, "id"), "v") == 0);
     json_decref(r);
     //  A notification (no id) is not answered; answers keep request order.
     s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"id\"}\n"
@@ -513,6 +532,57 @@ s_raw_lines(tk_node_t *a)
     CHECK(r && s_int(r, "id") == 9);
     json_decref(r);
     CHECK(s_raw_get(fd, buf, sizeof buf, &have, 300) == NULL);
+    close(fd);
+}
+
+//  Batches: one array of responses in request order; notifications in it
+//  get none; an empty or oversized batch is one invalid-request error.
+static void
+s_raw_batches(tk_node_t *a)
+{
+    int fd = s_raw_connect(a);
+    char buf[65536];
+    size_t have = 0;
+    s_raw_put(fd, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"id\"},"
+                  "{\"jsonrpc\":\"2.0\",\"method\":\"id\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"send\",\"params\":{}},"
+                  "42]\n");
+    json_t *r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_is_array(r) && json_array_size(r) == 4);
+    CHECK(s_int(json_array_get(r, 0), "id") == 1
+          && json_object_get(json_array_get(r, 0), "result"));
+    CHECK(s_int(json_array_get(r, 1), "id") == 2
+          && s_error_code(json_array_get(r, 1)) == API_ERR_METHOD);
+    CHECK(s_int(json_array_get(r, 2), "id") == 3
+          && s_error_code(json_array_get(r, 2)) == API_ERR_PARAMS);
+    CHECK(json_is_null(json_object_get(json_array_get(r, 3), "id"))
+          && s_error_code(json_array_get(r, 3)) == API_ERR_INVALID);
+    json_decref(r);
+    s_raw_put(fd, "[]\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_is_object(r) && s_error_code(r) == API_ERR_INVALID);
+    json_decref(r);
+    //  Only notifications: nothing comes back.
+    s_raw_put(fd, "[{\"jsonrpc\":\"2.0\",\"method\":\"id\"}]\n");
+    CHECK(s_raw_get(fd, buf, sizeof buf, &have, 300) == NULL);
+    //  Over API_BATCH_MAX: one error naming the bound, nothing run.
+    char big[8192];
+    size_t off = 0;
+    big[off++] = '[';
+    for (unsigned i = 0; i <= API_BATCH_MAX; i++) {
+        off += (size_t)snprintf(big + off, sizeof big - off,
+                                "%s{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"id\"}", i ? "," : "",
+                                i);
+    }
+    snprintf(big + off, sizeof big - off, "]\n");
+    s_raw_put(fd, big);
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    char bound[16];
+    snprintf(bound, sizeof bound, "%u", API_BATCH_MAX);
+    CHECK(json_is_object(r) && s_error_code(r) == API_ERR_INVALID);
+    CHECK(strstr(s_str(json_object_get(r, "error"), "message"), bound));
+    json_decref(r);
     close(fd);
 }
 
@@ -537,6 +607,7 @@ api_test(bool verbose)
     s_send_errors(a, b);
     s_methods(a);
     s_raw_lines(a);
+    s_raw_batches(a);
     tk_node_stop(&b);
     tk_node_stop(&a);
     tk_dir_remove(dir);
