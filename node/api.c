@@ -259,28 +259,65 @@ m_send(call_t *c)
     free(msg.text);
 }
 
+//  One page of history, oldest first: the newest `limit` messages (at most
+//  API_HISTORY_MAX; 0 is that max), or those before the message `before`
+//  (a msg_id). A page is also cut, from its oldest end, to about
+//  API_HISTORY_BYTES of text so the reply stays well under the client's
+//  output cap; a client pages back by passing the first (oldest) message's
+//  msg_id as `before` until a page comes back empty.
 static void
 m_history(call_t *c)
 {
     uint8_t peer[32];
     uint64_t limit = 50;
+    const char *before_hex = NULL;
     if (!s_peer_param(c, "peer", peer)) {
         return;
     }
-    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0) {
+    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0
+        || api_param_str(c->req, "before", false, &before_hex, &c->msg) != 0) {
         c->rpc_code = API_ERR_PARAMS;
         return;
     }
+    uint8_t before[STORE_MSG_ID_LEN];
+    size_t blen = 0;
+    if (before_hex
+        && (strlen(before_hex) != 2 * sizeof before
+            || sodium_hex2bin(before, sizeof before, before_hex, strlen(before_hex), NULL, &blen,
+                              NULL)
+                   != 0
+            || blen != sizeof before)) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "before must be a msg_id (32 hex digits)";
+        return;
+    }
+    if (limit == 0 || limit > API_HISTORY_MAX) {
+        limit = API_HISTORY_MAX;
+    }
     store_msg_t *msgs = NULL;
     size_t n = 0;
-    int rc = store_history(c->api->core->store, peer, (size_t)(limit > 100000 ? 100000 : limit),
-                           &msgs, &n);
+    int rc = store_history_before(c->api->core->store, peer, before_hex ? before : NULL,
+                                  (size_t)limit, &msgs, &n);
+    if (rc == PARLEY_ERR_NOTFOUND) {
+        s_fail(c, rc, "before: no such message in this conversation");
+        return;
+    }
     if (rc != PARLEY_OK) {
         s_fail(c, rc, NULL);
         return;
     }
+    //  The newest are kept: walk back from the end until the budget is spent.
+    size_t first = n, bytes = 0;
+    while (first > 0) {
+        size_t cost = 512 + (msgs[first - 1].text ? strlen(msgs[first - 1].text) : 0);
+        if (first < n && bytes + cost > API_HISTORY_BYTES) {
+            break;
+        }
+        bytes += cost;
+        first--;
+    }
     c->result = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = first; i < n; i++) {
         json_array_append_new(c->result, delivery_msg_json(c->api->delivery, &msgs[i]));
     }
     store_msgs_free(msgs, n);

@@ -16,6 +16,7 @@
  */
 #include "testkit.h"
 
+#include "../../node/api.h"
 #include "../../node/api_req.h"
 #include "../../node/core.h"
 #include "../../proto/limits.h"
@@ -586,6 +587,106 @@ s_raw_batches(tk_node_t *a)
     close(fd);
 }
 
+//  history pages: at most API_HISTORY_MAX per call (limit 0 is that max,
+//  not everything), and `before` (a msg_id) pages back to the start.
+static void
+s_history_pages(tk_node_t *a)
+{
+    identity_t *other = identity_new();
+    char peer[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(other), peer);
+    identity_destroy(&other);
+    //  API_HISTORY_MAX + 1 messages to a node never seen (they stay queued),
+    //  sent in batches.
+    int fd = s_raw_connect(a);
+    static char buf[1u << 20];
+    size_t have = 0;
+    size_t total = API_HISTORY_MAX + 1;
+    for (size_t sent = 0; sent < total;) {
+        char line[16384];
+        size_t off = 0;
+        line[off++] = '[';
+        size_t k = 0;
+        for (; k < API_BATCH_MAX && sent + k < total; k++) {
+            off += (size_t)snprintf(line + off, sizeof line - off,
+                                    "%s{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"send\","
+                                    "\"params\":{\"peer\":\"%s\",\"text\":\"m%zu\"}}",
+                                    k ? "," : "", sent + k, peer, sent + k);
+            CHECK(off < sizeof line);
+        }
+        snprintf(line + off, sizeof line - off, "]\n");
+        s_raw_put(fd, line);
+        json_t *r = s_raw_get(fd, buf, sizeof buf, &have, 10000);
+        CHECK(json_array_size(r) == k);
+        CHECK(json_object_get(json_array_get(r, k - 1), "result"));
+        json_decref(r);
+        sent += k;
+    }
+    close(fd);
+    json_t *h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 0));
+    CHECK(json_array_size(h) == API_HISTORY_MAX);
+    CHECK(strcmp(s_str(json_array_get(h, 0), "text"), "m1") == 0);
+    CHECK(strcmp(s_str(json_array_get(h, API_HISTORY_MAX - 1), "text"), "m1000") == 0);
+    char *cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 100000));
+    CHECK(json_array_size(h) == API_HISTORY_MAX);
+    json_decref(h);
+    //  The page before the oldest one: the one message left, then nothing.
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == 1 && strcmp(s_str(json_array_get(h, 0), "text"), "m0") == 0);
+    free(cursor);
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == 0);
+    json_decref(h);
+    //  Pages of 3 back from m10: m7 m8 m9.
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 991));
+    CHECK(strcmp(s_str(json_array_get(h, 0), "text"), "m10") == 0);
+    free(cursor);
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history",
+                json_pack("{s:s, s:s, s:i}", "peer", peer, "before", cursor, "limit", 3));
+    CHECK(json_array_size(h) == 3 && strcmp(s_str(json_array_get(h, 0), "text"), "m7") == 0);
+    CHECK(strcmp(s_str(json_array_get(h, 2), "text"), "m9") == 0);
+    json_decref(h);
+    //  A cursor that is not a msg_id, or not one of this conversation.
+    s_bad_params(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", "zz"));
+    s_bad_params(a, "history", json_pack("{s:s, s:i}", "peer", peer, "before", 5));
+    s_parley_err(
+        a, "history",
+        json_pack("{s:s, s:s}", "peer", peer, "before", "00000000000000000000000000000000"),
+        PARLEY_ERR_NOTFOUND, "before");
+    free(cursor);
+    //  Long messages: a page stops at about API_HISTORY_BYTES of text,
+    //  keeping the newest; the next page goes on from there.
+    other = identity_new();
+    identity_node_id(identity_ed_pk(other), peer);
+    identity_destroy(&other);
+    size_t big_n = API_HISTORY_BYTES / 32000 + 20;
+    char *big = malloc(32001);
+    CHECK(big);
+    for (size_t i = 0; i < big_n; i++) {
+        memset(big, (int)('a' + i % 26), 32000);
+        big[32000] = '\0';
+        json_decref(tk_send(a, peer, big));
+    }
+    free(big);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 0));
+    size_t first = json_array_size(h);
+    CHECK(first > 0 && first < big_n);
+    CHECK(s_str(json_array_get(h, first - 1), "text")[0] == (char)('a' + (big_n - 1) % 26));
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == big_n - first);
+    CHECK(s_str(json_array_get(h, 0), "text")[0] == 'a');
+    json_decref(h);
+    free(cursor);
+}
+
 void
 api_test(bool verbose)
 {
@@ -608,6 +709,7 @@ api_test(bool verbose)
     s_methods(a);
     s_raw_lines(a);
     s_raw_batches(a);
+    s_history_pages(a);
     tk_node_stop(&b);
     tk_node_stop(&a);
     tk_dir_remove(dir);
