@@ -687,6 +687,59 @@ s_history_pages(tk_node_t *a)
     free(cursor);
 }
 
+//  Whether "id" succeeds on a connection of its own.
+static bool
+s_fresh_call_ok(tk_node_t *a)
+{
+    client_t *c = NULL;
+    if (client_connect(a->home, &c) != PARLEY_OK) {
+        return false;
+    }
+    json_t *res = NULL;
+    char *msg = NULL;
+    int rc = client_call(c, "id", NULL, &res, &msg);
+    json_decref(res);
+    free(msg);
+    client_destroy(&c);
+    return rc == PARLEY_OK;
+}
+
+//  Past the API's client limit a connection is told why, and client_call
+//  (so the CLI) reports that message rather than a bare I/O error.
+static void
+s_too_many(tk_node_t *a)
+{
+    int fds[API_SERVER_CLIENTS_MAX + 1];
+    size_t n = 0;
+    char buf[4096];
+    json_t *r = NULL;
+    while (!r) {
+        CHECK(n < API_SERVER_CLIENTS_MAX + 1);
+        fds[n] = s_raw_connect(a);
+        size_t have = 0;
+        r = s_raw_get(fds[n], buf, sizeof buf, &have, 200);
+        n++;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "too many API clients (%u)", API_SERVER_CLIENTS_MAX);
+    CHECK(strstr(s_str(json_object_get(r, "error"), "message"), want));
+    CHECK(json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    client_t *c = NULL;
+    CHECK(client_connect(a->home, &c) == PARLEY_OK);
+    json_t *res = NULL;
+    char *msg = NULL;
+    CHECK(client_call(c, "id", NULL, &res, &msg) == PARLEY_ERR_BUSY);
+    CHECK(!res && msg && strstr(msg, want));
+    free(msg);
+    client_destroy(&c);
+    while (n > 0) {
+        close(fds[--n]);
+    }
+    //  The places free up again.
+    TK_WAIT(5000, s_fresh_call_ok(a));
+}
+
 void
 api_test(bool verbose)
 {
@@ -710,6 +763,7 @@ api_test(bool verbose)
     s_raw_lines(a);
     s_raw_batches(a);
     s_history_pages(a);
+    s_too_many(a);
     tk_node_stop(&b);
     tk_node_stop(&a);
     tk_dir_remove(dir);
