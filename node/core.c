@@ -237,6 +237,14 @@ core_clear(core_t *self)
     self->txn_failed = false;
 }
 
+//  The error that replaces a response of a rolled-back iteration.
+static json_t *
+s_discarded(const json_t *old)
+{
+    return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_IO,
+                            "nothing was stored: the database refused this transaction; retry");
+}
+
 void
 core_discard(core_t *self)
 {
@@ -246,9 +254,14 @@ core_discard(core_t *self)
     self->txn_failed = false;
     for (size_t i = 0; i < self->n_replies; i++) {
         json_t *old = self->replies[i].reply;
-        json_t *id = json_object_get(old, "id");
-        self->replies[i].reply = api_error_parley(
-            id, PARLEY_ERR_IO, "nothing was stored: the database refused this transaction; retry");
+        if (json_is_array(old)) {
+            //  A batch's answer: each response in it becomes the error.
+            for (size_t k = 0; k < json_array_size(old); k++) {
+                json_array_set_new(old, k, s_discarded(json_array_get(old, k)));
+            }
+            continue;
+        }
+        self->replies[i].reply = s_discarded(old);
         json_decref(old);
     }
 }

@@ -1018,6 +1018,16 @@ s_readable(void *sock)
     return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &elen) == 0 && (events & ZMQ_POLLIN);
 }
 
+//  The API's idle clock: real elapsed time, not core's (which a test may
+//  move by days, and the wall clock may jump): idleness is a client's.
+static uint64_t
+s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int
 s_loop(node_t *self)
 {
@@ -1105,6 +1115,7 @@ s_loop(node_t *self)
             }
             s_disc_recv(self);
         }
+        api_server_tick(self->server, s_mono_ms());
         uint64_t now = core_now(&self->core);
         if (now >= self->next_maint) {
             s_maintain(self, now);

@@ -120,6 +120,13 @@ int store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n) PARL
  *  (ts_ms, outgoing-author, seq). limit 0 = all. */
 int store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t **out,
                   size_t *n) PARLEY_WUR;
+/*  As store_history, for the messages strictly before message `before` in
+ *  that order (NULL: the newest): a client pages back by passing the oldest
+ *  message of the page it has. PARLEY_ERR_NOTFOUND if before is not a
+ *  message with peer. */
+int store_history_before(store_t *self, const uint8_t peer[32],
+                         const uint8_t before[STORE_MSG_ID_LEN], size_t limit, store_msg_t **out,
+                         size_t *n) PARLEY_WUR;
 void store_msgs_free(store_msg_t *msgs, size_t n);
 
 /* ---- outbox: envelopes a peer has not acknowledged yet ---- */

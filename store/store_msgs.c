@@ -51,6 +51,8 @@ enum {
     ST_MSG_QUEUED,
     ST_MSG_QUEUED_PEERS,
     ST_MSG_HISTORY,
+    ST_MSG_HISTORY_BEFORE,
+    ST_MSG_IN_CONV,
     ST_OUTBOX_ADD,
     ST_OUTBOX_LIST,
     ST_OUTBOX_ACK,
@@ -74,6 +76,12 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
     /* newest first so LIMIT keeps the last ones; store_history reverses them */
     [ST_MSG_HISTORY] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
                        " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    /* the same order, strictly before message ?3 in it (a page further back) */
+    [ST_MSG_HISTORY_BEFORE] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
+                              " AND (ts_ms, outgoing, seq, n) < (SELECT ts_ms, outgoing, seq, n"
+                              " FROM messages WHERE msg_id = ?3)"
+                              " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    [ST_MSG_IN_CONV] = "SELECT 1 FROM messages WHERE msg_id = ?1 AND peer = ?2",
     [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
                       " VALUES (?1, ?2, ?3)",
     [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
@@ -331,12 +339,38 @@ store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n)
 int
 store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t **out, size_t *n)
 {
+    return store_history_before(self, peer, NULL, limit, out, n);
+}
+
+int
+store_history_before(store_t *self, const uint8_t peer[32], const uint8_t before[STORE_MSG_ID_LEN],
+                     size_t limit, store_msg_t **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = s_st(self, ST_MSG_HISTORY);
+    int rc = 0;
+    if (before != NULL) {
+        /* a cursor must be a message of this conversation: a page of
+           another, or a made-up id, is an error, not an empty page */
+        sqlite3_stmt *chk = s_st(self, ST_MSG_IN_CONV);
+        bool row = false;
+        rc = S_BIND(chk, S_BLOB(before, STORE_MSG_ID_LEN), S_B32(peer));
+        if (rc == 0) {
+            rc = s_step(chk, &row);
+        }
+        s_reset(chk);
+        if (rc == 0 && !row) {
+            rc = PARLEY_ERR_NOTFOUND;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    sqlite3_stmt *st = s_st(self, before ? ST_MSG_HISTORY_BEFORE : ST_MSG_HISTORY);
     /* LIMIT -1 is SQLite's "no limit"; a limit beyond INT64_MAX is no limit too */
     int64_t lim = (limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX) ? -1 : (int64_t)limit;
-    int rc = S_BIND(st, S_B32(peer), S_I64(lim));
+    rc = before ? S_BIND(st, S_B32(peer), S_I64(lim), S_BLOB(before, STORE_MSG_ID_LEN))
+                : S_BIND(st, S_B32(peer), S_I64(lim));
     if (rc == 0) {
         rc = s_msg_read_all(st, out, n);
     }
@@ -570,6 +604,26 @@ s_t_messages(store_t *s)
     store_msgs_free(msgs, n);
     CHECK(store_history(s, p3, 1, &msgs, &n) == 0 && n == 1 && msgs[0].outgoing);
     store_msgs_free(msgs, n);
+    /* pages back: strictly before a message, in the same order, to the start */
+    CHECK(store_history_before(s, p3, mine.msg_id, 2, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].ts_ms == 1009 && strcmp(msgs[1].text, "theirs") == 0);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, theirs.msg_id, 0, &msgs, &n) == 0 && n == 10);
+    CHECK(msgs[0].ts_ms == 1000 && msgs[9].ts_ms == 1009);
+    uint8_t oldest[STORE_MSG_ID_LEN];
+    memcpy(oldest, msgs[0].msg_id, sizeof oldest);
+    uint8_t third[STORE_MSG_ID_LEN];
+    memcpy(third, msgs[3].msg_id, sizeof third);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, third, 2, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].ts_ms == 1001 && msgs[1].ts_ms == 1002);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, oldest, 5, &msgs, &n) == 0 && n == 0);
+    store_msgs_free(msgs, n);
+    /* a cursor from another conversation, or none at all, is not found */
+    CHECK(store_history_before(s, p2, oldest, 5, &msgs, &n) == PARLEY_ERR_NOTFOUND && n == 0);
+    uint8_t nowhere[STORE_MSG_ID_LEN] = { 0 };
+    CHECK(store_history_before(s, p3, nowhere, 5, &msgs, &n) == PARLEY_ERR_NOTFOUND);
     uint8_t stranger[32];
     randombytes_buf(stranger, sizeof stranger);
     CHECK(store_history(s, stranger, 5, &msgs, &n) == 0 && n == 0);
