@@ -8,6 +8,7 @@
 #include "transport.h"
 
 #include "../proto/b32.h"
+#include "../proto/limits.h"
 #include "../proto/selftest.h"
 #include <sodium.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ transport_opts_default(transport_opts_t *opts)
     opts->heartbeat_timeout_ms = 3000;
     opts->reconnect_ivl_ms = 100;
     opts->reconnect_max_ms = 5000;
-    opts->hwm = 10000;
+    opts->hwm = TRANSPORT_HWM;
 }
 
 static int
@@ -34,7 +35,7 @@ s_setint(void *sock, int opt, int value)
 static int
 s_common(void *sock, const transport_opts_t *opts)
 {
-    int64_t maxmsg = 1024 * 1024 + 1024; // PARLEY_FRAME_MAX plus slack for framing
+    int64_t maxmsg = (int64_t)PARLEY_FRAME_MAX + TRANSPORT_FRAME_SLACK;
     int rc = PARLEY_OK;
     rc |= s_setint(sock, ZMQ_LINGER, 0);
     rc |= s_setint(sock, ZMQ_SNDHWM, opts->hwm);
@@ -257,10 +258,47 @@ s_link_works(bool with_zap, bool right_key, bool pump_zap)
     return got;
 }
 
+//  The options that bound what a peer makes us hold are the ones set, on
+//  both kinds of socket.
+static void
+s_bounds_set(void)
+{
+    void *ctx = zmq_ctx_new();
+    transport_opts_t opts;
+    transport_opts_default(&opts);
+    CHECK(opts.hwm == TRANSPORT_HWM);
+    uint8_t pk[32], sk[32];
+    crypto_box_keypair(pk, sk);
+    void *server = NULL, *client = NULL;
+    char bound[256];
+    CHECK(transport_server_new(ctx, &opts, sk, "tcp://127.0.0.1:*", &server, bound, sizeof bound)
+          == PARLEY_OK);
+    CHECK(transport_client_new(ctx, &opts, pk, sk, pk, bound, &client) == PARLEY_OK);
+    void *socks[2] = { server, client };
+    for (size_t i = 0; i < 2; i++) {
+        int hwm = 0;
+        int64_t maxmsg = 0;
+        size_t len = sizeof hwm;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_RCVHWM, &hwm, &len) == 0 && hwm == TRANSPORT_HWM);
+        len = sizeof hwm;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_SNDHWM, &hwm, &len) == 0 && hwm == TRANSPORT_HWM);
+        len = sizeof maxmsg;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_MAXMSGSIZE, &maxmsg, &len) == 0
+              && maxmsg == (int64_t)PARLEY_FRAME_MAX + TRANSPORT_FRAME_SLACK);
+        //  The bound transport.h states: at most 33 MiB queued per direction.
+        CHECK((int64_t)hwm * maxmsg <= 33 * 1024 * 1024);
+    }
+    zmq_close(client);
+    zmq_close(server);
+    zmq_ctx_term(ctx);
+    sodium_memzero(sk, sizeof sk);
+}
+
 void
 transport_test(bool verbose)
 {
     (void)verbose;
+    s_bounds_set();
     CHECK(s_link_works(true, true, true));    // control: the right key gets in
     CHECK(!s_link_works(true, false, true));  // a key other than the pinned one: refused
     CHECK(!s_link_works(false, true, false)); // no ZAP handler: the node refuses everyone

@@ -7,6 +7,24 @@
  *  any other key fails the handshake. The ZAP handler answers on
  *  inproc://zeromq.zap.01 in the node's own context; it sets User-Id to the
  *  hex of the client's CURVE key, which is who the peer is.
+ *
+ *  Bytes a peer can make us hold. libzmq queues whole messages per
+ *  connection, up to a high-water mark counted in messages, each up to
+ *  ZMQ_MAXMSGSIZE = PARLEY_FRAME_MAX + TRANSPORT_FRAME_SLACK (1 MiB + 1 KiB).
+ *  With TRANSPORT_HWM = 32 each way, one connection holds at most
+ *      received, not yet read by the node:  32 x (1 MiB + 1 KiB) ~= 32 MiB
+ *      sent by us, not yet taken by the peer: 32 x (1 MiB + 1 KiB) ~= 32 MiB
+ *  plus one message being decoded (<= 1 MiB + 1 KiB) and the kernel's TCP
+ *  buffers. An honest peer has two connections with us (its DEALER into our
+ *  ROUTER, our DEALER into its ROUTER), so ~64 MiB received and ~64 MiB
+ *  unsent per peer: 128 MiB at worst. The bound is per connection: a key
+ *  that dials our ROUTER n times can hold n x 32 MiB (nothing here caps the
+ *  connections of one key yet). A frame that does not fit the queue
+ *  is not lost silently: the sender's zmq_send fails with EAGAIN and the
+ *  outbox, liveness or sync resends (node/link.c), and an inbound queue at
+ *  its mark stops reading the TCP socket, which pushes back on the peer.
+ *  32 frames still cover a pipelined burst: an ENVELOPES frame carries up
+ *  to PARLEY_BATCH_MAX envelopes, so 32 frames are up to 2,048 envelopes.
  */
 #ifndef PARLEY_NODE_TRANSPORT_H
 #define PARLEY_NODE_TRANSPORT_H
@@ -25,13 +43,19 @@
 #define TRANSPORT_ZAP_DOMAIN "parley"
 #define TRANSPORT_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 
+/*  Send and receive high-water mark of every socket, in messages per
+ *  connection: the bound above is TRANSPORT_HWM x ZMQ_MAXMSGSIZE. */
+#define TRANSPORT_HWM 32
+/*  ZMQ_MAXMSGSIZE is PARLEY_FRAME_MAX plus this: slack for framing. */
+#define TRANSPORT_FRAME_SLACK 1024
+
 typedef struct {
     int heartbeat_ivl_ms;     /* ZMTP PING interval */
     int heartbeat_ttl_ms;     /* how long the remote keeps us without traffic */
     int heartbeat_timeout_ms; /* no traffic for this long: connection dead */
     int reconnect_ivl_ms;     /* first reconnect delay */
     int reconnect_max_ms;     /* backoff ceiling */
-    int hwm;                  /* send/receive high-water marks */
+    int hwm;                  /* send/receive high-water marks, messages */
 } transport_opts_t;
 
 void transport_opts_default(transport_opts_t *opts);

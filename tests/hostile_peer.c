@@ -41,6 +41,14 @@
  *                frames of 64.
  *    redial      no HELLO: only whether the node admits our key (handshake).
  *
+ *    bigflood[:S]  for S seconds (default 10), frames of exactly
+ *                PARLEY_FRAME_MAX bytes (a version byte, an unknown type,
+ *                random bytes: each one a bad frame) as fast as the link
+ *                takes them, never reading. Whatever the node has not read
+ *                yet waits in its libzmq queues: the test watches the node's
+ *                memory (node/transport.h states the bound). Then a PING
+ *                after draining (the node still answers us).
+ *
  *  After noconverge, wantflood and envflood it checks what a ban means: a
  *  PING on the old connection gets no PONG, and a new connection with the
  *  same key fails its handshake (ZAP refuses it).
@@ -67,6 +75,7 @@
 #include "../proto/frame.h"
 #include "../proto/identity.h"
 #include "../proto/sync.h"
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -995,6 +1004,44 @@ s_envflood(hostile_t *h, const char *endpoint)
     return 0;
 }
 
+/* --------------------------------------------------------------- bigflood */
+
+static int
+s_bigflood(hostile_t *h, unsigned seconds)
+{
+    //  Short send timeouts so that the deadline holds when the node pushes
+    //  back; a small queue of our own so that the bytes wait in the node,
+    //  not here.
+    int timeout = 200, hwm = 4;
+    if (zmq_setsockopt(h->sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout) != 0
+        || zmq_setsockopt(h->sock, ZMQ_SNDHWM, &hwm, sizeof hwm) != 0) {
+        return -1;
+    }
+    randombytes_buf(h->out, PARLEY_FRAME_MAX);
+    h->out[0] = PARLEY_PROTO_VERSION;
+    h->out[1] = 0x63; // no such frame type
+    size_t sent = 0, blocked = 0;
+    uint64_t t0 = s_now(), end = t0 + (uint64_t)seconds * 1000u;
+    while (s_now() < end) {
+        h->out[2 + sent % 64] ^= 0x5a; // no two frames alike
+        if (zmq_send(h->sock, h->out, PARLEY_FRAME_MAX, 0) == (int)PARLEY_FRAME_MAX) {
+            sent++;
+        } else if (zmq_errno() == EAGAIN) {
+            blocked++; // the node pushes back: that is what the bound is for
+        } else {
+            return -1;
+        }
+    }
+    printf("sent %zu\nbytes %zu\nblocked %zu\nflood_ms %llu\n", sent, sent * PARLEY_FRAME_MAX,
+           blocked, (unsigned long long)(s_now() - t0));
+    fflush(stdout);
+    timeout = 5000;
+    (void)zmq_setsockopt(h->sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout); // only a wait
+    long pong = s_ping(h, 30000);
+    printf("pong %d\npong_ms %ld\n", pong >= 0, pong);
+    return 0;
+}
+
 /* ------------------------------------------------ hintflood, scopeflood */
 
 //  A RECONCILE message (not OPEN) of SYNC_BLOCKS_MAX blocks. hinted: random
@@ -1095,7 +1142,7 @@ main(int argc, char **argv)
     if (argc < 3 || argc > 5 || sodium_init() < 0) {
         fprintf(stderr, "usage: hostile_peer ENDPOINT NODEID [MODE [SEED]]\n"
                         "  MODE: classic noconverge bigranges wantflood envflood redial\n"
-                        "        hintflood[:N] scopeflood[:N]\n"
+                        "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
                         "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
@@ -1162,6 +1209,9 @@ main(int argc, char **argv)
         rc = s_wantflood(&h, argv[1], 'e');
     } else if (strcmp(mode, "envflood") == 0) {
         rc = s_envflood(&h, argv[1]);
+    } else if (strncmp(mode, "bigflood", 8) == 0) {
+        const char *colon = strchr(mode, ':');
+        rc = s_bigflood(&h, colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 10u);
     } else if (strncmp(mode, "hintflood", 9) == 0 || strncmp(mode, "hintburst", 9) == 0
                || strncmp(mode, "scopeflood", 10) == 0) {
         const char *colon = strchr(mode, ':');
