@@ -80,6 +80,7 @@ core_txn_fail(core_t *self, int rc, const char *what)
     if (!self->txn_failed) {
         log_write(&self->log, LOG_WARN, "%s: %s; this iteration is rolled back and retried", what,
                   parley_strerror(rc));
+        self->txn_rc = rc;
     }
     self->counters[C_STORE_ERROR]++;
     self->txn_failed = true;
@@ -235,20 +236,29 @@ core_clear(core_t *self)
     self->n_out = 0;
     self->arena_len = 0;
     self->txn_failed = false;
+    self->txn_rc = PARLEY_OK;
 }
 
 void
 core_discard(core_t *self)
 {
+    bool damaged = self->txn_rc == PARLEY_ERR_CORRUPT;
     json_array_clear(self->notes);
     self->n_out = 0;
     self->arena_len = 0;
     self->txn_failed = false;
+    self->txn_rc = PARLEY_OK;
     for (size_t i = 0; i < self->n_replies; i++) {
         json_t *old = self->replies[i].reply;
         json_t *id = json_object_get(old, "id");
-        self->replies[i].reply = api_error_parley(
-            id, PARLEY_ERR_IO, "nothing was stored: the database refused this transaction; retry");
+        //  A damaged file fails the same way on every retry: say so, and
+        //  what to do, rather than "retry".
+        self->replies[i].reply =
+            damaged
+                ? api_error_parley(id, PARLEY_ERR_CORRUPT, "nothing was stored: " CORE_DAMAGED_HINT)
+                : api_error_parley(
+                    id, PARLEY_ERR_IO,
+                    "nothing was stored: the database refused this transaction; retry");
         json_decref(old);
     }
 }

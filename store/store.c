@@ -494,7 +494,10 @@ s_quick_check(sqlite3 *db, char *why, size_t cap)
     if (err == 0) {
         const unsigned char *said = sqlite3_column_text(st, 0);
         if (said == NULL || strcmp((const char *)said, "ok") != 0) {
-            s_why(why, cap, said != NULL ? (const char *)said : "quick_check failed");
+            /* one line: without the "*** in database main ***" heading */
+            const char *text = said != NULL ? (const char *)said : "quick_check failed";
+            const char *nl = strrchr(text, '\n');
+            s_why(why, cap, nl != NULL && nl[1] != '\0' ? nl + 1 : text);
             err = PARLEY_ERR_CORRUPT;
         }
     }
