@@ -27,7 +27,7 @@ PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
 # and perl with Time::HiRes (tests/netns/t_branch.sh; perl-base lacks it).
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
              libsqlite3-dev libjansson-dev libavahi-client-dev avahi-daemon avahi-utils dbus \
-             iproute2 nftables clang clang-format libclang-rt-14-dev jq procps python3 perl
+             iproute2 nftables clang clang-format libclang-rt-14-dev jq procps python3 perl sqlite3
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)

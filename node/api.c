@@ -124,7 +124,7 @@ s_resolve_peer(api_t *self, const char *arg, uint8_t pk[32], const char **why)
 typedef struct {
     api_t *api;
     uint64_t client;
-    const api_req_t *req;
+    api_req_t *req;
     json_t *result;  /* set on success (owned) */
     int status;      /* PARLEY_ERR_* on failure */
     int rpc_code;    /* JSON-RPC code for params errors, else 0 */
@@ -264,28 +264,65 @@ m_send(call_t *c)
     free(msg.text);
 }
 
+//  One page of history, oldest first: the newest `limit` messages (at most
+//  API_HISTORY_MAX; 0 is that max), or those before the message `before`
+//  (a msg_id). A page is also cut, from its oldest end, to about
+//  API_HISTORY_BYTES of text so the reply stays well under the client's
+//  output cap; a client pages back by passing the first (oldest) message's
+//  msg_id as `before` until a page comes back empty.
 static void
 m_history(call_t *c)
 {
     uint8_t peer[32];
     uint64_t limit = 50;
+    const char *before_hex = NULL;
     if (!s_peer_param(c, "peer", peer)) {
         return;
     }
-    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0) {
+    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0
+        || api_param_str(c->req, "before", false, &before_hex, &c->msg) != 0) {
         c->rpc_code = API_ERR_PARAMS;
         return;
     }
+    uint8_t before[STORE_MSG_ID_LEN];
+    size_t blen = 0;
+    if (before_hex
+        && (strlen(before_hex) != 2 * sizeof before
+            || sodium_hex2bin(before, sizeof before, before_hex, strlen(before_hex), NULL, &blen,
+                              NULL)
+                   != 0
+            || blen != sizeof before)) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "before must be a msg_id (32 hex digits)";
+        return;
+    }
+    if (limit == 0 || limit > API_HISTORY_MAX) {
+        limit = API_HISTORY_MAX;
+    }
     store_msg_t *msgs = NULL;
     size_t n = 0;
-    int rc = store_history(c->api->core->store, peer, (size_t)(limit > 100000 ? 100000 : limit),
-                           &msgs, &n);
+    int rc = store_history_before(c->api->core->store, peer, before_hex ? before : NULL,
+                                  (size_t)limit, &msgs, &n);
+    if (rc == PARLEY_ERR_NOTFOUND) {
+        s_fail(c, rc, "before: no such message in this conversation");
+        return;
+    }
     if (rc != PARLEY_OK) {
         s_fail(c, rc, NULL);
         return;
     }
+    //  The newest are kept: walk back from the end until the budget is spent.
+    size_t first = n, bytes = 0;
+    while (first > 0) {
+        size_t cost = 512 + (msgs[first - 1].text ? strlen(msgs[first - 1].text) : 0);
+        if (first < n && bytes + cost > API_HISTORY_BYTES) {
+            break;
+        }
+        bytes += cost;
+        first--;
+    }
     c->result = json_array();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = first; i < n; i++) {
         json_array_append_new(c->result, delivery_msg_json(c->api->delivery, &msgs[i]));
     }
     store_msgs_free(msgs, n);
@@ -601,51 +638,108 @@ static const method_t s_methods[] = {
 
 /* ---- dispatch ---- */
 
-void
-api_handle(api_t *self, uint64_t client, const char *line, size_t len)
+//  Runs one checked request (or answers its parse error); returns its
+//  response, or NULL for a notification (no id), which JSON-RPC leaves
+//  unanswered. Consumes req.
+static json_t *
+s_one(api_t *self, uint64_t client, api_req_t *req, int code, const char *msg)
 {
-    api_req_t req;
-    const char *msg = NULL;
-    int code = api_req_parse(line, len, &req, &msg);
-    if (code != 0) {
-        core_reply(self->core, client, api_error(NULL, code, msg));
-        return;
-    }
+    json_t *reply;
     call_t c;
     memset(&c, 0, sizeof c);
-    c.api = self;
-    c.client = client;
-    c.req = &req;
     const method_t *m = NULL;
-    for (size_t i = 0; i < sizeof s_methods / sizeof s_methods[0]; i++) {
-        if (strcmp(s_methods[i].name, req.method) == 0) {
+    for (size_t i = 0; code == 0 && i < sizeof s_methods / sizeof s_methods[0]; i++) {
+        if (strcmp(s_methods[i].name, req->method) == 0) {
             m = &s_methods[i];
         }
     }
-    json_t *reply;
+    if (code != 0) {
+        //  An invalid request is answered even without an id: the spec says
+        //  so, and a client that sent one needs to hear why.
+        reply = api_error(req->id, code, msg);
+        api_req_free(req);
+        return reply;
+    }
     if (!m) {
-        reply = api_error(req.id, API_ERR_METHOD, "method not found");
+        reply = api_error(req->id, API_ERR_METHOD, "method not found");
     } else {
+        c.api = self;
+        c.client = client;
+        c.req = req;
         m->fn(&c);
         if (c.rpc_code) {
-            reply = api_error(req.id, c.rpc_code, c.msg ? c.msg : "invalid params");
+            reply = api_error(req->id, c.rpc_code, c.msg ? c.msg : "invalid params");
             json_decref(c.result);
         } else if (c.status != PARLEY_OK || !c.result) {
             if (c.status == PARLEY_ERR_CORRUPT && !c.msg) {
                 c.msg = CORE_DAMAGED_HINT;
             }
-            reply = api_error_parley(req.id, c.status ? c.status : PARLEY_ERR_NOMEM, c.msg);
+            reply = api_error_parley(req->id, c.status ? c.status : PARLEY_ERR_NOMEM, c.msg);
             json_decref(c.result);
         } else {
-            reply = api_result(req.id, c.result);
+            reply = api_result(req->id, c.result);
         }
     }
-    //  JSON-RPC: a notification (no id) gets no response. The reply leaves
-    //  after the commit, or as an error if the iteration rolls back.
-    if (req.id && reply) {
-        core_reply(self->core, client, reply);
-    } else {
+    if (!req->id) {
         json_decref(reply);
+        reply = NULL;
     }
-    api_req_free(&req);
+    api_req_free(req);
+    return reply;
+}
+
+//  A batch: each element is a request of its own, answered in one array in
+//  the same order; notifications in it get nothing, and a batch of only
+//  notifications gets no reply at all.
+static json_t *
+s_batch(api_t *self, uint64_t client, json_t *batch)
+{
+    size_t n = json_array_size(batch);
+    if (n == 0) {
+        return api_error(NULL, API_ERR_INVALID, "invalid request: an empty batch");
+    }
+    if (n > API_BATCH_MAX) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "invalid request: a batch holds at most %u requests",
+                 API_BATCH_MAX);
+        return api_error(NULL, API_ERR_INVALID, msg);
+    }
+    json_t *replies = json_array();
+    for (size_t i = 0; replies && i < n; i++) {
+        api_req_t req;
+        const char *msg = NULL;
+        json_t *elem = json_incref(json_array_get(batch, i));
+        int code = api_req_check(elem, &req, &msg);
+        json_t *reply = s_one(self, client, &req, code, msg);
+        if (reply) {
+            json_array_append_new(replies, reply);
+        }
+    }
+    if (replies && json_array_size(replies) == 0) {
+        json_decref(replies);
+        replies = NULL;
+    }
+    return replies;
+}
+
+void
+api_handle(api_t *self, uint64_t client, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *reply;
+    if (!root) {
+        reply = api_error(NULL, API_ERR_PARSE, "parse error: not valid JSON");
+    } else if (json_is_array(root)) {
+        reply = s_batch(self, client, root);
+        json_decref(root);
+    } else {
+        api_req_t req;
+        const char *msg = NULL;
+        int code = api_req_check(root, &req, &msg);
+        reply = s_one(self, client, &req, code, msg);
+    }
+    //  The reply leaves after the commit, or as an error if the iteration
+    //  rolls back.
+    core_reply(self->core, client, reply);
 }

@@ -18,6 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*  history: messages per call at most (limit 0 means this), and about how
+ *  many bytes of text one page holds before it is cut short. */
+#define API_HISTORY_MAX 1000u
+#define API_HISTORY_BYTES (4u * 1024u * 1024u)
+
 typedef struct api api_t;
 
 api_t *api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,

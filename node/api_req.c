@@ -8,6 +8,7 @@
 #include "api_req.h"
 
 #include "../proto/selftest.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,11 +17,24 @@ api_req_parse(const char *line, size_t len, api_req_t *req, const char **msg)
 {
     memset(req, 0, sizeof *req);
     json_error_t jerr;
-    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!root) {
         *msg = "parse error: not valid JSON";
         return API_ERR_PARSE;
     }
+    return api_req_check(root, req, msg);
+}
+
+static bool
+s_id_valid(const json_t *id)
+{
+    return json_is_string(id) || json_is_integer(id) || json_is_null(id);
+}
+
+int
+api_req_check(json_t *root, api_req_t *req, const char **msg)
+{
+    memset(req, 0, sizeof *req);
     if (!json_is_object(root)) {
         json_decref(root);
         *msg = "invalid request: not an object";
@@ -30,6 +44,9 @@ api_req_parse(const char *line, size_t len, api_req_t *req, const char **msg)
     json_t *method = json_object_get(root, "method");
     json_t *params = json_object_get(root, "params");
     json_t *id = json_object_get(root, "id");
+    //  JSON-RPC 2.0: an error to a request whose id could be read carries that id.
+    req->root = root;
+    req->id = s_id_valid(id) ? id : NULL;
     if (!json_is_string(version) || strcmp(json_string_value(version), "2.0") != 0) {
         *msg = "invalid request: jsonrpc must be \"2.0\"";
     } else if (!json_is_string(method) || json_string_length(method) == 0
@@ -38,16 +55,13 @@ api_req_parse(const char *line, size_t len, api_req_t *req, const char **msg)
         *msg = "invalid request: method must be a short string";
     } else if (params && !json_is_object(params)) {
         *msg = "invalid request: params must be an object (by-name parameters)";
-    } else if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_null(id)) {
+    } else if (id && !s_id_valid(id)) {
         *msg = "invalid request: id must be a string, an integer or null";
     } else {
-        req->root = root;
-        req->id = id;
         req->method = json_string_value(method);
         req->params = params;
         return 0;
     }
-    json_decref(root);
     return API_ERR_INVALID;
 }
 
@@ -60,6 +74,14 @@ api_req_free(api_req_t *req)
     }
 }
 
+//  "missing parameter: NAME", in the request's own buffer.
+static const char *
+s_missing(api_req_t *req, const char *name)
+{
+    snprintf(req->msgbuf, sizeof req->msgbuf, "missing parameter: %.64s", name);
+    return req->msgbuf;
+}
+
 static json_t *
 s_param(const api_req_t *req, const char *name)
 {
@@ -67,13 +89,12 @@ s_param(const api_req_t *req, const char *name)
 }
 
 int
-api_param_str(const api_req_t *req, const char *name, bool required, const char **out,
-              const char **msg)
+api_param_str(api_req_t *req, const char *name, bool required, const char **out, const char **msg)
 {
     json_t *v = s_param(req, name);
     if (!v || json_is_null(v)) {
         if (required) {
-            *msg = "missing a required string parameter";
+            *msg = s_missing(req, name);
             return API_ERR_PARAMS;
         }
         return 0;
@@ -88,13 +109,12 @@ api_param_str(const api_req_t *req, const char *name, bool required, const char 
 }
 
 int
-api_param_uint(const api_req_t *req, const char *name, bool required, uint64_t *out,
-               const char **msg)
+api_param_uint(api_req_t *req, const char *name, bool required, uint64_t *out, const char **msg)
 {
     json_t *v = s_param(req, name);
     if (!v || json_is_null(v)) {
         if (required) {
-            *msg = "missing a required integer parameter";
+            *msg = s_missing(req, name);
             return API_ERR_PARAMS;
         }
         return 0;
@@ -222,8 +242,17 @@ api_req_test(bool verbose)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(api_req_parse(bad[i], strlen(bad[i]), &req, &msg) < 0);
-        CHECK(req.root == NULL);
+        CHECK(req.method == NULL);
+        api_req_free(&req);
     }
+    //  An invalid request whose id is readable keeps the id for its error.
+    const char *pos = "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"send\",\"params\":[1]}";
+    CHECK(api_req_parse(pos, strlen(pos), &req, &msg) == API_ERR_INVALID);
+    CHECK(json_integer_value(req.id) == 8);
+    api_req_free(&req);
+    const char *badid = "{\"jsonrpc\":\"2.0\",\"id\":[8],\"method\":\"send\"}";
+    CHECK(api_req_parse(badid, strlen(badid), &req, &msg) == API_ERR_INVALID && !req.id);
+    api_req_free(&req);
     const char *good = "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"send\","
                        "\"params\":{\"peer\":\"bob\",\"limit\":5,\"x\":7}}";
     CHECK(api_req_parse(good, strlen(good), &req, &msg) == 0);
@@ -239,6 +268,9 @@ api_req_test(bool verbose)
     api_req_t nreq;
     CHECK(api_req_parse(nul, strlen(nul), &nreq, &msg) == API_ERR_PARSE);
     CHECK(api_param_str(&req, "absent", true, &peer, &msg) == API_ERR_PARAMS);
+    CHECK(strcmp(msg, "missing parameter: absent") == 0);
+    CHECK(api_param_uint(&req, "count", true, &limit, &msg) == API_ERR_PARAMS);
+    CHECK(strcmp(msg, "missing parameter: count") == 0);
     CHECK(api_param_uint(&req, "peer", false, &limit, &msg) == API_ERR_PARAMS);
     json_t *err = api_error_parley(req.id, PARLEY_ERR_NOTFOUND, NULL);
     size_t len = 0;

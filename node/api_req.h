@@ -23,24 +23,32 @@
 #define API_ERR_INTERNAL (-32603)
 #define API_ERR_BASE (-32000)
 #define API_METHOD_MAX 64u
+#define API_BATCH_MAX 64u /* requests in one batch */
 
 typedef struct {
     json_t *root;       /* owned: the whole request */
     json_t *id;         /* borrowed: string, integer or null; NULL for a notification */
     const char *method; /* borrowed from root */
     json_t *params;     /* borrowed: an object, or NULL when absent */
+    char msgbuf[96];    /* an error message naming a parameter */
 } api_req_t;
 
 /*  Parses one line. On failure returns a JSON-RPC error code (<0) and sets
- *  *msg to a static description; *req is then empty (nothing to free). */
+ *  *msg to a static description; req->id is then the request's id if it
+ *  could be read (an error must carry it), else NULL. Call api_req_free
+ *  either way. */
 int api_req_parse(const char *line, size_t len, api_req_t *req, const char **msg);
+/*  As api_req_parse, for one value already parsed (a batch's element);
+ *  takes ownership of root. */
+int api_req_check(json_t *root, api_req_t *req, const char **msg);
 void api_req_free(api_req_t *req);
 
 /*  Parameter getters: 0, or API_ERR_PARAMS (wrong type, or missing when
- *  required; *msg says which). Optional absent ones leave *out unchanged. */
-int api_param_str(const api_req_t *req, const char *name, bool required, const char **out,
+ *  required: *msg says which, "missing parameter: NAME", in req's buffer).
+ *  Optional absent ones leave *out unchanged. */
+int api_param_str(api_req_t *req, const char *name, bool required, const char **out,
                   const char **msg);
-int api_param_uint(const api_req_t *req, const char *name, bool required, uint64_t *out,
+int api_param_uint(api_req_t *req, const char *name, bool required, uint64_t *out,
                    const char **msg);
 int api_param_bool(const api_req_t *req, const char *name, bool *out, const char **msg);
 

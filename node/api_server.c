@@ -22,11 +22,13 @@ typedef struct {
     size_t in_len;
     char *out; /* bytes to write */
     size_t out_len;
-    size_t out_off;  /* written so far */
-    size_t out_cap;  /* allocated */
-    bool subscribed; /* receives notifications */
-    bool closing;    /* drop after the output drains */
-    bool dead;       /* drop now */
+    size_t out_off;    /* written so far */
+    size_t out_cap;    /* allocated */
+    bool subscribed;   /* receives notifications */
+    bool closing;      /* drop after the output drains; nothing more is queued */
+    bool dead;         /* drop now */
+    uint64_t seen_ms;  /* api_server time of its last byte in, or of the accept */
+    uint64_t wrote_ms; /* ... of its last byte out, or of the accept */
 } s_client_t;
 
 struct api_server {
@@ -37,6 +39,9 @@ struct api_server {
     uint64_t next_id;
     api_server_line_fn *on_line;
     void *arg;
+    uint64_t now_ms;  /* the caller's clock, as of the last api_server_tick */
+    uint64_t idle_ms; /* API_SERVER_IDLE_MS, or what api_server_set_idle says */
+    bool ticked;      /* now_ms has been set once */
 };
 
 int
@@ -57,6 +62,7 @@ api_server_new(const char *path, api_server_line_fn *on_line, void *arg, api_ser
     self->on_line = on_line;
     self->arg = arg;
     self->next_id = 1;
+    self->idle_ms = API_SERVER_IDLE_MS;
     //  The caller holds the daemon lock, so a socket file left here is a dead node's.
     unlink(path);
     self->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -114,19 +120,8 @@ s_find(const api_server_t *self, uint64_t id)
 }
 
 static void
-s_queue(s_client_t *cl, const json_t *obj)
+s_append(s_client_t *cl, const char *line, size_t len)
 {
-    size_t len = 0;
-    char *line = api_dump_line(obj, &len);
-    if (!line) {
-        cl->dead = true;
-        return;
-    }
-    if (cl->out_len - cl->out_off + len > API_SERVER_OUT_MAX) {
-        cl->dead = true; // a reader this slow would hold the node's memory
-        free(line);
-        return;
-    }
     //  Amortized: the written head is dropped only once it is half the
     //  buffer (or before growing it), and the buffer grows by doubling, so a
     //  large backlog is not copied again for every line queued behind it;
@@ -144,7 +139,6 @@ s_queue(s_client_t *cl, const json_t *obj)
         char *grown = realloc(cl->out, cap);
         if (!grown) {
             cl->dead = true;
-            free(line);
             return;
         }
         cl->out = grown;
@@ -152,6 +146,50 @@ s_queue(s_client_t *cl, const json_t *obj)
     }
     memcpy(cl->out + cl->out_len, line, len);
     cl->out_len += len;
+}
+
+//  Queues one last error line (past any cap: it is small) and closes the
+//  client once that is written.
+static void
+s_last_words(s_client_t *cl, int status, const char *msg)
+{
+    json_t *err = api_error_parley(NULL, status, msg);
+    size_t len = 0;
+    char *line = err ? api_dump_line(err, &len) : NULL;
+    json_decref(err);
+    if (!line) {
+        cl->dead = true;
+        return;
+    }
+    s_append(cl, line, len);
+    free(line);
+    cl->closing = true;
+}
+
+//  Queues obj unless the backlog would pass cap; a client over it is told
+//  so in one line and closed: a reader that slow would hold the node's
+//  memory.
+static void
+s_queue(s_client_t *cl, const json_t *obj, size_t cap, const char *what)
+{
+    if (cl->closing || cl->dead) {
+        return;
+    }
+    size_t len = 0;
+    char *line = api_dump_line(obj, &len);
+    if (!line) {
+        cl->dead = true;
+        return;
+    }
+    if (cl->out_len - cl->out_off + len > cap) {
+        free(line);
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s backlog over %zu MiB: this client does not read; closing",
+                 what, cap >> 20);
+        s_last_words(cl, PARLEY_ERR_LIMIT, msg);
+        return;
+    }
+    s_append(cl, line, len);
     free(line);
 }
 
@@ -167,6 +205,7 @@ s_read(api_server_t *self, s_client_t *cl)
         cl->closing = true; // peer closed: finish writing what it asked for
         return;
     }
+    cl->seen_ms = self->now_ms;
     char *grown = realloc(cl->in, cl->in_len + (size_t)r);
     if (!grown) {
         cl->dead = true;
@@ -193,7 +232,7 @@ s_read(api_server_t *self, s_client_t *cl)
     cl->in_len -= start;
     if (too_long || cl->in_len > PARLEY_API_LINE_MAX) {
         json_t *err = api_error(NULL, API_ERR_INVALID, "request line too long");
-        s_queue(cl, err);
+        s_queue(cl, err, API_SERVER_OUT_MAX, "reply");
         json_decref(err);
         cl->closing = true;
         cl->in_len = 0;
@@ -201,7 +240,7 @@ s_read(api_server_t *self, s_client_t *cl)
 }
 
 static void
-s_write(s_client_t *cl)
+s_write(api_server_t *self, s_client_t *cl)
 {
     while (cl->out_off < cl->out_len) {
         ssize_t w = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off, MSG_NOSIGNAL);
@@ -216,8 +255,27 @@ s_write(s_client_t *cl)
             return;
         }
         cl->out_off += (size_t)w;
+        cl->wrote_ms = self->now_ms;
     }
     cl->out_off = cl->out_len = 0;
+}
+
+//  A client refused at the door is told why in one line, which a fresh
+//  socket's buffer always takes, so it never sees a bare reset.
+static void
+s_refuse(int fd)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "too many API clients (%u): try again later", API_SERVER_CLIENTS_MAX);
+    json_t *err = api_error_parley(NULL, PARLEY_ERR_BUSY, msg);
+    size_t len = 0;
+    char *line = err ? api_dump_line(err, &len) : NULL;
+    if (line) {
+        (void)send(fd, line, len, MSG_NOSIGNAL | MSG_DONTWAIT); // best effort: closing anyway
+    }
+    free(line);
+    json_decref(err);
+    close(fd);
 }
 
 static void
@@ -236,10 +294,11 @@ s_accept(api_server_t *self)
         }
         if (!grown) {
             free(cl);
-            close(fd); // over the client limit (or out of memory): refuse this one
+            s_refuse(fd); // over the client limit (or out of memory): refuse this one
             continue;
         }
         cl->fd = fd;
+        cl->seen_ms = cl->wrote_ms = self->now_ms;
         cl->id = self->next_id++;
         self->clients = grown;
         self->clients[self->n_clients++] = cl;
@@ -287,8 +346,8 @@ void
 api_server_send(api_server_t *self, uint64_t client, const json_t *obj)
 {
     s_client_t *cl = s_find(self, client);
-    if (cl && !cl->dead) {
-        s_queue(cl, obj);
+    if (cl) {
+        s_queue(cl, obj, API_SERVER_OUT_MAX, "reply");
     }
 }
 
@@ -296,8 +355,8 @@ void
 api_server_broadcast(api_server_t *self, const json_t *obj)
 {
     for (size_t i = 0; i < self->n_clients; i++) {
-        if (self->clients[i]->subscribed && !self->clients[i]->dead) {
-            s_queue(self->clients[i], obj);
+        if (self->clients[i]->subscribed) {
+            s_queue(self->clients[i], obj, API_SERVER_NOTE_MAX, "notification");
         }
     }
 }
@@ -318,7 +377,7 @@ api_server_flush(api_server_t *self)
     for (size_t i = 0; i < self->n_clients; i++) {
         s_client_t *cl = self->clients[i];
         if (!cl->dead) {
-            s_write(cl);
+            s_write(self, cl);
         }
         bool drained = cl->out_len == cl->out_off;
         if (cl->dead || (cl->closing && drained)) {
@@ -328,4 +387,46 @@ api_server_flush(api_server_t *self)
         }
     }
     self->n_clients = keep;
+}
+
+void
+api_server_set_idle(api_server_t *self, uint64_t idle_ms)
+{
+    self->idle_ms = idle_ms;
+}
+
+//  Time since then; 0 if the clock went back (never a false timeout).
+static uint64_t
+s_since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+void
+api_server_tick(api_server_t *self, uint64_t now_ms)
+{
+    for (size_t i = 0; i < self->n_clients && !self->ticked; i++) {
+        //  Accepted before the clock was known: their time starts now.
+        self->clients[i]->seen_ms = self->clients[i]->wrote_ms = now_ms;
+    }
+    self->ticked = true;
+    self->now_ms = now_ms;
+    for (size_t i = 0; i < self->n_clients; i++) {
+        s_client_t *cl = self->clients[i];
+        bool pending = cl->out_len > cl->out_off;
+        uint64_t quiet = s_since(now_ms, cl->seen_ms);
+        uint64_t stuck = s_since(now_ms, cl->wrote_ms);
+        if (cl->dead) {
+            continue;
+        }
+        if (pending && stuck >= self->idle_ms && quiet >= self->idle_ms) {
+            cl->dead = true; // its output has not moved for so long: it will not read
+        } else if (!cl->closing && !cl->subscribed && !pending && quiet >= self->idle_ms
+                   && stuck >= self->idle_ms) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "idle for %llu s: closing",
+                     (unsigned long long)(self->idle_ms / 1000));
+            s_last_words(cl, PARLEY_ERR_EXPIRED, msg);
+        }
+    }
 }

@@ -6,7 +6,14 @@
  *  (at most PARLEY_API_LINE_MAX bytes; a longer one gets an error and the
  *  client is dropped) goes to the handler with the client's id. Output is
  *  buffered per client; a client that lets more than API_SERVER_OUT_MAX bytes
- *  pile up is disconnected rather than letting it hold the node's memory.
+ *  of replies, or API_SERVER_NOTE_MAX bytes of notifications, pile up gets
+ *  one error line naming the cap and is disconnected rather than letting it
+ *  hold the node's memory. Past API_SERVER_CLIENTS_MAX a new connection gets
+ *  one error line ("too many API clients") and is closed. A client that is
+ *  not subscribed, has nothing queued and sends nothing for the idle time
+ *  (API_SERVER_IDLE_MS) gets one error line and is closed, so idle
+ *  connections cannot hold every place; one whose output has not moved for
+ *  that long is dropped. The clock is the caller's (api_server_tick).
  *  Clients are named by ids that are never reused, so a reply queued for a
  *  client that left is dropped, never sent to another.
  */
@@ -21,6 +28,8 @@
 
 #define API_SERVER_CLIENTS_MAX 64u
 #define API_SERVER_OUT_MAX (64u * 1024u * 1024u)
+#define API_SERVER_NOTE_MAX (8u * 1024u * 1024u)
+#define API_SERVER_IDLE_MS (5u * 60u * 1000u)
 
 typedef struct api_server api_server_t;
 
@@ -49,5 +58,10 @@ void api_server_broadcast(api_server_t *self, const json_t *obj);
 void api_server_subscribe(api_server_t *self, uint64_t client);
 /*  Writes what is queued; drops dead clients and drained closing ones. */
 void api_server_flush(api_server_t *self);
+/*  The caller's clock (ms; any origin, never going back): closes idle
+ *  clients, drops stuck ones. Call it once per loop, before the flush. */
+void api_server_tick(api_server_t *self, uint64_t now_ms);
+/*  Overrides API_SERVER_IDLE_MS. */
+void api_server_set_idle(api_server_t *self, uint64_t idle_ms);
 
 #endif

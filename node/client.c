@@ -164,7 +164,10 @@ client_call(client_t *self, const char *method, json_t *params, json_t **result,
             break;
         }
         json_t *mid = json_object_get(msg, "id");
-        if (!json_is_integer(mid) || json_integer_value(mid) != id) {
+        //  An error with a null id is the connection's (too many clients,
+        //  idle, a backlog over the cap): ours, since our ids are never null.
+        bool conn_err = json_is_null(mid) && json_object_get(msg, "error");
+        if (!conn_err && (!json_is_integer(mid) || json_integer_value(mid) != id)) {
             json_decref(msg); // a notification or a late answer: not ours
             continue;
         }

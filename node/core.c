@@ -239,6 +239,20 @@ core_clear(core_t *self)
     self->txn_rc = PARLEY_OK;
 }
 
+//  The error that replaces a response of a rolled-back iteration. A
+//  damaged file fails the same way on every retry: then it says so, and
+//  what to do, rather than "retry".
+static json_t *
+s_discarded(const json_t *old, bool damaged)
+{
+    if (damaged) {
+        return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_CORRUPT,
+                                "nothing was stored: " CORE_DAMAGED_HINT);
+    }
+    return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_IO,
+                            "nothing was stored: the database refused this transaction; retry");
+}
+
 void
 core_discard(core_t *self)
 {
@@ -250,15 +264,14 @@ core_discard(core_t *self)
     self->txn_rc = PARLEY_OK;
     for (size_t i = 0; i < self->n_replies; i++) {
         json_t *old = self->replies[i].reply;
-        json_t *id = json_object_get(old, "id");
-        //  A damaged file fails the same way on every retry: say so, and
-        //  what to do, rather than "retry".
-        self->replies[i].reply =
-            damaged
-                ? api_error_parley(id, PARLEY_ERR_CORRUPT, "nothing was stored: " CORE_DAMAGED_HINT)
-                : api_error_parley(
-                    id, PARLEY_ERR_IO,
-                    "nothing was stored: the database refused this transaction; retry");
+        if (json_is_array(old)) {
+            //  A batch's answer: each response in it becomes the error.
+            for (size_t k = 0; k < json_array_size(old); k++) {
+                json_array_set_new(old, k, s_discarded(json_array_get(old, k), damaged));
+            }
+            continue;
+        }
+        self->replies[i].reply = s_discarded(old, damaged);
         json_decref(old);
     }
 }

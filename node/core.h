@@ -105,6 +105,8 @@ typedef struct core {
     void *clock_arg;
     /* the iteration */
     bool txn_failed;  /* a class asked for a rollback */
+    bool checkpoint;  /* it deleted content (expiry): checkpoint after the commit so the old
+                         page images leave the WAL; kept set while a reader defers it */
     int txn_rc;       /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
                          the file is damaged, and a retry cannot help) */
     bool damage_told; /* the log has said once that the database is damaged */

@@ -29,9 +29,14 @@ struct delivery {
     uint8_t *envbuf;    /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
 };
 
-/*  Receipts to send after a batch: ids grouped by the author they go to. */
+/*  Receipts to send after a batch: ids grouped by the author they go to and
+ *  by whether the messages they name expire (a receipt expires with the
+ *  messages it names, so one for a lasting message never carries an
+ *  expiring one's id past its expiry, nor is cut short by it). */
 typedef struct {
     uint8_t author[32];
+    bool expiring;       /* the ids name envelopes that expire */
+    uint64_t expires_ms; /* the latest of their expiries (0 when !expiring) */
     uint8_t (*ids)[32];
     size_t n;
 } s_receipts_t;
@@ -361,10 +366,12 @@ delivery_tick(delivery_t *self, uint64_t now)
 /* ---- sealing ---- */
 
 //  Seals content to peer as the next envelope of our side of the DM scope,
-//  stores it, puts it in the outbox and queues its eager push.
+//  stores it, puts it in the outbox and queues its eager push. expires_ms is
+//  absolute (0: never); PARLEY_ERR_EXPIRED, nothing written, if it has passed.
 static int
 s_seal(delivery_t *self, const uint8_t peer[32], const prekey_t *spk, const uint8_t *content,
-       size_t content_len, uint64_t ttl_ms, uint8_t env_id[32], uint64_t *seq_out, uint64_t *ts_out)
+       size_t content_len, uint64_t expires_ms, uint8_t env_id[32], uint64_t *seq_out,
+       uint64_t *ts_out)
 {
     core_t *core = self->core;
     envelope_t env;
@@ -382,7 +389,10 @@ s_seal(delivery_t *self, const uint8_t peer[32], const prekey_t *spk, const uint
     }
     env.seq = last + 1;
     env.ts_ms = core_now(core);
-    env.expires_ms = ttl_ms ? env.ts_ms + ttl_ms : 0;
+    if (expires_ms != 0 && expires_ms <= env.ts_ms) {
+        return PARLEY_ERR_EXPIRED;
+    }
+    env.expires_ms = expires_ms;
     dm_header_t h;
     uint8_t key[32];
     size_t len = 0;
@@ -411,14 +421,15 @@ s_seal(delivery_t *self, const uint8_t peer[32], const prekey_t *spk, const uint
     return PARLEY_OK;
 }
 
+//  Seals msg with the expiry it was sent with (msg->expires_ms).
 static int
-s_seal_text(delivery_t *self, const prekey_t *spk, store_msg_t *msg, uint64_t ttl_ms)
+s_seal_text(delivery_t *self, const prekey_t *spk, store_msg_t *msg)
 {
     uint8_t content[PARLEY_CONTENT_MAX];
     size_t clen = 0;
     int rc = content_encode_text(msg->text, strlen(msg->text), content, sizeof content, &clen);
     if (rc == PARLEY_OK) {
-        rc = s_seal(self, msg->peer, spk, content, clen, ttl_ms, msg->env_id, &msg->seq,
+        rc = s_seal(self, msg->peer, spk, content, clen, msg->expires_ms, msg->env_id, &msg->seq,
                     &msg->ts_ms);
     }
     sodium_memzero(content, sizeof content);
@@ -454,6 +465,9 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     memcpy(msg->peer, peer, 32);
     msg->outgoing = true;
     msg->ts_ms = core_now(core);
+    //  Fixed now: a message that waits for a prekey keeps it, QUEUED, and is
+    //  sealed with what remains of it or deleted unsent (s_seal_queued).
+    msg->expires_ms = ttl_ms ? msg->ts_ms + ttl_ms : 0;
     msg->state = MSG_STATE_QUEUED;
     int rc = core_txn(core);
     if (rc != PARLEY_OK) {
@@ -464,11 +478,17 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     store_msg_t *queued = NULL;
     size_t n_queued = 0;
     rc = store_peer_prekey_get(core->store, peer, &spk);
+    size_t gone = 0;
+    if (rc == PARLEY_OK) {
+        //  Expired ones no longer wait (the expiry pass may not have run yet).
+        rc = store_expire_unlogged(core->store, msg->ts_ms, &gone);
+        core->checkpoint = core->checkpoint || gone > 0;
+    }
     if (rc == PARLEY_OK) {
         rc = store_msg_queued(core->store, peer, &queued, &n_queued);
         store_msgs_free(queued, n_queued);
         if (rc == PARLEY_OK && n_queued == 0) {
-            rc = s_seal_text(self, &spk, msg, ttl_ms);
+            rc = s_seal_text(self, &spk, msg);
         }
     } else if (rc == PARLEY_ERR_NOTFOUND) {
         rc = PARLEY_OK; // no prekey yet: the message waits, QUEUED, in history
@@ -489,7 +509,8 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     return rc;
 }
 
-//  Seals every QUEUED message to peer now that its prekey is known.
+//  Seals every QUEUED message to peer now that its prekey is known, each
+//  with the expiry it was sent with; those past it are deleted unsent first.
 static void
 s_seal_queued(delivery_t *self, const uint8_t peer[32])
 {
@@ -497,12 +518,17 @@ s_seal_queued(delivery_t *self, const uint8_t peer[32])
     prekey_t spk;
     store_msg_t *msgs = NULL;
     size_t n = 0;
+    size_t gone = 0;
     if (core_txn(core) != PARLEY_OK || store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK
+        || store_expire_unlogged(core->store, core_now(core), &gone) != PARLEY_OK
         || store_msg_queued(core->store, peer, &msgs, &n) != PARLEY_OK) {
         return; // tried again with the next bundle from that peer
     }
+    if (gone > 0) {
+        core->checkpoint = true; // their text must leave the WAL too
+    }
     for (size_t i = 0; i < n; i++) {
-        int rc = s_seal_text(self, &spk, &msgs[i], 0);
+        int rc = s_seal_text(self, &spk, &msgs[i]);
         if (rc == PARLEY_OK) {
             rc = store_msg_attach(core->store, msgs[i].msg_id, msgs[i].env_id, msgs[i].seq,
                                   msgs[i].ts_ms);
@@ -516,9 +542,11 @@ s_seal_queued(delivery_t *self, const uint8_t peer[32])
     store_msgs_free(msgs, n);
 }
 
+//  A receipt for ids, expiring at expires_ms (0: never) as the messages it
+//  names do; none once that has passed (the messages are gone).
 static void
 s_send_receipt(delivery_t *self, const uint8_t peer[32], int status, const uint8_t (*ids)[32],
-               size_t n)
+               size_t n, uint64_t expires_ms)
 {
     core_t *core = self->core;
     prekey_t spk;
@@ -530,10 +558,13 @@ s_send_receipt(delivery_t *self, const uint8_t peer[32], int status, const uint8
         log_write(&core->log, LOG_DEBUG, "no prekey for a receipt yet; the sender sees 'stored'");
         return;
     }
+    if (expires_ms != 0 && expires_ms <= core_now(core)) {
+        return; // what it names has expired: nobody can read it
+    }
     int rc = content_encode_receipt((uint8_t)status, (const uint8_t *)ids, n, content,
                                     sizeof content, &clen);
     if (rc == PARLEY_OK) {
-        rc = s_seal(self, peer, &spk, content, clen, 0, env_id, &seq, &ts);
+        rc = s_seal(self, peer, &spk, content, clen, expires_ms, env_id, &seq, &ts);
     }
     sodium_memzero(content, sizeof content);
     if (rc != PARLEY_OK) {
@@ -558,25 +589,36 @@ delivery_mark_read(delivery_t *self, const uint8_t peer[32], size_t *n)
     }
     bool tell = !core->cfg.no_read_receipts;
     size_t k = 0;
+    //  A receipt names either only expiring messages, expiring with the last
+    //  of them, or only lasting ones (see s_receipts_t).
+    bool expiring = false;
+    uint64_t expires_ms = 0;
     for (size_t i = 0; rc == PARLEY_OK && i < n_msgs; i++) {
         bool changed = false;
         if (msgs[i].state != MSG_STATE_RECEIVED) {
             continue;
         }
         rc = store_msg_mark_read(core->store, msgs[i].env_id, &changed);
-        if (rc == PARLEY_OK && changed) {
-            (*n)++;
-            memcpy(ids[k++], msgs[i].env_id, 32);
+        if (rc != PARLEY_OK || !changed) {
+            continue;
         }
-        if (k == PARLEY_RECEIPT_MAX_IDS) {
+        (*n)++;
+        bool exp = msgs[i].expires_ms != 0;
+        if (k > 0 && (k == PARLEY_RECEIPT_MAX_IDS || exp != expiring)) {
             if (tell) {
-                s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+                s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k, expires_ms);
             }
             k = 0;
         }
+        if (k == 0) {
+            expiring = exp;
+            expires_ms = 0;
+        }
+        expires_ms = msgs[i].expires_ms > expires_ms ? msgs[i].expires_ms : expires_ms;
+        memcpy(ids[k++], msgs[i].env_id, 32);
     }
     if (rc == PARLEY_OK && k > 0 && tell) {
-        s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k);
+        s_send_receipt(self, peer, RECEIPT_READ, (const uint8_t(*)[32])ids, k, expires_ms);
     }
     if (rc != PARLEY_OK) {
         core_txn_fail(core, rc, "cannot mark messages read");
@@ -666,10 +708,12 @@ s_on_receipt(delivery_t *self, link_t *link, const uint8_t peer[32], const conte
 }
 
 static void
-s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint8_t id[32])
+s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint8_t id[32],
+              uint64_t expires_ms)
 {
+    bool expiring = expires_ms != 0;
     size_t i = 0;
-    while (i < *n_r && memcmp(r[i].author, author, 32) != 0) {
+    while (i < *n_r && (memcmp(r[i].author, author, 32) != 0 || r[i].expiring != expiring)) {
         i++;
     }
     if (i == *n_r) {
@@ -677,11 +721,14 @@ s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint
             return;
         }
         memcpy(r[i].author, author, 32);
+        r[i].expiring = expiring;
+        r[i].expires_ms = 0;
         r[i].n = 0;
         (*n_r)++;
     }
     if (r[i].n < PARLEY_BATCH_MAX) {
         memcpy(r[i].ids[r[i].n++], id, 32);
+        r[i].expires_ms = expires_ms > r[i].expires_ms ? expires_ms : r[i].expires_ms;
     }
 }
 
@@ -738,6 +785,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         memcpy(msg.peer, peer, 32);
         msg.seq = env->seq;
         msg.ts_ms = env->ts_ms;
+        msg.expires_ms = env->expires_ms;
         msg.state = MSG_STATE_RECEIVED;
         msg.text = malloc(c.text_len + 1);
         rc = msg.text ? PARLEY_OK : PARLEY_ERR_NOMEM;
@@ -748,7 +796,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         }
         if (rc == PARLEY_OK) {
             core_notify(core, "message", delivery_msg_json(self, &msg));
-            s_receipt_add(receipts, n_receipts, peer, id);
+            s_receipt_add(receipts, n_receipts, peer, id, env->expires_ms);
         } else {
             core_txn_fail(core, rc, "cannot file a received message");
         }
@@ -856,8 +904,8 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
         s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
     }
     for (size_t i = 0; i < n_r; i++) {
-        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids,
-                       r[i].n);
+        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids, r[i].n,
+                       r[i].expires_ms);
     }
     free(ids);
     free(r);
@@ -875,7 +923,8 @@ delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
         return; // ours, or a store failure (the iteration rolls back)
     }
     if (rc != PARLEY_OK) {
-        //  Forged, malformed, of an unknown version, or a bad point.
+        //  Forged, malformed, of an unknown version, a bad point, or dated
+        //  in the future (session_on_bundle).
         self->core->counters[C_BAD_PREKEY]++;
         links_strike(self->links, link, "it sends forged prekeys", 1);
         return;

@@ -580,10 +580,24 @@ s_commit(node_t *self)
         core->damage_told = true;
     }
     if (rc != PARLEY_OK) {
+        core->checkpoint = false; // nothing was deleted after all
         core_discard(core);
         session_rollback(self->session); // a prekey made in it is gone: reload
         replica_rollback(self->replica);
     } else {
+        //  Expired content is zeroed in its pages (secure_delete), but older
+        //  images of those pages stay in the WAL until a checkpoint.
+        if (core->checkpoint) {
+            int crc = store_checkpoint(self->store);
+            if (crc == PARLEY_ERR_BUSY) {
+                log_write(&core->log, LOG_DEBUG, "checkpoint deferred (readers active)");
+            } else {
+                core->checkpoint = false;
+                if (crc != PARLEY_OK) {
+                    log_write(&core->log, LOG_WARN, "checkpoint failed: %s", parley_strerror(crc));
+                }
+            }
+        }
         delivery_after_commit(self->delivery);
         pex_flush(self->pex);
         size_t n = json_array_size(core->notes);
@@ -1059,6 +1073,16 @@ s_readable(void *sock)
     return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &elen) == 0 && (events & ZMQ_POLLIN);
 }
 
+//  The API's idle clock: real elapsed time, not core's (which a test may
+//  move by days, and the wall clock may jump): idleness is a client's.
+static uint64_t
+s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static int
 s_loop(node_t *self)
 {
@@ -1146,6 +1170,7 @@ s_loop(node_t *self)
             }
             s_disc_recv(self);
         }
+        api_server_tick(self->server, s_mono_ms());
         uint64_t now = core_now(&self->core);
         if (now >= self->next_maint) {
             s_maintain(self, now);

@@ -942,6 +942,15 @@ s_expire(replica_t *self, uint64_t now)
         self->next_expire = now + 1000;
         return;
     }
+    //  QUEUED messages and evidence that expire have no envelope in the log.
+    //  A failure undoes only this step: the next pass tries again.
+    size_t n_unlogged = 0;
+    if (store_expire_unlogged(self->core->store, now, &n_unlogged) != PARLEY_OK) {
+        n_unlogged = 0;
+    }
+    if (n > 0 || n_unlogged > 0) {
+        self->core->checkpoint = true; // disappearing means gone from the WAL too
+    }
     for (size_t i = 0; i < n; i++) {
         s_scope_t *s = s_scope_find(self, gone[i].scope);
         if (s && s->set && sync_set_remove(s->set, gone[i].ts_ms, gone[i].id) != PARLEY_OK) {

@@ -354,6 +354,17 @@ session_on_bundle(session_t *self, const uint8_t *bundle, size_t len, uint8_t ow
     if (sodium_memcmp(pk.owner, identity_ed_pk(core->id), 32) == 0) {
         return PARLEY_ERR_EXISTS;
     }
+    //  Dated ahead of our clock beyond the skew: refused, as an envelope
+    //  would be. Bundles are handed out newest first at link-up, so a future
+    //  date would push every real bundle out and stay on top for good (and
+    //  above INT64_MAX it cannot even be stored). An old date is not refused:
+    //  an offline node's current bundle is legitimately old, and the date only
+    //  ranks the hand-out, where an old one goes last and harms only its
+    //  signer. Which bundle is newer is the owner's spk_id (store_keys.c).
+    uint64_t now = core_now(core);
+    if (pk.created_ms > now && pk.created_ms - now > PARLEY_FUTURE_SKEW_MS) {
+        return PARLEY_ERR_FUTURE;
+    }
     rc = core_txn(core);
     if (rc == PARLEY_OK) {
         rc = store_peer_prekey_put(core->store, &pk, bundle, changed);
@@ -410,7 +421,8 @@ session_send_held(session_t *self, link_t *link)
     uint8_t *bundles = malloc((size_t)SESSION_BUNDLES_PASSED * DM_PREKEY_BUNDLE_LEN);
     size_t n = 0;
     if (bundles
-        && store_peer_prekey_recent(self->core->store, SESSION_BUNDLES_PASSED, bundles, &n)
+        && store_peer_prekey_recent(self->core->store, core_now(self->core) + PARLEY_FUTURE_SKEW_MS,
+                                    SESSION_BUNDLES_PASSED, bundles, &n)
                == PARLEY_OK) {
         for (size_t i = 0; i < n; i++) {
             const uint8_t *b = bundles + i * DM_PREKEY_BUNDLE_LEN;

@@ -60,8 +60,10 @@ int session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t 
                      uint8_t key[32]) PARLEY_WUR;
 
 /*  A PREKEY frame's bundle: verified and kept when newer. *owner gets whose
- *  it is, *changed whether it replaced what we held. PARLEY_ERR_AUTH or
- *  _MALFORMED for a forged one (the caller strikes the peer); our own is
+ *  it is, *changed whether it replaced what we held (only a higher spk_id
+ *  does). PARLEY_ERR_AUTH or _MALFORMED for a forged one, PARLEY_ERR_FUTURE
+ *  for one dated more than PARLEY_FUTURE_SKEW_MS after core_now (the caller
+ *  strikes the peer for either); our own is
  *  PARLEY_ERR_EXISTS (ignored). A store failure fails the transaction. */
 int session_on_bundle(session_t *self, const uint8_t *bundle, size_t len, uint8_t owner[32],
                       bool *changed) PARLEY_WUR;

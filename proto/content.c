@@ -14,27 +14,33 @@
 
 #define S_ID_LEN 32u
 
-/*  Length of the UTF-8 sequence starting at s[0] (n bytes left), or 0 if
- *  it is invalid: RFC 3629 / Unicode table 3-7, so no overlong forms, no
- *  surrogates (U+D800..DFFF) and nothing above U+10FFFF. */
-static size_t
-s_utf8_seq(const uint8_t *s, size_t n)
+/*  Decodes the UTF-8 sequence at s (n > 0 bytes left): its length, with
+ *  its code point in *cp, or 0 if it is invalid (RFC 3629, Unicode table
+ *  3-7: no overlong forms, no surrogates, nothing above U+10FFFF, no
+ *  truncated sequence, no stray continuation byte). */
+size_t
+content_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp)
 {
     uint8_t c = s[0];
     if (c < 0x80) {
+        *cp = c;
         return 1;
     }
     size_t len;
     uint8_t lo = 0x80;
     uint8_t hi = 0xbf;
+    uint32_t v;
     if (c >= 0xc2 && c <= 0xdf) {
         len = 2;
+        v = c & 0x1fu;
     } else if (c >= 0xe0 && c <= 0xef) {
         len = 3;
+        v = c & 0x0fu;
         lo = c == 0xe0 ? 0xa0 : 0x80;
         hi = c == 0xed ? 0x9f : 0xbf;
     } else if (c >= 0xf0 && c <= 0xf4) {
         len = 4;
+        v = c & 0x07u;
         lo = c == 0xf0 ? 0x90 : 0x80;
         hi = c == 0xf4 ? 0x8f : 0xbf;
     } else {
@@ -43,11 +49,14 @@ s_utf8_seq(const uint8_t *s, size_t n)
     if (len > n || s[1] < lo || s[1] > hi) {
         return 0;
     }
+    v = (v << 6) | (s[1] & 0x3fu);
     for (size_t i = 2; i < len; i++) {
         if (s[i] < 0x80 || s[i] > 0xbf) {
             return 0;
         }
+        v = (v << 6) | (s[i] & 0x3fu);
     }
+    *cp = v;
     return len;
 }
 
@@ -57,7 +66,8 @@ content_utf8_valid(const char *buf, size_t len)
     const uint8_t *s = (const uint8_t *)buf;
     size_t i = 0;
     while (i < len) {
-        size_t step = s_utf8_seq(s + i, len - i);
+        uint32_t cp;
+        size_t step = content_utf8_decode(s + i, len - i, &cp);
         if (step == 0) {
             return false;
         }

@@ -35,6 +35,11 @@ int content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uin
 int content_decode(const uint8_t *buf, size_t len, content_t *out) PARLEY_WUR;
 /*  True if buf[0..len) is valid UTF-8 (no overlongs, no surrogates). */
 bool content_utf8_valid(const char *buf, size_t len);
+/*  Decodes the UTF-8 sequence at s (n > 0 bytes left): its length, with its
+ *  code point in *cp, or 0 if it is invalid (RFC 3629, Unicode table 3-7: no
+ *  overlong forms, no surrogates, nothing above U+10FFFF, no truncated
+ *  sequence, no stray continuation byte). */
+size_t content_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 
 void content_test(bool verbose);
 

@@ -9,6 +9,8 @@
  */
 #include "textsafe.h"
 
+#include "content.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -48,52 +50,6 @@ s_put_hex(s_out_t *w, const char *prefix, uint32_t v, int digits, const char *su
     }
     buf[n++] = suffix[0];
     s_put(w, buf, n);
-}
-
-/*  Decodes the UTF-8 sequence at s (n > 0 bytes left): its length, with
- *  its code point in *cp, or 0 if it is invalid (RFC 3629, Unicode table
- *  3-7: no overlong forms, no surrogates, nothing above U+10FFFF, no
- *  truncated sequence, no stray continuation byte). */
-static size_t
-s_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp)
-{
-    uint8_t c = s[0];
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    size_t len;
-    uint8_t lo = 0x80;
-    uint8_t hi = 0xbf;
-    uint32_t v;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-        v = c & 0x1fu;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        v = c & 0x0fu;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        v = c & 0x07u;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (len > n || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    v = (v << 6) | (s[1] & 0x3fu);
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xbf) {
-            return 0;
-        }
-        v = (v << 6) | (s[i] & 0x3fu);
-    }
-    *cp = v;
-    return len;
 }
 
 bool
@@ -156,7 +112,7 @@ textsafe_escape(const uint8_t *in, size_t len, const char *cont, char *out, size
     size_t i = 0;
     while (i < len && !w.full) {
         uint32_t cp = 0;
-        size_t step = s_utf8_decode(in + i, len - i, &cp);
+        size_t step = content_utf8_decode(in + i, len - i, &cp);
         if (step == 0) {
             //  One bad byte at a time: the next one may start a valid
             //  sequence, and no bad byte ever reaches the output.
@@ -334,7 +290,7 @@ s_test_all_bytes(void)
                 CHECK(n <= textsafe_escaped_max(len, NULL) && strlen(out) == n);
                 for (size_t i = 0; i < n;) {
                     uint32_t cp = 0;
-                    size_t step = s_utf8_decode((const uint8_t *)out + i, n - i, &cp);
+                    size_t step = content_utf8_decode((const uint8_t *)out + i, n - i, &cp);
                     CHECK(step > 0 && !textsafe_is_escaped(cp));
                     i += step;
                 }

@@ -38,7 +38,7 @@
  *  in one BEGIN IMMEDIATE transaction with the new user_version, so a crash
  *  mid-migration leaves the old version intact.
  *
- *  Schema, version 2
+ *  Schema, version 3
  *  -----------------
  *  s_migrations below is the schema, as SQL:
  *    v1  every table: meta, envelopes, equivocations, messages (indexes
@@ -48,6 +48,18 @@
  *    v2  replication: the indexes envelopes_scope_ts (scope, ts_ms, id) and
  *        envelopes_expires (expires_ms) WHERE expires_ms > 0, and the table
  *        scope_authors, filled from the envelopes already held
+ *    v3  disappearing means gone: messages.expires_ms and
+ *        equivocations.expires_ms (INTEGER NOT NULL DEFAULT 0, 0 = never).
+ *        A QUEUED message has no envelope to carry its TTL, so the row
+ *        keeps it (the absolute time, fixed when it was sent): it is sealed
+ *        with what remains or deleted unsent (store_expire_unlogged); rows
+ *        with an envelope copy the envelope's, so receipts can expire with
+ *        the message they name. Evidence of an equivocation goes when the
+ *        equivocating envelope would have. No column of v2 could hold it:
+ *        a QUEUED row's seq is 0 by the consistency rules, and overloading
+ *        it would make every reader know a second meaning. Existing message
+ *        rows take their envelope's expiry; existing evidence rows keep 0
+ *        (the expiry is inside the signed bytes, which SQL does not parse).
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
@@ -196,6 +208,13 @@ static const char *const s_migrations[] = {
     "  PRIMARY KEY (scope, author)"
     ") WITHOUT ROWID;"
     "INSERT OR IGNORE INTO scope_authors SELECT DISTINCT scope, author FROM envelopes;",
+    /* 2 → 3: disappearing means gone. Due rows are found by scanning the
+       QUEUED messages (messages_queued) and the evidence, both small: no
+       index of their own. */
+    "ALTER TABLE messages ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE equivocations ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE messages SET expires_ms = coalesce((SELECT e.expires_ms FROM envelopes e"
+    "  WHERE e.id = messages.env_id), 0) WHERE env_id IS NOT NULL;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -945,6 +964,41 @@ s_t_open_meta(const char *dir)
     store_destroy(&s);
 }
 
+/*  A version 2 file (as the v2 code wrote it) is brought to version 3: its
+ *  messages take their envelope's expiry, QUEUED ones and old evidence 0. */
+static void
+s_t_migrate_v2(const char *dir)
+{
+    char path[512];
+    s_t_path(path, sizeof path, dir, "v2.db");
+    char sql[4096];
+    int n = snprintf(sql, sizeof sql,
+                     "PRAGMA journal_mode=WAL; BEGIN; %s %s"
+                     "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
+                     " bytes, received_ms) VALUES (x'%064x', x'00', x'00', 1, 10, 5000, 1, x'00',"
+                     " 10), (x'%064x', x'00', x'00', 2, 11, 0, 1, x'00', 11);"
+                     "INSERT INTO messages (msg_id, env_id, peer, outgoing, seq, ts_ms, state,"
+                     " text) VALUES (x'01', x'%064x', x'00', 1, 1, 10, 1, 'a'),"
+                     " (x'02', x'%064x', x'00', 1, 2, 11, 1, 'b'),"
+                     " (x'03', NULL, x'00', 1, 0, 12, 0, 'c');"
+                     "INSERT INTO equivocations (id, author, scope, seq, held_id, bytes,"
+                     " received_ms) VALUES (x'09', x'00', x'00', 1, x'00', x'00', 1);"
+                     "PRAGMA application_id=%d; PRAGMA user_version=2; COMMIT;",
+                     s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, S_APPLICATION_ID);
+    CHECK(n > 0 && (size_t)n < sizeof sql);
+    s_t_raw(path, sql);
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    CHECK(s_t_int(s, "PRAGMA user_version") == STORE_SCHEMA_VERSION);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'01'") == 5000);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'02'") == 0);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'03'") == 0);
+    CHECK(s_t_int(s, "SELECT expires_ms FROM equivocations") == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM messages") == 3);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
 /*  S_BIND puts each kind of value into SQL as its own type, refuses a list
  *  that does not match the statement's parameters and a u64 SQL cannot
  *  compare, and leaves the statement reset and unbound after a refusal.
@@ -1225,6 +1279,8 @@ store_test(bool verbose)
     s_t_begin(&kit, "store", verbose);
     s_t_say(&kit, "open, migrate, reopen, meta");
     s_t_open_meta(kit.dir);
+    s_t_say(&kit, "migrate a version 2 file");
+    s_t_migrate_v2(kit.dir);
     s_t_say(&kit, "refuse newer, foreign, garbage and symlinked files");
     s_t_open_refused(kit.dir);
     s_t_open_linked_dir(kit.dir);

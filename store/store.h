@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -96,6 +96,8 @@ typedef struct {
     uint64_t seq;                     /* envelope seq (0 while QUEUED) */
     uint64_t ts_ms;                   /* envelope ts (queue time while QUEUED) */
     int state;                        /* MSG_STATE_* */
+    uint64_t expires_ms;              /* the envelope's expiry; while QUEUED, the one to seal
+                                         with (0: never). Expiry deletes the row */
     char *text;                       /* NUL-terminated, malloc'd (free with store_msgs_free) */
 } store_msg_t;
 
@@ -124,6 +126,13 @@ int store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n) PARL
  *  (ts_ms, outgoing-author, seq). limit 0 = all. */
 int store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t **out,
                   size_t *n) PARLEY_WUR;
+/*  As store_history, for the messages strictly before message `before` in
+ *  that order (NULL: the newest): a client pages back by passing the oldest
+ *  message of the page it has. PARLEY_ERR_NOTFOUND if before is not a
+ *  message with peer. */
+int store_history_before(store_t *self, const uint8_t peer[32],
+                         const uint8_t before[STORE_MSG_ID_LEN], size_t limit, store_msg_t **out,
+                         size_t *n) PARLEY_WUR;
 void store_msgs_free(store_msg_t *msgs, size_t n);
 
 /* ---- outbox: envelopes a peer has not acknowledged yet ---- */
@@ -195,9 +204,11 @@ int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_W
 int store_peer_prekey_put(store_t *self, const prekey_t *pk,
                           const uint8_t bundle[DM_PREKEY_BUNDLE_LEN], bool *changed) PARLEY_WUR;
 int store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out) PARLEY_WUR;
-/*  The newest signed bundles held for others (at most max, newest first),
- *  into out (max × DM_PREKEY_BUNDLE_LEN bytes); *n how many. */
-int store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n) PARLEY_WUR;
+/*  The newest signed bundles held for others (at most max, newest first by
+ *  created_ms, none dated after newest_ms), into out (max ×
+ *  DM_PREKEY_BUNDLE_LEN bytes); *n how many. */
+int store_peer_prekey_recent(store_t *self, uint64_t newest_ms, size_t max, uint8_t *out,
+                             size_t *n) PARLEY_WUR;
 /*  The signed bundle held for owner (to pass on to others). */
 int store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
                              uint8_t bundle[DM_PREKEY_BUNDLE_LEN]) PARLEY_WUR;
@@ -266,6 +277,9 @@ typedef struct {
  *  and outbox rows (secure_delete overwrites them); out[0..*n) says which. */
 int store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_t *out,
                           size_t *n) PARLEY_WUR;
+/*  Deletes what expires with no envelope in the log: QUEUED messages and
+ *  equivocation evidence whose expires_ms ≤ now. *n counts the rows. */
+int store_expire_unlogged(store_t *self, uint64_t now_ms, size_t *n) PARLEY_WUR;
 /*  Forgets env_id in every peer's outbox (its recipient has it). */
 int store_outbox_drop(store_t *self, const uint8_t env_id[32]) PARLEY_WUR;
 /*  Marks the incoming message with envelope env_id read; *changed if it was

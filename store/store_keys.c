@@ -12,7 +12,9 @@
  *
  *  peer_prekeys(owner PK, spk_id, spk_pub, created_ms, bundle BLOB(141))
  *      The newest prekey each peer has published (by spk_id). Replication
- *      passes the bundles on (store_sync.c).
+ *      passes the bundles on (store_sync.c). created_ms is the owner's
+ *      signed claim and is not compared here: session_on_bundle refuses a
+ *      future one, and an old one only ranks last in the link-up hand-out.
  *
  *  send_sessions(peer PK, ek_pub, spk_id, day0, day, key BLOB(32))
  *  recv_sessions(peer, ek_pub, spk_id, day0, base_day, key BLOB(32),

@@ -28,10 +28,12 @@
  *      Nothing reads envelopes by author alone, kind or received_ms.
  *
  *  equivocations(n INTEGER PK, id UNIQUE, author, scope, seq, held_id, bytes,
- *                received_ms)
+ *                received_ms, expires_ms (v3))
  *      Evidence: an envelope whose (author, scope, seq) is already held under
  *      another id (held_id). bytes is the full signed envelope, so two rows of
  *      envelopes/equivocations prove the author signed both. Never synced.
+ *      expires_ms is that envelope's (0: never): the evidence is deleted
+ *      when the envelope would have been (store_expire_unlogged).
  *
  *  scope_authors(scope, author, PK(scope, author)) WITHOUT ROWID (v2)
  *      Who has written in each scope, one row per pair, read by
@@ -72,7 +74,7 @@ static const char *const s_sql[ST_LOG_COUNT] = {
     [ST_ENV_LAST_SEQ] = "SELECT max(seq) FROM envelopes WHERE author = ?1 AND scope = ?2",
     [ST_ENV_EACH] = "SELECT bytes FROM envelopes ORDER BY n",
     [ST_EQUIV_PUT] = "INSERT OR IGNORE INTO equivocations (id, author, scope, seq, held_id,"
-                     " bytes, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     " bytes, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
 };
 
@@ -108,8 +110,9 @@ s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                    const uint8_t held[32], uint64_t received_ms)
 {
     sqlite3_stmt *st = s_st(self, ST_EQUIV_PUT);
-    int rc = S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq),
-                    S_B32(held), S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms));
+    int rc =
+        S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq), S_B32(held),
+               S_BLOB(env->bytes, env->bytes_len), S_U64(received_ms), S_U64(env->expires_ms));
     /* OR IGNORE: the same forgery seen twice is one piece of evidence */
     return rc == 0 ? s_run(st, NULL) : rc;
 }

@@ -5,11 +5,14 @@
  *  Tables (schema conventions and versions: store.c)
  *  ------
  *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE, env_id UNIQUE NULL, peer,
- *           outgoing 0|1, seq, ts_ms, state, text TEXT)
+ *           outgoing 0|1, seq, ts_ms, state, text TEXT, expires_ms (v3))
  *      Decrypted direct-message history. env_id is NULL exactly while state is
  *      MSG_STATE_QUEUED (outgoing, not yet sealed). seq/ts_ms are the
  *      envelope's (ts_ms is the queue time while QUEUED). text is at most
- *      PARLEY_TEXT_MAX bytes, no NUL.
+ *      PARLEY_TEXT_MAX bytes, no NUL. expires_ms (0: never) is the envelope's
+ *      expiry; while QUEUED it is the expiry the message will be sealed with,
+ *      fixed at send time, and store_expire_unlogged (store_sync.c) deletes
+ *      the row unsent once it has passed.
  *      Indexes: msg_id and env_id (the lookups store_msg_attach/raise need);
  *      messages_history(peer, ts_ms, outgoing, seq) serves "last N with peer"
  *      in exactly the store_history order, reading N entries with no sort;
@@ -48,17 +51,19 @@ enum {
     ST_MSG_QUEUED,
     ST_MSG_QUEUED_PEERS,
     ST_MSG_HISTORY,
+    ST_MSG_HISTORY_BEFORE,
+    ST_MSG_IN_CONV,
     ST_OUTBOX_ADD,
     ST_OUTBOX_LIST,
     ST_OUTBOX_ACK,
     ST_MSGS_COUNT
 };
 
-#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text"
+#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text, expires_ms"
 
 static const char *const s_sql[ST_MSGS_COUNT] = {
     [ST_MSG_ADD] = "INSERT INTO messages (" S_MSG_COLS ")"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_MSG_ATTACH] = "UPDATE messages SET env_id = ?2, seq = ?3, ts_ms = ?4, state = 1"
                       " WHERE msg_id = ?1 AND state = 0",
     [ST_MSG_STATE] = "SELECT state FROM messages WHERE msg_id = ?1",
@@ -71,6 +76,12 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
     /* newest first so LIMIT keeps the last ones; store_history reverses them */
     [ST_MSG_HISTORY] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
                        " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    /* the same order, strictly before message ?3 in it (a page further back) */
+    [ST_MSG_HISTORY_BEFORE] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
+                              " AND (ts_ms, outgoing, seq, n) < (SELECT ts_ms, outgoing, seq, n"
+                              " FROM messages WHERE msg_id = ?3)"
+                              " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    [ST_MSG_IN_CONV] = "SELECT 1 FROM messages WHERE msg_id = ?1 AND peer = ?2",
     [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
                       " VALUES (?1, ?2, ?3)",
     [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
@@ -151,6 +162,9 @@ s_msg_read(sqlite3_stmt *st, store_msg_t *m)
         rc = s_col_text(st, 7, PARLEY_TEXT_MAX, &text, &len);
     }
     if (rc == 0) {
+        rc = s_col_u64(st, 8, &m->expires_ms);
+    }
+    if (rc == 0) {
         m->text = malloc(len + 1);
         if (m->text == NULL) {
             rc = PARLEY_ERR_NOMEM;
@@ -193,10 +207,10 @@ store_msg_add(store_t *self, const store_msg_t *msg)
         return PARLEY_ERR_LIMIT;
     }
     sqlite3_stmt *st = s_st(self, ST_MSG_ADD);
-    int rc =
-        S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
-               msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer), S_BOOL(msg->outgoing),
-               S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state), S_TEXT(msg->text, len));
+    int rc = S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
+                    msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer),
+                    S_BOOL(msg->outgoing), S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state),
+                    S_TEXT(msg->text, len), S_U64(msg->expires_ms));
     if (rc == 0 && s_fault(self, STORE_FAULT_MSG_ADD)) {
         s_reset(st);
         return PARLEY_ERR_IO; /* store_fault_set: as a full disk would */
@@ -325,12 +339,38 @@ store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n)
 int
 store_history(store_t *self, const uint8_t peer[32], size_t limit, store_msg_t **out, size_t *n)
 {
+    return store_history_before(self, peer, NULL, limit, out, n);
+}
+
+int
+store_history_before(store_t *self, const uint8_t peer[32], const uint8_t before[STORE_MSG_ID_LEN],
+                     size_t limit, store_msg_t **out, size_t *n)
+{
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = s_st(self, ST_MSG_HISTORY);
+    int rc = 0;
+    if (before != NULL) {
+        /* a cursor must be a message of this conversation: a page of
+           another, or a made-up id, is an error, not an empty page */
+        sqlite3_stmt *chk = s_st(self, ST_MSG_IN_CONV);
+        bool row = false;
+        rc = S_BIND(chk, S_BLOB(before, STORE_MSG_ID_LEN), S_B32(peer));
+        if (rc == 0) {
+            rc = s_step(chk, &row);
+        }
+        s_reset(chk);
+        if (rc == 0 && !row) {
+            rc = PARLEY_ERR_NOTFOUND;
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    sqlite3_stmt *st = s_st(self, before ? ST_MSG_HISTORY_BEFORE : ST_MSG_HISTORY);
     /* LIMIT -1 is SQLite's "no limit"; a limit beyond INT64_MAX is no limit too */
     int64_t lim = (limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX) ? -1 : (int64_t)limit;
-    int rc = S_BIND(st, S_B32(peer), S_I64(lim));
+    rc = before ? S_BIND(st, S_B32(peer), S_I64(lim), S_BLOB(before, STORE_MSG_ID_LEN))
+                : S_BIND(st, S_B32(peer), S_I64(lim));
     if (rc == 0) {
         rc = s_msg_read_all(st, out, n);
     }
@@ -454,6 +494,7 @@ s_t_messages(store_t *s)
 
     store_msg_t q1 = s_t_msg(1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
     store_msg_t q2 = s_t_msg(2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
+    q2.expires_ms = 5101;
     CHECK(store_msg_add(s, &q2) == 0);
     CHECK(store_msg_add(s, &q1) == 0);
     CHECK(store_msg_add(s, &q1) == PARLEY_ERR_EXISTS);
@@ -487,6 +528,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_queued(s, p1, &msgs, &n) == 0 && n == 2);
     CHECK(msgs[0].msg_id[0] == 1 && strcmp(msgs[0].text, "hello") == 0);
     CHECK(msgs[1].msg_id[0] == 2 && !msgs[1].has_env && msgs[1].ts_ms == 101);
+    CHECK(msgs[0].expires_ms == 0 && msgs[1].expires_ms == 5101); /* the TTL it waits with */
     store_msgs_free(msgs, n);
     CHECK(store_msg_queued(s, p2, &msgs, &n) == 0 && n == 0 && msgs == NULL);
     uint8_t(*peers)[32] = NULL;
@@ -514,6 +556,7 @@ s_t_messages(store_t *s)
     CHECK(store_msg_raise(s, e1, MSG_STATE_DELIVERED, &changed, &out) == 0);
     CHECK(changed && out.state == MSG_STATE_DELIVERED && out.has_env);
     CHECK(memcmp(out.env_id, e1, 32) == 0 && out.seq == 1 && out.ts_ms == 200);
+    CHECK(out.expires_ms == 0);
     CHECK(strcmp(out.text, "hello") == 0);
     free(out.text);
     CHECK(store_msg_raise(s, e1, MSG_STATE_RELAYED, &changed, &out) == 0);
@@ -561,6 +604,26 @@ s_t_messages(store_t *s)
     store_msgs_free(msgs, n);
     CHECK(store_history(s, p3, 1, &msgs, &n) == 0 && n == 1 && msgs[0].outgoing);
     store_msgs_free(msgs, n);
+    /* pages back: strictly before a message, in the same order, to the start */
+    CHECK(store_history_before(s, p3, mine.msg_id, 2, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].ts_ms == 1009 && strcmp(msgs[1].text, "theirs") == 0);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, theirs.msg_id, 0, &msgs, &n) == 0 && n == 10);
+    CHECK(msgs[0].ts_ms == 1000 && msgs[9].ts_ms == 1009);
+    uint8_t oldest[STORE_MSG_ID_LEN];
+    memcpy(oldest, msgs[0].msg_id, sizeof oldest);
+    uint8_t third[STORE_MSG_ID_LEN];
+    memcpy(third, msgs[3].msg_id, sizeof third);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, third, 2, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].ts_ms == 1001 && msgs[1].ts_ms == 1002);
+    store_msgs_free(msgs, n);
+    CHECK(store_history_before(s, p3, oldest, 5, &msgs, &n) == 0 && n == 0);
+    store_msgs_free(msgs, n);
+    /* a cursor from another conversation, or none at all, is not found */
+    CHECK(store_history_before(s, p2, oldest, 5, &msgs, &n) == PARLEY_ERR_NOTFOUND && n == 0);
+    uint8_t nowhere[STORE_MSG_ID_LEN] = { 0 };
+    CHECK(store_history_before(s, p3, nowhere, 5, &msgs, &n) == PARLEY_ERR_NOTFOUND);
     uint8_t stranger[32];
     randombytes_buf(stranger, sizeof stranger);
     CHECK(store_history(s, stranger, 5, &msgs, &n) == 0 && n == 0);
@@ -687,7 +750,9 @@ s_t_corrupt(const s_t_kit_t *kit)
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
     s_t_raw(path, "UPDATE messages SET outgoing = 1, ts_ms = -1");
     CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
-    s_t_raw(path, "UPDATE messages SET ts_ms = 10");
+    s_t_raw(path, "UPDATE messages SET ts_ms = 10, expires_ms = -1");
+    CHECK(store_history(s, pk, 0, &msgs, &n) == PARLEY_ERR_MALFORMED);
+    s_t_raw(path, "UPDATE messages SET expires_ms = 0");
     CHECK(store_history(s, pk, 0, &msgs, &n) == 0 && n == 1); /* repaired: readable again */
     store_msgs_free(msgs, n);
     s_t_idle(s);

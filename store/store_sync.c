@@ -11,15 +11,22 @@
  *                   partial index envelopes_expires (store_log.c)
  *    scope_authors  every (scope, author) pair, in key order (store_log.c)
  *    messages       deleted with their envelope; incoming ones marked read,
- *                   both by env_id (UNIQUE) (store_msgs.c)
+ *                   both by env_id (UNIQUE); QUEUED ones past expires_ms
+ *                   deleted through messages_queued (store_msgs.c)
+ *    equivocations  rows past expires_ms deleted (a scan: the evidence is
+ *                   small) (store_log.c)
  *    outbox         rows dropped by env_id: no index leads with it, so that
  *                   delete scans the outbox (store_msgs.c)
  *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
+ *                   (none dated after the caller's bound: a future-dated row
+ *                   kept before that was refused must not rank first)
  *                   (no index: a scan and sort of one row per peer)
  *                   (store_keys.c)
  *
  *  Invariants: an expired envelope leaves the log with its message and its
- *  outbox rows in one operation (secure_delete overwrites the pages); the
+ *  outbox rows in one operation (secure_delete overwrites the pages); a
+ *  QUEUED message or an equivocation past its expiry is deleted the same
+ *  way, with no envelope in the log to carry it; the
  *  scope_authors row of an envelope is written with it (store_log.c).
  */
 #include "store.h"
@@ -37,6 +44,8 @@ enum {
     ST_MSG_DELETE_ENV,
     ST_OUTBOX_DROP,
     ST_MSG_MARK_READ,
+    ST_MSG_EXPIRE_QUEUED,
+    ST_EQUIV_EXPIRE,
     ST_PEER_PK_BUNDLE,
     ST_PEER_PK_RECENT,
     ST_SYNC_COUNT
@@ -55,10 +64,15 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
     [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
     [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
     [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
+    [ST_MSG_EXPIRE_QUEUED] = "DELETE FROM messages"
+                             " WHERE state = 0 AND expires_ms > 0 AND expires_ms <= ?1",
+    [ST_EQUIV_EXPIRE] = "DELETE FROM equivocations WHERE expires_ms > 0 AND expires_ms <= ?1",
     [ST_PEER_PK_BUNDLE] = "SELECT bundle FROM peer_prekeys WHERE owner = ?1",
-    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys ORDER BY created_ms DESC LIMIT ?1",
+    [ST_PEER_PK_RECENT] = "SELECT bundle FROM peer_prekeys WHERE created_ms <= ?2"
+                          " ORDER BY created_ms DESC LIMIT ?1",
 };
 
+_Static_assert(MSG_STATE_QUEUED == 0, "ST_MSG_EXPIRE_QUEUED spells QUEUED as 0");
 _Static_assert(MSG_STATE_RECEIVED == 10 && MSG_STATE_OPENED == 11,
                "ST_MSG_MARK_READ spells these states as numbers");
 
@@ -279,6 +293,34 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
 }
 
 int
+store_expire_unlogged(store_t *self, uint64_t now_ms, size_t *n)
+{
+    *n = 0;
+    bool outer = false;
+    int rc = store_op_begin(self, &outer);
+    if (rc != 0) {
+        return rc;
+    }
+    size_t count = 0;
+    static const int which[2] = { ST_MSG_EXPIRE_QUEUED, ST_EQUIV_EXPIRE };
+    for (size_t i = 0; rc == 0 && i < 2; i++) {
+        sqlite3_stmt *st = s_st(self, which[i]);
+        rc = S_BIND(st, S_U64(now_ms));
+        if (rc == 0) {
+            rc = s_run(st, NULL);
+        }
+        if (rc == 0) {
+            count += (size_t)sqlite3_changes(self->db);
+        }
+    }
+    rc = store_op_end(self, outer, rc);
+    if (rc == 0) {
+        *n = count;
+    }
+    return rc;
+}
+
+int
 store_outbox_drop(store_t *self, const uint8_t env_id[32])
 {
     return s_by_env(self, ST_OUTBOX_DROP, env_id);
@@ -310,12 +352,13 @@ store_peer_prekey_bundle(store_t *self, const uint8_t owner[32],
 }
 
 int
-store_peer_prekey_recent(store_t *self, size_t max, uint8_t *out, size_t *n)
+store_peer_prekey_recent(store_t *self, uint64_t newest_ms, size_t max, uint8_t *out, size_t *n)
 {
     *n = 0;
     sqlite3_stmt *st = s_st(self, ST_PEER_PK_RECENT);
     int64_t lim = max > INT64_MAX ? INT64_MAX : (int64_t)max;
-    int rc = S_BIND(st, S_I64(lim));
+    int64_t bound = newest_ms > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)newest_ms;
+    int rc = S_BIND(st, S_I64(lim), S_I64(bound));
     while (rc == 0 && *n < max) {
         bool row = false;
         rc = s_step(st, &row);
@@ -420,6 +463,36 @@ s_t_replication(const s_t_kit_t *kit)
     CHECK(store_history(s, peer, 0, &msgs, &n) == 0 && n == 0);
     CHECK(store_envelope_expire(s, INT64_MAX, 4, gone, &n) == 0 && n == 0);
     CHECK(store_envelope_expire(s, UINT64_MAX, 4, gone, &n) == PARLEY_ERR_LIMIT && n == 0);
+    //  What expires with no envelope in the log: a QUEUED message and an
+    //  equivocation past their expiry go; a lasting or later one stays.
+    store_msg_t q = { .msg_id = { 6 }, .ts_ms = 10, .state = MSG_STATE_QUEUED, .outgoing = true };
+    q.text = (char *)"queued, expiring";
+    q.expires_ms = 7000;
+    memcpy(q.peer, peer, 32);
+    CHECK(store_msg_add(s, &q) == 0);
+    q.msg_id[0] = 7;
+    q.expires_ms = 9000;
+    CHECK(store_msg_add(s, &q) == 0);
+    q.msg_id[0] = 8;
+    q.expires_ms = 0;
+    CHECK(store_msg_add(s, &q) == 0);
+    s_t_env_t forged;
+    s_t_env(&forged, author, scope, 1, 0xee); // author's seq 1 is held: evidence
+    forged.env.expires_ms = 7000;
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    s_t_env(&forged, author, scope, 3, 0xef);
+    CHECK(store_envelope_put(s, &forged.env, forged.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    CHECK(store_expire_unlogged(s, 6999, &n) == 0 && n == 0);
+    CHECK(store_expire_unlogged(s, 7000, &n) == 0 && n == 2);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 2);
+    CHECK(msgs[0].msg_id[0] == 7 && msgs[0].expires_ms == 9000 && msgs[1].msg_id[0] == 8);
+    store_msgs_free(msgs, n);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") == 1);
+    CHECK(store_expire_unlogged(s, INT64_MAX, &n) == 0 && n == 1);
+    CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 1 && msgs[0].expires_ms == 0);
+    store_msgs_free(msgs, n);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") == 1); // it never expires
+    CHECK(store_expire_unlogged(s, UINT64_MAX, &n) == PARLEY_ERR_LIMIT && n == 0);
     //  Authors are not forgotten with their envelopes.
     n_authors = 0;
     CHECK(store_scope_authors(s, s_t_authors_fn, &n_authors) == 0 && n_authors == 2);
@@ -495,12 +568,16 @@ s_t_marks_and_bundles(const s_t_kit_t *kit)
     CHECK(store_peer_prekey_bundle(s, pk[0].owner, got) == 0);
     CHECK(memcmp(got, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
     CHECK(store_peer_prekey_bundle(s, author, got) == PARLEY_ERR_NOTFOUND);
-    CHECK(store_peer_prekey_recent(s, 3, got, &n) == 0 && n == 2);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 3, got, &n) == 0 && n == 2);
     CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
     CHECK(memcmp(got + DM_PREKEY_BUNDLE_LEN, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
-    CHECK(store_peer_prekey_recent(s, 1, got, &n) == 0 && n == 1);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 1, got, &n) == 0 && n == 1);
     CHECK(memcmp(got, bundle[1], DM_PREKEY_BUNDLE_LEN) == 0);
-    CHECK(store_peer_prekey_recent(s, 0, got, &n) == 0 && n == 0);
+    CHECK(store_peer_prekey_recent(s, UINT64_MAX, 0, got, &n) == 0 && n == 0);
+    /* one dated after the bound is left out, not ranked first */
+    CHECK(store_peer_prekey_recent(s, 100, 3, got, &n) == 0 && n == 1);
+    CHECK(memcmp(got, bundle[0], DM_PREKEY_BUNDLE_LEN) == 0);
+    CHECK(store_peer_prekey_recent(s, 99, 3, got, &n) == 0 && n == 0);
     s_t_idle(s);
     store_destroy(&s);
 }

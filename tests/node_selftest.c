@@ -30,6 +30,7 @@ static const selftest_t s_tests[] = {
     { "hostile", hostile_test },
     { "durability", durability_test },
     { "replica", replica_test },
+    { "bundles", bundles_test },
     { "api_server", api_server_test },
     { "api", api_test },
     { "parley", parley_test },

@@ -47,7 +47,8 @@ s_usage(FILE *out)
             "  send PEER TEXT [--ttl SECONDS] send a direct message (returns once durable);\n"
             "                                 with --ttl it disappears everywhere after that\n"
             "  read PEER                      mark PEER's messages read (PEER sees \"read\")\n"
-            "  history PEER [--limit N]       the conversation with PEER, oldest first\n"
+            "  history PEER [--limit N]       the conversation with PEER, oldest first (the last\n"
+            "                                 N, default 50; 0: all, fetched a page at a time)\n"
             "  watch                          stream incoming messages and delivery updates\n"
             "  peers                          peers and their connection state\n"
             "  contacts add ID NAME [--replace] | list | remove NAME | verify PEER\n"
@@ -553,11 +554,51 @@ c_history(cli_t *cli)
     if (!peer) {
         return s_die(2, "usage: parley history PEER [--limit N]");
     }
-    json_t *res = NULL;
-    int code = s_fetch(cli, "history",
-                       json_pack("{s:s, s:I}", "peer", peer, "limit", (json_int_t)limit), &res);
-    if (code != 0 || !res) {
-        return code;
+    //  The node answers at most a page (1000 messages, fewer when they are
+    //  long) per call: page back from the newest with `before` (the oldest
+    //  msg_id so far) until LIMIT are in (0: all) or a page is empty.
+    json_t *res = json_array();
+    const char *cursor = NULL;
+    char cur[64];
+    for (;;) {
+        size_t want = 1000;
+        if (limit > 0 && (long long)json_array_size(res) + (long long)want > limit) {
+            want = (size_t)(limit - (long long)json_array_size(res));
+        }
+        if (want == 0) {
+            break;
+        }
+        json_t *params = json_pack("{s:s, s:I}", "peer", peer, "limit", (json_int_t)want);
+        if (cursor) {
+            json_object_set_new(params, "before", json_string(cursor));
+        }
+        json_t *page = NULL;
+        int code = s_call(cli, "history", params, &page);
+        if (code != 0 || !json_is_array(page)) {
+            json_decref(page);
+            json_decref(res);
+            return code ? code : 1;
+        }
+        size_t got = json_array_size(page);
+        if (got == 0) {
+            json_decref(page);
+            break;
+        }
+        const char *oldest = s_str(json_array_get(page, 0), "msg_id");
+        if (cursor && strcmp(oldest, cursor) == 0) {
+            json_decref(page); // a node that does not know `before`: one page is all
+            break;
+        }
+        snprintf(cur, sizeof cur, "%s", oldest);
+        cursor = cur;
+        json_array_extend(page, res); // older page first: oldest first overall
+        json_decref(res);
+        res = page;
+    }
+    if (cli->json) {
+        s_print_json(res);
+        json_decref(res);
+        return 0;
     }
     size_t i;
     json_t *m;

@@ -1,5 +1,5 @@
-/*  tests/fuzz/fuzz_api.c — api_req_parse and the parameter getters on
- *  arbitrary request lines.
+/*  tests/fuzz/fuzz_api.c — api_req_parse (api_req_check on each element of
+ *  a batch) and the parameter getters on arbitrary request lines.
  *
  *  Anyone who can open the node's api.sock can send any line; the parser must
  *  turn it into a checked request or a JSON-RPC error, and the getters must
@@ -14,7 +14,7 @@
 static const char *const s_names[] = { "peer", "text", "limit", "id", "name", "replace", "" };
 
 static void
-s_getters(const api_req_t *req)
+s_getters(api_req_t *req)
 {
     for (size_t i = 0; i < sizeof s_names / sizeof s_names[0]; i++) {
         const char *msg = NULL;
@@ -48,15 +48,41 @@ s_answer(const api_req_t *req)
     json_decref(reply);
 }
 
+/*  A batch, as node/api.c takes one: each element checked on its own. */
+static void
+s_batch(const uint8_t *data, size_t size)
+{
+    json_error_t jerr;
+    json_t *root =
+        json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    for (size_t i = 0; json_is_array(root) && i < json_array_size(root); i++) {
+        api_req_t req;
+        const char *msg = NULL;
+        int rc = api_req_check(json_incref(json_array_get(root, i)), &req, &msg);
+        FUZZ_CHECK(rc == 0 ? req.method != NULL : (rc < 0 && msg && !req.method));
+        if (rc == 0) {
+            s_getters(&req);
+        }
+        s_answer(&req);
+        api_req_free(&req);
+    }
+    json_decref(root);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     fuzz_init();
+    s_batch(data, size);
     api_req_t req;
     const char *msg = NULL;
     int rc = api_req_parse((const char *)data, size, &req, &msg);
     if (rc != 0) {
-        FUZZ_CHECK(rc < 0 && msg != NULL);
+        FUZZ_CHECK(rc < 0 && msg != NULL && !req.method);
+        FUZZ_CHECK(!req.id || json_is_string(req.id) || json_is_integer(req.id)
+                   || json_is_null(req.id));
+        s_answer(&req);
+        api_req_free(&req);
         return 0;
     }
     FUZZ_CHECK(req.root && req.method);

@@ -60,6 +60,15 @@ p a safety "${SID:0:8}" --json >/dev/null || fail "short id did not resolve"
 p a contacts remove sam --json | jqe .removed >/dev/null || fail "remove"
 p a contacts remove sam 2>/dev/null && fail "removed twice"
 
+# history pages: the node answers at most 1000 per call (limit 0 too); the CLI
+# pages back with `before` for more. OTHER never runs: these stay queued.
+for i in $(seq 0 1002); do p a send "$OTHER" "m$i" >/dev/null || fail "send m$i"; done
+[ "$(p a history "$OTHER" --limit 0 --json | jq length)" = 1003 ] || fail "history --limit 0"
+p a history "$OTHER" --limit 1002 --json | jqe 'length == 1002 and .[0].text == "m1"' \
+    >/dev/null || fail "history --limit 1002"
+p a history "$OTHER" --limit 3 | tail -1 | grep -q "m1002" || fail "history --limit 3"
+[ "$(p a history "$OTHER" --limit 0 | wc -l)" = 1003 ] || fail "history text over pages"
+
 # --json prints exactly one JSON value for each command.
 for cmd in "status" "peers" "contacts list" "id"; do
     # shellcheck disable=SC2086

@@ -14,10 +14,13 @@
  *  - a line of PARLEY_API_LINE_MAX bytes passes, a longer one gets an error
  *    line and the client is dropped;
  *  - broadcast reaches subscribers only;
- *  - a client that lets more than API_SERVER_OUT_MAX bytes pile up is
- *    dropped;
- *  - past API_SERVER_CLIENTS_MAX a connection is accepted and closed at
- *    once, and a place that frees up is taken again.
+ *  - a client that lets more than API_SERVER_OUT_MAX bytes of replies (or
+ *    API_SERVER_NOTE_MAX of notifications) pile up gets one error line
+ *    naming the cap after what was queued, and is closed;
+ *  - past API_SERVER_CLIENTS_MAX a connection is told so in one line and
+ *    closed at once, and a place that frees up is taken again;
+ *  - a client idle for API_SERVER_IDLE_MS (the server's clock, driven by
+ *    api_server_tick) is told and closed; subscribers stay.
  */
 #include "testkit.h"
 
@@ -375,13 +378,42 @@ s_long_lines(api_server_t *srv, const char *path, s_rec_t *rec, s_cl_t *b)
 
 //  A client that reads nothing while its replies pile up past
 //  API_SERVER_OUT_MAX is dropped; until then it is kept.
+//  Everything the client gets until the server closes it (pumping the
+//  server meanwhile); malloc'd, *len bytes.
+static char *
+s_read_to_eof(api_server_t *srv, s_cl_t *cl, size_t *len)
+{
+    size_t cap = 1u << 20, n = 0;
+    char *all = malloc(cap);
+    CHECK(all);
+    uint64_t end = tk_ms() + 20000;
+    while (!cl->eof) {
+        CHECK(tk_ms() < end);
+        if (s_fill(cl)) {
+            if (n + cl->len > cap) {
+                cap = 2 * (n + cl->len);
+                all = realloc(all, cap);
+                CHECK(all);
+            }
+            memcpy(all + n, cl->buf, cl->len);
+            n += cl->len;
+            cl->len = 0;
+        } else {
+            s_pump(srv, 5);
+        }
+    }
+    *len = n;
+    return all;
+}
+
+//  A client that never reads: kept while under the cap; past it, one error
+//  line naming the cap ends what it is sent, and it is closed.
 static void
-s_slow_reader(api_server_t *srv, const char *path)
+s_backlog(api_server_t *srv, const char *path, bool notes, size_t cap)
 {
     s_cl_t *f = s_connect(path);
-    uint64_t idf = s_hello(srv, f);
-    size_t clients = api_server_poll_count(srv);
-    size_t chunk = 4u << 20; // few, big lines: the queue copies its backlog on each
+    uint64_t idf = notes ? (s_puts(srv, f, "sub\n"), s_echo(srv, f, "sub", 3)) : s_hello(srv, f);
+    size_t chunk = 1u << 20;
     char *text = malloc(chunk + 1);
     CHECK(text);
     memset(text, 'y', chunk);
@@ -392,18 +424,34 @@ s_slow_reader(api_server_t *srv, const char *path)
     char *dumped = api_dump_line(obj, &line);
     CHECK(dumped && line > chunk);
     free(dumped);
-    size_t queued = 0;
-    while (api_server_poll_count(srv) == clients) {
-        CHECK(queued <= (size_t)API_SERVER_OUT_MAX + (4u << 20)); // the kernel takes far less
-        api_server_send(srv, idf, obj);
-        queued += line;
+    size_t lines = cap / line + 8; // far more than the kernel's buffers take on top
+    for (size_t i = 0; i < lines; i++) {
+        if (notes) {
+            api_server_broadcast(srv, obj);
+        } else {
+            api_server_send(srv, idf, obj);
+        }
         api_server_flush(srv);
     }
-    CHECK(queued > API_SERVER_OUT_MAX); // kept while under the cap
-    api_server_send(srv, idf, obj);     // to a client that is gone: nothing
     json_decref(obj);
     free(text);
-    CHECK(s_closed(srv, f, 5000));
+    size_t len = 0;
+    char *all = s_read_to_eof(srv, f, &len);
+    CHECK(len > cap && len < cap + (16u << 20));
+    CHECK(all[len - 1] == '\n');
+    char *last = all + len - 1;
+    while (last > all && last[-1] != '\n') {
+        last--;
+    }
+    json_error_t jerr;
+    json_t *err = json_loadb(last, (size_t)(all + len - last), 0, &jerr);
+    CHECK(err);
+    char mib[32];
+    snprintf(mib, sizeof mib, "%zu MiB", cap >> 20);
+    const char *msg = json_string_value(json_object_get(json_object_get(err, "error"), "message"));
+    CHECK(msg && strstr(msg, mib) && strstr(msg, notes ? "notification" : "reply"));
+    json_decref(err);
+    free(all);
     s_close(&f);
 }
 
@@ -418,10 +466,16 @@ s_clients_max(api_server_t *srv, const char *path, s_cl_t *b)
         s_hello(srv, cls[n]);
         n++;
     }
-    //  One more: the kernel takes the connection, the server closes it at
-    //  once and never reads from it.
+    //  One more: the kernel takes the connection, the server tells it why
+    //  in one line, closes it at once and never reads from it.
     s_cl_t *over = s_connect(path);
     (void)send(over->fd, "hello\n", 6, MSG_NOSIGNAL); // may find it closed already
+    json_t *r = s_recv(srv, over, 5000);
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    char want[64];
+    snprintf(want, sizeof want, "too many API clients (%u)", API_SERVER_CLIENTS_MAX);
+    CHECK(msg && strstr(msg, want));
+    json_decref(r);
     CHECK(s_closed(srv, over, 5000));
     CHECK(api_server_poll_count(srv) == 1 + API_SERVER_CLIENTS_MAX);
     s_close(&over);
@@ -438,6 +492,48 @@ s_clients_max(api_server_t *srv, const char *path, s_cl_t *b)
     while (n > 0) {
         s_close(&cls[--n]);
     }
+}
+
+//  Idle clients: one neither subscribed nor with output pending is told and
+//  closed after the idle time of the server's clock; a subscriber stays;
+//  a byte in restarts the count.
+static void
+s_idle(api_server_t *srv, const char *path)
+{
+    uint64_t t = 1000000;
+    //  The clients of s_clients_max have left (b stays).
+    TK_WAIT(5000, (s_pump(srv, 5), api_server_poll_count(srv) <= 3));
+    api_server_tick(srv, t);
+    s_cl_t *idle = s_connect(path);
+    s_cl_t *busy = s_connect(path);
+    s_cl_t *sub = s_connect(path);
+    s_hello(srv, idle);
+    s_hello(srv, busy);
+    s_puts(srv, sub, "sub\n");
+    s_echo(srv, sub, "sub", 3);
+    api_server_tick(srv, t + API_SERVER_IDLE_MS - 1);
+    s_pump_for(srv, 50);
+    s_hello(srv, busy); // at t + IDLE - 1
+    api_server_tick(srv, t + API_SERVER_IDLE_MS);
+    json_t *r = s_recv(srv, idle, 5000);
+    const char *msg = json_string_value(json_object_get(json_object_get(r, "error"), "message"));
+    CHECK(msg && strstr(msg, "idle for 300 s"));
+    json_decref(r);
+    CHECK(s_closed(srv, idle, 5000));
+    s_hello(srv, busy);
+    s_hello(srv, sub);
+    //  A clock that goes back closes nobody.
+    api_server_tick(srv, 5);
+    s_pump_for(srv, 50);
+    s_hello(srv, busy);
+    api_server_set_idle(srv, 10);
+    api_server_tick(srv, t + 3 * API_SERVER_IDLE_MS);
+    CHECK(s_closed(srv, busy, 5000));
+    s_hello(srv, sub);
+    api_server_set_idle(srv, API_SERVER_IDLE_MS);
+    s_close(&idle);
+    s_close(&busy);
+    s_close(&sub);
 }
 
 void
@@ -459,8 +555,11 @@ api_server_test(bool verbose)
     s_broadcast(srv, a, b, idb);
     s_ids(srv, path, &a, ida, idb);
     s_long_lines(srv, path, &rec, b);
-    s_slow_reader(srv, path);
+    s_backlog(srv, path, false, API_SERVER_OUT_MAX);
     s_clients_max(srv, path, b);
+    s_idle(srv, path);
+    //  Last: b, a subscriber that reads nothing here, overflows too.
+    s_backlog(srv, path, true, API_SERVER_NOTE_MAX);
 
     //  Destroy closes every client and removes the socket file.
     api_server_destroy(&srv);

@@ -16,6 +16,7 @@
  */
 #include "testkit.h"
 
+#include "../../node/api.h"
 #include "../../node/api_req.h"
 #include "../../node/core.h"
 #include "../../proto/limits.h"
@@ -365,6 +366,15 @@ s_send_errors(tk_node_t *a, tk_node_t *b)
     //  Missing or mistyped parameters.
     s_bad_params(a, "send", json_pack("{s:s}", "peer", b->id));
     s_bad_params(a, "send", json_pack("{s:s}", "text", "hi"));
+    //  A missing parameter is named.
+    char *msg = NULL;
+    CHECK(s_code(a, "send", json_pack("{s:s}", "peer", b->id), &msg) == API_ERR_PARAMS);
+    CHECK(msg && strcmp(msg, "missing parameter: text") == 0);
+    free(msg);
+    msg = NULL;
+    CHECK(s_code(a, "send", json_pack("{s:s}", "text", "hi"), &msg) == API_ERR_PARAMS);
+    CHECK(msg && strcmp(msg, "missing parameter: peer") == 0);
+    free(msg);
     s_bad_params(a, "send", NULL);
     s_bad_params(a, "send", json_pack("{s:s, s:i}", "peer", b->id, "text", 5));
     s_bad_params(a, "send", json_pack("{s:i, s:s}", "peer", 5, "text", "hi"));
@@ -495,14 +505,24 @@ s_raw_lines(tk_node_t *a)
     CHECK(r && s_int(r, "id") == 7);
     CHECK(strcmp(s_str(json_object_get(r, "result"), "id"), a->id) == 0);
     json_decref(r);
-    //  JSON, but no request: -32600; params by position: -32600 too.
-    s_raw_put(fd, "[1,2]\n");
+    //  JSON, but no request: -32600 (a batch of two: two of them); params
+    //  by position: -32600 too.
+    s_raw_put(fd, "42\n");
     r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
     CHECK(r && s_error_code(r) == API_ERR_INVALID);
     json_decref(r);
+    s_raw_put(fd, "[1,2]\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_array_size(r) == 2 && s_error_code(json_array_get(r, 1)) == API_ERR_INVALID);
+    json_decref(r);
     s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"send\",\"params\":[\"x\",\"y\"]}\n");
     r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
-    CHECK(r && s_error_code(r) == API_ERR_INVALID);
+    //  ... and its error carries the request's id, as JSON-RPC 2.0 says.
+    CHECK(r && s_error_code(r) == API_ERR_INVALID && s_int(r, "id") == 8);
+    json_decref(r);
+    s_raw_put(fd, "{\"jsonrpc\":\"1.0\",\"id\":\"v\",\"method\":\"id\"}\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(r && s_error_code(r) == API_ERR_INVALID && strcmp(s_str(r, "id"), "v") == 0);
     json_decref(r);
     //  A notification (no id) is not answered; answers keep request order.
     s_raw_put(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"id\"}\n"
@@ -540,6 +560,210 @@ s_damaged_send(tk_node_t *a, tk_node_t *b)
     free(msg);
 }
 
+//  Batches: one array of responses in request order; notifications in it
+//  get none; an empty or oversized batch is one invalid-request error.
+static void
+s_raw_batches(tk_node_t *a)
+{
+    int fd = s_raw_connect(a);
+    char buf[65536];
+    size_t have = 0;
+    s_raw_put(fd, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"id\"},"
+                  "{\"jsonrpc\":\"2.0\",\"method\":\"id\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"nope\"},"
+                  "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"send\",\"params\":{}},"
+                  "42]\n");
+    json_t *r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_is_array(r) && json_array_size(r) == 4);
+    CHECK(s_int(json_array_get(r, 0), "id") == 1
+          && json_object_get(json_array_get(r, 0), "result"));
+    CHECK(s_int(json_array_get(r, 1), "id") == 2
+          && s_error_code(json_array_get(r, 1)) == API_ERR_METHOD);
+    CHECK(s_int(json_array_get(r, 2), "id") == 3
+          && s_error_code(json_array_get(r, 2)) == API_ERR_PARAMS);
+    CHECK(json_is_null(json_object_get(json_array_get(r, 3), "id"))
+          && s_error_code(json_array_get(r, 3)) == API_ERR_INVALID);
+    json_decref(r);
+    s_raw_put(fd, "[]\n");
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    CHECK(json_is_object(r) && s_error_code(r) == API_ERR_INVALID);
+    json_decref(r);
+    //  Only notifications: nothing comes back.
+    s_raw_put(fd, "[{\"jsonrpc\":\"2.0\",\"method\":\"id\"}]\n");
+    CHECK(s_raw_get(fd, buf, sizeof buf, &have, 300) == NULL);
+    //  Over API_BATCH_MAX: one error naming the bound, nothing run.
+    char big[8192];
+    size_t off = 0;
+    big[off++] = '[';
+    for (unsigned i = 0; i <= API_BATCH_MAX; i++) {
+        off += (size_t)snprintf(big + off, sizeof big - off,
+                                "%s{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"id\"}", i ? "," : "",
+                                i);
+    }
+    snprintf(big + off, sizeof big - off, "]\n");
+    s_raw_put(fd, big);
+    r = s_raw_get(fd, buf, sizeof buf, &have, 5000);
+    char bound[16];
+    snprintf(bound, sizeof bound, "%u", API_BATCH_MAX);
+    CHECK(json_is_object(r) && s_error_code(r) == API_ERR_INVALID);
+    CHECK(strstr(s_str(json_object_get(r, "error"), "message"), bound));
+    json_decref(r);
+    close(fd);
+}
+
+//  history pages: at most API_HISTORY_MAX per call (limit 0 is that max,
+//  not everything), and `before` (a msg_id) pages back to the start.
+static void
+s_history_pages(tk_node_t *a)
+{
+    identity_t *other = identity_new();
+    char peer[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(other), peer);
+    identity_destroy(&other);
+    //  API_HISTORY_MAX + 1 messages to a node never seen (they stay queued),
+    //  sent in batches.
+    int fd = s_raw_connect(a);
+    static char buf[1u << 20];
+    size_t have = 0;
+    size_t total = API_HISTORY_MAX + 1;
+    for (size_t sent = 0; sent < total;) {
+        char line[16384];
+        size_t off = 0;
+        line[off++] = '[';
+        size_t k = 0;
+        for (; k < API_BATCH_MAX && sent + k < total; k++) {
+            off += (size_t)snprintf(line + off, sizeof line - off,
+                                    "%s{\"jsonrpc\":\"2.0\",\"id\":%zu,\"method\":\"send\","
+                                    "\"params\":{\"peer\":\"%s\",\"text\":\"m%zu\"}}",
+                                    k ? "," : "", sent + k, peer, sent + k);
+            CHECK(off < sizeof line);
+        }
+        snprintf(line + off, sizeof line - off, "]\n");
+        s_raw_put(fd, line);
+        json_t *r = s_raw_get(fd, buf, sizeof buf, &have, 10000);
+        CHECK(json_array_size(r) == k);
+        CHECK(json_object_get(json_array_get(r, k - 1), "result"));
+        json_decref(r);
+        sent += k;
+    }
+    close(fd);
+    json_t *h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 0));
+    CHECK(json_array_size(h) == API_HISTORY_MAX);
+    CHECK(strcmp(s_str(json_array_get(h, 0), "text"), "m1") == 0);
+    CHECK(strcmp(s_str(json_array_get(h, API_HISTORY_MAX - 1), "text"), "m1000") == 0);
+    char *cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 100000));
+    CHECK(json_array_size(h) == API_HISTORY_MAX);
+    json_decref(h);
+    //  The page before the oldest one: the one message left, then nothing.
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == 1 && strcmp(s_str(json_array_get(h, 0), "text"), "m0") == 0);
+    free(cursor);
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == 0);
+    json_decref(h);
+    //  Pages of 3 back from m10: m7 m8 m9.
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 991));
+    CHECK(strcmp(s_str(json_array_get(h, 0), "text"), "m10") == 0);
+    free(cursor);
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history",
+                json_pack("{s:s, s:s, s:i}", "peer", peer, "before", cursor, "limit", 3));
+    CHECK(json_array_size(h) == 3 && strcmp(s_str(json_array_get(h, 0), "text"), "m7") == 0);
+    CHECK(strcmp(s_str(json_array_get(h, 2), "text"), "m9") == 0);
+    json_decref(h);
+    //  A cursor that is not a msg_id, or not one of this conversation.
+    s_bad_params(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", "zz"));
+    s_bad_params(a, "history", json_pack("{s:s, s:i}", "peer", peer, "before", 5));
+    s_parley_err(
+        a, "history",
+        json_pack("{s:s, s:s}", "peer", peer, "before", "00000000000000000000000000000000"),
+        PARLEY_ERR_NOTFOUND, "before");
+    free(cursor);
+    //  Long messages: a page stops at about API_HISTORY_BYTES of text,
+    //  keeping the newest; the next page goes on from there.
+    other = identity_new();
+    identity_node_id(identity_ed_pk(other), peer);
+    identity_destroy(&other);
+    size_t big_n = API_HISTORY_BYTES / 32000 + 20;
+    char *big = malloc(32001);
+    CHECK(big);
+    for (size_t i = 0; i < big_n; i++) {
+        memset(big, (int)('a' + i % 26), 32000);
+        big[32000] = '\0';
+        json_decref(tk_send(a, peer, big));
+    }
+    free(big);
+    h = tk_call(a, "history", json_pack("{s:s, s:i}", "peer", peer, "limit", 0));
+    size_t first = json_array_size(h);
+    CHECK(first > 0 && first < big_n);
+    CHECK(s_str(json_array_get(h, first - 1), "text")[0] == (char)('a' + (big_n - 1) % 26));
+    cursor = strdup(s_str(json_array_get(h, 0), "msg_id"));
+    json_decref(h);
+    h = tk_call(a, "history", json_pack("{s:s, s:s}", "peer", peer, "before", cursor));
+    CHECK(json_array_size(h) == big_n - first);
+    CHECK(s_str(json_array_get(h, 0), "text")[0] == 'a');
+    json_decref(h);
+    free(cursor);
+}
+
+//  Whether "id" succeeds on a connection of its own.
+static bool
+s_fresh_call_ok(tk_node_t *a)
+{
+    client_t *c = NULL;
+    if (client_connect(a->home, &c) != PARLEY_OK) {
+        return false;
+    }
+    json_t *res = NULL;
+    char *msg = NULL;
+    int rc = client_call(c, "id", NULL, &res, &msg);
+    json_decref(res);
+    free(msg);
+    client_destroy(&c);
+    return rc == PARLEY_OK;
+}
+
+//  Past the API's client limit a connection is told why, and client_call
+//  (so the CLI) reports that message rather than a bare I/O error.
+static void
+s_too_many(tk_node_t *a)
+{
+    int fds[API_SERVER_CLIENTS_MAX + 1];
+    size_t n = 0;
+    char buf[4096];
+    json_t *r = NULL;
+    while (!r) {
+        CHECK(n < API_SERVER_CLIENTS_MAX + 1);
+        fds[n] = s_raw_connect(a);
+        size_t have = 0;
+        r = s_raw_get(fds[n], buf, sizeof buf, &have, 200);
+        n++;
+    }
+    char want[64];
+    snprintf(want, sizeof want, "too many API clients (%u)", API_SERVER_CLIENTS_MAX);
+    CHECK(strstr(s_str(json_object_get(r, "error"), "message"), want));
+    CHECK(json_is_null(json_object_get(r, "id")));
+    json_decref(r);
+    client_t *c = NULL;
+    CHECK(client_connect(a->home, &c) == PARLEY_OK);
+    json_t *res = NULL;
+    char *msg = NULL;
+    CHECK(client_call(c, "id", NULL, &res, &msg) == PARLEY_ERR_BUSY);
+    CHECK(!res && msg && strstr(msg, want));
+    free(msg);
+    client_destroy(&c);
+    while (n > 0) {
+        close(fds[--n]);
+    }
+    //  The places free up again.
+    TK_WAIT(5000, s_fresh_call_ok(a));
+}
+
 void
 api_test(bool verbose)
 {
@@ -561,6 +785,9 @@ api_test(bool verbose)
     s_send_errors(a, b);
     s_methods(a);
     s_raw_lines(a);
+    s_raw_batches(a);
+    s_history_pages(a);
+    s_too_many(a);
     s_damaged_send(a, b);
     tk_node_stop(&b);
     tk_node_stop(&a);

@@ -28,6 +28,7 @@ void delivery_test(bool verbose);
 void hostile_test(bool verbose);
 void durability_test(bool verbose);
 void replica_test(bool verbose);
+void bundles_test(bool verbose);
 void api_server_test(bool verbose);
 void api_test(bool verbose);
 void parley_test(bool verbose);
