@@ -3,6 +3,7 @@
 
 #include "../discovery/discovery.h"
 #include "../proto/b32.h"
+#include "../proto/content.h"
 #include "../proto/limits.h"
 #include "api_req.h"
 #include "pex.h"
@@ -251,8 +252,12 @@ m_send(call_t *c)
         s_fail(c, rc, "cannot send a message to yourself");
     } else if (rc == PARLEY_ERR_LIMIT) {
         s_fail(c, rc, "text must be 1 to 32766 bytes");
-    } else if (rc == PARLEY_ERR_MALFORMED) {
+    } else if (rc == PARLEY_ERR_MALFORMED && !content_utf8_valid(text, strlen(text))) {
         s_fail(c, rc, "text must be valid UTF-8 without NUL");
+    } else if (rc == PARLEY_ERR_MALFORMED || rc == PARLEY_ERR_CORRUPT) {
+        //  The text was fine: what failed its check is a row read back
+        //  from the database (a range check, or SQLite's own).
+        s_fail(c, PARLEY_ERR_CORRUPT, CORE_DAMAGED_HINT);
     } else {
         s_fail(c, rc, NULL);
     }
@@ -666,6 +671,9 @@ s_one(api_t *self, uint64_t client, api_req_t *req, int code, const char *msg)
             reply = api_error(req->id, c.rpc_code, c.msg ? c.msg : "invalid params");
             json_decref(c.result);
         } else if (c.status != PARLEY_OK || !c.result) {
+            if (c.status == PARLEY_ERR_CORRUPT && !c.msg) {
+                c.msg = CORE_DAMAGED_HINT;
+            }
             reply = api_error_parley(req->id, c.status ? c.status : PARLEY_ERR_NOMEM, c.msg);
             json_decref(c.result);
         } else {

@@ -178,6 +178,7 @@ api_status_name(int status)
     case PARLEY_ERR_BUSY: return "busy";
     case PARLEY_ERR_AMBIGUOUS: return "ambiguous";
     case PARLEY_ERR_UNSUPPORTED: return "unsupported";
+    case PARLEY_ERR_CORRUPT: return "corrupt";
     default: return "unknown";
     }
 }

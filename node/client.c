@@ -142,7 +142,7 @@ client_recv(client_t *self, int timeout_ms, json_t **out)
 static int
 s_status_from_name(const char *name)
 {
-    for (int code = 0; code >= PARLEY_ERR_UNSUPPORTED; code--) {
+    for (int code = 0; code >= PARLEY_ERR_LAST; code--) {
         if (strcmp(api_status_name(code), name) == 0) {
             return code;
         }

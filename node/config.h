@@ -45,6 +45,8 @@ typedef struct {
     node_clock_fn clock;       /* NULL: the system clock (tests inject their own) */
     void *clock_arg;           /* passed to clock */
     bool quiet;                /* log warnings and errors only (embedded swarms) */
+    bool new_db;               /* start even when parley.db is empty while identity.key
+                                  exists (parleyd --new-db): the history is gone */
 } node_config_t;
 
 /*  Fills cfg with the defaults (every field a caller may leave alone). */

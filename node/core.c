@@ -80,6 +80,7 @@ core_txn_fail(core_t *self, int rc, const char *what)
     if (!self->txn_failed) {
         log_write(&self->log, LOG_WARN, "%s: %s; this iteration is rolled back and retried", what,
                   parley_strerror(rc));
+        self->txn_rc = rc;
     }
     self->counters[C_STORE_ERROR]++;
     self->txn_failed = true;
@@ -235,12 +236,19 @@ core_clear(core_t *self)
     self->n_out = 0;
     self->arena_len = 0;
     self->txn_failed = false;
+    self->txn_rc = PARLEY_OK;
 }
 
-//  The error that replaces a response of a rolled-back iteration.
+//  The error that replaces a response of a rolled-back iteration. A
+//  damaged file fails the same way on every retry: then it says so, and
+//  what to do, rather than "retry".
 static json_t *
-s_discarded(const json_t *old)
+s_discarded(const json_t *old, bool damaged)
 {
+    if (damaged) {
+        return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_CORRUPT,
+                                "nothing was stored: " CORE_DAMAGED_HINT);
+    }
     return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_IO,
                             "nothing was stored: the database refused this transaction; retry");
 }
@@ -248,20 +256,22 @@ s_discarded(const json_t *old)
 void
 core_discard(core_t *self)
 {
+    bool damaged = self->txn_rc == PARLEY_ERR_CORRUPT;
     json_array_clear(self->notes);
     self->n_out = 0;
     self->arena_len = 0;
     self->txn_failed = false;
+    self->txn_rc = PARLEY_OK;
     for (size_t i = 0; i < self->n_replies; i++) {
         json_t *old = self->replies[i].reply;
         if (json_is_array(old)) {
             //  A batch's answer: each response in it becomes the error.
             for (size_t k = 0; k < json_array_size(old); k++) {
-                json_array_set_new(old, k, s_discarded(json_array_get(old, k)));
+                json_array_set_new(old, k, s_discarded(json_array_get(old, k), damaged));
             }
             continue;
         }
-        self->replies[i].reply = s_discarded(old);
+        self->replies[i].reply = s_discarded(old, damaged);
         json_decref(old);
     }
 }

@@ -104,9 +104,12 @@ typedef struct core {
     node_clock_fn clock; /* injectable; NULL: CLOCK_REALTIME */
     void *clock_arg;
     /* the iteration */
-    bool txn_failed; /* a class asked for a rollback */
-    bool checkpoint; /* it deleted content (expiry): checkpoint after the commit so the old
-                        page images leave the WAL; kept set while a reader defers it */
+    bool txn_failed;  /* a class asked for a rollback */
+    bool checkpoint;  /* it deleted content (expiry): checkpoint after the commit so the old
+                         page images leave the WAL; kept set while a reader defers it */
+    int txn_rc;       /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
+                         the file is damaged, and a retry cannot help) */
+    bool damage_told; /* the log has said once that the database is damaged */
     /* the after-commit queue */
     json_t *notes; /* notifications (array) */
     core_reply_t *replies;
@@ -157,5 +160,10 @@ void core_clear(core_t *self);
 /*  After a rollback: drops every output and turns each pending reply into
  *  an error telling the client nothing was stored. */
 void core_discard(core_t *self);
+
+/*  What a user is told when the database turns out to be damaged. */
+#define CORE_DAMAGED_HINT                                                                          \
+    "the database parley.db is damaged: stop parleyd, keep a copy of parley.db, then run "         \
+    "`parley recover`"
 
 #endif

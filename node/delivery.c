@@ -496,6 +496,11 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     if (rc == PARLEY_OK) {
         rc = store_msg_add(core->store, msg);
     }
+    if (rc == PARLEY_ERR_MALFORMED) {
+        //  The text passed its checks above: what failed one is a row read
+        //  back from the database (a session, a prekey), i.e. damage.
+        rc = PARLEY_ERR_CORRUPT;
+    }
     if (rc != PARLEY_OK) {
         //  Part of the message may be written (session, envelope): none of
         //  it may commit. The caller's error reply says so.

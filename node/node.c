@@ -67,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -556,6 +557,9 @@ s_commit(node_t *self)
     int rc = PARLEY_OK;
     if (store_in_txn(self->store)) {
         rc = core->txn_failed ? PARLEY_ERR_IO : store_commit(self->store);
+        if (rc == PARLEY_ERR_CORRUPT && !core->txn_failed) {
+            core->txn_rc = rc; // core_discard tells the callers
+        }
         if (rc != PARLEY_OK) {
             log_write(&core->log, LOG_WARN, "%s; rolling back: nothing of it is promised",
                       core->txn_failed ? "a step failed" : "commit failed");
@@ -569,6 +573,11 @@ s_commit(node_t *self)
     } else if (core->txn_failed) {
         rc = PARLEY_ERR_IO; // failed before it wrote: nothing to undo, nothing to promise
         core->counters[C_ROLLED_BACK]++;
+    }
+    if (rc != PARLEY_OK && core->txn_rc == PARLEY_ERR_CORRUPT && !core->damage_told) {
+        //  Once: every later iteration that touches the damage fails the same way.
+        log_write(&core->log, LOG_ERROR, "%s", CORE_DAMAGED_HINT);
+        core->damage_told = true;
     }
     if (rc != PARLEY_OK) {
         core->checkpoint = false; // nothing was deleted after all
@@ -620,9 +629,12 @@ s_fail(int rc, int *err, char *errmsg, size_t cap, const char *fmt, ...)
     return rc;
 }
 
+//  *created tells whether this start made the identity (a new node).
 static int
-s_open_identity(node_t *self, const node_config_t *cfg, int *err, char *errmsg, size_t cap)
+s_open_identity(node_t *self, const node_config_t *cfg, bool *created, int *err, char *errmsg,
+                size_t cap)
 {
+    *created = false;
     const char *home = self->core.home;
     int rc = home_identity_load(home, cfg->passphrase, cfg->pass_len, &self->id);
     if (rc == PARLEY_ERR_NOTFOUND) {
@@ -635,6 +647,7 @@ s_open_identity(node_t *self, const node_config_t *cfg, int *err, char *errmsg, 
             return s_fail(rc, err, errmsg, cap, "cannot create %s/identity.key", home);
         }
         fprintf(stderr, "parleyd: created a new identity in %s/identity.key\n", home);
+        *created = true;
         return PARLEY_OK;
     }
     if (rc == PARLEY_ERR_STATE) {
@@ -652,21 +665,62 @@ s_open_identity(node_t *self, const node_config_t *cfg, int *err, char *errmsg, 
     return PARLEY_OK;
 }
 
+//  Whether the database at path holds nothing: a zero-length file with no
+//  WAL beside it that holds frames (a node killed before its first
+//  checkpoint has an empty parley.db and everything in parley.db-wal).
+//  A missing file is not "empty" here: `parley init` makes identity.key
+//  alone, and the first start creates the database.
+static bool
+s_db_is_empty(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size != 0) {
+        return false;
+    }
+    char wal[HOME_PATH_MAX + 8];
+    int n = snprintf(wal, sizeof wal, "%s-wal", path);
+    if (n < 0 || (size_t)n >= sizeof wal) {
+        return false; // cannot look: store_open decides
+    }
+    return lstat(wal, &sb) != 0 || sb.st_size == 0;
+}
+
+//  Opens parley.db. Refused, with what to do: a damaged file (quick_check,
+//  store/store.c "Damage"), and an empty one when the identity was not
+//  made by this start, for then this node had a database and lost it (a
+//  truncation, a bad copy): starting would silently forget every message,
+//  contact and session. cfg->new_db (parleyd --new-db) says to start anyway.
 static int
-s_open_store(node_t *self, int *err, char *errmsg, size_t cap)
+s_open_store(node_t *self, const node_config_t *cfg, bool id_created, int *err, char *errmsg,
+             size_t cap)
 {
     const char *home = self->core.home;
     char path[HOME_PATH_MAX];
+    char why[256];
     int rc = home_path(home, "parley.db", path, sizeof path);
+    if (rc == PARLEY_OK && !id_created && !cfg->new_db && s_db_is_empty(path)) {
+        return s_fail(PARLEY_ERR_CORRUPT, err, errmsg, cap,
+                      "%s/parley.db is empty, but %s/identity.key exists: this node's database "
+                      "(history, contacts, sessions) is lost. Put back a copy if you have one; "
+                      "to start with an empty database, run parleyd --new-db",
+                      home, home);
+    }
     if (rc == PARLEY_OK) {
-        rc = store_open(path, &self->store);
+        rc = store_open_why(path, &self->store, why, sizeof why);
+    }
+    if (rc == PARLEY_ERR_CORRUPT) {
+        return s_fail(rc, err, errmsg, cap,
+                      "%s/parley.db is damaged (%s): stop, keep a copy of it, "
+                      "then run `parley --home %s recover`",
+                      home, why[0] ? why : "database disk image is malformed", home);
     }
     if (rc == PARLEY_ERR_UNSUPPORTED) {
         return s_fail(rc, err, errmsg, cap,
                       "%s/parley.db comes from a newer Parley; upgrade parleyd", home);
     }
     if (rc != PARLEY_OK) {
-        return s_fail(rc, err, errmsg, cap, "cannot open the database %s/parley.db", home);
+        return s_fail(rc, err, errmsg, cap, "cannot open the database %s/parley.db: %s", home,
+                      parley_strerror(rc));
     }
     return PARLEY_OK;
 }
@@ -880,8 +934,9 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
         node_destroy(&self);
         return NULL;
     }
-    if (s_open_identity(self, cfg, err, errmsg, cap) != PARLEY_OK
-        || s_open_store(self, err, errmsg, cap) != PARLEY_OK) {
+    bool id_created = false;
+    if (s_open_identity(self, cfg, &id_created, err, errmsg, cap) != PARLEY_OK
+        || s_open_store(self, cfg, id_created, err, errmsg, cap) != PARLEY_OK) {
         node_destroy(&self);
         return NULL;
     }

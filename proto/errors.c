@@ -28,6 +28,7 @@ parley_strerror(int code)
     case PARLEY_ERR_BUSY: return "resource busy";
     case PARLEY_ERR_AMBIGUOUS: return "ambiguous name or short id";
     case PARLEY_ERR_UNSUPPORTED: return "unsupported version or kind";
+    case PARLEY_ERR_CORRUPT: return "database damaged";
     default: return "unknown error";
     }
 }

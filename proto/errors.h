@@ -29,7 +29,11 @@ enum {
     PARLEY_ERR_BUSY = -15,         /* resource held by someone else (lock) */
     PARLEY_ERR_AMBIGUOUS = -16,    /* a short id or name matches several peers */
     PARLEY_ERR_UNSUPPORTED = -17,  /* unknown version or kind */
+    PARLEY_ERR_CORRUPT = -18,      /* the database file is damaged (SQLite, quick_check) */
 };
+
+/*  The lowest code: loops over every code stop here. */
+#define PARLEY_ERR_LAST PARLEY_ERR_CORRUPT
 
 /*  Returns a static, human-readable string for a status code. Never NULL. */
 const char *parley_strerror(int code);

@@ -24,7 +24,7 @@
  *                          a hostile or damaged file cannot run SQL functions
  *                          from its schema, nor be corrupted further through
  *                          PRAGMA writable_schema; bad cells are reported as
- *                          SQLITE_CORRUPT (→ PARLEY_ERR_MALFORMED) when read
+ *                          SQLITE_CORRUPT (→ PARLEY_ERR_CORRUPT) when read
  *    busy_timeout 5000 ms  another process holding the lock briefly is waited for
  *  The file is created mode 0600 before SQLite opens it (its -wal and -shm files
  *  inherit that mode); a symbolic link or a non-regular file at the path is
@@ -68,6 +68,18 @@
  *      Small named integers (the next own prekey id...). key is 1..64 bytes.
  *      value is an opaque 64-bit pattern (a uint64 stored as its two's
  *      complement), never compared in SQL.
+ *
+ *  Damage
+ *  ------
+ *  store_open() runs PRAGMA quick_check on every open and refuses a file
+ *  that fails it (PARLEY_ERR_CORRUPT; store_open_why() says what SQLite
+ *  found). Every start, not only after an unclean shutdown: the damage this
+ *  is for (a disk's bad sectors, a file overwritten in place) happens to a
+ *  stopped node as well. Cost, measured on a 93 MB file of 100,000
+ *  envelopes and their messages: 0.19 s with the file in the page cache,
+ *  1.9 s cold (integrity_check: 1.6 s and 4.1 s). Damage met later, by a
+ *  read, is PARLEY_ERR_CORRUPT too (SQLITE_CORRUPT, SQLITE_NOTADB). What can
+ *  still be read is saved by store_recover() (store_recover.c).
  *
  *  Secrets live in own_prekeys.secret and *_sessions.key (store_keys.c).
  *  Deleting a row zeroes it in its page (secure_delete); the superseded page
@@ -471,9 +483,57 @@ s_prepare_all(store_t *self)
     return rc;
 }
 
+/*  Copies text into why (cap bytes; why may be NULL), cut to fit. */
+static void
+s_why(char *why, size_t cap, const char *text)
+{
+    if (why != NULL && cap > 0) {
+        int n = snprintf(why, cap, "%s", text != NULL ? text : "");
+        (void)n; /* a cut message is still the best one there is */
+    }
+}
+
+/*  PRAGMA quick_check: every page, cell and record of every b-tree is read
+ *  and checked for structure (what integrity_check does, minus the
+ *  index-against-table comparison). 0 if the file is sound, else
+ *  PARLEY_ERR_CORRUPT with SQLite's first complaint in why. */
+static int
+s_quick_check(sqlite3 *db, char *why, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        return s_err(rc);
+    }
+    bool row = false;
+    int err = s_step(st, &row);
+    if (err == 0 && !row) {
+        err = PARLEY_ERR_IO;
+    }
+    if (err == 0) {
+        const unsigned char *said = sqlite3_column_text(st, 0);
+        if (said == NULL || strcmp((const char *)said, "ok") != 0) {
+            /* one line: without the "*** in database main ***" heading */
+            const char *text = said != NULL ? (const char *)said : "quick_check failed";
+            const char *nl = strrchr(text, '\n');
+            s_why(why, cap, nl != NULL && nl[1] != '\0' ? nl + 1 : text);
+            err = PARLEY_ERR_CORRUPT;
+        }
+    }
+    (void)sqlite3_finalize(st); /* the step's error is already in err */
+    return err;
+}
+
 int
 store_open(const char *path, store_t **out)
 {
+    return store_open_why(path, out, NULL, 0);
+}
+
+int
+store_open_why(const char *path, store_t **out, char *why, size_t cap)
+{
+    s_why(why, cap, "");
     if (out == NULL) {
         return PARLEY_ERR_STATE;
     }
@@ -499,11 +559,20 @@ store_open(const char *path, store_t **out)
     if (rc == 0) {
         rc = s_configure(self->db);
     }
+    /* Before anything reads a row: a damaged file is refused whole, with
+       what is wrong, rather than failing later call by call with errors
+       that name the wrong culprit (see "Damage" at the top). */
+    if (rc == 0) {
+        rc = s_quick_check(self->db, why, cap);
+    }
     if (rc == 0) {
         rc = s_migrate(self->db);
     }
     if (rc == 0) {
         rc = s_prepare_all(self);
+    }
+    if (rc == PARLEY_ERR_CORRUPT && why != NULL && cap > 0 && why[0] == '\0') {
+        s_why(why, cap, self->db != NULL ? sqlite3_errmsg(self->db) : "");
     }
     if (rc != 0) {
         store_destroy(&self);
@@ -801,7 +870,7 @@ s_t_open_refused(const char *dir)
     CHECK(fwrite(junk, 1, sizeof junk, f) == sizeof junk);
     CHECK(fclose(f) == 0);
     int rc = store_open(path, &s);
-    CHECK(rc == PARLEY_ERR_MALFORMED || rc == PARLEY_ERR_IO);
+    CHECK(rc == PARLEY_ERR_CORRUPT || rc == PARLEY_ERR_IO);
     CHECK(s == NULL);
 
     /* a symbolic link in place of the file */

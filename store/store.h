@@ -31,9 +31,15 @@
 
 typedef struct _store_t store_t;
 
-/*  Opens (creating if needed) and migrates the database at path.
- *  PARLEY_ERR_UNSUPPORTED for a file of a newer schema, PARLEY_ERR_IO else. */
+/*  Opens (creating if needed), checks (PRAGMA quick_check) and migrates the
+ *  database at path. PARLEY_ERR_UNSUPPORTED for a file of a newer schema,
+ *  PARLEY_ERR_CORRUPT for a damaged one (store_recover saves what it can),
+ *  PARLEY_ERR_IO else. */
 int store_open(const char *path, store_t **out) PARLEY_WUR;
+/*  store_open, and on PARLEY_ERR_CORRUPT why (cap bytes, may be NULL) holds
+ *  SQLite's first complaint ("Page 42: btreeInitPage() returns error code 11").
+ *  why is "" on every other outcome. */
+int store_open_why(const char *path, store_t **out, char *why, size_t cap) PARLEY_WUR;
 /*  Closes the database (checkpointing the WAL). NULL-safe. */
 void store_destroy(store_t **self_p);
 
@@ -280,6 +286,40 @@ int store_outbox_drop(store_t *self, const uint8_t env_id[32]) PARLEY_WUR;
  *  not already. */
 int store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed) PARLEY_WUR;
 
+/* ---- salvage (store_recover.c) ---- */
+
+#define STORE_RECOVER_TABLES 12u
+
+typedef struct {
+    const char *table;  /* its name (static) */
+    uint64_t kept;      /* rows copied into the new file */
+    uint64_t lost;      /* rows skipped over in unreadable stretches, counted by the gap in
+                           their rowids (so rows deleted before the damage count too: an
+                           upper bound) */
+    uint64_t stretches; /* unreadable stretches stepped over */
+    uint64_t refused;   /* rows read but refused by the new file (an outbox row whose
+                           envelope was lost, a duplicate key from a damaged index) */
+    bool tail_lost;     /* the end of the table could not be read: how much is unknown */
+    bool unreadable;    /* the table could not be read at all (or the file lacks it) */
+} store_recover_table_t;
+
+typedef struct {
+    store_recover_table_t table[STORE_RECOVER_TABLES]; /* one per table, in copy order */
+    size_t n;                                          /* entries used */
+} store_recover_report_t;
+
+/*  Copies every row that can still be read from the (damaged) database at
+ *  src into a new database at dst, which must not exist yet (PARLEY_ERR_EXISTS)
+ *  and is created with the current schema. src is read only: its WAL is read
+ *  but never checkpointed into it, so the damaged file stays as it was for a
+ *  later look. Rows are walked in rowid order; an unreadable stretch is
+ *  stepped over and counted. scope_authors is rebuilt from the envelopes
+ *  kept. *report says, per table, what was kept and lost. On error dst is
+ *  removed. PARLEY_ERR_UNSUPPORTED if src is from a newer schema,
+ *  PARLEY_ERR_CORRUPT if nothing of it can be read (its header or schema
+ *  is gone). */
+int store_recover(const char *src, const char *dst, store_recover_report_t *report) PARLEY_WUR;
+
 /* ---- statistics ---- */
 typedef struct {
     uint64_t envelopes;     /* rows in the log */
@@ -314,11 +354,12 @@ typedef enum {
 void store_fault_set(store_t *self, store_fault_t where, int count);
 
 /* ---- self-tests, one per file (tests/store_selftest.c runs them) ---- */
-void store_test(bool verbose);       /* store.c: open, migrate, bind, transactions, stats */
-void store_log_test(bool verbose);   /* store_log.c */
-void store_msgs_test(bool verbose);  /* store_msgs.c */
-void store_peers_test(bool verbose); /* store_peers.c */
-void store_keys_test(bool verbose);  /* store_keys.c */
-void store_sync_test(bool verbose);  /* store_sync.c */
+void store_test(bool verbose);         /* store.c: open, migrate, bind, transactions, stats */
+void store_log_test(bool verbose);     /* store_log.c */
+void store_msgs_test(bool verbose);    /* store_msgs.c */
+void store_peers_test(bool verbose);   /* store_peers.c */
+void store_keys_test(bool verbose);    /* store_keys.c */
+void store_sync_test(bool verbose);    /* store_sync.c */
+void store_recover_test(bool verbose); /* store_recover.c: quick_check at open, salvage */
 
 #endif

@@ -105,7 +105,7 @@ s_err(int rc)
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return PARLEY_ERR_BUSY;
     case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
+    case SQLITE_NOTADB: return PARLEY_ERR_CORRUPT; /* the file, not its caller, is at fault */
     case SQLITE_FORMAT:
     case SQLITE_MISMATCH: return PARLEY_ERR_MALFORMED;
     case SQLITE_TOOBIG: return PARLEY_ERR_LIMIT;

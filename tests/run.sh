@@ -47,7 +47,7 @@ for t in tests/integration/t_*.sh; do
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
 for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay t_sync_abuse \
-    t_term_escape; do
+    t_term_escape t_corrupt_db; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \

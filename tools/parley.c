@@ -15,7 +15,9 @@
 #include "../node/home.h"
 #include "../proto/identity.h"
 #include "../proto/textsafe.h"
+#include "../store/store.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -23,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     char home[HOME_PATH_MAX]; /* resolved home */
@@ -50,6 +54,9 @@ s_usage(FILE *out)
             "  contacts add ID NAME [--replace] | list | remove NAME | verify PEER\n"
             "  safety PEER                    the 60-digit safety number of you and PEER\n"
             "  doctor [PEER]                  discovery health, and why PEER is not connected\n"
+            "  recover                        parleyd stopped: copy what can be read of a damaged\n"
+            "                                 parley.db into a new one; the old one is kept as\n"
+            "                                 parley.db.damaged-TIMESTAMP\n"
             "PEER is a node id, a contact name, or a unique short id.\n");
 }
 
@@ -240,6 +247,166 @@ c_id(cli_t *cli)
     } else {
         printf("id:          %s\nshort id:    %s\nfingerprint: %s\n", nid, sid, fp);
     }
+    return 0;
+}
+
+/*  path + suffix into out; false if it does not fit. */
+static bool
+s_join(char *out, size_t cap, const char *path, const char *suffix)
+{
+    int n = snprintf(out, cap, "%s%s", path, suffix);
+    return n > 0 && (size_t)n < cap;
+}
+
+static off_t
+s_size(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+static void
+s_print_recovered(const cli_t *cli, const store_recover_report_t *rep, const char *kept_as)
+{
+    if (cli->json) {
+        json_t *tables = json_array();
+        for (size_t i = 0; i < rep->n; i++) {
+            const store_recover_table_t *t = &rep->table[i];
+            json_array_append_new(
+                tables, json_pack("{s:s, s:I, s:I, s:I, s:I, s:b, s:b}", "table", t->table, "kept",
+                                  (json_int_t)t->kept, "lost", (json_int_t)t->lost, "stretches",
+                                  (json_int_t)t->stretches, "refused", (json_int_t)t->refused,
+                                  "tail_lost", t->tail_lost, "unreadable", t->unreadable));
+        }
+        json_t *out = json_pack("{s:s, s:o}", "damaged", kept_as, "tables", tables);
+        s_print_json(out);
+        json_decref(out);
+        return;
+    }
+    printf("recovered %s/parley.db, table by table:\n", cli->home);
+    for (size_t i = 0; i < rep->n; i++) {
+        const store_recover_table_t *t = &rep->table[i];
+        printf("  %-14s kept %" PRIu64, t->table, t->kept);
+        if (t->unreadable) {
+            printf(", unreadable: all of it lost");
+        } else if (t->stretches > 0) {
+            printf(", lost");
+            if (t->lost > 0) {
+                printf(" up to %" PRIu64 " in", t->lost);
+            }
+            printf(" %" PRIu64 " unreadable stretch%s", t->stretches, t->stretches > 1 ? "es" : "");
+            if (t->tail_lost) {
+                printf(" (and the end of the table: how many rows is unknown)");
+            }
+        } else {
+            printf(", lost 0");
+        }
+        if (t->refused > 0) {
+            printf(", %" PRIu64 " refused (they named lost rows, or clashed)", t->refused);
+        }
+        printf("\n");
+    }
+    printf("the damaged file is kept as %s; start parleyd again\n", kept_as);
+}
+
+//  Salvage of a damaged parley.db, parleyd stopped (its lock is taken for
+//  the length of the command): store_recover copies what can be read into
+//  parley.db.recovering; then the damaged file (and its WAL) is renamed
+//  parley.db.damaged-TIMESTAMP and the new one takes its place.
+static int
+c_recover(cli_t *cli)
+{
+    if (cli->argc != 0) {
+        return s_die(2, "usage: parley recover");
+    }
+    int lock = -1;
+    long pid = 0;
+    int rc = home_lock(cli->home, &lock, &pid);
+    if (rc == PARLEY_ERR_BUSY) {
+        return s_die(1, "parleyd (pid %ld) is running on %s: stop it first", pid, cli->home);
+    }
+    if (rc != PARLEY_OK) {
+        return s_die(1, "cannot lock %s/parleyd.lock (is %s a Parley home?)", cli->home, cli->home);
+    }
+    char db[HOME_PATH_MAX], tmp[HOME_PATH_MAX], wal[HOME_PATH_MAX + 8];
+    char kept[HOME_PATH_MAX + 64], kept_wal[HOME_PATH_MAX + 72], x[HOME_PATH_MAX + 16];
+    if (home_path(cli->home, "parley.db", db, sizeof db) != PARLEY_OK
+        || home_path(cli->home, "parley.db.recovering", tmp, sizeof tmp) != PARLEY_OK
+        || !s_join(wal, sizeof wal, db, "-wal")) {
+        home_unlock(&lock);
+        return s_die(1, "the home path %s is too long", cli->home);
+    }
+    if (s_size(db) < 0) {
+        home_unlock(&lock);
+        return s_die(1, "no database at %s: nothing to recover", db);
+    }
+    if (s_size(db) == 0 && s_size(wal) <= 0) {
+        home_unlock(&lock);
+        return s_die(1,
+                     "%s is empty: nothing to recover. Put back a copy if you have one; to "
+                     "start with an empty database, run parleyd --new-db",
+                     db);
+    }
+    //  A stale attempt that was interrupted is only a copy: start over.
+    static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        if (s_join(x, sizeof x, tmp, sfx[i])) {
+            (void)unlink(x); // absent is fine; a file that stays makes store_recover refuse
+        }
+    }
+    store_recover_report_t rep;
+    rc = store_recover(db, tmp, &rep);
+    if (rc != PARLEY_OK) {
+        home_unlock(&lock);
+        if (rc == PARLEY_ERR_CORRUPT) {
+            return s_die(1,
+                         "%s cannot be read at all (its header or schema is damaged): "
+                         "nothing could be saved; it is left as it was",
+                         db);
+        }
+        if (rc == PARLEY_ERR_UNSUPPORTED) {
+            return s_die(1, "%s comes from a newer Parley; recover it with that version", db);
+        }
+        return s_die(1, "cannot recover %s: %s; it is left as it was", db, parley_strerror(rc));
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) == NULL || strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm) == 0) {
+        snprintf(stamp, sizeof stamp, "%lld", (long long)now);
+    }
+    //  Two recoveries in one second: a suffix keeps the earlier one.
+    bool named = false;
+    for (int k = 0; k < 100 && !named; k++) {
+        char suffix[64];
+        snprintf(suffix, sizeof suffix, k == 0 ? ".damaged-%s" : ".damaged-%s.%d", stamp, k);
+        named = s_join(kept, sizeof kept, db, suffix) && s_size(kept) < 0;
+    }
+    if (!named || !s_join(kept_wal, sizeof kept_wal, kept, "-wal") || rename(db, kept) != 0) {
+        home_unlock(&lock);
+        return s_die(1, "cannot move %s aside (%s); the recovered copy is %s", db,
+                     named ? strerror(errno) : "no free name", tmp);
+    }
+    if (s_size(wal) == 0) {
+        (void)unlink(wal); // an empty WAL (our own read opened it) holds nothing to keep
+    } else if (s_size(wal) > 0 && rename(wal, kept_wal) != 0) {
+        fprintf(stderr, "parley: cannot move %s aside: %s\n", wal, strerror(errno));
+    }
+    if (s_join(x, sizeof x, db, "-shm")) {
+        (void)unlink(x); // the damaged file's index of its WAL, rebuilt when it is opened
+    }
+    if (rename(tmp, db) != 0) {
+        home_unlock(&lock);
+        return s_die(1, "cannot put %s in place of %s: %s (rename it yourself)", tmp, db,
+                     strerror(errno));
+    }
+    int dfd = open(cli->home, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); // the renames survive a crash; failing, they still happened
+        (void)close(dfd);
+    }
+    home_unlock(&lock);
+    s_print_recovered(cli, &rep, kept);
     return 0;
 }
 
@@ -785,7 +952,7 @@ main(int argc, char **argv)
         { "history", c_history }, { "watch", c_watch },
         { "peers", c_peers },     { "contacts", c_contacts },
         { "safety", c_safety },   { "status", c_status },
-        { "doctor", c_doctor },
+        { "doctor", c_doctor },   { "recover", c_recover },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(cmds[k].name, cmd) == 0) {

@@ -37,6 +37,8 @@ s_usage(FILE *out)
         "                        or branch gateway): holds envelopes for offline members,\n"
         "                        verifies them, cannot read them\n"
         "  --no-read-receipts    never tell senders when you read their messages\n"
+        "  --new-db              start with an empty database although identity.key\n"
+        "                        exists and parley.db is empty (its history is lost)\n"
         "  --sync-ms N           reconciliation round period (default 30000, jittered)\n"
         "  -v                    debug logging\n"
         "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
@@ -110,6 +112,10 @@ main(int argc, char **argv)
         }
         if (strcmp(a, "--no-pex") == 0) {
             cfg.no_pex = true;
+            continue;
+        }
+        if (strcmp(a, "--new-db") == 0) {
+            cfg.new_db = true;
             continue;
         }
         if (strcmp(a, "--relay") == 0) {

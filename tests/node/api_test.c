@@ -22,6 +22,8 @@
 #include "../../proto/limits.h"
 #include <errno.h>
 #include <poll.h>
+#include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -536,6 +538,28 @@ s_raw_lines(tk_node_t *a)
     close(fd);
 }
 
+//  A row of the database that fails its check on the way out (a sending
+//  session's key cut short, as a damaged page could): send says the
+//  database is damaged and what to do, never that the text is bad. Last:
+//  the node is left with the damage.
+static void
+s_damaged_send(tk_node_t *a, tk_node_t *b)
+{
+    CHECK(tk_sql_int(a, "SELECT count(*) FROM send_sessions") >= 1);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/parley.db", a->home);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    CHECK(sqlite3_busy_timeout(db, 5000) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "UPDATE send_sessions SET key = x'00'", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+    char *msg = NULL;
+    int code = tk_call_err(a, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", "hi"), &msg);
+    CHECK(code == PARLEY_ERR_CORRUPT);
+    CHECK(msg && strstr(msg, "damaged") && strstr(msg, "parley recover") && !strstr(msg, "UTF-8"));
+    free(msg);
+}
+
 //  Batches: one array of responses in request order; notifications in it
 //  get none; an empty or oversized batch is one invalid-request error.
 static void
@@ -764,6 +788,7 @@ api_test(bool verbose)
     s_raw_batches(a);
     s_history_pages(a);
     s_too_many(a);
+    s_damaged_send(a, b);
     tk_node_stop(&b);
     tk_node_stop(&a);
     tk_dir_remove(dir);
