@@ -737,12 +737,21 @@ s_too_many(tk_node_t *a)
     size_t n = 0;
     char buf[4096];
     json_t *r = NULL;
+    //  Each new connection asks something: an admitted one is answered, the
+    //  one past the limit is told why instead (however slow the node is).
+    static const char ask[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"id\"}\n";
     while (!r) {
         CHECK(n < API_SERVER_CLIENTS_MAX + 1);
         fds[n] = s_raw_connect(a);
+        (void)!send(fds[n], ask, sizeof ask - 1, MSG_NOSIGNAL); // the refused may be closed
         size_t have = 0;
-        r = s_raw_get(fds[n], buf, sizeof buf, &have, 200);
+        r = s_raw_get(fds[n], buf, sizeof buf, &have, 10000);
+        CHECK(r);
         n++;
+        if (json_object_get(r, "result")) {
+            json_decref(r);
+            r = NULL;
+        }
     }
     char want[64];
     snprintf(want, sizeof want, "too many API clients (%u)", API_SERVER_CLIENTS_MAX);
