@@ -1,9 +1,17 @@
 /*  node/replica.c — replication (see replica.h; protocol in SPEC §15–16).
  *
- *  The scope table is a sorted array of scopes this node replicates, each
- *  with the first two authors seen (a DM scope has two parties) and, once
- *  a round needs it, the reconciliation set loaded from the store. A member
- *  replicates the scopes it is a party to; a relay every scope.
+ *  The scope table holds the scopes this node replicates, each with the
+ *  first two authors seen (a DM scope has two parties) and, once a round
+ *  needs it, the reconciliation set loaded from the store. A member
+ *  replicates the scopes it is a party to; a relay every scope that some
+ *  envelope in its store is in. The table is an array (sorted lazily, when
+ *  an OPEN or a digest walks it in scope order) behind a keyed hash index,
+ *  so adding a scope is amortised O(1) however many there are.
+ *
+ *  A scope a peer names that nobody holds is never added: a relay answers
+ *  its block against one shared empty set and forgets it (it is added when
+ *  an envelope of it is stored). Blocks there that claim no items are
+ *  noise, and past a small allowance a minute each strikes the peer.
  *
  *  A round, from the side with the smaller key (or whoever's timer fires):
  *
@@ -43,6 +51,15 @@
 #define S_WANT_FLOOD 128u    /* strike weight of a WANT flood (a quarter of the ban budget) */
 #define S_FRESH_PER_MSG 256u /* hinted authors never seen, checked per message (~12 ms) */
 #define S_DIGEST_MIN 8u      /* relays holding more scopes open with a digest */
+/*  Scopes nobody holds, named by a peer: a relay answers them against an
+ *  empty set and keeps nothing. Per peer and minute, S_UNKNOWN_FREE blocks
+ *  claiming no items there cost nothing, and each one past it strikes 1 (so
+ *  S_UNKNOWN_FREE + 512 such blocks a minute ban); blocks that do claim
+ *  items (a peer offering what we lack) are answered up to
+ *  S_UNKNOWN_PER_MIN a minute, the rest wait for a later round. */
+#define S_UNKNOWN_FREE 64u
+#define S_UNKNOWN_PER_MIN 16384u
+#define S_UNKNOWN_WINDOW_MS 60000u
 
 typedef struct {
     uint8_t scope[32];
@@ -79,14 +96,21 @@ typedef struct {
     size_t n_wants_out;
     uint8_t (*offered)[32]; /* scopes it told us it replicates, sorted */
     size_t n_offered;
+    uint64_t unknown_since; /* ms: the window of the two counts below began */
+    size_t n_noise;         /* blocks of scopes nobody holds that claim no items */
+    size_t n_unknown;       /* blocks of scopes nobody holds that claim items */
 } s_peer_t;
 
 struct replica {
     core_t *core;       /* borrowed */
     links_t *links;     /* borrowed */
     session_t *session; /* borrowed: DM scopes and prekey bundles */
-    s_scope_t **scopes; /* sorted by scope */
-    size_t n_scopes, cap_scopes;
+    s_scope_t **scopes; /* every scope we hold; the first n_sorted in scope order */
+    size_t n_scopes, cap_scopes, n_sorted;
+    s_scope_t **index; /* open addressing over scopes, at most half full */
+    size_t cap_index;  /* a power of two, or 0 */
+    uint8_t index_key[crypto_shorthash_KEYBYTES]; /* secret: peers pick scopes */
+    sync_set_t *empty; /* answers blocks of scopes nobody holds; never filled */
     size_t fresh_left; /* X25519s one received message may still cost (hints) */
     uint8_t *buf;      /* PARLEY_FRAME_MAX: the message being written */
     uint64_t next_expire;
@@ -103,27 +127,93 @@ struct replica {
 /* ------------------------------------------------------------ the table */
 
 static int
-s_scope_cmp(const void *key, const void *elem)
+s_scope_cmp(const void *a, const void *b)
 {
-    return memcmp(key, (*(s_scope_t *const *)elem)->scope, 32);
+    return memcmp((*(s_scope_t *const *)a)->scope, (*(s_scope_t *const *)b)->scope, 32);
+}
+
+//  The index slot of scope: its entry, or the empty slot it goes in. Keyed
+//  with a secret: a peer that picks scopes cannot make them collide.
+static s_scope_t **
+s_index_slot(s_scope_t **index, size_t cap, const uint8_t key[crypto_shorthash_KEYBYTES],
+             const uint8_t scope[32])
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    crypto_shorthash(h, scope, 32, key);
+    uint64_t v = 0;
+    memcpy(&v, h, sizeof v);
+    for (size_t i = (size_t)v & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (!index[i] || memcmp(index[i]->scope, scope, 32) == 0) {
+            return &index[i];
+        }
+    }
 }
 
 static s_scope_t *
 s_scope_find(const replica_t *self, const uint8_t scope[32])
 {
-    if (self->n_scopes == 0) {
-        return NULL; // bsearch may not be given a NULL array
+    if (self->cap_index == 0) {
+        return NULL;
     }
-    s_scope_t **p = bsearch(scope, self->scopes, self->n_scopes, sizeof *self->scopes, s_scope_cmp);
-    return p ? *p : NULL;
+    return *s_index_slot(self->index, self->cap_index, self->index_key, scope);
 }
 
+//  The table in scope order (OPEN offers and the digest go in that order).
+//  Scopes added since the last time are sorted alone and merged in: O(n)
+//  plus the new ones, as much as the walk that follows.
+static void
+s_scope_sort(replica_t *self)
+{
+    size_t n = self->n_scopes, k = self->n_sorted;
+    if (k == n) {
+        return;
+    }
+    s_scope_t **t = self->scopes;
+    qsort(t + k, n - k, sizeof *t, s_scope_cmp);
+    s_scope_t **merged = k > 0 && s_scope_cmp(&t[k - 1], &t[k]) > 0 ? malloc(n * sizeof *t) : NULL;
+    if (merged) {
+        size_t i = 0, j = k, o = 0;
+        while (i < k || j < n) {
+            merged[o++] = j == n || (i < k && s_scope_cmp(&t[i], &t[j]) < 0) ? t[i++] : t[j++];
+        }
+        memcpy(t, merged, n * sizeof *t);
+        free(merged);
+    } else if (k > 0 && s_scope_cmp(&t[k - 1], &t[k]) > 0) {
+        qsort(t, n, sizeof *t, s_scope_cmp); // no memory for the merge: the slow way
+    }
+    self->n_sorted = n;
+}
+
+//  The index at twice the size, or false (the old one stays).
+static bool
+s_index_grow(replica_t *self)
+{
+    size_t cap = self->cap_index ? 2 * self->cap_index : 128;
+    s_scope_t **index = calloc(cap, sizeof *index);
+    if (!index) {
+        return false;
+    }
+    for (size_t i = 0; i < self->n_scopes; i++) {
+        *s_index_slot(index, cap, self->index_key, self->scopes[i]->scope) = self->scopes[i];
+    }
+    free(self->index);
+    self->index = index;
+    self->cap_index = cap;
+    return true;
+}
+
+//  The entry of scope, added when absent; NULL when memory is short.
+//  Amortised O(1): appended to the table, put in the hash index.
 static s_scope_t *
 s_scope_get(replica_t *self, const uint8_t scope[32])
 {
     s_scope_t *s = s_scope_find(self, scope);
     if (s) {
         return s;
+    }
+    //  The index stays at most half full, so probes stay short.
+    if (2 * (self->n_scopes + 1) > self->cap_index && !s_index_grow(self)) {
+        return NULL;
     }
     if (self->n_scopes == self->cap_scopes) {
         size_t cap = self->cap_scopes ? 2 * self->cap_scopes : 64;
@@ -139,13 +229,8 @@ s_scope_get(replica_t *self, const uint8_t scope[32])
         return NULL;
     }
     memcpy(s->scope, scope, 32);
-    size_t at = 0;
-    while (at < self->n_scopes && memcmp(self->scopes[at]->scope, scope, 32) < 0) {
-        at++; // linear: the table changes rarely, and lookups are bsearch
-    }
-    memmove(self->scopes + at + 1, self->scopes + at, (self->n_scopes - at) * sizeof *self->scopes);
-    self->scopes[at] = s;
-    self->n_scopes++;
+    *s_index_slot(self->index, self->cap_index, self->index_key, scope) = s;
+    self->scopes[self->n_scopes++] = s;
     return s;
 }
 
@@ -220,6 +305,12 @@ replica_new(core_t *core, links_t *links, session_t *session, int *err)
     self->core = core;
     self->links = links;
     self->session = session;
+    crypto_shorthash_keygen(self->index_key);
+    if (!(self->empty = sync_set_new())) {
+        *err = PARLEY_ERR_NOMEM;
+        replica_destroy(&self);
+        return NULL;
+    }
     *err = store_scope_authors(core->store, s_load_fn, self);
     if (*err != PARLEY_OK) {
         replica_destroy(&self);
@@ -239,6 +330,8 @@ replica_destroy(replica_t **self_p)
         free(self->scopes[i]);
     }
     free(self->scopes);
+    free(self->index);
+    sync_set_destroy(&self->empty);
     free(self->buf);
     free(self);
     *self_p = NULL;
@@ -419,6 +512,7 @@ s_write_offers(replica_t *self, link_t *link, s_peer_t *pr, sync_writer_t *w,
                const uint8_t (*listed)[32], size_t n_listed)
 {
     bool hinted = false;
+    s_scope_sort(self);
     for (size_t i = 0; i < self->n_scopes; i++) {
         s_scope_t *s = self->scopes[i];
         bool hint = false;
@@ -447,6 +541,7 @@ s_digest(replica_t *self, uint8_t out[SYNC_FP_LEN])
 {
     sync_digest_t d;
     sync_digest_init(&d);
+    s_scope_sort(self);
     for (size_t i = 0; i < self->n_scopes; i++) {
         sync_set_t *set = s_scope_set(self, self->scopes[i]);
         if (!set) {
@@ -515,7 +610,7 @@ s_open_round(replica_t *self, link_t *link, s_peer_t *pr, uint64_t now)
 typedef struct {
     replica_t *self;
     s_peer_t *pr;
-    const s_scope_t *scope;
+    const uint8_t *scope; /* 32 bytes: the block's */
 } s_sink_ctx_t;
 
 //  The key just before (ts, id): the cursor is exclusive.
@@ -550,7 +645,7 @@ s_sink_push(void *arg, sync_set_t *set, size_t lo, size_t hi, const uint8_t *exc
     pr->owed = grown;
     s_owed_t *o = &pr->owed[pr->n_owed];
     memset(o, 0, sizeof *o);
-    memcpy(o->scope, c->scope->scope, 32);
+    memcpy(o->scope, c->scope, 32);
     s_key_before(a->ts, a->id, &o->after_ts, o->after_id);
     o->to_ts = b->ts;
     memcpy(o->to_id, b->id, 32);
@@ -618,8 +713,10 @@ s_scope_hinted(replica_t *self, link_t *link, const sync_block_t *blk)
             party = s_party(self, blk->scope, hint);
         }
     }
-    if (!relay && !party) {
-        return NULL; // not a scope we replicate
+    if (!party) {
+        //  Not one we replicate, or (relay) nobody holds it yet: a relay
+        //  takes it up when an envelope of it is stored.
+        return NULL;
     }
     s_scope_t *s = s_scope_get(self, blk->scope);
     if (!s) {
@@ -632,6 +729,41 @@ s_scope_hinted(replica_t *self, link_t *link, const sync_block_t *blk)
     }
     s->mine = s->mine || party;
     return s;
+}
+
+//  Whether a block claims items: a count or an id in any range.
+static bool
+s_block_claims(const sync_block_t *blk)
+{
+    sync_range_reader_t rd;
+    sync_ranges_open(&rd, blk);
+    sync_range_t r;
+    while (sync_ranges_next(&rd, &r)) {
+        if ((r.mode == SYNC_FP && r.count > 0) || (r.mode == SYNC_IDS && r.n_ids > 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+//  A relay's block for a scope nobody holds: whether to answer it (against
+//  an empty set, keeping nothing). A block that claims no items is noise:
+//  past a small allowance each strikes the peer. One that claims items is an
+//  offer of envelopes we lack; past the cap a minute it waits.
+static bool
+s_unknown_ok(replica_t *self, link_t *link, s_peer_t *pr, const sync_block_t *blk, uint64_t now)
+{
+    if (pr->unknown_since == 0 || now >= pr->unknown_since + S_UNKNOWN_WINDOW_MS) {
+        pr->unknown_since = now;
+        pr->n_noise = pr->n_unknown = 0;
+    }
+    if (!s_block_claims(blk)) {
+        if (++pr->n_noise > S_UNKNOWN_FREE) {
+            links_strike(self->links, link, "it names scopes nobody holds", 1);
+        }
+        return !link_banned(link, now);
+    }
+    return ++pr->n_unknown <= S_UNKNOWN_PER_MIN;
 }
 
 void
@@ -678,11 +810,11 @@ replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
     uint8_t(*listed)[32] = open && rd.n_blocks ? malloc(rd.n_blocks * 32) : NULL;
     size_t n_listed = 0;
     sync_block_t blk;
-    while (sync_msg_next(&rd, &blk)) {
+    while (sync_msg_next(&rd, &blk) && !link_banned(link, now)) {
         s_scope_t *s = s_scope_find(self, blk.scope);
         if (!s || !(relay || s->mine)) {
             s = s_scope_hinted(self, link, &blk);
-            if (!s) {
+            if (!s && (!relay || !s_unknown_ok(self, link, pr, &blk, now))) {
                 continue;
             }
         }
@@ -690,11 +822,11 @@ replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
             memcpy(listed[n_listed++], blk.scope, 32);
         }
         s_offered_add(pr, blk.scope);
-        sync_set_t *set = s_scope_set(self, s);
+        sync_set_t *set = s ? s_scope_set(self, s) : self->empty;
         if (!set || !sync_writer_room(&w, 4096)) {
             continue;
         }
-        s_sink_ctx_t ctx = { self, pr, s };
+        s_sink_ctx_t ctx = { self, pr, blk.scope };
         sync_sink_t sink = { s_sink_push, s_sink_want, s_sink_has, &ctx };
         (void)sync_answer(&w, set, &blk, &sink);
     }

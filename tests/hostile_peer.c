@@ -806,7 +806,7 @@ s_await_answer(hostile_t *h, uint64_t t0, int timeout_ms)
 {
     frame_t f;
     uint64_t end = s_now() + (uint64_t)timeout_ms;
-    while (s_now() < end) {
+    while (s_now() < end && !h->bye) {
         if (s_recv_any(h, &f, 100) == 0 && f.type == FRAME_RECONCILE && f.sync_len > 0
             && !(f.sync[0] & SYNC_F_OPEN)) {
             return (long)(s_now() - t0);
