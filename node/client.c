@@ -157,16 +157,28 @@ client_call(client_t *self, const char *method, json_t *params, json_t **result,
     *errmsg = NULL;
     json_int_t id = self->next_id;
     int rc = client_send(self, method, params);
+    //  The node may have closed the connection after saying why (too many
+    //  clients, idle): then the request could not be written, but the reason
+    //  is waiting to be read.
+    bool unsent = rc == PARLEY_ERR_IO;
+    if (unsent) {
+        rc = PARLEY_OK;
+    }
     while (rc == PARLEY_OK) {
         json_t *msg = NULL;
-        rc = client_recv(self, -1, &msg);
+        rc = client_recv(self, unsent ? 1000 : -1, &msg);
         if (rc != PARLEY_OK) {
+            rc = unsent ? PARLEY_ERR_IO : rc;
             break;
         }
         json_t *mid = json_object_get(msg, "id");
         //  An error with a null id is the connection's (too many clients,
         //  idle, a backlog over the cap): ours, since our ids are never null.
         bool conn_err = json_is_null(mid) && json_object_get(msg, "error");
+        if (unsent && !conn_err) {
+            json_decref(msg); // not the reason; our request never left
+            continue;
+        }
         if (!conn_err && (!json_is_integer(mid) || json_integer_value(mid) != id)) {
             json_decref(msg); // a notification or a late answer: not ours
             continue;

@@ -775,6 +775,10 @@ s_too_many(tk_node_t *a)
             client_destroy(&c);
             break;
         }
+        if (rc != PARLEY_OK) {
+            fprintf(stderr, "past the client limit: %s (%s)\n", parley_strerror(rc),
+                    msg ? msg : "no message");
+        }
         CHECK(rc == PARLEY_OK && n_kept < sizeof kept / sizeof kept[0]);
         json_decref(res);
         free(msg);
