@@ -1097,9 +1097,7 @@ static void
 s_t_fault_commit(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "fault.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "fault.db", path, sizeof path);
     uint8_t author[32];
     uint8_t scope[32];
     randombytes_buf(author, sizeof author);
@@ -1163,9 +1161,7 @@ static void
 s_t_stats(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "stats.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "stats.db", path, sizeof path);
     store_stats_t st;
     CHECK(store_stats(s, &st) == 0);
     CHECK(st.envelopes == 0 && st.messages == 0 && st.outbox == 0);
@@ -1216,9 +1212,7 @@ static void
 s_t_damaged(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "damaged.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "damaged.db", path, sizeof path);
     uint8_t author[32];
     uint8_t scope[32];
     randombytes_buf(author, sizeof author);
@@ -1286,9 +1280,7 @@ store_test(bool verbose)
     s_t_open_linked_dir(kit.dir);
 
     char path[512];
-    s_t_path(path, sizeof path, kit.dir, "a.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(&kit, "a.db", path, sizeof path);
     s_t_idle(s);
     s_t_say(&kit, "binding: value kinds, counts, limits");
     s_t_bind(s);

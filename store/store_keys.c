@@ -637,9 +637,7 @@ static void
 s_t_corrupt(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "corrupt.db", path, sizeof path);
     uint8_t pk[32];
     randombytes_buf(pk, sizeof pk);
     store_own_prekey_t k;
@@ -698,9 +696,7 @@ store_keys_test(bool verbose)
     s_t_kit_t kit;
     s_t_begin(&kit, "store_keys", verbose);
     char path[512];
-    s_t_path(path, sizeof path, kit.dir, "keys.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(&kit, "keys.db", path, sizeof path);
     s_t_idle(s);
     s_t_say(&kit, "own and peer prekeys, wipe");
     s_t_prekeys(s, path);

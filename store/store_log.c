@@ -382,9 +382,7 @@ static void
 s_t_corrupt(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "corrupt.db", path, sizeof path);
     uint8_t author[32];
     uint8_t scope[32];
     randombytes_buf(author, sizeof author);
@@ -424,9 +422,7 @@ store_log_test(bool verbose)
     s_t_kit_t kit;
     s_t_begin(&kit, "store_log", verbose);
     char path[512];
-    s_t_path(path, sizeof path, kit.dir, "log.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(&kit, "log.db", path, sizeof path);
     s_t_idle(s);
     s_t_say(&kit, "put, duplicate, equivocation, get, last_seq");
     s_t_envelopes(s);

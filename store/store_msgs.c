@@ -722,9 +722,7 @@ static void
 s_t_corrupt(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "corrupt.db", path, sizeof path);
     uint8_t pk[32];
     randombytes_buf(pk, sizeof pk);
     store_msg_t m = s_t_msg(1, pk, true, MSG_STATE_STORED, 1, 10, "text");
@@ -765,9 +763,7 @@ store_msgs_test(bool verbose)
     s_t_kit_t kit;
     s_t_begin(&kit, "store_msgs", verbose);
     char path[512];
-    s_t_path(path, sizeof path, kit.dir, "msgs.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(&kit, "msgs.db", path, sizeof path);
     s_t_idle(s);
     s_t_say(&kit, "messages: queue, attach, raise, history");
     s_t_messages(s);

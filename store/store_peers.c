@@ -370,9 +370,7 @@ static void
 s_t_corrupt(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "corrupt.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "corrupt.db", path, sizeof path);
     uint8_t pk[32];
     randombytes_buf(pk, sizeof pk);
     CHECK(store_contact_put(s, "carol", pk, false, 1) == 0);
@@ -403,9 +401,7 @@ store_peers_test(bool verbose)
     s_t_kit_t kit;
     s_t_begin(&kit, "store_peers", verbose);
     char path[512];
-    s_t_path(path, sizeof path, kit.dir, "peers.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(&kit, "peers.db", path, sizeof path);
     s_t_idle(s);
     s_t_say(&kit, "contacts");
     s_t_contacts(s);

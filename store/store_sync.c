@@ -403,9 +403,7 @@ static void
 s_t_replication(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "replication.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "replication.db", path, sizeof path);
     uint8_t author[32], other[32], scope[32];
     randombytes_buf(author, 32);
     randombytes_buf(other, 32);
@@ -506,9 +504,7 @@ static void
 s_t_marks_and_bundles(const s_t_kit_t *kit)
 {
     char path[512];
-    s_t_path(path, sizeof path, kit->dir, "marks.db");
-    store_t *s = NULL;
-    CHECK(store_open(path, &s) == 0);
+    store_t *s = s_t_open_in(kit, "marks.db", path, sizeof path);
     uint8_t author[32];
     uint8_t scope[32];
     uint8_t peer[32];

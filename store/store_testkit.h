@@ -46,6 +46,16 @@ s_t_path(char *buf, size_t cap, const char *dir, const char *name)
 }
 
 /*  Starts a test: a fresh directory for its files. */
+/*  Opens a fresh store at KIT's folder/NAME; its path goes to path (cap). */
+static inline store_t *
+s_t_open_in(const s_t_kit_t *kit, const char *name, char *path, size_t cap)
+{
+    s_t_path(path, cap, kit->dir, name);
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    return s;
+}
+
 static inline void
 s_t_begin(s_t_kit_t *kit, const char *name, bool verbose)
 {
