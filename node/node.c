@@ -62,6 +62,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -465,8 +466,12 @@ s_pipe_recv(node_t *self)
     } else if (streq(cmd, "FAULT")) {
         char *where = zstr_recv(self->pipe);
         char *count = zstr_recv(self->pipe);
-        if (where && count) {
-            node_fault(self, atoi(where), atoi(count));
+        char *end_w = NULL, *end_c = NULL;
+        long w = where ? strtol(where, &end_w, 10) : 0;
+        long c = count ? strtol(count, &end_c, 10) : 0;
+        if (end_w && end_c && *end_w == '\0' && *end_c == '\0' && w >= 0 && w <= INT_MAX && c >= 0
+            && c <= INT_MAX) {
+            node_fault(self, (int)w, (int)c);
         }
         zstr_free(&where);
         zstr_free(&count);

@@ -27,7 +27,7 @@
 # (name -> PID) and is ended by that PID: node_stop, node_kill, or stop_all
 # (the EXIT trap). A PID is signalled only while it is still a child of this
 # shell, so a PID the kernel has handed to some other process after ours was
-# reaped is never hit. Nothing is ever ended by name (no pkill, no killall).
+# reaped is never hit. Nothing is ever ended by its name, only by PID.
 
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
