@@ -107,18 +107,6 @@ s_load(session_t *self)
     }
 }
 
-const uint8_t *
-session_bundle(const session_t *self)
-{
-    return self->has_prekey ? self->prekey.bundle : NULL;
-}
-
-uint32_t
-session_prekey_id(const session_t *self)
-{
-    return self->has_prekey ? self->prekey.pub.spk_id : 0;
-}
-
 bool
 session_wipe(session_t *self, uint64_t now)
 {

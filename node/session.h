@@ -35,10 +35,6 @@ int session_rotate(session_t *self, uint64_t now, bool *rotated) PARLEY_WUR;
 bool session_wipe(session_t *self, uint64_t now);
 /*  A transaction was rolled back: the cached prekey may not be stored. */
 void session_rollback(session_t *self);
-/*  Our current signed prekey bundle (DM_PREKEY_BUNDLE_LEN bytes), NULL
- *  before the first. */
-const uint8_t *session_bundle(const session_t *self);
-uint32_t session_prekey_id(const session_t *self);
 
 /*  Our DM scope with author: from the cache, or one X25519 (then cached).
  *  False for ourselves or a key that is no valid point. */
