@@ -38,7 +38,7 @@
  *  in one BEGIN IMMEDIATE transaction with the new user_version, so a crash
  *  mid-migration leaves the old version intact.
  *
- *  Schema, version 3
+ *  Schema, version 4
  *  -----------------
  *  s_migrations below is the schema, as SQL:
  *    v1  every table: meta, envelopes, equivocations, messages (indexes
@@ -60,12 +60,20 @@
  *        it would make every reader know a second meaning. Existing message
  *        rows take their envelope's expiry; existing evidence rows keep 0
  *        (the expiry is inside the signed bytes, which SQL does not parse).
+ *    v4  sequence numbers are never reused: the table seq_counters (scope,
+ *        reserved), our durable per-scope counter (store_log.c), filled
+ *        from the highest seq of our own envelopes in each scope. Before
+ *        v4 the next seq was the highest one still held, reused once the
+ *        envelopes under it expired; what expired before the upgrade is
+ *        not known, so those scopes may still reuse once (nothing can say
+ *        which numbers they used).
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
  *
  *  meta(key TEXT PK, value INTEGER)
- *      Small named integers (the next own prekey id...). key is 1..64 bytes.
+ *      Small named integers: seq_floor (store_log.c), lost_ms and
+ *      recovered (node/node.c: a node recovering a lost database). key is 1..64 bytes.
  *      value is an opaque 64-bit pattern (a uint64 stored as its two's
  *      complement), never compared in SQL.
  *
@@ -215,6 +223,18 @@ static const char *const s_migrations[] = {
     "ALTER TABLE equivocations ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
     "UPDATE messages SET expires_ms = coalesce((SELECT e.expires_ms FROM envelopes e"
     "  WHERE e.id = messages.env_id), 0) WHERE env_id IS NOT NULL;",
+    /* 3 → 4: sequence numbers are never reused. The counters start at the
+       highest seq of our own envelopes held (our key is the owner of our
+       prekeys; without one, every author's, which is only higher). */
+    "CREATE TABLE seq_counters ("
+    "  scope BLOB PRIMARY KEY NOT NULL,"
+    "  reserved INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "INSERT INTO seq_counters (scope, reserved)"
+    "  SELECT scope, max(seq) FROM envelopes"
+    "  WHERE author IN (SELECT owner FROM own_prekeys)"
+    "     OR NOT EXISTS (SELECT 1 FROM own_prekeys)"
+    "  GROUP BY scope;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -601,6 +621,8 @@ store_destroy(store_t **self_p)
         free(self->st[p]);
         self->st[p] = NULL;
     }
+    free(self->seqs);
+    self->seqs = NULL;
     if (self->db != NULL) {
         /* With every statement finalized, close succeeds; as the last
            connection it checkpoints the WAL into the file and deletes it.
@@ -642,9 +664,14 @@ store_commit(store_t *self)
         /* what SQLite does after an I/O error in COMMIT; the error to report
            is the injected one, whatever the ROLLBACK says */
         (void)s_run(s_st(self, ST_ROLLBACK), NULL);
+        store_seq_txn_end(self, false);
         return PARLEY_ERR_IO;
     }
-    return s_run(s_st(self, ST_COMMIT), NULL);
+    int rc = s_run(s_st(self, ST_COMMIT), NULL);
+    /* a failed COMMIT may leave the transaction open, to be rolled back:
+       its reservations count as lost either way (the safe side) */
+    store_seq_txn_end(self, rc == 0);
+    return rc;
 }
 
 int
@@ -653,6 +680,7 @@ store_rollback(store_t *self)
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
+    store_seq_txn_end(self, false);
     return s_run(s_st(self, ST_ROLLBACK), NULL);
 }
 
@@ -999,6 +1027,64 @@ s_t_migrate_v2(const char *dir)
     store_destroy(&s);
 }
 
+/*  A version 3 file is brought to version 4: the counters start at the
+ *  highest seq of our own envelopes (the owner of our prekeys) per scope,
+ *  not at another author's, and a node without a prekey takes every
+ *  author's. */
+static void
+s_t_migrate_v3(const char *dir)
+{
+    char path[512];
+    s_t_path(path, sizeof path, dir, "v3.db");
+    char sql[8192];
+    int n = snprintf(sql, sizeof sql,
+                     "PRAGMA journal_mode=WAL; BEGIN; %s %s %s"
+                     "INSERT INTO own_prekeys (spk_id, owner, spk_pub, created_ms, bundle, secret)"
+                     " VALUES (1, x'%064x', x'00', 1, x'00', x'00');"
+                     "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
+                     " bytes, received_ms) VALUES"
+                     " (x'01', x'%064x', x'%064x', 7, 10, 0, 1, x'00', 10),"
+                     " (x'02', x'%064x', x'%064x', 9, 11, 0, 1, x'00', 11),"
+                     " (x'03', x'%064x', x'%064x', 50, 12, 0, 1, x'00', 12),"
+                     " (x'04', x'%064x', x'%064x', 3, 13, 0, 1, x'00', 13);"
+                     "PRAGMA application_id=%d; PRAGMA user_version=3; COMMIT;",
+                     s_migrations[0], s_migrations[1], s_migrations[2], 0xAAu, 0xAAu, 1u, 0xAAu, 1u,
+                     0xBBu, 1u, 0xBBu, 2u, S_APPLICATION_ID);
+    CHECK(n > 0 && (size_t)n < sizeof sql);
+    s_t_raw(path, sql);
+    store_t *s = NULL;
+    CHECK(store_open(path, &s) == 0);
+    CHECK(s_t_int(s, "PRAGMA user_version") == STORE_SCHEMA_VERSION);
+    CHECK(s_t_int(s, "SELECT count(*) FROM seq_counters") == 1);
+    CHECK(s_t_int(s, "SELECT reserved FROM seq_counters") == 9);
+    uint8_t me[32] = { 0 };
+    uint8_t scope[32] = { 0 };
+    me[31] = 0xAA;
+    scope[31] = 1;
+    uint64_t seq = 0;
+    CHECK(store_seq_next(s, me, scope, &seq) == 0 && seq == 10);
+    s_t_idle(s);
+    store_destroy(&s);
+
+    /* no prekey of our own: every author's highest seq counts */
+    s_t_path(path, sizeof path, dir, "v3b.db");
+    n = snprintf(sql, sizeof sql,
+                 "PRAGMA journal_mode=WAL; BEGIN; %s %s %s"
+                 "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
+                 " bytes, received_ms) VALUES"
+                 " (x'01', x'%064x', x'%064x', 7, 10, 0, 1, x'00', 10),"
+                 " (x'03', x'%064x', x'%064x', 50, 12, 0, 1, x'00', 12);"
+                 "PRAGMA application_id=%d; PRAGMA user_version=3; COMMIT;",
+                 s_migrations[0], s_migrations[1], s_migrations[2], 0xAAu, 1u, 0xBBu, 1u,
+                 S_APPLICATION_ID);
+    CHECK(n > 0 && (size_t)n < sizeof sql);
+    s_t_raw(path, sql);
+    CHECK(store_open(path, &s) == 0);
+    CHECK(s_t_int(s, "SELECT reserved FROM seq_counters") == 50);
+    s_t_idle(s);
+    store_destroy(&s);
+}
+
 /*  S_BIND puts each kind of value into SQL as its own type, refuses a list
  *  that does not match the statement's parameters and a u64 SQL cannot
  *  compare, and leaves the statement reset and unbound after a refusal.
@@ -1275,6 +1361,8 @@ store_test(bool verbose)
     s_t_open_meta(kit.dir);
     s_t_say(&kit, "migrate a version 2 file");
     s_t_migrate_v2(kit.dir);
+    s_t_say(&kit, "migrate a version 3 file: the counters start at our highest seq");
+    s_t_migrate_v3(kit.dir);
     s_t_say(&kit, "refuse newer, foreign, garbage and symlinked files");
     s_t_open_refused(kit.dir);
     s_t_open_linked_dir(kit.dir);

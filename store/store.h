@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -71,6 +71,28 @@ int store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes,
 /*  Highest seq stored for (author, scope), 0 if none. */
 int store_last_seq(store_t *self, const uint8_t author[32], const uint8_t scope[32],
                    uint64_t *seq) PARLEY_WUR;
+/* ---- our sequence numbers (store_log.c, "Sequence numbers") ---- */
+#define STORE_SEQ_BLOCK 64u /* numbers reserved per write of seq_counters */
+/*  The seq for our next envelope (author: us) in scope: above every number
+ *  handed out before on this file and every seq of author held in scope,
+ *  and at least the floor. Reserves the next block first when needed (in
+ *  the open transaction, else in one of its own). PARLEY_ERR_LIMIT when
+ *  the numbers run out. */
+int store_seq_next(store_t *self, const uint8_t author[32], const uint8_t scope[32],
+                   uint64_t *seq) PARLEY_WUR;
+/*  Records that seq was used by us in scope (an envelope of ours that came
+ *  back from a peer): later numbers are above it. */
+int store_seq_raise(store_t *self, const uint8_t scope[32], uint64_t seq) PARLEY_WUR;
+/*  Outside a transaction: reserves, in one transaction of its own, a block
+ *  ahead for every scope with less than half a block left. *n: how many. */
+int store_seq_refill(store_t *self, size_t *n) PARLEY_WUR;
+/*  At start, outside a transaction: moves every stored reservation a block
+ *  up (committed) and loads the cursors past the old bounds, so no scope
+ *  needs a reservation inside a transaction. *n: cursors loaded. */
+int store_seq_load(store_t *self, size_t *n) PARLEY_WUR;
+/*  Every scope's numbers start at floor or above from now on (meta
+ *  seq_floor; after a lost database). */
+int store_seq_floor_set(store_t *self, uint64_t floor) PARLEY_WUR;
 /*  Calls fn for every stored envelope in insertion order (tests, forensics).
  *  fn returns non-zero to stop. */
 int store_envelope_each(store_t *self, int (*fn)(const uint8_t *bytes, size_t len, void *arg),

@@ -68,6 +68,14 @@ extern const store_sql_t store_sync_sql;
 /*  Every table above and the core's own, indexed by store_part_t. */
 extern const store_sql_t *const store_parts[STORE_PART_COUNT];
 
+/*  One scope's sequence cursor (store_log.c, "Sequence numbers"). */
+typedef struct {
+    uint8_t scope[32]; /* the scope */
+    uint64_t next;     /* the next seq to hand out */
+    uint64_t durable;  /* every seq up to this is reserved by a committed row */
+    uint64_t pending;  /* reserved by a row of the open transaction (0: none) */
+} store_seq_t;
+
 /* one slot per store_fault_t (store.h), which starts at 1; store.c checks the size */
 #define S_FAULT_SLOTS 4
 
@@ -79,7 +87,15 @@ struct _store_t {
                                             a nested call would reset it under the walk */
     int fault[S_FAULT_SLOTS];            /* fault[where]: how many more calls of the
                                             store_fault_t where fail (store_fault_set) */
+    store_seq_t *seqs;                   /* our sequence cursors, one per scope used
+                                            (store_log.c, "Sequence numbers") */
+    size_t n_seqs, cap_seqs;
 };
+
+/*  The end of a transaction, for the sequence cursors: a committed one
+ *  makes its reservations durable, a rolled-back one forgets them
+ *  (store_log.c). */
+void store_seq_txn_end(store_t *self, bool committed);
 
 /*  Whether this call of operation where (a store_fault_t) is one that
  *  store_fault_set() told to fail; it then counts as used up. */

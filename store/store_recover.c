@@ -22,7 +22,12 @@
  *    - a row dst refuses (NOT NULL, UNIQUE, an outbox row whose envelope was
  *      lost: foreign keys are on) is counted as refused and skipped;
  *    - scope_authors (WITHOUT ROWID, derived data) is rebuilt from the
- *      envelopes kept rather than copied.
+ *      envelopes kept rather than copied;
+ *    - seq_counters (WITHOUT ROWID) is not copied: what the damage hid of
+ *      it cannot be known, so the new file gets a sequence floor instead
+ *      (meta seq_floor = the time of the recovery in ms, or the old floor
+ *      if higher; store_log.c "Sequence numbers"): every scope's next
+ *      number is above any the node used before.
  *  Values are copied as they are: a value of the wrong type or length that
  *  a damaged page yields is caught later by the store's range checks
  *  (PARLEY_ERR_MALFORMED on the call that reads it), as for any row.
@@ -36,6 +41,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* every table of the schema with a rowid, parents before children */
@@ -310,6 +316,17 @@ store_recover(const char *src, const char *dst, store_recover_report_t *report)
         rc = x == SQLITE_OK ? 0 : s_err(x);
         if (rc == 0) {
             t->kept = (uint64_t)sqlite3_changes64(s->db);
+        }
+    }
+    if (rc == 0) {
+        struct timespec ts;
+        uint64_t floor = 0;
+        (void)clock_gettime(CLOCK_REALTIME, &ts); /* cannot fail for this clock */
+        uint64_t now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+        rc = store_meta_get(s, "seq_floor", &floor);
+        rc = rc == PARLEY_ERR_NOTFOUND ? 0 : rc;
+        if (rc == 0) {
+            rc = store_seq_floor_set(s, floor > now_ms ? floor : now_ms);
         }
     }
     if (rc == 0) {
