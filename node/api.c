@@ -203,6 +203,16 @@ m_status(call_t *c)
                       self->core->disc_state[1][0] ? self->core->disc_state[1] : "off", "detail",
                       self->core->disc_detail[1]));
         json_object_set_new(c->result, "sync", replica_status(self->replica));
+        //  A lost database (node.c): "recovering" while our messages wait
+        //  for what peers send back, then "recovered"; "none" if never lost.
+        const core_t *core = self->core;
+        json_object_set_new(c->result, "recovery",
+                            json_pack("{s:s, s:I, s:I}", "state",
+                                      core->recovering ? "recovering"
+                                      : core->lost_ms  ? "recovered"
+                                                       : "none",
+                                      "lost_ms", (json_int_t)core->lost_ms, "envelopes_recovered",
+                                      (json_int_t)core->recovered));
     }
 }
 

@@ -110,6 +110,11 @@ typedef struct core {
     int txn_rc;       /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
                          the file is damaged, and a retry cannot help) */
     bool damage_told; /* the log has said once that the database is damaged */
+    /* a database lost with the identity kept (node.c, "A lost database") */
+    uint64_t lost_ms;       /* when the loss was found, 0 if never: the sequence floor */
+    bool recovering;        /* no DM of ours is sealed yet: messages wait, QUEUED */
+    uint64_t recovered;     /* envelopes of ours that came back from peers since the loss */
+    uint64_t recover_quiet; /* ms: recovery ends then (set once a round ended; 0: not yet) */
     /* the after-commit queue */
     json_t *notes; /* notifications (array) */
     core_reply_t *replies;

@@ -351,6 +351,11 @@ delivery_prekey_changed(delivery_t *self)
     }
 }
 
+//  A due resend is only marked here: the tick runs inside the iteration's
+//  transaction, where the outbox shows rows not yet committed (an envelope
+//  sealed in this iteration). Sent before its commit, a kill -9 in between
+//  would erase locally an envelope the peer holds. delivery_after_commit
+//  sends it, from the committed outbox.
 void
 delivery_tick(delivery_t *self, uint64_t now)
 {
@@ -358,7 +363,7 @@ delivery_tick(delivery_t *self, uint64_t now)
         link_t *link = links_at(self->links, i);
         s_peer_t *p = link_online(link) ? s_peer(link) : NULL;
         if (p && p->next_flush != 0 && now >= p->next_flush) {
-            s_flush_outbox(self, link, p);
+            p->next_flush = 0;
         }
     }
 }
@@ -382,12 +387,12 @@ s_seal(delivery_t *self, const uint8_t peer[32], const prekey_t *spk, const uint
     if (!session_dm_scope(self->session, peer, env.scope)) {
         return PARLEY_ERR_CRYPTO;
     }
-    uint64_t last = 0;
-    int rc = store_last_seq(core->store, env.author, env.scope, &last);
+    //  Never a number used before, even one whose envelopes expired or was
+    //  lost with a database (store_log.c, "Sequence numbers").
+    int rc = store_seq_next(core->store, env.author, env.scope, &env.seq);
     if (rc != PARLEY_OK) {
         return rc;
     }
-    env.seq = last + 1;
     env.ts_ms = core_now(core);
     if (expires_ms != 0 && expires_ms <= env.ts_ms) {
         return PARLEY_ERR_EXPIRED;
@@ -477,7 +482,9 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     prekey_t spk;
     store_msg_t *queued = NULL;
     size_t n_queued = 0;
-    rc = store_peer_prekey_get(core->store, peer, &spk);
+    //  A node recovering a lost database seals nothing yet: the message
+    //  waits, QUEUED, as for a prekey not yet known (delivery_resume).
+    rc = core->recovering ? PARLEY_ERR_NOTFOUND : store_peer_prekey_get(core->store, peer, &spk);
     size_t gone = 0;
     if (rc == PARLEY_OK) {
         //  Expired ones no longer wait (the expiry pass may not have run yet).
@@ -519,6 +526,9 @@ s_seal_queued(delivery_t *self, const uint8_t peer[32])
     store_msg_t *msgs = NULL;
     size_t n = 0;
     size_t gone = 0;
+    if (core->recovering) {
+        return; // delivery_resume seals them when recovery ends
+    }
     if (core_txn(core) != PARLEY_OK || store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK
         || store_expire_unlogged(core->store, core_now(core), &gone) != PARLEY_OK
         || store_msg_queued(core->store, peer, &msgs, &n) != PARLEY_OK) {
@@ -540,6 +550,14 @@ s_seal_queued(delivery_t *self, const uint8_t peer[32])
         core_notify(core, "delivery", delivery_msg_json(self, &msgs[i]));
     }
     store_msgs_free(msgs, n);
+}
+
+void
+delivery_resume(delivery_t *self)
+{
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        s_seal_queued(self, link_pk(links_at(self->links, i)));
+    }
 }
 
 //  A receipt for ids, expiring at expires_ms (0: never) as the messages it
@@ -876,6 +894,22 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     if (rc != PARLEY_OK) {
         core_txn_fail(core, rc, "cannot store an envelope"); // not acknowledged: resent
         return;
+    }
+    if (sodium_memcmp(env.author, identity_ed_pk(core->id), 32) == 0) {
+        //  Ours, come back from a peer or relay (after a lost database: the
+        //  only way this node learns it): our next numbers go above it.
+        rc = store_seq_raise(core->store, env.scope, env.seq);
+        if (rc == PARLEY_OK && core->lost_ms != 0) {
+            core->recovered++;
+            rc = store_meta_set(core->store, "recovered", core->recovered);
+        }
+        if (rc != PARLEY_OK) {
+            core_txn_fail(core, rc, "cannot record an envelope of ours");
+            return;
+        }
+        if (core->recovering && core->recover_quiet != 0) {
+            core->recover_quiet = core_now(core) + core->cfg.retry_ms; // more may follow
+        }
     }
     s_ack_own(core, link, buf, len, id);
     replica_stored(self->replica, link, &env, id);

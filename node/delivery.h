@@ -48,6 +48,11 @@ int delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *tex
  *  off, tells the peer; *n how many. Inside the transaction. */
 int delivery_mark_read(delivery_t *self, const uint8_t peer[32], size_t *n) PARLEY_WUR;
 
+/*  Recovery of a lost database ended (core->recovering is false again):
+ *  seals the messages that waited, QUEUED, for every peer with a link (the
+ *  others' when their prekey comes). Inside the transaction. */
+void delivery_resume(delivery_t *self);
+
 /*  Frames. */
 void delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f);
 void delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f);
@@ -58,7 +63,8 @@ void delivery_link_up(delivery_t *self, link_t *link);
 /*  A new connection of an online peer (its HELLO, or our handshake): it gets
  *  our prekey and everything it has not acknowledged. */
 void delivery_reconnected(delivery_t *self, link_t *link);
-/*  Every link whose retry time came gets the outbox again. */
+/*  Every link whose retry time came gets the outbox again, after the commit
+ *  (delivery_after_commit): nothing is sent from inside the transaction. */
 void delivery_tick(delivery_t *self, uint64_t now);
 /*  A new prekey of ours: every link gets it. */
 void delivery_prekey_changed(delivery_t *self);

@@ -550,6 +550,129 @@ s_liveness(node_t *self, uint64_t now)
     delivery_tick(self->delivery, now);
 }
 
+/* ---- a lost database ----
+ *
+ *  A node whose parley.db is gone but whose identity.key is not (s_open_store
+ *  tells) does not know which sequence numbers it used: its first envelopes
+ *  would repeat old numbers and every peer would reject them as
+ *  equivocations. So, from the start that finds the loss:
+ *
+ *    found ─► meta lost_ms = now, seq floor = now (ms): every number from
+ *       │     here on is above any used before (store_log.c gives the
+ *       │     reasoning); a new prekey id above the old ones (session.c)
+ *       ▼
+ *    recovering ─► peers and relays send back the envelopes of ours they
+ *       │          hold (reconciliation of our DM scopes); each is stored,
+ *       │          raises its scope's counter and counts as recovered.
+ *       │          Messages the user sends wait, QUEUED.
+ *       ▼          once a round ended and retry_ms passed with nothing more
+ *    recovered ─► meta recovered_ms; the waiting messages are sealed
+ *                 (delivery_resume). Without any peer, after 2 × sync_ms.
+ *
+ *  The floor alone already keeps numbers unique; waiting lets the history
+ *  that peers hold come back first and the user see what happened. The
+ *  state survives a restart (meta lost_ms without recovered_ms). */
+
+#define S_RECOVER_ROUNDS_WAIT 2u /* sync periods to wait for a round before giving up */
+
+static int
+s_recover_begin(node_t *self, bool lost)
+{
+    core_t *core = &self->core;
+    uint64_t lost_ms = 0;
+    uint64_t done_ms = 0;
+    uint64_t recovered = 0;
+    size_t n = 0;
+    int rc = store_seq_load(self->store, &n); // outside the transaction: commits on its own
+    if (rc == PARLEY_OK && lost) {
+        lost_ms = core->started_ms;
+        rc = core_txn(core);
+        if (rc == PARLEY_OK) {
+            rc = store_meta_set(self->store, "lost_ms", lost_ms);
+        }
+        if (rc == PARLEY_OK) {
+            rc = store_meta_set(self->store, "recovered", 0);
+        }
+        if (rc == PARLEY_OK) {
+            rc = store_seq_floor_set(self->store, lost_ms);
+        }
+        if (rc == PARLEY_OK) {
+            log_write(&core->log, LOG_WARN,
+                      "the message database was lost (parley.db is new, identity.key is not): "
+                      "recovering our sequence numbers and history from peers before sending; "
+                      "new numbers start at %" PRIu64,
+                      lost_ms);
+        }
+    } else if (rc == PARLEY_OK) {
+        rc = store_meta_get(self->store, "lost_ms", &lost_ms);
+        if (rc == PARLEY_OK) {
+            rc = store_meta_get(self->store, "recovered", &recovered);
+        }
+        if (rc == PARLEY_OK) {
+            rc = store_meta_get(self->store, "recovered_ms", &done_ms);
+            rc = rc == PARLEY_ERR_NOTFOUND ? PARLEY_OK : rc;
+        } else if (rc == PARLEY_ERR_NOTFOUND) {
+            lost_ms = 0; // never lost
+            rc = PARLEY_OK;
+        }
+        if (rc == PARLEY_OK && lost_ms != 0 && done_ms == 0) {
+            log_write(&core->log, LOG_WARN,
+                      "still recovering the lost message database: %" PRIu64
+                      " envelopes of ours recovered so far",
+                      recovered);
+        }
+    }
+    core->lost_ms = lost_ms;
+    core->recovered = recovered;
+    core->recovering = rc == PARLEY_OK && lost_ms != 0 && done_ms == 0;
+    core->recover_quiet = 0;
+    return rc;
+}
+
+//  Ends recovery once a reconciliation round ended and nothing of ours came
+//  back for retry_ms (delivery.c moves recover_quiet on), or when no round
+//  could run at all for S_RECOVER_ROUNDS_WAIT sync periods.
+static void
+s_recover_step(node_t *self, uint64_t now)
+{
+    core_t *core = &self->core;
+    if (!core->recovering) {
+        return;
+    }
+    bool ended = replica_rounds_ended(self->replica) > 0;
+    if (ended && core->recover_quiet == 0) {
+        core->recover_quiet = now + core->cfg.retry_ms;
+    }
+    bool quiet = core->recover_quiet != 0 && now >= core->recover_quiet;
+    bool alone = !ended && now >= core->started_ms + S_RECOVER_ROUNDS_WAIT * core->cfg.sync_ms;
+    if (!quiet && !alone) {
+        return;
+    }
+    int rc = core_txn(core);
+    if (rc == PARLEY_OK) {
+        rc = store_meta_set(self->store, "recovered_ms", now);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot record the end of recovery");
+        return;
+    }
+    core->recovering = false;
+    if (alone) {
+        log_write(&core->log, LOG_WARN,
+                  "recovery of the lost database ends without a peer: nothing came back; "
+                  "sending resumes with sequence numbers above %" PRIu64,
+                  core->lost_ms);
+    } else {
+        log_write(&core->log, LOG_WARN,
+                  "recovery of the lost database done: %" PRIu64
+                  " envelopes of ours came back from peers; sending resumes with sequence "
+                  "numbers above %" PRIu64 " (messages sealed to prekeys lost with the "
+                  "database cannot be opened)",
+                  core->recovered, core->lost_ms);
+    }
+    delivery_resume(self->delivery);
+}
+
 /* ---- commit ---- */
 
 //  Commits the iteration, or rolls it back when a class asked for it or the
@@ -602,6 +725,14 @@ s_commit(node_t *self)
                     log_write(&core->log, LOG_WARN, "checkpoint failed: %s", parley_strerror(crc));
                 }
             }
+        }
+        //  Outside the transaction: the next blocks of sequence numbers,
+        //  committed before any number of them is used.
+        size_t refilled = 0;
+        int src = store_seq_refill(self->store, &refilled);
+        if (src != PARLEY_OK) {
+            log_write(&core->log, LOG_WARN, "cannot reserve sequence numbers ahead: %s",
+                      parley_strerror(src));
         }
         delivery_after_commit(self->delivery);
         pex_flush(self->pex);
@@ -695,14 +826,21 @@ s_db_is_empty(const char *path)
 //  made by this start, for then this node had a database and lost it (a
 //  truncation, a bad copy): starting would silently forget every message,
 //  contact and session. cfg->new_db (parleyd --new-db) says to start anyway.
+//  *lost: the identity was not made by this start, yet the database is
+//  new (missing, or empty and --new-db): the node's log is gone (see "A
+//  lost database" above s_recover_begin). `parley init` makes both files,
+//  so a first start after it finds its database.
 static int
-s_open_store(node_t *self, const node_config_t *cfg, bool id_created, int *err, char *errmsg,
-             size_t cap)
+s_open_store(node_t *self, const node_config_t *cfg, bool id_created, bool *lost, int *err,
+             char *errmsg, size_t cap)
 {
     const char *home = self->core.home;
     char path[HOME_PATH_MAX];
     char why[256];
+    struct stat sb;
     int rc = home_path(home, "parley.db", path, sizeof path);
+    *lost = rc == PARLEY_OK && !id_created
+            && ((lstat(path, &sb) != 0 && errno == ENOENT) || s_db_is_empty(path));
     if (rc == PARLEY_OK && !id_created && !cfg->new_db && s_db_is_empty(path)) {
         return s_fail(PARLEY_ERR_CORRUPT, err, errmsg, cap,
                       "%s/parley.db is empty, but %s/identity.key exists: this node's database "
@@ -940,8 +1078,9 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
         return NULL;
     }
     bool id_created = false;
+    bool lost = false;
     if (s_open_identity(self, cfg, &id_created, err, errmsg, cap) != PARLEY_OK
-        || s_open_store(self, cfg, id_created, err, errmsg, cap) != PARLEY_OK) {
+        || s_open_store(self, cfg, id_created, &lost, err, errmsg, cap) != PARLEY_OK) {
         node_destroy(&self);
         return NULL;
     }
@@ -969,7 +1108,10 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     }
     core->started_ms = core_now(core);
     bool rotated = false;
-    rc = core_txn(core);
+    rc = s_recover_begin(self, lost);
+    if (rc == PARLEY_OK) {
+        rc = core_txn(core);
+    }
     if (rc == PARLEY_OK) {
         rc = session_rotate(self->session, core->started_ms, &rotated); // makes the first one
     }
@@ -1181,6 +1323,7 @@ s_loop(node_t *self)
             s_maintain(self, now);
         }
         s_liveness(self, now);
+        s_recover_step(self, now);
         replica_tick(self->replica, now);
         if (s_commit(self) != PARLEY_OK) {
             continue; // queued output was dropped; peers and clients retry

@@ -1169,6 +1169,12 @@ replica_link_free(replica_t *self, link_t *link)
     }
 }
 
+uint64_t
+replica_rounds_ended(const replica_t *self)
+{
+    return self->rounds_ended;
+}
+
 json_t *
 replica_status(const replica_t *self)
 {

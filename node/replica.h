@@ -61,6 +61,8 @@ bool replica_backlog(const replica_t *self);
 /*  A transaction was rolled back: sets may hold items that are not stored. */
 void replica_rollback(replica_t *self);
 
+/*  Reconciliation rounds ended since start, with any peer. */
+uint64_t replica_rounds_ended(const replica_t *self);
 json_t *replica_status(const replica_t *self);
 
 #endif

@@ -66,6 +66,21 @@ session_rotate(session_t *self, uint64_t now, bool *rotated)
         return PARLEY_OK;
     }
     uint64_t next_id = self->has_prekey ? (uint64_t)self->prekey.pub.spk_id + 1 : 1;
+    //  After a lost database (store_log.c, "Sequence numbers") our old ids
+    //  are unknown, and peers keep a bundle only for a higher id: ids go on
+    //  from the loss's time in seconds, above every id counted up from 1 by
+    //  one rotation at a time before it.
+    uint64_t floor = 0;
+    int frc = store_meta_get(core->store, "seq_floor", &floor);
+    if (frc != PARLEY_OK && frc != PARLEY_ERR_NOTFOUND) {
+        return frc;
+    }
+    if (floor / 1000 > next_id && floor / 1000 <= UINT32_MAX) {
+        next_id = floor / 1000;
+    }
+    if (next_id > UINT32_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
     store_own_prekey_t fresh;
     uint8_t secret[32];
     memset(&fresh, 0, sizeof fresh);

@@ -213,6 +213,19 @@ c_init(cli_t *cli)
     char nid[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(identity_ed_pk(id), nid);
     identity_destroy(&id);
+    //  The database is made with the identity: a node that later finds
+    //  identity.key without parley.db knows that it lost its log and
+    //  recovers (node/node.c, "A lost database").
+    char db[HOME_PATH_MAX];
+    store_t *store = NULL;
+    rc = home_path(cli->home, "parley.db", db, sizeof db);
+    if (rc == PARLEY_OK) {
+        rc = store_open(db, &store);
+    }
+    store_destroy(&store);
+    if (rc != PARLEY_OK) {
+        return s_die(1, "cannot create %s/parley.db: %s", cli->home, parley_strerror(rc));
+    }
     if (cli->json) {
         json_t *out =
             json_pack("{s:s, s:s, s:b}", "id", nid, "home", cli->home, "sealed", pass_file != NULL);
@@ -807,6 +820,15 @@ c_status(cli_t *cli)
            " queued, %" PRIu64 " bytes\n",
            s_int(log, "envelopes"), s_int(log, "messages"), s_int(log, "outbox"),
            s_int(log, "queued"), s_int(log, "db_bytes"));
+    json_t *rec = json_object_get(res, "recovery");
+    const char *rstate = json_string_value(json_object_get(rec, "state"));
+    if (rstate && strcmp(rstate, "none") != 0) {
+        printf("database:  lost at %" PRIu64 " ms; ", s_int(rec, "lost_ms"));
+        s_put(rstate, 0);
+        printf(", %" PRIu64 " envelopes of ours recovered from peers%s\n",
+               s_int(rec, "envelopes_recovered"),
+               strcmp(rstate, "recovering") == 0 ? " (messages you send wait, queued)" : "");
+    }
     printf("rejected:");
     const char *key;
     json_t *v;
