@@ -21,8 +21,10 @@
  *
  *      poll ──► read ready sockets ──► handlers write to the store inside one
  *                                      transaction and only queue output
- *           ──► commit ──► flush the after-commit queue: API replies,
- *               notifications, ACKs, pushes (and stream what sync found)
+ *           ──► commit ──► reserve sequence numbers ahead (own transaction)
+ *               ──► flush the after-commit queue: API replies,
+ *               notifications, ACKs, pushes, outbox resends (and stream
+ *               what sync found)
  *           └─► rollback ──► drop the queue; every API call in it gets an error
  *
  *  so no peer or client ever hears of something that is not durable yet.

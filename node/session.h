@@ -8,6 +8,11 @@
  *  window (their keys are gone), and sending chains past yesterday
  *  (session_wipe). Every stack copy of a secret is wiped on every path.
  *
+ *  Prekey ids only grow, since a peer keeps a bundle only for a higher id
+ *  (store_keys.c): each new one is the last + 1, and at least the sequence
+ *  floor in seconds (meta seq_floor, set when the database was lost or
+ *  recovered: the old ids are unknown then, and were counted up from 1).
+ *
  *  Writes happen inside the iteration's transaction (core.h).
  */
 #ifndef PARLEY_NODE_SESSION_H
