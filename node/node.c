@@ -606,16 +606,16 @@ s_recover_begin(node_t *self, bool lost)
                       lost_ms);
         }
     } else if (rc == PARLEY_OK) {
-        rc = store_meta_get(self->store, "lost_ms", &lost_ms);
-        if (rc == PARLEY_OK) {
-            rc = store_meta_get(self->store, "recovered", &recovered);
-        }
-        if (rc == PARLEY_OK) {
-            rc = store_meta_get(self->store, "recovered_ms", &done_ms);
-            rc = rc == PARLEY_ERR_NOTFOUND ? PARLEY_OK : rc;
-        } else if (rc == PARLEY_ERR_NOTFOUND) {
-            lost_ms = 0; // never lost
-            rc = PARLEY_OK;
+        //  Each key is absent until written: lost_ms (never lost),
+        //  recovered (none yet), recovered_ms (still recovering).
+        const char *keys[3] = { "lost_ms", "recovered", "recovered_ms" };
+        uint64_t *vals[3] = { &lost_ms, &recovered, &done_ms };
+        for (size_t i = 0; rc == PARLEY_OK && i < 3; i++) {
+            rc = store_meta_get(self->store, keys[i], vals[i]);
+            if (rc == PARLEY_ERR_NOTFOUND) {
+                *vals[i] = 0;
+                rc = PARLEY_OK;
+            }
         }
         if (rc == PARLEY_OK && lost_ms != 0 && done_ms == 0) {
             log_write(&core->log, LOG_WARN,

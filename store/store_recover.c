@@ -456,6 +456,16 @@ s_t_damaged(const s_t_kit_t *kit)
     CHECK(store_contact_by_name(s, "alice", &c) == 0 && c.verified);
     store_stats_t st;
     CHECK(store_stats(s, &st) == 0 && st.envelopes == te->kept && st.messages == S_T_ENVS);
+    /* the counters are not copied: a floor at the recovery's time stands
+       for whatever the damage hid (a random author's next number is at it) */
+    uint64_t floor = 0;
+    CHECK(store_meta_get(s, "seq_floor", &floor) == 0 && floor > 1700000000000u);
+    uint8_t me[32];
+    uint8_t fresh[32];
+    randombytes_buf(me, sizeof me);
+    randombytes_buf(fresh, sizeof fresh);
+    uint64_t seq = 0;
+    CHECK(store_seq_next(s, me, fresh, &seq) == 0 && seq == floor);
     s_t_idle(s);
     store_destroy(&s);
 

@@ -823,7 +823,13 @@ c_status(cli_t *cli)
     json_t *rec = json_object_get(res, "recovery");
     const char *rstate = json_string_value(json_object_get(rec, "state"));
     if (rstate && strcmp(rstate, "none") != 0) {
-        printf("database:  lost at %" PRIu64 " ms; ", s_int(rec, "lost_ms"));
+        time_t at = (time_t)(s_int(rec, "lost_ms") / 1000);
+        struct tm tm;
+        char when[32] = "?";
+        if (gmtime_r(&at, &tm) && strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+            when[0] = '\0';
+        }
+        printf("database:  lost, found at %s; ", when);
         s_put(rstate, 0);
         printf(", %" PRIu64 " envelopes of ours recovered from peers%s\n",
                s_int(rec, "envelopes_recovered"),

@@ -57,7 +57,7 @@ LISTEN=$LISTEN_A node_start a
 grep -q "the message database was lost" "$(node_log a)" || fail "a did not say it lost its database"
 STATE=$(p a status --json | jq -r '.recovery.state')
 case "$STATE" in recovering | recovered) ;; *) fail "a's status shows recovery '$STATE'" ;; esac
-p a status | grep -q "^database:  lost" || fail "parley status does not show the loss"
+p a status | grep -q "^database:  lost, found at" || fail "parley status does not show the loss"
 # What the user sends meanwhile waits, and is not lost.
 p a send "$B_ID" "after-loss" --json | jqe '.state == "queued" or .state == "stored"' >/dev/null ||
     fail "send after the loss"
