@@ -10,7 +10,10 @@
  *    message is stored exactly once;
  *  - a failed history insert while opening a DM rolls the iteration back
  *    (the envelope is not kept either), so the resend opens it: not lost;
- *  - a failed prekey write is counted and retried, never ignored.
+ *  - a failed prekey write is counted and retried, never ignored;
+ *  - with the outbox resent in every iteration, a send whose commit fails
+ *    still reaches nobody (the resend reads only committed rows), and its
+ *    retry takes a new seq: the peer counts no equivocation.
  */
 #include "testkit.h"
 
@@ -142,6 +145,43 @@ s_prekey_write_fails(tk_node_t *b)
     tk_raw_destroy(&r);
 }
 
+//  c resends its outbox in every iteration (retry_ms 1): the iteration
+//  that seals the send also runs a resend, which before the fix read the
+//  uncommitted envelope and sent it ahead of the failing commit; the retry
+//  then reused its seq and b rejected it as an equivocation.
+static uint64_t
+s_outbox(tk_node_t *n)
+{
+    json_t *st = tk_call(n, "status", NULL);
+    json_int_t v = json_integer_value(json_object_get(json_object_get(st, "log"), "outbox"));
+    json_decref(st);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+static void
+s_send_commit_fails_mid_resend(tk_node_t *c, tk_node_t *b)
+{
+    uint64_t equivocations = tk_rejected(b, "equivocation");
+    for (int i = 0; i < 5; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "resent-%d", i);
+        //  Quiet first (nothing pending, no ACK on its way), so the fault
+        //  hits the send's own commit and no other.
+        TK_WAIT(10000, s_outbox(c) == 0);
+        tk_sleep(300);
+        parley_fault(c->node, STORE_FAULT_COMMIT, 1);
+        CHECK(tk_call_err(c, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", text), NULL)
+              == PARLEY_ERR_IO);
+        CHECK(!s_note_with_text(b, text, 700));
+        json_t *sent = tk_send(c, b->id, text);
+        json_decref(sent);
+        CHECK(s_note_with_text(b, text, 10000));
+    }
+    TK_WAIT(10000, tk_count(c, b->id, "delivered") == 6); // with "hello b"
+    CHECK(tk_count(b, c->id, NULL) == 6);
+    CHECK(tk_rejected(b, "equivocation") == equivocations);
+}
+
 void
 durability_test(bool verbose)
 {
@@ -161,6 +201,16 @@ durability_test(bool verbose)
     s_history_insert_fails(b);
     s_prekey_write_fails(b);
 
+    opts.seed = b->seed;
+    opts.retry_ms = 1;
+    tk_node_t *c = tk_node_start(dir, "c", &opts);
+    TK_WAIT(10000, tk_online(c, b->id) && tk_online(b, c->id));
+    json_t *first = tk_send(c, b->id, "hello b"); // the prekeys both ways
+    json_decref(first);
+    TK_WAIT(10000, tk_count(c, b->id, "delivered") == 1);
+    s_send_commit_fails_mid_resend(c, b);
+
+    tk_node_stop(&c);
     tk_node_stop(&b);
     tk_node_stop(&a);
     tk_dir_remove(dir);

@@ -84,7 +84,7 @@ tk_node_start(const char *dir, const char *name, const tk_opts_t *opts)
     cfg.no_local = true;
     cfg.quiet = !opts->verbose;
     cfg.ping_ms = 200;
-    cfg.retry_ms = 300;
+    cfg.retry_ms = opts->retry_ms ? opts->retry_ms : 300;
     cfg.sync_ms = opts->sync_ms ? opts->sync_ms : 500;
     cfg.relay = opts->relay;
     if (opts->clock) {

@@ -67,6 +67,7 @@ typedef struct {
     const char *seed;  /* "tcp://127.0.0.1:PORT#ID" to dial, or NULL */
     bool relay;        /* --relay */
     uint64_t sync_ms;  /* reconciliation period; 0: 500 ms */
+    uint64_t retry_ms; /* outbox resend period; 0: 300 ms */
     bool verbose;      /* the node's log at info level (else warnings only) */
 } tk_opts_t;
 
