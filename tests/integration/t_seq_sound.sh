@@ -82,7 +82,9 @@ node_stop a || fail "a did not stop cleanly"
 rm -f "$TMP/sent"
 T0=$(now)
 for k in $(seq 1 "$KILLS"); do
-    LISTEN=$LISTEN_A node_start a
+    # --retry-ms 1: the outbox is resent in nearly every iteration, also in
+    # the one that seals a send (the resend used to read it uncommitted)
+    LISTEN=$LISTEN_A node_start a --retry-ms 1
     # sends back to back until the kill stops them, one of them mid-way
     (for j in $(seq 1 100); do
         p a send "$B_ID" "k$k-$j" >/dev/null 2>&1 || break
