@@ -40,8 +40,8 @@ void delivery_destroy(delivery_t **self_p);
 void delivery_link_free(delivery_t *self, link_t *link);
 
 /*  Sends a text DM; fills msg (caller frees msg->text) — QUEUED when the
- *  peer's prekey is unknown. PARLEY_ERR_STATE to ourselves, _LIMIT for an
- *  empty or long text, _MALFORMED for bad UTF-8. Inside the transaction. */
+ *  peer's prekey is unknown or the node recovers a lost database. PARLEY_ERR_STATE to ourselves,
+ * _LIMIT for an empty or long text, _MALFORMED for bad UTF-8. Inside the transaction. */
 int delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, size_t len,
                        uint64_t ttl_ms, store_msg_t *msg) PARLEY_WUR;
 /*  Marks every unread message from peer read and, unless read receipts are

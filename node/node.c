@@ -827,7 +827,8 @@ s_db_is_empty(const char *path)
 //  store/store.c "Damage"), and an empty one when the identity was not
 //  made by this start, for then this node had a database and lost it (a
 //  truncation, a bad copy): starting would silently forget every message,
-//  contact and session. cfg->new_db (parleyd --new-db) says to start anyway.
+//  contact and session. cfg->new_db (parleyd --new-db) says to start anyway
+//  (and then recover from peers, as for a missing file).
 //  *lost: the identity was not made by this start, yet the database is
 //  new (missing, or empty and --new-db): the node's log is gone (see "A
 //  lost database" above s_recover_begin). `parley init` makes both files,
