@@ -61,9 +61,15 @@ int store_meta_set(store_t *self, const char *key, uint64_t value) PARLEY_WUR;
 /*  Stores a decoded, verified envelope with its id. Returns 0, or
  *  PARLEY_ERR_DUPLICATE (same id already stored: nothing written), or
  *  PARLEY_ERR_EQUIVOCATION (another envelope holds the same author, scope
- *  and seq: this one is written to the evidence table only). */
+ *  and seq: this one is written to the evidence table only, while it has
+ *  room: STORE_EVIDENCE_*). */
 int store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                        uint64_t received_ms) PARLEY_WUR;
+#define STORE_EVIDENCE_PER_AUTHOR 16u /* equivocation rows kept per author */
+#define STORE_EVIDENCE_MAX 4096u      /* equivocation rows kept in all */
+/*  Deletes envelope id stored in this transaction, with its outbox rows
+ *  (an envelope the node decided not to keep after all). NOTFOUND. */
+int store_envelope_forget(store_t *self, const uint8_t id[32]) PARLEY_WUR;
 bool store_envelope_has(store_t *self, const uint8_t id[32]);
 /*  Copies the bytes of envelope id into *bytes (malloc'd, caller frees). */
 int store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes,
@@ -239,7 +245,13 @@ typedef struct {
 
 int store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32],
                            store_recv_session_t *out) PARLEY_WUR;
+#define STORE_RECV_PER_PEER 8u /* receiving sessions kept per peer (least recently used go) */
+/*  Inserts or replaces the session (peer, ek_pub); beyond STORE_RECV_PER_PEER
+ *  of the peer's, the least recently used one is deleted. */
 int store_recv_session_put(store_t *self, const store_recv_session_t *s) PARLEY_WUR;
+/*  Deletes the session (peer, ek_pub); NOTFOUND. */
+int store_recv_session_delete(store_t *self, const uint8_t peer[32],
+                              const uint8_t ek_pub[32]) PARLEY_WUR;
 /*  All receiving sessions (caller frees). */
 int store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n) PARLEY_WUR;
 

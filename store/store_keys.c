@@ -20,7 +20,10 @@
  *  recv_sessions(peer, ek_pub, spk_id, day0, base_day, key BLOB(32),
  *                last_used_ms, PK(peer, ek_pub))
  *      DM chain keys (dm.h). key is secret and overwritten in place as it
- *      ratchets; day >= day0 and base_day >= day0.
+ *      ratchets; day >= day0 and base_day >= day0. At most
+ *      STORE_RECV_PER_PEER receiving sessions per peer: a put beyond it
+ *      deletes the least recently used (an honest sender opens a new one
+ *      only when our prekey changed, a few per grace window).
  *
  *  Secrets live in own_prekeys.secret and *_sessions.key. Deleting a row
  *  zeroes it in its page (secure_delete); the superseded page images remain
@@ -52,6 +55,8 @@ enum {
     ST_RECV_GET,
     ST_RECV_PUT,
     ST_RECV_LIST,
+    ST_RECV_TRIM,
+    ST_RECV_DELETE,
     ST_KEYS_COUNT
 };
 
@@ -89,6 +94,10 @@ static const char *const s_sql[ST_KEYS_COUNT] = {
                     " day0 = excluded.day0, base_day = excluded.base_day, key = excluded.key,"
                     " last_used_ms = excluded.last_used_ms",
     [ST_RECV_LIST] = "SELECT " S_RECV_COLS " FROM recv_sessions ORDER BY peer, ek_pub",
+    [ST_RECV_TRIM] = "DELETE FROM recv_sessions WHERE peer = ?1 AND ek_pub NOT IN"
+                     " (SELECT ek_pub FROM recv_sessions WHERE peer = ?1"
+                     " ORDER BY last_used_ms DESC, ek_pub LIMIT ?2)",
+    [ST_RECV_DELETE] = "DELETE FROM recv_sessions WHERE peer = ?1 AND ek_pub = ?2",
 };
 
 const store_sql_t store_keys_sql = { "store_keys.c", s_sql, ST_KEYS_COUNT };
@@ -406,7 +415,30 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
     sqlite3_stmt *st = s_st(self, ST_RECV_PUT);
     int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
                     S_U64(s->base_day), S_B32(s->key), S_U64(s->last_used_ms));
-    return rc == 0 ? s_run(st, NULL) : rc;
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0) {
+        /* a few rows of one peer's through the primary key: cheap each time */
+        st = s_st(self, ST_RECV_TRIM);
+        rc = S_BIND(st, S_B32(s->peer), S_U64(STORE_RECV_PER_PEER));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
+    }
+    return rc;
+}
+
+int
+store_recv_session_delete(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_RECV_DELETE);
+    int rc = S_BIND(st, S_B32(peer), S_B32(ek_pub));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
 }
 
 /*  The array holds chain keys: the caller wipes it (sodium_memzero over

@@ -33,7 +33,10 @@
  *      another id (held_id). bytes is the full signed envelope, so two rows of
  *      envelopes/equivocations prove the author signed both. Never synced.
  *      expires_ms is that envelope's (0: never): the evidence is deleted
- *      when the envelope would have been (store_expire_unlogged).
+ *      when the envelope would have been (store_expire_unlogged). Kept up
+ *      to STORE_EVIDENCE_PER_AUTHOR rows per author and STORE_EVIDENCE_MAX
+ *      in all: one row already proves an author equivocated, and a
+ *      stranger with fresh keys must not fill the disk with proofs.
  *
  *  scope_authors(scope, author, PK(scope, author)) WITHOUT ROWID (v2)
  *      Who has written in each scope, one row per pair, read by
@@ -60,6 +63,8 @@ enum {
     ST_ENV_LAST_SEQ,
     ST_ENV_EACH,
     ST_EQUIV_PUT,
+    ST_EQUIV_COUNT,
+    ST_ENV_FORGET,
     ST_SCOPE_AUTHOR_PUT,
     ST_LOG_COUNT
 };
@@ -75,6 +80,8 @@ static const char *const s_sql[ST_LOG_COUNT] = {
     [ST_ENV_EACH] = "SELECT bytes FROM envelopes ORDER BY n",
     [ST_EQUIV_PUT] = "INSERT OR IGNORE INTO equivocations (id, author, scope, seq, held_id,"
                      " bytes, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_EQUIV_COUNT] = "SELECT count(*), total(author = ?1) FROM equivocations",
+    [ST_ENV_FORGET] = "DELETE FROM envelopes WHERE id = ?1",
     [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
 };
 
@@ -105,10 +112,40 @@ s_env_slot(store_t *self, const envelope_t *env, uint8_t held[32], bool *found)
     return rc;
 }
 
+/*  Whether the evidence table has room for one more of author's: under
+ *  STORE_EVIDENCE_MAX in all and STORE_EVIDENCE_PER_AUTHOR under each. A
+ *  full scan, but of a table those caps keep small. */
+static int
+s_evidence_room(store_t *self, const uint8_t author[32], bool *room)
+{
+    sqlite3_stmt *st = s_st(self, ST_EQUIV_COUNT);
+    bool row = false;
+    uint64_t all = 0, mine = 0;
+    int rc = S_BIND(st, S_B32(author));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
+    }
+    if (rc == 0) {
+        all = (uint64_t)sqlite3_column_int64(st, 0);
+        mine = (uint64_t)sqlite3_column_double(st, 1);
+    }
+    s_reset(st);
+    *room = rc == 0 && all < STORE_EVIDENCE_MAX && mine < STORE_EVIDENCE_PER_AUTHOR;
+    return rc;
+}
+
 static int
 s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                    const uint8_t held[32], uint64_t received_ms)
 {
+    bool room = false;
+    int rc0 = s_evidence_room(self, env->author, &room);
+    if (rc0 != 0 || !room) {
+        return rc0; /* one piece proves the author equivocates; more are only counted */
+    }
     sqlite3_stmt *st = s_st(self, ST_EQUIV_PUT);
     int rc =
         S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq), S_B32(held),
@@ -177,6 +214,20 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
     }
     rc = s_equivocation_put(self, env, id, held, received_ms);
     return rc != 0 ? rc : PARLEY_ERR_EQUIVOCATION;
+}
+
+int
+store_envelope_forget(store_t *self, const uint8_t id[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_ENV_FORGET);
+    int rc = S_BIND(st, S_B32(id));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
 }
 
 /*  A database error reads as "not stored": callers use this as a hint
