@@ -63,6 +63,7 @@ typedef enum {
     C_ROLLED_BACK,           /* iterations rolled back (commit failed, or a class failed) */
     C_STORE_ERROR,           /* store writes that failed (their iteration rolled back) */
     C_UNDECRYPTABLE_DROPPED, /* undecryptable DMs past their quota: not kept */
+    C_RELAY_QUOTA,           /* relayed envelopes refused: their author's quota is full */
     C_COUNTERS
 } core_counter_t;
 

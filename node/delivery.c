@@ -26,6 +26,13 @@ typedef struct {
     uint64_t bytes; /* their size */
 } s_undec_t;
 
+/*  What the log holds of one author (relayed scopes' quota). */
+typedef struct {
+    uint8_t author[32];
+    uint64_t n;     /* envelopes */
+    uint64_t bytes; /* their size */
+} s_usage_t;
+
 struct delivery {
     core_t *core;                            /* borrowed */
     links_t *links;                          /* borrowed */
@@ -37,6 +44,8 @@ struct delivery {
     s_undec_t undec[DELIVERY_UNDEC_AUTHORS]; /* undecryptable kept, per author (this run) */
     size_t n_undec;                          /* entries in undec */
     uint64_t undec_bytes;                    /* undecryptable bytes kept in all (this run) */
+    s_usage_t *usage;                        /* DELIVERY_QUOTA_AUTHORS: relayed authors */
+    size_t n_usage;                          /* entries in usage */
 };
 
 /*  Receipts to send after a batch: ids grouped by the author they go to and
@@ -72,7 +81,8 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
-    if (!self->buf || !self->batchbuf || !self->envbuf) {
+    self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage) {
         delivery_destroy(&self);
     }
     return self;
@@ -88,6 +98,7 @@ delivery_destroy(delivery_t **self_p)
     free(self->buf);
     free(self->batchbuf);
     free(self->envbuf);
+    free(self->usage);
     free(self);
     *self_p = NULL;
 }
@@ -776,6 +787,40 @@ s_undec_keep(delivery_t *self, const uint8_t author[32], size_t len)
     return true;
 }
 
+//  Whether a relayed envelope of len bytes from author fits its quota
+//  (DELIVERY_RELAY_*); if so it is counted as stored. The counts come from
+//  the log on an author's first sight and are kept in memory after; when
+//  the table is full it starts over (the log has the truth). Expiry makes
+//  them high until then, never low. A rolled-back iteration leaves them
+//  high too: both only ever refuse early, never let more in.
+static int
+s_relay_fits(delivery_t *self, const uint8_t author[32], size_t len, bool *fits)
+{
+    size_t i = 0;
+    while (i < self->n_usage && memcmp(self->usage[i].author, author, 32) != 0) {
+        i++;
+    }
+    if (i == self->n_usage) {
+        if (self->n_usage == DELIVERY_QUOTA_AUTHORS) {
+            self->n_usage = i = 0;
+        }
+        s_usage_t *u = &self->usage[i];
+        int rc = store_author_usage(self->core->store, author, &u->n, &u->bytes);
+        if (rc != PARLEY_OK) {
+            return rc;
+        }
+        memcpy(u->author, author, 32);
+        self->n_usage++;
+    }
+    s_usage_t *u = &self->usage[i];
+    *fits = u->n < DELIVERY_RELAY_PER_AUTHOR && u->bytes + len <= DELIVERY_RELAY_AUTHOR_BYTES;
+    if (*fits) {
+        u->n++;
+        u->bytes += len;
+    }
+    return PARLEY_OK;
+}
+
 //  Decrypts a DM from peer stored in this transaction and files its content.
 //  Undecryptable ones are counted and stay in the log only, within the
 //  quotas of s_undec_keep (false: the caller forgets the envelope); their
@@ -922,6 +967,21 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         return;
     }
     rc = core_txn(core);
+    bool ours = replica_ours(self->replica, &env);
+    if (rc == PARLEY_OK && !ours) {
+        //  A relay holds what it cannot read for anyone who signs: a quota
+        //  per author keeps one key from filling its disk.
+        bool fits = false;
+        rc = s_relay_fits(self, env.author, len, &fits);
+        if (rc == PARLEY_OK && !fits) {
+            //  Its author is struck; a node that forwards it is not to
+            //  blame (another relay may hold more of that author's).
+            core->counters[C_RELAY_QUOTA]++;
+            s_strike_author(self, link, env.author, "it writes past its quota",
+                            DELIVERY_UNDEC_STRIKE);
+            return; // not ACKed: refused
+        }
+    }
     if (rc == PARLEY_OK) {
         rc = store_envelope_put(core->store, &env, id, core_now(core));
     }
@@ -956,8 +1016,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     //  Opened before it is indexed for sync: one past the undecryptable
     //  quota leaves the log again (ACKed all the same: a resend would fare
     //  no better).
-    if (replica_ours(self->replica, &env)
-        && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
+    if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
         rc = store_envelope_forget(core->store, id);
         if (rc != PARLEY_OK) {
             core_txn_fail(core, rc, "cannot drop an undecryptable envelope");

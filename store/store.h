@@ -70,6 +70,9 @@ int store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32
 /*  Deletes envelope id stored in this transaction, with its outbox rows
  *  (an envelope the node decided not to keep after all). NOTFOUND. */
 int store_envelope_forget(store_t *self, const uint8_t id[32]) PARLEY_WUR;
+/*  How many envelopes of author the log holds, and their bytes. */
+int store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n,
+                       uint64_t *bytes) PARLEY_WUR;
 bool store_envelope_has(store_t *self, const uint8_t id[32]);
 /*  Copies the bytes of envelope id into *bytes (malloc'd, caller frees). */
 int store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes,

@@ -25,7 +25,8 @@
  *      - envelopes_expires(expires_ms) WHERE expires_ms > 0 (v2) is partial:
  *        it holds only envelopes that expire, so finding the due ones costs
  *        nothing for the rest of the log (store_sync.c).
- *      Nothing reads envelopes by author alone, kind or received_ms.
+ *      By author alone only store_author_usage reads them (a prefix of
+ *      UNIQUE(author, scope, seq)); nothing by kind or received_ms.
  *
  *  equivocations(n INTEGER PK, id UNIQUE, author, scope, seq, held_id, bytes,
  *                received_ms, expires_ms (v3))
@@ -65,6 +66,7 @@ enum {
     ST_EQUIV_PUT,
     ST_EQUIV_COUNT,
     ST_ENV_FORGET,
+    ST_ENV_AUTHOR_USAGE,
     ST_SCOPE_AUTHOR_PUT,
     ST_LOG_COUNT
 };
@@ -82,6 +84,8 @@ static const char *const s_sql[ST_LOG_COUNT] = {
                      " bytes, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_EQUIV_COUNT] = "SELECT count(*), total(author = ?1) FROM equivocations",
     [ST_ENV_FORGET] = "DELETE FROM envelopes WHERE id = ?1",
+    [ST_ENV_AUTHOR_USAGE] = "SELECT count(*), total(length(bytes)) FROM envelopes"
+                            " WHERE author = ?1",
     [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
 };
 
@@ -214,6 +218,30 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
     }
     rc = s_equivocation_put(self, env, id, held, received_ms);
     return rc != 0 ? rc : PARLEY_ERR_EQUIVOCATION;
+}
+
+/*  Found through UNIQUE(author, scope, seq); length() of a blob reads its
+ *  size from the record header, not the blob. */
+int
+store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n, uint64_t *bytes)
+{
+    *n = 0;
+    *bytes = 0;
+    sqlite3_stmt *st = s_st(self, ST_ENV_AUTHOR_USAGE);
+    bool row = false;
+    int rc = S_BIND(st, S_B32(author));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
+    }
+    if (rc == 0) {
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+        *bytes = (uint64_t)sqlite3_column_double(st, 1);
+    }
+    s_reset(st);
+    return rc;
 }
 
 int

@@ -48,7 +48,9 @@
  *                takes them. Variants: diskflood-ek[:S], a fresh ephemeral
  *                key in each header (each would open a receiving session);
  *                equivflood[:S], small envelopes all at seq 1 (equivocation
- *                evidence). Prints sent, bytes, then the ban report.
+ *                evidence); diskflood-relay[:S], the big ones in our scope
+ *                with a fresh key that is not the node's (a relay keeps
+ *                them for others). Prints sent, bytes, then the ban report.
  *
  *    bigflood[:S]  for S seconds (default 10), frames of exactly
  *                PARLEY_FRAME_MAX bytes (a version byte, an unknown type,
@@ -1075,6 +1077,15 @@ s_diskflood(hostile_t *h, const char *endpoint, unsigned seconds, char variant)
     size_t sent = 0, frames = 0, bytes = 0;
     uint64_t seq = 1, t0 = s_now(), end = t0 + (uint64_t)seconds * 1000u;
     bool equiv = variant == 'q';
+    if (variant == 'r') {
+        //  Our scope with someone else: a relay holds it, and cannot read it.
+        uint8_t other[32], sk[64];
+        crypto_sign_keypair(other, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (dm_scope(h->me, other, h->scope) != PARLEY_OK) {
+            return -1;
+        }
+    }
     while (s_now() < end && !h->bye) {
         frame_batch_t b;
         frame_batch_begin(&b, frame, sizeof frame);
@@ -1246,11 +1257,12 @@ main(int argc, char **argv)
 {
     const char *mode = argc >= 4 ? argv[3] : "classic";
     if (argc < 3 || argc > 5 || sodium_init() < 0) {
-        fprintf(stderr, "usage: hostile_peer ENDPOINT NODEID [MODE [SEED]]\n"
-                        "  MODE: classic noconverge bigranges wantflood envflood redial\n"
-                        "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
-                        "        diskflood[:S] diskflood-ek[:S] equivflood[:S]\n"
-                        "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
+        fprintf(stderr,
+                "usage: hostile_peer ENDPOINT NODEID [MODE [SEED]]\n"
+                "  MODE: classic noconverge bigranges wantflood envflood redial\n"
+                "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
+                "        diskflood[:S] diskflood-ek[:S] diskflood-relay[:S] equivflood[:S]\n"
+                "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
     static hostile_t h;
@@ -1318,7 +1330,10 @@ main(int argc, char **argv)
         rc = s_envflood(&h, argv[1]);
     } else if (strncmp(mode, "diskflood", 9) == 0 || strncmp(mode, "equivflood", 10) == 0) {
         const char *colon = strchr(mode, ':');
-        char variant = mode[0] == 'e' ? 'q' : strncmp(mode, "diskflood-ek", 12) == 0 ? 'e' : 'd';
+        char variant = mode[0] == 'e'                              ? 'q'
+                       : strncmp(mode, "diskflood-ek", 12) == 0    ? 'e'
+                       : strncmp(mode, "diskflood-relay", 15) == 0 ? 'r'
+                                                                   : 'd';
         rc =
             s_diskflood(&h, argv[1], colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 15u, variant);
     } else if (strncmp(mode, "bigflood", 8) == 0) {

@@ -5,13 +5,17 @@
 # diskflood: 32 KB each, a genuine header, a random key), then the same with
 # a fresh ephemeral key in each header (diskflood-ek: each would open a
 # receiving session), then envelopes all at one seq (equivflood: evidence).
-# Each from a fresh key. Meanwhile a and b exchange DMs. Afterwards:
+# Each from a fresh key. Meanwhile a and b exchange DMs. Then relay r gets
+# the big ones in the stranger's scope with someone else (diskflood-relay).
+# Afterwards:
 #   - a's database (parley.db and its WAL) grew by less than GROWTH_MAX_KB
 #     over all three floods (unbounded, the first one alone grew it by
 #     hundreds of MB);
 #   - each flooding peer was banned (banned +1, BYE, no PONG, ZAP refuses its
 #     key);
 #   - every DM between a and b arrived and was delivered;
+#   - r's database grew by less than RELAY_GROWTH_MAX_KB (its per-author
+#     quota, 64 MB, and the WAL), r refused past it and banned the author;
 #   - with a stopped, sqlite3 counts on its file: envelopes, equivocation
 #     evidence and receiving sessions per stranger stay under their caps.
 # Sizes and rates are printed.
@@ -21,12 +25,15 @@ GROWTH_MAX_KB=$((24 * 1024))
 UNDECRYPTABLE_MAX=16 # per author (DELIVERY_UNDEC_PER_AUTHOR)
 EVIDENCE_MAX=16      # per author (STORE_EVIDENCE_PER_AUTHOR)
 RECV_SESSIONS_MAX=8  # per peer (STORE_RECV_PER_PEER)
+# A relay: 64 MB per author (DELIVERY_RELAY_AUTHOR_BYTES), the WAL besides.
+RELAY_GROWTH_MAX_KB=$((100 * 1024))
 
 pair a b
 EP=$(endpoint a)
 DB=$(home a)/parley.db
 db_kb() { du -k -c "$DB" "$DB-wal" 2>/dev/null | tail -n 1 | cut -f 1; }
-status() { p a status --json >"$TMP/st.json" || fail "no status $1"; }
+T=a # the node flooded
+status() { p $T status --json >"$TMP/st.json" || fail "no status $1"; }
 counter() { jq -r ".rejected.$1" "$TMP/st.json"; }
 val() { awk -v k="$1" '$1 == k { print $2 }' "$TMP/$MODE.out"; }
 
@@ -53,23 +60,24 @@ flood() {
     local b0 z0 hp
     b0=$(counter banned)
     z0=$(counter zap_denied)
-    "$BIN/hostile_peer" "$EP" "$A_ID" "$MODE" >"$TMP/$MODE.out" 2>"$TMP/$MODE.err" &
+    "$BIN/hostile_peer" "$(endpoint $T)" "$(nid $T)" "$MODE" >"$TMP/$MODE.out" 2>"$TMP/$MODE.err" &
     hp=$!
     PIDS[flood]=$hp
     chat 3
     wait $hp || fail "hostile_peer $MODE: $(cat "$TMP/$MODE.err")"
     unset "PIDS[flood]"
-    kill -0 "${PIDS[a]}" || fail "a died during $MODE"
+    kill -0 "${PIDS[$T]}" || fail "$T died during $MODE"
     status "after $MODE"
-    STRANGERS+=("$(head -n 1 "$TMP/$MODE.out")")
+    [ $T = a ] && STRANGERS+=("$(head -n 1 "$TMP/$MODE.out")")
     echo "$MODE: $(tail -n +2 "$TMP/$MODE.out" | tr '\n' ' ')"
-    echo "$MODE: a counts $(jq -c '.rejected | with_entries(select(.value > 0))' "$TMP/st.json")"
-    echo "$MODE: db $(db_kb) kB (+$(($(db_kb) - db0)) kB since the start)"
+    echo "$MODE: $T counts $(jq -c '.rejected | with_entries(select(.value > 0))' "$TMP/st.json")"
+    [ $T = a ] && echo "$MODE: db $(db_kb) kB (+$(($(db_kb) - db0)) kB since the start)"
     [ $(($(counter banned) - b0)) = 1 ] || fail "$MODE: banned went up by $(($(counter banned) - b0))"
     [ "$(val bye)" = 1 ] || fail "$MODE: the peer got no BYE"
     [ "$(val pong)" = 0 ] || fail "$MODE: a answered a banned peer's PING"
     [ "$(val reconnect)" = refused ] || fail "$MODE: a banned key reconnected"
     [ $(($(counter zap_denied) - z0)) -ge 1 ] || fail "$MODE: no ZAP denial counted"
+    return 0
 }
 
 flood "diskflood:$FLOOD_S"
@@ -79,6 +87,23 @@ flood "equivflood:5"
 growth=$(($(db_kb) - db0))
 echo "db growth over the floods: ${growth} kB (bound ${GROWTH_MAX_KB} kB)"
 [ "$growth" -lt $GROWTH_MAX_KB ] || fail "a's database grew by $growth kB"
+
+# A relay keeps envelopes it cannot read for anyone who signs: one author
+# (the stranger, in its scope with a fresh key) fills its quota
+# (DELIVERY_RELAY_AUTHOR_BYTES) and no more, and is banned.
+node_start r --relay
+RDB=$(home r)/parley.db
+rdb_kb() { du -k -c "$RDB" "$RDB-wal" 2>/dev/null | tail -n 1 | cut -f 1; }
+r0=$(rdb_kb)
+T=r
+flood "diskflood-relay:$((FLOOD_S * 2))"
+rgrowth=$(($(rdb_kb) - r0))
+echo "relay db growth: ${rgrowth} kB (bound ${RELAY_GROWTH_MAX_KB} kB);" \
+    "relay_quota $(counter relay_quota)"
+[ "$(counter relay_quota)" -ge 1 ] || fail "the relay never refused past the quota"
+[ "$rgrowth" -lt $RELAY_GROWTH_MAX_KB ] || fail "the relay's database grew by $rgrowth kB"
+node_stop r || fail "r did not stop cleanly"
+T=a
 
 # Every honest DM arrived, both ways, and was delivered.
 EXPECT=$SENT wait_until 30 count_is b "$A_ID" received || fail "b lacks some of a's DMs"
