@@ -208,8 +208,10 @@ int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32],
 int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_WUR;
 
 /* ---- peers' prekeys ---- */
+#define STORE_PEER_PREKEYS_MAX 4096u /* peers' prekeys kept; past it strangers' go */
 /*  Keeps pk if its spk_id is newer than the stored one for its owner.
- *  *changed tells whether it replaced anything. */
+ *  *changed tells whether it replaced anything. Past STORE_PEER_PREKEYS_MAX
+ *  the oldest of owners we have no contact, session or message with go. */
 int store_peer_prekey_put(store_t *self, const prekey_t *pk,
                           const uint8_t bundle[DM_PREKEY_BUNDLE_LEN], bool *changed) PARLEY_WUR;
 int store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out) PARLEY_WUR;

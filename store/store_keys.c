@@ -13,6 +13,10 @@
  *  peer_prekeys(owner PK, spk_id, spk_pub, created_ms, bundle BLOB(141))
  *      The newest prekey each peer has published (by spk_id). Replication
  *      passes the bundles on (store_sync.c). created_ms is the owner's
+ *      Bundles anyone signs with a fresh key are welcome (relays pass them
+ *      on), so past STORE_PEER_PREKEYS_MAX rows a put deletes the oldest
+ *      (rowid order) of strangers: owners with no contact, no sending
+ *      session and no message; the contacts and peers we talk to stay.
  *      signed claim and is not compared here: session_on_bundle refuses a
  *      future one, and an old one only ranks last in the link-up hand-out.
  *
@@ -50,6 +54,7 @@ enum {
     ST_OWN_WIPE,
     ST_PEER_PK_PUT,
     ST_PEER_PK_GET,
+    ST_PEER_PK_TRIM,
     ST_SEND_GET,
     ST_SEND_PUT,
     ST_RECV_GET,
@@ -78,6 +83,14 @@ static const char *const s_sql[ST_KEYS_COUNT] = {
                        " spk_pub = excluded.spk_pub, created_ms = excluded.created_ms,"
                        " bundle = excluded.bundle"
                        " WHERE excluded.spk_id > peer_prekeys.spk_id",
+    [ST_PEER_PK_TRIM] =
+        "DELETE FROM peer_prekeys WHERE rowid IN (SELECT p.rowid FROM peer_prekeys p"
+        " WHERE p.owner != ?2"
+        " AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.pk = p.owner)"
+        " AND NOT EXISTS (SELECT 1 FROM send_sessions s WHERE s.peer = p.owner)"
+        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer = p.owner)"
+        " ORDER BY p.rowid"
+        " LIMIT max((SELECT count(*) FROM peer_prekeys) - ?1, 0))",
     [ST_PEER_PK_GET] = "SELECT owner, spk_id, spk_pub, created_ms FROM peer_prekeys"
                        " WHERE owner = ?1",
     [ST_SEND_GET] = "SELECT peer, ek_pub, spk_id, day0, day, key FROM send_sessions"
@@ -264,6 +277,13 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
     if (rc == 0) {
         /* the upsert's WHERE leaves a lower or equal spk_id unwritten: 0 rows */
         *changed = sqlite3_changes(self->db) == 1;
+    }
+    if (rc == 0 && *changed) {
+        /* past the cap the oldest strangers' go; LIMIT 0 (under it) is
+           checked before any row is read, the count scans the capped table */
+        st = s_st(self, ST_PEER_PK_TRIM);
+        rc = S_BIND(st, S_U64(STORE_PEER_PREKEYS_MAX), S_B32(pk->owner));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
     }
     return rc;
 }
@@ -558,6 +578,26 @@ s_t_prekeys(store_t *s, const char *path)
     CHECK(store_peer_prekey_put(s, &newer, bundle, &changed) == 0 && changed);
     CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
     CHECK(pgot.spk_id == 6 && pgot.created_ms == 60);
+
+    /* strangers' bundles past the cap: the oldest go, a peer with a sending
+       session stays however old */
+    store_send_session_t ss = { .day0 = 1, .day = 1 };
+    memcpy(ss.peer, owner, 32);
+    CHECK(store_send_session_put(s, &ss) == 0);
+    CHECK(store_begin(s) == 0);
+    uint8_t first[32];
+    for (uint32_t i = 0; i < STORE_PEER_PREKEYS_MAX + 8; i++) {
+        prekey_t st = { .spk_id = 1, .created_ms = 70 };
+        randombytes_buf(st.owner, 32);
+        if (i == 0) {
+            memcpy(first, st.owner, 32);
+        }
+        CHECK(store_peer_prekey_put(s, &st, bundle, &changed) == 0 && changed);
+    }
+    CHECK(store_commit(s) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM peer_prekeys") == STORE_PEER_PREKEYS_MAX);
+    CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
+    CHECK(store_peer_prekey_get(s, first, &pgot) == PARLEY_ERR_NOTFOUND);
 
     sodium_memzero(s1, sizeof s1);
     sodium_memzero(s2, sizeof s2);
