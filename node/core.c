@@ -15,7 +15,7 @@ const char *const core_counter_names[C_COUNTERS] = {
     "zap_denied",   "bad_prekey",  "duplicate",
     "bad_address",  "banned",      "forged_receipt",
     "rolled_back",  "store_error", "undecryptable_dropped",
-    "relay_quota",
+    "relay_quota",  "scope_cap",
 };
 
 int

@@ -64,6 +64,7 @@ typedef enum {
     C_STORE_ERROR,           /* store writes that failed (their iteration rolled back) */
     C_UNDECRYPTABLE_DROPPED, /* undecryptable DMs past their quota: not kept */
     C_RELAY_QUOTA,           /* relayed envelopes refused: their author's quota is full */
+    C_SCOPE_CAP,             /* envelopes refused: their new scope is past the caps */
     C_COUNTERS
 } core_counter_t;
 

@@ -968,6 +968,9 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     rc = core_txn(core);
     bool ours = replica_ours(self->replica, &env);
+    if (rc == PARLEY_OK && !ours && !replica_admits(self->replica, link, &env)) {
+        return; // a new scope past the caps (counted, struck): not ACKed
+    }
     if (rc == PARLEY_OK && !ours) {
         //  A relay holds what it cannot read for anyone who signs: a quota
         //  per author keeps one key from filling its disk.

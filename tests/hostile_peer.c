@@ -52,6 +52,12 @@
  *                with a fresh key that is not the node's (a relay keeps
  *                them for others). Prints sent, bytes, then the ban report.
  *
+ *    scopestore[:N]  N (default 65,536) small envelopes, each by a fresh
+ *                author key in its DM scope with another fresh key: every one
+ *                a scope a relay never held and takes up when it stores it
+ *                (the connection's key is ours; envelopes carry their own).
+ *                Stops at BYE; then the ban report.
+ *
  *    bigflood[:S]  for S seconds (default 10), frames of exactly
  *                PARLEY_FRAME_MAX bytes (a version byte, an unknown type,
  *                random bytes: each one a bad frame) as fast as the link
@@ -1121,6 +1127,68 @@ s_diskflood(hostile_t *h, const char *endpoint, unsigned seconds, char variant)
     return 0;
 }
 
+/* --------------------------------------------------------------- scopestore */
+
+//  n small envelopes, each by a fresh author in its DM scope with another
+//  fresh key: a relay stores each, and each is a scope it never held.
+//  Sent in full batches, a short drain between frames; stops at BYE.
+static int
+s_scopestore(hostile_t *h, const char *endpoint, size_t n)
+{
+    static uint8_t env[PARLEY_ENVELOPE_MAX];
+    static uint8_t frame[PARLEY_FRAME_MAX];
+    uint8_t content[PARLEY_CONTENT_MAX], key[32];
+    size_t clen = 0, sent = 0, frames = 0;
+    if (content_encode_text("scope", 5, content, sizeof content, &clen) != PARLEY_OK) {
+        return -1;
+    }
+    randombytes_buf(key, sizeof key);
+    uint64_t t0 = s_now();
+    while (sent < n && !h->bye) {
+        frame_batch_t b;
+        frame_batch_begin(&b, frame, sizeof frame);
+        for (size_t i = 0; i < PARLEY_BATCH_MAX && sent + i < n; i++) {
+            identity_t *author = identity_new();
+            uint8_t other[32], sk[64];
+            crypto_sign_keypair(other, sk);
+            sodium_memzero(sk, sizeof sk);
+            envelope_t f;
+            memset(&f, 0, sizeof f);
+            f.version = PARLEY_ENVELOPE_VERSION;
+            f.kind = ENVELOPE_KIND_DM;
+            dm_header_t hd;
+            memset(&hd, 0, sizeof hd);
+            randombytes_buf(hd.ek_pub, sizeof hd.ek_pub);
+            hd.day0 = hd.day = (uint32_t)(t0 / 86400000u);
+            size_t len = 0;
+            int rc = author ? dm_scope(author, other, f.scope) : -1;
+            if (rc == PARLEY_OK) {
+                memcpy(f.author, identity_ed_pk(author), 32);
+                f.seq = 1;
+                f.ts_ms = s_now();
+                rc = dm_envelope_seal(author, &f, &hd, key, content, clen, env, sizeof env, &len);
+            }
+            identity_destroy(&author);
+            if (rc != PARLEY_OK || frame_batch_add(&b, env, len) != PARLEY_OK) {
+                return -1;
+            }
+        }
+        size_t flen = frame_batch_finish(&b);
+        size_t in = n - sent < PARLEY_BATCH_MAX ? n - sent : PARLEY_BATCH_MAX;
+        if (s_send(h, frame, flen) != 0) {
+            return -1;
+        }
+        sent += in;
+        frames++;
+        s_drain(h, 5);
+    }
+    printf("frames %zu\nsent %zu\nflood_ms %llu\n", frames, sent,
+           (unsigned long long)(s_now() - t0));
+    fflush(stdout);
+    s_report_ban(h, endpoint);
+    return 0;
+}
+
 /* --------------------------------------------------------------- bigflood */
 
 static int
@@ -1262,6 +1330,7 @@ main(int argc, char **argv)
                 "  MODE: classic noconverge bigranges wantflood envflood redial\n"
                 "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
                 "        diskflood[:S] diskflood-ek[:S] diskflood-relay[:S] equivflood[:S]\n"
+                "        scopestore[:N]\n"
                 "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
@@ -1336,6 +1405,9 @@ main(int argc, char **argv)
                                                                    : 'd';
         rc =
             s_diskflood(&h, argv[1], colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 15u, variant);
+    } else if (strncmp(mode, "scopestore", 10) == 0) {
+        const char *colon = strchr(mode, ':');
+        rc = s_scopestore(&h, argv[1], colon ? strtoul(colon + 1, NULL, 10) : 65536);
     } else if (strncmp(mode, "bigflood", 8) == 0) {
         const char *colon = strchr(mode, ':');
         rc = s_bigflood(&h, colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 10u);
