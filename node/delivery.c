@@ -873,10 +873,14 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         //  An honest sender's DM fails to open only by accident (our day key
         //  destroyed, a lost prekey): the weight lets a few a minute pass
         //  and bans a flood of them.
-        s_strike_author(self, link, peer,
-                        impossible ? "it sends DMs with impossible headers"
-                                   : "it sends DMs that cannot be opened",
-                        DELIVERY_UNDEC_STRIKE);
+        //  A relay forwards others' DMs and is not to blame; a member has
+        //  no one else's DMs to us to forward.
+        if (memcmp(link_pk(link), peer, 32) == 0 || !link_relay(link)) {
+            links_strike(self->links, link,
+                         impossible ? "it sends DMs with impossible headers"
+                                    : "it sends DMs that cannot be opened",
+                         DELIVERY_UNDEC_STRIKE);
+        }
         //  Logged while kept: the quota bounds the log lines too.
         if (keep) {
             char sid[PARLEY_SHORT_ID_STRLEN + 1];
@@ -1020,7 +1024,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     //  quota leaves the log again (ACKed all the same: a resend would fare
     //  no better).
     if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
-        rc = store_envelope_forget(core->store, id);
+        rc = store_envelope_forget(core->store, &env, id);
         if (rc != PARLEY_OK) {
             core_txn_fail(core, rc, "cannot drop an undecryptable envelope");
         }

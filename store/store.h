@@ -67,9 +67,11 @@ int store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32
                        uint64_t received_ms) PARLEY_WUR;
 #define STORE_EVIDENCE_PER_AUTHOR 16u /* equivocation rows kept per author */
 #define STORE_EVIDENCE_MAX 4096u      /* equivocation rows kept in all */
-/*  Deletes envelope id stored in this transaction, with its outbox rows
- *  (an envelope the node decided not to keep after all). NOTFOUND. */
-int store_envelope_forget(store_t *self, const uint8_t id[32]) PARLEY_WUR;
+/*  Deletes envelope id (env decoded) stored in this transaction, with its
+ *  outbox rows and, when it was the author's only one in its scope, the
+ *  (scope, author) pair (an envelope the node decided not to keep after
+ *  all). NOTFOUND. */
+int store_envelope_forget(store_t *self, const envelope_t *env, const uint8_t id[32]) PARLEY_WUR;
 /*  How many envelopes of author the log holds, and their bytes. */
 int store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n,
                        uint64_t *bytes) PARLEY_WUR;

@@ -666,6 +666,24 @@ s_t_sessions(store_t *s)
     }
     sodium_memzero(list, n * sizeof *list);
     free(list);
+
+    /* past STORE_RECV_PER_PEER of one peer's, the least recently used go */
+    store_recv_session_t more = r[1];
+    for (unsigned i = 0; i < STORE_RECV_PER_PEER + 3; i++) {
+        randombytes_buf(more.ek_pub, 32);
+        more.last_used_ms = 6000 + i;
+        CHECK(store_recv_session_put(s, &more) == 0);
+    }
+    CHECK(store_recv_session_list(s, &list, &n) == 0 && n == STORE_RECV_PER_PEER);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(list[i].last_used_ms >= 6003); /* r[0], r[1] and the 3 oldest went */
+    }
+    sodium_memzero(list, n * sizeof *list);
+    free(list);
+    CHECK(store_recv_session_delete(s, more.peer, more.ek_pub) == 0);
+    CHECK(store_recv_session_delete(s, more.peer, more.ek_pub) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_recv_session_get(s, more.peer, more.ek_pub, &rgot) == PARLEY_ERR_NOTFOUND);
+    sodium_memzero(&more, sizeof more);
     sodium_memzero(&snd, sizeof snd);
     sodium_memzero(&sgot, sizeof sgot);
     sodium_memzero(r, sizeof r);

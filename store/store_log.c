@@ -67,6 +67,7 @@ enum {
     ST_EQUIV_COUNT,
     ST_ENV_FORGET,
     ST_ENV_AUTHOR_USAGE,
+    ST_SCOPE_AUTHOR_FORGET,
     ST_SCOPE_AUTHOR_PUT,
     ST_LOG_COUNT
 };
@@ -84,6 +85,9 @@ static const char *const s_sql[ST_LOG_COUNT] = {
                      " bytes, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_EQUIV_COUNT] = "SELECT count(*), total(author = ?1) FROM equivocations",
     [ST_ENV_FORGET] = "DELETE FROM envelopes WHERE id = ?1",
+    [ST_SCOPE_AUTHOR_FORGET] = "DELETE FROM scope_authors WHERE scope = ?1 AND author = ?2"
+                               " AND NOT EXISTS (SELECT 1 FROM envelopes"
+                               " WHERE author = ?2 AND scope = ?1)",
     [ST_ENV_AUTHOR_USAGE] = "SELECT count(*), total(length(bytes)) FROM envelopes"
                             " WHERE author = ?1",
     [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
@@ -244,8 +248,10 @@ store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n, uint64_
     return rc;
 }
 
+/*  The (scope, author) pair goes too when it was the author's only
+ *  envelope there: a stranger's refused first envelope leaves no trace. */
 int
-store_envelope_forget(store_t *self, const uint8_t id[32])
+store_envelope_forget(store_t *self, const envelope_t *env, const uint8_t id[32])
 {
     sqlite3_stmt *st = s_st(self, ST_ENV_FORGET);
     int rc = S_BIND(st, S_B32(id));
@@ -254,6 +260,11 @@ store_envelope_forget(store_t *self, const uint8_t id[32])
     }
     if (rc == 0 && sqlite3_changes(self->db) == 0) {
         rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        st = s_st(self, ST_SCOPE_AUTHOR_FORGET);
+        rc = S_BIND(st, S_B32(env->scope), S_B32(env->author));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
     }
     return rc;
 }
@@ -454,6 +465,51 @@ s_t_each(store_t *s)
     s_t_idle(s);
 }
 
+/*  The caps: evidence per author and in all, usage per author, and forget
+ *  with its (scope, author) pair. */
+static void
+s_t_caps(store_t *s)
+{
+    uint8_t author[32], scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    s_t_env_t e;
+    s_t_env(&e, author, scope, 1, 0x11);
+    CHECK(store_envelope_put(s, &e.env, e.id, 1) == 0);
+    uint64_t n = 0, bytes = 0;
+    CHECK(store_author_usage(s, author, &n, &bytes) == 0 && n == 1 && bytes == sizeof e.bytes);
+    int64_t before = s_t_int(s, "SELECT count(*) FROM equivocations");
+    CHECK(store_begin(s) == 0);
+    for (unsigned i = 0; i < STORE_EVIDENCE_PER_AUTHOR + 5; i++) {
+        s_t_env_t f;
+        s_t_env(&f, author, scope, 1, (uint8_t)(0x20 + i)); // seq 1 again, each different
+        CHECK(store_envelope_put(s, &f.env, f.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    }
+    CHECK(store_commit(s) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") - before == STORE_EVIDENCE_PER_AUTHOR);
+    CHECK(store_author_usage(s, author, &n, &bytes) == 0 && n == 1);
+
+    /* forget: the envelope and, its author's only one in the scope, the pair */
+    s_t_env_t g;
+    s_t_env(&g, author, scope, 2, 0x12);
+    CHECK(store_envelope_put(s, &g.env, g.id, 3) == 0);
+    CHECK(store_envelope_forget(s, &g.env, g.id) == 0);
+    CHECK(!store_envelope_has(s, g.id));
+    CHECK(store_envelope_forget(s, &g.env, g.id) == PARLEY_ERR_NOTFOUND);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") >= 1); // seq 1 keeps it
+    uint8_t lone[32];
+    randombytes_buf(lone, sizeof lone);
+    s_t_env_t h;
+    s_t_env(&h, lone, scope, 1, 0x13);
+    int64_t pairs = s_t_int(s, "SELECT count(*) FROM scope_authors");
+    CHECK(store_envelope_put(s, &h.env, h.id, 4) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") == pairs + 1);
+    CHECK(store_envelope_forget(s, &h.env, h.id) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") == pairs);
+    CHECK(store_author_usage(s, lone, &n, &bytes) == 0 && n == 0 && bytes == 0);
+    s_t_idle(s);
+}
+
 /*  Damages one value at a time through a raw connection and checks that the
  *  call reading it says PARLEY_ERR_MALFORMED, leaves its outputs empty, and
  *  that the store keeps working for other rows. */
@@ -507,6 +563,8 @@ store_log_test(bool verbose)
     s_t_envelopes(s);
     s_t_say(&kit, "each, and no nested walk");
     s_t_each(s);
+    s_t_say(&kit, "caps: evidence, usage, forget");
+    s_t_caps(s);
     store_destroy(&s);
     s_t_say(&kit, "damaged rows");
     s_t_corrupt(&kit);
