@@ -50,7 +50,10 @@
  *                equivflood[:S], small envelopes all at seq 1 (equivocation
  *                evidence); diskflood-relay[:S], the big ones in our scope
  *                with a fresh key that is not the node's (a relay keeps
- *                them for others). Prints sent, bytes, then the ban report.
+ *                them for others); diskflood-fresh[:S], each by a fresh
+ *                author key in its scope with the node (forwarded, as it
+ *                were: no author's quota fills). Prints sent, bytes, then
+ *                the ban report.
  *
  *    scopestore[:N]  N (default 65,536) small envelopes, each by a fresh
  *                author key in its DM scope with another fresh key: every one
@@ -1027,7 +1030,8 @@ s_envflood(hostile_t *h, const char *endpoint)
 //  ephemeral key: fresh_ek) and whose body is sealed under a random key:
 //  valid to every check but the opening. big: 32 KB of text, else a word.
 static size_t
-s_seal_garbage(hostile_t *h, uint64_t seq, uint64_t ts, bool fresh_ek, bool big, uint8_t *out)
+s_seal_garbage(hostile_t *h, const identity_t *author, uint64_t seq, uint64_t ts, bool fresh_ek,
+               bool big, uint8_t *out)
 {
     static char text[PARLEY_TEXT_MAX + 1];
     if (text[0] == '\0') {
@@ -1037,13 +1041,16 @@ s_seal_garbage(hostile_t *h, uint64_t seq, uint64_t ts, bool fresh_ek, bool big,
     memset(&f, 0, sizeof f);
     f.version = PARLEY_ENVELOPE_VERSION;
     f.kind = ENVELOPE_KIND_DM;
-    memcpy(f.author, identity_ed_pk(h->me), 32);
+    memcpy(f.author, identity_ed_pk(author ? author : h->me), 32);
     memcpy(f.scope, h->scope, 32);
+    if (author && dm_scope(author, h->node, f.scope) != PARLEY_OK) {
+        return 0;
+    }
     f.seq = seq;
     f.ts_ms = ts;
     dm_header_t hd;
     memcpy(hd.ek_pub, h->ek_pub, 32);
-    if (fresh_ek) {
+    if (fresh_ek || author) {
         uint8_t sk[32];
         randombytes_buf(sk, sizeof sk);
         crypto_scalarmult_base(hd.ek_pub, sk);
@@ -1062,7 +1069,8 @@ s_seal_garbage(hostile_t *h, uint64_t seq, uint64_t ts, bool fresh_ek, bool big,
     int rc = content_encode_text(text, tlen, content, sizeof content, &clen);
     text[tlen] = save;
     if (rc != PARLEY_OK
-        || dm_envelope_seal(h->me, &f, &hd, key, content, clen, out, PARLEY_ENVELOPE_MAX, &len)
+        || dm_envelope_seal(author ? author : h->me, &f, &hd, key, content, clen, out,
+                            PARLEY_ENVELOPE_MAX, &len)
                != PARLEY_OK) {
         return 0;
     }
@@ -1097,7 +1105,12 @@ s_diskflood(hostile_t *h, const char *endpoint, unsigned seconds, char variant)
         frame_batch_begin(&b, frame, sizeof frame);
         size_t n = 0, nbytes = 0;
         for (; n < PARLEY_BATCH_MAX; n++) {
-            size_t len = s_seal_garbage(h, equiv ? 1 : seq, s_now(), variant == 'e', !equiv, env);
+            identity_t *author = variant == 'f' ? identity_new() : NULL;
+            size_t len = variant == 'f' && !author
+                             ? 0
+                             : s_seal_garbage(h, author, equiv ? 1 : seq, s_now(), variant == 'e',
+                                              !equiv, env);
+            identity_destroy(&author);
             if (len == 0) {
                 return -1;
             }
@@ -1330,7 +1343,7 @@ main(int argc, char **argv)
                 "  MODE: classic noconverge bigranges wantflood envflood redial\n"
                 "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
                 "        diskflood[:S] diskflood-ek[:S] diskflood-relay[:S] equivflood[:S]\n"
-                "        scopestore[:N]\n"
+                "        diskflood-fresh[:S] scopestore[:N]\n"
                 "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
@@ -1402,6 +1415,7 @@ main(int argc, char **argv)
         char variant = mode[0] == 'e'                              ? 'q'
                        : strncmp(mode, "diskflood-ek", 12) == 0    ? 'e'
                        : strncmp(mode, "diskflood-relay", 15) == 0 ? 'r'
+                       : strncmp(mode, "diskflood-fresh", 15) == 0 ? 'f'
                                                                    : 'd';
         rc =
             s_diskflood(&h, argv[1], colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 15u, variant);

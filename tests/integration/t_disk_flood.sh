@@ -4,7 +4,9 @@
 # scope with a whose bodies cannot be opened (tests/hostile_peer.c
 # diskflood: 32 KB each, a genuine header, a random key), then the same with
 # a fresh ephemeral key in each header (diskflood-ek: each would open a
-# receiving session), then envelopes all at one seq (equivflood: evidence).
+# receiving session), then each by a fresh author key in its scope with a
+# (diskflood-fresh: no author's quota fills; the connection forwards them),
+# then envelopes all at one seq (equivflood: evidence).
 # Each from a fresh key. Meanwhile a and b exchange DMs. Then relay r gets
 # the big ones in the stranger's scope with someone else (diskflood-relay).
 # Afterwards:
@@ -82,6 +84,7 @@ flood() {
 
 flood "diskflood:$FLOOD_S"
 flood "diskflood-ek:5"
+flood "diskflood-fresh:5"
 flood "equivflood:5"
 
 growth=$(($(db_kb) - db0))
