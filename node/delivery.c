@@ -972,10 +972,13 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     rc = core_txn(core);
     bool ours = replica_ours(self->replica, &env);
-    if (rc == PARLEY_OK && !ours && !replica_admits(self->replica, link, &env)) {
+    //  Held for others: neither addressed to us nor our own (copies of ours
+    //  come back after a restore, and are never capped).
+    bool held = !ours && memcmp(env.author, identity_ed_pk(core->id), 32) != 0;
+    if (rc == PARLEY_OK && held && !replica_admits(self->replica, link, &env)) {
         return; // a new scope past the caps (counted, struck): not ACKed
     }
-    if (rc == PARLEY_OK && !ours) {
+    if (rc == PARLEY_OK && held) {
         //  A relay holds what it cannot read for anyone who signs: a quota
         //  per author keeps one key from filling its disk.
         bool fits = false;
