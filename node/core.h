@@ -59,9 +59,12 @@ typedef enum {
     C_DUPLICATE,
     C_BAD_ADDRESS,
     C_BANNED,
-    C_FORGED_RECEIPT, /* receipt ids naming a message of ours sent to someone else */
-    C_ROLLED_BACK,    /* iterations rolled back (commit failed, or a class failed) */
-    C_STORE_ERROR,    /* store writes that failed (their iteration rolled back) */
+    C_FORGED_RECEIPT,        /* receipt ids naming a message of ours sent to someone else */
+    C_ROLLED_BACK,           /* iterations rolled back (commit failed, or a class failed) */
+    C_STORE_ERROR,           /* store writes that failed (their iteration rolled back) */
+    C_UNDECRYPTABLE_DROPPED, /* undecryptable DMs past their quota: not kept */
+    C_RELAY_QUOTA,           /* relayed envelopes refused: their author's quota is full */
+    C_SCOPE_CAP,             /* envelopes refused: their new scope is past the caps */
     C_COUNTERS
 } core_counter_t;
 

@@ -19,14 +19,33 @@ typedef struct {
     bool send_bundles;   /* newly up: pass on the prekey bundles we hold for others */
 } s_peer_t;
 
+/*  Undecryptable envelopes kept from one author in this run. */
+typedef struct {
+    uint8_t author[32];
+    uint32_t n;     /* envelopes kept */
+    uint64_t bytes; /* their size */
+} s_undec_t;
+
+/*  What the log holds of one author (relayed scopes' quota). */
+typedef struct {
+    uint8_t author[32];
+    uint64_t n;     /* envelopes */
+    uint64_t bytes; /* their size */
+} s_usage_t;
+
 struct delivery {
-    core_t *core;       /* borrowed */
-    links_t *links;     /* borrowed */
-    session_t *session; /* borrowed */
-    replica_t *replica; /* borrowed */
-    uint8_t *buf;       /* PARLEY_FRAME_MAX: ACK frames */
-    uint8_t *batchbuf;  /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
-    uint8_t *envbuf;    /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
+    core_t *core;                            /* borrowed */
+    links_t *links;                          /* borrowed */
+    session_t *session;                      /* borrowed */
+    replica_t *replica;                      /* borrowed */
+    uint8_t *buf;                            /* PARLEY_FRAME_MAX: ACK frames */
+    uint8_t *batchbuf;                       /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
+    uint8_t *envbuf;                         /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
+    s_undec_t undec[DELIVERY_UNDEC_AUTHORS]; /* undecryptable kept, per author (this run) */
+    size_t n_undec;                          /* entries in undec */
+    uint64_t undec_bytes;                    /* undecryptable bytes kept in all (this run) */
+    s_usage_t *usage;                        /* DELIVERY_QUOTA_AUTHORS: relayed authors */
+    size_t n_usage;                          /* entries in usage */
 };
 
 /*  Receipts to send after a batch: ids grouped by the author they go to and
@@ -62,7 +81,8 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
-    if (!self->buf || !self->batchbuf || !self->envbuf) {
+    self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage) {
         delivery_destroy(&self);
     }
     return self;
@@ -78,6 +98,7 @@ delivery_destroy(delivery_t **self_p)
     free(self->buf);
     free(self->batchbuf);
     free(self->envbuf);
+    free(self->usage);
     free(self);
     *self_p = NULL;
 }
@@ -671,10 +692,11 @@ s_transient(int rc)
 //  Strikes link for bad input from author, when the link is author's own:
 //  a node that forwards another's envelope cannot read it and is not to blame.
 static void
-s_strike_author(delivery_t *self, link_t *link, const uint8_t author[32], const char *why)
+s_strike_author(delivery_t *self, link_t *link, const uint8_t author[32], const char *why,
+                unsigned weight)
 {
     if (memcmp(link_pk(link), author, 32) == 0) {
-        links_strike(self->links, link, why, 1);
+        links_strike(self->links, link, why, weight);
     }
 }
 
@@ -721,7 +743,7 @@ s_on_receipt(delivery_t *self, link_t *link, const uint8_t peer[32], const conte
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(peer, sid);
         log_write(&core->log, LOG_WARN, "%zu forged receipt id(s) from %s: ignored", forged, sid);
-        s_strike_author(self, link, peer, "it sends receipts for others' messages");
+        s_strike_author(self, link, peer, "it sends receipts for others' messages", 1);
     }
 }
 
@@ -750,11 +772,80 @@ s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint
     }
 }
 
+//  Whether an undecryptable envelope of len bytes from author may stay in
+//  the log, and if so it is counted against the quotas: per author
+//  DELIVERY_UNDEC_PER_AUTHOR envelopes and DELIVERY_UNDEC_AUTHOR_BYTES, in
+//  all DELIVERY_UNDEC_BYTES, for DELIVERY_UNDEC_AUTHORS authors (this run).
+//  Within them it is kept as before: the log stays whole, so sync and
+//  resends find it held and do not bring it again; beyond them it is not
+//  kept (and counted): nothing can read it, and signing is free.
+static bool
+s_undec_keep(delivery_t *self, const uint8_t author[32], size_t len)
+{
+    size_t i = 0;
+    while (i < self->n_undec && memcmp(self->undec[i].author, author, 32) != 0) {
+        i++;
+    }
+    if (i == self->n_undec) {
+        if (self->n_undec == DELIVERY_UNDEC_AUTHORS) {
+            return false;
+        }
+        memset(&self->undec[i], 0, sizeof self->undec[i]);
+        memcpy(self->undec[i].author, author, 32);
+        self->n_undec++;
+    }
+    s_undec_t *u = &self->undec[i];
+    if (u->n >= DELIVERY_UNDEC_PER_AUTHOR || u->bytes + len > DELIVERY_UNDEC_AUTHOR_BYTES
+        || self->undec_bytes + len > DELIVERY_UNDEC_BYTES) {
+        return false;
+    }
+    u->n++;
+    u->bytes += len;
+    self->undec_bytes += len;
+    return true;
+}
+
+//  Whether a relayed envelope of len bytes from author fits its quota
+//  (DELIVERY_RELAY_*); if so it is counted as stored. The counts come from
+//  the log on an author's first sight and are kept in memory after; when
+//  the table is full it starts over (the log has the truth). Expiry makes
+//  them high until then, never low. A rolled-back iteration leaves them
+//  high too: both only ever refuse early, never let more in.
+static int
+s_relay_fits(delivery_t *self, const uint8_t author[32], size_t len, bool *fits)
+{
+    size_t i = 0;
+    while (i < self->n_usage && memcmp(self->usage[i].author, author, 32) != 0) {
+        i++;
+    }
+    if (i == self->n_usage) {
+        if (self->n_usage == DELIVERY_QUOTA_AUTHORS) {
+            self->n_usage = i = 0;
+        }
+        s_usage_t *u = &self->usage[i];
+        int rc = store_author_usage(self->core->store, author, &u->n, &u->bytes);
+        if (rc != PARLEY_OK) {
+            return rc;
+        }
+        memcpy(u->author, author, 32);
+        self->n_usage++;
+    }
+    s_usage_t *u = &self->usage[i];
+    *fits = u->n < DELIVERY_RELAY_PER_AUTHOR && u->bytes + len <= DELIVERY_RELAY_AUTHOR_BYTES;
+    if (*fits) {
+        u->n++;
+        u->bytes += len;
+    }
+    return PARLEY_OK;
+}
+
 //  Decrypts a DM from peer stored in this transaction and files its content.
-//  Undecryptable ones are counted and stay in the log only; a passing failure
+//  Undecryptable ones are counted and stay in the log only, within the
+//  quotas of s_undec_keep (false: the caller forgets the envelope); their
+//  author's own link is struck (DELIVERY_UNDEC_STRIKE). A passing failure
 //  (memory, disk) rolls the iteration back so that the envelope is not kept
 //  without its message: the sender's resend tries again.
-static void
+static bool
 s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope_t *env,
           const uint8_t id[32], s_receipts_t *receipts, size_t *n_receipts)
 {
@@ -764,6 +855,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
     uint8_t content[PARLEY_CONTENT_MAX];
     size_t clen = 0;
     content_t c;
+    bool keep = true, opened = false;
     int rc = dm_body_parse(env, &h);
     //  A day past the envelope's own (bounded) time would only make us hash
     //  forward for nothing: such a body is refused before any ratchet work.
@@ -772,12 +864,9 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         rc = PARLEY_ERR_MALFORMED;
     }
     if (rc == PARLEY_OK) {
-        rc = session_recv_key(self->session, peer, &h, key);
+        rc = session_recv_key(self->session, peer, &h, key, &opened);
     }
-    if (rc == PARLEY_ERR_MALFORMED) {
-        //  A header its signed author made that no honest one would.
-        s_strike_author(self, link, peer, "it sends DMs with impossible headers");
-    }
+    bool impossible = rc == PARLEY_ERR_MALFORMED; // a header no honest author makes
     if (rc == PARLEY_OK) {
         rc = dm_envelope_open(env, key, content, sizeof content, &clen);
     }
@@ -785,13 +874,38 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
     if (rc == PARLEY_OK) {
         rc = content_decode(content, clen, &c);
     }
+    if (rc != PARLEY_OK && !s_transient(rc) && opened) {
+        //  The body's MAC failed, so the header that opened the session was
+        //  never proven: the session goes with it.
+        rc = session_recv_forget(self->session, peer, h.ek_pub);
+        rc = rc == PARLEY_OK ? PARLEY_ERR_AUTH : rc;
+    }
     if (s_transient(rc)) {
         core_txn_fail(core, rc, "cannot open a DM");
     } else if (rc != PARLEY_OK) {
         core->counters[C_UNDECRYPTABLE]++;
-        char sid[PARLEY_SHORT_ID_STRLEN + 1];
-        identity_short_id(peer, sid);
-        log_write(&core->log, LOG_WARN, "cannot open a DM from %s: %s", sid, parley_strerror(rc));
+        keep = s_undec_keep(self, peer, env->bytes_len);
+        if (!keep) {
+            core->counters[C_UNDECRYPTABLE_DROPPED]++;
+        }
+        //  An honest sender's DM fails to open only by accident (our day key
+        //  destroyed, a lost prekey): the weight lets a few a minute pass
+        //  and bans a flood of them.
+        //  A relay forwards others' DMs and is not to blame; a member has
+        //  no one else's DMs to us to forward.
+        if (memcmp(link_pk(link), peer, 32) == 0 || !link_relay(link)) {
+            links_strike(self->links, link,
+                         impossible ? "it sends DMs with impossible headers"
+                                    : "it sends DMs that cannot be opened",
+                         DELIVERY_UNDEC_STRIKE);
+        }
+        //  Logged while kept: the quota bounds the log lines too.
+        if (keep) {
+            char sid[PARLEY_SHORT_ID_STRLEN + 1];
+            identity_short_id(peer, sid);
+            log_write(&core->log, LOG_WARN, "cannot open a DM from %s: %s", sid,
+                      parley_strerror(rc));
+        }
     } else if (c.type == CONTENT_RECEIPT) {
         s_on_receipt(self, link, peer, &c);
     } else {
@@ -825,6 +939,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
     }
     sodium_memzero(content, sizeof content);
     sodium_memzero(&c, sizeof c);
+    return keep;
 }
 
 //  An ACK tells an author its envelope is durable here: sent for envelopes
@@ -874,16 +989,44 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         return;
     }
     rc = core_txn(core);
+    bool ours = replica_ours(self->replica, &env);
+    //  Held for others: neither addressed to us nor our own (copies of ours
+    //  come back after a restore, and are never capped).
+    bool held = !ours && memcmp(env.author, identity_ed_pk(core->id), 32) != 0;
+    if (rc == PARLEY_OK && held && !replica_admits(self->replica, link, &env)) {
+        return; // a new scope past the caps (counted, struck): not ACKed
+    }
+    if (rc == PARLEY_OK && held) {
+        //  A relay holds what it cannot read for anyone who signs: a quota
+        //  per author keeps one key from filling its disk.
+        bool fits = false;
+        rc = s_relay_fits(self, env.author, len, &fits);
+        if (rc == PARLEY_OK && !fits) {
+            //  Its author is struck; a node that forwards it is not to
+            //  blame (another relay may hold more of that author's).
+            core->counters[C_RELAY_QUOTA]++;
+            s_strike_author(self, link, env.author, "it writes past its quota",
+                            DELIVERY_UNDEC_STRIKE);
+            return; // not ACKed: refused
+        }
+    }
     if (rc == PARLEY_OK) {
         rc = store_envelope_put(core->store, &env, id, core_now(core));
     }
     if (rc == PARLEY_ERR_EQUIVOCATION) {
-        core->counters[C_EQUIVOCATION]++;
-        char sid[PARLEY_SHORT_ID_STRLEN + 1];
-        identity_short_id(env.author, sid);
-        log_write(&core->log, LOG_WARN,
-                  "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected", sid,
-                  env.seq);
+        uint64_t n = ++core->counters[C_EQUIVOCATION];
+        //  Logged the 1st, 2nd, 4th, 8th... time: a flood of them must not
+        //  fill the disk through the log file (the counter says how many).
+        if ((n & (n - 1)) == 0) {
+            char sid[PARLEY_SHORT_ID_STRLEN + 1];
+            identity_short_id(env.author, sid);
+            log_write(&core->log, LOG_WARN,
+                      "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected"
+                      " (%" PRIu64 " so far)",
+                      sid, env.seq, n);
+        }
+        //  Only a broken or hostile author signs two envelopes for one seq.
+        s_strike_author(self, link, env.author, "it equivocates", DELIVERY_EQUIV_STRIKE);
         s_ack_own(core, link, buf, len, id); // kept as evidence: the sender need not resend
         return;
     }
@@ -912,12 +1055,19 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         }
     }
     s_ack_own(core, link, buf, len, id);
-    replica_stored(self->replica, link, &env, id);
     //  Open what is addressed to us: a DM from its author in our scope with
     //  it. A relay only holds the rest; our own come back only as copies.
-    if (replica_ours(self->replica, &env)) {
-        s_open_dm(self, link, env.author, &env, id, receipts, n_receipts);
+    //  Opened before it is indexed for sync: one past the undecryptable
+    //  quota leaves the log again (ACKed all the same: a resend would fare
+    //  no better).
+    if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
+        rc = store_envelope_forget(core->store, &env, id);
+        if (rc != PARLEY_OK) {
+            core_txn_fail(core, rc, "cannot drop an undecryptable envelope");
+        }
+        return;
     }
+    replica_stored(self->replica, link, &env, id);
 }
 
 void

@@ -17,7 +17,9 @@
  *  Opening is part of the ingest transaction: when it fails for a passing
  *  reason (memory, disk) the whole iteration rolls back and the sender's
  *  resend tries again; when the envelope itself cannot be opened (a day key
- *  destroyed, a forged body) it is counted and kept only in the log.
+ *  destroyed, a forged body) it is counted, strikes its author's link, and
+ *  is kept only in the log, within per-author and total quotas (beyond
+ *  them it is dropped and counted undecryptable_dropped).
  */
 #ifndef PARLEY_NODE_DELIVERY_H
 #define PARLEY_NODE_DELIVERY_H
@@ -32,6 +34,24 @@
 #include <stdint.h>
 
 #define DELIVERY_FLUSH_MAX 512u /* envelopes resent per link per retry round */
+/*  Undecryptable DMs addressed to us kept in the log, per run: per author
+ *  (count, bytes), in all, and for how many authors; beyond, not kept. */
+#define DELIVERY_UNDEC_PER_AUTHOR 16u
+#define DELIVERY_UNDEC_AUTHOR_BYTES (256u * 1024u)
+#define DELIVERY_UNDEC_BYTES (8u * 1024u * 1024u)
+#define DELIVERY_UNDEC_AUTHORS 256u
+/*  Strike weight of an undecryptable DM on its author's own link: 64 in a
+ *  minute ban it (S_BAD_MAX 512, node/link.c). */
+#define DELIVERY_UNDEC_STRIKE 8u
+/*  Envelopes a relay keeps per author of scopes it is no party to (count,
+ *  bytes); beyond them it refuses more (counted relay_quota) and strikes
+ *  the author's own link (DELIVERY_UNDEC_STRIKE). Counted from the log on first sight,
+ *  then in memory for up to DELIVERY_QUOTA_AUTHORS authors. */
+#define DELIVERY_RELAY_PER_AUTHOR 16384u
+#define DELIVERY_RELAY_AUTHOR_BYTES (64u * 1024u * 1024u)
+#define DELIVERY_QUOTA_AUTHORS 1024u
+/*  Strike weight of an equivocation on its author's own link. */
+#define DELIVERY_EQUIV_STRIKE 8u
 
 typedef struct delivery delivery_t;
 

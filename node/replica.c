@@ -10,8 +10,10 @@
  *
  *  A scope a peer names that nobody holds is never added: a relay answers
  *  its block against one shared empty set and forgets it (it is added when
- *  an envelope of it is stored). Blocks there that claim no items are
- *  noise, and past a small allowance a minute each strikes the peer.
+ *  an envelope of it is stored). Stored envelopes add scopes within caps
+ *  (replica_admits): per link REPLICA_NEW_SCOPES_PER_MIN new ones a
+ *  minute, and REPLICA_SCOPES_MAX in all; our own are always added. Blocks there that claim no
+ * items are noise, and past a small allowance a minute each strikes the peer.
  *
  *  A round, from the side with the smaller key (or whoever's timer fires):
  *
@@ -99,6 +101,8 @@ typedef struct {
     uint64_t unknown_since; /* ms: the window of the two counts below began */
     size_t n_noise;         /* blocks of scopes nobody holds that claim no items */
     size_t n_unknown;       /* blocks of scopes nobody holds that claim items */
+    uint64_t new_since;     /* ms: the window of n_new began */
+    size_t n_new;           /* scopes its envelopes made us take up in that window */
 } s_peer_t;
 
 struct replica {
@@ -380,6 +384,36 @@ replica_accepts(replica_t *self, const envelope_t *env)
     if (s_party(self, env->scope, env->author)) {
         replica_mine(self, env->scope);
         return true;
+    }
+    return false;
+}
+
+bool
+replica_admits(replica_t *self, link_t *link, const envelope_t *env)
+{
+    if (s_scope_find(self, env->scope)) {
+        return true;
+    }
+    s_peer_t *pr = s_peer(link);
+    if (!pr) {
+        return false; // out of memory: refused, offered again later
+    }
+    uint64_t now = core_now(self->core);
+    if (now > pr->new_since + REPLICA_NEW_WINDOW_MS) {
+        pr->new_since = now;
+        pr->n_new = 0;
+    }
+    if (pr->n_new < REPLICA_NEW_SCOPES_PER_MIN && self->n_scopes < REPLICA_SCOPES_MAX) {
+        pr->n_new++;
+        return true;
+    }
+    self->core->counters[C_SCOPE_CAP]++;
+    //  A relay may have many scopes new to us (we start, or we were away):
+    //  it is only refused, and its next rounds offer them again. A member
+    //  forwards nobody's scopes but its own and its peers'.
+    if (!link_relay(link)) {
+        links_strike(self->links, link, "it makes us take up too many scopes",
+                     REPLICA_NEW_SCOPE_STRIKE);
     }
     return false;
 }

@@ -36,6 +36,16 @@ void replica_destroy(replica_t **self_p);
 
 /*  Whether the node takes env (from a peer) into its log. */
 bool replica_accepts(replica_t *self, const envelope_t *env);
+/*  Whether an envelope from link that is not ours may go into the log as
+ *  far as its scope goes: yes for a scope we hold; a new one only while
+ *  link made us take up fewer than REPLICA_NEW_SCOPES_PER_MIN this minute
+ *  and we hold fewer than REPLICA_SCOPES_MAX. Refused ones are counted
+ *  (scope_cap); a member link (not a relay) is struck for each. */
+#define REPLICA_NEW_SCOPES_PER_MIN 1024u
+#define REPLICA_NEW_WINDOW_MS 60000u
+#define REPLICA_SCOPES_MAX 65536u
+#define REPLICA_NEW_SCOPE_STRIKE 8u
+bool replica_admits(replica_t *self, link_t *link, const envelope_t *env);
 /*  Whether env is addressed to us: a DM in our scope with its author. */
 bool replica_ours(replica_t *self, const envelope_t *env);
 /*  A new envelope is in the log (this transaction): index it and queue an

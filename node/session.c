@@ -276,11 +276,13 @@ session_send_key(session_t *self, const uint8_t peer[32], const prekey_t *spk, u
 }
 
 int
-session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, uint8_t key[32])
+session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, uint8_t key[32],
+                 bool *opened)
 {
     core_t *core = self->core;
     store_recv_session_t s;
     int rc = store_recv_session_get(core->store, peer, h->ek_pub, &s);
+    *opened = rc == PARLEY_ERR_NOTFOUND;
     if (rc == PARLEY_ERR_NOTFOUND) {
         uint8_t spk_secret[32];
         uint64_t created_ms = 0;
@@ -338,6 +340,12 @@ session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, 
     }
     sodium_memzero(&s, sizeof s);
     return rc;
+}
+
+int
+session_recv_forget(session_t *self, const uint8_t peer[32], const uint8_t ek_pub[32])
+{
+    return store_recv_session_delete(self->core->store, peer, ek_pub);
 }
 
 /* ---- bundles ---- */

@@ -53,12 +53,18 @@ bool session_dm_scope_cached(const session_t *self, const uint8_t author[32], ui
 int session_send_key(session_t *self, const uint8_t peer[32], const prekey_t *spk, uint32_t today,
                      dm_header_t *h, uint8_t key[32]) PARLEY_WUR;
 /*  The receiving chain key for h's day from peer, opening the session on
- *  first use. PARLEY_ERR_NOKEY when that day's key was destroyed;
+ *  first use (*opened: this call opened it). PARLEY_ERR_NOKEY when that day's key was destroyed;
  *  PARLEY_ERR_MALFORMED, before any ratchet work, for a new session that
  *  claims to start before the prekey it names existed (no honest sender
  *  does: the ratchet from such a day0 is work the sender chose for us). */
-int session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h,
-                     uint8_t key[32]) PARLEY_WUR;
+int session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, uint8_t key[32],
+                     bool *opened) PARLEY_WUR;
+/*  Deletes the receiving session (peer, ek_pub): one that session_recv_key
+ *  opened (*opened) for a body that then failed to open. Its header was
+ *  not authenticated (only the body's MAC proves the key), so it must not
+ *  leave a session behind: fresh ephemeral keys would each add a row. */
+int session_recv_forget(session_t *self, const uint8_t peer[32],
+                        const uint8_t ek_pub[32]) PARLEY_WUR;
 
 /*  A PREKEY frame's bundle: verified and kept when newer. *owner gets whose
  *  it is, *changed whether it replaced what we held (only a higher spk_id

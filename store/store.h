@@ -61,9 +61,20 @@ int store_meta_set(store_t *self, const char *key, uint64_t value) PARLEY_WUR;
 /*  Stores a decoded, verified envelope with its id. Returns 0, or
  *  PARLEY_ERR_DUPLICATE (same id already stored: nothing written), or
  *  PARLEY_ERR_EQUIVOCATION (another envelope holds the same author, scope
- *  and seq: this one is written to the evidence table only). */
+ *  and seq: this one is written to the evidence table only, while it has
+ *  room: STORE_EVIDENCE_*). */
 int store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                        uint64_t received_ms) PARLEY_WUR;
+#define STORE_EVIDENCE_PER_AUTHOR 16u /* equivocation rows kept per author */
+#define STORE_EVIDENCE_MAX 4096u      /* equivocation rows kept in all */
+/*  Deletes envelope id (env decoded) stored in this transaction, with its
+ *  outbox rows and, when it was the author's only one in its scope, the
+ *  (scope, author) pair (an envelope the node decided not to keep after
+ *  all). NOTFOUND. */
+int store_envelope_forget(store_t *self, const envelope_t *env, const uint8_t id[32]) PARLEY_WUR;
+/*  How many envelopes of author the log holds, and their bytes. */
+int store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n,
+                       uint64_t *bytes) PARLEY_WUR;
 bool store_envelope_has(store_t *self, const uint8_t id[32]);
 /*  Copies the bytes of envelope id into *bytes (malloc'd, caller frees). */
 int store_envelope_get(store_t *self, const uint8_t id[32], uint8_t **bytes,
@@ -221,8 +232,10 @@ int store_own_prekey_secret(store_t *self, uint32_t spk_id, uint8_t secret[32],
 int store_own_prekey_wipe(store_t *self, uint64_t cutoff_ms, size_t *n) PARLEY_WUR;
 
 /* ---- peers' prekeys ---- */
+#define STORE_PEER_PREKEYS_MAX 4096u /* peers' prekeys kept; past it strangers' go */
 /*  Keeps pk if its spk_id is newer than the stored one for its owner.
- *  *changed tells whether it replaced anything. */
+ *  *changed tells whether it replaced anything. Past STORE_PEER_PREKEYS_MAX
+ *  the oldest of owners we have no contact, session or message with go. */
 int store_peer_prekey_put(store_t *self, const prekey_t *pk,
                           const uint8_t bundle[DM_PREKEY_BUNDLE_LEN], bool *changed) PARLEY_WUR;
 int store_peer_prekey_get(store_t *self, const uint8_t owner[32], prekey_t *out) PARLEY_WUR;
@@ -261,7 +274,13 @@ typedef struct {
 
 int store_recv_session_get(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32],
                            store_recv_session_t *out) PARLEY_WUR;
+#define STORE_RECV_PER_PEER 8u /* receiving sessions kept per peer (least recently used go) */
+/*  Inserts or replaces the session (peer, ek_pub); beyond STORE_RECV_PER_PEER
+ *  of the peer's, the least recently used one is deleted. */
 int store_recv_session_put(store_t *self, const store_recv_session_t *s) PARLEY_WUR;
+/*  Deletes the session (peer, ek_pub); NOTFOUND. */
+int store_recv_session_delete(store_t *self, const uint8_t peer[32],
+                              const uint8_t ek_pub[32]) PARLEY_WUR;
 /*  All receiving sessions (caller frees). */
 int store_recv_session_list(store_t *self, store_recv_session_t **out, size_t *n) PARLEY_WUR;
 

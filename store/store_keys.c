@@ -13,6 +13,10 @@
  *  peer_prekeys(owner PK, spk_id, spk_pub, created_ms, bundle BLOB(141))
  *      The newest prekey each peer has published (by spk_id). Replication
  *      passes the bundles on (store_sync.c). created_ms is the owner's
+ *      Bundles anyone signs with a fresh key are welcome (relays pass them
+ *      on), so past STORE_PEER_PREKEYS_MAX rows a put deletes the oldest
+ *      (rowid order) of strangers: owners with no contact, no sending
+ *      session and no message; the contacts and peers we talk to stay.
  *      signed claim and is not compared here: session_on_bundle refuses a
  *      future one, and an old one only ranks last in the link-up hand-out.
  *
@@ -20,7 +24,10 @@
  *  recv_sessions(peer, ek_pub, spk_id, day0, base_day, key BLOB(32),
  *                last_used_ms, PK(peer, ek_pub))
  *      DM chain keys (dm.h). key is secret and overwritten in place as it
- *      ratchets; day >= day0 and base_day >= day0.
+ *      ratchets; day >= day0 and base_day >= day0. At most
+ *      STORE_RECV_PER_PEER receiving sessions per peer: a put beyond it
+ *      deletes the least recently used (an honest sender opens a new one
+ *      only when our prekey changed, a few per grace window).
  *
  *  Secrets live in own_prekeys.secret and *_sessions.key. Deleting a row
  *  zeroes it in its page (secure_delete); the superseded page images remain
@@ -47,11 +54,14 @@ enum {
     ST_OWN_WIPE,
     ST_PEER_PK_PUT,
     ST_PEER_PK_GET,
+    ST_PEER_PK_TRIM,
     ST_SEND_GET,
     ST_SEND_PUT,
     ST_RECV_GET,
     ST_RECV_PUT,
     ST_RECV_LIST,
+    ST_RECV_TRIM,
+    ST_RECV_DELETE,
     ST_KEYS_COUNT
 };
 
@@ -73,6 +83,14 @@ static const char *const s_sql[ST_KEYS_COUNT] = {
                        " spk_pub = excluded.spk_pub, created_ms = excluded.created_ms,"
                        " bundle = excluded.bundle"
                        " WHERE excluded.spk_id > peer_prekeys.spk_id",
+    [ST_PEER_PK_TRIM] =
+        "DELETE FROM peer_prekeys WHERE rowid IN (SELECT p.rowid FROM peer_prekeys p"
+        " WHERE p.owner != ?2"
+        " AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.pk = p.owner)"
+        " AND NOT EXISTS (SELECT 1 FROM send_sessions s WHERE s.peer = p.owner)"
+        " AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer = p.owner)"
+        " ORDER BY p.rowid"
+        " LIMIT max((SELECT count(*) FROM peer_prekeys) - ?1, 0))",
     [ST_PEER_PK_GET] = "SELECT owner, spk_id, spk_pub, created_ms FROM peer_prekeys"
                        " WHERE owner = ?1",
     [ST_SEND_GET] = "SELECT peer, ek_pub, spk_id, day0, day, key FROM send_sessions"
@@ -89,6 +107,10 @@ static const char *const s_sql[ST_KEYS_COUNT] = {
                     " day0 = excluded.day0, base_day = excluded.base_day, key = excluded.key,"
                     " last_used_ms = excluded.last_used_ms",
     [ST_RECV_LIST] = "SELECT " S_RECV_COLS " FROM recv_sessions ORDER BY peer, ek_pub",
+    [ST_RECV_TRIM] = "DELETE FROM recv_sessions WHERE peer = ?1 AND ek_pub NOT IN"
+                     " (SELECT ek_pub FROM recv_sessions WHERE peer = ?1"
+                     " ORDER BY last_used_ms DESC, ek_pub LIMIT ?2)",
+    [ST_RECV_DELETE] = "DELETE FROM recv_sessions WHERE peer = ?1 AND ek_pub = ?2",
 };
 
 const store_sql_t store_keys_sql = { "store_keys.c", s_sql, ST_KEYS_COUNT };
@@ -256,6 +278,13 @@ store_peer_prekey_put(store_t *self, const prekey_t *pk, const uint8_t bundle[DM
         /* the upsert's WHERE leaves a lower or equal spk_id unwritten: 0 rows */
         *changed = sqlite3_changes(self->db) == 1;
     }
+    if (rc == 0 && *changed) {
+        /* past the cap the oldest strangers' go; LIMIT 0 (under it) is
+           checked before any row is read, the count scans the capped table */
+        st = s_st(self, ST_PEER_PK_TRIM);
+        rc = S_BIND(st, S_U64(STORE_PEER_PREKEYS_MAX), S_B32(pk->owner));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
+    }
     return rc;
 }
 
@@ -406,7 +435,30 @@ store_recv_session_put(store_t *self, const store_recv_session_t *s)
     sqlite3_stmt *st = s_st(self, ST_RECV_PUT);
     int rc = S_BIND(st, S_B32(s->peer), S_B32(s->ek_pub), S_U64(s->spk_id), S_U64(s->day0),
                     S_U64(s->base_day), S_B32(s->key), S_U64(s->last_used_ms));
-    return rc == 0 ? s_run(st, NULL) : rc;
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0) {
+        /* a few rows of one peer's through the primary key: cheap each time */
+        st = s_st(self, ST_RECV_TRIM);
+        rc = S_BIND(st, S_B32(s->peer), S_U64(STORE_RECV_PER_PEER));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
+    }
+    return rc;
+}
+
+int
+store_recv_session_delete(store_t *self, const uint8_t peer[32], const uint8_t ek_pub[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_RECV_DELETE);
+    int rc = S_BIND(st, S_B32(peer), S_B32(ek_pub));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
 }
 
 /*  The array holds chain keys: the caller wipes it (sodium_memzero over
@@ -527,6 +579,26 @@ s_t_prekeys(store_t *s, const char *path)
     CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
     CHECK(pgot.spk_id == 6 && pgot.created_ms == 60);
 
+    /* strangers' bundles past the cap: the oldest go, a peer with a sending
+       session stays however old */
+    store_send_session_t ss = { .day0 = 1, .day = 1 };
+    memcpy(ss.peer, owner, 32);
+    CHECK(store_send_session_put(s, &ss) == 0);
+    CHECK(store_begin(s) == 0);
+    uint8_t first[32];
+    for (uint32_t i = 0; i < STORE_PEER_PREKEYS_MAX + 8; i++) {
+        prekey_t st = { .spk_id = 1, .created_ms = 70 };
+        randombytes_buf(st.owner, 32);
+        if (i == 0) {
+            memcpy(first, st.owner, 32);
+        }
+        CHECK(store_peer_prekey_put(s, &st, bundle, &changed) == 0 && changed);
+    }
+    CHECK(store_commit(s) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM peer_prekeys") == STORE_PEER_PREKEYS_MAX);
+    CHECK(store_peer_prekey_get(s, owner, &pgot) == 0);
+    CHECK(store_peer_prekey_get(s, first, &pgot) == PARLEY_ERR_NOTFOUND);
+
     sodium_memzero(s1, sizeof s1);
     sodium_memzero(s2, sizeof s2);
     sodium_memzero(s3, sizeof s3);
@@ -594,6 +666,24 @@ s_t_sessions(store_t *s)
     }
     sodium_memzero(list, n * sizeof *list);
     free(list);
+
+    /* past STORE_RECV_PER_PEER of one peer's, the least recently used go */
+    store_recv_session_t more = r[1];
+    for (unsigned i = 0; i < STORE_RECV_PER_PEER + 3; i++) {
+        randombytes_buf(more.ek_pub, 32);
+        more.last_used_ms = 6000 + i;
+        CHECK(store_recv_session_put(s, &more) == 0);
+    }
+    CHECK(store_recv_session_list(s, &list, &n) == 0 && n == STORE_RECV_PER_PEER);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(list[i].last_used_ms >= 6003); /* r[0], r[1] and the 3 oldest went */
+    }
+    sodium_memzero(list, n * sizeof *list);
+    free(list);
+    CHECK(store_recv_session_delete(s, more.peer, more.ek_pub) == 0);
+    CHECK(store_recv_session_delete(s, more.peer, more.ek_pub) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_recv_session_get(s, more.peer, more.ek_pub, &rgot) == PARLEY_ERR_NOTFOUND);
+    sodium_memzero(&more, sizeof more);
     sodium_memzero(&snd, sizeof snd);
     sodium_memzero(&sgot, sizeof sgot);
     sodium_memzero(r, sizeof r);

@@ -25,7 +25,8 @@
  *      - envelopes_expires(expires_ms) WHERE expires_ms > 0 (v2) is partial:
  *        it holds only envelopes that expire, so finding the due ones costs
  *        nothing for the rest of the log (store_sync.c).
- *      Nothing reads envelopes by author alone, kind or received_ms.
+ *      By author alone only store_author_usage reads them (a prefix of
+ *      UNIQUE(author, scope, seq)); nothing by kind or received_ms.
  *
  *  equivocations(n INTEGER PK, id UNIQUE, author, scope, seq, held_id, bytes,
  *                received_ms, expires_ms (v3))
@@ -33,7 +34,10 @@
  *      another id (held_id). bytes is the full signed envelope, so two rows of
  *      envelopes/equivocations prove the author signed both. Never synced.
  *      expires_ms is that envelope's (0: never): the evidence is deleted
- *      when the envelope would have been (store_expire_unlogged).
+ *      when the envelope would have been (store_expire_unlogged). Kept up
+ *      to STORE_EVIDENCE_PER_AUTHOR rows per author and STORE_EVIDENCE_MAX
+ *      in all: one row already proves an author equivocated, and a
+ *      stranger with fresh keys must not fill the disk with proofs.
  *
  *  scope_authors(scope, author, PK(scope, author)) WITHOUT ROWID (v2)
  *      Who has written in each scope, one row per pair, read by
@@ -109,6 +113,10 @@ enum {
     ST_ENV_LAST_SEQ,
     ST_ENV_EACH,
     ST_EQUIV_PUT,
+    ST_EQUIV_COUNT,
+    ST_ENV_FORGET,
+    ST_ENV_AUTHOR_USAGE,
+    ST_SCOPE_AUTHOR_FORGET,
     ST_SCOPE_AUTHOR_PUT,
     ST_SEQ_GET,
     ST_SEQ_PUT,
@@ -128,6 +136,13 @@ static const char *const s_sql[ST_LOG_COUNT] = {
     [ST_ENV_EACH] = "SELECT bytes FROM envelopes ORDER BY n",
     [ST_EQUIV_PUT] = "INSERT OR IGNORE INTO equivocations (id, author, scope, seq, held_id,"
                      " bytes, received_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_EQUIV_COUNT] = "SELECT count(*), total(author = ?1) FROM equivocations",
+    [ST_ENV_FORGET] = "DELETE FROM envelopes WHERE id = ?1",
+    [ST_SCOPE_AUTHOR_FORGET] = "DELETE FROM scope_authors WHERE scope = ?1 AND author = ?2"
+                               " AND NOT EXISTS (SELECT 1 FROM envelopes"
+                               " WHERE author = ?2 AND scope = ?1)",
+    [ST_ENV_AUTHOR_USAGE] = "SELECT count(*), total(length(bytes)) FROM envelopes"
+                            " WHERE author = ?1",
     [ST_SCOPE_AUTHOR_PUT] = "INSERT OR IGNORE INTO scope_authors (scope, author) VALUES (?1, ?2)",
     [ST_SEQ_GET] = "SELECT reserved FROM seq_counters WHERE scope = ?1",
     [ST_SEQ_PUT] = "INSERT INTO seq_counters (scope, reserved) VALUES (?1, ?2)"
@@ -164,10 +179,40 @@ s_env_slot(store_t *self, const envelope_t *env, uint8_t held[32], bool *found)
     return rc;
 }
 
+/*  Whether the evidence table has room for one more of author's: under
+ *  STORE_EVIDENCE_MAX in all and STORE_EVIDENCE_PER_AUTHOR under each. A
+ *  full scan, but of a table those caps keep small. */
+static int
+s_evidence_room(store_t *self, const uint8_t author[32], bool *room)
+{
+    sqlite3_stmt *st = s_st(self, ST_EQUIV_COUNT);
+    bool row = false;
+    uint64_t all = 0, mine = 0;
+    int rc = S_BIND(st, S_B32(author));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
+    }
+    if (rc == 0) {
+        all = (uint64_t)sqlite3_column_int64(st, 0);
+        mine = (uint64_t)sqlite3_column_double(st, 1);
+    }
+    s_reset(st);
+    *room = rc == 0 && all < STORE_EVIDENCE_MAX && mine < STORE_EVIDENCE_PER_AUTHOR;
+    return rc;
+}
+
 static int
 s_equivocation_put(store_t *self, const envelope_t *env, const uint8_t id[32],
                    const uint8_t held[32], uint64_t received_ms)
 {
+    bool room = false;
+    int rc0 = s_evidence_room(self, env->author, &room);
+    if (rc0 != 0 || !room) {
+        return rc0; /* one piece proves the author equivocates; more are only counted */
+    }
     sqlite3_stmt *st = s_st(self, ST_EQUIV_PUT);
     int rc =
         S_BIND(st, S_B32(id), S_B32(env->author), S_B32(env->scope), S_U64(env->seq), S_B32(held),
@@ -236,6 +281,51 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
     }
     rc = s_equivocation_put(self, env, id, held, received_ms);
     return rc != 0 ? rc : PARLEY_ERR_EQUIVOCATION;
+}
+
+/*  Found through UNIQUE(author, scope, seq); length() of a blob reads its
+ *  size from the record header, not the blob. */
+int
+store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n, uint64_t *bytes)
+{
+    *n = 0;
+    *bytes = 0;
+    sqlite3_stmt *st = s_st(self, ST_ENV_AUTHOR_USAGE);
+    bool row = false;
+    int rc = S_BIND(st, S_B32(author));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
+    }
+    if (rc == 0) {
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+        *bytes = (uint64_t)sqlite3_column_double(st, 1);
+    }
+    s_reset(st);
+    return rc;
+}
+
+/*  The (scope, author) pair goes too when it was the author's only
+ *  envelope there: a stranger's refused first envelope leaves no trace. */
+int
+store_envelope_forget(store_t *self, const envelope_t *env, const uint8_t id[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_ENV_FORGET);
+    int rc = S_BIND(st, S_B32(id));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        st = s_st(self, ST_SCOPE_AUTHOR_FORGET);
+        rc = S_BIND(st, S_B32(env->scope), S_B32(env->author));
+        rc = rc == 0 ? s_run(st, NULL) : rc;
+    }
+    return rc;
 }
 
 /*  A database error reads as "not stored": callers use this as a hint
@@ -715,6 +805,51 @@ s_t_each(store_t *s)
     s_t_idle(s);
 }
 
+/*  The caps: evidence per author and in all, usage per author, and forget
+ *  with its (scope, author) pair. */
+static void
+s_t_caps(store_t *s)
+{
+    uint8_t author[32], scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    s_t_env_t e;
+    s_t_env(&e, author, scope, 1, 0x11);
+    CHECK(store_envelope_put(s, &e.env, e.id, 1) == 0);
+    uint64_t n = 0, bytes = 0;
+    CHECK(store_author_usage(s, author, &n, &bytes) == 0 && n == 1 && bytes == sizeof e.bytes);
+    int64_t before = s_t_int(s, "SELECT count(*) FROM equivocations");
+    CHECK(store_begin(s) == 0);
+    for (unsigned i = 0; i < STORE_EVIDENCE_PER_AUTHOR + 5; i++) {
+        s_t_env_t f;
+        s_t_env(&f, author, scope, 1, (uint8_t)(0x20 + i)); // seq 1 again, each different
+        CHECK(store_envelope_put(s, &f.env, f.id, 2) == PARLEY_ERR_EQUIVOCATION);
+    }
+    CHECK(store_commit(s) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM equivocations") - before == STORE_EVIDENCE_PER_AUTHOR);
+    CHECK(store_author_usage(s, author, &n, &bytes) == 0 && n == 1);
+
+    /* forget: the envelope and, its author's only one in the scope, the pair */
+    s_t_env_t g;
+    s_t_env(&g, author, scope, 2, 0x12);
+    CHECK(store_envelope_put(s, &g.env, g.id, 3) == 0);
+    CHECK(store_envelope_forget(s, &g.env, g.id) == 0);
+    CHECK(!store_envelope_has(s, g.id));
+    CHECK(store_envelope_forget(s, &g.env, g.id) == PARLEY_ERR_NOTFOUND);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") >= 1); // seq 1 keeps it
+    uint8_t lone[32];
+    randombytes_buf(lone, sizeof lone);
+    s_t_env_t h;
+    s_t_env(&h, lone, scope, 1, 0x13);
+    int64_t pairs = s_t_int(s, "SELECT count(*) FROM scope_authors");
+    CHECK(store_envelope_put(s, &h.env, h.id, 4) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") == pairs + 1);
+    CHECK(store_envelope_forget(s, &h.env, h.id) == 0);
+    CHECK(s_t_int(s, "SELECT count(*) FROM scope_authors") == pairs);
+    CHECK(store_author_usage(s, lone, &n, &bytes) == 0 && n == 0 && bytes == 0);
+    s_t_idle(s);
+}
+
 /*  Damages one value at a time through a raw connection and checks that the
  *  call reading it says PARLEY_ERR_MALFORMED, leaves its outputs empty, and
  *  that the store keeps working for other rows. */
@@ -879,6 +1014,8 @@ store_log_test(bool verbose)
     s_t_envelopes(s);
     s_t_say(&kit, "each, and no nested walk");
     s_t_each(s);
+    s_t_say(&kit, "caps: evidence, usage, forget");
+    s_t_caps(s);
     store_destroy(&s);
     s_t_say(&kit, "damaged rows");
     s_t_corrupt(&kit);

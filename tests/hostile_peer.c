@@ -41,6 +41,26 @@
  *                frames of 64.
  *    redial      no HELLO: only whether the node admits our key (handshake).
  *
+ *    diskflood[:S]  for S seconds (default 15), ENVELOPES frames of large
+ *                (32 KB of text) validly signed DMs in our scope with the
+ *                node, with a genuine header (our session) sealed under a
+ *                random key: each one is undecryptable, as fast as the link
+ *                takes them. Variants: diskflood-ek[:S], a fresh ephemeral
+ *                key in each header (each would open a receiving session);
+ *                equivflood[:S], small envelopes all at seq 1 (equivocation
+ *                evidence); diskflood-relay[:S], the big ones in our scope
+ *                with a fresh key that is not the node's (a relay keeps
+ *                them for others); diskflood-fresh[:S], each by a fresh
+ *                author key in its scope with the node (forwarded, as it
+ *                were: no author's quota fills). Prints sent, bytes, then
+ *                the ban report.
+ *
+ *    scopestore[:N]  N (default 65,536) small envelopes, each by a fresh
+ *                author key in its DM scope with another fresh key: every one
+ *                a scope a relay never held and takes up when it stores it
+ *                (the connection's key is ours; envelopes carry their own).
+ *                Stops at BYE; then the ban report.
+ *
  *    bigflood[:S]  for S seconds (default 10), frames of exactly
  *                PARLEY_FRAME_MAX bytes (a version byte, an unknown type,
  *                random bytes: each one a bad frame) as fast as the link
@@ -1004,6 +1024,184 @@ s_envflood(hostile_t *h, const char *endpoint)
     return 0;
 }
 
+/* ------------------------------------------------ diskflood, equivflood */
+
+//  A DM at seq in our scope whose header is genuine (or names a fresh
+//  ephemeral key: fresh_ek) and whose body is sealed under a random key:
+//  valid to every check but the opening. big: 32 KB of text, else a word.
+static size_t
+s_seal_garbage(hostile_t *h, const identity_t *author, uint64_t seq, uint64_t ts, bool fresh_ek,
+               bool big, uint8_t *out)
+{
+    static char text[PARLEY_TEXT_MAX + 1];
+    if (text[0] == '\0') {
+        memset(text, 'x', PARLEY_TEXT_MAX);
+    }
+    envelope_t f;
+    memset(&f, 0, sizeof f);
+    f.version = PARLEY_ENVELOPE_VERSION;
+    f.kind = ENVELOPE_KIND_DM;
+    memcpy(f.author, identity_ed_pk(author ? author : h->me), 32);
+    memcpy(f.scope, h->scope, 32);
+    if (author && dm_scope(author, h->node, f.scope) != PARLEY_OK) {
+        return 0;
+    }
+    f.seq = seq;
+    f.ts_ms = ts;
+    dm_header_t hd;
+    memcpy(hd.ek_pub, h->ek_pub, 32);
+    if (fresh_ek || author) {
+        uint8_t sk[32];
+        randombytes_buf(sk, sizeof sk);
+        crypto_scalarmult_base(hd.ek_pub, sk);
+        sodium_memzero(sk, sizeof sk);
+    }
+    hd.spk_id = h->spk.spk_id;
+    hd.day0 = h->day;
+    hd.day = h->day;
+    uint8_t key[32];
+    randombytes_buf(key, sizeof key);
+    uint8_t content[PARLEY_CONTENT_MAX];
+    size_t clen = 0, len = 0;
+    size_t tlen = big ? PARLEY_TEXT_MAX - 64 : 5;
+    char save = text[tlen];
+    text[tlen] = '\0';
+    int rc = content_encode_text(text, tlen, content, sizeof content, &clen);
+    text[tlen] = save;
+    if (rc != PARLEY_OK
+        || dm_envelope_seal(author ? author : h->me, &f, &hd, key, content, clen, out,
+                            PARLEY_ENVELOPE_MAX, &len)
+               != PARLEY_OK) {
+        return 0;
+    }
+    return len;
+}
+
+//  For seconds: frames of garbage DMs (see the header comment), each frame
+//  as full as PARLEY_FRAME_MAX allows; stops early at BYE.
+static int
+s_diskflood(hostile_t *h, const char *endpoint, unsigned seconds, char variant)
+{
+    static uint8_t env[PARLEY_ENVELOPE_MAX];
+    static uint8_t frame[PARLEY_FRAME_MAX];
+    int timeout = 1000;
+    if (zmq_setsockopt(h->sock, ZMQ_SNDTIMEO, &timeout, sizeof timeout) != 0) {
+        return -1;
+    }
+    size_t sent = 0, frames = 0, bytes = 0;
+    uint64_t seq = 1, t0 = s_now(), end = t0 + (uint64_t)seconds * 1000u;
+    bool equiv = variant == 'q';
+    if (variant == 'r') {
+        //  Our scope with someone else: a relay holds it, and cannot read it.
+        uint8_t other[32], sk[64];
+        crypto_sign_keypair(other, sk);
+        sodium_memzero(sk, sizeof sk);
+        if (dm_scope(h->me, other, h->scope) != PARLEY_OK) {
+            return -1;
+        }
+    }
+    while (s_now() < end && !h->bye) {
+        frame_batch_t b;
+        frame_batch_begin(&b, frame, sizeof frame);
+        size_t n = 0, nbytes = 0;
+        for (; n < PARLEY_BATCH_MAX; n++) {
+            identity_t *author = variant == 'f' ? identity_new() : NULL;
+            size_t len = variant == 'f' && !author
+                             ? 0
+                             : s_seal_garbage(h, author, equiv ? 1 : seq, s_now(), variant == 'e',
+                                              !equiv, env);
+            identity_destroy(&author);
+            if (len == 0) {
+                return -1;
+            }
+            if (frame_batch_add(&b, env, len) != PARLEY_OK) {
+                break; // the frame is full: this one goes in the next (a new seq)
+            }
+            seq++;
+            nbytes += len;
+        }
+        size_t flen = frame_batch_finish(&b);
+        if (zmq_send(h->sock, frame, flen, 0) != (int)flen) {
+            if (zmq_errno() == EAGAIN) {
+                s_drain(h, 50);
+                continue; // the node pushes back
+            }
+            return -1;
+        }
+        frames++;
+        sent += n;
+        bytes += nbytes;
+        s_drain(h, 1);
+    }
+    printf("frames %zu\nsent %zu\nbytes %zu\nflood_ms %llu\n", frames, sent, bytes,
+           (unsigned long long)(s_now() - t0));
+    fflush(stdout);
+    s_report_ban(h, endpoint);
+    return 0;
+}
+
+/* --------------------------------------------------------------- scopestore */
+
+//  n small envelopes, each by a fresh author in its DM scope with another
+//  fresh key: a relay stores each, and each is a scope it never held.
+//  Sent in full batches, a short drain between frames; stops at BYE.
+static int
+s_scopestore(hostile_t *h, const char *endpoint, size_t n)
+{
+    static uint8_t env[PARLEY_ENVELOPE_MAX];
+    static uint8_t frame[PARLEY_FRAME_MAX];
+    uint8_t content[PARLEY_CONTENT_MAX], key[32];
+    size_t clen = 0, sent = 0, frames = 0;
+    if (content_encode_text("scope", 5, content, sizeof content, &clen) != PARLEY_OK) {
+        return -1;
+    }
+    randombytes_buf(key, sizeof key);
+    uint64_t t0 = s_now();
+    while (sent < n && !h->bye) {
+        frame_batch_t b;
+        frame_batch_begin(&b, frame, sizeof frame);
+        for (size_t i = 0; i < PARLEY_BATCH_MAX && sent + i < n; i++) {
+            identity_t *author = identity_new();
+            uint8_t other[32], sk[64];
+            crypto_sign_keypair(other, sk);
+            sodium_memzero(sk, sizeof sk);
+            envelope_t f;
+            memset(&f, 0, sizeof f);
+            f.version = PARLEY_ENVELOPE_VERSION;
+            f.kind = ENVELOPE_KIND_DM;
+            dm_header_t hd;
+            memset(&hd, 0, sizeof hd);
+            randombytes_buf(hd.ek_pub, sizeof hd.ek_pub);
+            hd.day0 = hd.day = (uint32_t)(t0 / 86400000u);
+            size_t len = 0;
+            int rc = author ? dm_scope(author, other, f.scope) : -1;
+            if (rc == PARLEY_OK) {
+                memcpy(f.author, identity_ed_pk(author), 32);
+                f.seq = 1;
+                f.ts_ms = s_now();
+                rc = dm_envelope_seal(author, &f, &hd, key, content, clen, env, sizeof env, &len);
+            }
+            identity_destroy(&author);
+            if (rc != PARLEY_OK || frame_batch_add(&b, env, len) != PARLEY_OK) {
+                return -1;
+            }
+        }
+        size_t flen = frame_batch_finish(&b);
+        size_t in = n - sent < PARLEY_BATCH_MAX ? n - sent : PARLEY_BATCH_MAX;
+        if (s_send(h, frame, flen) != 0) {
+            return -1;
+        }
+        sent += in;
+        frames++;
+        s_drain(h, 5);
+    }
+    printf("frames %zu\nsent %zu\nflood_ms %llu\n", frames, sent,
+           (unsigned long long)(s_now() - t0));
+    fflush(stdout);
+    s_report_ban(h, endpoint);
+    return 0;
+}
+
 /* --------------------------------------------------------------- bigflood */
 
 static int
@@ -1140,10 +1338,13 @@ main(int argc, char **argv)
 {
     const char *mode = argc >= 4 ? argv[3] : "classic";
     if (argc < 3 || argc > 5 || sodium_init() < 0) {
-        fprintf(stderr, "usage: hostile_peer ENDPOINT NODEID [MODE [SEED]]\n"
-                        "  MODE: classic noconverge bigranges wantflood envflood redial\n"
-                        "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
-                        "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
+        fprintf(stderr,
+                "usage: hostile_peer ENDPOINT NODEID [MODE [SEED]]\n"
+                "  MODE: classic noconverge bigranges wantflood envflood redial\n"
+                "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
+                "        diskflood[:S] diskflood-ek[:S] diskflood-relay[:S] equivflood[:S]\n"
+                "        diskflood-fresh[:S] scopestore[:N]\n"
+                "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
     static hostile_t h;
@@ -1209,6 +1410,18 @@ main(int argc, char **argv)
         rc = s_wantflood(&h, argv[1], 'e');
     } else if (strcmp(mode, "envflood") == 0) {
         rc = s_envflood(&h, argv[1]);
+    } else if (strncmp(mode, "diskflood", 9) == 0 || strncmp(mode, "equivflood", 10) == 0) {
+        const char *colon = strchr(mode, ':');
+        char variant = mode[0] == 'e'                              ? 'q'
+                       : strncmp(mode, "diskflood-ek", 12) == 0    ? 'e'
+                       : strncmp(mode, "diskflood-relay", 15) == 0 ? 'r'
+                       : strncmp(mode, "diskflood-fresh", 15) == 0 ? 'f'
+                                                                   : 'd';
+        rc =
+            s_diskflood(&h, argv[1], colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 15u, variant);
+    } else if (strncmp(mode, "scopestore", 10) == 0) {
+        const char *colon = strchr(mode, ':');
+        rc = s_scopestore(&h, argv[1], colon ? strtoul(colon + 1, NULL, 10) : 65536);
     } else if (strncmp(mode, "bigflood", 8) == 0) {
         const char *colon = strchr(mode, ':');
         rc = s_bigflood(&h, colon ? (unsigned)strtoul(colon + 1, NULL, 10) : 10u);

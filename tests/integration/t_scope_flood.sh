@@ -3,10 +3,12 @@
 # a peer that passes CURVE and HELLO sends RECONCILE messages of 4,096 blocks,
 # each naming a fresh random scope (tests/hostile_peer.c hintflood, then
 # hintburst), 65,536 scopes in all, and then r's own DM scopes with fresh keys
-# (scopeflood), each from a fresh key, against relay r that a and b use. Meanwhile `parley status`
+# (scopeflood), then envelopes that each make a new scope, by fresh author
+# keys (scopestore), each from a fresh key, against relay r that a and b use. Meanwhile `parley status`
 # on r keeps answering, and afterwards:
 #   - r keeps none of those scopes: status.sync.scopes stays under SCOPES_MAX
-#     (r holds a handful of real ones);
+#     (r holds a handful of real ones); of the stored ones, at most the
+#     1,024 a peer may add in a minute;
 #   - r's resident memory (VmRSS) grows by less than RSS_GROWTH_MAX_KB (a
 #     bound on growth, so that sanitizer builds can run it too; keeping the
 #     65,536 scopes grew it by 26 MB, 10.5 to 37 MB);
@@ -87,6 +89,13 @@ flood() {
 flood "hintflood:$FLOOD_MSGS"
 flood "hintburst:$FLOOD_MSGS"
 flood "scopeflood:4"
+# Scopes taken up through stored envelopes: each by a fresh author key (the
+# connection's key is another) in its scope with another fresh key. r takes
+# up REPLICA_NEW_SCOPES_PER_MIN (1,024) of them from one peer in a minute,
+# refuses the rest (scope_cap) and bans the peer (a member, not a relay).
+SCOPES_MAX=$((1024 + 64))
+flood "scopestore:16384"
+jqe '.rejected.scope_cap >= 1' "$TMP/st.json" >/dev/null || fail "scopestore: no scope_cap counted"
 
 # An honest DM through r still works.
 p a send "$B_ID" "after the flood" >/dev/null || fail "a could not send"
