@@ -249,13 +249,26 @@ s_hp_spawn(size_t slot, const char *prog, const char *endpoint, const char *node
 {
     const char *argv[] = { prog, endpoint, node_id, mode, NULL };
     pid_t parent = getpid();
+    //  Signals stay blocked across fork until the child has dropped our
+    //  handlers: a SIGTERM from s_hp_stop before its exec would otherwise
+    //  run s_on_alarm in the child, which kills the nodes.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t pid = fork();
     if (pid < 0) {
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         fprintf(stderr, "bench_hostile: fork: %s\n", strerror(errno));
         return -1;
     }
     if (pid == 0) {
+        signal(SIGALRM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         //  Dies with us (see nodes.c): no attacker outlives the benchmark.
+        //  (PDEATHSIG follows the thread that forked: the attackers' thread
+        //  ends them anyway before it returns.)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (getppid() != parent || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
@@ -265,6 +278,7 @@ s_hp_spawn(size_t slot, const char *prog, const char *endpoint, const char *node
         _exit(127);
     }
     s_hp_pids[slot] = pid;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return 0;
 }
 
