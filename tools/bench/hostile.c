@@ -35,9 +35,11 @@
  *      attacking A for the whole window. Each peer walks the table of attack
  *      modes below from its own starting row: a row runs for its seconds
  *      (given per 60 s of window), the mode started again (a fresh key each
- *      time) whenever it ends early, ended by PID when the row's time is up. A mode the binary does
- * not know (it exits 2) is reported as skipped and left out from then on, so the table may name
- * modes that are not there yet.
+ *      time) whenever it ends early, ended by PID when the row's time is
+ *      up. A mode the binary does not know (it exits 2) is reported as
+ *      skipped and left out from then on, so the table may name modes that
+ *      are not there yet. With --only MODE every peer runs that one mode for
+ *      the whole window instead: what one attack costs the pair.
  *
  *  Then: the ratio of the p50s (goal <= 2) and the DMs lost (goal 0); A's
  *  peak RSS (VmHWM) after each part; its database files (parley.db and its
@@ -53,7 +55,7 @@
  *  directories are removed at the end (kept, and named, only if the
  *  backstop fires).
  *
- *  Usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N]
+ *  Usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N] [--only MODE]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +136,7 @@ typedef struct {
     unsigned seconds;  /* each window: baseline, then under attack */
     size_t peers;      /* hostile peers */
     size_t reps;       /* repetitions per envelope kind */
+    const char *only;  /* --only MODE: every peer runs just that, or NULL */
     unsigned budget_s; /* hard limit for the whole run */
 } opts_t;
 
@@ -308,7 +311,7 @@ s_hp_stop(size_t slot)
 /* ---- the supervisor: P peers walking the table ---- */
 
 typedef struct {
-    size_t row;     /* its current row of s_attacks */
+    size_t row;     /* its current row of the table */
     double row_end; /* when that row's time is up */
     double next;    /* no restart before this */
 } s_slot_t;
@@ -321,6 +324,8 @@ typedef struct {
     size_t peers;
     atomic_bool stop;                   /* set by the main thread */
     int rc;                             /* -1 if a peer could not be started */
+    const s_attack_t *table;            /* s_attacks, or the one row of --only */
+    size_t rows;                        /* in table */
     s_attack_stat_t stats[S_N_ATTACKS]; /* per row */
     s_slot_t slots[S_PEERS_MAX];
     unsigned window; /* seconds: rows are scaled to it */
@@ -332,21 +337,22 @@ typedef struct {
 static double
 s_row_secs(const s_attackers_t *at, size_t row)
 {
-    double secs = s_attacks[row].secs * at->window / 60.0;
+    double secs = at->table[row].secs * at->window / 60.0;
     return secs < 2 ? 2 : secs;
 }
 
-//  The row after `row` whose mode is not skipped, or S_N_ATTACKS if none.
+//  The row after `row` whose mode is not skipped (row itself when it is the
+//  only one left), or at->rows if none.
 static size_t
 s_next_row(const s_attackers_t *at, size_t row)
 {
-    for (size_t k = 1; k <= S_N_ATTACKS; k++) {
-        size_t r = (row + k) % S_N_ATTACKS;
+    for (size_t k = 1; k <= at->rows; k++) {
+        size_t r = (row + k) % at->rows;
         if (!at->stats[r].skipped) {
             return r;
         }
     }
-    return S_N_ATTACKS;
+    return at->rows;
 }
 
 //  Files the end of a run of row.
@@ -386,7 +392,7 @@ s_supervise(s_attackers_t *at)
         }
         if (at->stats[s->row].skipped || now >= s->row_end) {
             s->row = s_next_row(at, s->row);
-            if (s->row == S_N_ATTACKS) {
+            if (s->row == at->rows) {
                 return -1; // every mode is unknown to the binary
             }
             s->row_end = now + s_row_secs(at, s->row);
@@ -395,7 +401,7 @@ s_supervise(s_attackers_t *at)
         if (now < s->next) {
             continue;
         }
-        if (s_hp_spawn(i, at->prog, at->endpoint, at->node_id, s_attacks[s->row].mode, at->logs[i])
+        if (s_hp_spawn(i, at->prog, at->endpoint, at->node_id, at->table[s->row].mode, at->logs[i])
             != 0) {
             return -1;
         }
@@ -425,7 +431,7 @@ s_attackers_run(void *arg)
     s_attackers_t *at = arg;
     double now = nodes_now();
     for (size_t i = 0; i < at->peers; i++) {
-        at->slots[i].row = i % S_N_ATTACKS;
+        at->slots[i].row = i % at->rows;
         at->slots[i].row_end = now + s_row_secs(at, at->slots[i].row);
     }
     while (!atomic_load(&at->stop)) {
@@ -1062,7 +1068,7 @@ static void
 s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N]\n"
+            "usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N] [--only MODE]\n"
             "Measures the ingest CPU of the worst envelopes an attacker can craft, then\n"
             "starts two parleyd (victim A, honest B) on tcp loopback in temporary homes and\n"
             "sends DMs B -> A one at a time: for N seconds alone, then for N seconds while\n"
@@ -1071,7 +1077,9 @@ s_usage(FILE *out)
             "  --quick      5 s windows, 200 repetitions: a smoke test\n"
             "  --seconds N  each window (default 60)\n"
             "  --peers N    hostile peers at once (default 10, at most %u)\n"
-            "  --reps N     repetitions per envelope kind (default 2000)\n",
+            "  --reps N     repetitions per envelope kind (default 2000)\n"
+            "  --only MODE  every peer runs just this hostile_peer MODE (which attack costs\n"
+            "               what), instead of the whole table\n",
             S_PEERS_MAX);
 }
 
@@ -1120,6 +1128,13 @@ s_parse(int argc, char **argv, opts_t *o)
             if (s_count_arg(a, v, S_PEERS_MAX, &o->peers) != 0) {
                 return -1;
             }
+            i++;
+        } else if (strcmp(a, "--only") == 0) {
+            if (!v || !v[0] || v[0] == '-') {
+                fprintf(stderr, "bench_hostile: --only wants a hostile_peer MODE\n");
+                return -1;
+            }
+            o->only = v;
             i++;
         } else if (strcmp(a, "--reps") == 0) {
             if (s_count_arg(a, v, 1000000, &o->reps) != 0) {
@@ -1209,15 +1224,15 @@ s_report_attacks(const s_attackers_t *at)
 {
     printf("\nattack modes (hostile_peer runs: started; ran to their end; could not connect\n"
            "or send; ended by us when their time was up; other ends):\n");
-    for (size_t i = 0; i < S_N_ATTACKS; i++) {
+    for (size_t i = 0; i < at->rows; i++) {
         const s_attack_stat_t *st = &at->stats[i];
         if (st->skipped) {
-            printf("  %-14s skipped: this hostile_peer does not know it\n", s_attacks[i].mode);
+            printf("  %-14s skipped: this hostile_peer does not know it\n", at->table[i].mode);
         } else if (st->runs == 0) {
-            printf("  %-14s not reached in this window\n", s_attacks[i].mode);
+            printf("  %-14s not reached in this window\n", at->table[i].mode);
         } else {
             printf("  %-14s %4zu runs %4zu done %4zu failed %4zu ended %4zu other\n",
-                   s_attacks[i].mode, st->runs, st->done, st->failed, st->ended, st->other);
+                   at->table[i].mode, st->runs, st->done, st->failed, st->ended, st->other);
         }
     }
 }
@@ -1384,6 +1399,9 @@ main(int argc, char **argv)
     at.prog = hostile;
     at.peers = o.peers;
     at.window = o.seconds;
+    s_attack_t only = { o.only, 60 };
+    at.table = o.only ? &only : s_attacks;
+    at.rows = o.only ? 1 : S_N_ATTACKS;
     char root[64]; // "/tmp/parley-hbench.XXXXXX": short, so every path built on it fits
     s_place_t where[2];
     if (s_make_dirs(root, sizeof root, where, &at) != 0) {
