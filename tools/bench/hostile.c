@@ -166,6 +166,7 @@ typedef struct {
     long rss_kb;    /* VmRSS */
     long long db;   /* parley.db bytes */
     long long wal;  /* parley.db-wal bytes */
+    double cpu_s;   /* user + system CPU seconds used so far */
     json_t *status; /* its `status` result (owned) */
 } s_snap_t;
 
@@ -827,6 +828,32 @@ s_proc_kb(pid_t pid, const char *key)
     return kb;
 }
 
+/*  User + system CPU seconds of PID so far (/proc/PID/stat, fields 14 and
+ *  15, counted after the command's closing parenthesis), or -1. */
+static double
+s_proc_cpu(pid_t pid)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) {
+        fclose(f);
+    }
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    //  After ") ": state is field 3; utime and stime are 14 and 15.
+    for (int field = 2; p && field < 14; field++) {
+        p = strchr(p + 1, ' ');
+    }
+    char *end = NULL;
+    unsigned long long ut = p ? strtoull(p + 1, &end, 10) : 0;
+    unsigned long long st = end ? strtoull(end, NULL, 10) : 0;
+    long hz = sysconf(_SC_CLK_TCK);
+    return p && end && hz > 0 ? (double)(ut + st) / (double)hz : -1;
+}
+
 static long long
 s_file_size(const char *home, const char *name)
 {
@@ -846,6 +873,7 @@ s_snap(nodes_proc_t *a, s_snap_t *s)
     s->rss_kb = s_proc_kb(nodes_pid(a), "VmRSS");
     s->db = s_file_size(nodes_home(a), "parley.db");
     s->wal = s_file_size(nodes_home(a), "parley.db-wal");
+    s->cpu_s = s_proc_cpu(nodes_pid(a));
     s->status = NULL;
     return nodes_call(a, "status", NULL, S_CALL_MS, &s->status);
 }
@@ -1181,6 +1209,8 @@ s_report_state(const s_snap_t *s0, const s_snap_t *s1, const s_snap_t *s2)
            s2->hwm_kb);
     printf("  %-18s %11ld kB %11ld kB %11ld kB\n", "RSS now (VmRSS)", s0->rss_kb, s1->rss_kb,
            s2->rss_kb);
+    printf("  %-18s %12.1f s %12.1f s %12.1f s\n", "CPU used (u+s)", s0->cpu_s, s1->cpu_s,
+           s2->cpu_s);
     printf("  %-18s %11lld kB %11lld kB %11lld kB\n", "parley.db", s0->db / 1024, s1->db / 1024,
            s2->db / 1024);
     printf("  %-18s %11lld kB %11lld kB %11lld kB\n", "parley.db-wal", s0->wal / 1024,
@@ -1203,6 +1233,9 @@ s_report_state(const s_snap_t *s0, const s_snap_t *s1, const s_snap_t *s2)
            (long long)(s_status_int(s2, "log", "db_bytes") - s_status_int(s1, "log", "db_bytes"))
                / 1024,
            s2->hwm_kb - s1->hwm_kb);
+    printf("  A's CPU: %.1f s in the baseline window, %.1f s in the attack window (both\n"
+           "  with their drains; the hostile peers run on the same cores)\n",
+           s1->cpu_s - s0->cpu_s, s2->cpu_s - s1->cpu_s);
     printf("  counters of A's status that moved (rejected.*, then sync.*):\n");
     const char *groups[2] = { "rejected", "sync" };
     for (size_t g = 0; g < 2; g++) {
