@@ -62,12 +62,13 @@ NODE_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/node/*.c))
 MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_selftest.o \
              tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
-             tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o)
+             tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o)
 ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
-        $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/netem_tap
+        $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/bench_hostile \
+        $(BUILD)/netem_tap
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check FORCE
 
@@ -147,6 +148,8 @@ $(BUILD)/netem_tap: $(BUILD)/tests/netem_tap.o
 $(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/bench: $(BUILD)/tools/bench/bench.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench_hostile: $(BUILD)/tools/bench/hostile.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bench_sync: $(BUILD)/tools/bench/sync_nodes.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -ljansson -o $@

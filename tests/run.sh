@@ -78,6 +78,9 @@ fi
 run "bench/quick" 180 build/bench --quick
 run "bench/sync-engine(100k)" 120 build/bench_sync_engine --n 100000
 run "bench/sync-nodes(20k)" 180 build/bench_sync --n 20000
+# Figures too, but this one checks something: every honest DM arrives while
+# ten hostile peers attack the receiver (exit 1 if one is lost).
+run "bench/hostile-quick" 120 build/bench_hostile --quick
 if [ -x tests/fuzz/smoke.sh ]; then
     run "fuzz/smoke" 600 tests/fuzz/smoke.sh
 fi
