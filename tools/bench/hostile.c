@@ -55,7 +55,17 @@
  *  directories are removed at the end (kept, and named, only if the
  *  backstop fires).
  *
+ *  The attackers' own CPU. On one machine the hostile peers compete with
+ *  A and B for the same cores; at equal priority ten busy attackers take
+ *  ten shares of two cores, and the pair's latency then measures the
+ *  scheduler's queue, not A's work (A used 13% of a core under attack in
+ *  such a run). Attackers on other machines cost the victim only what it
+ *  does with their traffic, so the peers run at nice S_NICE_DEFAULT
+ *  (--nice N; 0 for equal priority): they still take every cycle the pair
+ *  leaves idle, which is most of them, and A's own cost shows.
+ *
  *  Usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N] [--only MODE]
+ *                       [--nice N]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +82,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -117,6 +128,7 @@ static const s_attack_t s_attacks[] = {
     { "diskflood", 10 },
 };
 #define S_N_ATTACKS (sizeof s_attacks / sizeof s_attacks[0])
+#define S_NICE_DEFAULT 10 /* the hostile peers' nice value (see the top) */
 
 /*  What became of each row's runs (written by the supervisor thread only,
  *  read after it is joined). */
@@ -137,6 +149,7 @@ typedef struct {
     size_t peers;      /* hostile peers */
     size_t reps;       /* repetitions per envelope kind */
     const char *only;  /* --only MODE: every peer runs just that, or NULL */
+    int nice;          /* the hostile peers' nice value (--nice N) */
     unsigned budget_s; /* hard limit for the whole run */
 } opts_t;
 
@@ -249,7 +262,7 @@ s_arm_backstop(unsigned seconds, const char *tmp_root)
  *  key), output appended to log. 0, or -1 with a message. */
 static int
 s_hp_spawn(size_t slot, const char *prog, const char *endpoint, const char *node_id,
-           const char *mode, const char *log)
+           const char *mode, int nice, const char *log)
 {
     const char *argv[] = { prog, endpoint, node_id, mode, NULL };
     pid_t parent = getpid();
@@ -275,7 +288,8 @@ s_hp_spawn(size_t slot, const char *prog, const char *endpoint, const char *node
         //  ends them anyway before it returns.)
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (getppid() != parent || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+        if (getppid() != parent || fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0
+            || setpriority(PRIO_PROCESS, 0, nice) != 0) {
             _exit(127);
         }
         execv(prog, (char *const *)argv);
@@ -321,6 +335,7 @@ typedef struct {
     const char *prog;     /* hostile_peer */
     const char *endpoint; /* A's */
     const char *node_id;  /* A's */
+    int nice;             /* the peers' nice value */
     char logs[S_PEERS_MAX][PATH_MAX];
     size_t peers;
     atomic_bool stop;                   /* set by the main thread */
@@ -402,7 +417,8 @@ s_supervise(s_attackers_t *at)
         if (now < s->next) {
             continue;
         }
-        if (s_hp_spawn(i, at->prog, at->endpoint, at->node_id, at->table[s->row].mode, at->logs[i])
+        if (s_hp_spawn(i, at->prog, at->endpoint, at->node_id, at->table[s->row].mode, at->nice,
+                       at->logs[i])
             != 0) {
             return -1;
         }
@@ -1097,6 +1113,7 @@ s_usage(FILE *out)
 {
     fprintf(out,
             "usage: bench_hostile [--quick] [--seconds N] [--peers N] [--reps N] [--only MODE]\n"
+            "                     [--nice N]\n"
             "Measures the ingest CPU of the worst envelopes an attacker can craft, then\n"
             "starts two parleyd (victim A, honest B) on tcp loopback in temporary homes and\n"
             "sends DMs B -> A one at a time: for N seconds alone, then for N seconds while\n"
@@ -1107,8 +1124,10 @@ s_usage(FILE *out)
             "  --peers N    hostile peers at once (default 10, at most %u)\n"
             "  --reps N     repetitions per envelope kind (default 2000)\n"
             "  --only MODE  every peer runs just this hostile_peer MODE (which attack costs\n"
-            "               what), instead of the whole table\n",
-            S_PEERS_MAX);
+            "               what), instead of the whole table\n"
+            "  --nice N     the hostile peers' nice value, 0 to 19 (default %d): see the\n"
+            "               comment at the top of tools/bench/hostile.c\n",
+            S_PEERS_MAX, S_NICE_DEFAULT);
 }
 
 static int
@@ -1138,6 +1157,7 @@ s_parse(int argc, char **argv, opts_t *o)
     o->seconds = quick ? 5 : 60;
     o->peers = 10;
     o->reps = quick ? 200 : 2000;
+    o->nice = S_NICE_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1163,6 +1183,15 @@ s_parse(int argc, char **argv, opts_t *o)
                 return -1;
             }
             o->only = v;
+            i++;
+        } else if (strcmp(a, "--nice") == 0) {
+            if (v && strcmp(v, "0") == 0) {
+                o->nice = 0;
+            } else if (s_count_arg(a, v, 19, &n) != 0) {
+                return -1;
+            } else {
+                o->nice = (int)n;
+            }
             i++;
         } else if (strcmp(a, "--reps") == 0) {
             if (s_count_arg(a, v, 1000000, &o->reps) != 0) {
@@ -1202,7 +1231,7 @@ s_status_int(const s_snap_t *s, const char *group, const char *key)
 }
 
 static void
-s_report_state(const s_snap_t *s0, const s_snap_t *s1, const s_snap_t *s2)
+s_report_state(const opts_t *o, const s_snap_t *s0, const s_snap_t *s1, const s_snap_t *s2)
 {
     printf("\nvictim A             %14s %14s %14s\n", "start", "after baseline", "after attack");
     printf("  %-18s %11ld kB %11ld kB %11ld kB\n", "peak RSS (VmHWM)", s0->hwm_kb, s1->hwm_kb,
@@ -1234,8 +1263,8 @@ s_report_state(const s_snap_t *s0, const s_snap_t *s1, const s_snap_t *s2)
                / 1024,
            s2->hwm_kb - s1->hwm_kb);
     printf("  A's CPU: %.1f s in the baseline window, %.1f s in the attack window (both\n"
-           "  with their drains; the hostile peers run on the same cores)\n",
-           s1->cpu_s - s0->cpu_s, s2->cpu_s - s1->cpu_s);
+           "  with their drains; the hostile peers run on the same cores at nice %d)\n",
+           s1->cpu_s - s0->cpu_s, s2->cpu_s - s1->cpu_s, o->nice);
     printf("  counters of A's status that moved (rejected.*, then sync.*):\n");
     const char *groups[2] = { "rejected", "sync" };
     for (size_t g = 0; g < 2; g++) {
@@ -1431,6 +1460,7 @@ main(int argc, char **argv)
     static s_attackers_t at; // large (the peers' log paths): not on the stack
     at.prog = hostile;
     at.peers = o.peers;
+    at.nice = o.nice;
     at.window = o.seconds;
     s_attack_t only = { o.only, 60 };
     at.table = o.only ? &only : s_attacks;
@@ -1465,7 +1495,7 @@ main(int argc, char **argv)
     s_rm_tree(root);
     if (rc == 0) {
         rc = s_report(&o, &r.base, &r.atk);
-        s_report_state(&r.snap[0], &r.snap[1], &r.snap[2]);
+        s_report_state(&o, &r.snap[0], &r.snap[1], &r.snap[2]);
         s_report_attacks(&at);
     }
     for (size_t i = 0; i < 3; i++) {
