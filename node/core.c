@@ -8,10 +8,11 @@
 #include <time.h>
 
 const char *const core_counter_names[C_COUNTERS] = {
-    "oversize",    "malformed",    "bad_signature",  "future",        "expired",
-    "unsupported", "equivocation", "not_ours",       "undecryptable", "bad_frame",
-    "no_hello",    "bad_hello",    "zap_denied",     "bad_prekey",    "duplicate",
-    "bad_address", "banned",       "forged_receipt", "rolled_back",   "store_error",
+    "oversize",     "malformed",    "bad_signature",  "future",        "expired",
+    "unsupported",  "equivocation", "not_ours",       "undecryptable", "bad_frame",
+    "no_hello",     "bad_hello",    "zap_denied",     "bad_prekey",    "duplicate",
+    "bad_address",  "banned",       "forged_receipt", "rolled_back",   "store_error",
+    "peer_evicted", "peer_refused", "record_dropped", "dial_dropped",
 };
 
 int

@@ -62,6 +62,10 @@ typedef enum {
     C_FORGED_RECEIPT, /* receipt ids naming a message of ours sent to someone else */
     C_ROLLED_BACK,    /* iterations rolled back (commit failed, or a class failed) */
     C_STORE_ERROR,    /* store writes that failed (their iteration rolled back) */
+    C_PEER_EVICTED,   /* links evicted to make room for a new one (link.h) */
+    C_PEER_REFUSED,   /* new links refused: nothing could be evicted */
+    C_RECORD_DROPPED, /* gossiped or discovered records past their source's budget */
+    C_DIAL_DROPPED,   /* unverified links dropped after LINK_DIAL_TRIES failed dials */
     C_COUNTERS
 } core_counter_t;
 
