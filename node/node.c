@@ -109,19 +109,27 @@ struct _node_t {
 
 /* ---- links: transitions every class hears of ---- */
 
-//  A new link, whoever made it: our DM scope with it is ours to replicate,
-//  and a contact's link is never evicted.
+//  Our DM scope with link's peer is ours to replicate. Only for peers we
+//  keep or have talked to: a flood of fresh keys must not add a scope each
+//  (a DM that does arrive from a stranger adopts its scope: replica_accepts).
 static void
-s_link_made(void *arg, link_t *link)
+s_adopt(node_t *self, link_t *link)
 {
-    node_t *self = arg;
     uint8_t scope[32];
     if (self->replica && session_dm_scope(self->session, link_pk(link), scope)) {
         replica_mine(self->replica, scope);
     }
+}
+
+//  A new link, whoever made it: a contact's is kept (never evicted).
+static void
+s_link_made(void *arg, link_t *link)
+{
+    node_t *self = arg;
     store_contact_t c;
     if (store_contact_by_pk(self->store, link_pk(link), &c) == PARLEY_OK) {
         link_set_kept(link, true);
+        s_adopt(self, link);
     }
 }
 
@@ -251,6 +259,7 @@ s_verify(node_t *self, link_t *link)
         return;
     }
     link_set_verified(link);
+    s_adopt(self, link);
     const char *ep = link_dealer_up(link) ? link_endpoint(link) : link_advertised(link);
     s_peer_seen(self, link, ep[0] ? ep : NULL);
 }
@@ -831,6 +840,7 @@ s_dial_seed(node_t *self, const char *seed)
     }
     link_set_source(link, "seed");
     link_set_kept(link, true);
+    s_adopt(self, link);
     return links_dial(self->links, link, endpoint);
 }
 
@@ -899,6 +909,7 @@ s_load_peers(node_t *self)
         }
         link_set_source(link, "stored");
         link_set_verified(link);
+        s_adopt(self, link);
         //  An endpoint we once reached is worth a dial at once; a wildcard
         //  one (a peer listening on all interfaces told us so) is not.
         const char *ep = peers[i].endpoint;
