@@ -44,6 +44,7 @@ struct link {
     uint64_t dial_at;        /* ms: not before then (back-off) */
     uint64_t dial_started;   /* ms: this DEALER started connecting; 0: at the next tick */
     unsigned dial_fails;     /* dials in a row that did not come up */
+    bool dial_failed;        /* the monitor says this attempt failed (refused, bad key) */
     link_t *next_gone;       /* removed, waiting for links_reap */
 };
 
@@ -353,6 +354,7 @@ s_open(links_t *self, link_t *link)
         if (link->monitor && zmq_connect(link->monitor, mon) == 0) {
             snprintf(link->last_error, sizeof link->last_error, "connecting");
             link->dial_started = core_now(self->core);
+            link->dial_failed = false;
             link_check(link);
             return PARLEY_OK;
         }
@@ -424,7 +426,7 @@ links_tick(links_t *self, uint64_t now)
             l->dial_started = now; // it went down: a new attempt starts
             continue;
         }
-        if (now < l->dial_started + LINK_DIAL_TIMEOUT_MS) {
+        if (!l->dial_failed && now < l->dial_started + LINK_DIAL_TIMEOUT_MS) {
             continue;
         }
         s_close(l); // still wanted: redialled after the back-off
@@ -717,6 +719,7 @@ link_monitor_recv(link_t *self)
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         self->dealer_up = true;
         self->dial_fails = 0;
+        self->dial_failed = false;
         return LINK_EV_UP;
     case ZMQ_EVENT_DISCONNECTED:
         //  A drop before the handshake completed is how a server that does not
@@ -726,6 +729,8 @@ link_monitor_recv(link_t *self)
                                                "the pinned key, or refused us");
         if (self->dealer_up) {
             self->dial_started = 0; // libzmq reconnects: links_tick times that attempt
+        } else {
+            self->dial_failed = true;
         }
         self->dealer_up = false;
         return LINK_EV_DOWN;
@@ -733,6 +738,7 @@ link_monitor_recv(link_t *self)
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         self->dealer_up = false;
+        self->dial_failed = true;
         link_set_error(self, "handshake failed: the peer does not hold the pinned key, or "
                              "refused us");
         return LINK_EV_FAILED;
@@ -740,6 +746,7 @@ link_monitor_recv(link_t *self)
         if (!self->dealer_up && strcmp(self->last_error, "connecting") == 0) {
             link_set_error(self, "unreachable endpoint");
         }
+        self->dial_failed = !self->dealer_up;
         return LINK_EV_RETRIED;
     default: return LINK_EV_NONE;
     }

@@ -34,10 +34,11 @@
  *  links_tick oldest first, verified first). A DEALER costs 4 descriptors
  *  (its mailbox, the monitor's two PAIR sockets, its TCP connection), so
  *  our DEALERs hold at most LINK_FDS_MAX descriptors; the rest of the node
- *  is the ROUTER's inbound connections and about 30 fixed ones. A dial not
+ *  is the ROUTER's inbound connections and about 30 fixed ones. A dial that
+ *  fails (the monitor reports a refused connection or handshake) or is not
  *  up within LINK_DIAL_TIMEOUT_MS is closed and retried after a back-off
  *  (1 s doubling to LINK_BACKOFF_MAX_MS); an unverified link whose dial
- *  failed LINK_DIAL_TRIES times is dropped.
+ *  failed LINK_DIAL_TRIES times in a row is dropped.
  *
  *  A link removed (evicted, dropped, forgotten) leaves the table at once;
  *  its memory waits for links_reap at the end of the loop iteration, since
@@ -57,7 +58,7 @@
 #define LINK_DEALER_MAX 128u                /* our DEALERs in all */
 #define LINK_DIAL_MAX 32u                   /* of them, still connecting */
 #define LINK_FDS_MAX (4u * LINK_DEALER_MAX) /* descriptors our DEALERs may hold */
-#define LINK_DIAL_TIMEOUT_MS 5000u          /* a dial not up by then is closed and retried */
+#define LINK_DIAL_TIMEOUT_MS 20000u         /* a dial not up by then is closed and retried */
 #define LINK_DIAL_TRIES 3u                  /* failed dials before an unverified link goes */
 #define LINK_BACKOFF_MAX_MS 60000u          /* the longest wait between dials of one link */
 #define LINK_BAN_MS 60000u

@@ -76,8 +76,8 @@
 #define S_TAG "open"
 #define S_ITEMS_FIXED 5
 #define S_BATCH_READS 256
-#define S_STORED_MAX 256u  /* stored peers given a link at start, most recent first */
-#define S_DISC_NEW_MAX 64u /* new links one discovery source may make per window */
+#define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
+#define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
 
 struct _node_t {

@@ -9,9 +9,9 @@
  *    never a kept one; a full table evicts an offline verified one idle
  *    longest, never an online verified or kept one, and refuses a new key
  *    when nothing may go; removed links are told gone, then reaped;
- *  - dials past LINK_DIAL_MAX wait; one not up in LINK_DIAL_TIMEOUT_MS is
- *    closed and retried, and an unverified link dropped after
- *    LINK_DIAL_TRIES, a kept one never;
+ *  - dials past LINK_DIAL_MAX wait; one not up in LINK_DIAL_TIMEOUT_MS (no
+ *    monitor is read here) is closed and retried, and an unverified link
+ *    dropped after LINK_DIAL_TRIES, a kept one never;
  *  - link_set_online says when it changed the state; offline clears the
  *    route and keeps why; slots keep what each class put there;
  *  - strikes below the budget do not ban, reaching it calls core->ban once,
