@@ -380,6 +380,10 @@ links_dial(links_t *self, link_t *link, const char *endpoint)
     if (len >= sizeof link->endpoint) {
         return PARLEY_ERR_LIMIT;
     }
+    if (strcmp(link->endpoint, endpoint) != 0) {
+        link->dial_at = 0; // somewhere new (a restart, a move): no back-off for the old place
+        link->dial_fails = 0;
+    }
     memcpy(link->endpoint, endpoint, len + 1);
     link->dial_wanted = true;
     if (core_now(self->core) >= link->dial_at && s_dial_room(self)) {
