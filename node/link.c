@@ -153,7 +153,9 @@ s_active(const link_t *link)
 
 //  The link to evict for a new one, or NULL: never a kept one, nor a
 //  verified one when only unverified ones may go or when it is online.
-//  Unverified before verified, offline before online, then idle longest.
+//  Unverified before verified, then idle longest. Online or not counts for
+//  nothing among unverified ones: a flood that keeps its sockets open must
+//  not make every record heard of (a dial in flight) evict the one before.
 static link_t *
 s_victim(const links_t *self, bool unverified_only)
 {
@@ -165,7 +167,7 @@ s_victim(const links_t *self, bool unverified_only)
         if (l->kept || (l->verified && (unverified_only || online))) {
             continue;
         }
-        unsigned rank = (l->verified ? 2u : 0u) + (online ? 1u : 0u);
+        unsigned rank = l->verified ? 1u : 0u;
         if (!best || rank < best_rank || (rank == best_rank && s_active(l) < s_active(best))) {
             best = l;
             best_rank = rank;

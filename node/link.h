@@ -27,9 +27,9 @@
  *  Bounds, so that no number of keys fills the table or the descriptors:
  *  LINK_TABLE_MAX links, at most LINK_UNVERIFIED_MAX of them unverified. A
  *  new link that finds no room evicts (links_get): the unverified one idle
- *  longest, offline before online; when the table is full, an offline
- *  verified one; never a kept link or an online verified one (then the new
- *  one is refused). At most LINK_DEALER_MAX DEALERs, of which at most
+ *  longest; when the table is full and none is unverified, the offline
+ *  verified one idle longest; never a kept link or an online verified one
+ *  (then the new one is refused). At most LINK_DEALER_MAX DEALERs, of which at most
  *  LINK_DIAL_MAX still connecting; further dials wait (links_dial, made by
  *  links_tick oldest first, verified first). A DEALER costs 4 descriptors
  *  (its mailbox, the monitor's two PAIR sockets, its TCP connection), so

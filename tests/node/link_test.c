@@ -5,8 +5,8 @@
  *  - links_get makes a link once (made callback, created flag), finds it by
  *    Ed25519 and by X25519 key, refuses a key that is no curve point;
  *  - eviction order (s_evict): past LINK_UNVERIFIED_MAX unverified links a
- *    new one evicts the unverified one idle longest, offline before online,
- *    never a kept one; a full table evicts an offline verified one idle
+ *    new one evicts the unverified one idle longest (online or not), never
+ *    a kept one nor a verified one; a full table evicts an offline verified one idle
  *    longest, never an online verified or kept one, and refuses a new key
  *    when nothing may go; removed links are told gone, then reaped;
  *  - dials past LINK_DIAL_MAX wait; one not up in LINK_DIAL_TIMEOUT_MS (no
@@ -283,7 +283,8 @@ s_evict(links_t *links, s_seen_t *seen, uint64_t *now)
     while (links_unverified(links) < LINK_UNVERIFIED_MAX) {
         (void)s_new(links, now);
     }
-    link_seen(oldest, *now + 1); // it talked lately: second is now the one idle longest
+    link_seen(oldest, *now + 1); // they talked lately: second is now the one idle longest
+    link_seen(online, *now + 1);
     *now += 1;
     size_t count = links_count(links);
     size_t gone = seen->gone;
@@ -297,13 +298,16 @@ s_evict(links_t *links, s_seen_t *seen, uint64_t *now)
     size_t reaped = seen->reaped;
     links_reap(links);
     CHECK(seen->reaped == reaped + 1);
-    //  Only unverified ones go for a new link while that share is full:
-    //  then the online one, idle longest, goes last of all.
+    //  Only unverified ones go while that share is full, idle longest first,
+    //  online or not: as many new ones push out all made before but the kept
+    //  one, and no verified one.
+    size_t verified = links_count(links) - links_unverified(links);
     for (size_t k = 0; k < LINK_UNVERIFIED_MAX; k++) {
         (void)s_new(links, now);
     }
-    CHECK(links_find(links, link_pk(online)) == online && link_online(online));
+    CHECK(links_find(links, link_pk(online)) == NULL && links_find(links, link_pk(oldest)) == NULL);
     CHECK(links_find(links, link_pk(kept)) == kept);
+    CHECK(links_count(links) - links_unverified(links) == verified);
     links_reap(links);
 
     //  A full table of verified links: an offline one idle longest goes,
