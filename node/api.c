@@ -185,15 +185,19 @@ m_status(call_t *c)
     for (size_t i = 0; i < links_count(self->links); i++) {
         online += link_online(links_at(self->links, i));
     }
+    size_t unverified = links_unverified(self->links);
+    size_t dialling = links_dialling(self->links);
     c->result = json_pack(
-        "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o}", "id",
-        self->core->node_id, "short_id", core_json_short_id(identity_ed_pk(self->core->id)),
+        "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i, s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, s:I}, "
+        "s:o}",
+        "id", self->core->node_id, "short_id", core_json_short_id(identity_ed_pk(self->core->id)),
         "endpoints", self->core->endpoint, "home", self->core->home, "uptime_ms",
         (json_int_t)(core_now(self->core) - self->core->started_ms), "peers", "online", (int)online,
-        "known", (int)links_count(self->links), "log", "envelopes", (json_int_t)st.envelopes,
-        "messages", (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued",
-        (json_int_t)st.queued, "equivocations", (json_int_t)st.equivocations, "db_bytes",
-        (json_int_t)st.db_bytes, "rejected", rejected);
+        "known", (int)links_count(self->links), "unverified", (int)unverified, "dialling",
+        (int)dialling, "log", "envelopes", (json_int_t)st.envelopes, "messages",
+        (json_int_t)st.messages, "outbox", (json_int_t)st.outbox, "queued", (json_int_t)st.queued,
+        "equivocations", (json_int_t)st.equivocations, "db_bytes", (json_int_t)st.db_bytes,
+        "rejected", rejected);
     if (c->result) {
         json_object_set_new(
             c->result, "discovery",
@@ -355,13 +359,51 @@ m_peers(call_t *c)
         uint64_t last = link_last_seen(l) ? link_last_seen(l) : known ? p.last_seen_ms : 0;
         json_array_append_new(
             c->result,
-            json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "id",
+            json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s, s:b}", "id",
                       core_json_id(link_pk(l)), "short_id", core_json_short_id(link_pk(l)), "name",
                       name, "endpoint", ep, "online", link_online(l), "connected_since",
                       (json_int_t)link_connected_since(l), "last_seen", (json_int_t)last,
                       "direction", link_dealer(l) ? "outbound" : "inbound", "source",
-                      link_source(l), "last_error", link_online(l) ? "" : link_last_error(l)));
+                      link_source(l), "last_error", link_online(l) ? "" : link_last_error(l),
+                      "verified", link_verified(l)));
     }
+}
+
+//  Forgets a peer: its link goes (disconnected, its per-link state freed)
+//  and its saved row with it, so a restart does not redial it. Not a ban:
+//  a peer that reconnects or is gossiped again is a new, unverified link.
+//  A contact stays a contact (contacts.remove removes that).
+static void
+m_peers_forget(call_t *c)
+{
+    api_t *self = c->api;
+    uint8_t pk[32];
+    if (!s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    link_t *link = links_find(self->links, pk);
+    int rc = core_txn(self->core);
+    if (rc == PARLEY_OK) {
+        rc = store_peer_forget(self->core->store, pk);
+    }
+    if (rc == PARLEY_ERR_NOTFOUND && link) {
+        rc = PARLEY_OK; // known only to this run (never verified): the link is all there is
+    }
+    if (rc == PARLEY_ERR_NOTFOUND) {
+        s_fail(c, rc, "unknown peer: no link to it and nothing saved");
+        return;
+    }
+    if (rc != PARLEY_OK) {
+        s_fail(c, rc, NULL);
+        return;
+    }
+    if (link) {
+        links_remove(self->links, link, "forgotten");
+    }
+    store_contact_t contact;
+    bool is_contact = store_contact_by_pk(self->core->store, pk, &contact) == PARLEY_OK;
+    c->result = json_pack("{s:o, s:o, s:b, s:b}", "id", core_json_id(pk), "short_id",
+                          core_json_short_id(pk), "forgotten", 1, "contact", is_contact);
 }
 
 static json_t *
@@ -440,6 +482,10 @@ m_contacts_add(call_t *c)
         || store_contact_by_name(self->core->store, name, &old) != PARLEY_OK) {
         s_fail(c, PARLEY_ERR_IO, "cannot save the contact");
         return;
+    }
+    link_t *link = links_find(self->links, pk);
+    if (link) {
+        link_set_kept(link, true); // a contact's link is never evicted (link.h)
     }
     if (changed) {
         log_write(&self->core->log, LOG_WARN, "contact %s: key replaced by the user", name);
@@ -637,6 +683,7 @@ static const method_t s_methods[] = {
     { "read", m_read },
     { "history", m_history },
     { "peers", m_peers },
+    { "peers.forget", m_peers_forget },
     { "contacts.add", m_contacts_add },
     { "contacts.list", m_contacts_list },
     { "contacts.remove", m_contacts_remove },

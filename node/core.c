@@ -8,14 +8,15 @@
 #include <time.h>
 
 const char *const core_counter_names[C_COUNTERS] = {
-    "oversize",     "malformed",   "bad_signature",
-    "future",       "expired",     "unsupported",
-    "equivocation", "not_ours",    "undecryptable",
-    "bad_frame",    "no_hello",    "bad_hello",
-    "zap_denied",   "bad_prekey",  "duplicate",
-    "bad_address",  "banned",      "forged_receipt",
-    "rolled_back",  "store_error", "undecryptable_dropped",
-    "relay_quota",  "scope_cap",
+    "oversize",     "malformed",      "bad_signature",
+    "future",       "expired",        "unsupported",
+    "equivocation", "not_ours",       "undecryptable",
+    "bad_frame",    "no_hello",       "bad_hello",
+    "zap_denied",   "bad_prekey",     "duplicate",
+    "bad_address",  "banned",         "forged_receipt",
+    "rolled_back",  "store_error",    "undecryptable_dropped",
+    "relay_quota",  "scope_cap",      "peer_evicted",
+    "peer_refused", "record_dropped", "dial_dropped",
 };
 
 int

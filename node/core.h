@@ -65,6 +65,10 @@ typedef enum {
     C_UNDECRYPTABLE_DROPPED, /* undecryptable DMs past their quota: not kept */
     C_RELAY_QUOTA,           /* relayed envelopes refused: their author's quota is full */
     C_SCOPE_CAP,             /* envelopes refused: their new scope is past the caps */
+    C_PEER_EVICTED,          /* links evicted to make room for a new one (link.h) */
+    C_PEER_REFUSED,          /* new links refused: nothing could be evicted */
+    C_RECORD_DROPPED,        /* gossiped or discovered records past their source's budget */
+    C_DIAL_DROPPED,          /* unverified links dropped after LINK_DIAL_TRIES failed dials */
     C_COUNTERS
 } core_counter_t;
 

@@ -13,6 +13,8 @@
 #define S_BAD_WINDOW_MS 60000u
 #define S_BAD_MAX 512u /* weight of bad input per window before a ban */
 
+static void s_close(link_t *self);
+
 struct link {
     uint8_t pk[32];                /* peer's Ed25519 key (node id) */
     uint8_t x_pk[32];              /* its X25519 / CURVE key */
@@ -34,6 +36,16 @@ struct link {
     unsigned bad;            /* weight of bad input in that window */
     uint64_t banned_until;   /* ms: frames dropped and connections refused until then */
     void *slots[LINK_SLOTS]; /* per-class state, owned by each class */
+    bool verified;           /* we have really talked to it (link.h) */
+    bool kept;               /* a contact or a seed: never evicted */
+    char advertised[256];    /* the endpoint its HELLO gave, "" if none */
+    uint64_t made_at;        /* ms: when the table made it */
+    bool dial_wanted;        /* dial endpoint: now, or when there is room */
+    uint64_t dial_at;        /* ms: not before then (back-off) */
+    uint64_t dial_started;   /* ms: this DEALER started connecting; 0: at the next tick */
+    unsigned dial_fails;     /* dials in a row that did not come up */
+    bool dial_failed;        /* the monitor says this attempt failed (refused, bad key) */
+    link_t *next_gone;       /* removed, waiting for links_reap */
 };
 
 struct links {
@@ -44,19 +56,22 @@ struct links {
     size_t n, cap;
     uint64_t monitor_seq; /* names inproc monitor endpoints */
     links_made_fn *made;  /* told of every new link */
-    void *made_arg;
+    links_gone_fn *gone;  /* told of every link that leaves */
+    void *made_arg;       /* for both */
+    link_t *gone_list;    /* removed links, freed by links_reap */
 };
 
 /* ---- the table ---- */
 
 links_t *
-links_new(core_t *core, void *ctx, links_made_fn *made, void *arg)
+links_new(core_t *core, void *ctx, links_made_fn *made, links_gone_fn *gone, void *arg)
 {
     links_t *self = calloc(1, sizeof *self);
     if (self) {
         self->core = core;
         self->ctx = ctx;
         self->made = made;
+        self->gone = gone;
         self->made_arg = arg;
     }
     return self;
@@ -79,6 +94,7 @@ links_destroy(links_t **self_p)
         return;
     }
     links_t *self = *self_p;
+    links_reap(self);
     for (size_t i = 0; i < self->n; i++) {
         s_link_free(self->links[i]);
     }
@@ -128,6 +144,124 @@ links_find_x(const links_t *self, const uint8_t x_pk[32])
     return NULL;
 }
 
+//  When it was last of use: its last frame, or its making.
+static uint64_t
+s_active(const link_t *link)
+{
+    return link->last_seen > link->made_at ? link->last_seen : link->made_at;
+}
+
+//  The link to evict for a new one, or NULL: never a kept one, nor a
+//  verified one when only unverified ones may go or when it is online.
+//  Unverified before verified, then idle longest. Online or not counts for
+//  nothing among unverified ones: a flood that keeps its sockets open must
+//  not make every record heard of (a dial in flight) evict the one before.
+static link_t *
+s_victim(const links_t *self, bool unverified_only)
+{
+    link_t *best = NULL;
+    unsigned best_rank = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        link_t *l = self->links[i];
+        bool online = link_online(l);
+        if (l->kept || (l->verified && (unverified_only || online))) {
+            continue;
+        }
+        unsigned rank = l->verified ? 1u : 0u;
+        if (!best || rank < best_rank || (rank == best_rank && s_active(l) < s_active(best))) {
+            best = l;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+//  Room for one more (unverified) link, evicting one if need be.
+static bool
+s_make_room(links_t *self)
+{
+    bool unverified_full = links_unverified(self) >= LINK_UNVERIFIED_MAX;
+    if (!unverified_full && self->n < LINK_TABLE_MAX) {
+        return true;
+    }
+    link_t *victim = s_victim(self, unverified_full);
+    if (!victim) {
+        return false;
+    }
+    self->core->counters[C_PEER_EVICTED]++;
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    identity_short_id(victim->pk, sid);
+    log_write(&self->core->log, LOG_DEBUG, "evicting %s (%s): the peer table is full", sid,
+              victim->verified ? "verified, offline" : "unverified");
+    links_remove(self, victim, "evicted: the peer table is full");
+    return true;
+}
+
+size_t
+links_unverified(const links_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        n += !self->links[i]->verified;
+    }
+    return n;
+}
+
+size_t
+links_dealers(const links_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        n += self->links[i]->dealer != NULL;
+    }
+    return n;
+}
+
+size_t
+links_dialling(const links_t *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        n += self->links[i]->dealer != NULL && !self->links[i]->dealer_up;
+    }
+    return n;
+}
+
+void
+links_remove(links_t *self, link_t *link, const char *why)
+{
+    size_t i = 0;
+    while (i < self->n && self->links[i] != link) {
+        i++;
+    }
+    if (i == self->n) {
+        return; // not in the table (removed already)
+    }
+    if (self->gone) {
+        self->gone(self->made_arg, link, why);
+    }
+    link_undial(link);
+    link->route_len = 0; // frames queued for it this iteration go nowhere
+    link->dial_wanted = false;
+    memmove(&self->links[i], &self->links[i + 1], (self->n - i - 1) * sizeof *self->links);
+    self->n--;
+    link->next_gone = self->gone_list;
+    self->gone_list = link;
+}
+
+void
+links_reap(links_t *self)
+{
+    while (self->gone_list) {
+        link_t *link = self->gone_list;
+        self->gone_list = link->next_gone;
+        if (self->gone) {
+            self->gone(self->made_arg, link, NULL);
+        }
+        s_link_free(link);
+    }
+}
+
 link_t *
 links_get(links_t *self, const uint8_t pk[32], bool *created)
 {
@@ -136,7 +270,8 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
     if (link) {
         return link;
     }
-    if (self->n >= LINK_TABLE_MAX) {
+    if (!s_make_room(self)) {
+        self->core->counters[C_PEER_REFUSED]++;
         return NULL;
     }
     if (self->n == self->cap) {
@@ -157,6 +292,7 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
         free(link);
         return NULL;
     }
+    link->made_at = core_now(self->core);
     self->links[self->n++] = link;
     *created = true;
     if (self->made) {
@@ -197,12 +333,11 @@ links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
     return sent;
 }
 
-int
-links_dial(links_t *self, link_t *link, const char *endpoint)
+//  Opens the DEALER to link->endpoint now.
+static int
+s_open(links_t *self, link_t *link)
 {
-    if (link->dealer) {
-        return PARLEY_OK;
-    }
+    const char *endpoint = link->endpoint;
     transport_opts_t opts;
     transport_opts_default(&opts);
     identity_t *id = self->core->id;
@@ -219,14 +354,107 @@ links_dial(links_t *self, link_t *link, const char *endpoint)
     if (zmq_socket_monitor(link->dealer, mon, events) == 0) {
         link->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
         if (link->monitor && zmq_connect(link->monitor, mon) == 0) {
-            snprintf(link->endpoint, sizeof link->endpoint, "%s", endpoint);
             snprintf(link->last_error, sizeof link->last_error, "connecting");
+            link->dial_started = core_now(self->core);
+            link->dial_failed = false;
             link_check(link);
             return PARLEY_OK;
         }
     }
     link_undial(link);
     return PARLEY_ERR_IO;
+}
+
+//  Whether the caps leave room for one more connecting DEALER.
+static bool
+s_dial_room(const links_t *self)
+{
+    return links_dialling(self) < LINK_DIAL_MAX && links_dealers(self) < LINK_DEALER_MAX;
+}
+
+int
+links_dial(links_t *self, link_t *link, const char *endpoint)
+{
+    if (link->dealer) {
+        return PARLEY_OK;
+    }
+    size_t len = strlen(endpoint);
+    if (len >= sizeof link->endpoint) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (strcmp(link->endpoint, endpoint) != 0) {
+        link->dial_at = 0; // somewhere new (a restart, a move): no back-off for the old place
+        link->dial_fails = 0;
+    }
+    memcpy(link->endpoint, endpoint, len + 1);
+    link->dial_wanted = true;
+    if (core_now(self->core) >= link->dial_at && s_dial_room(self)) {
+        int rc = s_open(self, link);
+        if (rc != PARLEY_OK) {
+            link->dial_wanted = false;
+        }
+        return rc;
+    }
+    link_set_error(link, "waiting to dial (too many dials in flight)");
+    return PARLEY_OK;
+}
+
+//  The waiting dial to make next, or NULL: verified and kept before
+//  unverified, then the one due first.
+static link_t *
+s_next_dial(const links_t *self, uint64_t now)
+{
+    link_t *best = NULL;
+    for (size_t i = 0; i < self->n; i++) {
+        link_t *l = self->links[i];
+        if (!l->dial_wanted || l->dealer || l->dial_at > now || l->banned_until > now) {
+            continue;
+        }
+        bool pref = l->verified || l->kept;
+        bool best_pref = best && (best->verified || best->kept);
+        if (!best || (pref && !best_pref) || (pref == best_pref && l->dial_at < best->dial_at)) {
+            best = l;
+        }
+    }
+    return best;
+}
+
+void
+links_tick(links_t *self, uint64_t now)
+{
+    //  Backwards: a link removed here shifts only the ones already seen.
+    for (size_t i = self->n; i-- > 0;) {
+        link_t *l = self->links[i];
+        if (!l->dealer || l->dealer_up) {
+            continue;
+        }
+        if (l->dial_started == 0) {
+            l->dial_started = now; // it went down: a new attempt starts
+            continue;
+        }
+        if (!l->dial_failed && now < l->dial_started + LINK_DIAL_TIMEOUT_MS) {
+            continue;
+        }
+        s_close(l); // still wanted: redialled after the back-off
+        l->dial_fails++;
+        unsigned shift = l->dial_fails < 7 ? l->dial_fails - 1 : 6;
+        uint64_t wait = 1000u << shift;
+        l->dial_at = now + (wait < LINK_BACKOFF_MAX_MS ? wait : LINK_BACKOFF_MAX_MS);
+        if (!l->verified && !l->kept && l->dial_fails >= LINK_DIAL_TRIES) {
+            self->core->counters[C_DIAL_DROPPED]++;
+            links_remove(self, l, "dropped: never reachable");
+        }
+    }
+    while (s_dial_room(self)) {
+        link_t *l = s_next_dial(self, now);
+        if (!l) {
+            break;
+        }
+        if (s_open(self, l) != PARLEY_OK) {
+            l->dial_wanted = false;
+            link_set_error(l, "cannot dial its endpoint");
+        }
+    }
 }
 
 void
@@ -309,6 +537,48 @@ void
 link_set_hello(link_t *self)
 {
     self->hello = true;
+}
+
+bool
+link_verified(const link_t *self)
+{
+    return self->verified;
+}
+
+void
+link_set_verified(link_t *self)
+{
+    self->verified = true;
+}
+
+bool
+link_kept(const link_t *self)
+{
+    return self->kept;
+}
+
+void
+link_set_kept(link_t *self, bool kept)
+{
+    self->kept = kept;
+}
+
+const char *
+link_advertised(const link_t *self)
+{
+    return self->advertised;
+}
+
+void
+link_set_advertised(link_t *self, const char *endpoint)
+{
+    snprintf(self->advertised, sizeof self->advertised, "%s", endpoint);
+}
+
+bool
+link_dial_waiting(const link_t *self)
+{
+    return self->dial_wanted && !self->dealer;
 }
 
 bool
@@ -399,6 +669,13 @@ link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
 void
 link_undial(link_t *self)
 {
+    s_close(self);
+    self->dial_wanted = false;
+}
+
+static void
+s_close(link_t *self)
+{
     if (self->dealer) {
         zmq_close(self->dealer);
         self->dealer = NULL;
@@ -445,19 +722,29 @@ link_monitor_recv(link_t *self)
     zmq_msg_close(&ev);
     zmq_msg_close(&addr);
     switch (event) {
-    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: self->dealer_up = true; return LINK_EV_UP;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        self->dealer_up = true;
+        self->dial_fails = 0;
+        self->dial_failed = false;
+        return LINK_EV_UP;
     case ZMQ_EVENT_DISCONNECTED:
         //  A drop before the handshake completed is how a server that does not
         //  hold the pinned key (or refuses us) looks from the client side.
         link_set_error(self, self->dealer_up ? "disconnected"
                                              : "handshake refused: the node there does not hold "
                                                "the pinned key, or refused us");
+        if (self->dealer_up) {
+            self->dial_started = 0; // libzmq reconnects: links_tick times that attempt
+        } else {
+            self->dial_failed = true;
+        }
         self->dealer_up = false;
         return LINK_EV_DOWN;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         self->dealer_up = false;
+        self->dial_failed = true;
         link_set_error(self, "handshake failed: the peer does not hold the pinned key, or "
                              "refused us");
         return LINK_EV_FAILED;
@@ -465,6 +752,7 @@ link_monitor_recv(link_t *self)
         if (!self->dealer_up && strcmp(self->last_error, "connecting") == 0) {
             link_set_error(self, "unreachable endpoint");
         }
+        self->dial_failed = !self->dealer_up;
         return LINK_EV_RETRIED;
     default: return LINK_EV_NONE;
     }
@@ -494,8 +782,8 @@ void
 link_ban(link_t *self, const char *why, uint64_t now)
 {
     self->banned_until = now + LINK_BAN_MS;
-    self->bad = 0; // served: a strike when the ban ends starts a new count
-    link_undial(self);
+    self->bad = 0;     // served: a strike when the ban ends starts a new count
+    link_undial(self); // not redialled: discovery may dial it again
     char text[96];
     snprintf(text, sizeof text, "banned: %s", why);
     link_set_error(self, text);

@@ -16,6 +16,33 @@
  *  reads (link_slot), and frees it when the node tells it the link goes.
  *  Invariants (link_check): a monitor exists exactly when a DEALER does;
  *  dealer_up implies a DEALER; a route fits NODE_ROUTE_MAX.
+ *
+ *  Two classes of link. A verified one is a peer we have really talked to:
+ *  a frame came over our DEALER (pinned to its key), or after its HELLO on
+ *  our ROUTER it went on talking (a HELLO alone is one packet a flood can
+ *  send from a fresh key). An unverified one we have only heard of: a
+ *  gossiped record, an mDNS record, a HELLO and nothing more, a dial that
+ *  never came up. Kept links (contacts, seeds) are never evicted.
+ *
+ *  Bounds, so that no number of keys fills the table or the descriptors:
+ *  LINK_TABLE_MAX links, at most LINK_UNVERIFIED_MAX of them unverified. A
+ *  new link that finds no room evicts (links_get): the unverified one idle
+ *  longest; when the table is full and none is unverified, the offline
+ *  verified one idle longest; never a kept link or an online verified one
+ *  (then the new one is refused). At most LINK_DEALER_MAX DEALERs, of which at most
+ *  LINK_DIAL_MAX still connecting; further dials wait (links_dial, made by
+ *  links_tick oldest first, verified first). A DEALER costs 4 descriptors
+ *  (its mailbox, the monitor's two PAIR sockets, its TCP connection), so
+ *  our DEALERs hold at most LINK_FDS_MAX descriptors; the rest of the node
+ *  is the ROUTER's inbound connections and about 30 fixed ones. A dial that
+ *  fails (the monitor reports a refused connection or handshake) or is not
+ *  up within LINK_DIAL_TIMEOUT_MS is closed and retried after a back-off
+ *  (1 s doubling to LINK_BACKOFF_MAX_MS); an unverified link whose dial
+ *  failed LINK_DIAL_TRIES times in a row is dropped.
+ *
+ *  A link removed (evicted, dropped, forgotten) leaves the table at once;
+ *  its memory waits for links_reap at the end of the loop iteration, since
+ *  frames queued in the iteration may still name it.
  */
 #ifndef PARLEY_NODE_LINK_H
 #define PARLEY_NODE_LINK_H
@@ -26,7 +53,14 @@
 #include <stdint.h>
 
 #define LINK_ROUTE_MAX 256u
-#define LINK_TABLE_MAX 1024u
+#define LINK_TABLE_MAX 1024u                /* links in all */
+#define LINK_UNVERIFIED_MAX 256u            /* of them, links to peers only heard of */
+#define LINK_DEALER_MAX 128u                /* our DEALERs in all */
+#define LINK_DIAL_MAX 32u                   /* of them, still connecting */
+#define LINK_FDS_MAX (4u * LINK_DEALER_MAX) /* descriptors our DEALERs may hold */
+#define LINK_DIAL_TIMEOUT_MS 20000u         /* a dial not up by then is closed and retried */
+#define LINK_DIAL_TRIES 3u                  /* failed dials before an unverified link goes */
+#define LINK_BACKOFF_MAX_MS 60000u          /* the longest wait between dials of one link */
 #define LINK_BAN_MS 60000u
 
 typedef enum { LINK_SLOT_DELIVERY, LINK_SLOT_PEX, LINK_SLOT_REPLICA, LINK_SLOTS } link_slot_t;
@@ -44,10 +78,14 @@ typedef struct links links_t;
 
 /*  Called for every link the table makes, whoever asked for it. */
 typedef void(links_made_fn)(void *arg, link_t *link);
+/*  Called when a link leaves the table (why says why: evicted, dropped,
+ *  forgotten), and again with why NULL just before it is freed: the
+ *  classes free their slots (each time: a queued frame may remake one). */
+typedef void(links_gone_fn)(void *arg, link_t *link, const char *why);
 
 /*  The table. ctx is the node's ZeroMQ context (DEALERs and monitors are
  *  made in it); router its ROUTER (set once bound). */
-links_t *links_new(core_t *core, void *ctx, links_made_fn *made, void *arg);
+links_t *links_new(core_t *core, void *ctx, links_made_fn *made, links_gone_fn *gone, void *arg);
 /*  Frees every link; the classes must have freed their slots first. */
 void links_destroy(links_t **self_p);
 void links_set_router(links_t *self, void *router);
@@ -55,9 +93,23 @@ size_t links_count(const links_t *self);
 link_t *links_at(const links_t *self, size_t i);
 link_t *links_find(const links_t *self, const uint8_t pk[32]);
 link_t *links_find_x(const links_t *self, const uint8_t x_pk[32]);
-/*  The link of pk, made when absent (*created then true); NULL when the
- *  table is full or memory is short, or pk is no valid key. */
+/*  The link of pk, made when absent (*created then true), unverified; to
+ *  make room it may evict another (see above). NULL when nothing may be
+ *  evicted (C_PEER_REFUSED), memory is short, or pk is no valid key. */
 link_t *links_get(links_t *self, const uint8_t pk[32], bool *created);
+/*  Takes link out of the table now (gone(why), DEALER closed); freed by
+ *  links_reap. */
+void links_remove(links_t *self, link_t *link, const char *why);
+/*  Frees the links removed since the last call. */
+void links_reap(links_t *self);
+/*  Dials: closes those not up in time (back-off; an unverified one that
+ *  failed LINK_DIAL_TRIES times is removed, C_DIAL_DROPPED), then opens
+ *  waiting ones while the caps allow. Once per loop iteration. */
+void links_tick(links_t *self, uint64_t now);
+/*  Links not verified; DEALERs; DEALERs still connecting. */
+size_t links_unverified(const links_t *self);
+size_t links_dealers(const links_t *self);
+size_t links_dialling(const links_t *self);
 /*  Sends one frame to link: DEALER when up, else its route on our ROUTER.
  *  False when it cannot go out now (full queue, no connection): the outbox
  *  and reconciliation repair what mattered. */
@@ -67,7 +119,8 @@ bool links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t le
 /*  Bad input of weight from link: after S_BAD_MAX in a minute the node bans
  *  it (core->ban). */
 void links_strike(links_t *self, link_t *link, const char *why, unsigned weight);
-/*  Opens our DEALER to link at endpoint (pinned to its key) with a monitor. */
+/*  Opens our DEALER to link at endpoint (pinned to its key) with a monitor,
+ *  now when the caps allow, else when links_tick finds room. */
 int links_dial(links_t *self, link_t *link, const char *endpoint) PARLEY_WUR;
 
 const uint8_t *link_pk(const link_t *self);
@@ -81,6 +134,17 @@ void link_seen(link_t *self, uint64_t now);
 bool link_set_online(link_t *self, bool online, const char *why, uint64_t now);
 bool link_hello(const link_t *self);
 void link_set_hello(link_t *self);
+/*  We have really talked to it (see above); once verified, always. */
+bool link_verified(const link_t *self);
+void link_set_verified(link_t *self);
+/*  Never evicted nor dropped: a contact, a seed. */
+bool link_kept(const link_t *self);
+void link_set_kept(link_t *self, bool kept);
+/*  The endpoint its HELLO gave, "" if none: saved once it is verified. */
+const char *link_advertised(const link_t *self);
+void link_set_advertised(link_t *self, const char *endpoint);
+/*  Whether a dial waits for room (links_tick makes it). */
+bool link_dial_waiting(const link_t *self);
 /*  Capabilities from its HELLO (either direction). */
 bool link_caps_known(const link_t *self);
 bool link_relay(const link_t *self);
@@ -97,7 +161,8 @@ bool link_dealer_up(const link_t *self);
 void link_set_dealer_up(link_t *self, bool up);
 /*  Sends on the DEALER only (offline pings on a connection that may live). */
 bool link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now);
-/*  Closes our DEALER and its monitor; the link stays. */
+/*  Closes our DEALER and its monitor, and drops a waiting dial; the link
+ *  stays. */
 void link_undial(link_t *self);
 void link_set_route(link_t *self, const uint8_t *rid, size_t len);
 /*  Whether it has a connection to our ROUTER we can answer on. */

@@ -78,43 +78,76 @@
 #define S_TAG "open"
 #define S_ITEMS_FIXED 5
 #define S_BATCH_READS 256
+#define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
+#define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
+#define S_DISC_WINDOW_MS 60000u
 
 struct _node_t {
-    core_t core;           /* shared services; the after-commit queue */
-    int lock_fd;           /* flock on parleyd.lock */
-    identity_t *id;        /* our keys */
-    store_t *store;        /* our log */
-    void *ctx;             /* our own zmq context (own ZAP endpoint) */
-    void *router;          /* CURVE server */
-    void *zap;             /* ZAP handler */
-    links_t *links;        /* peers */
-    session_t *session;    /* DM key material */
-    pex_t *pex;            /* address records */
-    replica_t *replica;    /* replication */
-    delivery_t *delivery;  /* DMs */
-    api_server_t *server;  /* api.sock */
-    api_t *api;            /* its methods */
-    char api_path[4200];   /* api.sock's path */
-    discovery_t *disc;     /* the discovery actor, or NULL */
-    void *pipe;            /* an embedding actor's pipe (zsock_t), or NULL */
-    int wake[2];           /* self-pipe for node_stop */
-    volatile int stopping; /* set by node_stop */
-    bool term;             /* "$TERM" came on the pipe */
-    uint64_t next_maint;   /* ms: prekey rotation, address renewal, wiping */
-    uint8_t *buf;          /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
+    core_t core;            /* shared services; the after-commit queue */
+    int lock_fd;            /* flock on parleyd.lock */
+    identity_t *id;         /* our keys */
+    store_t *store;         /* our log */
+    void *ctx;              /* our own zmq context (own ZAP endpoint) */
+    void *router;           /* CURVE server */
+    void *zap;              /* ZAP handler */
+    links_t *links;         /* peers */
+    session_t *session;     /* DM key material */
+    pex_t *pex;             /* address records */
+    replica_t *replica;     /* replication */
+    delivery_t *delivery;   /* DMs */
+    api_server_t *server;   /* api.sock */
+    api_t *api;             /* its methods */
+    char api_path[4200];    /* api.sock's path */
+    discovery_t *disc;      /* the discovery actor, or NULL */
+    void *pipe;             /* an embedding actor's pipe (zsock_t), or NULL */
+    int wake[2];            /* self-pipe for node_stop */
+    volatile int stopping;  /* set by node_stop */
+    bool term;              /* "$TERM" came on the pipe */
+    uint64_t next_maint;    /* ms: prekey rotation, address renewal, wiping */
+    uint8_t *buf;           /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
+    uint64_t disc_since[2]; /* per discovery source (0 local, 1 mdns): window start */
+    unsigned disc_new[2];   /* new links it made in that window */
 };
 
 /* ---- links: transitions every class hears of ---- */
 
-//  A new link, whoever made it: our DM scope with it is ours to replicate.
+//  Our DM scope with link's peer is ours to replicate. Only for peers we
+//  keep or have talked to: a flood of fresh keys must not add a scope each
+//  (a DM that does arrive from a stranger adopts its scope: replica_accepts).
 static void
-s_link_made(void *arg, link_t *link)
+s_adopt(node_t *self, link_t *link)
 {
-    node_t *self = arg;
     uint8_t scope[32];
     if (self->replica && session_dm_scope(self->session, link_pk(link), scope)) {
         replica_mine(self->replica, scope);
     }
+}
+
+//  A new link, whoever made it: a contact's is kept (never evicted).
+static void
+s_link_made(void *arg, link_t *link)
+{
+    node_t *self = arg;
+    store_contact_t c;
+    if (store_contact_by_pk(self->store, link_pk(link), &c) == PARLEY_OK) {
+        link_set_kept(link, true);
+        s_adopt(self, link);
+    }
+}
+
+static void s_set_online(node_t *self, link_t *link, bool online, const char *why);
+static void s_link_free(node_t *self, link_t *link);
+
+//  A link leaves the table (evicted, dropped, forgotten): offline for
+//  every class, then its slots freed (again when it is reaped).
+static void
+s_link_gone(void *arg, link_t *link, const char *why)
+{
+    node_t *self = arg;
+    if (why) {
+        s_set_online(self, link, false, why);
+    }
+    s_link_free(self, link);
 }
 
 static void
@@ -200,9 +233,14 @@ s_send_simple(node_t *self, link_t *link, uint8_t type, uint64_t nonce)
     }
 }
 
+//  Only a verified peer is saved: what a flood of fresh keys sends is never
+//  written down, nor redialled at the next start.
 static void
 s_peer_seen(node_t *self, link_t *link, const char *endpoint)
 {
+    if (!link_verified(link)) {
+        return;
+    }
     core_t *core = &self->core;
     int rc = core_txn(core);
     if (rc == PARLEY_OK) {
@@ -214,11 +252,26 @@ s_peer_seen(node_t *self, link_t *link, const char *endpoint)
     }
 }
 
+//  We have really talked to it: from now on it is saved and kept over
+//  peers we have only heard of.
+static void
+s_verify(node_t *self, link_t *link)
+{
+    if (link_verified(link)) {
+        return;
+    }
+    link_set_verified(link);
+    s_adopt(self, link);
+    const char *ep = link_dealer_up(link) ? link_endpoint(link) : link_advertised(link);
+    s_peer_seen(self, link, ep[0] ? ep : NULL);
+}
+
 //  A frame from a known peer (HELLO already handled).
 static void
 s_on_frame(node_t *self, link_t *link, const frame_t *f)
 {
     link_seen(link, core_now(&self->core));
+    s_verify(self, link);
     if (!link_online(link) && f->type != FRAME_BYE) {
         //  Silent for a while (a stall, heavy loss), and talking again on a
         //  connection that survived: it is back.
@@ -248,8 +301,9 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
     if (f->n_endpoints > 0) {
         memcpy(ep, f->endpoints[0], f->endpoint_lens[0]);
         ep[f->endpoint_lens[0]] = '\0';
+        link_set_advertised(link, ep);
     }
-    s_peer_seen(self, link, ep[0] ? ep : NULL);
+    s_peer_seen(self, link, ep[0] ? ep : NULL); // verified ones only
     s_set_online(self, link, true, "");
     //  A HELLO means a new connection (a restarted peer, or a reconnect that
     //  may have lost frames in flight): answer on it with our prekey and push
@@ -363,6 +417,7 @@ s_dealer_recv(node_t *self, link_t *link)
         //  The answer to our HELLO: its capabilities.
         link_set_caps(link, (f.caps & S_CAP_RELAY) != 0);
         link_seen(link, core_now(&self->core));
+        s_verify(self, link);
     }
     zmq_msg_close(&body);
 }
@@ -374,7 +429,7 @@ s_monitor_recv(node_t *self, link_t *link)
     switch (link_monitor_recv(link)) {
     case LINK_EV_UP:
         s_send_hello(self, link, false);
-        s_peer_seen(self, link, link_endpoint(link));
+        s_peer_seen(self, link, link_endpoint(link)); // verified ones: the answer verifies
         s_set_online(self, link, true, "");
         link_seen(link, core_now(core));
         delivery_reconnected(self->delivery, link);
@@ -431,7 +486,19 @@ s_disc_recv(node_t *self)
                && identity_parse_node_id(a, pk) == PARLEY_OK && endpoint_valid(b, strlen(b))
                && sodium_memcmp(pk, identity_ed_pk(self->id), 32) != 0) {
         bool created = false;
-        link_t *link = links_get(self->links, pk, &created);
+        int src = streq(c, "mdns") ? 1 : 0;
+        uint64_t now = core_now(core);
+        if (now >= self->disc_since[src] + S_DISC_WINDOW_MS) {
+            self->disc_since[src] = now;
+            self->disc_new[src] = 0;
+        }
+        link_t *link = links_find(self->links, pk);
+        if (!link && self->disc_new[src] >= S_DISC_NEW_MAX) {
+            core->counters[C_RECORD_DROPPED]++; // a flood of records: the rest waits a window
+        } else if (!link) {
+            link = links_get(self->links, pk, &created);
+            self->disc_new[src] += created;
+        }
         if (link) {
             link_set_source(link, c);
             //  A node that moved (new port after a restart) gets a fresh
@@ -881,7 +948,7 @@ s_open_classes(node_t *self, int *err, char *errmsg, size_t cap)
     core->ban = s_ban;
     core->ban_arg = self;
     self->ctx = zmq_ctx_new();
-    self->links = self->ctx ? links_new(core, self->ctx, s_link_made, self) : NULL;
+    self->links = self->ctx ? links_new(core, self->ctx, s_link_made, s_link_gone, self) : NULL;
     self->session = self->links ? session_new(core, self->links) : NULL;
     if (!self->session) {
         return s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of resources");
@@ -913,6 +980,8 @@ s_dial_seed(node_t *self, const char *seed)
         return PARLEY_ERR_NOMEM;
     }
     link_set_source(link, "seed");
+    link_set_kept(link, true);
+    s_adopt(self, link);
     return links_dial(self->links, link, endpoint);
 }
 
@@ -961,14 +1030,15 @@ s_open_network(node_t *self, const node_config_t *cfg, int *err, char *errmsg, s
     return rc;
 }
 
-//  Peers we know from earlier runs get a link, so their frames are accepted
-//  and a restarted node redials the ones it had an endpoint for.
+//  Peers we know from earlier runs (verified ones: only those are saved)
+//  get a link, the S_STORED_MAX seen last, and a restarted node redials the
+//  ones it had an endpoint for: LINK_DIAL_MAX at a time, the rest queued.
 static void
 s_load_peers(node_t *self)
 {
     store_peer_t *peers = NULL;
     size_t n = 0;
-    if (store_peer_list(self->store, &peers, &n) != PARLEY_OK) {
+    if (store_peer_recent(self->store, S_STORED_MAX, &peers, &n) != PARLEY_OK) {
         log_write(&self->core.log, LOG_WARN, "cannot read the known peers; discovery finds them");
         return;
     }
@@ -979,6 +1049,8 @@ s_load_peers(node_t *self)
             continue;
         }
         link_set_source(link, "stored");
+        link_set_verified(link);
+        s_adopt(self, link);
         //  An endpoint we once reached is worth a dial at once; a wildcard
         //  one (a peer listening on all interfaces told us so) is not.
         const char *ep = peers[i].endpoint;
@@ -1179,6 +1251,9 @@ node_destroy(node_t **self_p)
     api_destroy(&self->api);
     api_server_destroy(&self->server);
     discovery_destroy(&self->disc);
+    if (self->links) {
+        links_reap(self->links); // while the classes can still free their slots
+    }
     for (size_t i = 0; self->links && i < links_count(self->links); i++) {
         s_link_free(self, links_at(self->links, i));
     }
@@ -1238,7 +1313,8 @@ s_loop(node_t *self)
 {
     int status = PARLEY_OK;
     zmq_pollitem_t *items = NULL;
-    size_t cap = 0;
+    link_t **polled = NULL; // the links as polled: one removed meanwhile stays valid until reaped
+    size_t cap = 0, polled_cap = 0;
     while (!self->stopping) {
         size_t n_links = links_count(self->links);
         size_t n_api = api_server_poll_count(self->server);
@@ -1252,6 +1328,15 @@ s_loop(node_t *self)
             items = grown;
             cap = n;
         }
+        if (n_links > polled_cap) {
+            link_t **grown = realloc(polled, n_links * sizeof *grown);
+            if (!grown) {
+                status = PARLEY_ERR_NOMEM;
+                break;
+            }
+            polled = grown;
+            polled_cap = n_links;
+        }
         memset(items, 0, n * sizeof *items);
         items[0] = (zmq_pollitem_t){ self->router, 0, ZMQ_POLLIN, 0 };
         items[1] = (zmq_pollitem_t){ self->zap, 0, ZMQ_POLLIN, 0 };
@@ -1262,6 +1347,7 @@ s_loop(node_t *self)
                                      self->pipe ? ZMQ_POLLIN : 0, 0 };
         for (size_t i = 0; i < n_links; i++) {
             link_t *link = links_at(self->links, i);
+            polled[i] = link;
             //  A link without a DEALER polls a harmless never-ready slot.
             items[S_ITEMS_FIXED + 2 * i] =
                 (zmq_pollitem_t){ link_dealer(link), -1, link_dealer(link) ? ZMQ_POLLIN : 0, 0 };
@@ -1296,7 +1382,7 @@ s_loop(node_t *self)
             s_router_recv(self);
         }
         for (size_t i = 0; i < n_links; i++) {
-            link_t *link = links_at(self->links, i);
+            link_t *link = polled[i];
             for (int k = 0; k < 16 && (items[S_ITEMS_FIXED + 2 * i + 1].revents & ZMQ_POLLIN);
                  k++) {
                 if (!link_monitor(link) || !s_readable(link_monitor(link))) {
@@ -1327,13 +1413,17 @@ s_loop(node_t *self)
         }
         s_liveness(self, now);
         s_recover_step(self, now);
+        links_tick(self->links, now);
         replica_tick(self->replica, now);
-        if (s_commit(self) != PARLEY_OK) {
+        int crc = s_commit(self);
+        links_reap(self->links); // nothing queued names a removed link any more
+        if (crc != PARLEY_OK) {
             continue; // queued output was dropped; peers and clients retry
         }
         replica_pump(self->replica);
     }
     free(items);
+    free(polled);
     s_say_bye(self);
     if (s_commit(self) != PARLEY_OK) {
         status = PARLEY_ERR_IO;

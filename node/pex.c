@@ -19,6 +19,8 @@ typedef struct {
     uint64_t addr_issued;  /* issued_ms of that record (newer ones replace it) */
     uint64_t addr_expires; /* expires_ms of that record: never passed on after it */
     bool owed;             /* send it a PEERS frame */
+    uint64_t new_since;    /* ms: start of the window counting the links it introduced */
+    unsigned new_count;    /* links its records made in that window (PEX_NEW_MAX) */
 } s_peer_t;
 
 struct pex {
@@ -218,6 +220,12 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
     }
     uint64_t now = core_now(core);
     bool learnt = false;
+    unsigned dropped = 0;
+    s_peer_t *src = s_peer(from);
+    if (src && now >= src->new_since + PEX_NEW_WINDOW_MS) {
+        src->new_since = now;
+        src->new_count = 0;
+    }
     for (size_t i = 0; i < f->n_records; i++) {
         addr_record_t r;
         if (addr_decode(f->records[i], f->record_lens[i], now, &r) != PARLEY_OK) {
@@ -228,7 +236,15 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
             continue;
         }
         bool created = false;
-        link_t *l = links_get(self->links, r.pk, &created);
+        link_t *l = links_find(self->links, r.pk);
+        if (!l && (!src || src->new_count >= PEX_NEW_MAX)) {
+            dropped++; // past its budget of introductions: not a link, not a dial
+            continue;
+        }
+        if (!l) {
+            l = links_get(self->links, r.pk, &created);
+            src->new_count += created;
+        }
         s_peer_t *p = l ? s_peer(l) : NULL;
         if (!p || (p->addr && r.issued_ms <= p->addr_issued)) {
             continue; // table full, or nothing newer than what we hold
@@ -252,6 +268,12 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
             log_write(&core->log, LOG_DEBUG, "dialling %s at %s (peer exchange)", sid,
                       r.endpoints[0]);
         }
+    }
+    if (dropped > 0) {
+        //  Honest gossip names the peers its sender is connected to, a few
+        //  at a time; hundreds of new keys a minute is a flood.
+        core->counters[C_RECORD_DROPPED] += dropped;
+        links_strike(self->links, from, "too many new peers in its PEERS frames", dropped);
     }
     for (size_t i = 0; learnt && i < links_count(self->links); i++) {
         link_t *l = links_at(self->links, i);

@@ -5,6 +5,10 @@
  *  that key, so a forged or stale record costs a failed handshake, never a
  *  wrong peer. Records are never passed on once expired. Per link we keep
  *  its latest verified record and whether it is owed a PEERS frame.
+ *
+ *  One peer's records may make at most PEX_NEW_MAX new links a minute; the
+ *  rest are dropped (C_RECORD_DROPPED) and each strikes the sender once, so
+ *  a sender that keeps flooding is banned (link.h, S_BAD_MAX).
  */
 #ifndef PARLEY_NODE_PEX_H
 #define PARLEY_NODE_PEX_H
@@ -17,6 +21,8 @@
 #include <stdint.h>
 
 #define PEX_LIFETIME_MS (60u * 60u * 1000u)
+#define PEX_NEW_MAX 32u /* new links one peer's records may make per window */
+#define PEX_NEW_WINDOW_MS 60000u
 
 typedef struct pex pex_t;
 

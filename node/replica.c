@@ -1137,7 +1137,10 @@ replica_tick(replica_t *self, uint64_t now)
     uint64_t period = self->core->cfg.sync_ms;
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
-        if (!link_online(link) || !link_caps_known(link) || link_banned(link, now)) {
+        //  Rounds only with peers we have really talked to (link.h): a round
+        //  costs O(scopes), and a flood of HELLOs from fresh keys must not buy one each.
+        if (!link_online(link) || !link_caps_known(link) || link_banned(link, now)
+            || !link_verified(link)) {
             continue;
         }
         s_peer_t *pr = s_peer(link);

@@ -210,6 +210,10 @@ int store_peer_seen(store_t *self, const uint8_t pk[32], const char *endpoint,
 int store_peer_get(store_t *self, const uint8_t pk[32], store_peer_t *out) PARLEY_WUR;
 /*  All peers; caller frees *out with free(). */
 int store_peer_list(store_t *self, store_peer_t **out, size_t *n) PARLEY_WUR;
+/*  At most max peers, most recently seen first; caller frees *out. */
+int store_peer_recent(store_t *self, size_t max, store_peer_t **out, size_t *n) PARLEY_WUR;
+/*  Deletes pk's row; PARLEY_ERR_NOTFOUND if there is none. */
+int store_peer_forget(store_t *self, const uint8_t pk[32]) PARLEY_WUR;
 
 /* ---- own signed prekeys ---- */
 typedef struct {

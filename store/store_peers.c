@@ -26,6 +26,8 @@ enum {
     ST_PEER_SEEN,
     ST_PEER_GET,
     ST_PEER_LIST,
+    ST_PEER_RECENT,
+    ST_PEER_FORGET,
     ST_PEERS_COUNT
 };
 
@@ -54,6 +56,8 @@ static const char *const s_sql[ST_PEERS_COUNT] = {
                      " last_seen_ms = excluded.last_seen_ms",
     [ST_PEER_GET] = "SELECT " S_PEER_COLS " FROM peers WHERE pk = ?1",
     [ST_PEER_LIST] = "SELECT " S_PEER_COLS " FROM peers ORDER BY pk",
+    [ST_PEER_RECENT] = "SELECT " S_PEER_COLS " FROM peers ORDER BY last_seen_ms DESC, pk LIMIT ?1",
+    [ST_PEER_FORGET] = "DELETE FROM peers WHERE pk = ?1",
 };
 
 const store_sql_t store_peers_sql = { "store_peers.c", s_sql, ST_PEERS_COUNT };
@@ -264,6 +268,32 @@ store_peer_list(store_t *self, store_peer_t **out, size_t *n)
     return rc;
 }
 
+int
+store_peer_recent(store_t *self, size_t max, store_peer_t **out, size_t *n)
+{
+    sqlite3_stmt *st = s_st(self, ST_PEER_RECENT);
+    int rc = S_BIND(st, S_U64(max));
+    if (rc == 0) {
+        rc = s_collect(st, sizeof **out, false, s_peer_row, NULL, (void **)out, n);
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_peer_forget(store_t *self, const uint8_t pk[32])
+{
+    sqlite3_stmt *st = s_st(self, ST_PEER_FORGET);
+    int rc = S_BIND(st, S_B32(pk));
+    if (rc == 0) {
+        rc = s_run(st, NULL);
+    }
+    if (rc == 0 && sqlite3_changes(self->db) == 0) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    return rc;
+}
+
 /* ---- self-test (shared helpers: store_testkit.h) ---- */
 
 #include "store_testkit.h"
@@ -361,6 +391,16 @@ s_t_peers(store_t *s)
     CHECK(store_peer_list(s, &list, &n) == 0 && n == 2);
     CHECK(memcmp(list[0].pk, list[1].pk, 32) < 0);
     free(list);
+    /* most recently seen first, bounded: p (30) before q (6) */
+    CHECK(store_peer_recent(s, 10, &list, &n) == 0 && n == 2);
+    CHECK(memcmp(list[0].pk, p, 32) == 0 && memcmp(list[1].pk, q, 32) == 0);
+    free(list);
+    CHECK(store_peer_recent(s, 1, &list, &n) == 0 && n == 1 && memcmp(list[0].pk, p, 32) == 0);
+    free(list);
+    CHECK(store_peer_forget(s, p) == 0);
+    CHECK(store_peer_forget(s, p) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_get(s, p, &got) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_peer_get(s, q, &got) == 0);
     s_t_idle(s);
 }
 

@@ -82,6 +82,19 @@
  *    scopeflood[:N]  blocks of the node's real DM scope with a fresh key
  *                    each, that key as the hint (the node adopts each scope).
  *
+ *  Peer-table floods (node/link.h states the bounds):
+ *
+ *    helloflood[:N]   N fresh keys (default 2000), each on its own DEALER:
+ *                     a CURVE handshake and a HELLO, then the socket closes
+ *                     once the node answered (or after 5 s); at most
+ *                     S_FLOOD_OPEN sockets open at once. Reports each
+ *                     key (key HEX), hello_sent, hello_answered,
+ *                     hello_timeout.
+ *    gossipflood[:N]  over our one connection, PEERS frames carrying N
+ *                     (default 2000) validly signed address records of
+ *                     fresh keys, all at tcp://127.0.0.1:1 (nothing listens
+ *                     there); then a PING. Reports records_sent, pong, bye.
+ *
  *  Output: our node id on the first line, then one "name value" line per
  *  observation (sent, answered, bye, pong, reconnect, malformed, answer_ms,
  *  ...) for the test to check against the node's counters. Exit 0 when the
@@ -1333,6 +1346,129 @@ s_blockflood(hostile_t *h, bool computed, bool burst, size_t n)
     return rc;
 }
 
+/* ---- peer-table floods ---- */
+
+#define S_FLOOD_OPEN 200     /* helloflood: sockets open at once */
+#define S_FLOOD_WAIT_MS 5000 /* helloflood: a socket waits this long for an answer */
+
+//  A DEALER to the node with id's CURVE key and a HELLO queued on it (sent
+//  once the handshake is done), or NULL.
+static void *
+s_flood_socket(hostile_t *h, const identity_t *id, const char *endpoint)
+{
+    uint8_t node_x[32];
+    void *s = zmq_socket(h->ctx, ZMQ_DEALER);
+    int zero = 0;
+    const char *eps[1] = { "tcp://127.0.0.1:1" };
+    size_t len = 0;
+    if (!s || zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof zero) != 0
+        || identity_ed_to_x(h->node, node_x) != PARLEY_OK
+        || zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, node_x, 32) != 0
+        || zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, identity_x_pk(id), 32) != 0
+        || zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, identity_x_sk(id), 32) != 0
+        || zmq_connect(s, endpoint) != 0
+        || frame_encode_hello(identity_ed_pk(id), 0, "open", eps, 1, h->out, sizeof h->out, &len)
+               != PARLEY_OK
+        || zmq_send(s, h->out, len, ZMQ_DONTWAIT) < 0) {
+        if (s) {
+            zmq_close(s);
+        }
+        return NULL;
+    }
+    return s;
+}
+
+static int
+s_helloflood(hostile_t *h, const char *endpoint, size_t n)
+{
+    void *socks[S_FLOOD_OPEN] = { NULL };
+    uint64_t since[S_FLOOD_OPEN] = { 0 };
+    zmq_pollitem_t items[S_FLOOD_OPEN];
+    size_t sent = 0, answered = 0, timeouts = 0, open = 0;
+    while (sent < n || open > 0) {
+        for (size_t i = 0; i < S_FLOOD_OPEN && sent < n; i++) {
+            if (socks[i]) {
+                continue;
+            }
+            identity_t *id = identity_new();
+            socks[i] = id ? s_flood_socket(h, id, endpoint) : NULL;
+            if (socks[i]) {
+                char hex[65];
+                sodium_bin2hex(hex, sizeof hex, identity_ed_pk(id), 32);
+                printf("key %s\n", hex);
+            }
+            identity_destroy(&id);
+            if (!socks[i]) {
+                return -1;
+            }
+            since[i] = s_now();
+            sent++;
+            open++;
+        }
+        for (size_t i = 0; i < S_FLOOD_OPEN; i++) {
+            items[i] = (zmq_pollitem_t){ socks[i], -1, socks[i] ? ZMQ_POLLIN : 0, 0 };
+        }
+        if (zmq_poll(items, S_FLOOD_OPEN, 50) < 0) {
+            return -1;
+        }
+        uint64_t now = s_now();
+        for (size_t i = 0; i < S_FLOOD_OPEN; i++) {
+            bool got = socks[i] && (items[i].revents & ZMQ_POLLIN);
+            if (!socks[i] || (!got && now < since[i] + S_FLOOD_WAIT_MS)) {
+                continue;
+            }
+            answered += got;
+            timeouts += !got;
+            zmq_close(socks[i]);
+            socks[i] = NULL;
+            open--;
+        }
+    }
+    printf("hello_sent %zu\nhello_answered %zu\nhello_timeout %zu\n", sent, answered, timeouts);
+    return 0;
+}
+
+static int
+s_gossipflood(hostile_t *h, size_t n)
+{
+    static uint8_t recs[PARLEY_PEERS_MAX][ADDR_RECORD_MAX];
+    const uint8_t *views[PARLEY_PEERS_MAX];
+    size_t lens[PARLEY_PEERS_MAX];
+    size_t sent = 0;
+    while (sent < n) {
+        size_t k = 0;
+        uint64_t now = s_now();
+        for (; k < PARLEY_PEERS_MAX && sent + k < n; k++) {
+            identity_t *id = identity_new();
+            addr_record_t r;
+            memset(&r, 0, sizeof r);
+            if (!id) {
+                return -1;
+            }
+            memcpy(r.pk, identity_ed_pk(id), 32);
+            r.n = 1;
+            snprintf(r.endpoints[0], sizeof r.endpoints[0], "tcp://127.0.0.1:1");
+            r.issued_ms = now;
+            r.expires_ms = now + 600000;
+            int rc = addr_encode(&r, identity_ed_sk(id), recs[k], sizeof recs[k], &lens[k]);
+            identity_destroy(&id);
+            if (rc != PARLEY_OK) {
+                return -1;
+            }
+            views[k] = recs[k];
+        }
+        size_t len = 0;
+        if (frame_encode_peers(views, lens, k, h->out, sizeof h->out, &len) != PARLEY_OK
+            || s_send(h, h->out, len) != 0) {
+            return -1;
+        }
+        sent += k;
+    }
+    long pong = s_ping(h, 10000); // also lets what is queued reach the node before we close
+    printf("records_sent %zu\npong %d\nbye %d\n", sent, pong >= 0 ? 1 : 0, h->bye ? 1 : 0);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1343,7 +1479,7 @@ main(int argc, char **argv)
                 "  MODE: classic noconverge bigranges wantflood envflood redial\n"
                 "        hintflood[:N] scopeflood[:N] bigflood[:SECONDS]\n"
                 "        diskflood[:S] diskflood-ek[:S] diskflood-relay[:S] equivflood[:S]\n"
-                "        diskflood-fresh[:S] scopestore[:N]\n"
+                "        diskflood-fresh[:S] scopestore[:N] helloflood[:N] gossipflood[:N]\n"
                 "  SEED: 64 hex digits, our Ed25519 seed (default: a fresh key)\n");
         return 2;
     }
@@ -1430,6 +1566,12 @@ main(int argc, char **argv)
         const char *colon = strchr(mode, ':');
         rc = s_blockflood(&h, mode[0] == 's', strncmp(mode, "hintburst", 9) == 0,
                           colon ? strtoul(colon + 1, NULL, 10) : 8);
+    } else if (strncmp(mode, "helloflood", 10) == 0) {
+        const char *colon = strchr(mode, ':');
+        rc = s_helloflood(&h, argv[1], colon ? strtoul(colon + 1, NULL, 10) : 2000);
+    } else if (strncmp(mode, "gossipflood", 11) == 0) {
+        const char *colon = strchr(mode, ':');
+        rc = s_gossipflood(&h, colon ? strtoul(colon + 1, NULL, 10) : 2000);
     } else {
         fprintf(stderr, "hostile_peer: unknown mode %s\n", mode);
         rc = 2;

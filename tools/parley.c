@@ -51,6 +51,8 @@ s_usage(FILE *out)
             "                                 N, default 50; 0: all, fetched a page at a time)\n"
             "  watch                          stream incoming messages and delivery updates\n"
             "  peers                          peers and their connection state\n"
+            "  peers forget PEER              disconnect PEER and forget it (not saved, not\n"
+            "                                 redialled; it may come back as a new peer)\n"
             "  contacts add ID NAME [--replace] | list | remove NAME | verify PEER\n"
             "  safety PEER                    the 60-digit safety number of you and PEER\n"
             "  doctor [PEER]                  discovery health, and why PEER is not connected\n"
@@ -689,8 +691,32 @@ c_watch(cli_t *cli)
 }
 
 static int
+c_peers_forget(cli_t *cli)
+{
+    json_t *res = NULL;
+    int code = s_fetch(cli, "peers.forget", json_pack("{s:s}", "peer", cli->argv[1]), &res);
+    if (code != 0 || !res) {
+        return code;
+    }
+    printf("forgot ");
+    s_jput(res, "id", 0);
+    if (json_is_true(json_object_get(res, "contact"))) {
+        printf(" (still a contact: `parley contacts remove NAME` removes that)");
+    }
+    printf("\n");
+    json_decref(res);
+    return 0;
+}
+
+static int
 c_peers(cli_t *cli)
 {
+    if (cli->argc == 2 && strcmp(cli->argv[0], "forget") == 0) {
+        return c_peers_forget(cli);
+    }
+    if (cli->argc != 0) {
+        return s_die(2, "usage: parley peers [forget PEER]");
+    }
     json_t *res = NULL;
     int code = s_fetch(cli, "peers", NULL, &res);
     if (code != 0 || !res) {

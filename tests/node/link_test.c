@@ -3,8 +3,15 @@
  *  the identity and the ban hook), on a clock the test sets by hand.
  *
  *  - links_get makes a link once (made callback, created flag), finds it by
- *    Ed25519 and by X25519 key, refuses a key that is no curve point and
- *    refuses new keys past LINK_TABLE_MAX while still finding old ones;
+ *    Ed25519 and by X25519 key, refuses a key that is no curve point;
+ *  - eviction order (s_evict): past LINK_UNVERIFIED_MAX unverified links a
+ *    new one evicts the unverified one idle longest (online or not), never
+ *    a kept one nor a verified one; a full table evicts an offline verified one idle
+ *    longest, never an online verified or kept one, and refuses a new key
+ *    when nothing may go; removed links are told gone, then reaped;
+ *  - dials past LINK_DIAL_MAX wait; one not up in LINK_DIAL_TIMEOUT_MS (no
+ *    monitor is read here) is closed and retried, and an unverified link
+ *    dropped after LINK_DIAL_TRIES, a kept one never;
  *  - link_set_online says when it changed the state; offline clears the
  *    route and keeps why; slots keep what each class put there;
  *  - strikes below the budget do not ban, reaching it calls core->ban once,
@@ -34,6 +41,9 @@ typedef struct {
     size_t bans;    /* core->ban calls */
     link_t *banned; /* the last link banned */
     char why[64];   /* and why */
+    size_t gone;    /* links removed (gone with a reason) */
+    size_t reaped;  /* gone calls with no reason (about to be freed) */
+    link_t *left;   /* the last link removed */
 } s_seen_t;
 
 static uint64_t
@@ -48,6 +58,19 @@ s_made(void *arg, link_t *link)
     s_seen_t *seen = arg;
     seen->made++;
     seen->last = link;
+}
+
+static void
+s_gone(void *arg, link_t *link, const char *why)
+{
+    s_seen_t *seen = arg;
+    if (why) {
+        seen->gone++;
+        seen->left = link;
+        (void)link_set_online(link, false, why, core_now(seen->core));
+    } else {
+        seen->reaped++;
+    }
 }
 
 //  What the node does (node.c s_ban): offline, then link_ban.
@@ -229,29 +252,156 @@ s_strikes(links_t *links, link_t *l, s_seen_t *seen, uint64_t *now)
     s_check_all(links);
 }
 
-static void
-s_table_max(links_t *links, s_seen_t *seen)
+//  A fresh key's link, made at *now (one ms later each, so idleness orders them).
+static link_t *
+s_new(links_t *links, uint64_t *now)
 {
-    uint8_t first[32];
-    memcpy(first, link_pk(links_at(links, 0)), 32);
-    bool created = false;
-    while (links_count(links) < LINK_TABLE_MAX) {
-        uint8_t pk[32];
-        s_key(pk);
-        size_t before = links_count(links);
-        CHECK(links_get(links, pk, &created) && created && links_count(links) == before + 1);
-    }
-    CHECK(seen->made == LINK_TABLE_MAX);
     uint8_t pk[32];
     s_key(pk);
-    created = true;
+    bool created = false;
+    *now += 1;
+    link_t *l = links_get(links, pk, &created);
+    CHECK(l && created);
+    return l;
+}
+
+static void
+s_evict(links_t *links, s_seen_t *seen, uint64_t *now)
+{
+    core_t *core = seen->core;
+    links_reap(links);
+    for (size_t i = 0; i < links_count(links); i++) {
+        link_set_verified(links_at(links, i));
+    }
+    //  Fill the unverified share: a kept one, an online one, then offline ones.
+    link_t *kept = s_new(links, now);
+    link_set_kept(kept, true);
+    link_t *online = s_new(links, now);
+    CHECK(link_set_online(online, true, "", *now));
+    link_t *oldest = s_new(links, now);
+    link_t *second = s_new(links, now);
+    while (links_unverified(links) < LINK_UNVERIFIED_MAX) {
+        (void)s_new(links, now);
+    }
+    link_seen(oldest, *now + 1); // they talked lately: second is now the one idle longest
+    link_seen(online, *now + 1);
+    *now += 1;
+    size_t count = links_count(links);
+    size_t gone = seen->gone;
+    uint64_t evicted = core->counters[C_PEER_EVICTED];
+    link_t *fresh = s_new(links, now);
+    CHECK(links_count(links) == count && links_unverified(links) == LINK_UNVERIFIED_MAX);
+    CHECK(seen->gone == gone + 1 && seen->left == second);
+    CHECK(core->counters[C_PEER_EVICTED] == evicted + 1);
+    CHECK(links_find(links, link_pk(second)) == NULL && links_find(links, link_pk(fresh)) == fresh);
+    CHECK(links_find(links, link_pk(oldest)) == oldest && links_find(links, link_pk(kept)) == kept);
+    size_t reaped = seen->reaped;
+    links_reap(links);
+    CHECK(seen->reaped == reaped + 1);
+    //  Only unverified ones go while that share is full, idle longest first,
+    //  online or not: as many new ones push out all made before but the kept
+    //  one, and no verified one.
+    size_t verified = links_count(links) - links_unverified(links);
+    for (size_t k = 0; k < LINK_UNVERIFIED_MAX; k++) {
+        (void)s_new(links, now);
+    }
+    CHECK(links_find(links, link_pk(online)) == NULL && links_find(links, link_pk(oldest)) == NULL);
+    CHECK(links_find(links, link_pk(kept)) == kept);
+    CHECK(links_count(links) - links_unverified(links) == verified);
+    links_reap(links);
+
+    //  A full table of verified links: an offline one idle longest goes,
+    //  never an online verified or a kept one.
+    for (size_t i = 0; i < links_count(links); i++) {
+        link_t *l = links_at(links, i);
+        if (l != kept) {
+            link_set_verified(l);
+        }
+    }
+    link_t *vonline = NULL, *voldest = NULL;
+    while (links_count(links) < LINK_TABLE_MAX) {
+        link_t *l = s_new(links, now);
+        link_set_verified(l);
+        if (!vonline) {
+            vonline = l;
+            CHECK(link_set_online(l, true, "", *now));
+        }
+    }
+    //  The verified ones idle longest are the early ones of the table:
+    //  keep them all busy but one.
+    for (size_t i = 0; i < links_count(links); i++) {
+        link_t *l = links_at(links, i);
+        if (l != kept && !link_online(l) && !voldest) {
+            voldest = l;
+        } else {
+            link_seen(l, *now + 10);
+        }
+    }
+    *now += 20;
+    CHECK(voldest);
+    evicted = core->counters[C_PEER_EVICTED];
+    fresh = s_new(links, now);
+    CHECK(seen->left == voldest && core->counters[C_PEER_EVICTED] == evicted + 1);
+    CHECK(links_count(links) == LINK_TABLE_MAX && links_find(links, link_pk(vonline)) == vonline);
+    links_reap(links);
+    //  The new one (unverified) is the next to go for another.
+    link_t *fresh2 = s_new(links, now);
+    CHECK(seen->left == fresh && links_find(links, link_pk(fresh2)) == fresh2);
+    links_reap(links);
+
+    //  Nothing may go: every verified one online, the rest kept. Refused.
+    for (size_t i = 0; i < links_count(links); i++) {
+        link_t *l = links_at(links, i);
+        if (!link_verified(l)) {
+            link_set_kept(l, true);
+        }
+        (void)link_set_online(l, true, "", *now);
+    }
+    uint8_t pk[32];
+    s_key(pk);
+    bool created = true;
+    uint64_t refused = core->counters[C_PEER_REFUSED];
     CHECK(links_get(links, pk, &created) == NULL && !created);
-    CHECK(links_count(links) == LINK_TABLE_MAX && seen->made == LINK_TABLE_MAX);
-    CHECK(links_find(links, pk) == NULL);
-    //  A full table still answers for the links it holds.
-    link_t *l = links_get(links, first, &created);
-    CHECK(l == links_at(links, 0) && !created);
+    CHECK(core->counters[C_PEER_REFUSED] == refused + 1 && links_find(links, pk) == NULL);
+    CHECK(links_count(links) == LINK_TABLE_MAX);
     s_check_all(links);
+}
+
+//  Dials to a closed port: LINK_DIAL_MAX connect at once, the rest wait;
+//  each attempt is closed after LINK_DIAL_TIMEOUT_MS; unverified links go
+//  after LINK_DIAL_TRIES, a kept one stays.
+static void
+s_dial_queue(links_t *links, s_seen_t *seen, uint64_t *now)
+{
+    core_t *core = seen->core;
+    size_t base = links_dialling(links);
+    CHECK(base == 0);
+    link_t *kept = s_new(links, now);
+    link_set_kept(kept, true);
+    CHECK(links_dial(links, kept, "tcp://127.0.0.1:1") == PARLEY_OK);
+    enum { N = LINK_DIAL_MAX + 8 };
+    uint8_t pks[N][32];
+    for (size_t i = 0; i < N; i++) {
+        link_t *l = s_new(links, now);
+        memcpy(pks[i], link_pk(l), 32);
+        CHECK(links_dial(links, l, "tcp://127.0.0.1:1") == PARLEY_OK);
+        CHECK(links_dialling(links) <= LINK_DIAL_MAX);
+    }
+    CHECK(links_dialling(links) == LINK_DIAL_MAX);
+    uint64_t dropped = core->counters[C_DIAL_DROPPED];
+    for (int round = 0; round < 200; round++) {
+        *now += 1000;
+        links_tick(links, *now);
+        CHECK(links_dialling(links) <= LINK_DIAL_MAX && links_dealers(links) <= LINK_DEALER_MAX);
+        s_check_all(links);
+        links_reap(links);
+    }
+    CHECK(core->counters[C_DIAL_DROPPED] == dropped + N);
+    for (size_t i = 0; i < N; i++) {
+        CHECK(links_find(links, pks[i]) == NULL);
+    }
+    CHECK(links_find(links, link_pk(kept)) == kept);
+    link_undial(kept);
 }
 
 //  The next monitor event that is not NONE or RETRIED within ms.
@@ -361,7 +511,7 @@ link_test(bool verbose)
     core.ban_arg = &seen;
     void *ctx = zmq_ctx_new();
     CHECK(ctx);
-    links_t *links = links_new(&core, ctx, s_made, &seen);
+    links_t *links = links_new(&core, ctx, s_made, s_gone, &seen);
     CHECK(links);
 
     s_table(links, &seen);
@@ -373,7 +523,8 @@ link_test(bool verbose)
     tk_opts_t opts = { .verbose = verbose };
     tk_node_t *n = tk_node_start(dir, "node", &opts);
     s_dial(links, &seen, n, &now);
-    s_table_max(links, &seen);
+    s_dial_queue(links, &seen, &now);
+    s_evict(links, &seen, &now);
 
     links_destroy(&links);
     CHECK(links == NULL);
