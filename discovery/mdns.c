@@ -348,7 +348,7 @@ s_resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtocol proto,
     mdns_t *self = arg;
     s_pending_forget(self, r);
     /* A failed resolve (timeout: the host went away) is not worth a line:
-     * the browser will say REMOVE, or the node finds out by heartbeat. */
+     * the browser will say REMOVE, or the node finds out by its pings. */
     if (event == AVAHI_RESOLVER_FOUND && name && !(flags & AVAHI_LOOKUP_RESULT_OUR_OWN)) {
         s_found(self, iface, proto, name, address, port, txt);
     }

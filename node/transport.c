@@ -18,9 +18,10 @@
 void
 transport_opts_default(transport_opts_t *opts)
 {
-    opts->heartbeat_ivl_ms = 1000;
-    opts->heartbeat_ttl_ms = 6000;
-    opts->heartbeat_timeout_ms = 3000;
+    opts->keepalive_idle_s = 5;
+    opts->keepalive_intvl_s = 1;
+    opts->keepalive_cnt = 3;
+    opts->maxrt_ms = 30000;
     opts->reconnect_ivl_ms = 100;
     opts->reconnect_max_ms = 5000;
     opts->hwm = TRANSPORT_HWM;
@@ -40,9 +41,12 @@ s_common(void *sock, const transport_opts_t *opts)
     rc |= s_setint(sock, ZMQ_LINGER, 0);
     rc |= s_setint(sock, ZMQ_SNDHWM, opts->hwm);
     rc |= s_setint(sock, ZMQ_RCVHWM, opts->hwm);
-    rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, opts->heartbeat_ivl_ms);
-    rc |= s_setint(sock, ZMQ_HEARTBEAT_TTL, opts->heartbeat_ttl_ms);
-    rc |= s_setint(sock, ZMQ_HEARTBEAT_TIMEOUT, opts->heartbeat_timeout_ms);
+    rc |= s_setint(sock, ZMQ_HEARTBEAT_IVL, 0); // off: see transport.h
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE, 1);
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE_IDLE, opts->keepalive_idle_s);
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE_INTVL, opts->keepalive_intvl_s);
+    rc |= s_setint(sock, ZMQ_TCP_KEEPALIVE_CNT, opts->keepalive_cnt);
+    rc |= s_setint(sock, ZMQ_TCP_MAXRT, opts->maxrt_ms);
     if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0) {
         rc = PARLEY_ERR_IO;
     }
@@ -287,6 +291,15 @@ s_bounds_set(void)
               && maxmsg == (int64_t)PARLEY_FRAME_MAX + TRANSPORT_FRAME_SLACK);
         //  The bound transport.h states: at most 33 MiB queued per direction.
         CHECK((int64_t)hwm * maxmsg <= 33 * 1024 * 1024);
+        //  No ZMTP heartbeats (transport.h: they can abort us); the kernel
+        //  watches the connection instead.
+        int v = -1;
+        len = sizeof v;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_HEARTBEAT_IVL, &v, &len) == 0 && v == 0);
+        len = sizeof v;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_TCP_KEEPALIVE, &v, &len) == 0 && v == 1);
+        len = sizeof v;
+        CHECK(zmq_getsockopt(socks[i], ZMQ_TCP_MAXRT, &v, &len) == 0 && v == opts.maxrt_ms);
     }
     zmq_close(client);
     zmq_close(server);

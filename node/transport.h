@@ -49,13 +49,23 @@
 /*  ZMQ_MAXMSGSIZE is PARLEY_FRAME_MAX plus this: slack for framing. */
 #define TRANSPORT_FRAME_SLACK 1024
 
+/*  Dead connections. ZMTP heartbeats are off: in libzmq 4.3.4 the
+ *  heartbeat timer writes on an engine whose input a peer has stopped
+ *  (its receive queue full, TRANSPORT_HWM) and then errored, and that
+ *  aborts the process (assertion !_io_error, stream_engine_base.cpp:
+ *  upstream issue 4841) — any peer could end us by sending faster than we
+ *  read. Liveness is the application's PING (node.c s_liveness, proto/
+ *  SPEC.md); the kernel tears down a dead connection: TCP keepalive probes
+ *  an idle one (idle, then cnt probes intvl apart), and data left
+ *  unacknowledged for maxrt_ms closes a busy one (TCP_USER_TIMEOUT). */
 typedef struct {
-    int heartbeat_ivl_ms;     /* ZMTP PING interval */
-    int heartbeat_ttl_ms;     /* how long the remote keeps us without traffic */
-    int heartbeat_timeout_ms; /* no traffic for this long: connection dead */
-    int reconnect_ivl_ms;     /* first reconnect delay */
-    int reconnect_max_ms;     /* backoff ceiling */
-    int hwm;                  /* send/receive high-water marks, messages */
+    int keepalive_idle_s;  /* idle this long: start probing */
+    int keepalive_intvl_s; /* between probes */
+    int keepalive_cnt;     /* unanswered probes: connection dead */
+    int maxrt_ms;          /* data unacknowledged this long: connection dead */
+    int reconnect_ivl_ms;  /* first reconnect delay */
+    int reconnect_max_ms;  /* backoff ceiling */
+    int hwm;               /* send/receive high-water marks, messages */
 } transport_opts_t;
 
 void transport_opts_default(transport_opts_t *opts);

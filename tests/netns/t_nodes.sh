@@ -10,7 +10,7 @@
 #   3. avahi-daemon stopped on host 1: the node keeps its connections and
 #      reports mDNS down; restarted: it reports mDNS up again;
 #   4. the node on host 2 killed with SIGKILL: the others mark it offline
-#      through heartbeats within a bounded time (mDNS records would linger).
+#      through pings within a bounded time (mDNS records would linger).
 # Root only; everything runs in namespaces it creates, removed on exit.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
