@@ -78,6 +78,11 @@
 #define S_TAG "open"
 #define S_ITEMS_FIXED 5
 #define S_BATCH_READS 256
+/*  Reading stops after this much of an iteration (each ready socket still
+ *  gets one message): what was read is committed and answered, and the
+ *  rest waits for the next iteration, so a peer whose frames are costly
+ *  delays everyone else's replies by about this much, not by 256 frames. */
+#define S_READ_BUDGET_MS 10u
 #define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
 #define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
@@ -595,8 +600,8 @@ s_liveness(node_t *self, uint64_t now)
         link_t *link = links_at(self->links, i);
         link_check(link);
         if (!link_online(link)) {
-            //  Offline, but our DEALER may still hold a live connection (ZeroMQ
-            //  heartbeats kept it through a stall): keep pinging on it; any
+            //  Offline, but our DEALER may still hold a live connection (TCP
+            //  kept it through a stall): keep pinging on it; any
             //  frame back brings the link online again.
             size_t len = 0;
             if (link_dealer(link) && !link_banned(link, now)
@@ -609,7 +614,7 @@ s_liveness(node_t *self, uint64_t now)
         }
         if (now > link_last_seen(link) + 3 * core->cfg.ping_ms) {
             link_set_dealer_up(link, false);
-            s_set_online(self, link, false, "no answer to pings (heartbeat timeout)");
+            s_set_online(self, link, false, "no answer to pings");
             continue;
         }
         if (now >= link_last_sent(link) + core->cfg.ping_ms) {
@@ -1369,13 +1374,16 @@ s_loop(node_t *self)
         if (items[4].revents & ZMQ_POLLIN) {
             s_pipe_recv(self);
         }
+        uint64_t read_end = s_mono_ms() + S_READ_BUDGET_MS;
         for (int k = 0; k < S_BATCH_READS && (items[1].revents & ZMQ_POLLIN); k++) {
             if (!s_readable(self->zap)) {
                 break;
             }
             s_zap_recv(self);
         }
-        for (int k = 0; k < S_BATCH_READS && (items[0].revents & ZMQ_POLLIN); k++) {
+        for (int k = 0; k < S_BATCH_READS && (items[0].revents & ZMQ_POLLIN)
+                        && (k == 0 || s_mono_ms() < read_end);
+             k++) {
             if (!s_readable(self->router)) {
                 break;
             }
@@ -1390,8 +1398,9 @@ s_loop(node_t *self)
                 }
                 s_monitor_recv(self, link);
             }
-            for (int k = 0;
-                 k < S_BATCH_READS && (items[S_ITEMS_FIXED + 2 * i].revents & ZMQ_POLLIN); k++) {
+            for (int k = 0; k < S_BATCH_READS && (items[S_ITEMS_FIXED + 2 * i].revents & ZMQ_POLLIN)
+                            && (k == 0 || s_mono_ms() < read_end);
+                 k++) {
                 if (!link_dealer(link) || !s_readable(link_dealer(link))) {
                     break;
                 }
