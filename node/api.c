@@ -609,7 +609,9 @@ s_reason(const link_t *l)
     if (link_online(l)) {
         return "connected";
     }
-    if (!link_dealer(l)) {
+    //  A dial that failed is closed until its back-off ends: its last error
+    //  says why, DEALER or not.
+    if (!link_dealer(l) && !link_endpoint(l)[0]) {
         return "seen only when it connected to us; no endpoint to dial it back (no seed, "
                "no discovery record)";
     }
