@@ -47,7 +47,7 @@
  *  bytes); beyond them it refuses more (counted relay_quota) and strikes
  *  the author's own link (DELIVERY_UNDEC_STRIKE). Counted from the log on first sight,
  *  then in memory for up to DELIVERY_QUOTA_AUTHORS authors. */
-#define DELIVERY_RELAY_PER_AUTHOR 16384u
+#define DELIVERY_RELAY_PER_AUTHOR 262144u
 #define DELIVERY_RELAY_AUTHOR_BYTES (64u * 1024u * 1024u)
 #define DELIVERY_QUOTA_AUTHORS 1024u
 /*  Strike weight of an equivocation on its author's own link. */
