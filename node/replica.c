@@ -42,12 +42,23 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_OWED_MAX 1024u      /* ranges queued per link */
 #define S_WANTS_IN_MAX 65536u /* prefixes a peer may have outstanding */
 #define S_WANTS_OUT_MAX 16384u
 #define S_OFFERED_MAX 65536u
-#define S_PUMP_BATCHES 16u  /* ENVELOPES frames per link per iteration */
+#define S_PUMP_BATCHES 16u /* ENVELOPES frames per link per iteration */
+/*  Serving WANTs costs a store lookup per prefix, found or not: one batch
+ *  looks up at most S_PUMP_LOOKUPS, and the whole pump of an iteration
+ *  stops after S_PUMP_BUDGET_MS (each pending link still gets one batch,
+ *  starting after the link that went first last time), so a peer that asks
+ *  for thousands of prefixes cannot hold the loop. Prefixes we do not hold
+ *  cost the asker: every S_WANT_MISSES of them strike it 1 (a peer asks
+ *  only for what we offered, so an honest one misses only what expired). */
+#define S_PUMP_LOOKUPS 512u
+#define S_PUMP_BUDGET_MS 10u
+#define S_WANT_MISSES 64u
 #define S_ROUND_MSGS_MAX 96 /* messages one exchange may take before we give up on the peer */
 #define S_ROUND_STALE_MS 60000u
 #define S_WANT_FLOOD 128u    /* strike weight of a WANT flood (a quarter of the ban budget) */
@@ -101,6 +112,7 @@ typedef struct {
     uint64_t unknown_since; /* ms: the window of the two counts below began */
     size_t n_noise;         /* blocks of scopes nobody holds that claim no items */
     size_t n_unknown;       /* blocks of scopes nobody holds that claim items */
+    size_t want_misses;     /* prefixes it asked for that we do not hold */
     uint64_t new_since;     /* ms: the window of n_new began */
     size_t n_new;           /* scopes its envelopes made us take up in that window */
 } s_peer_t;
@@ -118,6 +130,7 @@ struct replica {
     size_t fresh_left; /* X25519s one received message may still cost (hints) */
     uint8_t *buf;      /* PARLEY_FRAME_MAX: the message being written */
     uint64_t next_expire;
+    size_t pump_first; /* the link the next pump starts with */
     /* counters for `status` */
     uint64_t rounds_started, rounds_ended, msgs_in, msgs_out, bytes_in, bytes_out;
     uint64_t wants_sent, envelopes_streamed, expired, digests_equal;
@@ -1029,12 +1042,17 @@ s_pump_wants(replica_t *self, link_t *link, s_peer_t *pr)
     memset(&p, 0, sizeof p);
     frame_batch_begin(&p.batch, self->buf, PARLEY_FRAME_MAX);
     size_t at = pr->wants_in_at;
-    for (; at < pr->n_wants_in; at++) {
+    size_t end = pr->n_wants_in - at > S_PUMP_LOOKUPS ? at + S_PUMP_LOOKUPS : pr->n_wants_in;
+    for (; at < end; at++) {
         uint8_t *bytes = NULL;
         size_t len = 0;
         if (store_envelope_by_prefix(self->core->store, pr->wants_in[at], &bytes, &len)
             != PARLEY_OK) {
-            continue; // gone (expired) or never held: nothing to send
+            //  Gone (expired) or never held: nothing to send.
+            if (++pr->want_misses % S_WANT_MISSES == 0) {
+                links_strike(self->links, link, "it wants envelopes we never offered", 1);
+            }
+            continue;
         }
         bool added = frame_batch_add(&p.batch, bytes, len) == PARLEY_OK;
         if (added) {
@@ -1063,17 +1081,29 @@ s_link_pending(const link_t *link)
     return pr && link_online(link) && (pr->n_owed > 0 || pr->wants_in_at < pr->n_wants_in);
 }
 
+static uint64_t
+s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 void
 replica_pump(replica_t *self)
 {
     uint64_t now = core_now(self->core);
-    for (size_t i = 0; i < links_count(self->links); i++) {
-        link_t *link = links_at(self->links, i);
+    uint64_t end = s_mono_ms() + S_PUMP_BUDGET_MS;
+    size_t n = links_count(self->links);
+    size_t first = n > 0 ? self->pump_first % n : 0;
+    self->pump_first = first + 1;
+    for (size_t j = 0; j < n; j++) {
+        link_t *link = links_at(self->links, (first + j) % n);
         if (!s_link_pending(link) || link_banned(link, now)) {
             continue;
         }
         s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
-        for (unsigned k = 0; k < S_PUMP_BATCHES; k++) {
+        for (unsigned k = 0; k < S_PUMP_BATCHES && (k == 0 || s_mono_ms() < end); k++) {
             bool sent = pr->wants_in_at < pr->n_wants_in ? s_pump_wants(self, link, pr)
                         : pr->n_owed > 0                 ? s_pump_range(self, link, pr)
                                                          : false;
