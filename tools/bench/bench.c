@@ -34,7 +34,6 @@
  *  Usage: bench [--quick] [--n N] [--lat N]
  */
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -85,10 +84,7 @@ typedef struct {
     unsigned budget_s;  /* hard limit for the whole run */
 } opts_t;
 
-typedef struct {
-    double p50_us;
-    double p99_us;
-} lat_t;
+typedef nodes_lat_t lat_t;
 
 typedef struct {
     size_t env_len;     /* bytes of the DM-sized envelope */
@@ -114,31 +110,6 @@ typedef struct {
 } parley_t;
 
 /* ---- time, statistics, errors ---- */
-
-static int
-s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/*  Nearest-rank percentiles of samples in seconds, reported in µs. Sorts. */
-static lat_t
-s_percentiles(double *samples, size_t n)
-{
-    lat_t l = { 0, 0 };
-    if (n == 0) {
-        return l;
-    }
-    qsort(samples, n, sizeof *samples, s_cmp_double);
-    //  Rank ceil(q * n), in integers: the Makefile links no libm.
-    size_t i50 = (n * 50 + 99) / 100 - 1;
-    size_t i99 = (n * 99 + 99) / 100 - 1;
-    l.p50_us = samples[i50] * 1e6;
-    l.p99_us = samples[i99] * 1e6;
-    return l;
-}
 
 static double *
 s_samples(size_t n)
@@ -415,7 +386,7 @@ s_sql_commits(sqlite3 *db, sqlite3_stmt *st, size_t n, lat_t *out)
         }
         v[i] = nodes_now() - t0;
     }
-    *out = s_percentiles(v, n);
+    *out = nodes_percentiles(v, n);
     free(v);
     return 0;
 }
@@ -633,7 +604,7 @@ s_floor_zmq_rtt(const opts_t *o, void *ctx, floors_t *f)
         free(v);
         return -1;
     }
-    f->zmq_rtt = s_percentiles(v, o->zmq_pings);
+    f->zmq_rtt = nodes_percentiles(v, o->zmq_pings);
     free(v);
     return 0;
 }
@@ -651,59 +622,6 @@ s_floor_zmq(const opts_t *o, floors_t *f)
     }
     zmq_ctx_term(ctx);
     return rc;
-}
-
-/* ---- the nodes (tools/bench/nodes.h) ---- */
-
-static int
-s_ms_left(double end)
-{
-    double left = (end - nodes_now()) * 1000.0;
-    return left < 0 ? 0 : (int)left;
-}
-
-/*  The pair is joined by a seed: discovery stays off, so nothing is
- *  announced beyond loopback and no other node on this host joins in. */
-static nodes_proc_t *
-s_start(const char *name, const char *parleyd, const s_place_t *where, const char *seed)
-{
-    const char *args[] = { "--listen",   "tcp://127.0.0.1:*",    "--no-mdns",
-                           "--no-local", seed ? "--seed" : NULL, seed,
-                           NULL };
-    return nodes_start(name, parleyd, where->home, where->log, args, S_START_MS);
-}
-
-static bool
-s_sees_online(nodes_proc_t *n, const char *peer_id)
-{
-    json_t *r = NULL;
-    if (nodes_call(n, "peers", NULL, S_CALL_MS, &r) != 0) {
-        return false;
-    }
-    bool online = false;
-    for (size_t i = 0; i < json_array_size(r); i++) {
-        json_t *p = json_array_get(r, i);
-        const char *id = json_string_value(json_object_get(p, "id"));
-        if (id && strcmp(id, peer_id) == 0 && json_is_true(json_object_get(p, "online"))) {
-            online = true;
-        }
-    }
-    json_decref(r);
-    return online;
-}
-
-static int
-s_wait_link(nodes_proc_t *a, nodes_proc_t *b)
-{
-    double end = nodes_now() + S_LINK_MS / 1000.0;
-    while (!s_sees_online(a, nodes_id(b)) || !s_sees_online(b, nodes_id(a))) {
-        if (nodes_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
-            fprintf(stderr, "bench: A and B did not connect within %d s\n", S_LINK_MS / 1000);
-            return -1;
-        }
-        nodes_sleep_ms(50);
-    }
-    return 0;
 }
 
 /* ---- Parley: latency and throughput ---- */
@@ -747,7 +665,7 @@ s_wait_note(client_t *sub, const char *text, int timeout_ms)
     double end = nodes_now() + timeout_ms / 1000.0;
     for (;;) {
         json_t *note = NULL;
-        int rc = client_recv(sub, s_ms_left(end), &note);
+        int rc = client_recv(sub, nodes_ms_left(end), &note);
         if (rc != PARLEY_OK) {
             fprintf(stderr, "bench: B never notified \"%.20s...\" (%s)\n", text,
                     rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
@@ -802,7 +720,7 @@ s_latency(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, parl
             return -1;
         }
     }
-    p->dm = s_percentiles(v, o->n_lat);
+    p->dm = nodes_percentiles(v, o->n_lat);
     free(v);
     return 0;
 }
@@ -956,11 +874,11 @@ s_bring_up(const char *parleyd, const s_place_t where[2], nodes_proc_t **a, node
            client_t **sub)
 {
     char seed[512];
-    *a = s_start("A", parleyd, &where[0], NULL);
+    *a = nodes_start_seeded("A", parleyd, where[0].home, where[0].log, NULL, S_START_MS);
     if (!*a || nodes_seed(*a, S_CALL_MS, seed, sizeof seed) != 0) {
         return -1;
     }
-    *b = s_start("B", parleyd, &where[1], seed);
+    *b = nodes_start_seeded("B", parleyd, where[1].home, where[1].log, seed, S_START_MS);
     if (!*b) {
         return -1;
     }
@@ -970,7 +888,7 @@ s_bring_up(const char *parleyd, const s_place_t where[2], nodes_proc_t **a, node
         fprintf(stderr, "bench: cannot subscribe to B\n");
         return -1;
     }
-    return s_wait_link(*a, *b);
+    return nodes_wait_link(*a, *b, S_LINK_MS);
 }
 
 static int
@@ -1001,45 +919,6 @@ s_parley(const opts_t *o, const char *parleyd, const s_place_t where[2], parley_
 }
 
 /* ---- set-up, report, main ---- */
-
-/*  parleyd next to this binary (through /proc/self/exe, so it also works
- *  when bench was found on PATH), else next to argv[0]. */
-static int
-s_find_parleyd(const char *argv0, char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-    } else {
-        snprintf(self, sizeof self, "%s", argv0);
-    }
-    char *slash = strrchr(self, '/');
-    int len = slash ? snprintf(out, cap, "%.*s/parleyd", (int)(slash - self), self)
-                    : snprintf(out, cap, "./parleyd");
-    if (len < 0 || (size_t)len >= cap || access(out, X_OK) != 0) {
-        fprintf(stderr, "bench: no executable parleyd next to this binary (%s)\n", out);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-s_rm_tree(const char *root)
-{
-    if (root[0] && nftw(root, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        fprintf(stderr, "bench: could not remove all of %s\n", root);
-    }
-}
 
 /*  One mkdtemp root for the run; each node's home is its own mkdtemp inside
  *  it, so one removal cleans everything. */
@@ -1276,14 +1155,14 @@ main(int argc, char **argv)
         return prc > 0 ? 0 : 2;
     }
     char parleyd[PATH_MAX];
-    if (sodium_init() < 0 || s_find_parleyd(argv[0], parleyd, sizeof parleyd) != 0) {
+    if (sodium_init() < 0 || nodes_find_sibling(argv[0], "parleyd", parleyd, sizeof parleyd) != 0) {
         return 1;
     }
     char root[64]; // "/tmp/parley-bench.XXXXXX": short, so every path built on it fits
     s_place_t where[2];
     if (s_make_dirs(root, sizeof root, where) != 0) {
         fprintf(stderr, "bench: cannot create temporary directories under /tmp\n");
-        s_rm_tree(root);
+        nodes_rm_tree(root);
         return 1;
     }
     s_arm_backstop(o.budget_s, root);
@@ -1299,7 +1178,7 @@ main(int argc, char **argv)
         rc = s_parley(&o, parleyd, where, &p);
     }
     alarm(0);
-    s_rm_tree(root);
+    nodes_rm_tree(root);
     if (rc != 0) {
         fprintf(stderr, "bench: FAIL\n");
         return 1;

@@ -69,7 +69,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
@@ -153,10 +152,7 @@ typedef struct {
     unsigned budget_s; /* hard limit for the whole run */
 } opts_t;
 
-typedef struct {
-    double p50_us;
-    double p99_us;
-} lat_t;
+typedef nodes_lat_t lat_t;
 
 /*  One window of honest traffic, B -> A. */
 typedef struct {
@@ -184,38 +180,6 @@ typedef struct {
 } s_snap_t;
 
 /* ---- time, statistics ---- */
-
-static int
-s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/*  Nearest-rank percentiles of samples in seconds, reported in µs. Sorts. */
-static lat_t
-s_percentiles(double *samples, size_t n)
-{
-    lat_t l = { 0, 0 };
-    if (n == 0) {
-        return l;
-    }
-    qsort(samples, n, sizeof *samples, s_cmp_double);
-    //  Rank ceil(q * n), in integers: the Makefile links no libm.
-    size_t i50 = (n * 50 + 99) / 100 - 1;
-    size_t i99 = (n * 99 + 99) / 100 - 1;
-    l.p50_us = samples[i50] * 1e6;
-    l.p99_us = samples[i99] * 1e6;
-    return l;
-}
-
-static int
-s_ms_left(double end)
-{
-    double left = (end - nodes_now()) * 1000.0;
-    return left < 0 ? 0 : (int)left;
-}
 
 /* ---- the hostile peers' processes, and the hard timeout ---- */
 
@@ -778,51 +742,6 @@ typedef struct {
     char log[PATH_MAX];
 } s_place_t;
 
-/*  The pair is joined by a seed: discovery stays off, so nothing is
- *  announced beyond loopback and no other node on this host joins in. */
-static nodes_proc_t *
-s_start(const char *name, const char *parleyd, const s_place_t *where, const char *seed)
-{
-    const char *args[] = { "--listen",   "tcp://127.0.0.1:*",    "--no-mdns",
-                           "--no-local", seed ? "--seed" : NULL, seed,
-                           NULL };
-    return nodes_start(name, parleyd, where->home, where->log, args, S_START_MS);
-}
-
-static bool
-s_sees_online(nodes_proc_t *n, const char *peer_id)
-{
-    json_t *r = NULL;
-    if (nodes_call(n, "peers", NULL, S_CALL_MS, &r) != 0) {
-        return false;
-    }
-    bool online = false;
-    for (size_t i = 0; i < json_array_size(r); i++) {
-        json_t *p = json_array_get(r, i);
-        const char *id = json_string_value(json_object_get(p, "id"));
-        if (id && strcmp(id, peer_id) == 0 && json_is_true(json_object_get(p, "online"))) {
-            online = true;
-        }
-    }
-    json_decref(r);
-    return online;
-}
-
-static int
-s_wait_link(nodes_proc_t *a, nodes_proc_t *b)
-{
-    double end = nodes_now() + S_LINK_MS / 1000.0;
-    while (!s_sees_online(a, nodes_id(b)) || !s_sees_online(b, nodes_id(a))) {
-        if (nodes_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
-            fprintf(stderr, "bench_hostile: A and B did not connect within %d s\n",
-                    S_LINK_MS / 1000);
-            return -1;
-        }
-        nodes_sleep_ms(50);
-    }
-    return 0;
-}
-
 /*  "KEY: N kB" of /proc/PID/status, or -1. */
 static long
 s_proc_kb(pid_t pid, const char *key)
@@ -960,7 +879,7 @@ s_wait_dm(client_t *sub, s_window_t *w, size_t i, double end)
 {
     while (!w->seen[i]) {
         json_t *note = NULL;
-        int rc = client_recv(sub, s_ms_left(end), &note);
+        int rc = client_recv(sub, nodes_ms_left(end), &note);
         if (rc == PARLEY_ERR_STATE) {
             return 0; // not yet: counted as lost unless it comes later
         }
@@ -1022,7 +941,7 @@ s_drain(client_t *sub, s_window_t *w)
             return -1;
         }
     }
-    w->l = s_percentiles(w->lat, w->delivered);
+    w->l = nodes_percentiles(w->lat, w->delivered);
     return 0;
 }
 
@@ -1044,45 +963,6 @@ s_warmup(nodes_proc_t *a, nodes_proc_t *b, client_t *sub)
 }
 
 /* ---- set-up ---- */
-
-/*  NAME next to this binary (through /proc/self/exe, so it also works when
- *  bench_hostile was found on PATH), else next to argv[0]. */
-static int
-s_find_sibling(const char *argv0, const char *name, char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-    } else {
-        snprintf(self, sizeof self, "%s", argv0);
-    }
-    char *slash = strrchr(self, '/');
-    int len = slash ? snprintf(out, cap, "%.*s/%s", (int)(slash - self), self, name)
-                    : snprintf(out, cap, "./%s", name);
-    if (len < 0 || (size_t)len >= cap || access(out, X_OK) != 0) {
-        fprintf(stderr, "bench_hostile: no executable %s next to this binary (%s)\n", name, out);
-        return -1;
-    }
-    return 0;
-}
-
-static int
-s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-s_rm_tree(const char *root)
-{
-    if (root[0] && nftw(root, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        fprintf(stderr, "bench_hostile: could not remove all of %s\n", root);
-    }
-}
 
 /*  One mkdtemp root for the run; each node's home is its own mkdtemp inside
  *  it, the peers' logs beside them, so one removal cleans everything. */
@@ -1373,11 +1253,11 @@ static int
 s_bring_up(s_run_t *r, nodes_proc_t **a, nodes_proc_t **b, client_t **sub)
 {
     char seed[512];
-    *a = s_start("A", r->parleyd, &r->where[0], NULL);
+    *a = nodes_start_seeded("A", r->parleyd, r->where[0].home, r->where[0].log, NULL, S_START_MS);
     if (!*a || nodes_seed(*a, S_CALL_MS, seed, sizeof seed) != 0) {
         return -1;
     }
-    *b = s_start("B", r->parleyd, &r->where[1], seed);
+    *b = nodes_start_seeded("B", r->parleyd, r->where[1].home, r->where[1].log, seed, S_START_MS);
     if (!*b) {
         return -1;
     }
@@ -1387,7 +1267,7 @@ s_bring_up(s_run_t *r, nodes_proc_t **a, nodes_proc_t **b, client_t **sub)
         fprintf(stderr, "bench_hostile: cannot subscribe to A\n");
         return -1;
     }
-    return s_wait_link(*a, *b);
+    return nodes_wait_link(*a, *b, S_LINK_MS);
 }
 
 static int
@@ -1453,8 +1333,8 @@ main(int argc, char **argv)
     }
     char parleyd[PATH_MAX];
     char hostile[PATH_MAX];
-    if (sodium_init() < 0 || s_find_sibling(argv[0], "parleyd", parleyd, sizeof parleyd) != 0
-        || s_find_sibling(argv[0], "hostile_peer", hostile, sizeof hostile) != 0) {
+    if (sodium_init() < 0 || nodes_find_sibling(argv[0], "parleyd", parleyd, sizeof parleyd) != 0
+        || nodes_find_sibling(argv[0], "hostile_peer", hostile, sizeof hostile) != 0) {
         return 1;
     }
     static s_attackers_t at; // large (the peers' log paths): not on the stack
@@ -1469,7 +1349,7 @@ main(int argc, char **argv)
     s_place_t where[2];
     if (s_make_dirs(root, sizeof root, where, &at) != 0) {
         fprintf(stderr, "bench_hostile: cannot create temporary directories under /tmp\n");
-        s_rm_tree(root);
+        nodes_rm_tree(root);
         return 1;
     }
     s_arm_backstop(o.budget_s, root);
@@ -1492,7 +1372,7 @@ main(int argc, char **argv)
         rc = s_nodes(&o, &r);
     }
     alarm(0);
-    s_rm_tree(root);
+    nodes_rm_tree(root);
     if (rc == 0) {
         rc = s_report(&o, &r.base, &r.atk);
         s_report_state(&o, &r.snap[0], &r.snap[1], &r.snap[2]);

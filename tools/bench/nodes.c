@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -346,5 +347,121 @@ nodes_show_log(const nodes_proc_t *self)
     fclose(f);
     for (size_t i = count > NODES_LOG_LINES ? count - NODES_LOG_LINES : 0; i < count; i++) {
         fprintf(stderr, "    %s", lines[i % NODES_LOG_LINES]);
+    }
+}
+
+/* ---- shared by the benchmarks: a seeded pair, statistics, files ---- */
+
+nodes_proc_t *
+nodes_start_seeded(const char *name, const char *parleyd, const char *home, const char *log,
+                   const char *seed, int timeout_ms)
+{
+    const char *args[] = { "--listen",   "tcp://127.0.0.1:*",    "--no-mdns",
+                           "--no-local", seed ? "--seed" : NULL, seed,
+                           NULL };
+    return nodes_start(name, parleyd, home, log, args, timeout_ms);
+}
+
+bool
+nodes_sees_online(nodes_proc_t *self, const char *peer_id, int timeout_ms)
+{
+    json_t *r = NULL;
+    if (nodes_call(self, "peers", NULL, timeout_ms, &r) != 0) {
+        return false;
+    }
+    bool online = false;
+    for (size_t i = 0; i < json_array_size(r); i++) {
+        json_t *p = json_array_get(r, i);
+        const char *id = json_string_value(json_object_get(p, "id"));
+        if (id && strcmp(id, peer_id) == 0 && json_is_true(json_object_get(p, "online"))) {
+            online = true;
+        }
+    }
+    json_decref(r);
+    return online;
+}
+
+int
+nodes_wait_link(nodes_proc_t *a, nodes_proc_t *b, int timeout_ms)
+{
+    double end = nodes_now() + timeout_ms / 1000.0;
+    while (!nodes_sees_online(a, nodes_id(b), timeout_ms)
+           || !nodes_sees_online(b, nodes_id(a), timeout_ms)) {
+        if (nodes_now() > end || !nodes_alive(a) || !nodes_alive(b)) {
+            fprintf(stderr, "%s: %s and %s did not connect within %d s\n",
+                    program_invocation_short_name, a->name, b->name, timeout_ms / 1000);
+            return -1;
+        }
+        nodes_sleep_ms(50);
+    }
+    return 0;
+}
+
+int
+nodes_ms_left(double end)
+{
+    double left = (end - nodes_now()) * 1000.0;
+    return left < 0 ? 0 : (int)left;
+}
+
+static int
+s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a;
+    double y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+nodes_lat_t
+nodes_percentiles(double *samples, size_t n)
+{
+    nodes_lat_t l = { 0, 0 };
+    if (n == 0) {
+        return l;
+    }
+    qsort(samples, n, sizeof *samples, s_cmp_double);
+    //  Rank ceil(q * n), in integers: the Makefile links no libm.
+    size_t i50 = (n * 50 + 99) / 100 - 1;
+    size_t i99 = (n * 99 + 99) / 100 - 1;
+    l.p50_us = samples[i50] * 1e6;
+    l.p99_us = samples[i99] * 1e6;
+    return l;
+}
+
+int
+nodes_find_sibling(const char *argv0, const char *name, char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+    } else {
+        snprintf(self, sizeof self, "%s", argv0);
+    }
+    char *slash = strrchr(self, '/');
+    int len = slash ? snprintf(out, cap, "%.*s/%s", (int)(slash - self), self, name)
+                    : snprintf(out, cap, "./%s", name);
+    if (len < 0 || (size_t)len >= cap || access(out, X_OK) != 0) {
+        fprintf(stderr, "%s: no executable %s next to this binary (%s)\n",
+                program_invocation_short_name, name, out);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void
+nodes_rm_tree(const char *root)
+{
+    if (root[0] && nftw(root, s_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        fprintf(stderr, "%s: could not remove all of %s\n", program_invocation_short_name, root);
     }
 }

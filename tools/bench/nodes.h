@@ -73,4 +73,33 @@ int nodes_seed(nodes_proc_t *self, int timeout_ms, char *out, size_t cap) PARLEY
 /*  Prints the last NODES_LOG_LINES lines of the node's log to stderr. */
 void nodes_show_log(const nodes_proc_t *self);
 
+/*  A pair of nodes joined by a seed: NAME's node on HOME (log LOG),
+ *  listening on loopback with discovery off, so nothing is announced
+ *  beyond loopback and no other node on this host joins in; SEED
+ *  ("ENDPOINT#ID", or NULL) is the node it dials. nodes_start otherwise. */
+nodes_proc_t *nodes_start_seeded(const char *name, const char *parleyd, const char *home,
+                                 const char *log, const char *seed, int timeout_ms);
+/*  Whether self's `peers` shows peer_id online (timeout_ms for the call). */
+bool nodes_sees_online(nodes_proc_t *self, const char *peer_id, int timeout_ms);
+/*  Waits until a and b each see the other online; fails (message printed)
+ *  after timeout_ms or when one exits. */
+int nodes_wait_link(nodes_proc_t *a, nodes_proc_t *b, int timeout_ms) PARLEY_WUR;
+/*  Milliseconds until end (nodes_now() seconds), never below 0. */
+int nodes_ms_left(double end);
+
+/*  Latency figures in µs. */
+typedef struct {
+    double p50_us;
+    double p99_us;
+} nodes_lat_t;
+/*  Nearest-rank percentiles of n samples in seconds. Sorts them. */
+nodes_lat_t nodes_percentiles(double *samples, size_t n);
+
+/*  The executable NAME next to this program (through /proc/self/exe, so it
+ *  also works when found on PATH, else next to argv0) into out; fails with
+ *  a message. */
+int nodes_find_sibling(const char *argv0, const char *name, char *out, size_t cap) PARLEY_WUR;
+/*  Removes the tree at root ("" does nothing); says so when some is left. */
+void nodes_rm_tree(const char *root);
+
 #endif
