@@ -179,15 +179,14 @@ s_env_slot(store_t *self, const envelope_t *env, uint8_t held[32], bool *found)
     return rc;
 }
 
-/*  Whether the evidence table has room for one more of author's: under
- *  STORE_EVIDENCE_MAX in all and STORE_EVIDENCE_PER_AUTHOR under each. A
- *  full scan, but of a table those caps keep small. */
+/*  The one row of aggregate `which` over author: two counts (the second
+ *  may be a sum, which SQLite gives as a real when it is NULL-free). */
 static int
-s_evidence_room(store_t *self, const uint8_t author[32], bool *room)
+s_author_pair(store_t *self, int which, const uint8_t author[32], uint64_t *a, uint64_t *b)
 {
-    sqlite3_stmt *st = s_st(self, ST_EQUIV_COUNT);
+    sqlite3_stmt *st = s_st(self, which);
     bool row = false;
-    uint64_t all = 0, mine = 0;
+    *a = *b = 0;
     int rc = S_BIND(st, S_B32(author));
     if (rc == 0) {
         rc = s_step(st, &row);
@@ -196,10 +195,21 @@ s_evidence_room(store_t *self, const uint8_t author[32], bool *room)
         rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
     }
     if (rc == 0) {
-        all = (uint64_t)sqlite3_column_int64(st, 0);
-        mine = (uint64_t)sqlite3_column_double(st, 1);
+        *a = (uint64_t)sqlite3_column_int64(st, 0);
+        *b = (uint64_t)sqlite3_column_double(st, 1);
     }
     s_reset(st);
+    return rc;
+}
+
+/*  Whether the evidence table has room for one more of author's: under
+ *  STORE_EVIDENCE_MAX in all and STORE_EVIDENCE_PER_AUTHOR under each. A
+ *  full scan, but of a table those caps keep small. */
+static int
+s_evidence_room(store_t *self, const uint8_t author[32], bool *room)
+{
+    uint64_t all = 0, mine = 0;
+    int rc = s_author_pair(self, ST_EQUIV_COUNT, author, &all, &mine);
     *room = rc == 0 && all < STORE_EVIDENCE_MAX && mine < STORE_EVIDENCE_PER_AUTHOR;
     return rc;
 }
@@ -288,23 +298,7 @@ store_envelope_put(store_t *self, const envelope_t *env, const uint8_t id[32], u
 int
 store_author_usage(store_t *self, const uint8_t author[32], uint64_t *n, uint64_t *bytes)
 {
-    *n = 0;
-    *bytes = 0;
-    sqlite3_stmt *st = s_st(self, ST_ENV_AUTHOR_USAGE);
-    bool row = false;
-    int rc = S_BIND(st, S_B32(author));
-    if (rc == 0) {
-        rc = s_step(st, &row);
-    }
-    if (rc == 0 && !row) {
-        rc = PARLEY_ERR_IO; /* an aggregate always returns one row */
-    }
-    if (rc == 0) {
-        *n = (uint64_t)sqlite3_column_int64(st, 0);
-        *bytes = (uint64_t)sqlite3_column_double(st, 1);
-    }
-    s_reset(st);
-    return rc;
+    return s_author_pair(self, ST_ENV_AUTHOR_USAGE, author, n, bytes);
 }
 
 /*  The (scope, author) pair goes too when it was the author's only
