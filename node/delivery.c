@@ -975,6 +975,11 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     envelope_t env;
     int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
+    //  Network events (kind 2) decode, but no node holds networks yet: they
+    //  are refused as an unsupported kind, so no relay stores them for anyone.
+    if (rc == PARLEY_OK && env.kind != ENVELOPE_KIND_DM) {
+        rc = PARLEY_ERR_UNSUPPORTED;
+    }
     if (rc != PARLEY_OK) {
         s_count_reject(core, rc);
         //  Expired ones are honest (clocks, a slow path); the rest are not.

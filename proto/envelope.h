@@ -29,7 +29,8 @@
 #include <stdint.h>
 
 enum {
-    ENVELOPE_KIND_DM = 1, /* direct message: body is a dm.h ciphertext */
+    ENVELOPE_KIND_DM = 1,  /* direct message: body is a dm.h ciphertext */
+    ENVELOPE_KIND_NET = 2, /* network event: plaintext roster.h body, scope = network id */
 };
 
 #define ENVELOPE_SIG_DOMAIN "parley/envelope/v1"
