@@ -51,6 +51,15 @@
 #define SYNC_HINTS_MAX 2u      /* authors hinted per block */
 #define SYNC_WANT_MAX 4096u    /* prefixes in one WANT frame */
 
+/* Private networks: roster events (proto/roster.c, SPEC §17) */
+#define ROSTER_PARENTS_MAX 16u       /* parent ids in one event */
+#define ROSTER_NAME_MAX 64u          /* network, founder, member names; invite labels */
+#define ROSTER_REASON_MAX 200u       /* REMOVE reason */
+#define ROSTER_INVITE_USES_MAX 1000u /* JOINs one invite admits */
+#define ROSTER_EVENTS_MAX 65536u     /* events one roster holds */
+#define ROSTER_MEMBERS_MAX 10000u    /* current members of one network */
+#define ROSTER_INVITES_MAX 4096u     /* INVITE events one roster holds */
+
 /* Local API */
 #define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */
 
