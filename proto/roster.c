@@ -766,6 +766,11 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
     if (ev->type == ROSTER_CREATE) {
         return "network already created";
     }
+    //  Every other event hangs under the CREATE: one with no parents would
+    //  be concurrent with the whole log.
+    if (ev->n_parents == 0) {
+        return "no parents";
+    }
     s_person_t *author = s_person(self, e->author);
     bool admin = author && author->role == ROSTER_ROLE_ADMIN;
     if (ev->type == ROSTER_JOIN) {
@@ -1007,8 +1012,9 @@ s_mark_concurrent(roster_t *self, uint32_t r, const uint8_t x[32])
     size_t added = 0;
     for (size_t i = 0; i < self->n_ev; i++) {
         s_event_t *e = &self->ev[i];
-        if (e->marked || self->mark_anc[i] || self->seen[i] == self->stamp
-            || self->pos[i] == UINT32_MAX || memcmp(e->author, x, 32) != 0) {
+        if (e->marked || e->ev.type == ROSTER_CREATE || self->mark_anc[i]
+            || self->seen[i] == self->stamp || self->pos[i] == UINT32_MAX
+            || memcmp(e->author, x, 32) != 0) {
             continue;
         }
         e->marked = true;
@@ -2001,6 +2007,9 @@ s_test_pending(void)
     CHECK(strcmp(S_REASON(&s, early), "before the network was created") == 0);
     size_t c = s_create(&s, &f, T0);
     CHECK(strcmp(S_REASON(&s, c), "applied") == 0);
+    CHECK(roster_role(s.live, m.pk) == ROSTER_ROLE_NONE);
+    size_t orphan = s_emit(&s, &f, T0 + 5, &add, true);
+    CHECK(strcmp(S_REASON(&s, orphan), "no parents") == 0);
     CHECK(roster_role(s.live, m.pk) == ROSTER_ROLE_NONE);
     s_check_orders(&s, 8);
     s_scn_free(&s);

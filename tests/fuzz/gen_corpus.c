@@ -25,6 +25,7 @@
 #include "../../proto/envelope.h"
 #include "../../proto/frame.h"
 #include "../../proto/identity.h"
+#include "../../proto/roster.h"
 
 #define S_NOW_MS 1790000000000ull /* FUZZ_NOW_MS in fuzz_common.h */
 #define S_DAY_MS 86400000ull
@@ -333,6 +334,111 @@ s_api(const world_t *w)
     s_write("api", "history", line, (size_t)n);
 }
 
+/* ---- roster: single bodies, and a log of records (see fuzz_roster.c) ---- */
+
+typedef struct {
+    uint8_t buf[4096]; /* the records */
+    size_t len;        /* bytes used */
+    size_t n;          /* records */
+} s_roster_log_t;
+
+//  Appends a record by fuzz key author_k at ts byte ts; returns its id.
+static void
+s_roster_rec(s_roster_log_t *log, uint8_t author_k, uint8_t ts, const roster_event_t *ev)
+{
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t len = 0;
+    s_check(roster_event_encode(ev, body, sizeof body, &len), "roster event");
+    if (len + 4 > sizeof log->buf - log->len) {
+        s_die("roster log too long");
+    }
+    uint8_t *p = log->buf + log->len;
+    p[0] = author_k;
+    p[1] = ts;
+    p[2] = (uint8_t)(len >> 8);
+    p[3] = (uint8_t)len;
+    memcpy(p + 4, body, len);
+    log->len += 4 + len;
+    log->n++;
+}
+
+static void
+s_roster(void)
+{
+    uint8_t pk[4][32];
+    uint8_t sk[64];
+    uint8_t seed[32];
+    for (int k = 0; k < 4; k++) {
+        memset(seed, 0xa0 + k, sizeof seed);
+        s_check(crypto_sign_seed_keypair(pk[k], sk, seed) == 0 ? 0 : -1, "key");
+    }
+    uint8_t inv_pk[32];
+    uint8_t inv_sk[64];
+    memset(seed, 0xb0, sizeof seed);
+    s_check(crypto_sign_seed_keypair(inv_pk, inv_sk, seed) == 0 ? 0 : -1, "invite key");
+    uint8_t net[32];
+    uint8_t salt[ROSTER_SALT_LEN] = { 0 };
+    roster_network_id(pk[0], salt, net);
+    uint8_t ids[8][32];
+    for (int k = 0; k < 8; k++) {
+        memset(ids[k], k + 1, 32);
+    }
+    s_roster_log_t log;
+    memset(&log, 0, sizeof log);
+    roster_event_t ev = { .type = ROSTER_CREATE, .text = (const uint8_t *)"acme", .text_len = 4 };
+    s_roster_rec(&log, 0, 0, &ev);
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t len = 0;
+    s_check(roster_event_encode(&ev, body, sizeof body, &len), "create");
+    s_write("roster", "create", body, len);
+    roster_event_t inv = { .type = ROSTER_INVITE,
+                           .n_parents = 1,
+                           .parents = ids[0],
+                           .role = 1,
+                           .expires_ms = 1790000001000ull,
+                           .uses = 2 };
+    memcpy(inv.key, inv_pk, 32);
+    s_roster_rec(&log, 0, 1, &inv);
+    s_check(roster_event_encode(&inv, body, sizeof body, &len), "invite");
+    s_write("roster", "invite", body, len);
+    roster_event_t join = { .type = ROSTER_JOIN,
+                            .n_parents = 1,
+                            .parents = ids[1],
+                            .text = (const uint8_t *)"bob",
+                            .text_len = 3 };
+    memcpy(join.key, inv_pk, 32);
+    s_check(roster_join_proof_sign(inv_sk, net, pk[1], join.text, join.text_len, join.proof),
+            "join proof");
+    s_roster_rec(&log, 1, 2, &join);
+    s_check(roster_event_encode(&join, body, sizeof body, &len), "join");
+    s_write("roster", "join", body, len);
+    roster_event_t add = { .type = ROSTER_ADD,
+                           .n_parents = 1,
+                           .parents = ids[2],
+                           .role = 2,
+                           .text = (const uint8_t *)"carol",
+                           .text_len = 5 };
+    memcpy(add.key, pk[2], 32);
+    s_roster_rec(&log, 0, 3, &add);
+    //  Two concurrent events under the ADD: a removal and the removed's act.
+    roster_event_t rm = { .type = ROSTER_REMOVE,
+                          .n_parents = 1,
+                          .parents = ids[3],
+                          .text = (const uint8_t *)"bye",
+                          .text_len = 3 };
+    memcpy(rm.key, pk[2], 32);
+    s_roster_rec(&log, 0, 4, &rm);
+    s_check(roster_event_encode(&rm, body, sizeof body, &len), "remove");
+    s_write("roster", "remove", body, len);
+    roster_event_t relay = { .type = ROSTER_RELAY, .n_parents = 1, .parents = ids[3], .on = 1 };
+    memcpy(relay.key, pk[1], 32);
+    s_roster_rec(&log, 2, 5, &relay);
+    roster_event_t role = { .type = ROSTER_ROLE, .n_parents = 2, .parents = ids[4], .role = 2 };
+    memcpy(role.key, pk[1], 32);
+    s_roster_rec(&log, 0, 6, &role);
+    s_write("roster", "log", log.buf, log.len);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -352,6 +458,7 @@ main(int argc, char **argv)
     s_keyfile(&w);
     s_envelopes_and_frames(&w);
     s_api(&w);
+    s_roster();
     identity_destroy(&w.a);
     identity_destroy(&w.b);
     printf("gen_corpus: wrote the seed corpora under %s\n", s_root);
