@@ -1,8 +1,9 @@
 /*  tests/proto_selftest.c — runs the proto/ class self-tests and checks the
- *  known-answer vectors in tests/vectors/envelope-v1.txt.
+ *  known-answer vectors in tests/vectors/envelope-v1.txt and roster-v1.txt.
  *
  *    proto_selftest [-v] [name]     run all tests, or one by name
  *    proto_selftest --print-vectors regenerate the vectors file on stdout
+ *    proto_selftest --print-roster-vectors   the same for roster-v1.txt
  *
  *  Prints "ok <name>" per test; a failed check aborts (the runner reports a
  *  crash as a failure). Exit 2 for an unknown name. Links only libproto.a
@@ -365,6 +366,142 @@ s_vec_frames(s_vectors_t *v, const s_world_t *w)
     s_add_hex(v, "frame_bye", f, len);
 }
 
+/* ---------------------------------------------------------- roster vectors */
+
+#define V_NET_NAME "acme"
+#define V_FOUNDER_NAME "alice"
+#define V_LABEL "for bob"
+#define V_JOINER_NAME "bob"
+#define V_REASON "left the team"
+#define V_INVITE_TTL 86400000ull
+
+//  Seals body as the next network event of sk's key; adds the envelope and
+//  its id as vectors, feeds it to r and returns the id in id.
+static void
+s_vec_net_envelope(s_vectors_t *v, const char *env_name, const char *id_name, roster_t *r,
+                   const uint8_t pk[32], const uint8_t sk[64], const uint8_t net[32], uint64_t seq,
+                   uint64_t ts, const uint8_t *body, size_t body_len, uint8_t id[32])
+{
+    envelope_t fields;
+    memset(&fields, 0, sizeof fields);
+    fields.version = PARLEY_ENVELOPE_VERSION;
+    fields.kind = ENVELOPE_KIND_NET;
+    memcpy(fields.author, pk, 32);
+    memcpy(fields.scope, net, 32);
+    fields.seq = seq;
+    fields.ts_ms = ts;
+    fields.body = body;
+    fields.body_len = body_len;
+    uint8_t buf[1024];
+    size_t len = 0;
+    CHECK(envelope_seal(&fields, sk, buf, sizeof buf, &len) == 0);
+    s_add_hex(v, env_name, buf, len);
+    envelope_t env;
+    CHECK(envelope_check(buf, len, V_NOW, &env, id) == 0);
+    s_add_hex(v, id_name, id, 32);
+    CHECK(roster_add(r, &env) == 0);
+}
+
+static s_vectors_t *
+s_roster_vectors_compute(void)
+{
+    s_vectors_t *v = calloc(1, sizeof *v);
+    CHECK(v);
+    uint8_t seed[32];
+    uint8_t f_pk[32], f_sk[64], j_pk[32], j_sk[64], i_pk[32], i_sk[64];
+    for (size_t i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)i;
+    }
+    s_add_hex(v, "founder_seed", seed, 32);
+    CHECK(crypto_sign_seed_keypair(f_pk, f_sk, seed) == 0);
+    s_add_hex(v, "founder_pk", f_pk, 32);
+    for (size_t i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)(0x20 + i);
+    }
+    s_add_hex(v, "joiner_seed", seed, 32);
+    CHECK(crypto_sign_seed_keypair(j_pk, j_sk, seed) == 0);
+    s_add_hex(v, "joiner_pk", j_pk, 32);
+    uint8_t secret[32];
+    for (size_t i = 0; i < 32; i++) {
+        secret[i] = (uint8_t)(0x60 + i);
+    }
+    s_add_hex(v, "invite_secret", secret, 32);
+    CHECK(crypto_kdf_derive_from_key(seed, 32, 1, "parleyiv", secret) == 0);
+    s_add_hex(v, "invite_seed", seed, 32);
+    CHECK(crypto_sign_seed_keypair(i_pk, i_sk, seed) == 0);
+    s_add_hex(v, "invite_pk", i_pk, 32);
+    uint8_t salt[ROSTER_SALT_LEN];
+    for (size_t i = 0; i < sizeof salt; i++) {
+        salt[i] = (uint8_t)(0x40 + i);
+    }
+    s_add_hex(v, "network_salt", salt, sizeof salt);
+    uint8_t net[32];
+    roster_network_id(f_pk, salt, net);
+    s_add_hex(v, "network_id", net, 32);
+    s_add_u64(v, "ts_ms", V_NOW);
+    roster_t *r = roster_new(net);
+    CHECK(r);
+
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t len = 0;
+    uint8_t id_create[32], id_invite[32], id_join[32], id_remove[32];
+    roster_event_t ev = { .type = ROSTER_CREATE };
+    memcpy(ev.salt, salt, sizeof salt);
+    ev.text = (const uint8_t *)V_NET_NAME;
+    ev.text_len = strlen(V_NET_NAME);
+    ev.text2 = (const uint8_t *)V_FOUNDER_NAME;
+    ev.text2_len = strlen(V_FOUNDER_NAME);
+    s_add(v, "network_name", V_NET_NAME);
+    s_add(v, "founder_name", V_FOUNDER_NAME);
+    CHECK(roster_event_build(r, &ev, body, sizeof body, &len) == 0);
+    s_add_hex(v, "body_create", body, len);
+    s_vec_net_envelope(v, "envelope_create", "id_create", r, f_pk, f_sk, net, 1, V_NOW, body, len,
+                       id_create);
+
+    roster_event_t inv = { .type = ROSTER_INVITE, .role = ROSTER_ROLE_MEMBER, .uses = 5 };
+    memcpy(inv.key, i_pk, 32);
+    inv.expires_ms = V_NOW + V_INVITE_TTL;
+    inv.text = (const uint8_t *)V_LABEL;
+    inv.text_len = strlen(V_LABEL);
+    s_add(v, "invite_label", V_LABEL);
+    s_add_u64(v, "invite_expires_ms", inv.expires_ms);
+    s_add_u64(v, "invite_uses", inv.uses);
+    CHECK(roster_event_build(r, &inv, body, sizeof body, &len) == 0);
+    s_add_hex(v, "body_invite", body, len);
+    s_vec_net_envelope(v, "envelope_invite", "id_invite", r, f_pk, f_sk, net, 2, V_NOW + 1, body,
+                       len, id_invite);
+
+    roster_event_t join = { .type = ROSTER_JOIN };
+    memcpy(join.key, i_pk, 32);
+    join.text = (const uint8_t *)V_JOINER_NAME;
+    join.text_len = strlen(V_JOINER_NAME);
+    s_add(v, "joiner_name", V_JOINER_NAME);
+    CHECK(roster_join_proof_sign(i_sk, net, j_pk, join.text, join.text_len, join.proof) == 0);
+    s_add_hex(v, "join_proof", join.proof, sizeof join.proof);
+    CHECK(roster_event_build(r, &join, body, sizeof body, &len) == 0);
+    s_add_hex(v, "body_join", body, len);
+    s_vec_net_envelope(v, "envelope_join", "id_join", r, j_pk, j_sk, net, 1, V_NOW + 2, body, len,
+                       id_join);
+    CHECK(roster_role(r, j_pk) == ROSTER_ROLE_MEMBER);
+
+    roster_event_t rm = { .type = ROSTER_REMOVE };
+    memcpy(rm.key, j_pk, 32);
+    rm.text = (const uint8_t *)V_REASON;
+    rm.text_len = strlen(V_REASON);
+    s_add(v, "remove_reason", V_REASON);
+    CHECK(roster_event_build(r, &rm, body, sizeof body, &len) == 0);
+    s_add_hex(v, "body_remove", body, len);
+    s_vec_net_envelope(v, "envelope_remove", "id_remove", r, f_pk, f_sk, net, 3, V_NOW + 3, body,
+                       len, id_remove);
+    CHECK(roster_is_removed(r, j_pk) && roster_member_count(r) == 1);
+    CHECK(roster_log_count(r) == 4 && roster_pending_count(r) == 0);
+    roster_destroy(&r);
+    sodium_memzero(f_sk, sizeof f_sk);
+    sodium_memzero(j_sk, sizeof j_sk);
+    sodium_memzero(i_sk, sizeof i_sk);
+    return v;
+}
+
 static s_vectors_t *
 s_vectors_compute(void)
 {
@@ -394,6 +531,24 @@ s_vectors_print(void)
            "# salts, nonces, ephemeral and prekey secrets, times) come first in each\n"
            "# group; everything else is derived from them. Argon2id cost is the\n"
            "# libsodium minimum to keep the test fast.\n");
+    for (size_t i = 0; i < v->n; i++) {
+        printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
+    }
+    free(v);
+}
+
+static void
+s_roster_vectors_print(void)
+{
+    s_vectors_t *v = s_roster_vectors_compute();
+    printf("# Parley known-answer vectors: network events (proto/SPEC.md §17).\n"
+           "# Regenerate ONLY for a deliberate format change:\n"
+           "#   ./build/proto_selftest --print-roster-vectors > tests/vectors/roster-v1.txt\n"
+           "# Format: name = value; binary values in lower-case hex. Keys come from\n"
+           "# fixed seeds (Ed25519 seed keypairs); the invite key pair from\n"
+           "# invite_seed = KDF(invite_secret, 1, \"parleyiv\"). Each body names the\n"
+           "# previous event's envelope id as its one parent; each envelope is\n"
+           "# kind 2 with scope = network_id.\n");
     for (size_t i = 0; i < v->n; i++) {
         printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
     }
@@ -451,15 +606,15 @@ s_count_entries(const char *text)
 }
 
 static void
-s_vectors_test(bool verbose)
+s_vectors_check(bool verbose, const char *file, s_vectors_t *(*compute)(void))
 {
     const char *dir = getenv("PARLEY_VECTORS");
     char path[1024];
-    snprintf(path, sizeof path, "%s/envelope-v1.txt", dir && *dir ? dir : "tests/vectors");
+    snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "tests/vectors", file);
     char *text = s_read_file(path);
     CHECK(text);
     /* Lines become C strings: values end at the newline. */
-    s_vectors_t *v = s_vectors_compute();
+    s_vectors_t *v = compute();
     size_t mismatches = 0;
     for (size_t i = 0; i < v->n; i++) {
         const char *got = s_file_value(text, v->kv[i].name);
@@ -480,6 +635,18 @@ s_vectors_test(bool verbose)
     CHECK(mismatches == 0 && in_file == v->n);
     free(v);
     free(text);
+}
+
+static void
+s_vectors_test(bool verbose)
+{
+    s_vectors_check(verbose, "envelope-v1.txt", s_vectors_compute);
+}
+
+static void
+s_roster_vectors_test(bool verbose)
+{
+    s_vectors_check(verbose, "roster-v1.txt", s_roster_vectors_compute);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -517,7 +684,7 @@ static const s_test_t s_tests[] = {
     { "addr", addr_test },         { "sync_set", sync_set_test },
     { "sync_msg", sync_msg_test }, { "sync_answer", sync_answer_test },
     { "textsafe", textsafe_test }, { "roster", roster_test },
-    { "vectors", s_vectors_test },
+    { "vectors", s_vectors_test }, { "roster_vectors", s_roster_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
@@ -525,7 +692,9 @@ static const s_test_t s_tests[] = {
 static void
 s_usage(FILE *out)
 {
-    fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors\n  names:");
+    fprintf(
+        out,
+        "usage: proto_selftest [-v] [name] | --print-vectors | --print-roster-vectors\n  names:");
     for (size_t i = 0; i < S_N_TESTS; i++) {
         fprintf(out, " %s", s_tests[i].name);
     }
@@ -537,12 +706,15 @@ main(int argc, char **argv)
 {
     bool verbose = false;
     bool print_vectors = false;
+    bool print_roster_vectors = false;
     const char *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-v") == 0) {
             verbose = true;
         } else if (strcmp(argv[i], "--print-vectors") == 0) {
             print_vectors = true;
+        } else if (strcmp(argv[i], "--print-roster-vectors") == 0) {
+            print_roster_vectors = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             s_usage(stdout);
             return 0;
@@ -559,6 +731,10 @@ main(int argc, char **argv)
     }
     if (print_vectors) {
         s_vectors_print();
+        return 0;
+    }
+    if (print_roster_vectors) {
+        s_roster_vectors_print();
         return 0;
     }
     size_t ran = 0;
