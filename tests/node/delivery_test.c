@@ -107,6 +107,21 @@ s_bad_inputs(tk_node_t *n)
     memcpy(bad, env, len2);
     bad[0] = 0x7F;
     s_rejected(n, r, bad, len2, "unsupported");
+    //  A validly signed network event (kind 2) in the pair's scope: no node
+    //  holds networks yet, so it is refused, not stored for anyone.
+    envelope_t net;
+    memset(&net, 0, sizeof net);
+    net.version = PARLEY_ENVELOPE_VERSION;
+    net.kind = ENVELOPE_KIND_NET;
+    memcpy(net.author, identity_ed_pk(r->me), 32);
+    memcpy(net.scope, r->scope, 32);
+    net.seq = 9;
+    net.ts_ms = now;
+    const uint8_t net_body[] = { 1, 3, 0 }; // not even a valid event: never opened
+    net.body = net_body;
+    net.body_len = sizeof net_body;
+    CHECK(envelope_seal(&net, identity_ed_sk(r->me), bad, PARLEY_ENVELOPE_MAX, &blen) == PARLEY_OK);
+    s_rejected(n, r, bad, blen, "unsupported");
     r->expires_ms = now - 1000;
     blen = tk_raw_seal(r, 5, now - 2000, "gone already", NULL, NULL, bad);
     r->expires_ms = 0;
