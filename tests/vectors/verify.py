@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """tests/vectors/verify.py — an independent re-implementation of the Parley v1
-wire format (proto/SPEC.md) in Python, checked against envelope-v1.txt.
+wire format (proto/SPEC.md) in Python, checked against envelope-v1.txt and,
+when it sits beside it, roster-v1.txt (network events, SPEC §17).
 
 It shares no code with proto/: if it agrees with the C self-test, the spec is
 sufficient to build a compatible peer. Needs the `cryptography` package
@@ -10,6 +11,7 @@ sufficient to build a compatible peer. Needs the `cryptography` package
 """
 import base64
 import hashlib
+import os
 import struct
 import sys
 
@@ -134,6 +136,66 @@ def check(name, got, v, failures):
         print("MISMATCH %s\n  file: %s\n  py:   %s" % (name, want, got_s))
 
 
+def str8(text):
+    b = text.encode()
+    assert len(b) < 256
+    return bytes([len(b)]) + b
+
+
+def net_envelope(seed, net, seq, ts, body):
+    """A kind-2 envelope (SPEC §5, §17.1): scope = network id, plaintext body."""
+    header = (b"\x01\x02" + ed_pub(seed) + net
+              + struct.pack(">QQQI", seq, ts, 0, len(body)))
+    signed = header + body
+    env = signed + ed_sign(seed, b"parley/envelope/v1\x00" + signed)
+    return env, hashlib.blake2b(env, digest_size=32).digest()
+
+
+def check_roster(v, bad):
+    """SPEC §17: network id, event bodies, the JOIN proof, envelopes and ids."""
+    f_seed, j_seed = h(v, "founder_seed"), h(v, "joiner_seed")
+    f_pk, j_pk = ed_pub(f_seed), ed_pub(j_seed)
+    check("founder_pk", f_pk, v, bad)
+    check("joiner_pk", j_pk, v, bad)
+    i_seed = kdf(h(v, "invite_secret"), 1, "parleyiv")
+    check("invite_seed", i_seed, v, bad)
+    i_pk = ed_pub(i_seed)
+    check("invite_pk", i_pk, v, bad)
+    salt = h(v, "network_salt")
+    net = hashlib.blake2b(b"parley/network/v1\x00" + f_pk + salt, digest_size=32).digest()
+    check("network_id", net, v, bad)
+    ts = int(v["ts_ms"])
+
+    body = b"\x01\x01\x00" + salt + str8(v["network_name"]) + str8(v["founder_name"])
+    check("body_create", body, v, bad)
+    env, id_create = net_envelope(f_seed, net, 1, ts, body)
+    check("envelope_create", env, v, bad)
+    check("id_create", id_create, v, bad)
+
+    body = (b"\x01\x02\x01" + id_create + i_pk + b"\x01"
+            + struct.pack(">QH", int(v["invite_expires_ms"]), int(v["invite_uses"]))
+            + str8(v["invite_label"]))
+    check("body_invite", body, v, bad)
+    env, id_invite = net_envelope(f_seed, net, 2, ts + 1, body)
+    check("envelope_invite", env, v, bad)
+    check("id_invite", id_invite, v, bad)
+
+    name = str8(v["joiner_name"])
+    proof = ed_sign(i_seed, b"parley/join/v1\x00" + net + j_pk + name)
+    check("join_proof", proof, v, bad)
+    body = b"\x01\x04\x01" + id_invite + i_pk + name + proof
+    check("body_join", body, v, bad)
+    env, id_join = net_envelope(j_seed, net, 1, ts + 2, body)
+    check("envelope_join", env, v, bad)
+    check("id_join", id_join, v, bad)
+
+    body = b"\x01\x06\x01" + id_join + j_pk + str8(v["remove_reason"])
+    check("body_remove", body, v, bad)
+    env, id_remove = net_envelope(f_seed, net, 3, ts + 3, body)
+    check("envelope_remove", env, v, bad)
+    check("id_remove", id_remove, v, bad)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors/envelope-v1.txt"
     v = load(path)
@@ -221,6 +283,11 @@ def main():
     check("frame_ping", b"\x01\x05" + struct.pack(">Q", 0x0102030405060708), v, bad)
     check("frame_pong", b"\x01\x06" + struct.pack(">Q", 0x0102030405060708), v, bad)
     check("frame_bye", b"\x01\x07\x01", v, bad)
+
+    roster_path = os.path.join(os.path.dirname(path), "roster-v1.txt")
+    if os.path.exists(roster_path):
+        check_roster(load(roster_path), bad)
+        path += " and " + roster_path
 
     if bad:
         print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
