@@ -1889,6 +1889,94 @@ s_test_basic(void)
     s_scn_free(&s);
 }
 
+//  Role changes, ranks, revokes and invites refused; heads past 16.
+static void
+s_test_roles(void)
+{
+    s_tkey_t f, a, b, c, m, inv;
+    s_tkey(&f, 0x80);
+    s_tkey(&a, 0x81);
+    s_tkey(&b, 0x82);
+    s_tkey(&c, 0x83);
+    s_tkey(&m, 0x84);
+    s_tkey(&inv, 0x85);
+    s_scn_t s;
+    s_scn_init(&s, &f, 64);
+    uint64_t t = T0;
+    s_create(&s, &f, t++);
+    s_simple(&s, &f, t++, ROSTER_ADD, a.pk, ROSTER_ROLE_ADMIN);
+    s_simple(&s, &f, t++, ROSTER_ADD, b.pk, ROSTER_ROLE_MEMBER);
+    s_simple(&s, &a, t++, ROSTER_ROLE, b.pk, ROSTER_ROLE_ADMIN); // a junior may promote
+    CHECK(roster_rank(s.live, a.pk) == 1 && roster_rank(s.live, b.pk) == 2);
+    size_t up = s_simple(&s, &b, t++, ROSTER_ROLE, a.pk, ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, up), "target is not junior to the author") == 0);
+    size_t self_demote = s_simple(&s, &b, t++, ROSTER_ROLE, b.pk, ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, self_demote), "target is not junior to the author") == 0);
+    s_simple(&s, &a, t++, ROSTER_ROLE, b.pk, ROSTER_ROLE_MEMBER); // a senior may demote
+    CHECK(roster_role(s.live, b.pk) == ROSTER_ROLE_MEMBER);
+    CHECK(roster_rank(s.live, b.pk) == ROSTER_RANK_NONE && roster_admin_count(s.live) == 2);
+    s_simple(&s, &f, t++, ROSTER_ROLE, b.pk, ROSTER_ROLE_ADMIN); // a new rank
+    CHECK(roster_rank(s.live, b.pk) == 3);
+    size_t same = s_simple(&s, &f, t++, ROSTER_ROLE, b.pk, ROSTER_ROLE_ADMIN);
+    CHECK(strcmp(S_REASON(&s, same), "no change") == 0);
+    size_t ghost = s_simple(&s, &f, t++, ROSTER_RELAY, c.pk, 1);
+    CHECK(strcmp(S_REASON(&s, ghost), "not a member") == 0);
+    size_t ghost_rm = s_simple(&s, &f, t++, ROSTER_REMOVE, c.pk, 0);
+    CHECK(strcmp(S_REASON(&s, ghost_rm), "not a member") == 0);
+    size_t outsider = s_simple(&s, &c, t++, ROSTER_ADD, c.pk, ROSTER_ROLE_ADMIN);
+    CHECK(strcmp(S_REASON(&s, outsider), "author is not a member") == 0);
+    //  Invites: a duplicate, a revoke by a member, an unknown revoke.
+    s_simple(&s, &f, t++, ROSTER_ADD, m.pk, ROSTER_ROLE_MEMBER);
+    s_invite_ev(&s, &a, t++, &inv, ROSTER_ROLE_MEMBER, T0 + 100000, 1);
+    size_t dup = s_invite_ev(&s, &f, t++, &inv, ROSTER_ROLE_ADMIN, T0 + 100000, 9);
+    CHECK(strcmp(S_REASON(&s, dup), "invite exists") == 0);
+    size_t mrev = s_simple(&s, &m, t++, ROSTER_REVOKE, inv.pk, 0);
+    CHECK(strcmp(S_REASON(&s, mrev), "author is not an admin") == 0);
+    size_t unk = s_simple(&s, &f, t++, ROSTER_REVOKE, c.pk, 0);
+    CHECK(strcmp(S_REASON(&s, unk), "unknown invite") == 0);
+    CHECK(roster_invite_live(s.live, inv.pk, T0));
+    roster_invite_t iv;
+    CHECK(roster_invite_at(s.live, 0, &iv) == 0 && memcmp(iv.author, a.pk, 32) == 0);
+    CHECK(iv.uses == 1 && iv.used == 0 && !iv.revoked && iv.role == ROSTER_ROLE_MEMBER);
+    s_simple(&s, &b, t++, ROSTER_REVOKE, inv.pk, 0);
+    CHECK(!roster_invite_live(s.live, inv.pk, T0));
+    size_t again = s_simple(&s, &b, t++, ROSTER_REVOKE, inv.pk, 0);
+    CHECK(strcmp(S_REASON(&s, again), "invite already revoked") == 0);
+    //  The log names type, author and target.
+    roster_log_entry_t e;
+    CHECK(roster_log_at(s.live, roster_log_count(s.live) - 1, &e) == 0);
+    CHECK(e.type == ROSTER_REVOKE && !e.applied && memcmp(e.author, b.pk, 32) == 0);
+    CHECK(memcmp(e.target, inv.pk, 32) == 0 && e.ts_ms == t - 1);
+    CHECK(roster_log_at(s.live, roster_log_count(s.live), &e) == PARLEY_ERR_NOTFOUND);
+    s_check_orders(&s, 8);
+    //  20 concurrent events: 16 heads, the smallest ids, sorted.
+    uint8_t heads[ROSTER_PARENTS_MAX][32];
+    size_t nh = roster_heads(s.live, heads);
+    CHECK(nh == 1);
+    uint8_t base[32];
+    memcpy(base, heads[0], 32);
+    for (uint8_t k = 0; k < 20; k++) {
+        roster_event_t ev = { .type = ROSTER_RELAY, .on = k & 1, .n_parents = 1, .parents = base };
+        memcpy(ev.key, m.pk, 32);
+        s_emit(&s, &f, t + k, &ev, true);
+    }
+    nh = roster_heads(s.live, heads);
+    CHECK(nh == ROSTER_PARENTS_MAX);
+    size_t smaller = 0;
+    for (size_t i = s.n - 20; i < s.n; i++) {
+        smaller += memcmp(s.rec[i].id, heads[ROSTER_PARENTS_MAX - 1], 32) <= 0;
+    }
+    CHECK(smaller == ROSTER_PARENTS_MAX);
+    for (size_t i = 1; i < nh; i++) {
+        CHECK(memcmp(heads[i - 1], heads[i], 32) < 0);
+    }
+    //  The next event merges 16 of them; 4 remain, plus itself.
+    s_simple(&s, &f, t + 100, ROSTER_RELAY, m.pk, 1);
+    CHECK(roster_heads(s.live, heads) == 5 && roster_is_relay(s.live, m.pk));
+    s_check_orders(&s, 8);
+    s_scn_free(&s);
+}
+
 //  Two admins in a partition: A removes B while B removes A and adds M.
 static void
 s_test_partition(void)
@@ -2197,6 +2285,7 @@ roster_test(bool verbose)
     s_test_codec();
     s_test_proof();
     s_test_basic();
+    s_test_roles();
     s_test_partition();
     s_test_pending();
     s_test_envelope();

@@ -167,7 +167,9 @@ void roster_destroy(roster_t **self_p);
  *  is copied. _UNSUPPORTED for another kind, _STATE for another network,
  *  the decoder's codes for a bad body, _DUPLICATE for an id held already,
  *  _LIMIT past ROSTER_EVENTS_MAX events or ROSTER_INVITES_MAX invites,
- *  _NOMEM. On any error the roster is unchanged. */
+ *  _NOMEM; on these the roster is unchanged. _NOMEM can also come from the
+ *  fold after the event was added: the event is then held and the state is
+ *  empty until a roster_fold succeeds. */
 int roster_add(roster_t *self, const envelope_t *env) PARLEY_WUR;
 /*  Adds one event from its parts without folding (the caller calls
  *  roster_fold once after a batch). Same checks as roster_add. */
