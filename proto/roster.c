@@ -2274,6 +2274,50 @@ s_test_bench(bool verbose)
     }
     s_check_orders(&s, 2);
     s_scn_free(&s);
+
+    //  The removed-concurrently rule at scale: 100 admins each act 10 times
+    //  on their own branch while the founder removes all of them on its.
+    s_scn_init(&s, &f, 1400);
+    s_create(&s, &f, T0);
+    s_tkey_t adm[100];
+    for (uint8_t k = 0; k < 100; k++) {
+        s_tkey(&adm[k], (uint8_t)(0x90 + k));
+        s_simple(&s, &f, T0 + 1 + k, ROSTER_ADD, adm[k].pk, ROSTER_ROLE_ADMIN);
+    }
+    uint8_t split[32];
+    memcpy(split, s.rec[s.n - 1].id, 32);
+    for (uint8_t k = 0; k < 100; k++) {
+        memcpy(prev, split, 32);
+        for (int step = 0; step < 10; step++) {
+            roster_event_t ev = { .type = ROSTER_RELAY, .on = 1, .n_parents = 1, .parents = prev };
+            memcpy(ev.key, adm[k].pk, 32);
+            memcpy(prev, s.rec[s_emit(&s, &adm[k], T0 + 1000 + step, &ev, true)].id, 32);
+        }
+    }
+    memcpy(prev, split, 32);
+    for (uint8_t k = 0; k < 100; k++) {
+        roster_event_t ev = { .type = ROSTER_REMOVE, .n_parents = 1, .parents = prev };
+        memcpy(ev.key, adm[k].pk, 32);
+        memcpy(prev, s.rec[s_emit(&s, &f, T0 + 2000 + k, &ev, true)].id, 32);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CHECK(roster_fold(s.live) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    CHECK(roster_member_count(s.live) == 1 && roster_admin_count(s.live) == 1);
+    CHECK(roster_relay_count(s.live) == 0);
+    size_t voided = 0;
+    for (size_t i = 0; i < roster_log_count(s.live); i++) {
+        roster_log_entry_t e;
+        CHECK(roster_log_at(s.live, i, &e) == 0);
+        voided += !e.applied && strcmp(e.reason, "author removed concurrently") == 0;
+    }
+    CHECK(voided == 1000);
+    if (verbose) {
+        double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        printf("   bench: fold of %zu events, 100 admins removed concurrently: %.2f ms\n", s.n, ms);
+    }
+    s_check_orders(&s, 2);
+    s_scn_free(&s);
 }
 
 void
