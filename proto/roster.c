@@ -342,21 +342,26 @@ roster_join_proof_verify(const uint8_t invite_pk[32], const uint8_t network_id[3
 /* ------------------------------------------------------------- hash table */
 
 /*  Open addressing over 32-byte keys that live in an array of records
- *  (base, stride): a slot holds record index + 1, 0 is empty. Keys are ids
- *  or public keys, so their first bytes are already uniform; a hostile key
- *  set can only make probes longer, never wrong. cap is a power of two and
- *  at least twice the number of records. */
+ *  (base, stride): a slot holds record index + 1, 0 is empty. Member and
+ *  invite keys are whatever an admin writes, so slots come from SipHash
+ *  under a random key per table: a chosen key set cannot pile into one
+ *  probe run. The hash decides only where a record sits, never what a
+ *  lookup finds, so the fold stays a function of the events. cap is a
+ *  power of two and at least twice the number of records. */
 typedef struct {
-    uint32_t *slot; /* cap slots */
-    size_t cap;     /* power of two */
+    uint32_t *slot;                         /* cap slots */
+    size_t cap;                             /* power of two */
+    uint8_t sip[crypto_shorthash_KEYBYTES]; /* hash key, random */
 } s_map_t;
 
 static size_t
-s_hash(const uint8_t *key, size_t cap)
+s_hash(const s_map_t *m, const uint8_t *key)
 {
+    uint8_t out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, key, 32, m->sip);
     uint64_t h;
-    memcpy(&h, key, sizeof h);
-    return (size_t)(h & (cap - 1));
+    memcpy(&h, out, sizeof h);
+    return (size_t)(h & (m->cap - 1));
 }
 
 #define S_KEY(base, stride, i) ((const uint8_t *)(base) + (size_t)(i) * (stride))
@@ -368,7 +373,7 @@ s_map_find(const s_map_t *m, const void *base, size_t stride, const uint8_t *key
     if (m->cap == 0) {
         return -1;
     }
-    for (size_t h = s_hash(key, m->cap);; h = (h + 1) & (m->cap - 1)) {
+    for (size_t h = s_hash(m, key);; h = (h + 1) & (m->cap - 1)) {
         uint32_t s = m->slot[h];
         if (s == 0) {
             return -1;
@@ -383,7 +388,7 @@ s_map_find(const s_map_t *m, const void *base, size_t stride, const uint8_t *key
 static void
 s_map_put(s_map_t *m, const void *base, size_t stride, uint32_t i)
 {
-    size_t h = s_hash(S_KEY(base, stride, i), m->cap);
+    size_t h = s_hash(m, S_KEY(base, stride, i));
     while (m->slot[h] != 0) {
         h = (h + 1) & (m->cap - 1);
     }
@@ -406,6 +411,7 @@ s_map_reset(s_map_t *m, size_t n)
         free(m->slot);
         m->slot = slot;
         m->cap = cap;
+        crypto_shorthash_keygen(m->sip);
     } else {
         memset(m->slot, 0, cap * sizeof *m->slot);
     }
@@ -1001,6 +1007,11 @@ s_walk(roster_t *self, uint32_t idx, int dir)
 static size_t
 s_mark_concurrent(roster_t *self, uint32_t r, const uint8_t x[32])
 {
+    //  Stamps are never reused: before they would wrap, every old one goes.
+    if (self->stamp >= UINT32_MAX - 2) {
+        memset(self->seen, 0, self->n_ev * sizeof *self->seen);
+        self->stamp = 0;
+    }
     self->stamp++;
     s_walk(self, r, 0);
     uint32_t anc = self->stamp;
