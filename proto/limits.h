@@ -51,6 +51,10 @@
 #define SYNC_HINTS_MAX 2u      /* authors hinted per block */
 #define SYNC_WANT_MAX 4096u    /* prefixes in one WANT frame */
 
+/* Invite codes (proto/invite.c, SPEC §18) */
+#define INVITE_ENDPOINTS_MAX 4u /* endpoints in one invite code */
+#define INVITE_CODE_MAX 2048u   /* one code's text with its NUL; the longest is 2040 */
+
 /* Local API */
 #define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */
 

@@ -30,6 +30,7 @@
 #include "../proto/errors.h"
 #include "../proto/frame.h"
 #include "../proto/identity.h"
+#include "../proto/invite.h"
 #include "../proto/limits.h"
 #include "../proto/selftest.h"
 #include "../proto/sync_answer.h"
@@ -515,7 +516,8 @@ static const s_test_t s_tests[] = {
     { "endpoint", endpoint_test }, { "txt", txt_test },
     { "addr", addr_test },         { "sync_set", sync_set_test },
     { "sync_msg", sync_msg_test }, { "sync_answer", sync_answer_test },
-    { "textsafe", textsafe_test }, { "vectors", s_vectors_test },
+    { "textsafe", textsafe_test }, { "invite", invite_test },
+    { "vectors", s_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
