@@ -378,11 +378,11 @@ s_unwrap(const char *text, size_t len, char buf[INVITE_CODE_MAX], uint8_t *recor
     if (b32_encoded_len(bytes) != chars) {
         return INVITE_ERR_BASE32;
     }
-    if (bytes < S_RECORD_MIN) {
-        return INVITE_ERR_LENGTH;
-    }
     if (b32_decode(b32, record, bytes) != 0) {
         return INVITE_ERR_BASE32; // non-zero trailing bits
+    }
+    if (bytes < S_RECORD_MIN) {
+        return INVITE_ERR_LENGTH;
     }
     *record_len = bytes;
     return INVITE_OK;
