@@ -2,8 +2,9 @@
  *
  *  Pure and allocation-free: a code is at most INVITE_RECORD_MAX bytes, so
  *  the record and its text are built in fixed stack buffers, and every
- *  buffer that held the secret (record bytes, base32 text) is wiped before
- *  return on every path. Owns nothing; a decoded code is a copy.
+ *  buffer of ours that held the secret (KDF seed, record bytes, base32 text,
+ *  hash state) is wiped before return on every path; the caller's output
+ *  holds it by design. Owns nothing; a decoded code is a copy.
  *  Invariants: a decoded code has version 1, a non-zero secret, expiry and
  *  inviter key, 1..4 endpoints that each pass endpoint_valid, no stated pk
  *  equal to the inviter's, and exactly one text (the one the encoder writes,
@@ -12,7 +13,7 @@
  */
 #include "invite.h"
 
-#include <ctype.h>
+#include <ctype.h> /* self-test only */
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +60,6 @@ invite_keys(const uint8_t secret[INVITE_SECRET_LEN], uint8_t ed_pk[32], uint8_t 
     uint8_t seed[crypto_sign_SEEDBYTES];
     int rc = PARLEY_OK;
     if (s_all_zero(secret, INVITE_SECRET_LEN)) {
-        memset(seed, 0, sizeof seed);
         rc = PARLEY_ERR_MALFORMED;
     } else if (crypto_kdf_derive_from_key(seed, sizeof seed, INVITE_KDF_ID, INVITE_KDF_CTX, secret)
                    != 0
