@@ -60,6 +60,10 @@
 #define ROSTER_MEMBERS_MAX 10000u    /* current members of one network */
 #define ROSTER_INVITES_MAX 4096u     /* INVITE events one roster holds */
 
+/* Invite codes (proto/invite.c, SPEC §18) */
+#define INVITE_ENDPOINTS_MAX 4u /* endpoints in one invite code */
+#define INVITE_CODE_MAX 2048u   /* one code's text with its NUL; the longest is 2040 */
+
 /* Local API */
 #define PARLEY_API_LINE_MAX (256u * 1024u) /* one JSON-RPC request line */
 

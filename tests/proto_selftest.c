@@ -1,9 +1,11 @@
 /*  tests/proto_selftest.c — runs the proto/ class self-tests and checks the
- *  known-answer vectors in tests/vectors/envelope-v1.txt and roster-v1.txt.
+ *  known-answer vectors in tests/vectors/envelope-v1.txt, roster-v1.txt and
+ *  invite-v1.txt.
  *
- *    proto_selftest [-v] [name]     run all tests, or one by name
- *    proto_selftest --print-vectors regenerate the vectors file on stdout
- *    proto_selftest --print-roster-vectors   the same for roster-v1.txt
+ *    proto_selftest [-v] [name]              run all tests, or one by name
+ *    proto_selftest --print-vectors          regenerate envelope-v1.txt on stdout
+ *    proto_selftest --print-vectors invite   regenerate invite-v1.txt on stdout
+ *    proto_selftest --print-roster-vectors   regenerate roster-v1.txt on stdout
  *
  *  Prints "ok <name>" per test; a failed check aborts (the runner reports a
  *  crash as a failure). Exit 2 for an unknown name. Links only libproto.a
@@ -31,6 +33,7 @@
 #include "../proto/errors.h"
 #include "../proto/frame.h"
 #include "../proto/identity.h"
+#include "../proto/invite.h"
 #include "../proto/limits.h"
 #include "../proto/roster.h"
 #include "../proto/selftest.h"
@@ -605,6 +608,8 @@ s_count_entries(const char *text)
     return n;
 }
 
+/*  Compares the computed vectors v with the file tests/vectors/NAME (or
+ *  $PARLEY_VECTORS/NAME), entry by entry, and frees v. */
 static void
 s_vectors_check(bool verbose, const char *file, s_vectors_t *(*compute)(void))
 {
@@ -649,6 +654,102 @@ s_roster_vectors_test(bool verbose)
     s_vectors_check(verbose, "roster-v1.txt", s_roster_vectors_compute);
 }
 
+/* ----------------------------------------------------------- invite vectors */
+
+/*  Fixed inputs of tests/vectors/invite-v1.txt (SPEC §18.5). */
+#define V_INVITE_EXPIRES 1790000000000ull
+#define V_INVITE_EP1 "tcp://192.168.10.23:40123"
+#define V_INVITE_EP2 "tcp://relay.example.org:7400"
+#define V_INVITE_EP3 "tcp://10.0.0.7:7400"
+
+static s_vectors_t *
+s_invite_vectors_compute(void)
+{
+    s_vectors_t *v = calloc(1, sizeof *v);
+    CHECK(v);
+    uint8_t secret[32], seed[32], ed_pk[32], ed_sk[64], x_pk[32], x_sk[32];
+    for (size_t i = 0; i < 32; i++) {
+        secret[i] = (uint8_t)(0xc0 + i);
+    }
+    s_add_hex(v, "invite_secret", secret, 32);
+    CHECK(crypto_kdf_derive_from_key(seed, 32, INVITE_KDF_ID, INVITE_KDF_CTX, secret) == 0);
+    s_add_hex(v, "invite_seed", seed, 32);
+    CHECK(invite_keys(secret, ed_pk, ed_sk, x_pk, x_sk) == 0);
+    CHECK(memcmp(ed_sk, seed, 32) == 0);
+    s_add_hex(v, "invite_ed_pk", ed_pk, 32);
+    s_add_hex(v, "invite_x_pk", x_pk, 32);
+    s_add_hex(v, "invite_x_sk", x_sk, 32);
+
+    invite_code_t c;
+    memset(&c, 0, sizeof c);
+    for (size_t i = 0; i < 32; i++) {
+        c.network_id[i] = (uint8_t)(0x10 + i);
+        c.inviter_pk[i] = (uint8_t)(0x40 + i);
+    }
+    memcpy(c.secret, secret, 32);
+    c.expires_ms = V_INVITE_EXPIRES;
+    s_add_hex(v, "network_id", c.network_id, 32);
+    s_add_hex(v, "inviter_pk", c.inviter_pk, 32);
+    s_add_u64(v, "expires_ms", c.expires_ms);
+    c.n = 1;
+    snprintf(c.endpoints[0].endpoint, sizeof c.endpoints[0].endpoint, "%s", V_INVITE_EP1);
+    memcpy(c.endpoints[0].pk, c.inviter_pk, 32);
+    s_add(v, "endpoint_1", V_INVITE_EP1);
+    char text[INVITE_CODE_MAX];
+    size_t len = 0;
+    CHECK(invite_code_encode(&c, text, sizeof text, &len) == 0);
+    s_add(v, "code_1", text);
+    s_add_u64(v, "code_1_len", len);
+
+    /* Two more: a DNS name at another node (its pk stated) and an IPv4
+     * address at the inviter. */
+    c.n = 3;
+    snprintf(c.endpoints[1].endpoint, sizeof c.endpoints[1].endpoint, "%s", V_INVITE_EP2);
+    for (size_t i = 0; i < 32; i++) {
+        c.endpoints[1].pk[i] = (uint8_t)(0x80 + i);
+    }
+    snprintf(c.endpoints[2].endpoint, sizeof c.endpoints[2].endpoint, "%s", V_INVITE_EP3);
+    memcpy(c.endpoints[2].pk, c.inviter_pk, 32);
+    s_add(v, "endpoint_2", V_INVITE_EP2);
+    s_add_hex(v, "endpoint_2_pk", c.endpoints[1].pk, 32);
+    s_add(v, "endpoint_3", V_INVITE_EP3);
+    CHECK(invite_code_encode(&c, text, sizeof text, &len) == 0);
+    s_add(v, "code_3", text);
+    s_add_u64(v, "code_3_len", len);
+
+    invite_code_t back;
+    CHECK(invite_code_decode(text, len, &back, NULL) == 0);
+    CHECK(back.n == 3 && strcmp(back.endpoints[1].endpoint, V_INVITE_EP2) == 0);
+    sodium_memzero(&back, sizeof back);
+    sodium_memzero(&c, sizeof c);
+    sodium_memzero(seed, sizeof seed);
+    sodium_memzero(ed_sk, sizeof ed_sk);
+    sodium_memzero(x_sk, sizeof x_sk);
+    return v;
+}
+
+static void
+s_invite_vectors_print(void)
+{
+    s_vectors_t *v = s_invite_vectors_compute();
+    printf("# Parley invite code vectors, format v1 (proto/SPEC.md section 18).\n"
+           "# Regenerate ONLY for a deliberate format change:\n"
+           "#   ./build/proto_selftest --print-vectors invite > tests/vectors/invite-v1.txt\n"
+           "# Format: name = value; binary values in lower-case hex. invite_secret gives\n"
+           "# invite_seed (KDF), the Ed25519 pair (invite_ed_pk) and its X25519 form;\n"
+           "# code_1 carries endpoint_1, code_3 endpoints 1 to 3.\n");
+    for (size_t i = 0; i < v->n; i++) {
+        printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
+    }
+    free(v);
+}
+
+static void
+s_invite_vectors_test(bool verbose)
+{
+    s_vectors_check(verbose, "invite-v1.txt", s_invite_vectors_compute);
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void
@@ -676,15 +777,26 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests[] = {
-    { "errors", s_errors_test },   { "bytes", bytes_test },
-    { "b32", b32_test },           { "identity", identity_test },
-    { "envelope", envelope_test }, { "dm", dm_test },
-    { "content", content_test },   { "frame", frame_test },
-    { "endpoint", endpoint_test }, { "txt", txt_test },
-    { "addr", addr_test },         { "sync_set", sync_set_test },
-    { "sync_msg", sync_msg_test }, { "sync_answer", sync_answer_test },
-    { "textsafe", textsafe_test }, { "roster", roster_test },
-    { "vectors", s_vectors_test }, { "roster_vectors", s_roster_vectors_test },
+    { "errors", s_errors_test },
+    { "bytes", bytes_test },
+    { "b32", b32_test },
+    { "identity", identity_test },
+    { "envelope", envelope_test },
+    { "dm", dm_test },
+    { "content", content_test },
+    { "frame", frame_test },
+    { "endpoint", endpoint_test },
+    { "txt", txt_test },
+    { "addr", addr_test },
+    { "sync_set", sync_set_test },
+    { "sync_msg", sync_msg_test },
+    { "sync_answer", sync_answer_test },
+    { "textsafe", textsafe_test },
+    { "roster", roster_test },
+    { "invite", invite_test },
+    { "vectors", s_vectors_test },
+    { "roster_vectors", s_roster_vectors_test },
+    { "invite_vectors", s_invite_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
@@ -692,9 +804,8 @@ static const s_test_t s_tests[] = {
 static void
 s_usage(FILE *out)
 {
-    fprintf(
-        out,
-        "usage: proto_selftest [-v] [name] | --print-vectors | --print-roster-vectors\n  names:");
+    fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors [invite] | "
+                 "--print-roster-vectors\n  names:");
     for (size_t i = 0; i < S_N_TESTS; i++) {
         fprintf(out, " %s", s_tests[i].name);
     }
@@ -730,7 +841,14 @@ main(int argc, char **argv)
         return 1;
     }
     if (print_vectors) {
-        s_vectors_print();
+        if (only && strcmp(only, "invite") == 0) {
+            s_invite_vectors_print();
+        } else if (only) {
+            s_usage(stderr);
+            return 2;
+        } else {
+            s_vectors_print();
+        }
         return 0;
     }
     if (print_roster_vectors) {

@@ -5,10 +5,13 @@ when it sits beside it, roster-v1.txt (network events, SPEC §17).
 
 It shares no code with proto/: if it agrees with the C self-test, the spec is
 sufficient to build a compatible peer. Needs the `cryptography` package
-(>= 44 for Argon2id); exits 0 with a note when it is missing.
+(>= 44 for Argon2id); exits 0 with a note when it is missing. A file named
+invite-*.txt is checked as invite code vectors (SPEC section 18).
 
     python3 tests/vectors/verify.py [tests/vectors/envelope-v1.txt]
+    python3 tests/vectors/verify.py tests/vectors/invite-v1.txt
 """
+import os
 import base64
 import hashlib
 import os
@@ -194,10 +197,60 @@ def check_roster(v, bad):
     env, id_remove = net_envelope(f_seed, net, 3, ts + 3, body)
     check("envelope_remove", env, v, bad)
     check("id_remove", id_remove, v, bad)
+def invite_endpoint(ep, pk, inviter_pk):
+    """One endpoint record of SPEC 18.2: flags | [pk] | IPv4 form or string."""
+    flags, out = 0, b""
+    if pk != inviter_pk:
+        flags, out = 1, pk
+    host, port = ep[len("tcp://"):].rsplit(":", 1)
+    octets = host.split(".")
+    if len(octets) == 4 and all(o.isdigit() and str(int(o)) == o and int(o) < 256
+                                for o in octets):
+        return bytes([flags | 2]) + out + bytes(int(o) for o in octets) + struct.pack(
+            ">H", int(port))
+    return bytes([flags]) + out + bytes([len(ep)]) + ep.encode()
+
+
+def invite_code(v, endpoints):
+    rec = (b"\x01" + h(v, "network_id") + h(v, "invite_secret")
+           + struct.pack(">Q", int(v["expires_ms"])) + h(v, "inviter_pk")
+           + bytes([len(endpoints)]))
+    for ep, pk in endpoints:
+        rec += invite_endpoint(ep, pk, h(v, "inviter_pk"))
+    rec += hashlib.blake2b(b"parley/invite\x00" + rec, digest_size=32).digest()[:4]
+    return "parley-invite:" + base64.b32encode(rec).decode().lower().rstrip("=")
+
+
+def main_invite(path):
+    v = load(path)
+    bad = []
+    secret = h(v, "invite_secret")
+    seed = kdf(secret, 1, "parleyiv")
+    check("invite_seed", seed, v, bad)
+    check("invite_ed_pk", ed_pub(seed), v, bad)
+    x_sk = bytearray(hashlib.sha512(seed).digest()[:32])
+    x_sk[0] &= 248
+    x_sk[31] = (x_sk[31] & 127) | 64
+    check("invite_x_sk", bytes(x_sk), v, bad)
+    check("invite_x_pk", x_pub(bytes(x_sk)), v, bad)
+    inviter = h(v, "inviter_pk")
+    eps = [(v["endpoint_1"], inviter), (v["endpoint_2"], h(v, "endpoint_2_pk")),
+           (v["endpoint_3"], inviter)]
+    for n in (1, 3):
+        code = invite_code(v, eps[:n])
+        check("code_%d" % n, code, v, bad)
+        check("code_%d_len" % n, len(code), v, bad)
+    if bad:
+        print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
+        return 1
+    print("ok: python re-implementation agrees with %s" % path)
+    return 0
 
 
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors/envelope-v1.txt"
+    if os.path.basename(path).startswith("invite-"):
+        return main_invite(path)
     v = load(path)
     bad = []
     seed_a, seed_b = h(v, "seed_a"), h(v, "seed_b")
