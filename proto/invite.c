@@ -564,6 +564,21 @@ s_rewrap(uint8_t *record, size_t len, char text[INVITE_CODE_MAX])
           == 0);
 }
 
+/*  Rewrites the code of copy (a record cut after its one-endpoint count at
+ *  byte 106) with that endpoint in the string form. */
+static void
+s_string_endpoint(uint8_t *copy, const char *endpoint, char text[INVITE_CODE_MAX])
+{
+    size_t n = strlen(endpoint);
+    bytes_writer_t w;
+    bytes_writer_init(&w, copy + 106, 2 + n);
+    bytes_put_u8(&w, 0);
+    bytes_put_u8(&w, (uint8_t)n);
+    bytes_put(&w, endpoint, n);
+    CHECK(bytes_writer_ok(&w));
+    s_rewrap(copy, 106 + 2 + n + INVITE_CHECK_LEN, text);
+}
+
 static void
 s_test_keys(void)
 {
@@ -879,25 +894,12 @@ s_test_record(void)
     s_rewrap(copy, 140 + INVITE_CHECK_LEN, forged);
     CHECK(s_why(forged) == INVITE_ERR_LENGTH);
     //  An IPv4 endpoint in the long form, where the short one was due.
-    bytes_writer_t w;
-    static const char v4[] = "tcp://10.0.0.7:7400";
     memcpy(copy, rec, 106);
     copy[105] = 1;
-    bytes_writer_init(&w, copy + 106, 2 + sizeof v4 - 1);
-    bytes_put_u8(&w, 0);
-    bytes_put_u8(&w, (uint8_t)(sizeof v4 - 1));
-    bytes_put(&w, v4, sizeof v4 - 1);
-    CHECK(bytes_writer_ok(&w));
-    s_rewrap(copy, 106 + 2 + sizeof v4 - 1 + INVITE_CHECK_LEN, forged);
+    s_string_endpoint(copy, "tcp://10.0.0.7:7400", forged);
     CHECK(s_why(forged) == INVITE_ERR_FIELD);
     //  The same with a leading zero is another host string: accepted.
-    static const char v4z[] = "tcp://10.0.0.07:7400";
-    bytes_writer_init(&w, copy + 106, 2 + sizeof v4z - 1);
-    bytes_put_u8(&w, 0);
-    bytes_put_u8(&w, (uint8_t)(sizeof v4z - 1));
-    bytes_put(&w, v4z, sizeof v4z - 1);
-    CHECK(bytes_writer_ok(&w));
-    s_rewrap(copy, 106 + 2 + sizeof v4z - 1 + INVITE_CHECK_LEN, forged);
+    s_string_endpoint(copy, "tcp://10.0.0.07:7400", forged);
     CHECK(s_why(forged) == INVITE_OK);
     //  And the unpatched record still decodes.
     s_rewrap(rec, rlen, forged);

@@ -523,17 +523,12 @@ s_vectors_compute(void)
     return v;
 }
 
+/*  Prints a vectors file: its header comment, then compute()'s entries. */
 static void
-s_vectors_print(void)
+s_vectors_emit(const char *header, s_vectors_t *(*compute)(void))
 {
-    s_vectors_t *v = s_vectors_compute();
-    printf("# Parley known-answer vectors, wire format v1 (proto/SPEC.md).\n"
-           "# Regenerate ONLY for a deliberate format change:\n"
-           "#   ./build/proto_selftest --print-vectors > tests/vectors/envelope-v1.txt\n"
-           "# Format: name = value; binary values in lower-case hex. Inputs (seeds,\n"
-           "# salts, nonces, ephemeral and prekey secrets, times) come first in each\n"
-           "# group; everything else is derived from them. Argon2id cost is the\n"
-           "# libsodium minimum to keep the test fast.\n");
+    s_vectors_t *v = compute();
+    fputs(header, stdout);
     for (size_t i = 0; i < v->n; i++) {
         printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
     }
@@ -541,21 +536,31 @@ s_vectors_print(void)
 }
 
 static void
+s_vectors_print(void)
+{
+    s_vectors_emit("# Parley known-answer vectors, wire format v1 (proto/SPEC.md).\n"
+                   "# Regenerate ONLY for a deliberate format change:\n"
+                   "#   ./build/proto_selftest --print-vectors > tests/vectors/envelope-v1.txt\n"
+                   "# Format: name = value; binary values in lower-case hex. Inputs (seeds,\n"
+                   "# salts, nonces, ephemeral and prekey secrets, times) come first in each\n"
+                   "# group; everything else is derived from them. Argon2id cost is the\n"
+                   "# libsodium minimum to keep the test fast.\n",
+                   s_vectors_compute);
+}
+
+static void
 s_roster_vectors_print(void)
 {
-    s_vectors_t *v = s_roster_vectors_compute();
-    printf("# Parley known-answer vectors: network events (proto/SPEC.md §17).\n"
-           "# Regenerate ONLY for a deliberate format change:\n"
-           "#   ./build/proto_selftest --print-roster-vectors > tests/vectors/roster-v1.txt\n"
-           "# Format: name = value; binary values in lower-case hex. Keys come from\n"
-           "# fixed seeds (Ed25519 seed keypairs); the invite key pair from\n"
-           "# invite_seed = KDF(invite_secret, 1, \"parleyiv\"). Each body names the\n"
-           "# previous event's envelope id as its one parent; each envelope is\n"
-           "# kind 2 with scope = network_id.\n");
-    for (size_t i = 0; i < v->n; i++) {
-        printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
-    }
-    free(v);
+    s_vectors_emit(
+        "# Parley known-answer vectors: network events (proto/SPEC.md §17).\n"
+        "# Regenerate ONLY for a deliberate format change:\n"
+        "#   ./build/proto_selftest --print-roster-vectors > tests/vectors/roster-v1.txt\n"
+        "# Format: name = value; binary values in lower-case hex. Keys come from\n"
+        "# fixed seeds (Ed25519 seed keypairs); the invite key pair from\n"
+        "# invite_seed = KDF(invite_secret, 1, \"parleyiv\"). Each body names the\n"
+        "# previous event's envelope id as its one parent; each envelope is\n"
+        "# kind 2 with scope = network_id.\n",
+        s_roster_vectors_compute);
 }
 
 /*  Finds name in the file's lines; returns its value or NULL. */
@@ -731,17 +736,14 @@ s_invite_vectors_compute(void)
 static void
 s_invite_vectors_print(void)
 {
-    s_vectors_t *v = s_invite_vectors_compute();
-    printf("# Parley invite code vectors, format v1 (proto/SPEC.md section 18).\n"
-           "# Regenerate ONLY for a deliberate format change:\n"
-           "#   ./build/proto_selftest --print-vectors invite > tests/vectors/invite-v1.txt\n"
-           "# Format: name = value; binary values in lower-case hex. invite_secret gives\n"
-           "# invite_seed (KDF), the Ed25519 pair (invite_ed_pk) and its X25519 form;\n"
-           "# code_1 carries endpoint_1, code_3 endpoints 1 to 3.\n");
-    for (size_t i = 0; i < v->n; i++) {
-        printf("%s = %s\n", v->kv[i].name, v->kv[i].value);
-    }
-    free(v);
+    s_vectors_emit(
+        "# Parley invite code vectors, format v1 (proto/SPEC.md section 18).\n"
+        "# Regenerate ONLY for a deliberate format change:\n"
+        "#   ./build/proto_selftest --print-vectors invite > tests/vectors/invite-v1.txt\n"
+        "# Format: name = value; binary values in lower-case hex. invite_secret gives\n"
+        "# invite_seed (KDF), the Ed25519 pair (invite_ed_pk) and its X25519 form;\n"
+        "# code_1 carries endpoint_1, code_3 endpoints 1 to 3.\n",
+        s_invite_vectors_compute);
 }
 
 static void
