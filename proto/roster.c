@@ -26,6 +26,7 @@
 #include <time.h> /* self-test only: the fold bench line */
 
 #include "bytes.h"
+#include "content.h"
 #include "identity.h" /* self-test only */
 #include "selftest.h"
 
@@ -35,43 +36,15 @@
 
 /* ------------------------------------------------------------------ codec */
 
-//  Strict UTF-8 (RFC 3629) without C0, DEL or C1 controls.
+//  Strict UTF-8 (content_utf8_decode) without C0, DEL or C1 controls.
 static bool
 s_text_ok(const uint8_t *p, size_t len)
 {
     size_t i = 0;
     while (i < len) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            if (c < 0x20 || c == 0x7f) {
-                return false;
-            }
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        uint32_t min;
-        if ((c & 0xe0) == 0xc0) {
-            n = 2, cp = c & 0x1fu, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 3, cp = c & 0x0fu, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 4, cp = c & 0x07u, min = 0x10000;
-        } else {
-            return false;
-        }
-        if (n > len - i) {
-            return false;
-        }
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i + k] & 0x3fu);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)
-            || (cp >= 0x80 && cp <= 0x9f)) {
+        uint32_t cp = 0;
+        size_t n = content_utf8_decode(p + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
             return false;
         }
         i += n;
