@@ -301,12 +301,30 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
     return link;
 }
 
+/*  One frame on a DEALER, never blocking. zmq_send reads the socket's
+ *  command mailbox at most once a millisecond or so (libzmq throttles it),
+ *  so just after the monitor said a handshake succeeded the new pipe may
+ *  not be attached yet and a DEALER with ZMQ_IMMEDIATE refuses with EAGAIN:
+ *  a HELLO lost that way left the peer blind to us until a reconnect.
+ *  Reading ZMQ_EVENTS processes the pending commands; then one retry. */
+static bool
+s_dealer_send(void *dealer, const uint8_t *buf, size_t len)
+{
+    if (zmq_send(dealer, buf, len, ZMQ_DONTWAIT) >= 0) {
+        return true;
+    }
+    int events = 0;
+    size_t size = sizeof events;
+    return errno == EAGAIN && zmq_getsockopt(dealer, ZMQ_EVENTS, &events, &size) == 0
+           && (events & ZMQ_POLLOUT) && zmq_send(dealer, buf, len, ZMQ_DONTWAIT) >= 0;
+}
+
 bool
 links_send(links_t *self, link_t *link, const uint8_t *buf, size_t len)
 {
     bool sent = false;
     if (link->dealer && link->dealer_up) {
-        sent = zmq_send(link->dealer, buf, len, ZMQ_DONTWAIT) >= 0;
+        sent = s_dealer_send(link->dealer, buf, len);
     }
     if (!sent) {
         sent = links_send_route(self, link, buf, len);
@@ -659,7 +677,7 @@ link_set_dealer_up(link_t *self, bool up)
 bool
 link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
 {
-    if (!self->dealer || zmq_send(self->dealer, buf, len, ZMQ_DONTWAIT) < 0) {
+    if (!self->dealer || !s_dealer_send(self->dealer, buf, len)) {
         return false;
     }
     self->last_sent = now;
