@@ -235,6 +235,20 @@ static const char *const s_migrations[] = {
     "  WHERE author IN (SELECT owner FROM own_prekeys)"
     "     OR NOT EXISTS (SELECT 1 FROM own_prekeys)"
     "  GROUP BY scope;",
+    /* 4 → 5: private networks (store_net.c). The roster itself is envelopes
+       in the network's scope; these rows say which network this node is in
+       and hold the network secrets of the last epochs. */
+    "CREATE TABLE network ("
+    "  id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+    "  state INTEGER NOT NULL,"
+    "  since_ms INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE network_keys ("
+    "  epoch INTEGER PRIMARY KEY NOT NULL,"
+    "  secret BLOB NOT NULL CHECK (length(secret) = 32),"
+    "  author BLOB NOT NULL CHECK (length(author) = 32),"
+    "  sig BLOB NOT NULL CHECK (length(sig) = 64)"
+    ");",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -466,6 +480,7 @@ const store_sql_t *const store_parts[STORE_PART_COUNT] = {
     [STORE_PART_CORE] = &s_core_sql,     [STORE_PART_LOG] = &store_log_sql,
     [STORE_PART_MSGS] = &store_msgs_sql, [STORE_PART_PEERS] = &store_peers_sql,
     [STORE_PART_KEYS] = &store_keys_sql, [STORE_PART_SYNC] = &store_sync_sql,
+    [STORE_PART_NET] = &store_net_sql,
 };
 
 /*  Prepares every statement of one file's table into a new array. */

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -333,7 +333,7 @@ int store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed) 
 
 /* ---- salvage (store_recover.c) ---- */
 
-#define STORE_RECOVER_TABLES 12u
+#define STORE_RECOVER_TABLES 14u
 
 typedef struct {
     const char *table;  /* its name (static) */
@@ -398,6 +398,39 @@ typedef enum {
 } store_fault_t;
 void store_fault_set(store_t *self, store_fault_t where, int count);
 
+/* ---- the private network (store_net.c) ---- */
+
+/*  Which network this node is in: at most one row. The roster is not here:
+ *  it is the envelopes of the network's scope (store_envelope_range). */
+enum {
+    STORE_NET_MEMBER = 1, /* joined or founded; the roster says the role */
+    STORE_NET_LEFT = 2,   /* left (or was removed): open mode again */
+};
+typedef struct {
+    uint8_t id[32];    /* network id */
+    int state;         /* STORE_NET_* */
+    uint64_t since_ms; /* when it took that state */
+} store_network_t;
+int store_network_get(store_t *self, store_network_t *out) PARLEY_WUR; /* NOTFOUND */
+/*  Replaces the row (and, for another network, forgets every secret). */
+int store_network_set(store_t *self, const store_network_t *net) PARLEY_WUR;
+
+/*  A network secret as an admin signed it (NETKEY, proto/SPEC.md §19). The
+ *  newest STORE_NETKEYS_MAX epochs are kept; older ones are deleted
+ *  (secure_delete overwrites them). */
+#define STORE_NETKEYS_MAX 4u
+typedef struct {
+    uint32_t epoch;     /* epoch it belongs to */
+    uint8_t secret[32]; /* the secret */
+    uint8_t author[32]; /* the admin that made it */
+    uint8_t sig[64];    /* its signature */
+} store_netkey_t;
+/*  Inserts or replaces epoch's key, then trims. */
+int store_netkey_put(store_t *self, const store_netkey_t *key) PARLEY_WUR;
+/*  The kept keys, newest epoch first, into out (cap entries); *n how many.
+ *  The caller wipes out. */
+int store_netkey_list(store_t *self, store_netkey_t *out, size_t cap, size_t *n) PARLEY_WUR;
+
 /* ---- self-tests, one per file (tests/store_selftest.c runs them) ---- */
 void store_test(bool verbose);         /* store.c: open, migrate, bind, transactions, stats */
 void store_log_test(bool verbose);     /* store_log.c */
@@ -405,6 +438,7 @@ void store_msgs_test(bool verbose);    /* store_msgs.c */
 void store_peers_test(bool verbose);   /* store_peers.c */
 void store_keys_test(bool verbose);    /* store_keys.c */
 void store_sync_test(bool verbose);    /* store_sync.c */
+void store_net_test(bool verbose);     /* store_net.c */
 void store_recover_test(bool verbose); /* store_recover.c: quick_check at open, salvage */
 
 #endif

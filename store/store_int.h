@@ -51,6 +51,7 @@ typedef enum {
     STORE_PART_PEERS, /* store_peers.c: contacts, peers */
     STORE_PART_KEYS,  /* store_keys.c: own and peer prekeys, sessions */
     STORE_PART_SYNC,  /* store_sync.c: what replication reads and deletes */
+    STORE_PART_NET,   /* store_net.c: the private network and its secrets */
     STORE_PART_COUNT
 } store_part_t;
 
@@ -65,6 +66,7 @@ extern const store_sql_t store_msgs_sql;
 extern const store_sql_t store_peers_sql;
 extern const store_sql_t store_keys_sql;
 extern const store_sql_t store_sync_sql;
+extern const store_sql_t store_net_sql;
 /*  Every table above and the core's own, indexed by store_part_t. */
 extern const store_sql_t *const store_parts[STORE_PART_COUNT];
 

@@ -46,8 +46,9 @@
 
 /* every table of the schema with a rowid, parents before children */
 static const char *const s_tables[] = {
-    "meta",  "envelopes",   "equivocations", "messages",      "outbox",        "contacts",
-    "peers", "own_prekeys", "peer_prekeys",  "send_sessions", "recv_sessions",
+    "meta",          "envelopes", "equivocations", "messages",     "outbox",
+    "contacts",      "peers",     "own_prekeys",   "peer_prekeys", "send_sessions",
+    "recv_sessions", "network",   "network_keys",
 };
 #define S_TABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(S_TABLES + 1 <= STORE_RECOVER_TABLES, "a report entry per table and scope_authors");
@@ -425,7 +426,7 @@ s_t_damaged(const s_t_kit_t *kit)
     s_t_say(kit, "store_recover keeps the rows it can read");
     store_recover_report_t rep;
     CHECK(store_recover(path, out, &rep) == 0);
-    CHECK(rep.n == 12);
+    CHECK(rep.n == 14);
     CHECK(strcmp(rep.table[1].table, "envelopes") == 0);
     const store_recover_table_t *te = &rep.table[1];
     CHECK(te->kept > S_T_ENVS / 2 && te->kept < S_T_ENVS);
@@ -433,7 +434,7 @@ s_t_damaged(const s_t_kit_t *kit)
     CHECK(te->kept + te->lost + te->refused >= S_T_ENVS);
     CHECK(strcmp(rep.table[3].table, "messages") == 0 && rep.table[3].kept == S_T_ENVS);
     CHECK(strcmp(rep.table[5].table, "contacts") == 0 && rep.table[5].kept == 1);
-    CHECK(strcmp(rep.table[11].table, "scope_authors") == 0 && rep.table[11].kept == 1);
+    CHECK(strcmp(rep.table[13].table, "scope_authors") == 0 && rep.table[13].kept == 1);
 
     /* the saved file opens clean, and holds exactly the envelopes it says */
     CHECK(store_open_why(out, &s, why, sizeof why) == 0 && why[0] == '\0');
