@@ -18,11 +18,12 @@ struct api {
     links_t *links;       /* borrowed */
     delivery_t *delivery; /* borrowed */
     replica_t *replica;   /* borrowed */
+    network_t *network;   /* borrowed */
     api_server_t *server; /* borrowed */
 };
 
 api_t *
-api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,
+api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica, network_t *network,
         api_server_t *server)
 {
     api_t *self = calloc(1, sizeof *self);
@@ -31,6 +32,7 @@ api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,
         self->links = links;
         self->delivery = delivery;
         self->replica = replica;
+        self->network = network;
         self->server = server;
     }
     return self;
@@ -673,6 +675,197 @@ m_doctor(call_t *c)
     }
 }
 
+/* ---- private networks (network.h) ---- */
+
+//  The end of a network method: its result, or its error and sentence.
+static void
+s_net_done(call_t *c, int rc, json_t *out, const char *why)
+{
+    if (rc == PARLEY_OK) {
+        c->result = out;
+    } else {
+        json_decref(out);
+        s_fail(c, rc, why);
+    }
+}
+
+static bool
+s_net_txn(call_t *c)
+{
+    int rc = core_txn(c->api->core);
+    if (rc != PARLEY_OK) {
+        s_fail(c, rc, NULL);
+        return false;
+    }
+    return true;
+}
+
+static bool
+s_role_param(call_t *c, const char *name, bool required, uint8_t *role)
+{
+    const char *arg = NULL;
+    if (api_param_str(c->req, name, required, &arg, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return false;
+    }
+    if (!arg || strcmp(arg, "member") == 0) {
+        *role = ROSTER_ROLE_MEMBER;
+    } else if (strcmp(arg, "admin") == 0) {
+        *role = ROSTER_ROLE_ADMIN;
+    } else {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "role must be member or admin";
+        return false;
+    }
+    return true;
+}
+
+static void
+m_network_show(call_t *c)
+{
+    c->result = network_show(c->api->network);
+}
+
+static void
+m_network_create(call_t *c)
+{
+    const char *name = NULL, *my_name = NULL, *why = NULL;
+    if (api_param_str(c->req, "name", true, &name, &c->msg) != 0
+        || api_param_str(c->req, "my_name", false, &my_name, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_create(c->api->network, name, my_name, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_network_log(call_t *c)
+{
+    uint64_t limit = 100;
+    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    c->result = network_log(c->api->network, limit > ROSTER_EVENTS_MAX ? 0 : (size_t)limit);
+}
+
+static void
+m_network_leave(call_t *c)
+{
+    const char *why = NULL;
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_leave(c->api->network, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_invite_create(call_t *c)
+{
+    const char *label = NULL, *why = NULL;
+    uint64_t ttl = 24 * 3600 * 1000, uses = 1;
+    uint8_t role = ROSTER_ROLE_MEMBER;
+    if (api_param_str(c->req, "label", false, &label, &c->msg) != 0
+        || api_param_uint(c->req, "expires_ms", false, &ttl, &c->msg) != 0
+        || api_param_uint(c->req, "uses", false, &uses, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    if (!s_role_param(c, "role", false, &role)) {
+        return;
+    }
+    if (ttl == 0 || ttl > 365 * NODE_DAY_MS || uses == 0 || uses > ROSTER_INVITE_USES_MAX) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "expires_ms must be 1 ms to a year, uses 1 to 1000";
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_invite(c->api->network, label, role, ttl, (uint16_t)uses, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_invite_list(call_t *c)
+{
+    c->result = network_invites(c->api->network);
+}
+
+static void
+m_invite_revoke(call_t *c)
+{
+    const char *arg = NULL, *why = NULL;
+    if (api_param_str(c->req, "invite", true, &arg, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_revoke(c->api->network, arg, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_member_remove(call_t *c)
+{
+    uint8_t pk[32];
+    const char *reason = NULL, *why = NULL;
+    if (!s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    if (api_param_str(c->req, "reason", false, &reason, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_remove(c->api->network, pk, reason, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_member_role(call_t *c)
+{
+    uint8_t pk[32], role = 0;
+    const char *why = NULL;
+    if (!s_peer_param(c, "peer", pk) || !s_role_param(c, "role", true, &role)) {
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_set_role(c->api->network, pk, role, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_relay_set(call_t *c)
+{
+    uint8_t pk[32];
+    bool on = true;
+    const char *why = NULL;
+    if (!s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    if (api_param_bool(c->req, "on", &on, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = network_set_relay(c->api->network, pk, on, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
 typedef struct {
     const char *name;
     void (*fn)(call_t *c);
@@ -693,6 +886,16 @@ static const method_t s_methods[] = {
     { "safety", m_safety },
     { "subscribe", m_subscribe },
     { "doctor", m_doctor },
+    { "network.show", m_network_show },
+    { "network.create", m_network_create },
+    { "network.log", m_network_log },
+    { "network.leave", m_network_leave },
+    { "invite.create", m_invite_create },
+    { "invite.list", m_invite_list },
+    { "invite.revoke", m_invite_revoke },
+    { "member.remove", m_member_remove },
+    { "member.role", m_member_role },
+    { "relay.set", m_relay_set },
 };
 
 /* ---- dispatch ---- */

@@ -13,6 +13,7 @@
 #include "core.h"
 #include "delivery.h"
 #include "link.h"
+#include "network.h"
 #include "replica.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,7 +27,7 @@
 typedef struct api api_t;
 
 api_t *api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,
-               api_server_t *server);
+               network_t *network, api_server_t *server);
 void api_destroy(api_t **self_p);
 /*  One request line from client: the method runs, its reply is queued. */
 void api_handle(api_t *self, uint64_t client, const char *line, size_t len);

@@ -17,6 +17,7 @@ const char *const core_counter_names[C_COUNTERS] = {
     "rolled_back",  "store_error",    "undecryptable_dropped",
     "relay_quota",  "scope_cap",      "peer_evicted",
     "peer_refused", "record_dropped", "dial_dropped",
+    "not_member",
 };
 
 int

@@ -69,6 +69,8 @@ typedef enum {
     C_PEER_REFUSED,          /* new links refused: nothing could be evicted */
     C_RECORD_DROPPED,        /* gossiped or discovered records past their source's budget */
     C_DIAL_DROPPED,          /* unverified links dropped after LINK_DIAL_TRIES failed dials */
+    C_NOT_MEMBER,            /* in a network: frames, envelopes, records and links of keys
+                                that are not members, refused */
     C_COUNTERS
 } core_counter_t;
 

@@ -38,6 +38,7 @@ struct delivery {
     links_t *links;                          /* borrowed */
     session_t *session;                      /* borrowed */
     replica_t *replica;                      /* borrowed */
+    network_t *network;                      /* borrowed: who may post */
     uint8_t *buf;                            /* PARLEY_FRAME_MAX: ACK frames */
     uint8_t *batchbuf;                       /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
     uint8_t *envbuf;                         /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
@@ -68,7 +69,8 @@ typedef struct {
 } s_batch_t;
 
 delivery_t *
-delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica)
+delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica,
+             network_t *network)
 {
     delivery_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -78,6 +80,7 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->links = links;
     self->session = session;
     self->replica = replica;
+    self->network = network;
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
@@ -975,10 +978,20 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     envelope_t env;
     int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
-    //  Network events (kind 2) decode, but no node holds networks yet: they
-    //  are refused as an unsupported kind, so no relay stores them for anyone.
-    if (rc == PARLEY_OK && env.kind != ENVELOPE_KIND_DM) {
-        rc = PARLEY_ERR_UNSUPPORTED;
+    //  In a network: DMs only from members; network events only of our own
+    //  network, decodable, from keys its roster knows (network.h).
+    bool net_event = rc == PARLEY_OK && env.kind == ENVELOPE_KIND_NET;
+    if (rc == PARLEY_OK) {
+        rc = network_accepts(self->network, &env);
+        if (rc == PARLEY_ERR_NOTFOUND || rc == PARLEY_ERR_AUTH) {
+            core->counters[rc == PARLEY_ERR_AUTH ? C_NOT_MEMBER : C_NOT_OURS]++;
+            links_strike(self->links, link, "it sends envelopes the network does not take", 1);
+            return;
+        }
+        if (rc == PARLEY_ERR_LIMIT) {
+            core->counters[C_SCOPE_CAP]++;
+            return; // the roster is full: not ACKed, and nobody is to blame
+        }
     }
     if (rc != PARLEY_OK) {
         s_count_reject(core, rc);
@@ -988,13 +1001,13 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         return;
     }
     //  A member replicates the DM scopes it is a party to; a relay all.
-    if (!replica_accepts(self->replica, &env)) {
+    if (!net_event && !replica_accepts(self->replica, &env)) {
         core->counters[C_NOT_OURS]++;
         links_strike(self->links, link, "it sends envelopes of scopes we do not hold", 1);
         return;
     }
     rc = core_txn(core);
-    bool ours = replica_ours(self->replica, &env);
+    bool ours = net_event || replica_ours(self->replica, &env);
     //  Held for others: neither addressed to us nor our own (copies of ours
     //  come back after a restore, and are never capped).
     bool held = !ours && memcmp(env.author, identity_ed_pk(core->id), 32) != 0;
@@ -1065,7 +1078,9 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     //  Opened before it is indexed for sync: one past the undecryptable
     //  quota leaves the log again (ACKed all the same: a resend would fare
     //  no better).
-    if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
+    if (net_event) {
+        network_stored(self->network, &env, id); // folded once the frame is read
+    } else if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
         rc = store_envelope_forget(core->store, &env, id);
         if (rc != PARLEY_OK) {
             core_txn_fail(core, rc, "cannot drop an undecryptable envelope");
@@ -1092,6 +1107,7 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
     for (size_t i = 0; i < f->n_envelopes; i++) {
         s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
     }
+    network_settle(self->network);
     for (size_t i = 0; i < n_r; i++) {
         s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids, r[i].n,
                        r[i].expires_ms);
@@ -1105,6 +1121,12 @@ delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
 {
     //  Any owner's signed bundle is welcome (relays carry them for authors
     //  whose envelopes they forward); the signature says whose it is.
+    //  In a network, only members' bundles (the owner is bytes 1..32, SPEC
+    //  §6.2; the signature is checked below, a forged one is refused there).
+    if (f->bundle_len == DM_PREKEY_BUNDLE_LEN && !network_allows(self->network, f->bundle + 1)) {
+        self->core->counters[C_NOT_MEMBER]++;
+        return;
+    }
     uint8_t owner[32];
     bool changed = false;
     int rc = session_on_bundle(self->session, f->bundle, f->bundle_len, owner, &changed);

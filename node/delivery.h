@@ -27,6 +27,7 @@
 #include "../proto/frame.h"
 #include "core.h"
 #include "link.h"
+#include "network.h"
 #include "replica.h"
 #include "session.h"
 #include <jansson.h>
@@ -55,7 +56,8 @@
 
 typedef struct delivery delivery_t;
 
-delivery_t *delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica);
+delivery_t *delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica,
+                         network_t *network);
 void delivery_destroy(delivery_t **self_p);
 void delivery_link_free(delivery_t *self, link_t *link);
 

@@ -26,7 +26,8 @@ struct link {
     size_t route_len;              /* 0 when none */
     bool hello;                    /* it sent a HELLO we accepted */
     bool caps_known;               /* a HELLO (either direction) told us its capabilities */
-    bool relay;                    /* it replicates every scope */
+    bool relay;                    /* its HELLO says it replicates every scope */
+    bool relay_barred;             /* in a network, and not a designated relay */
     uint64_t connected_since;      /* ms; 0 while offline */
     uint64_t last_seen;            /* ms of the last frame received */
     uint64_t last_sent;            /* ms of the last frame sent */
@@ -54,11 +55,12 @@ struct links {
     void *router;   /* the node's ROUTER */
     link_t **links; /* in creation order */
     size_t n, cap;
-    uint64_t monitor_seq; /* names inproc monitor endpoints */
-    links_made_fn *made;  /* told of every new link */
-    links_gone_fn *gone;  /* told of every link that leaves */
-    void *made_arg;       /* for both */
-    link_t *gone_list;    /* removed links, freed by links_reap */
+    uint64_t monitor_seq;  /* names inproc monitor endpoints */
+    links_made_fn *made;   /* told of every new link */
+    links_gone_fn *gone;   /* told of every link that leaves */
+    links_allow_fn *allow; /* whether a key may have a link at all (NULL: any) */
+    void *made_arg;        /* for all three */
+    link_t *gone_list;     /* removed links, freed by links_reap */
 };
 
 /* ---- the table ---- */
@@ -101,6 +103,12 @@ links_destroy(links_t **self_p)
     free(self->links);
     free(self);
     *self_p = NULL;
+}
+
+void
+links_set_allow(links_t *self, links_allow_fn *allow)
+{
+    self->allow = allow;
 }
 
 void
@@ -269,6 +277,10 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
     link_t *link = links_find(self, pk);
     if (link) {
         return link;
+    }
+    if (self->allow && !self->allow(self->made_arg, pk)) {
+        self->core->counters[C_NOT_MEMBER]++;
+        return NULL;
     }
     if (!s_make_room(self)) {
         self->core->counters[C_PEER_REFUSED]++;
@@ -608,7 +620,13 @@ link_caps_known(const link_t *self)
 bool
 link_relay(const link_t *self)
 {
-    return self->relay;
+    return self->relay && !self->relay_barred;
+}
+
+void
+link_set_relay_ok(link_t *self, bool ok)
+{
+    self->relay_barred = !ok;
 }
 
 void

@@ -83,12 +83,17 @@ typedef void(links_made_fn)(void *arg, link_t *link);
  *  classes free their slots (each time: a queued frame may remake one). */
 typedef void(links_gone_fn)(void *arg, link_t *link, const char *why);
 
+/*  Whether pk may have a link at all (a private network: members only). */
+typedef bool(links_allow_fn)(void *arg, const uint8_t pk[32]);
 /*  The table. ctx is the node's ZeroMQ context (DEALERs and monitors are
  *  made in it); router its ROUTER (set once bound). */
 links_t *links_new(core_t *core, void *ctx, links_made_fn *made, links_gone_fn *gone, void *arg);
 /*  Frees every link; the classes must have freed their slots first. */
 void links_destroy(links_t **self_p);
 void links_set_router(links_t *self, void *router);
+/*  From now on links_get makes links only for keys allow accepts (called
+ *  with the table's arg); the rest are refused and counted not_member. */
+void links_set_allow(links_t *self, links_allow_fn *allow);
 size_t links_count(const links_t *self);
 link_t *links_at(const links_t *self, size_t i);
 link_t *links_find(const links_t *self, const uint8_t pk[32]);
@@ -148,6 +153,9 @@ bool link_dial_waiting(const link_t *self);
 /*  Capabilities from its HELLO (either direction). */
 bool link_caps_known(const link_t *self);
 bool link_relay(const link_t *self);
+/*  In a network only designated relays are treated as relays, whatever
+ *  their HELLO says (default: ok). */
+void link_set_relay_ok(link_t *self, bool ok);
 void link_set_caps(link_t *self, bool relay);
 const char *link_source(const link_t *self);
 /*  Records how we learnt of it, unless we knew already. */

@@ -56,6 +56,7 @@
 #include "delivery.h"
 #include "home.h"
 #include "link.h"
+#include "network.h"
 #include "pex.h"
 #include "replica.h"
 #include "session.h"
@@ -99,6 +100,7 @@ struct _node_t {
     session_t *session;     /* DM key material */
     pex_t *pex;             /* address records */
     replica_t *replica;     /* replication */
+    network_t *network;     /* the private network, if any */
     delivery_t *delivery;   /* DMs */
     api_server_t *server;   /* api.sock */
     api_t *api;             /* its methods */
@@ -128,11 +130,49 @@ s_adopt(node_t *self, link_t *link)
     }
 }
 
+static bool
+s_link_allowed(void *arg, const uint8_t pk[32])
+{
+    node_t *self = arg;
+    return network_allows(self->network, pk);
+}
+
+//  The roster changed: keys that stopped being members lose their links
+//  at once (their connections' frames are refused from now on, and ZAP
+//  refuses them), and only designated relays stay relays.
+static void
+s_network_changed(void *arg, const network_change_t *ch)
+{
+    node_t *self = arg;
+    core_t *core = &self->core;
+    for (size_t i = 0; i < ch->n_gone; i++) {
+        link_t *link = links_find(self->links, ch->gone[i]);
+        if (link) {
+            char sid[PARLEY_SHORT_ID_STRLEN + 1];
+            identity_short_id(ch->gone[i], sid);
+            log_write(&core->log, LOG_INFO, "%s is no longer a member: disconnected", sid);
+            size_t len = 0;
+            if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                (void)links_send(self->links, link, self->buf, len); // best effort
+            }
+            links_remove(self->links, link, "no longer a member of the network");
+        }
+    }
+    if (ch->self_gone) {
+        replica_set_network(self->replica, NULL);
+    }
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *link = links_at(self->links, i);
+        link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
+    }
+}
+
 //  A new link, whoever made it: a contact's is kept (never evicted).
 static void
 s_link_made(void *arg, link_t *link)
 {
     node_t *self = arg;
+    link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
     store_contact_t c;
     if (store_contact_by_pk(self->store, link_pk(link), &c) == PARLEY_OK) {
         link_set_kept(link, true);
@@ -352,6 +392,10 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
     if (link_banned(link, core_now(core))) {
         return; // banned: its frames are not read
     }
+    if (!network_allows(self->network, link_pk(link))) {
+        core->counters[C_NOT_MEMBER]++; // removed while its connection lived
+        return;
+    }
     link_set_route(link, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
     if (f.type == FRAME_HELLO) {
         s_on_hello(self, link, &f);
@@ -413,6 +457,8 @@ s_dealer_recv(node_t *self, link_t *link)
         }
     } else if (link_banned(link, core_now(&self->core))) {
         // banned: its frames are not read
+    } else if (!network_allows(self->network, link_pk(link))) {
+        self->core.counters[C_NOT_MEMBER]++;
     } else if (f.type != FRAME_HELLO) {
         //  The pinned CURVE key proves who is on the other end of a DEALER;
         //  a frame on it means its connection is up.
@@ -451,11 +497,16 @@ s_monitor_recv(node_t *self, link_t *link)
     }
 }
 
-//  Open mode admits every key but those banned for now.
+//  Open mode admits every key but those banned for now; a network only its
+//  members (and, for the join exchange, the keys of live invites).
 static bool
 s_zap_admit(const uint8_t client_x_pk[32], void *arg)
 {
     node_t *self = arg;
+    bool invite = false;
+    if (!network_admits_x(self->network, client_x_pk, &invite)) {
+        return false;
+    }
     link_t *link = links_find_x(self->links, client_x_pk);
     return !link || !link_banned(link, core_now(&self->core));
 }
@@ -786,6 +837,7 @@ s_commit(node_t *self)
         core_discard(core);
         session_rollback(self->session); // a prekey made in it is gone: reload
         replica_rollback(self->replica);
+        network_rollback(self->network);
     } else {
         //  Expired content is zeroed in its pages (secure_delete), but older
         //  images of those pages stay in the WAL until a checkpoint.
@@ -963,7 +1015,12 @@ s_open_classes(node_t *self, int *err, char *errmsg, size_t cap)
     if (!self->replica) {
         return s_fail(rc, err, errmsg, cap, "cannot read the scopes in %s/parley.db", core->home);
     }
-    self->delivery = delivery_new(core, self->links, self->session, self->replica);
+    self->network = network_new(core, self->links, self->replica, s_network_changed, self, &rc);
+    if (!self->network) {
+        return s_fail(rc, err, errmsg, cap, "cannot read the network in %s/parley.db", core->home);
+    }
+    links_set_allow(self->links, s_link_allowed);
+    self->delivery = delivery_new(core, self->links, self->session, self->replica, self->network);
     if (!self->delivery) {
         return s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of memory");
     }
@@ -1177,9 +1234,9 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     if (rc == PARLEY_OK) {
         rc = api_server_new(self->api_path, s_on_api_line, self, &self->server);
     }
-    self->api = rc == PARLEY_OK
-                    ? api_new(core, self->links, self->delivery, self->replica, self->server)
-                    : NULL;
+    self->api = rc == PARLEY_OK ? api_new(core, self->links, self->delivery, self->replica,
+                                          self->network, self->server)
+                                : NULL;
     if (!self->api) {
         s_fail(rc ? rc : PARLEY_ERR_NOMEM, err, errmsg, cap, "cannot create the API socket %s",
                self->api_path);
@@ -1263,6 +1320,7 @@ node_destroy(node_t **self_p)
         s_link_free(self, links_at(self->links, i));
     }
     delivery_destroy(&self->delivery);
+    network_destroy(&self->network);
     replica_destroy(&self->replica);
     pex_destroy(&self->pex);
     session_destroy(&self->session);

@@ -139,6 +139,8 @@ struct replica {
     uint64_t last_round_bytes; /* RECONCILE and WANT bytes, both ways */
     uint64_t round_bytes_mark; /* bytes_in + bytes_out when the current round began */
     uint64_t round_msgs_mark;  /* msgs_in + msgs_out then */
+    bool has_net;              /* in a private network (replica_set_network) */
+    uint8_t net[32];           /* its id: the roster's scope, which every member replicates */
 };
 
 /* ------------------------------------------------------------ the table */
@@ -471,12 +473,13 @@ s_offered_add(s_peer_t *pr, const uint8_t scope[32])
     pr->n_offered++;
 }
 
-//  Whether link replicates scope s as far as we know: a relay does; a member
-//  does when it offered it, wrote in it, or it is our DM scope with it.
+//  Whether link is a party to scope s: a relay is to every scope, every
+//  member to the network's roster; else it wrote in it, or it is our DM
+//  scope with it.
 static bool
-s_link_wants(replica_t *self, link_t *link, const s_scope_t *s)
+s_link_party(replica_t *self, link_t *link, const s_scope_t *s)
 {
-    if (link_relay(link) || s_offered_has(link_slot(link, LINK_SLOT_REPLICA), s->scope)) {
+    if (link_relay(link) || (self->has_net && memcmp(s->scope, self->net, 32) == 0)) {
         return true;
     }
     for (size_t i = 0; i < s->n_authors; i++) {
@@ -486,6 +489,25 @@ s_link_wants(replica_t *self, link_t *link, const s_scope_t *s)
     }
     uint8_t dm[32];
     return session_dm_scope(self->session, link_pk(link), dm) && memcmp(dm, s->scope, 32) == 0;
+}
+
+//  Whether link replicates scope s as far as we know: a party does, and so
+//  does a peer that offered it.
+static bool
+s_link_wants(replica_t *self, link_t *link, const s_scope_t *s)
+{
+    return s_offered_has(link_slot(link, LINK_SLOT_REPLICA), s->scope)
+           || s_link_party(self, link, s);
+}
+
+void
+replica_set_network(replica_t *self, const uint8_t id[32])
+{
+    self->has_net = id != NULL;
+    if (id) {
+        memcpy(self->net, id, 32);
+        replica_mine(self, id);
+    }
 }
 
 void
@@ -859,6 +881,11 @@ replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
     sync_block_t blk;
     while (sync_msg_next(&rd, &blk) && !link_banned(link, now)) {
         s_scope_t *s = s_scope_find(self, blk.scope);
+        //  In a network, a member answers for a scope only a party to it:
+        //  only designated relays (link_relay) hold other people's envelopes.
+        if (s && self->has_net && !relay && !s_link_party(self, link, s)) {
+            continue;
+        }
         if (!s || !(relay || s->mine)) {
             s = s_scope_hinted(self, link, &blk);
             if (!s && (!relay || !s_unknown_ok(self, link, pr, &blk, now))) {

@@ -52,6 +52,10 @@ bool replica_ours(replica_t *self, const envelope_t *env);
  *  eager push (after the commit) to every other online peer that
  *  replicates its scope. from is the link it came on, NULL for our own. */
 void replica_stored(replica_t *self, link_t *from, const envelope_t *env, const uint8_t id[32]);
+/*  In a private network (id; NULL: open mode): its roster's scope is ours
+ *  and every member link replicates it, and a member answers reconciliation
+ *  for a scope only to a party to it or a designated relay. */
+void replica_set_network(replica_t *self, const uint8_t id[32]);
 /*  A scope we are a party to (a DM scope with a known peer). */
 void replica_mine(replica_t *self, const uint8_t scope[32]);
 

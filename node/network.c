@@ -1,0 +1,1156 @@
+/*  node/network.c — the private network this node is in (see network.h).
+ *
+ *  State kept beside the fold, rebuilt after every fold that changes it:
+ *
+ *      members   sorted Ed25519 keys of the current members (what "gone"
+ *                is computed against)
+ *      member_x  sorted CURVE keys of the same members (the ZAP handler
+ *                looks a client key up in it: O(log n) per handshake)
+ *      invite_x  CURVE key → invite key of every invite not revoked or
+ *                used up (liveness against the clock is checked at ZAP time)
+ *
+ *  Permissive until we are a member. A joiner holds its own JOIN before it
+ *  holds the events it names: until a fold shows this node as a member, it
+ *  cannot tell members from strangers, so it answers as in open mode (and
+ *  takes any network event that decodes, within ROSTER_EVENTS_MAX). The
+ *  window lasts one reconciliation with the member that added it.
+ */
+#include "network.h"
+
+#include "../proto/b32.h"
+#include "../proto/endpoint.h"
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <inttypes.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_EPOCH_NONE UINT32_MAX
+
+typedef struct {
+    uint8_t x[32];  /* CURVE key the joiner connects with */
+    uint8_t pk[32]; /* the invite's Ed25519 key (its name in the roster) */
+} s_invite_x_t;
+
+struct network {
+    core_t *core;
+    links_t *links;
+    replica_t *replica;
+    network_changed_fn *changed;
+    void *arg;
+    bool active;      /* a member (founded or joined), not left */
+    bool member_seen; /* a fold has shown this node as a member */
+    bool stale;       /* rolled back: read the roster again before use */
+    bool dirty;       /* events added since the last fold */
+    uint8_t id[32];   /* network id (active) */
+    roster_t *roster; /* the fold (active) */
+    uint8_t (*members)[32];
+    size_t n_members;
+    uint8_t (*member_x)[32];
+    size_t n_member_x;
+    s_invite_x_t *invite_x;
+    size_t n_invite_x;
+    uint8_t (*fresh)[32]; /* ids stored since the last fold: notified after it */
+    size_t n_fresh, cap_fresh;
+    uint8_t keys[STORE_NETKEYS_MAX][32]; /* network secrets, newest first */
+    uint32_t key_epochs[STORE_NETKEYS_MAX];
+    size_t n_keys;
+    uint8_t buf[PARLEY_ENVELOPE_MAX]; /* an event we author */
+};
+
+static int
+s_cmp32(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+static bool
+s_has(const uint8_t (*set)[32], size_t n, const uint8_t key[32])
+{
+    return n > 0 && bsearch(key, set, n, 32, s_cmp32) != NULL;
+}
+
+static const char *
+s_type_name(uint8_t type)
+{
+    static const char *const names[] = { "?",   "create", "invite", "revoke", "join",
+                                         "add", "remove", "role",   "relay" };
+    return type < sizeof names / sizeof names[0] ? names[type] : "?";
+}
+
+static bool
+s_self(const network_t *self, const uint8_t pk[32])
+{
+    return sodium_memcmp(pk, identity_ed_pk(self->core->id), 32) == 0;
+}
+
+//  Answers as in open mode: no network, or not yet a member in any fold.
+static bool
+s_permissive(const network_t *self)
+{
+    return !self->active || !self->member_seen;
+}
+
+/* ---------------------------------------------------------- the fold */
+
+//  Rebuilds members, member_x and invite_x from the roster; *gone gets the
+//  keys that were members before (malloc'd, caller frees).
+static int
+s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone)
+{
+    *gone = NULL;
+    *n_gone = 0;
+    size_t n = self->roster ? roster_member_count(self->roster) : 0;
+    uint8_t(*members)[32] = n ? malloc(n * 32) : NULL;
+    uint8_t(*xs)[32] = n ? malloc(n * 32) : NULL;
+    size_t n_inv = self->roster ? roster_invite_count(self->roster) : 0;
+    s_invite_x_t *inv = n_inv ? malloc(n_inv * sizeof *inv) : NULL;
+    if ((n && (!members || !xs)) || (n_inv && !inv)) {
+        free(members);
+        free(xs);
+        free(inv);
+        return PARLEY_ERR_NOMEM;
+    }
+    size_t nx = 0;
+    for (size_t i = 0; i < n; i++) {
+        roster_member_t m;
+        if (roster_member_at(self->roster, i, &m) != PARLEY_OK) {
+            continue;
+        }
+        memcpy(members[i], m.pk, 32);
+        if (identity_ed_to_x(m.pk, xs[nx]) == PARLEY_OK) {
+            nx++;
+        }
+    }
+    qsort(members, n, 32, s_cmp32);
+    qsort(xs, nx, 32, s_cmp32);
+    size_t ni = 0;
+    for (size_t i = 0; i < n_inv; i++) {
+        roster_invite_t v;
+        if (roster_invite_at(self->roster, i, &v) == PARLEY_OK && !v.revoked && v.used < v.uses
+            && identity_ed_to_x(v.invite_pk, inv[ni].x) == PARLEY_OK) {
+            memcpy(inv[ni].pk, v.invite_pk, 32);
+            ni++;
+        }
+    }
+    //  Who left the membership.
+    if (self->n_members > 0) {
+        *gone = malloc(self->n_members * 32);
+        if (!*gone) {
+            free(members);
+            free(xs);
+            free(inv);
+            return PARLEY_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < self->n_members; i++) {
+            if (!s_has((const uint8_t(*)[32])members, n, self->members[i])) {
+                memcpy((*gone)[(*n_gone)++], self->members[i], 32);
+            }
+        }
+    }
+    free(self->members);
+    free(self->member_x);
+    free(self->invite_x);
+    self->members = members;
+    self->n_members = n;
+    self->member_x = xs;
+    self->n_member_x = nx;
+    self->invite_x = inv;
+    self->n_invite_x = ni;
+    return PARLEY_OK;
+}
+
+static json_t *
+s_key_json(const uint8_t pk[32])
+{
+    return pk ? core_json_id(pk) : json_null();
+}
+
+//  The name the roster gives pk, as a JSON string ("" when none).
+static json_t *
+s_name_json(const network_t *self, const uint8_t pk[32])
+{
+    size_t n = self->roster ? roster_member_count(self->roster) : 0;
+    for (size_t i = 0; i < n; i++) {
+        roster_member_t m;
+        if (roster_member_at(self->roster, i, &m) == PARLEY_OK && memcmp(m.pk, pk, 32) == 0) {
+            return json_stringn((const char *)m.name, m.name_len);
+        }
+    }
+    return json_string("");
+}
+
+//  A "network" notification for every event stored since the last fold.
+static void
+s_notify_fresh(network_t *self)
+{
+    if (self->n_fresh == 0) {
+        return;
+    }
+    qsort(self->fresh, self->n_fresh, 32, s_cmp32);
+    size_t n = roster_log_count(self->roster);
+    for (size_t i = 0; i < n; i++) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) != PARLEY_OK
+            || !s_has((const uint8_t(*)[32])self->fresh, self->n_fresh, e.id)) {
+            continue;
+        }
+        core_notify(self->core, "network",
+                    json_pack("{s:s, s:o, s:o, s:b, s:s?}", "type", s_type_name(e.type), "author",
+                              core_json_id(e.author), "target", core_json_id(e.target), "applied",
+                              e.applied, "reason", e.reason));
+    }
+    self->n_fresh = 0;
+}
+
+//  After a fold: rebuilds the derived state and tells the node what changed.
+static void
+s_after_fold(network_t *self)
+{
+    bool was = self->member_seen
+               && s_has((const uint8_t(*)[32])self->members, self->n_members,
+                        identity_ed_pk(self->core->id));
+    uint8_t(*gone)[32] = NULL;
+    size_t n_gone = 0;
+    if (s_rebuild(self, &gone, &n_gone) != PARLEY_OK) {
+        core_txn_fail(self->core, PARLEY_ERR_NOMEM, "cannot fold the roster");
+        return;
+    }
+    bool is = roster_role(self->roster, identity_ed_pk(self->core->id)) != ROSTER_ROLE_NONE;
+    if (is) {
+        self->member_seen = true;
+    }
+    s_notify_fresh(self);
+    network_change_t ch = { (const uint8_t(*)[32])gone, n_gone, was && !is, false };
+    if (ch.self_gone) {
+        //  Removed, or we left: open mode from now on. The log keeps the
+        //  events; the row says we are out.
+        store_network_t row = { .state = STORE_NET_LEFT, .since_ms = core_now(self->core) };
+        memcpy(row.id, self->id, 32);
+        int rc = store_network_set(self->core->store, &row);
+        if (rc != PARLEY_OK) {
+            core_txn_fail(self->core, rc, "cannot record leaving the network");
+        }
+        log_write(&self->core->log, LOG_WARN, "this node is no longer a member of the network");
+        self->active = false;
+        self->n_keys = 0;
+        ch.keys_changed = true;
+        sodium_memzero(self->keys, sizeof self->keys);
+    }
+    if (self->changed) {
+        self->changed(self->arg, &ch);
+    }
+    free(gone);
+}
+
+static int
+s_load_event(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
+{
+    (void)ts;
+    network_t *self = arg;
+    envelope_t env;
+    if (envelope_decode(bytes, len, &env) != PARLEY_OK || env.kind != ENVELOPE_KIND_NET) {
+        return 0; // held in the log but not an event: skipped
+    }
+    int rc = roster_add_event(self->roster, id, env.author, env.ts_ms, env.body, env.body_len);
+    return rc == PARLEY_ERR_NOMEM ? rc : 0;
+}
+
+static int
+s_load_keys(network_t *self)
+{
+    store_netkey_t k[STORE_NETKEYS_MAX];
+    size_t n = 0;
+    int rc = store_netkey_list(self->core->store, k, STORE_NETKEYS_MAX, &n);
+    self->n_keys = rc == PARLEY_OK ? n : 0;
+    for (size_t i = 0; i < self->n_keys; i++) {
+        memcpy(self->keys[i], k[i].secret, 32);
+        self->key_epochs[i] = k[i].epoch;
+    }
+    sodium_memzero(k, sizeof k);
+    return rc;
+}
+
+//  Reads the network row and folds the roster from the log.
+static int
+s_load(network_t *self)
+{
+    roster_destroy(&self->roster);
+    self->active = false;
+    self->stale = false;
+    self->dirty = false;
+    self->n_fresh = 0;
+    store_network_t row;
+    int rc = store_network_get(self->core->store, &row);
+    if (rc == PARLEY_ERR_NOTFOUND || (rc == PARLEY_OK && row.state != STORE_NET_MEMBER)) {
+        uint8_t(*gone)[32] = NULL;
+        size_t n_gone = 0;
+        rc = s_rebuild(self, &gone, &n_gone);
+        free(gone);
+        return rc;
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    memcpy(self->id, row.id, 32);
+    self->roster = roster_new(self->id);
+    if (!self->roster) {
+        return PARLEY_ERR_NOMEM;
+    }
+    uint8_t lo[32], hi[32];
+    memset(lo, 0x00, sizeof lo);
+    memset(hi, 0xFF, sizeof hi);
+    size_t n = 0;
+    rc = store_envelope_range(self->core->store, self->id, 0, lo, INT64_MAX, hi, ROSTER_EVENTS_MAX,
+                              s_load_event, self, &n);
+    if (rc == PARLEY_OK) {
+        rc = roster_fold(self->roster);
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_load_keys(self);
+    }
+    if (rc != PARLEY_OK) {
+        roster_destroy(&self->roster);
+        return rc;
+    }
+    self->active = true;
+    self->member_seen = roster_role(self->roster, identity_ed_pk(self->core->id)) != 0;
+    uint8_t(*gone)[32] = NULL;
+    size_t n_gone = 0;
+    self->n_members = 0; // nobody is "gone" at start
+    rc = s_rebuild(self, &gone, &n_gone);
+    free(gone);
+    replica_set_network(self->replica, self->id);
+    return rc;
+}
+
+//  Before any answer: a rolled-back iteration may have left events in the
+//  roster that are not in the log.
+static void
+s_fresh_state(network_t *self)
+{
+    if (self->stale) {
+        int rc = s_load(self);
+        if (rc != PARLEY_OK) {
+            log_write(&self->core->log, LOG_ERROR, "cannot read the roster: %s",
+                      parley_strerror(rc));
+        }
+    }
+}
+
+network_t *
+network_new(core_t *core, links_t *links, replica_t *replica, network_changed_fn *fn, void *arg,
+            int *err)
+{
+    network_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        *err = PARLEY_ERR_NOMEM;
+        return NULL;
+    }
+    self->core = core;
+    self->links = links;
+    self->replica = replica;
+    self->changed = fn;
+    self->arg = arg;
+    *err = s_load(self);
+    if (*err != PARLEY_OK) {
+        network_destroy(&self);
+    }
+    return self;
+}
+
+void
+network_destroy(network_t **self_p)
+{
+    network_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    roster_destroy(&self->roster);
+    free(self->members);
+    free(self->member_x);
+    free(self->invite_x);
+    free(self->fresh);
+    sodium_memzero(self->keys, sizeof self->keys);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---------------------------------------------------------- questions */
+
+bool
+network_active(const network_t *self)
+{
+    return self && self->active;
+}
+
+const uint8_t *
+network_id(const network_t *self)
+{
+    return network_active(self) ? self->id : NULL;
+}
+
+bool
+network_allows(const network_t *self, const uint8_t pk[32])
+{
+    if (!self || s_permissive(self) || s_self(self, pk)) {
+        return true;
+    }
+    return s_has((const uint8_t(*)[32])self->members, self->n_members, pk);
+}
+
+bool
+network_admits_x(network_t *self, const uint8_t x_pk[32], bool *invite)
+{
+    *invite = false;
+    if (!self || s_permissive(self)) {
+        return true;
+    }
+    s_fresh_state(self);
+    if (s_has((const uint8_t(*)[32])self->member_x, self->n_member_x, x_pk)) {
+        return true;
+    }
+    uint64_t now = core_now(self->core);
+    for (size_t i = 0; i < self->n_invite_x; i++) {
+        if (sodium_memcmp(self->invite_x[i].x, x_pk, 32) == 0
+            && roster_invite_live(self->roster, self->invite_x[i].pk, now)) {
+            *invite = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+network_relay_ok(const network_t *self, const uint8_t pk[32])
+{
+    return !network_active(self) || roster_is_relay(self->roster, pk);
+}
+
+size_t
+network_keys(const network_t *self, uint8_t out[][32], size_t cap)
+{
+    size_t n = network_active(self) ? self->n_keys : 0;
+    n = n < cap ? n : cap;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(out[i], self->keys[i], 32);
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------- ingest */
+
+int
+network_accepts(network_t *self, const envelope_t *env)
+{
+    s_fresh_state(self);
+    if (env->kind != ENVELOPE_KIND_NET) {
+        return network_allows(self, env->author) ? PARLEY_OK : PARLEY_ERR_AUTH;
+    }
+    if (!network_active(self) || sodium_memcmp(env->scope, self->id, 32) != 0) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    roster_event_t ev;
+    int rc = roster_event_decode(env->body, env->body_len, &ev);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    if (roster_event_count(self->roster) >= ROSTER_EVENTS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (s_permissive(self)) {
+        return PARLEY_OK; // still syncing the roster we joined: see the file comment
+    }
+    //  Events of keys the roster knows: current members, and removed ones
+    //  (an admin's actions concurrent with its removal must reach everyone
+    //  for the fold to agree). A stranger's events are only a JOIN that
+    //  proves an invite's secret.
+    if (roster_role(self->roster, env->author) != ROSTER_ROLE_NONE
+        || roster_is_removed(self->roster, env->author)) {
+        return PARLEY_OK;
+    }
+    if (ev.type == ROSTER_JOIN
+        && roster_join_proof_verify(ev.key, self->id, env->author, ev.text, ev.text_len, ev.proof)
+               == PARLEY_OK) {
+        return PARLEY_OK;
+    }
+    return PARLEY_ERR_AUTH;
+}
+
+void
+network_stored(network_t *self, const envelope_t *env, const uint8_t id[32])
+{
+    if (!network_active(self) || env->kind != ENVELOPE_KIND_NET) {
+        return;
+    }
+    int rc = roster_add_event(self->roster, id, env->author, env->ts_ms, env->body, env->body_len);
+    if (rc == PARLEY_ERR_NOMEM) {
+        core_txn_fail(self->core, rc, "cannot hold a network event");
+        return;
+    }
+    if (rc != PARLEY_OK) {
+        return; // held already (DUPLICATE), or refused as network_accepts would have
+    }
+    self->dirty = true;
+    if (self->n_fresh == self->cap_fresh) {
+        size_t cap = self->cap_fresh ? self->cap_fresh * 2 : 64;
+        uint8_t(*grown)[32] = realloc(self->fresh, cap * 32);
+        if (!grown) {
+            return; // its notification is lost; the event is not
+        }
+        self->fresh = grown;
+        self->cap_fresh = cap;
+    }
+    memcpy(self->fresh[self->n_fresh++], id, 32);
+}
+
+void
+network_settle(network_t *self)
+{
+    if (!network_active(self) || !self->dirty) {
+        return;
+    }
+    self->dirty = false;
+    int rc = roster_fold(self->roster);
+    if (rc != PARLEY_OK) {
+        core_txn_fail(self->core, rc, "cannot fold the roster");
+        return;
+    }
+    s_after_fold(self);
+}
+
+void
+network_rollback(network_t *self)
+{
+    if (self) {
+        self->stale = true;
+    }
+}
+
+/* ---------------------------------------------------------- authoring */
+
+//  Authors ev as our next network event (parents: the heads), stores it,
+//  folds, and queues its push to every member. *id_out its id.
+static int
+s_author(network_t *self, const roster_event_t *ev, uint8_t id_out[32])
+{
+    core_t *core = self->core;
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t body_len = 0;
+    int rc = roster_event_build(self->roster, ev, body, sizeof body, &body_len);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = ENVELOPE_KIND_NET;
+    memcpy(env.author, identity_ed_pk(core->id), 32);
+    memcpy(env.scope, self->id, 32);
+    rc = store_seq_next(core->store, env.author, env.scope, &env.seq);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    env.ts_ms = core_now(core);
+    env.body = body;
+    env.body_len = body_len;
+    size_t len = 0;
+    rc = envelope_seal(&env, identity_ed_sk(core->id), self->buf, sizeof self->buf, &len);
+    if (rc == PARLEY_OK) {
+        rc = envelope_sealed_view(&env, self->buf, len);
+    }
+    if (rc == PARLEY_OK) {
+        envelope_id(&env, id_out);
+        rc = store_envelope_put(core->store, &env, id_out, env.ts_ms);
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    network_stored(self, &env, id_out);
+    replica_stored(self->replica, NULL, &env, id_out);
+    network_settle(self);
+    return core->txn_failed ? core->txn_rc : PARLEY_OK;
+}
+
+//  The log entry of event id after the last fold: applied, or why not.
+static bool
+s_applied(const network_t *self, const uint8_t id[32], const char **why)
+{
+    size_t n = roster_log_count(self->roster);
+    for (size_t i = n; i-- > 0;) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) == PARLEY_OK && memcmp(e.id, id, 32) == 0) {
+            *why = e.reason;
+            return e.applied;
+        }
+    }
+    *why = "the event is not part of the roster yet (its parents are missing)";
+    return false;
+}
+
+static int
+s_need_admin(network_t *self, const char **why)
+{
+    s_fresh_state(self);
+    if (!network_active(self)) {
+        *why = "this node is in no network (parley network create NAME, or parley join CODE)";
+        return PARLEY_ERR_STATE;
+    }
+    if (roster_role(self->roster, identity_ed_pk(self->core->id)) != ROSTER_ROLE_ADMIN) {
+        *why = "only an admin of the network can do that";
+        return PARLEY_ERR_STATE;
+    }
+    return PARLEY_OK;
+}
+
+static bool
+s_text_ok(const char *s, size_t max)
+{
+    return s && strlen(s) <= max;
+}
+
+int
+network_create(network_t *self, const char *name, const char *my_name, json_t **out,
+               const char **why)
+{
+    *out = NULL;
+    s_fresh_state(self);
+    if (network_active(self)) {
+        *why = "this node is in a network already (parley network leave first)";
+        return PARLEY_ERR_STATE;
+    }
+    my_name = my_name ? my_name : "";
+    if (!name || !name[0] || !s_text_ok(name, ROSTER_NAME_MAX)
+        || !s_text_ok(my_name, ROSTER_NAME_MAX)) {
+        *why = "a network name is 1 to 64 bytes, and a member name at most 64";
+        return PARLEY_ERR_LIMIT;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_CREATE;
+    randombytes_buf(ev.salt, sizeof ev.salt);
+    ev.text = (const uint8_t *)name;
+    ev.text_len = strlen(name);
+    ev.text2 = (const uint8_t *)my_name;
+    ev.text2_len = strlen(my_name);
+    uint8_t probe[ROSTER_BODY_MAX];
+    size_t plen = 0;
+    int rc = roster_event_encode(&ev, probe, sizeof probe, &plen); // names checked before any write
+    if (rc != PARLEY_OK) {
+        *why = "a name must be UTF-8 text without control characters";
+        return rc;
+    }
+    uint8_t id[32];
+    roster_network_id(identity_ed_pk(self->core->id), ev.salt, id);
+    store_network_t row = { .state = STORE_NET_MEMBER, .since_ms = core_now(self->core) };
+    memcpy(row.id, id, 32);
+    rc = store_network_set(self->core->store, &row);
+    if (rc != PARLEY_OK) {
+        *why = "cannot record the network";
+        return rc;
+    }
+    memcpy(self->id, id, 32);
+    roster_destroy(&self->roster);
+    self->roster = roster_new(id);
+    if (!self->roster) {
+        return PARLEY_ERR_NOMEM;
+    }
+    self->active = true;
+    self->member_seen = false;
+    self->n_members = 0;
+    replica_set_network(self->replica, id);
+    uint8_t eid[32];
+    rc = s_author(self, &ev, eid);
+    if (rc != PARLEY_OK) {
+        *why = "cannot write the network's first event";
+        return rc;
+    }
+    *out = network_show(self);
+    return PARLEY_OK;
+}
+
+int
+network_leave(network_t *self, json_t **out, const char **why)
+{
+    *out = NULL;
+    s_fresh_state(self);
+    if (!network_active(self)) {
+        *why = "this node is in no network";
+        return PARLEY_ERR_STATE;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_REMOVE;
+    memcpy(ev.key, identity_ed_pk(self->core->id), 32);
+    uint8_t id[32], nid[32];
+    memcpy(nid, self->id, 32);
+    int rc = s_author(self, &ev, id);
+    if (rc != PARLEY_OK) {
+        *why = "cannot write the leave event";
+        return rc;
+    }
+    if (network_active(self)) {
+        //  Not a member in our own fold (still syncing): we leave all the same.
+        store_network_t row = { .state = STORE_NET_LEFT, .since_ms = core_now(self->core) };
+        memcpy(row.id, self->id, 32);
+        rc = store_network_set(self->core->store, &row);
+        if (rc != PARLEY_OK) {
+            *why = "cannot record leaving";
+            return rc;
+        }
+        self->active = false;
+    }
+    *out = json_pack("{s:b, s:o}", "left", 1, "id", core_json_id(nid));
+    return PARLEY_OK;
+}
+
+//  Checks an admin action on target (a current member; seniority as the fold has it).
+static int
+s_check_target(network_t *self, const uint8_t pk[32], bool self_ok, const char **why)
+{
+    if (roster_role(self->roster, pk) == ROSTER_ROLE_NONE) {
+        *why = "that key is not a member of the network";
+        return PARLEY_ERR_NOTFOUND;
+    }
+    if (s_self(self, pk)) {
+        if (self_ok) {
+            return PARLEY_OK;
+        }
+        *why = "not on yourself";
+        return PARLEY_ERR_STATE;
+    }
+    uint32_t mine = roster_rank(self->roster, identity_ed_pk(self->core->id));
+    uint32_t theirs = roster_rank(self->roster, pk);
+    if (theirs != ROSTER_RANK_NONE && theirs <= mine) {
+        *why = "an admin can act only on members and on admins junior to it";
+        return PARLEY_ERR_STATE;
+    }
+    return PARLEY_OK;
+}
+
+static int
+s_admin_act(network_t *self, roster_event_t *ev, const char **why)
+{
+    uint8_t id[32];
+    int rc = s_author(self, ev, id);
+    if (rc != PARLEY_OK) {
+        *why = "cannot write the event";
+        return rc;
+    }
+    const char *reason = NULL;
+    if (!s_applied(self, id, &reason)) {
+        *why = reason ? reason : "the roster did not apply it";
+        return PARLEY_ERR_STATE;
+    }
+    return PARLEY_OK;
+}
+
+int
+network_remove(network_t *self, const uint8_t pk[32], const char *reason, json_t **out,
+               const char **why)
+{
+    *out = NULL;
+    int rc = s_need_admin(self, why);
+    if (rc == PARLEY_OK) {
+        rc = s_check_target(self, pk, false, why);
+    }
+    reason = reason ? reason : "";
+    if (rc == PARLEY_OK && !s_text_ok(reason, ROSTER_REASON_MAX)) {
+        *why = "a reason is at most 200 bytes";
+        rc = PARLEY_ERR_LIMIT;
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_REMOVE;
+    memcpy(ev.key, pk, 32);
+    ev.text = (const uint8_t *)reason;
+    ev.text_len = strlen(reason);
+    rc = s_admin_act(self, &ev, why);
+    if (rc == PARLEY_OK) {
+        *out = json_pack("{s:o, s:b}", "id", core_json_id(pk), "removed", 1);
+    }
+    return rc;
+}
+
+int
+network_set_role(network_t *self, const uint8_t pk[32], uint8_t role, json_t **out,
+                 const char **why)
+{
+    *out = NULL;
+    int rc = s_need_admin(self, why);
+    if (rc == PARLEY_OK) {
+        rc = s_check_target(self, pk, false, why);
+    }
+    if (rc == PARLEY_OK && roster_role(self->roster, pk) == role) {
+        *why = "it has that role already";
+        rc = PARLEY_ERR_EXISTS;
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_ROLE;
+    memcpy(ev.key, pk, 32);
+    ev.role = role;
+    rc = s_admin_act(self, &ev, why);
+    if (rc == PARLEY_OK) {
+        *out = json_pack("{s:o, s:s}", "id", core_json_id(pk), "role",
+                         role == ROSTER_ROLE_ADMIN ? "admin" : "member");
+    }
+    return rc;
+}
+
+int
+network_set_relay(network_t *self, const uint8_t pk[32], bool on, json_t **out, const char **why)
+{
+    *out = NULL;
+    int rc = s_need_admin(self, why);
+    if (rc == PARLEY_OK && roster_role(self->roster, pk) == ROSTER_ROLE_NONE) {
+        *why = "that key is not a member of the network";
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == PARLEY_OK && roster_is_relay(self->roster, pk) == on) {
+        *why = on ? "it is a relay already" : "it is not a relay";
+        rc = PARLEY_ERR_EXISTS;
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_RELAY;
+    memcpy(ev.key, pk, 32);
+    ev.on = on ? 1 : 0;
+    rc = s_admin_act(self, &ev, why);
+    if (rc == PARLEY_OK) {
+        *out = json_pack("{s:o, s:b}", "id", core_json_id(pk), "relay", on);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- invites */
+
+//  Parses "tcp://a.b.c.d:port" style endpoints of ours: a wildcard host is
+//  replaced by each IPv4 address of an interface that is up (loopback last,
+//  and only when there is no other).
+static size_t
+s_our_endpoints(const network_t *self, invite_endpoint_t *out, size_t cap)
+{
+    const char *ep = self->core->endpoint;
+    const char *colon = strrchr(ep, ':');
+    if (!colon || cap == 0) {
+        return 0;
+    }
+    size_t n = 0;
+    if (strncmp(ep, "tcp://0.0.0.0:", 14) != 0) {
+        if (endpoint_valid(ep, strlen(ep))) {
+            snprintf(out[0].endpoint, sizeof out[0].endpoint, "%s", ep);
+            memcpy(out[0].pk, identity_ed_pk(self->core->id), 32);
+            n = 1;
+        }
+        return n;
+    }
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0) {
+        return 0;
+    }
+    char lo[PARLEY_ENDPOINT_MAX + 1] = "";
+    for (struct ifaddrs *i = ifs; i && n < cap; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP)) {
+            continue;
+        }
+        char host[INET_ADDRSTRLEN];
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)i->ifa_addr;
+        if (!inet_ntop(AF_INET, &sin->sin_addr, host, sizeof host)) {
+            continue;
+        }
+        char buf[PARLEY_ENDPOINT_MAX + 1];
+        snprintf(buf, sizeof buf, "tcp://%s%s", host, colon);
+        if (!endpoint_valid(buf, strlen(buf))) {
+            continue;
+        }
+        if (i->ifa_flags & IFF_LOOPBACK) {
+            snprintf(lo, sizeof lo, "%s", buf);
+            continue;
+        }
+        snprintf(out[n].endpoint, sizeof out[n].endpoint, "%s", buf);
+        memcpy(out[n].pk, identity_ed_pk(self->core->id), 32);
+        n++;
+    }
+    freeifaddrs(ifs);
+    if (n == 0 && lo[0]) {
+        snprintf(out[0].endpoint, sizeof out[0].endpoint, "%s", lo);
+        memcpy(out[0].pk, identity_ed_pk(self->core->id), 32);
+        n = 1;
+    }
+    return n;
+}
+
+int
+network_invite(network_t *self, const char *label, uint8_t role, uint64_t ttl_ms, uint16_t uses,
+               json_t **out, const char **why)
+{
+    *out = NULL;
+    int rc = s_need_admin(self, why);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    label = label ? label : "";
+    if (!s_text_ok(label, ROSTER_NAME_MAX) || uses < 1 || uses > ROSTER_INVITE_USES_MAX
+        || (role != ROSTER_ROLE_MEMBER && role != ROSTER_ROLE_ADMIN) || ttl_ms == 0) {
+        *why = "a label is at most 64 bytes, uses 1 to 1000, a role member or admin, and the"
+               " expiry in the future";
+        return PARLEY_ERR_LIMIT;
+    }
+    invite_code_t code;
+    memset(&code, 0, sizeof code);
+    memcpy(code.network_id, self->id, 32);
+    invite_secret_new(code.secret);
+    uint64_t now = core_now(self->core);
+    code.expires_ms = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
+    memcpy(code.inviter_pk, identity_ed_pk(self->core->id), 32);
+    //  Where to reach the network: us (our own addresses), then up to the
+    //  rest of INVITE_ENDPOINTS_MAX members we are connected to over our
+    //  DEALER (whose endpoints we know work), so the inviter may be offline.
+    code.n = s_our_endpoints(self, code.endpoints, INVITE_ENDPOINTS_MAX - 1);
+    for (size_t i = 0; i < links_count(self->links) && code.n < INVITE_ENDPOINTS_MAX; i++) {
+        link_t *l = links_at(self->links, i);
+        const char *ep = link_endpoint(l);
+        if (link_online(l) && link_dealer_up(l) && ep && ep[0]
+            && roster_role(self->roster, link_pk(l)) != ROSTER_ROLE_NONE
+            && endpoint_valid(ep, strlen(ep))) {
+            snprintf(code.endpoints[code.n].endpoint, sizeof code.endpoints[code.n].endpoint, "%s",
+                     ep);
+            memcpy(code.endpoints[code.n].pk, link_pk(l), 32);
+            code.n++;
+        }
+    }
+    if (code.n == 0) {
+        sodium_memzero(&code, sizeof code);
+        *why = "this node has no address a joiner could dial (listen on tcp://ADDR:PORT)";
+        return PARLEY_ERR_STATE;
+    }
+    uint8_t ed_pk[32], ed_sk[64], x_pk[32], x_sk[32];
+    rc = invite_keys(code.secret, ed_pk, ed_sk, x_pk, x_sk);
+    sodium_memzero(ed_sk, sizeof ed_sk);
+    sodium_memzero(x_sk, sizeof x_sk);
+    char text[INVITE_CODE_MAX + 1];
+    size_t tlen = 0;
+    if (rc == PARLEY_OK) {
+        rc = invite_code_encode(&code, text, sizeof text, &tlen);
+    }
+    if (rc != PARLEY_OK) {
+        sodium_memzero(&code, sizeof code);
+        *why = "cannot make the invite code";
+        return rc;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_INVITE;
+    memcpy(ev.key, ed_pk, 32);
+    ev.role = role;
+    ev.expires_ms = code.expires_ms;
+    ev.uses = uses;
+    ev.text = (const uint8_t *)label;
+    ev.text_len = strlen(label);
+    rc = s_admin_act(self, &ev, why);
+    if (rc == PARLEY_OK) {
+        json_t *eps = json_array();
+        for (size_t i = 0; i < code.n; i++) {
+            json_array_append_new(eps, json_string(code.endpoints[i].endpoint));
+        }
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(ed_pk, sid);
+        *out = json_pack("{s:s%, s:s, s:s, s:s, s:I, s:i, s:o}", "code", text, tlen, "invite_id",
+                         sid, "role", role == ROSTER_ROLE_ADMIN ? "admin" : "member", "label",
+                         label, "expires_ms", (json_int_t)code.expires_ms, "uses", (int)uses,
+                         "endpoints", eps);
+    }
+    sodium_memzero(text, sizeof text);
+    sodium_memzero(&code, sizeof code);
+    return rc;
+}
+
+json_t *
+network_invites(network_t *self)
+{
+    s_fresh_state(self);
+    json_t *arr = json_array();
+    size_t n = network_active(self) ? roster_invite_count(self->roster) : 0;
+    uint64_t now = core_now(self->core);
+    for (size_t i = 0; i < n; i++) {
+        roster_invite_t v;
+        if (roster_invite_at(self->roster, i, &v) != PARLEY_OK) {
+            continue;
+        }
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(v.invite_pk, sid);
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:o, s:o, s:s, s:I, s:i, s:i, s:b, s:b}", "invite_id", sid, "author",
+                      core_json_id(v.author), "author_short", core_json_short_id(v.author), "role",
+                      v.role == ROSTER_ROLE_ADMIN ? "admin" : "member", "expires_ms",
+                      (json_int_t)v.expires_ms, "uses", (int)v.uses, "used", (int)v.used, "revoked",
+                      v.revoked, "live", roster_invite_live(self->roster, v.invite_pk, now)));
+    }
+    return arr;
+}
+
+int
+network_revoke(network_t *self, const char *arg, json_t **out, const char **why)
+{
+    *out = NULL;
+    int rc = s_need_admin(self, why);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    uint8_t pk[32];
+    bool found = false;
+    invite_code_t code;
+    invite_err_t err = INVITE_OK;
+    if (strncasecmp(arg, "parley-invite:", 14) == 0) {
+        rc = invite_code_decode(arg, strlen(arg), &code, &err);
+        if (rc != PARLEY_OK) {
+            *why = invite_strerror(err);
+            return rc;
+        }
+        uint8_t ed_sk[64], x_pk[32], x_sk[32];
+        rc = invite_keys(code.secret, pk, ed_sk, x_pk, x_sk);
+        sodium_memzero(ed_sk, sizeof ed_sk);
+        sodium_memzero(x_sk, sizeof x_sk);
+        sodium_memzero(&code, sizeof code);
+        found = rc == PARLEY_OK;
+    } else {
+        size_t alen = strlen(arg);
+        size_t n = roster_invite_count(self->roster);
+        for (size_t i = 0; i < n && alen >= 4 && alen <= PARLEY_NODE_ID_STRLEN; i++) {
+            roster_invite_t v;
+            char full[PARLEY_NODE_ID_STRLEN + 1];
+            if (roster_invite_at(self->roster, i, &v) != PARLEY_OK) {
+                continue;
+            }
+            identity_node_id(v.invite_pk, full);
+            if (strncasecmp(full, arg, alen) == 0) {
+                if (found) {
+                    *why = "more than one invite starts with that: give more characters";
+                    return PARLEY_ERR_AMBIGUOUS;
+                }
+                memcpy(pk, v.invite_pk, 32);
+                found = true;
+            }
+        }
+    }
+    bool known = false;
+    for (size_t i = 0; found && i < roster_invite_count(self->roster) && !known; i++) {
+        roster_invite_t v;
+        known = roster_invite_at(self->roster, i, &v) == PARLEY_OK
+                && memcmp(v.invite_pk, pk, 32) == 0 && !v.revoked;
+    }
+    if (!known) {
+        *why = "no such invite (or it is revoked already)";
+        return PARLEY_ERR_NOTFOUND;
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_REVOKE;
+    memcpy(ev.key, pk, 32);
+    rc = s_admin_act(self, &ev, why);
+    if (rc == PARLEY_OK) {
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(pk, sid);
+        *out = json_pack("{s:s, s:b}", "invite_id", sid, "revoked", 1);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- views */
+
+static const char *
+s_role_name(uint8_t role)
+{
+    return role == ROSTER_ROLE_ADMIN ? "admin" : role == ROSTER_ROLE_MEMBER ? "member" : "none";
+}
+
+json_t *
+network_show(network_t *self)
+{
+    s_fresh_state(self);
+    if (!network_active(self)) {
+        return json_pack("{s:s}", "mode", "open");
+    }
+    const roster_t *r = self->roster;
+    json_t *members = json_array(), *admins = json_array(), *relays = json_array();
+    for (size_t i = 0; i < roster_member_count(r); i++) {
+        roster_member_t m;
+        if (roster_member_at(r, i, &m) != PARLEY_OK) {
+            continue;
+        }
+        json_array_append_new(
+            members,
+            json_pack("{s:o, s:o, s:s%, s:s, s:o, s:b, s:o, s:o, s:I, s:b}", "id",
+                      core_json_id(m.pk), "short_id", core_json_short_id(m.pk), "name",
+                      (const char *)m.name, m.name_len, "role", s_role_name(m.role), "rank",
+                      m.rank == ROSTER_RANK_NONE ? json_null() : json_integer(m.rank), "relay",
+                      m.relay, "added_by", core_json_id(m.added_by), "added_by_short",
+                      core_json_short_id(m.added_by), "added_ms", (json_int_t)m.added_ts,
+                      "via_invite", m.via_invite));
+    }
+    for (size_t i = 0; i < roster_admin_count(r); i++) {
+        json_array_append_new(admins, core_json_id(roster_admin_at(r, i)));
+    }
+    for (size_t i = 0; i < roster_relay_count(r); i++) {
+        json_array_append_new(relays, core_json_id(roster_relay_at(r, i)));
+    }
+    size_t name_len = 0;
+    const uint8_t *name = roster_name(r, &name_len);
+    char nid[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(self->id, nid); // the same base32 text as a node id
+    const uint8_t *founder = roster_founder(r);
+    return json_pack(
+        "{s:s, s:s, s:s%, s:o, s:o, s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "mode", "network", "id",
+        nid, "name", name ? (const char *)name : "", name_len, "founder", s_key_json(founder),
+        "founder_short", founder ? core_json_short_id(founder) : json_null(), "role",
+        s_role_name(roster_role(r, identity_ed_pk(self->core->id))), "epoch",
+        (json_int_t)(self->n_keys ? self->key_epochs[0] : 0), "events",
+        (json_int_t)roster_event_count(r), "pending", (json_int_t)roster_pending_count(r),
+        "members", members, "admins", admins, "relays", relays);
+}
+
+json_t *
+network_log(network_t *self, size_t limit)
+{
+    s_fresh_state(self);
+    json_t *arr = json_array();
+    if (!network_active(self)) {
+        return arr;
+    }
+    size_t n = roster_log_count(self->roster);
+    size_t from = limit && n > limit ? n - limit : 0;
+    for (size_t i = from; i < n; i++) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) != PARLEY_OK) {
+            continue;
+        }
+        char eid[65];
+        if (hex_encode(e.id, 32, eid, sizeof eid) != PARLEY_OK) {
+            continue;
+        }
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:s?}", "event_id", eid,
+                      "type", s_type_name(e.type), "author", core_json_id(e.author), "author_short",
+                      core_json_short_id(e.author), "author_name", s_name_json(self, e.author),
+                      "target", core_json_id(e.target), "target_short",
+                      core_json_short_id(e.target), "target_name", s_name_json(self, e.target),
+                      "ts_ms", (json_int_t)e.ts_ms, "applied", e.applied, "reason", e.reason));
+    }
+    return arr;
+}
