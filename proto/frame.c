@@ -10,10 +10,13 @@
 #include "frame.h"
 #include "addr.h"
 
+#include <sodium.h>
 #include <string.h>
 
 #include "bytes.h"
 #include "dm.h"
+#include "netkey.h"
+#include "roster.h"
 #include "selftest.h"
 #include "sync.h"
 
@@ -153,6 +156,101 @@ s_decode_peers(bytes_reader_t *r, frame_t *f)
     return PARLEY_OK;
 }
 
+/*  n ids of 32 bytes, each strictly above the one before it (so no two
+ *  equal): one encoding per set of heads. */
+static bool
+s_ascending(const uint8_t *ids, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (memcmp(ids + (i - 1) * S_ID_LEN, ids + i * S_ID_LEN, S_ID_LEN) >= 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*  DONE's status and reason: refused may say why, added says nothing. */
+static int
+s_check_done(uint8_t status, const uint8_t *why, size_t why_len)
+{
+    if (status != FRAME_JOIN_ADDED && status != FRAME_JOIN_REFUSED) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (why_len > ROSTER_REASON_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (status == FRAME_JOIN_ADDED && why_len != 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    return roster_text_valid(why, why_len) ? PARLEY_OK : PARLEY_ERR_MALFORMED;
+}
+
+static int
+s_decode_join(bytes_reader_t *r, frame_t *f)
+{
+    f->step = bytes_get_u8(r);
+    if (!bytes_reader_ok(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    switch (f->step) {
+    case FRAME_JOIN_ASK: f->network_id = bytes_view(r, 32); return PARLEY_OK;
+    case FRAME_JOIN_HEADS: {
+        size_t n = bytes_get_u8(r);
+        if (!bytes_reader_ok(r) || n == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        if (n > ROSTER_PARENTS_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        f->heads = bytes_view(r, n * S_ID_LEN);
+        if (!f->heads || !s_ascending(f->heads, n)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        f->n_heads = n;
+        return PARLEY_OK;
+    }
+    case FRAME_JOIN_DONE: {
+        f->status = bytes_get_u8(r);
+        size_t len = bytes_get_u8(r);
+        if (!bytes_reader_ok(r)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        if (len > ROSTER_REASON_MAX) {
+            return PARLEY_ERR_LIMIT;
+        }
+        const uint8_t *why = bytes_view(r, len);
+        if (!bytes_reader_ok(r)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        int rc = s_check_done(f->status, why, len);
+        if (rc != PARLEY_OK) {
+            return rc;
+        }
+        f->why = (const char *)why;
+        f->why_len = len;
+        return PARLEY_OK;
+    }
+    /* A later version may add steps, as it may add frame types. */
+    default: return PARLEY_ERR_UNSUPPORTED;
+    }
+}
+
+static int
+s_decode_netkey(bytes_reader_t *r, frame_t *f)
+{
+    f->network_id = bytes_view(r, 32);
+    f->epoch = bytes_get_u32(r);
+    f->secret = bytes_view(r, NETKEY_SECRET_LEN);
+    f->author = bytes_view(r, 32);
+    f->sig = bytes_view(r, NETKEY_SIG_LEN);
+    if (!bytes_reader_ok(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    /* No honest member draws the all-zero secret: it would key every
+     * network's records alike. */
+    return sodium_is_zero(f->secret, NETKEY_SECRET_LEN) ? PARLEY_ERR_MALFORMED : PARLEY_OK;
+}
+
 static int
 s_decode_payload(bytes_reader_t *r, frame_t *f)
 {
@@ -181,6 +279,8 @@ s_decode_payload(bytes_reader_t *r, frame_t *f)
         f->prefixes = rc == PARLEY_OK ? p + 2 : NULL;
         return rc;
     }
+    case FRAME_JOIN: return s_decode_join(r, f);
+    case FRAME_NETKEY: return s_decode_netkey(r, f);
     default: return PARLEY_ERR_UNSUPPORTED;
     }
 }
@@ -478,6 +578,94 @@ frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len)
     return s_finish(&w, out, out_len);
 }
 
+int
+frame_encode_join_ask(const uint8_t network_id[32], uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (!network_id) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_JOIN, out, cap);
+    bytes_put_u8(&w, FRAME_JOIN_ASK);
+    bytes_put(&w, network_id, 32);
+    return s_finish(&w, out, out_len);
+}
+
+int
+frame_encode_join_heads(const uint8_t *heads, size_t n, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (n > ROSTER_PARENTS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!heads || n == 0 || !s_ascending(heads, n)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_JOIN, out, cap);
+    bytes_put_u8(&w, FRAME_JOIN_HEADS);
+    bytes_put_u8(&w, (uint8_t)n);
+    bytes_put(&w, heads, n * S_ID_LEN);
+    return s_finish(&w, out, out_len);
+}
+
+int
+frame_encode_join_done(uint8_t status, const char *why, size_t why_len, uint8_t *out, size_t cap,
+                       size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (why_len > 0 && !why) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    int rc = s_check_done(status, (const uint8_t *)why, why_len);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_JOIN, out, cap);
+    bytes_put_u8(&w, FRAME_JOIN_DONE);
+    bytes_put_u8(&w, status);
+    bytes_put_u8(&w, (uint8_t)why_len);
+    bytes_put(&w, why, why_len);
+    return s_finish(&w, out, out_len);
+}
+
+int
+frame_encode_netkey(const uint8_t network_id[32], uint32_t epoch, const uint8_t secret[32],
+                    const uint8_t author[32], const uint8_t sig[64], uint8_t *out, size_t cap,
+                    size_t *out_len)
+{
+    if (!out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (!network_id || !secret || !author || !sig || sodium_is_zero(secret, NETKEY_SECRET_LEN)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    bytes_writer_t w;
+    s_begin(&w, FRAME_NETKEY, out, cap);
+    bytes_put(&w, network_id, 32);
+    bytes_put_u32(&w, epoch);
+    bytes_put(&w, secret, NETKEY_SECRET_LEN);
+    bytes_put(&w, author, 32);
+    bytes_put(&w, sig, NETKEY_SIG_LEN);
+    int rc = s_finish(&w, out, out_len);
+    if (rc != PARLEY_OK && out && cap > 0) {
+        sodium_memzero(out, cap); /* a partial frame may hold part of the secret */
+    }
+    return rc;
+}
+
 /* ---------------------------------------------------------------- self-test */
 
 static bool
@@ -495,7 +683,14 @@ s_views_inside(const frame_t *f, const uint8_t *buf, size_t len)
               && s_inside(f->tag, f->tag_len, buf, len)
               && s_inside(f->bundle, f->bundle_len, buf, len)
               && s_inside(f->ids, f->n_ids * S_ID_LEN, buf, len)
-              && f->n_endpoints <= PARLEY_HELLO_ENDPOINTS_MAX && f->n_envelopes <= PARLEY_BATCH_MAX;
+              && s_inside(f->network_id, f->network_id ? 32 : 0, buf, len)
+              && s_inside(f->heads, f->n_heads * S_ID_LEN, buf, len)
+              && s_inside(f->why, f->why_len, buf, len)
+              && s_inside(f->secret, f->secret ? 32 : 0, buf, len)
+              && s_inside(f->author, f->author ? 32 : 0, buf, len)
+              && s_inside(f->sig, f->sig ? 64 : 0, buf, len) && f->n_heads <= ROSTER_PARENTS_MAX
+              && f->why_len <= ROSTER_REASON_MAX && f->n_endpoints <= PARLEY_HELLO_ENDPOINTS_MAX
+              && f->n_envelopes <= PARLEY_BATCH_MAX;
     for (size_t i = 0; ok && i < f->n_endpoints; i++) {
         ok = f->endpoint_lens[i] >= 1 && s_inside(f->endpoints[i], f->endpoint_lens[i], buf, len);
     }
@@ -727,6 +922,140 @@ s_test_small_frames(uint8_t *buf, size_t cap)
     CHECK(frame_decode(NULL, 0, &f) == PARLEY_ERR_MALFORMED);
 }
 
+static void
+s_test_join(uint8_t *buf, size_t cap)
+{
+    uint8_t net[32];
+    memset(net, 0x42, sizeof net);
+    size_t len = 0;
+    frame_t f;
+    CHECK(frame_encode_join_ask(net, buf, cap, &len) == 0 && len == 35);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_JOIN && f.step == FRAME_JOIN_ASK);
+    CHECK(f.network_id == buf + 3 && memcmp(f.network_id, net, 32) == 0);
+    const size_t ask_struct[] = { 0, 1, 2 };
+    s_attack(buf, len, ask_struct, 3);
+    CHECK(frame_encode_join_ask(net, buf, 34, &len) == PARLEY_ERR_LIMIT && len == 0);
+    CHECK(frame_encode_join_ask(NULL, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+
+    /* HEADS: the most there may be, then two, every structural byte. */
+    uint8_t heads[(ROSTER_PARENTS_MAX + 1) * 32];
+    for (size_t i = 0; i < ROSTER_PARENTS_MAX + 1; i++) {
+        memset(heads + i * 32, 0xee, 32);
+        heads[i * 32] = (uint8_t)(0x10 + i); /* ascending: the first byte decides */
+    }
+    CHECK(frame_encode_join_heads(heads, ROSTER_PARENTS_MAX, buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.n_heads == ROSTER_PARENTS_MAX);
+    CHECK(frame_encode_join_heads(heads, ROSTER_PARENTS_MAX + 1, buf, cap, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(frame_encode_join_heads(heads, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_join_heads(heads, 2, buf, cap, &len) == 0 && len == 4 + 64);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.step == FRAME_JOIN_HEADS && f.n_heads == 2);
+    CHECK(f.heads == buf + 4 && memcmp(f.heads, heads, 64) == 0);
+    const size_t heads_struct[] = { 0, 1, 2, 3 };
+    s_attack(buf, len, heads_struct, 4);
+    /* Equal or descending heads: refused by both sides. */
+    uint8_t twice[64];
+    memcpy(twice, heads, 32);
+    memcpy(twice + 32, heads, 32);
+    CHECK(frame_encode_join_heads(twice, 2, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    memcpy(twice, heads + 32, 32);
+    CHECK(frame_encode_join_heads(twice, 2, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    uint8_t h[4 + 64] = { PARLEY_PROTO_VERSION, FRAME_JOIN, FRAME_JOIN_HEADS, 2 };
+    memcpy(h + 4, twice, 64);
+    CHECK(frame_decode(h, sizeof h, &f) == PARLEY_ERR_MALFORMED);
+    h[3] = 0;
+    CHECK(frame_decode(h, 4, &f) == PARLEY_ERR_MALFORMED);
+    h[3] = ROSTER_PARENTS_MAX + 1;
+    CHECK(frame_decode(h, sizeof h, &f) == PARLEY_ERR_LIMIT);
+
+    /* DONE: added, refused with and without a reason. */
+    CHECK(frame_encode_join_done(FRAME_JOIN_ADDED, NULL, 0, buf, cap, &len) == 0 && len == 5);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.step == FRAME_JOIN_DONE && f.status == 0);
+    CHECK(f.why_len == 0);
+    const size_t added_struct[] = { 0, 1, 2, 4 }; /* status 0 → 1 is a valid refusal */
+    s_attack(buf, len, added_struct, 4);
+    const char *why = "invite used up \xc3\xa9"; /* UTF-8 is fine */
+    CHECK(frame_encode_join_done(FRAME_JOIN_REFUSED, why, strlen(why), buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.status == FRAME_JOIN_REFUSED);
+    CHECK(f.why_len == strlen(why) && memcmp(f.why, why, f.why_len) == 0);
+    const size_t refused_struct[] = { 0, 1, 2, 3, 4 };
+    s_attack(buf, len, refused_struct, 5);
+    CHECK(frame_encode_join_done(FRAME_JOIN_REFUSED, "", 0, buf, cap, &len) == 0 && len == 5);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.why_len == 0);
+    char long_why[ROSTER_REASON_MAX + 1];
+    memset(long_why, 'r', sizeof long_why);
+    CHECK(frame_encode_join_done(1, long_why, ROSTER_REASON_MAX, buf, cap, &len) == 0);
+    CHECK(frame_decode(buf, len, &f) == 0 && f.why_len == ROSTER_REASON_MAX);
+    CHECK(frame_encode_join_done(1, long_why, ROSTER_REASON_MAX + 1, buf, cap, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(frame_encode_join_done(FRAME_JOIN_ADDED, "x", 1, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_join_done(2, NULL, 0, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_join_done(1, NULL, 3, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    /* Controls (C0, DEL, C1), broken UTF-8 and overlong forms: refused. */
+    const char *bad[] = { "a\x1b[2Jb", "a\nb",     "\x7f",         "\xc2\x85",
+                          "\xff",      "\xc0\xaf", "\xed\xa0\x80", "\xe2\x82" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(frame_encode_join_done(1, bad[i], strlen(bad[i]), buf, cap, &len)
+              == PARLEY_ERR_MALFORMED);
+        uint8_t d[16] = { PARLEY_PROTO_VERSION, FRAME_JOIN, FRAME_JOIN_DONE, 1,
+                          (uint8_t)strlen(bad[i]) };
+        memcpy(d + 5, bad[i], strlen(bad[i]));
+        CHECK(frame_decode(d, 5 + strlen(bad[i]), &f) == PARLEY_ERR_MALFORMED);
+    }
+    uint8_t d[8] = { PARLEY_PROTO_VERSION, FRAME_JOIN, FRAME_JOIN_DONE, 0, 1, 'x' };
+    CHECK(frame_decode(d, 6, &f) == PARLEY_ERR_MALFORMED); /* added with a reason */
+    d[3] = 2;
+    d[4] = 0;
+    CHECK(frame_decode(d, 5, &f) == PARLEY_ERR_MALFORMED); /* unknown status */
+    d[3] = 1;
+    d[4] = ROSTER_REASON_MAX + 1;
+    CHECK(frame_decode(d, 5, &f) == PARLEY_ERR_LIMIT); /* refused before it is read */
+
+    /* Steps: none, unknown (a later version's), or cut short. */
+    const uint8_t step0[] = { PARLEY_PROTO_VERSION, FRAME_JOIN, 0 };
+    CHECK(frame_decode(step0, sizeof step0, &f) == PARLEY_ERR_UNSUPPORTED);
+    const uint8_t step4[] = { PARLEY_PROTO_VERSION, FRAME_JOIN, 4 };
+    CHECK(frame_decode(step4, sizeof step4, &f) == PARLEY_ERR_UNSUPPORTED);
+    CHECK(frame_decode(step4, 2, &f) == PARLEY_ERR_MALFORMED);
+}
+
+static void
+s_test_netkey(uint8_t *buf, size_t cap)
+{
+    uint8_t pk[32], sk[64], net[32], secret[32], sig[64];
+    crypto_sign_keypair(pk, sk);
+    memset(net, 0x33, sizeof net);
+    randombytes_buf(secret, sizeof secret);
+    CHECK(netkey_sign(net, 0x01020304u, secret, sk, sig) == PARLEY_OK);
+    size_t len = 0;
+    CHECK(frame_encode_netkey(net, 0x01020304u, secret, pk, sig, buf, cap, &len) == 0);
+    CHECK(len == 2 + 32 + 4 + 32 + 32 + 64);
+    frame_t f;
+    CHECK(frame_decode(buf, len, &f) == 0 && f.type == FRAME_NETKEY && f.epoch == 0x01020304u);
+    CHECK(f.network_id == buf + 2 && f.secret == buf + 38 && f.author == buf + 70);
+    CHECK(f.sig == buf + 102);
+    /* The decoder does not verify; what it returns verifies as signed. */
+    CHECK(netkey_verify(f.network_id, f.epoch, f.secret, f.author, f.sig) == PARLEY_OK);
+    const size_t netkey_struct[] = { 0, 1 };
+    s_attack(buf, len, netkey_struct, 2);
+    /* A changed epoch still parses but no longer verifies. */
+    buf[37] ^= 1;
+    CHECK(frame_decode(buf, len, &f) == 0);
+    CHECK(netkey_verify(f.network_id, f.epoch, f.secret, f.author, f.sig) == PARLEY_ERR_AUTH);
+    buf[37] ^= 1;
+    /* An all-zero secret: refused by both sides. */
+    memset(buf + 38, 0, 32);
+    CHECK(frame_decode(buf, len, &f) == PARLEY_ERR_MALFORMED);
+    uint8_t zero[32] = { 0 };
+    CHECK(frame_encode_netkey(net, 1, zero, pk, sig, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(frame_encode_netkey(net, 1, secret, NULL, sig, buf, cap, &len) == PARLEY_ERR_MALFORMED);
+    /* Out of room: nothing of the secret is left behind. */
+    CHECK(frame_encode_netkey(net, 1, secret, pk, sig, buf, 100, &len) == PARLEY_ERR_LIMIT);
+    CHECK(len == 0 && sodium_is_zero(buf, 100));
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(secret, sizeof secret);
+}
+
 /*  Random mutations of a valid HELLO: never a crash, never a stray view. */
 static void
 s_test_mutations(uint8_t *buf, size_t cap)
@@ -758,7 +1087,8 @@ void
 frame_test(bool verbose)
 {
     if (verbose) {
-        printf(" * frame: every type, truncation, bit flips, limits, mutations\n");
+        printf(" * frame: every type (JOIN steps, NETKEY), truncation, bit flips, limits, "
+               "mutations\n");
     }
     size_t cap = 70000;
     uint8_t *buf = malloc(cap);
@@ -768,6 +1098,8 @@ frame_test(bool verbose)
     s_test_hello_hostile();
     s_test_envelopes(buf, cap);
     s_test_small_frames(buf, cap);
+    s_test_join(buf, cap);
+    s_test_netkey(buf, cap);
     s_test_mutations(buf, cap);
     free(buf);
 }

@@ -19,6 +19,13 @@
  *    RECONCILE flags u8 | [digest 16] | n_blocks u16 | blocks — checked whole by
  *              sync_msg_check (proto/sync.h)
  *    WANT      count u16 (1..4096) | count × 16-byte envelope id prefix
+ *    JOIN      step u8, then by step (SPEC §19.1):
+ *                1 ASK    network_id 32
+ *                2 HEADS  n u8 (1..16) | n × 32-byte event ids, strictly ascending
+ *                3 DONE   status u8 (0 added, 1 refused) | len u8 (<= 200) | reason
+ *                         (UTF-8 without controls; empty when added)
+ *    NETKEY    network_id 32 | epoch u32 | secret 32 (not all zero) | author 32
+ *              | sig 64 — sig is checked by the node (netkey_verify), not here
  *
  *  HELLO's ed_pk must map to the CURVE key the transport authenticated;
  *  node/ checks that. Every other frame from a link before HELLO is dropped.
@@ -68,6 +75,19 @@ typedef struct {
     /* WANT */
     const uint8_t *prefixes; /* n_prefixes × SYNC_PREFIX_LEN */
     size_t n_prefixes;
+    /* JOIN */
+    uint8_t step;              /* FRAME_JOIN_ASK, _HEADS or _DONE */
+    const uint8_t *network_id; /* 32 bytes: JOIN ASK and NETKEY */
+    const uint8_t *heads;      /* HEADS: n_heads × 32, strictly ascending */
+    size_t n_heads;
+    uint8_t status;  /* DONE: FRAME_JOIN_ADDED or _REFUSED */
+    const char *why; /* DONE: reason, UTF-8 without controls, not NUL-terminated */
+    size_t why_len;  /* 0 when added */
+    /* NETKEY (secret views the buffer: the caller wipes the buffer) */
+    uint32_t epoch;
+    const uint8_t *secret; /* 32 bytes, never all zero */
+    const uint8_t *author; /* 32 bytes: the Ed25519 key that signed it */
+    const uint8_t *sig;    /* 64 bytes: netkey_verify() checks it */
 } frame_t;
 
 /*  Decodes one frame; views into buf. */
@@ -101,6 +121,21 @@ int frame_encode_peers(const uint8_t *const *records, const size_t *lens, size_t
 int frame_encode_want(const uint8_t *prefixes, size_t n, uint8_t *out, size_t cap,
                       size_t *out_len) PARLEY_WUR;
 int frame_encode_bye(uint8_t reason, uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+/*  JOIN, one encoder per step. heads: n (1..ROSTER_PARENTS_MAX) ids of 32
+ *  bytes, strictly ascending. DONE: status FRAME_JOIN_ADDED with no reason
+ *  (why_len 0), or FRAME_JOIN_REFUSED with 0..ROSTER_REASON_MAX bytes of
+ *  UTF-8 without controls. */
+int frame_encode_join_ask(const uint8_t network_id[32], uint8_t *out, size_t cap,
+                          size_t *out_len) PARLEY_WUR;
+int frame_encode_join_heads(const uint8_t *heads, size_t n, uint8_t *out, size_t cap,
+                            size_t *out_len) PARLEY_WUR;
+int frame_encode_join_done(uint8_t status, const char *why, size_t why_len, uint8_t *out,
+                           size_t cap, size_t *out_len) PARLEY_WUR;
+/*  NETKEY: sig from netkey_sign() (proto/netkey.h). out then holds the
+ *  secret: the caller wipes it once sent. */
+int frame_encode_netkey(const uint8_t network_id[32], uint32_t epoch, const uint8_t secret[32],
+                        const uint8_t author[32], const uint8_t sig[64], uint8_t *out, size_t cap,
+                        size_t *out_len) PARLEY_WUR;
 
 void frame_test(bool verbose);
 

@@ -17,6 +17,21 @@ enum {
     FRAME_PEERS = 8,
     FRAME_RECONCILE = 9,
     FRAME_WANT = 10,
+    FRAME_JOIN = 11,   /* the join exchange of a private network (SPEC §19.1) */
+    FRAME_NETKEY = 12, /* a network secret of an epoch, member to member (SPEC §19.2) */
+};
+
+/*  JOIN's first payload byte: the step of the exchange. */
+enum {
+    FRAME_JOIN_ASK = 1,   /* joiner → member: network_id */
+    FRAME_JOIN_HEADS = 2, /* member → joiner: the roster heads to name as parents */
+    FRAME_JOIN_DONE = 3,  /* member → joiner: added or refused, with a reason */
+};
+
+/*  JOIN DONE's status byte. */
+enum {
+    FRAME_JOIN_ADDED = 0,
+    FRAME_JOIN_REFUSED = 1,
 };
 
 #endif

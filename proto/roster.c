@@ -52,6 +52,12 @@ s_text_ok(const uint8_t *p, size_t len)
     return true;
 }
 
+bool
+roster_text_valid(const uint8_t *p, size_t len)
+{
+    return (p || len == 0) && s_text_ok(p, len);
+}
+
 static bool
 s_role_ok(uint8_t role)
 {

@@ -96,6 +96,11 @@ typedef struct {
  *  exceeds ROSTER_BODY_MAX. On failure *ev is zeroed. */
 int roster_event_decode(const uint8_t *buf, size_t len, roster_event_t *ev) PARLEY_WUR;
 
+/*  True if the len bytes at p are the text a str8 of §17.2 may hold: strict
+ *  UTF-8 (content_utf8_decode) without C0, DEL or C1 controls. The one
+ *  check for names and reasons of private networks (JOIN DONE's reason too). */
+bool roster_text_valid(const uint8_t *p, size_t len);
+
 /*  Encodes ev into out (cap bytes; ROSTER_BODY_MAX always fits), *len the
  *  length. Refuses what roster_event_decode would reject (same codes);
  *  _LIMIT if cap is too small. *len is 0 on failure. */

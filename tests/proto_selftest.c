@@ -1,10 +1,11 @@
 /*  tests/proto_selftest.c — runs the proto/ class self-tests and checks the
- *  known-answer vectors in tests/vectors/envelope-v1.txt, roster-v1.txt and
- *  invite-v1.txt.
+ *  known-answer vectors in tests/vectors/envelope-v1.txt, roster-v1.txt,
+ *  invite-v1.txt and network-v1.txt.
  *
  *    proto_selftest [-v] [name]              run all tests, or one by name
  *    proto_selftest --print-vectors          regenerate envelope-v1.txt on stdout
  *    proto_selftest --print-vectors invite   regenerate invite-v1.txt on stdout
+ *    proto_selftest --print-vectors network  regenerate network-v1.txt on stdout
  *    proto_selftest --print-roster-vectors   regenerate roster-v1.txt on stdout
  *
  *  Prints "ok <name>" per test; a failed check aborts (the runner reports a
@@ -35,6 +36,7 @@
 #include "../proto/identity.h"
 #include "../proto/invite.h"
 #include "../proto/limits.h"
+#include "../proto/netkey.h"
 #include "../proto/roster.h"
 #include "../proto/selftest.h"
 #include "../proto/sync_answer.h"
@@ -752,6 +754,74 @@ s_invite_vectors_test(bool verbose)
     s_vectors_check(verbose, "invite-v1.txt", s_invite_vectors_compute);
 }
 
+/* ---------------------------------------------------------- network vectors */
+
+/*  Fixed inputs of tests/vectors/network-v1.txt (SPEC §19.4). */
+#define V_NETKEY_EPOCH 7u
+#define V_JOIN_REASON "invite used up"
+
+static s_vectors_t *
+s_network_vectors_compute(void)
+{
+    s_vectors_t *v = calloc(1, sizeof *v);
+    CHECK(v);
+    uint8_t seed[32], pk[32], sk[64], net[32], secret[32], sig[64], heads[2 * 32];
+    for (size_t i = 0; i < 32; i++) {
+        seed[i] = (uint8_t)(0xa0 + i);
+        net[i] = (uint8_t)(0x10 + i);
+        secret[i] = (uint8_t)(0x70 + i);
+        heads[i] = (uint8_t)(0x01 + i);
+        heads[32 + i] = (uint8_t)(0x81 + i);
+    }
+    CHECK(crypto_sign_seed_keypair(pk, sk, seed) == 0);
+    s_add_hex(v, "author_seed", seed, 32);
+    s_add_hex(v, "author_pk", pk, 32);
+    s_add_hex(v, "network_id", net, 32);
+    s_add_u64(v, "netkey_epoch", V_NETKEY_EPOCH);
+    s_add_hex(v, "netkey_secret", secret, 32);
+    CHECK(netkey_sign(net, V_NETKEY_EPOCH, secret, sk, sig) == 0);
+    CHECK(netkey_verify(net, V_NETKEY_EPOCH, secret, pk, sig) == 0);
+    s_add_hex(v, "netkey_sig", sig, 64);
+    uint8_t f[512];
+    size_t len = 0;
+    CHECK(frame_encode_netkey(net, V_NETKEY_EPOCH, secret, pk, sig, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_netkey", f, len);
+    CHECK(frame_encode_join_ask(net, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_join_ask", f, len);
+    s_add_hex(v, "join_heads", heads, sizeof heads);
+    CHECK(frame_encode_join_heads(heads, 2, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_join_heads", f, len);
+    CHECK(frame_encode_join_done(FRAME_JOIN_ADDED, NULL, 0, f, sizeof f, &len) == 0);
+    s_add_hex(v, "frame_join_added", f, len);
+    s_add(v, "join_reason", V_JOIN_REASON);
+    CHECK(frame_encode_join_done(FRAME_JOIN_REFUSED, V_JOIN_REASON, strlen(V_JOIN_REASON), f,
+                                 sizeof f, &len)
+          == 0);
+    s_add_hex(v, "frame_join_refused", f, len);
+    sodium_memzero(sk, sizeof sk);
+    sodium_memzero(f, sizeof f);
+    return v;
+}
+
+static void
+s_network_vectors_print(void)
+{
+    s_vectors_emit(
+        "# Parley private-network vectors: JOIN and NETKEY frames (proto/SPEC.md section 19).\n"
+        "# Regenerate ONLY for a deliberate format change:\n"
+        "#   ./build/proto_selftest --print-vectors network > tests/vectors/network-v1.txt\n"
+        "# Format: name = value; binary values in lower-case hex. author_seed is an\n"
+        "# Ed25519 seed; netkey_sig signs \"parley/netkey/v1\\0\" || network_id ||\n"
+        "# u32 epoch || netkey_secret.\n",
+        s_network_vectors_compute);
+}
+
+static void
+s_network_vectors_test(bool verbose)
+{
+    s_vectors_check(verbose, "network-v1.txt", s_network_vectors_compute);
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void
@@ -787,6 +857,7 @@ static const s_test_t s_tests[] = {
     { "dm", dm_test },
     { "content", content_test },
     { "frame", frame_test },
+    { "netkey", netkey_test },
     { "endpoint", endpoint_test },
     { "txt", txt_test },
     { "addr", addr_test },
@@ -799,6 +870,7 @@ static const s_test_t s_tests[] = {
     { "vectors", s_vectors_test },
     { "roster_vectors", s_roster_vectors_test },
     { "invite_vectors", s_invite_vectors_test },
+    { "network_vectors", s_network_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
@@ -806,7 +878,7 @@ static const s_test_t s_tests[] = {
 static void
 s_usage(FILE *out)
 {
-    fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors [invite] | "
+    fprintf(out, "usage: proto_selftest [-v] [name] | --print-vectors [invite|network] | "
                  "--print-roster-vectors\n  names:");
     for (size_t i = 0; i < S_N_TESTS; i++) {
         fprintf(out, " %s", s_tests[i].name);
@@ -845,6 +917,8 @@ main(int argc, char **argv)
     if (print_vectors) {
         if (only && strcmp(only, "invite") == 0) {
             s_invite_vectors_print();
+        } else if (only && strcmp(only, "network") == 0) {
+            s_network_vectors_print();
         } else if (only) {
             s_usage(stderr);
             return 2;

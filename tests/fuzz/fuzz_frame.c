@@ -14,10 +14,16 @@
  *  top of proto/sync_msg.c: the same bytes back mean the readers lose
  *  nothing and the checker admits one encoding per message. The engine's
  *  answers to such frames are fuzzed by fuzz_sync.c.
+ *
+ *  JOIN (every step) and NETKEY round-trip through their encoders too; the
+ *  seed corpus holds one of each (gen_corpus.c), so the fuzzer starts past
+ *  the type and step bytes. NETKEY's signature is not checked by the decoder
+ *  (the node does it), so any bytes there must round-trip.
  */
 #include "fuzz_common.h"
 
 #include "../../proto/frame.h"
+#include "../../proto/roster.h"
 #include "../../proto/sync_msg.h"
 
 /*  Large enough for any frame; static so the target stays stack-light. */
@@ -135,6 +141,35 @@ s_roundtrip_reconcile(const uint8_t *data, size_t size, const frame_t *f)
     s_check_same(data, size, PARLEY_OK, (size_t)(w.p - s_out));
 }
 
+/*  JOIN, by step; the views must be where the layout puts them. */
+static void
+s_roundtrip_join(const uint8_t *data, size_t size, const frame_t *f)
+{
+    size_t len = 0;
+    FUZZ_CHECK(data[2] == f->step);
+    switch (f->step) {
+    case FRAME_JOIN_ASK:
+        FUZZ_CHECK(f->network_id == data + 3);
+        s_check_same(data, size, frame_encode_join_ask(f->network_id, s_out, sizeof s_out, &len),
+                     len);
+        break;
+    case FRAME_JOIN_HEADS:
+        FUZZ_CHECK(f->n_heads >= 1 && f->n_heads <= ROSTER_PARENTS_MAX && f->heads == data + 4);
+        s_check_same(data, size,
+                     frame_encode_join_heads(f->heads, f->n_heads, s_out, sizeof s_out, &len), len);
+        break;
+    case FRAME_JOIN_DONE:
+        FUZZ_CHECK(f->status <= FRAME_JOIN_REFUSED && f->why_len <= ROSTER_REASON_MAX);
+        FUZZ_CHECK(f->status == FRAME_JOIN_REFUSED || f->why_len == 0);
+        FUZZ_CHECK(roster_text_valid((const uint8_t *)f->why, f->why_len));
+        s_check_same(
+            data, size,
+            frame_encode_join_done(f->status, f->why, f->why_len, s_out, sizeof s_out, &len), len);
+        break;
+    default: FUZZ_CHECK(!"frame_decode accepted an unknown JOIN step");
+    }
+}
+
 static void
 s_roundtrip(const uint8_t *data, size_t size, const frame_t *f)
 {
@@ -172,6 +207,15 @@ s_roundtrip(const uint8_t *data, size_t size, const frame_t *f)
         FUZZ_CHECK(f->prefixes == data + 4);
         s_check_same(data, size,
                      frame_encode_want(f->prefixes, f->n_prefixes, s_out, sizeof s_out, &len), len);
+        break;
+    case FRAME_JOIN: s_roundtrip_join(data, size, f); break;
+    case FRAME_NETKEY:
+        FUZZ_CHECK(f->network_id == data + 2 && f->epoch == fuzz_be(data + 34, 4));
+        FUZZ_CHECK(!sodium_is_zero(f->secret, 32));
+        s_check_same(data, size,
+                     frame_encode_netkey(f->network_id, f->epoch, f->secret, f->author, f->sig,
+                                         s_out, sizeof s_out, &len),
+                     len);
         break;
     default: FUZZ_CHECK(!"frame_decode accepted an unknown type");
     }

@@ -27,6 +27,7 @@
 #include "../../proto/frame.h"
 #include "../../proto/identity.h"
 #include "../../proto/invite.h"
+#include "../../proto/netkey.h"
 #include "../../proto/roster.h"
 
 #define S_NOW_MS 1790000000000ull /* FUZZ_NOW_MS in fuzz_common.h */
@@ -305,6 +306,36 @@ s_envelopes_and_frames(const world_t *w)
     s_write("frame", "bye", frame, flen);
 }
 
+//  JOIN (each step) and NETKEY, signed by a for real.
+static void
+s_private_frames(const world_t *w)
+{
+    uint8_t frame[512];
+    size_t flen = 0;
+    uint8_t net[32], heads[3 * 32], secret[32], sig[64];
+    memset(net, 0x6e, sizeof net);
+    for (size_t i = 0; i < 3; i++) {
+        memset(heads + i * 32, (int)(0x20 + 0x20 * i), 32);
+    }
+    s_check(frame_encode_join_ask(net, frame, sizeof frame, &flen), "join ask");
+    s_write("frame", "join-ask", frame, flen);
+    s_check(frame_encode_join_heads(heads, 3, frame, sizeof frame, &flen), "join heads");
+    s_write("frame", "join-heads-3", frame, flen);
+    s_check(frame_encode_join_done(FRAME_JOIN_ADDED, NULL, 0, frame, sizeof frame, &flen), "done");
+    s_write("frame", "join-done-added", frame, flen);
+    const char *why = "invite expired";
+    s_check(
+        frame_encode_join_done(FRAME_JOIN_REFUSED, why, strlen(why), frame, sizeof frame, &flen),
+        "done");
+    s_write("frame", "join-done-refused", frame, flen);
+    randombytes_buf(secret, sizeof secret);
+    s_check(netkey_sign(net, 3, secret, identity_ed_sk(w->a), sig), "netkey sign");
+    s_check(
+        frame_encode_netkey(net, 3, secret, identity_ed_pk(w->a), sig, frame, sizeof frame, &flen),
+        "netkey");
+    s_write("frame", "netkey", frame, flen);
+}
+
 static void
 s_api(const world_t *w)
 {
@@ -439,86 +470,89 @@ s_roster(void)
     memcpy(role.key, pk[1], 32);
     s_roster_rec(&log, 0, 6, &role);
     s_write("roster", "log", log.buf, log.len);
-    /*  Invite codes: one endpoint; three (a DNS name at another node) pasted
-     *  in upper case and wrapped; the longest code. */
-    static void s_invite(const world_t *w)
-    {
-        invite_code_t c;
-        memset(&c, 0, sizeof c);
-        randombytes_buf(c.network_id, sizeof c.network_id);
-        invite_secret_new(c.secret);
-        c.expires_ms = S_NOW_MS + S_DAY_MS;
-        memcpy(c.inviter_pk, identity_ed_pk(w->a), 32);
-        c.n = 1;
-        snprintf(c.endpoints[0].endpoint, sizeof c.endpoints[0].endpoint,
-                 "tcp://192.168.10.23:40123");
-        memcpy(c.endpoints[0].pk, c.inviter_pk, 32);
-        char text[INVITE_CODE_MAX];
-        size_t len = 0;
-        s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
-        s_write("invite", "one", text, len);
+}
 
-        c.n = 3;
-        snprintf(c.endpoints[1].endpoint, sizeof c.endpoints[1].endpoint,
-                 "tcp://relay.example:7400");
-        memcpy(c.endpoints[1].pk, identity_ed_pk(w->b), 32);
-        snprintf(c.endpoints[2].endpoint, sizeof c.endpoints[2].endpoint, "tcp://10.0.0.07:1");
-        memcpy(c.endpoints[2].pk, c.inviter_pk, 32);
-        s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
-        char wrapped[2 * INVITE_CODE_MAX];
-        size_t m = 0;
-        wrapped[m++] = ' ';
-        for (size_t i = 0; i < len; i++) {
-            if (i % 72 == 71) {
-                wrapped[m++] = '\n';
-            }
-            char ch = text[i];
-            wrapped[m++] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
-        }
-        wrapped[m++] = '\n';
-        s_write("invite", "three-wrapped", wrapped, m);
-        //  The same as a bare record without its checksum, for the target's
-        //  second reading (fuzz_invite.c).
-        uint8_t rec[INVITE_RECORD_MAX];
-        size_t chars = len - INVITE_PREFIX_LEN;
-        size_t bytes = chars / 8 * 5 + chars % 8 * 5 / 8;
-        s_check(b32_decode(text + INVITE_PREFIX_LEN, rec, bytes), "b32");
-        s_write("invite", "three-record", rec, bytes - INVITE_CHECK_LEN);
+/*  Invite codes: one endpoint; three (a DNS name at another node) pasted
+ *  in upper case and wrapped; the longest code. */
+static void
+s_invite(const world_t *w)
+{
+    invite_code_t c;
+    memset(&c, 0, sizeof c);
+    randombytes_buf(c.network_id, sizeof c.network_id);
+    invite_secret_new(c.secret);
+    c.expires_ms = S_NOW_MS + S_DAY_MS;
+    memcpy(c.inviter_pk, identity_ed_pk(w->a), 32);
+    c.n = 1;
+    snprintf(c.endpoints[0].endpoint, sizeof c.endpoints[0].endpoint, "tcp://192.168.10.23:40123");
+    memcpy(c.endpoints[0].pk, c.inviter_pk, 32);
+    char text[INVITE_CODE_MAX];
+    size_t len = 0;
+    s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
+    s_write("invite", "one", text, len);
 
-        c.n = INVITE_ENDPOINTS_MAX;
-        for (size_t i = 0; i < c.n; i++) {
-            char *ep = c.endpoints[i].endpoint;
-            memcpy(ep, "tcp://", 6);
-            memset(ep + 6, (int)('a' + i), PARLEY_ENDPOINT_MAX - 12);
-            memcpy(ep + PARLEY_ENDPOINT_MAX - 6, ":65535", 7);
-            memcpy(c.endpoints[i].pk, identity_ed_pk(w->b), 32);
+    c.n = 3;
+    snprintf(c.endpoints[1].endpoint, sizeof c.endpoints[1].endpoint, "tcp://relay.example:7400");
+    memcpy(c.endpoints[1].pk, identity_ed_pk(w->b), 32);
+    snprintf(c.endpoints[2].endpoint, sizeof c.endpoints[2].endpoint, "tcp://10.0.0.07:1");
+    memcpy(c.endpoints[2].pk, c.inviter_pk, 32);
+    s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
+    char wrapped[2 * INVITE_CODE_MAX];
+    size_t m = 0;
+    wrapped[m++] = ' ';
+    for (size_t i = 0; i < len; i++) {
+        if (i % 72 == 71) {
+            wrapped[m++] = '\n';
         }
-        s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
-        s_write("invite", "max", text, len);
+        char ch = text[i];
+        wrapped[m++] = (ch >= 'a' && ch <= 'z') ? (char)(ch - 'a' + 'A') : ch;
     }
+    wrapped[m++] = '\n';
+    s_write("invite", "three-wrapped", wrapped, m);
+    //  The same as a bare record without its checksum, for the target's
+    //  second reading (fuzz_invite.c).
+    uint8_t rec[INVITE_RECORD_MAX];
+    size_t chars = len - INVITE_PREFIX_LEN;
+    size_t bytes = chars / 8 * 5 + chars % 8 * 5 / 8;
+    s_check(b32_decode(text + INVITE_PREFIX_LEN, rec, bytes), "b32");
+    s_write("invite", "three-record", rec, bytes - INVITE_CHECK_LEN);
 
-    int main(int argc, char **argv)
-    {
-        s_root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
-        memset(s_rng_seed, 0x42, sizeof s_rng_seed);
-        if (randombytes_set_implementation(&s_rng) != 0 || sodium_init() < 0) {
-            s_die("libsodium failed to initialise");
-        }
-        if (mkdir(s_root, 0755) != 0 && errno != EEXIST) {
-            s_die("cannot create the corpus root");
-        }
-        world_t w;
-        memset(&w, 0, sizeof w);
-        s_world(&w);
-        s_content();
-        s_prekey(&w);
-        s_keyfile(&w);
-        s_envelopes_and_frames(&w);
-        s_api(&w);
-        s_roster();
-        s_invite(&w);
-        identity_destroy(&w.a);
-        identity_destroy(&w.b);
-        printf("gen_corpus: wrote the seed corpora under %s\n", s_root);
-        return 0;
+    c.n = INVITE_ENDPOINTS_MAX;
+    for (size_t i = 0; i < c.n; i++) {
+        char *ep = c.endpoints[i].endpoint;
+        memcpy(ep, "tcp://", 6);
+        memset(ep + 6, (int)('a' + i), PARLEY_ENDPOINT_MAX - 12);
+        memcpy(ep + PARLEY_ENDPOINT_MAX - 6, ":65535", 7);
+        memcpy(c.endpoints[i].pk, identity_ed_pk(w->b), 32);
     }
+    s_check(invite_code_encode(&c, text, sizeof text, &len), "invite");
+    s_write("invite", "max", text, len);
+}
+
+int
+main(int argc, char **argv)
+{
+    s_root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
+    memset(s_rng_seed, 0x42, sizeof s_rng_seed);
+    if (randombytes_set_implementation(&s_rng) != 0 || sodium_init() < 0) {
+        s_die("libsodium failed to initialise");
+    }
+    if (mkdir(s_root, 0755) != 0 && errno != EEXIST) {
+        s_die("cannot create the corpus root");
+    }
+    world_t w;
+    memset(&w, 0, sizeof w);
+    s_world(&w);
+    s_content();
+    s_prekey(&w);
+    s_keyfile(&w);
+    s_envelopes_and_frames(&w);
+    s_api(&w);
+    s_roster();
+    s_invite(&w);
+    s_private_frames(&w);
+    identity_destroy(&w.a);
+    identity_destroy(&w.b);
+    printf("gen_corpus: wrote the seed corpora under %s\n", s_root);
+    return 0;
+}

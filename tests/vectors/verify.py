@@ -6,10 +6,13 @@ when it sits beside it, roster-v1.txt (network events, SPEC §17).
 It shares no code with proto/: if it agrees with the C self-test, the spec is
 sufficient to build a compatible peer. Needs the `cryptography` package
 (>= 44 for Argon2id); exits 0 with a note when it is missing. A file named
-invite-*.txt is checked as invite code vectors (SPEC section 18).
+invite-*.txt is checked as invite code vectors (SPEC section 18), one named
+network-*.txt as private-network frames and blinded mDNS records (section 19;
+also checked beside envelope-v1.txt).
 
     python3 tests/vectors/verify.py [tests/vectors/envelope-v1.txt]
     python3 tests/vectors/verify.py tests/vectors/invite-v1.txt
+    python3 tests/vectors/verify.py tests/vectors/network-v1.txt
 """
 import os
 import base64
@@ -247,10 +250,41 @@ def main_invite(path):
     return 0
 
 
+def check_network(v, bad):
+    """SPEC section 19: NETKEY's signature and frame, the JOIN frames."""
+    seed = h(v, "author_seed")
+    pk = ed_pub(seed)
+    check("author_pk", pk, v, bad)
+    net, secret = h(v, "network_id"), h(v, "netkey_secret")
+    epoch = struct.pack(">I", int(v["netkey_epoch"]))
+    sig = ed_sign(seed, b"parley/netkey/v1\x00" + net + epoch + secret)
+    check("netkey_sig", sig, v, bad)
+    check("frame_netkey", b"\x01\x0c" + net + epoch + secret + pk + sig, v, bad)
+    check("frame_join_ask", b"\x01\x0b\x01" + net, v, bad)
+    heads = h(v, "join_heads")
+    assert len(heads) % 32 == 0 and heads[:32] < heads[32:64]
+    check("frame_join_heads", b"\x01\x0b\x02" + bytes([len(heads) // 32]) + heads, v, bad)
+    check("frame_join_added", b"\x01\x0b\x03\x00\x00", v, bad)
+    check("frame_join_refused", b"\x01\x0b\x03\x01" + str8(v["join_reason"]), v, bad)
+
+
+def main_network(path):
+    v = load(path)
+    bad = []
+    check_network(v, bad)
+    if bad:
+        print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
+        return 1
+    print("ok: python re-implementation agrees with %s" % path)
+    return 0
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "tests/vectors/envelope-v1.txt"
     if os.path.basename(path).startswith("invite-"):
         return main_invite(path)
+    if os.path.basename(path).startswith("network-"):
+        return main_network(path)
     v = load(path)
     bad = []
     seed_a, seed_b = h(v, "seed_a"), h(v, "seed_b")
@@ -341,6 +375,10 @@ def main():
     if os.path.exists(roster_path):
         check_roster(load(roster_path), bad)
         path += " and " + roster_path
+    network_path = os.path.join(os.path.dirname(path.split(" and ")[0]), "network-v1.txt")
+    if os.path.exists(network_path):
+        check_network(load(network_path), bad)
+        path += " and " + network_path
 
     if bad:
         print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
