@@ -813,6 +813,20 @@ m_invite_revoke(call_t *c)
 }
 
 static void
+m_join(call_t *c)
+{
+    const char *code = NULL, *name = NULL, *why = NULL;
+    if (api_param_str(c->req, "code", true, &code, &c->msg) != 0
+        || api_param_str(c->req, "name", false, &name, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    int rc = network_join(c->api->network, code, name, &out, &why);
+    s_net_done(c, rc, out, why);
+}
+
+static void
 m_member_remove(call_t *c)
 {
     uint8_t pk[32];
@@ -893,6 +907,7 @@ static const method_t s_methods[] = {
     { "invite.create", m_invite_create },
     { "invite.list", m_invite_list },
     { "invite.revoke", m_invite_revoke },
+    { "join", m_join },
     { "member.remove", m_member_remove },
     { "member.role", m_member_role },
     { "relay.set", m_relay_set },

@@ -19,6 +19,7 @@
 
 #include "../proto/b32.h"
 #include "../proto/endpoint.h"
+#include "transport.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
@@ -28,8 +29,36 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <zmq.h>
 
-#define S_EPOCH_NONE UINT32_MAX
+#define S_REPLIES_MAX 64u /* join answers queued per iteration; more wait for an ASK again */
+#define S_REPLY_FRAME 600u
+
+typedef enum { S_JOIN_NONE, S_JOIN_DIALLING, S_JOIN_PROVING, S_JOIN_FAILED } s_join_state_t;
+
+//  The joiner's side of the exchange (network.h).
+typedef struct {
+    s_join_state_t state;
+    invite_code_t code;               /* holds the secret: wiped when done */
+    uint8_t ed_pk[32], ed_sk[64];     /* the invite's signing pair (wiped) */
+    char name[ROSTER_NAME_MAX + 1];   /* our name in the JOIN */
+    void *sock[NETWORK_JOIN_SOCKETS]; /* one DEALER per endpoint */
+    size_t chosen;                    /* the socket whose HEADS we answered */
+    uint64_t deadline, next_ask;      /* ms */
+    char error[300];                  /* why it failed */
+    uint8_t env[PARLEY_ENVELOPE_MAX]; /* our JOIN, sent after its commit */
+    size_t env_len;
+    bool env_due;
+} s_join_t;
+
+//  A member's answer to an invite connection, sent after the commit.
+typedef struct {
+    uint8_t rid[LINK_ROUTE_MAX];
+    size_t rid_len;
+    uint8_t frame[S_REPLY_FRAME];
+    size_t len;
+} s_reply_t;
 
 typedef struct {
     uint8_t x[32];  /* CURVE key the joiner connects with */
@@ -60,6 +89,11 @@ struct network {
     uint32_t key_epochs[STORE_NETKEYS_MAX];
     size_t n_keys;
     uint8_t buf[PARLEY_ENVELOPE_MAX]; /* an event we author */
+    s_join_t *join;                   /* joining, or NULL */
+    void *ctx;                        /* the node's ZeroMQ context */
+    void *router;                     /* the member side answers on it */
+    s_reply_t *replies;               /* queued answers to invite connections */
+    size_t n_replies;
 };
 
 static int
@@ -98,12 +132,16 @@ s_permissive(const network_t *self)
 /* ---------------------------------------------------------- the fold */
 
 //  Rebuilds members, member_x and invite_x from the roster; *gone gets the
-//  keys that were members before (malloc'd, caller frees).
+//  keys that were members before and are not now, *added the reverse
+//  (malloc'd, caller frees both).
 static int
-s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone)
+s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone, uint8_t (**added)[32],
+          size_t *n_added)
 {
     *gone = NULL;
     *n_gone = 0;
+    *added = NULL;
+    *n_added = 0;
     size_t n = self->roster ? roster_member_count(self->roster) : 0;
     uint8_t(*members)[32] = n ? malloc(n * 32) : NULL;
     uint8_t(*xs)[32] = n ? malloc(n * 32) : NULL;
@@ -149,6 +187,22 @@ s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone)
         for (size_t i = 0; i < self->n_members; i++) {
             if (!s_has((const uint8_t(*)[32])members, n, self->members[i])) {
                 memcpy((*gone)[(*n_gone)++], self->members[i], 32);
+            }
+        }
+    }
+    if (n > 0) {
+        *added = malloc(n * 32);
+        if (!*added) {
+            free(*gone);
+            *gone = NULL;
+            free(members);
+            free(xs);
+            free(inv);
+            return PARLEY_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!s_has((const uint8_t(*)[32])self->members, self->n_members, members[i])) {
+                memcpy((*added)[(*n_added)++], members[i], 32);
             }
         }
     }
@@ -214,9 +268,9 @@ s_after_fold(network_t *self)
     bool was = self->member_seen
                && s_has((const uint8_t(*)[32])self->members, self->n_members,
                         identity_ed_pk(self->core->id));
-    uint8_t(*gone)[32] = NULL;
-    size_t n_gone = 0;
-    if (s_rebuild(self, &gone, &n_gone) != PARLEY_OK) {
+    uint8_t(*gone)[32] = NULL, (*added)[32] = NULL;
+    size_t n_gone = 0, n_added = 0;
+    if (s_rebuild(self, &gone, &n_gone, &added, &n_added) != PARLEY_OK) {
         core_txn_fail(self->core, PARLEY_ERR_NOMEM, "cannot fold the roster");
         return;
     }
@@ -225,7 +279,9 @@ s_after_fold(network_t *self)
         self->member_seen = true;
     }
     s_notify_fresh(self);
-    network_change_t ch = { (const uint8_t(*)[32])gone, n_gone, was && !is, false };
+    network_change_t ch = {
+        (const uint8_t(*)[32])gone, n_gone, (const uint8_t(*)[32])added, n_added, was && !is, false
+    };
     if (ch.self_gone) {
         //  Removed, or we left: open mode from now on. The log keeps the
         //  events; the row says we are out.
@@ -245,6 +301,7 @@ s_after_fold(network_t *self)
         self->changed(self->arg, &ch);
     }
     free(gone);
+    free(added);
 }
 
 static int
@@ -287,10 +344,11 @@ s_load(network_t *self)
     store_network_t row;
     int rc = store_network_get(self->core->store, &row);
     if (rc == PARLEY_ERR_NOTFOUND || (rc == PARLEY_OK && row.state != STORE_NET_MEMBER)) {
-        uint8_t(*gone)[32] = NULL;
-        size_t n_gone = 0;
-        rc = s_rebuild(self, &gone, &n_gone);
+        uint8_t(*gone)[32] = NULL, (*added)[32] = NULL;
+        size_t n_gone = 0, n_added = 0;
+        rc = s_rebuild(self, &gone, &n_gone, &added, &n_added);
         free(gone);
+        free(added);
         return rc;
     }
     if (rc != PARLEY_OK) {
@@ -319,11 +377,12 @@ s_load(network_t *self)
     }
     self->active = true;
     self->member_seen = roster_role(self->roster, identity_ed_pk(self->core->id)) != 0;
-    uint8_t(*gone)[32] = NULL;
-    size_t n_gone = 0;
+    uint8_t(*gone)[32] = NULL, (*added)[32] = NULL;
+    size_t n_gone = 0, n_added = 0;
     self->n_members = 0; // nobody is "gone" at start
-    rc = s_rebuild(self, &gone, &n_gone);
+    rc = s_rebuild(self, &gone, &n_gone, &added, &n_added);
     free(gone);
+    free(added);
     replica_set_network(self->replica, self->id);
     return rc;
 }
@@ -341,6 +400,8 @@ s_fresh_state(network_t *self)
         }
     }
 }
+
+static void s_join_end(network_t *self);
 
 network_t *
 network_new(core_t *core, links_t *links, replica_t *replica, network_changed_fn *fn, void *arg,
@@ -376,6 +437,8 @@ network_destroy(network_t **self_p)
     free(self->invite_x);
     free(self->fresh);
     sodium_memzero(self->keys, sizeof self->keys);
+    s_join_end(self);
+    free(self->replies);
     free(self);
     *self_p = NULL;
 }
@@ -528,6 +591,11 @@ network_rollback(network_t *self)
 {
     if (self) {
         self->stale = true;
+        self->n_replies = 0; // answers of an iteration that did not happen
+        if (self->join && self->join->state == S_JOIN_PROVING && self->join->env_due) {
+            self->join->env_due = false; // our JOIN is not stored: answer the next HEADS
+            self->join->state = S_JOIN_DIALLING;
+        }
     }
 }
 
@@ -1083,6 +1151,17 @@ json_t *
 network_show(network_t *self)
 {
     s_fresh_state(self);
+    if (!network_active(self) && self->join) {
+        const s_join_t *j = self->join;
+        char nid[PARLEY_NODE_ID_STRLEN + 1];
+        identity_node_id(j->code.network_id, nid);
+        const char *state = j->state == S_JOIN_FAILED    ? "failed"
+                            : j->state == S_JOIN_PROVING ? "proving"
+                                                         : "dialling";
+        return json_pack("{s:s, s:s, s:o, s:s, s:s}", "mode", "joining", "network_id", nid,
+                         "inviter", core_json_id(j->code.inviter_pk), "state", state, "error",
+                         j->error);
+    }
     if (!network_active(self)) {
         return json_pack("{s:s}", "mode", "open");
     }
@@ -1153,4 +1232,463 @@ network_log(network_t *self, size_t limit)
                       "ts_ms", (json_int_t)e.ts_ms, "applied", e.applied, "reason", e.reason));
     }
     return arr;
+}
+
+/* ---------------------------------------------------------- joining */
+
+static void
+s_join_close(s_join_t *j)
+{
+    for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
+        if (j->sock[i]) {
+            zmq_close(j->sock[i]);
+            j->sock[i] = NULL;
+        }
+    }
+}
+
+//  Frees the joiner's state and wipes its secrets.
+static void
+s_join_end(network_t *self)
+{
+    if (self->join) {
+        s_join_close(self->join);
+        sodium_memzero(self->join, sizeof *self->join);
+        free(self->join);
+        self->join = NULL;
+    }
+}
+
+//  Keeps the failure to show (what, then detail), drops the sockets and the
+//  secrets.
+static void
+s_join_fail(network_t *self, const char *what, const char *detail)
+{
+    s_join_t *j = self->join;
+    s_join_close(j);
+    snprintf(j->error, sizeof j->error, "%s%s", what, detail);
+    j->state = S_JOIN_FAILED;
+    sodium_memzero(j->ed_sk, sizeof j->ed_sk);
+    sodium_memzero(j->code.secret, sizeof j->code.secret);
+    log_write(&self->core->log, LOG_WARN, "join failed: %s", j->error);
+}
+
+int
+network_join(network_t *self, const char *text, const char *name, json_t **out, const char **why)
+{
+    *out = NULL;
+    s_fresh_state(self);
+    if (network_active(self)) {
+        *why = "this node is in a network already (parley network leave first)";
+        return PARLEY_ERR_STATE;
+    }
+    if (self->join && self->join->state != S_JOIN_FAILED) {
+        *why = "this node is joining a network already";
+        return PARLEY_ERR_STATE;
+    }
+    if (!self->ctx) {
+        *why = "the node is not listening yet";
+        return PARLEY_ERR_STATE;
+    }
+    name = name ? name : "";
+    if (!s_text_ok(name, ROSTER_NAME_MAX)
+        || !roster_text_valid((const uint8_t *)name, strlen(name))) {
+        *why = "a name is at most 64 bytes of UTF-8 text without control characters";
+        return PARLEY_ERR_LIMIT;
+    }
+    s_join_end(self);
+    s_join_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        return PARLEY_ERR_NOMEM;
+    }
+    self->join = j;
+    invite_err_t err = INVITE_OK;
+    int rc = invite_code_decode(text, strlen(text), &j->code, &err);
+    if (rc == PARLEY_OK && invite_code_expired(&j->code, core_now(self->core))) {
+        err = INVITE_ERR_EXPIRED;
+        rc = PARLEY_ERR_EXPIRED;
+    }
+    uint8_t x_pk[32], x_sk[32];
+    if (rc == PARLEY_OK) {
+        rc = invite_keys(j->code.secret, j->ed_pk, j->ed_sk, x_pk, x_sk);
+    }
+    if (rc != PARLEY_OK) {
+        *why = err != INVITE_OK ? invite_strerror(err) : "cannot derive the invite's keys";
+        s_join_end(self);
+        return rc;
+    }
+    snprintf(j->name, sizeof j->name, "%s", name);
+    transport_opts_t opts;
+    transport_opts_default(&opts);
+    size_t open = 0;
+    for (size_t i = 0; i < j->code.n && i < NETWORK_JOIN_SOCKETS; i++) {
+        uint8_t server_x[32];
+        if (identity_ed_to_x(j->code.endpoints[i].pk, server_x) == PARLEY_OK
+            && transport_client_new(self->ctx, &opts, x_pk, x_sk, server_x,
+                                    j->code.endpoints[i].endpoint, &j->sock[i])
+                   == PARLEY_OK) {
+            open++;
+        }
+    }
+    sodium_memzero(x_sk, sizeof x_sk);
+    if (open == 0) {
+        *why = "cannot open a connection to any endpoint of the code";
+        s_join_end(self);
+        return PARLEY_ERR_IO;
+    }
+    uint64_t now = core_now(self->core);
+    j->state = S_JOIN_DIALLING;
+    j->deadline = now + NETWORK_JOIN_MS;
+    j->next_ask = 0;
+    char nid[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(j->code.network_id, nid);
+    log_write(&self->core->log, LOG_INFO, "joining network %.8s: asking %zu endpoint(s)", nid,
+              open);
+    *out = json_pack("{s:s, s:s, s:o}", "state", "joining", "network_id", nid, "inviter",
+                     core_json_id(j->code.inviter_pk));
+    return PARLEY_OK;
+}
+
+void *
+network_join_socket(const network_t *self, size_t i)
+{
+    return self->join && i < NETWORK_JOIN_SOCKETS ? self->join->sock[i] : NULL;
+}
+
+//  HEADS from socket i: our JOIN names them; stored now, sent after the commit.
+static void
+s_join_heads(network_t *self, size_t i, const frame_t *f)
+{
+    s_join_t *j = self->join;
+    core_t *core = self->core;
+    if (core_txn(core) != PARLEY_OK) {
+        return; // the next HEADS (we ASK again) tries once more
+    }
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_JOIN;
+    ev.n_parents = f->n_heads;
+    ev.parents = f->heads;
+    memcpy(ev.key, j->ed_pk, 32);
+    ev.text = (const uint8_t *)j->name;
+    ev.text_len = strlen(j->name);
+    int rc = roster_join_proof_sign(j->ed_sk, j->code.network_id, identity_ed_pk(core->id), ev.text,
+                                    ev.text_len, ev.proof);
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t body_len = 0;
+    if (rc == PARLEY_OK) {
+        rc = roster_event_encode(&ev, body, sizeof body, &body_len);
+    }
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = ENVELOPE_KIND_NET;
+    memcpy(env.author, identity_ed_pk(core->id), 32);
+    memcpy(env.scope, j->code.network_id, 32);
+    if (rc == PARLEY_OK) {
+        rc = store_seq_next(core->store, env.author, env.scope, &env.seq);
+    }
+    env.ts_ms = core_now(core);
+    env.body = body;
+    env.body_len = body_len;
+    if (rc == PARLEY_OK) {
+        rc = envelope_seal(&env, identity_ed_sk(core->id), j->env, sizeof j->env, &j->env_len);
+    }
+    if (rc == PARLEY_OK) {
+        rc = envelope_sealed_view(&env, j->env, j->env_len);
+    }
+    uint8_t id[32];
+    if (rc == PARLEY_OK) {
+        envelope_id(&env, id);
+        rc = store_envelope_put(core->store, &env, id, env.ts_ms);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot write our JOIN");
+        return;
+    }
+    j->chosen = i;
+    j->env_due = true;
+    j->state = S_JOIN_PROVING;
+}
+
+//  DONE: added (we are a member: the roster comes by reconciliation with
+//  that member, whom we now dial with our own key) or refused.
+static void
+s_join_done(network_t *self, const frame_t *f)
+{
+    s_join_t *j = self->join;
+    core_t *core = self->core;
+    if (f->status != FRAME_JOIN_ADDED) {
+        char reason[ROSTER_REASON_MAX + 1];
+        snprintf(reason, sizeof reason, "%.*s", (int)f->why_len, f->why);
+        s_join_fail(self, "the member refused the join: ", reason[0] ? reason : "no reason given");
+        return;
+    }
+    store_network_t row = { .state = STORE_NET_MEMBER, .since_ms = core_now(core) };
+    memcpy(row.id, j->code.network_id, 32);
+    int rc = core_txn(core);
+    if (rc == PARLEY_OK) {
+        rc = store_network_set(core->store, &row);
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_load(self);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot record the network we joined");
+        return; // the member answers DONE again for the same JOIN: the next ASK gets it
+    }
+    const invite_endpoint_t *ep = &j->code.endpoints[j->chosen];
+    bool created = false;
+    link_t *link = links_get(self->links, ep->pk, &created);
+    if (link) {
+        link_set_source(link, "invite");
+        link_set_kept(link, true);
+        //  A connection from before (open mode) is one the member dropped
+        //  when it founded or joined: a fresh one says HELLO again.
+        link_undial(link);
+        if (links_dial(self->links, link, ep->endpoint) != PARLEY_OK) {
+            log_write(&core->log, LOG_WARN, "cannot dial %s", ep->endpoint);
+        }
+    }
+    char nid[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(j->code.network_id, nid);
+    log_write(&core->log, LOG_INFO, "joined network %.8s through %s", nid, ep->endpoint);
+    s_join_end(self);
+}
+
+void
+network_join_recv(network_t *self, size_t i)
+{
+    s_join_t *j = self->join;
+    if (!j || i >= NETWORK_JOIN_SOCKETS || !j->sock[i]) {
+        return;
+    }
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, j->sock[i], ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return;
+    }
+    frame_t f;
+    bool ok = !zmq_msg_more(&msg)
+              && frame_decode(zmq_msg_data(&msg), zmq_msg_size(&msg), &f) == PARLEY_OK
+              && f.type == FRAME_JOIN;
+    if (!ok) {
+        self->core->counters[C_BAD_FRAME]++;
+    } else if (f.step == FRAME_JOIN_HEADS && j->state == S_JOIN_DIALLING) {
+        s_join_heads(self, i, &f);
+    } else if (f.step == FRAME_JOIN_DONE && j->state == S_JOIN_PROVING && i == j->chosen) {
+        s_join_done(self, &f);
+    }
+    zmq_msg_close(&msg);
+}
+
+static void
+s_join_send(void *sock, const uint8_t *buf, size_t len)
+{
+    if (sock) {
+        (void)zmq_send(sock, buf, len, ZMQ_DONTWAIT); // lost: the next ASK repairs it
+    }
+}
+
+void
+network_tick(network_t *self, uint64_t now)
+{
+    s_join_t *j = self ? self->join : NULL;
+    if (!j || j->state == S_JOIN_FAILED) {
+        return;
+    }
+    if (now >= j->deadline) {
+        s_join_fail(self,
+                    "no member answered in time (is an endpoint of the code reachable,"
+                    " and the invite still live?)",
+                    "");
+        return;
+    }
+    if (now < j->next_ask) {
+        return;
+    }
+    j->next_ask = now + NETWORK_JOIN_ASK_MS;
+    uint8_t buf[64];
+    size_t len = 0;
+    if (frame_encode_join_ask(j->code.network_id, buf, sizeof buf, &len) != PARLEY_OK) {
+        return;
+    }
+    for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
+        //  Proving: only the chosen member is asked again (a lost DONE: it
+        //  answers our JOIN again when it holds it).
+        if (j->state == S_JOIN_DIALLING || i == j->chosen) {
+            s_join_send(j->sock[i], buf, len);
+        }
+    }
+    if (j->state == S_JOIN_PROVING && !j->env_due) {
+        j->env_due = true; // and our JOIN again, in case it was lost
+    }
+}
+
+/* ---------------------------------------------------------- the member side */
+
+void
+network_set_router(network_t *self, void *ctx, void *router)
+{
+    self->ctx = ctx;
+    self->router = router;
+}
+
+static void
+s_reply(network_t *self, const uint8_t *rid, size_t rid_len, const uint8_t *frame, size_t len)
+{
+    if (!self->replies) {
+        self->replies = calloc(S_REPLIES_MAX, sizeof *self->replies);
+    }
+    if (!self->replies || self->n_replies >= S_REPLIES_MAX || rid_len > LINK_ROUTE_MAX
+        || len > S_REPLY_FRAME) {
+        return; // the joiner asks again
+    }
+    s_reply_t *r = &self->replies[self->n_replies++];
+    memcpy(r->rid, rid, rid_len);
+    r->rid_len = rid_len;
+    memcpy(r->frame, frame, len);
+    r->len = len;
+}
+
+static void
+s_reply_done(network_t *self, const uint8_t *rid, size_t rid_len, bool added, const char *why)
+{
+    uint8_t buf[S_REPLY_FRAME];
+    size_t len = 0;
+    why = added ? "" : why;
+    size_t why_len = strlen(why) > ROSTER_REASON_MAX ? ROSTER_REASON_MAX : strlen(why);
+    if (frame_encode_join_done(added ? FRAME_JOIN_ADDED : FRAME_JOIN_REFUSED, why, why_len, buf,
+                               sizeof buf, &len)
+        == PARLEY_OK) {
+        s_reply(self, rid, rid_len, buf, len);
+    }
+}
+
+//  The invite a live invite connection's CURVE key belongs to.
+static bool
+s_invite_of_x(const network_t *self, const uint8_t x_pk[32], uint8_t pk[32])
+{
+    for (size_t i = 0; i < self->n_invite_x; i++) {
+        if (sodium_memcmp(self->invite_x[i].x, x_pk, 32) == 0) {
+            memcpy(pk, self->invite_x[i].pk, 32);
+            return true;
+        }
+    }
+    return false;
+}
+
+//  A JOIN envelope on an invite connection: into the log and to every
+//  member; DONE says whether the fold applied it.
+static void
+s_on_join_env(network_t *self, const uint8_t invite_pk[32], const uint8_t *rid, size_t rid_len,
+              const uint8_t *buf, size_t len)
+{
+    core_t *core = self->core;
+    envelope_t env;
+    uint8_t id[32];
+    roster_event_t ev;
+    int rc = envelope_check(buf, len, core_now(core), &env, id);
+    if (rc == PARLEY_OK && (env.kind != ENVELOPE_KIND_NET || env.seq == 0)) {
+        rc = PARLEY_ERR_MALFORMED;
+    }
+    if (rc == PARLEY_OK) {
+        rc = roster_event_decode(env.body, env.body_len, &ev);
+    }
+    if (rc == PARLEY_OK && (ev.type != ROSTER_JOIN || memcmp(ev.key, invite_pk, 32) != 0)) {
+        rc = PARLEY_ERR_MALFORMED; // this connection may only join with its own invite
+    }
+    if (rc == PARLEY_OK) {
+        rc = network_accepts(self, &env); // the proof, the scope, the roster's room
+    }
+    if (rc != PARLEY_OK) {
+        core->counters[rc == PARLEY_ERR_AUTH ? C_BAD_SIGNATURE : C_MALFORMED]++;
+        s_reply_done(self, rid, rid_len, false,
+                     "the JOIN is not valid (a bad proof or a bad event)");
+        return;
+    }
+    if (core_txn(core) != PARLEY_OK) {
+        return;
+    }
+    if (!store_envelope_has(core->store, id)) {
+        rc = store_envelope_put(core->store, &env, id, core_now(core));
+        if (rc == PARLEY_ERR_EQUIVOCATION) {
+            s_reply_done(self, rid, rid_len, false,
+                         "that node already wrote a different event"
+                         " with this sequence number");
+            return;
+        }
+        if (rc != PARLEY_OK && rc != PARLEY_ERR_DUPLICATE) {
+            core_txn_fail(core, rc, "cannot store a JOIN");
+            return;
+        }
+        if (rc == PARLEY_OK) {
+            network_stored(self, &env, id);
+            replica_stored(self->replica, NULL, &env, id);
+            network_settle(self);
+        }
+    }
+    const char *why = NULL;
+    bool added = s_applied(self, id, &why);
+    char sid[PARLEY_SHORT_ID_STRLEN + 1];
+    identity_short_id(env.author, sid);
+    log_write(&core->log, LOG_INFO, "join of %s: %s", sid, added ? "added" : why);
+    s_reply_done(self, rid, rid_len, added, why ? why : "refused");
+}
+
+void
+network_on_invite_frame(network_t *self, const uint8_t x_pk[32], const uint8_t *rid, size_t rid_len,
+                        const frame_t *f)
+{
+    uint8_t invite_pk[32];
+    s_fresh_state(self);
+    if (!network_active(self) || !s_invite_of_x(self, x_pk, invite_pk)
+        || !roster_invite_live(self->roster, invite_pk, core_now(self->core))) {
+        self->core->counters[C_NOT_MEMBER]++; // the invite ended while its connection lived
+        return;
+    }
+    if (f->type == FRAME_JOIN && f->step == FRAME_JOIN_ASK) {
+        if (memcmp(f->network_id, self->id, 32) != 0) {
+            s_reply_done(self, rid, rid_len, false, "this node is in another network");
+            return;
+        }
+        uint8_t heads[ROSTER_PARENTS_MAX][32];
+        size_t n = roster_heads(self->roster, heads);
+        uint8_t buf[S_REPLY_FRAME];
+        size_t len = 0;
+        if (n > 0 && frame_encode_join_heads(&heads[0][0], n, buf, sizeof buf, &len) == PARLEY_OK) {
+            s_reply(self, rid, rid_len, buf, len);
+        }
+    } else if (f->type == FRAME_ENVELOPES && f->n_envelopes == 1) {
+        s_on_join_env(self, invite_pk, rid, rid_len, f->envelopes[0], f->envelope_lens[0]);
+    } else {
+        self->core->counters[C_BAD_FRAME]++; // nothing else runs on an invite's key
+    }
+}
+
+void
+network_after_commit(network_t *self)
+{
+    if (!self) {
+        return;
+    }
+    for (size_t i = 0; i < self->n_replies && self->router; i++) {
+        s_reply_t *r = &self->replies[i];
+        if (zmq_send(self->router, r->rid, r->rid_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0) {
+            (void)zmq_send(self->router, r->frame, r->len, ZMQ_DONTWAIT); // lost: asked again
+        }
+    }
+    self->n_replies = 0;
+    s_join_t *j = self->join;
+    if (j && j->state == S_JOIN_PROVING && j->env_due) {
+        j->env_due = false;
+        uint8_t buf[PARLEY_ENVELOPE_MAX + 16];
+        frame_batch_t b;
+        frame_batch_begin(&b, buf, sizeof buf);
+        if (frame_batch_add(&b, j->env, j->env_len) == PARLEY_OK) {
+            size_t len = frame_batch_finish(&b);
+            s_join_send(j->sock[j->chosen], buf, len);
+        }
+    }
 }

@@ -30,6 +30,7 @@
 #define PARLEY_NODE_NETWORK_H
 
 #include "../proto/envelope.h"
+#include "../proto/frame.h"
 #include "../proto/invite.h"
 #include "../proto/roster.h"
 #include "core.h"
@@ -45,6 +46,8 @@ typedef struct network network_t;
 typedef struct {
     const uint8_t (*gone)[32]; /* keys that were members and are not now */
     size_t n_gone;
+    const uint8_t (*added)[32]; /* keys that are members now and were not */
+    size_t n_added;
     bool self_gone;    /* this node is no longer a member (removed, or left) */
     bool keys_changed; /* the network secrets changed (discovery re-keys) */
 } network_change_t;
@@ -102,6 +105,43 @@ int network_set_role(network_t *self, const uint8_t pk[32], uint8_t role, json_t
                      const char **why) PARLEY_WUR;
 int network_set_relay(network_t *self, const uint8_t pk[32], bool on, json_t **out,
                       const char **why) PARLEY_WUR;
+
+/* ---- the join exchange (proto/SPEC.md §19.1) ----
+ *
+ *  Joiner: network_join opens a DEALER per endpoint of the code, as CURVE
+ *  client with the invite's key pair (the members' ZAP admits it while the
+ *  invite is live), and asks each for the roster heads (ASK, again every
+ *  second). The first HEADS wins: the node writes its JOIN event naming
+ *  them (the proof signed with the invite's key), commits it, and sends it.
+ *  DONE says added (the node is a member: it dials that member with its own
+ *  key, and reconciliation brings the roster) or refused, with the reason.
+ *  No answer within NETWORK_JOIN_MS: failed.
+ *
+ *  Member: a connection admitted with an invite's key may send ASK and one
+ *  ENVELOPES frame holding a JOIN of that invite, nothing else. The JOIN
+ *  goes into the log and to every member like any event; DONE answers after
+ *  the commit. */
+#define NETWORK_JOIN_SOCKETS INVITE_ENDPOINTS_MAX
+#define NETWORK_JOIN_MS 30000u
+#define NETWORK_JOIN_ASK_MS 1000u
+/*  Starts joining (network_set_router first). The result says
+ *  "joining"; network_show follows the exchange. */
+int network_join(network_t *self, const char *code, const char *name, json_t **out,
+                 const char **why) PARLEY_WUR;
+/*  The joiner's DEALER i (NULL when none), to poll; a frame on it. */
+void *network_join_socket(const network_t *self, size_t i);
+void network_join_recv(network_t *self, size_t i);
+/*  The node's ZeroMQ context (the joiner's DEALERs are made in it) and the
+ *  ROUTER the member side answers on. */
+void network_set_router(network_t *self, void *ctx, void *router);
+/*  A frame on our ROUTER from a connection admitted with a live invite's
+ *  CURVE key (User-Id x_pk), routing id rid. */
+void network_on_invite_frame(network_t *self, const uint8_t x_pk[32], const uint8_t *rid,
+                             size_t rid_len, const frame_t *f);
+/*  Timers: ASK again, give up. Inside the transaction. */
+void network_tick(network_t *self, uint64_t now);
+/*  After the commit: join frames queued in the iteration go out. */
+void network_after_commit(network_t *self);
 
 /*  The network secrets, newest first (for discovery); *n how many. */
 size_t network_keys(const network_t *self, uint8_t out[][32], size_t cap);

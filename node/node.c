@@ -78,6 +78,8 @@
 #define S_CAP_RELAY 0x1u /* HELLO caps: replicates every scope */
 #define S_TAG "open"
 #define S_ITEMS_FIXED 5
+#define S_ITEMS_JOIN S_ITEMS_FIXED /* then NETWORK_JOIN_SOCKETS: a joiner's DEALERs */
+#define S_ITEMS_LINKS (S_ITEMS_FIXED + NETWORK_JOIN_SOCKETS)
 #define S_BATCH_READS 256
 /*  Reading stops after this much of an iteration (each ready socket still
  *  gets one message): what was read is committed and answered, and the
@@ -145,25 +147,32 @@ s_network_changed(void *arg, const network_change_t *ch)
 {
     node_t *self = arg;
     core_t *core = &self->core;
-    for (size_t i = 0; i < ch->n_gone; i++) {
-        link_t *link = links_find(self->links, ch->gone[i]);
-        if (link) {
+    if (ch->self_gone) {
+        replica_set_network(self->replica, NULL);
+    }
+    //  Every link of a key that is not a member goes (removed members, and
+    //  the open-mode peers of a node that has just founded or joined one).
+    for (size_t i = links_count(self->links); i-- > 0;) {
+        link_t *link = links_at(self->links, i);
+        if (!network_allows(self->network, link_pk(link))) {
             char sid[PARLEY_SHORT_ID_STRLEN + 1];
-            identity_short_id(ch->gone[i], sid);
-            log_write(&core->log, LOG_INFO, "%s is no longer a member: disconnected", sid);
+            identity_short_id(link_pk(link), sid);
+            log_write(&core->log, LOG_INFO, "%s is not a member: disconnected", sid);
             size_t len = 0;
             if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
                 (void)links_send(self->links, link, self->buf, len); // best effort
             }
-            links_remove(self->links, link, "no longer a member of the network");
+            links_remove(self->links, link, "not a member of the network");
+            continue;
         }
-    }
-    if (ch->self_gone) {
-        replica_set_network(self->replica, NULL);
-    }
-    for (size_t i = 0; i < links_count(self->links); i++) {
-        link_t *link = links_at(self->links, i);
         link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
+    }
+    //  Members that are new to us get a round now: they lack the roster's past.
+    for (size_t i = 0; i < ch->n_added; i++) {
+        link_t *link = links_find(self->links, ch->added[i]);
+        if (link) {
+            replica_sync_soon(self->replica, link);
+        }
     }
 }
 
@@ -372,6 +381,13 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
         return;
     }
     link_t *link = links_find_x(self->links, x_pk);
+    bool invite = false;
+    if (!link && network_admits_x(self->network, x_pk, &invite) && invite) {
+        //  A joiner on an invite's key: only the join exchange (network.h).
+        network_on_invite_frame(self->network, x_pk, zmq_msg_data((zmq_msg_t *)rid),
+                                zmq_msg_size(rid), &f);
+        return;
+    }
     if (f.type == FRAME_HELLO) {
         uint8_t want_x[32];
         if (identity_ed_to_x(f.ed_pk, want_x) != PARLEY_OK || sodium_memcmp(want_x, x_pk, 32) != 0
@@ -1065,6 +1081,7 @@ s_open_network(node_t *self, const node_config_t *cfg, int *err, char *errmsg, s
                       listen);
     }
     links_set_router(self->links, self->router);
+    network_set_router(self->network, self->ctx, self->router);
     self->pex = pex_new(core, self->links, core->endpoint);
     if (!self->pex) {
         return s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of memory");
@@ -1381,7 +1398,7 @@ s_loop(node_t *self)
     while (!self->stopping) {
         size_t n_links = links_count(self->links);
         size_t n_api = api_server_poll_count(self->server);
-        size_t n = S_ITEMS_FIXED + 2 * n_links + n_api;
+        size_t n = S_ITEMS_LINKS + 2 * n_links + n_api;
         if (n > cap) {
             zmq_pollitem_t *grown = realloc(items, n * sizeof *items);
             if (!grown) {
@@ -1408,16 +1425,20 @@ s_loop(node_t *self)
                                      self->disc ? ZMQ_POLLIN : 0, 0 };
         items[4] = (zmq_pollitem_t){ self->pipe ? zsock_resolve(self->pipe) : NULL, -1,
                                      self->pipe ? ZMQ_POLLIN : 0, 0 };
+        for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
+            void *js = network_join_socket(self->network, i);
+            items[S_ITEMS_JOIN + i] = (zmq_pollitem_t){ js, -1, js ? ZMQ_POLLIN : 0, 0 };
+        }
         for (size_t i = 0; i < n_links; i++) {
             link_t *link = links_at(self->links, i);
             polled[i] = link;
             //  A link without a DEALER polls a harmless never-ready slot.
-            items[S_ITEMS_FIXED + 2 * i] =
+            items[S_ITEMS_LINKS + 2 * i] =
                 (zmq_pollitem_t){ link_dealer(link), -1, link_dealer(link) ? ZMQ_POLLIN : 0, 0 };
-            items[S_ITEMS_FIXED + 2 * i + 1] =
+            items[S_ITEMS_LINKS + 2 * i + 1] =
                 (zmq_pollitem_t){ link_monitor(link), -1, link_monitor(link) ? ZMQ_POLLIN : 0, 0 };
         }
-        zmq_pollitem_t *api_items = items + S_ITEMS_FIXED + 2 * n_links;
+        zmq_pollitem_t *api_items = items + S_ITEMS_LINKS + 2 * n_links;
         api_server_poll_fill(self->server, api_items);
         long timeout = replica_backlog(self->replica) ? 2 : 100;
         if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
@@ -1449,20 +1470,29 @@ s_loop(node_t *self)
         }
         for (size_t i = 0; i < n_links; i++) {
             link_t *link = polled[i];
-            for (int k = 0; k < 16 && (items[S_ITEMS_FIXED + 2 * i + 1].revents & ZMQ_POLLIN);
+            for (int k = 0; k < 16 && (items[S_ITEMS_LINKS + 2 * i + 1].revents & ZMQ_POLLIN);
                  k++) {
                 if (!link_monitor(link) || !s_readable(link_monitor(link))) {
                     break;
                 }
                 s_monitor_recv(self, link);
             }
-            for (int k = 0; k < S_BATCH_READS && (items[S_ITEMS_FIXED + 2 * i].revents & ZMQ_POLLIN)
+            for (int k = 0; k < S_BATCH_READS && (items[S_ITEMS_LINKS + 2 * i].revents & ZMQ_POLLIN)
                             && (k == 0 || s_mono_ms() < read_end);
                  k++) {
                 if (!link_dealer(link) || !s_readable(link_dealer(link))) {
                     break;
                 }
                 s_dealer_recv(self, link);
+            }
+        }
+        for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
+            for (int k = 0; k < 16 && (items[S_ITEMS_JOIN + i].revents & ZMQ_POLLIN); k++) {
+                void *js = network_join_socket(self->network, i); // closed by a frame read
+                if (!js || !s_readable(js)) {
+                    break;
+                }
+                network_join_recv(self->network, i);
             }
         }
         api_server_poll_handle(self->server, api_items);
@@ -1482,12 +1512,14 @@ s_loop(node_t *self)
         s_recover_step(self, now);
         links_tick(self->links, now);
         replica_tick(self->replica, now);
+        network_tick(self->network, now);
         int crc = s_commit(self);
         links_reap(self->links); // nothing queued names a removed link any more
         if (crc != PARLEY_OK) {
             continue; // queued output was dropped; peers and clients retry
         }
         replica_pump(self->replica);
+        network_after_commit(self->network);
     }
     free(items);
     free(polled);

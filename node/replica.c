@@ -507,6 +507,9 @@ replica_set_network(replica_t *self, const uint8_t id[32])
     if (id) {
         memcpy(self->net, id, 32);
         replica_mine(self, id);
+        for (size_t i = 0; i < links_count(self->links); i++) {
+            replica_sync_soon(self, links_at(self->links, i)); // a new scope for all of them
+        }
     }
 }
 
@@ -1225,6 +1228,16 @@ replica_link_up(replica_t *self, link_t *link)
         pr->next_sync = 0;
         pr->round_start = 0;
         pr->round_msgs = 0;
+    }
+}
+
+void
+replica_sync_soon(replica_t *self, link_t *link)
+{
+    (void)self;
+    s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
+    if (pr) {
+        pr->next_sync = 0; // the next tick opens a round unless one runs
     }
 }
 

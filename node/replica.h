@@ -63,6 +63,8 @@ void replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f);
 void replica_on_want(replica_t *self, link_t *link, const frame_t *f);
 void replica_link_up(replica_t *self, link_t *link);
 void replica_link_down(replica_t *self, link_t *link);
+/*  A round with link is due now (unless one runs): a scope changed hands. */
+void replica_sync_soon(replica_t *self, link_t *link);
 /*  The link goes: its slot is freed. */
 void replica_link_free(replica_t *self, link_t *link);
 
