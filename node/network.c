@@ -19,6 +19,7 @@
 
 #include "../proto/b32.h"
 #include "../proto/endpoint.h"
+#include "../proto/netkey.h"
 #include "transport.h"
 #include <arpa/inet.h>
 #include <ifaddrs.h>
@@ -85,9 +86,12 @@ struct network {
     size_t n_invite_x;
     uint8_t (*fresh)[32]; /* ids stored since the last fold: notified after it */
     size_t n_fresh, cap_fresh;
-    uint8_t keys[STORE_NETKEYS_MAX][32]; /* network secrets, newest first */
-    uint32_t key_epochs[STORE_NETKEYS_MAX];
+    store_netkey_t keys[STORE_NETKEYS_MAX]; /* network secrets, newest epoch first */
     size_t n_keys;
+    bool key_news;        /* keys[0] is new: every member hears of it */
+    store_netkey_t ahead; /* a secret for an epoch our roster has not
+                             reached: held until it does */
+    bool has_ahead;
     uint8_t buf[PARLEY_ENVELOPE_MAX]; /* an event we author */
     s_join_t *join;                   /* joining, or NULL */
     void *ctx;                        /* the node's ZeroMQ context */
@@ -261,6 +265,167 @@ s_notify_fresh(network_t *self)
     self->n_fresh = 0;
 }
 
+/* ---------------------------------------------------------- secrets */
+
+static void s_fresh_state(network_t *self);
+
+//  The epoch the roster is at: removals applied (SPEC §19.2). Every
+//  removal, leave included, starts a new one: the key a removed member
+//  held opens nothing announced after it.
+static uint32_t
+s_epoch(const network_t *self)
+{
+    uint32_t n = 0;
+    size_t count = roster_log_count(self->roster);
+    for (size_t i = 0; i < count; i++) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) == PARLEY_OK && e.applied
+            && e.type == ROSTER_REMOVE) {
+            n++;
+        }
+    }
+    return n;
+}
+
+//  Whether candidate beats held for one epoch: the more senior author (a
+//  lower rank), then the smaller secret — every member picks the same one
+//  whatever order two concurrent rotations reach it in.
+static bool
+s_key_beats(const network_t *self, const store_netkey_t *candidate, const store_netkey_t *held)
+{
+    uint32_t rc = roster_rank(self->roster, candidate->author);
+    uint32_t rh = roster_rank(self->roster, held->author);
+    if (rc != rh) {
+        return rc < rh;
+    }
+    return memcmp(candidate->secret, held->secret, 32) < 0;
+}
+
+//  Takes k into the kept keys (and the store) when it is new or wins its
+//  epoch; true when the kept keys changed.
+static bool
+s_key_adopt(network_t *self, const store_netkey_t *k)
+{
+    size_t at = 0;
+    while (at < self->n_keys && self->keys[at].epoch > k->epoch) {
+        at++;
+    }
+    if (at < self->n_keys && self->keys[at].epoch == k->epoch) {
+        if (sodium_memcmp(self->keys[at].secret, k->secret, 32) == 0
+            || !s_key_beats(self, k, &self->keys[at])) {
+            return false;
+        }
+    } else if (at >= STORE_NETKEYS_MAX) {
+        return false; // older than every key we keep
+    } else {
+        size_t n = self->n_keys < STORE_NETKEYS_MAX ? self->n_keys + 1 : STORE_NETKEYS_MAX;
+        memmove(&self->keys[at + 1], &self->keys[at], (n - 1 - at) * sizeof self->keys[0]);
+        self->n_keys = n;
+    }
+    int rc = store_netkey_put(self->core->store, k);
+    if (rc != PARLEY_OK) {
+        core_txn_fail(self->core, rc, "cannot keep a network secret");
+        return false;
+    }
+    self->keys[at] = *k;
+    if (at == 0 && !s_permissive(self)) {
+        self->key_news = true; // passed on to every member after the commit
+    }
+    return true;
+}
+
+//  An admin whose roster is at an epoch no key of which it holds makes one.
+static bool
+s_rotate_if_due(network_t *self)
+{
+    if (roster_role(self->roster, identity_ed_pk(self->core->id)) != ROSTER_ROLE_ADMIN) {
+        return false;
+    }
+    uint32_t epoch = s_epoch(self);
+    if (self->n_keys > 0 && self->keys[0].epoch >= epoch) {
+        return false;
+    }
+    store_netkey_t k;
+    memset(&k, 0, sizeof k);
+    k.epoch = epoch;
+    do {
+        randombytes_buf(k.secret, sizeof k.secret);
+    } while (sodium_is_zero(k.secret, sizeof k.secret));
+    memcpy(k.author, identity_ed_pk(self->core->id), 32);
+    bool changed =
+        netkey_sign(self->id, epoch, k.secret, identity_ed_sk(self->core->id), k.sig) == PARLEY_OK
+        && s_key_adopt(self, &k);
+    if (changed) {
+        log_write(&self->core->log, LOG_INFO, "new network secret for epoch %" PRIu32, epoch);
+    }
+    sodium_memzero(&k, sizeof k);
+    return changed;
+}
+
+//  Our newest key, to link (a member).
+static void
+s_send_key(network_t *self, link_t *link)
+{
+    if (self->n_keys == 0) {
+        return;
+    }
+    const store_netkey_t *k = &self->keys[0];
+    uint8_t buf[256];
+    size_t len = 0;
+    if (frame_encode_netkey(self->id, k->epoch, k->secret, k->author, k->sig, buf, sizeof buf, &len)
+        == PARLEY_OK) {
+        (void)links_send(self->links, link, buf, len); // lost: the next connection sends it
+    }
+    sodium_memzero(buf, sizeof buf);
+}
+
+void
+network_link_up(network_t *self, link_t *link)
+{
+    //  Not while we sync the roster we joined: we cannot tell members yet.
+    if (network_active(self) && !s_permissive(self) && network_allows(self, link_pk(link))) {
+        s_send_key(self, link);
+    }
+}
+
+void
+network_on_netkey(network_t *self, link_t *link, const frame_t *f)
+{
+    s_fresh_state(self);
+    if (!network_active(self) || memcmp(f->network_id, self->id, 32) != 0) {
+        self->core->counters[C_NOT_OURS]++;
+        return;
+    }
+    store_netkey_t k;
+    memset(&k, 0, sizeof k);
+    k.epoch = f->epoch;
+    memcpy(k.secret, f->secret, 32);
+    memcpy(k.author, f->author, 32);
+    memcpy(k.sig, f->sig, 64);
+    //  Only an admin hands out secrets (while we still sync the roster we
+    //  joined we cannot tell admins yet: taken, see the file comment). A
+    //  secret for an epoch our roster has not reached waits until we hold
+    //  the removal it answers: passed on before that, it could reach the
+    //  very member that was removed, which we still take for a member.
+    bool admin = s_permissive(self) || roster_role(self->roster, k.author) == ROSTER_ROLE_ADMIN;
+    if (netkey_verify(self->id, k.epoch, k.secret, k.author, k.sig) != PARLEY_OK || !admin) {
+        self->core->counters[C_BAD_SIGNATURE]++;
+        links_strike(self->links, link, "it sends network secrets no admin signed", 1);
+    } else if (!s_permissive(self) && k.epoch > s_epoch(self)) {
+        if (k.epoch <= s_epoch(self) + NETWORK_EPOCH_AHEAD
+            && (!self->has_ahead || k.epoch > self->ahead.epoch)) {
+            self->ahead = k;
+            self->has_ahead = true;
+        }
+    } else if (core_txn(self->core) == PARLEY_OK && s_key_adopt(self, &k)) {
+        network_change_t ch = { NULL, 0, NULL, 0, false, true };
+        if (self->changed) {
+            self->changed(self->arg, &ch);
+        }
+    }
+    sodium_memzero(&k, sizeof k);
+}
+
 //  After a fold: rebuilds the derived state and tells the node what changed.
 static void
 s_after_fold(network_t *self)
@@ -279,8 +444,16 @@ s_after_fold(network_t *self)
         self->member_seen = true;
     }
     s_notify_fresh(self);
+    bool keys = false;
+    if (is && self->has_ahead && self->ahead.epoch <= s_epoch(self)) {
+        //  The removal a secret we hold answers has arrived: it may count.
+        self->has_ahead = false;
+        keys = s_key_adopt(self, &self->ahead);
+        sodium_memzero(&self->ahead, sizeof self->ahead);
+    }
+    keys = (is && s_rotate_if_due(self)) || keys;
     network_change_t ch = {
-        (const uint8_t(*)[32])gone, n_gone, (const uint8_t(*)[32])added, n_added, was && !is, false
+        (const uint8_t(*)[32])gone, n_gone, (const uint8_t(*)[32])added, n_added, was && !is, keys
     };
     if (ch.self_gone) {
         //  Removed, or we left: open mode from now on. The log keeps the
@@ -294,6 +467,7 @@ s_after_fold(network_t *self)
         log_write(&self->core->log, LOG_WARN, "this node is no longer a member of the network");
         self->active = false;
         self->n_keys = 0;
+        self->key_news = false;
         ch.keys_changed = true;
         sodium_memzero(self->keys, sizeof self->keys);
     }
@@ -324,10 +498,7 @@ s_load_keys(network_t *self)
     size_t n = 0;
     int rc = store_netkey_list(self->core->store, k, STORE_NETKEYS_MAX, &n);
     self->n_keys = rc == PARLEY_OK ? n : 0;
-    for (size_t i = 0; i < self->n_keys; i++) {
-        memcpy(self->keys[i], k[i].secret, 32);
-        self->key_epochs[i] = k[i].epoch;
-    }
+    memcpy(self->keys, k, self->n_keys * sizeof k[0]);
     sodium_memzero(k, sizeof k);
     return rc;
 }
@@ -500,7 +671,7 @@ network_keys(const network_t *self, uint8_t out[][32], size_t cap)
     size_t n = network_active(self) ? self->n_keys : 0;
     n = n < cap ? n : cap;
     for (size_t i = 0; i < n; i++) {
-        memcpy(out[i], self->keys[i], 32);
+        memcpy(out[i], self->keys[i].secret, 32);
     }
     return n;
 }
@@ -592,6 +763,7 @@ network_rollback(network_t *self)
     if (self) {
         self->stale = true;
         self->n_replies = 0; // answers of an iteration that did not happen
+        self->key_news = false;
         if (self->join && self->join->state == S_JOIN_PROVING && self->join->env_due) {
             self->join->env_due = false; // our JOIN is not stored: answer the next HEADS
             self->join->state = S_JOIN_DIALLING;
@@ -1198,7 +1370,7 @@ network_show(network_t *self)
         nid, "name", name ? (const char *)name : "", name_len, "founder", s_key_json(founder),
         "founder_short", founder ? core_json_short_id(founder) : json_null(), "role",
         s_role_name(roster_role(r, identity_ed_pk(self->core->id))), "epoch",
-        (json_int_t)(self->n_keys ? self->key_epochs[0] : 0), "events",
+        (json_int_t)(self->n_keys ? self->keys[0].epoch : 0), "events",
         (json_int_t)roster_event_count(r), "pending", (json_int_t)roster_pending_count(r),
         "members", members, "admins", admins, "relays", relays);
 }
@@ -1680,6 +1852,16 @@ network_after_commit(network_t *self)
         }
     }
     self->n_replies = 0;
+    if (self->key_news && network_active(self)) {
+        //  A new newest secret (ours, or one that won): every member online.
+        for (size_t i = 0; i < links_count(self->links); i++) {
+            link_t *l = links_at(self->links, i);
+            if (link_online(l) && network_allows(self, link_pk(l))) {
+                s_send_key(self, l);
+            }
+        }
+    }
+    self->key_news = false;
     s_join_t *j = self->join;
     if (j && j->state == S_JOIN_PROVING && j->env_due) {
         j->env_due = false;

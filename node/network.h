@@ -143,6 +143,22 @@ void network_tick(network_t *self, uint64_t now);
 /*  After the commit: join frames queued in the iteration go out. */
 void network_after_commit(network_t *self);
 
+/* ---- the network secret (proto/SPEC.md §19.2) ----
+ *
+ *  Members share a 32-byte secret per epoch; it keys the blinded mDNS
+ *  records, so only members can tell which announcement is which node. The
+ *  epoch is the number of removals the roster has applied: an admin whose
+ *  fold reaches an epoch it holds no secret of makes one, signs it (NETKEY)
+ *  and hands it to every member online; members pass a newer one on, and
+ *  every member sends its newest on each new connection with another (so
+ *  one that was offline catches up). Two admins rotating at once: the more
+ *  senior one's secret wins everywhere. A removed member has no connection
+ *  left to receive the new one. */
+#define NETWORK_EPOCH_AHEAD 16u /* how far ahead of our removals a secret may be */
+/*  A new connection with a member: it gets our newest secret. */
+void network_link_up(network_t *self, link_t *link);
+void network_on_netkey(network_t *self, link_t *link, const frame_t *f);
+
 /*  The network secrets, newest first (for discovery); *n how many. */
 size_t network_keys(const network_t *self, uint8_t out[][32], size_t cap);
 

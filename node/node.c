@@ -139,6 +139,30 @@ s_link_allowed(void *arg, const uint8_t pk[32])
     return network_allows(self->network, pk);
 }
 
+//  Drops every connection peers opened to our ROUTER: libzmq cannot close
+//  one peer's connection, but unbinding closes those the listener accepted
+//  (libzmq issue 3317). Members reconnect by themselves (their DEALERs
+//  retry) and pass ZAP again; a removed key does not. The listener's port
+//  is freed by libzmq's I/O thread, so the bind is retried briefly.
+static void
+s_router_cut(node_t *self)
+{
+    core_t *core = &self->core;
+    if (zmq_unbind(self->router, core->endpoint) != 0) {
+        log_write(&core->log, LOG_WARN, "cannot drop inbound connections: %s",
+                  zmq_strerror(zmq_errno()));
+        return;
+    }
+    for (int i = 0; i < 200; i++) {
+        if (zmq_bind(self->router, core->endpoint) == 0) {
+            return;
+        }
+        usleep(5000);
+    }
+    log_write(&core->log, LOG_ERROR, "cannot listen on %s again: %s", core->endpoint,
+              zmq_strerror(zmq_errno()));
+}
+
 //  The roster changed: keys that stopped being members lose their links
 //  at once (their connections' frames are refused from now on, and ZAP
 //  refuses them), and only designated relays stay relays.
@@ -151,7 +175,9 @@ s_network_changed(void *arg, const network_change_t *ch)
         replica_set_network(self->replica, NULL);
     }
     //  Every link of a key that is not a member goes (removed members, and
-    //  the open-mode peers of a node that has just founded or joined one).
+    //  the open-mode peers of a node that has just founded or joined one),
+    //  and with the inbound connections they may still hold.
+    bool cut = false;
     for (size_t i = links_count(self->links); i-- > 0;) {
         link_t *link = links_at(self->links, i);
         if (!network_allows(self->network, link_pk(link))) {
@@ -163,9 +189,13 @@ s_network_changed(void *arg, const network_change_t *ch)
                 (void)links_send(self->links, link, self->buf, len); // best effort
             }
             links_remove(self->links, link, "not a member of the network");
+            cut = true;
             continue;
         }
         link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
+    }
+    if (cut || ch->n_gone > 0) {
+        s_router_cut(self);
     }
     //  Members that are new to us get a round now: they lack the roster's past.
     for (size_t i = 0; i < ch->n_added; i++) {
@@ -341,6 +371,7 @@ s_on_frame(node_t *self, link_t *link, const frame_t *f)
     case FRAME_PEERS: pex_on_peers(self->pex, link, f); break;
     case FRAME_RECONCILE: replica_on_reconcile(self->replica, link, f); break;
     case FRAME_WANT: replica_on_want(self->replica, link, f); break;
+    case FRAME_NETKEY: network_on_netkey(self->network, link, f); break;
     default: break;
     }
 }
@@ -366,6 +397,7 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
     //  Tell the dialler ours, on its own connection (never over our DEALER,
     //  where it would be answered again).
     s_send_hello(self, link, true);
+    network_link_up(self->network, link);
 }
 
 //  Handles one [routing id, frame] from the ROUTER. user is the ZAP User-Id.
@@ -500,6 +532,7 @@ s_monitor_recv(node_t *self, link_t *link)
         s_set_online(self, link, true, "");
         link_seen(link, core_now(core));
         delivery_reconnected(self->delivery, link);
+        network_link_up(self->network, link);
         break;
     case LINK_EV_DOWN:
         if (!link_has_route(link)) {

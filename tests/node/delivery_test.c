@@ -107,8 +107,8 @@ s_bad_inputs(tk_node_t *n)
     memcpy(bad, env, len2);
     bad[0] = 0x7F;
     s_rejected(n, r, bad, len2, "unsupported");
-    //  A validly signed network event (kind 2) in the pair's scope: no node
-    //  holds networks yet, so it is refused, not stored for anyone.
+    //  A validly signed network event (kind 2) in the pair's scope: this node
+    //  is in no network, so it is refused as not ours, not stored for anyone.
     envelope_t net;
     memset(&net, 0, sizeof net);
     net.version = PARLEY_ENVELOPE_VERSION;
@@ -121,7 +121,7 @@ s_bad_inputs(tk_node_t *n)
     net.body = net_body;
     net.body_len = sizeof net_body;
     CHECK(envelope_seal(&net, identity_ed_sk(r->me), bad, PARLEY_ENVELOPE_MAX, &blen) == PARLEY_OK);
-    s_rejected(n, r, bad, blen, "unsupported");
+    s_rejected(n, r, bad, blen, "not_ours");
     r->expires_ms = now - 1000;
     blen = tk_raw_seal(r, 5, now - 2000, "gone already", NULL, NULL, bad);
     r->expires_ms = 0;
