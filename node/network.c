@@ -1219,6 +1219,69 @@ network_invite(network_t *self, const char *label, uint8_t role, uint64_t ttl_ms
     return rc;
 }
 
+//  The fields of event id that the log shows (never message content: a
+//  roster event holds none), read back from the log.
+static json_t *
+s_detail_json(network_t *self, const uint8_t id[32])
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    envelope_t env;
+    roster_event_t ev;
+    json_t *d = json_object();
+    if (store_envelope_get(self->core->store, id, &bytes, &len) != PARLEY_OK) {
+        return d;
+    }
+    if (envelope_decode(bytes, len, &env) == PARLEY_OK
+        && roster_event_decode(env.body, env.body_len, &ev) == PARLEY_OK) {
+        const char *role = ev.role == ROSTER_ROLE_ADMIN ? "admin" : "member";
+        switch (ev.type) {
+        case ROSTER_CREATE:
+            json_object_set_new(d, "name", json_stringn((const char *)ev.text, ev.text_len));
+            break;
+        case ROSTER_INVITE:
+            json_object_set_new(d, "role", json_string(role));
+            json_object_set_new(d, "expires_ms", json_integer((json_int_t)ev.expires_ms));
+            json_object_set_new(d, "uses", json_integer(ev.uses));
+            json_object_set_new(d, "label", json_stringn((const char *)ev.text, ev.text_len));
+            break;
+        case ROSTER_JOIN:
+            json_object_set_new(d, "invite", core_json_short_id(ev.key));
+            json_object_set_new(d, "name", json_stringn((const char *)ev.text, ev.text_len));
+            break;
+        case ROSTER_ADD:
+            json_object_set_new(d, "role", json_string(role));
+            json_object_set_new(d, "name", json_stringn((const char *)ev.text, ev.text_len));
+            break;
+        case ROSTER_REMOVE:
+            json_object_set_new(d, "reason", json_stringn((const char *)ev.text, ev.text_len));
+            break;
+        case ROSTER_ROLE: json_object_set_new(d, "role", json_string(role)); break;
+        case ROSTER_RELAY: json_object_set_new(d, "on", json_boolean(ev.on)); break;
+        default: break;
+        }
+    }
+    free(bytes);
+    return d;
+}
+
+//  The label of invite pk, from its INVITE event.
+static json_t *
+s_invite_label(network_t *self, const uint8_t pk[32])
+{
+    for (size_t k = 0; k < roster_log_count(self->roster); k++) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, k, &e) == PARLEY_OK && e.type == ROSTER_INVITE && e.applied
+            && memcmp(e.target, pk, 32) == 0) {
+            json_t *d = s_detail_json(self, e.id);
+            json_t *l = json_incref(json_object_get(d, "label"));
+            json_decref(d);
+            return l ? l : json_string("");
+        }
+    }
+    return json_string("");
+}
+
 json_t *
 network_invites(network_t *self)
 {
@@ -1235,8 +1298,9 @@ network_invites(network_t *self)
         identity_short_id(v.invite_pk, sid);
         json_array_append_new(
             arr,
-            json_pack("{s:s, s:o, s:o, s:s, s:I, s:i, s:i, s:b, s:b}", "invite_id", sid, "author",
-                      core_json_id(v.author), "author_short", core_json_short_id(v.author), "role",
+            json_pack("{s:s, s:o, s:o, s:o, s:s, s:I, s:i, s:i, s:b, s:b}", "invite_id", sid,
+                      "label", s_invite_label(self, v.invite_pk), "author", core_json_id(v.author),
+                      "author_short", core_json_short_id(v.author), "role",
                       v.role == ROSTER_ROLE_ADMIN ? "admin" : "member", "expires_ms",
                       (json_int_t)v.expires_ms, "uses", (int)v.uses, "used", (int)v.used, "revoked",
                       v.revoked, "live", roster_invite_live(self->roster, v.invite_pk, now)));
@@ -1396,12 +1460,13 @@ network_log(network_t *self, size_t limit)
         }
         json_array_append_new(
             arr,
-            json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:s?}", "event_id", eid,
-                      "type", s_type_name(e.type), "author", core_json_id(e.author), "author_short",
-                      core_json_short_id(e.author), "author_name", s_name_json(self, e.author),
-                      "target", core_json_id(e.target), "target_short",
+            json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:b, s:s?, s:o}", "event_id",
+                      eid, "type", s_type_name(e.type), "author", core_json_id(e.author),
+                      "author_short", core_json_short_id(e.author), "author_name",
+                      s_name_json(self, e.author), "target", core_json_id(e.target), "target_short",
                       core_json_short_id(e.target), "target_name", s_name_json(self, e.target),
-                      "ts_ms", (json_int_t)e.ts_ms, "applied", e.applied, "reason", e.reason));
+                      "ts_ms", (json_int_t)e.ts_ms, "applied", e.applied, "reason", e.reason,
+                      "detail", s_detail_json(self, e.id)));
     }
     return arr;
 }
