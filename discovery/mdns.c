@@ -780,6 +780,10 @@ mdns_new(const mdns_config_t *cfg)
     }
     self->n_keys = cfg->n_keys;
     s_name(self);
+    if (self->n_keys > 0) {
+        s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
+              self->n_keys);
+    }
     self->seen = zhashx_new();
     self->pending = zhashx_new();
     self->report = zsock_new(ZMQ_PUSH);
