@@ -1,7 +1,7 @@
 /*  discovery/discovery.c — the discovery actor (CZMQ zactor): owns the
  *  sources and turns what they find into reports on its pipe (discovery.h).
  *
- *  Loop: the pipe (commands: $TERM), the PULL socket the mDNS source pushes
+ *  Loop: the pipe (commands: $TERM, KEYS), the PULL socket the mDNS source pushes
  *  to from Avahi's thread, and a 500 ms timer that rescans the host-local
  *  directory. Reports from mDNS are forwarded as they are.
  */
@@ -11,10 +11,13 @@
 #include "local.h"
 #include "mdns.h"
 #include <czmq.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #define S_SCAN_MS 500
+#define S_KEYS_MAX 4u /* network secrets in one KEYS command (BLIND_KEYS_MAX) */
+#define S_KEY_LEN 32u
 
 struct _discovery_t {
     zactor_t *actor; /* runs s_actor */
@@ -29,7 +32,52 @@ typedef struct {
     char runtime_dir[1024];
     discovery_log_fn *log;
     void *log_arg;
+    uint8_t keys[S_KEYS_MAX][S_KEY_LEN]; /* network secrets at start; wiped once handed over */
+    size_t n_keys;
 } s_args_t;
+
+static void
+s_args_free(s_args_t *args)
+{
+    sodium_memzero(args->keys, sizeof args->keys);
+    free(args);
+}
+
+static void
+s_log(s_args_t *args, const char *line)
+{
+    if (args->log) {
+        args->log(args->log_arg, line);
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+}
+
+/*  "KEYS" SECRETS: hands the secrets to the mDNS source (discovery.h).
+ *  Every frame of the command is wiped, whatever it held. */
+static void
+s_keys(s_args_t *args, mdns_t *mdns, zmsg_t *cmd, bool *warned)
+{
+    zframe_t *f = zmsg_first(cmd);
+    size_t size = f ? zframe_size(f) : 0;
+    bool ok = f && zmsg_size(cmd) == 1 && size % S_KEY_LEN == 0 && size / S_KEY_LEN <= S_KEYS_MAX;
+    int rc = 0;
+    if (ok && mdns) {
+        rc = mdns_set_keys(mdns, (const uint8_t(*)[S_KEY_LEN])zframe_data(f), size / S_KEY_LEN);
+    }
+    if ((!ok || rc != 0) && !*warned) {
+        *warned = true;
+        char line[160];
+        snprintf(line, sizeof line,
+                 "discovery: ignoring a KEYS command (%zu frames, %zu bytes): want one frame of "
+                 "0..%u × %u bytes, no all-zero secret",
+                 zmsg_size(cmd), size, S_KEYS_MAX, S_KEY_LEN);
+        s_log(args, line);
+    }
+    for (f = zmsg_first(cmd); f; f = zmsg_next(cmd)) {
+        sodium_memzero(zframe_data(f), zframe_size(f));
+    }
+}
 
 int
 discovery_runtime_dir(char *out, size_t cap)
@@ -67,8 +115,14 @@ s_actor(zsock_t *pipe, void *argp)
         zstr_sendx(pipe, "STATUS", "local", "off", "disabled with --no-local", NULL);
     }
     if (args->mdns && reports) {
-        mdns_config_t mc = { args->node_id, args->port, args->tag,
-                             endpoint,      args->log,  args->log_arg };
+        mdns_config_t mc = { args->node_id,
+                             args->port,
+                             args->tag,
+                             endpoint,
+                             args->log,
+                             args->log_arg,
+                             (const uint8_t(*)[32])args->keys,
+                             args->n_keys };
         mdns = mdns_new(&mc);
         if (!mdns) {
             zstr_sendx(pipe, "STATUS", "mdns", "down", "cannot start the Avahi client", NULL);
@@ -76,8 +130,10 @@ s_actor(zsock_t *pipe, void *argp)
     } else if (!args->mdns) {
         zstr_sendx(pipe, "STATUS", "mdns", "off", "disabled with --no-mdns", NULL);
     }
+    sodium_memzero(args->keys, sizeof args->keys); /* the source holds derived keys */
     zpoller_t *poller = zpoller_new(pipe, reports, NULL);
     int64_t next_scan = 0;
+    bool keys_warned = false;
     while (poller) {
         int64_t now = zclock_mono();
         if (local && now >= next_scan) {
@@ -89,6 +145,9 @@ s_actor(zsock_t *pipe, void *argp)
             zmsg_t *cmd = zmsg_recv(pipe);
             char *verb = cmd ? zmsg_popstr(cmd) : NULL;
             bool term = !verb || streq(verb, "$TERM");
+            if (verb && streq(verb, "KEYS")) {
+                s_keys(args, mdns, cmd, &keys_warned);
+            }
             zstr_free(&verb);
             zmsg_destroy(&cmd);
             if (term) {
@@ -107,7 +166,7 @@ s_actor(zsock_t *pipe, void *argp)
     mdns_destroy(&mdns);
     local_destroy(&local);
     zsock_destroy(&reports);
-    free(args);
+    s_args_free(args);
 }
 
 discovery_t *
@@ -120,6 +179,15 @@ discovery_new(const discovery_config_t *cfg)
         free(args);
         return NULL;
     }
+    if (cfg->n_keys > S_KEYS_MAX || (cfg->n_keys > 0 && !cfg->keys)) {
+        free(self);
+        s_args_free(args);
+        return NULL;
+    }
+    if (cfg->n_keys > 0) {
+        memcpy(args->keys, cfg->keys, cfg->n_keys * S_KEY_LEN);
+    }
+    args->n_keys = cfg->n_keys;
     snprintf(args->node_id, sizeof args->node_id, "%s", cfg->node_id);
     snprintf(args->tag, sizeof args->tag, "%s", cfg->tag ? cfg->tag : "open");
     args->port = cfg->port;
@@ -134,7 +202,7 @@ discovery_new(const discovery_config_t *cfg)
     }
     self->actor = zactor_new(s_actor, args); // the actor frees args
     if (!self->actor) {
-        free(args);
+        s_args_free(args);
         free(self);
         return NULL;
     }
@@ -186,6 +254,23 @@ discovery_test(bool verbose)
     zstr_free(&src);
     zstr_free(&state);
     zstr_free(&detail);
+    //  KEYS with mdns off: taken (nothing to blind) or refused, never a crash;
+    //  the actor still answers afterwards (it stops on $TERM below).
+    uint8_t secrets[5][32];
+    randombytes_buf(secrets, sizeof secrets);
+    const size_t sizes[] = { 0, 32, 128, 160, 33 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        zmsg_t *m = zmsg_new();
+        CHECK(m && zmsg_addstr(m, "KEYS") == 0 && zmsg_addmem(m, secrets, sizes[i]) == 0);
+        CHECK(zmsg_send(&m, discovery_pipe(d)) == 0);
+    }
+    CHECK(zstr_send(discovery_pipe(d), "KEYS") == 0); // no frame at all
+    sodium_memzero(secrets, sizeof secrets);
     discovery_destroy(&d);
     CHECK(rmdir(dir) == 0); // our endpoint file was removed on the way out
+
+    //  More than four keys at start: refused.
+    cfg.keys = (const uint8_t(*)[32])secrets;
+    cfg.n_keys = 5;
+    CHECK(discovery_new(&cfg) == NULL);
 }

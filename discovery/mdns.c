@@ -29,10 +29,27 @@
  *  every node it had seen is reported GONE ("the source no longer lists it"),
  *  and the new client's browser reports them SEEN again.
  *
- *  Names. Our instance name is "parley-" + the first 16 characters of our
- *  node id, unique in practice, so we never rely on mDNS renaming (slow
- *  across hosts). If it collides anyway we report STATUS down and stay
- *  unpublished until the next client: no rename loop.
+ *  Names. In open mode our instance name is "parley-" + the first 16
+ *  characters of our node id, unique in practice, so we never rely on mDNS
+ *  renaming (slow across hosts). If it collides anyway we report STATUS down
+ *  and stay unpublished until the next client: no rename loop.
+ *
+ *  Blinded mode (SPEC §19.3). With network keys (mdns_config_t.keys, or
+ *  mdns_set_keys at run time) we publish "v=1" "b=SEALED" under a random
+ *  name drawn at start and at each key change, reseal with a fresh nonce at
+ *  each publication, and report only the blinded records one of our keys
+ *  opens (at most BLIND_KEYS_MAX openings per record); open records are
+ *  counted and ignored, so we never dial (and hand our key to) strangers.
+ *  Without keys, blinded records are counted and ignored. A collision of a
+ *  random name draws another one at the next tick: it names no one, and a
+ *  stranger who copies it must not keep us off the air. The keys (derived
+ *  mDNS keys, never the network secrets) live in sodium_malloc memory;
+ *  mdns_set_keys runs in the caller's thread and changes them under the
+ *  threaded poll's lock (which the loop thread holds while it dispatches),
+ *  then arms the tick at once; the tick withdraws our service, drops the
+ *  browser, its resolvers and what they found (GONE), and starts over under
+ *  the new name and keys, so records no key opened before are resolved and
+ *  tried again.
  *
  *  What others announce is untrusted: the TXT record goes through the strict
  *  proto/txt decoder, a bad record is counted and logged once and never
@@ -56,6 +73,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../proto/blind.h"
 #include "../proto/identity.h"
 #include "../proto/selftest.h"
 #include "../proto/txt.h"
@@ -93,6 +111,12 @@ struct _mdns_t {
     size_t n_dropped;                        /* reports the PUSH socket refused */
     size_t n_overflow;                       /* instances ignored beyond S_SEEN_MAX */
     size_t n_busy;                           /* instances not resolved: S_PENDING_MAX reached */
+    uint8_t ed_pk[PARLEY_KEY_LEN];           /* ours, sealed into blinded records */
+    uint8_t (*keys)[BLIND_KEY_LEN];          /* sodium_malloc, BLIND_KEYS_MAX mDNS keys */
+    size_t n_keys;                           /* keys in use; 0: open mode; keys[0] announces */
+    bool rekey;                              /* keys changed: start over at the next tick */
+    size_t n_sealed;                         /* blinded records no key of ours opens */
+    size_t n_open_ignored;                   /* open records ignored while we hold keys */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -253,6 +277,23 @@ s_found(mdns_t *self, AvahiIfIndex iface, AvahiProtocol proto, const char *name,
     }
     txt_info_t info;
     int rc = s_decode_txt(txt, &info);
+    if (rc == PARLEY_OK && info.blinded) {
+        rc = txt_open(&info, (const uint8_t(*)[BLIND_KEY_LEN])self->keys, self->n_keys, NULL);
+        if (rc == PARLEY_ERR_NOKEY || rc == PARLEY_ERR_AUTH) {
+            /* Another network's member, or an epoch we no longer hold. */
+            if (self->n_sealed++ == 0) {
+                s_log(self, "ignoring blinded records no key of ours opens; further ones are "
+                            "only counted");
+            }
+            return;
+        }
+    } else if (rc == PARLEY_OK && self->n_keys > 0) {
+        if (self->n_open_ignored++ == 0) {
+            s_log(self, "in a private network: ignoring open records; further ones are only "
+                        "counted");
+        }
+        return;
+    }
     if (rc != PARLEY_OK) {
         s_rejected(self, name, rc);
         return;
@@ -394,18 +435,42 @@ s_browse_cb(AvahiServiceBrowser *b, AvahiIfIndex iface, AvahiProtocol proto,
 
 /* --------------------------------------------------------------- publishing */
 
+/*  Our instance name: from our id in open mode, fresh random bytes with keys. */
+static void
+s_name(mdns_t *self)
+{
+    char fresh[BLIND_NAME_LEN + 1];
+    if (self->n_keys > 0 && blind_instance_name(fresh) == PARLEY_OK) {
+        snprintf(self->name, sizeof self->name, "%s", fresh);
+    } else {
+        snprintf(self->name, sizeof self->name, "parley-%.*s", S_NAME_ID_CHARS, self->node_id);
+    }
+}
+
+/*  A collision of our name. Blinded: another random name at the next tick.
+ *  Open: stay unpublished and say why (see the top of this file). */
+static void
+s_collided(mdns_t *self, const char *where)
+{
+    if (self->n_keys > 0) {
+        s_log(self, "instance name %s is taken %s; drawing another", self->name, where);
+        s_name(self);
+        return;
+    }
+    self->collided = true;
+    s_status(self, S_HEALTH_DOWN, "instance name %s is taken %s; not published", self->name, where);
+}
+
 static void
 s_group_cb(AvahiEntryGroup *g, AvahiEntryGroupState state, void *arg)
 {
     mdns_t *self = arg;
     if (state == AVAHI_ENTRY_GROUP_COLLISION) {
-        /* Someone else holds "parley-<our id prefix>": another process with
-         * our identity, or an impostor. Renaming would hide that and take
-         * minutes to settle across hosts; stay unpublished and say why. */
-        self->collided = true;
-        s_status(self, S_HEALTH_DOWN, "instance name %s is taken on the network; not published",
-                 self->name);
-        avahi_entry_group_reset(g);
+        /* Open mode: someone else holds "parley-<our id prefix>": another
+         * process with our identity, or an impostor. Renaming would hide
+         * that and take minutes to settle across hosts. */
+        s_collided(self, "on the network");
+        avahi_entry_group_reset(g); /* blinded: the next tick publishes the new name */
     } else if (state == AVAHI_ENTRY_GROUP_FAILURE) {
         s_status(self, S_HEALTH_DOWN, "cannot publish: %s",
                  avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
@@ -430,11 +495,21 @@ s_publish(mdns_t *self, AvahiClient *c)
     if (!avahi_entry_group_is_empty(self->group)) {
         return; /* already published */
     }
+    /* Blinded: sealed afresh at each publication (a new nonce). */
+    txt_record_t blinded;
+    const txt_record_t *rec = &self->txt;
+    if (self->n_keys > 0) {
+        if (txt_encode_blind(self->keys[0], self->ed_pk, &blinded) != PARLEY_OK) {
+            s_status(self, S_HEALTH_DOWN, "cannot seal our record");
+            return; /* the next tick tries again */
+        }
+        rec = &blinded;
+    }
     /* avahi_string_list_add_* prepend: add backwards to keep our order. */
     AvahiStringList *l = NULL;
-    for (size_t i = self->txt.n; i-- > 0;) {
-        AvahiStringList *next = avahi_string_list_add_arbitrary(
-            l, (const uint8_t *)self->txt.items[i], self->txt.lens[i]);
+    for (size_t i = rec->n; i-- > 0;) {
+        AvahiStringList *next =
+            avahi_string_list_add_arbitrary(l, (const uint8_t *)rec->items[i], rec->lens[i]);
         if (!next) {
             avahi_string_list_free(l);
             return; /* out of memory: the next tick tries again */
@@ -447,9 +522,7 @@ s_publish(mdns_t *self, AvahiClient *c)
     avahi_string_list_free(l);
     if (rc == AVAHI_ERR_COLLISION) {
         /* Taken on this very host (another local client). See s_group_cb. */
-        self->collided = true;
-        s_status(self, S_HEALTH_DOWN, "instance name %s is taken on this host; not published",
-                 self->name);
+        s_collided(self, "on this host");
         return;
     }
     if (rc == 0) {
@@ -561,11 +634,50 @@ s_client_start(mdns_t *self)
     self->client = c;
 }
 
+/*  Frees every resolve in flight (they belong to the client, not to us). */
+static void
+s_pending_free(mdns_t *self)
+{
+    for (void *r = zhashx_first(self->pending); r; r = zhashx_next(self->pending)) {
+        avahi_service_resolver_free(r);
+    }
+    zhashx_purge(self->pending);
+}
+
+/*  The keys changed (mdns_set_keys): withdraw our service, forget what the
+ *  browser found and browse again, under a new name and the new keys. */
+static void
+s_rekey(mdns_t *self)
+{
+    self->rekey = false;
+    s_name(self);
+    self->collided = false;
+    if (self->group) {
+        avahi_entry_group_reset(self->group);
+    }
+    if (self->browser) {
+        avahi_service_browser_free(self->browser);
+        self->browser = NULL;
+        self->browser_dead = false;
+    }
+    s_pending_free(self);
+    s_forget_all(self);
+    if (self->n_keys > 0) {
+        s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
+              self->n_keys);
+    } else {
+        s_log(self, "open mode: announcing as %s", self->name);
+    }
+}
+
 /*  Level-triggered repair: whatever is missing is made again. */
 static void
 s_tick(AvahiTimeout *t, void *arg)
 {
     mdns_t *self = arg;
+    if (self->rekey) {
+        s_rekey(self);
+    }
     if (self->client && self->client_dead) {
         s_client_drop(self);
     }
@@ -613,7 +725,30 @@ s_destroy(mdns_t *self)
     zhashx_destroy(&self->seen);
     zhashx_destroy(&self->pending);
     zsock_destroy(&self->report);
+    if (self->keys) {
+        sodium_free(self->keys); /* wipes them */
+    }
     free(self);
+}
+
+/*  The mDNS keys of n secrets into keys (BLIND_KEYS_MAX rows); 0 or a code. */
+static int
+s_derive(uint8_t (*keys)[BLIND_KEY_LEN], const uint8_t (*secrets)[BLIND_KEY_LEN], size_t n)
+{
+    if (n > BLIND_KEYS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (n > 0 && !secrets) {
+        return PARLEY_ERR_STATE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = blind_key(secrets[i], keys[i]);
+        if (rc != PARLEY_OK) {
+            sodium_memzero(keys, BLIND_KEYS_MAX * BLIND_KEY_LEN);
+            return rc;
+        }
+    }
+    return PARLEY_OK;
 }
 
 mdns_t *
@@ -636,8 +771,19 @@ mdns_new(const mdns_config_t *cfg)
     snprintf(self->node_id, sizeof self->node_id, "%s", self->txt.items[2] + 3);
     self->log = cfg->log;
     self->log_arg = cfg->log_arg;
-    snprintf(self->name, sizeof self->name, "parley-%.*s", S_NAME_ID_CHARS, self->node_id);
     self->port = cfg->port;
+    self->keys = sodium_malloc(BLIND_KEYS_MAX * BLIND_KEY_LEN);
+    if (!self->keys || identity_parse_node_id(self->node_id, self->ed_pk) != PARLEY_OK
+        || s_derive(self->keys, cfg->keys, cfg->n_keys) != PARLEY_OK) {
+        s_destroy(self);
+        return NULL;
+    }
+    self->n_keys = cfg->n_keys;
+    s_name(self);
+    if (self->n_keys > 0) {
+        s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
+              self->n_keys);
+    }
     self->seen = zhashx_new();
     self->pending = zhashx_new();
     self->report = zsock_new(ZMQ_PUSH);
@@ -666,6 +812,30 @@ mdns_new(const mdns_config_t *cfg)
         return NULL;
     }
     return self;
+}
+
+int
+mdns_set_keys(mdns_t *self, const uint8_t (*secrets)[BLIND_KEY_LEN], size_t n)
+{
+    if (!self || !self->poll || !self->tick) {
+        return PARLEY_ERR_STATE;
+    }
+    uint8_t keys[BLIND_KEYS_MAX][BLIND_KEY_LEN];
+    int rc = s_derive(keys, secrets, n);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    /* The loop thread holds this lock whenever it runs our callbacks: while
+     * we hold it, nothing reads the keys. */
+    avahi_threaded_poll_lock(self->poll);
+    memcpy(self->keys, keys, sizeof keys);
+    self->n_keys = n;
+    self->rekey = true;
+    struct timeval tv;
+    avahi_threaded_poll_get(self->poll)->timeout_update(self->tick, avahi_elapse_time(&tv, 0, 0));
+    avahi_threaded_poll_unlock(self->poll);
+    sodium_memzero(keys, sizeof keys);
+    return PARLEY_OK;
 }
 
 void
@@ -717,7 +887,8 @@ void
 mdns_test(bool verbose)
 {
     if (verbose) {
-        printf(" * mdns: bad configs, no D-Bus: one STATUS down, quiet retries, clean stop\n");
+        printf(" * mdns: bad configs and keys, no D-Bus: one STATUS down, quiet retries, keys "
+               "changed at run time, clean stop\n");
     }
     CHECK(sodium_init() >= 0);
     identity_t *me = identity_new();
@@ -747,6 +918,19 @@ mdns_test(bool verbose)
         CHECK(m == NULL);
     }
     CHECK(mdns_new(NULL) == NULL);
+    /* Keys: more than four, an all-zero secret, a count without keys. */
+    uint8_t secrets[BLIND_KEYS_MAX + 1][32];
+    randombytes_buf(secrets, sizeof secrets);
+    mdns_config_t keyed = { id, 7000, "open", endpoint, NULL, NULL, secrets, BLIND_KEYS_MAX + 1 };
+    CHECK(mdns_new(&keyed) == NULL);
+    keyed.n_keys = 0;
+    keyed.keys = NULL;
+    keyed.n_keys = 2;
+    CHECK(mdns_new(&keyed) == NULL);
+    uint8_t zero[2][32] = { { 0 } };
+    keyed.keys = (const uint8_t(*)[32])zero;
+    CHECK(mdns_new(&keyed) == NULL);
+    CHECK(mdns_set_keys(NULL, (const uint8_t(*)[32])secrets, 1) == PARLEY_ERR_STATE);
     mdns_destroy(NULL);
     mdns_t *none = NULL;
     mdns_destroy(&none);
@@ -788,7 +972,32 @@ mdns_test(bool verbose)
     /* At least one retry happens in this window, and says nothing. */
     zsock_set_rcvtimeo(pull, (int)(S_TICK_MS + S_TICK_MS / 4));
     CHECK(s_recv(pull, parts) == 0);
+    /* Keys at run time, from this thread while the loop runs: refused
+     * inputs change nothing; good ones (and back to none) apply at once,
+     * still quietly without D-Bus. */
+    CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, BLIND_KEYS_MAX + 1) == PARLEY_ERR_LIMIT);
+    CHECK(mdns_set_keys(m, (const uint8_t(*)[32])zero, 1) == PARLEY_ERR_MALFORMED);
+    CHECK(mdns_set_keys(m, NULL, 1) == PARLEY_ERR_STATE);
+    for (size_t n = 0; n <= BLIND_KEYS_MAX; n++) {
+        CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, n) == PARLEY_OK);
+        CHECK(mdns_set_keys(m, NULL, 0) == PARLEY_OK);
+    }
+    CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, 2) == PARLEY_OK);
+    zsock_set_rcvtimeo(pull, 500);
+    CHECK(s_recv(pull, parts) == 0);
     mdns_destroy(&m);
+    /* Started with keys. */
+    keyed.keys = (const uint8_t(*)[32])secrets;
+    keyed.n_keys = BLIND_KEYS_MAX;
+    m = mdns_new(&keyed);
+    CHECK(m);
+    mdns_destroy(&m);
+    zsock_set_rcvtimeo(pull, 200);
+    while (s_recv(pull, parts) > 0) {
+        CHECK(streq(parts[0], "STATUS") && streq(parts[2], "down"));
+        s_free_parts(parts);
+    }
+    sodium_memzero(secrets, sizeof secrets);
     CHECK(m == NULL);
 
     if (saved) {

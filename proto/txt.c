@@ -10,10 +10,12 @@
  */
 #include "txt.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "b32.h"
 #include "identity.h"
 #include "selftest.h"
 
@@ -131,11 +133,34 @@ s_parse_id(const s_item_t *it, txt_info_t *out)
     return PARLEY_OK;
 }
 
+/*  The b= value: exactly the canonical (lower-case) base32 of 72 bytes. */
+static int
+s_parse_sealed(const s_item_t *it, txt_info_t *out)
+{
+    if (it->val_len != BLIND_TEXT_LEN) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    char text[BLIND_TEXT_LEN + 1];
+    for (size_t i = 0; i < it->val_len; i++) {
+        if (it->val[i] >= 'A' && it->val[i] <= 'Z') {
+            return PARLEY_ERR_MALFORMED;
+        }
+        text[i] = (char)it->val[i];
+    }
+    text[BLIND_TEXT_LEN] = '\0';
+    if (b32_decode(text, out->sealed, sizeof out->sealed) != PARLEY_OK) {
+        memset(out->sealed, 0, sizeof out->sealed);
+        return PARLEY_ERR_MALFORMED;
+    }
+    out->blinded = true;
+    return PARLEY_OK;
+}
+
 /*  Interprets the items split by txt_decode; the structure is already valid. */
 static int
 s_interpret(const s_item_t *parsed, size_t n, txt_info_t *info)
 {
-    const s_item_t *v = NULL, *net = NULL, *id = NULL;
+    const s_item_t *v = NULL, *net = NULL, *id = NULL, *b = NULL;
     for (size_t i = 0; i < n; i++) {
         if (s_key_is(&parsed[i], "v")) {
             v = &parsed[i];
@@ -143,6 +168,8 @@ s_interpret(const s_item_t *parsed, size_t n, txt_info_t *info)
             net = &parsed[i];
         } else if (s_key_is(&parsed[i], "id")) {
             id = &parsed[i];
+        } else if (s_key_is(&parsed[i], "b")) {
+            b = &parsed[i];
         }
         /* Other keys are ignored: a later version may add items. */
     }
@@ -157,6 +184,14 @@ s_interpret(const s_item_t *parsed, size_t n, txt_info_t *info)
      * v=2 record that drops or changes them is UNSUPPORTED, not MALFORMED. */
     if (info->version != TXT_VERSION) {
         return PARLEY_ERR_UNSUPPORTED;
+    }
+    if (b) {
+        /* Blinded: naming a network or a node beside it would defeat it,
+         * and a record that is both could mean two things. */
+        if (net || id) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        return s_parse_sealed(b, info);
     }
     if (!net || !id) {
         return PARLEY_ERR_MALFORMED;
@@ -252,6 +287,56 @@ txt_encode(const char *node_id, const char *tag, txt_record_t *out)
     return PARLEY_OK;
 }
 
+int
+txt_encode_blind(const uint8_t key[BLIND_KEY_LEN], const uint8_t ed_pk[PARLEY_KEY_LEN],
+                 txt_record_t *out)
+{
+    if (!out) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    memset(out, 0, sizeof *out);
+    if (!key || !ed_pk) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    /* Refuse what txt_open would: a key that is not usable names nobody. */
+    uint8_t x_pk[32];
+    if (crypto_sign_ed25519_pk_to_curve25519(x_pk, ed_pk) != 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    uint8_t sealed[BLIND_SEALED_LEN];
+    int rc = blind_seal(key, ed_pk, sealed);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    int n0 = snprintf(out->items[0], sizeof out->items[0], "v=%d", TXT_VERSION);
+    memcpy(out->items[1], "b=", 2);
+    rc = b32_encode(sealed, sizeof sealed, out->items[1] + 2, sizeof out->items[1] - 2);
+    if (rc != PARLEY_OK || n0 < 0) {
+        memset(out, 0, sizeof *out);
+        return rc != PARLEY_OK ? rc : PARLEY_ERR_LIMIT;
+    }
+    out->lens[0] = (size_t)n0;
+    out->lens[1] = 2 + BLIND_TEXT_LEN;
+    out->n = TXT_BLIND_ITEMS;
+    return PARLEY_OK;
+}
+
+int
+txt_open(txt_info_t *info, const uint8_t (*keys)[BLIND_KEY_LEN], size_t n_keys, size_t *which)
+{
+    if (!info || !info->blinded) {
+        return PARLEY_ERR_STATE;
+    }
+    int rc = blind_open(keys, n_keys, info->sealed, info->ed_pk, which);
+    if (rc != PARLEY_OK) {
+        memset(info->ed_pk, 0, sizeof info->ed_pk);
+        info->id[0] = '\0';
+        return rc;
+    }
+    identity_node_id(info->ed_pk, info->id);
+    return PARLEY_OK;
+}
+
 /* --------------------------------------------------------------- self-test */
 
 /*  Items copied into heap blocks of exactly their length, so that ASan
@@ -336,7 +421,10 @@ static void
 s_check_sane(int rc, const txt_info_t *info)
 {
     CHECK(rc <= 0);
-    if (rc == PARLEY_OK) {
+    if (rc == PARLEY_OK && info->blinded) {
+        CHECK(info->version == TXT_VERSION && info->id[0] == '\0' && info->net[0] == '\0');
+        CHECK(sodium_is_zero(info->ed_pk, sizeof info->ed_pk));
+    } else if (rc == PARLEY_OK) {
         CHECK(info->version == TXT_VERSION);
         CHECK(strlen(info->id) == PARLEY_NODE_ID_STRLEN);
         CHECK(strlen(info->net) <= PARLEY_NETTAG_MAX);
@@ -586,11 +674,127 @@ s_test_mutations(const char *id)
     s_rec_free(&r);
 }
 
+/*  Blinded records (SPEC §19.3): round trip through keys, what a record may
+ *  not hold beside b=, the b= value's spelling, and mutations. */
+static void
+s_test_blinded(const identity_t *me)
+{
+    uint8_t secrets[3][BLIND_KEY_LEN], keys[3][BLIND_KEY_LEN];
+    for (size_t i = 0; i < 3; i++) {
+        randombytes_buf(secrets[i], BLIND_KEY_LEN);
+        CHECK(blind_key(secrets[i], keys[i]) == PARLEY_OK);
+    }
+    const uint8_t(*kp)[BLIND_KEY_LEN] = (const uint8_t(*)[BLIND_KEY_LEN])keys;
+    txt_record_t rec;
+    CHECK(txt_encode_blind(keys[1], identity_ed_pk(me), &rec) == PARLEY_OK);
+    CHECK(rec.n == TXT_BLIND_ITEMS && strcmp(rec.items[0], "v=1") == 0);
+    CHECK(rec.lens[1] == 2 + BLIND_TEXT_LEN && strncmp(rec.items[1], "b=", 2) == 0);
+    char id[PARLEY_NODE_ID_STRLEN + 1], short_id[PARLEY_SHORT_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(me), id);
+    identity_short_id(identity_ed_pk(me), short_id);
+    CHECK(!strstr(rec.items[1], short_id)); /* nothing in clear */
+
+    s_rec_t r = { 0 };
+    for (size_t i = 0; i < rec.n; i++) {
+        s_rec_add(&r, rec.items[i], rec.lens[i]);
+    }
+    txt_info_t info;
+    CHECK(s_rec_decode(&r, &info) == PARLEY_OK && info.blinded && info.id[0] == '\0');
+    txt_info_t copy = info;
+    size_t which = 9;
+    CHECK(txt_open(&info, kp, 3, &which) == PARLEY_OK && which == 1);
+    CHECK(strcmp(info.id, id) == 0 && memcmp(info.ed_pk, identity_ed_pk(me), 32) == 0);
+    info = copy;
+    CHECK(txt_open(&info, kp + 2, 1, NULL) == PARLEY_ERR_AUTH && info.id[0] == '\0');
+    CHECK(txt_open(&info, kp, 0, NULL) == PARLEY_ERR_NOKEY);
+    CHECK(txt_open(&info, (const uint8_t(*)[BLIND_KEY_LEN])secrets, 3, NULL) == PARLEY_ERR_AUTH);
+    CHECK(txt_open(&info, kp, BLIND_KEYS_MAX + 1, NULL) == PARLEY_ERR_LIMIT);
+    txt_info_t open_rec;
+    memset(&open_rec, 0, sizeof open_rec);
+    CHECK(txt_open(&open_rec, kp, 3, NULL) == PARLEY_ERR_STATE);
+    CHECK(txt_open(NULL, kp, 3, NULL) == PARLEY_ERR_STATE);
+    /* Any order, unknown keys ignored: as for open records. */
+    s_rec_adds(&r, "zz=later");
+    CHECK(s_rec_decode(&r, &info) == PARLEY_OK && info.blinded);
+    s_rec_free(&r);
+
+    /* b= beside id= or net=: refused. */
+    char idi[80];
+    snprintf(idi, sizeof idi, "id=%s", id);
+    const char *beside[] = { idi, "net=open", "net=" };
+    for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+        s_rec_add(&r, rec.items[0], rec.lens[0]);
+        s_rec_add(&r, rec.items[1], rec.lens[1]);
+        s_rec_adds(&r, beside[i]);
+        s_expect(&r, PARLEY_ERR_MALFORMED);
+        s_rec_free(&r);
+    }
+    /* The b= value: length, case, alphabet, spare bits; B= is the same key. */
+    char b[TXT_ITEM_MAX + 1];
+    const size_t cuts[] = { 2, 3, 2 + BLIND_TEXT_LEN - 1, 2 + BLIND_TEXT_LEN + 1 };
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        snprintf(b, sizeof b, "%s", rec.items[1]);
+        b[2 + BLIND_TEXT_LEN] = 'a';
+        s_rec_adds(&r, "v=1");
+        s_rec_add(&r, b, cuts[i]);
+        s_expect(&r, PARLEY_ERR_MALFORMED);
+        s_rec_free(&r);
+    }
+    const struct {
+        size_t at;
+        char c;
+    } edits[] = { { 2, 'A' }, { 10, '1' }, { 11, '=' }, { 2 + BLIND_TEXT_LEN - 1, 'b' } };
+    for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
+        snprintf(b, sizeof b, "%s", rec.items[1]);
+        if (b[edits[i].at] == edits[i].c) {
+            continue; /* the edit would change nothing */
+        }
+        b[edits[i].at] = edits[i].c;
+        s_rec_adds(&r, "v=1");
+        s_rec_adds(&r, b);
+        /* The last character carries 4 spare bits: 'b' sets one of them. */
+        s_expect(&r, PARLEY_ERR_MALFORMED);
+        s_rec_free(&r);
+    }
+    snprintf(b, sizeof b, "%s", rec.items[1]);
+    b[0] = 'B';
+    s_rec_adds(&r, "v=1");
+    s_rec_adds(&r, b);
+    s_expect(&r, PARLEY_OK);
+    s_rec_free(&r);
+
+    /* Every bit of the b= value flipped: decodes or not, never opens. */
+    for (size_t i = 0; i < rec.n; i++) {
+        s_rec_add(&r, rec.items[i], rec.lens[i]);
+    }
+    for (size_t at = 2; at < r.lens[1]; at++) {
+        for (int bit = 0; bit < 8; bit++) {
+            r.items[1][at] ^= (uint8_t)(1u << bit);
+            int rc = s_rec_decode(&r, &info);
+            s_check_sane(rc, &info);
+            if (rc == PARLEY_OK) {
+                CHECK(txt_open(&info, kp, 3, NULL) == PARLEY_ERR_AUTH);
+            }
+            r.items[1][at] ^= (uint8_t)(1u << bit);
+        }
+    }
+    s_rec_free(&r);
+
+    CHECK(txt_encode_blind(keys[0],
+                           (const uint8_t *)"\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                                            "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                           &rec)
+          == PARLEY_ERR_MALFORMED);
+    CHECK(txt_encode_blind(NULL, identity_ed_pk(me), &rec) == PARLEY_ERR_MALFORMED && rec.n == 0);
+    sodium_memzero(secrets, sizeof secrets);
+    sodium_memzero(keys, sizeof keys);
+}
+
 void
 txt_test(bool verbose)
 {
     if (verbose) {
-        printf(" * txt: round trip, limits, rejects, truncation, bit flips\n");
+        printf(" * txt: round trip, limits, rejects, truncation, bit flips, blinded records\n");
     }
     identity_t *a = identity_new();
     CHECK(a);
@@ -599,5 +803,6 @@ txt_test(bool verbose)
     s_test_roundtrip(id);
     s_test_rejects(id);
     s_test_mutations(id);
+    s_test_blinded(a);
     identity_destroy(&a);
 }

@@ -17,10 +17,21 @@
  *  TXT_ITEMS_MAX items or items longer than TXT_ITEM_MAX; a version other
  *  than 1 is PARLEY_ERR_UNSUPPORTED; keys it does not know are ignored, so
  *  a later version can add items. Full rules: proto/SPEC.md §12.
+ *
+ *  A member of a private network publishes a blinded record instead
+ *  (SPEC §19.3, proto/blind.h):
+ *
+ *    v=1            as above
+ *    b=SEALED       116 lower-case base32 characters: nonce || AEAD(node pk)
+ *
+ *  and no net= or id=. txt_decode checks its structure (blinded = true, the
+ *  72 sealed bytes copied out, no id yet); txt_open then tries the keys the
+ *  receiver holds (at most BLIND_KEYS_MAX) and fills in the id.
  */
 #ifndef PARLEY_PROTO_TXT_H
 #define PARLEY_PROTO_TXT_H
 
+#include "blind.h"
 #include "errors.h"
 #include "limits.h"
 #include <stdbool.h>
@@ -31,14 +42,18 @@
 #define TXT_ITEMS_MAX 16u   /* items in one record */
 #define TXT_ITEM_MAX 255u   /* bytes in one item: one DNS character-string */
 #define TXT_RECORD_ITEMS 3u /* items our encoder writes */
+#define TXT_BLIND_ITEMS 2u  /* items of a blinded record: v=, b= */
 
 /*  A decoded record. Strings are copied out and NUL-terminated, so the
  *  caller may keep them after the items are gone. */
 typedef struct {
     unsigned version;                   /* always TXT_VERSION on success */
-    char net[PARLEY_NETTAG_MAX + 1];    /* network tag */
-    char id[PARLEY_NODE_ID_STRLEN + 1]; /* canonical (lower-case) node id */
+    char net[PARLEY_NETTAG_MAX + 1];    /* network tag ("" in a blinded record) */
+    char id[PARLEY_NODE_ID_STRLEN + 1]; /* canonical (lower-case) node id; blinded: "" until
+                                           txt_open opened it */
     uint8_t ed_pk[PARLEY_KEY_LEN];      /* the key the id names (a hint) */
+    bool blinded;                       /* a b= record (SPEC §19.3) */
+    uint8_t sealed[BLIND_SEALED_LEN];   /* blinded: the b= value, decoded */
 } txt_info_t;
 
 /*  Our record, ready to hand to the mDNS publisher item by item. */
@@ -53,11 +68,24 @@ typedef struct {
  *  PARLEY_ERR_MALFORMED or _LIMIT, anything txt_decode would reject. */
 int txt_encode(const char *node_id, const char *tag, txt_record_t *out) PARLEY_WUR;
 
+/*  Builds a blinded record naming ed_pk, sealed under key (an mDNS key,
+ *  blind_key) with a fresh nonce: "v=1", "b=...". n = TXT_BLIND_ITEMS. */
+int txt_encode_blind(const uint8_t key[BLIND_KEY_LEN], const uint8_t ed_pk[PARLEY_KEY_LEN],
+                     txt_record_t *out) PARLEY_WUR;
+
 /*  Decodes n items (items[i] points to lens[i] bytes). On success fills
  *  *out; on failure *out is zeroed. Needs sodium_init() (the id is checked
  *  to be a usable Ed25519 key). */
 int txt_decode(const uint8_t *const *items, const size_t *lens, size_t n,
                txt_info_t *out) PARLEY_WUR;
+
+/*  Opens a blinded record decoded by txt_decode with keys[0..n_keys) (mDNS
+ *  keys, at most BLIND_KEYS_MAX): on success fills info's id and ed_pk and
+ *  *which (may be NULL) with the index of the key that opened it. Codes of
+ *  blind_open (NOKEY, LIMIT, AUTH, MALFORMED); PARLEY_ERR_STATE for a record
+ *  that is not blinded. On failure info's id and ed_pk stay empty. */
+int txt_open(txt_info_t *info, const uint8_t (*keys)[BLIND_KEY_LEN], size_t n_keys,
+             size_t *which) PARLEY_WUR;
 
 void txt_test(bool verbose);
 

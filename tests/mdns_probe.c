@@ -1,7 +1,7 @@
 /*  tests/mdns_probe.c — runs the mDNS discovery source alone and prints what
  *  it reports, for the network-namespace tests (tests/netns/t_mdns.sh).
  *
- *    mdns_probe NODE_ID|new PORT SECONDS [TAG]
+ *    mdns_probe NODE_ID|new PORT SECONDS [TAG [KEYFILE]]
  *
  *  Publishes as NODE_ID ("new": a fresh random identity) on PORT through the
  *  Avahi daemon that DBUS_SYSTEM_BUS_ADDRESS leads to, and prints
@@ -12,11 +12,18 @@
  *    STATUS mdns up|down DETAIL
  *
  *  for SECONDS (or until SIGINT/SIGTERM), then stops the source and exits 0.
+ *  KEYFILE holds 0..4 network secrets, 64 hex digits a line (SPEC §19.3):
+ *  with any, the probe announces blinded and sees only records they open.
+ *  On SIGHUP it reads KEYFILE again, hands the secrets to the running
+ *  source (mdns_set_keys, as the node's KEYS command does) and prints
+ *
+ *    KEYS N                              once the source has them
  *  Lines are flushed at once so that a test can follow the output live.
  *  Nothing here listens on PORT: discovery only announces it.
  */
 #include <czmq.h>
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +31,49 @@
 #include <unistd.h>
 
 #include "../discovery/mdns.h"
+#include "../proto/b32.h"
 #include "../proto/identity.h"
+
+#define S_KEYS_MAX 4
+
+static volatile sig_atomic_t s_reload;
+
+static void
+s_on_hup(int sig)
+{
+    (void)sig;
+    s_reload = 1;
+}
+
+/*  Reads up to S_KEYS_MAX secrets from path; their count, or -1. */
+static int
+s_read_keys(const char *path, uint8_t keys[S_KEYS_MAX][32])
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        return -1;
+    }
+    char line[256];
+    int n = 0;
+    while (fgets(line, sizeof line, fp)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') {
+            continue;
+        }
+        if (n == S_KEYS_MAX || hex_decode(line, keys[n], 32) != 0) {
+            fclose(fp);
+            return -1;
+        }
+        n++;
+    }
+    fclose(fp);
+    return n;
+}
 
 static int
 s_usage(void)
 {
-    fprintf(stderr, "usage: mdns_probe NODE_ID|new PORT SECONDS [TAG]\n");
+    fprintf(stderr, "usage: mdns_probe NODE_ID|new PORT SECONDS [TAG [KEYFILE]]\n");
     return 2;
 }
 
@@ -64,7 +108,7 @@ int
 main(int argc, char **argv)
 {
     long port = 0, seconds = 0;
-    if ((argc != 4 && argc != 5) || !s_number(argv[2], 1, 65535, &port)
+    if (argc < 4 || argc > 6 || !s_number(argv[2], 1, 65535, &port)
         || !s_number(argv[3], 0, 86400, &seconds) || sodium_init() < 0) {
         return s_usage();
     }
@@ -90,12 +134,26 @@ main(int argc, char **argv)
         zsock_destroy(&pull);
         return 1;
     }
-    mdns_config_t cfg = { id, (uint16_t)port, argc == 5 ? argv[4] : "open", endpoint };
+    uint8_t keys[S_KEYS_MAX][32];
+    int n_keys = argc == 6 ? s_read_keys(argv[5], keys) : 0;
+    if (n_keys < 0) {
+        fprintf(stderr, "mdns_probe: cannot read the secrets in %s\n", argv[5]);
+        zsock_destroy(&pull);
+        return 1;
+    }
+    mdns_config_t cfg = { id,   (uint16_t)port, argc >= 5 ? argv[4] : "open", endpoint,
+                          NULL, NULL,           (const uint8_t(*)[32])keys,   (size_t)n_keys };
     mdns_t *mdns = mdns_new(&cfg);
     if (!mdns) {
         fprintf(stderr, "mdns_probe: cannot start the mDNS source (bad id or tag?)\n");
         zsock_destroy(&pull);
         return 1;
+    }
+    if (argc == 6) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = s_on_hup;
+        sigaction(SIGHUP, &sa, NULL);
     }
     zpoller_t *poller = zpoller_new(pull, NULL);
     int64_t deadline = zclock_mono() + seconds * 1000;
@@ -103,6 +161,17 @@ main(int argc, char **argv)
         int64_t left = deadline - zclock_mono();
         if (left <= 0) {
             break;
+        }
+        if (s_reload) {
+            s_reload = 0;
+            n_keys = s_read_keys(argv[5], keys);
+            if (n_keys < 0
+                || mdns_set_keys(mdns, (const uint8_t(*)[32])keys, (size_t)n_keys) != 0) {
+                fprintf(stderr, "mdns_probe: cannot use the secrets in %s\n", argv[5]);
+            } else {
+                printf("KEYS %d\n", n_keys);
+                fflush(stdout);
+            }
         }
         if (zpoller_wait(poller, (int)(left < 200 ? left : 200)) == pull) {
             zmsg_t *msg = zmsg_recv(pull);
@@ -115,5 +184,6 @@ main(int argc, char **argv)
     zpoller_destroy(&poller);
     mdns_destroy(&mdns);
     zsock_destroy(&pull);
+    sodium_memzero(keys, sizeof keys);
     return 0;
 }

@@ -26,6 +26,7 @@
 
 #include "../proto/addr.h"
 #include "../proto/b32.h"
+#include "../proto/blind.h"
 #include "../proto/bytes.h"
 #include "../proto/content.h"
 #include "../proto/dm.h"
@@ -798,6 +799,30 @@ s_network_vectors_compute(void)
                                  sizeof f, &len)
           == 0);
     s_add_hex(v, "frame_join_refused", f, len);
+
+    /* Blinded mDNS (SPEC §19.3): the key of a fixed secret, a record of
+     * author_pk from a fixed nonce, a name from fixed bytes. */
+    uint8_t mdns_secret[32], mdns_key[32];
+    for (size_t i = 0; i < 32; i++) {
+        mdns_secret[i] = (uint8_t)(0x90 + i);
+    }
+    s_add_hex(v, "mdns_secret", mdns_secret, 32);
+    CHECK(blind_key(mdns_secret, mdns_key) == 0);
+    s_add_hex(v, "mdns_key", mdns_key, 32);
+    s_add_pattern(v, "mdns_nonce", 0x50, BLIND_NONCE_LEN);
+    s_queue_pattern(0x50, BLIND_NONCE_LEN);
+    txt_record_t rec;
+    CHECK(txt_encode_blind(mdns_key, pk, &rec) == 0);
+    s_queue_drained();
+    CHECK(rec.n == 2);
+    s_add(v, "mdns_txt_v", rec.items[0]);
+    s_add(v, "mdns_txt_b", rec.items[1]);
+    s_add_pattern(v, "mdns_name_random", 0xe0, BLIND_NAME_RANDOM);
+    s_queue_pattern(0xe0, BLIND_NAME_RANDOM);
+    char name[BLIND_NAME_LEN + 1];
+    CHECK(blind_instance_name(name) == 0);
+    s_queue_drained();
+    s_add(v, "mdns_instance", name);
     sodium_memzero(sk, sizeof sk);
     sodium_memzero(f, sizeof f);
     return v;
@@ -807,12 +832,14 @@ static void
 s_network_vectors_print(void)
 {
     s_vectors_emit(
-        "# Parley private-network vectors: JOIN and NETKEY frames (proto/SPEC.md section 19).\n"
+        "# Parley private-network vectors: JOIN and NETKEY frames, blinded mDNS (SPEC section "
+        "19).\n"
         "# Regenerate ONLY for a deliberate format change:\n"
         "#   ./build/proto_selftest --print-vectors network > tests/vectors/network-v1.txt\n"
         "# Format: name = value; binary values in lower-case hex. author_seed is an\n"
         "# Ed25519 seed; netkey_sig signs \"parley/netkey/v1\\0\" || network_id ||\n"
-        "# u32 epoch || netkey_secret.\n",
+        "# u32 epoch || netkey_secret. mdns_key = KDF(mdns_secret, 1, \"parleymd\");\n"
+        "# mdns_txt_b seals author_pk under it with mdns_nonce (section 19.3).\n",
         s_network_vectors_compute);
 }
 
@@ -860,6 +887,7 @@ static const s_test_t s_tests[] = {
     { "netkey", netkey_test },
     { "endpoint", endpoint_test },
     { "txt", txt_test },
+    { "blind", blind_test },
     { "addr", addr_test },
     { "sync_set", sync_set_test },
     { "sync_msg", sync_msg_test },

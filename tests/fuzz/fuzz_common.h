@@ -23,6 +23,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  *  (gen_corpus.c) stamps its envelopes just before it. */
 #define FUZZ_NOW_MS 1790000000000ull
 
+/*  The network secrets fuzz_txt opens blinded records with: 32 bytes of this
+ *  value, and of this value + 1. gen_corpus.c seals its seeds under them. */
+#define FUZZ_MDNS_SECRET_1 0x6b
+
 /*  sodium_init() once per process: libFuzzer calls the target millions of
  *  times and the decoders need libsodium's CPU dispatch set up. */
 static inline void

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../../proto/b32.h"
+#include "../../proto/blind.h"
 #include "../../proto/content.h"
 #include "../../proto/dm.h"
 #include "../../proto/envelope.h"
@@ -29,6 +30,7 @@
 #include "../../proto/invite.h"
 #include "../../proto/netkey.h"
 #include "../../proto/roster.h"
+#include "../../proto/txt.h"
 
 #define S_NOW_MS 1790000000000ull /* FUZZ_NOW_MS in fuzz_common.h */
 #define S_DAY_MS 86400000ull
@@ -336,6 +338,42 @@ s_private_frames(const world_t *w)
     s_write("frame", "netkey", frame, flen);
 }
 
+//  One TXT record in fuzz_txt's input form: each item as u8 length, bytes.
+static void
+s_txt_write(const char *name, const txt_record_t *rec)
+{
+    uint8_t buf[1024];
+    size_t len = 0;
+    for (size_t i = 0; i < rec->n; i++) {
+        buf[len++] = (uint8_t)rec->lens[i];
+        memcpy(buf + len, rec->items[i], rec->lens[i]);
+        len += rec->lens[i];
+    }
+    s_write("txt", name, buf, len);
+}
+
+//  Blinded records (SPEC §19.3) sealed under fuzz_txt's two fixed secrets
+//  (FUZZ_MDNS_SECRET_1 in fuzz_common.h: 0x6b, then 0x6c) and under another.
+static void
+s_txt_blinded(const world_t *w)
+{
+    const uint8_t fills[3] = { 0x6b, 0x6c, 0x01 };
+    const char *names[3] = { "blinded-key1", "blinded-key2", "blinded-other-key" };
+    for (size_t i = 0; i < 3; i++) {
+        uint8_t secret[32], key[32];
+        memset(secret, fills[i], sizeof secret);
+        s_check(blind_key(secret, key), "blind key");
+        txt_record_t rec;
+        s_check(txt_encode_blind(key, identity_ed_pk(i == 1 ? w->b : w->a), &rec), "blind txt");
+        s_txt_write(names[i], &rec);
+    }
+    char id[PARLEY_NODE_ID_STRLEN + 1];
+    identity_node_id(identity_ed_pk(w->a), id);
+    txt_record_t rec;
+    s_check(txt_encode(id, "open", &rec), "txt");
+    s_txt_write("open", &rec);
+}
+
 static void
 s_api(const world_t *w)
 {
@@ -551,6 +589,7 @@ main(int argc, char **argv)
     s_roster();
     s_invite(&w);
     s_private_frames(&w);
+    s_txt_blinded(&w);
     identity_destroy(&w.a);
     identity_destroy(&w.b);
     printf("gen_corpus: wrote the seed corpora under %s\n", s_root);

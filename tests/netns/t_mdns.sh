@@ -18,7 +18,15 @@
 #      quiet), then both restarted: probe 1 recovers as in 4;
 #   6. a second probe with host 2's id, on host 3, reports the collision of
 #      its instance name once and stays unpublished;
-#   7. every probe exits 0 on SIGTERM (under BUILD=build-san: no leaks).
+#   7. blinded records (SPEC §19.3): probes 5 and 6 hold network secret S1,
+#      probe 7 holds S2: 5 and 6 see each other, 7 sees neither and they do
+#      not see it, no open probe reports them and they report no open probe,
+#      and what Avahi resolves on every host names none of their ids (or
+#      short ids) nor the tag; then probe 7 is given S1 at run time
+#      (SIGHUP: the node's KEYS command) and 5, 6, 7 all see each other,
+#      7 under a new random name; then probe 6 goes back to open mode (no
+#      keys) and the open probes see it;
+#   8. every probe exits 0 on SIGTERM (under BUILD=build-san: no leaks).
 # Prints "ok" and exits 0 on success. Root only; everything it starts runs in
 # namespaces it creates and is removed on exit.
 #
@@ -66,7 +74,7 @@ command -v avahi-publish >/dev/null \
     || { echo "FAIL: avahi-publish missing (apt-get install avahi-utils)"; exit 1; }
 
 netns_setup 3
-FAIL_LOGS=("$NETNS_DIR"/p{1,2,3,4}.log)
+FAIL_LOGS=("$NETNS_DIR"/p{1,2,3,4,5,6,7}.log)
 [ -n "${PROBE_TMP:-}" ] && trap 'netns_teardown; rm -f "$PROBE_TMP"' EXIT
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 
@@ -197,8 +205,83 @@ sleep 2
     || fail "the duplicate was published"
 echo "name collision: reported once, not published"
 
-# 7. Clean exits.
-for i in 1 2 3 4; do
+# 7. Blinded records. The secrets: two fixed, distinct 32-byte values.
+S1=$(printf '5%.0s' $(seq 64))
+S2=$(printf 'a%.0s' $(seq 64))
+echo "$S1" >"$NETNS_DIR/k5"
+echo "$S1" >"$NETNS_DIR/k6"
+echo "$S2" >"$NETNS_DIR/k7"
+for i in 5 6 7; do
+    h=$((i - 4))
+    PORT[$i]=$((7000 + i))
+    netns_bg "$h" "$NETNS_DIR/p$i.log" "$PROBE" new "${PORT[$i]}" 120 secret-net "$NETNS_DIR/k$i"
+    PID[$i]=$NETNS_LAST_PID
+done
+for i in 5 6 7; do
+    wait_until 5 grep -qs '^ID ' "$NETNS_DIR/p$i.log" || fail "blinded probe $i did not start"
+    ID[$i]=$(sed -n 's/^ID //p' "$NETNS_DIR/p$i.log")
+done
+bseen() { # bseen I J: the line probe I prints when it sees blinded probe J
+    echo "SEEN ${ID[$2]} tcp://$(netns_addr $(($2 - 4))):${PORT[$2]} mdns"
+}
+wait_until 10 has_at_least 5 1 "$(bseen 5 6)" || fail "probe 5 did not see probe 6 (same secret)"
+wait_until 10 has_at_least 6 1 "$(bseen 6 5)" || fail "probe 6 did not see probe 5 (same secret)"
+# What every host's Avahi resolves, as an outsider on the LAN sees it.
+captured() { # captured: every resolved _parley._tcp record on every host
+    local h
+    for h in 1 2 3; do
+        netns_exec "$h" avahi-browse -prt _parley._tcp 2>/dev/null
+    done
+}
+wait_until 10 eval '[ "$(captured | grep -c "^=.*\"b=")" -ge 9 ]' \
+    || fail "the blinded records were not resolved on every host"
+sleep 1
+CAPTURE=$(captured)
+for i in 5 6 7; do
+    for j in 1 2 3; do
+        ! grep -q "^SEEN ${ID[$j]} " "$NETNS_DIR/p$i.log" \
+            || fail "blinded probe $i reported open probe $j"
+    done
+    for j in 1 2 3 7; do
+        [ "$j" = 7 ] && [ "$i" = 7 ] && continue
+        ! grep -q "^SEEN ${ID[$i]} " "$NETNS_DIR/p$j.log" \
+            || fail "probe $j reported blinded probe $i"
+    done
+    for needle in "${ID[$i]}" "${ID[$i]:0:8}" secret-net; do
+        ! grep -qiF -- "$needle" <<<"$CAPTURE" || fail "the mDNS records name probe $i ($needle)"
+    done
+    kill -0 "${PID[$i]}" 2>/dev/null || fail "blinded probe $i died"
+done
+! grep -q "^SEEN " "$NETNS_DIR/p7.log" || fail "probe 7 (another secret) saw someone"
+grep -q 'ignoring blinded records no key of ours opens' "$NETNS_DIR/p1.log" \
+    || fail "open probe 1 did not count the blinded records"
+grep -q 'ignoring open records' "$NETNS_DIR/p5.log" \
+    || fail "blinded probe 5 did not count the open records"
+echo "blinded: members see each other; outsiders and other networks see nothing"
+
+# Probe 7 joins the network at run time: a new name, and everyone meets.
+name7() { sed -n 's/.*announcing blinded as \(parley-[a-z2-7]*\) .*/\1/p' "$NETNS_DIR/p7.log"; }
+echo "$S1" >"$NETNS_DIR/k7"
+kill -HUP "${PID[7]}"
+wait_until 5 grep -qx 'KEYS 1' "$NETNS_DIR/p7.log" || fail "probe 7 did not take the new secret"
+for pair in "5 7" "6 7" "7 5" "7 6"; do
+    set -- $pair
+    wait_until 10 has_at_least "$1" 1 "$(bseen "$1" "$2")" \
+        || fail "probe $1 did not see probe $2 after the key change"
+done
+[ "$(name7 | sort -u | wc -l)" = 2 ] || fail "probe 7 kept its instance name: $(name7 | tr '\n' ' ')"
+echo "key change: probe 7 republished as $(name7 | tail -n 1) and sees the network"
+
+# Probe 6 leaves (no keys): open again, seen by the open probes.
+: >"$NETNS_DIR/k6"
+kill -HUP "${PID[6]}"
+wait_until 5 grep -qx 'KEYS 0' "$NETNS_DIR/p6.log" || fail "probe 6 did not drop its keys"
+wait_until 10 has_at_least 1 1 "SEEN ${ID[6]} tcp://$(netns_addr 2):${PORT[6]} mdns" \
+    || fail "open probe 1 did not see probe 6 in open mode"
+echo "back to open mode: probe 6 announced in the open"
+
+# 8. Clean exits.
+for i in 1 2 3 4 5 6 7; do
     kill -TERM "${PID[$i]}"
     wait "${PID[$i]}"
     rc=$?

@@ -267,6 +267,15 @@ def check_network(v, bad):
     check("frame_join_added", b"\x01\x0b\x03\x00\x00", v, bad)
     check("frame_join_refused", b"\x01\x0b\x03\x01" + str8(v["join_reason"]), v, bad)
 
+    key = kdf(h(v, "mdns_secret"), 1, "parleymd")
+    check("mdns_key", key, v, bad)
+    nonce = h(v, "mdns_nonce")
+    sealed = nonce + xchacha_encrypt(key, nonce, pk, b"parley/mdns/v1\x00")
+    check("mdns_txt_v", "v=1", v, bad)
+    check("mdns_txt_b", "b=" + node_id(sealed), v, bad)
+    assert xchacha_decrypt(key, nonce, sealed[24:], b"parley/mdns/v1\x00") == pk
+    check("mdns_instance", "parley-" + node_id(h(v, "mdns_name_random")), v, bad)
+
 
 def main_network(path):
     v = load(path)
