@@ -163,6 +163,25 @@ s_router_cut(node_t *self)
               zmq_strerror(zmq_errno()));
 }
 
+//  The network secrets changed: discovery announces and recognises with
+//  the new ones (no secret at all: open mode again).
+static void
+s_disc_keys(node_t *self)
+{
+    if (!self->disc) {
+        return;
+    }
+    uint8_t keys[STORE_NETKEYS_MAX][32];
+    size_t n = network_keys(self->network, keys, STORE_NETKEYS_MAX);
+    zmsg_t *msg = zmsg_new();
+    if (msg && zmsg_addstr(msg, "KEYS") == 0 && zmsg_addmem(msg, keys, n * 32) == 0
+        && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
+        log_write(&self->core.log, LOG_DEBUG, "discovery has %zu network secret(s)", n);
+    }
+    zmsg_destroy(&msg);
+    sodium_memzero(keys, sizeof keys);
+}
+
 //  The roster changed: keys that stopped being members lose their links
 //  at once (their connections' frames are refused from now on, and ZAP
 //  refuses them), and only designated relays stay relays.
@@ -173,6 +192,9 @@ s_network_changed(void *arg, const network_change_t *ch)
     core_t *core = &self->core;
     if (ch->self_gone) {
         replica_set_network(self->replica, NULL);
+    }
+    if (ch->keys_changed) {
+        s_disc_keys(self);
     }
     //  Every link of a key that is not a member goes (removed members, and
     //  the open-mode peers of a node that has just founded or joined one),
@@ -1197,7 +1219,12 @@ s_open_discovery(node_t *self, const node_config_t *cfg, int *err, char *errmsg,
         const char *colon = strrchr(core->endpoint, ':');
         dc.port = colon ? (uint16_t)strtoul(colon + 1, NULL, 10) : 0;
     }
+    //  In a network, mDNS announces only what members can tell apart.
+    uint8_t keys[STORE_NETKEYS_MAX][32];
+    dc.n_keys = network_keys(self->network, keys, STORE_NETKEYS_MAX);
+    dc.keys = (const uint8_t(*)[32])keys;
     self->disc = discovery_new(&dc);
+    sodium_memzero(keys, sizeof keys);
     if (!self->disc) {
         return s_fail(PARLEY_ERR_IO, err, errmsg, cap, "%s", "cannot start discovery");
     }
