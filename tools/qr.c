@@ -7,32 +7,32 @@
  *  input can overflow one (a write past a size is a programmer error and
  *  asserts).
  *
- *  How a symbol is made (the section numbers are ISO 18004's):
+ *  How a symbol is made (tables and annexes are ISO 18004's):
  *
- *    1. Data (7.4): mode indicator (4 bits), character count (9, 11 or 13
+ *    1. Data: mode indicator (4 bits), character count (9, 11 or 13
  *       bits for alphanumeric, 8 or 16 for bytes, by version), the data,
  *       a terminator of up to 4 zero bits, zero bits to a byte boundary,
  *       then the pad codewords 0xEC 0x11 alternately up to the capacity.
- *    2. Error correction (7.5): the data codewords are cut into blocks
+ *    2. Error correction: the data codewords are cut into blocks
  *       (Table 9: some blocks one codeword longer than the others, those
  *       last), each gets Reed-Solomon codewords over GF(256) modulo
  *       x^8+x^4+x^3+x^2+1 with the generator prod (x - a^i), i = 0..n-1.
  *       The final message takes the i-th data codeword of each block in
  *       turn, then the i-th EC codeword of each block in turn.
- *    3. Matrix (7.7): finder patterns with their separators in three
+ *    3. Matrix: finder patterns with their separators in three
  *       corners, timing patterns on row and column 6, alignment patterns
  *       (version 2 on, Annex E), the dark module at (8, size - 8), room for
  *       the format information and (version 7 on) the version information.
  *       The message fills the remaining modules in two-column strips from
  *       the right, upward then downward, skipping column 6; remainder bits
  *       stay light.
- *    4. Masking (7.8): each of the eight patterns is XORed onto the message
+ *    4. Masking: each of the eight patterns is XORed onto the message
  *       modules and scored (N1 runs of five or more, N2 2x2 blocks, N3
  *       finder-like 1:1:3:1:1 runs beside four light modules, with the
  *       quiet zone counting as light, N4 the dark share's distance from
  *       50 %); the lowest score wins, the first one on a tie.
- *    5. Format information (7.9): level and mask, BCH(15,5) with generator
- *       0x537, XOR 0x5412, twice. Version information (7.10): the version,
+ *    5. Format information: level and mask, BCH(15,5) with generator
+ *       0x537, XOR 0x5412, twice. Version information: the version,
  *       BCH(18,6) with generator 0x1F25, twice.
  *
  *  Coordinates: x is the column, y the row, (0, 0) the top-left module.
@@ -89,7 +89,8 @@ s_raw_modules(unsigned v)
     size_t n = (16u * v + 128u) * v + 64u; /* all minus finders, timing, format */
     if (v >= 2) {
         size_t align = v / 7u + 2u; /* alignment patterns per row */
-        /* align^2 - 3 patterns of 25, less what overlaps the timing. */
+        /* align^2 - 3 patterns of 25 modules; the 2 (align - 2) of them on
+         * a timing pattern share 5 modules with it, counted there. */
         n -= (25u * align - 10u) * align - 55u;
         if (v >= 7) {
             n -= 36u; /* two version information blocks */
@@ -218,7 +219,8 @@ s_data_stream(const uint8_t *data, size_t len, qr_mode_t mode, unsigned v, uint8
 /* -------------------------------------------------------- Reed-Solomon */
 
 /*  Product in GF(256) modulo x^8 + x^4 + x^3 + x^2 + 1 (0x11D), bit by bit:
- *  at most 3706 × 30 products a symbol, so no tables are needed. */
+ *  under 100,000 products a symbol (data codewords × EC codewords of a
+ *  block), so no log tables are needed. */
 static uint8_t
 s_gf_mul(uint8_t a, uint8_t b)
 {
@@ -356,7 +358,7 @@ s_alignment_positions(unsigned v, size_t pos[7])
     return n;
 }
 
-/*  15 format bits for a level indicator and mask (7.9.1). */
+/*  15 format bits for a level indicator and mask. */
 static uint32_t
 s_format_bits(unsigned ecl_bits, unsigned mask)
 {
@@ -368,7 +370,7 @@ s_format_bits(unsigned ecl_bits, unsigned mask)
     return (data << 10 | (rem & 0x3FFu)) ^ 0x5412u;
 }
 
-/*  18 version bits (7.10). */
+/*  18 version bits. */
 static uint32_t
 s_version_bits(unsigned v)
 {
@@ -380,7 +382,7 @@ s_version_bits(unsigned v)
 }
 
 /*  Where format bit i (0 = least significant) goes, copy 0 beside the
- *  top-left finder, copy 1 split between the other two (Figure 25). */
+ *  top-left finder, copy 1 split between the other two. */
 static void
 s_format_xy(size_t size, unsigned copy, unsigned i, size_t *x, size_t *y)
 {
@@ -481,7 +483,7 @@ s_draw_function_patterns(qr_t *qr, uint8_t *fn)
 }
 
 /*  Calls visit(ctx, x, y, index) for every message module in placement
- *  order (7.7.3): two-column strips from the right, the rightmost column
+ *  order: two-column strips from the right, the rightmost column
  *  first in each row, upward in the first strip and alternating; column 6
  *  (the timing pattern) is skipped whole. */
 static void
@@ -709,23 +711,41 @@ qr_module(const qr_t *qr, long x, long y)
     return s_get(qr->modules, (size_t)x, (size_t)y);
 }
 
+/*  SGR parameters of the two colours, as foreground and as background.
+ *  Light is bright white (97, 107) where the terminal has the bright
+ *  colours, else white (37, 47: light grey on most themes); a terminal
+ *  ignores a parameter it does not know, so the fallback comes first. */
+static const char *const s_sgr_fg[2] = { "37;97", "30" };
+static const char *const s_sgr_bg[2] = { "47;107", "40" };
+
 void
 qr_print(FILE *out, const qr_t *qr)
 {
     if (qr->size == 0) {
         return;
     }
-    /* Indexed by top + 2 * bottom (1 = dark), dark drawn in the foreground. */
-    static const char *const cell[4] = { " ", "\xe2\x96\x80", "\xe2\x96\x84", "\xe2\x96\x88" };
     long lo = -(long)QR_QUIET, hi = (long)qr->size + (long)QR_QUIET;
     /* An odd number of rows leaves the last line a light bottom half: a
      * little more quiet zone. */
     for (long y = lo; y < hi; y += 2) {
-        /* 47 first: a terminal without the bright colours ignores 107 and
-         * keeps white, which is light grey on most themes. */
-        fputs("\x1b[30;47;107m", out);
+        int fg = -1, bg = -1; /* what the terminal has now: 0 light, 1 dark */
         for (long x = lo; x < hi; x++) {
-            fputs(cell[qr_module(qr, x, y) + 2 * qr_module(qr, x, y + 1)], out);
+            int top = qr_module(qr, x, y), bottom = qr_module(qr, x, y + 1);
+            /* Two modules of one colour are a space on that background:
+             * a background fills its whole cell, where a full block leaves
+             * a light hairline under it in many fonts (xterm with DejaVu
+             * Sans Mono does, and zbarimg then reads nothing off a
+             * screenshot). Two colours are an upper half block, the top
+             * module's colour in front. */
+            bool half = top != bottom;
+            bool new_fg = half && fg != top, new_bg = bg != bottom;
+            if (new_fg || new_bg) {
+                fprintf(out, "\x1b[%s%s%sm", new_fg ? s_sgr_fg[top] : "",
+                        new_fg && new_bg ? ";" : "", new_bg ? s_sgr_bg[bottom] : "");
+                fg = new_fg ? top : fg;
+                bg = bottom;
+            }
+            fputs(half ? "\xe2\x96\x80" : " ", out);
         }
         /* Reset before the newline, or the scroll fills the next line with
          * the background colour on some terminals. */
@@ -1260,8 +1280,35 @@ s_test_masks(void)
     CHECK(s_line_penalty(framed, 15) == 40);
 }
 
-/*  qr_print: lines of SGR, half blocks and reset, that give back every
- *  module and a light quiet zone of 4. */
+/*  Applies the SGR parameters at *p (after ESC [, up to m) to the colours
+ *  fg and bg (0 light, 1 dark, -1 unset) as a terminal would; only the
+ *  ones qr_print writes are allowed. */
+static void
+s_sgr_apply(const char **p, const char *end, int *fg, int *bg)
+{
+    while (*p < end && **p != 'm') {
+        char *num_end = NULL;
+        long param = strtol(*p, &num_end, 10);
+        CHECK(num_end != *p && num_end < end && (*num_end == ';' || *num_end == 'm'));
+        switch (param) {
+        case 0: *fg = *bg = -1; break;
+        case 30: *fg = 1; break;
+        case 37:
+        case 97: *fg = 0; break;
+        case 40: *bg = 1; break;
+        case 47:
+        case 107: *bg = 0; break;
+        default: CHECK(false);
+        }
+        *p = num_end + (*num_end == ';');
+    }
+    CHECK(*p < end);
+    (*p)++;
+}
+
+/*  qr_print: lines of spaces and upper half blocks in explicit colours,
+ *  each ending in a reset, that show every module and a light quiet zone
+ *  of 4, as a terminal would draw them. */
 static void
 s_test_print(void)
 {
@@ -1273,26 +1320,30 @@ s_test_print(void)
     CHECK(mem);
     qr_print(mem, &qr);
     CHECK(fclose(mem) == 0);
-    static const char head[] = "\x1b[30;47;107m", tail[] = "\x1b[0m\n";
+    static const char tail[] = "\x1b[0m\n";
     long lo = -(long)QR_QUIET, hi = (long)qr.size + (long)QR_QUIET;
     const char *p = text, *end = text + text_len;
     size_t lines = 0;
     for (long y = lo; y < hi; y += 2, lines++) {
-        CHECK((size_t)(end - p) >= sizeof head - 1 && memcmp(p, head, sizeof head - 1) == 0);
-        p += sizeof head - 1;
+        int fg = -1, bg = -1;
         for (long x = lo; x < hi; x++) {
-            bool top, bottom;
+            while (end - p >= 2 && p[0] == '\x1b' && p[1] == '[') {
+                p += 2;
+                s_sgr_apply(&p, end, &fg, &bg);
+            }
+            int top, bottom;
+            CHECK(p < end);
             if (*p == ' ') {
-                top = bottom = false;
+                top = bottom = bg;
                 p++;
             } else {
-                CHECK(end - p >= 3 && (uint8_t)p[0] == 0xE2 && (uint8_t)p[1] == 0x96);
-                CHECK((uint8_t)p[2] == 0x80 || (uint8_t)p[2] == 0x84 || (uint8_t)p[2] == 0x88);
-                top = (uint8_t)p[2] != 0x84;
-                bottom = (uint8_t)p[2] != 0x80;
+                CHECK(end - p >= 3 && memcmp(p, "\xe2\x96\x80", 3) == 0);
+                top = fg;
+                bottom = bg;
                 p += 3;
             }
             /* qr_module is light outside the symbol: the quiet zone. */
+            CHECK(top >= 0 && bottom >= 0);
             CHECK(top == qr_module(&qr, x, y) && bottom == qr_module(&qr, x, y + 1));
         }
         CHECK((size_t)(end - p) >= sizeof tail - 1 && memcmp(p, tail, sizeof tail - 1) == 0);

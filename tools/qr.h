@@ -88,14 +88,24 @@ int qr_encode_text(const char *text, qr_t *out) PARLEY_WUR;
  *  (the quiet zone). */
 bool qr_module(const qr_t *qr, long x, long y);
 
-/*  Draws the symbol and a 4-module quiet zone to out, two module rows per
- *  line with the half blocks ▀ ▄ █ and space (UTF-8), one module per column.
- *  Every line sets black on white explicitly (SGR 30;47;107: bright white
- *  where the terminal has it) and resets (SGR 0) before its newline, so the
- *  symbol is dark on light on a dark theme and on a light one alike: without
- *  colours, a block means the theme's foreground, and the same output is a
- *  negative on one of the two themes, which many readers refuse (reverse
- *  video only swaps which theme is wrong). A size-0 qr_t prints nothing. */
+/*  Draws the symbol and a 4-module quiet zone to out, in UTF-8 with SGR
+ *  colours: two module rows per line, one module per column (terminal
+ *  cells are about twice as tall as wide, so modules come out square).
+ *  A cell whose two modules agree is a space on a black or white
+ *  background; one whose modules differ is ▀ with the top module's colour
+ *  in front and the bottom one's behind. Every line resets (SGR 0) before
+ *  its newline.
+ *
+ *  Why explicit colours: readers want dark modules on a light ground.
+ *  Without colours a block is drawn in the theme's foreground, so the same
+ *  output is a negative on either a dark or a light theme, which many
+ *  readers refuse; reverse video only swaps which theme is wrong. Black
+ *  (30/40) and bright white (97/107, after 37/47 for terminals without the
+ *  bright colours) look the same on both. Why backgrounds rather than the
+ *  full block █: a background fills its cell, where █ leaves a light
+ *  hairline at the cell's bottom in many fonts (xterm with DejaVu Sans Mono
+ *  at 10 pt), enough to stop zbarimg reading a screenshot. Output meant for
+ *  a file or a pipe should not use this. A size-0 qr_t prints nothing. */
 void qr_print(FILE *out, const qr_t *qr);
 
 /*  qr_encode_text then qr_print, wiping the symbol afterwards. Returns the
