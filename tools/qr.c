@@ -914,29 +914,40 @@ s_spec_capacity(qr_mode_t mode, unsigned v, qr_ecl_t ecl)
     return bits / 11u * 2u + (bits % 11u >= 6u ? 1u : 0u);
 }
 
-/*  The next n bits of the len bytes at buf, from bit *at on. */
+/*  The next n bits of the len bytes at buf, from bit *at on; past the end
+ *  clears *ok and gives zeros. */
 static uint32_t
-s_take(const uint8_t *buf, size_t len, size_t *at, unsigned n)
+s_take(const uint8_t *buf, size_t len, size_t *at, unsigned n, bool *ok)
 {
     uint32_t value = 0;
     for (unsigned k = 0; k < n; k++, (*at)++) {
-        CHECK(*at < len * 8u);
-        value = value << 1 | ((buf[*at / 8u] >> (7u - *at % 8u)) & 1u);
+        bool in = *at < len * 8u;
+        *ok = *ok && in;
+        value = value << 1 | (in ? (buf[*at / 8u] >> (7u - *at % 8u)) & 1u : 0u);
     }
     return value;
 }
 
+/*  In s_check_symbol: a symbol that breaks cond is not read. */
+#define S_REQUIRE(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            return false;                                                                          \
+        }                                                                                          \
+    } while (0)
+
 /*  Reads a symbol back as a reader would, with nothing but the matrix and
  *  the spec's tables: function patterns, both copies of the format and
  *  version information, then the unmasked message, each block's
- *  Reed-Solomon syndromes, and the data segment, which must be data. */
-static void
+ *  Reed-Solomon syndromes, and the data segment, which must be data.
+ *  Returns whether all of it holds. */
+static bool
 s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
 {
     size_t size = qr->size;
     unsigned v = qr->version;
-    CHECK(v >= QR_VERSION_MIN && v <= QR_VERSION_MAX && size == s_size(v));
-    CHECK(qr->ecl == QR_ECL_L || qr->ecl == QR_ECL_M);
+    S_REQUIRE(v >= QR_VERSION_MIN && v <= QR_VERSION_MAX && size == s_size(v));
+    S_REQUIRE(qr->ecl == QR_ECL_L || qr->ecl == QR_ECL_M);
     const qr_ecl_t ecl = (qr_ecl_t)qr->ecl;
     /* Finders, each with its separator (light all round inside the
      * symbol). */
@@ -949,13 +960,13 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
                     continue;
                 }
                 long d = s_max(labs(dx - 3), labs(dy - 3));
-                CHECK(qr_module(qr, x, y) == (d != 2 && d != 4));
+                S_REQUIRE(qr_module(qr, x, y) == (d != 2 && d != 4));
             }
         }
     }
     for (size_t i = 8; i < size - 8u; i++) {
-        CHECK(qr_module(qr, (long)i, 6) == (i % 2u == 0));
-        CHECK(qr_module(qr, 6, (long)i) == (i % 2u == 0));
+        S_REQUIRE(qr_module(qr, (long)i, 6) == (i % 2u == 0));
+        S_REQUIRE(qr_module(qr, 6, (long)i) == (i % 2u == 0));
     }
     size_t pos[7];
     size_t n = s_alignment_positions(v, pos);
@@ -966,13 +977,13 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
             }
             for (long dy = -2; dy <= 2; dy++) {
                 for (long dx = -2; dx <= 2; dx++) {
-                    CHECK(qr_module(qr, (long)pos[i] + dx, (long)pos[j] + dy)
-                          == (s_max(labs(dx), labs(dy)) != 1));
+                    S_REQUIRE(qr_module(qr, (long)pos[i] + dx, (long)pos[j] + dy)
+                              == (s_max(labs(dx), labs(dy)) != 1));
                 }
             }
         }
     }
-    CHECK(qr_module(qr, 8, (long)size - 8));
+    S_REQUIRE(qr_module(qr, 8, (long)size - 8));
 
     /* Format information: both copies agree and are a string of the table. */
     uint32_t format[2] = { 0, 0 };
@@ -983,8 +994,8 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
             format[copy] |= (uint32_t)qr_module(qr, (long)x, (long)y) << i;
         }
     }
-    CHECK(format[0] == format[1]);
-    CHECK(format[0] == s_spec_format[ecl][qr->mask]);
+    S_REQUIRE(format[0] == format[1]);
+    S_REQUIRE(format[0] == s_spec_format[ecl][qr->mask]);
     if (v >= 7) {
         for (unsigned copy = 0; copy < 2; copy++) {
             uint32_t bits = 0;
@@ -993,7 +1004,7 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
                 s_version_xy(size, copy, i, &x, &y);
                 bits |= (uint32_t)qr_module(qr, (long)x, (long)y) << i;
             }
-            CHECK(bits == s_spec_version[v]);
+            S_REQUIRE(bits == s_spec_version[v]);
         }
     }
 
@@ -1012,9 +1023,9 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
             free_modules += !s_get(fn, x, y);
         }
     }
-    CHECK(free_modules == s_raw_modules(v));
+    S_REQUIRE(free_modules == s_raw_modules(v));
     size_t raw = s_raw_codewords(v);
-    CHECK(raw == s_spec_data[ecl][v] + (size_t)s_ecc_per_block[ecl][v] * s_blocks[ecl][v]);
+    S_REQUIRE(raw == s_spec_data[ecl][v] + (size_t)s_ecc_per_block[ecl][v] * s_blocks[ecl][v]);
     uint8_t stream[S_RAW_MAX + 1];
     memset(stream, 0, sizeof stream);
     size_t index = 0;
@@ -1027,7 +1038,7 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
                     continue;
                 }
                 bool bit = qr_module(qr, (long)x, (long)y) ^ s_mask_bit(qr->mask, x, y);
-                CHECK(index < (S_RAW_MAX + 1u) * 8u);
+                S_REQUIRE(index < (S_RAW_MAX + 1u) * 8u);
                 stream[index / 8u] |= (uint8_t)(bit << (7u - index % 8u));
                 index++;
             }
@@ -1036,10 +1047,10 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
             break;
         }
     }
-    CHECK(index == free_modules);
+    S_REQUIRE(index == free_modules);
     /* Remainder bits are zero. */
     for (size_t i = raw * 8u; i < index; i++) {
-        CHECK(((stream[i / 8u] >> (7u - i % 8u)) & 1u) == 0);
+        S_REQUIRE(((stream[i / 8u] >> (7u - i % 8u)) & 1u) == 0);
     }
 
     /* De-interleave; every block's codewords, as a polynomial, vanish at
@@ -1071,43 +1082,47 @@ s_check_symbol(const qr_t *qr, const uint8_t *data, size_t len)
             for (size_t i = 0; i < bl; i++) {
                 syndrome = (uint8_t)(s_gf_mul(syndrome, root) ^ block[i]);
             }
-            CHECK(syndrome == 0);
+            S_REQUIRE(syndrome == 0);
             root = s_gf_mul(root, 0x02);
         }
     }
-    CHECK(at == data_len);
+    S_REQUIRE(at == data_len);
 
     /* The segment. */
     size_t bit = 0;
-    qr_mode_t mode = (qr_mode_t)s_take(datacw, data_len, &bit, 4);
-    CHECK(mode == qr->mode && (mode == QR_MODE_ALNUM || mode == QR_MODE_BYTE));
-    CHECK(s_take(datacw, data_len, &bit, s_count_bits(mode, v)) == len);
+    bool ok = true;
+    qr_mode_t mode = (qr_mode_t)s_take(datacw, data_len, &bit, 4, &ok);
+    S_REQUIRE(mode == qr->mode && (mode == QR_MODE_ALNUM || mode == QR_MODE_BYTE));
+    S_REQUIRE(s_take(datacw, data_len, &bit, s_count_bits(mode, v), &ok) == len);
     uint8_t got[QR_INPUT_MAX];
     for (size_t i = 0; i < len;) {
         if (mode == QR_MODE_BYTE) {
-            got[i++] = (uint8_t)s_take(datacw, data_len, &bit, 8);
+            got[i++] = (uint8_t)s_take(datacw, data_len, &bit, 8, &ok);
         } else if (i + 1u < len) {
-            uint32_t pair = s_take(datacw, data_len, &bit, 11);
-            CHECK(pair < 45u * 45u);
+            uint32_t pair = s_take(datacw, data_len, &bit, 11, &ok);
+            S_REQUIRE(pair < 45u * 45u);
             got[i++] = (uint8_t)s_alnum[pair / 45u];
             got[i++] = (uint8_t)s_alnum[pair % 45u];
         } else {
-            uint32_t one = s_take(datacw, data_len, &bit, 6);
-            CHECK(one < 45u);
+            uint32_t one = s_take(datacw, data_len, &bit, 6, &ok);
+            S_REQUIRE(one < 45u);
             got[i++] = (uint8_t)s_alnum[one];
         }
     }
-    CHECK(len == 0 || memcmp(got, data, len) == 0);
+    S_REQUIRE(len == 0 || memcmp(got, data, len) == 0);
     /* Terminator, zeros to the byte, then 0xEC 0x11 ... */
     size_t term = data_len * 8u - bit < 4u ? data_len * 8u - bit : 4u;
-    CHECK(s_take(datacw, data_len, &bit, term) == 0);
-    CHECK(s_take(datacw, data_len, &bit, (8u - bit % 8u) % 8u) == 0);
+    S_REQUIRE(s_take(datacw, data_len, &bit, term, &ok) == 0);
+    S_REQUIRE(s_take(datacw, data_len, &bit, (8u - bit % 8u) % 8u, &ok) == 0);
     for (uint32_t pad = 0xEC; bit < data_len * 8u; pad ^= 0xECu ^ 0x11u) {
-        CHECK(s_take(datacw, data_len, &bit, 8) == pad);
+        S_REQUIRE(s_take(datacw, data_len, &bit, 8, &ok) == pad);
     }
+    S_REQUIRE(ok);
     sodium_memzero(got, sizeof got);
     sodium_memzero(stream, sizeof stream);
+    return true;
 }
+#undef S_REQUIRE
 
 static void
 s_encode_check(const uint8_t *data, size_t len, qr_mode_t mode, qr_ecl_t ecl, unsigned v)
@@ -1115,7 +1130,36 @@ s_encode_check(const uint8_t *data, size_t len, qr_mode_t mode, qr_ecl_t ecl, un
     qr_t qr;
     CHECK(qr_encode(data, len, &qr) == 0);
     CHECK(qr.mode == mode && qr.ecl == ecl && qr.version == v);
-    s_check_symbol(&qr, data, len);
+    CHECK(s_check_symbol(&qr, data, len));
+}
+
+/*  The read-back check can fail: flipping any one module of a symbol, or
+ *  expecting other data, makes it refuse the symbol. Versions 2 (one
+ *  alignment pattern, remainder bits) and 7 (version information). */
+static void
+s_test_readback_negative(void)
+{
+    static const size_t lengths[2] = { 30, 170 };
+    static const unsigned versions[2] = { 2, 7 };
+    for (size_t t = 0; t < 2; t++) {
+        uint8_t data[170];
+        for (size_t i = 0; i < lengths[t]; i++) {
+            data[i] = (uint8_t)s_alnum[(i * 11u + 5u) % 45u];
+        }
+        qr_t qr;
+        CHECK(qr_encode(data, lengths[t], &qr) == 0 && qr.version == versions[t]);
+        CHECK(s_check_symbol(&qr, data, lengths[t]));
+        for (size_t y = 0; y < qr.size; y++) {
+            for (size_t x = 0; x < qr.size; x++) {
+                qr_t bad = qr;
+                s_set(bad.modules, x, y, !s_get(bad.modules, x, y));
+                CHECK(!s_check_symbol(&bad, data, lengths[t]));
+            }
+        }
+        data[lengths[t] / 2u] = data[lengths[t] / 2u] == 'A' ? 'B' : 'A';
+        CHECK(!s_check_symbol(&qr, data, lengths[t]));
+        CHECK(!s_check_symbol(&qr, data, lengths[t] - 1u));
+    }
 }
 
 /*  Every version at M in both modes: the largest input that fits it gets
@@ -1196,12 +1240,12 @@ s_test_inputs(bool verbose)
         upper[i] = (uint8_t)(code[i] >= 'a' && code[i] <= 'z' ? code[i] - 32 : code[i]);
     }
     CHECK(qr_encode_text(code, &qr) == 0 && qr.mode == QR_MODE_ALNUM);
-    s_check_symbol(&qr, upper, len);
+    CHECK(s_check_symbol(&qr, upper, len));
     CHECK(qr_encode((const uint8_t *)code, len, &qr) == 0 && qr.mode == QR_MODE_BYTE);
-    s_check_symbol(&qr, (const uint8_t *)code, len);
+    CHECK(s_check_symbol(&qr, (const uint8_t *)code, len));
     const char *mixed = "Hello, world_";
     CHECK(qr_encode_text(mixed, &qr) == 0 && qr.mode == QR_MODE_BYTE);
-    s_check_symbol(&qr, (const uint8_t *)mixed, strlen(mixed));
+    CHECK(s_check_symbol(&qr, (const uint8_t *)mixed, strlen(mixed)));
 
     /* Invite-like codes of the lengths SPEC §18.4 gives: the size gained
      * by folding. */
@@ -1219,7 +1263,7 @@ s_test_inputs(bool verbose)
         alnum_v = qr.version;
         CHECK(qr_encode((const uint8_t *)text, n, &qr) == 0 && qr.ecl == QR_ECL_M);
         byte_v = qr.version;
-        s_check_symbol(&qr, (const uint8_t *)text, n);
+        CHECK(s_check_symbol(&qr, (const uint8_t *)text, n));
         CHECK(alnum_v < byte_v);
         if (verbose) {
             printf("   a %zu-character code: version %u-M (%zu modules) folded, "
@@ -1381,6 +1425,7 @@ qr_test(bool verbose)
     s_test_alignment();
     s_test_capacity(verbose);
     s_test_inputs(verbose);
+    s_test_readback_negative();
     s_test_masks();
     s_test_print();
 }
