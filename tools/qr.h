@@ -102,10 +102,10 @@ bool qr_module(const qr_t *qr, long x, long y);
  *  readers refuse; reverse video only swaps which theme is wrong. Black
  *  (30/40) and bright white (97/107, after 37/47 for terminals without the
  *  bright colours) look the same on both. Why backgrounds rather than the
- *  full block █: a background fills its cell, where █ leaves a light
- *  hairline at the cell's bottom in many fonts (xterm with DejaVu Sans Mono
- *  at 10 pt), enough to stop zbarimg reading a screenshot. Output meant for
- *  a file or a pipe should not use this. A size-0 qr_t prints nothing. */
+ *  full block █: a background fills its cell, where █ can leave a light
+ *  hairline at the cell's bottom (xterm with DejaVu Sans Mono at 10 pt
+ *  does), enough to stop zbarimg reading a screenshot. Output meant for a
+ *  file or a pipe should not use this. A size-0 qr_t prints nothing. */
 void qr_print(FILE *out, const qr_t *qr);
 
 /*  qr_encode_text then qr_print, wiping the symbol afterwards. Returns the
