@@ -7,9 +7,10 @@
  *  Prints "ok <name>" per test; a failed check aborts. The zbar test renders
  *  each symbol as a PBM image (4 pixels a module, the 4-module quiet zone)
  *  in a private temporary directory, runs `zbarimg --raw` on it and
- *  compares the text; without zbarimg it says so and passes, since the
- *  encoder's own read-back (qr) does not need it. Links only tools/qr.o and
- *  libsodium (for sodium_memzero).
+ *  compares the text: every version at level M, 36..40 at L (the only
+ *  ones L is used for), both modes and all eight masks. Without zbarimg
+ *  it says so and passes, since the encoder's own read-back (qr) does not
+ *  need it. Links only tools/qr.o and libsodium (for sodium_memzero).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,9 @@ s_write_pbm(const char *path, const qr_t *qr)
 
 /*  Encodes text (qr_encode_text), has zbarimg read it and checks it gives
  *  want (the text as folded). */
-/*  Which (level, version) pairs zbar has read. */
+/*  Which (level, version) pairs and which masks zbar has read. */
 static bool s_seen[2][QR_VERSION_MAX + 1];
+static bool s_seen_mask[8];
 
 static void
 s_zbar_one(bool verbose, const char *dir, const char *text, const char *want)
@@ -80,6 +82,7 @@ s_zbar_one(bool verbose, const char *dir, const char *text, const char *want)
     }
     CHECK(status == 0 && strcmp(got, want) == 0);
     s_seen[qr.ecl][qr.version] = true;
+    s_seen_mask[qr.mask] = true;
     if (verbose) {
         printf("   zbar read %zu characters: version %u-%c, mask %u, %s\n", n, qr.version,
                qr.ecl == QR_ECL_M ? 'M' : 'L', qr.mask,
@@ -120,6 +123,27 @@ s_zbar_test(bool verbose)
         text[0] = '_';
         text[len] = '\0';
         s_zbar_one(verbose, dir, text, text);
+    }
+    /* Short texts of varied content until every mask has been chosen and
+     * read (the sizes above happen to miss some). */
+    for (size_t t = 0; t < 400; t++) {
+        bool all = true;
+        for (unsigned m = 0; m < 8; m++) {
+            all = all && s_seen_mask[m];
+        }
+        if (all) {
+            break;
+        }
+        size_t len = 5u + t % 40u;
+        for (size_t i = 0; i < len; i++) {
+            text[i] = b32[(i * (t % 13u + 1u) + t * 7u) % 32u];
+            want[i] = text[i] >= 'a' && text[i] <= 'z' ? (char)(text[i] - 32) : text[i];
+        }
+        text[len] = want[len] = '\0';
+        s_zbar_one(false, dir, text, want);
+    }
+    for (unsigned m = 0; m < 8; m++) {
+        CHECK(s_seen_mask[m]);
     }
     for (unsigned v = QR_VERSION_MIN; v <= QR_VERSION_MAX; v++) {
         CHECK(s_seen[QR_ECL_M][v]);
