@@ -62,13 +62,14 @@ NODE_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/node/*.c))
 MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_selftest.o \
              tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
-             tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o)
+             tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o \
+             tools/qr.o tests/qr_selftest.o)
 ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
         $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/bench_hostile \
-        $(BUILD)/netem_tap
+        $(BUILD)/netem_tap $(BUILD)/qr_selftest
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check FORCE
 
@@ -143,6 +144,9 @@ $(BUILD)/mdns_probe: $(BUILD)/tests/mdns_probe.o $(BUILD)/libdiscovery.a $(BUILD
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/hostile_peer: $(BUILD)/tests/hostile_peer.o $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+# The QR encoder uses only libc and sodium_memzero.
+$(BUILD)/qr_selftest: $(BUILD)/tests/qr_selftest.o $(BUILD)/tools/qr.o
+	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/netem_tap: $(BUILD)/tests/netem_tap.o
 	$(CC) $(LDFLAGS) $^ -o $@
 $(BUILD)/bench_sync_engine: $(BUILD)/tools/bench/sync_engine.o $(BUILD)/libproto.a
@@ -222,10 +226,10 @@ install: all
 	install -m 0755 $(BUILD)/parleyd $(BUILD)/parley $(DESTDIR)$(PREFIX)/bin/
 
 fmt:
-	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
+	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.c tests/*.c tests/*/*.c
 
 fmt-check:
-	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.c tools/*/*.c tests/*.c tests/*/*.c
+	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.c tests/*.c tests/*/*.c
 
 clean:
 	rm -rf build build-san build-fuzz

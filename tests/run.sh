@@ -41,6 +41,7 @@ for b in build build-san; do
     run "$b/proto_selftest" 300 "$b/proto_selftest"
     run "$b/store_selftest" 300 "$b/store_selftest"
     run "$b/node_selftest" 300 "$b/node_selftest"
+    run "$b/qr_selftest" 300 "$b/qr_selftest"
 done
 for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
