@@ -173,7 +173,7 @@ s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone, uint8_t (**adde
     size_t ni = 0;
     for (size_t i = 0; i < n_inv; i++) {
         roster_invite_t v;
-        if (roster_invite_at(self->roster, i, &v) == PARLEY_OK && !v.revoked && v.used < v.uses
+        if (roster_invite_at(self->roster, i, &v) == PARLEY_OK
             && identity_ed_to_x(v.invite_pk, inv[ni].x) == PARLEY_OK) {
             memcpy(inv[ni].pk, v.invite_pk, 32);
             ni++;
@@ -648,10 +648,11 @@ network_admits_x(network_t *self, const uint8_t x_pk[32], bool *invite)
     if (s_has((const uint8_t(*)[32])self->member_x, self->n_member_x, x_pk)) {
         return true;
     }
-    uint64_t now = core_now(self->core);
+    //  Any invite the roster holds, live or not: that connection runs only
+    //  the join exchange, whose answer says why a dead invite is refused
+    //  (revoked, used up, expired) instead of a silent handshake failure.
     for (size_t i = 0; i < self->n_invite_x; i++) {
-        if (sodium_memcmp(self->invite_x[i].x, x_pk, 32) == 0
-            && roster_invite_live(self->roster, self->invite_x[i].pk, now)) {
+        if (sodium_memcmp(self->invite_x[i].x, x_pk, 32) == 0) {
             *invite = true;
             return true;
         }
@@ -1716,6 +1717,9 @@ network_join_recv(network_t *self, size_t i)
         s_join_heads(self, i, &f);
     } else if (f.step == FRAME_JOIN_DONE && j->state == S_JOIN_PROVING && i == j->chosen) {
         s_join_done(self, &f);
+    } else if (f.step == FRAME_JOIN_DONE && j->state == S_JOIN_DIALLING
+               && f.status == FRAME_JOIN_REFUSED) {
+        s_join_done(self, &f); // refused at ASK: a dead invite, another network
     }
     zmq_msg_close(&msg);
 }
@@ -1737,8 +1741,8 @@ network_tick(network_t *self, uint64_t now)
     }
     if (now >= j->deadline) {
         s_join_fail(self,
-                    "no member answered in time (is an endpoint of the code reachable,"
-                    " and the invite still live?)",
+                    "no member answered in time: none of the code's endpoints is reachable,"
+                    " or no member there knows the invite (a forged code)",
                     "");
         return;
     }
@@ -1874,15 +1878,43 @@ s_on_join_env(network_t *self, const uint8_t invite_pk[32], const uint8_t *rid, 
     s_reply_done(self, rid, rid_len, added, why ? why : "refused");
 }
 
+//  Why invite pk admits nobody now, or NULL when it is live.
+static const char *
+s_invite_dead(const network_t *self, const uint8_t pk[32])
+{
+    for (size_t i = 0; i < roster_invite_count(self->roster); i++) {
+        roster_invite_t v;
+        if (roster_invite_at(self->roster, i, &v) != PARLEY_OK
+            || memcmp(v.invite_pk, pk, 32) != 0) {
+            continue;
+        }
+        if (v.revoked) {
+            return "the invite was revoked by an admin";
+        }
+        if (v.used >= v.uses) {
+            return v.uses == 1 ? "the invite has been used already" : "the invite is used up";
+        }
+        if (core_now(self->core) > v.expires_ms) {
+            return "the invite has expired";
+        }
+        return NULL;
+    }
+    return "the invite is unknown to this member";
+}
+
 void
 network_on_invite_frame(network_t *self, const uint8_t x_pk[32], const uint8_t *rid, size_t rid_len,
                         const frame_t *f)
 {
     uint8_t invite_pk[32];
     s_fresh_state(self);
-    if (!network_active(self) || !s_invite_of_x(self, x_pk, invite_pk)
-        || !roster_invite_live(self->roster, invite_pk, core_now(self->core))) {
-        self->core->counters[C_NOT_MEMBER]++; // the invite ended while its connection lived
+    if (!network_active(self) || !s_invite_of_x(self, x_pk, invite_pk)) {
+        self->core->counters[C_NOT_MEMBER]++; // we left the network while it was connected
+        return;
+    }
+    const char *dead = s_invite_dead(self, invite_pk);
+    if (dead) {
+        s_reply_done(self, rid, rid_len, false, dead);
         return;
     }
     if (f->type == FRAME_JOIN && f->step == FRAME_JOIN_ASK) {
