@@ -989,8 +989,12 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
             return;
         }
         if (rc == PARLEY_ERR_LIMIT) {
-            core->counters[C_SCOPE_CAP]++;
-            return; // the roster is full: not ACKed, and nobody is to blame
+            //  The roster is full, or this author (not an admin) has its
+            //  share of it: not ACKed, and the author is struck.
+            core->counters[C_RELAY_QUOTA]++;
+            s_strike_author(self, link, env.author, "it writes past its quota",
+                            DELIVERY_UNDEC_STRIKE);
+            return;
         }
     }
     if (rc != PARLEY_OK) {

@@ -62,6 +62,11 @@ typedef struct {
 } s_reply_t;
 
 typedef struct {
+    uint8_t pk[32]; /* an author */
+    uint32_t n;     /* its events in the roster */
+} s_count_t;
+
+typedef struct {
     uint8_t x[32];  /* CURVE key the joiner connects with */
     uint8_t pk[32]; /* the invite's Ed25519 key (its name in the roster) */
 } s_invite_x_t;
@@ -85,6 +90,8 @@ struct network {
     s_invite_x_t *invite_x;
     size_t n_invite_x;
     uint8_t (*fresh)[32]; /* ids stored since the last fold: notified after it */
+    s_count_t *counts;    /* events held per author, sorted by key */
+    size_t n_counts, cap_counts;
     size_t n_fresh, cap_fresh;
     store_netkey_t keys[STORE_NETKEYS_MAX]; /* network secrets, newest epoch first */
     size_t n_keys;
@@ -118,6 +125,42 @@ s_type_name(uint8_t type)
     static const char *const names[] = { "?",   "create", "invite", "revoke", "join",
                                          "add", "remove", "role",   "relay" };
     return type < sizeof names / sizeof names[0] ? names[type] : "?";
+}
+
+//  The slot of author pk in the per-author counts (made, zero, when add).
+static s_count_t *
+s_count(network_t *self, const uint8_t pk[32], bool add)
+{
+    size_t lo = 0, hi = self->n_counts;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(self->counts[mid].pk, pk, 32);
+        if (c == 0) {
+            return &self->counts[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (!add) {
+        return NULL;
+    }
+    if (self->n_counts == self->cap_counts) {
+        size_t cap = self->cap_counts ? self->cap_counts * 2 : 64;
+        s_count_t *grown = realloc(self->counts, cap * sizeof *grown);
+        if (!grown) {
+            return NULL;
+        }
+        self->counts = grown;
+        self->cap_counts = cap;
+    }
+    memmove(&self->counts[lo + 1], &self->counts[lo], (self->n_counts - lo) * sizeof *self->counts);
+    self->n_counts++;
+    memset(&self->counts[lo], 0, sizeof self->counts[lo]);
+    memcpy(self->counts[lo].pk, pk, 32);
+    return &self->counts[lo];
 }
 
 static bool
@@ -488,6 +531,10 @@ s_load_event(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len
         return 0; // held in the log but not an event: skipped
     }
     int rc = roster_add_event(self->roster, id, env.author, env.ts_ms, env.body, env.body_len);
+    s_count_t *c = rc == PARLEY_OK ? s_count(self, env.author, true) : NULL;
+    if (c) {
+        c->n++;
+    }
     return rc == PARLEY_ERR_NOMEM ? rc : 0;
 }
 
@@ -512,6 +559,7 @@ s_load(network_t *self)
     self->stale = false;
     self->dirty = false;
     self->n_fresh = 0;
+    self->n_counts = 0;
     store_network_t row;
     int rc = store_network_get(self->core->store, &row);
     if (rc == PARLEY_ERR_NOTFOUND || (rc == PARLEY_OK && row.state != STORE_NET_MEMBER)) {
@@ -607,6 +655,7 @@ network_destroy(network_t **self_p)
     free(self->member_x);
     free(self->invite_x);
     free(self->fresh);
+    free(self->counts);
     sodium_memzero(self->keys, sizeof self->keys);
     s_join_end(self);
     free(self->replies);
@@ -697,6 +746,16 @@ network_accepts(network_t *self, const envelope_t *env)
     if (roster_event_count(self->roster) >= ROSTER_EVENTS_MAX) {
         return PARLEY_ERR_LIMIT;
     }
+    //  Everyone shares ROSTER_EVENTS_MAX: a key that is not an admin now
+    //  may hold only NETWORK_EVENTS_PER_MEMBER of them, or one hostile
+    //  member could fill the roster and shut the admins out. (A member's own
+    //  valid events are its JOIN and its leave; the rest is an ex-admin's
+    //  acts concurrent with its demotion, a handful in practice.)
+    const s_count_t *held = s_count(self, env->author, false);
+    if (held && held->n >= NETWORK_EVENTS_PER_MEMBER
+        && roster_role(self->roster, env->author) != ROSTER_ROLE_ADMIN) {
+        return PARLEY_ERR_LIMIT;
+    }
     if (s_permissive(self)) {
         return PARLEY_OK; // still syncing the roster we joined: see the file comment
     }
@@ -723,6 +782,10 @@ network_stored(network_t *self, const envelope_t *env, const uint8_t id[32])
         return;
     }
     int rc = roster_add_event(self->roster, id, env->author, env->ts_ms, env->body, env->body_len);
+    s_count_t *c = rc == PARLEY_OK ? s_count(self, env->author, true) : NULL;
+    if (c) {
+        c->n++;
+    }
     if (rc == PARLEY_ERR_NOMEM) {
         core_txn_fail(self->core, rc, "cannot hold a network event");
         return;

@@ -42,6 +42,9 @@
 
 typedef struct network network_t;
 
+/*  Network events a key that is not an admin may have in the roster. */
+#define NETWORK_EVENTS_PER_MEMBER 256u
+
 /*  What a fold changed, for the node. */
 typedef struct {
     const uint8_t (*gone)[32]; /* keys that were members and are not now */
