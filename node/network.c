@@ -211,8 +211,10 @@ s_rebuild(network_t *self, uint8_t (**gone)[32], size_t *n_gone, uint8_t (**adde
             nx++;
         }
     }
-    qsort(members, n, 32, s_cmp32);
-    qsort(xs, nx, 32, s_cmp32);
+    if (n > 0) {
+        qsort(members, n, 32, s_cmp32);
+        qsort(xs, nx, 32, s_cmp32);
+    }
     size_t ni = 0;
     for (size_t i = 0; i < n_inv; i++) {
         roster_invite_t v;
