@@ -79,6 +79,7 @@ struct network {
     void *arg;
     bool active;      /* a member (founded or joined), not left */
     bool member_seen; /* a fold has shown this node as a member */
+    bool replica_net; /* replica_set_network was told (once a member) */
     bool stale;       /* rolled back: read the roster again before use */
     bool dirty;       /* events added since the last fold */
     uint8_t id[32];   /* network id (active) */
@@ -177,6 +178,24 @@ s_permissive(const network_t *self)
 }
 
 /* ---------------------------------------------------------- the fold */
+
+//  The roster's scope is ours to replicate from the start; only once we
+//  are a member does every member link count as a party to it (before, we
+//  could not tell members from the strangers of open mode, who must not be
+//  offered the roster: see the file comment).
+static void
+s_replicate(network_t *self)
+{
+    if (!self->active) {
+        return;
+    }
+    if (!self->member_seen) {
+        replica_mine(self->replica, self->id);
+    } else if (!self->replica_net) {
+        self->replica_net = true;
+        replica_set_network(self->replica, self->id);
+    }
+}
 
 //  Rebuilds members, member_x and invite_x from the roster; *gone gets the
 //  keys that were members before and are not now, *added the reverse
@@ -487,6 +506,7 @@ s_after_fold(network_t *self)
     bool is = roster_role(self->roster, identity_ed_pk(self->core->id)) != ROSTER_ROLE_NONE;
     if (is) {
         self->member_seen = true;
+        s_replicate(self);
     }
     s_notify_fresh(self);
     bool keys = false;
@@ -604,7 +624,8 @@ s_load(network_t *self)
     rc = s_rebuild(self, &gone, &n_gone, &added, &n_added);
     free(gone);
     free(added);
-    replica_set_network(self->replica, self->id);
+    self->replica_net = false;
+    s_replicate(self);
     return rc;
 }
 
@@ -968,7 +989,8 @@ network_create(network_t *self, const char *name, const char *my_name, json_t **
     self->active = true;
     self->member_seen = false;
     self->n_members = 0;
-    replica_set_network(self->replica, id);
+    self->replica_net = false;
+    s_replicate(self);
     uint8_t eid[32];
     rc = s_author(self, &ev, eid);
     if (rc != PARLEY_OK) {
