@@ -822,7 +822,7 @@ mdns_set_keys(mdns_t *self, const uint8_t (*secrets)[BLIND_KEY_LEN], size_t n)
     if (!self || !self->poll || !self->tick) {
         return PARLEY_ERR_STATE;
     }
-    uint8_t keys[BLIND_KEYS_MAX][BLIND_KEY_LEN];
+    uint8_t keys[BLIND_KEYS_MAX][BLIND_KEY_LEN] = { { 0 } }; /* unused rows stay zero */
     int rc = s_derive(keys, secrets, n);
     if (rc != PARLEY_OK) {
         return rc;
