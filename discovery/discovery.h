@@ -9,6 +9,9 @@
  *      "GONE"   NODE_ID SOURCE             the source no longer lists it
  *      "STATUS" SOURCE STATE DETAIL        a source's health: STATE is "up",
  *                                          "down" or "off"; DETAIL says why
+ *      "NAME"   SOURCE INSTANCE            the mDNS instance name we publish
+ *                                          under, at start and at each change
+ *                                          (blinded mode draws it at random)
  *
  *  SOURCE is "local" or "mdns". Discovery never decides trust: the node
  *  dials with CURVE pinned to NODE_ID, and only the handshake proves it.

@@ -445,6 +445,8 @@ s_name(mdns_t *self)
     } else {
         snprintf(self->name, sizeof self->name, "parley-%.*s", S_NAME_ID_CHARS, self->node_id);
     }
+    /* The node shows it (parley doctor): in blinded mode only we know it. */
+    s_send(self, "NAME", "mdns", self->name, NULL);
 }
 
 /*  A collision of our name. Blinded: another random name at the next tick.
@@ -779,11 +781,6 @@ mdns_new(const mdns_config_t *cfg)
         return NULL;
     }
     self->n_keys = cfg->n_keys;
-    s_name(self);
-    if (self->n_keys > 0) {
-        s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
-              self->n_keys);
-    }
     self->seen = zhashx_new();
     self->pending = zhashx_new();
     self->report = zsock_new(ZMQ_PUSH);
@@ -798,6 +795,11 @@ mdns_new(const mdns_config_t *cfg)
     if (zsock_connect(self->report, "%s", cfg->report_endpoint) != 0) {
         s_destroy(self);
         return NULL;
+    }
+    s_name(self); /* reports it: the socket is ours until the loop starts */
+    if (self->n_keys > 0) {
+        s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
+              self->n_keys);
     }
     self->poll = avahi_threaded_poll_new();
     if (!self->poll) {
@@ -820,7 +822,7 @@ mdns_set_keys(mdns_t *self, const uint8_t (*secrets)[BLIND_KEY_LEN], size_t n)
     if (!self || !self->poll || !self->tick) {
         return PARLEY_ERR_STATE;
     }
-    uint8_t keys[BLIND_KEYS_MAX][BLIND_KEY_LEN];
+    uint8_t keys[BLIND_KEYS_MAX][BLIND_KEY_LEN] = { { 0 } }; /* unused rows stay zero */
     int rc = s_derive(keys, secrets, n);
     if (rc != PARLEY_OK) {
         return rc;
@@ -881,6 +883,14 @@ s_free_parts(char *parts[4])
     for (int i = 0; i < 4; i++) {
         zstr_free(&parts[i]);
     }
+}
+
+/*  A report a source without D-Bus may make: its name, or STATUS down. */
+static bool
+s_down_or_name(char *parts[4])
+{
+    return (streq(parts[0], "NAME") && streq(parts[1], "mdns") && parts[2] && !parts[3])
+           || (streq(parts[0], "STATUS") && streq(parts[1], "mdns") && streq(parts[2], "down"));
 }
 
 void
@@ -955,13 +965,19 @@ mdns_test(bool verbose)
     zsock_set_rcvtimeo(pull, 200);
     char *parts[4];
     while (s_recv(pull, parts) > 0) {
-        CHECK(streq(parts[0], "STATUS") && streq(parts[1], "mdns") && streq(parts[2], "down"));
+        CHECK(s_down_or_name(parts));
         s_free_parts(parts);
     }
 
+    /* Open mode: the name says our id, then the source says it is down. */
+    char open_name[64];
+    snprintf(open_name, sizeof open_name, "parley-%.16s", id);
     mdns_t *m = mdns_new(&cfg);
     CHECK(m);
     zsock_set_rcvtimeo(pull, 5000);
+    CHECK(s_recv(pull, parts) == 3);
+    CHECK(streq(parts[0], "NAME") && streq(parts[1], "mdns") && streq(parts[2], open_name));
+    s_free_parts(parts);
     CHECK(s_recv(pull, parts) == 4);
     if (verbose) {
         printf("   %s %s %s \"%s\"\n", parts[0], parts[1], parts[2], parts[3]);
@@ -983,8 +999,17 @@ mdns_test(bool verbose)
         CHECK(mdns_set_keys(m, NULL, 0) == PARLEY_OK);
     }
     CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, 2) == PARLEY_OK);
+    /* Only new names, the last one random (blinded); no STATUS. */
     zsock_set_rcvtimeo(pull, 500);
-    CHECK(s_recv(pull, parts) == 0);
+    size_t names = 0;
+    char last[64] = "";
+    while (s_recv(pull, parts) > 0) {
+        CHECK(streq(parts[0], "NAME") && streq(parts[1], "mdns") && parts[2]);
+        snprintf(last, sizeof last, "%s", parts[2]);
+        s_free_parts(parts);
+        names++;
+    }
+    CHECK(names >= 1 && strlen(last) == BLIND_NAME_LEN && !streq(last, open_name));
     mdns_destroy(&m);
     /* Started with keys. */
     keyed.keys = (const uint8_t(*)[32])secrets;
@@ -994,7 +1019,7 @@ mdns_test(bool verbose)
     mdns_destroy(&m);
     zsock_set_rcvtimeo(pull, 200);
     while (s_recv(pull, parts) > 0) {
-        CHECK(streq(parts[0], "STATUS") && streq(parts[2], "down"));
+        CHECK(s_down_or_name(parts));
         s_free_parts(parts);
     }
     sodium_memzero(secrets, sizeof secrets);

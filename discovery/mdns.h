@@ -4,7 +4,8 @@
  *  Avahi headers.
  *
  *  It reports to a CZMQ PUSH socket it connects to cfg->report_endpoint, in
- *  the discovery.h message format ("SEEN"/"GONE"/"STATUS" ..., SOURCE "mdns").
+ *  the discovery.h message format ("SEEN"/"GONE"/"STATUS"/"NAME" ..., SOURCE
+ *  "mdns").
  *  When D-Bus or the daemon is absent it says so once (STATUS mdns down WHY),
  *  keeps retrying on a timer, and recovers by itself (STATUS mdns up) when the
  *  daemon appears or restarts, republishing.

@@ -257,10 +257,17 @@ grep -q 'ignoring blinded records no key of ours opens' "$NETNS_DIR/p1.log" \
     || fail "open probe 1 did not count the blinded records"
 grep -q 'ignoring open records' "$NETNS_DIR/p5.log" \
     || fail "blinded probe 5 did not count the open records"
+name7() { sed -n 's/^NAME mdns //p' "$NETNS_DIR/p7.log"; }
+for i in 1 2 3; do
+    [ "$(sed -n 's/^NAME mdns //p' "$NETNS_DIR/p$i.log")" = "parley-${ID[$i]:0:16}" ] \
+        || fail "open probe $i: no NAME report of its id-derived name"
+done
+[ "$(name7 | wc -l)" = 1 ] && [[ "$(name7)" =~ ^parley-[a-z2-7]{16}$ ]] \
+    && [[ "$CAPTURE" == *"$(name7)"* ]] \
+    || fail "probe 7: no random NAME, or not the one published ($(name7))"
 echo "blinded: members see each other; outsiders and other networks see nothing"
 
 # Probe 7 joins the network at run time: a new name, and everyone meets.
-name7() { sed -n 's/.*announcing blinded as \(parley-[a-z2-7]*\) .*/\1/p' "$NETNS_DIR/p7.log"; }
 echo "$S1" >"$NETNS_DIR/k7"
 kill -HUP "${PID[7]}"
 wait_until 5 grep -qx 'KEYS 1' "$NETNS_DIR/p7.log" || fail "probe 7 did not take the new secret"
