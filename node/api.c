@@ -643,8 +643,12 @@ static void
 m_doctor(call_t *c)
 {
     api_t *self = c->api;
-    char instance[32];
-    snprintf(instance, sizeof instance, "parley-%.16s", self->core->node_id);
+    char instance[64];
+    if (self->core->mdns_instance[0]) {
+        snprintf(instance, sizeof instance, "%s", self->core->mdns_instance);
+    } else {
+        snprintf(instance, sizeof instance, "parley-%.16s", self->core->node_id);
+    }
     json_t *peers = json_array();
     for (size_t i = 0; i < links_count(self->links); i++) {
         json_array_append_new(peers, s_doctor_peer(links_at(self->links, i)));

@@ -105,6 +105,7 @@ typedef struct core {
     uint64_t started_ms;      /* when the node started */
     char disc_state[2][8];    /* per discovery source (0 local, 1 mdns): up, down, off */
     char disc_detail[2][128]; /* why, in a few words */
+    char mdns_instance[64];   /* the instance name mDNS publishes under ("" before it says) */
     log_t log;                /* this node's logger */
     identity_t *id;           /* borrowed from the node */
     store_t *store;           /* borrowed from the node */

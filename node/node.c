@@ -609,6 +609,9 @@ s_disc_recv(node_t *self)
         }
         snprintf(core->disc_state[i], sizeof core->disc_state[i], "%s", b);
         snprintf(core->disc_detail[i], sizeof core->disc_detail[i], "%s", c);
+    } else if (kind && streq(kind, "NAME") && a && streq(a, "mdns") && b) {
+        //  Random in a network (blinded): doctor shows the one in use.
+        snprintf(core->mdns_instance, sizeof core->mdns_instance, "%s", b);
     } else if (kind && streq(kind, "SEEN") && a && b && c
                && identity_parse_node_id(a, pk) == PARLEY_OK && endpoint_valid(b, strlen(b))
                && sodium_memcmp(pk, identity_ed_pk(self->id), 32) != 0) {
