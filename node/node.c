@@ -5,14 +5,16 @@
  *  below it (make test checks the include graph):
  *
  *      node ─► api ─► api_server            the local API (methods, transport)
- *        │      └───► delivery ─► replica ─► session ─► link ─► core ─► log
- *        └──► pex ───────────────────────────────────────┘
+ *        │      └───► delivery ─► network ─► replica ─► session ─► link ─► core ─► log
+ *        └──► pex ──────────────────────────────────────────────────┘
  *
  *    core      shared services: config, clock, logger, counters, the
  *              iteration's transaction and the after-commit queue
  *    link      one peer connection (DEALER, route, online state, ban)
  *    session   prekeys, X3DH sessions, day chains, wiping, DM scopes
  *    pex       signed address records and their gossip
+ *    network   the private network: roster, admission, invites, the join
+ *              exchange, the network secret (open mode: every answer yes)
  *    replica   reconciliation and relaying (per-link state of its own)
  *    delivery  send, seal, ingest, open, ACKs, receipts, outbox
  *    api       the JSON-RPC methods; api_server the Unix-socket lines
