@@ -1371,10 +1371,11 @@ c_invite(cli_t *cli)
     fflush(stdout);
     fprintf(stderr, "invite ");
     s_safe(stderr, s_str(res, "invite_id"), strlen(s_str(res, "invite_id")), NULL, 0);
-    fprintf(stderr, " for one %s, until %s, %" PRIu64 " use%s.\n", s_str(res, "role"), when, n,
-            n == 1 ? "" : "s");
-    fprintf(stderr, "The code is a bearer token: whoever holds it can join this network, under "
-                    "any name, until it is used up, expires or is revoked (parley invite revoke "
+    fprintf(stderr, ": joins as ");
+    s_safe(stderr, s_str(res, "role"), strlen(s_str(res, "role")), NULL, 0);
+    fprintf(stderr, ", valid until %s, %" PRIu64 " use%s.\n", when, n, n == 1 ? "" : "s");
+    fprintf(stderr, "The code is a bearer token: whoever holds it can join this network, under\n"
+                    "any name, until it is used up, expires or is revoked (parley invite revoke\n"
                     "ID). Hand it over only on a channel you trust as much as the network.\n");
     json_decref(res);
     return 0;
@@ -1388,7 +1389,7 @@ s_join_waiting(const char *state)
         return "no member answered";
     }
     if (strcmp(state, "proving") == 0) {
-        return "a member answered but has not added this node yet";
+        return "a member answered, but none confirmed the join";
     }
     return "the join did not finish";
 }
@@ -1487,7 +1488,9 @@ c_join(cli_t *cli)
         }
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        if (t.tv_sec - t0.tv_sec >= timeout) {
+        long long ms =
+            (long long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= timeout * 1000) {
             client_destroy(&client);
             if (strcmp(mode, "joining") == 0) {
                 fprintf(stderr,
