@@ -88,6 +88,7 @@ refused r1 "$CODEX" "expired" "an expired"
 BROKEN=${CODE1:0:30}$([ "${CODE1:30:1}" = a ] && echo b || echo a)${CODE1:31}
 refused r1 "$BROKEN" "damaged|copy it again" "a damaged"
 refused r1 "$CODE1" "used" "a used"
+node_stop r1
 
 # A revoked code is refused.
 node_start r2
@@ -100,6 +101,7 @@ p f invite list --json | jqe --arg i "$(jq -r .invite_id "$TMP/revoke.json")" \
 p f invite list | grep -q "revoked" || fail "invite list text: no revoked invite"
 p f invite list | grep -q "used up" || fail "invite list text: no used-up invite"
 refused r2 "$(jq -r .code "$TMP/revoke.json")" "revoked" "a revoked"
+node_stop r2
 
 # --- the second joiner, through j1 while the founder is stopped --------------------
 p f invite --json >"$TMP/code2.json" || fail "second invite"
