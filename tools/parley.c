@@ -1087,9 +1087,14 @@ s_print_network(const json_t *n)
     s_jput(n, "founder", 0);
     printf("\nyou        ");
     s_jput(n, "role", 0);
-    printf("\nroster     epoch %" PRIu64 ", %" PRIu64 " events, %" PRIu64
-           " pending (waiting for events they name)\n",
-           s_int(n, "epoch"), s_int(n, "events"), s_int(n, "pending"));
+    uint64_t events = s_int(n, "events"), pending = s_int(n, "pending");
+    printf("\nroster     epoch %" PRIu64 ", %" PRIu64 " event%s", s_int(n, "epoch"), events,
+           events == 1 ? "" : "s");
+    if (pending > 0) {
+        //  Events whose parents have not arrived yet: sync brings them.
+        printf(", %" PRIu64 " waiting for the events they follow", pending);
+    }
+    printf("\n");
     const json_t *members = json_object_get(n, "members");
     printf("members    %zu\n", json_array_size(members));
     size_t i;
@@ -1463,7 +1468,13 @@ c_join(cli_t *cli)
         }
         const char *mode = s_str(show, "mode");
         const char *state = s_str(show, "state");
-        if (strcmp(mode, "network") == 0) {
+        //  The node is in the network as soon as a member took its JOIN;
+        //  the roster (the CREATE and the invite its JOIN names) arrives by
+        //  sync right after, and until it has, the node's own fold does not
+        //  list it yet (role "none"): done when it does.
+        const char *role = s_str(show, "role");
+        bool listed = strcmp(role, "member") == 0 || strcmp(role, "admin") == 0;
+        if (strcmp(mode, "network") == 0 && listed) {
             client_destroy(&client);
             if (cli->json) {
                 s_print_json(show);
@@ -1492,7 +1503,12 @@ c_join(cli_t *cli)
             (long long)(t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
         if (ms >= timeout * 1000) {
             client_destroy(&client);
-            if (strcmp(mode, "joining") == 0) {
+            if (strcmp(mode, "network") == 0) {
+                fprintf(stderr,
+                        "parley: a member took the join, but the roster has not arrived within "
+                        "%lld s; the node keeps syncing (see parley network show)\n",
+                        timeout);
+            } else if (strcmp(mode, "joining") == 0) {
                 fprintf(stderr,
                         "parley: %s within %lld s; the node keeps trying (see parley network "
                         "show)\n",
