@@ -176,6 +176,15 @@ p j2 send "$J1_ID" "after removal" >/dev/null 2>&1 # stored or refused: either w
 sleep 5
 p j1 history "$J2_ID" --json | jq -r '.[].text' | grep -q "after removal" \
     && fail "a removed member's message was delivered"
+# Its next connections are refused at ZAP: restarted, it redials its saved peers.
+node_stop j2
+ZF0=$(zap_denied f) ZJ0=$(zap_denied j1)
+LISTEN=$(endpoint j2) node_start j2
+refused_again() { [ "$(zap_denied f)" -gt "$ZF0" ] || [ "$(zap_denied j1)" -gt "$ZJ0" ]; }
+wait_until 15 refused_again || fail "the removed j2 was not refused at ZAP after a restart"
+sleep 2
+cut_off || fail "the removed j2 got back in: $(p j2 peers)"
+node_stop j2
 wait_until 5 grep -q "network remove by" "$TMP/watch.j1.txt" \
     || fail "watch text shows no removal: $(cat "$TMP/watch.j1.txt")"
 
