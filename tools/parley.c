@@ -17,6 +17,7 @@
 #include "../proto/limits.h"
 #include "../proto/textsafe.h"
 #include "../store/store.h"
+#include "qr.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1361,12 +1362,14 @@ c_invite(cli_t *cli)
     //  whole; what a person should know goes to stderr.
     s_jput(res, "code", 0);
     printf("\n");
-    if (qr) {
-        //  tools/qr.{c,h} (qr_print) is being written apart; until it is in,
-        //  say so rather than print nothing.
+    int ret = 0;
+    //  The code is base32 and the prefix, which the decoder reads in either
+    //  case: qr_print_text folds it to the QR alphanumeric set, a smaller
+    //  symbol with bigger modules for a phone camera (tools/qr.h).
+    if (qr && qr_print_text(stdout, s_str(res, "code")) != 0) {
         fflush(stdout);
-        fprintf(stderr, "parley: --qr: not yet (no QR printer in this build); the line above "
-                        "is the whole code\n");
+        fprintf(stderr, "parley: cannot draw the QR code; the line above is the whole code\n");
+        ret = 1;
     }
     char when[32] = "?";
     if (s_int(res, "expires_ms")) {
@@ -1383,7 +1386,7 @@ c_invite(cli_t *cli)
                     "any name, until it is used up, expires or is revoked (parley invite revoke\n"
                     "ID). Hand it over only on a channel you trust as much as the network.\n");
     json_decref(res);
-    return 0;
+    return ret;
 }
 
 /*  What a `join` still in progress after the timeout is waiting for. */
