@@ -169,7 +169,8 @@ node_stop x
 p f member remove "$J2_ID" --reason "left the company" | grep -q "^removed $J2_ID$" \
     || fail "member remove"
 wait_until 15 show j1 --arg j "$J2_ID" '.members | all(.id != $j)' \
-    || fail "j1 still lists j2: $(p j1 network show --json)"
+    || fail "j1 still lists j2: $(p j1 network show --json | jq -c '[.events, .epoch,
+    [.members[].short_id]]'); j1's peers: $(p j1 peers); f's: $(p f peers)"
 cut_off() { ! online j2 "$F_ID" && ! online j2 "$J1_ID"; }
 wait_until 20 cut_off || fail "the removed j2 still sees members online: $(p j2 peers)"
 p j2 send "$J1_ID" "after removal" >/dev/null 2>&1 # stored or refused: either way never delivered
