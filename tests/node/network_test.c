@@ -386,6 +386,56 @@ s_authored(s_node_t *holder, const uint8_t author[32])
     return tk_sql_int(holder->n, sql);
 }
 
+//  One network event authored by r's key, signed, in scope (body as given).
+static size_t
+s_net_env(tk_raw_t *r, const uint8_t scope[32], uint64_t seq, const uint8_t *body, size_t len,
+          uint8_t *out)
+{
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = ENVELOPE_KIND_NET;
+    memcpy(env.author, identity_ed_pk(r->me), 32);
+    memcpy(env.scope, scope, 32);
+    env.seq = seq;
+    env.ts_ms = tk_ms();
+    env.body = body;
+    env.body_len = len;
+    size_t n = 0;
+    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
+    return n;
+}
+
+//  The id of the newest event p's log shows: a parent p holds.
+static void
+s_last_event(s_node_t *p, uint8_t id[32])
+{
+    json_t *log = tk_call(p->n, "network.log", NULL);
+    CHECK(json_array_size(log) > 0);
+    CHECK(hex_decode(s_str(json_array_get(log, json_array_size(log) - 1), "event_id"), id, 32)
+          == PARLEY_OK);
+    json_decref(log);
+}
+
+//  An ADD of a fresh key (named name, role) after parent, as a body.
+static size_t
+s_add_body(const uint8_t parent[32], uint8_t key[32], const char *name, uint8_t *body)
+{
+    randombytes_buf(key, 32);
+    roster_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = ROSTER_ADD;
+    ev.n_parents = 1;
+    ev.parents = parent;
+    memcpy(ev.key, key, 32);
+    ev.role = ROSTER_ROLE_ADMIN;
+    ev.text = (const uint8_t *)name;
+    ev.text_len = strlen(name);
+    size_t blen = 0;
+    CHECK(roster_event_encode(&ev, body, ROSTER_BODY_MAX, &blen) == PARLEY_OK);
+    return blen;
+}
+
 /* ---- the steps ---- */
 
 static s_node_t F = { .name = "f" }, A = { .name = "a" }, B = { .name = "b" }, C = { .name = "c" },
@@ -519,12 +569,36 @@ s_step_stranger(void)
     }
     json_t *sent = tk_send(X.n, A.id, "let me in");
     json_decref(sent);
-    tk_sleep(1500);
+    //  And a raw stranger that sends a network event (an ADD of itself)
+    //  to each member, whatever the handshake says.
+    uint8_t parent[32], key[32], body[ROSTER_BODY_MAX];
+    static uint8_t env[PARLEY_ENVELOPE_MAX];
+    s_last_event(&F, parent);
+    uint8_t raw_pk[3][32];
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t before = tk_rejected(m[i]->n, "zap_denied");
+        tk_raw_t *raw = tk_raw_open(m[i]->n, identity_new());
+        memcpy(raw_pk[i], identity_ed_pk(raw->me), 32);
+        size_t blen = s_add_body(parent, key, "stranger", body);
+        size_t len = s_net_env(raw, s_net_id, 1, body, blen, env);
+        tk_raw_send_env(raw, env, len);
+        TK_WAIT(5000, tk_rejected(m[i]->n, "zap_denied") > before);
+        CHECK(!tk_raw_acked(raw, env, len, 500));
+        tk_raw_destroy(&raw);
+    }
+    tk_sleep(1000);
     for (size_t i = 0; i < 3; i++) {
         CHECK(!tk_online(X.n, m[i]->id));
         CHECK(!tk_online(m[i]->n, X.id));
-        CHECK(s_authored(m[i], X.pk) == 0);
         CHECK(s_not_listed(m[i], X.id));
+        char hex[65], sql[200];
+        CHECK(hex_encode(X.pk, 32, hex, sizeof hex) == PARLEY_OK);
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM peer_prekeys WHERE owner = x'%s'", hex);
+        CHECK(tk_sql_int(m[i]->n, sql) == 0); // not even its bundle
+        for (size_t k = 0; k < 3; k++) {
+            CHECK(s_authored(m[i], raw_pk[k]) == 0);
+        }
+        CHECK(s_authored(m[i], X.pk) == 0);
     }
     CHECK(tk_count(X.n, A.id, "delivered") == 0);
 }
@@ -674,26 +748,6 @@ s_step_admin(void)
     free(s_rpc_err(&F, "relay.set", json_pack("{s:s}", "peer", A.id), -32008));
 }
 
-//  One network event authored by r's key, signed, in scope (body as given).
-static size_t
-s_net_env(tk_raw_t *r, const uint8_t scope[32], uint64_t seq, const uint8_t *body, size_t len,
-          uint8_t *out)
-{
-    envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.version = PARLEY_ENVELOPE_VERSION;
-    env.kind = ENVELOPE_KIND_NET;
-    memcpy(env.author, identity_ed_pk(r->me), 32);
-    memcpy(env.scope, scope, 32);
-    env.seq = seq;
-    env.ts_ms = tk_ms();
-    env.body = body;
-    env.body_len = len;
-    size_t n = 0;
-    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
-    return n;
-}
-
 //  8. A hostile member: a raw peer with B's own key (B is stopped) sends F
 //  network events B may not make.
 static void
@@ -707,27 +761,13 @@ s_step_hostile(void)
     size_t members = json_array_size(json_object_get(show, "members"));
     json_decref(show);
     //  A parent F holds, so the events are judged, not left pending.
-    json_t *log = tk_call(F.n, "network.log", NULL);
     uint8_t parent[32];
-    CHECK(hex_decode(s_str(json_array_get(log, json_array_size(log) - 1), "event_id"), parent, 32)
-          == PARLEY_OK);
-    json_decref(log);
+    s_last_event(&F, parent);
 
     tk_raw_t *raw = tk_raw_connect_as(F.n, tk_identity_load(B.home));
     static uint8_t env[PARLEY_ENVELOPE_MAX];
     uint8_t body[ROSTER_BODY_MAX], mallory[32];
-    randombytes_buf(mallory, sizeof mallory);
-    roster_event_t ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = ROSTER_ADD;
-    ev.n_parents = 1;
-    ev.parents = parent;
-    memcpy(ev.key, mallory, 32);
-    ev.role = ROSTER_ROLE_ADMIN;
-    ev.text = (const uint8_t *)"mallory";
-    ev.text_len = 7;
-    size_t blen = 0;
-    CHECK(roster_event_encode(&ev, body, sizeof body, &blen) == PARLEY_OK);
+    size_t blen = s_add_body(parent, mallory, "mallory", body);
 
     //  ADD by a non-admin: stored (it is B's, and B is a member), void.
     size_t len = s_net_env(raw, s_net_id, 100000, body, blen, env);
@@ -779,8 +819,10 @@ s_step_removal(void)
     s_say("removal: C writes to A, then F removes C (B stopped)");
     TK_WAIT(15000, tk_online(C.n, A.id) && tk_online(C.n, F.id));
     CHECK(s_delivered(&C, &A, "c to a, before"));
-    CHECK(s_int(&F, "epoch") == 0 && s_int(&C, "epoch") == 0);
-    TK_WAIT(10000, s_int(&A, "epoch") == 0);
+    //  Every member holds the secret of epoch 0 (C too: "epoch" alone
+    //  would read 0 on a node that holds none).
+    CHECK(s_int(&F, "epoch") == 0 && s_int(&A, "epoch") == 0);
+    TK_WAIT(10000, tk_sql_int(C.n, "SELECT count(*) FROM network_keys WHERE epoch = 0") == 1);
     s_down(&B);
     uint64_t zap_f = tk_rejected(F.n, "zap_denied"), zap_a = tk_rejected(A.n, "zap_denied");
     json_t *r = tk_call(F.n, "member.remove",
@@ -811,6 +853,8 @@ s_step_removal(void)
     CHECK(tk_count(A.n, C.id, "received") == 1);
     CHECK(!tk_online(C.n, F.id) && !tk_online(C.n, A.id));
     CHECK(s_int(&C, "epoch") == 0);
+    CHECK(tk_sql_int(C.n, "SELECT count(*) FROM network_keys WHERE epoch > 0") == 0);
+    CHECK(tk_sql_int(A.n, "SELECT count(*) FROM network_keys WHERE epoch = 1") == 1);
     json_t *cs = s_show(&C);
     s_say("  C's own view: mode %s, role %s", s_str(cs, "mode"), s_str(cs, "role"));
     //  C's links were cut before any member could tell it why.
@@ -823,6 +867,7 @@ s_step_removal(void)
     CHECK(s_lists(&B, F.id, "admin", 3));
     TK_WAIT(10000, s_int(&B, "epoch") == 1);
     CHECK(s_int(&C, "epoch") == 0);
+    CHECK(tk_sql_int(C.n, "SELECT count(*) FROM network_keys WHERE epoch > 0") == 0);
     CHECK(!tk_online(B.n, C.id));
     s_down(&C);
 }
@@ -897,8 +942,15 @@ s_step_conflict(void)
             json_decref(e);
         }
     }
+    //  One secret for the new epoch on both (A made one alone, F one on
+    //  the merge: the senior's wins).
+    TK_WAIT(10000, s_int(&F, "epoch") == 2 && s_int(&A, "epoch") == 2);
     //  F drops B; B's invite lets nobody in.
     TK_WAIT(10000, !tk_online(F.n, B.id));
+    CHECK(s_int(&B, "epoch") == 1);
+    json_t *bs = s_show(&B);
+    S_SHOULD(!s_streq(bs, "role", "admin"), "a removed member learns it was removed");
+    json_decref(bs);
     json_t *invites = tk_call(F.n, "invite.list", NULL);
     json_array_foreach(invites, i, m)
     {

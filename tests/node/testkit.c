@@ -375,6 +375,22 @@ tk_raw_connect(const tk_node_t *n)
 tk_raw_t *
 tk_raw_connect_as(const tk_node_t *n, identity_t *me)
 {
+    tk_raw_t *r = tk_raw_open(n, me);
+    //  The node's own bundle: it may pass on other owners' bundles too.
+    frame_t f;
+    do {
+        CHECK(tk_raw_recv(r, FRAME_PREKEY, &f, 5000));
+        CHECK(dm_prekey_decode(f.bundle, f.bundle_len, &r->spk) == PARLEY_OK);
+    } while (memcmp(r->spk.owner, r->node, 32) != 0);
+    CHECK(dm_scope(r->me, r->node, r->scope) == PARLEY_OK);
+    r->day = (uint32_t)(tk_ms() / 86400000u);
+    CHECK(dm_x3dh_initiate(r->me, r->node, &r->spk, r->ek_pub, r->root) == PARLEY_OK);
+    return r;
+}
+
+tk_raw_t *
+tk_raw_open(const tk_node_t *n, identity_t *me)
+{
     tk_raw_t *r = calloc(1, sizeof *r);
     CHECK(r);
     r->buf = malloc(PARLEY_FRAME_MAX);
@@ -401,15 +417,6 @@ tk_raw_connect_as(const tk_node_t *n, identity_t *me)
         frame_encode_hello(identity_ed_pk(r->me), 0, "open", eps, 1, r->out, PARLEY_FRAME_MAX, &len)
         == PARLEY_OK);
     tk_raw_send(r, r->out, len);
-    //  The node's own bundle: it may pass on other owners' bundles too.
-    frame_t f;
-    do {
-        CHECK(tk_raw_recv(r, FRAME_PREKEY, &f, 5000));
-        CHECK(dm_prekey_decode(f.bundle, f.bundle_len, &r->spk) == PARLEY_OK);
-    } while (memcmp(r->spk.owner, r->node, 32) != 0);
-    CHECK(dm_scope(r->me, r->node, r->scope) == PARLEY_OK);
-    r->day = (uint32_t)(tk_ms() / 86400000u);
-    CHECK(dm_x3dh_initiate(r->me, r->node, &r->spk, r->ek_pub, r->root) == PARLEY_OK);
     return r;
 }
 

@@ -140,6 +140,10 @@ tk_raw_t *tk_raw_connect(const tk_node_t *n);
 /*  The same with the key me (taken: the raw peer owns it), e.g. a stopped
  *  node's own key (tk_identity_load), to speak as that node. */
 tk_raw_t *tk_raw_connect_as(const tk_node_t *n, identity_t *me);
+/*  Only connects and says HELLO (queued: it leaves once CURVE and ZAP let
+ *  it), with the key me (taken); no session, so tk_raw_seal is not for it.
+ *  For a peer the node may refuse. */
+tk_raw_t *tk_raw_open(const tk_node_t *n, identity_t *me);
 /*  The identity in HOME/identity.key (plain, not sealed); caller owns. */
 identity_t *tk_identity_load(const char *home);
 void tk_raw_destroy(tk_raw_t **self_p);
