@@ -34,6 +34,7 @@ static const selftest_t s_tests[] = {
     { "api_server", api_server_test },
     { "api", api_test },
     { "parley", parley_test },
+    { "network", network_test },
 };
 
 int

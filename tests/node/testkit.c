@@ -79,7 +79,7 @@ tk_node_start(const char *dir, const char *name, const tk_opts_t *opts)
     node_config_t cfg;
     node_config_default(&cfg);
     cfg.home = n->home;
-    cfg.listen = "tcp://127.0.0.1:*";
+    cfg.listen = opts->listen ? opts->listen : "tcp://127.0.0.1:*";
     cfg.no_mdns = true;
     cfg.no_local = true;
     cfg.quiet = !opts->verbose;
@@ -92,8 +92,12 @@ tk_node_start(const char *dir, const char *name, const tk_opts_t *opts)
         cfg.clock_arg = opts->clock;
     }
     if (opts->seed) {
-        cfg.seeds[0] = opts->seed;
-        cfg.n_seeds = 1;
+        cfg.seeds[cfg.n_seeds++] = opts->seed;
+    }
+    for (size_t i = 0; i < sizeof opts->more_seeds / sizeof opts->more_seeds[0]; i++) {
+        if (opts->more_seeds[i]) {
+            cfg.seeds[cfg.n_seeds++] = opts->more_seeds[i];
+        }
     }
     int err = 0;
     char msg[512];
@@ -159,6 +163,29 @@ tk_call_err(tk_node_t *n, const char *method, json_t *params, char **msg)
         free(why);
     }
     return rc;
+}
+
+int
+tk_call_rpc(tk_node_t *n, const char *method, json_t *params, char **msg)
+{
+    CHECK(client_send(n->api, method, params) == PARLEY_OK);
+    for (;;) {
+        json_t *obj = NULL;
+        CHECK(client_recv(n->api, 30000, &obj) == PARLEY_OK && obj);
+        json_t *err = json_object_get(obj, "error");
+        if (!json_object_get(obj, "id")) {
+            json_decref(obj); // a notification: not the answer
+            continue;
+        }
+        CHECK(err != NULL);
+        int code = (int)json_integer_value(json_object_get(err, "code"));
+        if (msg) {
+            const char *text = json_string_value(json_object_get(err, "message"));
+            *msg = strdup(text ? text : "");
+        }
+        json_decref(obj);
+        return code;
+    }
 }
 
 json_t *
@@ -323,14 +350,52 @@ tk_send(tk_node_t *n, const char *peer, const char *text)
 
 /* ---- the raw peer ---- */
 
+identity_t *
+tk_identity_load(const char *home)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/identity.key", home);
+    FILE *f = fopen(path, "rb");
+    CHECK(f);
+    uint8_t buf[4096];
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    identity_t *me = NULL;
+    CHECK(identity_file_decode(buf, len, NULL, 0, &me) == PARLEY_OK && me);
+    sodium_memzero(buf, sizeof buf);
+    return me;
+}
+
 tk_raw_t *
 tk_raw_connect(const tk_node_t *n)
+{
+    return tk_raw_connect_as(n, identity_new());
+}
+
+tk_raw_t *
+tk_raw_connect_as(const tk_node_t *n, identity_t *me)
+{
+    tk_raw_t *r = tk_raw_open(n, me);
+    //  The node's own bundle: it may pass on other owners' bundles too.
+    frame_t f;
+    do {
+        CHECK(tk_raw_recv(r, FRAME_PREKEY, &f, 5000));
+        CHECK(dm_prekey_decode(f.bundle, f.bundle_len, &r->spk) == PARLEY_OK);
+    } while (memcmp(r->spk.owner, r->node, 32) != 0);
+    CHECK(dm_scope(r->me, r->node, r->scope) == PARLEY_OK);
+    r->day = (uint32_t)(tk_ms() / 86400000u);
+    CHECK(dm_x3dh_initiate(r->me, r->node, &r->spk, r->ek_pub, r->root) == PARLEY_OK);
+    return r;
+}
+
+tk_raw_t *
+tk_raw_open(const tk_node_t *n, identity_t *me)
 {
     tk_raw_t *r = calloc(1, sizeof *r);
     CHECK(r);
     r->buf = malloc(PARLEY_FRAME_MAX);
     r->out = malloc(PARLEY_FRAME_MAX);
-    r->me = identity_new();
+    r->me = me;
     r->ctx = zmq_ctx_new();
     CHECK(r->buf && r->out && r->me && r->ctx);
     identity_node_id(identity_ed_pk(r->me), r->id);
@@ -352,15 +417,6 @@ tk_raw_connect(const tk_node_t *n)
         frame_encode_hello(identity_ed_pk(r->me), 0, "open", eps, 1, r->out, PARLEY_FRAME_MAX, &len)
         == PARLEY_OK);
     tk_raw_send(r, r->out, len);
-    //  The node's own bundle: it may pass on other owners' bundles too.
-    frame_t f;
-    do {
-        CHECK(tk_raw_recv(r, FRAME_PREKEY, &f, 5000));
-        CHECK(dm_prekey_decode(f.bundle, f.bundle_len, &r->spk) == PARLEY_OK);
-    } while (memcmp(r->spk.owner, r->node, 32) != 0);
-    CHECK(dm_scope(r->me, r->node, r->scope) == PARLEY_OK);
-    r->day = (uint32_t)(tk_ms() / 86400000u);
-    CHECK(dm_x3dh_initiate(r->me, r->node, &r->spk, r->ek_pub, r->root) == PARLEY_OK);
     return r;
 }
 

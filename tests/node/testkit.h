@@ -32,6 +32,7 @@ void bundles_test(bool verbose);
 void api_server_test(bool verbose);
 void api_test(bool verbose);
 void parley_test(bool verbose);
+void network_test(bool verbose);
 
 /*  Wall time, ms. */
 uint64_t tk_ms(void);
@@ -69,6 +70,8 @@ typedef struct {
     uint64_t sync_ms;  /* reconciliation period; 0: 500 ms */
     uint64_t retry_ms; /* outbox resend period; 0: 300 ms */
     bool verbose;      /* the node's log at info level (else warnings only) */
+    const char *listen;       /* "tcp://127.0.0.1:PORT" (a restart keeps its port); NULL: any */
+    const char *more_seeds[3]; /* further seeds to dial, or NULL */
 } tk_opts_t;
 
 typedef struct {
@@ -92,6 +95,8 @@ json_t *tk_call(tk_node_t *n, const char *method, json_t *params);
 /*  Calls METHOD expecting an error: returns its PARLEY_ERR_* code (or a
  *  JSON-RPC one) and, when msg is not NULL, its message (caller frees). */
 int tk_call_err(tk_node_t *n, const char *method, json_t *params, char **msg);
+/*  The same, but returns the JSON-RPC error code itself (-32007 for state). */
+int tk_call_rpc(tk_node_t *n, const char *method, json_t *params, char **msg);
 /*  The next notification named METHOD on the watch connection within
  *  timeout_ms (others are skipped), or NULL. Caller owns. */
 json_t *tk_note(tk_node_t *n, const char *method, int timeout_ms);
@@ -132,6 +137,15 @@ typedef struct {
 
 /*  Connects, says HELLO, waits for the node's PREKEY, opens an X3DH session. */
 tk_raw_t *tk_raw_connect(const tk_node_t *n);
+/*  The same with the key me (taken: the raw peer owns it), e.g. a stopped
+ *  node's own key (tk_identity_load), to speak as that node. */
+tk_raw_t *tk_raw_connect_as(const tk_node_t *n, identity_t *me);
+/*  Only connects and says HELLO (queued: it leaves once CURVE and ZAP let
+ *  it), with the key me (taken); no session, so tk_raw_seal is not for it.
+ *  For a peer the node may refuse. */
+tk_raw_t *tk_raw_open(const tk_node_t *n, identity_t *me);
+/*  The identity in HOME/identity.key (plain, not sealed); caller owns. */
+identity_t *tk_identity_load(const char *home);
 void tk_raw_destroy(tk_raw_t **self_p);
 /*  Seals TEXT as a DM to the node: seq, ts (0: now), scope (NULL: the pair's),
  *  root (NULL: the session's). Returns its length in out (PARLEY_ENVELOPE_MAX). */
