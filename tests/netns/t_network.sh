@@ -23,9 +23,11 @@
 #      network id of the network is in it; the sniffer saw mDNS and the
 #      CURVE handshakes (ZMTP greetings, HELLO, INITIATE), and finds X's id
 #      in X's own open mDNS record (the search works).
-#   6. F removes S2: every member drops S2 within seconds, S2's reconnects
-#      are refused at ZAP, the secret rotates, and S2 (restarted) cannot
-#      open the members' new records.
+#   6. F removes S2: every member drops S2 within seconds (and S2 sees no
+#      one online), the secret rotates everywhere; S2 restarted with a seed
+#      for each member is refused at ZAP by all; S2 restarted with no saved
+#      peers has the members' new blinded records resolved on its host and
+#      opens none.
 # Figures: join → member → connected to all, per joiner; removal → S2
 # dropped everywhere; packets and bytes captured.
 #
@@ -82,6 +84,9 @@ c = sqlite3.connect(sys.argv[1])
 c.execute("DELETE FROM peers")
 c.commit()
 EOF
+}
+raw_hex() { # raw_hex ID: the 32-byte key of a base32 id, in hex
+    python3 -c 'import base64, sys; print(base64.b32decode(sys.argv[1].upper() + "====")[:32].hex())' "$1"
 }
 has_secret() { [ "$(db_count "$1" 'SELECT count(*) FROM network_keys')" -ge 1 ]; }
 is_member() { # is_member I
@@ -253,9 +258,16 @@ for i in 1 2; do
     *,relayed,* | *,delivered,* | *,read,*) fail "X's message to host $i became $st" ;;
     esac
 done
-[ "$(db_count 2 "SELECT count(*) FROM envelopes WHERE author = x'$(python3 -c \
-    'import base64,sys; print(base64.b32decode(sys.argv[1].upper()+"====")[:32].hex())' \
-    "${ID[6]}")'")" = 0 ] || fail "R stores envelopes of X"
+# R holds nothing of X's: no envelope by it, and its key in no byte of R's
+# database files (the log and the write-ahead log).
+XRAW=$(raw_hex "${ID[6]}")
+[ "$(db_count 2 "SELECT count(*) FROM envelopes WHERE author = x'$XRAW'")" = 0 ] \
+    || fail "R stores envelopes of X"
+python3 - "$XRAW" "$(home 2)"/parley.db* <<'EOF' || fail "X's key is in R's database files"
+import sys
+key = bytes.fromhex(sys.argv[1])
+sys.exit(any(key in open(f, "rb").read() for f in sys.argv[2:]))
+EOF
 fig "stranger X: refused by all 5 members (zap_denied + not_member:$(for i in 1 2 3 4 5; do
     printf ' %s->%s' "${REF0[$i]}" "$(refusals "$i")"; done)), messages stay ${st:-none}"
 
@@ -323,17 +335,50 @@ rotated() {
 wait_until 15 rotated || fail "the network secret did not rotate everywhere: $(for i in \
     "${OTHERS[@]}"; do printf '%s:%s ' "$i" "$(rpc "$i" network.show | jq .epoch)"; done)"
 t_rot=$(since "$t0")
+# S2's reconnects: whether it keeps dialling after the members' BYE is its
+# own affair, so it is restarted with a seed for every member (its saved
+# peers alone may not reach them, see below): each must refuse it at ZAP.
+natural=""
+for i in "${OTHERS[@]}"; do
+    [ "$(counter "$i" zap_denied)" -gt "${ZAP0[$i]}" ] && natural="$natural $i"
+done
+for i in "${OTHERS[@]}"; do ZAP0[$i]=$(counter "$i" zap_denied); done
+node_stop 4 || fail "S2 did not stop cleanly"
+# Node bug, for the lead: a peer first met on its own inbound connection is
+# saved at the address its HELLO advertises, which for a node listening on
+# a wildcard is tcp://0.0.0.0:PORT — never dialable, so a restart cannot
+# redial it. Reported here, not failed on (node/ is not this test's).
+WILD=()
+for i in "${OTHERS[@]}"; do
+    ep=$(python3 - "$(home 4)/parley.db" "$(raw_hex "${ID[$i]}")" <<'EOF'
+import sqlite3, sys
+c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+r = c.execute("SELECT endpoint FROM peers WHERE pk = ?", (bytes.fromhex(sys.argv[2]),)).fetchone()
+print(r[0] if r else "")
+EOF
+    )
+    case $ep in
+    tcp://0.0.0.0:* | "") WILD+=("$i:${ep:-unsaved}") ;;
+    esac
+done
+[ ${#WILD[@]} = 0 ] || echo "node bug: S2 saved members at undialable addresses: ${WILD[*]}"
 zap_rose() {
     local i
     for i in "${OTHERS[@]}"; do
         [ "$(counter "$i" zap_denied)" -gt "${ZAP0[$i]}" ] || return 1
     done
 }
+seeds=()
+for i in "${OTHERS[@]}"; do seeds+=(--seed "tcp://$(netns_addr "$i"):7400#${ID[$i]}"); done
+node_start 4 "${seeds[@]}"
 wait_until 15 zap_rose || fail "S2's reconnects not refused at ZAP by every member: $(for i in \
     "${OTHERS[@]}"; do printf '%s:%s->%s ' "$i" "${ZAP0[$i]}" "$(counter "$i" zap_denied)"; done)"
+[ "$(online_count 4)" = 0 ] || fail "S2 has a peer online after the removal"
 meshed 3 "${OTHERS[@]}" || fail "the others lost each other: $(online_counts "${OTHERS[@]}")"
 fig "removal of S2: dropped by all 4 others and S2 after $t_drop s, new secret everywhere" \
-    " after $t_rot s, S2's reconnects refused at ZAP by all 4"
+    " after $t_rot s; S2 restarted with a seed for each: refused at ZAP by all 4 (it had" \
+    " saved ${#WILD[@]} of them at a wildcard address; before the" \
+    " restart, refused by:${natural:- none})"
 # S2, restarted with its saved peers cleared, browses the members' new
 # records: a member it could open would be in its peers with source mdns.
 node_stop 4
@@ -353,8 +398,11 @@ p 4 peers --json | jqe --arg a "${ID[1]}" --arg b "${ID[2]}" --arg c "${ID[3]}" 
     length == 0' >/dev/null || fail "S2 found members after the removal: $(p 4 peers --json \
         | jq -c 'map({short_id, source, online})')"
 meshed 3 "${OTHERS[@]}" || fail "the others lost each other: $(online_counts "${OTHERS[@]}")"
-fig "S2 after the removal, restarted: network.show mode $(rpc 4 network.show | jq -r .mode)," \
-    " mDNS $(p 4 doctor --json | jq -r .discovery.mdns.instance), its host resolves" \
+own4=$(netns_exec 4 avahi-browse -prt _parley._tcp 2>/dev/null \
+    | grep "^=;eth0;IPv4;.*;$(netns_addr 4);7400;" | grep -c '"b=')
+fig "S2 after the removal, restarted: its network.show says mode" \
+    " $(rpc 4 network.show | jq -r '"\(.mode), role \(.role // "-"), epoch \(.epoch // "-")"')," \
+    " it announces $own4 blinded record(s); its host resolves" \
     " $(netns_exec 4 avahi-browse -prt _parley._tcp 2>/dev/null | grep -c '^=.*"b=') blinded" \
     " records, S2 opens none (no member in its peers)"
 
