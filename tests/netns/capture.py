@@ -130,7 +130,7 @@ def check(path, needles_path):
     st = {"packets": 0, "bytes": 0, "mdns_packets": 0, "mdns_bytes": 0, "tcp_packets": 0,
           "tcp_payload_bytes": 0, "tcp_syns": 0, "other_packets": 0, "zmtp_greetings": 0,
           "zmtp_curve": 0, "zmtp_other_mechanism": 0, "curve_hello": 0, "curve_initiate": 0,
-          "tcp_streams": 0}
+          "tcp_streams": 0, "mdns_by_src": {}}
     hay = []  # (where, bytes): frames, UDP payloads, TCP streams
     flows = {}
     for i, fr in enumerate(frames(path)):
@@ -146,6 +146,11 @@ def check(path, needles_path):
             if 5353 in (sport, dport):
                 st["mdns_packets"] += 1
                 st["mdns_bytes"] += len(payload)
+                # Per sender: packets, and blinded TXT items ("b=" with its
+                # length byte, 118 = 2 + 116 base32 characters) in them.
+                by = st["mdns_by_src"].setdefault(src, [0, 0])
+                by[0] += 1
+                by[1] += payload.count(b"\x76b=")
                 hay.append(("mdns from %s frame %d" % (src, i), payload))
             else:
                 st["other_packets"] += 1

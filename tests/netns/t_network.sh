@@ -288,6 +288,10 @@ jq -c 'del(.found)' "$R"
 jqe '.mdns_packets >= 20 and .tcp_payload_bytes >= 10000 and .zmtp_greetings >= 8
     and .curve_hello >= 4 and .curve_initiate >= 4' "$R" >/dev/null \
     || fail "the capture is too thin to prove anything: $(jq -c 'del(.found)' "$R")"
+for i in 1 2 3 4 5; do
+    jqe --arg a "$(netns_addr "$i")" '.mdns_by_src[$a][1] >= 1' "$R" >/dev/null \
+        || fail "no blinded record of host $i captured: $(jq -c .mdns_by_src "$R")"
+done
 jqe '.zmtp_other_mechanism == 0' "$R" >/dev/null || fail "a ZMTP greeting without CURVE"
 # The control: X is in open mode, its id is in its own mDNS records.
 jqe --arg a "mdns from $(netns_addr 6) " '.found["X id"] | any(startswith($a))' "$R" >/dev/null \
