@@ -742,7 +742,7 @@ main(int argc, char **argv)
         return s_fail("a node still lists the removed member");
     }
     snprintf(beside, sizeof beside, "(the member.remove call: %.1f ms)", t_call * 1e3);
-    s_print_spread("until a node drops it (all 9: max)", t_gone, n_others, beside);
+    s_print_spread("until each other node drops it (max: all 9)", t_gone, n_others, beside);
     nodes_sleep_ms(1000);
     s_print_view("the removed node's own view 1 s later", rem, net, S_NET);
     s_stop(&rem);
