@@ -1,7 +1,7 @@
 /*  discovery/discovery.c — the discovery actor (CZMQ zactor): owns the
  *  sources and turns what they find into reports on its pipe (discovery.h).
  *
- *  Loop: the pipe (commands: $TERM, KEYS), the PULL socket the mDNS source pushes
+ *  Loop: the pipe (commands: $TERM, KEYS, HUSH), the PULL socket the mDNS source pushes
  *  to from Avahi's thread, and a 500 ms timer that rescans the host-local
  *  directory. Reports from mDNS are forwarded as they are.
  */
@@ -34,6 +34,7 @@ typedef struct {
     void *log_arg;
     uint8_t keys[S_KEYS_MAX][S_KEY_LEN]; /* network secrets at start; wiped once handed over */
     size_t n_keys;
+    bool hush;
 } s_args_t;
 
 static void
@@ -122,7 +123,8 @@ s_actor(zsock_t *pipe, void *argp)
                              args->log,
                              args->log_arg,
                              (const uint8_t(*)[32])args->keys,
-                             args->n_keys };
+                             args->n_keys,
+                             args->hush };
         mdns = mdns_new(&mc);
         if (!mdns) {
             zstr_sendx(pipe, "STATUS", "mdns", "down", "cannot start the Avahi client", NULL);
@@ -147,6 +149,8 @@ s_actor(zsock_t *pipe, void *argp)
             bool term = !verb || streq(verb, "$TERM");
             if (verb && streq(verb, "KEYS")) {
                 s_keys(args, mdns, cmd, &keys_warned);
+            } else if (verb && streq(verb, "HUSH") && mdns) {
+                (void)mdns_hush(mdns); // only fails without a running source
             }
             zstr_free(&verb);
             zmsg_destroy(&cmd);
@@ -188,6 +192,7 @@ discovery_new(const discovery_config_t *cfg)
         memcpy(args->keys, cfg->keys, cfg->n_keys * S_KEY_LEN);
     }
     args->n_keys = cfg->n_keys;
+    args->hush = cfg->hush;
     snprintf(args->node_id, sizeof args->node_id, "%s", cfg->node_id);
     snprintf(args->tag, sizeof args->tag, "%s", cfg->tag ? cfg->tag : "open");
     args->port = cfg->port;

@@ -17,9 +17,10 @@
  *  dials with CURVE pinned to NODE_ID, and only the handshake proves it.
  *  GONE is not liveness either (a crashed host's mDNS records linger).
  *
- *  Private networks (SPEC §19.3). The node may send one command on the pipe:
+ *  Private networks (SPEC §19.3). The node may send two commands on the pipe:
  *
  *      "KEYS" SECRETS      SECRETS: one frame of n × 32 bytes, n = 0..4
+ *      "HUSH"              silent until the next KEYS
  *
  *  the network secrets it holds, the current one first (it announces; the
  *  others, recent epochs, only open what members still announce under
@@ -31,6 +32,9 @@
  *  command (another size, more frames) is logged once per kind and ignored.
  *  The actor wipes the frame; the source keeps only keys derived from the
  *  secrets (sodium_malloc). discovery_config_t.keys sets them at start.
+ *  HUSH (discovery_config_t.hush at start) is for a node that joins a
+ *  network and holds no secret yet: the mDNS source withdraws its service
+ *  and publishes and reports nothing, so the LAN does not hear its id.
  *  The host-local source stays as it is: its endpoint files name the node
  *  in clear, but only to this user (a 0700 directory of theirs), who can
  *  read the node's home anyway.
@@ -54,6 +58,7 @@ typedef struct {
     void *log_arg;             /* passed to log */
     const uint8_t (*keys)[32]; /* network secrets at start (see "KEYS"), or NULL; copied */
     size_t n_keys;             /* 0..4; 0: open mode */
+    bool hush;                 /* no keys: start silent (see "HUSH") */
 } discovery_config_t;
 
 typedef struct _discovery_t discovery_t;

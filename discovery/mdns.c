@@ -115,6 +115,7 @@ struct _mdns_t {
     uint8_t (*keys)[BLIND_KEY_LEN];          /* sodium_malloc, BLIND_KEYS_MAX mDNS keys */
     size_t n_keys;                           /* keys in use; 0: open mode; keys[0] announces */
     bool rekey;                              /* keys changed: start over at the next tick */
+    bool hushed;                             /* publish nothing, report nothing (mdns_hush) */
     size_t n_sealed;                         /* blinded records no key of ours opens */
     size_t n_open_ignored;                   /* open records ignored while we hold keys */
 };
@@ -274,6 +275,9 @@ s_found(mdns_t *self, AvahiIfIndex iface, AvahiProtocol proto, const char *name,
     /* IPv4 only for now: the resolver was asked for A records. */
     if (!address || address->proto != AVAHI_PROTO_INET || port == 0) {
         return;
+    }
+    if (self->hushed) {
+        return; /* joining a network: no one to dial until it tells us its secret */
     }
     txt_info_t info;
     int rc = s_decode_txt(txt, &info);
@@ -483,7 +487,7 @@ s_group_cb(AvahiEntryGroup *g, AvahiEntryGroupState state, void *arg)
 static void
 s_publish(mdns_t *self, AvahiClient *c)
 {
-    if (self->collided) {
+    if (self->collided || self->hushed) {
         return;
     }
     if (!self->group) {
@@ -558,7 +562,8 @@ s_status_up(mdns_t *self, AvahiClient *c)
     const char *host = avahi_client_get_host_name_fqdn(c);
     char clean[256];
     s_clean(clean, sizeof clean, host ? host : "?");
-    s_status(self, S_HEALTH_UP, "%s on %s", version ? version : "avahi", clean);
+    s_status(self, S_HEALTH_UP, "%s on %s%s", version ? version : "avahi", clean,
+             self->hushed ? "; silent until the network's secret arrives" : "");
 }
 
 /*  May run inside avahi_client_new(), before self->client is set: use c. */
@@ -664,7 +669,9 @@ s_rekey(mdns_t *self)
     }
     s_pending_free(self);
     s_forget_all(self);
-    if (self->n_keys > 0) {
+    if (self->hushed) {
+        s_log(self, "joining a private network: silent until its secret arrives");
+    } else if (self->n_keys > 0) {
         s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
               self->n_keys);
     } else {
@@ -698,8 +705,8 @@ s_tick(AvahiTimeout *t, void *arg)
         s_publish(self, self->client);
         /* Repaired after a publish or browse failure: up again. Not after a
          * collision, which stays reported until the next client. */
-        if (self->browser && !self->collided && self->group
-            && !avahi_entry_group_is_empty(self->group)) {
+        if (self->browser && !self->collided
+            && (self->hushed || (self->group && !avahi_entry_group_is_empty(self->group)))) {
             s_status_up(self, self->client);
         }
     }
@@ -781,6 +788,7 @@ mdns_new(const mdns_config_t *cfg)
         return NULL;
     }
     self->n_keys = cfg->n_keys;
+    self->hushed = cfg->hush && cfg->n_keys == 0;
     self->seen = zhashx_new();
     self->pending = zhashx_new();
     self->report = zsock_new(ZMQ_PUSH);
@@ -797,7 +805,9 @@ mdns_new(const mdns_config_t *cfg)
         return NULL;
     }
     s_name(self); /* reports it: the socket is ours until the loop starts */
-    if (self->n_keys > 0) {
+    if (self->hushed) {
+        s_log(self, "joining a private network: silent until its secret arrives");
+    } else if (self->n_keys > 0) {
         s_log(self, "private network: announcing blinded as %s (%zu keys)", self->name,
               self->n_keys);
     }
@@ -832,11 +842,29 @@ mdns_set_keys(mdns_t *self, const uint8_t (*secrets)[BLIND_KEY_LEN], size_t n)
     avahi_threaded_poll_lock(self->poll);
     memcpy(self->keys, keys, sizeof keys);
     self->n_keys = n;
+    self->hushed = false;
     self->rekey = true;
     struct timeval tv;
     avahi_threaded_poll_get(self->poll)->timeout_update(self->tick, avahi_elapse_time(&tv, 0, 0));
     avahi_threaded_poll_unlock(self->poll);
     sodium_memzero(keys, sizeof keys);
+    return PARLEY_OK;
+}
+
+int
+mdns_hush(mdns_t *self)
+{
+    if (!self || !self->poll || !self->tick) {
+        return PARLEY_ERR_STATE;
+    }
+    avahi_threaded_poll_lock(self->poll);
+    sodium_memzero(self->keys, BLIND_KEYS_MAX * BLIND_KEY_LEN);
+    self->n_keys = 0;
+    self->hushed = true;
+    self->rekey = true;
+    struct timeval tv;
+    avahi_threaded_poll_get(self->poll)->timeout_update(self->tick, avahi_elapse_time(&tv, 0, 0));
+    avahi_threaded_poll_unlock(self->poll);
     return PARLEY_OK;
 }
 

@@ -33,6 +33,7 @@ typedef struct {
     void *log_arg;               /* passed to log */
     const uint8_t (*keys)[32];   /* network secrets (copied as derived keys), or NULL */
     size_t n_keys;               /* 0..BLIND_KEYS_MAX (4); 0: open mode */
+    bool hush;                   /* with no keys: start silent (mdns_hush) */
 } mdns_config_t;
 
 typedef struct _mdns_t mdns_t;
@@ -47,6 +48,11 @@ void mdns_destroy(mdns_t **self_p);
  *  again with the new keys, at once. The caller keeps and wipes secrets.
  *  PARLEY_ERR_LIMIT for n > 4, _MALFORMED for an all-zero secret. */
 int mdns_set_keys(mdns_t *self, const uint8_t (*secrets)[32], size_t n);
+/*  Silent until the next mdns_set_keys: our service is withdrawn and nothing
+ *  is published or reported (a node joining a network holds no secret to
+ *  announce blinded, and announcing in clear would name it to the LAN).
+ *  The browser still runs, its findings ignored. */
+int mdns_hush(mdns_t *self);
 
 void mdns_test(bool verbose);
 

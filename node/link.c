@@ -331,24 +331,8 @@ s_dealer_send(void *dealer, const uint8_t *buf, size_t len)
            && (events & ZMQ_POLLOUT) && zmq_send(dealer, buf, len, ZMQ_DONTWAIT) >= 0;
 }
 
-bool
-links_send(links_t *self, link_t *link, const uint8_t *buf, size_t len)
-{
-    bool sent = false;
-    if (link->dealer && link->dealer_up) {
-        sent = s_dealer_send(link->dealer, buf, len);
-    }
-    if (!sent) {
-        sent = links_send_route(self, link, buf, len);
-    }
-    if (sent) {
-        link->last_sent = core_now(self->core);
-    }
-    return sent;
-}
-
-bool
-links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+static bool
+s_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
 {
     if (link->route_len == 0 || !self->router) {
         return false;
@@ -361,6 +345,42 @@ links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
         link->route_len = 0; // that connection is gone; wait for it to come back
     }
     return sent;
+}
+
+//  Whether link's key may still be sent to (a removed member's link lives
+//  on until its eviction after the commit: nothing new reaches it).
+static bool
+s_may_send(const links_t *self, const link_t *link)
+{
+    return !self->allow || self->allow(self->made_arg, link->pk);
+}
+
+bool
+links_send(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+{
+    return s_may_send(self, link) && links_send_last(self, link, buf, len);
+}
+
+bool
+links_send_last(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+{
+    bool sent = false;
+    if (link->dealer && link->dealer_up) {
+        sent = s_dealer_send(link->dealer, buf, len);
+    }
+    if (!sent) {
+        sent = s_send_route(self, link, buf, len);
+    }
+    if (sent) {
+        link->last_sent = core_now(self->core);
+    }
+    return sent;
+}
+
+bool
+links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len)
+{
+    return s_may_send(self, link) && s_send_route(self, link, buf, len);
 }
 
 //  Opens the DEALER to link->endpoint now.

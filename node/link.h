@@ -119,6 +119,9 @@ size_t links_dialling(const links_t *self);
  *  False when it cannot go out now (full queue, no connection): the outbox
  *  and reconciliation repair what mattered. */
 bool links_send(links_t *self, link_t *link, const uint8_t *buf, size_t len);
+/*  The same, to a key the allow filter no longer admits: only the last words
+ *  of an eviction (why, and goodbye). */
+bool links_send_last(links_t *self, link_t *link, const uint8_t *buf, size_t len);
 /*  Only back over the connection the peer opened to our ROUTER. */
 bool links_send_route(links_t *self, link_t *link, const uint8_t *buf, size_t len);
 /*  Bad input of weight from link: after S_BAD_MAX in a minute the node bans

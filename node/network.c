@@ -100,6 +100,7 @@ struct network {
     store_netkey_t ahead; /* a secret for an epoch our roster has not
                              reached: held until it does */
     bool has_ahead;
+    bool quiet;                       /* network_quiet when the node was last told */
     uint8_t buf[PARLEY_ENVELOPE_MAX]; /* an event we author */
     s_join_t *join;                   /* joining, or NULL */
     void *ctx;                        /* the node's ZeroMQ context */
@@ -453,6 +454,38 @@ network_link_up(network_t *self, link_t *link)
 }
 
 void
+network_farewell(network_t *self, link_t *link)
+{
+    if (!network_active(self)) {
+        return;
+    }
+    uint8_t heads[ROSTER_PARENTS_MAX][32];
+    size_t n = roster_heads(self->roster, heads);
+    uint8_t *buf = malloc(PARLEY_FRAME_MAX);
+    if (!buf) {
+        return;
+    }
+    frame_batch_t b;
+    frame_batch_begin(&b, buf, PARLEY_FRAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        if (store_envelope_get(self->core->store, heads[i], &bytes, &len) == PARLEY_OK) {
+            int rc = frame_batch_add(&b, bytes, len);
+            free(bytes);
+            if (rc != PARLEY_OK) {
+                break; // full: the first heads say enough
+            }
+        }
+    }
+    size_t len = frame_batch_finish(&b);
+    if (len > 0) {
+        (void)links_send_last(self->links, link, buf, len); // best effort: it cannot ask again
+    }
+    free(buf);
+}
+
+void
 network_on_netkey(network_t *self, link_t *link, const frame_t *f)
 {
     s_fresh_state(self);
@@ -483,6 +516,7 @@ network_on_netkey(network_t *self, link_t *link, const frame_t *f)
         }
     } else if (core_txn(self->core) == PARLEY_OK && s_key_adopt(self, &k)) {
         network_change_t ch = { NULL, 0, NULL, 0, false, true };
+        self->quiet = network_quiet(self); // discovery hears of the secret now
         if (self->changed) {
             self->changed(self->arg, &ch);
         }
@@ -535,6 +569,9 @@ s_after_fold(network_t *self)
         self->key_news = false;
         ch.keys_changed = true;
         sodium_memzero(self->keys, sizeof self->keys);
+    }
+    if (ch.keys_changed) {
+        self->quiet = network_quiet(self); // discovery hears of it now
     }
     if (self->changed) {
         self->changed(self->arg, &ch);
@@ -662,7 +699,9 @@ network_new(core_t *core, links_t *links, replica_t *replica, network_changed_fn
     *err = s_load(self);
     if (*err != PARLEY_OK) {
         network_destroy(&self);
+        return NULL;
     }
+    self->quiet = network_quiet(self); // discovery starts so (node.c)
     return self;
 }
 
@@ -747,6 +786,13 @@ network_keys(const network_t *self, uint8_t out[][32], size_t cap)
         memcpy(out[i], self->keys[i].secret, 32);
     }
     return n;
+}
+
+bool
+network_quiet(const network_t *self)
+{
+    bool joining = self && self->join && self->join->state != S_JOIN_FAILED;
+    return joining || (network_active(self) && self->n_keys == 0);
 }
 
 /* ---------------------------------------------------------- ingest */
@@ -1246,13 +1292,14 @@ network_invite(network_t *self, const char *label, uint8_t role, uint64_t ttl_ms
     code.expires_ms = ttl_ms > UINT64_MAX - now ? UINT64_MAX : now + ttl_ms;
     memcpy(code.inviter_pk, identity_ed_pk(self->core->id), 32);
     //  Where to reach the network: us (our own addresses), then up to the
-    //  rest of INVITE_ENDPOINTS_MAX members we are connected to over our
-    //  DEALER (whose endpoints we know work), so the inviter may be offline.
+    //  rest of INVITE_ENDPOINTS_MAX members online now (the endpoint we dial,
+    //  or the one a member that dialled us advertised), so the inviter may be
+    //  offline when the code is used.
     code.n = s_our_endpoints(self, code.endpoints, INVITE_ENDPOINTS_MAX - 1);
     for (size_t i = 0; i < links_count(self->links) && code.n < INVITE_ENDPOINTS_MAX; i++) {
         link_t *l = links_at(self->links, i);
-        const char *ep = link_endpoint(l);
-        if (link_online(l) && link_dealer_up(l) && ep && ep[0]
+        const char *ep = link_dealer_up(l) ? link_endpoint(l) : link_advertised(l);
+        if (link_online(l) && ep && ep[0]
             && roster_role(self->roster, link_pk(l)) != ROSTER_ROLE_NONE
             && endpoint_valid(ep, strlen(ep))) {
             snprintf(code.endpoints[code.n].endpoint, sizeof code.endpoints[code.n].endpoint, "%s",
@@ -1822,6 +1869,15 @@ s_join_send(void *sock, const uint8_t *buf, size_t len)
 void
 network_tick(network_t *self, uint64_t now)
 {
+    if (self && network_quiet(self) != self->quiet) {
+        //  Joining, or a member without a secret yet, or out of either:
+        //  discovery hushes or speaks again (a secret's arrival says so too).
+        self->quiet = !self->quiet;
+        network_change_t ch = { NULL, 0, NULL, 0, false, true };
+        if (self->changed) {
+            self->changed(self->arg, &ch);
+        }
+    }
     s_join_t *j = self ? self->join : NULL;
     if (!j || j->state == S_JOIN_FAILED) {
         return;
@@ -1836,7 +1892,8 @@ network_tick(network_t *self, uint64_t now)
     if (now < j->next_ask) {
         return;
     }
-    j->next_ask = now + NETWORK_JOIN_ASK_MS;
+    j->next_ask =
+        now + (j->state == S_JOIN_DIALLING ? NETWORK_JOIN_DIAL_ASK_MS : NETWORK_JOIN_ASK_MS);
     uint8_t buf[64];
     size_t len = 0;
     if (frame_encode_join_ask(j->code.network_id, buf, sizeof buf, &len) != PARLEY_OK) {

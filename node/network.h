@@ -127,6 +127,9 @@ int network_set_relay(network_t *self, const uint8_t pk[32], bool on, json_t **o
 #define NETWORK_JOIN_SOCKETS INVITE_ENDPOINTS_MAX
 #define NETWORK_JOIN_MS 30000u
 #define NETWORK_JOIN_ASK_MS 1000u
+/*  Until a member answers, ASK goes this often: the first ones are sent
+ *  while the CURVE handshakes still run, and are lost. */
+#define NETWORK_JOIN_DIAL_ASK_MS 100u
 /*  Starts joining (network_set_router first). The result says
  *  "joining"; network_show follows the exchange. */
 int network_join(network_t *self, const char *code, const char *name, json_t **out,
@@ -161,7 +164,15 @@ void network_after_commit(network_t *self);
 /*  A new connection with a member: it gets our newest secret. */
 void network_link_up(network_t *self, link_t *link);
 void network_on_netkey(network_t *self, link_t *link, const frame_t *f);
+/*  A member removed while connected: sends it the roster's newest events
+ *  (its removal among them), so it learns why it is cut off. After commit. */
+void network_farewell(network_t *self, link_t *link);
 
+/*  Whether this node must not be heard on mDNS at all: joining, or a member
+ *  that holds no secret yet (it cannot announce blinded, and in clear it
+ *  would tell the LAN who joins). network_tick reports a change as
+ *  keys_changed. */
+bool network_quiet(const network_t *self);
 /*  The network secrets, newest first (for discovery); *n how many. */
 size_t network_keys(const network_t *self, uint8_t out[][32], size_t cap);
 

@@ -118,6 +118,8 @@ struct _node_t {
     uint8_t *buf;           /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
     uint64_t disc_since[2]; /* per discovery source (0 local, 1 mdns): window start */
     unsigned disc_new[2];   /* new links it made in that window */
+    bool evict_due;         /* after commit: links of non-members go (s_evict) */
+    bool cut_due;           /* after commit: inbound connections are dropped */
 };
 
 /* ---- links: transitions every class hears of ---- */
@@ -176,8 +178,13 @@ s_disc_keys(node_t *self)
     uint8_t keys[STORE_NETKEYS_MAX][32];
     size_t n = network_keys(self->network, keys, STORE_NETKEYS_MAX);
     zmsg_t *msg = zmsg_new();
-    if (msg && zmsg_addstr(msg, "KEYS") == 0 && zmsg_addmem(msg, keys, n * 32) == 0
-        && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
+    if (n == 0 && network_quiet(self->network)) {
+        if (msg && zmsg_addstr(msg, "HUSH") == 0
+            && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
+            log_write(&self->core.log, LOG_DEBUG, "discovery is silent: no network secret yet");
+        }
+    } else if (msg && zmsg_addstr(msg, "KEYS") == 0 && zmsg_addmem(msg, keys, n * 32) == 0
+               && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
         log_write(&self->core.log, LOG_DEBUG, "discovery has %zu network secret(s)", n);
     }
     zmsg_destroy(&msg);
@@ -185,13 +192,12 @@ s_disc_keys(node_t *self)
 }
 
 //  The roster changed: keys that stopped being members lose their links
-//  at once (their connections' frames are refused from now on, and ZAP
-//  refuses them), and only designated relays stay relays.
+//  (their frames are refused at once, ZAP refuses them, and s_evict cuts
+//  them after the commit), and only designated relays stay relays.
 static void
 s_network_changed(void *arg, const network_change_t *ch)
 {
     node_t *self = arg;
-    core_t *core = &self->core;
     if (ch->self_gone) {
         replica_set_network(self->replica, NULL);
     }
@@ -200,33 +206,61 @@ s_network_changed(void *arg, const network_change_t *ch)
     }
     //  Every link of a key that is not a member goes (removed members, and
     //  the open-mode peers of a node that has just founded or joined one),
-    //  and with the inbound connections they may still hold.
-    bool cut = false;
-    for (size_t i = links_count(self->links); i-- > 0;) {
+    //  and with the inbound connections they may still hold: once this is
+    //  committed and pushed to the members (s_evict). Their frames are
+    //  refused from now on.
+    for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
         if (!network_allows(self->network, link_pk(link))) {
-            char sid[PARLEY_SHORT_ID_STRLEN + 1];
-            identity_short_id(link_pk(link), sid);
-            log_write(&core->log, LOG_INFO, "%s is not a member: disconnected", sid);
-            size_t len = 0;
-            if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
-                (void)links_send(self->links, link, self->buf, len); // best effort
-            }
-            links_remove(self->links, link, "not a member of the network");
-            cut = true;
-            continue;
+            self->evict_due = true;
+        } else {
+            link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
         }
-        link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
     }
-    if (cut || ch->n_gone > 0) {
-        s_router_cut(self);
-    }
-    //  Members that are new to us get a round now: they lack the roster's past.
+    self->cut_due = self->cut_due || self->evict_due || ch->n_gone > 0;
+    //  Members that are new to us get a round now: they lack the roster's
+    //  past. Those we could not link to yet are dialled now.
     for (size_t i = 0; i < ch->n_added; i++) {
         link_t *link = links_find(self->links, ch->added[i]);
         if (link) {
             replica_sync_soon(self->replica, link);
         }
+    }
+    if (ch->n_added > 0) {
+        pex_retry(self->pex);
+    }
+}
+
+//  After the commit that removed them, and after the members had the
+//  removal pushed: each non-member still linked is told why (the roster's
+//  newest events) and goodbye, and its link goes; then the inbound
+//  connections are dropped (members reconnect, and a round on the new
+//  connection repairs any frame the cut lost).
+static void
+s_evict(node_t *self)
+{
+    core_t *core = &self->core;
+    for (size_t i = links_count(self->links); self->evict_due && i-- > 0;) {
+        link_t *link = links_at(self->links, i);
+        if (network_allows(self->network, link_pk(link))) {
+            continue;
+        }
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(link_pk(link), sid);
+        log_write(&core->log, LOG_INFO, "%s is not a member: disconnected", sid);
+        if (link_online(link)) {
+            network_farewell(self->network, link);
+            size_t len = 0;
+            if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                (void)links_send_last(self->links, link, self->buf, len); // best effort
+            }
+        }
+        links_remove(self->links, link, "not a member of the network");
+    }
+    self->evict_due = false;
+    if (self->cut_due) {
+        self->cut_due = false;
+        s_router_cut(self);
     }
 }
 
@@ -349,6 +383,9 @@ s_peer_seen(node_t *self, link_t *link, const char *endpoint)
     if (!link_verified(link)) {
         return;
     }
+    if (endpoint && !endpoint_valid(endpoint, strlen(endpoint))) {
+        endpoint = NULL; // a wildcard is no place to redial
+    }
     core_t *core = &self->core;
     int rc = core_txn(core);
     if (rc == PARLEY_OK) {
@@ -400,8 +437,25 @@ s_on_frame(node_t *self, link_t *link, const frame_t *f)
     }
 }
 
+//  A peer bound to a wildcard advertises "tcp://0.0.0.0:PORT": the address
+//  its connection came from, with that port, is where it can be dialled.
+//  Anything that still is not a dialable endpoint becomes "".
 static void
-s_on_hello(node_t *self, link_t *link, const frame_t *f)
+s_dialable(char *ep, size_t cap, const char *peer_addr)
+{
+    if (endpoint_valid(ep, strlen(ep))) {
+        return;
+    }
+    const char *colon = strrchr(ep, ':');
+    char buf[PARLEY_ENDPOINT_MAX + 1] = "";
+    if (peer_addr && colon && strncmp(ep, "tcp://0.0.0.0:", 14) == 0) {
+        snprintf(buf, sizeof buf, "tcp://%s%s", peer_addr, colon);
+    }
+    snprintf(ep, cap, "%s", endpoint_valid(buf, strlen(buf)) ? buf : "");
+}
+
+static void
+s_on_hello(node_t *self, link_t *link, const frame_t *f, const char *peer_addr)
 {
     link_set_hello(link);
     link_set_caps(link, (f->caps & S_CAP_RELAY) != 0);
@@ -410,6 +464,7 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
     if (f->n_endpoints > 0) {
         memcpy(ep, f->endpoints[0], f->endpoint_lens[0]);
         ep[f->endpoint_lens[0]] = '\0';
+        s_dialable(ep, sizeof ep, peer_addr);
         link_set_advertised(link, ep);
     }
     s_peer_seen(self, link, ep[0] ? ep : NULL); // verified ones only
@@ -418,6 +473,7 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
     //  may have lost frames in flight): answer on it with our prekey and push
     //  everything it has not acknowledged. It dialled us: no HELLO back needed.
     delivery_reconnected(self->delivery, link);
+    replica_sync_soon(self->replica, link); // as may replicated pushes
     //  Tell the dialler ours, on its own connection (never over our DEALER,
     //  where it would be answered again).
     s_send_hello(self, link, true);
@@ -426,7 +482,8 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f)
 
 //  Handles one [routing id, frame] from the ROUTER. user is the ZAP User-Id.
 static void
-s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const char *user)
+s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const char *user,
+                  const char *peer_addr)
 {
     core_t *core = &self->core;
     uint8_t x_pk[32];
@@ -470,7 +527,7 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
     }
     link_set_route(link, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
     if (f.type == FRAME_HELLO) {
-        s_on_hello(self, link, &f);
+        s_on_hello(self, link, &f, peer_addr);
     } else {
         s_on_frame(self, link, &f);
     }
@@ -500,7 +557,8 @@ s_router_recv(node_t *self)
     if (ok && extra) {
         self->core.counters[C_BAD_FRAME]++;
     } else if (ok) {
-        s_router_dispatch(self, &rid, &body, zmq_msg_gets(&body, "User-Id"));
+        s_router_dispatch(self, &rid, &body, zmq_msg_gets(&body, "User-Id"),
+                          zmq_msg_gets(&body, "Peer-Address"));
     }
     zmq_msg_close(&rid);
     zmq_msg_close(&body);
@@ -556,6 +614,7 @@ s_monitor_recv(node_t *self, link_t *link)
         s_set_online(self, link, true, "");
         link_seen(link, core_now(core));
         delivery_reconnected(self->delivery, link);
+        replica_sync_soon(self->replica, link); // pushes in flight may be lost
         network_link_up(self->network, link);
         break;
     case LINK_EV_DOWN:
@@ -1228,6 +1287,7 @@ s_open_discovery(node_t *self, const node_config_t *cfg, int *err, char *errmsg,
     uint8_t keys[STORE_NETKEYS_MAX][32];
     dc.n_keys = network_keys(self->network, keys, STORE_NETKEYS_MAX);
     dc.keys = (const uint8_t(*)[32])keys;
+    dc.hush = dc.n_keys == 0 && network_quiet(self->network);
     self->disc = discovery_new(&dc);
     sodium_memzero(keys, sizeof keys);
     if (!self->disc) {
@@ -1380,7 +1440,7 @@ s_say_bye(node_t *self)
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
         if (link_online(link)) {
-            (void)links_send(self->links, link, self->buf, len); // best effort: we are leaving
+            (void)links_send_last(self->links, link, self->buf, len); // best effort: we are leaving
         }
     }
 }
@@ -1585,6 +1645,7 @@ s_loop(node_t *self)
         }
         replica_pump(self->replica);
         network_after_commit(self->network);
+        s_evict(self);
     }
     free(items);
     free(polled);

@@ -31,6 +31,12 @@ struct pex {
     size_t addr_len;               /* 0 until made */
     uint64_t addr_renew;           /* ms: re-sign after this */
     uint8_t *buf;                  /* PARLEY_FRAME_MAX: a PEERS frame */
+    //  Verified records of keys that could not have a link when they came
+    //  (not yet members by our roster, or the table full): tried again by
+    //  pex_retry, oldest overwritten first.
+    uint8_t held[PEX_HELD_MAX][ADDR_RECORD_MAX];
+    size_t held_len[PEX_HELD_MAX];
+    size_t held_next;
 };
 
 pex_t *
@@ -211,6 +217,62 @@ pex_flush(pex_t *self)
     }
 }
 
+//  What one verified record did.
+typedef enum { S_TAKEN, S_KNOWN, S_NO_LINK } s_took_t;
+
+//  Keeps rec (already decoded into r) as the newest record of its key, and
+//  dials it if nothing connects us yet.
+static s_took_t
+s_take(pex_t *self, link_t *l, const addr_record_t *r, const uint8_t *rec, size_t len)
+{
+    s_peer_t *p = l ? s_peer(l) : NULL;
+    if (!p) {
+        return S_NO_LINK;
+    }
+    if (p->addr && r->issued_ms <= p->addr_issued) {
+        return S_KNOWN; // nothing newer than what we hold
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy) {
+        return S_KNOWN;
+    }
+    memcpy(copy, rec, len);
+    free(p->addr);
+    p->addr = copy;
+    p->addr_len = len;
+    p->addr_issued = r->issued_ms;
+    p->addr_expires = r->expires_ms;
+    link_set_source(l, "pex");
+    if (!link_dealer(l) && !link_online(l)
+        && links_dial(self->links, l, r->endpoints[0]) == PARLEY_OK) {
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(link_pk(l), sid);
+        log_write(&self->core->log, LOG_DEBUG, "dialling %s at %s (peer exchange)", sid,
+                  r->endpoints[0]);
+    }
+    return S_TAKEN;
+}
+
+static void
+s_hold(pex_t *self, const uint8_t *rec, size_t len)
+{
+    size_t i = self->held_next++ % PEX_HELD_MAX;
+    memcpy(self->held[i], rec, len);
+    self->held_len[i] = len;
+}
+
+//  Every online peer but skip is owed our records (we learnt some).
+static void
+s_owe_all(pex_t *self, const link_t *skip)
+{
+    for (size_t i = 0; i < links_count(self->links); i++) {
+        link_t *l = links_at(self->links, i);
+        if (l != skip && link_online(l)) {
+            pex_link_up(self, l);
+        }
+    }
+}
+
 void
 pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
 {
@@ -228,7 +290,8 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
     }
     for (size_t i = 0; i < f->n_records; i++) {
         addr_record_t r;
-        if (addr_decode(f->records[i], f->record_lens[i], now, &r) != PARLEY_OK) {
+        if (f->record_lens[i] > ADDR_RECORD_MAX
+            || addr_decode(f->records[i], f->record_lens[i], now, &r) != PARLEY_OK) {
             core->counters[C_BAD_ADDRESS]++;
             continue;
         }
@@ -245,29 +308,11 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
             l = links_get(self->links, r.pk, &created);
             src->new_count += created;
         }
-        s_peer_t *p = l ? s_peer(l) : NULL;
-        if (!p || (p->addr && r.issued_ms <= p->addr_issued)) {
-            continue; // table full, or nothing newer than what we hold
+        s_took_t took = s_take(self, l, &r, f->records[i], f->record_lens[i]);
+        if (took == S_NO_LINK) {
+            s_hold(self, f->records[i], f->record_lens[i]);
         }
-        uint8_t *copy = malloc(f->record_lens[i]);
-        if (!copy) {
-            continue;
-        }
-        memcpy(copy, f->records[i], f->record_lens[i]);
-        free(p->addr);
-        p->addr = copy;
-        p->addr_len = f->record_lens[i];
-        p->addr_issued = r.issued_ms;
-        p->addr_expires = r.expires_ms;
-        learnt = learnt || l != from;
-        link_set_source(l, "pex");
-        if (!link_dealer(l) && !link_online(l)
-            && links_dial(self->links, l, r.endpoints[0]) == PARLEY_OK) {
-            char sid[PARLEY_SHORT_ID_STRLEN + 1];
-            identity_short_id(link_pk(l), sid);
-            log_write(&core->log, LOG_DEBUG, "dialling %s at %s (peer exchange)", sid,
-                      r.endpoints[0]);
-        }
+        learnt = learnt || (took == S_TAKEN && l != from);
     }
     if (dropped > 0) {
         //  Honest gossip names the peers its sender is connected to, a few
@@ -275,10 +320,36 @@ pex_on_peers(pex_t *self, link_t *from, const frame_t *f)
         core->counters[C_RECORD_DROPPED] += dropped;
         links_strike(self->links, from, "too many new peers in its PEERS frames", dropped);
     }
-    for (size_t i = 0; learnt && i < links_count(self->links); i++) {
-        link_t *l = links_at(self->links, i);
-        if (l != from && link_online(l)) {
-            pex_link_up(self, l);
+    if (learnt) {
+        s_owe_all(self, from);
+    }
+}
+
+void
+pex_retry(pex_t *self)
+{
+    core_t *core = self->core;
+    uint64_t now = core_now(core);
+    bool learnt = false;
+    for (size_t i = 0; i < PEX_HELD_MAX; i++) {
+        addr_record_t r;
+        if (self->held_len[i] == 0
+            || addr_decode(self->held[i], self->held_len[i], now, &r) != PARLEY_OK) {
+            self->held_len[i] = 0; // expired since
+            continue;
         }
+        bool created = false;
+        link_t *l = links_find(self->links, r.pk);
+        if (!l) {
+            l = links_get(self->links, r.pk, &created);
+        }
+        s_took_t took = s_take(self, l, &r, self->held[i], self->held_len[i]);
+        if (took != S_NO_LINK) {
+            self->held_len[i] = 0;
+            learnt = learnt || took == S_TAKEN;
+        }
+    }
+    if (learnt) {
+        s_owe_all(self, NULL);
     }
 }

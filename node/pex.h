@@ -23,6 +23,7 @@
 #define PEX_LIFETIME_MS (60u * 60u * 1000u)
 #define PEX_NEW_MAX 32u /* new links one peer's records may make per window */
 #define PEX_NEW_WINDOW_MS 60000u
+#define PEX_HELD_MAX 32u /* records of keys that could not have a link yet */
 
 typedef struct pex pex_t;
 
@@ -43,6 +44,9 @@ void pex_link_up(pex_t *self, link_t *link);
 void pex_renew(pex_t *self, uint64_t now);
 /*  A PEERS frame from link. */
 void pex_on_peers(pex_t *self, link_t *from, const frame_t *f);
+/*  Keys may have links now that could not (the roster gained members):
+ *  the records held back for them are taken and dialled. */
+void pex_retry(pex_t *self);
 /*  Sends the PEERS frames owed to online links. */
 void pex_flush(pex_t *self);
 
