@@ -453,29 +453,48 @@ network_link_up(network_t *self, link_t *link)
     }
 }
 
+//  Adds event id to a farewell batch; false once the frame is full.
+static bool
+s_farewell_add(network_t *self, frame_batch_t *b, const uint8_t id[32])
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (store_envelope_get(self->core->store, id, &bytes, &len) != PARLEY_OK) {
+        return true; // not ours to send (never stored): the rest may be
+    }
+    int rc = frame_batch_add(b, bytes, len);
+    free(bytes);
+    return rc == PARLEY_OK;
+}
+
 void
 network_farewell(network_t *self, link_t *link)
 {
     if (!network_active(self)) {
         return;
     }
-    uint8_t heads[ROSTER_PARENTS_MAX][32];
-    size_t n = roster_heads(self->roster, heads);
     uint8_t *buf = malloc(PARLEY_FRAME_MAX);
     if (!buf) {
         return;
     }
+    //  Its removal, then the newest events: those it may lack besides
+    //  (concurrent acts, what followed). A roster holds an event whose
+    //  parents it lacks until they come, so the order does not matter.
     frame_batch_t b;
     frame_batch_begin(&b, buf, PARLEY_FRAME_MAX);
-    for (size_t i = 0; i < n; i++) {
-        uint8_t *bytes = NULL;
-        size_t len = 0;
-        if (store_envelope_get(self->core->store, heads[i], &bytes, &len) == PARLEY_OK) {
-            int rc = frame_batch_add(&b, bytes, len);
-            free(bytes);
-            if (rc != PARLEY_OK) {
-                break; // full: the first heads say enough
-            }
+    size_t n = roster_log_count(self->roster);
+    size_t removal = n;
+    roster_log_entry_t e;
+    for (size_t i = n; i-- > 0 && removal == n;) {
+        if (roster_log_at(self->roster, i, &e) == PARLEY_OK && e.type == ROSTER_REMOVE && e.applied
+            && sodium_memcmp(e.target, link_pk(link), 32) == 0) {
+            removal = i;
+        }
+    }
+    bool room = removal == n || s_farewell_add(self, &b, e.id);
+    for (size_t i = n, sent = 0; room && i-- > 0 && sent < NETWORK_FAREWELL_EVENTS; sent++) {
+        if (i != removal && roster_log_at(self->roster, i, &e) == PARLEY_OK) {
+            room = s_farewell_add(self, &b, e.id);
         }
     }
     size_t len = frame_batch_finish(&b);

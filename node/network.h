@@ -164,8 +164,10 @@ void network_after_commit(network_t *self);
 /*  A new connection with a member: it gets our newest secret. */
 void network_link_up(network_t *self, link_t *link);
 void network_on_netkey(network_t *self, link_t *link, const frame_t *f);
-/*  A member removed while connected: sends it the roster's newest events
- *  (its removal among them), so it learns why it is cut off. After commit. */
+/*  A member removed while connected: sends it the event that removed it
+ *  and the roster's newest events (at most NETWORK_FAREWELL_EVENTS in all,
+ *  one frame), so it learns why it is cut off. After the commit. */
+#define NETWORK_FAREWELL_EVENTS 64u
 void network_farewell(network_t *self, link_t *link);
 
 /*  Whether this node must not be heard on mDNS at all: joining, or a member
