@@ -270,6 +270,7 @@ discovery_test(bool verbose)
         CHECK(zmsg_send(&m, discovery_pipe(d)) == 0);
     }
     CHECK(zstr_send(discovery_pipe(d), "KEYS") == 0); // no frame at all
+    CHECK(zstr_send(discovery_pipe(d), "HUSH") == 0); // nothing to silence
     sodium_memzero(secrets, sizeof secrets);
     discovery_destroy(&d);
     CHECK(rmdir(dir) == 0); // our endpoint file was removed on the way out

@@ -969,6 +969,7 @@ mdns_test(bool verbose)
     keyed.keys = (const uint8_t(*)[32])zero;
     CHECK(mdns_new(&keyed) == NULL);
     CHECK(mdns_set_keys(NULL, (const uint8_t(*)[32])secrets, 1) == PARLEY_ERR_STATE);
+    CHECK(mdns_hush(NULL) == PARLEY_ERR_STATE);
     mdns_destroy(NULL);
     mdns_t *none = NULL;
     mdns_destroy(&none);
@@ -1025,6 +1026,7 @@ mdns_test(bool verbose)
     for (size_t n = 0; n <= BLIND_KEYS_MAX; n++) {
         CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, n) == PARLEY_OK);
         CHECK(mdns_set_keys(m, NULL, 0) == PARLEY_OK);
+        CHECK(mdns_hush(m) == PARLEY_OK); // and out of it by the next keys
     }
     CHECK(mdns_set_keys(m, (const uint8_t(*)[32])secrets, 2) == PARLEY_OK);
     /* Only new names, the last one random (blinded); no STATUS. */

@@ -18,6 +18,9 @@
  *  source (mdns_set_keys, as the node's KEYS command does) and prints
  *
  *    KEYS N                              once the source has them
+ *
+ *  A KEYFILE holding the one line "hush" silences the source instead
+ *  (mdns_hush, as the node's HUSH command does): it prints "HUSH".
  *  Lines are flushed at once so that a test can follow the output live.
  *  Nothing here listens on PORT: discovery only announces it.
  */
@@ -35,6 +38,7 @@
 #include "../proto/identity.h"
 
 #define S_KEYS_MAX 4
+#define S_HUSH (S_KEYS_MAX + 1) /* s_read_keys: the file says "hush" */
 
 static volatile sig_atomic_t s_reload;
 
@@ -59,6 +63,10 @@ s_read_keys(const char *path, uint8_t keys[S_KEYS_MAX][32])
         line[strcspn(line, "\r\n")] = '\0';
         if (line[0] == '\0') {
             continue;
+        }
+        if (n == 0 && strcmp(line, "hush") == 0) {
+            fclose(fp);
+            return S_HUSH;
         }
         if (n == S_KEYS_MAX || hex_decode(line, keys[n], 32) != 0) {
             fclose(fp);
@@ -165,8 +173,15 @@ main(int argc, char **argv)
         if (s_reload) {
             s_reload = 0;
             n_keys = s_read_keys(argv[5], keys);
-            if (n_keys < 0
-                || mdns_set_keys(mdns, (const uint8_t(*)[32])keys, (size_t)n_keys) != 0) {
+            if (n_keys == S_HUSH) {
+                if (mdns_hush(mdns) != 0) {
+                    fprintf(stderr, "mdns_probe: cannot hush the source\n");
+                } else {
+                    printf("HUSH\n");
+                    fflush(stdout);
+                }
+            } else if (n_keys < 0
+                       || mdns_set_keys(mdns, (const uint8_t(*)[32])keys, (size_t)n_keys) != 0) {
                 fprintf(stderr, "mdns_probe: cannot use the secrets in %s\n", argv[5]);
             } else {
                 printf("KEYS %d\n", n_keys);

@@ -73,6 +73,7 @@ if [ "$(id -u)" = 0 ]; then
     run "netns-san/t_branch" 300 env BUILD=build-san bash tests/netns/t_branch.sh
     run "netns/t_faults" 300 env BUILD=build bash tests/netns/t_faults.sh
     run "netns/t_network" 300 env BUILD=build bash tests/netns/t_network.sh
+    run "netns-san/t_network" 300 env BUILD=build-san bash tests/netns/t_network.sh
 else
     echo "skip netns tests: they need root"
 fi

@@ -25,7 +25,9 @@
 #      short ids) nor the tag; then probe 7 is given S1 at run time
 #      (SIGHUP: the node's KEYS command) and 5, 6, 7 all see each other,
 #      7 under a new random name; then probe 6 goes back to open mode (no
-#      keys) and the open probes see it;
+#      keys) and the open probes see it; then probe 6 hushes (the node's
+#      HUSH, joining a network): its record is withdrawn (GONE), its host
+#      resolves none of it, and it reports no one;
 #   8. every probe exits 0 on SIGTERM (under BUILD=build-san: no leaks).
 # Prints "ok" and exits 0 on success. Root only; everything it starts runs in
 # namespaces it creates and is removed on exit.
@@ -286,6 +288,22 @@ wait_until 5 grep -qx 'KEYS 0' "$NETNS_DIR/p6.log" || fail "probe 6 did not drop
 wait_until 10 has_at_least 1 1 "SEEN ${ID[6]} tcp://$(netns_addr 2):${PORT[6]} mdns" \
     || fail "open probe 1 did not see probe 6 in open mode"
 echo "back to open mode: probe 6 announced in the open"
+
+# Probe 6 joins another network (HUSH: no secret yet): its record goes, it
+# reports no one, and nothing of it is published until it has keys.
+echo hush >"$NETNS_DIR/k6"
+mark6=$(wc -l <"$NETNS_DIR/p6.log")
+kill -HUP "${PID[6]}"
+wait_until 5 grep -qx 'HUSH' "$NETNS_DIR/p6.log" || fail "probe 6 did not hush"
+wait_until 10 has_at_least 1 1 "GONE ${ID[6]} mdns" \
+    || fail "open probe 1 did not see probe 6's record withdrawn"
+sleep 3
+hushed_pub=$(netns_exec 2 avahi-browse -prt _parley._tcp 2>/dev/null \
+    | grep -c "^=;[^;]*;IPv4;[^;]*;[^;]*;[^;]*;[^;]*;$(netns_addr 2);${PORT[6]};" || true)
+[ "$hushed_pub" = 0 ] || fail "probe 6's host still resolves a record of it while hushed"
+! tail -n +"$((mark6 + 1))" "$NETNS_DIR/p6.log" | grep -q '^SEEN ' \
+    || fail "probe 6 reported a peer while hushed"
+echo "hush: probe 6 withdrew its record and reported no one"
 
 # 8. Clean exits.
 for i in 1 2 3 4 5 6 7; do
