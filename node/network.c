@@ -293,7 +293,8 @@ s_key_json(const uint8_t pk[32])
     return pk ? core_json_id(pk) : json_null();
 }
 
-//  The name the roster gives pk, as a JSON string ("" when none).
+//  The name the roster gives pk, as a JSON string ("" when none). One no
+//  longer a member keeps the name its newest applied JOIN or ADD gave it.
 static json_t *
 s_name_json(const network_t *self, const uint8_t pk[32])
 {
@@ -302,6 +303,29 @@ s_name_json(const network_t *self, const uint8_t pk[32])
         roster_member_t m;
         if (roster_member_at(self->roster, i, &m) == PARLEY_OK && memcmp(m.pk, pk, 32) == 0) {
             return json_stringn((const char *)m.name, m.name_len);
+        }
+    }
+    n = self->roster ? roster_log_count(self->roster) : 0;
+    for (size_t i = n; i-- > 0;) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) != PARLEY_OK || !e.applied
+            || !((e.type == ROSTER_JOIN && memcmp(e.author, pk, 32) == 0)
+                 || (e.type == ROSTER_ADD && memcmp(e.target, pk, 32) == 0))) {
+            continue;
+        }
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        envelope_t env;
+        roster_event_t ev;
+        json_t *name = NULL;
+        if (store_envelope_get(self->core->store, e.id, &bytes, &len) == PARLEY_OK
+            && envelope_decode(bytes, len, &env) == PARLEY_OK
+            && roster_event_decode(env.body, env.body_len, &ev) == PARLEY_OK) {
+            name = json_stringn((const char *)ev.text, ev.text_len);
+        }
+        free(bytes);
+        if (name) {
+            return name;
         }
     }
     return json_string("");

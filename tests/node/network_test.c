@@ -795,6 +795,7 @@ s_step_removal(void)
     TK_WAIT(5000, s_not_listed(&A, C.id));
     json_t *e = s_log_find(&F, "remove", F.id, C.id);
     CHECK(e && json_is_true(json_object_get(e, "applied")));
+    CHECK(s_streq(e, "target_name", "carol")); // the name it joined with, kept
     json_decref(e);
     //  Its DEALERs come back, and are refused at ZAP.
     TK_WAIT(15000,
