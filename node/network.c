@@ -858,14 +858,15 @@ network_accepts(network_t *self, const envelope_t *env)
     if (roster_event_count(self->roster) >= ROSTER_EVENTS_MAX) {
         return PARLEY_ERR_LIMIT;
     }
-    //  Everyone shares ROSTER_EVENTS_MAX: a key that is not an admin now
-    //  may hold only NETWORK_EVENTS_PER_MEMBER of them, or one hostile
-    //  member could fill the roster and shut the admins out. (A member's own
-    //  valid events are its JOIN and its leave; the rest is an ex-admin's
-    //  acts concurrent with its demotion, a handful in practice.)
+    //  Everyone shares ROSTER_EVENTS_MAX: a key that never was an admin may
+    //  hold only NETWORK_EVENTS_PER_MEMBER of them, or one hostile member
+    //  could fill the roster and shut the admins out. (A member's own valid
+    //  events are its JOIN and its leave.) One that was an admin is not
+    //  capped: its acts count, and a node that heard of its demotion first
+    //  must still take them all, or the folds would differ.
     const s_count_t *held = s_count(self, env->author, false);
     if (held && held->n >= NETWORK_EVENTS_PER_MEMBER
-        && roster_role(self->roster, env->author) != ROSTER_ROLE_ADMIN) {
+        && !roster_was_admin(self->roster, env->author)) {
         return PARLEY_ERR_LIMIT;
     }
     if (s_permissive(self)) {
@@ -957,7 +958,8 @@ s_author(network_t *self, const roster_event_t *ev, uint8_t id_out[32])
     core_t *core = self->core;
     uint8_t body[ROSTER_BODY_MAX];
     size_t body_len = 0;
-    int rc = roster_event_build(self->roster, ev, body, sizeof body, &body_len);
+    int rc = roster_event_build(self->roster, identity_ed_pk(core->id), ev, body, sizeof body,
+                                &body_len);
     if (rc != PARLEY_OK) {
         return rc;
     }

@@ -42,7 +42,7 @@
 
 typedef struct network network_t;
 
-/*  Network events a key that is not an admin may have in the roster. */
+/*  Network events a key that never was an admin may have in the roster. */
 #define NETWORK_EVENTS_PER_MEMBER 256u
 
 /*  What a fold changed, for the node. */

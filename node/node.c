@@ -91,6 +91,7 @@
 #define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
 #define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
+#define S_EVICT_GRACE_MS 300u /* between a removed member's last words and its cut */
 
 struct _node_t {
     core_t core;            /* shared services; the after-commit queue */
@@ -118,8 +119,10 @@ struct _node_t {
     uint8_t *buf;           /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
     uint64_t disc_since[2]; /* per discovery source (0 local, 1 mdns): window start */
     unsigned disc_new[2];   /* new links it made in that window */
-    bool evict_due;         /* after commit: links of non-members go (s_evict) */
-    bool cut_due;           /* after commit: inbound connections are dropped */
+    bool evict_due;         /* after commit: non-members are told why (s_evict) */
+    bool evict_wait;        /* then, at evict_at, their links go */
+    uint64_t evict_at;      /* ms */
+    bool cut_due;           /* with them: inbound connections are dropped */
 };
 
 /* ---- links: transitions every class hears of ---- */
@@ -218,6 +221,7 @@ s_network_changed(void *arg, const network_change_t *ch)
         }
     }
     self->cut_due = self->cut_due || self->evict_due || ch->n_gone > 0;
+    self->evict_due = self->evict_due || self->cut_due; // s_evict cuts after the grace
     //  Members that are new to us get a round now: they lack the roster's
     //  past. Those we could not link to yet are dialled now.
     for (size_t i = 0; i < ch->n_added; i++) {
@@ -233,14 +237,37 @@ s_network_changed(void *arg, const network_change_t *ch)
 
 //  After the commit that removed them, and after the members had the
 //  removal pushed: each non-member still linked is told why (the roster's
-//  newest events) and goodbye, and its link goes; then the inbound
-//  connections are dropped (members reconnect, and a round on the new
-//  connection repairs any frame the cut lost).
+//  newest events) and goodbye; S_EVICT_GRACE_MS later (our sockets do not
+//  linger: closed at once, they would drop those words) its link goes and
+//  the inbound connections are dropped (members reconnect, and a round on
+//  the new connection repairs any frame the cut lost). Meanwhile nothing
+//  is read from or sent to them.
 static void
 s_evict(node_t *self)
 {
     core_t *core = &self->core;
-    for (size_t i = links_count(self->links); self->evict_due && i-- > 0;) {
+    uint64_t now = core_now(core);
+    if (self->evict_due) {
+        self->evict_due = false;
+        for (size_t i = 0; i < links_count(self->links); i++) {
+            link_t *link = links_at(self->links, i);
+            if (network_allows(self->network, link_pk(link)) || !link_online(link)) {
+                continue;
+            }
+            network_farewell(self->network, link);
+            size_t len = 0;
+            if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                (void)links_send_last(self->links, link, self->buf, len); // best effort
+            }
+        }
+        self->evict_wait = true;
+        self->evict_at = now + S_EVICT_GRACE_MS;
+    }
+    if (!self->evict_wait || now < self->evict_at) {
+        return;
+    }
+    self->evict_wait = false;
+    for (size_t i = links_count(self->links); i-- > 0;) {
         link_t *link = links_at(self->links, i);
         if (network_allows(self->network, link_pk(link))) {
             continue;
@@ -248,16 +275,8 @@ s_evict(node_t *self)
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(link_pk(link), sid);
         log_write(&core->log, LOG_INFO, "%s is not a member: disconnected", sid);
-        if (link_online(link)) {
-            network_farewell(self->network, link);
-            size_t len = 0;
-            if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
-                (void)links_send_last(self->links, link, self->buf, len); // best effort
-            }
-        }
         links_remove(self->links, link, "not a member of the network");
     }
-    self->evict_due = false;
     if (self->cut_due) {
         self->cut_due = false;
         s_router_cut(self);

@@ -430,6 +430,8 @@ typedef struct {
     uint64_t added_ts;     /* when */
     uint32_t name_ev;      /* event whose text is its name */
     uint32_t since;        /* order of first membership */
+    uint32_t grant;        /* admin: the event that made it one (its rank) */
+    bool was_admin;        /* an admin at some point of the fold */
 } s_person_t;
 
 typedef struct {
@@ -478,6 +480,8 @@ struct _roster_t {
     uint32_t *seen;    /* DFS stamps */
     uint32_t stamp;    /* current DFS stamp */
     uint8_t *mark_anc; /* per event: ancestor of the current removal */
+    uint8_t **desc;    /* per grant event, lazily: bitmap of its descendants */
+    size_t n_desc;     /* events desc was made for */
     size_t n_pending;
     size_t n_current; /* current members during a pass */
 };
@@ -516,6 +520,12 @@ s_free_fold(roster_t *self)
     free(self->stack);
     free(self->seen);
     free(self->mark_anc);
+    for (size_t i = 0; self->desc && i < self->n_desc; i++) {
+        free(self->desc[i]);
+    }
+    free(self->desc);
+    self->desc = NULL;
+    self->n_desc = 0;
     self->people = NULL;
     self->invites = NULL;
     self->order = self->members = self->admins = self->relays = NULL;
@@ -691,6 +701,8 @@ s_make_member(roster_t *self, const uint8_t pk[32], uint8_t role, uint32_t name_
     p->rank = ROSTER_RANK_NONE;
     if (role == ROSTER_ROLE_ADMIN) {
         p->rank = self->next_rank++;
+        p->grant = (uint32_t)(e - self->ev);
+        p->was_admin = true;
         self->rank_changed = true;
     }
     p->removed = false;
@@ -704,6 +716,45 @@ s_make_member(roster_t *self, const uint8_t pk[32], uint8_t role, uint32_t name_
     } else {
         memset(p->invite_pk, 0, 32);
     }
+}
+
+static void s_walk(roster_t *self, uint32_t idx, int dir);
+
+//  Whether event idx descends from event g in the DAG: g's descendants are
+//  found once per fold (the DAG does not change between passes) and kept
+//  as a bitmap. Out of memory: false (the act is void until the next fold).
+static bool
+s_descends(roster_t *self, uint32_t g, uint32_t idx)
+{
+    if (!self->desc[g]) {
+        uint8_t *bits = calloc((self->n_ev + 7) / 8, 1);
+        if (!bits) {
+            return false;
+        }
+        if (self->stamp >= UINT32_MAX - 2) {
+            memset(self->seen, 0, self->n_ev * sizeof *self->seen);
+            self->stamp = 0;
+        }
+        self->stamp++;
+        s_walk(self, g, 1);
+        for (size_t i = 0; i < self->n_ev; i++) {
+            if (self->seen[i] == self->stamp && i != g) {
+                bits[i / 8] |= (uint8_t)(1u << (i % 8));
+            }
+        }
+        self->desc[g] = bits;
+    }
+    return (self->desc[g][idx / 8] >> (idx % 8)) & 1u;
+}
+
+//  Whether author may act as an admin in event idx: an admin now, whose
+//  event idx was made knowing it was one (the event that made it an admin
+//  is an ancestor): acts made before or concurrently with a promotion do
+//  not gain its authority by where the linearization puts them (§17.5).
+static bool
+s_acts_as_admin(roster_t *self, const s_person_t *author, uint32_t idx)
+{
+    return author && author->role == ROSTER_ROLE_ADMIN && s_descends(self, author->grant, idx);
 }
 
 //  Whether author may remove or change the role of target: a strictly
@@ -758,6 +809,9 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
     }
     s_person_t *author = s_person(self, e->author);
     bool admin = author && author->role == ROSTER_ROLE_ADMIN;
+    const char *not_admin =
+        admin ? "author was not yet an admin when it acted" : "author is not an admin";
+    admin = s_acts_as_admin(self, author, idx);
     if (ev->type == ROSTER_JOIN) {
         s_invite_t *inv = s_invite(self, ev->key);
         if (!inv) {
@@ -801,8 +855,11 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
             && memcmp(t->pk, self->ev[self->create_ev].author, 32) == 0) {
             return "only the founder can remove itself";
         }
+        if (!leave && !admin) {
+            return not_admin;
+        }
         if (!leave && !s_senior(self, author, t)) {
-            return admin ? "target is not junior to the author" : "author is not an admin";
+            return "target is not junior to the author";
         }
         if (t->role == ROSTER_ROLE_ADMIN) {
             *demoted = t;
@@ -816,7 +873,7 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
         return NULL;
     }
     if (!admin) {
-        return "author is not an admin";
+        return not_admin;
     }
     switch (ev->type) {
     case ROSTER_INVITE: {
@@ -869,6 +926,8 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
         }
         if (ev->role == ROSTER_ROLE_ADMIN) {
             t->rank = self->next_rank++;
+            t->grant = idx;
+            t->was_admin = true;
         } else {
             *demoted = t;
             t->rank = ROSTER_RANK_NONE;
@@ -1039,9 +1098,12 @@ s_alloc_fold(roster_t *self)
     self->stack = calloc(m, sizeof *self->stack);
     self->seen = calloc(m, sizeof *self->seen);
     self->mark_anc = calloc(m, 1);
+    self->desc = calloc(m, sizeof *self->desc);
+    self->n_desc = self->desc ? n : 0;
     if (!self->people || !self->invites || !self->order || !self->members || !self->admins
         || !self->relays || !self->par_idx || !self->par_off || !self->kid_idx || !self->kid_off
-        || !self->heap || !self->pos || !self->stack || !self->seen || !self->mark_anc) {
+        || !self->heap || !self->pos || !self->stack || !self->seen || !self->mark_anc
+        || !self->desc) {
         return PARLEY_ERR_NOMEM;
     }
     if (s_map_reset(&self->people_map, n + 1) != PARLEY_OK
@@ -1265,6 +1327,13 @@ roster_is_removed(const roster_t *self, const uint8_t pk[32])
 }
 
 bool
+roster_was_admin(const roster_t *self, const uint8_t pk[32])
+{
+    const s_person_t *p = self && pk && self->people ? s_person(self, pk) : NULL;
+    return p && p->was_admin;
+}
+
+bool
 roster_is_relay(const roster_t *self, const uint8_t pk[32])
 {
     const s_person_t *p = self && pk && self->people ? s_person(self, pk) : NULL;
@@ -1384,13 +1453,23 @@ roster_log_at(const roster_t *self, size_t i, roster_log_entry_t *out)
     return PARLEY_OK;
 }
 
-size_t
-roster_heads(const roster_t *self, uint8_t out[ROSTER_PARENTS_MAX][32])
+//  Heads are chosen applied ones first, then by id: a flood of void events
+//  must not crowd the events that count out of the next event's parents.
+static bool
+s_head_before(const roster_t *self, uint32_t a, uint32_t b)
 {
-    if (!self || !out) {
-        return 0;
+    bool va = self->ev[a].state != S_APPLIED, vb = self->ev[b].state != S_APPLIED;
+    if (va != vb) {
+        return vb;
     }
-    //  Keeps the ROSTER_PARENTS_MAX smallest head ids, sorted (insertion).
+    return memcmp(self->ev[a].id, self->ev[b].id, 32) < 0;
+}
+
+//  The chosen heads' event indices into idx (at most ROSTER_PARENTS_MAX),
+//  in the order of choice; returns how many.
+static size_t
+s_heads(const roster_t *self, uint32_t idx[ROSTER_PARENTS_MAX])
+{
     size_t n = 0;
     for (size_t k = 0; k < self->n_order; k++) {
         uint32_t i = self->order[k];
@@ -1401,34 +1480,76 @@ roster_heads(const roster_t *self, uint8_t out[ROSTER_PARENTS_MAX][32])
         if (named) {
             continue;
         }
-        const uint8_t *id = self->ev[i].id;
         size_t j = n < ROSTER_PARENTS_MAX ? n++ : ROSTER_PARENTS_MAX;
         if (j == ROSTER_PARENTS_MAX) {
-            if (memcmp(id, out[j - 1], 32) >= 0) {
+            if (!s_head_before(self, i, idx[j - 1])) {
                 continue;
             }
             j--;
         }
-        while (j > 0 && memcmp(out[j - 1], id, 32) > 0) {
-            memcpy(out[j], out[j - 1], 32);
+        while (j > 0 && s_head_before(self, i, idx[j - 1])) {
+            idx[j] = idx[j - 1];
             j--;
         }
-        memcpy(out[j], id, 32);
+        idx[j] = i;
     }
     return n;
 }
 
+//  The ids of events idx[0..n) into out, sorted (the encoding's order).
+static void
+s_ids_sorted(const roster_t *self, const uint32_t *idx, size_t n,
+             uint8_t out[ROSTER_PARENTS_MAX][32])
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        while (j > 0 && memcmp(out[j - 1], self->ev[idx[i]].id, 32) > 0) {
+            memcpy(out[j], out[j - 1], 32);
+            j--;
+        }
+        memcpy(out[j], self->ev[idx[i]].id, 32);
+    }
+}
+
+size_t
+roster_heads(const roster_t *self, uint8_t out[ROSTER_PARENTS_MAX][32])
+{
+    if (!self || !out) {
+        return 0;
+    }
+    uint32_t idx[ROSTER_PARENTS_MAX];
+    size_t n = s_heads(self, idx);
+    s_ids_sorted(self, idx, n, out);
+    return n;
+}
+
 int
-roster_event_build(const roster_t *self, const roster_event_t *ev, uint8_t *out, size_t cap,
-                   size_t *len)
+roster_event_build(roster_t *self, const uint8_t author[32], const roster_event_t *ev, uint8_t *out,
+                   size_t cap, size_t *len)
 {
     if (!self || !ev || !len) {
         return PARLEY_ERR_STATE;
     }
+    uint32_t idx[ROSTER_PARENTS_MAX] = { 0 };
+    size_t n = ev->type == ROSTER_CREATE ? 0 : s_heads(self, idx);
+    //  An admin's act must descend from the event that made it an admin
+    //  (§17.5): when no chosen head does (more heads than fit), that event
+    //  is named too, in place of the last head.
+    const s_person_t *p = author && self->desc ? s_person(self, author) : NULL;
+    if (n > 0 && p && p->role == ROSTER_ROLE_ADMIN) {
+        bool covered = false;
+        for (size_t i = 0; i < n && !covered; i++) {
+            covered = idx[i] == p->grant || s_descends(self, p->grant, idx[i]);
+        }
+        if (!covered) {
+            idx[n < ROSTER_PARENTS_MAX ? n++ : n - 1] = p->grant;
+        }
+    }
     uint8_t heads[ROSTER_PARENTS_MAX][32];
+    s_ids_sorted(self, idx, n, heads);
     roster_event_t e = *ev;
-    e.n_parents = ev->type == ROSTER_CREATE ? 0 : roster_heads(self, heads);
-    e.parents = e.n_parents > 0 ? &heads[0][0] : NULL;
+    e.n_parents = n;
+    e.parents = n > 0 ? &heads[0][0] : NULL;
     return roster_event_encode(&e, out, cap, len);
 }
 
@@ -1497,7 +1618,7 @@ s_emit(s_scn_t *s, const s_tkey_t *author, uint64_t ts, roster_event_t *ev, bool
     if (keep_parents) {
         CHECK(roster_event_encode(ev, r->body, sizeof r->body, &r->len) == 0);
     } else {
-        CHECK(roster_event_build(s->live, ev, r->body, sizeof r->body, &r->len) == 0);
+        CHECK(roster_event_build(s->live, author->pk, ev, r->body, sizeof r->body, &r->len) == 0);
     }
     memcpy(r->author, author->pk, 32);
     r->ts = ts;
@@ -2066,6 +2187,71 @@ s_test_partition(void)
 }
 
 //  Events with missing parents wait; events before a valid CREATE are void.
+//  Acts made before or concurrently with a promotion stay void (§17.5);
+//  an admin's acts count once they descend from its promotion, even when a
+//  flood of void events and more concurrent heads than fit come between.
+static void
+s_test_promotion(void)
+{
+    s_tkey_t f, m, x, y, q;
+    s_tkey(&f, 0x60);
+    s_tkey(&m, 0x61);
+    s_tkey(&x, 0x62);
+    s_tkey(&y, 0x63);
+    s_tkey(&q, 0x64);
+    s_scn_t s;
+    s_scn_init(&s, &f, 128);
+    s_create(&s, &f, T0);
+    s_simple(&s, &f, T0 + 1, ROSTER_ADD, m.pk, ROSTER_ROLE_MEMBER);
+    size_t add_q = s_simple(&s, &f, T0 + 2, ROSTER_ADD, q.pk, ROSTER_ROLE_MEMBER);
+    //  M, a member, adds X: void. F promotes M on the same parents, not
+    //  having seen it: in the order, the ROLE comes first (F is senior),
+    //  yet M's ADD was not made as an admin and stays void.
+    size_t m_add_x = s_simple(&s, &m, T0 + 3, ROSTER_ADD, x.pk, ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, m_add_x), "author is not an admin") == 0);
+    roster_event_t role = {
+        .type = ROSTER_ROLE, .role = ROSTER_ROLE_ADMIN, .n_parents = 1, .parents = s.rec[add_q].id
+    };
+    memcpy(role.key, m.pk, 32);
+    size_t promote = s_emit(&s, &f, T0 + 4, &role, true);
+    CHECK(strcmp(S_REASON(&s, promote), "applied") == 0);
+    CHECK(roster_role(s.live, m.pk) == ROSTER_ROLE_ADMIN);
+    CHECK(strcmp(S_REASON(&s, m_add_x), "author was not yet an admin when it acted") == 0);
+    CHECK(roster_role(s.live, x.pk) == ROSTER_ROLE_NONE);
+    //  Q floods void ADDs and F makes concurrent INVITEs: more heads than
+    //  an event can name, none of them descending from the promotion.
+    roster_event_t flood = {
+        .type = ROSTER_ADD, .role = ROSTER_ROLE_ADMIN, .n_parents = 1, .parents = s.rec[add_q].id
+    };
+    for (uint8_t i = 0; i < 24; i++) {
+        s_tkey_t k;
+        s_tkey(&k, (uint8_t)(0x80 + i));
+        memcpy(flood.key, k.pk, 32);
+        size_t v = s_emit(&s, &q, T0 + 5 + i, &flood, true);
+        CHECK(strcmp(S_REASON(&s, v), "author is not an admin") == 0);
+    }
+    for (uint8_t i = 0; i < 20; i++) {
+        s_tkey_t k;
+        s_tkey(&k, (uint8_t)(0xa0 + i));
+        roster_event_t inv = { .type = ROSTER_INVITE,
+                               .role = ROSTER_ROLE_MEMBER,
+                               .expires_ms = T0 + 100000,
+                               .uses = 1,
+                               .n_parents = 1,
+                               .parents = s.rec[add_q].id };
+        memcpy(inv.key, k.pk, 32);
+        size_t v = s_emit(&s, &f, T0 + 30 + i, &inv, true);
+        CHECK(strcmp(S_REASON(&s, v), "applied") == 0);
+    }
+    //  M's next act, built on the heads, counts; so does F's.
+    size_t m_add_y = s_simple(&s, &m, T0 + 60, ROSTER_ADD, y.pk, ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, m_add_y), "applied") == 0);
+    CHECK(roster_role(s.live, y.pk) == ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, m_add_x), "author was not yet an admin when it acted") == 0);
+    s_check_orders(&s, 8);
+    s_scn_free(&s);
+}
+
 static void
 s_test_pending(void)
 {
@@ -2314,7 +2500,7 @@ void
 roster_test(bool verbose)
 {
     if (verbose) {
-        printf(" * roster: codec, join proofs, fold rules, orders, pending, limits\n");
+        printf(" * roster: codec, join proofs, fold rules, orders, pending, promotion, limits\n");
     }
     s_test_codec();
     s_test_proof();
@@ -2322,6 +2508,7 @@ roster_test(bool verbose)
     s_test_roles();
     s_test_partition();
     s_test_pending();
+    s_test_promotion();
     s_test_envelope();
     s_test_limits();
     s_test_bench(verbose);

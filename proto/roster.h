@@ -193,6 +193,7 @@ const uint8_t *roster_name(const roster_t *self, size_t *len); /* network name v
 uint8_t roster_role(const roster_t *self, const uint8_t pk[32]);
 uint32_t roster_rank(const roster_t *self, const uint8_t pk[32]);
 bool roster_is_removed(const roster_t *self, const uint8_t pk[32]);
+bool roster_was_admin(const roster_t *self, const uint8_t pk[32]); /* now or before */
 bool roster_is_relay(const roster_t *self, const uint8_t pk[32]);
 size_t roster_member_count(const roster_t *self);
 /*  i < roster_member_count: members in the order they first became members. */
@@ -208,12 +209,15 @@ bool roster_invite_live(const roster_t *self, const uint8_t invite_pk[32], uint6
 size_t roster_log_count(const roster_t *self); /* linearized events */
 int roster_log_at(const roster_t *self, size_t i, roster_log_entry_t *out) PARLEY_WUR;
 /*  The DAG heads among linearized events (named as parent by none), sorted;
- *  at most ROSTER_PARENTS_MAX (the smallest ids when there are more). */
+ *  at most ROSTER_PARENTS_MAX: when there are more, applied events are
+ *  chosen before void ones, each kind smallest id first. */
 size_t roster_heads(const roster_t *self, uint8_t out[ROSTER_PARENTS_MAX][32]);
-/*  Encodes ev with the current heads as its parents (ev's own parents are
- *  ignored). Same codes as roster_event_encode. */
-int roster_event_build(const roster_t *self, const roster_event_t *ev, uint8_t *out, size_t cap,
-                       size_t *len) PARLEY_WUR;
+/*  Encodes ev, by author (NULL: unknown), with the current heads as its
+ *  parents (ev's own parents are ignored); an admin's event also names the
+ *  event that made it an admin unless a head descends from it (§17.4).
+ *  Same codes as roster_event_encode. */
+int roster_event_build(roster_t *self, const uint8_t author[32], const roster_event_t *ev,
+                       uint8_t *out, size_t cap, size_t *len) PARLEY_WUR;
 
 void roster_test(bool verbose);
 

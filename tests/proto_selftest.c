@@ -459,7 +459,7 @@ s_roster_vectors_compute(void)
     ev.text2_len = strlen(V_FOUNDER_NAME);
     s_add(v, "network_name", V_NET_NAME);
     s_add(v, "founder_name", V_FOUNDER_NAME);
-    CHECK(roster_event_build(r, &ev, body, sizeof body, &len) == 0);
+    CHECK(roster_event_build(r, f_pk, &ev, body, sizeof body, &len) == 0);
     s_add_hex(v, "body_create", body, len);
     s_vec_net_envelope(v, "envelope_create", "id_create", r, f_pk, f_sk, net, 1, V_NOW, body, len,
                        id_create);
@@ -472,7 +472,7 @@ s_roster_vectors_compute(void)
     s_add(v, "invite_label", V_LABEL);
     s_add_u64(v, "invite_expires_ms", inv.expires_ms);
     s_add_u64(v, "invite_uses", inv.uses);
-    CHECK(roster_event_build(r, &inv, body, sizeof body, &len) == 0);
+    CHECK(roster_event_build(r, f_pk, &inv, body, sizeof body, &len) == 0);
     s_add_hex(v, "body_invite", body, len);
     s_vec_net_envelope(v, "envelope_invite", "id_invite", r, f_pk, f_sk, net, 2, V_NOW + 1, body,
                        len, id_invite);
@@ -484,7 +484,7 @@ s_roster_vectors_compute(void)
     s_add(v, "joiner_name", V_JOINER_NAME);
     CHECK(roster_join_proof_sign(i_sk, net, j_pk, join.text, join.text_len, join.proof) == 0);
     s_add_hex(v, "join_proof", join.proof, sizeof join.proof);
-    CHECK(roster_event_build(r, &join, body, sizeof body, &len) == 0);
+    CHECK(roster_event_build(r, j_pk, &join, body, sizeof body, &len) == 0);
     s_add_hex(v, "body_join", body, len);
     s_vec_net_envelope(v, "envelope_join", "id_join", r, j_pk, j_sk, net, 1, V_NOW + 2, body, len,
                        id_join);
@@ -495,7 +495,7 @@ s_roster_vectors_compute(void)
     rm.text = (const uint8_t *)V_REASON;
     rm.text_len = strlen(V_REASON);
     s_add(v, "remove_reason", V_REASON);
-    CHECK(roster_event_build(r, &rm, body, sizeof body, &len) == 0);
+    CHECK(roster_event_build(r, f_pk, &rm, body, sizeof body, &len) == 0);
     s_add_hex(v, "body_remove", body, len);
     s_vec_net_envelope(v, "envelope_remove", "id_remove", r, f_pk, f_sk, net, 3, V_NOW + 3, body,
                        len, id_remove);

@@ -604,14 +604,6 @@ s_max_distance(uint64_t now, uint32_t *day0, uint32_t *day)
     *day = (uint32_t)((now + 2 * PARLEY_FUTURE_SKEW_MS) / cfg.ratchet_ms);
 }
 
-static uint64_t
-s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 enum { K_SMALL, K_NEW_MAX, K_BIG_NEW_MAX, K_64K, K_64K_BADSIG, K_SMALL_BADSIG, K_COUNT };
 
 static int
@@ -656,7 +648,7 @@ static int
 s_time_kinds(const s_victim_t *v, s_kind_t *k, size_t reps)
 {
     for (size_t i = 0; i < K_COUNT; i++) {
-        uint64_t now = s_wall_ms();
+        uint64_t now = nodes_wall_ms();
         int rc = s_ingest(v, &k[i], now);
         if (rc != k[i].expect) {
             fprintf(stderr, "bench_hostile: %s: ingest ended with %s, not %s\n", k[i].name,
@@ -681,7 +673,7 @@ s_time_day0_zero(size_t reps, uint32_t *steps)
 {
     uint8_t key[32];
     randombytes_buf(key, sizeof key);
-    *steps = (uint32_t)(s_wall_ms() / NODE_DAY_MS);
+    *steps = (uint32_t)(nodes_wall_ms() / NODE_DAY_MS);
     double t0 = nodes_now();
     for (size_t r = 0; r < reps; r++) {
         if (dm_chain_advance(key, 0, *steps) != PARLEY_OK) {
@@ -698,7 +690,7 @@ s_cpu(const opts_t *o)
     s_kind_t k[K_COUNT];
     memset(&v, 0, sizeof v);
     memset(k, 0, sizeof k);
-    uint64_t now = s_wall_ms();
+    uint64_t now = nodes_wall_ms();
     v.me = identity_new();
     int rc =
         v.me && dm_prekey_generate(identity_ed_pk(v.me), 1, now, &v.spk, v.spk_secret) == PARLEY_OK

@@ -68,14 +68,6 @@ static char s_parleyd[512];
 static bool s_local = true;
 static nodes_proc_t *s_nodes[NODES_MAX]; /* every node running, for s_stop_all */
 
-static uint64_t
-s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 s_stop_all(void)
 {
@@ -398,7 +390,7 @@ s_put_event(store_t *st, const uint8_t pk[32], const uint8_t sk[64], const uint8
     }
     envelope_id(&dec, id_out);
     *bytes += len;
-    return store_envelope_put(st, &dec, id_out, s_wall_ms()) == PARLEY_OK ? 0 : -1;
+    return store_envelope_put(st, &dec, id_out, nodes_wall_ms()) == PARLEY_OK ? 0 : -1;
 }
 
 //  Makes home NAME: a founder's identity, and a log holding the CREATE of a
@@ -433,7 +425,7 @@ s_build_big(const char *name, size_t *bytes)
     ev.text2_len = 7;
     uint8_t netid[32], prev[32];
     roster_network_id(pk, ev.salt, netid);
-    uint64_t ts0 = s_wall_ms() - 60000; // a minute ago, one event per ms
+    uint64_t ts0 = nodes_wall_ms() - 60000; // a minute ago, one event per ms
     *bytes = 0;
     int rc = store_begin(st) == PARLEY_OK ? 0 : -1;
     if (rc == 0) {

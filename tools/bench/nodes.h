@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define NODES_MAX 16        /* nodes running at once */
@@ -28,8 +29,10 @@ typedef struct _nodes_proc_t nodes_proc_t;
 /*  Starts `parleyd --home HOME ARGS...` (args: NULL-terminated, borrowed)
  *  with stdout and stderr appended to LOG; NAME labels its messages. Does not
  *  wait for it. Returns an owned handle, or NULL with a message printed. */
-/*  Monotonic seconds; a sleep that resumes after signals. */
+/*  Monotonic seconds; wall-clock milliseconds (to compare with the ts_ms
+ *  nodes report); a sleep that resumes after signals. */
 double nodes_now(void);
+uint64_t nodes_wall_ms(void);
 void nodes_sleep_ms(long ms);
 
 nodes_proc_t *nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,

@@ -49,14 +49,6 @@ static char s_root[256];
 static nodes_proc_t *s_nodes[S_MAX_NODES]; /* the nodes running, for s_stop_all */
 static size_t s_n_nodes;
 
-static uint64_t
-s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void
 s_stop_all(void)
 {
@@ -130,7 +122,7 @@ s_put(store_t *st, const uint8_t *bytes, size_t len, const uint8_t id[32])
     if (envelope_decode(bytes, len, &env) != PARLEY_OK) {
         return -1;
     }
-    int rc = store_envelope_put(st, &env, id, s_wall_ms());
+    int rc = store_envelope_put(st, &env, id, nodes_wall_ms());
     return rc == PARLEY_OK || rc == PARLEY_ERR_DUPLICATE ? 0 : -1;
 }
 
@@ -337,7 +329,7 @@ main(int argc, char **argv)
         return s_fail("cannot create the logs");
     }
     size_t upto[2] = { n, n - S_RECENT };
-    uint64_t ts0 = s_wall_ms() - n - 60000; // one per ms, ending a minute ago
+    uint64_t ts0 = nodes_wall_ms() - n - 60000; // one per ms, ending a minute ago
     double t0 = nodes_now();
     if (s_fill(&a, n, ts0, st, upto, 2) != 0) {
         return s_fail("cannot fill the logs");
