@@ -376,6 +376,39 @@ s_epoch(const network_t *self)
     return n;
 }
 
+//  The binding of epoch (proto/netkey.h): our network and the first epoch
+//  REMOVE events the fold applied, their ids sorted. For the current epoch,
+//  every applied removal; an earlier one, the removals that led to it.
+static void
+s_binding(const network_t *self, uint32_t epoch, uint8_t out[32])
+{
+    size_t count = roster_log_count(self->roster);
+    uint8_t(*ids)[32] = epoch > 0 ? calloc(epoch, 32) : NULL;
+    size_t n = 0;
+    for (size_t i = 0; ids && i < count && n < epoch; i++) {
+        roster_log_entry_t e;
+        if (roster_log_at(self->roster, i, &e) == PARLEY_OK && e.applied
+            && e.type == ROSTER_REMOVE) {
+            memcpy(ids[n++], e.id, 32);
+        }
+    }
+    if (n > 1) {
+        qsort(ids, n, 32, s_cmp32);
+    }
+    netkey_binding(self->id, ids ? &ids[0][0] : NULL, n, out);
+    free(ids);
+}
+
+//  Whether k is an admin's secret for epoch k->epoch as our fold has it
+//  (the same removals, not only as many).
+static bool
+s_key_bound(const network_t *self, const store_netkey_t *k)
+{
+    uint8_t binding[32];
+    s_binding(self, k->epoch, binding);
+    return netkey_verify(binding, k->epoch, k->secret, k->author, k->sig) == PARLEY_OK;
+}
+
 //  Whether candidate beats held for one epoch: the more senior author (a
 //  lower rank), then the smaller secret — every member picks the same one
 //  whatever order two concurrent rotations reach it in.
@@ -431,7 +464,11 @@ s_rotate_if_due(network_t *self)
         return false;
     }
     uint32_t epoch = s_epoch(self);
-    if (self->n_keys > 0 && self->keys[0].epoch >= epoch) {
+    //  A key of this epoch bound to other removals (one side's, before a
+    //  partition healed) does not count: it is replaced.
+    if (self->n_keys > 0
+        && (self->keys[0].epoch > epoch
+            || (self->keys[0].epoch == epoch && s_key_bound(self, &self->keys[0])))) {
         return false;
     }
     store_netkey_t k;
@@ -441,8 +478,10 @@ s_rotate_if_due(network_t *self)
         randombytes_buf(k.secret, sizeof k.secret);
     } while (sodium_is_zero(k.secret, sizeof k.secret));
     memcpy(k.author, identity_ed_pk(self->core->id), 32);
+    uint8_t binding[32];
+    s_binding(self, epoch, binding);
     bool changed =
-        netkey_sign(self->id, epoch, k.secret, identity_ed_sk(self->core->id), k.sig) == PARLEY_OK
+        netkey_sign(binding, epoch, k.secret, identity_ed_sk(self->core->id), k.sig) == PARLEY_OK
         && s_key_adopt(self, &k);
     if (changed) {
         log_write(&self->core->log, LOG_INFO, "new network secret for epoch %" PRIu32, epoch);
@@ -542,27 +581,32 @@ network_on_netkey(network_t *self, link_t *link, const frame_t *f)
     memcpy(k.secret, f->secret, 32);
     memcpy(k.author, f->author, 32);
     memcpy(k.sig, f->sig, 64);
-    //  Only an admin hands out secrets (while we still sync the roster we
-    //  joined we cannot tell admins yet: taken, see the file comment). A
-    //  secret for an epoch our roster has not reached waits until we hold
-    //  the removal it answers: passed on before that, it could reach the
-    //  very member that was removed, which we still take for a member.
-    bool admin = s_permissive(self) || roster_role(self->roster, k.author) == ROSTER_ROLE_ADMIN;
-    if (netkey_verify(self->id, k.epoch, k.secret, k.author, k.sig) != PARLEY_OK || !admin) {
+    //  Only an admin hands out secrets, bound to the removals it answers. A
+    //  secret our fold does not bind (an epoch it has not reached, or the
+    //  same count of other removals: a partition's other side; or, while we
+    //  still sync the roster we joined, anything) waits until we hold those
+    //  removals: passed on before that, it could reach the very member that
+    //  was removed, which we still take for a member. One that waits is
+    //  checked when the fold binds it (a forgery then fails for good).
+    uint32_t epoch = s_epoch(self);
+    bool admin = roster_role(self->roster, k.author) == ROSTER_ROLE_ADMIN;
+    if (!s_permissive(self) && admin && k.epoch <= epoch && s_key_bound(self, &k)) {
+        if (core_txn(self->core) == PARLEY_OK && s_key_adopt(self, &k)) {
+            network_change_t ch = { NULL, 0, NULL, 0, false, true };
+            self->quiet = network_quiet(self); // discovery hears of the secret now
+            if (self->changed) {
+                self->changed(self->arg, &ch);
+            }
+        }
+    } else if (!admin && !s_permissive(self)) {
         self->core->counters[C_BAD_SIGNATURE]++;
         links_strike(self->links, link, "it sends network secrets no admin signed", 1);
-    } else if (!s_permissive(self) && k.epoch > s_epoch(self)) {
-        if (k.epoch <= s_epoch(self) + NETWORK_EPOCH_AHEAD
-            && (!self->has_ahead || k.epoch > self->ahead.epoch)) {
-            self->ahead = k;
-            self->has_ahead = true;
-        }
-    } else if (core_txn(self->core) == PARLEY_OK && s_key_adopt(self, &k)) {
-        network_change_t ch = { NULL, 0, NULL, 0, false, true };
-        self->quiet = network_quiet(self); // discovery hears of the secret now
-        if (self->changed) {
-            self->changed(self->arg, &ch);
-        }
+    } else if (k.epoch >= epoch && k.epoch <= epoch + NETWORK_EPOCH_AHEAD
+               && (!self->has_ahead || k.epoch >= self->ahead.epoch)) {
+        self->ahead = k;
+        self->has_ahead = true;
+    } else {
+        self->core->counters[C_NOT_OURS]++; // an old epoch's, or too far ahead
     }
     sodium_memzero(&k, sizeof k);
 }
@@ -588,10 +632,15 @@ s_after_fold(network_t *self)
     s_notify_fresh(self);
     bool keys = false;
     if (is && self->has_ahead && self->ahead.epoch <= s_epoch(self)) {
-        //  The removal a secret we hold answers has arrived: it may count.
-        self->has_ahead = false;
-        keys = s_key_adopt(self, &self->ahead);
-        sodium_memzero(&self->ahead, sizeof self->ahead);
+        //  The removals a secret we hold answers may have arrived: it counts
+        //  if our fold binds it to them; one of an epoch behind ours goes.
+        bool bound = roster_role(self->roster, self->ahead.author) == ROSTER_ROLE_ADMIN
+                     && s_key_bound(self, &self->ahead);
+        if (bound || self->ahead.epoch < s_epoch(self)) {
+            self->has_ahead = false;
+            keys = bound && s_key_adopt(self, &self->ahead);
+            sodium_memzero(&self->ahead, sizeof self->ahead);
+        }
     }
     keys = (is && s_rotate_if_due(self)) || keys;
     network_change_t ch = {

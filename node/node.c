@@ -91,7 +91,7 @@
 #define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
 #define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
-#define S_EVICT_GRACE_MS 300u /* between a removed member's last words and its cut */
+#define S_EVICT_GRACE_MS 500u /* between a removed member's last words and its cut */
 
 struct _node_t {
     core_t core;            /* shared services; the after-commit queue */

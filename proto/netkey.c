@@ -16,46 +16,59 @@
 #define S_MSG_LEN (S_DOMAIN_LEN + 32u + 4u + NETKEY_SECRET_LEN)
 
 static void
-s_message(const uint8_t network_id[32], uint32_t epoch, const uint8_t secret[32],
+s_message(const uint8_t binding[32], uint32_t epoch, const uint8_t secret[32],
           uint8_t msg[S_MSG_LEN])
 {
     bytes_writer_t w;
     bytes_writer_init(&w, msg, S_MSG_LEN);
     bytes_put(&w, NETKEY_DOMAIN, S_DOMAIN_LEN);
-    bytes_put(&w, network_id, 32);
+    bytes_put(&w, binding, 32);
     bytes_put_u32(&w, epoch);
     bytes_put(&w, secret, NETKEY_SECRET_LEN);
 }
 
+void
+netkey_binding(const uint8_t network_id[32], const uint8_t *removals, size_t n, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, 32);
+    crypto_generichash_update(&st, (const uint8_t *)NETKEY_BINDING, sizeof NETKEY_BINDING);
+    crypto_generichash_update(&st, network_id, 32);
+    if (n > 0) {
+        crypto_generichash_update(&st, removals, n * 32);
+    }
+    crypto_generichash_final(&st, out, 32);
+}
+
 int
-netkey_sign(const uint8_t network_id[32], uint32_t epoch, const uint8_t secret[32],
+netkey_sign(const uint8_t binding[32], uint32_t epoch, const uint8_t secret[32],
             const uint8_t ed_sk[64], uint8_t sig[64])
 {
-    if (!network_id || !secret || !ed_sk || !sig) {
+    if (!binding || !secret || !ed_sk || !sig) {
         return PARLEY_ERR_STATE;
     }
     if (sodium_is_zero(secret, NETKEY_SECRET_LEN)) {
         return PARLEY_ERR_MALFORMED;
     }
     uint8_t msg[S_MSG_LEN];
-    s_message(network_id, epoch, secret, msg);
+    s_message(binding, epoch, secret, msg);
     int rc = crypto_sign_detached(sig, NULL, msg, sizeof msg, ed_sk);
     sodium_memzero(msg, sizeof msg);
     return rc == 0 ? PARLEY_OK : PARLEY_ERR_CRYPTO;
 }
 
 int
-netkey_verify(const uint8_t network_id[32], uint32_t epoch, const uint8_t secret[32],
+netkey_verify(const uint8_t binding[32], uint32_t epoch, const uint8_t secret[32],
               const uint8_t author[32], const uint8_t sig[64])
 {
-    if (!network_id || !secret || !author || !sig) {
+    if (!binding || !secret || !author || !sig) {
         return PARLEY_ERR_STATE;
     }
     if (sodium_is_zero(secret, NETKEY_SECRET_LEN)) {
         return PARLEY_ERR_AUTH;
     }
     uint8_t msg[S_MSG_LEN];
-    s_message(network_id, epoch, secret, msg);
+    s_message(binding, epoch, secret, msg);
     int rc = crypto_sign_verify_detached(sig, msg, sizeof msg, author);
     sodium_memzero(msg, sizeof msg);
     return rc == 0 ? PARLEY_OK : PARLEY_ERR_AUTH;
@@ -101,6 +114,16 @@ netkey_test(bool verbose)
     CHECK(netkey_sign(net, 7, secret, other_sk, forged) == PARLEY_OK);
     CHECK(netkey_verify(net, 7, secret, pk, forged) == PARLEY_ERR_AUTH);
     CHECK(netkey_verify(net, 7, secret, other_pk, forged) == PARLEY_OK);
+    /* The binding: another removal, or another order, is another binding. */
+    uint8_t ids[64], b1[32], b2[32], b0[32];
+    randombytes_buf(ids, sizeof ids);
+    netkey_binding(net, ids, 2, b1);
+    netkey_binding(net, ids, 1, b2);
+    netkey_binding(net, NULL, 0, b0);
+    CHECK(sodium_memcmp(b1, b2, 32) != 0 && sodium_memcmp(b2, b0, 32) != 0);
+    CHECK(netkey_sign(b1, 7, secret, sk, sig) == PARLEY_OK);
+    CHECK(netkey_verify(b1, 7, secret, pk, sig) == PARLEY_OK);
+    CHECK(netkey_verify(b2, 7, secret, pk, sig) == PARLEY_ERR_AUTH);
     /* An all-zero secret is never signed nor accepted. */
     uint8_t zero[32] = { 0 };
     CHECK(netkey_sign(net, 7, zero, sk, sig) == PARLEY_ERR_MALFORMED);

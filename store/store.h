@@ -412,7 +412,8 @@ typedef struct {
     uint64_t since_ms; /* when it took that state */
 } store_network_t;
 int store_network_get(store_t *self, store_network_t *out) PARLEY_WUR; /* NOTFOUND */
-/*  Replaces the row (and, for another network, forgets every secret). */
+/*  Replaces the row (and, for another network or the state LEFT, forgets
+ *  every secret). */
 int store_network_set(store_t *self, const store_network_t *net) PARLEY_WUR;
 
 /*  A network secret as an admin signed it (NETKEY, proto/SPEC.md §19). The

@@ -98,8 +98,10 @@ store_network_set(store_t *self, const store_network_t *net)
     sqlite3_stmt *st = s_st(self, ST_NET_CLEAR);
     rc = S_BIND(st, S_B32(net->id));
     rc = rc == 0 ? s_run(st, NULL) : rc;
-    if (rc == 0 && other) {
-        rc = s_run(s_st(self, ST_KEYS_CLEAR), NULL); // another network's secrets are no use
+    if (rc == 0 && (other || net->state == STORE_NET_LEFT)) {
+        //  Another network's secrets are no use; a node out of its network
+        //  (left, or removed) must not keep the secrets either.
+        rc = s_run(s_st(self, ST_KEYS_CLEAR), NULL);
     }
     if (rc == 0) {
         st = s_st(self, ST_NET_PUT);
@@ -197,14 +199,19 @@ store_net_test(bool verbose)
     CHECK(store_netkey_put(s, &k) == 0);
     CHECK(store_netkey_list(s, list, 1, &n) == 0 && n == 1 && list[0].secret[0] == 0x77);
 
-    s_t_say(&kit, "the same network keeps its secrets; leaving keeps them too");
+    s_t_say(&kit, "the same network keeps its secrets; leaving it forgets them");
+    net.state = STORE_NET_MEMBER;
+    net.since_ms = 98;
+    CHECK(store_network_set(s, &net) == 0);
+    CHECK(store_netkey_list(s, list, 8, &n) == 0 && n == STORE_NETKEYS_MAX);
     net.state = STORE_NET_LEFT;
     net.since_ms = 99;
     CHECK(store_network_set(s, &net) == 0);
     CHECK(store_network_get(s, &got) == 0 && got.state == STORE_NET_LEFT && got.since_ms == 99);
-    CHECK(store_netkey_list(s, list, 8, &n) == 0 && n == STORE_NETKEYS_MAX);
+    CHECK(store_netkey_list(s, list, 8, &n) == 0 && n == 0);
 
     s_t_say(&kit, "another network replaces the row and forgets every secret");
+    CHECK(store_netkey_put(s, &k) == 0);
     memset(net.id, 0xA2, 32);
     net.state = STORE_NET_MEMBER;
     CHECK(store_network_set(s, &net) == 0);

@@ -780,8 +780,17 @@ s_network_vectors_compute(void)
     s_add_hex(v, "network_id", net, 32);
     s_add_u64(v, "netkey_epoch", V_NETKEY_EPOCH);
     s_add_hex(v, "netkey_secret", secret, 32);
-    CHECK(netkey_sign(net, V_NETKEY_EPOCH, secret, sk, sig) == 0);
-    CHECK(netkey_verify(net, V_NETKEY_EPOCH, secret, pk, sig) == 0);
+    //  The epoch's binding: the network and two removals (ids ascending).
+    uint8_t removals[64], binding[32];
+    for (size_t i = 0; i < 32; i++) {
+        removals[i] = (uint8_t)(0x20 + i);
+        removals[32 + i] = (uint8_t)(0xc0 + i);
+    }
+    s_add_hex(v, "netkey_removals", removals, sizeof removals);
+    netkey_binding(net, removals, 2, binding);
+    s_add_hex(v, "netkey_binding", binding, 32);
+    CHECK(netkey_sign(binding, V_NETKEY_EPOCH, secret, sk, sig) == 0);
+    CHECK(netkey_verify(binding, V_NETKEY_EPOCH, secret, pk, sig) == 0);
     s_add_hex(v, "netkey_sig", sig, 64);
     uint8_t f[512];
     size_t len = 0;
@@ -837,8 +846,10 @@ s_network_vectors_print(void)
         "# Regenerate ONLY for a deliberate format change:\n"
         "#   ./build/proto_selftest --print-vectors network > tests/vectors/network-v1.txt\n"
         "# Format: name = value; binary values in lower-case hex. author_seed is an\n"
-        "# Ed25519 seed; netkey_sig signs \"parley/netkey/v1\\0\" || network_id ||\n"
-        "# u32 epoch || netkey_secret. mdns_key = KDF(mdns_secret, 1, \"parleymd\");\n"
+        "# Ed25519 seed; netkey_binding = BLAKE2b-256(\"parley/epoch/v1\\0\" ||\n"
+        "# network_id || netkey_removals); netkey_sig signs \"parley/netkey/v2\\0\" ||\n"
+        "# netkey_binding || u32 epoch || netkey_secret.\n"
+        "# mdns_key = KDF(mdns_secret, 1, \"parleymd\");\n"
         "# mdns_txt_b seals author_pk under it with mdns_nonce (section 19.3).\n",
         s_network_vectors_compute);
 }

@@ -257,7 +257,11 @@ def check_network(v, bad):
     check("author_pk", pk, v, bad)
     net, secret = h(v, "network_id"), h(v, "netkey_secret")
     epoch = struct.pack(">I", int(v["netkey_epoch"]))
-    sig = ed_sign(seed, b"parley/netkey/v1\x00" + net + epoch + secret)
+    removals = h(v, "netkey_removals")
+    assert len(removals) % 32 == 0 and removals[:32] < removals[32:64]
+    binding = hashlib.blake2b(b"parley/epoch/v1\x00" + net + removals, digest_size=32).digest()
+    check("netkey_binding", binding, v, bad)
+    sig = ed_sign(seed, b"parley/netkey/v2\x00" + binding + epoch + secret)
     check("netkey_sig", sig, v, bad)
     check("frame_netkey", b"\x01\x0c" + net + epoch + secret + pk + sig, v, bad)
     check("frame_join_ask", b"\x01\x0b\x01" + net, v, bad)
