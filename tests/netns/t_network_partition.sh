@@ -44,11 +44,13 @@ cd "$(dirname "$0")/../.." || exit 2
 . tests/netns/lib.sh
 FAIL_TAIL=15
 command -v nft >/dev/null || netns_die "missing nft (apt-get install nftables)"
+# The interpreter itself, not a shim that finds it on every call.
+PY=$(python3 -c 'import sys; print(sys.executable)') || netns_die "missing python3"
 
 # rpc I METHOD [PARAMS]: one JSON-RPC call on node I's API; prints the
 # result, or the error on stderr and returns 1.
 rpc() {
-    python3 - "$(home "$1")/api.sock" "$2" "${3:-"{}"}" <<'EOF'
+    "$PY" - "$(home "$1")/api.sock" "$2" "${3:-"{}"}" <<'EOF'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX)
 s.settimeout(20)
@@ -71,32 +73,16 @@ EOF
 
 # Node I's database, read while it runs (WAL: a reader does not disturb it).
 db_count() { # db_count I SQL: the one value SQL selects
-    python3 - "$(home "$1")/parley.db" "$2" <<'EOF'
+    "$PY" - "$(home "$1")/parley.db" "$2" <<'EOF'
 import sqlite3, sys
 c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
 print(c.execute(sys.argv[2]).fetchone()[0])
 EOF
 }
 raw_hex() { # raw_hex ID: the 32-byte key of a base32 id, in hex
-    python3 -c 'import base64, sys; print(base64.b32decode(sys.argv[1].upper() + "====")[:32].hex())' "$1"
+    "$PY" -c 'import base64, sys; print(base64.b32decode(sys.argv[1].upper() + "====")[:32].hex())' "$1"
 }
 has_secret() { [ "$(db_count "$1" 'SELECT count(*) FROM network_keys')" -ge 1 ]; }
-# secrets_of I: every network secret node I holds, newest first, one a line:
-# EPOCH:DIGEST (a hash, never the secret) and the host that signed it.
-secrets_of() {
-    python3 - "$(home "$1")/parley.db" "${ID[@]:1}" <<'EOF'
-import base64, hashlib, sqlite3, sys
-hosts = {base64.b32decode(i.upper() + "====")[:32]: n + 1 for n, i in enumerate(sys.argv[2:])}
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
-for e, s, a in c.execute("SELECT epoch, secret, author FROM network_keys ORDER BY epoch DESC"):
-    print("%d:%s h%s" % (e, hashlib.sha256(s).hexdigest()[:16], hosts.get(a, "?")))
-EOF
-}
-secret_digest() { # secret_digest I: node I's newest secret, EPOCH:DIGEST ("none")
-    local s
-    s=$(secrets_of "$1" | sed -n 1p) # (head would close the pipe on python)
-    echo "${s%% *}" | grep . || echo none
-}
 is_member() { # is_member I
     rpc "$1" network.show | jqe '.mode == "network" and (.role == "member" or .role == "admin")'
 }
@@ -105,20 +91,83 @@ counter() { # counter I NAME: status.rejected.NAME (0 when absent)
 }
 # authored I ID: envelopes by ID in node I's log.
 authored() { db_count "$1" "SELECT count(*) FROM envelopes WHERE author = x'$(raw_hex "$2")'"; }
+# snap FILE HOST...: what the test reads of each HOST's node, at once, as
+# one JSON object keyed by host number: network.show, network.log (all),
+# peers, and the network secrets it holds (from its database, newest first,
+# each "EPOCH:DIGEST hN": a hash of the secret, never the secret, and the
+# host that signed it). A node that does not answer gets null. One process
+# for all, so that a poll is cheap and the times measured are close.
+snap() {
+    local f=$1
+    shift
+    "$PY" - "$NODE_DIR/$NODE_HOME_PREFIX" "${ID[*]:1}" "$@" >"$f.new" <<'EOF' && mv "$f.new" "$f"
+import base64, hashlib, json, socket, sqlite3, sys
+prefix, ids, hosts = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+signer = {base64.b32decode(i.upper() + "====")[:32]: n + 1 for n, i in enumerate(ids)}
 
-# The roster of node I, canonical (jq -S): what every member must agree on.
-# Leaves out only what is the node's own: its role and its mode.
+def call(sock, method, params):
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(sock)
+        req = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        s.sendall((json.dumps(req) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        s.close()
+        return json.loads(buf).get("result")
+    except (OSError, ValueError):
+        return None
+
+def secrets(db):
+    try:
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        rows = c.execute("SELECT epoch, secret, author FROM network_keys ORDER BY epoch DESC")
+        return ["%d:%s h%s" % (e, hashlib.sha256(k).hexdigest()[:16], signer.get(a, "?"))
+                for e, k, a in rows]
+    except sqlite3.Error:
+        return None
+
+out = {}
+for h in hosts:
+    sock = prefix + h + "/api.sock"
+    out[h] = {"show": call(sock, "network.show", {}),
+              "log": call(sock, "network.log", {"limit": 0}),
+              "peers": call(sock, "peers", {}),
+              "secrets": secrets(prefix + h + "/parley.db")}
+print(json.dumps(out))
+EOF
+}
+S=""   # the last snapshot's file (set after netns_setup)
+# roster_of I: node I's roster in the last snapshot, canonical (jq -S): what
+# every member must agree on. Leaves out only what is the node's own (its
+# role and mode).
 roster_of() {
-    rpc "$1" network.show | jq -S '{id, name, founder, epoch, events, pending, admins,
+    jq -S --arg h "$1" '.[$h].show | {id, name, founder, epoch, events, pending, admins,
         relays: (.relays | sort),
         members: (.members | map({id, name, role, rank, relay, added_by, added_ms, via_invite})
-            | sort_by(.id))}'
+            | sort_by(.id))}' "$S"
 }
-# Node I's audit trail, canonical: every event in fold order, applied or why not.
+# log_of I: node I's audit trail, canonical: every event in fold order,
+# applied or why not.
 log_of() {
-    rpc "$1" network.log '{"limit":0}' \
-        | jq -S 'map({event_id, type, author, target, ts_ms, applied, reason})'
+    jq -S --arg h "$1" '.[$h].log | map({event_id, type, author, target, ts_ms, applied, reason})' \
+        "$S"
 }
+# secrets_of I: node I's secrets in the last snapshot, newest first, a line each.
+secrets_of() { jq -r --arg h "$1" '.[$h].secrets // [] | .[]' "$S"; }
+# secret_digest I: node I's newest secret, EPOCH:DIGEST ("none").
+secret_digest() { jq -r --arg h "$1" '.[$h].secrets[0] // "none" | split(" ")[0]' "$S"; }
+# online_in I ID: in the last snapshot, node I sees ID online.
+online_in() {
+    jqe --arg h "$1" --arg m "$2" '.[$h].peers | any(.[]; .id == $m and .online)' "$S" >/dev/null
+}
+# online_n I: how many peers node I sees online in the last snapshot.
+online_n() { jq --arg h "$1" '.[$h].peers // [] | map(select(.online)) | length' "$S"; }
 
 NAMES=([1]=Fenwick [2]=Adaeze [3]=Milo [4]=Annika [5]=Mireille)
 NETNAME=Harbourside-Surgery
@@ -131,9 +180,9 @@ fig() { FIG+=("$(printf '%s' "$@")"); } # fig TEXT...: one figure, joined
 # defect TEXT...: a failure reported at the end, after the checks that follow.
 DEFECTS=()
 defect() { DEFECTS+=("$(printf '%s' "$@")"); }
-id_of() { echo "${ID[$1]}"; }
 
 netns_setup 5
+S=$NETNS_DIR/snap.json
 for i in 1 2 3 4 5; do
     ID[$i]=$(node_init "$i") || fail "init of host $i"
 done
@@ -197,8 +246,9 @@ R_A2=$(rank_on 1 "${ID[4]}")
 [ "$R_F" = 0 ] && [ "$R_A1" = 1 ] && [ "$R_A2" = 2 ] \
     || fail "ranks: F $R_F, A1 $R_A1, A2 $R_A2 (want 0, 1, 2)"
 
-# same_state N...: every node N holds the roster and log of the first;
-# leaves the differences in $NETNS_DIR/diff.
+# same_state N...: in the last snapshot, every node N holds the roster and
+# log of the first; leaves them in $NETNS_DIR/roster.N and log.N, and the
+# differences in $NETNS_DIR/diff.
 same_state() {
     local first=$1 i
     roster_of "$first" >"$NETNS_DIR/roster.$first" || return 1
@@ -214,10 +264,11 @@ same_state() {
     done
     [ ! -s "$NETNS_DIR/diff" ]
 }
-wait_until 15 same_state 1 2 3 4 5 \
+agree() { snap "$S" "$@" && same_state "$@"; } # agree N...: a snapshot, then same_state
+wait_until 15 agree 1 2 3 4 5 \
     || fail "the five disagree before the partition: $(head -n 60 "$NETNS_DIR/diff")"
 log_of 1 | jq -r '.[].event_id' | sort >"$NETNS_DIR/events.before"
-EPOCH0=$(rpc 1 network.show | jq -r .epoch)
+EPOCH0=$(jq -r .epoch "$NETNS_DIR/roster.1")
 
 # 2. The partition.
 ports() { local i; for i in "$@"; do printf '"vh%s", ' "$i"; done; }
@@ -233,18 +284,21 @@ table bridge parley_partition {
 }
 EOF
 t_cut=$(now)
-apart() {
+online_ids() { # online_ids I: the short ids node I sees online (last snapshot)
+    jq -c --arg h "$1" '.[$h].peers // [] | map(select(.online) | .short_id)' "$S"
+}
+apart() { # apart: a snapshot in which no node sees one of the other side online
     local i j
+    snap "$S" 1 2 3 4 5 || return 1
     for i in "${P[@]}"; do
         for j in "${Q[@]}"; do
-            ! online "$i" "${ID[$j]}" || return 1
-            ! online "$j" "${ID[$i]}" || return 1
+            ! online_in "$i" "${ID[$j]}" || return 1
+            ! online_in "$j" "${ID[$i]}" || return 1
         done
     done
 }
-wait_until 30 apart || fail "the sides still see each other 30 s into the partition:
-    $(for i in 1 2 3 4 5; do printf '%s:%s ' "$i" "$(p "$i" peers --json | jq -c \
-        'map(select(.online) | .short_id)')"; done)"
+wait_until 30 apart || fail "the sides still see each other 30 s into the partition:" \
+    "$(for i in 1 2 3 4 5; do printf '%s:%s ' "$i" "$(online_ids "$i")"; done)"
 fig "partition: each side sees the other offline after $(since "$t_cut") s"
 # Within each side the links stand.
 meshed 2 "${P[@]}" || fail "side P lost its own links: $(online_counts "${P[@]}")"
@@ -290,6 +344,7 @@ wait_until 15 p_applied || fail "the acts on P did not reach all of P: $(for i i
     printf '%s:%s ' "$i" "$(rpc "$i" network.show | jq -c '{admins: (.admins | map(.[:8])),
         members: (.members | map(.short_id))}')"; done)"
 # A2's acts of the partition: its events that were not there before.
+snap "$S" 4 || fail "no snapshot of A2"
 log_of 4 | jq -r --arg a "${ID[4]}" '.[] | select(.author == $a) | .event_id' | sort \
     | comm -13 "$NETNS_DIR/events.before" - >"$NETNS_DIR/events.a2"
 [ "$(wc -l <"$NETNS_DIR/events.a2")" = 4 ] \
@@ -307,10 +362,10 @@ t_heal=$(now)
 
 # converged: F, A1, M1, M2 hold one roster and one log, which has both
 # sides' events; a diff in $NETNS_DIR/diff when not.
+# Each reads the last snapshot.
+WANT_A2=$(jq -R . "$NETNS_DIR/events.a2" | jq -sc .)
 has_all() { # has_all I: node I's log holds every event of both sides
-    local want
-    want=$(cat "$NETNS_DIR/events.a2" | jq -R . | jq -sc .)
-    log_of "$1" | jqe --argjson w "$want" --arg a1 "${ID[2]}" --arg a2 "${ID[4]}" '
+    log_of "$1" | jqe --argjson w "$WANT_A2" --arg a1 "${ID[2]}" --arg a2 "${ID[4]}" '
         (map(.event_id) as $ids | all($w[]; . as $e | $ids | index($e) != null))
         and any(.[]; .type == "remove" and .author == $a1 and .target == $a2)' >/dev/null
 }
@@ -322,12 +377,14 @@ converged() {
 dropped_everywhere() {
     local i
     for i in "${STAY[@]}"; do
-        ! online "$i" "${ID[4]}" || return 1
+        ! online_in "$i" "${ID[4]}" || return 1
     done
-    [ "$(online_count 4)" = 0 ] && [ "$(rpc 4 network.show | jq -r .mode)" = open ]
+    [ "$(online_n 4)" = 0 ] && jqe '.["4"].show.mode == "open"' "$S" >/dev/null
 }
-four_meshed() { meshed 3 "${STAY[@]}"; }
-# Polled together, so that each time is that of its own first success.
+four_meshed() {
+    local i
+    for i in "${STAY[@]}"; do [ "$(online_n "$i")" = 3 ] || return 1; done
+}
 # same_secret: the four hold one newest secret (the epoch alone would not
 # show it: M2 took a secret for the epoch of A2's removal of M1, A1 and F
 # drew their own for the same epoch; the senior's must win everywhere).
@@ -338,19 +395,23 @@ same_secret() {
 }
 # Every secret A2's store held at some point of the heal goes to A2_SEEN:
 # a node that wiped its secrets on removal would hide one it took before.
+# All polled on one snapshot at a time, so that each time is that of its own
+# first success.
 A2_SEEN=$NETNS_DIR/a2.secrets
 T_CONV="" T_DROP="" T_MESH="" T_SECRET=""
 end=$((SECONDS + 30))
 while [ $SECONDS -lt $end ]; do
+    snap "$S" 1 2 3 4 5 || fail "no snapshot"
+    t=$(since "$t_heal")
+    echo "$t" >>"$NETNS_DIR/polls"
     secrets_of 4 >>"$A2_SEEN"
-    [ -z "$T_CONV" ] && converged && T_CONV=$(since "$t_heal")
-    [ -z "$T_DROP" ] && dropped_everywhere && T_DROP=$(since "$t_heal")
-    [ -z "$T_MESH" ] && four_meshed && T_MESH=$(since "$t_heal")
-    [ -z "$T_SECRET" ] && same_secret && T_SECRET=$(since "$t_heal")
+    [ -z "$T_CONV" ] && converged && T_CONV=$t
+    [ -z "$T_DROP" ] && dropped_everywhere && T_DROP=$t
+    [ -z "$T_MESH" ] && four_meshed && T_MESH=$t
+    [ -z "$T_SECRET" ] && same_secret && T_SECRET=$t
     [ -n "$T_CONV" ] && [ -n "$T_DROP" ] && [ -n "$T_MESH" ] && [ -n "$T_SECRET" ] && break
     sleep 0.2
 done
-secrets_of 4 >>"$A2_SEEN"
 if [ -z "$T_CONV" ]; then
     for i in "${STAY[@]}"; do has_all "$i" || echo "host $i lacks events of the other side"; done
     same_state "${STAY[@]}"
@@ -358,14 +419,15 @@ if [ -z "$T_CONV" ]; then
 $(head -n 80 "$NETNS_DIR/diff")"
 fi
 [ -n "$T_DROP" ] || fail "A2 not dropped everywhere 30 s after the heal: $(for i in "${STAY[@]}"; do
-    printf '%s:%s ' "$i" "$(online "$i" "${ID[4]}" && echo online || echo offline)"; done) A2 sees
-    $(online_count 4) online, mode $(rpc 4 network.show | jq -c '{mode, role}')"
-[ -n "$T_MESH" ] || fail "F, A1, M1, M2 do not mesh again 30 s after the heal: $(online_counts \
-    "${STAY[@]}")"
+    printf '%s:%s ' "$i" "$(online_in "$i" "${ID[4]}" && echo online || echo offline)"; done)" \
+    "A2 sees $(online_ids 4) online, $(jq -c '.["4"].show | {mode, role}' "$S")"
+[ -n "$T_MESH" ] || fail "F, A1, M1, M2 do not mesh again 30 s after the heal:" \
+    "$(for i in "${STAY[@]}"; do printf '%s:%s ' "$i" "$(online_ids "$i")"; done)"
 [ -n "$T_SECRET" ] || fail "F, A1, M1, M2 hold different newest secrets 30 s after the heal:" \
     "$(for i in "${STAY[@]}"; do printf '%s:%s ' "$i" "$(secret_digest "$i")"; done)"
 # A2 never held the newest secret, drawn for its removal (SPEC §20.3). A
 # failure here is kept for the end, so that the checks below still run.
+# The last snapshot: everything above held in it.
 NEWEST=$(secret_digest 1)
 ! grep -q "^$NEWEST " "$A2_SEEN" || defect "A2, removed, held the members' newest secret," \
     " $NEWEST, the one drawn for its removal; it was signed by" \
@@ -456,14 +518,22 @@ for i in "${STAY[@]}"; do
     esac
 done
 meshed 3 "${STAY[@]}" || fail "the members lost each other: $(online_counts "${STAY[@]}")"
-same_state "${STAY[@]}" || fail "the rosters drifted apart: $(head -n 60 "$NETNS_DIR/diff")"
+agree "${STAY[@]}" || fail "the rosters drifted apart: $(head -n 60 "$NETNS_DIR/diff")"
 
 fig "heal -> the same roster and log on F, A1, M1, M2: $T_CONV s ($(jq .events "$R") events," \
     " $(wc -l <"$NETNS_DIR/events.a2") of A2's void, \"author removed concurrently\"; epoch" \
     " $(jq .epoch "$R"), the same newest secret on all four after $T_SECRET s)"
 fig "heal -> A2 dropped everywhere and told (mode open): $T_DROP s; refused at ZAP by all 4" \
     " when restarted with seeds (before that, by:${natural:- none}); nothing it sent stored"
-fig "heal -> F, A1, M1, M2 meshed again: $T_MESH s; frames the cut dropped: $FRAMES_CUT"
+fig "heal -> F, A1, M1, M2 meshed again: $T_MESH s; frames the cut dropped: $FRAMES_CUT;" \
+    " times from snapshots $(awk 'NR > 1 { d += $1 - p; n++ } { p = $1 } END {
+        printf "%.2f s apart on average (%d), the first at %.2f s", n ? d / n : 0, NR, f }
+        NR == 1 { f = $1 }' "$NETNS_DIR/polls")"
 for f in "${FIG[@]}"; do echo "$f"; done
-[ ${#DEFECTS[@]} = 0 ] || fail "$(printf '%s\n' "${DEFECTS[@]}")"
+if [ ${#DEFECTS[@]} != 0 ]; then
+    # Also last of all, where tests/run.sh's tail of the output shows it.
+    printf '%s\n' "${DEFECTS[@]}" >"$NETNS_DIR/defects"
+    FAIL_LOGS+=("$NETNS_DIR/defects")
+    fail "$(printf '%s\n' "${DEFECTS[@]}")"
+fi
 echo "ok"
