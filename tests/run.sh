@@ -74,6 +74,9 @@ if [ "$(id -u)" = 0 ]; then
     run "netns/t_faults" 300 env BUILD=build bash tests/netns/t_faults.sh
     run "netns/t_network" 300 env BUILD=build bash tests/netns/t_network.sh
     run "netns-san/t_network" 300 env BUILD=build-san bash tests/netns/t_network.sh
+    run "netns/t_network_partition" 300 env BUILD=build bash tests/netns/t_network_partition.sh
+    run "netns-san/t_network_partition" 300 env BUILD=build-san \
+        bash tests/netns/t_network_partition.sh
 else
     echo "skip netns tests: they need root"
 fi
