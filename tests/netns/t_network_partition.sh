@@ -37,14 +37,11 @@
 # with one snapshot of all five nodes at a time (about 0.8 s apart, printed):
 # its times are as fine as that.
 #
-# Known failure (node/, December 2026): A2 gets the new secret. Its own
-# removal of M1, void after the merge, brought Q's epoch count to 1 as A1's
-# removal of A2 did on P; after the heal M2 takes F's secret for epoch 1 at
-# once (it has reached that epoch, and F outranks A2) before it folds A1's
-# REMOVE, and passes it on to every member it has online, A2 included; the
-# guard that holds a secret aside "until the fold applies the removals that
-# reach that epoch" compares epoch numbers only. Without A2's removal of M1
-# the whole test passes.
+# What this caught: A2's own removal of M1, void after the merge, brought
+# Q's epoch count to 1 as A1's removal of A2 did on P; M2 took F's secret for
+# epoch 1 before it folded A1's REMOVE and passed it on, A2 included. A
+# secret is now signed over a binding of the removals it answers (SPEC
+# §19.2), and M2 holds it aside until its fold binds it.
 #
 # How the partition is made: the hosts' veth ports all sit on one bridge in
 # a namespace of ours; a bridge-family nftables table there drops every
