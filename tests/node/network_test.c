@@ -304,6 +304,28 @@ s_joined(s_node_t *p, size_t n_members)
     return ok;
 }
 
+//  Waits 15 s for p to be a member among n; else shows what p and the
+//  member it joins through say, and fails.
+static void
+s_wait_joined(s_node_t *p, size_t n_members, s_node_t *via)
+{
+    uint64_t end = tk_ms() + 15000;
+    while (!s_joined(p, n_members) && tk_ms() < end) {
+        tk_sleep(50);
+    }
+    if (!s_joined(p, n_members)) {
+        s_node_t *both[2] = { p, via };
+        for (size_t i = 0; i < 2; i++) {
+            json_t *show = s_show(both[i]);
+            char *text = json_dumps(show, JSON_COMPACT);
+            fprintf(stderr, "network.show on %s: %s\n", both[i]->name, text ? text : "?");
+            free(text);
+            json_decref(show);
+        }
+    }
+    CHECK(s_joined(p, n_members));
+}
+
 static bool
 s_delivered(s_node_t *from, s_node_t *to, const char *text)
 {
@@ -497,7 +519,7 @@ s_step_join(void)
     s_down(&F);
     s_up(&B, NULL, NULL, NULL);
     s_join(&B, code, "bob");
-    TK_WAIT(15000, s_joined(&B, 3));
+    s_wait_joined(&B, 3, &A);
     CHECK(s_lists(&B, F.id, "admin", 3) && s_lists(&B, A.id, "member", 3));
     TK_WAIT(10000, s_lists(&A, B.id, "member", 3));
     free(code);
