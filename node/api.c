@@ -490,7 +490,7 @@ m_contacts_add(call_t *c)
         link_set_kept(link, true); // a contact's link is never evicted (link.h)
     }
     if (changed) {
-        log_write(&self->core->log, LOG_WARN, "contact %s: key replaced by the user", name);
+        log_write(&self->core->log, LOG_LEVEL_WARN, "contact %s: key replaced by the user", name);
         core_notify(self->core, "warning",
                     json_pack("{s:s, s:s}", "kind", "key_changed", "contact", name));
     }

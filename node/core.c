@@ -34,7 +34,7 @@ core_init(core_t *self, const node_config_t *cfg)
     self->cfg.pass_len = 0;
     self->clock = cfg->clock;
     self->clock_arg = cfg->clock_arg;
-    log_init(&self->log, cfg->verbose ? LOG_DEBUG : LOG_INFO, "");
+    log_init(&self->log, cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "");
     self->notes = json_array();
     return self->notes ? PARLEY_OK : PARLEY_ERR_NOMEM;
 }
@@ -84,8 +84,8 @@ void
 core_txn_fail(core_t *self, int rc, const char *what)
 {
     if (!self->txn_failed) {
-        log_write(&self->log, LOG_WARN, "%s: %s; this iteration is rolled back and retried", what,
-                  parley_strerror(rc));
+        log_write(&self->log, LOG_LEVEL_WARN, "%s: %s; this iteration is rolled back and retried",
+                  what, parley_strerror(rc));
         self->txn_rc = rc;
     }
     self->counters[C_STORE_ERROR]++;

@@ -597,7 +597,8 @@ s_send_receipt(delivery_t *self, const uint8_t peer[32], int status, const uint8
     uint8_t env_id[32];
     uint64_t seq, ts;
     if (store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK) {
-        log_write(&core->log, LOG_DEBUG, "no prekey for a receipt yet; the sender sees 'stored'");
+        log_write(&core->log, LOG_LEVEL_DEBUG,
+                  "no prekey for a receipt yet; the sender sees 'stored'");
         return;
     }
     if (expires_ms != 0 && expires_ms <= core_now(core)) {
@@ -745,7 +746,8 @@ s_on_receipt(delivery_t *self, link_t *link, const uint8_t peer[32], const conte
         core->counters[C_FORGED_RECEIPT] += forged;
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(peer, sid);
-        log_write(&core->log, LOG_WARN, "%zu forged receipt id(s) from %s: ignored", forged, sid);
+        log_write(&core->log, LOG_LEVEL_WARN, "%zu forged receipt id(s) from %s: ignored", forged,
+                  sid);
         s_strike_author(self, link, peer, "it sends receipts for others' messages", 1);
     }
 }
@@ -906,7 +908,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         if (keep) {
             char sid[PARLEY_SHORT_ID_STRLEN + 1];
             identity_short_id(peer, sid);
-            log_write(&core->log, LOG_WARN, "cannot open a DM from %s: %s", sid,
+            log_write(&core->log, LOG_LEVEL_WARN, "cannot open a DM from %s: %s", sid,
                       parley_strerror(rc));
         }
     } else if (c.type == CONTENT_RECEIPT) {
@@ -1042,7 +1044,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         if ((n & (n - 1)) == 0) {
             char sid[PARLEY_SHORT_ID_STRLEN + 1];
             identity_short_id(env.author, sid);
-            log_write(&core->log, LOG_WARN,
+            log_write(&core->log, LOG_LEVEL_WARN,
                       "equivocation by %s at seq %" PRIu64 ": kept as evidence, rejected"
                       " (%" PRIu64 " so far)",
                       sid, env.seq, n);

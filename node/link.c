@@ -199,7 +199,7 @@ s_make_room(links_t *self)
     self->core->counters[C_PEER_EVICTED]++;
     char sid[PARLEY_SHORT_ID_STRLEN + 1];
     identity_short_id(victim->pk, sid);
-    log_write(&self->core->log, LOG_DEBUG, "evicting %s (%s): the peer table is full", sid,
+    log_write(&self->core->log, LOG_LEVEL_DEBUG, "evicting %s (%s): the peer table is full", sid,
               victim->verified ? "verified, offline" : "unverified");
     links_remove(self, victim, "evicted: the peer table is full");
     return true;

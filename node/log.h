@@ -2,10 +2,12 @@
  *  callback, the discovery actor).
  *
  *  One line per event on stderr: "STAMP parleyd[SHORTID] text". Levels are
- *  named; a node logs at LOG_INFO and below unless started verbose
- *  (LOG_DEBUG). Never a secret key; message bodies never above debug.
+ *  named; a node logs at LOG_LEVEL_INFO and below unless started verbose
+ *  (LOG_LEVEL_DEBUG). Never a secret key; message bodies never above debug.
  *  Read-only after log_init, so threads (the discovery actor) may share it:
- *  stdio locks each line.
+ *  stdio locks each line. The levels are not called LOG_INFO and LOG_DEBUG:
+ *  <syslog.h> (which <czmq.h> includes) defines those as macros, 6 and 7,
+ *  and every line of a file that includes both was silently dropped.
  */
 #ifndef PARLEY_NODE_LOG_H
 #define PARLEY_NODE_LOG_H
@@ -13,10 +15,10 @@
 #include <stdbool.h>
 
 typedef enum {
-    LOG_ERROR = 0, /* the node cannot do something it should: the user must act */
-    LOG_WARN = 1,  /* something is wrong and handled (a peer banned, a retry) */
-    LOG_INFO = 2,  /* what a user wants to see: peers, discovery, new identity */
-    LOG_DEBUG = 3  /* what a developer wants to see */
+    LOG_LEVEL_ERROR = 0, /* the node cannot do something it should: the user must act */
+    LOG_LEVEL_WARN = 1,  /* something is wrong and handled (a peer banned, a retry) */
+    LOG_LEVEL_INFO = 2,  /* what a user wants to see: peers, discovery, new identity */
+    LOG_LEVEL_DEBUG = 3  /* what a developer wants to see */
 } log_level_t;
 
 typedef struct {

@@ -484,7 +484,7 @@ s_rotate_if_due(network_t *self)
         netkey_sign(binding, epoch, k.secret, identity_ed_sk(self->core->id), k.sig) == PARLEY_OK
         && s_key_adopt(self, &k);
     if (changed) {
-        log_write(&self->core->log, LOG_INFO, "new network secret for epoch %" PRIu32, epoch);
+        log_write(&self->core->log, LOG_LEVEL_INFO, "new network secret for epoch %" PRIu32, epoch);
     }
     sodium_memzero(&k, sizeof k);
     return changed;
@@ -655,7 +655,8 @@ s_after_fold(network_t *self)
         if (rc != PARLEY_OK) {
             core_txn_fail(self->core, rc, "cannot record leaving the network");
         }
-        log_write(&self->core->log, LOG_WARN, "this node is no longer a member of the network");
+        log_write(&self->core->log, LOG_LEVEL_WARN,
+                  "this node is no longer a member of the network");
         self->active = false;
         self->n_keys = 0;
         self->key_news = false;
@@ -766,7 +767,7 @@ s_fresh_state(network_t *self)
     if (self->stale) {
         int rc = s_load(self);
         if (rc != PARLEY_OK) {
-            log_write(&self->core->log, LOG_ERROR, "cannot read the roster: %s",
+            log_write(&self->core->log, LOG_LEVEL_ERROR, "cannot read the roster: %s",
                       parley_strerror(rc));
         }
     }
@@ -1736,7 +1737,7 @@ s_join_fail(network_t *self, const char *what, const char *detail)
     j->state = S_JOIN_FAILED;
     sodium_memzero(j->ed_sk, sizeof j->ed_sk);
     sodium_memzero(j->code.secret, sizeof j->code.secret);
-    log_write(&self->core->log, LOG_WARN, "join failed: %s", j->error);
+    log_write(&self->core->log, LOG_LEVEL_WARN, "join failed: %s", j->error);
 }
 
 int
@@ -1808,7 +1809,7 @@ network_join(network_t *self, const char *text, const char *name, json_t **out, 
     j->next_ask = 0;
     char nid[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(j->code.network_id, nid);
-    log_write(&self->core->log, LOG_INFO, "joining network %.8s: asking %zu endpoint(s)", nid,
+    log_write(&self->core->log, LOG_LEVEL_INFO, "joining network %.8s: asking %zu endpoint(s)", nid,
               open);
     *out = json_pack("{s:s, s:s, s:o}", "state", "joining", "network_id", nid, "inviter",
                      core_json_id(j->code.inviter_pk));
@@ -1913,12 +1914,12 @@ s_join_done(network_t *self, const frame_t *f)
         //  when it founded or joined: a fresh one says HELLO again.
         link_undial(link);
         if (links_dial(self->links, link, ep->endpoint) != PARLEY_OK) {
-            log_write(&core->log, LOG_WARN, "cannot dial %s", ep->endpoint);
+            log_write(&core->log, LOG_LEVEL_WARN, "cannot dial %s", ep->endpoint);
         }
     }
     char nid[PARLEY_NODE_ID_STRLEN + 1];
     identity_node_id(j->code.network_id, nid);
-    log_write(&core->log, LOG_INFO, "joined network %.8s through %s", nid, ep->endpoint);
+    log_write(&core->log, LOG_LEVEL_INFO, "joined network %.8s through %s", nid, ep->endpoint);
     s_join_end(self);
 }
 
@@ -2112,7 +2113,7 @@ s_on_join_env(network_t *self, const uint8_t invite_pk[32], const uint8_t *rid, 
     bool added = s_applied(self, id, &why);
     char sid[PARLEY_SHORT_ID_STRLEN + 1];
     identity_short_id(env.author, sid);
-    log_write(&core->log, LOG_INFO, "join of %s: %s", sid, added ? "added" : why);
+    log_write(&core->log, LOG_LEVEL_INFO, "join of %s: %s", sid, added ? "added" : why);
     s_reply_done(self, rid, rid_len, added, why ? why : "refused");
 }
 

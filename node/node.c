@@ -156,7 +156,7 @@ s_router_cut(node_t *self)
 {
     core_t *core = &self->core;
     if (zmq_unbind(self->router, core->endpoint) != 0) {
-        log_write(&core->log, LOG_WARN, "cannot drop inbound connections: %s",
+        log_write(&core->log, LOG_LEVEL_WARN, "cannot drop inbound connections: %s",
                   zmq_strerror(zmq_errno()));
         return;
     }
@@ -166,7 +166,7 @@ s_router_cut(node_t *self)
         }
         usleep(5000);
     }
-    log_write(&core->log, LOG_ERROR, "cannot listen on %s again: %s", core->endpoint,
+    log_write(&core->log, LOG_LEVEL_ERROR, "cannot listen on %s again: %s", core->endpoint,
               zmq_strerror(zmq_errno()));
 }
 
@@ -184,11 +184,12 @@ s_disc_keys(node_t *self)
     if (n == 0 && network_quiet(self->network)) {
         if (msg && zmsg_addstr(msg, "HUSH") == 0
             && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
-            log_write(&self->core.log, LOG_DEBUG, "discovery is silent: no network secret yet");
+            log_write(&self->core.log, LOG_LEVEL_DEBUG,
+                      "discovery is silent: no network secret yet");
         }
     } else if (msg && zmsg_addstr(msg, "KEYS") == 0 && zmsg_addmem(msg, keys, n * 32) == 0
                && zmsg_send(&msg, discovery_pipe(self->disc)) == 0) {
-        log_write(&self->core.log, LOG_DEBUG, "discovery has %zu network secret(s)", n);
+        log_write(&self->core.log, LOG_LEVEL_DEBUG, "discovery has %zu network secret(s)", n);
     }
     zmsg_destroy(&msg);
     sodium_memzero(keys, sizeof keys);
@@ -274,7 +275,7 @@ s_evict(node_t *self)
         }
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(link_pk(link), sid);
-        log_write(&core->log, LOG_INFO, "%s is not a member: disconnected", sid);
+        log_write(&core->log, LOG_LEVEL_INFO, "%s is not a member: disconnected", sid);
         links_remove(self->links, link, "not a member of the network");
     }
     if (self->cut_due) {
@@ -329,7 +330,7 @@ s_set_online(node_t *self, link_t *link, bool online, const char *why)
     } else {
         replica_link_down(self->replica, link);
     }
-    log_write(&core->log, LOG_INFO, "peer %s %s%s%s", sid, online ? "online" : "offline",
+    log_write(&core->log, LOG_LEVEL_INFO, "peer %s %s%s%s", sid, online ? "online" : "offline",
               online ? "" : ": ", online ? "" : why);
     core_notify(core, "peer",
                 json_pack("{s:s, s:s, s:s, s:s}", "id", id, "short_id", sid, "state",
@@ -345,7 +346,8 @@ s_ban(void *arg, link_t *link, const char *why)
     core_t *core = &self->core;
     char sid[PARLEY_SHORT_ID_STRLEN + 1];
     identity_short_id(link_pk(link), sid);
-    log_write(&core->log, LOG_WARN, "disconnecting %s for %u s: %s", sid, LINK_BAN_MS / 1000, why);
+    log_write(&core->log, LOG_LEVEL_WARN, "disconnecting %s for %u s: %s", sid, LINK_BAN_MS / 1000,
+              why);
     core->counters[C_BANNED]++;
     size_t len = 0;
     if (frame_encode_bye(1, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
@@ -411,7 +413,7 @@ s_peer_seen(node_t *self, link_t *link, const char *endpoint)
         rc = store_peer_seen(self->store, link_pk(link), endpoint, core_now(core));
     }
     if (rc != PARLEY_OK) {
-        log_write(&core->log, LOG_WARN, "could not record a peer sighting: %s",
+        log_write(&core->log, LOG_LEVEL_WARN, "could not record a peer sighting: %s",
                   parley_strerror(rc));
     }
 }
@@ -492,7 +494,7 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f, const char *peer_addr)
     //  may have lost frames in flight): answer on it with our prekey and push
     //  everything it has not acknowledged. It dialled us: no HELLO back needed.
     delivery_reconnected(self->delivery, link);
-    replica_sync_soon(self->replica, link); // as may replicated pushes
+    replica_link_up(self->replica, link); // as may replicated pushes and a round
     //  Tell the dialler ours, on its own connection (never over our DEALER,
     //  where it would be answered again).
     s_send_hello(self, link, true);
@@ -633,7 +635,7 @@ s_monitor_recv(node_t *self, link_t *link)
         s_set_online(self, link, true, "");
         link_seen(link, core_now(core));
         delivery_reconnected(self->delivery, link);
-        replica_sync_soon(self->replica, link); // pushes in flight may be lost
+        replica_link_up(self->replica, link); // pushes and a round in flight may be lost
         network_link_up(self->network, link);
         break;
     case LINK_EV_DOWN:
@@ -642,7 +644,7 @@ s_monitor_recv(node_t *self, link_t *link)
         }
         break;
     case LINK_EV_FAILED:
-        log_write(&core->log, LOG_DEBUG, "handshake with %s failed", link_endpoint(link));
+        log_write(&core->log, LOG_LEVEL_DEBUG, "handshake with %s failed", link_endpoint(link));
         break;
     default: break;
     }
@@ -685,7 +687,7 @@ s_disc_recv(node_t *self)
     if (kind && streq(kind, "STATUS") && a && b && c) {
         int i = streq(a, "mdns") ? 1 : 0;
         if (!streq(core->disc_state[i], b) || !streq(core->disc_detail[i], c)) {
-            log_write(&core->log, LOG_INFO, "discovery %s %s: %s", a, b, c);
+            log_write(&core->log, LOG_LEVEL_INFO, "discovery %s %s: %s", a, b, c);
         }
         snprintf(core->disc_state[i], sizeof core->disc_state[i], "%s", b);
         snprintf(core->disc_detail[i], sizeof core->disc_detail[i], "%s", c);
@@ -717,7 +719,7 @@ s_disc_recv(node_t *self)
                 link_undial(link);
             }
             if (!link_dealer(link) && links_dial(self->links, link, b) == PARLEY_OK) {
-                log_write(&core->log, LOG_DEBUG, "dialling %.8s at %s (%s)", a, b, c);
+                log_write(&core->log, LOG_LEVEL_DEBUG, "dialling %.8s at %s (%s)", a, b, c);
             }
         }
     }
@@ -792,7 +794,7 @@ s_maintain(node_t *self, uint64_t now)
         if (rc != PARLEY_OK) {
             core_txn_fail(core, rc, "cannot commit wiped keys");
         } else if (store_checkpoint(self->store) != PARLEY_OK) {
-            log_write(&core->log, LOG_DEBUG, "checkpoint deferred (readers active)");
+            log_write(&core->log, LOG_LEVEL_DEBUG, "checkpoint deferred (readers active)");
         }
     }
 }
@@ -876,7 +878,7 @@ s_recover_begin(node_t *self, bool lost)
             rc = store_seq_floor_set(self->store, lost_ms);
         }
         if (rc == PARLEY_OK) {
-            log_write(&core->log, LOG_WARN,
+            log_write(&core->log, LOG_LEVEL_WARN,
                       "the message database was lost (parley.db is new, identity.key is not): "
                       "recovering our sequence numbers and history from peers before sending; "
                       "new numbers start at %" PRIu64,
@@ -895,7 +897,7 @@ s_recover_begin(node_t *self, bool lost)
             }
         }
         if (rc == PARLEY_OK && lost_ms != 0 && done_ms == 0) {
-            log_write(&core->log, LOG_WARN,
+            log_write(&core->log, LOG_LEVEL_WARN,
                       "still recovering the lost message database: %" PRIu64
                       " envelopes of ours recovered so far",
                       recovered);
@@ -937,12 +939,12 @@ s_recover_step(node_t *self, uint64_t now)
     }
     core->recovering = false;
     if (alone) {
-        log_write(&core->log, LOG_WARN,
+        log_write(&core->log, LOG_LEVEL_WARN,
                   "recovery of the lost database ends without a peer: nothing came back; "
                   "sending resumes with sequence numbers above %" PRIu64,
                   core->lost_ms);
     } else {
-        log_write(&core->log, LOG_WARN,
+        log_write(&core->log, LOG_LEVEL_WARN,
                   "recovery of the lost database done: %" PRIu64
                   " envelopes of ours came back from peers; sending resumes with sequence "
                   "numbers above %" PRIu64 " (messages sealed to prekeys lost with the "
@@ -968,12 +970,12 @@ s_commit(node_t *self)
             core->txn_rc = rc; // core_discard tells the callers
         }
         if (rc != PARLEY_OK) {
-            log_write(&core->log, LOG_WARN, "%s; rolling back: nothing of it is promised",
+            log_write(&core->log, LOG_LEVEL_WARN, "%s; rolling back: nothing of it is promised",
                       core->txn_failed ? "a step failed" : "commit failed");
             //  A failed COMMIT may have rolled back already (SQLite does
             //  after an I/O error or a full disk).
             if (store_in_txn(self->store) && store_rollback(self->store) != PARLEY_OK) {
-                log_write(&core->log, LOG_ERROR, "rollback failed too");
+                log_write(&core->log, LOG_LEVEL_ERROR, "rollback failed too");
             }
             core->counters[C_ROLLED_BACK]++;
         }
@@ -983,7 +985,7 @@ s_commit(node_t *self)
     }
     if (rc != PARLEY_OK && core->txn_rc == PARLEY_ERR_CORRUPT && !core->damage_told) {
         //  Once: every later iteration that touches the damage fails the same way.
-        log_write(&core->log, LOG_ERROR, "%s", CORE_DAMAGED_HINT);
+        log_write(&core->log, LOG_LEVEL_ERROR, "%s", CORE_DAMAGED_HINT);
         core->damage_told = true;
     }
     if (rc != PARLEY_OK) {
@@ -998,11 +1000,12 @@ s_commit(node_t *self)
         if (core->checkpoint) {
             int crc = store_checkpoint(self->store);
             if (crc == PARLEY_ERR_BUSY) {
-                log_write(&core->log, LOG_DEBUG, "checkpoint deferred (readers active)");
+                log_write(&core->log, LOG_LEVEL_DEBUG, "checkpoint deferred (readers active)");
             } else {
                 core->checkpoint = false;
                 if (crc != PARLEY_OK) {
-                    log_write(&core->log, LOG_WARN, "checkpoint failed: %s", parley_strerror(crc));
+                    log_write(&core->log, LOG_LEVEL_WARN, "checkpoint failed: %s",
+                              parley_strerror(crc));
                 }
             }
         }
@@ -1011,7 +1014,7 @@ s_commit(node_t *self)
         size_t refilled = 0;
         int src = store_seq_refill(self->store, &refilled);
         if (src != PARLEY_OK) {
-            log_write(&core->log, LOG_WARN, "cannot reserve sequence numbers ahead: %s",
+            log_write(&core->log, LOG_LEVEL_WARN, "cannot reserve sequence numbers ahead: %s",
                       parley_strerror(src));
         }
         delivery_after_commit(self->delivery);
@@ -1256,7 +1259,8 @@ s_load_peers(node_t *self)
     store_peer_t *peers = NULL;
     size_t n = 0;
     if (store_peer_recent(self->store, S_STORED_MAX, &peers, &n) != PARLEY_OK) {
-        log_write(&self->core.log, LOG_WARN, "cannot read the known peers; discovery finds them");
+        log_write(&self->core.log, LOG_LEVEL_WARN,
+                  "cannot read the known peers; discovery finds them");
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -1272,7 +1276,7 @@ s_load_peers(node_t *self)
         //  one (a peer listening on all interfaces told us so) is not.
         const char *ep = peers[i].endpoint;
         if (endpoint_valid(ep, strlen(ep)) && links_dial(self->links, link, ep) != PARLEY_OK) {
-            log_write(&self->core.log, LOG_DEBUG, "cannot redial a stored endpoint %s", ep);
+            log_write(&self->core.log, LOG_LEVEL_DEBUG, "cannot redial a stored endpoint %s", ep);
         }
     }
     free(peers);
@@ -1282,7 +1286,7 @@ static void
 s_disc_log(void *arg, const char *line)
 {
     node_t *self = arg;
-    log_write(&self->core.log, LOG_INFO, "%s", line);
+    log_write(&self->core.log, LOG_LEVEL_INFO, "%s", line);
 }
 
 static int
@@ -1344,7 +1348,7 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
     }
     core_t *core = &self->core;
     if (cfg->quiet) {
-        core->log.level = LOG_WARN;
+        core->log.level = LOG_LEVEL_WARN;
     }
     long pid = 0;
     rc = home_ensure(core->home);

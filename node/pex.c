@@ -163,7 +163,7 @@ pex_renew(pex_t *self, uint64_t now)
     if (r.n == 0
         || addr_encode(&r, identity_ed_sk(core->id), self->addr, sizeof self->addr, &self->addr_len)
                != PARLEY_OK) {
-        log_write(&core->log, LOG_WARN,
+        log_write(&core->log, LOG_LEVEL_WARN,
                   "cannot make our address record: peers learn us only by discovery");
         self->addr_len = 0;
     }
@@ -247,7 +247,7 @@ s_take(pex_t *self, link_t *l, const addr_record_t *r, const uint8_t *rec, size_
         && links_dial(self->links, l, r->endpoints[0]) == PARLEY_OK) {
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(link_pk(l), sid);
-        log_write(&self->core->log, LOG_DEBUG, "dialling %s at %s (peer exchange)", sid,
+        log_write(&self->core->log, LOG_LEVEL_DEBUG, "dialling %s at %s (peer exchange)", sid,
                   r->endpoints[0]);
     }
     return S_TAKEN;

@@ -279,7 +279,7 @@ s_scope_set(replica_t *self, s_scope_t *s)
     }
     int rc = store_scope_load(self->core->store, s->scope, set);
     if (rc != PARLEY_OK) {
-        log_write(&self->core->log, LOG_WARN, "cannot load a scope for sync: %s",
+        log_write(&self->core->log, LOG_LEVEL_WARN, "cannot load a scope for sync: %s",
                   parley_strerror(rc));
         sync_set_destroy(&set);
         return NULL;
@@ -1047,7 +1047,7 @@ s_pump_range(replica_t *self, link_t *link, s_peer_t *pr)
     int rc = store_envelope_range(self->core->store, o->scope, o->after_ts, o->after_id, o->to_ts,
                                   o->to_id, PARLEY_BATCH_MAX, s_pump_row, &p, &n);
     if (rc != PARLEY_OK) {
-        log_write(&self->core->log, LOG_WARN, "cannot read a range to stream: %s",
+        log_write(&self->core->log, LOG_LEVEL_WARN, "cannot read a range to stream: %s",
                   parley_strerror(rc));
         s_owed_pop(pr); // the next round asks again
         return true;

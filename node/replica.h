@@ -61,6 +61,8 @@ void replica_mine(replica_t *self, const uint8_t scope[32]);
 
 void replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f);
 void replica_on_want(replica_t *self, link_t *link, const frame_t *f);
+/*  The link came up, or has a new connection: an exchange in flight may
+ *  have been lost with the old one, so a round opens now from scratch. */
 void replica_link_up(replica_t *self, link_t *link);
 void replica_link_down(replica_t *self, link_t *link);
 /*  A round with link is due now (unless one runs): a scope changed hands. */

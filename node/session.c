@@ -102,7 +102,7 @@ session_rotate(session_t *self, uint64_t now, bool *rotated)
     self->prekey = fresh;
     self->has_prekey = true;
     *rotated = true;
-    log_write(&core->log, LOG_DEBUG, "new signed prekey %" PRIu32, fresh.pub.spk_id);
+    log_write(&core->log, LOG_LEVEL_DEBUG, "new signed prekey %" PRIu32, fresh.pub.spk_id);
     return PARLEY_OK;
 }
 
