@@ -122,7 +122,7 @@ struct _node_t {
     bool evict_due;         /* after commit: non-members are told why (s_evict) */
     bool evict_wait;        /* then, at evict_at, their links go */
     uint64_t evict_at;      /* ms */
-    bool cut_due;           /* with them: inbound connections are dropped */
+    bool drop_all;          /* after commit: we are out of the network, every link goes */
 };
 
 /* ---- links: transitions every class hears of ---- */
@@ -144,30 +144,6 @@ s_link_allowed(void *arg, const uint8_t pk[32])
 {
     node_t *self = arg;
     return network_allows(self->network, pk);
-}
-
-//  Drops every connection peers opened to our ROUTER: libzmq cannot close
-//  one peer's connection, but unbinding closes those the listener accepted
-//  (libzmq issue 3317). Members reconnect by themselves (their DEALERs
-//  retry) and pass ZAP again; a removed key does not. The listener's port
-//  is freed by libzmq's I/O thread, so the bind is retried briefly.
-static void
-s_router_cut(node_t *self)
-{
-    core_t *core = &self->core;
-    if (zmq_unbind(self->router, core->endpoint) != 0) {
-        log_write(&core->log, LOG_LEVEL_WARN, "cannot drop inbound connections: %s",
-                  zmq_strerror(zmq_errno()));
-        return;
-    }
-    for (int i = 0; i < 200; i++) {
-        if (zmq_bind(self->router, core->endpoint) == 0) {
-            return;
-        }
-        usleep(5000);
-    }
-    log_write(&core->log, LOG_LEVEL_ERROR, "cannot listen on %s again: %s", core->endpoint,
-              zmq_strerror(zmq_errno()));
 }
 
 //  The network secrets changed: discovery announces and recognises with
@@ -196,7 +172,7 @@ s_disc_keys(node_t *self)
 }
 
 //  The roster changed: keys that stopped being members lose their links
-//  (their frames are refused at once, ZAP refuses them, and s_evict cuts
+//  (their frames are refused at once, ZAP refuses them, and s_evict drops
 //  them after the commit), and only designated relays stay relays.
 static void
 s_network_changed(void *arg, const network_change_t *ch)
@@ -204,15 +180,15 @@ s_network_changed(void *arg, const network_change_t *ch)
     node_t *self = arg;
     if (ch->self_gone) {
         replica_set_network(self->replica, NULL);
+        self->drop_all = true; // its members are strangers to us now
     }
     if (ch->keys_changed) {
         s_disc_keys(self);
     }
     //  Every link of a key that is not a member goes (removed members, and
-    //  the open-mode peers of a node that has just founded or joined one),
-    //  and with the inbound connections they may still hold: once this is
-    //  committed and pushed to the members (s_evict). Their frames are
-    //  refused from now on.
+    //  the open-mode peers of a node that has just founded or joined one)
+    //  once this is committed and pushed to the members (s_evict). Their
+    //  frames are refused from now on.
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
         if (!network_allows(self->network, link_pk(link))) {
@@ -221,8 +197,6 @@ s_network_changed(void *arg, const network_change_t *ch)
             link_set_relay_ok(link, network_relay_ok(self->network, link_pk(link)));
         }
     }
-    self->cut_due = self->cut_due || self->evict_due || ch->n_gone > 0;
-    self->evict_due = self->evict_due || self->cut_due; // s_evict cuts after the grace
     //  Members that are new to us get a round now: they lack the roster's
     //  past. Those we could not link to yet are dialled now.
     for (size_t i = 0; i < ch->n_added; i++) {
@@ -239,10 +213,15 @@ s_network_changed(void *arg, const network_change_t *ch)
 //  After the commit that removed them, and after the members had the
 //  removal pushed: each non-member still linked is told why (the roster's
 //  newest events) and goodbye; S_EVICT_GRACE_MS later (our sockets do not
-//  linger: closed at once, they would drop those words) its link goes and
-//  the inbound connections are dropped (members reconnect, and a round on
-//  the new connection repairs any frame the cut lost). Meanwhile nothing
-//  is read from or sent to them.
+//  linger: closed at once, they would drop those words) its link goes,
+//  and with it our DEALER to it. Meanwhile nothing is read from or sent to
+//  it. What it opened to our ROUTER stays open but unread: libzmq cannot
+//  close one peer's inbound connection, and unbinding the ROUTER to close
+//  them all (then binding again) was tried and dropped: with members
+//  reconnecting at the same moment it left some of their connections
+//  attached to nothing, cutting the node off without either side seeing a
+//  disconnect. A removed node that learns why drops every link (drop_all),
+//  and its dials are refused at ZAP.
 static void
 s_evict(node_t *self)
 {
@@ -261,9 +240,16 @@ s_evict(node_t *self)
                 (void)links_send_last(self->links, link, self->buf, len); // best effort
             }
         }
-        self->evict_wait = true;
-        self->evict_at = now + S_EVICT_GRACE_MS;
+        //  The grace starts once: later folds must not keep postponing it.
+        if (!self->evict_wait) {
+            self->evict_wait = true;
+            self->evict_at = now + S_EVICT_GRACE_MS;
+        }
     }
+    for (size_t i = links_count(self->links); self->drop_all && i-- > 0;) {
+        links_remove(self->links, links_at(self->links, i), "this node left the network");
+    }
+    self->drop_all = false;
     if (!self->evict_wait || now < self->evict_at) {
         return;
     }
@@ -277,10 +263,6 @@ s_evict(node_t *self)
         identity_short_id(link_pk(link), sid);
         log_write(&core->log, LOG_LEVEL_INFO, "%s is not a member: disconnected", sid);
         links_remove(self->links, link, "not a member of the network");
-    }
-    if (self->cut_due) {
-        self->cut_due = false;
-        s_router_cut(self);
     }
 }
 

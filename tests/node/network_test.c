@@ -846,7 +846,10 @@ s_step_removal(void)
     CHECK(e && json_is_true(json_object_get(e, "applied")));
     CHECK(s_streq(e, "target_name", "carol")); // the name it joined with, kept
     json_decref(e);
-    //  Its DEALERs come back, and are refused at ZAP.
+    //  C, told why, dropped its links; restarted, it dials its saved
+    //  peers, and is refused at ZAP.
+    s_down(&C);
+    s_up(&C, NULL, NULL, NULL);
     TK_WAIT(15000,
             tk_rejected(F.n, "zap_denied") > zap_f && tk_rejected(A.n, "zap_denied") > zap_a);
     //  A new secret on the members, not on C.
