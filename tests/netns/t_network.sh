@@ -44,39 +44,8 @@ cd "$(dirname "$0")/../.." || exit 2
 FAIL_TAIL=12
 CAPTURE=tests/netns/capture.py
 
-# rpc I METHOD [PARAMS]: one JSON-RPC call on node I's API; prints the
-# result, or the error on stderr and returns 1. (No CLI for the network
-# methods on main yet: the API directly.)
-rpc() {
-    python3 - "$(home "$1")/api.sock" "$2" "${3:-"{}"}" <<'EOF'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX)
-s.settimeout(20)
-s.connect(sys.argv[1])
-req = {"jsonrpc": "2.0", "id": 1, "method": sys.argv[2], "params": json.loads(sys.argv[3])}
-s.sendall((json.dumps(req) + "\n").encode())
-buf = b""
-while not buf.endswith(b"\n"):
-    chunk = s.recv(65536)
-    if not chunk:
-        break
-    buf += chunk
-r = json.loads(buf)
-if "error" in r:
-    sys.stderr.write("rpc %s: %s\n" % (sys.argv[2], json.dumps(r["error"])))
-    sys.exit(1)
-print(json.dumps(r["result"]))
-EOF
-}
+. tests/netns/netlib.sh
 
-# Node I's database, read while it runs (WAL: a reader does not disturb it).
-db_count() { # db_count I SQL: the one number SQL selects
-    python3 - "$(home "$1")/parley.db" "$2" <<'EOF'
-import sqlite3, sys
-c = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True, timeout=5)
-print(c.execute(sys.argv[2]).fetchone()[0])
-EOF
-}
 clear_peers() { # clear_peers I: deletes the peers stopped node I saved
     python3 - "$(home "$1")/parley.db" <<'EOF' || fail "cannot clear host $1's saved peers"
 import sqlite3, sys
@@ -84,16 +53,6 @@ c = sqlite3.connect(sys.argv[1])
 c.execute("DELETE FROM peers")
 c.commit()
 EOF
-}
-raw_hex() { # raw_hex ID: the 32-byte key of a base32 id, in hex
-    python3 -c 'import base64, sys; print(base64.b32decode(sys.argv[1].upper() + "====")[:32].hex())' "$1"
-}
-has_secret() { [ "$(db_count "$1" 'SELECT count(*) FROM network_keys')" -ge 1 ]; }
-is_member() { # is_member I
-    rpc "$1" network.show | jqe '.mode == "network" and (.role == "member" or .role == "admin")'
-}
-counter() { # counter I NAME: status.rejected.NAME (0 when absent)
-    p "$1" status --json | jq -r --arg c "$2" '.rejected[$c] // 0'
 }
 refusals() { echo $(($(counter "$1" zap_denied) + $(counter "$1" not_member))); }
 # connected_to I J...: I sees each J online.
