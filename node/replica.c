@@ -24,9 +24,11 @@
  *  single digest over every (scope, fp): equal digests end the round in one
  *  round trip; else the answer is a full OPEN.
  *  A relay's reply to a member's OPEN adds, once per connection and then for
- *  scopes changed since, a block per other scope with its authors as hints:
- *  the member recognises its own DM scopes by them (it computes the scope
- *  with each hinted author) even when it never met that author.
+ *  scopes changed since, a block per other scope that one author alone has
+ *  written in, with that author as a hint: the member recognises its own DM
+ *  scopes by them (it computes the scope with the hinted author) even when
+ *  it never met that author. A scope both parties wrote in is never hinted:
+ *  both hold it, and its two authors would name a pair to every member.
  *
  *  Whatever a round finds missing on the other side becomes a queued range
  *  (or a WANT from the other side); replica_pump() streams them in ENVELOPES
@@ -570,7 +572,11 @@ s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s, b
     if (link_relay(link) || s_link_wants(self, link, s)) {
         return true;
     }
-    if (s->n_authors > 0 && (pr->hinted_ms == 0 || s->changed_ms > pr->hinted_ms)) {
+    //  Only a scope one author has written in is hinted, with that author:
+    //  it is how a member finds a DM from someone it never met. Once both
+    //  parties have written, both hold it; hinting it then would tell every
+    //  member which two keys talk to each other.
+    if (s->n_authors == 1 && (pr->hinted_ms == 0 || s->changed_ms > pr->hinted_ms)) {
         *hint = true;
         return true;
     }

@@ -10,6 +10,7 @@
  */
 #include "testkit.h"
 
+#include "../../proto/sync_msg.h"
 #include <string.h>
 
 void
@@ -62,6 +63,32 @@ replica_test(bool verbose)
     CHECK(json_is_true(json_object_get(json_object_get(st, "sync"), "relay")));
     json_decref(st);
     tk_node_stop(&a);
+
+    //  A third peer opens a round with r: r hints it scopes one author wrote
+    //  in (a DM it could be the other party of), never one both parties
+    //  wrote in, whose two authors would tell it that a and b talk.
+    tk_raw_t *x = tk_raw_connect(r);
+    sync_writer_t w;
+    sync_writer_init(&w, x->out, PARLEY_FRAME_MAX, SYNC_F_OPEN, NULL);
+    size_t len = sync_writer_finish(&w);
+    CHECK(len > 0);
+    tk_raw_send(x, x->out, len);
+    frame_t f;
+    CHECK(tk_raw_recv(x, FRAME_RECONCILE, &f, 5000));
+    sync_msg_reader_t rd;
+    sync_msg_open(&rd, f.sync, f.sync_len);
+    sync_block_t blk;
+    size_t blocks = 0;
+    while (sync_msg_next(&rd, &blk)) {
+        blocks++;
+        CHECK(blk.n_hints <= 1);
+    }
+    if (verbose) {
+        printf("  replica: a third peer's OPEN answered with %zu block(s), none naming two"
+               " authors\n",
+               blocks);
+    }
+    tk_raw_destroy(&x);
 
     //  The relay carried it and cannot read it.
     tk_node_stop(&r);
