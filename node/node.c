@@ -180,7 +180,8 @@ s_network_changed(void *arg, const network_change_t *ch)
     node_t *self = arg;
     if (ch->self_gone) {
         replica_set_network(self->replica, NULL);
-        self->drop_all = true; // its members are strangers to us now
+        self->drop_all = true;  // its members are strangers to us now
+        self->evict_due = true; // after the grace: what we pushed goes out first
     }
     if (ch->keys_changed) {
         s_disc_keys(self);
@@ -246,14 +247,14 @@ s_evict(node_t *self)
             self->evict_at = now + S_EVICT_GRACE_MS;
         }
     }
-    for (size_t i = links_count(self->links); self->drop_all && i-- > 0;) {
-        links_remove(self->links, links_at(self->links, i), "this node left the network");
-    }
-    self->drop_all = false;
     if (!self->evict_wait || now < self->evict_at) {
         return;
     }
     self->evict_wait = false;
+    for (size_t i = links_count(self->links); self->drop_all && i-- > 0;) {
+        links_remove(self->links, links_at(self->links, i), "this node left the network");
+    }
+    self->drop_all = false;
     for (size_t i = links_count(self->links); i-- > 0;) {
         link_t *link = links_at(self->links, i);
         if (network_allows(self->network, link_pk(link))) {
