@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <zmq.h>
 
 #define S_BAD_WINDOW_MS 60000u
@@ -17,40 +16,37 @@
 static void s_close(link_t *self);
 
 struct link {
-    uint8_t pk[32];                     /* peer's Ed25519 key (node id) */
-    uint8_t x_pk[32];                   /* its X25519 / CURVE key */
-    char endpoint[256];                 /* where we dial it, "" if we don't */
-    void *dealer;                       /* our DEALER to it, or NULL */
-    void *monitor;                      /* PAIR receiving the DEALER's socket events */
-    bool dealer_up;                     /* DEALER handshake succeeded and not disconnected */
-    uint8_t route[LINK_ROUTE_MAX];      /* routing id of its connection to our ROUTER */
-    size_t route_len;                   /* 0 when none */
-    int route_fd;                       /* the socket its last ROUTER frame came on, -1 */
-    struct sockaddr_storage route_peer; /* that socket's peer, to check before a cut */
-    socklen_t route_peer_len;
-    bool hello;               /* it sent a HELLO we accepted */
-    bool caps_known;          /* a HELLO (either direction) told us its capabilities */
-    bool relay;               /* its HELLO says it replicates every scope */
-    bool relay_barred;        /* in a network, and not a designated relay */
-    uint64_t connected_since; /* ms; 0 while offline */
-    uint64_t last_seen;       /* ms of the last frame received */
-    uint64_t last_sent;       /* ms of the last frame sent */
-    char source[16];          /* how we learnt of it: seed, local, mdns, stored, inbound, pex */
-    char last_error[96];      /* why it is not connected, for `peers` */
-    uint64_t bad_since;       /* ms: start of the window counting its bad input */
-    unsigned bad;             /* weight of bad input in that window */
-    uint64_t banned_until;    /* ms: frames dropped and connections refused until then */
-    void *slots[LINK_SLOTS];  /* per-class state, owned by each class */
-    bool verified;            /* we have really talked to it (link.h) */
-    bool kept;                /* a contact or a seed: never evicted */
-    char advertised[256];     /* the endpoint its HELLO gave, "" if none */
-    uint64_t made_at;         /* ms: when the table made it */
-    bool dial_wanted;         /* dial endpoint: now, or when there is room */
-    uint64_t dial_at;         /* ms: not before then (back-off) */
-    uint64_t dial_started;    /* ms: this DEALER started connecting; 0: at the next tick */
-    unsigned dial_fails;      /* dials in a row that did not come up */
-    bool dial_failed;         /* the monitor says this attempt failed (refused, bad key) */
-    link_t *next_gone;        /* removed, waiting for links_reap */
+    uint8_t pk[32];                /* peer's Ed25519 key (node id) */
+    uint8_t x_pk[32];              /* its X25519 / CURVE key */
+    char endpoint[256];            /* where we dial it, "" if we don't */
+    void *dealer;                  /* our DEALER to it, or NULL */
+    void *monitor;                 /* PAIR receiving the DEALER's socket events */
+    bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
+    uint8_t route[LINK_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
+    size_t route_len;              /* 0 when none */
+    bool hello;                    /* it sent a HELLO we accepted */
+    bool caps_known;               /* a HELLO (either direction) told us its capabilities */
+    bool relay;                    /* its HELLO says it replicates every scope */
+    bool relay_barred;             /* in a network, and not a designated relay */
+    uint64_t connected_since;      /* ms; 0 while offline */
+    uint64_t last_seen;            /* ms of the last frame received */
+    uint64_t last_sent;            /* ms of the last frame sent */
+    char source[16];         /* how we learnt of it: seed, local, mdns, stored, inbound, pex */
+    char last_error[96];     /* why it is not connected, for `peers` */
+    uint64_t bad_since;      /* ms: start of the window counting its bad input */
+    unsigned bad;            /* weight of bad input in that window */
+    uint64_t banned_until;   /* ms: frames dropped and connections refused until then */
+    void *slots[LINK_SLOTS]; /* per-class state, owned by each class */
+    bool verified;           /* we have really talked to it (link.h) */
+    bool kept;               /* a contact or a seed: never evicted */
+    char advertised[256];    /* the endpoint its HELLO gave, "" if none */
+    uint64_t made_at;        /* ms: when the table made it */
+    bool dial_wanted;        /* dial endpoint: now, or when there is room */
+    uint64_t dial_at;        /* ms: not before then (back-off) */
+    uint64_t dial_started;   /* ms: this DEALER started connecting; 0: at the next tick */
+    unsigned dial_fails;     /* dials in a row that did not come up */
+    bool dial_failed;        /* the monitor says this attempt failed (refused, bad key) */
+    link_t *next_gone;       /* removed, waiting for links_reap */
 };
 
 struct links {
@@ -304,7 +300,6 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
         return NULL;
     }
     memcpy(link->pk, pk, 32);
-    link->route_fd = -1;
     if (identity_ed_to_x(pk, link->x_pk) != PARLEY_OK) {
         free(link);
         return NULL;
@@ -752,44 +747,8 @@ void
 link_set_route(link_t *self, const uint8_t *rid, size_t len)
 {
     CORE_ASSERT(len <= LINK_ROUTE_MAX); // the caller checks what the peer sent
-    if (len != self->route_len || memcmp(self->route, rid, len) != 0) {
-        self->route_fd = -1; // another connection: its descriptor is looked at again
-    }
     memcpy(self->route, rid, len);
     self->route_len = len;
-}
-
-void
-link_set_route_fd(link_t *self, int fd)
-{
-    if (fd == self->route_fd) {
-        return;
-    }
-    self->route_fd = -1;
-    self->route_peer_len = sizeof self->route_peer;
-    if (fd >= 0
-        && getpeername(fd, (struct sockaddr *)&self->route_peer, &self->route_peer_len) == 0) {
-        self->route_fd = fd;
-    }
-}
-
-bool
-link_cut_route(link_t *self)
-{
-    if (self->route_fd < 0) {
-        return false;
-    }
-    //  The descriptor is libzmq's: it may have closed it and reused the
-    //  number for another connection since. Only the same peer address
-    //  (host and port) is cut; shutdown() leaves the closing to libzmq,
-    //  which sees the end of the stream and drops the connection.
-    struct sockaddr_storage now;
-    socklen_t len = sizeof now;
-    bool same = getpeername(self->route_fd, (struct sockaddr *)&now, &len) == 0
-                && len == self->route_peer_len && memcmp(&now, &self->route_peer, len) == 0;
-    bool cut = same && shutdown(self->route_fd, SHUT_RDWR) == 0;
-    self->route_fd = -1;
-    return cut;
 }
 
 bool

@@ -176,13 +176,6 @@ bool link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now
  *  stays. */
 void link_undial(link_t *self);
 void link_set_route(link_t *self, const uint8_t *rid, size_t len);
-/*  The socket descriptor its last frame on our ROUTER came on (libzmq's
- *  ZMQ_SRCFD; -1 when unknown), remembered with its peer address. */
-void link_set_route_fd(link_t *self, int fd);
-/*  Ends that connection: libzmq cannot close one peer's connection to a
- *  ROUTER, so the socket is shut down under it (only if it still has the
- *  same peer: libzmq may have reused the number). True if cut. */
-bool link_cut_route(link_t *self);
 /*  Whether it has a connection to our ROUTER we can answer on. */
 bool link_has_route(const link_t *self);
 /*  Reads one monitor event. */

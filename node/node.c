@@ -216,13 +216,13 @@ s_network_changed(void *arg, const network_change_t *ch)
 //  newest events) and goodbye; S_EVICT_GRACE_MS later (our sockets do not
 //  linger: closed at once, they would drop those words) its link goes,
 //  and with it our DEALER to it. Meanwhile nothing is read from or sent to
-//  it. What it opened to our ROUTER is cut under libzmq (link_cut_route),
-//  which cannot close one peer's inbound connection itself. (Unbinding the
-//  ROUTER to close them all, then binding again, was tried and dropped:
-//  with members reconnecting at the same moment it left some of their
-//  connections attached to nothing, cutting the node off with no
-//  disconnect seen on either side.) A removed node that learns why drops
-//  every link (drop_all); its dials are refused at ZAP.
+//  it. What it opened to our ROUTER stays open but unread: libzmq cannot
+//  close one peer's inbound connection, and unbinding the ROUTER to close
+//  them all (then binding again) was tried and dropped: with members
+//  reconnecting at the same moment it left some of their connections
+//  attached to nothing, cutting the node off without either side seeing a
+//  disconnect. A removed node that learns why drops every link (drop_all),
+//  and its dials are refused at ZAP.
 static void
 s_evict(node_t *self)
 {
@@ -263,7 +263,6 @@ s_evict(node_t *self)
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(link_pk(link), sid);
         log_write(&core->log, LOG_LEVEL_INFO, "%s is not a member: disconnected", sid);
-        (void)link_cut_route(link); // none known: it sent nothing on one
         links_remove(self->links, link, "not a member of the network");
     }
 }
@@ -531,7 +530,6 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
         return;
     }
     link_set_route(link, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
-    link_set_route_fd(link, zmq_msg_get(body, ZMQ_SRCFD)); // to cut it on removal
     if (f.type == FRAME_HELLO) {
         s_on_hello(self, link, &f, peer_addr);
     } else {
