@@ -153,15 +153,6 @@ s_call(nodes_proc_t *n, const char *method, json_t *params)
     return nodes_call(n, method, params, S_CALL_MS, &r) == 0 ? r : NULL;
 }
 
-static long long
-s_int(const json_t *j, const char *a, const char *b, const char *c)
-{
-    const json_t *v = json_object_get(j, a);
-    v = b ? json_object_get(v, b) : v;
-    v = c ? json_object_get(v, c) : v;
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
 //  Whether a network.show answer lists id among its members.
 static bool
 s_lists(const json_t *show, const char *id)
@@ -253,7 +244,7 @@ static long long
 s_last_round_ms(nodes_proc_t *n)
 {
     json_t *st = s_call(n, "status", NULL);
-    long long ms = s_int(st, "sync", "last_round", "ms");
+    long long ms = nodes_json_int(st, "sync", "last_round", "ms");
     json_decref(st);
     return ms;
 }
@@ -353,8 +344,8 @@ s_print_view(const char *label, nodes_proc_t *node, nodes_proc_t *const *net, si
     printf("  %s: mode %s, role %s, %zu members listed, epoch %lld, %d of the %zu other running"
            " nodes online\n",
            label, mode ? mode : "?", role ? role : "-",
-           json_array_size(json_object_get(show, "members")), s_int(show, "epoch", NULL, NULL),
-           online, running);
+           json_array_size(json_object_get(show, "members")),
+           nodes_json_int(show, "epoch", NULL, NULL), online, running);
     json_decref(show);
 }
 
@@ -517,12 +508,12 @@ s_sync(nodes_proc_t *n, s_sync_t *out)
     if (!st) {
         return -1;
     }
-    out->bytes_in = s_int(st, "sync", "bytes_in", NULL);
-    out->bytes_out = s_int(st, "sync", "bytes_out", NULL);
-    out->msgs_in = s_int(st, "sync", "messages_in", NULL);
-    out->msgs_out = s_int(st, "sync", "messages_out", NULL);
-    out->rounds_ended = s_int(st, "sync", "rounds_ended", NULL);
-    out->rounds_started = s_int(st, "sync", "rounds_started", NULL);
+    out->bytes_in = nodes_json_int(st, "sync", "bytes_in", NULL);
+    out->bytes_out = nodes_json_int(st, "sync", "bytes_out", NULL);
+    out->msgs_in = nodes_json_int(st, "sync", "messages_in", NULL);
+    out->msgs_out = nodes_json_int(st, "sync", "messages_out", NULL);
+    out->rounds_ended = nodes_json_int(st, "sync", "rounds_ended", NULL);
+    out->rounds_started = nodes_json_int(st, "sync", "rounds_started", NULL);
     json_decref(st);
     return 0;
 }
@@ -610,11 +601,12 @@ s_figure4(void)
     json_t *st = s_call(x, "status", NULL);
     printf("  in sync, the next periodic round: %lld B both ways, %lld messages, %lld ms "
            "(status.sync.last_round)\n",
-           s_int(st, "sync", "last_round", "bytes"), s_int(st, "sync", "last_round", "messages"),
-           s_int(st, "sync", "last_round", "ms"));
+           nodes_json_int(st, "sync", "last_round", "bytes"),
+           nodes_json_int(st, "sync", "last_round", "messages"),
+           nodes_json_int(st, "sync", "last_round", "ms"));
     json_decref(st);
     st = s_call(big, "status", NULL);
-    long long streamed = s_int(st, "sync", "envelopes_streamed", NULL);
+    long long streamed = nodes_json_int(st, "sync", "envelopes_streamed", NULL);
     json_decref(st);
     uint8_t netid[32], xpk[32];
     //  A network id is a hash, not a key: plain base32, not a node id.

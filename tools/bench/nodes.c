@@ -53,6 +53,15 @@ nodes_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+long long
+nodes_json_int(const json_t *j, const char *a, const char *b, const char *c)
+{
+    const json_t *v = json_object_get(j, a);
+    v = b ? json_object_get(v, b) : v;
+    v = c ? json_object_get(v, c) : v;
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}
+
 void
 nodes_sleep_ms(long ms)
 {

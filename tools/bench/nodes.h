@@ -34,6 +34,8 @@ typedef struct _nodes_proc_t nodes_proc_t;
 double nodes_now(void);
 uint64_t nodes_wall_ms(void);
 void nodes_sleep_ms(long ms);
+/*  The integer at j.a(.b(.c)) (b, c may be NULL), -1 when absent. */
+long long nodes_json_int(const json_t *j, const char *a, const char *b, const char *c);
 
 nodes_proc_t *nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,
                           const char *const *args);

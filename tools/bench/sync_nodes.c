@@ -221,15 +221,6 @@ s_status(nodes_proc_t *n)
     return nodes_call(n, "status", NULL, S_CALL_MS, &j) == 0 ? j : NULL;
 }
 
-static long long
-s_get(const json_t *j, const char *a, const char *b, const char *c)
-{
-    const json_t *v = json_object_get(j, a);
-    v = b ? json_object_get(v, b) : v;
-    v = c ? json_object_get(v, c) : v;
-    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-}
-
 static double
 s_cpu_s(pid_t pid)
 {
@@ -255,7 +246,7 @@ static long long
 s_envelopes(nodes_proc_t *node)
 {
     json_t *j = s_status(node);
-    long long n = s_get(j, "log", "envelopes", NULL);
+    long long n = nodes_json_int(j, "log", "envelopes", NULL);
     json_decref(j);
     return n;
 }
@@ -279,9 +270,9 @@ s_round_line(const char *what, nodes_proc_t *n, double cpu_a, double cpu_b, doub
              double ref_bytes)
 {
     json_t *j = s_status(n);
-    long long ms = s_get(j, "sync", "last_round", "ms");
-    long long msgs = s_get(j, "sync", "last_round", "messages");
-    long long bytes = s_get(j, "sync", "last_round", "bytes");
+    long long ms = nodes_json_int(j, "sync", "last_round", "ms");
+    long long msgs = nodes_json_int(j, "sync", "last_round", "messages");
+    long long bytes = nodes_json_int(j, "sync", "last_round", "bytes");
     json_decref(j);
     double rt = (double)msgs / 2.0;
     printf("  %-34s %5.1f RT %9lld B %6lld ms  CPU %6.0f / %6.0f ms   ref %g RT %g B  "
@@ -356,14 +347,14 @@ main(int argc, char **argv)
     s_round_line("d = 1,000 recent (incl. transfer)", bn, cb1 - cb, cr1 - cr, 3, 34000);
     //  The next periodic round finds nothing.
     json_t *j = s_status(bn);
-    long long ended = s_get(j, "sync", "rounds_ended", NULL);
+    long long ended = nodes_json_int(j, "sync", "rounds_ended", NULL);
     json_decref(j);
     double t_wait = nodes_now();
     cr = s_cpu_s(nodes_pid(r));
     cb = s_cpu_s(nodes_pid(bn));
     for (;;) {
         j = s_status(bn);
-        long long e = s_get(j, "sync", "rounds_ended", NULL);
+        long long e = nodes_json_int(j, "sync", "rounds_ended", NULL);
         json_decref(j);
         if (e > ended) {
             break;
@@ -428,7 +419,7 @@ main(int argc, char **argv)
     t0 = nodes_now();
     for (;;) {
         j = s_status(s2);
-        long long e = s_get(j, "sync", "rounds_ended", NULL);
+        long long e = nodes_json_int(j, "sync", "rounds_ended", NULL);
         json_decref(j);
         if (e >= 2) {
             break;
