@@ -287,6 +287,16 @@ netns_exec() { # netns_exec I CMD...
     ip netns exec "${NETNS_NS[$i]}" env DBUS_SYSTEM_BUS_ADDRESS="$(netns_bus "$i")" "$@"
 }
 
+# netns_browse I: every _parley._tcp record host I's Avahi resolves, one
+# parsable line each (avahi-browse -prt). Bounded: avahi-browse -t can wait
+# forever for a resolver whose service said goodbye first (an Avahi bug seen
+# when members re-announce), so it is ended after NETNS_BROWSE_S seconds with
+# what it printed.
+NETNS_BROWSE_S=${NETNS_BROWSE_S:-10}
+netns_browse() {
+    netns_exec "$1" timeout "$NETNS_BROWSE_S" avahi-browse -prt _parley._tcp
+}
+
 # The command node I's parleyd runs under (common.sh's NODE_PREFIX_FN).
 netns_node_prefix() { # netns_node_prefix I
     [ -n "${NETNS_NS[$1]:-}" ] || netns_die "no host $1"

@@ -134,7 +134,7 @@ bogus noid v=1 net=open
 bogus self v=1 net=open "id=${ID[1]}"
 # Wait until Avahi on host 3 has resolved all ten, so the probes had them.
 resolved_bogus() {
-    [ "$(netns_exec 3 avahi-browse -prt _parley._tcp 2>/dev/null \
+    [ "$(netns_browse 3 2>/dev/null \
         | grep -c '^=;eth0;IPv4;parley-bogus-')" -ge 10 ]
 }
 wait_until 10 resolved_bogus || fail "the bogus services were not resolved on host 3"
@@ -232,7 +232,7 @@ wait_until 10 has_at_least 6 1 "$(bseen 6 5)" || fail "probe 6 did not see probe
 captured() { # captured: every resolved _parley._tcp record on every host
     local h
     for h in 1 2 3; do
-        netns_exec "$h" avahi-browse -prt _parley._tcp 2>/dev/null
+        netns_browse "$h" 2>/dev/null
     done
 }
 wait_until 10 eval '[ "$(captured | grep -c "^=.*\"b=")" -ge 9 ]' \
@@ -298,7 +298,7 @@ wait_until 5 grep -qx 'HUSH' "$NETNS_DIR/p6.log" || fail "probe 6 did not hush"
 wait_until 10 has_at_least 1 1 "GONE ${ID[6]} mdns" \
     || fail "open probe 1 did not see probe 6's record withdrawn"
 sleep 3
-hushed_pub=$(netns_exec 2 avahi-browse -prt _parley._tcp 2>/dev/null \
+hushed_pub=$(netns_browse 2 2>/dev/null \
     | grep -c "^=;[^;]*;IPv4;[^;]*;[^;]*;[^;]*;[^;]*;$(netns_addr 2);${PORT[6]};" || true)
 [ "$hushed_pub" = 0 ] || fail "probe 6's host still resolves a record of it while hushed"
 ! tail -n +"$((mark6 + 1))" "$NETNS_DIR/p6.log" | grep -q '^SEEN ' \

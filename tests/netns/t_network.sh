@@ -354,22 +354,22 @@ from=$(($(wc -l <"$log4") + 1))
 node_start 4
 # What S2's host resolves: the members' records, blinded (b=), all there.
 blinded_on_4() {
-    [ "$(netns_exec 4 avahi-browse -prt _parley._tcp 2>/dev/null | grep -c '^=.*"b=')" -ge 4 ]
+    [ "$(netns_browse 4 2>/dev/null | grep -c '^=.*"b=')" -ge 4 ]
 }
 wait_until 15 blinded_on_4 || fail "S2's host does not resolve the members' records:
-    $(netns_exec 4 avahi-browse -prt _parley._tcp 2>&1)"
+    $(netns_browse 4 2>&1)"
 sleep 3
 p 4 peers --json | jqe --arg a "${ID[1]}" --arg b "${ID[2]}" --arg c "${ID[3]}" \
     --arg d "${ID[5]}" 'map(select(.id == $a or .id == $b or .id == $c or .id == $d)) |
     length == 0' >/dev/null || fail "S2 found members after the removal: $(p 4 peers --json \
         | jq -c 'map({short_id, source, online})')"
 meshed 3 "${OTHERS[@]}" || fail "the others lost each other: $(online_counts "${OTHERS[@]}")"
-own4=$(netns_exec 4 avahi-browse -prt _parley._tcp 2>/dev/null \
+own4=$(netns_browse 4 2>/dev/null \
     | grep "^=;eth0;IPv4;.*;$(netns_addr 4);7400;" | grep -c '"b=')
 fig "S2 after the removal, restarted: its network.show says mode" \
     " $(rpc 4 network.show | jq -r '"\(.mode), role \(.role // "-"), epoch \(.epoch // "-")"')," \
     " it announces $own4 blinded record(s); its host resolves" \
-    " $(netns_exec 4 avahi-browse -prt _parley._tcp 2>/dev/null | grep -c '^=.*"b=') blinded" \
+    " $(netns_browse 4 2>/dev/null | grep -c '^=.*"b=') blinded" \
     " records, S2 opens none (no member in its peers)"
 
 for f in "${FIG[@]}"; do echo "$f"; done
