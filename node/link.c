@@ -22,9 +22,11 @@ struct link {
     void *dealer;                  /* our DEALER to it, or NULL */
     void *monitor;                 /* PAIR receiving the DEALER's socket events */
     bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
+    bool dealer_greeted;           /* our HELLO went out on its connection (a ping timeout keeps it) */
     uint8_t route[LINK_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
     size_t route_len;              /* 0 when none */
-    bool hello;                    /* it sent a HELLO we accepted */
+    uint8_t hello_route[LINK_ROUTE_MAX]; /* the connection whose HELLO we accepted */
+    size_t hello_route_len;              /* 0 when none */
     bool caps_known;               /* a HELLO (either direction) told us its capabilities */
     bool relay;                    /* its HELLO says it replicates every scope */
     bool relay_barred;             /* in a network, and not a designated relay */
@@ -571,22 +573,26 @@ link_set_online(link_t *self, bool online, const char *why, uint64_t now)
     } else {
         snprintf(self->last_error, sizeof self->last_error, "%s", why);
         self->route_len = 0;
-        //  hello stays: a frame on the ROUTER is proven by its CURVE key, and
-        //  a connection that outlived a ping timeout must be able to recover.
+        //  The HELLO stays with its connection: a frame on the ROUTER is
+        //  proven by its CURVE key, and a connection that outlived a ping
+        //  timeout must be able to recover.
     }
     return true;
 }
 
 bool
-link_hello(const link_t *self)
+link_hello(const link_t *self, const uint8_t *rid, size_t len)
 {
-    return self->hello;
+    return self->hello_route_len > 0 && len == self->hello_route_len
+           && memcmp(rid, self->hello_route, len) == 0;
 }
 
 void
-link_set_hello(link_t *self)
+link_set_hello(link_t *self, const uint8_t *rid, size_t len)
 {
-    self->hello = true;
+    CORE_ASSERT(len > 0 && len <= LINK_ROUTE_MAX); // the caller checks what the peer sent
+    memcpy(self->hello_route, rid, len);
+    self->hello_route_len = len;
 }
 
 bool
@@ -715,7 +721,7 @@ link_set_dealer_up(link_t *self, bool up)
 bool
 link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
 {
-    if (!self->dealer || !s_dealer_send(self->dealer, buf, len)) {
+    if (!self->dealer || !self->dealer_greeted || !s_dealer_send(self->dealer, buf, len)) {
         return false;
     }
     self->last_sent = now;
@@ -741,6 +747,7 @@ s_close(link_t *self)
         self->monitor = NULL;
     }
     self->dealer_up = false;
+    self->dealer_greeted = false;
 }
 
 void
@@ -780,6 +787,7 @@ link_monitor_recv(link_t *self)
     switch (event) {
     case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         self->dealer_up = true;
+        self->dealer_greeted = true; // the caller says HELLO on it before anything else
         self->dial_fails = 0;
         self->dial_failed = false;
         return LINK_EV_UP;
@@ -795,11 +803,13 @@ link_monitor_recv(link_t *self)
             self->dial_failed = true;
         }
         self->dealer_up = false;
+        self->dealer_greeted = false;
         return LINK_EV_DOWN;
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         self->dealer_up = false;
+        self->dealer_greeted = false;
         self->dial_failed = true;
         link_set_error(self, "handshake failed: the peer does not hold the pinned key, or "
                              "refused us");

@@ -140,8 +140,13 @@ uint64_t link_last_sent(const link_t *self);
 void link_seen(link_t *self, uint64_t now);
 /*  Sets online or offline; true when that changed it. */
 bool link_set_online(link_t *self, bool online, const char *why, uint64_t now);
-bool link_hello(const link_t *self);
-void link_set_hello(link_t *self);
+/*  Whether the connection to our ROUTER with routing id rid said a HELLO we
+ *  accepted. Every connection starts with one: a frame a new connection
+ *  sends before its HELLO (a ping queued while it was being made) is not
+ *  read, so nothing reaches us from a connection before its capabilities. */
+bool link_hello(const link_t *self, const uint8_t *rid, size_t len);
+/*  The connection rid said its HELLO (the last one to do so). */
+void link_set_hello(link_t *self, const uint8_t *rid, size_t len);
 /*  We have really talked to it (see above); once verified, always. */
 bool link_verified(const link_t *self);
 void link_set_verified(link_t *self);
@@ -170,7 +175,9 @@ void *link_dealer(const link_t *self);
 void *link_monitor(const link_t *self);
 bool link_dealer_up(const link_t *self);
 void link_set_dealer_up(link_t *self, bool up);
-/*  Sends on the DEALER only (offline pings on a connection that may live). */
+/*  Sends on the DEALER only (offline pings on a connection that may live),
+ *  and only once our HELLO went out on its connection: a ping queued while
+ *  the connection is made would reach the peer before the HELLO. */
 bool link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now);
 /*  Closes our DEALER and its monitor, and drops a waiting dial; the link
  *  stays. */

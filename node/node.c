@@ -461,9 +461,12 @@ s_dialable(char *ep, size_t cap, const char *peer_addr)
 static void
 s_on_hello(node_t *self, link_t *link, const frame_t *f, const char *peer_addr)
 {
-    link_set_hello(link);
     link_set_caps(link, (f->caps & S_CAP_RELAY) != 0);
     link_seen(link, core_now(&self->core));
+    //  Tell the dialler ours first, on its own connection (never over our
+    //  DEALER, where it would be answered again): nothing we send it on this
+    //  connection may reach it before our capabilities.
+    s_send_hello(self, link, true);
     char ep[PARLEY_ENDPOINT_MAX + 1] = "";
     if (f->n_endpoints > 0) {
         memcpy(ep, f->endpoints[0], f->endpoint_lens[0]);
@@ -478,9 +481,6 @@ s_on_hello(node_t *self, link_t *link, const frame_t *f, const char *peer_addr)
     //  everything it has not acknowledged. It dialled us: no HELLO back needed.
     delivery_reconnected(self->delivery, link);
     replica_link_up(self->replica, link); // as may replicated pushes and a round
-    //  Tell the dialler ours, on its own connection (never over our DEALER,
-    //  where it would be answered again).
-    s_send_hello(self, link, true);
     network_link_up(self->network, link);
 }
 
@@ -492,7 +492,9 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
     core_t *core = &self->core;
     uint8_t x_pk[32];
     frame_t f;
-    if (!user || hex_decode(user, x_pk, 32) != PARLEY_OK || zmq_msg_size(rid) > LINK_ROUTE_MAX
+    size_t rid_len = zmq_msg_size(rid);
+    const uint8_t *rid_data = zmq_msg_data((zmq_msg_t *)rid);
+    if (!user || hex_decode(user, x_pk, 32) != PARLEY_OK || rid_len == 0 || rid_len > LINK_ROUTE_MAX
         || frame_decode(zmq_msg_data(body), zmq_msg_size(body), &f) != PARLEY_OK) {
         core->counters[C_BAD_FRAME]++;
         return;
@@ -518,8 +520,8 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
             return; // link table full: the peer retries its HELLO on reconnect
         }
         link_set_source(link, "inbound");
-    } else if (!link || !link_hello(link)) {
-        core->counters[C_NO_HELLO]++;
+    } else if (!link || !link_hello(link, rid_data, rid_len)) {
+        core->counters[C_NO_HELLO]++; // a connection is read from its HELLO on
         return;
     }
     if (link_banned(link, core_now(core))) {
@@ -529,8 +531,9 @@ s_router_dispatch(node_t *self, const zmq_msg_t *rid, zmq_msg_t *body, const cha
         core->counters[C_NOT_MEMBER]++; // removed while its connection lived
         return;
     }
-    link_set_route(link, zmq_msg_data((zmq_msg_t *)rid), zmq_msg_size(rid));
+    link_set_route(link, rid_data, rid_len);
     if (f.type == FRAME_HELLO) {
+        link_set_hello(link, rid_data, rid_len);
         s_on_hello(self, link, &f, peer_addr);
     } else {
         s_on_frame(self, link, &f);

@@ -196,6 +196,36 @@ s_old_day0(tk_node_t *n, bool verbose)
     tk_raw_destroy(&r);
 }
 
+//  Every connection is read from its HELLO on: a second connection with a
+//  key that said HELLO on another is not read until it says its own (a
+//  frame queued before a HELLO must not reach a node before the sender's
+//  capabilities reach it in return).
+static void
+s_hello_per_connection(tk_node_t *n)
+{
+    uint8_t seed[32];
+    randombytes_buf(seed, sizeof seed);
+    tk_raw_t *first = tk_raw_connect_as(n, identity_new_from_seed(seed));
+    size_t len = 0;
+    CHECK(frame_encode_ping(FRAME_PING, 1, first->out, PARLEY_FRAME_MAX, &len) == PARLEY_OK);
+    tk_raw_send(first, first->out, len);
+    frame_t f;
+    CHECK(tk_raw_recv(first, FRAME_PONG, &f, 5000) && f.nonce == 1);
+
+    uint64_t no_hello = tk_rejected(n, "no_hello");
+    tk_raw_t *second = tk_raw_dial(n, identity_new_from_seed(seed));
+    CHECK(frame_encode_ping(FRAME_PING, 2, second->out, PARLEY_FRAME_MAX, &len) == PARLEY_OK);
+    tk_raw_send(second, second->out, len);
+    TK_WAIT(5000, tk_rejected(n, "no_hello") > no_hello);
+    CHECK(!tk_raw_recv(second, FRAME_PONG, &f, 300));
+    tk_raw_hello(second);
+    CHECK(frame_encode_ping(FRAME_PING, 3, second->out, PARLEY_FRAME_MAX, &len) == PARLEY_OK);
+    tk_raw_send(second, second->out, len);
+    CHECK(tk_raw_recv(second, FRAME_PONG, &f, 5000) && f.nonce == 3);
+    tk_raw_destroy(&second);
+    tk_raw_destroy(&first);
+}
+
 void
 hostile_test(bool verbose)
 {
@@ -209,6 +239,7 @@ hostile_test(bool verbose)
 
     s_forged_receipt(dir, a, &b, &opts);
     s_old_day0(a, verbose);
+    s_hello_per_connection(a);
 
     tk_node_stop(&b);
     tk_node_stop(&a);

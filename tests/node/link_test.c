@@ -133,7 +133,8 @@ s_table(links_t *links, s_seen_t *seen)
     //  A fresh link: offline, no DEALER, no route, no HELLO, source "inbound".
     CHECK(!link_online(la) && link_connected_since(la) == 0);
     CHECK(!link_dealer(la) && !link_monitor(la) && !link_dealer_up(la));
-    CHECK(!link_has_route(la) && !link_hello(la) && !link_caps_known(la));
+    const uint8_t any_rid[1] = { 1 };
+    CHECK(!link_has_route(la) && !link_hello(la, any_rid, 1) && !link_caps_known(la));
     CHECK(strcmp(link_source(la), "inbound") == 0 && link_endpoint(la)[0] == '\0');
     link_set_source(la, "seed");
     link_set_source(la, "pex"); // the first source stays
@@ -160,16 +161,24 @@ s_online(link_t *l, uint64_t *now)
     link_set_route(l, rid, sizeof rid); // the longest route fits
     CHECK(link_has_route(l));
     link_check(l);
-    link_set_hello(l);
+    link_set_hello(l, rid, sizeof rid);
     link_set_caps(l, true);
     link_seen(l, *now);
-    CHECK(link_hello(l) && link_caps_known(l) && link_relay(l) && link_last_seen(l) == *now);
+    CHECK(link_hello(l, rid, sizeof rid) && link_caps_known(l) && link_relay(l)
+          && link_last_seen(l) == *now);
+    //  The HELLO belongs to its connection: another one (a prefix of the
+    //  route, or one byte off) has not said it.
+    CHECK(!link_hello(l, rid, sizeof rid - 1));
+    uint8_t other[LINK_ROUTE_MAX];
+    memcpy(other, rid, sizeof other);
+    other[0] ^= 1;
+    CHECK(!link_hello(l, other, sizeof other));
 
     CHECK(link_set_online(l, false, "ping timeout", *now));
     CHECK(!link_online(l) && link_connected_since(l) == 0);
     CHECK(strcmp(link_last_error(l), "ping timeout") == 0);
     CHECK(!link_has_route(l)); // that connection is not answered on any more
-    CHECK(link_hello(l));      // a HELLO once proven stays
+    CHECK(link_hello(l, rid, sizeof rid)); // its connection may have outlived the timeout
     CHECK(!link_set_online(l, false, "again", *now));
     CHECK(strcmp(link_last_error(l), "ping timeout") == 0);
 

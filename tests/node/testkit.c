@@ -83,6 +83,7 @@ tk_node_start(const char *dir, const char *name, const tk_opts_t *opts)
     cfg.no_mdns = true;
     cfg.no_local = true;
     cfg.quiet = !opts->verbose;
+    cfg.verbose = opts->verbose && getenv("PARLEY_TK_DEBUG") != NULL; // debug lines with -v
     cfg.ping_ms = 200;
     cfg.retry_ms = opts->retry_ms ? opts->retry_ms : 300;
     cfg.sync_ms = opts->sync_ms ? opts->sync_ms : 500;
@@ -391,6 +392,25 @@ tk_raw_connect_as(const tk_node_t *n, identity_t *me)
 tk_raw_t *
 tk_raw_open(const tk_node_t *n, identity_t *me)
 {
+    tk_raw_t *r = tk_raw_dial(n, me);
+    tk_raw_hello(r);
+    return r;
+}
+
+void
+tk_raw_hello(tk_raw_t *r)
+{
+    const char *eps[1] = { "tcp://127.0.0.1:1" };
+    size_t len = 0;
+    CHECK(
+        frame_encode_hello(identity_ed_pk(r->me), 0, "open", eps, 1, r->out, PARLEY_FRAME_MAX, &len)
+        == PARLEY_OK);
+    tk_raw_send(r, r->out, len);
+}
+
+tk_raw_t *
+tk_raw_dial(const tk_node_t *n, identity_t *me)
+{
     tk_raw_t *r = calloc(1, sizeof *r);
     CHECK(r);
     r->buf = malloc(PARLEY_FRAME_MAX);
@@ -411,12 +431,6 @@ tk_raw_open(const tk_node_t *n, identity_t *me)
     CHECK(zmq_setsockopt(r->sock, ZMQ_CURVE_PUBLICKEY, identity_x_pk(r->me), 32) == 0);
     CHECK(zmq_setsockopt(r->sock, ZMQ_CURVE_SECRETKEY, identity_x_sk(r->me), 32) == 0);
     CHECK(zmq_connect(r->sock, parley_endpoint(n->node)) == 0);
-    const char *eps[1] = { "tcp://127.0.0.1:1" };
-    size_t len = 0;
-    CHECK(
-        frame_encode_hello(identity_ed_pk(r->me), 0, "open", eps, 1, r->out, PARLEY_FRAME_MAX, &len)
-        == PARLEY_OK);
-    tk_raw_send(r, r->out, len);
     return r;
 }
 

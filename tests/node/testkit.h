@@ -144,6 +144,10 @@ tk_raw_t *tk_raw_connect_as(const tk_node_t *n, identity_t *me);
  *  it), with the key me (taken); no session, so tk_raw_seal is not for it.
  *  For a peer the node may refuse. */
 tk_raw_t *tk_raw_open(const tk_node_t *n, identity_t *me);
+/*  Only connects, with the key me (taken): no HELLO. */
+tk_raw_t *tk_raw_dial(const tk_node_t *n, identity_t *me);
+/*  Says HELLO on r's connection. */
+void tk_raw_hello(tk_raw_t *r);
 /*  The identity in HOME/identity.key (plain, not sealed); caller owns. */
 identity_t *tk_identity_load(const char *home);
 void tk_raw_destroy(tk_raw_t **self_p);
