@@ -22,11 +22,11 @@ struct link {
     void *dealer;                  /* our DEALER to it, or NULL */
     void *monitor;                 /* PAIR receiving the DEALER's socket events */
     bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
-    bool dealer_greeted;           /* our HELLO went out on its connection (a ping timeout keeps it) */
+    bool dealer_greeted;           /* our HELLO went out on its connection */
     uint8_t route[LINK_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
     size_t route_len;              /* 0 when none */
-    uint8_t hello_route[LINK_ROUTE_MAX]; /* the connection whose HELLO we accepted */
-    size_t hello_route_len;              /* 0 when none */
+    uint8_t hello[LINK_ROUTE_MAX]; /* routing id of the connection whose HELLO we accepted */
+    size_t hello_len;              /* 0 when none */
     bool caps_known;               /* a HELLO (either direction) told us its capabilities */
     bool relay;                    /* its HELLO says it replicates every scope */
     bool relay_barred;             /* in a network, and not a designated relay */
@@ -583,16 +583,15 @@ link_set_online(link_t *self, bool online, const char *why, uint64_t now)
 bool
 link_hello(const link_t *self, const uint8_t *rid, size_t len)
 {
-    return self->hello_route_len > 0 && len == self->hello_route_len
-           && memcmp(rid, self->hello_route, len) == 0;
+    return self->hello_len > 0 && len == self->hello_len && memcmp(rid, self->hello, len) == 0;
 }
 
 void
 link_set_hello(link_t *self, const uint8_t *rid, size_t len)
 {
     CORE_ASSERT(len > 0 && len <= LINK_ROUTE_MAX); // the caller checks what the peer sent
-    memcpy(self->hello_route, rid, len);
-    self->hello_route_len = len;
+    memcpy(self->hello, rid, len);
+    self->hello_len = len;
 }
 
 bool

@@ -177,7 +177,7 @@ s_online(link_t *l, uint64_t *now)
     CHECK(link_set_online(l, false, "ping timeout", *now));
     CHECK(!link_online(l) && link_connected_since(l) == 0);
     CHECK(strcmp(link_last_error(l), "ping timeout") == 0);
-    CHECK(!link_has_route(l)); // that connection is not answered on any more
+    CHECK(!link_has_route(l));             // that connection is not answered on any more
     CHECK(link_hello(l, rid, sizeof rid)); // its connection may have outlived the timeout
     CHECK(!link_set_online(l, false, "again", *now));
     CHECK(strcmp(link_last_error(l), "ping timeout") == 0);
