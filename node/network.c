@@ -1978,10 +1978,15 @@ network_tick(network_t *self, uint64_t now)
         return;
     }
     if (now >= j->deadline) {
-        s_join_fail(self,
-                    "no member answered in time: none of the code's endpoints is reachable,"
-                    " or no member there knows the invite (a forged code)",
-                    "");
+        if (j->state == S_JOIN_PROVING) {
+            s_join_fail(self, "a member answered but did not add us in time: ",
+                        j->code.endpoints[j->chosen].endpoint);
+        } else {
+            s_join_fail(self,
+                        "no member answered in time: none of the code's endpoints is reachable,"
+                        " or no member there knows the invite (a forged code)",
+                        "");
+        }
         return;
     }
     if (now < j->next_ask) {
