@@ -315,10 +315,8 @@ dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32])
 
 /* ------------------------------------------------------------------ padding */
 
-/*  The smallest power-of-two bucket >= PARLEY_PAD_BLOCK_MIN that holds
- *  content_len plus the pad marker, or 0 if none fits. */
-static size_t
-s_bucket(size_t content_len)
+size_t
+dm_bucket(size_t content_len)
 {
     if (content_len >= PARLEY_CONTENT_MAX) {
         return 0;
@@ -330,8 +328,8 @@ s_bucket(size_t content_len)
     return bucket;
 }
 
-static bool
-s_is_bucket(size_t n)
+bool
+dm_is_bucket(size_t n)
 {
     return n >= PARLEY_PAD_BLOCK_MIN && n <= PARLEY_CONTENT_MAX && (n & (n - 1)) == 0;
 }
@@ -339,7 +337,7 @@ s_is_bucket(size_t n)
 size_t
 dm_body_len(size_t content_len)
 {
-    size_t bucket = s_bucket(content_len);
+    size_t bucket = dm_bucket(content_len);
     return bucket ? S_BODY_OVERHEAD + bucket : 0;
 }
 
@@ -414,7 +412,7 @@ dm_envelope_seal(const identity_t *me, const envelope_t *env_fields, const dm_he
     if (rc != 0) {
         return rc;
     }
-    size_t bucket = s_bucket(content_len);
+    size_t bucket = dm_bucket(content_len);
     if (bucket == 0) {
         return PARLEY_ERR_LIMIT;
     }
@@ -448,7 +446,7 @@ dm_body_parse(const envelope_t *env, dm_header_t *h)
         return PARLEY_ERR_UNSUPPORTED;
     }
     if (!env->body || env->body_len < S_BODY_OVERHEAD
-        || !s_is_bucket(env->body_len - S_BODY_OVERHEAD)) {
+        || !dm_is_bucket(env->body_len - S_BODY_OVERHEAD)) {
         return PARLEY_ERR_MALFORMED;
     }
     bytes_reader_t r;

@@ -95,6 +95,12 @@ int dm_x3dh_respond(const identity_t *me, const uint8_t peer_ed_pk[32],
 int dm_chain_advance(uint8_t key[32], uint32_t from_day, uint32_t to_day) PARLEY_WUR;
 void dm_message_key(const uint8_t day_key[32], uint64_t seq, uint8_t mk[32]);
 
+/*  Padding (ISO/IEC 7816-4, sodium_pad): the smallest power-of-two bucket
+ *  >= PARLEY_PAD_BLOCK_MIN that holds content_len plus the pad marker, or 0
+ *  if none fits; and whether n is such a bucket. Channel bodies pad alike. */
+size_t dm_bucket(size_t content_len);
+bool dm_is_bucket(size_t n);
+
 /*  Size of the body for content_len bytes of content (0 if too large). */
 size_t dm_body_len(size_t content_len);
 

@@ -28,6 +28,7 @@
 #include "../proto/b32.h"
 #include "../proto/blind.h"
 #include "../proto/bytes.h"
+#include "../proto/chan.h"
 #include "../proto/content.h"
 #include "../proto/dm.h"
 #include "../proto/endpoint.h"
@@ -906,6 +907,7 @@ static const s_test_t s_tests[] = {
     { "textsafe", textsafe_test },
     { "roster", roster_test },
     { "invite", invite_test },
+    { "chan", chan_test },
     { "vectors", s_vectors_test },
     { "roster_vectors", s_roster_vectors_test },
     { "invite_vectors", s_invite_vectors_test },

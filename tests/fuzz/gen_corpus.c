@@ -22,6 +22,7 @@
 
 #include "../../proto/b32.h"
 #include "../../proto/blind.h"
+#include "../../proto/chan.h"
 #include "../../proto/content.h"
 #include "../../proto/dm.h"
 #include "../../proto/envelope.h"
@@ -433,6 +434,50 @@ s_roster_rec(s_roster_log_t *log, uint8_t author_k, uint8_t ts, const roster_eve
     log->n++;
 }
 
+/* ---- chan: a KEYS body and a message body, each behind its selector byte ---- */
+
+static void
+s_chan(void)
+{
+    static uint8_t out[1 + PARLEY_BODY_MAX];
+    uint8_t id[32], key[32], salt[CHAN_SALT_LEN], creator[32];
+    s_rng_buf(creator, sizeof creator);
+    s_rng_buf(salt, sizeof salt);
+    chan_id(creator, salt, id);
+    s_rng_buf(key, sizeof key);
+    chan_keys_t k = { .epoch = 2, .part = 0, .parts = 1, .n = 2 };
+    chan_key_id(id, k.epoch, key, k.key_id);
+    s_rng_buf(k.binding, sizeof k.binding);
+    s_rng_buf(k.nonce, sizeof k.nonce);
+    size_t len = 0;
+    out[0] = 0;
+    s_check(chan_keys_begin(&k, out + 1, sizeof out - 1, &len), "chan keys");
+    for (size_t i = 0; i < k.n; i++) {
+        uint8_t rcpt[32], ek_pub[32], day_key[32];
+        memset(rcpt, (int)(0x10 * (i + 1)), sizeof rcpt);
+        s_rng_buf(ek_pub, sizeof ek_pub);
+        //  The fuzz target opens entries with day key { 1, 0, ... }: the
+        //  first entry is sealed under it, so it opens.
+        memset(day_key, 0, sizeof day_key);
+        day_key[0] = i == 0 ? 1 : 2;
+        chan_keys_entry_t e = { rcpt, ek_pub, 3, 20, 21, NULL };
+        s_check(chan_keys_entry_seal(id, &k, &e, day_key, key,
+                                     out + 1 + CHAN_KEYS_FIXED + i * CHAN_KEYS_ENTRY_LEN),
+                "chan entry");
+    }
+    s_write("chan", "keys", out, 1 + len);
+    //  A message body under the all-zero message key and envelope header the
+    //  target opens with.
+    static const uint8_t env_header[PARLEY_ENVELOPE_HEADER_LEN], mk[32];
+    chan_msg_header_t h = { .epoch = 2, .counter = 7 };
+    memcpy(h.key_id, k.key_id, sizeof h.key_id);
+    out[0] = 1;
+    s_check(chan_body_seal(env_header, &h, mk, (const uint8_t *)"\x01hi all", 7, out + 1,
+                           sizeof out - 1, &len),
+            "chan body");
+    s_write("chan", "body", out, 1 + len);
+}
+
 static void
 s_roster(void)
 {
@@ -590,6 +635,7 @@ main(int argc, char **argv)
     s_invite(&w);
     s_private_frames(&w);
     s_txt_blinded(&w);
+    s_chan(); // last: a new target's seeds leave the others' bytes as they were
     identity_destroy(&w.a);
     identity_destroy(&w.b);
     printf("gen_corpus: wrote the seed corpora under %s\n", s_root);
