@@ -6,6 +6,7 @@
  *    proto_selftest --print-vectors          regenerate envelope-v1.txt on stdout
  *    proto_selftest --print-vectors invite   regenerate invite-v1.txt on stdout
  *    proto_selftest --print-vectors network  regenerate network-v1.txt on stdout
+ *    proto_selftest --print-vectors chan     regenerate channel-v1.txt on stdout
  *    proto_selftest --print-roster-vectors   regenerate roster-v1.txt on stdout
  *
  *  Prints "ok <name>" per test; a failed check aborts (the runner reports a
@@ -861,6 +862,129 @@ s_network_vectors_test(bool verbose)
     s_vectors_check(verbose, "network-v1.txt", s_network_vectors_compute);
 }
 
+/*  Fixed inputs of tests/vectors/channel-v1.txt (SPEC §21.5). */
+#define V_CHAN_EPOCH 3u
+#define V_CHAN_COUNTER 2u
+#define V_CHAN_TEXT "\x01standup at ten"
+
+static s_vectors_t *
+s_chan_vectors_compute(void)
+{
+    s_vectors_t *v = calloc(1, sizeof *v);
+    CHECK(v);
+    uint8_t creator[32], salt[CHAN_SALT_LEN], id[32], scope[32], key[32], key_id[CHAN_KEY_ID_LEN];
+    uint8_t sender[32], ck[32], mk[32], hdr[PARLEY_ENVELOPE_HEADER_LEN];
+    for (size_t i = 0; i < 32; i++) {
+        creator[i] = (uint8_t)(0x10 + i);
+        key[i] = (uint8_t)(0x40 + i);
+        sender[i] = (uint8_t)(0x60 + i);
+    }
+    for (size_t i = 0; i < CHAN_SALT_LEN; i++) {
+        salt[i] = (uint8_t)(0x30 + i);
+    }
+    s_add_hex(v, "creator_pk", creator, 32);
+    s_add_hex(v, "salt", salt, sizeof salt);
+    chan_id(creator, salt, id);
+    s_add_hex(v, "channel_id", id, 32);
+    chan_msg_scope(id, scope);
+    s_add_hex(v, "msg_scope", scope, 32);
+    s_add_u64(v, "epoch", V_CHAN_EPOCH);
+    s_add_hex(v, "epoch_key", key, 32);
+    chan_key_id(id, V_CHAN_EPOCH, key, key_id);
+    s_add_hex(v, "key_id", key_id, sizeof key_id);
+    s_add_hex(v, "sender_pk", sender, 32);
+    chan_chain_start(key, id, V_CHAN_EPOCH, sender, ck);
+    s_add_hex(v, "chain_key_0", ck, 32);
+    chan_chain_step(ck, mk);
+    s_add_hex(v, "message_key_0", mk, 32);
+    chan_chain_step(ck, mk);
+    s_add_hex(v, "message_key_1", mk, 32);
+    chan_chain_step(ck, mk);
+    s_add_hex(v, "message_key_2", mk, 32);
+    s_add_hex(v, "chain_key_3", ck, 32);
+
+    /* A message body of step V_CHAN_COUNTER under a fixed envelope header
+     * (bytes 0..93) and nonce. */
+    for (size_t i = 0; i < sizeof hdr; i++) {
+        hdr[i] = (uint8_t)i;
+    }
+    s_add_hex(v, "env_header", hdr, sizeof hdr);
+    s_add_hex(v, "content", (const uint8_t *)V_CHAN_TEXT, strlen(V_CHAN_TEXT));
+    s_add_pattern(v, "msg_nonce", 0x80, CHAN_NONCE_LEN);
+    chan_msg_header_t h = { .epoch = V_CHAN_EPOCH, .counter = V_CHAN_COUNTER };
+    memcpy(h.key_id, key_id, sizeof key_id);
+    uint8_t body[256], back[PARLEY_CONTENT_MAX];
+    size_t len = 0, got = 0;
+    s_queue_pattern(0x80, CHAN_NONCE_LEN);
+    CHECK(chan_body_seal(hdr, &h, mk, (const uint8_t *)V_CHAN_TEXT, strlen(V_CHAN_TEXT), body,
+                         sizeof body, &len)
+          == 0);
+    s_queue_drained();
+    CHECK(chan_body_open(hdr, body, len, mk, back, sizeof back, &got) == 0);
+    CHECK(got == strlen(V_CHAN_TEXT));
+    s_add_hex(v, "msg_body", body, len);
+
+    /* A KEYS body with two entries: recipients 0xa0.. and 0xb0.., each
+     * under its own day key (the chain key of the author's DM session's
+     * day) and a fixed body nonce. */
+    chan_keys_t k = { .epoch = V_CHAN_EPOCH, .part = 0, .parts = 1, .n = 2 };
+    memcpy(k.key_id, key_id, sizeof key_id);
+    for (size_t i = 0; i < 32; i++) {
+        k.binding[i] = (uint8_t)(0xc0 + i);
+    }
+    for (size_t i = 0; i < CHAN_KEYS_NONCE_LEN; i++) {
+        k.nonce[i] = (uint8_t)(0xd0 + i);
+    }
+    s_add_hex(v, "keys_binding", k.binding, 32);
+    s_add_hex(v, "keys_nonce", k.nonce, sizeof k.nonce);
+    uint8_t kb[CHAN_KEYS_FIXED + 2 * CHAN_KEYS_ENTRY_LEN];
+    CHECK(chan_keys_begin(&k, kb, sizeof kb, &len) == 0 && len == sizeof kb);
+    for (size_t e = 0; e < 2; e++) {
+        uint8_t rcpt[32], ek_pub[32], day_key[32];
+        for (size_t i = 0; i < 32; i++) {
+            rcpt[i] = (uint8_t)(0xa0 + 0x10 * e + i);
+            ek_pub[i] = (uint8_t)(0x50 + 0x20 * e + i);
+            day_key[i] = (uint8_t)(0xe0 + e + i);
+        }
+        s_add_hex(v, e == 0 ? "entry0_recipient" : "entry1_recipient", rcpt, 32);
+        s_add_hex(v, e == 0 ? "entry0_ek_pub" : "entry1_ek_pub", ek_pub, 32);
+        s_add_hex(v, e == 0 ? "entry0_day_key" : "entry1_day_key", day_key, 32);
+        chan_keys_entry_t ent = {
+            rcpt, ek_pub, (uint32_t)(11 + e), 100, (uint32_t)(102 + e), NULL
+        };
+        CHECK(chan_keys_entry_seal(id, &k, &ent, day_key, key,
+                                   kb + CHAN_KEYS_FIXED + e * CHAN_KEYS_ENTRY_LEN)
+              == 0);
+    }
+    chan_keys_t d;
+    CHECK(chan_keys_decode(kb, sizeof kb, &d) == 0 && d.n == 2);
+    s_add_hex(v, "keys_body", kb, sizeof kb);
+    sodium_memzero(ck, sizeof ck);
+    sodium_memzero(mk, sizeof mk);
+    return v;
+}
+
+static void
+s_chan_vectors_print(void)
+{
+    s_vectors_emit(
+        "# Parley channel vectors: ids, chains, a message body, a KEYS body (SPEC section 21).\n"
+        "# Regenerate ONLY for a deliberate format change:\n"
+        "#   ./build/proto_selftest --print-vectors chan > tests/vectors/channel-v1.txt\n"
+        "# Format: name = value; binary values in lower-case hex. msg_body seals content\n"
+        "# under message_key_2 (step 2 of sender_pk's chain) with msg_nonce under\n"
+        "# env_header. keys_body seals epoch_key to entry0_recipient (spk_id 11, day0\n"
+        "# 100, day 102) under entry0_day_key and to entry1_recipient (spk_id 12, day0\n"
+        "# 100, day 103) under entry1_day_key.\n",
+        s_chan_vectors_compute);
+}
+
+static void
+s_chan_vectors_test(bool verbose)
+{
+    s_vectors_check(verbose, "channel-v1.txt", s_chan_vectors_compute);
+}
+
 /* ---------------------------------------------------------------- errors */
 
 static void
@@ -912,6 +1036,7 @@ static const s_test_t s_tests[] = {
     { "roster_vectors", s_roster_vectors_test },
     { "invite_vectors", s_invite_vectors_test },
     { "network_vectors", s_network_vectors_test },
+    { "chan_vectors", s_chan_vectors_test },
 };
 
 #define S_N_TESTS (sizeof s_tests / sizeof s_tests[0])
@@ -960,6 +1085,8 @@ main(int argc, char **argv)
             s_invite_vectors_print();
         } else if (only && strcmp(only, "network") == 0) {
             s_network_vectors_print();
+        } else if (only && strcmp(only, "chan") == 0) {
+            s_chan_vectors_print();
         } else if (only) {
             s_usage(stderr);
             return 2;

@@ -8,11 +8,13 @@ sufficient to build a compatible peer. Needs the `cryptography` package
 (>= 44 for Argon2id); exits 0 with a note when it is missing. A file named
 invite-*.txt is checked as invite code vectors (SPEC section 18), one named
 network-*.txt as private-network frames and blinded mDNS records (section 19;
-also checked beside envelope-v1.txt).
+also checked beside envelope-v1.txt), one named channel-*.txt as channel ids,
+chains, message and KEYS bodies (section 21; also checked beside it).
 
     python3 tests/vectors/verify.py [tests/vectors/envelope-v1.txt]
     python3 tests/vectors/verify.py tests/vectors/invite-v1.txt
     python3 tests/vectors/verify.py tests/vectors/network-v1.txt
+    python3 tests/vectors/verify.py tests/vectors/channel-v1.txt
 """
 import os
 import base64
@@ -281,6 +283,53 @@ def check_network(v, bad):
     check("mdns_instance", "parley-" + node_id(h(v, "mdns_name_random")), v, bad)
 
 
+def check_chan(v, bad):
+    """SPEC section 21: ids, chains, a message body and a KEYS body."""
+    be32 = lambda n: struct.pack(">I", n)
+    b2 = lambda data, key=b"": hashlib.blake2b(data, digest_size=32, key=key).digest()
+    creator, salt = h(v, "creator_pk"), h(v, "salt")
+    cid = b2(b"parley/channel/v1\x00" + creator + salt)
+    check("channel_id", cid, v, bad)
+    check("msg_scope", b2(b"parley/channel-msgs/v1\x00" + cid), v, bad)
+    epoch, key = int(v["epoch"]), h(v, "epoch_key")
+    key_id = b2(b"parley/chan-keyid/v1\x00" + cid + be32(epoch) + key)[:8]
+    check("key_id", key_id, v, bad)
+    ck = b2(b"parley/chan-chain/v1\x00" + cid + be32(epoch) + h(v, "sender_pk"), key)
+    check("chain_key_0", ck, v, bad)
+    for i in range(3):
+        mk = kdf(ck, 1, "prlycmsg")
+        ck = kdf(ck, 2, "prlycchn")
+        check("message_key_%d" % i, mk, v, bad)
+    check("chain_key_3", ck, v, bad)
+    # The body: version | epoch | key_id | counter | nonce | sealed padded content.
+    head = b"\x01" + be32(epoch) + key_id + be32(2) + h(v, "msg_nonce")
+    env_header = h(v, "env_header")
+    body = head + xchacha_encrypt(mk, h(v, "msg_nonce"), pad(h(v, "content")), env_header + head)
+    check("msg_body", body, v, bad)
+    # KEYS: the fixed part, then one entry per recipient.
+    binding, nonce = h(v, "keys_binding"), h(v, "keys_nonce")
+    out = (b"\x01" + be32(epoch) + key_id + binding + nonce + b"\x00\x01"
+           + struct.pack(">H", 2))
+    for e, (spk_id, day) in enumerate(((11, 102), (12, 103))):
+        rcpt = h(v, "entry%d_recipient" % e)
+        ek = b2(b"parley/chan-key/v1\x00" + cid + be32(epoch) + key_id + nonce + rcpt,
+                h(v, "entry%d_day_key" % e))
+        sealed = ChaCha20Poly1305(ek).encrypt(bytes(12), key, cid + be32(epoch) + key_id + binding)
+        out += rcpt + h(v, "entry%d_ek_pub" % e) + struct.pack(">III", spk_id, 100, day) + sealed
+    check("keys_body", out, v, bad)
+
+
+def main_chan(path):
+    v = load(path)
+    bad = []
+    check_chan(v, bad)
+    if bad:
+        print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
+        return 1
+    print("ok: python re-implementation agrees with %s" % path)
+    return 0
+
+
 def main_network(path):
     v = load(path)
     bad = []
@@ -298,6 +347,8 @@ def main():
         return main_invite(path)
     if os.path.basename(path).startswith("network-"):
         return main_network(path)
+    if os.path.basename(path).startswith("channel-"):
+        return main_chan(path)
     v = load(path)
     bad = []
     seed_a, seed_b = h(v, "seed_a"), h(v, "seed_b")
@@ -392,6 +443,10 @@ def main():
     if os.path.exists(network_path):
         check_network(load(network_path), bad)
         path += " and " + network_path
+    chan_path = os.path.join(os.path.dirname(path.split(" and ")[0]), "channel-v1.txt")
+    if os.path.exists(chan_path):
+        check_chan(load(chan_path), bad)
+        path += " and " + chan_path
 
     if bad:
         print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
