@@ -91,6 +91,18 @@ chan_key_id(const uint8_t channel_id[32], uint32_t epoch, const uint8_t key[32],
     sodium_memzero(&st, sizeof st);
 }
 
+void
+chan_binding(const uint8_t channel_id[32], const uint8_t *events, size_t n, uint8_t out[32])
+{
+    crypto_generichash_state st;
+    s_hash_domain(&st, NULL, 0, CHAN_BINDING_DOMAIN, sizeof CHAN_BINDING_DOMAIN);
+    crypto_generichash_update(&st, channel_id, 32);
+    if (n > 0) {
+        crypto_generichash_update(&st, events, n * 32);
+    }
+    crypto_generichash_final(&st, out, 32);
+}
+
 /* ----------------------------------------------------------------- chains */
 
 void
@@ -475,6 +487,15 @@ s_test_ids(void)
     CHECK(memcmp(kid1, kid2, sizeof kid1) != 0);
     chan_key_id(id, 2, k1, kid2);
     CHECK(memcmp(kid1, kid2, sizeof kid1) != 0); // the epoch is in it
+    //  The binding: none, one, two events, another channel.
+    uint8_t ev[64], b0[32], b1[32], b2[32], b3[32];
+    memset(ev, 0x01, 32);
+    memset(ev + 32, 0x02, 32);
+    chan_binding(id, NULL, 0, b0);
+    chan_binding(id, ev, 1, b1);
+    chan_binding(id, ev, 2, b2);
+    chan_binding(scope, ev, 2, b3);
+    CHECK(memcmp(b0, b1, 32) != 0 && memcmp(b1, b2, 32) != 0 && memcmp(b2, b3, 32) != 0);
 }
 
 static void

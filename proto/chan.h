@@ -52,6 +52,7 @@
 #define CHAN_KEYID_DOMAIN "parley/chan-keyid/v1"   /* hashed with its NUL */
 #define CHAN_CHAIN_DOMAIN "parley/chan-chain/v1"   /* hashed with its NUL */
 #define CHAN_ENTRY_DOMAIN "parley/chan-key/v1"     /* hashed with its NUL */
+#define CHAN_BINDING_DOMAIN "parley/chan-epoch/v1" /* hashed with its NUL */
 #define CHAN_VERSION 1u
 #define CHAN_SALT_LEN 16u
 #define CHAN_KEY_ID_LEN 8u
@@ -71,6 +72,11 @@ void chan_id(const uint8_t creator_pk[32], const uint8_t salt[CHAN_SALT_LEN], ui
 void chan_msg_scope(const uint8_t channel_id[32], uint8_t scope[32]);
 void chan_key_id(const uint8_t channel_id[32], uint32_t epoch, const uint8_t key[32],
                  uint8_t key_id[CHAN_KEY_ID_LEN]);
+
+/*  The binding of an epoch: events holds n control-event ids (REMOVE, LEAVE,
+ *  REKEY) the fold applied, ascending (the caller sorts: only the sorted
+ *  order gives the binding others compute). */
+void chan_binding(const uint8_t channel_id[32], const uint8_t *events, size_t n, uint8_t out[32]);
 
 /*  The first chain key of sender in epoch (key K). ck is the caller's secret. */
 void chan_chain_start(const uint8_t key[32], const uint8_t channel_id[32], uint32_t epoch,

@@ -935,6 +935,16 @@ s_chan_vectors_compute(void)
     for (size_t i = 0; i < CHAN_KEYS_NONCE_LEN; i++) {
         k.nonce[i] = (uint8_t)(0xd0 + i);
     }
+    /* The binding: the ids of two applied events, ascending. The KEYS body
+     * below uses a fixed binding instead: it is opaque to the entries. */
+    uint8_t events[64], binding[32];
+    for (size_t i = 0; i < 32; i++) {
+        events[i] = (uint8_t)(0x20 + i);
+        events[32 + i] = (uint8_t)(0x90 + i);
+    }
+    s_add_hex(v, "binding_events", events, sizeof events);
+    chan_binding(id, events, 2, binding);
+    s_add_hex(v, "binding", binding, 32);
     s_add_hex(v, "keys_binding", k.binding, 32);
     s_add_hex(v, "keys_nonce", k.nonce, sizeof k.nonce);
     uint8_t kb[CHAN_KEYS_FIXED + 2 * CHAN_KEYS_ENTRY_LEN];

@@ -306,6 +306,7 @@ def check_chan(v, bad):
     env_header = h(v, "env_header")
     body = head + xchacha_encrypt(mk, h(v, "msg_nonce"), pad(h(v, "content")), env_header + head)
     check("msg_body", body, v, bad)
+    check("binding", b2(b"parley/chan-epoch/v1\x00" + cid + h(v, "binding_events")), v, bad)
     # KEYS: the fixed part, then one entry per recipient.
     binding, nonce = h(v, "keys_binding"), h(v, "keys_nonce")
     out = (b"\x01" + be32(epoch) + key_id + binding + nonce + b"\x00\x01"
