@@ -320,21 +320,11 @@ def check_chan(v, bad):
     check("keys_body", out, v, bad)
 
 
-def main_chan(path):
+def main_one(path, check_fn):
+    """One vectors file checked alone by check_fn(v, bad)."""
     v = load(path)
     bad = []
-    check_chan(v, bad)
-    if bad:
-        print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
-        return 1
-    print("ok: python re-implementation agrees with %s" % path)
-    return 0
-
-
-def main_network(path):
-    v = load(path)
-    bad = []
-    check_network(v, bad)
+    check_fn(v, bad)
     if bad:
         print("FAIL: %d vector(s) differ: %s" % (len(bad), ", ".join(bad)))
         return 1
@@ -347,9 +337,9 @@ def main():
     if os.path.basename(path).startswith("invite-"):
         return main_invite(path)
     if os.path.basename(path).startswith("network-"):
-        return main_network(path)
+        return main_one(path, check_network)
     if os.path.basename(path).startswith("channel-"):
-        return main_chan(path)
+        return main_one(path, check_chan)
     v = load(path)
     bad = []
     seed_a, seed_b = h(v, "seed_a"), h(v, "seed_b")
