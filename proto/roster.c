@@ -26,6 +26,7 @@
 #include <time.h> /* self-test only: the fold bench line */
 
 #include "bytes.h"
+#include "chan.h"
 #include "content.h"
 #include "identity.h" /* self-test only */
 #include "selftest.h"
@@ -61,7 +62,7 @@ roster_text_valid(const uint8_t *p, size_t len)
 static bool
 s_role_ok(uint8_t role)
 {
-    return role == ROSTER_ROLE_MEMBER || role == ROSTER_ROLE_ADMIN;
+    return role == ROSTER_ROLE_MEMBER || role == ROSTER_ROLE_ADMIN || role == ROSTER_ROLE_READER;
 }
 
 //  The checks an encoder and a decoder share, on the fields of ev.
@@ -111,9 +112,15 @@ s_check_event(const roster_event_t *ev)
             return PARLEY_ERR_MALFORMED;
         }
         break;
+    case ROSTER_CHANNEL:
+        if (ev->flags & ~ROSTER_CHAN_FLAGS) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        break;
+    case ROSTER_REKEY: break;
     default: return PARLEY_ERR_MALFORMED;
     }
-    //  REVOKE, ROLE and RELAY carry no text: theirs is ignored.
+    //  REVOKE, ROLE, RELAY, CHANNEL and REKEY carry no text: theirs is ignored.
     bool has_text = text_max > 0;
     if (has_text
         && (ev->text_len < text_min || ev->text_len > text_max || (ev->text_len > 0 && !ev->text)
@@ -200,6 +207,11 @@ roster_event_decode(const uint8_t *buf, size_t len, roster_event_t *ev)
         bytes_get(&r, ev->key, 32);
         ev->on = bytes_get_u8(&r);
         break;
+    case ROSTER_CHANNEL:
+        bytes_get(&r, ev->salt, sizeof ev->salt);
+        ev->flags = bytes_get_u8(&r);
+        break;
+    case ROSTER_REKEY: break;
     default: bad = true; break;
     }
     if (bad || !bytes_reader_done(&r) || s_check_event(ev) != PARLEY_OK) {
@@ -228,9 +240,9 @@ roster_event_encode(const roster_event_t *ev, uint8_t *out, size_t cap, size_t *
     if (ev->n_parents > 0) {
         bytes_put(&w, ev->parents, ev->n_parents * 32);
     }
-    if (ev->type == ROSTER_CREATE) {
+    if (ev->type == ROSTER_CREATE || ev->type == ROSTER_CHANNEL) {
         bytes_put(&w, ev->salt, sizeof ev->salt);
-    } else {
+    } else if (ev->type != ROSTER_REKEY) {
         bytes_put(&w, ev->key, 32);
     }
     switch (ev->type) {
@@ -242,9 +254,11 @@ roster_event_encode(const roster_event_t *ev, uint8_t *out, size_t cap, size_t *
     case ROSTER_ADD:
     case ROSTER_ROLE: bytes_put_u8(&w, ev->role); break;
     case ROSTER_RELAY: bytes_put_u8(&w, ev->on); break;
+    case ROSTER_CHANNEL: bytes_put_u8(&w, ev->flags); break;
     default: break;
     }
-    if (ev->type != ROSTER_REVOKE && ev->type != ROSTER_ROLE && ev->type != ROSTER_RELAY) {
+    if (ev->type != ROSTER_REVOKE && ev->type != ROSTER_ROLE && ev->type != ROSTER_RELAY
+        && ev->type != ROSTER_CHANNEL && ev->type != ROSTER_REKEY) {
         bytes_put_u8(&w, (uint8_t)ev->text_len);
         if (ev->text_len > 0) {
             bytes_put(&w, ev->text, ev->text_len);
@@ -445,8 +459,11 @@ typedef struct {
 } s_invite_t;
 
 struct _roster_t {
-    uint8_t network_id[32];
-    s_event_t *ev; /* held events, arrival order */
+    uint8_t network_id[32]; /* or the channel id */
+    bool channel;           /* a channel's control log (SPEC §21.4) */
+    uint8_t chan_flags;     /* the applied CHANNEL's flags */
+    uint32_t epoch;         /* applied REMOVE and REKEY events */
+    s_event_t *ev;          /* held events, arrival order */
     size_t n_ev;
     size_t cap_ev;
     size_t n_invite_events; /* INVITE events held: bounded at insertion */
@@ -498,6 +515,16 @@ roster_new(const uint8_t network_id[32])
     if (s_map_reset(&self->ev_map, 0) != PARLEY_OK) {
         free(self);
         return NULL;
+    }
+    return self;
+}
+
+roster_t *
+roster_new_channel(const uint8_t channel_id[32])
+{
+    roster_t *self = roster_new(channel_id);
+    if (self) {
+        self->channel = true;
     }
     return self;
 }
@@ -782,25 +809,54 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
     if (e->marked) {
         return "author removed concurrently";
     }
+    uint8_t first = self->channel ? ROSTER_CHANNEL : ROSTER_CREATE;
     if (self->create_ev < 0) {
-        if (ev->type != ROSTER_CREATE) {
-            return "before the network was created";
+        if (ev->type != first) {
+            return self->channel ? "before the channel was created"
+                                 : "before the network was created";
         }
         uint8_t id[32];
-        roster_network_id(e->author, ev->salt, id);
+        if (self->channel) {
+            chan_id(e->author, ev->salt, id);
+        } else {
+            roster_network_id(e->author, ev->salt, id);
+        }
         if (ev->n_parents != 0) {
             return "create with parents";
         }
         if (sodium_memcmp(id, self->network_id, 32) != 0) {
-            return "not the founder of this network";
+            return self->channel ? "not the creator of this channel"
+                                 : "not the founder of this network";
         }
         self->create_ev = idx;
         self->next_rank = 0;
+        self->chan_flags = ev->flags;
         s_make_member(self, e->author, ROSTER_ROLE_ADMIN, idx, e, e->author, NULL);
         return NULL;
     }
-    if (ev->type == ROSTER_CREATE) {
-        return "network already created";
+    if (ev->type == ROSTER_CREATE || ev->type == ROSTER_CHANNEL) {
+        return ev->type != first ? (self->channel ? "not in a channel" : "not in a network")
+               : self->channel   ? "channel already created"
+                                 : "network already created";
+    }
+    //  A channel has no invites and no relays; a network no readers and no
+    //  rekeying (its secret's epoch follows removals alone).
+    bool chan_only =
+        ev->type == ROSTER_REKEY
+        || ((ev->type == ROSTER_ADD || ev->type == ROSTER_ROLE || ev->type == ROSTER_INVITE)
+            && ev->role == ROSTER_ROLE_READER);
+    bool net_only = ev->type == ROSTER_INVITE || ev->type == ROSTER_REVOKE
+                    || ev->type == ROSTER_JOIN || ev->type == ROSTER_RELAY;
+    if (self->channel && net_only) {
+        return "not in a channel";
+    }
+    //  A channel's log says who and what role, never about what: names,
+    //  topics and reasons travel encrypted, as messages.
+    if (self->channel && ev->text_len > 0) {
+        return "text in a channel's log";
+    }
+    if (!self->channel && chan_only) {
+        return "not in a network";
     }
     //  Every other event hangs under the CREATE: one with no parents would
     //  be concurrent with the whole log.
@@ -870,6 +926,7 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
         t->relay = false;
         t->removed = true;
         self->n_current--;
+        self->epoch++;
         return NULL;
     }
     if (!admin) {
@@ -908,11 +965,18 @@ s_apply(roster_t *self, uint32_t idx, s_person_t **demoted)
             return "already a member";
         }
         if (s_member_total(self) >= ROSTER_MEMBERS_MAX) {
-            return "network full";
+            return self->channel ? "channel full" : "network full";
         }
-        s_make_member(self, ev->key, ev->role, idx, e, e->author, NULL);
+        //  An announce channel: everyone an ADD does not make an admin reads.
+        uint8_t role = ev->role;
+        if (self->channel && (self->chan_flags & ROSTER_CHAN_ANNOUNCE)
+            && role == ROSTER_ROLE_MEMBER) {
+            role = ROSTER_ROLE_READER;
+        }
+        s_make_member(self, ev->key, role, idx, e, e->author, NULL);
         return NULL;
     }
+    case ROSTER_REKEY: self->epoch++; return NULL;
     case ROSTER_ROLE: {
         s_person_t *t = s_person(self, ev->key);
         if (!t || t->role == ROSTER_ROLE_NONE) {
@@ -1157,6 +1221,8 @@ s_pass(roster_t *self)
     self->next_rank = 0;
     self->rank_changed = false;
     self->n_current = 0;
+    self->chan_flags = 0;
+    self->epoch = 0;
     size_t heap_n = 0;
     for (size_t i = 0; i < n; i++) {
         s_event_t *e = &self->ev[i];
@@ -1283,6 +1349,24 @@ bool
 roster_created(const roster_t *self)
 {
     return self && self->create_ev >= 0;
+}
+
+bool
+roster_is_channel(const roster_t *self)
+{
+    return self && self->channel;
+}
+
+uint8_t
+roster_channel_flags(const roster_t *self)
+{
+    return self && self->create_ev >= 0 ? self->chan_flags : 0;
+}
+
+uint32_t
+roster_epoch(const roster_t *self)
+{
+    return self ? self->epoch : 0;
 }
 
 const uint8_t *
@@ -1693,8 +1777,9 @@ s_digest(const roster_t *r, uint8_t out[32])
 {
     crypto_generichash_state st;
     crypto_generichash_init(&st, NULL, 0, 32);
-    uint64_t counts[6] = { roster_member_count(r), roster_admin_count(r), roster_relay_count(r),
-                           roster_invite_count(r), roster_log_count(r),   roster_pending_count(r) };
+    uint64_t counts[8] = { roster_member_count(r), roster_admin_count(r),  roster_relay_count(r),
+                           roster_invite_count(r), roster_log_count(r),    roster_pending_count(r),
+                           roster_epoch(r),        roster_channel_flags(r) };
     crypto_generichash_update(&st, (const uint8_t *)counts, sizeof counts);
     for (size_t i = 0; i < roster_member_count(r); i++) {
         roster_member_t m;
@@ -1758,7 +1843,7 @@ s_check_orders(const s_scn_t *s, size_t shuffles)
                 perm[j] = t;
             }
         }
-        roster_t *r = roster_new(s->net);
+        roster_t *r = roster_is_channel(s->live) ? roster_new_channel(s->net) : roster_new(s->net);
         CHECK(r);
         for (size_t i = 0; i < s->n; i++) {
             const s_trec_t *e = &s->rec[perm[s->n - 1 - i]];
@@ -1799,9 +1884,11 @@ s_test_codec(void)
     par[0][0] = 1, par[1][0] = 2, par[2][0] = 3;
     uint8_t buf[ROSTER_BODY_MAX + 1];
     uint8_t again[ROSTER_BODY_MAX];
-    for (uint8_t type = ROSTER_CREATE; type <= ROSTER_RELAY; type++) {
-        roster_event_t ev = { .type = type, .role = 2, .on = 1, .uses = 5, .expires_ms = T0 };
-        ev.n_parents = type == ROSTER_CREATE ? 0 : 3;
+    for (uint8_t type = ROSTER_CREATE; type <= ROSTER_REKEY; type++) {
+        roster_event_t ev = {
+            .type = type, .role = 2, .on = 1, .uses = 5, .expires_ms = T0, .flags = 5
+        };
+        ev.n_parents = type == ROSTER_CREATE || type == ROSTER_CHANNEL ? 0 : 3;
         ev.parents = &par[0][0];
         memset(ev.key, 0x11, 32);
         memset(ev.salt, 0x22, sizeof ev.salt);
@@ -1838,7 +1925,16 @@ s_test_codec(void)
         CHECK(roster_event_encode(&ev, buf, len - 1, &len2) == PARLEY_ERR_LIMIT && len2 == 0);
     }
     //  Specific refusals.
-    roster_event_t ev = { .type = ROSTER_ROLE, .role = 3 };
+    //  Flags past ROSTER_CHAN_FLAGS are refused.
+    roster_event_t ch = { .type = ROSTER_CHANNEL, .flags = 8 };
+    size_t ch_len = 0;
+    CHECK(roster_event_encode(&ch, buf, sizeof buf, &ch_len) == PARLEY_ERR_MALFORMED);
+    ch.flags = ROSTER_CHAN_FLAGS;
+    CHECK(roster_event_encode(&ch, buf, sizeof buf, &ch_len) == 0 && ch_len == 3 + 16 + 1);
+    buf[ch_len - 1] = 0x08;
+    roster_event_t ch_back;
+    CHECK(roster_event_decode(buf, ch_len, &ch_back) == PARLEY_ERR_MALFORMED);
+    roster_event_t ev = { .type = ROSTER_ROLE, .role = 4 };
     size_t len = 0;
     CHECK(roster_event_encode(&ev, buf, sizeof buf, &len) == PARLEY_ERR_MALFORMED);
     ev.role = 1;
@@ -1847,7 +1943,7 @@ s_test_codec(void)
     buf[0] = 2;
     CHECK(roster_event_decode(buf, len, &d) == PARLEY_ERR_UNSUPPORTED);
     buf[0] = 1;
-    buf[1] = 9;
+    buf[1] = 11;
     CHECK(roster_event_decode(buf, len, &d) == PARLEY_ERR_MALFORMED);
     buf[1] = 0;
     CHECK(roster_event_decode(buf, len, &d) == PARLEY_ERR_MALFORMED);
@@ -2496,6 +2592,92 @@ s_test_bench(bool verbose)
     s_scn_free(&s);
 }
 
+/*  A channel's control log (SPEC §21.4): CHANNEL, owner, readers, REKEY,
+ *  and the network's events void in it (and the channel's in a network). */
+static void
+s_test_channel(void)
+{
+    s_tkey_t o, a, m, r, x;
+    s_tkey(&o, 0x71);
+    s_tkey(&a, 0x72);
+    s_tkey(&m, 0x73);
+    s_tkey(&r, 0x74);
+    s_tkey(&x, 0x75);
+    s_scn_t s;
+    s_scn_init(&s, &o, 32);
+    //  The scenario's fold becomes a channel's, with the channel id.
+    roster_destroy(&s.live);
+    chan_id(o.pk, s.salt, s.net);
+    s.live = roster_new_channel(s.net);
+    CHECK(s.live && roster_is_channel(s.live) && !roster_created(s.live));
+    //  A network's CREATE does not found it; CHANNEL by another key does not either.
+    size_t bad_create = s_create(&s, &o, T0);
+    CHECK(strcmp(S_REASON(&s, bad_create), "before the channel was created") == 0);
+    roster_event_t ev = { .type = ROSTER_CHANNEL, .flags = ROSTER_CHAN_SHARED };
+    memcpy(ev.salt, s.salt, sizeof ev.salt);
+    size_t wrong = s_emit(&s, &x, T0 + 1, &ev, true);
+    CHECK(strcmp(S_REASON(&s, wrong), "not the creator of this channel") == 0);
+    size_t created = s_emit(&s, &o, T0 + 2, &ev, true);
+    CHECK(strcmp(S_REASON(&s, created), "applied") == 0 && roster_created(s.live));
+    CHECK(roster_channel_flags(s.live) == ROSTER_CHAN_SHARED);
+    CHECK(roster_role(s.live, o.pk) == ROSTER_ROLE_ADMIN && roster_rank(s.live, o.pk) == 0);
+    CHECK(roster_epoch(s.live) == 0);
+
+    size_t add_a = s_simple(&s, &o, T0 + 3, ROSTER_ADD, a.pk, ROSTER_ROLE_ADMIN);
+    size_t add_m = s_simple(&s, &a, T0 + 4, ROSTER_ADD, m.pk, ROSTER_ROLE_MEMBER);
+    size_t add_r = s_simple(&s, &a, T0 + 5, ROSTER_ADD, r.pk, ROSTER_ROLE_READER);
+    CHECK(strcmp(S_REASON(&s, add_a), "applied") == 0 && strcmp(S_REASON(&s, add_m), "applied") == 0
+          && strcmp(S_REASON(&s, add_r), "applied") == 0);
+    CHECK(roster_role(s.live, r.pk) == ROSTER_ROLE_READER && roster_member_count(s.live) == 4);
+    //  A reader, like a member, is no admin: its ADD and REKEY are void.
+    size_t r_add = s_simple(&s, &r, T0 + 6, ROSTER_ADD, x.pk, ROSTER_ROLE_MEMBER);
+    CHECK(strcmp(S_REASON(&s, r_add), "author is not an admin") == 0);
+    roster_event_t rekey = { .type = ROSTER_REKEY };
+    size_t m_rekey = s_emit(&s, &m, T0 + 7, &rekey, false);
+    CHECK(strcmp(S_REASON(&s, m_rekey), "author is not an admin") == 0);
+    size_t a_rekey = s_emit(&s, &a, T0 + 8, &rekey, false);
+    CHECK(strcmp(S_REASON(&s, a_rekey), "applied") == 0 && roster_epoch(s.live) == 1);
+    //  A network's events are void in a channel, and so is text.
+    size_t relay = s_simple(&s, &o, T0 + 9, ROSTER_RELAY, m.pk, 1);
+    CHECK(strcmp(S_REASON(&s, relay), "not in a channel") == 0);
+    roster_event_t named = { .type = ROSTER_ADD, .role = ROSTER_ROLE_MEMBER };
+    memcpy(named.key, x.pk, 32);
+    named.text = (const uint8_t *)"x";
+    named.text_len = 1;
+    size_t add_named = s_emit(&s, &o, T0 + 10, &named, false);
+    CHECK(strcmp(S_REASON(&s, add_named), "text in a channel's log") == 0);
+    //  Removal and leave raise the epoch; the reader may leave.
+    size_t rm_m = s_simple(&s, &a, T0 + 11, ROSTER_REMOVE, m.pk, 0);
+    size_t leave_r = s_simple(&s, &r, T0 + 12, ROSTER_REMOVE, r.pk, 0);
+    CHECK(strcmp(S_REASON(&s, rm_m), "applied") == 0
+          && strcmp(S_REASON(&s, leave_r), "applied") == 0);
+    CHECK(roster_epoch(s.live) == 3 && roster_member_count(s.live) == 2);
+    s_check_orders(&s, 20); // the same state from any arrival order
+    s_scn_free(&s);
+
+    //  An announce channel: an ADD of a member makes a reader.
+    s_scn_init(&s, &o, 8);
+    roster_destroy(&s.live);
+    chan_id(o.pk, s.salt, s.net);
+    s.live = roster_new_channel(s.net);
+    ev.flags = ROSTER_CHAN_ANNOUNCE;
+    s_emit(&s, &o, T0, &ev, true);
+    s_simple(&s, &o, T0 + 1, ROSTER_ADD, m.pk, ROSTER_ROLE_MEMBER);
+    s_simple(&s, &o, T0 + 2, ROSTER_ADD, a.pk, ROSTER_ROLE_ADMIN);
+    CHECK(roster_role(s.live, m.pk) == ROSTER_ROLE_READER);
+    CHECK(roster_role(s.live, a.pk) == ROSTER_ROLE_ADMIN);
+    s_scn_free(&s);
+
+    //  In a network: readers and REKEY are void.
+    s_scn_init(&s, &o, 8);
+    s_create(&s, &o, T0);
+    size_t n_reader = s_simple(&s, &o, T0 + 1, ROSTER_ADD, m.pk, ROSTER_ROLE_READER);
+    size_t n_rekey = s_emit(&s, &o, T0 + 2, &rekey, false);
+    CHECK(strcmp(S_REASON(&s, n_reader), "not in a network") == 0);
+    CHECK(strcmp(S_REASON(&s, n_rekey), "not in a network") == 0 && roster_epoch(s.live) == 0);
+    s_scn_free(&s);
+}
+
 void
 roster_test(bool verbose)
 {
@@ -2509,6 +2691,7 @@ roster_test(bool verbose)
     s_test_partition();
     s_test_pending();
     s_test_promotion();
+    s_test_channel();
     s_test_envelope();
     s_test_limits();
     s_test_bench(verbose);

@@ -20,8 +20,11 @@
  *    REMOVE 6  member_pk[32] | str8 reason (0..200)
  *    ROLE   7  member_pk[32] | u8 role
  *    RELAY  8  member_pk[32] | u8 on (0|1)
+ *    CHANNEL 9 salt[16] | u8 flags (ROSTER_CHAN_*; other bits 0)
+ *    REKEY  10 (nothing)
  *
- *  Roles: 1 member, 2 admin. Network id = BLAKE2b-256("parley/network/v1\0"
+ *  Roles: 1 member, 2 admin, 3 reader (a channel's only). Network id =
+ * BLAKE2b-256("parley/network/v1\0"
  *  || founder Ed25519 pk || salt). JOIN proof = Ed25519 detached signature
  *  by the invite's secret key over "parley/join/v1\0" || network_id ||
  *  joiner pk || u8 name_len || name.
@@ -29,6 +32,11 @@
  *  roster_t folds a set of events of ONE network into its state; every node
  *  that holds the same events computes the same state, whatever the order
  *  they arrived in. The order and every rule: proto/SPEC.md §17.
+ *
+ *  A channel's control log is the same fold under a channel profile
+ *  (roster_new_channel, SPEC §21.4): CHANNEL instead of CREATE (channel id =
+ *  chan_id(creator, salt)), no INVITE, REVOKE, JOIN or RELAY, readers, and
+ *  REKEY by an admin; the creator is the owner (rank 0).
  */
 #ifndef PARLEY_PROTO_ROSTER_H
 #define PARLEY_PROTO_ROSTER_H
@@ -57,12 +65,23 @@ enum {
     ROSTER_REMOVE = 6,
     ROSTER_ROLE = 7,
     ROSTER_RELAY = 8,
+    ROSTER_CHANNEL = 9,
+    ROSTER_REKEY = 10,
 };
+
+/*  CHANNEL flags (SPEC §21.4). */
+enum {
+    ROSTER_CHAN_SHARED = 0x01,   /* history shared: new members get earlier epochs' keys */
+    ROSTER_CHAN_ANNOUNCE = 0x02, /* ADD of a member makes a reader */
+    ROSTER_CHAN_NETWORK = 0x04,  /* network-wide: every network member is in it */
+};
+#define ROSTER_CHAN_FLAGS 0x07u
 
 enum {
     ROSTER_ROLE_NONE = 0,   /* not a current member */
     ROSTER_ROLE_MEMBER = 1, /* member */
     ROSTER_ROLE_ADMIN = 2,  /* admin */
+    ROSTER_ROLE_READER = 3, /* a channel's member that may read, not post */
 };
 
 /*  Rank of a key that is not an admin. */
@@ -80,6 +99,7 @@ typedef struct {
     uint8_t key[32];                 /* invite_pk (INVITE, REVOKE, JOIN) or member_pk */
     uint8_t role;                    /* INVITE, ADD, ROLE: 1 or 2 */
     uint8_t on;                      /* RELAY: 0 or 1 */
+    uint8_t flags;                   /* CHANNEL: ROSTER_CHAN_* */
     uint64_t expires_ms;             /* INVITE */
     uint16_t uses;                   /* INVITE: 1..ROSTER_INVITE_USES_MAX */
     const uint8_t *text;             /* network_name, label, name or reason */
@@ -165,6 +185,9 @@ typedef struct {
 
 /*  A new, empty fold for network_id. Owned by the caller; NULL on NOMEM. */
 roster_t *roster_new(const uint8_t network_id[32]);
+/*  A new, empty fold of the control log of channel_id (SPEC §21.4). Its
+ *  events come by roster_add_event. Owned by the caller; NULL on NOMEM. */
+roster_t *roster_new_channel(const uint8_t channel_id[32]);
 void roster_destroy(roster_t **self_p);
 
 /*  Adds the event of a decoded, VERIFIED envelope (the caller ran
@@ -185,9 +208,13 @@ int roster_add_event(roster_t *self, const uint8_t id[32], const uint8_t author[
 int roster_fold(roster_t *self) PARLEY_WUR;
 
 /*  Queries, on the last fold. */
-size_t roster_event_count(const roster_t *self);               /* held, pending included */
-size_t roster_pending_count(const roster_t *self);             /* held, not linearized */
-bool roster_created(const roster_t *self);                     /* a valid CREATE applied */
+size_t roster_event_count(const roster_t *self);    /* held, pending included */
+size_t roster_pending_count(const roster_t *self);  /* held, not linearized */
+bool roster_created(const roster_t *self);          /* a valid CREATE applied */
+bool roster_is_channel(const roster_t *self);       /* made by roster_new_channel */
+uint8_t roster_channel_flags(const roster_t *self); /* the applied CHANNEL's, or 0 */
+/*  Applied REMOVE and REKEY events: a channel's epoch (SPEC §21.5). */
+uint32_t roster_epoch(const roster_t *self);
 const uint8_t *roster_founder(const roster_t *self);           /* NULL before CREATE */
 const uint8_t *roster_name(const roster_t *self, size_t *len); /* network name view */
 uint8_t roster_role(const roster_t *self, const uint8_t pk[32]);

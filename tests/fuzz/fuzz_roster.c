@@ -16,16 +16,20 @@
  *     with that salt founds it; the seeds (gen_corpus.c) hold such a log,
  *     with a JOIN whose proof is by the invite key of seed 0xb0.
  *     The records are folded in input order and in reverse order: both
- *     states must be equal, consistent and within the limits.
+ *     states must be equal, consistent and within the limits. Then the same
+ *     again as a channel's control log (SPEC §21.4), whose id is key 0's
+ *     channel id with an all-zero salt.
  */
 #include "fuzz_common.h"
 
+#include "../../proto/chan.h"
 #include "../../proto/roster.h"
 
 #define S_RECORDS_MAX 48u
 
 static uint8_t s_keys[4][32];
 static uint8_t s_net[32];
+static uint8_t s_chan[32];
 
 static void
 s_keys_init(void)
@@ -42,6 +46,7 @@ s_keys_init(void)
     }
     uint8_t salt[ROSTER_SALT_LEN] = { 0 };
     roster_network_id(s_keys[0], salt, s_net);
+    chan_id(s_keys[0], salt, s_chan);
     done = 1;
 }
 
@@ -73,7 +78,8 @@ s_state(const roster_t *r, uint8_t out[32])
     for (size_t i = 0; i < n_members; i++) {
         roster_member_t m;
         FUZZ_CHECK(roster_member_at(r, i, &m) == PARLEY_OK);
-        FUZZ_CHECK(m.role == ROSTER_ROLE_MEMBER || m.role == ROSTER_ROLE_ADMIN);
+        FUZZ_CHECK(m.role == ROSTER_ROLE_MEMBER || m.role == ROSTER_ROLE_ADMIN
+                   || (m.role == ROSTER_ROLE_READER && roster_is_channel(r)));
         FUZZ_CHECK(roster_role(r, m.pk) == m.role && !roster_is_removed(r, m.pk));
         crypto_generichash_update(&st, m.pk, 32);
         crypto_generichash_update(&st, &m.role, 1);
@@ -92,6 +98,11 @@ s_state(const roster_t *r, uint8_t out[32])
         crypto_generichash_update(&st, e.id, 32);
         crypto_generichash_update(&st, (const uint8_t *)&e.applied, sizeof e.applied);
     }
+    uint32_t epoch = roster_epoch(r);
+    uint8_t flags = roster_channel_flags(r);
+    FUZZ_CHECK(roster_is_channel(r) || flags == 0);
+    crypto_generichash_update(&st, (const uint8_t *)&epoch, sizeof epoch);
+    crypto_generichash_update(&st, &flags, 1);
     uint8_t heads[ROSTER_PARENTS_MAX][32];
     size_t nh = roster_heads(r, heads);
     FUZZ_CHECK(nh <= ROSTER_PARENTS_MAX);
@@ -99,26 +110,13 @@ s_state(const roster_t *r, uint8_t out[32])
     crypto_generichash_final(&st, out, 32);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+//  Folds the n records in input order and in reverse, as a network's
+//  roster or a channel's control log: the same state both ways.
+static void
+s_fold_both(const uint8_t *const *rec, size_t n, bool channel)
 {
-    fuzz_init();
-    s_keys_init();
-    s_codec(data, size);
-
-    const uint8_t *rec[S_RECORDS_MAX];
-    size_t n = 0;
-    size_t off = 0;
-    while (n < S_RECORDS_MAX && size - off >= 4) {
-        size_t len = ((size_t)data[off + 2] << 8) | data[off + 3];
-        if (len > size - off - 4) {
-            break;
-        }
-        rec[n++] = data + off;
-        off += 4 + len;
-    }
-    roster_t *fwd = roster_new(s_net);
-    roster_t *rev = roster_new(s_net);
+    roster_t *fwd = channel ? roster_new_channel(s_chan) : roster_new(s_net);
+    roster_t *rev = channel ? roster_new_channel(s_chan) : roster_new(s_net);
     FUZZ_CHECK(fwd && rev);
     size_t added = 0;
     for (size_t pass = 0; pass < 2; pass++) {
@@ -147,5 +145,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(memcmp(a, b, 32) == 0);
     roster_destroy(&fwd);
     roster_destroy(&rev);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_init();
+    s_keys_init();
+    s_codec(data, size);
+
+    const uint8_t *rec[S_RECORDS_MAX];
+    size_t n = 0;
+    size_t off = 0;
+    while (n < S_RECORDS_MAX && size - off >= 4) {
+        size_t len = ((size_t)data[off + 2] << 8) | data[off + 3];
+        if (len > size - off - 4) {
+            break;
+        }
+        rec[n++] = data + off;
+        off += 4 + len;
+    }
+    s_fold_both(rec, n, false);
+    s_fold_both(rec, n, true);
     return 0;
 }

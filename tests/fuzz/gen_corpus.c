@@ -476,6 +476,36 @@ s_chan(void)
                            sizeof out - 1, &len),
             "chan body");
     s_write("chan", "body", out, 1 + len);
+
+    //  fuzz_roster: a channel's control log by the fuzz keys (key 0 creates
+    //  it with an all-zero salt): an admin, a reader, a REKEY, a removal.
+    uint8_t ids[5][32];
+    for (int i = 0; i < 5; i++) {
+        memset(ids[i], i + 1, 32);
+    }
+    uint8_t pk[4][32], sk[64], seed[32];
+    for (int i = 0; i < 4; i++) {
+        memset(seed, 0xa0 + i, sizeof seed);
+        s_check(crypto_sign_seed_keypair(pk[i], sk, seed) == 0 ? 0 : -1, "key");
+    }
+    sodium_memzero(sk, sizeof sk);
+    s_roster_log_t log;
+    memset(&log, 0, sizeof log);
+    roster_event_t ev = { .type = ROSTER_CHANNEL, .flags = ROSTER_CHAN_SHARED };
+    s_roster_rec(&log, 0, 0, &ev);
+    roster_event_t add = { .type = ROSTER_ADD, .n_parents = 1, .parents = ids[0], .role = 2 };
+    memcpy(add.key, pk[1], 32);
+    s_roster_rec(&log, 0, 1, &add);
+    add.parents = ids[1];
+    add.role = ROSTER_ROLE_READER;
+    memcpy(add.key, pk[2], 32);
+    s_roster_rec(&log, 1, 2, &add);
+    roster_event_t rekey = { .type = ROSTER_REKEY, .n_parents = 1, .parents = ids[2] };
+    s_roster_rec(&log, 1, 3, &rekey);
+    roster_event_t rm = { .type = ROSTER_REMOVE, .n_parents = 1, .parents = ids[3] };
+    memcpy(rm.key, pk[2], 32);
+    s_roster_rec(&log, 0, 4, &rm);
+    s_write("roster", "channel-log", log.buf, log.len);
 }
 
 static void
