@@ -101,6 +101,16 @@ s_show(s_node_t *p)
     return tk_call(p->n, "network.show", NULL);
 }
 
+//  How many network events p holds (applied, void and pending).
+static json_int_t
+s_events(s_node_t *p)
+{
+    json_t *show = s_show(p);
+    json_int_t n = json_integer_value(json_object_get(show, "events"));
+    json_decref(show);
+    return n;
+}
+
 static const char *
 s_str(json_t *obj, const char *key)
 {
@@ -514,8 +524,11 @@ s_step_join(void)
     s_peers(&F);
     code = s_invite(&F, json_pack("{s:s}", "label", "for bob"), &n_eps);
     //  invite.create names the members F is connected to, whichever side
-    //  dialled: the join below goes through A alone.
+    //  dialled: the join below goes through A alone. A must hold the
+    //  invite first: F's push of it may still be on its way when F stops
+    //  (a node that stops does not wait for the frames of its last moment).
     CHECK(n_eps >= 2);
+    TK_WAIT(10000, s_events(&A) == s_events(&F));
     s_down(&F);
     s_up(&B, NULL, NULL, NULL);
     s_join(&B, code, "bob");
