@@ -146,6 +146,132 @@ chan_chain_seek(uint8_t ck[32], uint32_t from, uint32_t to)
     return PARLEY_OK;
 }
 
+/* --------------------------------------------------------- the receiver */
+
+typedef struct {
+    uint32_t counter; /* the step */
+    uint8_t mk[32];   /* its message key */
+} s_skipped_t;
+
+struct chan_rx {
+    uint8_t ck[32]; /* chain key of step next */
+    uint32_t next;  /* the next step not read */
+    size_t n;       /* skipped keys held, oldest first */
+    s_skipped_t skipped[CHAN_SKIP_MAX];
+};
+
+chan_rx_t *
+chan_rx_new(const uint8_t ck[32], uint32_t next)
+{
+    chan_rx_t *self = sodium_malloc(sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    memset(self, 0, sizeof *self);
+    memcpy(self->ck, ck, 32);
+    self->next = next;
+    return self;
+}
+
+void
+chan_rx_destroy(chan_rx_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    sodium_memzero(*self_p, sizeof **self_p);
+    sodium_free(*self_p);
+    *self_p = NULL;
+}
+
+static long
+s_rx_find(const chan_rx_t *self, uint32_t counter)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        if (self->skipped[i].counter == counter) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+int
+chan_rx_key(const chan_rx_t *self, uint32_t counter, uint8_t mk[32])
+{
+    if (!self || !mk) {
+        return PARLEY_ERR_STATE;
+    }
+    if (counter < self->next) {
+        long i = s_rx_find(self, counter);
+        if (i < 0) {
+            return PARLEY_ERR_DUPLICATE;
+        }
+        memcpy(mk, self->skipped[i].mk, 32);
+        return PARLEY_OK;
+    }
+    if (counter - self->next > CHAN_SKIP_MAX || counter == UINT32_MAX) {
+        return PARLEY_ERR_LIMIT; // the last step is never used: next would wrap
+    }
+    uint8_t ck[32];
+    memcpy(ck, self->ck, 32);
+    int rc = chan_chain_seek(ck, self->next, counter); // at most CHAN_SKIP_MAX steps
+    if (rc == PARLEY_OK) {
+        chan_chain_step(ck, mk);
+    }
+    sodium_memzero(ck, sizeof ck);
+    return rc;
+}
+
+int
+chan_rx_used(chan_rx_t *self, uint32_t counter)
+{
+    if (!self) {
+        return PARLEY_ERR_STATE;
+    }
+    if (counter < self->next) {
+        long i = s_rx_find(self, counter);
+        if (i < 0) {
+            return PARLEY_ERR_DUPLICATE;
+        }
+        self->n--;
+        memmove(&self->skipped[i], &self->skipped[i + 1],
+                (self->n - (size_t)i) * sizeof self->skipped[0]);
+        sodium_memzero(&self->skipped[self->n], sizeof self->skipped[0]);
+        return PARLEY_OK;
+    }
+    if (counter - self->next > CHAN_SKIP_MAX || counter == UINT32_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    uint8_t mk[32];
+    while (self->next < counter) {
+        //  A skipped step: its key is kept, the oldest forgotten for room.
+        if (self->n == CHAN_SKIP_MAX) {
+            memmove(&self->skipped[0], &self->skipped[1], (self->n - 1) * sizeof self->skipped[0]);
+            self->n--;
+        }
+        self->skipped[self->n].counter = self->next;
+        chan_chain_step(self->ck, self->skipped[self->n].mk);
+        self->n++;
+        self->next++;
+    }
+    chan_chain_step(self->ck, mk); // the key of step counter, used: gone
+    sodium_memzero(mk, sizeof mk);
+    self->next = counter + 1;
+    return PARLEY_OK;
+}
+
+uint32_t
+chan_rx_next(const chan_rx_t *self)
+{
+    return self ? self->next : 0;
+}
+
+size_t
+chan_rx_skipped(const chan_rx_t *self)
+{
+    return self ? self->n : 0;
+}
+
 /* --------------------------------------------------------- message bodies */
 
 size_t
@@ -531,6 +657,61 @@ s_test_chain(void)
 }
 
 static void
+s_test_rx(void)
+{
+    enum { N = 2 * CHAN_SKIP_MAX + 20 };
+    uint8_t ck0[32], ck[32], got[32];
+    static uint8_t mk[N][32];
+    randombytes_buf(ck0, sizeof ck0);
+    memcpy(ck, ck0, 32);
+    for (size_t i = 0; i < N; i++) {
+        chan_chain_step(ck, mk[i]);
+    }
+    chan_rx_t *rx = chan_rx_new(ck0, 0);
+    CHECK(rx && chan_rx_next(rx) == 0 && chan_rx_skipped(rx) == 0);
+    CHECK(chan_rx_key(rx, 0, got) == PARLEY_OK && memcmp(got, mk[0], 32) == 0);
+    CHECK(chan_rx_used(rx, 0) == PARLEY_OK && chan_rx_next(rx) == 1);
+    CHECK(chan_rx_key(rx, 0, got) == PARLEY_ERR_DUPLICATE); // read: its key is gone
+    CHECK(chan_rx_used(rx, 0) == PARLEY_ERR_DUPLICATE);
+    //  A key ahead changes nothing until its message is used.
+    CHECK(chan_rx_key(rx, 5, got) == PARLEY_OK && memcmp(got, mk[5], 32) == 0);
+    CHECK(chan_rx_next(rx) == 1 && chan_rx_skipped(rx) == 0);
+    CHECK(chan_rx_used(rx, 5) == PARLEY_OK && chan_rx_next(rx) == 6 && chan_rx_skipped(rx) == 4);
+    //  A late one opens with its kept key, once.
+    CHECK(chan_rx_key(rx, 3, got) == PARLEY_OK && memcmp(got, mk[3], 32) == 0);
+    CHECK(chan_rx_used(rx, 3) == PARLEY_OK && chan_rx_skipped(rx) == 3);
+    CHECK(chan_rx_key(rx, 3, got) == PARLEY_ERR_DUPLICATE);
+    CHECK(chan_rx_key(rx, 4, got) == PARLEY_OK && memcmp(got, mk[4], 32) == 0);
+    //  At most CHAN_SKIP_MAX steps ahead.
+    CHECK(chan_rx_key(rx, 6 + CHAN_SKIP_MAX + 1, got) == PARLEY_ERR_LIMIT);
+    CHECK(chan_rx_used(rx, 6 + CHAN_SKIP_MAX + 1) == PARLEY_ERR_LIMIT);
+    CHECK(chan_rx_key(rx, 6 + CHAN_SKIP_MAX, got) == PARLEY_OK);
+    CHECK(memcmp(got, mk[6 + CHAN_SKIP_MAX], 32) == 0);
+    CHECK(chan_rx_used(rx, 6 + CHAN_SKIP_MAX) == PARLEY_OK);
+    //  The skipped keys stay within the bound: the oldest (1, 2, 4) are forgotten.
+    CHECK(chan_rx_skipped(rx) == CHAN_SKIP_MAX);
+    CHECK(chan_rx_key(rx, 1, got) == PARLEY_ERR_DUPLICATE);
+    CHECK(chan_rx_key(rx, 9, got) == PARLEY_OK && memcmp(got, mk[9], 32) == 0);
+    CHECK(chan_rx_key(rx, 7 + CHAN_SKIP_MAX, got) == PARLEY_OK);
+    CHECK(memcmp(got, mk[7 + CHAN_SKIP_MAX], 32) == 0);
+    chan_rx_destroy(&rx);
+    CHECK(rx == NULL);
+    chan_rx_destroy(&rx); // NULL-safe
+    //  A chain that starts late, and the last step, which is never used.
+    uint8_t at[32];
+    memcpy(at, ck0, 32);
+    CHECK(chan_chain_seek(at, 0, 10) == PARLEY_OK);
+    rx = chan_rx_new(at, 10);
+    CHECK(rx && chan_rx_key(rx, 12, got) == PARLEY_OK && memcmp(got, mk[12], 32) == 0);
+    CHECK(chan_rx_key(rx, 9, got) == PARLEY_ERR_DUPLICATE);
+    chan_rx_destroy(&rx);
+    rx = chan_rx_new(at, UINT32_MAX - 1);
+    CHECK(rx && chan_rx_key(rx, UINT32_MAX, got) == PARLEY_ERR_LIMIT);
+    CHECK(chan_rx_used(rx, UINT32_MAX) == PARLEY_ERR_LIMIT);
+    chan_rx_destroy(&rx);
+}
+
+static void
 s_test_body(void)
 {
     uint8_t hdr[PARLEY_ENVELOPE_HEADER_LEN], mk[32], other[32];
@@ -692,6 +873,7 @@ chan_test(bool verbose)
 {
     s_test_ids();
     s_test_chain();
+    s_test_rx();
     s_test_body();
     s_test_keys();
     if (verbose) {

@@ -88,6 +88,30 @@ void chan_chain_step(uint8_t ck[32], uint8_t mk[32]);
  *  PARLEY_ERR_STATE if to < from, _LIMIT past CHAN_MAX_STEPS. */
 int chan_chain_seek(uint8_t ck[32], uint32_t from, uint32_t to) PARLEY_WUR;
 
+/*  A receiver's view of one sender's chain in one epoch key: the chain key
+ *  of the next step it has not read, and the message keys of the steps it
+ *  skipped (at most CHAN_SKIP_MAX: past that the oldest are forgotten, and
+ *  their messages no longer open). Two steps, so a message that does not
+ *  open changes nothing: chan_rx_key gives the key of a step, and only
+ *  chan_rx_used, once that message opened, moves the chain or forgets the
+ *  skipped key. Secrets live in sodium_malloc memory, wiped when freed. */
+#define CHAN_SKIP_MAX 1000u
+typedef struct chan_rx chan_rx_t;
+
+/*  A chain at step next with chain key ck (copied). NULL on NOMEM. */
+chan_rx_t *chan_rx_new(const uint8_t ck[32], uint32_t next);
+void chan_rx_destroy(chan_rx_t **self_p);
+/*  The message key of step counter into mk, without changing rx.
+ *  _DUPLICATE for a step read already (or skipped and forgotten), _LIMIT
+ *  for one more than CHAN_SKIP_MAX steps ahead. */
+int chan_rx_key(const chan_rx_t *self, uint32_t counter, uint8_t mk[32]) PARLEY_WUR;
+/*  The message of step counter opened: the chain moves past it (keeping
+ *  the keys of the steps it skips), or its skipped key is forgotten. The
+ *  same codes as chan_rx_key, which the caller called first. */
+int chan_rx_used(chan_rx_t *self, uint32_t counter) PARLEY_WUR;
+uint32_t chan_rx_next(const chan_rx_t *self);  /* the next step not read */
+size_t chan_rx_skipped(const chan_rx_t *self); /* skipped keys held */
+
 /*  The clear header of a message body. */
 typedef struct {
     uint32_t epoch;                  /* the epoch whose key was used */
