@@ -980,6 +980,9 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     envelope_t env;
     int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
+    if (rc == PARLEY_OK && env.kind >= ENVELOPE_KIND_CHAN) {
+        rc = PARLEY_ERR_UNSUPPORTED; // channels are specified, not yet taken (SPEC §21)
+    }
     //  In a network: DMs only from members; network events only of our own
     //  network, decodable, from keys its roster knows (network.h).
     bool net_event = rc == PARLEY_OK && env.kind == ENVELOPE_KIND_NET;

@@ -1,8 +1,10 @@
-/*  proto/content.c — the plaintext a DM carries: text and receipts.
+/*  proto/content.c — the plaintext a DM or channel message carries: text,
+ *  receipts, a channel's settings and its aggregated receipts.
  *
  *  Owns nothing: a decoded content_t views the caller's buffer. Invariants:
  *  a decoded text is 1..PARLEY_TEXT_MAX bytes of valid UTF-8 with no NUL; a
- *  decoded receipt has a known status and exactly count ids (1..256); the
+ *  decoded receipt has a known status and exactly count ids (1..256), a
+ *  channel receipt exactly count marks with ascending authors; the
  *  encoders refuse to produce anything the decoder would reject.
  */
 #include "content.h"
@@ -74,6 +76,31 @@ content_utf8_valid(const char *buf, size_t len)
         i += step;
     }
     return true;
+}
+
+bool
+content_plain(const uint8_t *p, size_t len)
+{
+    if (!p && len > 0) {
+        return false;
+    }
+    size_t i = 0;
+    while (i < len) {
+        uint32_t cp = 0;
+        size_t n = content_utf8_decode(p + i, len - i, &cp);
+        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+bool
+content_name_valid(const char *name, size_t len)
+{
+    return name && len >= 1 && len <= CONTENT_NAME_MAX && content_plain((const uint8_t *)name, len)
+           && !memchr(name, ' ', len) && !memchr(name, '#', len) && !memchr(name, ',', len);
 }
 
 static int
@@ -148,6 +175,109 @@ content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uint8_t
 }
 
 static int
+s_check_meta(const char *name, size_t name_len, const char *topic, size_t topic_len)
+{
+    if (name_len > CONTENT_NAME_MAX || topic_len > CONTENT_TOPIC_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (!content_name_valid(name, name_len) || !content_plain((const uint8_t *)topic, topic_len)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    return PARLEY_OK;
+}
+
+int
+content_encode_chan_meta(const char *name, size_t name_len, const char *topic, size_t topic_len,
+                         uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out || !out_len) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    int rc = s_check_meta(name, name_len, topic, topic_len);
+    if (rc != 0) {
+        return rc;
+    }
+    bytes_writer_t w;
+    bytes_writer_init(&w, out, cap);
+    bytes_put_u8(&w, CONTENT_CHAN_META);
+    bytes_put_u8(&w, (uint8_t)name_len);
+    bytes_put(&w, name, name_len);
+    if (topic_len > 0) {
+        bytes_put(&w, topic, topic_len);
+    }
+    if (!bytes_writer_ok(&w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    *out_len = 2 + name_len + topic_len;
+    return PARLEY_OK;
+}
+
+//  Checks n marks at p (n × CONTENT_MARK_LEN bytes).
+static int
+s_check_marks(uint8_t status, const uint8_t *p, size_t n)
+{
+    if (n > CONTENT_MARKS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if ((status != RECEIPT_DELIVERED && status != RECEIPT_READ) || n == 0 || !p) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *m = p + i * CONTENT_MARK_LEN;
+        uint64_t seq = 0;
+        for (size_t b = 32; b < CONTENT_MARK_LEN; b++) {
+            seq = (seq << 8) | m[b];
+        }
+        if (seq == 0 || (i > 0 && memcmp(m - CONTENT_MARK_LEN, m, 32) >= 0)) {
+            return PARLEY_ERR_MALFORMED;
+        }
+    }
+    return PARLEY_OK;
+}
+
+int
+content_encode_chan_read(uint8_t status, const content_mark_t *marks, size_t n, uint8_t *out,
+                         size_t cap, size_t *out_len)
+{
+    if (!out || !out_len || (!marks && n > 0)) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    size_t len = 4 + n * CONTENT_MARK_LEN;
+    if (n > CONTENT_MARKS_MAX || cap < len) {
+        return PARLEY_ERR_LIMIT;
+    }
+    bytes_writer_t w;
+    bytes_writer_init(&w, out, cap);
+    bytes_put_u8(&w, CONTENT_CHAN_READ);
+    bytes_put_u8(&w, status);
+    bytes_put_u16(&w, (uint16_t)n);
+    for (size_t i = 0; i < n; i++) {
+        bytes_put(&w, marks[i].author, 32);
+        bytes_put_u64(&w, marks[i].seq);
+    }
+    int rc = bytes_writer_ok(&w) ? s_check_marks(status, out + 4, n) : PARLEY_ERR_LIMIT;
+    if (rc != 0) {
+        memset(out, 0, len);
+        return rc;
+    }
+    *out_len = len;
+    return PARLEY_OK;
+}
+
+void
+content_mark_at(const content_t *c, size_t i, content_mark_t *out)
+{
+    const uint8_t *m = c->marks + i * CONTENT_MARK_LEN;
+    memcpy(out->author, m, 32);
+    out->seq = 0;
+    for (size_t b = 32; b < CONTENT_MARK_LEN; b++) {
+        out->seq = (out->seq << 8) | m[b];
+    }
+}
+
+static int
 s_decode_text(bytes_reader_t *r, content_t *out)
 {
     size_t len = bytes_remaining(r);
@@ -187,6 +317,52 @@ s_decode_receipt(bytes_reader_t *r, content_t *out)
 }
 
 static int
+s_decode_meta(bytes_reader_t *r, content_t *out)
+{
+    size_t name_len = bytes_get_u8(r);
+    if (!bytes_reader_ok(r) || name_len > bytes_remaining(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    const char *name = (const char *)bytes_view(r, name_len);
+    size_t topic_len = bytes_remaining(r);
+    const char *topic = (const char *)bytes_view(r, topic_len);
+    int rc = s_check_meta(name, name_len, topic, topic_len);
+    if (rc != 0) {
+        return rc;
+    }
+    out->name = name;
+    out->name_len = name_len;
+    out->text = topic_len ? topic : NULL;
+    out->text_len = topic_len;
+    return PARLEY_OK;
+}
+
+static int
+s_decode_read(bytes_reader_t *r, content_t *out)
+{
+    uint8_t status = bytes_get_u8(r);
+    size_t n = bytes_get_u16(r);
+    if (!bytes_reader_ok(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (n > CONTENT_MARKS_MAX) {
+        return PARLEY_ERR_LIMIT;
+    }
+    if (n * CONTENT_MARK_LEN != bytes_remaining(r)) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    const uint8_t *marks = bytes_view(r, n * CONTENT_MARK_LEN);
+    int rc = s_check_marks(status, marks, n);
+    if (rc != 0) {
+        return rc;
+    }
+    out->status = status;
+    out->marks = marks;
+    out->n_marks = n;
+    return PARLEY_OK;
+}
+
+static int
 s_decode(const uint8_t *buf, size_t len, content_t *out)
 {
     if (!buf || len == 0) {
@@ -203,6 +379,12 @@ s_decode(const uint8_t *buf, size_t len, content_t *out)
     }
     if (out->type == CONTENT_RECEIPT) {
         return s_decode_receipt(&r, out);
+    }
+    if (out->type == CONTENT_CHAN_META) {
+        return s_decode_meta(&r, out);
+    }
+    if (out->type == CONTENT_CHAN_READ) {
+        return s_decode_read(&r, out);
     }
     return PARLEY_ERR_UNSUPPORTED;
 }
@@ -346,6 +528,82 @@ s_test_receipt(uint8_t *buf)
     CHECK(content_decode(none, sizeof none, &c) == PARLEY_ERR_MALFORMED);
 }
 
+static void
+s_test_chan_meta(uint8_t *buf)
+{
+    size_t len = 0;
+    const char *topic = "release \xe2\x80\x94 Friday";
+    CHECK(content_encode_chan_meta("ops", 3, topic, strlen(topic), buf, 4 + strlen(topic), &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_chan_meta("ops", 3, topic, strlen(topic), buf, 64, &len) == 0);
+    CHECK(len == 5 + strlen(topic));
+    content_t c;
+    CHECK(content_decode(buf, len, &c) == 0 && c.type == CONTENT_CHAN_META);
+    CHECK(c.name_len == 3 && memcmp(c.name, "ops", 3) == 0);
+    CHECK(c.text_len == strlen(topic) && memcmp(c.text, topic, c.text_len) == 0);
+    for (size_t cut = 0; cut < 5; cut++) {
+        CHECK(content_decode(buf, cut, &c) != 0); /* no name, or a name cut short */
+    }
+    CHECK(content_decode(buf, 5, &c) == 0 && c.text_len == 0 && c.text == NULL);
+    CHECK(content_decode(buf, 6, &c) == 0 && c.text_len == 1);
+    CHECK(content_decode(buf, 5 + 9, &c) == PARLEY_ERR_MALFORMED); /* a cut em dash */
+    static const char *const bad_names[] = { "",     "a b",   "#ops",     "a,b",
+                                             "a\tb", "a\x7f", "\xc2\x85", "\xc3" };
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        CHECK(content_encode_chan_meta(bad_names[i], strlen(bad_names[i]), "", 0, buf, 64, &len)
+              == PARLEY_ERR_MALFORMED);
+    }
+    CHECK(content_encode_chan_meta("ops", 3, "a\nb", 3, buf, 64, &len) == PARLEY_ERR_MALFORMED);
+    char big[CONTENT_TOPIC_MAX + 1];
+    memset(big, 'x', sizeof big);
+    CHECK(content_encode_chan_meta(big, CONTENT_NAME_MAX + 1, "", 0, buf, 2048, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_chan_meta("o", 1, big, sizeof big, buf, 2048, &len) == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_chan_meta(big, CONTENT_NAME_MAX, big, CONTENT_TOPIC_MAX, buf, 2048, &len)
+          == 0);
+    CHECK(content_decode(buf, len, &c) == 0);
+    buf[len] = 'x';
+    CHECK(content_decode(buf, len + 1, &c) == PARLEY_ERR_LIMIT);
+    buf[1] = 0xff; /* a name longer than what follows */
+    CHECK(content_decode(buf, 40, &c) == PARLEY_ERR_MALFORMED);
+}
+
+static void
+s_test_chan_read(uint8_t *buf)
+{
+    content_mark_t m[3];
+    for (size_t i = 0; i < 3; i++) {
+        memset(m[i].author, (int)(0x10 * (i + 1)), 32);
+        m[i].seq = 1000 * (i + 1) + 7;
+    }
+    size_t len = 0;
+    CHECK(content_encode_chan_read(RECEIPT_READ, m, 3, buf, 123, &len) == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_chan_read(RECEIPT_READ, m, 3, buf, 124, &len) == 0 && len == 124);
+    content_t c;
+    CHECK(content_decode(buf, len, &c) == 0 && c.type == CONTENT_CHAN_READ);
+    CHECK(c.status == RECEIPT_READ && c.n_marks == 3);
+    for (size_t i = 0; i < 3; i++) {
+        content_mark_t got;
+        content_mark_at(&c, i, &got);
+        CHECK(memcmp(got.author, m[i].author, 32) == 0 && got.seq == m[i].seq);
+    }
+    for (size_t cut = 0; cut < len; cut++) {
+        CHECK(content_decode(buf, cut, &c) != 0);
+    }
+    memcpy(buf + 4 + CONTENT_MARK_LEN, buf + 4, 32); /* the second author equals the first */
+    CHECK(content_decode(buf, len, &c) == PARLEY_ERR_MALFORMED);
+    content_mark_t swapped[2] = { m[1], m[0] };
+    CHECK(content_encode_chan_read(RECEIPT_READ, swapped, 2, buf, 200, &len)
+          == PARLEY_ERR_MALFORMED);
+    m[0].seq = 0;
+    CHECK(content_encode_chan_read(RECEIPT_READ, m, 1, buf, 200, &len) == PARLEY_ERR_MALFORMED);
+    m[0].seq = 1;
+    CHECK(content_encode_chan_read(9, m, 1, buf, 200, &len) == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_chan_read(RECEIPT_READ, m, 0, buf, 200, &len) == PARLEY_ERR_MALFORMED);
+    const uint8_t huge[] = { CONTENT_CHAN_READ, RECEIPT_READ, 0x01, 0x01 };
+    CHECK(content_decode(huge, sizeof huge, &c) == PARLEY_ERR_LIMIT);
+}
+
 void
 content_test(bool verbose)
 {
@@ -357,6 +615,8 @@ content_test(bool verbose)
     s_test_utf8();
     s_test_text(buf);
     s_test_receipt(buf);
+    s_test_chan_meta(buf);
+    s_test_chan_read(buf);
     const uint8_t future[] = { 0x7f, 1, 2, 3 };
     content_t c;
     CHECK(content_decode(future, sizeof future, &c) == PARLEY_ERR_UNSUPPORTED);

@@ -42,8 +42,8 @@ envelope_header(const envelope_t *env, size_t body_len, uint8_t out[PARLEY_ENVEL
 static int
 s_check_fields(uint8_t version, uint8_t kind, uint64_t seq, size_t body_len)
 {
-    if (version != PARLEY_ENVELOPE_VERSION
-        || (kind != ENVELOPE_KIND_DM && kind != ENVELOPE_KIND_NET)) {
+    if (version != PARLEY_ENVELOPE_VERSION || kind < ENVELOPE_KIND_DM
+        || kind > ENVELOPE_KIND_LAST) {
         return PARLEY_ERR_UNSUPPORTED;
     }
     if (seq == 0) {
@@ -325,7 +325,7 @@ s_test_seal_refuses(const identity_t *a, const identity_t *b, uint8_t *buf)
     in.version = 2;
     CHECK(envelope_seal(&in, identity_ed_sk(a), buf, 512, &len) == PARLEY_ERR_UNSUPPORTED);
     in = s_fields(a, body, sizeof body);
-    in.kind = 3;
+    in.kind = ENVELOPE_KIND_LAST + 1;
     CHECK(envelope_seal(&in, identity_ed_sk(a), buf, 512, &len) == PARLEY_ERR_UNSUPPORTED);
     in = s_fields(a, body, sizeof body);
     in.seq = 0;
@@ -371,8 +371,14 @@ s_test_truncate_flip(const identity_t *a, uint8_t *buf)
     buf[0] = 1;
     buf[1] = 9;
     CHECK(envelope_decode(buf, len, &env) == PARLEY_ERR_UNSUPPORTED);
-    buf[1] = 3;
+    buf[1] = ENVELOPE_KIND_LAST + 1;
     CHECK(envelope_decode(buf, len, &env) == PARLEY_ERR_UNSUPPORTED);
+    buf[1] = 0;
+    CHECK(envelope_decode(buf, len, &env) == PARLEY_ERR_UNSUPPORTED);
+    for (uint8_t k = ENVELOPE_KIND_CHAN; k <= ENVELOPE_KIND_LAST; k++) {
+        buf[1] = k; /* the channel kinds decode (SPEC §21) */
+        CHECK(envelope_decode(buf, len, &env) == PARLEY_OK && env.kind == k);
+    }
     buf[1] = ENVELOPE_KIND_NET; /* decodes; the signature no longer matches */
     CHECK(envelope_decode(buf, len, &env) == PARLEY_OK && env.kind == ENVELOPE_KIND_NET);
     CHECK(envelope_verify(&env) == PARLEY_ERR_AUTH);

@@ -29,9 +29,13 @@
 #include <stdint.h>
 
 enum {
-    ENVELOPE_KIND_DM = 1,  /* direct message: body is a dm.h ciphertext */
-    ENVELOPE_KIND_NET = 2, /* network event: plaintext roster.h body, scope = network id */
+    ENVELOPE_KIND_DM = 1,        /* direct message: body is a dm.h ciphertext */
+    ENVELOPE_KIND_NET = 2,       /* network event: plaintext roster.h body, scope = network id */
+    ENVELOPE_KIND_CHAN = 3,      /* channel control event: roster.h body, scope = channel id */
+    ENVELOPE_KIND_CHAN_KEYS = 4, /* a channel epoch key for members: chan.h KEYS, scope = id */
+    ENVELOPE_KIND_CHAN_MSG = 5,  /* channel message: chan.h body, scope = its msg scope */
 };
+#define ENVELOPE_KIND_LAST ENVELOPE_KIND_CHAN_MSG
 
 #define ENVELOPE_SIG_DOMAIN "parley/envelope/v1"
 

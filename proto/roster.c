@@ -37,26 +37,10 @@
 
 /* ------------------------------------------------------------------ codec */
 
-//  Strict UTF-8 (content_utf8_decode) without C0, DEL or C1 controls.
-static bool
-s_text_ok(const uint8_t *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        uint32_t cp = 0;
-        size_t n = content_utf8_decode(p + i, len - i, &cp);
-        if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
-}
-
 bool
 roster_text_valid(const uint8_t *p, size_t len)
 {
-    return (p || len == 0) && s_text_ok(p, len);
+    return content_plain(p, len);
 }
 
 static bool
@@ -83,7 +67,7 @@ s_check_event(const roster_event_t *ev)
     case ROSTER_CREATE:
         text_min = 1, text_max = ROSTER_NAME_MAX;
         if (ev->text2_len > ROSTER_NAME_MAX || (ev->text2_len > 0 && !ev->text2)
-            || !s_text_ok(ev->text2, ev->text2_len)) {
+            || !content_plain(ev->text2, ev->text2_len)) {
             return PARLEY_ERR_MALFORMED;
         }
         break;
@@ -124,7 +108,7 @@ s_check_event(const roster_event_t *ev)
     bool has_text = text_max > 0;
     if (has_text
         && (ev->text_len < text_min || ev->text_len > text_max || (ev->text_len > 0 && !ev->text)
-            || !s_text_ok(ev->text, ev->text_len))) {
+            || !content_plain(ev->text, ev->text_len))) {
         return PARLEY_ERR_MALFORMED;
     }
     return PARLEY_OK;
@@ -658,7 +642,7 @@ roster_add(roster_t *self, const envelope_t *env)
     if (!self || !env || !env->bytes) {
         return PARLEY_ERR_STATE;
     }
-    if (env->kind != ENVELOPE_KIND_NET) {
+    if (env->kind != (roster_is_channel(self) ? ENVELOPE_KIND_CHAN : ENVELOPE_KIND_NET)) {
         return PARLEY_ERR_UNSUPPORTED;
     }
     if (memcmp(env->scope, self->network_id, 32) != 0) {
@@ -2436,6 +2420,11 @@ s_test_envelope(void)
     CHECK(roster_log_at(r, 0, &e) == 0 && memcmp(e.id, id, 32) == 0 && e.applied);
     env.kind = ENVELOPE_KIND_DM;
     CHECK(roster_add(r, &env) == PARLEY_ERR_UNSUPPORTED);
+    env.kind = ENVELOPE_KIND_CHAN; /* a channel's event in a network's fold */
+    CHECK(roster_add(r, &env) == PARLEY_ERR_UNSUPPORTED);
+    roster_t *chan = roster_new_channel(net);
+    CHECK(chan && roster_add(chan, &env) == 0 && !roster_created(chan)); /* CREATE: void */
+    roster_destroy(&chan);
     env.kind = ENVELOPE_KIND_NET;
     uint8_t other_net[32];
     memcpy(other_net, net, 32);

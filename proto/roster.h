@@ -192,12 +192,11 @@ void roster_destroy(roster_t **self_p);
 
 /*  Adds the event of a decoded, VERIFIED envelope (the caller ran
  *  envelope_check) and folds. The id is BLAKE2b-256 of env->bytes; the body
- *  is copied. _UNSUPPORTED for another kind, _STATE for another network,
- *  the decoder's codes for a bad body, _DUPLICATE for an id held already,
- *  _LIMIT past ROSTER_EVENTS_MAX events or ROSTER_INVITES_MAX invites,
- *  _NOMEM; on these the roster is unchanged. _NOMEM can also come from the
- *  fold after the event was added: the event is then held and the state is
- *  empty until a roster_fold succeeds. */
+ *  is copied. _UNSUPPORTED for another kind (NET, or CHAN for a channel), _STATE for another
+ * network, the decoder's codes for a bad body, _DUPLICATE for an id held already, _LIMIT past
+ * ROSTER_EVENTS_MAX events or ROSTER_INVITES_MAX invites, _NOMEM; on these the roster is unchanged.
+ * _NOMEM can also come from the fold after the event was added: the event is then held and the
+ * state is empty until a roster_fold succeeds. */
 int roster_add(roster_t *self, const envelope_t *env) PARLEY_WUR;
 /*  Adds one event from its parts without folding (the caller calls
  *  roster_fold once after a batch). Same checks as roster_add. */

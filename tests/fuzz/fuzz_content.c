@@ -5,7 +5,9 @@
  *  text that decodes reaches the store, the API as a JSON string and the
  *  terminal, so it must be valid UTF-8 without NUL. content_utf8_valid is
  *  checked against a second, table-driven validator written from RFC 3629
- *  section 4, and every content that decodes must re-encode to its input.
+ *  section 4, and every content that decodes must re-encode to its input. A
+ *  channel's name and topic reach the terminal too: checked as plain text
+ *  (no control character) by a reference of their own.
  */
 #include "fuzz_common.h"
 
@@ -90,6 +92,56 @@ s_check_receipt(const uint8_t *data, size_t size, const content_t *c)
     FUZZ_CHECK(len == size && memcmp(s_out, data, size) == 0);
 }
 
+//  Plain text by the reference: valid UTF-8, and no byte of a C0 control
+//  or DEL, nor the two-byte form of a C1 control (C2 80..C2 9F).
+static bool
+s_ref_plain(const uint8_t *s, size_t len)
+{
+    if (!s_ref_utf8(s, len)) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] == 0x7f || (s[i] == 0xc2 && i + 1 < len && s[i + 1] <= 0x9f)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void
+s_check_meta(const uint8_t *data, size_t size, const content_t *c)
+{
+    FUZZ_CHECK(c->name_len >= 1 && c->name_len <= CONTENT_NAME_MAX
+               && c->text_len <= CONTENT_TOPIC_MAX);
+    FUZZ_CHECK((const uint8_t *)c->name == data + 2 && 2 + c->name_len + c->text_len == size);
+    FUZZ_CHECK(s_ref_plain((const uint8_t *)c->name, c->name_len));
+    FUZZ_CHECK(!memchr(c->name, ' ', c->name_len) && !memchr(c->name, '#', c->name_len));
+    FUZZ_CHECK(c->text_len == 0 || s_ref_plain((const uint8_t *)c->text, c->text_len));
+    size_t len = 0;
+    FUZZ_CHECK(content_encode_chan_meta(c->name, c->name_len, c->text, c->text_len, s_out,
+                                        sizeof s_out, &len)
+               == 0);
+    FUZZ_CHECK(len == size && memcmp(s_out, data, size) == 0);
+}
+
+static void
+s_check_read(const uint8_t *data, size_t size, const content_t *c)
+{
+    FUZZ_CHECK(c->status == RECEIPT_DELIVERED || c->status == RECEIPT_READ);
+    FUZZ_CHECK(c->n_marks >= 1 && c->n_marks <= CONTENT_MARKS_MAX);
+    FUZZ_CHECK(c->marks == data + 4 && 4 + c->n_marks * CONTENT_MARK_LEN == size);
+    static content_mark_t marks[CONTENT_MARKS_MAX];
+    for (size_t i = 0; i < c->n_marks; i++) {
+        content_mark_at(c, i, &marks[i]);
+        FUZZ_CHECK(marks[i].seq >= 1);
+        FUZZ_CHECK(i == 0 || memcmp(marks[i - 1].author, marks[i].author, 32) < 0);
+    }
+    size_t len = 0;
+    FUZZ_CHECK(content_encode_chan_read(c->status, marks, c->n_marks, s_out, sizeof s_out, &len)
+               == 0);
+    FUZZ_CHECK(len == size && memcmp(s_out, data, size) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -109,6 +161,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check_text(data, size, &c);
     } else if (c.type == CONTENT_RECEIPT) {
         s_check_receipt(data, size, &c);
+    } else if (c.type == CONTENT_CHAN_META) {
+        s_check_meta(data, size, &c);
+    } else if (c.type == CONTENT_CHAN_READ) {
+        s_check_read(data, size, &c);
     } else {
         FUZZ_CHECK(!"content_decode accepted an unknown type");
     }
