@@ -876,14 +876,17 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         rc = dm_envelope_open(env, key, content, sizeof content, &clen);
     }
     sodium_memzero(key, sizeof key);
+    bool proven = rc == PARLEY_OK; // the body's MAC proved the session
     if (rc == PARLEY_OK) {
         rc = content_decode(content, clen, &c);
     }
-    if (rc != PARLEY_OK && !s_transient(rc) && opened) {
+    if (rc != PARLEY_OK && !s_transient(rc) && opened && !proven) {
         //  The body's MAC failed, so the header that opened the session was
         //  never proven: the session goes with it.
-        rc = session_recv_forget(self->session, peer, h.ek_pub);
-        rc = rc == PARLEY_OK ? PARLEY_ERR_AUTH : rc;
+        //  (A session that failed before it was stored leaves nothing to
+        //  forget: the first error is the one to tell.)
+        int frc = session_recv_forget(self->session, peer, h.ek_pub);
+        rc = frc == PARLEY_OK || frc == PARLEY_ERR_NOTFOUND ? rc : frc;
     }
     if (s_transient(rc)) {
         core_txn_fail(core, rc, "cannot open a DM");
