@@ -109,6 +109,16 @@ int chan_rx_key(const chan_rx_t *self, uint32_t counter, uint8_t mk[32]) PARLEY_
  *  the keys of the steps it skips), or its skipped key is forgotten. The
  *  same codes as chan_rx_key, which the caller called first. */
 int chan_rx_used(chan_rx_t *self, uint32_t counter) PARLEY_WUR;
+/*  A chain's state as a node keeps it (local, not on the wire), integers
+ *  big-endian: ck 32 | next u32 | n u16 | n × (step u32 | message key 32),
+ *  the skipped steps oldest first. chan_rx_save: _LIMIT for a small cap.
+ *  chan_rx_load: NULL and *err _MALFORMED for a length that does not match
+ *  n, n past CHAN_SKIP_MAX, or steps that are not ascending below next. */
+#define CHAN_RX_SAVED_FIXED 38u
+#define CHAN_RX_SAVED_ENTRY 36u
+#define CHAN_RX_SAVED_MAX (CHAN_RX_SAVED_FIXED + CHAN_SKIP_MAX * CHAN_RX_SAVED_ENTRY)
+int chan_rx_save(const chan_rx_t *self, uint8_t *out, size_t cap, size_t *len) PARLEY_WUR;
+chan_rx_t *chan_rx_load(const uint8_t *buf, size_t len, int *err);
 uint32_t chan_rx_next(const chan_rx_t *self);  /* the next step not read */
 size_t chan_rx_skipped(const chan_rx_t *self); /* skipped keys held */
 

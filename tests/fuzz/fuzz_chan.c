@@ -1,8 +1,9 @@
 /*  tests/fuzz/fuzz_chan.c — a channel's two decoders on arbitrary bytes.
  *
  *  The first byte chooses: 0 feeds the rest to chan_keys_decode (a KEYS body
- *  any member of a channel may write, SPEC §21.3), anything else to
- *  chan_body_parse (a channel message body). What decodes must describe its
+ *  any member of a channel may write, SPEC §21.3), 2 to chan_rx_load (a
+ *  chain's saved state, read back from a database that may be damaged),
+ *  anything else to chan_body_parse (a channel message body). What decodes must describe its
  *  bytes field by field, and every entry of a KEYS body is then opened with
  *  a fixed day key: a forged entry must be refused, never crash.
  */
@@ -60,6 +61,32 @@ s_body(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc == PARLEY_OK ? len < size : (rc < 0 && len == 0));
 }
 
+//  A chain's saved state (a damaged database is input too): what loads
+//  saves to the same bytes, and its keys answer without crashing.
+static void
+s_rx(const uint8_t *data, size_t size)
+{
+    int err = 0;
+    chan_rx_t *rx = chan_rx_load(data, size, &err);
+    if (!rx) {
+        FUZZ_CHECK(err < 0);
+        return;
+    }
+    static uint8_t out[CHAN_RX_SAVED_MAX];
+    size_t len = 0;
+    FUZZ_CHECK(chan_rx_save(rx, out, sizeof out, &len) == PARLEY_OK);
+    FUZZ_CHECK(len == size && memcmp(out, data, size) == 0);
+    uint32_t next = chan_rx_next(rx);
+    uint8_t mk[32];
+    FUZZ_CHECK(chan_rx_key(rx, next, mk) == PARLEY_OK || next == UINT32_MAX);
+    if (next > 0) {
+        int rc = chan_rx_key(rx, next - 1, mk);
+        FUZZ_CHECK(rc == PARLEY_OK || rc == PARLEY_ERR_DUPLICATE);
+    }
+    sodium_memzero(mk, sizeof mk);
+    chan_rx_destroy(&rx);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -69,6 +96,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (data[0] == 0) {
         s_keys(data + 1, size - 1);
+    } else if (data[0] == 2) {
+        s_rx(data + 1, size - 1);
     } else {
         s_body(data + 1, size - 1);
     }

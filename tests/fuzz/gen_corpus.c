@@ -216,6 +216,39 @@ s_content(void)
     s_write("content", "receipt-read-3", out, len);
 }
 
+//  A channel's settings and aggregated receipts (no randomness: written
+//  after every seed that draws some).
+static void
+s_content_chan(void)
+{
+    uint8_t out[2048];
+    size_t len = 0;
+    const char *topic = "release \xe2\x80\x94 Friday";
+    s_check(content_encode_chan_meta("ops", 3, topic, strlen(topic), out, sizeof out, &len),
+            "meta");
+    s_write("content", "chan-meta", out, len);
+    content_mark_t m[2];
+    memset(m[0].author, 0x11, 32);
+    m[0].seq = 7;
+    memset(m[1].author, 0x22, 32);
+    m[1].seq = 1u << 20;
+    s_check(content_encode_chan_read(RECEIPT_READ, m, 2, out, sizeof out, &len), "chan read");
+    s_write("content", "chan-read-2", out, len);
+
+    //  fuzz_chan: a receiver's chain saved with two skipped steps.
+    static uint8_t saved[1 + CHAN_RX_SAVED_MAX];
+    uint8_t ck[32];
+    memset(ck, 0x5c, sizeof ck);
+    chan_rx_t *rx = chan_rx_new(ck, 0);
+    if (!rx || chan_rx_used(rx, 2) != PARLEY_OK) {
+        s_die("chan rx");
+    }
+    saved[0] = 2;
+    s_check(chan_rx_save(rx, saved + 1, sizeof saved - 1, &len), "chan rx save");
+    chan_rx_destroy(&rx);
+    s_write("chan", "rx-saved", saved, 1 + len);
+}
+
 static void
 s_prekey(const world_t *w)
 {
@@ -666,6 +699,7 @@ main(int argc, char **argv)
     s_private_frames(&w);
     s_txt_blinded(&w);
     s_chan(); // last: a new target's seeds leave the others' bytes as they were
+    s_content_chan();
     identity_destroy(&w.a);
     identity_destroy(&w.b);
     printf("gen_corpus: wrote the seed corpora under %s\n", s_root);
