@@ -249,6 +249,59 @@ static const char *const s_migrations[] = {
     "  author BLOB NOT NULL CHECK (length(author) = 32),"
     "  sig BLOB NOT NULL CHECK (length(sig) = 64)"
     ");",
+    /* 5 → 6: channels (store_chan.c). Their control logs, keys and
+       messages are envelopes; these rows are what a member derived from
+       them: its channels, the epoch keys it took, each sender's chain, the
+       messages it opened (in channel order) and the members' receipt marks. */
+    "CREATE TABLE channels ("
+    "  id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),"
+    "  state INTEGER NOT NULL,"
+    "  since_ms INTEGER NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  meta_ts INTEGER NOT NULL, meta_author BLOB NOT NULL, meta_seq INTEGER NOT NULL,"
+    "  read_ts INTEGER NOT NULL, read_author BLOB NOT NULL, read_seq INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE chan_keys ("
+    "  channel BLOB NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  key_id BLOB NOT NULL CHECK (length(key_id) = 8),"
+    "  key BLOB NOT NULL CHECK (length(key) = 32),"
+    "  author BLOB NOT NULL CHECK (length(author) = 32),"
+    "  binding BLOB NOT NULL CHECK (length(binding) = 32),"
+    "  bound INTEGER NOT NULL,"
+    "  added_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (channel, epoch, key_id)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE chan_chains ("
+    "  channel BLOB NOT NULL,"
+    "  epoch INTEGER NOT NULL,"
+    "  key_id BLOB NOT NULL,"
+    "  sender BLOB NOT NULL,"
+    "  state BLOB NOT NULL,"
+    "  PRIMARY KEY (channel, epoch, key_id, sender)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE chan_msgs ("
+    "  n INTEGER PRIMARY KEY,"
+    "  channel BLOB NOT NULL,"
+    "  env_id BLOB NOT NULL UNIQUE,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  author BLOB NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  sent_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL,"
+    "  text TEXT NOT NULL"
+    ");"
+    "CREATE INDEX chan_msgs_order ON chan_msgs (channel, ts_ms, author, seq);"
+    "CREATE INDEX chan_msgs_author ON chan_msgs (channel, author, seq, ts_ms);"
+    "CREATE TABLE chan_marks ("
+    "  channel BLOB NOT NULL,"
+    "  member BLOB NOT NULL,"
+    "  author BLOB NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (channel, author, status, member)"
+    ") WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -480,7 +533,7 @@ const store_sql_t *const store_parts[STORE_PART_COUNT] = {
     [STORE_PART_CORE] = &s_core_sql,     [STORE_PART_LOG] = &store_log_sql,
     [STORE_PART_MSGS] = &store_msgs_sql, [STORE_PART_PEERS] = &store_peers_sql,
     [STORE_PART_KEYS] = &store_keys_sql, [STORE_PART_SYNC] = &store_sync_sql,
-    [STORE_PART_NET] = &store_net_sql,
+    [STORE_PART_NET] = &store_net_sql,   [STORE_PART_CHAN] = &store_chan_sql,
 };
 
 /*  Prepares every statement of one file's table into a new array. */

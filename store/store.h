@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -432,6 +432,109 @@ int store_netkey_put(store_t *self, const store_netkey_t *key) PARLEY_WUR;
  *  The caller wipes out. */
 int store_netkey_list(store_t *self, store_netkey_t *out, size_t cap, size_t *n) PARLEY_WUR;
 
+/* ---- channels (store_chan.c) ----
+ *
+ *  A channel's control log and KEYS bodies are envelopes in its scope, and
+ *  its messages envelopes in its msg scope (proto/SPEC.md §21); node/
+ *  folds them. These rows are what the node derives and must keep: the
+ *  channels it is in, the epoch keys it took, the chain state of every
+ *  sender, the messages it opened, and the receipt marks of members. */
+#define STORE_CHAN_NAME_MAX 64u     /* bytes (CONTENT_NAME_MAX) */
+#define STORE_CHAN_TOPIC_MAX 512u   /* bytes (CONTENT_TOPIC_MAX) */
+#define STORE_CHAN_CHAIN_MAX 40000u /* a chain's saved state, bytes (chan_rx_save) */
+enum {
+    STORE_CHAN_MEMBER = 1, /* in it (the fold says the role) */
+    STORE_CHAN_GONE = 2,   /* left or removed: kept for its history, sends nothing */
+};
+/*  A message's place in a channel: every node orders by (ts_ms raised to
+ *  the author's earlier messages, author, seq) (SPEC §21.5). */
+typedef struct {
+    uint64_t ts_ms;
+    uint8_t author[32];
+    uint64_t seq;
+} store_chan_pos_t;
+typedef struct {
+    uint8_t id[32];                       /* channel id: its control scope */
+    int state;                            /* STORE_CHAN_* */
+    uint64_t since_ms;                    /* when it took that state */
+    char name[STORE_CHAN_NAME_MAX + 1];   /* from the settings message applied; "" before */
+    char topic[STORE_CHAN_TOPIC_MAX + 1]; /* likewise */
+    store_chan_pos_t meta;                /* that settings message's place (ts 0: none yet) */
+    store_chan_pos_t read;                /* our read marker: the last message read (ts 0: none) */
+} store_chan_t;
+/*  Inserts or replaces a channel's row. */
+int store_chan_put(store_t *self, const store_chan_t *chan) PARLEY_WUR;
+int store_chan_get(store_t *self, const uint8_t id[32],
+                   store_chan_t *out) PARLEY_WUR; /* NOTFOUND */
+/*  Every channel, in id order; *out is the caller's to free(). */
+int store_chan_list(store_t *self, store_chan_t **out, size_t *n) PARLEY_WUR;
+
+/*  An epoch key: taken (bound: its binding is the one our fold gives the
+ *  epoch) or held aside until the fold binds it. */
+typedef struct {
+    uint8_t channel[32];
+    uint32_t epoch;
+    uint8_t key_id[8];
+    uint8_t key[32]; /* K: secret */
+    uint8_t author[32];
+    uint8_t binding[32];
+    bool bound;
+    uint64_t added_ms;
+} store_chan_key_t;
+/*  Inserts a key, or updates bound for one held already. */
+int store_chan_key_put(store_t *self, const store_chan_key_t *key) PARLEY_WUR;
+/*  A channel's keys, epoch then key_id ascending; the caller wipes and
+ *  frees *out (store_chan_keys_free). */
+int store_chan_key_list(store_t *self, const uint8_t channel[32], store_chan_key_t **out,
+                        size_t *n) PARLEY_WUR;
+void store_chan_keys_free(store_chan_key_t *keys, size_t n);
+/*  Deletes a channel's keys (and their chains) of epochs below epoch;
+ *  *n how many keys went. */
+int store_chan_key_drop(store_t *self, const uint8_t channel[32], uint32_t below,
+                        size_t *n) PARLEY_WUR;
+
+/*  A sender's chain in one epoch key, saved as chan_rx_save writes it (our
+ *  own sending chain too): secret. NOTFOUND before the first. */
+int store_chan_chain_get(store_t *self, const uint8_t channel[32], uint32_t epoch,
+                         const uint8_t key_id[8], const uint8_t sender[32], uint8_t *buf,
+                         size_t cap, size_t *len) PARLEY_WUR;
+int store_chan_chain_put(store_t *self, const uint8_t channel[32], uint32_t epoch,
+                         const uint8_t key_id[8], const uint8_t sender[32], const uint8_t *buf,
+                         size_t len) PARLEY_WUR;
+
+/*  A message opened in a channel. pos.ts_ms is the envelope's: the store
+ *  raises it to the author's earlier messages (and raises the author's
+ *  later ones to it), so every node gives the same order. */
+typedef struct {
+    uint8_t channel[32];
+    uint8_t env_id[32];
+    store_chan_pos_t pos; /* its place (read back raised) */
+    uint64_t sent_ms;     /* the envelope's own ts_ms */
+    uint64_t expires_ms;  /* 0: never */
+    char *text;           /* NUL-terminated; malloc'd when read back */
+} store_chan_msg_t;
+/*  EXISTS for an envelope held already. */
+int store_chan_msg_add(store_t *self, const store_chan_msg_t *msg) PARLEY_WUR;
+/*  The last limit messages of channel (0: all) strictly before before
+ *  (NULL: the newest), oldest first; free with store_chan_msgs_free. */
+int store_chan_history(store_t *self, const uint8_t channel[32], const store_chan_pos_t *before,
+                       size_t limit, store_chan_msg_t **out, size_t *n) PARLEY_WUR;
+/*  Messages of channel after pos (NULL: all) that are not ours: the unread
+ *  count when pos is the read marker. */
+int store_chan_count_after(store_t *self, const uint8_t channel[32], const store_chan_pos_t *pos,
+                           const uint8_t self_pk[32], uint64_t *n) PARLEY_WUR;
+void store_chan_msgs_free(store_chan_msg_t *msgs, size_t n);
+
+/*  Receipt marks: member holds (status 1) or has read (2) every message of
+ *  author up to seq. Only raised: *changed tells whether it moved. */
+int store_chan_mark_raise(store_t *self, const uint8_t channel[32], const uint8_t member[32],
+                          const uint8_t author[32], uint8_t status, uint64_t seq,
+                          bool *changed) PARLEY_WUR;
+/*  How many members other than author hold a mark of status for author at
+ *  or past seq. */
+int store_chan_mark_count(store_t *self, const uint8_t channel[32], const uint8_t author[32],
+                          uint8_t status, uint64_t seq, uint64_t *n) PARLEY_WUR;
+
 /* ---- self-tests, one per file (tests/store_selftest.c runs them) ---- */
 void store_test(bool verbose);         /* store.c: open, migrate, bind, transactions, stats */
 void store_log_test(bool verbose);     /* store_log.c */
@@ -440,6 +543,7 @@ void store_peers_test(bool verbose);   /* store_peers.c */
 void store_keys_test(bool verbose);    /* store_keys.c */
 void store_sync_test(bool verbose);    /* store_sync.c */
 void store_net_test(bool verbose);     /* store_net.c */
+void store_chan_test(bool verbose);    /* store_chan.c */
 void store_recover_test(bool verbose); /* store_recover.c: quick_check at open, salvage */
 
 #endif

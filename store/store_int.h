@@ -52,6 +52,7 @@ typedef enum {
     STORE_PART_KEYS,  /* store_keys.c: own and peer prekeys, sessions */
     STORE_PART_SYNC,  /* store_sync.c: what replication reads and deletes */
     STORE_PART_NET,   /* store_net.c: the private network and its secrets */
+    STORE_PART_CHAN,  /* store_chan.c: channels, their keys, chains, messages, marks */
     STORE_PART_COUNT
 } store_part_t;
 
@@ -67,6 +68,7 @@ extern const store_sql_t store_peers_sql;
 extern const store_sql_t store_keys_sql;
 extern const store_sql_t store_sync_sql;
 extern const store_sql_t store_net_sql;
+extern const store_sql_t store_chan_sql;
 /*  Every table above and the core's own, indexed by store_part_t. */
 extern const store_sql_t *const store_parts[STORE_PART_COUNT];
 
