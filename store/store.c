@@ -261,7 +261,7 @@ static const char *const s_migrations[] = {
     "  topic TEXT NOT NULL,"
     "  meta_ts INTEGER NOT NULL, meta_author BLOB NOT NULL, meta_seq INTEGER NOT NULL,"
     "  read_ts INTEGER NOT NULL, read_author BLOB NOT NULL, read_seq INTEGER NOT NULL"
-    ") WITHOUT ROWID;"
+    ");"
     "CREATE TABLE chan_keys ("
     "  channel BLOB NOT NULL,"
     "  epoch INTEGER NOT NULL,"
@@ -272,7 +272,7 @@ static const char *const s_migrations[] = {
     "  bound INTEGER NOT NULL,"
     "  added_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (channel, epoch, key_id)"
-    ") WITHOUT ROWID;"
+    ");"
     "CREATE TABLE chan_chains ("
     "  channel BLOB NOT NULL,"
     "  epoch INTEGER NOT NULL,"
@@ -280,7 +280,7 @@ static const char *const s_migrations[] = {
     "  sender BLOB NOT NULL,"
     "  state BLOB NOT NULL,"
     "  PRIMARY KEY (channel, epoch, key_id, sender)"
-    ") WITHOUT ROWID;"
+    ");"
     "CREATE TABLE chan_msgs ("
     "  n INTEGER PRIMARY KEY,"
     "  channel BLOB NOT NULL,"
@@ -301,7 +301,7 @@ static const char *const s_migrations[] = {
     "  status INTEGER NOT NULL,"
     "  seq INTEGER NOT NULL,"
     "  PRIMARY KEY (channel, author, status, member)"
-    ") WITHOUT ROWID;",
+    ");",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,

@@ -333,7 +333,7 @@ int store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed) 
 
 /* ---- salvage (store_recover.c) ---- */
 
-#define STORE_RECOVER_TABLES 14u
+#define STORE_RECOVER_TABLES 19u
 
 typedef struct {
     const char *table;  /* its name (static) */

@@ -46,9 +46,9 @@
 
 /* every table of the schema with a rowid, parents before children */
 static const char *const s_tables[] = {
-    "meta",          "envelopes", "equivocations", "messages",     "outbox",
-    "contacts",      "peers",     "own_prekeys",   "peer_prekeys", "send_sessions",
-    "recv_sessions", "network",   "network_keys",
+    "meta",         "envelopes",   "equivocations", "messages",      "outbox",        "contacts",
+    "peers",        "own_prekeys", "peer_prekeys",  "send_sessions", "recv_sessions", "network",
+    "network_keys", "channels",    "chan_keys",     "chan_chains",   "chan_msgs",     "chan_marks",
 };
 #define S_TABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(S_TABLES + 1 <= STORE_RECOVER_TABLES, "a report entry per table and scope_authors");
@@ -409,6 +409,10 @@ s_t_damaged(const s_t_kit_t *kit)
         CHECK(store_msg_add(s, &m) == 0);
     }
     CHECK(store_contact_put(s, "alice", author, true, 5) == 0);
+    store_chan_key_t key = { .epoch = 3, .bound = true };
+    memcpy(key.channel, scope, 32);
+    memset(key.key, 0x4b, 32);
+    CHECK(store_chan_key_put(s, &key) == 0);
     CHECK(store_commit(s) == 0);
     s_t_idle(s);
     store_destroy(&s); /* checkpointed: everything is in the file */
@@ -426,7 +430,7 @@ s_t_damaged(const s_t_kit_t *kit)
     s_t_say(kit, "store_recover keeps the rows it can read");
     store_recover_report_t rep;
     CHECK(store_recover(path, out, &rep) == 0);
-    CHECK(rep.n == 14);
+    CHECK(rep.n == S_TABLES + 1);
     CHECK(strcmp(rep.table[1].table, "envelopes") == 0);
     const store_recover_table_t *te = &rep.table[1];
     CHECK(te->kept > S_T_ENVS / 2 && te->kept < S_T_ENVS);
@@ -434,7 +438,8 @@ s_t_damaged(const s_t_kit_t *kit)
     CHECK(te->kept + te->lost + te->refused >= S_T_ENVS);
     CHECK(strcmp(rep.table[3].table, "messages") == 0 && rep.table[3].kept == S_T_ENVS);
     CHECK(strcmp(rep.table[5].table, "contacts") == 0 && rep.table[5].kept == 1);
-    CHECK(strcmp(rep.table[13].table, "scope_authors") == 0 && rep.table[13].kept == 1);
+    CHECK(strcmp(rep.table[14].table, "chan_keys") == 0 && rep.table[14].kept == 1);
+    CHECK(strcmp(rep.table[S_TABLES].table, "scope_authors") == 0 && rep.table[S_TABLES].kept == 1);
 
     /* the saved file opens clean, and holds exactly the envelopes it says */
     CHECK(store_open_why(out, &s, why, sizeof why) == 0 && why[0] == '\0');
