@@ -19,12 +19,13 @@ struct api {
     delivery_t *delivery; /* borrowed */
     replica_t *replica;   /* borrowed */
     network_t *network;   /* borrowed */
+    channels_t *channels; /* borrowed */
     api_server_t *server; /* borrowed */
 };
 
 api_t *
 api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica, network_t *network,
-        api_server_t *server)
+        channels_t *channels, api_server_t *server)
 {
     api_t *self = calloc(1, sizeof *self);
     if (self) {
@@ -33,6 +34,7 @@ api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica, 
         self->delivery = delivery;
         self->replica = replica;
         self->network = network;
+        self->channels = channels;
         self->server = server;
     }
     return self;
@@ -884,6 +886,112 @@ m_relay_set(call_t *c)
     }
 }
 
+/* ---- channels (channel.h) ---- */
+
+static void
+m_channel_create(call_t *c)
+{
+    const char *name = NULL, *topic = NULL, *history = NULL, *why = NULL;
+    bool announce = false;
+    if (api_param_str(c->req, "name", true, &name, &c->msg) != 0
+        || api_param_str(c->req, "topic", false, &topic, &c->msg) != 0
+        || api_param_str(c->req, "history", false, &history, &c->msg) != 0
+        || api_param_bool(c->req, "announce", &announce, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    if (history && strcmp(history, "shared") != 0 && strcmp(history, "from-join") != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "history must be shared or from-join";
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_create(c->api->channels, name, topic,
+                                 history && strcmp(history, "shared") == 0, announce, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_list(call_t *c)
+{
+    c->result = channels_list(c->api->channels);
+}
+
+static bool
+s_channel_param(call_t *c, const char **name)
+{
+    if (api_param_str(c->req, "channel", true, name, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return false;
+    }
+    return true;
+}
+
+static void
+m_channel_info(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    json_t *out = NULL;
+    if (s_channel_param(c, &name)) {
+        int rc = channels_info(c->api->channels, name, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_add(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    uint8_t pk[32];
+    if (!s_channel_param(c, &name) || !s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_add(c->api->channels, name, pk, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_send(call_t *c)
+{
+    const char *name = NULL, *text = NULL, *why = NULL;
+    if (!s_channel_param(c, &name)) {
+        return;
+    }
+    if (api_param_str(c->req, "text", true, &text, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_send(c->api->channels, name, text, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_history(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    uint64_t limit = 50;
+    if (!s_channel_param(c, &name)) {
+        return;
+    }
+    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    int rc =
+        channels_history(c->api->channels, name,
+                         limit > API_HISTORY_MAX ? API_HISTORY_MAX : (size_t)limit, &out, &why);
+    s_net_done(c, rc, out, why);
+}
+
 typedef struct {
     const char *name;
     void (*fn)(call_t *c);
@@ -915,6 +1023,12 @@ static const method_t s_methods[] = {
     { "member.remove", m_member_remove },
     { "member.role", m_member_role },
     { "relay.set", m_relay_set },
+    { "channel.create", m_channel_create },
+    { "channel.list", m_channel_list },
+    { "channel.info", m_channel_info },
+    { "channel.add", m_channel_add },
+    { "channel.send", m_channel_send },
+    { "channel.history", m_channel_history },
 };
 
 /* ---- dispatch ---- */

@@ -10,6 +10,7 @@
 #define PARLEY_NODE_API_H
 
 #include "api_server.h"
+#include "channel.h"
 #include "core.h"
 #include "delivery.h"
 #include "link.h"
@@ -27,7 +28,7 @@
 typedef struct api api_t;
 
 api_t *api_new(core_t *core, links_t *links, delivery_t *delivery, replica_t *replica,
-               network_t *network, api_server_t *server);
+               network_t *network, channels_t *channels, api_server_t *server);
 void api_destroy(api_t **self_p);
 /*  One request line from client: the method runs, its reply is queued. */
 void api_handle(api_t *self, uint64_t client, const char *line, size_t len);

@@ -39,6 +39,7 @@ struct delivery {
     session_t *session;                      /* borrowed */
     replica_t *replica;                      /* borrowed */
     network_t *network;                      /* borrowed: who may post */
+    channels_t *channels;                    /* borrowed: channel envelopes */
     uint8_t *buf;                            /* PARLEY_FRAME_MAX: ACK frames */
     uint8_t *batchbuf;                       /* PARLEY_FRAME_MAX: an ENVELOPES batch being built */
     uint8_t *envbuf;                         /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
@@ -70,7 +71,7 @@ typedef struct {
 
 delivery_t *
 delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica,
-             network_t *network)
+             network_t *network, channels_t *channels)
 {
     delivery_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -81,6 +82,7 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->session = session;
     self->replica = replica;
     self->network = network;
+    self->channels = channels;
     self->buf = malloc(PARLEY_FRAME_MAX);
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
@@ -983,14 +985,19 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     }
     envelope_t env;
     int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
-    if (rc == PARLEY_OK && env.kind >= ENVELOPE_KIND_CHAN) {
-        rc = PARLEY_ERR_UNSUPPORTED; // channels are specified, not yet taken (SPEC §21)
-    }
     //  In a network: DMs only from members; network events only of our own
-    //  network, decodable, from keys its roster knows (network.h).
+    //  network, decodable, from keys its roster knows (network.h). Channel
+    //  envelopes: of a channel we hold or may be added to (channel.h).
     bool net_event = rc == PARLEY_OK && env.kind == ENVELOPE_KIND_NET;
+    bool chan_env = rc == PARLEY_OK && env.kind >= ENVELOPE_KIND_CHAN;
     if (rc == PARLEY_OK) {
         rc = network_accepts(self->network, &env);
+        if (rc == PARLEY_OK && chan_env) {
+            rc = channels_accepts(self->channels, &env);
+            if ((rc == PARLEY_ERR_NOTFOUND || rc == PARLEY_ERR_LIMIT) && self->core->cfg.relay) {
+                rc = PARLEY_OK; // a relay holds every scope's envelopes, within its quotas
+            }
+        }
         if (rc == PARLEY_ERR_NOTFOUND || rc == PARLEY_ERR_AUTH) {
             core->counters[rc == PARLEY_ERR_AUTH ? C_NOT_MEMBER : C_NOT_OURS]++;
             links_strike(self->links, link, "it sends envelopes the network does not take", 1);
@@ -1013,13 +1020,15 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
         return;
     }
     //  A member replicates the DM scopes it is a party to; a relay all.
-    if (!net_event && !replica_accepts(self->replica, &env)) {
+    if (!net_event && !chan_env && !replica_accepts(self->replica, &env)) {
         core->counters[C_NOT_OURS]++;
         links_strike(self->links, link, "it sends envelopes of scopes we do not hold", 1);
         return;
     }
     rc = core_txn(core);
-    bool ours = net_event || replica_ours(self->replica, &env);
+    bool ours =
+        net_event
+        || (chan_env ? channels_ours(self->channels, &env) : replica_ours(self->replica, &env));
     //  Held for others: neither addressed to us nor our own (copies of ours
     //  come back after a restore, and are never capped).
     bool held = !ours && memcmp(env.author, identity_ed_pk(core->id), 32) != 0;
@@ -1092,6 +1101,8 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     //  no better).
     if (net_event) {
         network_stored(self->network, &env, id); // folded once the frame is read
+    } else if (chan_env) {
+        channels_stored(self->channels, &env, id); // control events folded once the frame is read
     } else if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
         rc = store_envelope_forget(core->store, &env, id);
         if (rc != PARLEY_OK) {
@@ -1120,6 +1131,7 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
         s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
     }
     network_settle(self->network);
+    channels_settle(self->channels);
     for (size_t i = 0; i < n_r; i++) {
         s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids, r[i].n,
                        r[i].expires_ms);

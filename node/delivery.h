@@ -25,6 +25,7 @@
 #define PARLEY_NODE_DELIVERY_H
 
 #include "../proto/frame.h"
+#include "channel.h"
 #include "core.h"
 #include "link.h"
 #include "network.h"
@@ -57,7 +58,7 @@
 typedef struct delivery delivery_t;
 
 delivery_t *delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replica,
-                         network_t *network);
+                         network_t *network, channels_t *channels);
 void delivery_destroy(delivery_t **self_p);
 void delivery_link_free(delivery_t *self, link_t *link);
 

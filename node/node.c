@@ -106,6 +106,7 @@ struct _node_t {
     pex_t *pex;             /* address records */
     replica_t *replica;     /* replication */
     network_t *network;     /* the private network, if any */
+    channels_t *channels;   /* the channels this node is in */
     delivery_t *delivery;   /* DMs */
     api_server_t *server;   /* api.sock */
     api_t *api;             /* its methods */
@@ -137,6 +138,13 @@ s_adopt(node_t *self, link_t *link)
     if (self->replica && session_dm_scope(self->session, link_pk(link), scope)) {
         replica_mine(self->replica, scope);
     }
+}
+
+//  replica's question of who else is a party to a scope: a channel's members.
+static bool
+s_channel_party(const void *arg, const uint8_t scope[32], const uint8_t pk[32])
+{
+    return channels_party(arg, scope, pk);
 }
 
 static bool
@@ -980,6 +988,7 @@ s_commit(node_t *self)
         session_rollback(self->session); // a prekey made in it is gone: reload
         replica_rollback(self->replica);
         network_rollback(self->network);
+        channels_rollback(self->channels);
     } else {
         //  Expired content is zeroed in its pages (secure_delete), but older
         //  images of those pages stay in the WAL until a checkpoint.
@@ -1162,8 +1171,14 @@ s_open_classes(node_t *self, int *err, char *errmsg, size_t cap)
     if (!self->network) {
         return s_fail(rc, err, errmsg, cap, "cannot read the network in %s/parley.db", core->home);
     }
+    self->channels = channels_new(core, self->links, self->replica, self->session, &rc);
+    if (!self->channels) {
+        return s_fail(rc, err, errmsg, cap, "cannot read the channels in %s/parley.db", core->home);
+    }
+    replica_set_party(self->replica, s_channel_party, self->channels);
     links_set_allow(self->links, s_link_allowed);
-    self->delivery = delivery_new(core, self->links, self->session, self->replica, self->network);
+    self->delivery = delivery_new(core, self->links, self->session, self->replica, self->network,
+                                  self->channels);
     if (!self->delivery) {
         return s_fail(PARLEY_ERR_NOMEM, err, errmsg, cap, "%s", "out of memory");
     }
@@ -1386,7 +1401,7 @@ node_new(const node_config_t *cfg, int *err, char *errmsg, size_t cap)
         rc = api_server_new(self->api_path, s_on_api_line, self, &self->server);
     }
     self->api = rc == PARLEY_OK ? api_new(core, self->links, self->delivery, self->replica,
-                                          self->network, self->server)
+                                          self->network, self->channels, self->server)
                                 : NULL;
     if (!self->api) {
         s_fail(rc ? rc : PARLEY_ERR_NOMEM, err, errmsg, cap, "cannot create the API socket %s",
@@ -1471,6 +1486,7 @@ node_destroy(node_t **self_p)
         s_link_free(self, links_at(self->links, i));
     }
     delivery_destroy(&self->delivery);
+    channels_destroy(&self->channels);
     network_destroy(&self->network);
     replica_destroy(&self->replica);
     pex_destroy(&self->pex);
@@ -1647,6 +1663,7 @@ s_loop(node_t *self)
         links_tick(self->links, now);
         replica_tick(self->replica, now);
         network_tick(self->network, now);
+        channels_tick(self->channels, now);
         int crc = s_commit(self);
         links_reap(self->links); // nothing queued names a removed link any more
         if (crc != PARLEY_OK) {
@@ -1654,6 +1671,7 @@ s_loop(node_t *self)
         }
         replica_pump(self->replica);
         network_after_commit(self->network);
+        channels_after_commit(self->channels);
         s_evict(self);
     }
     free(items);

@@ -141,8 +141,10 @@ struct replica {
     uint64_t last_round_bytes; /* RECONCILE and WANT bytes, both ways */
     uint64_t round_bytes_mark; /* bytes_in + bytes_out when the current round began */
     uint64_t round_msgs_mark;  /* msgs_in + msgs_out then */
-    bool has_net;              /* in a private network (replica_set_network) */
-    uint8_t net[32];           /* its id: the roster's scope, which every member replicates */
+    replica_party_fn *party;   /* others' parties to a scope (channels), or NULL */
+    const void *party_arg;
+    bool has_net;    /* in a private network (replica_set_network) */
+    uint8_t net[32]; /* its id: the roster's scope, which every member replicates */
 };
 
 /* ------------------------------------------------------------ the table */
@@ -476,8 +478,8 @@ s_offered_add(s_peer_t *pr, const uint8_t scope[32])
 }
 
 //  Whether link is a party to scope s: a relay is to every scope, every
-//  member to the network's roster; else it wrote in it, or it is our DM
-//  scope with it.
+//  member to the network's roster; else it wrote in it, it is a member of
+//  the channel s belongs to, or s is our DM scope with it.
 static bool
 s_link_party(replica_t *self, link_t *link, const s_scope_t *s)
 {
@@ -489,8 +491,18 @@ s_link_party(replica_t *self, link_t *link, const s_scope_t *s)
             return true;
         }
     }
+    if (self->party && self->party(self->party_arg, s->scope, link_pk(link))) {
+        return true;
+    }
     uint8_t dm[32];
     return session_dm_scope(self->session, link_pk(link), dm) && memcmp(dm, s->scope, 32) == 0;
+}
+
+void
+replica_set_party(replica_t *self, replica_party_fn *fn, const void *arg)
+{
+    self->party = fn;
+    self->party_arg = arg;
 }
 
 //  Whether link replicates scope s as far as we know: a party does, and so

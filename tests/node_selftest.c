@@ -35,6 +35,7 @@ static const selftest_t s_tests[] = {
     { "api", api_test },
     { "parley", parley_test },
     { "network", network_test },
+    { "channel", channel_test },
 };
 
 int

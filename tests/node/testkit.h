@@ -33,6 +33,7 @@ void api_server_test(bool verbose);
 void api_test(bool verbose);
 void parley_test(bool verbose);
 void network_test(bool verbose);
+void channel_test(bool verbose);
 
 /*  Wall time, ms. */
 uint64_t tk_ms(void);

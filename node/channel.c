@@ -1,0 +1,1474 @@
+/*  node/channel.c — the channels this node is in (see channel.h; protocol
+ *  in proto/SPEC.md §21).
+ *
+ *  Each channel is a fold of its control log (proto/roster.h under the
+ *  channel profile) plus its row in the store. Keys, chains and messages
+ *  are read from the store when a message needs them: a node in many
+ *  channels keeps only their folds in memory.
+ *
+ *  Epochs and bindings. The epoch is the count of applied REMOVE (leave
+ *  included) and REKEY events, in the fold's order; the binding of epoch e
+ *  hashes the ids of the first e of them, sorted (chan_binding). A key is
+ *  usable (bound) only when it names the binding our own fold gives its
+ *  epoch: a key drawn by a member that had not seen a removal is bound to
+ *  fewer removals and is never used by a member that has.
+ *
+ *  Rotation is its own step: the fold that reaches an epoch without a bound
+ *  key arms a rotation (rank × CHANNELS_ROTATE_STEP_MS later for an admin of
+ *  that rank), and only a later iteration, after the commit that applied the
+ *  removal, draws the key and seals it to the members of the fold then.
+ */
+#include "channel.h"
+
+#include "../proto/b32.h"
+#include "../proto/chan.h"
+#include "../proto/content.h"
+#include "../proto/roster.h"
+#include <inttypes.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef struct {
+    uint8_t id[32];     /* channel id: the control scope */
+    uint8_t scope[32];  /* its msg scope */
+    roster_t *fold;     /* its control log */
+    bool ours;          /* it has a row: we are, or were, in it */
+    bool member;        /* the last fold names us */
+    bool dirty;         /* events added since the last fold */
+    bool reopen;        /* a key was bound: open the messages that waited for one */
+    bool armed;         /* rotate_at was set before this iteration */
+    uint64_t rotate_at; /* we draw the current epoch's key then (0: nothing due) */
+    uint64_t seen_ms;   /* a pending channel: when its last event came */
+    store_chan_t row;   /* its row (when ours) */
+} s_chan_t;
+
+struct channels {
+    core_t *core;       /* borrowed */
+    links_t *links;     /* borrowed */
+    replica_t *replica; /* borrowed */
+    session_t *session; /* borrowed */
+    s_chan_t **chans;   /* ours and pending, in no order: found by either scope */
+    size_t n, cap;
+    uint8_t *buf; /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
+};
+
+/* ------------------------------------------------------------ the table */
+
+static s_chan_t *
+s_find(const channels_t *self, const uint8_t scope[32], bool *msgs)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        s_chan_t *c = self->chans[i];
+        if (memcmp(c->id, scope, 32) == 0) {
+            if (msgs) {
+                *msgs = false;
+            }
+            return c;
+        }
+        if (memcmp(c->scope, scope, 32) == 0) {
+            if (msgs) {
+                *msgs = true;
+            }
+            return c;
+        }
+    }
+    return NULL;
+}
+
+static void
+s_chan_free(s_chan_t *c)
+{
+    if (c) {
+        roster_destroy(&c->fold);
+        free(c);
+    }
+}
+
+#define S_LOAD_PAGE 1024u
+
+typedef struct {
+    s_chan_t *c;
+    uint64_t ts; /* the last row read: the next page starts after it */
+    uint8_t id[32];
+} s_load_t;
+
+static int
+s_load_event(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
+{
+    s_load_t *l = arg;
+    l->ts = ts;
+    memcpy(l->id, id, 32);
+    envelope_t env;
+    if (envelope_decode(bytes, len, &env) != PARLEY_OK || env.kind != ENVELOPE_KIND_CHAN) {
+        return 0; // a KEYS body in the same scope
+    }
+    int rc = roster_add_event(l->c->fold, id, env.author, env.ts_ms, env.body, env.body_len);
+    return rc == PARLEY_ERR_NOMEM ? rc : 0;
+}
+
+//  A channel of scope id, its control log read from the store.
+static int
+s_chan_new(channels_t *self, const uint8_t id[32], s_chan_t **out)
+{
+    *out = NULL;
+    if (self->n == self->cap) {
+        size_t cap = self->cap ? self->cap * 2 : 16;
+        s_chan_t **grown = realloc(self->chans, cap * sizeof *grown);
+        if (!grown) {
+            return PARLEY_ERR_NOMEM;
+        }
+        self->chans = grown;
+        self->cap = cap;
+    }
+    s_chan_t *c = calloc(1, sizeof *c);
+    if (!c) {
+        return PARLEY_ERR_NOMEM;
+    }
+    memcpy(c->id, id, 32);
+    chan_msg_scope(id, c->scope);
+    c->fold = roster_new_channel(id);
+    if (!c->fold) {
+        free(c);
+        return PARLEY_ERR_NOMEM;
+    }
+    //  The control scope holds KEYS bodies too: read a page at a time.
+    s_load_t l = { .c = c };
+    uint8_t hi[32];
+    memset(hi, 0xFF, sizeof hi);
+    size_t n = 0;
+    int rc = PARLEY_OK;
+    do {
+        rc = store_envelope_range(self->core->store, id, l.ts, l.id, INT64_MAX, hi, S_LOAD_PAGE,
+                                  s_load_event, &l, &n);
+    } while (rc == PARLEY_OK && n == S_LOAD_PAGE);
+    if (rc == PARLEY_OK) {
+        rc = roster_fold(c->fold);
+    }
+    if (rc != PARLEY_OK) {
+        s_chan_free(c);
+        return rc;
+    }
+    c->member = roster_role(c->fold, identity_ed_pk(self->core->id)) != 0;
+    self->chans[self->n++] = c;
+    *out = c;
+    return PARLEY_OK;
+}
+
+static void
+s_clear(channels_t *self)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        s_chan_free(self->chans[i]);
+    }
+    self->n = 0;
+}
+
+static int
+s_load(channels_t *self)
+{
+    s_clear(self);
+    store_chan_t *rows = NULL;
+    size_t n = 0;
+    int rc = store_chan_list(self->core->store, &rows, &n);
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        s_chan_t *c = NULL;
+        rc = s_chan_new(self, rows[i].id, &c);
+        if (rc == PARLEY_OK) {
+            c->ours = true;
+            c->row = rows[i];
+            if (c->member) {
+                replica_mine(self->replica, c->id);
+                replica_mine(self->replica, c->scope);
+            }
+        }
+    }
+    free(rows);
+    return rc;
+}
+
+channels_t *
+channels_new(core_t *core, links_t *links, replica_t *replica, session_t *session, int *err)
+{
+    channels_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        *err = PARLEY_ERR_NOMEM;
+        return NULL;
+    }
+    self->core = core;
+    self->links = links;
+    self->replica = replica;
+    self->session = session;
+    self->buf = malloc(PARLEY_ENVELOPE_MAX);
+    *err = self->buf ? s_load(self) : PARLEY_ERR_NOMEM;
+    if (*err != PARLEY_OK) {
+        channels_destroy(&self);
+    }
+    return self;
+}
+
+void
+channels_destroy(channels_t **self_p)
+{
+    if (!self_p || !*self_p) {
+        return;
+    }
+    channels_t *self = *self_p;
+    s_clear(self);
+    free(self->chans);
+    free(self->buf);
+    free(self);
+    *self_p = NULL;
+}
+
+void
+channels_rollback(channels_t *self)
+{
+    if (s_load(self) != PARLEY_OK) {
+        s_clear(self); // read again from the store at the next envelope
+    }
+}
+
+/* ------------------------------------------------------------ epochs */
+
+static int
+s_id_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+//  The binding of epoch e by c's fold: the first e applied REMOVE and
+//  REKEY events, sorted. PARLEY_ERR_STATE if the fold has fewer.
+static int
+s_binding(const s_chan_t *c, uint32_t e, uint8_t out[32])
+{
+    uint8_t(*ids)[32] = e ? malloc((size_t)e * 32) : NULL;
+    if (e && !ids) {
+        return PARLEY_ERR_NOMEM;
+    }
+    size_t n = 0;
+    for (size_t i = 0; n < e && i < roster_log_count(c->fold); i++) {
+        roster_log_entry_t le;
+        if (roster_log_at(c->fold, i, &le) == PARLEY_OK && le.applied
+            && (le.type == ROSTER_REMOVE || le.type == ROSTER_REKEY)) {
+            memcpy(ids[n++], le.id, 32);
+        }
+    }
+    if (n < e) {
+        free(ids);
+        return PARLEY_ERR_STATE;
+    }
+    if (n > 1) {
+        qsort(ids, n, 32, s_id_cmp);
+    }
+    chan_binding(c->id, (const uint8_t *)ids, n, out);
+    free(ids);
+    return PARLEY_OK;
+}
+
+static bool
+s_is_admin(const s_chan_t *c, const uint8_t pk[32])
+{
+    return roster_role(c->fold, pk) == ROSTER_ROLE_ADMIN;
+}
+
+//  The key a sender uses now: the current epoch's bound key whose author is
+//  the most senior, then the smaller key_id. PARLEY_ERR_NOKEY if none.
+static int
+s_send_key(channels_t *self, const s_chan_t *c, store_chan_key_t *out)
+{
+    store_chan_key_t *keys = NULL;
+    size_t n = 0;
+    int rc = store_chan_key_list(self->core->store, c->id, &keys, &n);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    uint32_t epoch = roster_epoch(c->fold);
+    long best = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (keys[i].epoch != epoch || !keys[i].bound) {
+            continue;
+        }
+        if (best < 0) {
+            best = (long)i;
+            continue;
+        }
+        uint32_t r = roster_rank(c->fold, keys[i].author);
+        uint32_t rb = roster_rank(c->fold, keys[best].author);
+        if (r < rb || (r == rb && memcmp(keys[i].key_id, keys[best].key_id, 8) < 0)) {
+            best = (long)i;
+        }
+    }
+    if (best >= 0) {
+        *out = keys[best];
+    }
+    store_chan_keys_free(keys, n);
+    return best >= 0 ? PARLEY_OK : PARLEY_ERR_NOKEY;
+}
+
+/* ------------------------------------------------------------ authoring */
+
+//  Seals body under an envelope of kind in scope and stores it; the push
+//  goes to every member online after the commit.
+static int
+s_put_envelope(channels_t *self, envelope_t *env, uint8_t id[32])
+{
+    core_t *core = self->core;
+    int rc = envelope_sealed_view(env, self->buf, env->bytes_len);
+    if (rc == PARLEY_OK) {
+        envelope_id(env, id);
+        rc = store_envelope_put(core->store, env, id, env->ts_ms);
+    }
+    if (rc == PARLEY_OK) {
+        replica_stored(self->replica, NULL, env, id);
+    }
+    return rc;
+}
+
+static void
+s_env_fields(channels_t *self, envelope_t *env, uint8_t kind, const uint8_t scope[32])
+{
+    memset(env, 0, sizeof *env);
+    env->version = PARLEY_ENVELOPE_VERSION;
+    env->kind = kind;
+    memcpy(env->author, identity_ed_pk(self->core->id), 32);
+    memcpy(env->scope, scope, 32);
+    env->ts_ms = core_now(self->core);
+}
+
+//  Authors a control event in c (parents: the heads) and folds it.
+static int
+s_author_event(channels_t *self, s_chan_t *c, const roster_event_t *ev, uint8_t id[32])
+{
+    core_t *core = self->core;
+    uint8_t body[ROSTER_BODY_MAX];
+    size_t body_len = 0;
+    int rc =
+        roster_event_build(c->fold, identity_ed_pk(core->id), ev, body, sizeof body, &body_len);
+    envelope_t env;
+    s_env_fields(self, &env, ENVELOPE_KIND_CHAN, c->id);
+    if (rc == PARLEY_OK) {
+        rc = store_seq_next(core->store, env.author, env.scope, &env.seq);
+    }
+    env.body = body;
+    env.body_len = body_len;
+    size_t len = 0;
+    if (rc == PARLEY_OK) {
+        rc = envelope_seal(&env, identity_ed_sk(core->id), self->buf, PARLEY_ENVELOPE_MAX, &len);
+    }
+    env.bytes_len = len;
+    if (rc == PARLEY_OK) {
+        rc = envelope_sealed_view(&env, self->buf, len);
+    }
+    //  Folded before the push leaves: a member it adds is among those it
+    //  goes to.
+    if (rc == PARLEY_OK) {
+        envelope_id(&env, id);
+        rc = store_envelope_put(core->store, &env, id, env.ts_ms);
+    }
+    if (rc == PARLEY_OK) {
+        rc = roster_add_event(c->fold, id, env.author, env.ts_ms, body, body_len);
+    }
+    if (rc == PARLEY_OK) {
+        rc = roster_fold(c->fold);
+        c->dirty = true; // settled (membership, keys) by the caller
+    }
+    if (rc == PARLEY_OK) {
+        replica_stored(self->replica, NULL, &env, id);
+    }
+    return rc;
+}
+
+//  Seals content as our next message in c under key k.
+static int
+s_author_message(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint8_t *content,
+                 size_t content_len, envelope_t *env, uint8_t id[32])
+{
+    core_t *core = self->core;
+    const uint8_t *me = identity_ed_pk(core->id);
+    uint8_t *saved = malloc(CHAN_RX_SAVED_MAX);
+    if (!saved) {
+        return PARLEY_ERR_NOMEM;
+    }
+    //  Our sending chain is a receiver's chain that never skips.
+    size_t saved_len = 0;
+    chan_rx_t *tx = NULL;
+    int rc = store_chan_chain_get(core->store, c->id, k->epoch, k->key_id, me, saved,
+                                  CHAN_RX_SAVED_MAX, &saved_len);
+    if (rc == PARLEY_OK) {
+        tx = chan_rx_load(saved, saved_len, &rc);
+    } else if (rc == PARLEY_ERR_NOTFOUND) {
+        uint8_t ck[32];
+        chan_chain_start(k->key, c->id, k->epoch, me, ck);
+        tx = chan_rx_new(ck, 0);
+        sodium_memzero(ck, sizeof ck);
+        rc = tx ? PARLEY_OK : PARLEY_ERR_NOMEM;
+    }
+    chan_msg_header_t h = { .epoch = k->epoch, .counter = chan_rx_next(tx) };
+    memcpy(h.key_id, k->key_id, sizeof h.key_id);
+    uint8_t mk[32];
+    if (rc == PARLEY_OK) {
+        rc = chan_rx_key(tx, h.counter, mk);
+    }
+    if (rc == PARLEY_OK) {
+        rc = chan_rx_used(tx, h.counter);
+    }
+    if (rc == PARLEY_OK) {
+        rc = chan_rx_save(tx, saved, CHAN_RX_SAVED_MAX, &saved_len);
+    }
+    if (rc == PARLEY_OK) {
+        rc = store_chan_chain_put(core->store, c->id, k->epoch, k->key_id, me, saved, saved_len);
+    }
+    chan_rx_destroy(&tx);
+    sodium_memzero(saved, CHAN_RX_SAVED_MAX);
+    free(saved);
+    s_env_fields(self, env, ENVELOPE_KIND_CHAN_MSG, c->scope);
+    if (rc == PARLEY_OK) {
+        rc = store_seq_next(core->store, env->author, env->scope, &env->seq);
+    }
+    size_t body_len = chan_body_len(content_len);
+    if (rc == PARLEY_OK && body_len == 0) {
+        rc = PARLEY_ERR_LIMIT;
+    }
+    uint8_t hdr[PARLEY_ENVELOPE_HEADER_LEN];
+    size_t len = 0;
+    if (rc == PARLEY_OK) {
+        envelope_header(env, body_len, hdr);
+        rc = chan_body_seal(hdr, &h, mk, content, content_len,
+                            self->buf + PARLEY_ENVELOPE_HEADER_LEN,
+                            PARLEY_ENVELOPE_MAX - PARLEY_ENVELOPE_HEADER_LEN, &len);
+    }
+    sodium_memzero(mk, sizeof mk);
+    env->body = self->buf + PARLEY_ENVELOPE_HEADER_LEN;
+    env->body_len = len;
+    if (rc == PARLEY_OK) {
+        rc = envelope_seal(env, identity_ed_sk(core->id), self->buf, PARLEY_ENVELOPE_MAX, &len);
+    }
+    env->bytes_len = len;
+    if (rc == PARLEY_OK) {
+        rc = s_put_envelope(self, env, id);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ keys out */
+
+//  Seals key k to the members recipients (sorted, not us) in as few KEYS
+//  bodies as fit. A member whose prekey we lack is skipped (*skipped).
+static int
+s_send_keys(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint8_t (*rcpt)[32],
+            size_t n, size_t *skipped)
+{
+    core_t *core = self->core;
+    *skipped = 0;
+    uint8_t(*ready)[32] = n ? malloc(n * 32) : NULL;
+    size_t n_ready = 0;
+    if (n && !ready) {
+        return PARLEY_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        prekey_t spk;
+        if (store_peer_prekey_get(core->store, rcpt[i], &spk) == PARLEY_OK) {
+            memcpy(ready[n_ready++], rcpt[i], 32);
+        } else {
+            (*skipped)++;
+        }
+    }
+    size_t parts = (n_ready + CHAN_KEYS_MAX - 1) / CHAN_KEYS_MAX;
+    int rc = parts > 255 ? PARLEY_ERR_LIMIT : PARLEY_OK;
+    uint32_t today = core_day(core, core_now(core));
+    for (size_t p = 0; rc == PARLEY_OK && p < parts; p++) {
+        size_t first = p * CHAN_KEYS_MAX;
+        size_t count = n_ready - first < CHAN_KEYS_MAX ? n_ready - first : CHAN_KEYS_MAX;
+        chan_keys_t kb = {
+            .epoch = k->epoch, .part = (uint8_t)p, .parts = (uint8_t)parts, .n = count
+        };
+        memcpy(kb.key_id, k->key_id, sizeof kb.key_id);
+        memcpy(kb.binding, k->binding, 32);
+        randombytes_buf(kb.nonce, sizeof kb.nonce);
+        envelope_t env;
+        s_env_fields(self, &env, ENVELOPE_KIND_CHAN_KEYS, c->id);
+        uint8_t *body = self->buf + PARLEY_ENVELOPE_HEADER_LEN;
+        size_t body_len = 0;
+        rc = chan_keys_begin(&kb, body, PARLEY_BODY_MAX, &body_len);
+        for (size_t i = 0; rc == PARLEY_OK && i < count; i++) {
+            prekey_t spk;
+            dm_header_t h;
+            uint8_t day_key[32];
+            rc = store_peer_prekey_get(core->store, ready[first + i], &spk);
+            if (rc == PARLEY_OK) {
+                rc = session_send_key(self->session, ready[first + i], &spk, today, &h, day_key);
+            }
+            chan_keys_entry_t e = { ready[first + i], h.ek_pub, h.spk_id, h.day0, h.day, NULL };
+            if (rc == PARLEY_OK) {
+                rc = chan_keys_entry_seal(c->id, &kb, &e, day_key, k->key,
+                                          body + CHAN_KEYS_FIXED + i * CHAN_KEYS_ENTRY_LEN);
+            }
+            sodium_memzero(day_key, sizeof day_key);
+        }
+        env.body = body;
+        env.body_len = body_len;
+        if (rc == PARLEY_OK) {
+            rc = store_seq_next(core->store, env.author, env.scope, &env.seq);
+        }
+        size_t len = 0;
+        if (rc == PARLEY_OK) {
+            rc =
+                envelope_seal(&env, identity_ed_sk(core->id), self->buf, PARLEY_ENVELOPE_MAX, &len);
+        }
+        env.bytes_len = len;
+        uint8_t id[32];
+        if (rc == PARLEY_OK) {
+            rc = s_put_envelope(self, &env, id);
+        }
+    }
+    free(ready);
+    return rc;
+}
+
+//  Every member of c's fold but us, sorted. *out is the caller's to free.
+static int
+s_members(channels_t *self, const s_chan_t *c, uint8_t (**out)[32], size_t *n)
+{
+    size_t count = roster_member_count(c->fold);
+    *out = count ? malloc(count * 32) : NULL;
+    *n = 0;
+    if (count && !*out) {
+        return PARLEY_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        roster_member_t m;
+        if (roster_member_at(c->fold, i, &m) == PARLEY_OK
+            && memcmp(m.pk, identity_ed_pk(self->core->id), 32) != 0) {
+            memcpy((*out)[(*n)++], m.pk, 32);
+        }
+    }
+    if (*n > 1) {
+        qsort(*out, *n, 32, s_id_cmp);
+    }
+    return PARLEY_OK;
+}
+
+//  Draws the key of c's current epoch, takes it, and seals it to every
+//  other member.
+static int
+s_rotate(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    store_chan_key_t k;
+    memset(&k, 0, sizeof k);
+    memcpy(k.channel, c->id, 32);
+    k.epoch = roster_epoch(c->fold);
+    int rc = s_binding(c, k.epoch, k.binding);
+    randombytes_buf(k.key, sizeof k.key);
+    chan_key_id(c->id, k.epoch, k.key, k.key_id);
+    memcpy(k.author, identity_ed_pk(core->id), 32);
+    k.bound = true;
+    k.added_ms = core_now(core);
+    if (rc == PARLEY_OK) {
+        rc = store_chan_key_put(core->store, &k);
+    }
+    uint8_t(*rcpt)[32] = NULL;
+    size_t n = 0, skipped = 0;
+    if (rc == PARLEY_OK) {
+        rc = s_members(self, c, &rcpt, &n);
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_send_keys(self, c, &k, (const uint8_t(*)[32])rcpt, n, &skipped);
+    }
+    free(rcpt);
+    sodium_memzero(&k, sizeof k);
+    if (rc == PARLEY_OK) {
+        c->rotate_at = 0;
+        c->armed = false;
+        log_write(&core->log, LOG_LEVEL_INFO,
+                  "channel epoch %" PRIu32 ": a new key for %zu members (%zu without a prekey yet)",
+                  roster_epoch(c->fold), n - skipped, skipped);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------ ingest */
+
+int
+channels_accepts(channels_t *self, const envelope_t *env)
+{
+    bool msgs = false;
+    s_chan_t *c = s_find(self, env->scope, &msgs);
+    if (env->kind == ENVELOPE_KIND_CHAN) {
+        roster_event_t ev;
+        int rc = roster_event_decode(env->body, env->body_len, &ev);
+        if (rc != PARLEY_OK) {
+            return rc;
+        }
+        if (c && msgs) {
+            return PARLEY_ERR_NOTFOUND; // a control event in a message scope
+        }
+        if (!c) {
+            //  A channel we may be added to: held in memory, within bounds.
+            size_t pending = 0;
+            for (size_t i = 0; i < self->n; i++) {
+                pending += !self->chans[i]->ours;
+            }
+            return pending >= CHANNELS_PENDING_MAX ? PARLEY_ERR_LIMIT : PARLEY_OK;
+        }
+        return roster_event_count(c->fold) >= ROSTER_EVENTS_MAX ? PARLEY_ERR_LIMIT : PARLEY_OK;
+    }
+    if (!c || msgs != (env->kind == ENVELOPE_KIND_CHAN_MSG)) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    //  A key or a message from a key the fold knows (a removed member's
+    //  last messages may still arrive). A channel not ours yet holds them
+    //  for when its fold names us (pushed with the ADD, they may come
+    //  before the events it descends from), under the relay quota.
+    if (c->ours && roster_role(c->fold, env->author) == 0
+        && !roster_is_removed(c->fold, env->author)) {
+        return PARLEY_ERR_AUTH;
+    }
+    if (env->kind == ENVELOPE_KIND_CHAN_KEYS) {
+        chan_keys_t k;
+        return chan_keys_decode(env->body, env->body_len, &k);
+    }
+    chan_msg_header_t h;
+    return chan_body_parse(env->body, env->body_len, &h);
+}
+
+bool
+channels_ours(const channels_t *self, const envelope_t *env)
+{
+    const s_chan_t *c = s_find(self, env->scope, NULL);
+    return c && c->ours;
+}
+
+bool
+channels_party(const channels_t *self, const uint8_t scope[32], const uint8_t pk[32])
+{
+    const s_chan_t *c = s_find(self, scope, NULL);
+    return c && c->ours && roster_role(c->fold, pk) != 0;
+}
+
+static void
+s_take_keys(channels_t *self, s_chan_t *c, const envelope_t *env)
+{
+    core_t *core = self->core;
+    const uint8_t *me = identity_ed_pk(core->id);
+    chan_keys_t k;
+    if (memcmp(env->author, me, 32) == 0
+        || chan_keys_decode(env->body, env->body_len, &k) != PARLEY_OK) {
+        return;
+    }
+    chan_keys_entry_t e;
+    bool found = false;
+    for (size_t i = 0; i < k.n && !found; i++) {
+        chan_keys_entry_at(&k, i, &e);
+        found = memcmp(e.recipient, me, 32) == 0;
+    }
+    if (!found) {
+        return;
+    }
+    dm_header_t h;
+    memcpy(h.ek_pub, e.ek_pub, 32);
+    h.spk_id = e.spk_id;
+    h.day0 = e.day0;
+    h.day = e.day;
+    uint8_t day_key[32];
+    bool opened = false;
+    store_chan_key_t key;
+    memset(&key, 0, sizeof key);
+    int rc = session_recv_key(self->session, env->author, &h, day_key, &opened);
+    if (rc == PARLEY_OK) {
+        rc = chan_keys_entry_open(c->id, &k, &e, day_key, key.key);
+    }
+    sodium_memzero(day_key, sizeof day_key);
+    if (rc != PARLEY_OK) {
+        if (opened && session_recv_forget(self->session, env->author, h.ek_pub) != PARLEY_OK) {
+            core_txn_fail(core, PARLEY_ERR_IO, "cannot forget a session");
+        }
+        if (rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY) {
+            core_txn_fail(core, rc, "cannot take a channel key");
+        }
+        return; // counted with the undecryptable: a key we cannot open is no key
+    }
+    memcpy(key.channel, c->id, 32);
+    key.epoch = k.epoch;
+    memcpy(key.key_id, k.key_id, sizeof key.key_id);
+    memcpy(key.author, env->author, 32);
+    memcpy(key.binding, k.binding, 32);
+    key.added_ms = core_now(core);
+    key.bound = false; // bound at the next settle, if our fold gives its binding
+    rc = store_chan_key_put(core->store, &key);
+    sodium_memzero(&key, sizeof key);
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot store a channel key");
+    }
+    c->dirty = true; // the settle binds it
+}
+
+static json_t *
+s_msg_json(const channels_t *self, const s_chan_t *c, const store_chan_msg_t *m)
+{
+    return json_pack("{s:o, s:s, s:o, s:o, s:b, s:I, s:I, s:s}", "channel", core_json_id(c->id),
+                     "name", c->row.name, "from", core_json_id(m->pos.author), "from_short",
+                     core_json_short_id(m->pos.author), "outgoing",
+                     memcmp(m->pos.author, identity_ed_pk(self->core->id), 32) == 0, "ts_ms",
+                     (json_int_t)m->sent_ms, "seq", (json_int_t)m->pos.seq, "text",
+                     m->text ? m->text : "");
+}
+
+//  Files the content of a message opened in c.
+static int
+s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32],
+       const content_t *ct)
+{
+    core_t *core = self->core;
+    uint8_t role = roster_role(c->fold, env->author);
+    if (ct->type == CONTENT_TEXT) {
+        if (role == ROSTER_ROLE_READER) {
+            return PARLEY_OK; // readers read; their posts are refused everywhere
+        }
+        store_chan_msg_t m;
+        memset(&m, 0, sizeof m);
+        memcpy(m.channel, c->id, 32);
+        memcpy(m.env_id, id, 32);
+        m.pos.ts_ms = env->ts_ms;
+        memcpy(m.pos.author, env->author, 32);
+        m.pos.seq = env->seq;
+        m.sent_ms = env->ts_ms;
+        m.expires_ms = env->expires_ms;
+        m.text = malloc(ct->text_len + 1);
+        if (!m.text) {
+            return PARLEY_ERR_NOMEM;
+        }
+        memcpy(m.text, ct->text, ct->text_len);
+        m.text[ct->text_len] = '\0';
+        int rc = store_chan_msg_add(core->store, &m);
+        if (rc == PARLEY_ERR_EXISTS) {
+            rc = PARLEY_OK;
+        } else if (rc == PARLEY_OK) {
+            core_notify(core, "channel.message", s_msg_json(self, c, &m));
+        }
+        free(m.text);
+        return rc;
+    }
+    if (ct->type == CONTENT_CHAN_META) {
+        if (role != ROSTER_ROLE_ADMIN) {
+            return PARLEY_OK; // only owners and admins name a channel
+        }
+        store_chan_pos_t pos = { .ts_ms = env->ts_ms, .seq = env->seq };
+        memcpy(pos.author, env->author, 32);
+        store_chan_pos_t *cur = &c->row.meta;
+        int cmp = pos.ts_ms != cur->ts_ms ? (pos.ts_ms > cur->ts_ms ? 1 : -1)
+                                          : memcmp(pos.author, cur->author, 32);
+        if (cmp == 0) {
+            cmp = pos.seq > cur->seq ? 1 : pos.seq < cur->seq ? -1 : 0;
+        }
+        if (cmp <= 0) {
+            return PARLEY_OK; // an older setting
+        }
+        c->row.meta = pos;
+        memcpy(c->row.name, ct->name, ct->name_len);
+        c->row.name[ct->name_len] = '\0';
+        memcpy(c->row.topic, ct->text ? ct->text : "", ct->text_len);
+        c->row.topic[ct->text_len] = '\0';
+        int rc = store_chan_put(core->store, &c->row);
+        if (rc == PARLEY_OK) {
+            core_notify(core, "channel.update",
+                        json_pack("{s:o, s:s, s:s}", "channel", core_json_id(c->id), "name",
+                                  c->row.name, "topic", c->row.topic));
+        }
+        return rc;
+    }
+    return PARLEY_OK; // receipts and types of newer peers: kept in the log
+}
+
+//  Opens a message of c with the bound key it names. PARLEY_ERR_NOKEY when
+//  that key is not (yet) ours; _DUPLICATE for a step read already.
+static int
+s_open(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32])
+{
+    core_t *core = self->core;
+    chan_msg_header_t h;
+    int rc = chan_body_parse(env->body, env->body_len, &h);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    store_chan_key_t *keys = NULL;
+    size_t n = 0;
+    rc = store_chan_key_list(core->store, c->id, &keys, &n);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    const store_chan_key_t *k = NULL;
+    for (size_t i = 0; i < n && !k; i++) {
+        if (keys[i].bound && keys[i].epoch == h.epoch
+            && memcmp(keys[i].key_id, h.key_id, sizeof h.key_id) == 0) {
+            k = &keys[i];
+        }
+    }
+    uint8_t *saved = k ? malloc(CHAN_RX_SAVED_MAX) : NULL;
+    if (!k || !saved) {
+        store_chan_keys_free(keys, n);
+        return k ? PARLEY_ERR_NOMEM : PARLEY_ERR_NOKEY;
+    }
+    size_t saved_len = 0;
+    chan_rx_t *rx = NULL;
+    rc = store_chan_chain_get(core->store, c->id, k->epoch, k->key_id, env->author, saved,
+                              CHAN_RX_SAVED_MAX, &saved_len);
+    if (rc == PARLEY_OK) {
+        rx = chan_rx_load(saved, saved_len, &rc);
+    } else if (rc == PARLEY_ERR_NOTFOUND) {
+        uint8_t ck[32];
+        chan_chain_start(k->key, c->id, k->epoch, env->author, ck);
+        rx = chan_rx_new(ck, 0);
+        sodium_memzero(ck, sizeof ck);
+        rc = rx ? PARLEY_OK : PARLEY_ERR_NOMEM;
+    }
+    uint8_t mk[32];
+    uint8_t *content = rc == PARLEY_OK ? malloc(PARLEY_CONTENT_MAX) : NULL;
+    size_t clen = 0;
+    if (rc == PARLEY_OK) {
+        rc = content ? chan_rx_key(rx, h.counter, mk) : PARLEY_ERR_NOMEM;
+    }
+    if (rc == PARLEY_OK) {
+        uint8_t hdr[PARLEY_ENVELOPE_HEADER_LEN];
+        envelope_header(env, env->body_len, hdr);
+        rc = chan_body_open(hdr, env->body, env->body_len, mk, content, PARLEY_CONTENT_MAX, &clen);
+    }
+    sodium_memzero(mk, sizeof mk);
+    content_t ct;
+    if (rc == PARLEY_OK) {
+        rc = chan_rx_used(rx, h.counter);
+    }
+    if (rc == PARLEY_OK) {
+        rc = chan_rx_save(rx, saved, CHAN_RX_SAVED_MAX, &saved_len);
+    }
+    if (rc == PARLEY_OK) {
+        rc = store_chan_chain_put(core->store, c->id, k->epoch, k->key_id, env->author, saved,
+                                  saved_len);
+    }
+    if (rc == PARLEY_OK && content_decode(content, clen, &ct) == PARLEY_OK) {
+        rc = s_file(self, c, env, id, &ct);
+    }
+    if (content) {
+        sodium_memzero(content, PARLEY_CONTENT_MAX);
+        free(content);
+    }
+    chan_rx_destroy(&rx);
+    sodium_memzero(saved, CHAN_RX_SAVED_MAX);
+    free(saved);
+    store_chan_keys_free(keys, n);
+    return rc;
+}
+
+static bool
+s_transient(int rc)
+{
+    return rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY;
+}
+
+void
+channels_stored(channels_t *self, const envelope_t *env, const uint8_t id[32])
+{
+    core_t *core = self->core;
+    bool msgs = false;
+    s_chan_t *c = s_find(self, env->scope, &msgs);
+    if (env->kind == ENVELOPE_KIND_CHAN) {
+        if (!c) {
+            //  A pending channel: its whole log is read from the store, this
+            //  event included (a relay takes what it cannot hold here).
+            size_t pending = 0;
+            for (size_t i = 0; i < self->n; i++) {
+                pending += !self->chans[i]->ours;
+            }
+            if (pending >= CHANNELS_PENDING_MAX) {
+                return;
+            }
+            int rc = s_chan_new(self, env->scope, &c);
+            if (rc != PARLEY_OK) {
+                core_txn_fail(core, rc, "cannot hold a channel's log");
+                return;
+            }
+            c->dirty = true;
+            //  Its log is reconciled with whoever offers it: the member that
+            //  added us pushed its ADD, and the events before it follow.
+            replica_mine(self->replica, c->id);
+        } else {
+            int rc =
+                roster_add_event(c->fold, id, env->author, env->ts_ms, env->body, env->body_len);
+            if (rc == PARLEY_ERR_NOMEM) {
+                core_txn_fail(core, rc, "cannot fold a channel's log");
+                return;
+            }
+            c->dirty = c->dirty || rc == PARLEY_OK;
+        }
+        c->seen_ms = core_now(core);
+        return;
+    }
+    if (!c || !c->ours) {
+        return;
+    }
+    if (env->kind == ENVELOPE_KIND_CHAN_KEYS) {
+        s_take_keys(self, c, env);
+        return;
+    }
+    if (memcmp(env->author, identity_ed_pk(core->id), 32) == 0) {
+        return; // ours, come back: filed when we sent it
+    }
+    int rc = s_open(self, c, env, id);
+    if (s_transient(rc)) {
+        core_txn_fail(core, rc, "cannot open a channel message");
+    } else if (rc != PARLEY_OK && rc != PARLEY_ERR_NOKEY && rc != PARLEY_ERR_DUPLICATE) {
+        core->counters[C_UNDECRYPTABLE]++;
+    }
+}
+
+/* ------------------------------------------------------------ settling */
+
+//  Store walks: the KEYS bodies of a channel's control scope, the messages
+//  of its msg scope (those that came before we could read them). The store
+//  is read a page at a time, each page copied out first (a range's
+//  callback may not call the store), then handled.
+#define S_WALK_PAGE 128u
+
+typedef struct {
+    uint8_t *bytes[S_WALK_PAGE];
+    size_t lens[S_WALK_PAGE];
+    uint8_t ids[S_WALK_PAGE][32];
+    uint64_t ts[S_WALK_PAGE];
+    size_t n;
+    uint8_t kind;
+} s_page_t;
+
+static int
+s_page_row(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, void *arg)
+{
+    s_page_t *p = arg;
+    p->ts[p->n] = ts;
+    memcpy(p->ids[p->n], id, 32);
+    p->lens[p->n] = 0;
+    p->bytes[p->n] = NULL;
+    if (len > 1 && bytes[1] == p->kind) { // the kind byte (envelope.h)
+        p->bytes[p->n] = malloc(len);
+        if (!p->bytes[p->n]) {
+            return PARLEY_ERR_NOMEM;
+        }
+        memcpy(p->bytes[p->n], bytes, len);
+        p->lens[p->n] = len;
+    }
+    p->n++;
+    return 0;
+}
+
+static int
+s_walk(channels_t *self, s_chan_t *c, const uint8_t scope[32], uint8_t kind)
+{
+    const uint8_t *me = identity_ed_pk(self->core->id);
+    s_page_t *p = calloc(1, sizeof *p);
+    if (!p) {
+        return PARLEY_ERR_NOMEM;
+    }
+    p->kind = kind;
+    uint64_t after_ts = 0;
+    uint8_t after_id[32], hi[32];
+    memset(after_id, 0x00, sizeof after_id);
+    memset(hi, 0xFF, sizeof hi);
+    int rc = PARLEY_OK;
+    for (;;) {
+        size_t n = 0;
+        p->n = 0;
+        rc = store_envelope_range(self->core->store, scope, after_ts, after_id, INT64_MAX, hi,
+                                  S_WALK_PAGE, s_page_row, p, &n);
+        for (size_t i = 0; i < p->n; i++) {
+            envelope_t env;
+            if (rc == PARLEY_OK && p->bytes[i]
+                && envelope_decode(p->bytes[i], p->lens[i], &env) == PARLEY_OK) {
+                if (kind == ENVELOPE_KIND_CHAN_KEYS) {
+                    s_take_keys(self, c, &env);
+                } else if (memcmp(env.author, me, 32) != 0) {
+                    int orc = s_open(self, c, &env, p->ids[i]);
+                    rc = s_transient(orc) ? orc : rc;
+                }
+            }
+            free(p->bytes[i]);
+            p->bytes[i] = NULL;
+        }
+        if (rc != PARLEY_OK || self->core->txn_failed || p->n < S_WALK_PAGE) {
+            break;
+        }
+        after_ts = p->ts[p->n - 1];
+        memcpy(after_id, p->ids[p->n - 1], 32);
+    }
+    free(p);
+    return rc != PARLEY_OK ? rc : self->core->txn_failed ? self->core->txn_rc : PARLEY_OK;
+}
+
+//  Binds the keys of c whose binding our fold now gives.
+static int
+s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
+{
+    *have_current = false;
+    store_chan_key_t *keys = NULL;
+    size_t n = 0;
+    uint32_t epoch = roster_epoch(c->fold);
+    int rc = store_chan_key_list(self->core->store, c->id, &keys, &n);
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        uint8_t binding[32];
+        if (!keys[i].bound && s_is_admin(c, keys[i].author)
+            && s_binding(c, keys[i].epoch, binding) == PARLEY_OK
+            && sodium_memcmp(binding, keys[i].binding, 32) == 0) {
+            keys[i].bound = true;
+            rc = store_chan_key_put(self->core->store, &keys[i]);
+            c->reopen = true;
+        }
+        *have_current = *have_current || (keys[i].bound && keys[i].epoch == epoch);
+    }
+    store_chan_keys_free(keys, n);
+    return rc;
+}
+
+static int
+s_settle_one(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    const uint8_t *me = identity_ed_pk(core->id);
+    int rc = roster_fold(c->fold);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    c->dirty = false;
+    bool was = c->member;
+    c->member = roster_role(c->fold, me) != 0;
+    if (c->member && !c->ours) {
+        //  Added: the channel is ours from now on, and the KEYS bodies and
+        //  messages that came before the fold named us are read now.
+        memset(&c->row, 0, sizeof c->row);
+        memcpy(c->row.id, c->id, 32);
+        c->row.state = STORE_CHAN_MEMBER;
+        c->row.since_ms = core_now(core);
+        rc = store_chan_put(core->store, &c->row);
+        if (rc != PARLEY_OK) {
+            return rc;
+        }
+        c->ours = true;
+        replica_mine(self->replica, c->id);
+        replica_mine(self->replica, c->scope);
+        for (size_t i = 0; i < links_count(self->links); i++) {
+            replica_sync_soon(self->replica, links_at(self->links, i));
+        }
+        rc = s_walk(self, c, c->id, ENVELOPE_KIND_CHAN_KEYS);
+        c->reopen = true;
+        core_notify(core, "channel.update",
+                    json_pack("{s:o, s:s, s:s}", "channel", core_json_id(c->id), "state", "joined",
+                              "name", c->row.name));
+    } else if (c->ours && was != c->member) {
+        c->row.state = c->member ? STORE_CHAN_MEMBER : STORE_CHAN_GONE;
+        c->row.since_ms = core_now(core);
+        rc = store_chan_put(core->store, &c->row);
+        core_notify(core, "channel.update",
+                    json_pack("{s:o, s:s, s:s}", "channel", core_json_id(c->id), "state",
+                              c->member ? "joined" : "gone", "name", c->row.name));
+    }
+    if (rc != PARLEY_OK || !c->ours) {
+        return rc;
+    }
+    bool have = false;
+    rc = s_bind_keys(self, c, &have);
+    if (rc == PARLEY_OK && c->reopen) {
+        c->reopen = false;
+        rc = s_walk(self, c, c->scope, ENVELOPE_KIND_CHAN_MSG);
+    }
+    //  An epoch without a key: its rotator is the most senior admin online,
+    //  in a later iteration than the one that applied the removal.
+    if (have || !c->member || !s_is_admin(c, me)) {
+        c->rotate_at = 0;
+    } else if (c->rotate_at == 0) {
+        c->rotate_at =
+            core_now(core) + (uint64_t)roster_rank(c->fold, me) * CHANNELS_ROTATE_STEP_MS;
+        c->armed = false;
+    }
+    return rc;
+}
+
+void
+channels_settle(channels_t *self)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        s_chan_t *c = self->chans[i];
+        if (!c->dirty && !c->reopen) {
+            continue;
+        }
+        int rc = s_settle_one(self, c);
+        if (rc != PARLEY_OK) {
+            core_txn_fail(self->core, rc, "cannot settle a channel");
+            return;
+        }
+    }
+}
+
+void
+channels_after_commit(channels_t *self)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        self->chans[i]->armed = self->chans[i]->rotate_at != 0;
+    }
+}
+
+void
+channels_tick(channels_t *self, uint64_t now)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        s_chan_t *c = self->chans[i];
+        if (c->rotate_at == 0 || !c->armed || now < c->rotate_at) {
+            continue;
+        }
+        int rc = core_txn(self->core);
+        if (rc == PARLEY_OK) {
+            rc = s_rotate(self, c);
+        }
+        if (rc != PARLEY_OK) {
+            core_txn_fail(self->core, rc, "cannot rotate a channel key");
+            return;
+        }
+    }
+    //  Pending channels that never named us are forgotten after a while
+    //  (their events stay in the log, within its quotas).
+    for (size_t i = 0; i < self->n;) {
+        s_chan_t *c = self->chans[i];
+        if (!c->ours && now > c->seen_ms + 3600000u) {
+            s_chan_free(c);
+            self->chans[i] = self->chans[--self->n];
+        } else {
+            i++;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ the API */
+
+static s_chan_t *
+s_by_name(channels_t *self, const char *name, const char **why)
+{
+    if (name[0] == '#') {
+        name++;
+    }
+    size_t len = strlen(name);
+    s_chan_t *found = NULL;
+    size_t matches = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        s_chan_t *c = self->chans[i];
+        if (!c->ours) {
+            continue;
+        }
+        char id[PARLEY_NODE_ID_STRLEN + 1];
+        identity_node_id(c->id, id);
+        if (strcmp(c->row.name, name) == 0
+            || (len >= 4 && len <= PARLEY_NODE_ID_STRLEN && strncasecmp(id, name, len) == 0)) {
+            found = c;
+            matches++;
+        }
+    }
+    if (matches != 1) {
+        *why = matches ? "more than one channel has that name: give a prefix of its id"
+                       : "no channel of that name or id";
+        return NULL;
+    }
+    return found;
+}
+
+static json_t *
+s_chan_json(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    uint64_t unread = 0;
+    if (store_chan_count_after(core->store, c->id, c->row.read.ts_ms ? &c->row.read : NULL,
+                               identity_ed_pk(core->id), &unread)
+        != PARLEY_OK) {
+        unread = 0;
+    }
+    uint8_t flags = roster_channel_flags(c->fold);
+    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "channel",
+                     core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
+                     c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
+                     (json_int_t)roster_member_count(c->fold), "unread", (json_int_t)unread,
+                     "epoch", (json_int_t)roster_epoch(c->fold), "history",
+                     (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
+                     (flags & ROSTER_CHAN_ANNOUNCE) != 0);
+}
+
+json_t *
+channels_list(channels_t *self)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < self->n; i++) {
+        if (self->chans[i]->ours) {
+            json_array_append_new(list, s_chan_json(self, self->chans[i]));
+        }
+    }
+    return json_pack("{s:o}", "channels", list);
+}
+
+static const char *
+s_role_name(uint8_t role, uint32_t rank)
+{
+    return role == ROSTER_ROLE_ADMIN    ? (rank == 0 ? "owner" : "admin")
+           : role == ROSTER_ROLE_READER ? "reader"
+                                        : "member";
+}
+
+int
+channels_info(channels_t *self, const char *name, json_t **out, const char **why)
+{
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    json_t *info = s_chan_json(self, c);
+    json_t *members = json_array();
+    for (size_t i = 0; i < roster_member_count(c->fold); i++) {
+        roster_member_t m;
+        if (roster_member_at(c->fold, i, &m) == PARLEY_OK) {
+            json_array_append_new(members, json_pack("{s:o, s:o, s:s}", "id", core_json_id(m.pk),
+                                                     "short_id", core_json_short_id(m.pk), "role",
+                                                     s_role_name(m.role, m.rank)));
+        }
+    }
+    json_object_set_new(info, "member_list", members);
+    *out = info;
+    return PARLEY_OK;
+}
+
+//  Sends content in c: one envelope, whatever the member count.
+static int
+s_send_content(channels_t *self, s_chan_t *c, const uint8_t *content, size_t len, envelope_t *env,
+               uint8_t id[32], const char **why)
+{
+    store_chan_key_t k;
+    int rc = s_send_key(self, c, &k);
+    if (rc == PARLEY_ERR_NOKEY) {
+        *why = "this channel's key for the current epoch has not come yet: try again shortly";
+        return rc;
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_author_message(self, c, &k, content, len, env, id);
+    }
+    sodium_memzero(&k, sizeof k);
+    return rc;
+}
+
+int
+channels_create(channels_t *self, const char *name, const char *topic, bool shared, bool announce,
+                json_t **out, const char **why)
+{
+    core_t *core = self->core;
+    if (name[0] == '#') {
+        name++;
+    }
+    topic = topic ? topic : "";
+    uint8_t meta[2 + CONTENT_NAME_MAX + CONTENT_TOPIC_MAX];
+    size_t meta_len = 0;
+    if (content_encode_chan_meta(name, strlen(name), topic, strlen(topic), meta, sizeof meta,
+                                 &meta_len)
+        != PARLEY_OK) {
+        *why = "a channel name is 1 to 64 bytes of text without space, '#' or ','; a topic"
+               " at most 512 bytes on one line";
+        return PARLEY_ERR_MALFORMED;
+    }
+    size_t ours = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        ours += self->chans[i]->ours;
+        if (self->chans[i]->ours && self->chans[i]->row.state == STORE_CHAN_MEMBER
+            && strcmp(self->chans[i]->row.name, name) == 0) {
+            *why = "you are in a channel of that name already";
+            return PARLEY_ERR_EXISTS;
+        }
+    }
+    if (ours >= CHANNELS_MAX) {
+        *why = "this node is in as many channels as it holds";
+        return PARLEY_ERR_LIMIT;
+    }
+    roster_event_t ev = { .type = ROSTER_CHANNEL };
+    randombytes_buf(ev.salt, sizeof ev.salt);
+    ev.flags = (uint8_t)((shared ? ROSTER_CHAN_SHARED : 0) | (announce ? ROSTER_CHAN_ANNOUNCE : 0));
+    uint8_t id[32], ev_id[32];
+    chan_id(identity_ed_pk(core->id), ev.salt, id);
+    s_chan_t *c = NULL;
+    int rc = s_chan_new(self, id, &c);
+    if (rc == PARLEY_OK) {
+        rc = s_author_event(self, c, &ev, ev_id);
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_settle_one(self, c); // ours now: the row, the scopes
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_rotate(self, c); // epoch 0: nothing to wait for
+    }
+    envelope_t env;
+    uint8_t msg_id[32];
+    if (rc == PARLEY_OK) {
+        rc = s_send_content(self, c, meta, meta_len, &env, msg_id, why);
+    }
+    if (rc == PARLEY_OK) {
+        snprintf(c->row.name, sizeof c->row.name, "%s", name);
+        snprintf(c->row.topic, sizeof c->row.topic, "%s", topic);
+        c->row.meta.ts_ms = env.ts_ms;
+        memcpy(c->row.meta.author, env.author, 32);
+        c->row.meta.seq = env.seq;
+        rc = store_chan_put(core->store, &c->row);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot create a channel");
+        return rc;
+    }
+    *out = s_chan_json(self, c);
+    return PARLEY_OK;
+}
+
+int
+channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **out,
+             const char **why)
+{
+    core_t *core = self->core;
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    if (!c->member || !s_is_admin(c, identity_ed_pk(core->id))) {
+        *why = "only the channel's owners and admins add members";
+        return PARLEY_ERR_STATE;
+    }
+    if (roster_role(c->fold, pk) != 0) {
+        *why = "already a member";
+        return PARLEY_ERR_EXISTS;
+    }
+    uint8_t flags = roster_channel_flags(c->fold);
+    roster_event_t ev = { .type = ROSTER_ADD };
+    memcpy(ev.key, pk, 32);
+    ev.role = (flags & ROSTER_CHAN_ANNOUNCE) ? ROSTER_ROLE_READER : ROSTER_ROLE_MEMBER;
+    uint8_t ev_id[32];
+    int rc = s_author_event(self, c, &ev, ev_id);
+    if (rc == PARLEY_OK) {
+        rc = roster_fold(c->fold);
+        c->dirty = false;
+    }
+    if (rc == PARLEY_OK && roster_role(c->fold, pk) == 0) {
+        *why = "the channel's log did not take the addition";
+        rc = PARLEY_ERR_STATE;
+    }
+    //  The new member gets the current key (and, with shared history, every
+    //  earlier one we hold) sealed to it alone.
+    store_chan_key_t *keys = NULL;
+    size_t n = 0, skipped = 0;
+    if (rc == PARLEY_OK) {
+        rc = store_chan_key_list(core->store, c->id, &keys, &n);
+    }
+    uint32_t epoch = roster_epoch(c->fold);
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        if (keys[i].bound
+            && (keys[i].epoch == epoch
+                || ((flags & ROSTER_CHAN_SHARED) && keys[i].epoch < epoch))) {
+            size_t s = 0;
+            rc = s_send_keys(self, c, &keys[i], (const uint8_t(*)[32])pk, 1, &s);
+            skipped += s;
+        }
+    }
+    store_chan_keys_free(keys, n);
+    if (rc == PARLEY_OK && skipped) {
+        log_write(&core->log, LOG_LEVEL_WARN,
+                  "channel add: no prekey of the new member yet; its key goes when one comes");
+    }
+    for (size_t i = 0; rc == PARLEY_OK && i < links_count(self->links); i++) {
+        link_t *l = links_at(self->links, i);
+        if (memcmp(link_pk(l), pk, 32) == 0) {
+            replica_sync_soon(self->replica, l); // it learns the rest of the log
+        }
+    }
+    if (rc != PARLEY_OK) {
+        if (!*why) {
+            core_txn_fail(core, rc, "cannot add a channel member");
+        }
+        return rc;
+    }
+    return channels_info(self, name, out, why);
+}
+
+int
+channels_send(channels_t *self, const char *name, const char *text, json_t **out, const char **why)
+{
+    core_t *core = self->core;
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    uint8_t role = roster_role(c->fold, identity_ed_pk(core->id));
+    if (role == 0 || role == ROSTER_ROLE_READER) {
+        *why = role ? "readers read this channel; they do not post" : "you are not in this channel";
+        return PARLEY_ERR_STATE;
+    }
+    uint8_t *content = malloc(PARLEY_CONTENT_MAX);
+    size_t len = 0;
+    if (!content) {
+        return PARLEY_ERR_NOMEM;
+    }
+    int rc = content_encode_text(text, strlen(text), content, PARLEY_CONTENT_MAX, &len);
+    if (rc != PARLEY_OK) {
+        free(content);
+        *why = "text must be 1 to 32766 bytes of UTF-8 without NUL";
+        return rc;
+    }
+    envelope_t env;
+    uint8_t id[32];
+    *why = NULL;
+    rc = s_send_content(self, c, content, len, &env, id, why);
+    sodium_memzero(content, PARLEY_CONTENT_MAX);
+    free(content);
+    store_chan_msg_t m;
+    memset(&m, 0, sizeof m);
+    if (rc == PARLEY_OK) {
+        memcpy(m.channel, c->id, 32);
+        memcpy(m.env_id, id, 32);
+        m.pos.ts_ms = env.ts_ms;
+        memcpy(m.pos.author, env.author, 32);
+        m.pos.seq = env.seq;
+        m.sent_ms = env.ts_ms;
+        m.text = (char *)text;
+        rc = store_chan_msg_add(core->store, &m);
+    }
+    if (rc != PARLEY_OK) {
+        if (!*why) {
+            core_txn_fail(core, rc, "cannot send to a channel");
+        }
+        return rc;
+    }
+    *out = s_msg_json(self, c, &m);
+    json_object_set_new(*out, "envelope_id", json_string(""));
+    char hex[65];
+    if (hex_encode(id, 32, hex, sizeof hex) == PARLEY_OK) {
+        json_object_set_new(*out, "envelope_id", json_string(hex));
+    }
+    return PARLEY_OK;
+}
+
+int
+channels_history(channels_t *self, const char *name, size_t limit, json_t **out, const char **why)
+{
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    store_chan_msg_t *msgs = NULL;
+    size_t n = 0;
+    int rc = store_chan_history(self->core->store, c->id, NULL, limit, &msgs, &n);
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, s_msg_json(self, c, &msgs[i]));
+    }
+    store_chan_msgs_free(msgs, n);
+    *out = json_pack("{s:o, s:s, s:o}", "channel", core_json_id(c->id), "name", c->row.name,
+                     "messages", list);
+    return PARLEY_OK;
+}

@@ -1,0 +1,141 @@
+/*  tests/node/channel_test.c — channels between three nodes on loopback.
+ *
+ *  a creates #ops and adds b and c; each gets the control log and the
+ *  epoch key (sealed to it under its DM session with a) and learns the
+ *  channel's name from its first message. Messages go every way, each one
+ *  envelope in the channel's msg scope; every node shows the same messages
+ *  in the same order. A member that is not an admin cannot add; none of
+ *  the text is in the log as plaintext.
+ */
+#include "testkit.h"
+
+#include <string.h>
+
+static json_t *
+s_history(tk_node_t *n, const char *channel)
+{
+    json_t *h = tk_call(n, "channel.history", json_pack("{s:s}", "channel", channel));
+    json_t *msgs = json_incref(json_object_get(h, "messages"));
+    json_decref(h);
+    return msgs;
+}
+
+//  The messages of channel on n, or 0 while n does not know it (yet).
+static size_t
+s_count(tk_node_t *n, const char *channel)
+{
+    json_t *result = NULL;
+    char *why = NULL;
+    int rc = client_call(n->api, "channel.history", json_pack("{s:s}", "channel", channel), &result,
+                         &why);
+    free(why);
+    size_t count = rc == PARLEY_OK ? json_array_size(json_object_get(result, "messages")) : 0;
+    json_decref(result);
+    return count;
+}
+
+//  Whether n knows channel by that name or id.
+static bool
+s_knows(tk_node_t *n, const char *channel)
+{
+    json_t *result = NULL;
+    char *why = NULL;
+    int rc =
+        client_call(n->api, "channel.info", json_pack("{s:s}", "channel", channel), &result, &why);
+    free(why);
+    json_decref(result);
+    return rc == PARLEY_OK;
+}
+
+static void
+s_same_history(tk_node_t *a, tk_node_t *b, const char *channel)
+{
+    json_t *ha = s_history(a, channel), *hb = s_history(b, channel);
+    CHECK(json_array_size(ha) == json_array_size(hb));
+    for (size_t i = 0; i < json_array_size(ha); i++) {
+        json_t *ma = json_array_get(ha, i), *mb = json_array_get(hb, i);
+        CHECK(strcmp(json_string_value(json_object_get(ma, "text")),
+                     json_string_value(json_object_get(mb, "text")))
+              == 0);
+        CHECK(json_equal(json_object_get(ma, "from"), json_object_get(mb, "from")));
+    }
+    json_decref(ha);
+    json_decref(hb);
+}
+
+void
+channel_test(bool verbose)
+{
+    char dir[256];
+    tk_dir(dir, sizeof dir);
+    tk_opts_t opts = { .verbose = verbose, .relay = true };
+    tk_node_t *r = tk_node_start(dir, "r", &opts);
+    opts.relay = false;
+    opts.seed = r->seed;
+    tk_node_t *a = tk_node_start(dir, "a", &opts);
+    opts.seed = a->seed;
+    tk_node_t *b = tk_node_start(dir, "b", &opts);
+    tk_node_t *c = tk_node_start(dir, "c", &opts);
+    TK_WAIT(10000, tk_online(a, b->id) && tk_online(a, c->id) && tk_online(b, c->id)
+                       && tk_online(r, a->id) && tk_online(r, b->id) && tk_online(r, c->id));
+
+    json_t *made = tk_call(a, "channel.create",
+                           json_pack("{s:s, s:s}", "name", "ops", "topic", "deploys and pages"));
+    CHECK(strcmp(json_string_value(json_object_get(made, "name")), "ops") == 0);
+    CHECK(json_integer_value(json_object_get(made, "members")) == 1);
+    char id[64];
+    snprintf(id, sizeof id, "%s", json_string_value(json_object_get(made, "channel")));
+    json_decref(made);
+    char *msg = NULL;
+    CHECK(tk_call_err(a, "channel.create", json_pack("{s:s}", "name", "ops"), &msg)
+          == PARLEY_ERR_EXISTS);
+    free(msg);
+    CHECK(tk_call_err(a, "channel.create", json_pack("{s:s}", "name", "two words"), &msg)
+          == PARLEY_ERR_MALFORMED);
+    free(msg);
+
+    json_decref(
+        tk_call(a, "channel.add", json_pack("{s:s, s:s}", "channel", "#ops", "peer", b->id)));
+    json_decref(
+        tk_call(a, "channel.add", json_pack("{s:s, s:s}", "channel", "ops", "peer", c->id)));
+    json_t *info = tk_call(a, "channel.info", json_pack("{s:s}", "channel", "ops"));
+    CHECK(json_integer_value(json_object_get(info, "members")) == 3);
+    CHECK(json_array_size(json_object_get(info, "member_list")) == 3);
+    json_decref(info);
+
+    //  b and c take the channel up: its name comes with the first message.
+    TK_WAIT(15000, s_knows(b, "ops") && s_knows(c, "ops"));
+    CHECK(s_knows(b, id) && s_count(b, id) == 0);
+    json_decref(tk_call(a, "channel.send",
+                        json_pack("{s:s, s:s}", "channel", "ops", "text", "release at five")));
+    TK_WAIT(15000, s_count(b, "ops") == 1 && s_count(c, "ops") == 1);
+    json_decref(tk_call(b, "channel.send",
+                        json_pack("{s:s, s:s}", "channel", "ops", "text", "b is ready")));
+    json_decref(tk_call(c, "channel.send",
+                        json_pack("{s:s, s:s}", "channel", "ops", "text", "c is ready")));
+    TK_WAIT(15000, s_count(a, "ops") == 3 && s_count(b, "ops") == 3 && s_count(c, "ops") == 3);
+    s_same_history(a, b, "ops");
+    s_same_history(a, c, "ops");
+
+    //  A member is not an admin: it cannot add.
+    tk_node_t *d = tk_node_start(dir, "d", &opts);
+    CHECK(tk_call_err(b, "channel.add", json_pack("{s:s, s:s}", "channel", "ops", "peer", d->id),
+                      &msg)
+          == PARLEY_ERR_STATE);
+    free(msg);
+
+    //  The relay holds every envelope of the channel and none of its text;
+    //  a node outside it holds nothing of it.
+    TK_WAIT(10000, tk_sql_int(r, "SELECT count(*) FROM envelopes WHERE kind = 5") == 4);
+    CHECK(tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5") == 4);
+    CHECK(tk_db_has(a, "b is ready"));
+    CHECK(!tk_db_has(r, "b is ready") && !tk_db_has(r, "release at five") && !tk_db_has(r, "ops"));
+    CHECK(!tk_db_has(d, "release at five"));
+    CHECK(tk_sql_int(d, "SELECT count(*) FROM envelopes WHERE kind >= 3") == 0);
+    tk_node_stop(&d);
+    tk_node_stop(&r);
+    tk_node_stop(&c);
+    tk_node_stop(&b);
+    tk_node_stop(&a);
+    tk_dir_remove(dir);
+}
