@@ -76,6 +76,11 @@ s_usage(FILE *out)
             "                                 seconds (default 60) for a member to add you\n"
             "  member remove PEER [--reason TEXT] | role PEER admin|member    (admins)\n"
             "  relay add PEER | remove PEER   (admins) let PEER carry others' envelopes\n"
+            "channels (end-to-end encrypted groups; owners and admins manage members):\n"
+            "  channel create NAME [--topic T] [--history shared|from-join] [--announce]\n"
+            "  channel list | info NAME       your channels; one with its members and roles\n"
+            "  channel add NAME PEER...       (owners, admins) add members\n"
+            "  send '#NAME' TEXT | history '#NAME' [--limit N]   as for a peer\n"
             "PEER is a node id, a contact name, or a unique short id.\n");
 }
 
@@ -535,6 +540,165 @@ s_print_msg(const json_t *m)
     printf("\n");
 }
 
+/* ---- channels ---- */
+
+static void
+s_print_chan_msg(const json_t *m)
+{
+    char when[32];
+    s_time(s_int(m, "ts_ms"), when, sizeof when);
+    printf("%s  ", when);
+    if (json_is_true(json_object_get(m, "outgoing"))) {
+        printf("%-8s", "you");
+    } else {
+        s_jput(m, "from_short", 8);
+    }
+    printf("  ");
+    const json_t *text = json_object_get(m, "text");
+    const char *t = json_string_value(text);
+    s_safe(stdout, t ? t : "", t ? json_string_length(text) : 0, S_CONT, 0);
+    printf("\n");
+}
+
+static void
+s_print_channel(const json_t *ch)
+{
+    printf("#");
+    s_jput(ch, "name", 16);
+    printf(" %3lld members  %4lld unread  epoch %lld  %s%s%s  ", (long long)s_int(ch, "members"),
+           (long long)s_int(ch, "unread"), (long long)s_int(ch, "epoch"), s_str(ch, "history"),
+           json_is_true(json_object_get(ch, "announce")) ? ", announce" : "",
+           strcmp(s_str(ch, "state"), "member") == 0 ? "" : ", left");
+    s_jput(ch, "topic", 0);
+    printf("\n");
+}
+
+static int
+c_channel_create(cli_t *cli)
+{
+    const char *name = NULL, *topic = NULL, *history = NULL;
+    bool announce = false;
+    for (int i = 1; i < cli->argc; i++) {
+        if (strcmp(cli->argv[i], "--topic") == 0 && i + 1 < cli->argc) {
+            topic = cli->argv[++i];
+        } else if (strcmp(cli->argv[i], "--history") == 0 && i + 1 < cli->argc) {
+            history = cli->argv[++i];
+        } else if (strcmp(cli->argv[i], "--announce") == 0) {
+            announce = true;
+        } else if (!name) {
+            name = cli->argv[i];
+        } else {
+            return s_die(2, "channel create: unexpected '%s'", cli->argv[i]);
+        }
+    }
+    if (!name) {
+        return s_die(2, "usage: parley channel create NAME [--topic T]"
+                        " [--history shared|from-join] [--announce]");
+    }
+    json_t *params = json_pack("{s:s, s:b}", "name", name, "announce", announce);
+    if (params && topic) {
+        json_object_set_new(params, "topic", json_string(topic));
+    }
+    if (params && history) {
+        json_object_set_new(params, "history", json_string(history));
+    }
+    json_t *res = NULL;
+    int code = s_fetch(cli, "channel.create", params, &res);
+    if (code == 0 && res) {
+        printf("created ");
+        s_print_channel(res);
+    }
+    json_decref(res);
+    return code;
+}
+
+static int
+c_channel(cli_t *cli)
+{
+    const char *sub = cli->argc > 0 ? cli->argv[0] : "list";
+    json_t *res = NULL;
+    int code = 0;
+    if (strcmp(sub, "create") == 0) {
+        return c_channel_create(cli);
+    }
+    if (strcmp(sub, "list") == 0 && cli->argc <= 1) {
+        code = s_fetch(cli, "channel.list", NULL, &res);
+        size_t i;
+        json_t *ch;
+        json_array_foreach(json_object_get(res, "channels"), i, ch)
+        {
+            s_print_channel(ch);
+        }
+    } else if (strcmp(sub, "info") == 0 && cli->argc == 2) {
+        code = s_fetch(cli, "channel.info", json_pack("{s:s}", "channel", cli->argv[1]), &res);
+        if (code == 0 && res) {
+            s_print_channel(res);
+            size_t i;
+            json_t *m;
+            json_array_foreach(json_object_get(res, "member_list"), i, m)
+            {
+                printf("  ");
+                s_jput(m, "short_id", 10);
+                printf(" ");
+                s_jput(m, "role", 0);
+                printf("\n");
+            }
+        }
+    } else if (strcmp(sub, "add") == 0 && cli->argc >= 3) {
+        for (int i = 2; code == 0 && i < cli->argc; i++) {
+            code = s_fetch(cli, "channel.add",
+                           json_pack("{s:s, s:s}", "channel", cli->argv[1], "peer", cli->argv[i]),
+                           &res);
+            if (code == 0 && res) {
+                printf("added %s: ", cli->argv[i]);
+                s_print_channel(res);
+            }
+            json_decref(res);
+            res = NULL;
+        }
+    } else {
+        return s_die(2, "usage: parley channel create NAME [--topic T] [--history shared|from-join]"
+                        " [--announce] | list | info NAME | add NAME PEER...");
+    }
+    json_decref(res);
+    return code;
+}
+
+static int
+s_channel_send(cli_t *cli)
+{
+    json_t *res = NULL;
+    int code =
+        s_fetch(cli, "channel.send",
+                json_pack("{s:s, s:s}", "channel", cli->argv[0], "text", cli->argv[1]), &res);
+    if (code == 0 && res) {
+        printf("stored ");
+        s_jput(res, "envelope_id", 0);
+        printf("\n");
+    }
+    json_decref(res);
+    return code;
+}
+
+static int
+s_channel_history(cli_t *cli, const char *channel, long long limit)
+{
+    json_t *res = NULL;
+    int code =
+        s_fetch(cli, "channel.history",
+                json_pack("{s:s, s:I}", "channel", channel, "limit", (json_int_t)limit), &res);
+    if (code == 0 && res) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(res, "messages"), i, m)
+        {
+            s_print_chan_msg(m);
+        }
+    }
+    json_decref(res);
+    return code;
+}
+
 static int
 c_send(cli_t *cli)
 {
@@ -547,7 +711,13 @@ c_send(cli_t *cli)
             return s_die(2, "--ttl wants a positive number of seconds, got '%s'", cli->argv[3]);
         }
     } else if (cli->argc != 2) {
-        return s_die(2, "usage: parley send PEER TEXT [--ttl SECONDS]");
+        return s_die(2, "usage: parley send PEER|#CHANNEL TEXT [--ttl SECONDS]");
+    }
+    if (cli->argv[0][0] == '#') {
+        if (ttl > 0) {
+            return s_die(2, "--ttl is for direct messages");
+        }
+        return s_channel_send(cli);
     }
     json_t *res = NULL;
     json_t *params = json_pack("{s:s, s:s}", "peer", cli->argv[0], "text", cli->argv[1]);
@@ -608,7 +778,10 @@ c_history(cli_t *cli)
         }
     }
     if (!peer) {
-        return s_die(2, "usage: parley history PEER [--limit N]");
+        return s_die(2, "usage: parley history PEER|#CHANNEL [--limit N]");
+    }
+    if (peer[0] == '#') {
+        return s_channel_history(cli, peer, limit > 1000 ? 1000 : limit);
     }
     //  The node answers at most a page (1000 messages, fewer when they are
     //  long) per call: page back from the newest with `before` (the oldest
@@ -1649,7 +1822,7 @@ main(int argc, char **argv)
         { "doctor", c_doctor },   { "recover", c_recover },
         { "network", c_network }, { "invite", c_invite },
         { "join", c_join },       { "member", c_member },
-        { "relay", c_relay },
+        { "relay", c_relay },     { "channel", c_channel },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(cmds[k].name, cmd) == 0) {

@@ -1,0 +1,46 @@
+#!/bin/bash
+# A channel through the CLI, on loopback: A creates #ops with a topic, adds
+# B and C by id; each sees the channel listed with its name, topic and
+# three members; messages go every way and every node's history shows them
+# in the same order. B, a member but not an admin, cannot add D. A message
+# full of escape sequences is printed escaped. R, a relay, carries every
+# envelope of the channel and none of its text.
+. "$(dirname "$0")/lib.sh"
+NODE_ARGS="$NODE_ARGS --no-local --sync-ms 500"
+
+node_start r --relay
+SEED="$(endpoint r)#$(nid r)"
+for n in a b c d; do node_start $n --seed "$SEED"; done
+A_ID=$(nid a) B_ID=$(nid b) C_ID=$(nid c) D_ID=$(nid d)
+for n in b c; do wait_until 10 online a "$(nid $n)" || fail "a never reached $n"; done
+
+p a channel create ops --topic "deploys and pages" | grep -q "#ops" || fail "create"
+p a channel create ops 2>&1 | grep -q "already" || fail "a second #ops"
+p a channel add ops "$B_ID" "$C_ID" >/dev/null || fail "add"
+knows() { p "$1" channel list | grep -q "#ops .* 3 members.*deploys and pages"; }
+for n in a b c; do wait_until 15 knows $n || fail "$n does not list #ops with 3 members"; done
+
+p a send '#ops' 'release at five' | grep -q "^stored" || fail "a send"
+has() { [ "$(p "$1" history '#ops' --json | jq '.messages | length')" = "$2" ]; }
+for n in b c; do wait_until 10 has $n 1 || fail "$n did not get a's message"; done
+p b send '#ops' 'b is ready' >/dev/null || fail "b send"
+p c send '#ops' $'c is \e[31mready\e]0;owned\a' >/dev/null || fail "c send"
+for n in a b c; do wait_until 10 has $n 3 || fail "$n does not have all three"; done
+order() { p "$1" history '#ops' --json | jq -c '[.messages[] | [.from, .text]]'; }
+[ "$(order a)" = "$(order b)" ] && [ "$(order a)" = "$(order c)" ] || fail "orders differ"
+p a history '#ops' | grep -q $'\e' && fail "a raw escape reached the terminal"
+p a history '#ops' | grep -q 'ready\\x1b\]0;owned' || p a history '#ops' | grep -q 'owned' \
+    || fail "the escaped message is not shown"
+
+p b channel add ops "$D_ID" 2>&1 | grep -q "owners and admins" || fail "a member added someone"
+p a channel info ops | grep -q "owner" || fail "info: roles"
+
+# The relay holds the channel's messages as ciphertext only.
+status_has() { p "$1" status --json | jqe "$2" >/dev/null; }
+wait_until 10 status_has r '.log.envelopes >= 9' || fail "r does not hold the channel"
+node_stop r
+for t in 'release at five' 'b is ready' 'deploys and pages'; do
+    grep -qa "$t" "$TMP/r/parley.db"* && fail "plaintext '$t' in the relay's database"
+done
+grep -qa 'release at five' "$TMP/d/parley.db"* && fail "plaintext in a non-member's database"
+echo "ok"
