@@ -956,6 +956,89 @@ m_channel_add(call_t *c)
 }
 
 static void
+m_channel_remove(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    uint8_t pk[32];
+    if (!s_channel_param(c, &name) || !s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_remove(c->api->channels, name, pk, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_leave(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    json_t *out = NULL;
+    if (s_channel_param(c, &name) && s_net_txn(c)) {
+        int rc = channels_leave(c->api->channels, name, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_rekey(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    json_t *out = NULL;
+    if (s_channel_param(c, &name) && s_net_txn(c)) {
+        int rc = channels_rekey(c->api->channels, name, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_role(call_t *c)
+{
+    const char *name = NULL, *arg = NULL, *why = NULL;
+    uint8_t pk[32];
+    if (!s_channel_param(c, &name) || !s_peer_param(c, "peer", pk)) {
+        return;
+    }
+    if (api_param_str(c->req, "role", true, &arg, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    uint8_t role = strcmp(arg, "admin") == 0    ? ROSTER_ROLE_ADMIN
+                   : strcmp(arg, "member") == 0 ? ROSTER_ROLE_MEMBER
+                   : strcmp(arg, "reader") == 0 ? ROSTER_ROLE_READER
+                                                : 0;
+    if (role == 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        c->msg = "role must be admin, member or reader (the owner is who created the channel)";
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_set_role(c->api->channels, name, pk, role, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
+m_channel_topic(call_t *c)
+{
+    const char *name = NULL, *topic = NULL, *why = NULL;
+    if (!s_channel_param(c, &name)) {
+        return;
+    }
+    if (api_param_str(c->req, "topic", true, &topic, &c->msg) != 0) {
+        c->rpc_code = API_ERR_PARAMS;
+        return;
+    }
+    json_t *out = NULL;
+    if (s_net_txn(c)) {
+        int rc = channels_topic(c->api->channels, name, topic, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
 m_channel_send(call_t *c)
 {
     const char *name = NULL, *text = NULL, *why = NULL;
@@ -1027,6 +1110,11 @@ static const method_t s_methods[] = {
     { "channel.list", m_channel_list },
     { "channel.info", m_channel_info },
     { "channel.add", m_channel_add },
+    { "channel.remove", m_channel_remove },
+    { "channel.leave", m_channel_leave },
+    { "channel.rekey", m_channel_rekey },
+    { "channel.role", m_channel_role },
+    { "channel.topic", m_channel_topic },
     { "channel.send", m_channel_send },
     { "channel.history", m_channel_history },
 };

@@ -1393,6 +1393,130 @@ channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **
     return channels_info(self, name, out, why);
 }
 
+//  Authors ev in the channel named name (an owner's or admin's act, unless
+//  self_act: a leave) and settles it: a REMOVE or REKEY arms the rotation,
+//  which a later iteration carries out (channel.h).
+static int
+s_act(channels_t *self, const char *name, const roster_event_t *ev, bool self_act, json_t **out,
+      const char **why)
+{
+    core_t *core = self->core;
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    if (!c->member) {
+        *why = "you are not in this channel";
+        return PARLEY_ERR_STATE;
+    }
+    if (!self_act && !s_is_admin(c, identity_ed_pk(core->id))) {
+        *why = "only the channel's owners and admins can do that";
+        return PARLEY_ERR_STATE;
+    }
+    uint8_t id[32];
+    int rc = s_author_event(self, c, ev, id);
+    bool found = false;
+    for (size_t i = roster_log_count(c->fold); rc == PARLEY_OK && i-- > 0 && !found;) {
+        roster_log_entry_t le;
+        if (roster_log_at(c->fold, i, &le) == PARLEY_OK && memcmp(le.id, id, 32) == 0) {
+            found = true;
+            if (!le.applied) {
+                *why = le.reason; // the fold's own sentence ("target is not junior to the author")
+                rc = PARLEY_ERR_STATE;
+            }
+        }
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_settle_one(self, c);
+    }
+    if (rc != PARLEY_OK) {
+        //  A void event is not kept either: the iteration rolls back.
+        core_txn_fail(core, rc, *why ? *why : "cannot write a channel event");
+        return rc;
+    }
+    *out = s_chan_json(self, c);
+    return PARLEY_OK;
+}
+
+int
+channels_remove(channels_t *self, const char *name, const uint8_t pk[32], json_t **out,
+                const char **why)
+{
+    if (memcmp(pk, identity_ed_pk(self->core->id), 32) == 0) {
+        *why = "to leave a channel: parley channel leave NAME";
+        return PARLEY_ERR_STATE;
+    }
+    roster_event_t ev = { .type = ROSTER_REMOVE };
+    memcpy(ev.key, pk, 32);
+    return s_act(self, name, &ev, false, out, why);
+}
+
+int
+channels_leave(channels_t *self, const char *name, json_t **out, const char **why)
+{
+    roster_event_t ev = { .type = ROSTER_REMOVE };
+    memcpy(ev.key, identity_ed_pk(self->core->id), 32);
+    return s_act(self, name, &ev, true, out, why);
+}
+
+int
+channels_rekey(channels_t *self, const char *name, json_t **out, const char **why)
+{
+    roster_event_t ev = { .type = ROSTER_REKEY };
+    return s_act(self, name, &ev, false, out, why);
+}
+
+int
+channels_set_role(channels_t *self, const char *name, const uint8_t pk[32], uint8_t role,
+                  json_t **out, const char **why)
+{
+    roster_event_t ev = { .type = ROSTER_ROLE, .role = role };
+    memcpy(ev.key, pk, 32);
+    return s_act(self, name, &ev, false, out, why);
+}
+
+int
+channels_topic(channels_t *self, const char *name, const char *topic, json_t **out,
+               const char **why)
+{
+    core_t *core = self->core;
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    if (!c->member || !s_is_admin(c, identity_ed_pk(core->id))) {
+        *why = "only the channel's owners and admins set its topic";
+        return PARLEY_ERR_STATE;
+    }
+    uint8_t meta[2 + CONTENT_NAME_MAX + CONTENT_TOPIC_MAX];
+    size_t meta_len = 0;
+    if (content_encode_chan_meta(c->row.name, strlen(c->row.name), topic, strlen(topic), meta,
+                                 sizeof meta, &meta_len)
+        != PARLEY_OK) {
+        *why = "a topic is at most 512 bytes of text on one line";
+        return PARLEY_ERR_MALFORMED;
+    }
+    envelope_t env;
+    uint8_t id[32];
+    *why = NULL;
+    int rc = s_send_content(self, c, meta, meta_len, &env, id, why);
+    if (rc == PARLEY_OK) {
+        snprintf(c->row.topic, sizeof c->row.topic, "%s", topic);
+        c->row.meta.ts_ms = env.ts_ms;
+        memcpy(c->row.meta.author, env.author, 32);
+        c->row.meta.seq = env.seq;
+        rc = store_chan_put(core->store, &c->row);
+    }
+    if (rc != PARLEY_OK) {
+        if (!*why) {
+            core_txn_fail(core, rc, "cannot set a channel's topic");
+        }
+        return rc;
+    }
+    *out = s_chan_json(self, c);
+    return PARLEY_OK;
+}
+
 int
 channels_send(channels_t *self, const char *name, const char *text, json_t **out, const char **why)
 {

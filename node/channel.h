@@ -84,6 +84,15 @@ json_t *channels_list(channels_t *self);
 int channels_info(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
 int channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **out,
                  const char **why) PARLEY_WUR;
+int channels_remove(channels_t *self, const char *name, const uint8_t pk[32], json_t **out,
+                    const char **why) PARLEY_WUR;
+int channels_leave(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
+int channels_rekey(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
+/*  role: ROSTER_ROLE_ADMIN, _MEMBER or _READER. */
+int channels_set_role(channels_t *self, const char *name, const uint8_t pk[32], uint8_t role,
+                      json_t **out, const char **why) PARLEY_WUR;
+int channels_topic(channels_t *self, const char *name, const char *topic, json_t **out,
+                   const char **why) PARLEY_WUR;
 int channels_send(channels_t *self, const char *name, const char *text, json_t **out,
                   const char **why) PARLEY_WUR;
 int channels_history(channels_t *self, const char *name, size_t limit, json_t **out,

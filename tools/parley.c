@@ -79,7 +79,11 @@ s_usage(FILE *out)
             "channels (end-to-end encrypted groups; owners and admins manage members):\n"
             "  channel create NAME [--topic T] [--history shared|from-join] [--announce]\n"
             "  channel list | info NAME       your channels; one with its members and roles\n"
-            "  channel add NAME PEER...       (owners, admins) add members\n"
+            "  channel add NAME PEER... | remove NAME PEER | role NAME PEER admin|member|reader\n"
+            "                                 (owners, admins) manage members; a removal hands\n"
+            "                                 the others a new key the removed cannot read\n"
+            "  channel topic NAME TEXT | rekey NAME   (owners, admins)\n"
+            "  channel leave NAME             leave a channel\n"
             "  send '#NAME' TEXT | history '#NAME' [--limit N]   as for a peer\n"
             "PEER is a node id, a contact name, or a unique short id.\n");
 }
@@ -656,9 +660,42 @@ c_channel(cli_t *cli)
             json_decref(res);
             res = NULL;
         }
+    } else if (strcmp(sub, "remove") == 0 && cli->argc == 3) {
+        code =
+            s_fetch(cli, "channel.remove",
+                    json_pack("{s:s, s:s}", "channel", cli->argv[1], "peer", cli->argv[2]), &res);
+        if (code == 0 && res) {
+            printf("removed %s; a new key goes to the others: ", cli->argv[2]);
+            s_print_channel(res);
+        }
+    } else if (strcmp(sub, "role") == 0 && cli->argc == 4) {
+        code = s_fetch(cli, "channel.role",
+                       json_pack("{s:s, s:s, s:s}", "channel", cli->argv[1], "peer", cli->argv[2],
+                                 "role", cli->argv[3]),
+                       &res);
+        if (code == 0 && res) {
+            printf("%s is %s now\n", cli->argv[2], cli->argv[3]);
+        }
+    } else if ((strcmp(sub, "leave") == 0 || strcmp(sub, "rekey") == 0) && cli->argc == 2) {
+        char method[32];
+        snprintf(method, sizeof method, "channel.%s", sub);
+        code = s_fetch(cli, method, json_pack("{s:s}", "channel", cli->argv[1]), &res);
+        if (code == 0 && res) {
+            printf(strcmp(sub, "leave") == 0 ? "left " : "new epoch: ");
+            s_print_channel(res);
+        }
+    } else if (strcmp(sub, "topic") == 0 && cli->argc == 3) {
+        code =
+            s_fetch(cli, "channel.topic",
+                    json_pack("{s:s, s:s}", "channel", cli->argv[1], "topic", cli->argv[2]), &res);
+        if (code == 0 && res) {
+            s_print_channel(res);
+        }
     } else {
         return s_die(2, "usage: parley channel create NAME [--topic T] [--history shared|from-join]"
-                        " [--announce] | list | info NAME | add NAME PEER...");
+                        " [--announce] | list | info NAME | add NAME PEER... | remove NAME PEER"
+                        " | role NAME PEER admin|member|reader | leave NAME | rekey NAME"
+                        " | topic NAME TEXT");
     }
     json_decref(res);
     return code;

@@ -35,9 +35,22 @@ p a history '#ops' | grep -q 'ready\\x1b\]0;owned' || p a history '#ops' | grep 
 p b channel add ops "$D_ID" 2>&1 | grep -q "owners and admins" || fail "a member added someone"
 p a channel info ops | grep -q "owner" || fail "info: roles"
 
+p a channel topic ops "deploys, pages and coffee" | grep -q coffee || fail "topic"
+topic_b() { p b channel list | grep -q coffee; }
+wait_until 10 topic_b || fail "b never saw the topic"
+
+# Removal: C is out, and what is sent after never reaches it.
+p a channel remove ops "$C_ID" | grep -q "removed" || fail "remove"
+sent_after() { p a send '#ops' 'after c was removed' >/dev/null 2>&1; }
+wait_until 15 sent_after || fail "a never had the new epoch's key"
+wait_until 10 has b 4 || fail "b did not get the message after the removal"
+sleep 1
+p c channel list | grep -q "left" || fail "c does not show the channel as left"
+grep -qa 'after c was removed' "$TMP/c/parley.db"* && fail "c holds what was sent after its removal"
+
 # The relay holds the channel's messages as ciphertext only.
 status_has() { p "$1" status --json | jqe "$2" >/dev/null; }
-wait_until 10 status_has r '.log.envelopes >= 9' || fail "r does not hold the channel"
+wait_until 10 status_has r '.log.envelopes >= 12' || fail "r does not hold the channel"
 node_stop r
 for t in 'release at five' 'b is ready' 'deploys and pages'; do
     grep -qa "$t" "$TMP/r/parley.db"* && fail "plaintext '$t' in the relay's database"

@@ -47,6 +47,59 @@ s_knows(tk_node_t *n, const char *channel)
     return rc == PARLEY_OK;
 }
 
+//  Sends text to channel on n once n holds the current epoch's key (right
+//  after a removal the key is drawn in a later step, or on its way).
+static void
+s_send(tk_node_t *n, const char *channel, const char *text)
+{
+    uint64_t end = tk_ms() + 15000;
+    for (;;) {
+        json_t *result = NULL;
+        char *why = NULL;
+        int rc =
+            client_call(n->api, "channel.send",
+                        json_pack("{s:s, s:s}", "channel", channel, "text", text), &result, &why);
+        json_decref(result);
+        if (rc == PARLEY_OK) {
+            free(why);
+            return;
+        }
+        if (rc != PARLEY_ERR_NOKEY || tk_ms() > end) {
+            fprintf(stderr, "channel.send: %s\n", why ? why : "?");
+            abort();
+        }
+        free(why);
+        tk_sleep(50);
+    }
+}
+
+static int64_t
+s_info_int(tk_node_t *n, const char *channel, const char *key)
+{
+    json_t *info = tk_call(n, "channel.info", json_pack("{s:s}", "channel", channel));
+    int64_t v = json_integer_value(json_object_get(info, key));
+    json_decref(info);
+    return v;
+}
+
+//  The role n's fold gives member in channel ("" when none).
+static bool
+s_role_is(tk_node_t *n, const char *channel, const char *member, const char *role)
+{
+    json_t *info = tk_call(n, "channel.info", json_pack("{s:s}", "channel", channel));
+    bool is = false;
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(info, "member_list"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "id")), member) == 0) {
+            is = strcmp(json_string_value(json_object_get(m, "role")), role) == 0;
+        }
+    }
+    json_decref(info);
+    return is;
+}
+
 static void
 s_same_history(tk_node_t *a, tk_node_t *b, const char *channel)
 {
@@ -132,6 +185,42 @@ channel_test(bool verbose)
     CHECK(!tk_db_has(r, "b is ready") && !tk_db_has(r, "release at five") && !tk_db_has(r, "ops"));
     CHECK(!tk_db_has(d, "release at five"));
     CHECK(tk_sql_int(d, "SELECT count(*) FROM envelopes WHERE kind >= 3") == 0);
+    //  Removal: c is out of the fold, a draws the key of epoch 1 in a later
+    //  step and seals it to b alone; what is sent after never opens on c.
+    json_decref(
+        tk_call(a, "channel.remove", json_pack("{s:s, s:s}", "channel", "ops", "peer", c->id)));
+    CHECK(s_info_int(a, "ops", "epoch") == 1 && s_info_int(a, "ops", "members") == 2);
+    TK_WAIT(15000, s_info_int(b, "ops", "epoch") == 1 && s_info_int(c, id, "epoch") == 1);
+    json_t *gone = tk_call(c, "channel.info", json_pack("{s:s}", "channel", id));
+    CHECK(strcmp(json_string_value(json_object_get(gone, "state")), "gone") == 0);
+    json_decref(gone);
+    s_send(a, "ops", "after c was removed");
+    s_send(b, "ops", "b after c was removed");
+    TK_WAIT(15000, s_count(a, "ops") == 5 && s_count(b, "ops") == 5);
+    s_same_history(a, b, "ops");
+    tk_sleep(500);
+    CHECK(s_count(c, id) == 3);
+    CHECK(tk_sql_int(c, "SELECT count(*) FROM chan_keys WHERE epoch = 1") == 0);
+    CHECK(!tk_db_has(c, "after c was removed"));
+    CHECK(tk_call_err(c, "channel.send", json_pack("{s:s, s:s}", "channel", id, "text", "hi"), &msg)
+          == PARLEY_ERR_STATE);
+    free(msg);
+
+    //  Roles: a reader's post is refused; a leave is a removal too.
+    json_decref(
+        tk_call(a, "channel.role",
+                json_pack("{s:s, s:s, s:s}", "channel", "ops", "peer", b->id, "role", "reader")));
+    TK_WAIT(10000, s_role_is(b, "ops", b->id, "reader"));
+    CHECK(
+        tk_call_err(b, "channel.send", json_pack("{s:s, s:s}", "channel", "ops", "text", "x"), &msg)
+        == PARLEY_ERR_STATE);
+    free(msg);
+    json_decref(tk_call(b, "channel.leave", json_pack("{s:s}", "channel", "ops")));
+    TK_WAIT(15000, s_info_int(a, "ops", "epoch") == 2 && s_info_int(a, "ops", "members") == 1);
+    s_send(a, "ops", "alone now");
+    tk_sleep(500);
+    CHECK(s_count(b, id) == 5 && !tk_db_has(b, "alone now"));
+
     tk_node_stop(&d);
     tk_node_stop(&r);
     tk_node_stop(&c);
