@@ -1039,6 +1039,17 @@ m_channel_topic(call_t *c)
 }
 
 static void
+m_channel_read(call_t *c)
+{
+    const char *name = NULL, *why = NULL;
+    json_t *out = NULL;
+    if (s_channel_param(c, &name) && s_net_txn(c)) {
+        int rc = channels_read(c->api->channels, name, &out, &why);
+        s_net_done(c, rc, out, why);
+    }
+}
+
+static void
 m_channel_send(call_t *c)
 {
     const char *name = NULL, *text = NULL, *why = NULL;
@@ -1116,6 +1127,7 @@ static const method_t s_methods[] = {
     { "channel.role", m_channel_role },
     { "channel.topic", m_channel_topic },
     { "channel.send", m_channel_send },
+    { "channel.read", m_channel_read },
     { "channel.history", m_channel_history },
 };
 

@@ -32,17 +32,18 @@
 #include <strings.h>
 
 typedef struct {
-    uint8_t id[32];     /* channel id: the control scope */
-    uint8_t scope[32];  /* its msg scope */
-    roster_t *fold;     /* its control log */
-    bool ours;          /* it has a row: we are, or were, in it */
-    bool member;        /* the last fold names us */
-    bool dirty;         /* events added since the last fold */
-    bool reopen;        /* a key was bound: open the messages that waited for one */
-    bool armed;         /* rotate_at was set before this iteration */
-    uint64_t rotate_at; /* we draw the current epoch's key then (0: nothing due) */
-    uint64_t seen_ms;   /* a pending channel: when its last event came */
-    store_chan_t row;   /* its row (when ours) */
+    uint8_t id[32];      /* channel id: the control scope */
+    uint8_t scope[32];   /* its msg scope */
+    roster_t *fold;      /* its control log */
+    bool ours;           /* it has a row: we are, or were, in it */
+    bool member;         /* the last fold names us */
+    bool dirty;          /* events added since the last fold */
+    bool reopen;         /* a key was bound: open the messages that waited for one */
+    bool armed;          /* rotate_at was set before this iteration */
+    uint64_t rotate_at;  /* we draw the current epoch's key then (0: nothing due) */
+    uint64_t seen_ms;    /* a pending channel: when its last event came */
+    uint64_t receipt_at; /* a delivered receipt goes then (0: none due) */
+    store_chan_t row;    /* its row (when ours) */
 } s_chan_t;
 
 struct channels {
@@ -453,6 +454,24 @@ s_author_message(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const
     return rc;
 }
 
+//  Sends content in c: one envelope, whatever the member count.
+static int
+s_send_content(channels_t *self, s_chan_t *c, const uint8_t *content, size_t len, envelope_t *env,
+               uint8_t id[32], const char **why)
+{
+    store_chan_key_t k;
+    int rc = s_send_key(self, c, &k);
+    if (rc == PARLEY_ERR_NOKEY) {
+        *why = "this channel's key for the current epoch has not come yet: try again shortly";
+        return rc;
+    }
+    if (rc == PARLEY_OK) {
+        rc = s_author_message(self, c, &k, content, len, env, id);
+    }
+    sodium_memzero(&k, sizeof k);
+    return rc;
+}
+
 /* ------------------------------------------------------------ keys out */
 
 //  Seals key k to the members recipients (sorted, not us) in as few KEYS
@@ -748,9 +767,39 @@ s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
             rc = PARLEY_OK;
         } else if (rc == PARLEY_OK) {
             core_notify(core, "channel.message", s_msg_json(self, c, &m));
+            if (c->receipt_at == 0) {
+                c->receipt_at =
+                    core_now(core) + CHANNELS_RECEIPT_MS; // one for what comes meanwhile
+            }
         }
         free(m.text);
         return rc;
+    }
+    if (ct->type == CONTENT_CHAN_READ) {
+        //  A member's marks: it holds (or read) every message of each author
+        //  up to seq. Read implies held.
+        for (size_t i = 0; i < ct->n_marks; i++) {
+            content_mark_t mk;
+            content_mark_at(ct, i, &mk);
+            bool changed = false, held = false;
+            int rc = store_chan_mark_raise(core->store, c->id, env->author, mk.author, ct->status,
+                                           mk.seq, &changed);
+            if (rc == PARLEY_OK && ct->status == RECEIPT_READ) {
+                rc = store_chan_mark_raise(core->store, c->id, env->author, mk.author,
+                                           RECEIPT_DELIVERED, mk.seq, &held);
+            }
+            if (rc != PARLEY_OK) {
+                return rc;
+            }
+            if ((changed || held) && memcmp(mk.author, identity_ed_pk(core->id), 32) == 0) {
+                core_notify(core, "channel.receipt",
+                            json_pack("{s:o, s:s, s:o, s:s, s:I}", "channel", core_json_id(c->id),
+                                      "name", c->row.name, "member", core_json_id(env->author),
+                                      "status", ct->status == RECEIPT_READ ? "read" : "delivered",
+                                      "up_to_seq", (json_int_t)mk.seq));
+            }
+        }
+        return PARLEY_OK;
     }
     if (ct->type == CONTENT_CHAN_META) {
         if (role != ROSTER_ROLE_ADMIN) {
@@ -1107,6 +1156,43 @@ channels_settle(channels_t *self)
     }
 }
 
+//  One receipt of status for everything of every author we hold in c: the
+//  highest seq of each (SPEC §21.5). Nothing to say, or no key yet: nothing
+//  sent (the next message schedules another).
+static int
+s_send_receipt(channels_t *self, s_chan_t *c, uint8_t status)
+{
+    core_t *core = self->core;
+    store_chan_pos_t *tops = malloc(CONTENT_MARKS_MAX * sizeof *tops);
+    content_mark_t *marks = malloc(CONTENT_MARKS_MAX * sizeof *marks);
+    uint8_t *content = malloc(4 + CONTENT_MARKS_MAX * CONTENT_MARK_LEN);
+    size_t n = 0, len = 0;
+    int rc = tops && marks && content ? PARLEY_OK : PARLEY_ERR_NOMEM;
+    if (rc == PARLEY_OK) {
+        rc = store_chan_tops(core->store, c->id, identity_ed_pk(core->id), tops, CONTENT_MARKS_MAX,
+                             &n);
+    }
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        memcpy(marks[i].author, tops[i].author, 32);
+        marks[i].seq = tops[i].seq;
+    }
+    if (rc == PARLEY_OK && n > 0) {
+        rc = content_encode_chan_read(status, marks, n, content,
+                                      4 + CONTENT_MARKS_MAX * CONTENT_MARK_LEN, &len);
+    }
+    if (rc == PARLEY_OK && n > 0) {
+        envelope_t env;
+        uint8_t id[32];
+        const char *why = NULL;
+        rc = s_send_content(self, c, content, len, &env, id, &why);
+        rc = rc == PARLEY_ERR_NOKEY ? PARLEY_OK : rc;
+    }
+    free(tops);
+    free(marks);
+    free(content);
+    return rc;
+}
+
 void
 channels_after_commit(channels_t *self)
 {
@@ -1120,6 +1206,17 @@ channels_tick(channels_t *self, uint64_t now)
 {
     for (size_t i = 0; i < self->n; i++) {
         s_chan_t *c = self->chans[i];
+        if (c->receipt_at != 0 && now >= c->receipt_at) {
+            c->receipt_at = 0;
+            int rc = c->member ? core_txn(self->core) : PARLEY_OK;
+            if (rc == PARLEY_OK && c->member) {
+                rc = s_send_receipt(self, c, RECEIPT_DELIVERED);
+            }
+            if (rc != PARLEY_OK) {
+                core_txn_fail(self->core, rc, "cannot send a channel receipt");
+                return;
+            }
+        }
         if (c->rotate_at == 0 || !c->armed || now < c->rotate_at) {
             continue;
         }
@@ -1237,24 +1334,6 @@ channels_info(channels_t *self, const char *name, json_t **out, const char **why
     json_object_set_new(info, "member_list", members);
     *out = info;
     return PARLEY_OK;
-}
-
-//  Sends content in c: one envelope, whatever the member count.
-static int
-s_send_content(channels_t *self, s_chan_t *c, const uint8_t *content, size_t len, envelope_t *env,
-               uint8_t id[32], const char **why)
-{
-    store_chan_key_t k;
-    int rc = s_send_key(self, c, &k);
-    if (rc == PARLEY_ERR_NOKEY) {
-        *why = "this channel's key for the current epoch has not come yet: try again shortly";
-        return rc;
-    }
-    if (rc == PARLEY_OK) {
-        rc = s_author_message(self, c, &k, content, len, env, id);
-    }
-    sodium_memzero(&k, sizeof k);
-    return rc;
 }
 
 int
@@ -1575,6 +1654,40 @@ channels_send(channels_t *self, const char *name, const char *text, json_t **out
 }
 
 int
+channels_read(channels_t *self, const char *name, json_t **out, const char **why)
+{
+    core_t *core = self->core;
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        return PARLEY_ERR_NOTFOUND;
+    }
+    uint64_t unread = 0;
+    store_chan_msg_t *last = NULL;
+    size_t n = 0;
+    int rc = store_chan_count_after(core->store, c->id, c->row.read.ts_ms ? &c->row.read : NULL,
+                                    identity_ed_pk(core->id), &unread);
+    if (rc == PARLEY_OK) {
+        rc = store_chan_history(core->store, c->id, NULL, 1, &last, &n);
+    }
+    if (rc == PARLEY_OK && n == 1) {
+        c->row.read = last[0].pos;
+        rc = store_chan_put(core->store, &c->row);
+    }
+    store_chan_msgs_free(last, n);
+    bool tell = !core->cfg.no_read_receipts && c->member && unread > 0;
+    if (rc == PARLEY_OK && tell) {
+        rc = s_send_receipt(self, c, RECEIPT_READ);
+    }
+    if (rc != PARLEY_OK) {
+        core_txn_fail(core, rc, "cannot mark a channel read");
+        return rc;
+    }
+    *out = json_pack("{s:o, s:s, s:I, s:b}", "channel", core_json_id(c->id), "name", c->row.name,
+                     "marked", (json_int_t)unread, "receipts", !core->cfg.no_read_receipts);
+    return PARLEY_OK;
+}
+
+int
 channels_history(channels_t *self, const char *name, size_t limit, json_t **out, const char **why)
 {
     s_chan_t *c = s_by_name(self, name, why);
@@ -1588,8 +1701,23 @@ channels_history(channels_t *self, const char *name, size_t limit, json_t **out,
         return rc;
     }
     json_t *list = json_array();
+    const uint8_t *me = identity_ed_pk(self->core->id);
+    size_t others = roster_member_count(c->fold) - (c->member ? 1 : 0);
     for (size_t i = 0; i < n; i++) {
-        json_array_append_new(list, s_msg_json(self, c, &msgs[i]));
+        json_t *m = s_msg_json(self, c, &msgs[i]);
+        uint64_t held = 0, read = 0;
+        if (memcmp(msgs[i].pos.author, me, 32) == 0
+            && store_chan_mark_count(self->core->store, c->id, me, RECEIPT_DELIVERED,
+                                     msgs[i].pos.seq, &held)
+                   == PARLEY_OK
+            && store_chan_mark_count(self->core->store, c->id, me, RECEIPT_READ, msgs[i].pos.seq,
+                                     &read)
+                   == PARLEY_OK) {
+            json_object_set_new(m, "delivered", json_integer((json_int_t)held));
+            json_object_set_new(m, "read", json_integer((json_int_t)read));
+            json_object_set_new(m, "of", json_integer((json_int_t)others));
+        }
+        json_array_append_new(list, m);
     }
     store_chan_msgs_free(msgs, n);
     *out = json_pack("{s:o, s:s, s:o}", "channel", core_json_id(c->id), "name", c->row.name,

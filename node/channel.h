@@ -44,6 +44,7 @@ typedef struct channels channels_t;
 #define CHANNELS_MAX 1024u            /* channels a node is in */
 #define CHANNELS_PENDING_MAX 256u     /* control logs of channels not (yet) ours, in memory */
 #define CHANNELS_ROTATE_STEP_MS 2000u /* a rotator of rank r waits r × this first */
+#define CHANNELS_RECEIPT_MS 500u      /* one delivered receipt for what came meanwhile */
 
 /*  Loads every channel row and folds its control log. NULL and *err on
  *  failure. */
@@ -95,6 +96,9 @@ int channels_topic(channels_t *self, const char *name, const char *topic, json_t
                    const char **why) PARLEY_WUR;
 int channels_send(channels_t *self, const char *name, const char *text, json_t **out,
                   const char **why) PARLEY_WUR;
+/*  Marks the channel read up to its newest message, and (unless read
+ *  receipts are off) tells the members in one aggregated receipt. */
+int channels_read(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
 int channels_history(channels_t *self, const char *name, size_t limit, json_t **out,
                      const char **why) PARLEY_WUR;
 

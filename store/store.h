@@ -523,6 +523,11 @@ int store_chan_history(store_t *self, const uint8_t channel[32], const store_cha
  *  count when pos is the read marker. */
 int store_chan_count_after(store_t *self, const uint8_t channel[32], const store_chan_pos_t *pos,
                            const uint8_t self_pk[32], uint64_t *n) PARLEY_WUR;
+/*  The highest seq held of each author of channel but except, authors
+ *  ascending, at most cap (seq and author of out; ts 0): what a receipt
+ *  acknowledges. */
+int store_chan_tops(store_t *self, const uint8_t channel[32], const uint8_t except[32],
+                    store_chan_pos_t *out, size_t cap, size_t *n) PARLEY_WUR;
 void store_chan_msgs_free(store_chan_msg_t *msgs, size_t n);
 
 /*  Receipt marks: member holds (status 1) or has read (2) every message of

@@ -39,6 +39,7 @@ enum {
     ST_MARK_GET,
     ST_MARK_PUT,
     ST_MARK_COUNT,
+    ST_MSG_TOPS,
     ST_CHAN_COUNT
 };
 
@@ -89,6 +90,8 @@ static const char *const s_sql[ST_CHAN_COUNT] = {
     [ST_MARK_COUNT] = "SELECT count(*) FROM chan_marks"
                       " WHERE channel = ?1 AND author = ?2 AND status = ?3 AND seq >= ?4"
                       " AND member != ?2",
+    [ST_MSG_TOPS] = "SELECT author, max(seq) FROM chan_msgs WHERE channel = ?1 AND author != ?2"
+                    " GROUP BY author ORDER BY author LIMIT ?3",
 };
 
 const store_sql_t store_chan_sql = { "store_chan.c", s_sql, ST_CHAN_COUNT };
@@ -472,6 +475,31 @@ store_chan_count_after(store_t *self, const uint8_t channel[32], const store_cha
     return rc;
 }
 
+int
+store_chan_tops(store_t *self, const uint8_t channel[32], const uint8_t except[32],
+                store_chan_pos_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = s_st(self, ST_MSG_TOPS);
+    bool row = true;
+    int rc = S_BIND(st, S_B32(channel), S_B32(except), S_I64(cap > INT64_MAX ? -1 : (int64_t)cap));
+    while (rc == 0 && *n < cap && (rc = s_step(st, &row)) == 0 && row) {
+        memset(&out[*n], 0, sizeof out[*n]);
+        rc = s_col_blob(st, 0, out[*n].author, 32);
+        if (rc == 0) {
+            rc = s_col_u64(st, 1, &out[*n].seq);
+        }
+        if (rc == 0) {
+            (*n)++;
+        }
+    }
+    s_reset(st);
+    if (rc != 0) {
+        *n = 0;
+    }
+    return rc;
+}
+
 void
 store_chan_msgs_free(store_chan_msg_t *msgs, size_t n)
 {
@@ -580,6 +608,13 @@ s_t_messages(s_t_kit_t *kit, store_t *s, const uint8_t chan[32])
     before.seq = 1;
     memset(before.author, 0xB0, 32);
     CHECK(store_chan_count_after(s, chan, &before, me, &unread) == 0 && unread == 1);
+    store_chan_pos_t tops[4];
+    size_t n_tops = 0;
+    CHECK(store_chan_tops(s, chan, me, tops, 4, &n_tops) == 0 && n_tops == 1);
+    CHECK(tops[0].author[0] == 0xB0 && tops[0].seq == 2);
+    memset(me, 0x01, 32);
+    CHECK(store_chan_tops(s, chan, me, tops, 1, &n_tops) == 0 && n_tops == 1);
+    CHECK(tops[0].author[0] == 0xA0 && tops[0].seq == 3);
     store_chan_msg_t dup;
     memset(&dup, 0, sizeof dup);
     memcpy(dup.channel, chan, 32);

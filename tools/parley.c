@@ -84,7 +84,9 @@ s_usage(FILE *out)
             "                                 the others a new key the removed cannot read\n"
             "  channel topic NAME TEXT | rekey NAME   (owners, admins)\n"
             "  channel leave NAME             leave a channel\n"
-            "  send '#NAME' TEXT | history '#NAME' [--limit N]   as for a peer\n"
+            "  send '#NAME' TEXT | history '#NAME' [--limit N] | read '#NAME'   as for a peer;\n"
+            "                                 your messages show how many members hold them\n"
+            "                                 and have read them\n"
             "PEER is a node id, a contact name, or a unique short id.\n");
 }
 
@@ -561,6 +563,10 @@ s_print_chan_msg(const json_t *m)
     const json_t *text = json_object_get(m, "text");
     const char *t = json_string_value(text);
     s_safe(stdout, t ? t : "", t ? json_string_length(text) : 0, S_CONT, 0);
+    if (json_object_get(m, "of")) {
+        printf("  [delivered %lld/%lld, read %lld/%lld]", (long long)s_int(m, "delivered"),
+               (long long)s_int(m, "of"), (long long)s_int(m, "read"), (long long)s_int(m, "of"));
+    }
     printf("\n");
 }
 
@@ -782,10 +788,13 @@ static int
 c_read(cli_t *cli)
 {
     if (cli->argc != 1) {
-        return s_die(2, "usage: parley read PEER");
+        return s_die(2, "usage: parley read PEER|#CHANNEL");
     }
     json_t *res = NULL;
-    int code = s_fetch(cli, "read", json_pack("{s:s}", "peer", cli->argv[0]), &res);
+    bool chan = cli->argv[0][0] == '#';
+    int code = chan
+                   ? s_fetch(cli, "channel.read", json_pack("{s:s}", "channel", cli->argv[0]), &res)
+                   : s_fetch(cli, "read", json_pack("{s:s}", "peer", cli->argv[0]), &res);
     if (code != 0 || !res) {
         return code;
     }
@@ -940,6 +949,27 @@ c_watch(cli_t *cli)
                 s_who(p, "target_short", "target", NULL);
             }
             printf("%s\n", json_is_false(json_object_get(p, "applied")) ? " (void)" : "");
+        } else if (strcmp(method, "channel.message") == 0) {
+            printf("#");
+            s_jput(p, "name", 0);
+            printf(" ");
+            s_print_chan_msg(p);
+        } else if (strcmp(method, "channel.update") == 0) {
+            printf("#");
+            s_jput(p, "name", 0);
+            if (*s_str(p, "state")) {
+                printf(" %s\n", strcmp(s_str(p, "state"), "joined") == 0 ? "joined" : "left");
+            } else {
+                printf(" topic: ");
+                s_jput(p, "topic", 0);
+                printf("\n");
+            }
+        } else if (strcmp(method, "channel.receipt") == 0) {
+            printf("#");
+            s_jput(p, "name", 0);
+            printf(" %s up to %lld by ", s_str(p, "status"), (long long)s_int(p, "up_to_seq"));
+            s_jput(p, "member", 8);
+            printf("\n");
         } else if (strcmp(method, "warning") == 0) {
             printf("WARNING ");
             s_jput(p, "kind", 0);

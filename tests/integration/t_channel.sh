@@ -32,6 +32,12 @@ p a history '#ops' | grep -q $'\e' && fail "a raw escape reached the terminal"
 p a history '#ops' | grep -q 'ready\\x1b\]0;owned' || p a history '#ops' | grep -q 'owned' \
     || fail "the escaped message is not shown"
 
+# Delivered and read counts on the author's side, from one receipt per member.
+counts() { p a history '#ops' | grep 'release at five' | grep -q "delivered 2/2, read $1/2"; }
+wait_until 10 counts 0 || fail "a never saw its message delivered to both"
+p b read '#ops' | grep -q "2 marked read" || fail "b read"
+wait_until 10 counts 1 || fail "a never saw b read it"
+
 p b channel add ops "$D_ID" 2>&1 | grep -q "owners and admins" || fail "a member added someone"
 p a channel info ops | grep -q "owner" || fail "info: roles"
 
@@ -50,7 +56,7 @@ grep -qa 'after c was removed' "$TMP/c/parley.db"* && fail "c holds what was sen
 
 # The relay holds the channel's messages as ciphertext only.
 status_has() { p "$1" status --json | jqe "$2" >/dev/null; }
-wait_until 10 status_has r '.log.envelopes >= 12' || fail "r does not hold the channel"
+wait_until 10 status_has r '.log.envelopes >= 14' || fail "r does not hold the channel"
 node_stop r
 for t in 'release at five' 'b is ready' 'deploys and pages'; do
     grep -qa "$t" "$TMP/r/parley.db"* && fail "plaintext '$t' in the relay's database"

@@ -82,6 +82,24 @@ s_info_int(tk_node_t *n, const char *channel, const char *key)
     return v;
 }
 
+//  Field key (delivered, read, of) of n's own message text in #ops.
+static int64_t
+s_mark(tk_node_t *n, const char *text, const char *key)
+{
+    json_t *msgs = s_history(n, "ops");
+    int64_t v = -1;
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "text")), text) == 0) {
+            v = json_integer_value(json_object_get(m, key));
+        }
+    }
+    json_decref(msgs);
+    return v;
+}
+
 //  The role n's fold gives member in channel ("" when none).
 static bool
 s_role_is(tk_node_t *n, const char *channel, const char *member, const char *role)
@@ -170,6 +188,22 @@ channel_test(bool verbose)
     s_same_history(a, b, "ops");
     s_same_history(a, c, "ops");
 
+    //  Receipts: one per member for everything it holds; a's first message
+    //  is delivered to both, then read by b.
+    TK_WAIT(10000, s_mark(a, "release at five", "delivered") == 2);
+    CHECK(s_mark(a, "release at five", "read") == 0 && s_mark(a, "release at five", "of") == 2);
+    json_t *rd = tk_call(b, "channel.read", json_pack("{s:s}", "channel", "ops"));
+    CHECK(json_integer_value(json_object_get(rd, "marked")) == 2); // a's and c's
+    json_decref(rd);
+    TK_WAIT(10000, s_mark(a, "release at five", "read") == 1);
+    json_t *list = tk_call(b, "channel.list", NULL);
+    CHECK(json_integer_value(
+              json_object_get(json_array_get(json_object_get(list, "channels"), 0), "unread"))
+          == 0);
+    json_decref(list);
+    //  Receipts are a few envelopes, not one per message per member.
+    CHECK(tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5") <= 4 + 3 * 3);
+
     //  A member is not an admin: it cannot add.
     tk_node_t *d = tk_node_start(dir, "d", &opts);
     CHECK(tk_call_err(b, "channel.add", json_pack("{s:s, s:s}", "channel", "ops", "peer", d->id),
@@ -179,8 +213,9 @@ channel_test(bool verbose)
 
     //  The relay holds every envelope of the channel and none of its text;
     //  a node outside it holds nothing of it.
-    TK_WAIT(10000, tk_sql_int(r, "SELECT count(*) FROM envelopes WHERE kind = 5") == 4);
-    CHECK(tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5") == 4);
+    TK_WAIT(10000, tk_sql_int(r, "SELECT count(*) FROM envelopes WHERE kind = 5")
+                       == tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5"));
+    CHECK(tk_sql_int(a, "SELECT count(*) FROM chan_msgs") == 3);
     CHECK(tk_db_has(a, "b is ready"));
     CHECK(!tk_db_has(r, "b is ready") && !tk_db_has(r, "release at five") && !tk_db_has(r, "ops"));
     CHECK(!tk_db_has(d, "release at five"));
