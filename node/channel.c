@@ -1284,12 +1284,21 @@ s_chan_json(channels_t *self, s_chan_t *c)
         != PARLEY_OK) {
         unread = 0;
     }
+    uint64_t total = 0;
+    static const uint8_t s_none[32];
+    if (store_chan_count_after(core->store, c->id, NULL, s_none, &total) != PARLEY_OK) {
+        total = 0;
+    }
     uint8_t flags = roster_channel_flags(c->fold);
-    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:b}", "channel",
+    store_chan_key_t k;
+    bool keyed = c->member && s_send_key(self, c, &k) == PARLEY_OK;
+    sodium_memzero(&k, sizeof k);
+    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b}", "channel",
                      core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
                      c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
-                     (json_int_t)roster_member_count(c->fold), "unread", (json_int_t)unread,
-                     "epoch", (json_int_t)roster_epoch(c->fold), "history",
+                     (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total,
+                     "unread", (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold),
+                     "keyed", keyed, "history",
                      (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
                      (flags & ROSTER_CHAN_ANNOUNCE) != 0);
 }

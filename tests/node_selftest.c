@@ -36,6 +36,7 @@ static const selftest_t s_tests[] = {
     { "parley", parley_test },
     { "network", network_test },
     { "channel", channel_test },
+    { "channel_prop", channel_prop_test },
 };
 
 int

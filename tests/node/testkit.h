@@ -34,6 +34,7 @@ void api_test(bool verbose);
 void parley_test(bool verbose);
 void network_test(bool verbose);
 void channel_test(bool verbose);
+void channel_prop_test(bool verbose);
 
 /*  Wall time, ms. */
 uint64_t tk_ms(void);
