@@ -92,7 +92,7 @@ s_try(s_world_t *w, int i, const char *method, json_t *params, json_t **out)
 static void
 s_start(s_world_t *w, int i)
 {
-    char name[8];
+    char name[16];
     snprintf(name, sizeof name, "n%d", i);
     tk_opts_t o = w->opts;
     o.listen = w->listen[i][0] ? w->listen[i] : NULL;
