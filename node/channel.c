@@ -1274,6 +1274,24 @@ s_by_name(channels_t *self, const char *name, const char **why)
     return found;
 }
 
+//  The channel named name, when we are in it as an owner or admin; else
+//  NULL and *why (denied saying what only they may do).
+static s_chan_t *
+s_admin_chan(channels_t *self, const char *name, const char *denied, int *rc, const char **why)
+{
+    s_chan_t *c = s_by_name(self, name, why);
+    if (!c) {
+        *rc = PARLEY_ERR_NOTFOUND;
+        return NULL;
+    }
+    if (!c->member || !s_is_admin(c, identity_ed_pk(self->core->id))) {
+        *why = denied;
+        *rc = PARLEY_ERR_STATE;
+        return NULL;
+    }
+    return c;
+}
+
 static json_t *
 s_chan_json(channels_t *self, s_chan_t *c)
 {
@@ -1418,13 +1436,11 @@ channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **
              const char **why)
 {
     core_t *core = self->core;
-    s_chan_t *c = s_by_name(self, name, why);
+    int rc = PARLEY_OK;
+    s_chan_t *c =
+        s_admin_chan(self, name, "only the channel's owners and admins add members", &rc, why);
     if (!c) {
-        return PARLEY_ERR_NOTFOUND;
-    }
-    if (!c->member || !s_is_admin(c, identity_ed_pk(core->id))) {
-        *why = "only the channel's owners and admins add members";
-        return PARLEY_ERR_STATE;
+        return rc;
     }
     if (roster_role(c->fold, pk) != 0) {
         *why = "already a member";
@@ -1435,7 +1451,7 @@ channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **
     memcpy(ev.key, pk, 32);
     ev.role = (flags & ROSTER_CHAN_ANNOUNCE) ? ROSTER_ROLE_READER : ROSTER_ROLE_MEMBER;
     uint8_t ev_id[32];
-    int rc = s_author_event(self, c, &ev, ev_id);
+    rc = s_author_event(self, c, &ev, ev_id);
     if (rc == PARLEY_OK) {
         rc = roster_fold(c->fold);
         c->dirty = false;
@@ -1568,13 +1584,11 @@ channels_topic(channels_t *self, const char *name, const char *topic, json_t **o
                const char **why)
 {
     core_t *core = self->core;
-    s_chan_t *c = s_by_name(self, name, why);
+    int rc = PARLEY_OK;
+    s_chan_t *c =
+        s_admin_chan(self, name, "only the channel's owners and admins set its topic", &rc, why);
     if (!c) {
-        return PARLEY_ERR_NOTFOUND;
-    }
-    if (!c->member || !s_is_admin(c, identity_ed_pk(core->id))) {
-        *why = "only the channel's owners and admins set its topic";
-        return PARLEY_ERR_STATE;
+        return rc;
     }
     uint8_t meta[2 + CONTENT_NAME_MAX + CONTENT_TOPIC_MAX];
     size_t meta_len = 0;
@@ -1587,7 +1601,7 @@ channels_topic(channels_t *self, const char *name, const char *topic, json_t **o
     envelope_t env;
     uint8_t id[32];
     *why = NULL;
-    int rc = s_send_content(self, c, meta, meta_len, &env, id, why);
+    rc = s_send_content(self, c, meta, meta_len, &env, id, why);
     if (rc == PARLEY_OK) {
         snprintf(c->row.topic, sizeof c->row.topic, "%s", topic);
         c->row.meta.ts_ms = env.ts_ms;

@@ -645,8 +645,8 @@ store_chan_test(bool verbose)
     memcpy(c.id, chan, 32);
     c.state = STORE_CHAN_MEMBER;
     c.since_ms = 77;
-    strcpy(c.name, "ops");
-    strcpy(c.topic, "the \xe2\x80\x9cops\xe2\x80\x9d room");
+    snprintf(c.name, sizeof c.name, "%s", "ops");
+    snprintf(c.topic, sizeof c.topic, "%s", "the \xe2\x80\x9cops\xe2\x80\x9d room");
     c.meta.ts_ms = 5;
     c.meta.seq = 2;
     CHECK(store_chan_put(s, &c) == 0);

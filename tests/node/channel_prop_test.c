@@ -484,7 +484,10 @@ channel_prop_test(bool verbose)
         free(w);
         return;
     }
-    int total = atoi(env);
+    char *end = NULL;
+    long parsed = strtol(env, &end, 10);
+    CHECK(*env && !*end && parsed > 0 && parsed <= 100000);
+    int total = (int)parsed;
     const char *seed = getenv("PARLEY_CHANNEL_SEED");
     uint64_t s0 = seed ? strtoull(seed, NULL, 10)
                        : ((uint64_t)randombytes_random() << 32 | randombytes_random());
