@@ -43,6 +43,9 @@ typedef struct {
     uint64_t rotate_at;  /* we draw the current epoch's key then (0: nothing due) */
     uint64_t seen_ms;    /* a pending channel: when its last event came */
     uint64_t receipt_at; /* a delivered receipt goes then (0: none due) */
+    uint64_t keyed_ms;   /* the current epoch's key came then (0: no key yet) */
+    uint64_t rekeyed_ms; /* we wrote a REKEY then: the next waits for its key */
+    bool old_keys;       /* keys of epochs before the current one are held */
     store_chan_t row;    /* its row (when ours) */
 } s_chan_t;
 
@@ -180,6 +183,7 @@ s_load(channels_t *self)
         if (rc == PARLEY_OK) {
             c->ours = true;
             c->row = rows[i];
+            c->dirty = true; // settled in the first iteration: keys, a rotation due
             if (c->member) {
                 replica_mine(self->replica, c->id);
                 replica_mine(self->replica, c->scope);
@@ -602,6 +606,7 @@ s_rotate(channels_t *self, s_chan_t *c)
     if (rc == PARLEY_OK) {
         c->rotate_at = 0;
         c->armed = false;
+        c->dirty = true; // settled again: the key's time starts the rotation period
         log_write(&core->log, LOG_LEVEL_INFO,
                   "channel epoch %" PRIu32 ": a new key for %zu members (%zu without a prekey yet)",
                   roster_epoch(c->fold), n - skipped, skipped);
@@ -661,11 +666,15 @@ channels_ours(const channels_t *self, const envelope_t *env)
     return c && c->ours;
 }
 
-bool
+unsigned
 channels_party(const channels_t *self, const uint8_t scope[32], const uint8_t pk[32])
 {
-    const s_chan_t *c = s_find(self, scope, NULL);
-    return c && c->ours && roster_role(c->fold, pk) != 0;
+    bool msgs = false;
+    const s_chan_t *c = s_find(self, scope, &msgs);
+    if (!c || !c->ours || roster_role(c->fold, pk) == 0) {
+        return 0;
+    }
+    return msgs ? REPLICA_PARTY : REPLICA_PARTY | REPLICA_NAMED;
 }
 
 static void
@@ -1062,6 +1071,8 @@ s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
     size_t n = 0;
     uint32_t epoch = roster_epoch(c->fold);
     int rc = store_chan_key_list(self->core->store, c->id, &keys, &n);
+    c->keyed_ms = 0;
+    c->old_keys = false;
     for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
         uint8_t binding[32];
         if (!keys[i].bound && s_is_admin(c, keys[i].author)
@@ -1071,7 +1082,12 @@ s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
             rc = store_chan_key_put(self->core->store, &keys[i]);
             c->reopen = true;
         }
-        *have_current = *have_current || (keys[i].bound && keys[i].epoch == epoch);
+        if (keys[i].bound && keys[i].epoch == epoch) {
+            *have_current = true;
+            uint64_t at = keys[i].added_ms ? keys[i].added_ms : 1;
+            c->keyed_ms = c->keyed_ms == 0 || at < c->keyed_ms ? at : c->keyed_ms;
+        }
+        c->old_keys = c->old_keys || keys[i].epoch < epoch || !c->member;
     }
     store_chan_keys_free(keys, n);
     return rc;
@@ -1201,11 +1217,67 @@ channels_after_commit(channels_t *self)
     }
 }
 
+//  The timed duties of one channel of ours (SPEC §21.6): a settle still
+//  due (after a start or a rollback); the weekly REKEY, by its admins, the
+//  most senior first; and forward secrecy: grace_ms after the current
+//  epoch's key came, a from-join channel's earlier keys and chains are
+//  wiped, and all of them grace_ms after we left it.
+static int
+s_duties(channels_t *self, s_chan_t *c, uint64_t now)
+{
+    core_t *core = self->core;
+    const node_config_t *cfg = &core->cfg;
+    const uint8_t *me = identity_ed_pk(core->id);
+    int rc = PARLEY_OK;
+    if (c->dirty) {
+        rc = core_txn(core);
+        rc = rc == PARLEY_OK ? s_settle_one(self, c) : rc;
+    }
+    if (rc == PARLEY_OK && c->member && c->keyed_ms != 0 && s_is_admin(c, me)
+        && (c->rekeyed_ms == 0 || now >= c->rekeyed_ms + cfg->chan_rotate_ms)
+        && now >= c->keyed_ms + cfg->chan_rotate_ms
+                      + (uint64_t)roster_rank(c->fold, me) * CHANNELS_ROTATE_STEP_MS) {
+        roster_event_t ev = { .type = ROSTER_REKEY };
+        uint8_t id[32];
+        c->rekeyed_ms = now;
+        rc = core_txn(core);
+        rc = rc == PARLEY_OK ? s_author_event(self, c, &ev, id) : rc;
+        rc = rc == PARLEY_OK ? s_settle_one(self, c) : rc;
+        if (rc == PARLEY_OK) {
+            log_write(&core->log, LOG_LEVEL_INFO,
+                      "channel %s: its key is past the rotation period: rekeyed to epoch %" PRIu32,
+                      c->row.name, roster_epoch(c->fold));
+        }
+    }
+    bool shared = (roster_channel_flags(c->fold) & ROSTER_CHAN_SHARED) != 0;
+    uint64_t from = c->member ? (shared ? 0 : c->keyed_ms) : c->row.since_ms;
+    if (rc == PARLEY_OK && c->old_keys && from != 0 && now >= from + cfg->grace_ms) {
+        size_t n = 0;
+        rc = core_txn(core);
+        rc = rc == PARLEY_OK ? store_chan_key_drop(
+                 core->store, c->id, c->member ? roster_epoch(c->fold) : UINT32_MAX, &n)
+                             : rc;
+        if (rc == PARLEY_OK) {
+            c->old_keys = false;
+            core->checkpoint = true; // the keys' old pages must leave the WAL too
+            log_write(&core->log, LOG_LEVEL_INFO,
+                      "channel %s: %zu keys of past epochs wiped (forward secrecy)", c->row.name,
+                      n);
+        }
+    }
+    return rc;
+}
+
 void
 channels_tick(channels_t *self, uint64_t now)
 {
     for (size_t i = 0; i < self->n; i++) {
         s_chan_t *c = self->chans[i];
+        int drc = c->ours ? s_duties(self, c, now) : PARLEY_OK;
+        if (drc != PARLEY_OK) {
+            core_txn_fail(self->core, drc, "cannot keep a channel's keys");
+            return;
+        }
         if (c->receipt_at != 0 && now >= c->receipt_at) {
             c->receipt_at = 0;
             int rc = c->member ? core_txn(self->core) : PARLEY_OK;

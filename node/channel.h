@@ -73,8 +73,10 @@ void channels_rollback(channels_t *self);
 void channels_tick(channels_t *self, uint64_t now);
 /*  After the iteration's commit: what was due then is armed for the next. */
 void channels_after_commit(channels_t *self);
-/*  Whether pk is a member of the channel scope belongs to (either scope). */
-bool channels_party(const channels_t *self, const uint8_t scope[32], const uint8_t pk[32]);
+/*  Whether pk is a member of the channel scope belongs to (either scope):
+ *  REPLICA_PARTY, with REPLICA_NAMED when scope is the channel's control
+ *  scope (replica.h). */
+unsigned channels_party(const channels_t *self, const uint8_t scope[32], const uint8_t pk[32]);
 
 /*  The API (inside the transaction): PARLEY_OK and *out (new JSON), or an
  *  error and *why (a sentence). A channel is named by its name (with or

@@ -141,7 +141,7 @@ s_adopt(node_t *self, link_t *link)
 }
 
 //  replica's question of who else is a party to a scope: a channel's members.
-static bool
+static unsigned
 s_channel_party(const void *arg, const uint8_t scope[32], const uint8_t pk[32])
 {
     return channels_party(arg, scope, pk);

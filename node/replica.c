@@ -75,6 +75,7 @@
 #define S_UNKNOWN_FREE 64u
 #define S_UNKNOWN_PER_MIN 16384u
 #define S_UNKNOWN_WINDOW_MS 60000u
+#define S_NAMED_PER_MIN 64u /* a member's blocks naming us in a scope we lack */
 
 typedef struct {
     uint8_t scope[32];
@@ -491,7 +492,7 @@ s_link_party(replica_t *self, link_t *link, const s_scope_t *s)
             return true;
         }
     }
-    if (self->party && self->party(self->party_arg, s->scope, link_pk(link))) {
+    if (self->party && (self->party(self->party_arg, s->scope, link_pk(link)) & REPLICA_PARTY)) {
         return true;
     }
     uint8_t dm[32];
@@ -572,14 +573,28 @@ s_initiator(const replica_t *self, const link_t *link)
     return memcmp(identity_ed_pk(self->core->id), link_pk(link), 32) < 0;
 }
 
-//  Whether we offer scope s to link in an OPEN; *hint when it goes with its
-//  authors as hints (a relay telling a member about scopes it may be in).
+//  Whether we offer scope s to link in an OPEN; *hints (n_hints keys) go
+//  with it: a relay telling a member about scopes it may be in by their
+//  authors, or a member telling another that the scope's log names it.
 static bool
-s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s, bool *hint)
+s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s,
+        const uint8_t **hints, size_t *n_hints)
 {
-    *hint = false;
+    *hints = NULL;
+    *n_hints = 0;
     if (!self->core->cfg.relay) {
-        return s->mine && (link_relay(link) || s_link_wants(self, link, s));
+        if (!s->mine || !(link_relay(link) || s_link_wants(self, link, s))) {
+            return false;
+        }
+        //  A channel's control log that names the peer, which has not
+        //  offered it: it may have missed the ADD pushed to it, and takes
+        //  the log up on this hint (its own key).
+        if (!link_relay(link) && self->party && !s_offered_has(pr, s->scope)
+            && (self->party(self->party_arg, s->scope, link_pk(link)) & REPLICA_NAMED)) {
+            *hints = link_pk(link);
+            *n_hints = 1;
+        }
+        return true;
     }
     if (link_relay(link) || s_link_wants(self, link, s)) {
         return true;
@@ -589,7 +604,8 @@ s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s, b
     //  parties have written, both hold it; hinting it then would tell every
     //  member which two keys talk to each other.
     if (s->n_authors == 1 && (pr->hinted_ms == 0 || s->changed_ms > pr->hinted_ms)) {
-        *hint = true;
+        *hints = s->authors[0];
+        *n_hints = s->n_authors;
         return true;
     }
     return false;
@@ -605,9 +621,10 @@ s_write_offers(replica_t *self, link_t *link, s_peer_t *pr, sync_writer_t *w,
     s_scope_sort(self);
     for (size_t i = 0; i < self->n_scopes; i++) {
         s_scope_t *s = self->scopes[i];
-        bool hint = false;
+        const uint8_t *hints = NULL;
+        size_t n_hints = 0;
         if ((n_listed && bsearch(s->scope, listed, n_listed, 32, s_raw_cmp))
-            || !s_offer(self, link, pr, s, &hint)) {
+            || !s_offer(self, link, pr, s, &hints, &n_hints)) {
             continue;
         }
         sync_set_t *set = s_scope_set(self, s);
@@ -617,8 +634,8 @@ s_write_offers(replica_t *self, link_t *link, s_peer_t *pr, sync_writer_t *w,
         if (!sync_writer_room(w, 200 + SYNC_LIST_MAX * SYNC_PREFIX_LEN)) {
             return; // the rest goes in a later round
         }
-        sync_open_block(w, set, s->scope, hint ? s->authors[0] : NULL, hint ? s->n_authors : 0);
-        hinted = hinted || hint;
+        sync_open_block(w, set, s->scope, hints, n_hints);
+        hinted = hinted || (n_hints > 0 && self->core->cfg.relay);
     }
     if (hinted || self->core->cfg.relay) {
         pr->hinted_ms = core_now(self->core);
@@ -856,6 +873,26 @@ s_unknown_ok(replica_t *self, link_t *link, s_peer_t *pr, const sync_block_t *bl
     return ++pr->n_unknown <= S_UNKNOWN_PER_MIN;
 }
 
+//  A member's block naming us (its one hint our key) for a scope we do not
+//  hold: a channel's log that adds us, whose ADD push we missed. It is
+//  answered against the empty set, so the peer sends the log; what it sends
+//  must be control events we may take (else it is struck, as for any push
+//  we do not take). At most S_NAMED_PER_MIN such blocks a peer a minute.
+static bool
+s_named_ok(replica_t *self, link_t *link, s_peer_t *pr, const sync_block_t *blk, uint64_t now)
+{
+    if (link_relay(link) || blk->n_hints != 1
+        || sodium_memcmp(blk->hints, identity_ed_pk(self->core->id), 32) != 0
+        || !s_block_claims(blk)) {
+        return false;
+    }
+    if (pr->unknown_since == 0 || now >= pr->unknown_since + S_UNKNOWN_WINDOW_MS) {
+        pr->unknown_since = now;
+        pr->n_noise = pr->n_unknown = 0;
+    }
+    return ++pr->n_unknown <= S_NAMED_PER_MIN;
+}
+
 void
 replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
 {
@@ -909,7 +946,9 @@ replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
         }
         if (!s || !(relay || s->mine)) {
             s = s_scope_hinted(self, link, &blk);
-            if (!s && (!relay || !s_unknown_ok(self, link, pr, &blk, now))) {
+            if (!s
+                && (relay ? !s_unknown_ok(self, link, pr, &blk, now)
+                          : !s_named_ok(self, link, pr, &blk, now))) {
                 continue;
             }
         }

@@ -57,9 +57,14 @@ void replica_stored(replica_t *self, link_t *from, const envelope_t *env, const 
  *  for a scope only to a party to it or a designated relay. */
 void replica_set_network(replica_t *self, const uint8_t id[32]);
 /*  Who else is a party to a scope: fn(arg, scope, pk) says whether pk is
- *  (a channel's members, channel.h). Pushes and, in a network, answers for
- *  a scope go to parties. */
-typedef bool(replica_party_fn)(const void *arg, const uint8_t scope[32], const uint8_t pk[32]);
+ *  (REPLICA_PARTY: a channel's members, channel.h), and whether the scope's
+ *  log names pk, so that pk takes it up when offered even before it knows
+ *  it (REPLICA_NAMED: a channel's control log, to a member who may have
+ *  missed the push of its ADD). Pushes and, in a network, answers for a
+ *  scope go to parties. */
+#define REPLICA_PARTY 1u
+#define REPLICA_NAMED 2u
+typedef unsigned(replica_party_fn)(const void *arg, const uint8_t scope[32], const uint8_t pk[32]);
 void replica_set_party(replica_t *self, replica_party_fn *fn, const void *arg);
 /*  A scope we are a party to (a DM scope with a known peer). */
 void replica_mine(replica_t *self, const uint8_t scope[32]);

@@ -43,6 +43,10 @@ for b in build build-san; do
     run "$b/node_selftest" 300 "$b/node_selftest"
     run "$b/qr_selftest" 300 "$b/qr_selftest"
 done
+# Removal really removes: random schedules against real nodes (channel_prop).
+run "build/channel_prop(1000)" 300 env PARLEY_CHANNEL_SCHEDULES=1000 build/node_selftest channel_prop
+run "build-san/channel_prop(300)" 300 env PARLEY_CHANNEL_SCHEDULES=300 \
+    build-san/node_selftest channel_prop
 for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
     run "integration/$name" 300 env BUILD=build bash "$t"

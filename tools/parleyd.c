@@ -46,6 +46,7 @@ s_usage(FILE *out)
         "  --grace-ms N          old day keys and prekeys are destroyed after this\n"
         "                        (default 14 days)\n"
         "  --prekey-rotate-ms N  new signed prekey this often (default 7 days)\n"
+        "  --chan-rotate-ms N    a new channel key this often (default 7 days)\n"
         "  --ping-ms N           liveness ping interval (default 2000)\n"
         "  --retry-ms N          resend unacknowledged envelopes after (default 3000)\n");
 }
@@ -68,8 +69,9 @@ static bool
 s_takes_value(const char *opt)
 {
     static const char *const with_value[] = {
-        "--home",     "--listen",           "--seed",    "--passphrase-file", "--ratchet-ms",
-        "--grace-ms", "--prekey-rotate-ms", "--ping-ms", "--retry-ms",        "--sync-ms",
+        "--home",     "--listen",           "--seed",           "--passphrase-file", "--ratchet-ms",
+        "--grace-ms", "--prekey-rotate-ms", "--chan-rotate-ms", "--ping-ms",         "--retry-ms",
+        "--sync-ms",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
         if (strcmp(opt, with_value[i]) == 0) {
@@ -155,6 +157,8 @@ main(int argc, char **argv)
             bad = s_ms_arg(a, v, &cfg.grace_ms);
         } else if (strcmp(a, "--prekey-rotate-ms") == 0) {
             bad = s_ms_arg(a, v, &cfg.prekey_rotate_ms);
+        } else if (strcmp(a, "--chan-rotate-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.chan_rotate_ms);
         } else if (strcmp(a, "--ping-ms") == 0) {
             bad = s_ms_arg(a, v, &cfg.ping_ms);
         } else if (strcmp(a, "--retry-ms") == 0) {
