@@ -574,6 +574,23 @@ s_members(channels_t *self, const s_chan_t *c, uint8_t (**out)[32], size_t *n)
     return PARLEY_OK;
 }
 
+//  The channel's settings again, under the new epoch's key: a member who
+//  joins a from-join channel later cannot read the message that made them.
+static int
+s_settings_again(channels_t *self, s_chan_t *c)
+{
+    uint8_t content[CONTENT_AGAIN_FIXED + 1 + CONTENT_NAME_MAX + CONTENT_TOPIC_MAX];
+    size_t len = 0;
+    const store_chan_pos_t *at = &c->row.meta;
+    int rc = content_encode_chan_meta_again(at->ts_ms, at->author, at->seq, c->row.name,
+                                            strlen(c->row.name), c->row.topic, strlen(c->row.topic),
+                                            content, sizeof content, &len);
+    envelope_t env;
+    uint8_t id[32];
+    const char *why = NULL;
+    return rc == PARLEY_OK ? s_send_content(self, c, content, len, &env, id, &why) : rc;
+}
+
 //  Draws the key of c's current epoch, takes it, and seals it to every
 //  other member.
 static int
@@ -603,6 +620,9 @@ s_rotate(channels_t *self, s_chan_t *c)
     }
     free(rcpt);
     sodium_memzero(&k, sizeof k);
+    if (rc == PARLEY_OK && c->row.meta.ts_ms != 0) {
+        rc = s_settings_again(self, c);
+    }
     if (rc == PARLEY_OK) {
         c->rotate_at = 0;
         c->armed = false;
@@ -810,12 +830,17 @@ s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
         }
         return PARLEY_OK;
     }
-    if (ct->type == CONTENT_CHAN_META) {
+    if (ct->type == CONTENT_CHAN_META || ct->type == CONTENT_CHAN_META_AGAIN) {
         if (role != ROSTER_ROLE_ADMIN) {
             return PARLEY_OK; // only owners and admins name a channel
         }
-        store_chan_pos_t pos = { .ts_ms = env->ts_ms, .seq = env->seq };
-        memcpy(pos.author, env->author, 32);
+        //  Settings repeated in a later epoch (for members who cannot read
+        //  the one that made them) take the place of that one: a repeat of
+        //  an older topic never wins over a newer one.
+        bool again = ct->type == CONTENT_CHAN_META_AGAIN;
+        store_chan_pos_t pos = { .ts_ms = again ? ct->of_ts_ms : env->ts_ms,
+                                 .seq = again ? ct->of_seq : env->seq };
+        memcpy(pos.author, again ? ct->of_author : env->author, 32);
         store_chan_pos_t *cur = &c->row.meta;
         int cmp = pos.ts_ms != cur->ts_ms ? (pos.ts_ms > cur->ts_ms ? 1 : -1)
                                           : memcmp(pos.author, cur->author, 32);

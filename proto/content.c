@@ -213,6 +213,43 @@ content_encode_chan_meta(const char *name, size_t name_len, const char *topic, s
     return PARLEY_OK;
 }
 
+int
+content_encode_chan_meta_again(uint64_t of_ts_ms, const uint8_t of_author[32], uint64_t of_seq,
+                               const char *name, size_t name_len, const char *topic,
+                               size_t topic_len, uint8_t *out, size_t cap, size_t *out_len)
+{
+    if (!out || !out_len || !of_author) {
+        return PARLEY_ERR_STATE;
+    }
+    *out_len = 0;
+    if (of_seq == 0) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    if (cap < CONTENT_AGAIN_FIXED) {
+        return PARLEY_ERR_LIMIT;
+    }
+    size_t len = 0;
+    int rc =
+        content_encode_chan_meta(name, name_len, topic, topic_len, out + CONTENT_AGAIN_FIXED - 1,
+                                 cap - (CONTENT_AGAIN_FIXED - 1), &len);
+    if (rc != 0) {
+        return rc;
+    }
+    //  type | of_ts u64 | of_author 32 | of_seq u64, then the settings
+    //  without their own type byte (of_seq's last byte goes over it).
+    bytes_writer_t w;
+    bytes_writer_init(&w, out, CONTENT_AGAIN_FIXED);
+    bytes_put_u8(&w, CONTENT_CHAN_META_AGAIN);
+    bytes_put_u64(&w, of_ts_ms);
+    bytes_put(&w, of_author, 32);
+    bytes_put_u64(&w, of_seq);
+    if (!bytes_writer_ok(&w)) {
+        return PARLEY_ERR_LIMIT;
+    }
+    *out_len = CONTENT_AGAIN_FIXED + len - 1;
+    return PARLEY_OK;
+}
+
 //  Checks n marks at p (n × CONTENT_MARK_LEN bytes).
 static int
 s_check_marks(uint8_t status, const uint8_t *p, size_t n)
@@ -385,6 +422,15 @@ s_decode(const uint8_t *buf, size_t len, content_t *out)
     }
     if (out->type == CONTENT_CHAN_READ) {
         return s_decode_read(&r, out);
+    }
+    if (out->type == CONTENT_CHAN_META_AGAIN) {
+        out->of_ts_ms = bytes_get_u64(&r);
+        out->of_author = bytes_view(&r, 32);
+        out->of_seq = bytes_get_u64(&r);
+        if (!bytes_reader_ok(&r) || out->of_seq == 0) {
+            return PARLEY_ERR_MALFORMED;
+        }
+        return s_decode_meta(&r, out);
     }
     return PARLEY_ERR_UNSUPPORTED;
 }
@@ -566,6 +612,30 @@ s_test_chan_meta(uint8_t *buf)
     CHECK(content_decode(buf, len + 1, &c) == PARLEY_ERR_LIMIT);
     buf[1] = 0xff; /* a name longer than what follows */
     CHECK(content_decode(buf, 40, &c) == PARLEY_ERR_MALFORMED);
+
+    /* Settings repeated: the place they were made at, then the settings. */
+    uint8_t author[32];
+    memset(author, 0xA5, sizeof author);
+    CHECK(content_encode_chan_meta_again(1700000000123ull, author, 7, "ops", 3, "on call", 7, buf,
+                                         2048, &len)
+          == 0);
+    CHECK(len == CONTENT_AGAIN_FIXED + 1 + 3 + 7 && buf[0] == CONTENT_CHAN_META_AGAIN);
+    CHECK(content_decode(buf, len, &c) == 0 && c.type == CONTENT_CHAN_META_AGAIN);
+    CHECK(c.of_ts_ms == 1700000000123ull && c.of_seq == 7 && memcmp(c.of_author, author, 32) == 0);
+    CHECK(c.name_len == 3 && memcmp(c.name, "ops", 3) == 0);
+    CHECK(c.text_len == 7 && memcmp(c.text, "on call", 7) == 0);
+    for (size_t cut = 0; cut < CONTENT_AGAIN_FIXED + 2; cut++) {
+        CHECK(content_decode(buf, cut, &c) != 0);
+    }
+    CHECK(content_encode_chan_meta_again(1, author, 0, "ops", 3, "", 0, buf, 2048, &len)
+          == PARLEY_ERR_MALFORMED); /* seq 0 names no message */
+    CHECK(content_encode_chan_meta_again(1, author, 1, "a b", 3, "", 0, buf, 2048, &len)
+          == PARLEY_ERR_MALFORMED);
+    CHECK(content_encode_chan_meta_again(1, author, 1, "ops", 3, "", 0, buf, 40, &len)
+          == PARLEY_ERR_LIMIT);
+    CHECK(content_encode_chan_meta_again(1, author, 1, "ops", 3, "", 0, buf, 2048, &len) == 0);
+    memset(buf + 41, 0, 8); /* of_seq 0 */
+    CHECK(content_decode(buf, len, &c) == PARLEY_ERR_MALFORMED);
 }
 
 static void

@@ -24,7 +24,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { CONTENT_TEXT = 1, CONTENT_RECEIPT = 2, CONTENT_CHAN_META = 3, CONTENT_CHAN_READ = 4 };
+enum {
+    CONTENT_TEXT = 1,
+    CONTENT_RECEIPT = 2,
+    CONTENT_CHAN_META = 3,
+    CONTENT_CHAN_READ = 4,
+    CONTENT_CHAN_META_AGAIN = 5, /* settings made at an earlier place, repeated */
+};
 enum { RECEIPT_DELIVERED = 1, RECEIPT_READ = 2 };
 
 typedef struct {
@@ -38,12 +44,16 @@ typedef struct {
     size_t name_len;
     const uint8_t *marks; /* view, n_marks × CONTENT_MARK_LEN (channel receipt) */
     size_t n_marks;
+    uint64_t of_ts_ms;        /* settings repeated: the place they were made at */
+    const uint8_t *of_author; /* view, 32 */
+    uint64_t of_seq;
 } content_t;
 
 #define CONTENT_NAME_MAX 64u
 #define CONTENT_TOPIC_MAX 512u
 #define CONTENT_MARK_LEN 40u /* author | seq */
 #define CONTENT_MARKS_MAX 256u
+#define CONTENT_AGAIN_FIXED 49u /* type | of_ts_ms u64 | of_author 32 | of_seq u64 */
 
 /*  One mark of a channel receipt. */
 typedef struct {
@@ -59,6 +69,12 @@ int content_encode_receipt(uint8_t status, const uint8_t *ids, size_t n_ids, uin
  *  CONTENT_TOPIC_MAX bytes, plain). */
 int content_encode_chan_meta(const char *name, size_t name_len, const char *topic, size_t topic_len,
                              uint8_t *out, size_t cap, size_t *out_len) PARLEY_WUR;
+/*  The same settings, repeated in a later epoch: of_* is the place of the
+ *  message that made them (ts_ms, author, seq ≥ 1). */
+int content_encode_chan_meta_again(uint64_t of_ts_ms, const uint8_t of_author[32], uint64_t of_seq,
+                                   const char *name, size_t name_len, const char *topic,
+                                   size_t topic_len, uint8_t *out, size_t cap,
+                                   size_t *out_len) PARLEY_WUR;
 /*  n marks (1..CONTENT_MARKS_MAX), authors strictly ascending. */
 int content_encode_chan_read(uint8_t status, const content_mark_t *marks, size_t n, uint8_t *out,
                              size_t cap, size_t *out_len) PARLEY_WUR;

@@ -124,6 +124,33 @@ s_check_meta(const uint8_t *data, size_t size, const content_t *c)
     FUZZ_CHECK(len == size && memcmp(s_out, data, size) == 0);
 }
 
+//  Settings repeated: the place by the reference (big-endian, seq >= 1),
+//  then settings as s_check_meta reads them; the encoder gives the bytes back.
+static void
+s_check_again(const uint8_t *data, size_t size, const content_t *c)
+{
+    FUZZ_CHECK(size >= CONTENT_AGAIN_FIXED + 2);
+    uint64_t ts = 0, seq = 0;
+    for (size_t i = 0; i < 8; i++) {
+        ts = (ts << 8) | data[1 + i];
+        seq = (seq << 8) | data[41 + i];
+    }
+    FUZZ_CHECK(c->of_ts_ms == ts && c->of_seq == seq && seq >= 1);
+    FUZZ_CHECK(c->of_author == data + 9);
+    FUZZ_CHECK(c->name_len >= 1 && c->name_len <= CONTENT_NAME_MAX
+               && c->text_len <= CONTENT_TOPIC_MAX);
+    FUZZ_CHECK((const uint8_t *)c->name == data + CONTENT_AGAIN_FIXED + 1
+               && CONTENT_AGAIN_FIXED + 1 + c->name_len + c->text_len == size);
+    FUZZ_CHECK(s_ref_plain((const uint8_t *)c->name, c->name_len));
+    FUZZ_CHECK(c->text_len == 0 || s_ref_plain((const uint8_t *)c->text, c->text_len));
+    size_t len = 0;
+    FUZZ_CHECK(content_encode_chan_meta_again(c->of_ts_ms, c->of_author, c->of_seq, c->name,
+                                              c->name_len, c->text, c->text_len, s_out,
+                                              sizeof s_out, &len)
+               == 0);
+    FUZZ_CHECK(len == size && memcmp(s_out, data, size) == 0);
+}
+
 static void
 s_check_read(const uint8_t *data, size_t size, const content_t *c)
 {
@@ -165,6 +192,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s_check_meta(data, size, &c);
     } else if (c.type == CONTENT_CHAN_READ) {
         s_check_read(data, size, &c);
+    } else if (c.type == CONTENT_CHAN_META_AGAIN) {
+        s_check_again(data, size, &c);
     } else {
         FUZZ_CHECK(!"content_decode accepted an unknown type");
     }

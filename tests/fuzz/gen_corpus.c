@@ -234,6 +234,10 @@ s_content_chan(void)
     m[1].seq = 1u << 20;
     s_check(content_encode_chan_read(RECEIPT_READ, m, 2, out, sizeof out, &len), "chan read");
     s_write("content", "chan-read-2", out, len);
+    s_check(content_encode_chan_meta_again(1700000000000ull, m[0].author, 3, "ops", 3, topic,
+                                           strlen(topic), out, sizeof out, &len),
+            "meta again");
+    s_write("content", "chan-meta-again", out, len);
 
     //  fuzz_chan: a receiver's chain saved with two skipped steps.
     static uint8_t saved[1 + CHAN_RX_SAVED_MAX];

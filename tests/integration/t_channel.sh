@@ -54,6 +54,12 @@ sleep 1
 p c channel list | grep -q "left" || fail "c does not show the channel as left"
 grep -qa 'after c was removed' "$TMP/c/parley.db"* && fail "c holds what was sent after its removal"
 
+# D, added in a later epoch, cannot read the message that named the channel:
+# the rotation repeated the settings under the new key.
+p a channel add ops "$D_ID" >/dev/null || fail "add d"
+d_knows() { p d channel list | grep -q "#ops .*deploys, pages and coffee"; }
+wait_until 15 d_knows || fail "d, added after a removal, does not see the name and topic"
+
 # The relay holds the channel's messages as ciphertext only.
 status_has() { p "$1" status --json | jqe "$2" >/dev/null; }
 wait_until 10 status_has r '.log.envelopes >= 14' || fail "r does not hold the channel"
