@@ -892,11 +892,12 @@ static void
 m_channel_create(call_t *c)
 {
     const char *name = NULL, *topic = NULL, *history = NULL, *why = NULL;
-    bool announce = false;
+    bool announce = false, network_wide = false;
     if (api_param_str(c->req, "name", true, &name, &c->msg) != 0
         || api_param_str(c->req, "topic", false, &topic, &c->msg) != 0
         || api_param_str(c->req, "history", false, &history, &c->msg) != 0
-        || api_param_bool(c->req, "announce", &announce, &c->msg) != 0) {
+        || api_param_bool(c->req, "announce", &announce, &c->msg) != 0
+        || api_param_bool(c->req, "network", &network_wide, &c->msg) != 0) {
         c->rpc_code = API_ERR_PARAMS;
         return;
     }
@@ -908,7 +909,8 @@ m_channel_create(call_t *c)
     json_t *out = NULL;
     if (s_net_txn(c)) {
         int rc = channels_create(c->api->channels, name, topic,
-                                 history && strcmp(history, "shared") == 0, announce, &out, &why);
+                                 history && strcmp(history, "shared") == 0, announce, network_wide,
+                                 &out, &why);
         s_net_done(c, rc, out, why);
     }
 }

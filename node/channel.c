@@ -46,7 +46,15 @@ typedef struct {
     uint64_t keyed_ms;   /* the current epoch's key came then (0: no key yet) */
     uint64_t rekeyed_ms; /* we wrote a REKEY then: the next waits for its key */
     bool old_keys;       /* keys of epochs before the current one are held */
-    store_chan_t row;    /* its row (when ours) */
+    uint64_t net_since;  /* network-wide: its members and the network's differ since */
+    bool owed;           /* admins: look for members without the keys they should hold */
+    size_t owed_members; /* the member count and epoch of the last look */
+    uint32_t owed_epoch;
+    uint8_t (*unpaid)[32]; /* members found without them and without a prekey, sorted */
+    size_t n_unpaid;
+    uint64_t unpaid_at; /* when to see whether their prekeys came */
+    uint64_t net_next;  /* network-wide: when to compare them again */
+    store_chan_t row;   /* its row (when ours) */
 } s_chan_t;
 
 struct channels {
@@ -54,6 +62,7 @@ struct channels {
     links_t *links;     /* borrowed */
     replica_t *replica; /* borrowed */
     session_t *session; /* borrowed */
+    network_t *network; /* borrowed */
     s_chan_t **chans;   /* ours and pending, in no order: found by either scope */
     size_t n, cap;
     uint8_t *buf; /* PARLEY_ENVELOPE_MAX: an envelope being sealed */
@@ -87,6 +96,7 @@ s_chan_free(s_chan_t *c)
 {
     if (c) {
         roster_destroy(&c->fold);
+        free(c->unpaid);
         free(c);
     }
 }
@@ -184,6 +194,7 @@ s_load(channels_t *self)
             c->ours = true;
             c->row = rows[i];
             c->dirty = true; // settled in the first iteration: keys, a rotation due
+            c->owed = true;  // and members that may lack keys
             if (c->member) {
                 replica_mine(self->replica, c->id);
                 replica_mine(self->replica, c->scope);
@@ -195,7 +206,8 @@ s_load(channels_t *self)
 }
 
 channels_t *
-channels_new(core_t *core, links_t *links, replica_t *replica, session_t *session, int *err)
+channels_new(core_t *core, links_t *links, replica_t *replica, session_t *session,
+             network_t *network, int *err)
 {
     channels_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -206,6 +218,7 @@ channels_new(core_t *core, links_t *links, replica_t *replica, session_t *sessio
     self->links = links;
     self->replica = replica;
     self->session = session;
+    self->network = network;
     self->buf = malloc(PARLEY_ENVELOPE_MAX);
     *err = self->buf ? s_load(self) : PARLEY_ERR_NOMEM;
     if (*err != PARLEY_OK) {
@@ -497,6 +510,7 @@ s_send_keys(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint
             memcpy(ready[n_ready++], rcpt[i], 32);
         } else {
             (*skipped)++;
+            c->owed = true; // sealed to it once its prekey comes
         }
     }
     size_t parts = (n_ready + CHAN_KEYS_MAX - 1) / CHAN_KEYS_MAX;
@@ -551,7 +565,8 @@ s_send_keys(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint
     return rc;
 }
 
-//  Every member of c's fold but us, sorted. *out is the caller's to free.
+//  Every member of c's fold but us (and, in a network, only its members),
+//  sorted: who gets its keys. *out is the caller's to free.
 static int
 s_members(channels_t *self, const s_chan_t *c, uint8_t (**out)[32], size_t *n)
 {
@@ -563,8 +578,11 @@ s_members(channels_t *self, const s_chan_t *c, uint8_t (**out)[32], size_t *n)
     }
     for (size_t i = 0; i < count; i++) {
         roster_member_t m;
+        //  In a network, a key its roster no longer has gets nothing (a
+        //  network-wide channel's REMOVE of it may still be on its way).
         if (roster_member_at(c->fold, i, &m) == PARLEY_OK
-            && memcmp(m.pk, identity_ed_pk(self->core->id), 32) != 0) {
+            && memcmp(m.pk, identity_ed_pk(self->core->id), 32) != 0
+            && network_allows(self->network, m.pk)) {
             memcpy((*out)[(*n)++], m.pk, 32);
         }
     }
@@ -1044,10 +1062,36 @@ s_page_row(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len, 
     return 0;
 }
 
+//  What a walk does with each envelope of its kind: PARLEY_OK to go on, a
+//  transient error to stop.
+typedef int(s_walk_fn)(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32],
+                       void *arg);
+
 static int
-s_walk(channels_t *self, s_chan_t *c, const uint8_t scope[32], uint8_t kind)
+s_walk_keys(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32], void *arg)
 {
-    const uint8_t *me = identity_ed_pk(self->core->id);
+    (void)id;
+    (void)arg;
+    s_take_keys(self, c, env);
+    return PARLEY_OK;
+}
+
+static int
+s_walk_msgs(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32], void *arg)
+{
+    (void)arg;
+    if (memcmp(env->author, identity_ed_pk(self->core->id), 32) == 0) {
+        return PARLEY_OK;
+    }
+    int rc = s_open(self, c, env, id);
+    return s_transient(rc) ? rc : PARLEY_OK;
+}
+
+//  Calls fn for every envelope of kind in scope, in log order.
+static int
+s_walk(channels_t *self, s_chan_t *c, const uint8_t scope[32], uint8_t kind, s_walk_fn *fn,
+       void *arg)
+{
     s_page_t *p = calloc(1, sizeof *p);
     if (!p) {
         return PARLEY_ERR_NOMEM;
@@ -1067,12 +1111,7 @@ s_walk(channels_t *self, s_chan_t *c, const uint8_t scope[32], uint8_t kind)
             envelope_t env;
             if (rc == PARLEY_OK && p->bytes[i]
                 && envelope_decode(p->bytes[i], p->lens[i], &env) == PARLEY_OK) {
-                if (kind == ENVELOPE_KIND_CHAN_KEYS) {
-                    s_take_keys(self, c, &env);
-                } else if (memcmp(env.author, me, 32) != 0) {
-                    int orc = s_open(self, c, &env, p->ids[i]);
-                    rc = s_transient(orc) ? orc : rc;
-                }
+                rc = fn(self, c, &env, p->ids[i], arg);
             }
             free(p->bytes[i]);
             p->bytes[i] = NULL;
@@ -1085,6 +1124,137 @@ s_walk(channels_t *self, s_chan_t *c, const uint8_t scope[32], uint8_t kind)
     }
     free(p);
     return rc != PARLEY_OK ? rc : self->core->txn_failed ? self->core->txn_rc : PARLEY_OK;
+}
+
+/* ------------------------------------------------------------ keys owed */
+
+//  A member added while we lacked its prekey, or while the admin that drew
+//  a key was away, holds no entry of the keys it should have: the current
+//  epoch's, and in a shared channel every earlier one. The admin that drew
+//  such a key (or any admin holding it, once its author is no admin any
+//  more) finds those members by the KEYS bodies in the log and seals it to
+//  them once their prekeys are here (SPEC §21.5).
+typedef struct {
+    store_chan_key_t *keys; /* the keys members should hold, that we hold */
+    size_t n_keys;
+    uint8_t (*members)[32]; /* sorted */
+    size_t n_members;
+    bool *got; /* n_keys × n_members */
+} s_owed_t;
+
+static int
+s_owed_row(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32], void *arg)
+{
+    (void)self;
+    (void)c;
+    (void)id;
+    s_owed_t *o = arg;
+    chan_keys_t k;
+    if (chan_keys_decode(env->body, env->body_len, &k) != PARLEY_OK) {
+        return PARLEY_OK;
+    }
+    for (size_t j = 0; j < o->n_keys; j++) {
+        if (o->keys[j].epoch != k.epoch || memcmp(o->keys[j].key_id, k.key_id, 8) != 0) {
+            continue;
+        }
+        for (size_t i = 0; i < k.n; i++) {
+            chan_keys_entry_t e;
+            chan_keys_entry_at(&k, i, &e);
+            uint8_t(*m)[32] = bsearch(e.recipient, o->members, o->n_members, 32, s_id_cmp);
+            if (m) {
+                o->got[j * o->n_members + (size_t)(m - o->members)] = true;
+            }
+        }
+    }
+    return PARLEY_OK;
+}
+
+static int
+s_pay_owed(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    s_owed_t o;
+    memset(&o, 0, sizeof o);
+    bool shared = (roster_channel_flags(c->fold) & ROSTER_CHAN_SHARED) != 0;
+    uint32_t epoch = roster_epoch(c->fold);
+    size_t n_all = 0;
+    int rc = store_chan_key_list(core->store, c->id, &o.keys, &n_all);
+    const uint8_t *me = identity_ed_pk(core->id);
+    for (size_t i = 0; rc == PARLEY_OK && i < n_all; i++) {
+        const store_chan_key_t *k = &o.keys[i];
+        if (k->bound && (k->epoch == epoch || (shared && k->epoch < epoch))
+            && (memcmp(k->author, me, 32) == 0 || !s_is_admin(c, k->author))) {
+            o.keys[o.n_keys++] = *k;
+        }
+    }
+    if (rc == PARLEY_OK && o.n_keys > 0) {
+        rc = s_members(self, c, &o.members, &o.n_members);
+    }
+    if (rc == PARLEY_OK && o.n_keys > 0 && o.n_members > 0) {
+        o.got = calloc(o.n_keys * o.n_members, sizeof *o.got);
+        rc = o.got ? s_walk(self, c, c->id, ENVELOPE_KIND_CHAN_KEYS, s_owed_row, &o)
+                   : PARLEY_ERR_NOMEM;
+    }
+    uint8_t(*owed)[32] = o.got ? malloc(o.n_members * 32) : NULL;
+    rc = rc == PARLEY_OK && o.got && !owed ? PARLEY_ERR_NOMEM : rc;
+    free(c->unpaid);
+    c->unpaid = NULL;
+    c->n_unpaid = 0;
+    size_t paid = 0;
+    for (size_t j = 0; rc == PARLEY_OK && o.got && j < o.n_keys; j++) {
+        size_t n = 0, skipped = 0;
+        for (size_t i = 0; i < o.n_members; i++) {
+            if (!o.got[j * o.n_members + i]) {
+                memcpy(owed[n++], o.members[i], 32);
+            }
+        }
+        rc = n ? s_send_keys(self, c, &o.keys[j], (const uint8_t(*)[32])owed, n, &skipped) : rc;
+        paid += n - skipped;
+    }
+    //  Those still without a prekey: seen to when one comes.
+    for (size_t i = 0; rc == PARLEY_OK && o.got && i < o.n_members; i++) {
+        bool lacks = false;
+        for (size_t j = 0; j < o.n_keys && !lacks; j++) {
+            lacks = !o.got[j * o.n_members + i];
+        }
+        prekey_t spk;
+        if (lacks && store_peer_prekey_get(core->store, o.members[i], &spk) != PARLEY_OK) {
+            memcpy(owed[c->n_unpaid++], o.members[i], 32);
+        }
+    }
+    if (rc == PARLEY_OK && c->n_unpaid > 0) {
+        c->unpaid = owed;
+        owed = NULL;
+    } else {
+        c->n_unpaid = 0;
+    }
+    if (rc == PARLEY_OK && paid > 0) {
+        log_write(&core->log, LOG_LEVEL_INFO,
+                  "channel %s: keys sealed to %zu members that lacked them (%zu still without a"
+                  " prekey)",
+                  c->row.name, paid, c->n_unpaid);
+    }
+    free(owed);
+    free(o.got);
+    free(o.members);
+    store_chan_keys_free(o.keys, n_all);
+    c->owed = false;
+    c->owed_members = roster_member_count(c->fold);
+    c->owed_epoch = epoch;
+    return rc;
+}
+
+//  Whether a member found without its keys has a prekey now.
+static bool
+s_unpaid_ready(channels_t *self, const s_chan_t *c)
+{
+    for (size_t i = 0; i < c->n_unpaid; i++) {
+        prekey_t spk;
+        if (store_peer_prekey_get(self->core->store, c->unpaid[i], &spk) == PARLEY_OK) {
+            return true;
+        }
+    }
+    return false;
 }
 
 //  Binds the keys of c whose binding our fold now gives.
@@ -1104,6 +1274,7 @@ s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
             && s_binding(c, keys[i].epoch, binding) == PARLEY_OK
             && sodium_memcmp(binding, keys[i].binding, 32) == 0) {
             keys[i].bound = true;
+            c->owed = true; // a key we can hand on now
             rc = store_chan_key_put(self->core->store, &keys[i]);
             c->reopen = true;
         }
@@ -1147,7 +1318,7 @@ s_settle_one(channels_t *self, s_chan_t *c)
         for (size_t i = 0; i < links_count(self->links); i++) {
             replica_sync_soon(self->replica, links_at(self->links, i));
         }
-        rc = s_walk(self, c, c->id, ENVELOPE_KIND_CHAN_KEYS);
+        rc = s_walk(self, c, c->id, ENVELOPE_KIND_CHAN_KEYS, s_walk_keys, NULL);
         c->reopen = true;
         core_notify(core, "channel.update",
                     json_pack("{s:o, s:s, s:s}", "channel", core_json_id(c->id), "state", "joined",
@@ -1167,7 +1338,7 @@ s_settle_one(channels_t *self, s_chan_t *c)
     rc = s_bind_keys(self, c, &have);
     if (rc == PARLEY_OK && c->reopen) {
         c->reopen = false;
-        rc = s_walk(self, c, c->scope, ENVELOPE_KIND_CHAN_MSG);
+        rc = s_walk(self, c, c->scope, ENVELOPE_KIND_CHAN_MSG, s_walk_msgs, NULL);
     }
     //  An epoch without a key: its rotator is the most senior admin online,
     //  in a later iteration than the one that applied the removal.
@@ -1242,6 +1413,98 @@ channels_after_commit(channels_t *self)
     }
 }
 
+//  Whether c is network-wide: its members are the network's.
+static bool
+s_net_wide(const s_chan_t *c)
+{
+    return (roster_channel_flags(c->fold) & ROSTER_CHAN_NETWORK) != 0;
+}
+
+//  Whether the event id of ours ended applied in c's fold.
+static bool
+s_applied(const s_chan_t *c, const uint8_t id[32])
+{
+    for (size_t i = roster_log_count(c->fold); i-- > 0;) {
+        roster_log_entry_t le;
+        if (roster_log_at(c->fold, i, &le) == PARLEY_OK && memcmp(le.id, id, 32) == 0) {
+            return le.applied;
+        }
+    }
+    return false;
+}
+
+//  A network-wide channel follows the network's roster (SPEC §21.5): its
+//  admins ADD every network member it lacks (network admins as admins,
+//  and promote those who became one), and REMOVE every member the network
+//  no longer has, at most CHANNELS_NET_BATCH events a step. The most
+//  senior admin online goes first: each waits rank × the rotation step
+//  from when it saw the difference.
+static int
+s_net_follow(channels_t *self, s_chan_t *c, uint64_t now)
+{
+    const roster_t *net = network_roster(self->network);
+    if (!net) {
+        return PARLEY_OK;
+    }
+    core_t *core = self->core;
+    const uint8_t *me = identity_ed_pk(core->id);
+    roster_event_t todo[CHANNELS_NET_BATCH];
+    size_t n = 0;
+    for (size_t i = 0; i < roster_member_count(net) && n < CHANNELS_NET_BATCH; i++) {
+        roster_member_t m;
+        if (roster_member_at(net, i, &m) != PARLEY_OK) {
+            continue;
+        }
+        uint8_t role = roster_role(c->fold, m.pk);
+        if (role == 0 || (m.role == ROSTER_ROLE_ADMIN && role != ROSTER_ROLE_ADMIN)) {
+            todo[n] = (roster_event_t){ .type = role == 0 ? ROSTER_ADD : ROSTER_ROLE,
+                                        .role = m.role == ROSTER_ROLE_ADMIN ? ROSTER_ROLE_ADMIN
+                                                                            : ROSTER_ROLE_MEMBER };
+            memcpy(todo[n++].key, m.pk, 32);
+        }
+    }
+    for (size_t i = 0; i < roster_member_count(c->fold) && n < CHANNELS_NET_BATCH; i++) {
+        roster_member_t m;
+        if (roster_member_at(c->fold, i, &m) == PARLEY_OK && roster_role(net, m.pk) == 0) {
+            todo[n] = (roster_event_t){ .type = ROSTER_REMOVE };
+            memcpy(todo[n++].key, m.pk, 32);
+        }
+    }
+    if (n == 0) {
+        c->net_since = 0;
+        return PARLEY_OK;
+    }
+    if (c->net_since == 0) {
+        c->net_since = now;
+    }
+    if (now < c->net_since + (uint64_t)roster_rank(c->fold, me) * CHANNELS_ROTATE_STEP_MS) {
+        return PARLEY_OK;
+    }
+    c->net_since = 0;
+    int rc = core_txn(core);
+    size_t added = 0, removed = 0, void_ = 0;
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        uint8_t id[32];
+        rc = s_author_event(self, c, &todo[i], id);
+        if (rc == PARLEY_OK && !s_applied(c, id)) {
+            void_++; // another admin's did it first: it stays in the log, void
+        } else if (rc == PARLEY_OK) {
+            added += todo[i].type != ROSTER_REMOVE;
+            removed += todo[i].type == ROSTER_REMOVE;
+        }
+    }
+    rc = rc == PARLEY_OK ? s_settle_one(self, c) : rc;
+    if (rc == PARLEY_OK) {
+        log_write(&core->log, LOG_LEVEL_INFO,
+                  "channel %s follows the network: %zu added or promoted, %zu removed%s",
+                  c->row.name, added, removed, void_ ? " (some were done already)" : "");
+        if (void_) {
+            c->net_next = now + CHANNELS_NET_BACKOFF_MS;
+        }
+    }
+    return rc;
+}
+
 //  The timed duties of one channel of ours (SPEC §21.6): a settle still
 //  due (after a start or a rollback); the weekly REKEY, by its admins, the
 //  most senior first; and forward secrecy: grace_ms after the current
@@ -1257,6 +1520,23 @@ s_duties(channels_t *self, s_chan_t *c, uint64_t now)
     if (c->dirty) {
         rc = core_txn(core);
         rc = rc == PARLEY_OK ? s_settle_one(self, c) : rc;
+    }
+    if (rc == PARLEY_OK && c->member && s_net_wide(c) && s_is_admin(c, me) && now >= c->net_next) {
+        c->net_next = now + CHANNELS_NET_CHECK_MS;
+        rc = s_net_follow(self, c, now);
+    }
+    //  Keys owed to members that lack them (the members or the epoch
+    //  changed, a key came, or a prekey we waited for).
+    bool admin = c->member && s_is_admin(c, me);
+    if (admin && c->n_unpaid > 0 && now >= c->unpaid_at) {
+        c->unpaid_at = now + CHANNELS_NET_CHECK_MS;
+        c->owed = c->owed || s_unpaid_ready(self, c);
+    }
+    c->owed = c->owed || roster_member_count(c->fold) != c->owed_members
+              || roster_epoch(c->fold) != c->owed_epoch;
+    if (rc == PARLEY_OK && admin && c->owed) {
+        rc = core_txn(core);
+        rc = rc == PARLEY_OK ? s_pay_owed(self, c) : rc;
     }
     if (rc == PARLEY_OK && c->member && c->keyed_ms != 0 && s_is_admin(c, me)
         && (c->rekeyed_ms == 0 || now >= c->rekeyed_ms + cfg->chan_rotate_ms)
@@ -1408,14 +1688,14 @@ s_chan_json(channels_t *self, s_chan_t *c)
     store_chan_key_t k;
     bool keyed = c->member && s_send_key(self, c, &k) == PARLEY_OK;
     sodium_memzero(&k, sizeof k);
-    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b}", "channel",
-                     core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
-                     c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
-                     (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total,
-                     "unread", (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold),
-                     "keyed", keyed, "history",
-                     (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
-                     (flags & ROSTER_CHAN_ANNOUNCE) != 0);
+    return json_pack(
+        "{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b, s:b}", "channel",
+        core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
+        c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
+        (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total, "unread",
+        (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold), "keyed", keyed, "history",
+        (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
+        (flags & ROSTER_CHAN_ANNOUNCE) != 0, "network", (flags & ROSTER_CHAN_NETWORK) != 0);
 }
 
 json_t *
@@ -1462,11 +1742,22 @@ channels_info(channels_t *self, const char *name, json_t **out, const char **why
 
 int
 channels_create(channels_t *self, const char *name, const char *topic, bool shared, bool announce,
-                json_t **out, const char **why)
+                bool network_wide, json_t **out, const char **why)
 {
     core_t *core = self->core;
     if (name[0] == '#') {
         name++;
+    }
+    if (network_wide) {
+        const roster_t *net = network_roster(self->network);
+        if (!net) {
+            *why = "a network-wide channel needs a private network (parley network create)";
+            return PARLEY_ERR_STATE;
+        }
+        if (roster_role(net, identity_ed_pk(core->id)) != ROSTER_ROLE_ADMIN) {
+            *why = "only the network's admins create network-wide channels";
+            return PARLEY_ERR_STATE;
+        }
     }
     topic = topic ? topic : "";
     uint8_t meta[2 + CONTENT_NAME_MAX + CONTENT_TOPIC_MAX];
@@ -1493,7 +1784,8 @@ channels_create(channels_t *self, const char *name, const char *topic, bool shar
     }
     roster_event_t ev = { .type = ROSTER_CHANNEL };
     randombytes_buf(ev.salt, sizeof ev.salt);
-    ev.flags = (uint8_t)((shared ? ROSTER_CHAN_SHARED : 0) | (announce ? ROSTER_CHAN_ANNOUNCE : 0));
+    ev.flags = (uint8_t)((shared ? ROSTER_CHAN_SHARED : 0) | (announce ? ROSTER_CHAN_ANNOUNCE : 0)
+                         | (network_wide ? ROSTER_CHAN_NETWORK : 0));
     uint8_t id[32], ev_id[32];
     chan_id(identity_ed_pk(core->id), ev.salt, id);
     s_chan_t *c = NULL;
@@ -1538,6 +1830,11 @@ channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **
         s_admin_chan(self, name, "only the channel's owners and admins add members", &rc, why);
     if (!c) {
         return rc;
+    }
+    if (s_net_wide(c)) {
+        *why = "the members of a network-wide channel are the network's: invite them to the"
+               " network, and they are in it";
+        return PARLEY_ERR_STATE;
     }
     if (roster_role(c->fold, pk) != 0) {
         *why = "already a member";
@@ -1608,6 +1905,13 @@ s_act(channels_t *self, const char *name, const roster_event_t *ev, bool self_ac
     }
     if (!c->member) {
         *why = "you are not in this channel";
+        return PARLEY_ERR_STATE;
+    }
+    if (ev->type == ROSTER_REMOVE && s_net_wide(c)) {
+        *why = self_act ? "a network-wide channel has every member of the network: you leave it"
+                          " by leaving the network"
+                        : "the members of a network-wide channel are the network's: remove them"
+                          " from the network (parley member remove), and they leave it";
         return PARLEY_ERR_STATE;
     }
     if (!self_act && !s_is_admin(c, identity_ed_pk(core->id))) {

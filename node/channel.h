@@ -33,6 +33,7 @@
 #include "../proto/envelope.h"
 #include "core.h"
 #include "link.h"
+#include "network.h"
 #include "replica.h"
 #include "session.h"
 #include <jansson.h>
@@ -41,15 +42,18 @@
 
 typedef struct channels channels_t;
 
-#define CHANNELS_MAX 1024u            /* channels a node is in */
-#define CHANNELS_PENDING_MAX 256u     /* control logs of channels not (yet) ours, in memory */
-#define CHANNELS_ROTATE_STEP_MS 2000u /* a rotator of rank r waits r × this first */
-#define CHANNELS_RECEIPT_MS 500u      /* one delivered receipt for what came meanwhile */
+#define CHANNELS_MAX 1024u             /* channels a node is in */
+#define CHANNELS_PENDING_MAX 256u      /* control logs of channels not (yet) ours, in memory */
+#define CHANNELS_ROTATE_STEP_MS 2000u  /* a rotator of rank r waits r × this first */
+#define CHANNELS_RECEIPT_MS 500u       /* one delivered receipt for what came meanwhile */
+#define CHANNELS_NET_CHECK_MS 1000u    /* a network-wide channel's admins compare rosters */
+#define CHANNELS_NET_BATCH 64u         /* membership events they write in one step */
+#define CHANNELS_NET_BACKOFF_MS 60000u /* after an event of theirs ended void */
 
 /*  Loads every channel row and folds its control log. NULL and *err on
  *  failure. */
 channels_t *channels_new(core_t *core, links_t *links, replica_t *replica, session_t *session,
-                         int *err);
+                         network_t *network, int *err);
 void channels_destroy(channels_t **self_p);
 
 /*  Ingest of a channel envelope (kind CHAN, CHAN_KEYS or CHAN_MSG), verified:
@@ -81,8 +85,9 @@ unsigned channels_party(const channels_t *self, const uint8_t scope[32], const u
 /*  The API (inside the transaction): PARLEY_OK and *out (new JSON), or an
  *  error and *why (a sentence). A channel is named by its name (with or
  *  without '#'), or a prefix of its id of at least 4 characters. */
+/*  network_wide: every member of the network is in it (a network admin's). */
 int channels_create(channels_t *self, const char *name, const char *topic, bool shared,
-                    bool announce, json_t **out, const char **why) PARLEY_WUR;
+                    bool announce, bool network_wide, json_t **out, const char **why) PARLEY_WUR;
 json_t *channels_list(channels_t *self);
 int channels_info(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
 int channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **out,

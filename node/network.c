@@ -826,6 +826,16 @@ network_active(const network_t *self)
     return self && self->active;
 }
 
+const roster_t *
+network_roster(network_t *self)
+{
+    if (!network_active(self)) {
+        return NULL;
+    }
+    s_fresh_state(self);
+    return self->roster;
+}
+
 const uint8_t *
 network_id(const network_t *self)
 {

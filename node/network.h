@@ -175,6 +175,9 @@ void network_farewell(network_t *self, link_t *link);
  *  would tell the LAN who joins). network_tick reports a change as
  *  keys_changed. */
 bool network_quiet(const network_t *self);
+/*  The roster's fold (members, roles), or NULL in open mode. Valid until
+ *  the next call into this class. */
+const roster_t *network_roster(network_t *self);
 /*  The network secrets, newest first (for discovery); *n how many. */
 size_t network_keys(const network_t *self, uint8_t out[][32], size_t cap);
 

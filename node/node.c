@@ -1171,7 +1171,8 @@ s_open_classes(node_t *self, int *err, char *errmsg, size_t cap)
     if (!self->network) {
         return s_fail(rc, err, errmsg, cap, "cannot read the network in %s/parley.db", core->home);
     }
-    self->channels = channels_new(core, self->links, self->replica, self->session, &rc);
+    self->channels =
+        channels_new(core, self->links, self->replica, self->session, self->network, &rc);
     if (!self->channels) {
         return s_fail(rc, err, errmsg, cap, "cannot read the channels in %s/parley.db", core->home);
     }

@@ -17,10 +17,10 @@
  *  entry sealed to either node that way gives the attack that epoch's key,
  *  and every channel message is tried with those keys, the epoch keys the
  *  databases still hold and the senders' chain states they keep; it prints
- *  "channel N of M keys K of L" after. Before the grace window the nodes
- *  still hold keys and N > 0 (the control, so the test can fail); after it
- *  N must be 0.
- *  The nodes must be stopped (this opens their databases).
+ *  "channel N of M old O keys K of L" after, O being the messages opened
+ *  of an epoch before their channel's newest (whose key is in use). Before the grace window the
+ * nodes still hold keys and N > 0 (the control, so the test can fail); after it N must be 0. The
+ * nodes must be stopped (this opens their databases).
  */
 #include "../node/home.h"
 #include "../proto/chan.h"
@@ -38,7 +38,8 @@ typedef struct {
     store_t *store; /* its database */
 } side_t;
 
-#define S_KEYS_MAX 4096u /* channel keys the attack recovers from KEYS bodies */
+#define S_KEYS_MAX 4096u   /* channel keys the attack recovers from KEYS bodies */
+#define S_CHANNELS_MAX 64u /* channels whose newest epoch it tracks */
 
 typedef struct {
     uint8_t channel[32];
@@ -52,7 +53,13 @@ typedef struct {
     size_t total, opened;           /* DMs */
     size_t chan_total, chan_opened; /* channel messages */
     size_t keys_total, keys_opened; /* KEYS entries sealed to either side */
-    stolen_key_t *stolen;           /* epoch keys opened from KEYS bodies */
+    size_t chan_old;                /* messages opened of an epoch before the newest */
+    struct {
+        uint8_t channel[32];
+        uint32_t epoch; /* the newest epoch a KEYS body names */
+    } newest[S_CHANNELS_MAX];
+    size_t n_newest;
+    stolen_key_t *stolen; /* epoch keys opened from KEYS bodies */
     size_t n_stolen;
 } attack_t;
 
@@ -169,6 +176,17 @@ s_keys_body(attack_t *a, const envelope_t *env)
         || !s_channel_of(a, env->scope, false, channel)) {
         return;
     }
+    size_t at = 0;
+    while (at < a->n_newest && memcmp(a->newest[at].channel, channel, 32) != 0) {
+        at++;
+    }
+    if (at == a->n_newest && at < S_CHANNELS_MAX) {
+        memcpy(a->newest[a->n_newest++].channel, channel, 32);
+        a->newest[at].epoch = k.epoch;
+    }
+    if (at < a->n_newest && k.epoch > a->newest[at].epoch) {
+        a->newest[at].epoch = k.epoch;
+    }
     for (size_t i = 0; i < k.n; i++) {
         chan_keys_entry_t e;
         chan_keys_entry_at(&k, i, &e);
@@ -275,6 +293,25 @@ s_chan_open(attack_t *a, const envelope_t *env)
     return ok;
 }
 
+//  Whether a channel message is of an epoch before the newest its channel
+//  has (whose key is still in use, so it opens by design).
+static bool
+s_old_epoch(const attack_t *a, const envelope_t *env)
+{
+    chan_msg_header_t h;
+    uint8_t channel[32];
+    if (chan_body_parse(env->body, env->body_len, &h) != PARLEY_OK
+        || !s_channel_of((attack_t *)a, env->scope, true, channel)) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_newest; i++) {
+        if (memcmp(a->newest[i].channel, channel, 32) == 0) {
+            return h.epoch < a->newest[i].epoch;
+        }
+    }
+    return false;
+}
+
 //  Pass 0 opens KEYS bodies (the keys they give serve pass 1), pass 1 DMs
 //  and channel messages.
 typedef struct {
@@ -302,7 +339,10 @@ s_each(const uint8_t *bytes, size_t len, void *arg)
                      && s_each_day_key(a, env.author, &h, s_open_dm, &env);
     } else if (env.kind == ENVELOPE_KIND_CHAN_MSG) {
         a->chan_total++;
-        a->chan_opened += s_chan_open(a, &env);
+        if (s_chan_open(a, &env)) {
+            a->chan_opened++;
+            a->chan_old += s_old_epoch(a, &env);
+        }
     }
     return 0;
 }
@@ -338,8 +378,8 @@ main(int argc, char **argv)
             }
         }
     }
-    printf("opened %zu of %zu channel %zu of %zu keys %zu of %zu\n", a.opened, a.total,
-           a.chan_opened, a.chan_total, a.keys_opened, a.keys_total);
+    printf("opened %zu of %zu channel %zu of %zu old %zu keys %zu of %zu\n", a.opened, a.total,
+           a.chan_opened, a.chan_total, a.chan_old, a.keys_opened, a.keys_total);
     sodium_memzero(a.stolen, S_KEYS_MAX * sizeof *a.stolen);
     free(a.stolen);
     for (int i = 0; i < 2; i++) {

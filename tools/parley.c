@@ -78,6 +78,7 @@ s_usage(FILE *out)
             "  relay add PEER | remove PEER   (admins) let PEER carry others' envelopes\n"
             "channels (end-to-end encrypted groups; owners and admins manage members):\n"
             "  channel create NAME [--topic T] [--history shared|from-join] [--announce]\n"
+            "                 [--network]     (network admins) every network member is in it\n"
             "  channel list | info NAME       your channels; one with its members and roles\n"
             "  channel add NAME PEER... | remove NAME PEER | role NAME PEER admin|member|reader\n"
             "                                 (owners, admins) manage members; a removal hands\n"
@@ -575,9 +576,10 @@ s_print_channel(const json_t *ch)
 {
     printf("#");
     s_jput(ch, "name", 16);
-    printf(" %3lld members  %4lld unread  epoch %lld  %s%s%s  ", (long long)s_int(ch, "members"),
+    printf(" %3lld members  %4lld unread  epoch %lld  %s%s%s%s  ", (long long)s_int(ch, "members"),
            (long long)s_int(ch, "unread"), (long long)s_int(ch, "epoch"), s_str(ch, "history"),
            json_is_true(json_object_get(ch, "announce")) ? ", announce" : "",
+           json_is_true(json_object_get(ch, "network")) ? ", network-wide" : "",
            strcmp(s_str(ch, "state"), "member") == 0 ? "" : ", left");
     s_jput(ch, "topic", 0);
     printf("\n");
@@ -587,7 +589,7 @@ static int
 c_channel_create(cli_t *cli)
 {
     const char *name = NULL, *topic = NULL, *history = NULL;
-    bool announce = false;
+    bool announce = false, network_wide = false;
     for (int i = 1; i < cli->argc; i++) {
         if (strcmp(cli->argv[i], "--topic") == 0 && i + 1 < cli->argc) {
             topic = cli->argv[++i];
@@ -595,6 +597,8 @@ c_channel_create(cli_t *cli)
             history = cli->argv[++i];
         } else if (strcmp(cli->argv[i], "--announce") == 0) {
             announce = true;
+        } else if (strcmp(cli->argv[i], "--network") == 0) {
+            network_wide = true;
         } else if (!name) {
             name = cli->argv[i];
         } else {
@@ -603,9 +607,10 @@ c_channel_create(cli_t *cli)
     }
     if (!name) {
         return s_die(2, "usage: parley channel create NAME [--topic T]"
-                        " [--history shared|from-join] [--announce]");
+                        " [--history shared|from-join] [--announce] [--network]");
     }
-    json_t *params = json_pack("{s:s, s:b}", "name", name, "announce", announce);
+    json_t *params =
+        json_pack("{s:s, s:b, s:b}", "name", name, "announce", announce, "network", network_wide);
     if (params && topic) {
         json_object_set_new(params, "topic", json_string(topic));
     }
