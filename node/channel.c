@@ -31,6 +31,15 @@
 #include <string.h>
 #include <strings.h>
 
+//  What one key has in a channel: its control events (a key that never was
+//  an admin may hold CHANNELS_EVENTS_PER_MEMBER), and its messages that
+//  wait for a key (at most CHANNELS_WAITING_PER_AUTHOR).
+typedef struct {
+    uint8_t pk[32];
+    uint32_t events;
+    uint32_t waiting;
+} s_author_t;
+
 typedef struct {
     uint8_t id[32];      /* channel id: the control scope */
     uint8_t scope[32];   /* its msg scope */
@@ -52,9 +61,11 @@ typedef struct {
     uint32_t owed_epoch;
     uint8_t (*unpaid)[32]; /* members found without them and without a prekey, sorted */
     size_t n_unpaid;
-    uint64_t unpaid_at; /* when to see whether their prekeys came */
-    uint64_t net_next;  /* network-wide: when to compare them again */
-    store_chan_t row;   /* its row (when ours) */
+    uint64_t unpaid_at;  /* when to see whether their prekeys came */
+    s_author_t *authors; /* sorted by key */
+    size_t n_authors, cap_authors;
+    uint64_t net_next; /* network-wide: when to compare them again */
+    store_chan_t row;  /* its row (when ours) */
 } s_chan_t;
 
 struct channels {
@@ -97,8 +108,63 @@ s_chan_free(s_chan_t *c)
     if (c) {
         roster_destroy(&c->fold);
         free(c->unpaid);
+        free(c->authors);
         free(c);
     }
+}
+
+//  c's entry for pk, added (zeroed) when add; NULL if absent, or out of
+//  memory.
+static s_author_t *
+s_author(s_chan_t *c, const uint8_t pk[32], bool add)
+{
+    size_t lo = 0, hi = c->n_authors;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int cmp = memcmp(c->authors[mid].pk, pk, 32);
+        if (cmp == 0) {
+            return &c->authors[mid];
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (!add) {
+        return NULL;
+    }
+    if (c->n_authors == c->cap_authors) {
+        size_t cap = c->cap_authors ? c->cap_authors * 2 : 8;
+        s_author_t *grown = realloc(c->authors, cap * sizeof *grown);
+        if (!grown) {
+            return NULL;
+        }
+        c->authors = grown;
+        c->cap_authors = cap;
+    }
+    memmove(c->authors + lo + 1, c->authors + lo, (c->n_authors - lo) * sizeof *c->authors);
+    memset(&c->authors[lo], 0, sizeof c->authors[lo]);
+    memcpy(c->authors[lo].pk, pk, 32);
+    c->n_authors++;
+    return &c->authors[lo];
+}
+
+//  Adds a control event to c's fold (not folded yet), counted for its
+//  author.
+static int
+s_fold_add(s_chan_t *c, const uint8_t id[32], const uint8_t author[32], uint64_t ts_ms,
+           const uint8_t *body, size_t body_len)
+{
+    int rc = roster_add_event(c->fold, id, author, ts_ms, body, body_len);
+    if (rc == PARLEY_OK) {
+        s_author_t *a = s_author(c, author, true);
+        if (!a) {
+            return PARLEY_ERR_NOMEM;
+        }
+        a->events++;
+    }
+    return rc;
 }
 
 #define S_LOAD_PAGE 1024u
@@ -119,7 +185,7 @@ s_load_event(uint64_t ts, const uint8_t id[32], const uint8_t *bytes, size_t len
     if (envelope_decode(bytes, len, &env) != PARLEY_OK || env.kind != ENVELOPE_KIND_CHAN) {
         return 0; // a KEYS body in the same scope
     }
-    int rc = roster_add_event(l->c->fold, id, env.author, env.ts_ms, env.body, env.body_len);
+    int rc = s_fold_add(l->c, id, env.author, env.ts_ms, env.body, env.body_len);
     return rc == PARLEY_ERR_NOMEM ? rc : 0;
 }
 
@@ -387,7 +453,7 @@ s_author_event(channels_t *self, s_chan_t *c, const roster_event_t *ev, uint8_t 
         rc = store_envelope_put(core->store, &env, id, env.ts_ms);
     }
     if (rc == PARLEY_OK) {
-        rc = roster_add_event(c->fold, id, env.author, env.ts_ms, body, body_len);
+        rc = s_fold_add(c, id, env.author, env.ts_ms, body, body_len);
     }
     if (rc == PARLEY_OK) {
         rc = roster_fold(c->fold);
@@ -668,13 +734,28 @@ channels_accepts(channels_t *self, const envelope_t *env)
         if (c && msgs) {
             return PARLEY_ERR_NOTFOUND; // a control event in a message scope
         }
-        if (!c) {
-            //  A channel we may be added to: held in memory, within bounds.
-            size_t pending = 0;
+        if (!c || !c->ours) {
+            //  A channel we may be added to: held in memory, within bounds
+            //  (CHANNELS_PENDING_MAX of them, CHANNELS_PENDING_EVENTS in all).
+            size_t pending = 0, events = 0;
             for (size_t i = 0; i < self->n; i++) {
                 pending += !self->chans[i]->ours;
+                events += self->chans[i]->ours ? 0 : roster_event_count(self->chans[i]->fold);
             }
-            return pending >= CHANNELS_PENDING_MAX ? PARLEY_ERR_LIMIT : PARLEY_OK;
+            return (!c && pending >= CHANNELS_PENDING_MAX) || events >= CHANNELS_PENDING_EVENTS
+                       ? PARLEY_ERR_LIMIT
+                       : PARLEY_OK;
+        }
+        //  Everyone shares ROSTER_EVENTS_MAX: a key that never was an admin
+        //  holds at most CHANNELS_EVENTS_PER_MEMBER (its own valid events
+        //  are its leaves), or one hostile member could fill the log and
+        //  shut the admins out. One that was an admin is not capped: its
+        //  acts count, and every node must take them all for the folds to
+        //  agree.
+        const s_author_t *a = s_author(c, env->author, false);
+        if (a && a->events >= CHANNELS_EVENTS_PER_MEMBER
+            && !roster_was_admin(c->fold, env->author)) {
+            return PARLEY_ERR_LIMIT;
         }
         return roster_event_count(c->fold) >= ROSTER_EVENTS_MAX ? PARLEY_ERR_LIMIT : PARLEY_OK;
     }
@@ -969,8 +1050,8 @@ s_transient(int rc)
     return rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY;
 }
 
-void
-channels_stored(channels_t *self, const envelope_t *env, const uint8_t id[32])
+bool
+channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uint8_t id[32])
 {
     core_t *core = self->core;
     bool msgs = false;
@@ -984,45 +1065,74 @@ channels_stored(channels_t *self, const envelope_t *env, const uint8_t id[32])
                 pending += !self->chans[i]->ours;
             }
             if (pending >= CHANNELS_PENDING_MAX) {
-                return;
+                return true;
             }
             int rc = s_chan_new(self, env->scope, &c);
             if (rc != PARLEY_OK) {
                 core_txn_fail(core, rc, "cannot hold a channel's log");
-                return;
+                return true;
             }
             c->dirty = true;
             //  Its log is reconciled with whoever offers it: the member that
             //  added us pushed its ADD, and the events before it follow.
             replica_mine(self->replica, c->id);
         } else {
-            int rc =
-                roster_add_event(c->fold, id, env->author, env->ts_ms, env->body, env->body_len);
+            int rc = s_fold_add(c, id, env->author, env->ts_ms, env->body, env->body_len);
             if (rc == PARLEY_ERR_NOMEM) {
                 core_txn_fail(core, rc, "cannot fold a channel's log");
-                return;
+                return true;
             }
             c->dirty = c->dirty || rc == PARLEY_OK;
         }
         c->seen_ms = core_now(core);
-        return;
+        return true;
     }
     if (!c || !c->ours) {
-        return;
+        return true;
     }
     if (env->kind == ENVELOPE_KIND_CHAN_KEYS) {
         s_take_keys(self, c, env);
-        return;
+        return true;
     }
     if (memcmp(env->author, identity_ed_pk(core->id), 32) == 0) {
-        return; // ours, come back: filed when we sent it
+        return true; // ours, come back: filed when we sent it
     }
     int rc = s_open(self, c, env, id);
     if (s_transient(rc)) {
         core_txn_fail(core, rc, "cannot open a channel message");
-    } else if (rc != PARLEY_OK && rc != PARLEY_ERR_NOKEY && rc != PARLEY_ERR_DUPLICATE) {
-        core->counters[C_UNDECRYPTABLE]++;
+        return true;
     }
+    bool from_author = link && memcmp(link_pk(link), env->author, 32) == 0;
+    if (rc == PARLEY_ERR_NOKEY) {
+        //  It waits for its key, within the author's share.
+        s_author_t *a = s_author(c, env->author, true);
+        if (!a) {
+            core_txn_fail(core, PARLEY_ERR_NOMEM, "cannot count a channel message");
+            return true;
+        }
+        if (a->waiting < CHANNELS_WAITING_PER_AUTHOR) {
+            a->waiting++;
+            return true;
+        }
+        core->counters[C_UNDECRYPTABLE_DROPPED]++;
+        if (from_author) {
+            links_strike(self->links, link, "its channel messages name keys nobody sent", 1);
+        }
+        return false;
+    }
+    if (rc != PARLEY_OK && rc != PARLEY_ERR_DUPLICATE) {
+        //  The key it names is bound here and it does not open: no honest
+        //  author sends that. It is not kept; the next round may offer it
+        //  again, and its author pays for each.
+        core->counters[C_UNDECRYPTABLE]++;
+        core->counters[C_UNDECRYPTABLE_DROPPED]++;
+        if (from_author) {
+            links_strike(self->links, link, "it sends channel messages that do not open",
+                         CHANNELS_UNDEC_STRIKE);
+        }
+        return false;
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------ settling */
@@ -1084,6 +1194,10 @@ s_walk_msgs(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t 
         return PARLEY_OK;
     }
     int rc = s_open(self, c, env, id);
+    s_author_t *a = rc == PARLEY_OK ? s_author(c, env->author, false) : NULL;
+    if (a && a->waiting > 0) {
+        a->waiting--; // it waited for its key, which came
+    }
     return s_transient(rc) ? rc : PARLEY_OK;
 }
 

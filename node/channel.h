@@ -42,13 +42,17 @@
 
 typedef struct channels channels_t;
 
-#define CHANNELS_MAX 1024u             /* channels a node is in */
-#define CHANNELS_PENDING_MAX 256u      /* control logs of channels not (yet) ours, in memory */
-#define CHANNELS_ROTATE_STEP_MS 2000u  /* a rotator of rank r waits r × this first */
-#define CHANNELS_RECEIPT_MS 500u       /* one delivered receipt for what came meanwhile */
-#define CHANNELS_NET_CHECK_MS 1000u    /* a network-wide channel's admins compare rosters */
-#define CHANNELS_NET_BATCH 64u         /* membership events they write in one step */
-#define CHANNELS_NET_BACKOFF_MS 60000u /* after an event of theirs ended void */
+#define CHANNELS_MAX 1024u                /* channels a node is in */
+#define CHANNELS_PENDING_MAX 256u         /* control logs of channels not (yet) ours, in memory */
+#define CHANNELS_ROTATE_STEP_MS 2000u     /* a rotator of rank r waits r × this first */
+#define CHANNELS_RECEIPT_MS 500u          /* one delivered receipt for what came meanwhile */
+#define CHANNELS_EVENTS_PER_MEMBER 64u    /* control events of a key that never was an admin */
+#define CHANNELS_PENDING_EVENTS 65536u    /* control events in all pending channels */
+#define CHANNELS_WAITING_PER_AUTHOR 1024u /* an author's messages waiting for a key */
+#define CHANNELS_UNDEC_STRIKE 8u          /* a message that does not open with the key it names */
+#define CHANNELS_NET_CHECK_MS 1000u       /* a network-wide channel's admins compare rosters */
+#define CHANNELS_NET_BATCH 64u            /* membership events they write in one step */
+#define CHANNELS_NET_BACKOFF_MS 60000u    /* after an event of theirs ended void */
 
 /*  Loads every channel row and folds its control log. NULL and *err on
  *  failure. */
@@ -65,8 +69,12 @@ void channels_destroy(channels_t **self_p);
 int channels_accepts(channels_t *self, const envelope_t *env) PARLEY_WUR;
 /*  Whether env (accepted) is ours to keep as a party (not held for others). */
 bool channels_ours(const channels_t *self, const envelope_t *env);
-/*  A channel envelope is in the log (this transaction). */
-void channels_stored(channels_t *self, const envelope_t *env, const uint8_t id[32]);
+/*  A channel envelope is in the log (this transaction), come on link
+ *  (NULL: ours). false: the caller forgets it again, as for an
+ *  undecryptable DM: a message that does not open with the key it names
+ *  (its author's own link is struck CHANNELS_UNDEC_STRIKE), or one more of
+ *  an author's that wait for a key than CHANNELS_WAITING_PER_AUTHOR. */
+bool channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uint8_t id[32]);
 /*  Folds what was stored since the last fold, rotates, hands out keys,
  *  opens messages whose key came. */
 void channels_settle(channels_t *self);

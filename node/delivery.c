@@ -1102,7 +1102,14 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
     if (net_event) {
         network_stored(self->network, &env, id); // folded once the frame is read
     } else if (chan_env) {
-        channels_stored(self->channels, &env, id); // control events folded once the frame is read
+        //  Control events are folded once the frame is read.
+        if (!channels_stored(self->channels, link, &env, id)) {
+            rc = store_envelope_forget(core->store, &env, id);
+            if (rc != PARLEY_OK) {
+                core_txn_fail(core, rc, "cannot drop a channel message");
+            }
+            return;
+        }
     } else if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
         rc = store_envelope_forget(core->store, &env, id);
         if (rc != PARLEY_OK) {

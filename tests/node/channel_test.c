@@ -6,9 +6,21 @@
  *  envelope in the channel's msg scope; every node shows the same messages
  *  in the same order. A member that is not an admin cannot add; none of
  *  the text is in the log as plaintext.
+ *
+ *  Then a hostile member: a raw peer with m's own key (m stopped) floods a
+ *  channel it is in with void ADDs, with messages that do not open under
+ *  the key they name, and with messages naming a key nobody sent. a holds
+ *  CHANNELS_EVENTS_PER_MEMBER of its events and refuses the rest, keeps
+ *  none of the first messages and CHANNELS_WAITING_PER_AUTHOR of the
+ *  others, bans it, and its admin still manages the channel.
  */
 #include "testkit.h"
 
+#include "../../node/channel.h"
+#include "../../proto/chan.h"
+#include "../../proto/content.h"
+#include "../../proto/roster.h"
+#include <sodium.h>
 #include <string.h>
 
 static json_t *
@@ -77,7 +89,8 @@ static int64_t
 s_info_int(tk_node_t *n, const char *channel, const char *key)
 {
     json_t *info = tk_call(n, "channel.info", json_pack("{s:s}", "channel", channel));
-    int64_t v = json_integer_value(json_object_get(info, key));
+    json_t *field = json_object_get(info, key);
+    int64_t v = json_is_boolean(field) ? json_is_true(field) : json_integer_value(field);
     json_decref(info);
     return v;
 }
@@ -132,6 +145,138 @@ s_same_history(tk_node_t *a, tk_node_t *b, const char *channel)
     }
     json_decref(ha);
     json_decref(hb);
+}
+
+//  An envelope of kind in scope by r's key, with body; its length in out.
+static size_t
+s_env(tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq, const uint8_t *body,
+      size_t len, uint8_t *out)
+{
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = kind;
+    memcpy(env.author, identity_ed_pk(r->me), 32);
+    memcpy(env.scope, scope, 32);
+    env.seq = seq;
+    env.ts_ms = tk_ms();
+    env.body = body;
+    env.body_len = len;
+    size_t n = 0;
+    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
+    return n;
+}
+
+//  A message naming (epoch, key_id) at step seq, sealed under a random key:
+//  no member's key opens it.
+static size_t
+s_junk_msg(tk_raw_t *r, const uint8_t scope[32], uint64_t seq, uint32_t epoch,
+           const uint8_t key_id[CHAN_KEY_ID_LEN], uint8_t *out)
+{
+    static const uint8_t content[] = { CONTENT_TEXT, 'x' };
+    chan_msg_header_t h = { .epoch = epoch, .counter = (uint32_t)seq };
+    memcpy(h.key_id, key_id, CHAN_KEY_ID_LEN);
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = ENVELOPE_KIND_CHAN_MSG;
+    memcpy(env.author, identity_ed_pk(r->me), 32);
+    memcpy(env.scope, scope, 32);
+    env.seq = seq;
+    env.ts_ms = tk_ms();
+    uint8_t hdr[PARLEY_ENVELOPE_HEADER_LEN], mk[32];
+    envelope_header(&env, chan_body_len(sizeof content), hdr);
+    randombytes_buf(mk, sizeof mk);
+    static uint8_t body[PARLEY_BODY_MAX];
+    size_t blen = 0;
+    CHECK(chan_body_seal(hdr, &h, mk, content, sizeof content, body, sizeof body, &blen)
+          == PARLEY_OK);
+    return s_env(r, ENVELOPE_KIND_CHAN_MSG, scope, seq, body, blen, out);
+}
+
+//  How many envelopes of kind by pk a holds.
+static int64_t
+s_held(tk_node_t *a, const uint8_t pk[32], int kind)
+{
+    char hex[65], sql[256];
+    sodium_bin2hex(hex, sizeof hex, pk, 32);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM envelopes WHERE author = x'%s' AND kind = %d",
+             hex, kind);
+    return tk_sql_int(a, sql);
+}
+
+static void
+s_hostile(const char *dir, const tk_opts_t *opts, tk_node_t *a)
+{
+    tk_node_t *m = tk_node_start(dir, "m", opts);
+    TK_WAIT(10000, tk_online(a, m->id));
+    json_decref(tk_call(a, "channel.create", json_pack("{s:s}", "name", "h")));
+    json_decref(tk_call(a, "channel.add", json_pack("{s:s, s:s}", "channel", "h", "peer", m->id)));
+    TK_WAIT(15000, s_knows(m, "h") && s_info_int(m, "h", "keyed"));
+    char home[4096], mid[PARLEY_NODE_ID_STRLEN + 1];
+    snprintf(home, sizeof home, "%s", m->home);
+    snprintf(mid, sizeof mid, "%s", m->id);
+    tk_node_stop(&m);
+    TK_WAIT(10000, !tk_online(a, mid));
+
+    uint8_t chan[32], scope[32], key_id[CHAN_KEY_ID_LEN], parent[32];
+    CHECK(tk_sql_blob(a, "SELECT id FROM channels WHERE name = 'h'", chan, 32) == 32);
+    chan_msg_scope(chan, scope);
+    char hex[65], sql[256];
+    sodium_bin2hex(hex, sizeof hex, chan, 32);
+    snprintf(sql, sizeof sql, "SELECT key_id FROM chan_keys WHERE channel = x'%s'", hex);
+    CHECK(tk_sql_blob(a, sql, key_id, sizeof key_id) == sizeof key_id);
+    randombytes_buf(parent, sizeof parent); // never comes: the events wait, held
+    tk_raw_t *raw = tk_raw_connect_as(a, tk_identity_load(home));
+    const uint8_t *me = identity_ed_pk(raw->me);
+    static uint8_t env[PARLEY_ENVELOPE_MAX];
+
+    //  Void ADDs: a keeps CHANNELS_EVENTS_PER_MEMBER of m's, refuses the
+    //  rest (relay_quota), and strikes m a little for each.
+    uint64_t quota = tk_rejected(a, "relay_quota");
+    const unsigned over = 8;
+    for (unsigned k = 0; k < CHANNELS_EVENTS_PER_MEMBER + over; k++) {
+        roster_event_t ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = ROSTER_ADD;
+        ev.n_parents = 1;
+        ev.parents = parent;
+        randombytes_buf(ev.key, sizeof ev.key);
+        ev.role = ROSTER_ROLE_ADMIN;
+        uint8_t body[ROSTER_BODY_MAX];
+        size_t blen = 0;
+        CHECK(roster_event_encode(&ev, body, sizeof body, &blen) == PARLEY_OK);
+        size_t len = s_env(raw, ENVELOPE_KIND_CHAN, chan, 1000 + k, body, blen, env);
+        tk_raw_send_env(raw, env, len);
+    }
+    TK_WAIT(15000, tk_rejected(a, "relay_quota") >= quota + over);
+    CHECK(s_held(a, me, ENVELOPE_KIND_CHAN) == CHANNELS_EVENTS_PER_MEMBER);
+
+    //  Messages that do not open under the key they name: none kept.
+    uint64_t undec = tk_rejected(a, "undecryptable");
+    for (unsigned k = 0; k < 4; k++) {
+        size_t len = s_junk_msg(raw, scope, 1 + k, 0, key_id, env);
+        tk_raw_send_env(raw, env, len);
+    }
+    TK_WAIT(10000, tk_rejected(a, "undecryptable") >= undec + 4);
+    CHECK(s_held(a, me, ENVELOPE_KIND_CHAN_MSG) == 0);
+
+    //  Messages naming a key nobody sent wait for it, within m's share.
+    uint8_t bogus[CHAN_KEY_ID_LEN];
+    randombytes_buf(bogus, sizeof bogus);
+    uint64_t dropped = tk_rejected(a, "undecryptable_dropped");
+    for (unsigned k = 0; k < CHANNELS_WAITING_PER_AUTHOR + over; k++) {
+        size_t len = s_junk_msg(raw, scope, 100 + k, 0, bogus, env);
+        tk_raw_send_env(raw, env, len);
+    }
+    TK_WAIT(20000, tk_rejected(a, "undecryptable_dropped") >= dropped + over);
+    CHECK(s_held(a, me, ENVELOPE_KIND_CHAN_MSG) == CHANNELS_WAITING_PER_AUTHOR);
+    tk_raw_destroy(&raw);
+
+    //  The admin still manages its channel, and m's flood made no member.
+    CHECK(s_info_int(a, "h", "members") == 2);
+    json_decref(tk_call(a, "channel.remove", json_pack("{s:s, s:s}", "channel", "h", "peer", mid)));
+    CHECK(s_info_int(a, "h", "members") == 1);
 }
 
 void
@@ -255,6 +400,8 @@ channel_test(bool verbose)
     s_send(a, "ops", "alone now");
     tk_sleep(500);
     CHECK(s_count(b, id) == 5 && !tk_db_has(b, "alone now"));
+
+    s_hostile(dir, &opts, a);
 
     tk_node_stop(&d);
     tk_node_stop(&r);

@@ -314,6 +314,25 @@ tk_sql_int(const tk_node_t *n, const char *sql)
     return v;
 }
 
+size_t
+tk_sql_blob(const tk_node_t *n, const char *sql, uint8_t *out, size_t cap)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/parley.db", n->home);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    size_t len = (size_t)sqlite3_column_bytes(st, 0);
+    CHECK(len <= cap);
+    memcpy(out, sqlite3_column_blob(st, 0), len);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return len;
+}
+
 bool
 tk_db_has(const tk_node_t *n, const char *needle)
 {

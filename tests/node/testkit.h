@@ -117,6 +117,9 @@ size_t tk_count(tk_node_t *n, const char *peer, const char *state);
 int64_t tk_sql_int(const tk_node_t *n, const char *sql);
 /*  Whether the bytes of needle occur in any of n's database files. */
 bool tk_db_has(const tk_node_t *n, const char *needle);
+/*  The first column of the first row of sql on n's database, a blob, into
+ *  out (at most cap bytes); its length. Aborts when there is no row. */
+size_t tk_sql_blob(const tk_node_t *n, const char *sql, uint8_t *out, size_t cap);
 /*  Sends TEXT to PEER; returns the message object (caller owns). */
 json_t *tk_send(tk_node_t *n, const char *peer, const char *text);
 
