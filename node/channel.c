@@ -62,6 +62,7 @@ typedef struct {
     uint8_t (*unpaid)[32]; /* members found without them and without a prekey, sorted */
     size_t n_unpaid;
     uint64_t unpaid_at;  /* when to see whether their prekeys came */
+    size_t n_queued;     /* our messages waiting for the current epoch's key */
     s_author_t *authors; /* sorted by key */
     size_t n_authors, cap_authors;
     uint64_t net_next; /* network-wide: when to compare them again */
@@ -261,6 +262,9 @@ s_load(channels_t *self)
             c->row = rows[i];
             c->dirty = true; // settled in the first iteration: keys, a rotation due
             c->owed = true;  // and members that may lack keys
+            uint64_t queued = 0;
+            rc = store_chan_queue_count(self->core->store, c->id, &queued);
+            c->n_queued = (size_t)queued;
             if (c->member) {
                 replica_mine(self->replica, c->id);
                 replica_mine(self->replica, c->scope);
@@ -1438,6 +1442,15 @@ s_settle_one(channels_t *self, s_chan_t *c)
                     json_pack("{s:o, s:s, s:s}", "channel", core_json_id(c->id), "state", "joined",
                               "name", c->row.name));
     } else if (c->ours && was != c->member) {
+        if (!c->member && c->n_queued > 0) {
+            //  Out of it: what waited for its key will never go.
+            log_write(&core->log, LOG_LEVEL_WARN,
+                      "channel %s: you are out of it; %zu messages that waited for its key"
+                      " are not sent",
+                      c->row.name, c->n_queued);
+            rc = store_chan_queue_drop(core->store, c->id, -1);
+            c->n_queued = 0;
+        }
         c->row.state = c->member ? STORE_CHAN_MEMBER : STORE_CHAN_GONE;
         c->row.since_ms = core_now(core);
         rc = store_chan_put(core->store, &c->row);
@@ -1525,6 +1538,97 @@ channels_after_commit(channels_t *self)
     for (size_t i = 0; i < self->n; i++) {
         self->chans[i]->armed = self->chans[i]->rotate_at != 0;
     }
+}
+
+//  Seals text as our next message in c and files it in our history: one
+//  envelope, pushed after the commit. *out the message object.
+//  PARLEY_ERR_NOKEY (and *why) while the current epoch's key has not come.
+static int
+s_post(channels_t *self, s_chan_t *c, const char *text, json_t **out, const char **why)
+{
+    core_t *core = self->core;
+    uint8_t *content = malloc(PARLEY_CONTENT_MAX);
+    size_t len = 0;
+    if (!content) {
+        return PARLEY_ERR_NOMEM;
+    }
+    int rc = content_encode_text(text, strlen(text), content, PARLEY_CONTENT_MAX, &len);
+    if (rc != PARLEY_OK) {
+        free(content);
+        *why = "text must be 1 to 32766 bytes of UTF-8 without NUL";
+        return rc;
+    }
+    envelope_t env;
+    uint8_t id[32];
+    rc = s_send_content(self, c, content, len, &env, id, why);
+    sodium_memzero(content, PARLEY_CONTENT_MAX);
+    free(content);
+    store_chan_msg_t m;
+    memset(&m, 0, sizeof m);
+    if (rc == PARLEY_OK) {
+        memcpy(m.channel, c->id, 32);
+        memcpy(m.env_id, id, 32);
+        m.pos.ts_ms = env.ts_ms;
+        memcpy(m.pos.author, env.author, 32);
+        m.pos.seq = env.seq;
+        m.sent_ms = env.ts_ms;
+        m.text = (char *)text;
+        rc = store_chan_msg_add(core->store, &m);
+    }
+    if (rc != PARLEY_OK) {
+        return rc;
+    }
+    *out = s_msg_json(self, c, &m);
+    char hex[65];
+    if (hex_encode(id, 32, hex, sizeof hex) == PARLEY_OK) {
+        json_object_set_new(*out, "envelope_id", json_string(hex));
+    }
+    json_object_set_new(*out, "state", json_string("stored"));
+    return PARLEY_OK;
+}
+
+//  A message of ours waiting for the key, as history shows it.
+static json_t *
+s_queued_json(const channels_t *self, const s_chan_t *c, const store_chan_queued_t *q)
+{
+    const uint8_t *me = identity_ed_pk(self->core->id);
+    return json_pack("{s:o, s:s, s:o, s:o, s:b, s:I, s:I, s:s, s:s, s:s}", "channel",
+                     core_json_id(c->id), "name", c->row.name, "from", core_json_id(me),
+                     "from_short", core_json_short_id(me), "outgoing", true, "ts_ms",
+                     (json_int_t)q->ts_ms, "seq", (json_int_t)0, "text", q->text ? q->text : "",
+                     "envelope_id", "", "state", "queued");
+}
+
+//  Our messages that waited for the key, sealed and sent in order once it
+//  is here (at most CHANNELS_FLUSH_BATCH a step); each becomes a
+//  channel.message notification with its envelope id.
+static int
+s_flush(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    store_chan_queued_t *q = NULL;
+    size_t n = 0;
+    int rc = store_chan_queue_list(core->store, c->id, CHANNELS_FLUSH_BATCH, &q, &n);
+    for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
+        json_t *msg = NULL;
+        const char *why = NULL;
+        rc = s_post(self, c, q[i].text, &msg, &why);
+        if (rc == PARLEY_ERR_NOKEY) {
+            rc = PARLEY_OK; // not yet after all
+            break;
+        }
+        if (rc == PARLEY_ERR_MALFORMED) {
+            rc = PARLEY_OK; // cannot be: checked when queued; it goes
+            log_write(&core->log, LOG_LEVEL_WARN, "channel %s: a queued message was not text",
+                      c->row.name);
+        } else if (rc == PARLEY_OK) {
+            core_notify(core, "channel.message", msg);
+        }
+        rc = rc == PARLEY_OK ? store_chan_queue_drop(core->store, c->id, q[i].n) : rc;
+        c->n_queued -= rc == PARLEY_OK && c->n_queued > 0 ? 1 : 0;
+    }
+    store_chan_queued_free(q, n);
+    return rc;
 }
 
 //  Whether c is network-wide: its members are the network's.
@@ -1645,6 +1749,11 @@ s_duties(channels_t *self, s_chan_t *c, uint64_t now)
     if (admin && c->n_unpaid > 0 && now >= c->unpaid_at) {
         c->unpaid_at = now + CHANNELS_NET_CHECK_MS;
         c->owed = c->owed || s_unpaid_ready(self, c);
+    }
+    //  Our messages that waited for the key.
+    if (rc == PARLEY_OK && c->n_queued > 0 && c->member && c->keyed_ms != 0) {
+        rc = core_txn(core);
+        rc = rc == PARLEY_OK ? s_flush(self, c) : rc;
     }
     c->owed = c->owed || roster_member_count(c->fold) != c->owed_members
               || roster_epoch(c->fold) != c->owed_epoch;
@@ -2147,48 +2256,35 @@ channels_send(channels_t *self, const char *name, const char *text, json_t **out
         *why = role ? "readers read this channel; they do not post" : "you are not in this channel";
         return PARLEY_ERR_STATE;
     }
-    uint8_t *content = malloc(PARLEY_CONTENT_MAX);
-    size_t len = 0;
-    if (!content) {
-        return PARLEY_ERR_NOMEM;
-    }
-    int rc = content_encode_text(text, strlen(text), content, PARLEY_CONTENT_MAX, &len);
-    if (rc != PARLEY_OK) {
-        free(content);
-        *why = "text must be 1 to 32766 bytes of UTF-8 without NUL";
-        return rc;
-    }
-    envelope_t env;
-    uint8_t id[32];
+    //  Behind messages that wait for the key, this one waits too: the
+    //  order of ours is the order they were sent in.
     *why = NULL;
-    rc = s_send_content(self, c, content, len, &env, id, why);
-    sodium_memzero(content, PARLEY_CONTENT_MAX);
-    free(content);
-    store_chan_msg_t m;
-    memset(&m, 0, sizeof m);
-    if (rc == PARLEY_OK) {
-        memcpy(m.channel, c->id, 32);
-        memcpy(m.env_id, id, 32);
-        m.pos.ts_ms = env.ts_ms;
-        memcpy(m.pos.author, env.author, 32);
-        m.pos.seq = env.seq;
-        m.sent_ms = env.ts_ms;
-        m.text = (char *)text;
-        rc = store_chan_msg_add(core->store, &m);
-    }
-    if (rc != PARLEY_OK) {
-        if (!*why) {
-            core_txn_fail(core, rc, "cannot send to a channel");
+    int rc = c->n_queued > 0 ? PARLEY_ERR_NOKEY : s_post(self, c, text, out, why);
+    if (rc == PARLEY_ERR_NOKEY) {
+        //  The current epoch's key has not come (a removal is being
+        //  rotated): the message waits, durable, and goes when it comes.
+        if (c->n_queued >= CHANNELS_QUEUE_MAX) {
+            *why = "too many messages wait for this channel's key: try again later";
+            return PARLEY_ERR_LIMIT;
         }
-        return rc;
+        if (!content_utf8_valid(text, strlen(text)) || strlen(text) == 0
+            || strlen(text) > PARLEY_TEXT_MAX) {
+            *why = "text must be 1 to 32766 bytes of UTF-8 without NUL";
+            return PARLEY_ERR_MALFORMED;
+        }
+        store_chan_queued_t q = { .ts_ms = core_now(core), .text = (char *)text };
+        memcpy(q.channel, c->id, 32);
+        *why = NULL;
+        rc = store_chan_queue_add(core->store, c->id, q.ts_ms, text, &q.n);
+        if (rc == PARLEY_OK) {
+            c->n_queued++;
+            *out = s_queued_json(self, c, &q);
+        }
     }
-    *out = s_msg_json(self, c, &m);
-    json_object_set_new(*out, "envelope_id", json_string(""));
-    char hex[65];
-    if (hex_encode(id, 32, hex, sizeof hex) == PARLEY_OK) {
-        json_object_set_new(*out, "envelope_id", json_string(hex));
+    if (rc != PARLEY_OK && !*why) {
+        core_txn_fail(core, rc, "cannot send to a channel");
     }
-    return PARLEY_OK;
+    return rc;
 }
 
 int
@@ -2258,6 +2354,16 @@ channels_history(channels_t *self, const char *name, size_t limit, json_t **out,
         json_array_append_new(list, m);
     }
     store_chan_msgs_free(msgs, n);
+    //  Ours that wait for the key come last, in the order sent.
+    store_chan_queued_t *q = NULL;
+    size_t n_q = 0;
+    if (c->n_queued > 0
+        && store_chan_queue_list(self->core->store, c->id, 0, &q, &n_q) == PARLEY_OK) {
+        for (size_t i = 0; i < n_q; i++) {
+            json_array_append_new(list, s_queued_json(self, c, &q[i]));
+        }
+    }
+    store_chan_queued_free(q, n_q);
     *out = json_pack("{s:o, s:s, s:o}", "channel", core_json_id(c->id), "name", c->row.name,
                      "messages", list);
     return PARLEY_OK;

@@ -50,6 +50,8 @@ typedef struct channels channels_t;
 #define CHANNELS_PENDING_EVENTS 65536u    /* control events in all pending channels */
 #define CHANNELS_WAITING_PER_AUTHOR 1024u /* an author's messages waiting for a key */
 #define CHANNELS_UNDEC_STRIKE 8u          /* a message that does not open with the key it names */
+#define CHANNELS_QUEUE_MAX 1000u          /* our messages waiting for a channel's key */
+#define CHANNELS_FLUSH_BATCH 64u          /* of them sent in one step once it came */
 #define CHANNELS_NET_CHECK_MS 1000u       /* a network-wide channel's admins compare rosters */
 #define CHANNELS_NET_BATCH 64u            /* membership events they write in one step */
 #define CHANNELS_NET_BACKOFF_MS 60000u    /* after an event of theirs ended void */

@@ -302,6 +302,14 @@ static const char *const s_migrations[] = {
     "  seq INTEGER NOT NULL,"
     "  PRIMARY KEY (channel, author, status, member)"
     ");",
+    /* 6 → 7: our channel messages waiting for the current epoch's key. */
+    "CREATE TABLE chan_queue ("
+    "  n INTEGER PRIMARY KEY,"
+    "  channel BLOB NOT NULL CHECK (length(channel) = 32),"
+    "  ts_ms INTEGER NOT NULL,"
+    "  text TEXT NOT NULL"
+    ");"
+    "CREATE INDEX chan_queue_channel ON chan_queue (channel, n);",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,

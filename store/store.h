@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -333,7 +333,7 @@ int store_msg_mark_read(store_t *self, const uint8_t env_id[32], bool *changed) 
 
 /* ---- salvage (store_recover.c) ---- */
 
-#define STORE_RECOVER_TABLES 19u
+#define STORE_RECOVER_TABLES 20u
 
 typedef struct {
     const char *table;  /* its name (static) */
@@ -501,6 +501,27 @@ int store_chan_chain_get(store_t *self, const uint8_t channel[32], uint32_t epoc
 int store_chan_chain_put(store_t *self, const uint8_t channel[32], uint32_t epoch,
                          const uint8_t key_id[8], const uint8_t sender[32], const uint8_t *buf,
                          size_t len) PARLEY_WUR;
+
+/*  A message of ours waiting for the current epoch's key (SPEC §21.5):
+ *  sealed and sent, in the order queued, when it comes. */
+typedef struct {
+    int64_t n; /* its row: the order */
+    uint8_t channel[32];
+    uint64_t ts_ms; /* when it was queued */
+    char *text;     /* NUL-terminated, malloc'd when read back */
+} store_chan_queued_t;
+/*  Queues text (NUL-terminated) for channel; *n its row. */
+int store_chan_queue_add(store_t *self, const uint8_t channel[32], uint64_t ts_ms, const char *text,
+                         int64_t *n) PARLEY_WUR;
+/*  The messages queued for channel, oldest first (at most limit; 0: all);
+ *  free with store_chan_queued_free. */
+int store_chan_queue_list(store_t *self, const uint8_t channel[32], size_t limit,
+                          store_chan_queued_t **out, size_t *n) PARLEY_WUR;
+void store_chan_queued_free(store_chan_queued_t *q, size_t n);
+/*  How many are queued for channel. */
+int store_chan_queue_count(store_t *self, const uint8_t channel[32], uint64_t *n) PARLEY_WUR;
+/*  Removes row n (sent); or, with n < 0, every row of channel (we left). */
+int store_chan_queue_drop(store_t *self, const uint8_t channel[32], int64_t n) PARLEY_WUR;
 
 /*  A message opened in a channel. pos.ts_ms is the envelope's: the store
  *  raises it to the author's earlier messages (and raises the author's

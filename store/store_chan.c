@@ -8,6 +8,7 @@
  *  chan_chains  each sender's chain state in each epoch key (secret)
  *  chan_msgs    the messages opened, ordered by (ts raised, author, seq)
  *  chan_marks   aggregated receipts: member holds / read author up to seq
+ *  chan_queue   our messages waiting for the current epoch's key
  *
  *  The order of a channel: a message's ts is raised to the greatest ts of
  *  its author's earlier messages (by seq), and a late earlier message
@@ -40,6 +41,11 @@ enum {
     ST_MARK_PUT,
     ST_MARK_COUNT,
     ST_MSG_TOPS,
+    ST_Q_ADD,
+    ST_Q_LIST,
+    ST_Q_COUNT,
+    ST_Q_DROP,
+    ST_Q_DROP_ALL,
     ST_CHAN_COUNT
 };
 
@@ -92,6 +98,12 @@ static const char *const s_sql[ST_CHAN_COUNT] = {
                       " AND member != ?2",
     [ST_MSG_TOPS] = "SELECT author, max(seq) FROM chan_msgs WHERE channel = ?1 AND author != ?2"
                     " GROUP BY author ORDER BY author LIMIT ?3",
+    [ST_Q_ADD] = "INSERT INTO chan_queue (channel, ts_ms, text) VALUES (?1, ?2, ?3)",
+    [ST_Q_LIST] = "SELECT n, channel, ts_ms, text FROM chan_queue WHERE channel = ?1"
+                  " ORDER BY n LIMIT ?2",
+    [ST_Q_COUNT] = "SELECT count(*) FROM chan_queue WHERE channel = ?1",
+    [ST_Q_DROP] = "DELETE FROM chan_queue WHERE n = ?1 AND channel = ?2",
+    [ST_Q_DROP_ALL] = "DELETE FROM chan_queue WHERE channel = ?1",
 };
 
 const store_sql_t store_chan_sql = { "store_chan.c", s_sql, ST_CHAN_COUNT };
@@ -552,6 +564,95 @@ store_chan_mark_count(store_t *self, const uint8_t channel[32], const uint8_t au
     return rc;
 }
 
+/* ---- the queue ---- */
+
+int
+store_chan_queue_add(store_t *self, const uint8_t channel[32], uint64_t ts_ms, const char *text,
+                     int64_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = s_st(self, ST_Q_ADD);
+    int rc = S_BIND(st, S_B32(channel), S_U64(ts_ms), S_TEXT(text, strlen(text)));
+    rc = rc == 0 ? s_run(st, NULL) : rc;
+    if (rc == 0) {
+        *n = (int64_t)sqlite3_last_insert_rowid(self->db);
+    }
+    return rc;
+}
+
+void
+store_chan_queued_free(store_chan_queued_t *q, size_t n)
+{
+    for (size_t i = 0; q && i < n; i++) {
+        if (q[i].text) {
+            sodium_memzero(q[i].text, strlen(q[i].text));
+            free(q[i].text);
+        }
+    }
+    free(q);
+}
+
+int
+store_chan_queue_list(store_t *self, const uint8_t channel[32], size_t limit,
+                      store_chan_queued_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t cap = 0;
+    int64_t lim = limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit;
+    sqlite3_stmt *st = s_st(self, ST_Q_LIST);
+    bool row = true;
+    int rc = S_BIND(st, S_B32(channel), S_I64(lim));
+    while (rc == 0 && (rc = s_step(st, &row)) == 0 && row) {
+        rc = s_grow((void **)out, &cap, *n + 1, sizeof **out, false);
+        store_chan_queued_t *q = rc == 0 ? &(*out)[*n] : NULL;
+        if (q && (sqlite3_column_bytes(st, 1) != 32 || sqlite3_column_int64(st, 2) < 0)) {
+            rc = PARLEY_ERR_CORRUPT;
+        }
+        if (q && rc == 0) {
+            q->n = sqlite3_column_int64(st, 0);
+            memcpy(q->channel, sqlite3_column_blob(st, 1), 32);
+            q->ts_ms = (uint64_t)sqlite3_column_int64(st, 2);
+            const char *text = (const char *)sqlite3_column_text(st, 3);
+            q->text = text ? strdup(text) : NULL;
+            rc = q->text ? 0 : PARLEY_ERR_NOMEM;
+        }
+        if (rc == 0) {
+            (*n)++;
+        }
+    }
+    s_reset(st);
+    if (rc != 0) {
+        store_chan_queued_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+int
+store_chan_queue_count(store_t *self, const uint8_t channel[32], uint64_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = s_st(self, ST_Q_COUNT);
+    bool row = false;
+    int rc = S_BIND(st, S_B32(channel));
+    rc = rc == 0 ? s_step(st, &row) : rc;
+    if (rc == 0 && row) {
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_chan_queue_drop(store_t *self, const uint8_t channel[32], int64_t n)
+{
+    sqlite3_stmt *st = s_st(self, n < 0 ? ST_Q_DROP_ALL : ST_Q_DROP);
+    int rc = n < 0 ? S_BIND(st, S_B32(channel)) : S_BIND(st, S_I64(n), S_B32(channel));
+    return rc == 0 ? s_run(st, NULL) : rc;
+}
+
 /* ---- self-test ---- */
 
 #include "store_testkit.h"
@@ -722,6 +823,28 @@ store_chan_test(bool verbose)
     CHECK(store_chan_mark_count(s, chan, author, 1, 4, &count) == 0 && count == 1);
     CHECK(store_chan_mark_count(s, chan, author, 2, 3, &count) == 0 && count == 1);
     CHECK(store_chan_mark_count(s, chan, m1, 1, 1, &count) == 0 && count == 0);
+
+    s_t_say(&kit, "queue: in order, per channel; one dropped, then all");
+    uint8_t other[32];
+    memset(other, 0xC2, 32);
+    int64_t q1 = 0, q2 = 0, q3 = 0;
+    CHECK(store_chan_queue_add(s, chan, 10, "first", &q1) == 0);
+    CHECK(store_chan_queue_add(s, other, 11, "elsewhere", &q2) == 0);
+    CHECK(store_chan_queue_add(s, chan, 12, "second", &q3) == 0 && q1 < q3);
+    store_chan_queued_t *q = NULL;
+    CHECK(store_chan_queue_list(s, chan, 0, &q, &n) == 0 && n == 2);
+    CHECK(q[0].n == q1 && q[0].ts_ms == 10 && strcmp(q[0].text, "first") == 0);
+    CHECK(strcmp(q[1].text, "second") == 0 && memcmp(q[1].channel, chan, 32) == 0);
+    store_chan_queued_free(q, n);
+    CHECK(store_chan_queue_list(s, chan, 1, &q, &n) == 0 && n == 1 && q[0].n == q1);
+    store_chan_queued_free(q, n);
+    CHECK(store_chan_queue_drop(s, other, q1) == 0); /* not other's: nothing goes */
+    CHECK(store_chan_queue_count(s, chan, &count) == 0 && count == 2);
+    CHECK(store_chan_queue_drop(s, chan, q1) == 0);
+    CHECK(store_chan_queue_count(s, chan, &count) == 0 && count == 1);
+    CHECK(store_chan_queue_drop(s, chan, -1) == 0);
+    CHECK(store_chan_queue_count(s, chan, &count) == 0 && count == 0);
+    CHECK(store_chan_queue_count(s, other, &count) == 0 && count == 1);
     store_destroy(&s);
 
     s_t_say(&kit, "persists across reopen");

@@ -46,9 +46,10 @@
 
 /* every table of the schema with a rowid, parents before children */
 static const char *const s_tables[] = {
-    "meta",         "envelopes",   "equivocations", "messages",      "outbox",        "contacts",
-    "peers",        "own_prekeys", "peer_prekeys",  "send_sessions", "recv_sessions", "network",
-    "network_keys", "channels",    "chan_keys",     "chan_chains",   "chan_msgs",     "chan_marks",
+    "meta",          "envelopes", "equivocations", "messages",     "outbox",
+    "contacts",      "peers",     "own_prekeys",   "peer_prekeys", "send_sessions",
+    "recv_sessions", "network",   "network_keys",  "channels",     "chan_keys",
+    "chan_chains",   "chan_msgs", "chan_marks",    "chan_queue",
 };
 #define S_TABLES (sizeof s_tables / sizeof s_tables[0])
 _Static_assert(S_TABLES + 1 <= STORE_RECOVER_TABLES, "a report entry per table and scope_authors");

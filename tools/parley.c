@@ -564,7 +564,9 @@ s_print_chan_msg(const json_t *m)
     const json_t *text = json_object_get(m, "text");
     const char *t = json_string_value(text);
     s_safe(stdout, t ? t : "", t ? json_string_length(text) : 0, S_CONT, 0);
-    if (json_object_get(m, "of")) {
+    if (strcmp(s_str(m, "state"), "queued") == 0) {
+        printf("  [queued]");
+    } else if (json_object_get(m, "of")) {
         printf("  [delivered %lld/%lld, read %lld/%lld]", (long long)s_int(m, "delivered"),
                (long long)s_int(m, "of"), (long long)s_int(m, "read"), (long long)s_int(m, "of"));
     }
@@ -719,7 +721,9 @@ s_channel_send(cli_t *cli)
     int code =
         s_fetch(cli, "channel.send",
                 json_pack("{s:s, s:s}", "channel", cli->argv[0], "text", cli->argv[1]), &res);
-    if (code == 0 && res) {
+    if (code == 0 && res && strcmp(s_str(res, "state"), "queued") == 0) {
+        printf("queued: it goes when the channel's new key comes\n");
+    } else if (code == 0 && res) {
         printf("stored ");
         s_jput(res, "envelope_id", 0);
         printf("\n");

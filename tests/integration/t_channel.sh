@@ -60,6 +60,26 @@ p a channel add ops "$D_ID" >/dev/null || fail "add d"
 d_knows() { p d channel list | grep -q "#ops .*deploys, pages and coffee"; }
 wait_until 15 d_knows || fail "d, added after a removal, does not see the name and topic"
 
+# A message waits for its key, durably: with a, the only admin, stopped, b
+# leaves (a new epoch nobody can key yet); d's post is queued, shown as such,
+# still there after d restarts, and goes when a is back and has rotated.
+keyed() { p "$1" channel list --json | jqe '.channels[] | select(.name == "ops") | .keyed' >/dev/null; }
+wait_until 15 keyed d || fail "d has no key for #ops"
+LISTEN_A=$(endpoint a)
+node_stop a
+p b channel leave ops >/dev/null || fail "b leave"
+unkeyed() { ! keyed d; }
+wait_until 15 unkeyed || fail "d never saw b's leave"
+p d send '#ops' 'while nobody can key' | grep -q "^queued" || fail "d's post was not queued"
+p d history '#ops' | grep 'while nobody can key' | grep -q '\[queued\]' || fail "history: queued"
+node_stop d
+node_start d --seed "$SEED"
+p d history '#ops' | grep -q 'while nobody can key.*\[queued\]' || fail "the queue did not survive"
+LISTEN=$LISTEN_A node_start a --seed "$SEED"
+got_it() { p a history '#ops' | grep -q 'while nobody can key'; }
+wait_until 20 got_it || fail "a never got d's queued post"
+p d history '#ops' | grep 'while nobody can key' | grep -q '\[queued\]' && fail "still queued on d"
+
 # The relay holds the channel's messages as ciphertext only.
 status_has() { p "$1" status --json | jqe "$2" >/dev/null; }
 wait_until 10 status_has r '.log.envelopes >= 14' || fail "r does not hold the channel"
