@@ -1124,7 +1124,16 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
         }
         return false;
     }
-    if (rc != PARLEY_OK && rc != PARLEY_ERR_DUPLICATE) {
+    if (rc == PARLEY_ERR_LIMIT || rc == PARLEY_ERR_DUPLICATE) {
+        //  More than CHAN_SKIP_MAX steps ahead of its sender's chain here
+        //  (an honest sender's live message while we catch up on its past:
+        //  a later round brings it again, once the chain is near), or a
+        //  step read already by another envelope (one that reuses a step,
+        //  or whose skipped key was forgotten). Not kept.
+        core->counters[C_UNDECRYPTABLE_DROPPED]++;
+        return false;
+    }
+    if (rc != PARLEY_OK) {
         //  The key it names is bound here and it does not open: no honest
         //  author sends that. It is not kept; the next round may offer it
         //  again, and its author pays for each.
