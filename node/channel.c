@@ -103,6 +103,17 @@ s_find(const channels_t *self, const uint8_t scope[32], bool *msgs)
     return NULL;
 }
 
+//  How many channels not ours, and their events in all, we hold folded: a
+//  member those it may be added to, a relay every channel it carries (it
+//  tells members they are in one, SPEC §16).
+static void
+s_pending_caps(const channels_t *self, size_t *chans, size_t *events)
+{
+    bool relay = self->core->cfg.relay;
+    *chans = relay ? CHANNELS_RELAY_PENDING_MAX : CHANNELS_PENDING_MAX;
+    *events = relay ? CHANNELS_RELAY_PENDING_EVENTS : CHANNELS_PENDING_EVENTS;
+}
+
 static void
 s_chan_free(s_chan_t *c)
 {
@@ -272,6 +283,30 @@ s_load(channels_t *self)
         }
     }
     free(rows);
+    //  A relay folds every channel it carries, within its caps.
+    size_t max_chans = 0, max_events = 0, n_scopes = 0, pending = 0, events = 0;
+    s_pending_caps(self, &max_chans, &max_events);
+    uint8_t(*scopes)[32] = self->core->cfg.relay && rc == PARLEY_OK
+                               ? malloc((size_t)(CHANNELS_MAX + max_chans) * 32)
+                               : NULL;
+    if (self->core->cfg.relay && rc == PARLEY_OK) {
+        rc = scopes ? store_chan_control_scopes(self->core->store, scopes, CHANNELS_MAX + max_chans,
+                                                &n_scopes)
+                    : PARLEY_ERR_NOMEM;
+    }
+    for (size_t i = 0; rc == PARLEY_OK && i < n_scopes && pending < max_chans; i++) {
+        s_chan_t *c = s_find(self, scopes[i], NULL);
+        if (c || events >= max_events) {
+            continue;
+        }
+        rc = s_chan_new(self, scopes[i], &c);
+        if (rc == PARLEY_OK) {
+            c->seen_ms = core_now(self->core);
+            events += roster_event_count(c->fold);
+            pending++;
+        }
+    }
+    free(scopes);
     return rc;
 }
 
@@ -741,14 +776,14 @@ channels_accepts(channels_t *self, const envelope_t *env)
         if (!c || !c->ours) {
             //  A channel we may be added to: held in memory, within bounds
             //  (CHANNELS_PENDING_MAX of them, CHANNELS_PENDING_EVENTS in all).
-            size_t pending = 0, events = 0;
+            size_t pending = 0, events = 0, max_chans = 0, max_events = 0;
+            s_pending_caps(self, &max_chans, &max_events);
             for (size_t i = 0; i < self->n; i++) {
                 pending += !self->chans[i]->ours;
                 events += self->chans[i]->ours ? 0 : roster_event_count(self->chans[i]->fold);
             }
-            return (!c && pending >= CHANNELS_PENDING_MAX) || events >= CHANNELS_PENDING_EVENTS
-                       ? PARLEY_ERR_LIMIT
-                       : PARLEY_OK;
+            return (!c && pending >= max_chans) || events >= max_events ? PARLEY_ERR_LIMIT
+                                                                        : PARLEY_OK;
         }
         //  Everyone shares ROSTER_EVENTS_MAX: a key that never was an admin
         //  holds at most CHANNELS_EVENTS_PER_MEMBER (its own valid events
@@ -794,7 +829,8 @@ channels_party(const channels_t *self, const uint8_t scope[32], const uint8_t pk
 {
     bool msgs = false;
     const s_chan_t *c = s_find(self, scope, &msgs);
-    if (!c || !c->ours || roster_role(c->fold, pk) == 0) {
+    //  A relay answers for the channels it carries, from their folds.
+    if (!c || (!c->ours && !self->core->cfg.relay) || roster_role(c->fold, pk) == 0) {
         return 0;
     }
     return msgs ? REPLICA_PARTY : REPLICA_PARTY | REPLICA_NAMED;
@@ -1064,11 +1100,12 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
         if (!c) {
             //  A pending channel: its whole log is read from the store, this
             //  event included (a relay takes what it cannot hold here).
-            size_t pending = 0;
+            size_t pending = 0, max_chans = 0, max_events = 0;
+            s_pending_caps(self, &max_chans, &max_events);
             for (size_t i = 0; i < self->n; i++) {
                 pending += !self->chans[i]->ours;
             }
-            if (pending >= CHANNELS_PENDING_MAX) {
+            if (pending >= max_chans) {
                 return true;
             }
             int rc = s_chan_new(self, env->scope, &c);
@@ -1842,7 +1879,7 @@ channels_tick(channels_t *self, uint64_t now)
     //  (their events stay in the log, within its quotas).
     for (size_t i = 0; i < self->n;) {
         s_chan_t *c = self->chans[i];
-        if (!c->ours && now > c->seen_ms + 3600000u) {
+        if (!c->ours && !self->core->cfg.relay && now > c->seen_ms + 3600000u) {
             s_chan_free(c);
             self->chans[i] = self->chans[--self->n];
         } else {

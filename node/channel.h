@@ -50,11 +50,13 @@ typedef struct channels channels_t;
 #define CHANNELS_PENDING_EVENTS 65536u    /* control events in all pending channels */
 #define CHANNELS_WAITING_PER_AUTHOR 1024u /* an author's messages waiting for a key */
 #define CHANNELS_UNDEC_STRIKE 8u          /* a message that does not open with the key it names */
-#define CHANNELS_QUEUE_MAX 1000u          /* our messages waiting for a channel's key */
-#define CHANNELS_FLUSH_BATCH 64u          /* of them sent in one step once it came */
-#define CHANNELS_NET_CHECK_MS 1000u       /* a network-wide channel's admins compare rosters */
-#define CHANNELS_NET_BATCH 64u            /* membership events they write in one step */
-#define CHANNELS_NET_BACKOFF_MS 60000u    /* after an event of theirs ended void */
+#define CHANNELS_RELAY_PENDING_MAX 4096u  /* a relay: channels it carries, folded in memory */
+#define CHANNELS_RELAY_PENDING_EVENTS 1048576u /* their events in all */
+#define CHANNELS_QUEUE_MAX 1000u               /* our messages waiting for a channel's key */
+#define CHANNELS_FLUSH_BATCH 64u               /* of them sent in one step once it came */
+#define CHANNELS_NET_CHECK_MS 1000u            /* a network-wide channel's admins compare rosters */
+#define CHANNELS_NET_BATCH 64u                 /* membership events they write in one step */
+#define CHANNELS_NET_BACKOFF_MS 60000u         /* after an event of theirs ended void */
 
 /*  Loads every channel row and folds its control log. NULL and *err on
  *  failure. */

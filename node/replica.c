@@ -582,19 +582,17 @@ s_offer(replica_t *self, link_t *link, const s_peer_t *pr, const s_scope_t *s,
 {
     *hints = NULL;
     *n_hints = 0;
+    //  A channel's control log that names the peer, which has not offered
+    //  it: it may have missed the ADD pushed to it (offline, or behind a
+    //  relay), and takes the log up on this hint (its own key).
+    bool named = !link_relay(link) && self->party && !s_offered_has(pr, s->scope)
+                 && (self->party(self->party_arg, s->scope, link_pk(link)) & REPLICA_NAMED);
+    if (named) {
+        *hints = link_pk(link);
+        *n_hints = 1;
+    }
     if (!self->core->cfg.relay) {
-        if (!s->mine || !(link_relay(link) || s_link_wants(self, link, s))) {
-            return false;
-        }
-        //  A channel's control log that names the peer, which has not
-        //  offered it: it may have missed the ADD pushed to it, and takes
-        //  the log up on this hint (its own key).
-        if (!link_relay(link) && self->party && !s_offered_has(pr, s->scope)
-            && (self->party(self->party_arg, s->scope, link_pk(link)) & REPLICA_NAMED)) {
-            *hints = link_pk(link);
-            *n_hints = 1;
-        }
-        return true;
+        return s->mine && (link_relay(link) || s_link_wants(self, link, s));
     }
     if (link_relay(link) || s_link_wants(self, link, s)) {
         return true;
@@ -813,6 +811,9 @@ s_scope_hinted(replica_t *self, link_t *link, const sync_block_t *blk)
     for (size_t i = 0; link_relay(link) && i < blk->n_hints && !party; i++) {
         const uint8_t *hint = blk->hints + 32 * i;
         uint8_t known[32];
+        if (sodium_memcmp(hint, identity_ed_pk(self->core->id), 32) == 0) {
+            continue; // a channel's log naming us (s_named_ok), not a DM
+        }
         if (session_dm_scope_cached(self->session, hint, known)) {
             party = sodium_memcmp(known, blk->scope, 32) == 0;
         } else if (self->fresh_left > 0) {
@@ -873,16 +874,15 @@ s_unknown_ok(replica_t *self, link_t *link, s_peer_t *pr, const sync_block_t *bl
     return ++pr->n_unknown <= S_UNKNOWN_PER_MIN;
 }
 
-//  A member's block naming us (its one hint our key) for a scope we do not
-//  hold: a channel's log that adds us, whose ADD push we missed. It is
+//  A block naming us (its one hint our key) for a scope we do not hold: a
+//  channel's log that adds us, whose ADD push we missed. It is
 //  answered against the empty set, so the peer sends the log; what it sends
 //  must be control events we may take (else it is struck, as for any push
 //  we do not take). At most S_NAMED_PER_MIN such blocks a peer a minute.
 static bool
-s_named_ok(replica_t *self, link_t *link, s_peer_t *pr, const sync_block_t *blk, uint64_t now)
+s_named_ok(replica_t *self, s_peer_t *pr, const sync_block_t *blk, uint64_t now)
 {
-    if (link_relay(link) || blk->n_hints != 1
-        || sodium_memcmp(blk->hints, identity_ed_pk(self->core->id), 32) != 0
+    if (blk->n_hints != 1 || sodium_memcmp(blk->hints, identity_ed_pk(self->core->id), 32) != 0
         || !s_block_claims(blk)) {
         return false;
     }
@@ -948,7 +948,7 @@ replica_on_reconcile(replica_t *self, link_t *link, const frame_t *f)
             s = s_scope_hinted(self, link, &blk);
             if (!s
                 && (relay ? !s_unknown_ok(self, link, pr, &blk, now)
-                          : !s_named_ok(self, link, pr, &blk, now))) {
+                          : !s_named_ok(self, pr, &blk, now))) {
                 continue;
             }
         }

@@ -309,7 +309,10 @@ static const char *const s_migrations[] = {
     "  ts_ms INTEGER NOT NULL,"
     "  text TEXT NOT NULL"
     ");"
-    "CREATE INDEX chan_queue_channel ON chan_queue (channel, n);",
+    "CREATE INDEX chan_queue_channel ON chan_queue (channel, n);"
+    /* a relay learns at start which channels it carries (their control
+       events: a small share of the log) */
+    "CREATE INDEX envelopes_chan_control ON envelopes (scope) WHERE kind = 3;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,

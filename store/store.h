@@ -502,6 +502,10 @@ int store_chan_chain_put(store_t *self, const uint8_t channel[32], uint32_t epoc
                          const uint8_t key_id[8], const uint8_t sender[32], const uint8_t *buf,
                          size_t len) PARLEY_WUR;
 
+/*  The scopes of the channel control events in the log (envelope kind 3),
+ *  ascending, at most cap: the channels a relay carries. */
+int store_chan_control_scopes(store_t *self, uint8_t (*out)[32], size_t cap, size_t *n) PARLEY_WUR;
+
 /*  A message of ours waiting for the current epoch's key (SPEC §21.5):
  *  sealed and sent, in the order queued, when it comes. */
 typedef struct {

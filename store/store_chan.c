@@ -46,6 +46,7 @@ enum {
     ST_Q_COUNT,
     ST_Q_DROP,
     ST_Q_DROP_ALL,
+    ST_CONTROL_SCOPES,
     ST_CHAN_COUNT
 };
 
@@ -104,6 +105,8 @@ static const char *const s_sql[ST_CHAN_COUNT] = {
     [ST_Q_COUNT] = "SELECT count(*) FROM chan_queue WHERE channel = ?1",
     [ST_Q_DROP] = "DELETE FROM chan_queue WHERE n = ?1 AND channel = ?2",
     [ST_Q_DROP_ALL] = "DELETE FROM chan_queue WHERE channel = ?1",
+    [ST_CONTROL_SCOPES] = "SELECT DISTINCT scope FROM envelopes WHERE kind = 3 ORDER BY scope"
+                          " LIMIT ?1",
 };
 
 const store_sql_t store_chan_sql = { "store_chan.c", s_sql, ST_CHAN_COUNT };
@@ -559,6 +562,24 @@ store_chan_mark_count(store_t *self, const uint8_t channel[32], const uint8_t au
     rc = rc == 0 ? s_step(st, &row) : rc;
     if (rc == 0 && row) {
         rc = s_col_u64(st, 0, n);
+    }
+    s_reset(st);
+    return rc;
+}
+
+int
+store_chan_control_scopes(store_t *self, uint8_t (*out)[32], size_t cap, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = s_st(self, ST_CONTROL_SCOPES);
+    bool row = true;
+    int rc = S_BIND(st, S_I64(cap > INT64_MAX ? INT64_MAX : (int64_t)cap));
+    while (rc == 0 && *n < cap && (rc = s_step(st, &row)) == 0 && row) {
+        if (sqlite3_column_bytes(st, 0) != 32) {
+            rc = PARLEY_ERR_CORRUPT;
+        } else {
+            memcpy(out[(*n)++], sqlite3_column_blob(st, 0), 32);
+        }
     }
     s_reset(st);
     return rc;

@@ -74,7 +74,10 @@ for i in "${ALL[@]}"; do
     node_wait_up "$i"
     ID[$i]=$(nid "$i")
 done
-offices_meshed() { meshed 4 "$G1" "${M1[@]}" && meshed 3 "$G2" "${M2[@]}" && online $G1 "$IDG2"; }
+# Each node online with the others of its office; the gateways with each other too.
+offices_meshed() {
+    meshed 4 $G1 && meshed 3 "${M1[@]}" && meshed 3 $G2 && meshed 2 "${M2[@]}" && online $G1 "$IDG2"
+}
 t0=$(now)
 wait_until 60 offices_meshed || fail "offices not meshed: $(online_counts "${ALL[@]}")"
 echo "offices meshed in $(since "$t0") s"
