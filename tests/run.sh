@@ -45,7 +45,7 @@ for b in build build-san; do
 done
 # Removal really removes: random schedules against real nodes (channel_prop).
 run "build/channel_prop(1000)" 300 env PARLEY_CHANNEL_SCHEDULES=1000 build/node_selftest channel_prop
-run "build-san/channel_prop(300)" 300 env PARLEY_CHANNEL_SCHEDULES=300 \
+run "build-san/channel_prop(200)" 300 env PARLEY_CHANNEL_SCHEDULES=200 \
     build-san/node_selftest channel_prop
 for t in tests/integration/t_*.sh; do
     name=$(basename "$t" .sh)
@@ -76,6 +76,7 @@ if [ "$(id -u)" = 0 ]; then
     run "netns/t_branch" 300 env BUILD=build bash tests/netns/t_branch.sh
     run "netns-san/t_branch" 300 env BUILD=build-san bash tests/netns/t_branch.sh
     run "netns/t_faults" 300 env BUILD=build bash tests/netns/t_faults.sh
+        run "netns/t_channel" 300 env BUILD=build bash tests/netns/t_channel.sh
     run "netns/t_network" 300 env BUILD=build bash tests/netns/t_network.sh
     run "netns-san/t_network" 300 env BUILD=build-san bash tests/netns/t_network.sh
     run "netns/t_network_partition" 300 env BUILD=build bash tests/netns/t_network_partition.sh
