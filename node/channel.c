@@ -461,6 +461,105 @@ s_env_fields(channels_t *self, envelope_t *env, uint8_t kind, const uint8_t scop
     env->ts_ms = core_now(self->core);
 }
 
+static const char *
+s_role_name(uint8_t role, uint32_t rank)
+{
+    return role == ROSTER_ROLE_ADMIN    ? (rank == 0 ? "owner" : "admin")
+           : role == ROSTER_ROLE_READER ? "reader"
+                                        : "member";
+}
+
+//  A member and its role, to tell what a fold changed.
+typedef struct {
+    uint8_t pk[32];
+    uint8_t role;
+    uint32_t rank;
+} s_seat_t;
+
+static int
+s_seat_cmp(const void *a, const void *b)
+{
+    return memcmp(((const s_seat_t *)a)->pk, ((const s_seat_t *)b)->pk, 32);
+}
+
+//  c's members and roles, sorted by key (*out the caller's to free).
+static int
+s_seats(const s_chan_t *c, s_seat_t **out, size_t *n)
+{
+    *n = 0;
+    size_t count = roster_member_count(c->fold);
+    *out = count ? malloc(count * sizeof **out) : NULL;
+    if (count && !*out) {
+        return PARLEY_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < count; i++) {
+        roster_member_t m;
+        if (roster_member_at(c->fold, i, &m) == PARLEY_OK) {
+            memcpy((*out)[*n].pk, m.pk, 32);
+            (*out)[*n].role = roster_role(c->fold, m.pk);
+            (*out)[*n].rank = roster_rank(c->fold, m.pk);
+            (*n)++;
+        }
+    }
+    if (*n > 1) {
+        qsort(*out, *n, sizeof **out, s_seat_cmp);
+    }
+    return PARLEY_OK;
+}
+
+static void
+s_tell_member(channels_t *self, const s_chan_t *c, const uint8_t pk[32], const char *role)
+{
+    core_notify(self->core, "channel.member",
+                json_pack("{s:o, s:s, s:o, s:o, s:s}", "channel", core_json_id(c->id), "name",
+                          c->row.name, "member", core_json_id(pk), "member_short",
+                          core_json_short_id(pk), "role", role));
+}
+
+//  A "channel.member" notification for every member that came, went or
+//  took another role between before (sorted) and c's fold now.
+static void
+s_tell_changes(channels_t *self, const s_chan_t *c, const s_seat_t *before, size_t n_before)
+{
+    s_seat_t *after = NULL;
+    size_t n_after = 0;
+    if (s_seats(c, &after, &n_after) != PARLEY_OK) {
+        return; // out of memory: the notifications are lost, the state is not
+    }
+    size_t i = 0, j = 0;
+    while (i < n_before || j < n_after) {
+        int cmp = i == n_before ? 1 : j == n_after ? -1 : memcmp(before[i].pk, after[j].pk, 32);
+        if (cmp < 0) {
+            s_tell_member(self, c, before[i++].pk, "gone");
+        } else if (cmp > 0) {
+            s_tell_member(self, c, after[j].pk, s_role_name(after[j].role, after[j].rank));
+            j++;
+        } else {
+            if (before[i].role != after[j].role || (before[i].rank == 0) != (after[j].rank == 0)) {
+                s_tell_member(self, c, after[j].pk, s_role_name(after[j].role, after[j].rank));
+            }
+            i++;
+            j++;
+        }
+    }
+    free(after);
+}
+
+//  Folds c's log; while we are in c, every change of its members is told.
+static int
+s_fold_told(channels_t *self, s_chan_t *c)
+{
+    s_seat_t *before = NULL;
+    size_t n_before = 0;
+    bool tell = c->ours && c->member && s_seats(c, &before, &n_before) == PARLEY_OK;
+    int rc = roster_fold(c->fold);
+    if (rc == PARLEY_OK && tell) {
+        s_tell_changes(self, c, before, n_before);
+    }
+    free(before);
+    return rc;
+}
+
 //  Authors a control event in c (parents: the heads) and folds it.
 static int
 s_author_event(channels_t *self, s_chan_t *c, const roster_event_t *ev, uint8_t id[32])
@@ -495,7 +594,7 @@ s_author_event(channels_t *self, s_chan_t *c, const roster_event_t *ev, uint8_t 
         rc = s_fold_add(c, id, env.author, env.ts_ms, body, body_len);
     }
     if (rc == PARLEY_OK) {
-        rc = roster_fold(c->fold);
+        rc = s_fold_told(self, c);
         c->dirty = true; // settled (membership, keys) by the caller
     }
     if (rc == PARLEY_OK) {
@@ -604,15 +703,16 @@ s_send_keys(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint
 {
     core_t *core = self->core;
     *skipped = 0;
-    uint8_t(*ready)[32] = n ? malloc(n * 32) : NULL;
+    //  Those whose prekey we hold, with it (read once).
+    prekey_t *ready = n ? malloc(n * sizeof *ready) : NULL;
     size_t n_ready = 0;
     if (n && !ready) {
         return PARLEY_ERR_NOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        prekey_t spk;
-        if (store_peer_prekey_get(core->store, rcpt[i], &spk) == PARLEY_OK) {
-            memcpy(ready[n_ready++], rcpt[i], 32);
+        if (store_peer_prekey_get(core->store, rcpt[i], &ready[n_ready]) == PARLEY_OK
+            && memcmp(ready[n_ready].owner, rcpt[i], 32) == 0) {
+            n_ready++;
         } else {
             (*skipped)++;
             c->owed = true; // sealed to it once its prekey comes
@@ -636,14 +736,11 @@ s_send_keys(channels_t *self, s_chan_t *c, const store_chan_key_t *k, const uint
         size_t body_len = 0;
         rc = chan_keys_begin(&kb, body, PARLEY_BODY_MAX, &body_len);
         for (size_t i = 0; rc == PARLEY_OK && i < count; i++) {
-            prekey_t spk;
+            const prekey_t *spk = &ready[first + i];
             dm_header_t h;
             uint8_t day_key[32];
-            rc = store_peer_prekey_get(core->store, ready[first + i], &spk);
-            if (rc == PARLEY_OK) {
-                rc = session_send_key(self->session, ready[first + i], &spk, today, &h, day_key);
-            }
-            chan_keys_entry_t e = { ready[first + i], h.ek_pub, h.spk_id, h.day0, h.day, NULL };
+            rc = session_send_key(self->session, spk->owner, spk, today, &h, day_key);
+            chan_keys_entry_t e = { spk->owner, h.ek_pub, h.spk_id, h.day0, h.day, NULL };
             if (rc == PARLEY_OK) {
                 rc = chan_keys_entry_seal(c->id, &kb, &e, day_key, k->key,
                                           body + CHAN_KEYS_FIXED + i * CHAN_KEYS_ENTRY_LEN);
@@ -1115,8 +1212,12 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
             }
             c->dirty = true;
             //  Its log is reconciled with whoever offers it: the member that
-            //  added us pushed its ADD, and the events before it follow.
+            //  added us pushed its ADD, and the events before it follow in
+            //  a round with that member now.
             replica_mine(self->replica, c->id);
+            if (link) {
+                replica_sync_soon(self->replica, link);
+            }
         } else {
             int rc = s_fold_add(c, id, env->author, env->ts_ms, env->body, env->body_len);
             if (rc == PARLEY_ERR_NOMEM) {
@@ -1163,11 +1264,15 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
     }
     if (rc == PARLEY_ERR_LIMIT || rc == PARLEY_ERR_DUPLICATE) {
         //  More than CHAN_SKIP_MAX steps ahead of its sender's chain here
-        //  (an honest sender's live message while we catch up on its past:
-        //  a later round brings it again, once the chain is near), or a
-        //  step read already by another envelope (one that reuses a step,
-        //  or whose skipped key was forgotten). Not kept.
+        //  (an honest sender's live message, or the newest of a catch-up
+        //  that came first), or a step read already by another envelope
+        //  (one that reuses a step, or whose skipped key was forgotten).
+        //  Not kept: the round after this one brings it again, once the
+        //  chain is near.
         core->counters[C_UNDECRYPTABLE_DROPPED]++;
+        if (rc == PARLEY_ERR_LIMIT && link) {
+            replica_sync_soon(self->replica, link);
+        }
         return false;
     }
     if (rc != PARLEY_OK) {
@@ -1458,7 +1563,7 @@ s_settle_one(channels_t *self, s_chan_t *c)
 {
     core_t *core = self->core;
     const uint8_t *me = identity_ed_pk(core->id);
-    int rc = roster_fold(c->fold);
+    int rc = s_fold_told(self, c);
     if (rc != PARLEY_OK) {
         return rc;
     }
@@ -1755,6 +1860,10 @@ s_net_follow(channels_t *self, s_chan_t *c, uint64_t now)
         } else if (rc == PARLEY_OK) {
             added += todo[i].type != ROSTER_REMOVE;
             removed += todo[i].type == ROSTER_REMOVE;
+            link_t *l = todo[i].type == ROSTER_ADD ? links_find(self->links, todo[i].key) : NULL;
+            if (l) {
+                replica_sync_soon(self->replica, l); // it learns the log it is in now
+            }
         }
     }
     rc = rc == PARLEY_OK ? s_settle_one(self, c) : rc;
@@ -1957,14 +2066,26 @@ s_chan_json(channels_t *self, s_chan_t *c)
     store_chan_key_t k;
     bool keyed = c->member && s_send_key(self, c, &k) == PARLEY_OK;
     sodium_memzero(&k, sizeof k);
-    return json_pack(
-        "{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b, s:b}", "channel",
-        core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
-        c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
-        (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total, "unread",
-        (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold), "keyed", keyed, "history",
-        (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
-        (flags & ROSTER_CHAN_ANNOUNCE) != 0, "network", (flags & ROSTER_CHAN_NETWORK) != 0);
+    store_chan_msg_t *last = NULL;
+    size_t n_last = 0;
+    json_t *last_json = json_null();
+    if (store_chan_history(core->store, c->id, NULL, 1, &last, &n_last) == PARLEY_OK && n_last) {
+        json_decref(last_json);
+        last_json = json_pack("{s:o, s:o, s:b, s:I, s:s}", "from", core_json_id(last->pos.author),
+                              "from_short", core_json_short_id(last->pos.author), "outgoing",
+                              memcmp(last->pos.author, identity_ed_pk(core->id), 32) == 0, "ts_ms",
+                              (json_int_t)last->sent_ms, "text", last->text ? last->text : "");
+    }
+    store_chan_msgs_free(last, n_last);
+    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b, s:b, s:o}", "channel",
+                     core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
+                     c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
+                     (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total,
+                     "unread", (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold),
+                     "keyed", keyed, "history",
+                     (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
+                     (flags & ROSTER_CHAN_ANNOUNCE) != 0, "network",
+                     (flags & ROSTER_CHAN_NETWORK) != 0, "last", last_json);
 }
 
 json_t *
@@ -1977,14 +2098,6 @@ channels_list(channels_t *self)
         }
     }
     return json_pack("{s:o}", "channels", list);
-}
-
-static const char *
-s_role_name(uint8_t role, uint32_t rank)
-{
-    return role == ROSTER_ROLE_ADMIN    ? (rank == 0 ? "owner" : "admin")
-           : role == ROSTER_ROLE_READER ? "reader"
-                                        : "member";
 }
 
 int

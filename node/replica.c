@@ -100,6 +100,7 @@ typedef struct {
 /*  Per link (LINK_SLOT_REPLICA); everything here is per connection. */
 typedef struct {
     uint64_t next_sync;   /* ms: we start the next round (if we initiate) */
+    bool soon;            /* a round is wanted now, whichever side initiates */
     uint64_t round_start; /* ms the current exchange began, 0 if none */
     size_t round_msgs;    /* RECONCILE messages received in it */
     uint64_t hinted_ms;   /* we hinted it every scope changed up to this time */
@@ -1268,7 +1269,12 @@ replica_tick(replica_t *self, uint64_t now)
             pr->round_start = 0; // a message was lost with a connection: start again
             pr->round_msgs = 0;
         }
-        if (pr->round_start == 0 && now >= pr->next_sync && s_initiator(self, link)) {
+        //  A round asked for (replica_sync_soon: something new to offer,
+        //  a scope new to us) opens from our side too, without waiting for
+        //  the side that initiates.
+        if (pr->round_start == 0
+            && (pr->soon || (now >= pr->next_sync && s_initiator(self, link)))) {
+            pr->soon = false;
             s_open_round(self, link, pr, now);
             //  Jitter (75..125 % of the period) keeps a swarm from syncing in step.
             pr->next_sync = now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
@@ -1294,7 +1300,8 @@ replica_sync_soon(replica_t *self, link_t *link)
     (void)self;
     s_peer_t *pr = link_slot(link, LINK_SLOT_REPLICA);
     if (pr) {
-        pr->next_sync = 0; // the next tick opens a round unless one runs
+        pr->next_sync = 0;
+        pr->soon = true; // the next tick opens a round, or the one after the round running
     }
 }
 

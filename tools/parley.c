@@ -149,6 +149,7 @@ s_int(const json_t *obj, const char *key)
  *  a symbol such as ⏎ would be as safe but turns a poem, a list or a pasted
  *  log into one unreadable line.) */
 #define S_CONT "  | "
+#define S_PREVIEW 60u /* bytes of a channel's last message in the list */
 
 /*  Writes the len bytes at s to out made safe for a terminal (rules:
  *  proto/textsafe.h), cont as there, then spaces up to width bytes as
@@ -585,6 +586,31 @@ s_print_channel(const json_t *ch)
            strcmp(s_str(ch, "state"), "member") == 0 ? "" : ", left");
     s_jput(ch, "topic", 0);
     printf("\n");
+    //  The last message, its first line cut to S_PREVIEW bytes (at a
+    //  character's start), shown escaped like any peer text.
+    const json_t *last = json_object_get(ch, "last");
+    const char *t = json_string_value(json_object_get(last, "text"));
+    if (t) {
+        char when[32];
+        s_time(s_int(last, "ts_ms"), when, sizeof when);
+        printf("    last %s ", when);
+        if (json_is_true(json_object_get(last, "outgoing"))) {
+            printf("you");
+        } else {
+            s_jput(last, "from_short", 0);
+        }
+        size_t len = strcspn(t, "\n");
+        bool cut = len > S_PREVIEW || t[len] != '\0';
+        if (len > S_PREVIEW) {
+            len = S_PREVIEW;
+            while (len > 0 && ((unsigned char)t[len] & 0xC0) == 0x80) {
+                len--;
+            }
+        }
+        printf(": ");
+        s_safe(stdout, t, len, NULL, 0);
+        printf("%s\n", cut ? " ..." : "");
+    }
 }
 
 static int
@@ -971,6 +997,19 @@ c_watch(cli_t *cli)
             } else {
                 printf(" topic: ");
                 s_jput(p, "topic", 0);
+                printf("\n");
+            }
+        } else if (strcmp(method, "channel.member") == 0) {
+            //  "#ops abcdefgh is in it, as admin" / "#ops abcdefgh is out of it"
+            printf("#");
+            s_jput(p, "name", 0);
+            printf(" ");
+            s_who(p, "member_short", "member", NULL);
+            if (strcmp(s_str(p, "role"), "gone") == 0) {
+                printf(" is out of it\n");
+            } else {
+                printf(" is in it, as ");
+                s_jput(p, "role", 0);
                 printf("\n");
             }
         } else if (strcmp(method, "channel.receipt") == 0) {
