@@ -147,26 +147,6 @@ s_same_history(tk_node_t *a, tk_node_t *b, const char *channel)
     json_decref(hb);
 }
 
-//  An envelope of kind in scope by r's key, with body; its length in out.
-static size_t
-s_env(tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq, const uint8_t *body,
-      size_t len, uint8_t *out)
-{
-    envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.version = PARLEY_ENVELOPE_VERSION;
-    env.kind = kind;
-    memcpy(env.author, identity_ed_pk(r->me), 32);
-    memcpy(env.scope, scope, 32);
-    env.seq = seq;
-    env.ts_ms = tk_ms();
-    env.body = body;
-    env.body_len = len;
-    size_t n = 0;
-    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
-    return n;
-}
-
 //  A message naming (epoch, key_id) at step seq, sealed under a random key:
 //  no member's key opens it.
 static size_t
@@ -191,7 +171,7 @@ s_junk_msg(tk_raw_t *r, const uint8_t scope[32], uint64_t seq, uint32_t epoch,
     size_t blen = 0;
     CHECK(chan_body_seal(hdr, &h, mk, content, sizeof content, body, sizeof body, &blen)
           == PARLEY_OK);
-    return s_env(r, ENVELOPE_KIND_CHAN_MSG, scope, seq, body, blen, out);
+    return tk_raw_env(r, ENVELOPE_KIND_CHAN_MSG, scope, seq, body, blen, out);
 }
 
 //  How many envelopes of kind by pk a holds.
@@ -246,7 +226,7 @@ s_hostile(const char *dir, const tk_opts_t *opts, tk_node_t *a)
         uint8_t body[ROSTER_BODY_MAX];
         size_t blen = 0;
         CHECK(roster_event_encode(&ev, body, sizeof body, &blen) == PARLEY_OK);
-        size_t len = s_env(raw, ENVELOPE_KIND_CHAN, chan, 1000 + k, body, blen, env);
+        size_t len = tk_raw_env(raw, ENVELOPE_KIND_CHAN, chan, 1000 + k, body, blen, env);
         tk_raw_send_env(raw, env, len);
     }
     TK_WAIT(15000, tk_rejected(a, "relay_quota") >= quota + over);

@@ -404,26 +404,6 @@ s_authored(s_node_t *holder, const uint8_t author[32])
     return tk_sql_int(holder->n, sql);
 }
 
-//  One network event authored by r's key, signed, in scope (body as given).
-static size_t
-s_net_env(tk_raw_t *r, const uint8_t scope[32], uint64_t seq, const uint8_t *body, size_t len,
-          uint8_t *out)
-{
-    envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.version = PARLEY_ENVELOPE_VERSION;
-    env.kind = ENVELOPE_KIND_NET;
-    memcpy(env.author, identity_ed_pk(r->me), 32);
-    memcpy(env.scope, scope, 32);
-    env.seq = seq;
-    env.ts_ms = tk_ms();
-    env.body = body;
-    env.body_len = len;
-    size_t n = 0;
-    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
-    return n;
-}
-
 //  The id of the newest event p's log shows: a parent p holds.
 static void
 s_last_event(s_node_t *p, uint8_t id[32])
@@ -582,7 +562,7 @@ s_step_stranger(void)
         tk_raw_t *raw = tk_raw_open(m[i]->n, identity_new());
         memcpy(raw_pk[i], identity_ed_pk(raw->me), 32);
         size_t blen = s_add_body(parent, key, "stranger", body);
-        size_t len = s_net_env(raw, s_net_id, 1, body, blen, env);
+        size_t len = tk_raw_env(raw, ENVELOPE_KIND_NET, s_net_id, 1, body, blen, env);
         tk_raw_send_env(raw, env, len);
         TK_WAIT(5000, tk_rejected(m[i]->n, "zap_denied") > before);
         CHECK(!tk_raw_acked(raw, env, len, 500));
@@ -765,7 +745,7 @@ s_step_hostile(void)
     size_t blen = s_add_body(parent, mallory, "mallory", body);
 
     //  ADD by a non-admin: stored (it is B's, and B is a member), void.
-    size_t len = s_net_env(raw, s_net_id, 100000, body, blen, env);
+    size_t len = tk_raw_env(raw, ENVELOPE_KIND_NET, s_net_id, 100000, body, blen, env);
     tk_raw_send_env(raw, env, len);
     CHECK(tk_raw_acked(raw, env, len, 5000));
     char mallory_id[PARLEY_NODE_ID_STRLEN + 1];
@@ -781,7 +761,7 @@ s_step_hostile(void)
     uint8_t other[32];
     randombytes_buf(other, sizeof other);
     uint64_t before = tk_rejected(F.n, "not_ours");
-    len = s_net_env(raw, other, 100001, body, blen, env);
+    len = tk_raw_env(raw, ENVELOPE_KIND_NET, other, 100001, body, blen, env);
     tk_raw_send_env(raw, env, len);
     TK_WAIT(5000, tk_rejected(F.n, "not_ours") > before);
     CHECK(!tk_raw_acked(raw, env, len, 300));
@@ -789,7 +769,7 @@ s_step_hostile(void)
     //  A body that is no event, in our scope: malformed, not stored.
     const uint8_t junk[] = { 1, 99, 0, 'x' };
     before = tk_rejected(F.n, "malformed");
-    len = s_net_env(raw, s_net_id, 100002, junk, sizeof junk, env);
+    len = tk_raw_env(raw, ENVELOPE_KIND_NET, s_net_id, 100002, junk, sizeof junk, env);
     tk_raw_send_env(raw, env, len);
     TK_WAIT(5000, tk_rejected(F.n, "malformed") > before);
     CHECK(!tk_raw_acked(raw, env, len, 300));
@@ -812,7 +792,7 @@ s_step_hostile(void)
     const unsigned over = 8;
     for (unsigned k = 0; k < NETWORK_EVENTS_PER_MEMBER + over; k++) {
         blen = s_add_body(parent, mallory, "mallory", body);
-        len = s_net_env(raw, s_net_id, 100100 + k, body, blen, env);
+        len = tk_raw_env(raw, ENVELOPE_KIND_NET, s_net_id, 100100 + k, body, blen, env);
         tk_raw_send_env(raw, env, len);
     }
     TK_WAIT(15000, tk_rejected(F.n, "relay_quota") >= quota + over);

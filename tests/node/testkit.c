@@ -297,8 +297,11 @@ tk_count(tk_node_t *n, const char *peer, const char *state)
     return count;
 }
 
-int64_t
-tk_sql_int(const tk_node_t *n, const char *sql)
+//  Opens n's database read-only (WAL: the node keeps writing meanwhile),
+//  prepares sql and steps to its first row, which must exist. The caller
+//  reads the row, then hands the statement to s_sql_close.
+static sqlite3_stmt *
+s_sql_first_row(const tk_node_t *n, const char *sql)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/parley.db", n->home);
@@ -308,28 +311,35 @@ tk_sql_int(const tk_node_t *n, const char *sql)
     sqlite3_busy_timeout(db, 5000);
     CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
     CHECK(sqlite3_step(st) == SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
+    return st;
+}
+
+//  Finalizes a statement of s_sql_first_row and closes its connection.
+static void
+s_sql_close(sqlite3_stmt *st)
+{
+    sqlite3 *db = sqlite3_db_handle(st);
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+int64_t
+tk_sql_int(const tk_node_t *n, const char *sql)
+{
+    sqlite3_stmt *st = s_sql_first_row(n, sql);
+    int64_t v = sqlite3_column_int64(st, 0);
+    s_sql_close(st);
     return v;
 }
 
 size_t
 tk_sql_blob(const tk_node_t *n, const char *sql, uint8_t *out, size_t cap)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/parley.db", n->home);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    CHECK(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK);
-    CHECK(sqlite3_step(st) == SQLITE_ROW);
+    sqlite3_stmt *st = s_sql_first_row(n, sql);
     size_t len = (size_t)sqlite3_column_bytes(st, 0);
     CHECK(len <= cap);
     memcpy(out, sqlite3_column_blob(st, 0), len);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    s_sql_close(st);
     return len;
 }
 
@@ -468,6 +478,25 @@ tk_raw_destroy(tk_raw_t **self_p)
     free(r->out);
     free(r);
     *self_p = NULL;
+}
+
+size_t
+tk_raw_env(tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq, const uint8_t *body,
+           size_t len, uint8_t *out)
+{
+    envelope_t env;
+    memset(&env, 0, sizeof env);
+    env.version = PARLEY_ENVELOPE_VERSION;
+    env.kind = kind;
+    memcpy(env.author, identity_ed_pk(r->me), 32);
+    memcpy(env.scope, scope, 32);
+    env.seq = seq;
+    env.ts_ms = tk_ms();
+    env.body = body;
+    env.body_len = len;
+    size_t n = 0;
+    CHECK(envelope_seal(&env, identity_ed_sk(r->me), out, PARLEY_ENVELOPE_MAX, &n) == PARLEY_OK);
+    return n;
 }
 
 size_t

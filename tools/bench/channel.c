@@ -67,7 +67,6 @@
 #include "../../store/store.h"
 #include "nodes.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -101,15 +100,7 @@
 static const char *s_prog = "bench_channel";
 static char s_root[256];
 static char s_parleyd[512];
-static nodes_proc_t *s_nodes[NODES_MAX]; /* every node running, for s_stop_all */
-
-static void
-s_stop_all(void)
-{
-    for (size_t i = 0; i < NODES_MAX; i++) {
-        nodes_destroy(&s_nodes[i]);
-    }
-}
+static nodes_group_t s_nodes; /* every node running, stopped by s_fail */
 
 static void
 s_on_signal(int sig)
@@ -122,29 +113,8 @@ static int
 s_fail(const char *what)
 {
     fprintf(stderr, "%s: FAIL: %s (files in %s)\n", s_prog, what, s_root);
-    s_stop_all();
+    nodes_group_stop_all(&s_nodes);
     return 1;
-}
-
-static void
-s_path(char *out, size_t cap, const char *home, const char *file)
-{
-    snprintf(out, cap, "%s/%s%s%s", s_root, home, file ? "/" : "", file ? file : "");
-}
-
-static int
-s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double
-s_median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, s_cmp_double);
-    return v[n / 2];
 }
 
 static int
@@ -166,18 +136,11 @@ s_text(char *out, const char *kind, size_t i)
 /* ---- nodes ---- */
 
 //  Starts node NAME on home s_root/NAME (made if missing), listening on
-//  listen, dialling seed (NULL: none). Tracked for s_stop_all. NULL
-//  (message printed) when it did not come up.
+//  listen, dialling seed (NULL: none). Tracked in s_nodes. NULL (message
+//  printed) when it did not come up.
 static nodes_proc_t *
 s_start(const char *name, const char *listen, const char *seed)
 {
-    char dir[512], log[512];
-    s_path(dir, sizeof dir, name, NULL);
-    s_path(log, sizeof log, name, "parleyd.log");
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s: cannot make %s: %s\n", s_prog, dir, strerror(errno));
-        return NULL;
-    }
     const char *args[8] = { "--listen", listen, "--no-mdns" };
     size_t n = 3;
     if (seed) {
@@ -185,35 +148,14 @@ s_start(const char *name, const char *listen, const char *seed)
         args[n++] = seed;
     }
     args[n] = NULL;
-    size_t slot = 0;
-    while (slot < NODES_MAX && s_nodes[slot]) {
-        slot++;
-    }
-    if (slot == NODES_MAX) {
-        return NULL;
-    }
-    s_nodes[slot] = nodes_start(name, s_parleyd, dir, log, args, S_START_MS);
-    return s_nodes[slot];
-}
-
-//  Stops a tracked node and forgets it.
-static void
-s_stop(nodes_proc_t **node_p)
-{
-    for (size_t i = 0; i < NODES_MAX; i++) {
-        if (s_nodes[i] == *node_p) {
-            s_nodes[i] = NULL;
-        }
-    }
-    nodes_destroy(node_p);
+    return nodes_group_start(&s_nodes, s_root, name, s_parleyd, args, S_START_MS);
 }
 
 //  A call's result (owned), or NULL (message printed).
 static json_t *
 s_call(nodes_proc_t *n, const char *method, json_t *params)
 {
-    json_t *r = NULL;
-    return nodes_call(n, method, params, S_CALL_MS, &r) == 0 ? r : NULL;
+    return nodes_ask(n, method, params, S_CALL_MS);
 }
 
 //  What channel.list says of channel name on n.
@@ -252,20 +194,6 @@ s_chan(nodes_proc_t *n, const char *name, s_chan_t *out)
     return 0;
 }
 
-//  The median round trip of a bare `status` call on n, in seconds.
-static double
-s_status_rt(nodes_proc_t *n)
-{
-    double rt[S_RT_SAMPLES];
-    for (size_t i = 0; i < S_RT_SAMPLES; i++) {
-        double t0 = nodes_now();
-        json_t *j = s_call(n, "status", NULL);
-        rt[i] = nodes_now() - t0;
-        json_decref(j);
-    }
-    return s_median(rt, S_RT_SAMPLES);
-}
-
 /* ---- a node's log, read-only ---- */
 
 //  What a scope of a node's log holds past row n `after`: count and bytes
@@ -285,7 +213,9 @@ s_tally(const char *name, const uint8_t scope[32], long long after, uint32_t epo
 {
     memset(t, 0, sizeof *t);
     char db_path[512];
-    s_path(db_path, sizeof db_path, name, "parley.db");
+    if (nodes_path(db_path, sizeof db_path, s_root, name, "parley.db") != 0) {
+        return -1;
+    }
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL);
@@ -528,8 +458,10 @@ s_build_big(const char *name, const char *chan_name, uint8_t chid[32], uint8_t (
             size_t *bytes)
 {
     char dir[512], db[512];
-    s_path(dir, sizeof dir, name, NULL);
-    s_path(db, sizeof db, name, "parley.db");
+    if (nodes_path(dir, sizeof dir, s_root, name, NULL) != 0
+        || nodes_path(db, sizeof db, s_root, name, "parley.db") != 0) {
+        return -1;
+    }
     if (mkdir(dir, 0700) != 0) {
         return -1;
     }
@@ -937,7 +869,7 @@ s_time_calls(nodes_proc_t *n, const char *method, json_t *(*mk)(size_t i, const 
         }
         json_decref(r);
     }
-    *median = s_median(t, S_SENDS);
+    *median = nodes_median(t, S_SENDS);
     free(t);
     return 0;
 }
@@ -1013,7 +945,7 @@ s_figure2(nodes_proc_t *a, nodes_proc_t *b, const s_big_ids_t *ids)
     if (s_time_calls(a, "send", s_dm_params, nodes_id(b), &dm_ms) != 0) {
         return s_fail("send");
     }
-    double rt = s_status_rt(a);
+    double rt = nodes_status_rt(a, S_RT_SAMPLES, S_CALL_MS);
     printf("  send (DM to B, a real peer): median %.2f ms over %u; status call RT (API floor):"
            " median %.2f ms\n",
            dm_ms * 1e3, S_SENDS, rt * 1e3);
@@ -1203,7 +1135,7 @@ s_figure3(nodes_proc_t *a, nodes_proc_t **b_p)
         return s_fail("no endpoints");
     }
     long long base = cb.messages;
-    s_stop(b_p);
+    nodes_group_stop(&s_nodes, b_p);
     b = NULL;
     double secs = 0;
     if (s_send_many(a, "catch", &secs) != 0) {
@@ -1339,7 +1271,7 @@ main(int argc, char **argv)
     if (s_figure2(a, b, &ids) != 0 || s_figure3(a, &b) != 0) {
         return 1;
     }
-    s_stop_all();
+    nodes_group_stop_all(&s_nodes);
     if (!keep) {
         nodes_rm_tree(s_root);
     } else {

@@ -38,7 +38,6 @@
 #include "../../store/store.h"
 #include "nodes.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -66,15 +65,7 @@ static const char *s_prog = "bench_network";
 static char s_root[256];
 static char s_parleyd[512];
 static bool s_local = true;
-static nodes_proc_t *s_nodes[NODES_MAX]; /* every node running, for s_stop_all */
-
-static void
-s_stop_all(void)
-{
-    for (size_t i = 0; i < NODES_MAX; i++) {
-        nodes_destroy(&s_nodes[i]);
-    }
-}
+static nodes_group_t s_nodes; /* every node running, stopped by s_fail */
 
 static void
 s_on_signal(int sig)
@@ -87,31 +78,18 @@ static int
 s_fail(const char *what)
 {
     fprintf(stderr, "%s: FAIL: %s (files in %s)\n", s_prog, what, s_root);
-    s_stop_all();
+    nodes_group_stop_all(&s_nodes);
     return 1;
-}
-
-static void
-s_path(char *out, size_t cap, const char *home, const char *file)
-{
-    snprintf(out, cap, "%s/%s%s%s", s_root, home, file ? "/" : "", file ? file : "");
 }
 
 /* ---- nodes ---- */
 
 //  Starts node NAME on home s_root/NAME (made if missing), listening on
 //  loopback; sync_ms ("" for the default) sets its round period. Tracked
-//  for s_stop_all. NULL (message printed) when it did not come up.
+//  in s_nodes. NULL (message printed) when it did not come up.
 static nodes_proc_t *
 s_start(const char *name, const char *sync_ms)
 {
-    char dir[512], log[512];
-    s_path(dir, sizeof dir, name, NULL);
-    s_path(log, sizeof log, name, "parleyd.log");
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "%s: cannot make %s: %s\n", s_prog, dir, strerror(errno));
-        return NULL;
-    }
     const char *args[8] = { "--listen", "tcp://127.0.0.1:*", "--no-mdns" };
     size_t n = 3;
     if (!s_local) {
@@ -122,35 +100,14 @@ s_start(const char *name, const char *sync_ms)
         args[n++] = sync_ms;
     }
     args[n] = NULL;
-    size_t slot = 0;
-    while (slot < NODES_MAX && s_nodes[slot]) {
-        slot++;
-    }
-    if (slot == NODES_MAX) {
-        return NULL;
-    }
-    s_nodes[slot] = nodes_start(name, s_parleyd, dir, log, args, S_START_MS);
-    return s_nodes[slot];
-}
-
-//  Stops a tracked node and forgets it.
-static void
-s_stop(nodes_proc_t **node_p)
-{
-    for (size_t i = 0; i < NODES_MAX; i++) {
-        if (s_nodes[i] == *node_p) {
-            s_nodes[i] = NULL;
-        }
-    }
-    nodes_destroy(node_p);
+    return nodes_group_start(&s_nodes, s_root, name, s_parleyd, args, S_START_MS);
 }
 
 //  A call's result (owned), or NULL (message printed).
 static json_t *
 s_call(nodes_proc_t *n, const char *method, json_t *params)
 {
-    json_t *r = NULL;
-    return nodes_call(n, method, params, S_CALL_MS, &r) == 0 ? r : NULL;
+    return nodes_ask(n, method, params, S_CALL_MS);
 }
 
 //  Whether a network.show answer lists id among its members.
@@ -207,36 +164,13 @@ s_count_online(nodes_proc_t *self, nodes_proc_t *const *others, size_t n)
     return count;
 }
 
-static int
-s_cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a;
-    double y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 //  Sorts v and prints "min / median / max" in ms.
 static void
 s_print_spread(const char *what, double *v, size_t n, const char *beside)
 {
-    qsort(v, n, sizeof *v, s_cmp_double);
-    printf("  %-44s min %7.0f  median %7.0f  max %7.0f ms%s%s\n", what, v[0] * 1e3, v[n / 2] * 1e3,
+    double median = nodes_median(v, n); // sorts v: v[0] is the least, v[n - 1] the greatest
+    printf("  %-44s min %7.0f  median %7.0f  max %7.0f ms%s%s\n", what, v[0] * 1e3, median * 1e3,
            v[n - 1] * 1e3, beside[0] ? "   " : "", beside);
-}
-
-//  The median round trip of a bare `status` call on n, in seconds.
-static double
-s_status_rt(nodes_proc_t *n)
-{
-    double rt[S_RT_SAMPLES];
-    for (size_t i = 0; i < S_RT_SAMPLES; i++) {
-        double t0 = nodes_now();
-        json_t *j = s_call(n, "status", NULL);
-        rt[i] = nodes_now() - t0;
-        json_decref(j);
-    }
-    qsort(rt, S_RT_SAMPLES, sizeof rt[0], s_cmp_double);
-    return rt[S_RT_SAMPLES / 2];
 }
 
 //  The node's status.sync.last_round.ms, -1 when unknown.
@@ -392,8 +326,10 @@ static int
 s_build_big(const char *name, size_t *bytes)
 {
     char dir[512], db[512];
-    s_path(dir, sizeof dir, name, NULL);
-    s_path(db, sizeof db, name, "parley.db");
+    if (nodes_path(dir, sizeof dir, s_root, name, NULL) != 0
+        || nodes_path(db, sizeof db, s_root, name, "parley.db") != 0) {
+        return -1;
+    }
     if (mkdir(dir, 0700) != 0) {
         return -1;
     }
@@ -479,7 +415,9 @@ static int
 s_sum_scope(const char *name, const uint8_t netid[32], const uint8_t skip[32], s_sum_t *sum)
 {
     char db[512];
-    s_path(db, sizeof db, name, "parley.db");
+    if (nodes_path(db, sizeof db, s_root, name, "parley.db") != 0) {
+        return -1;
+    }
     store_t *st = NULL;
     if (store_open(db, &st) != PARLEY_OK) {
         return -1;
@@ -614,8 +552,8 @@ s_figure4(void)
         || identity_parse_node_id(nodes_id(x), xpk) != PARLEY_OK) {
         return s_fail("figure 4: bad ids");
     }
-    s_stop(&x);
-    s_stop(&big);
+    nodes_group_stop(&s_nodes, &x);
+    nodes_group_stop(&s_nodes, &big);
     s_sum_t sum;
     if (s_sum_scope("x", netid, xpk, &sum) != 0) {
         return s_fail("figure 4: cannot read the joiner's log");
@@ -677,7 +615,7 @@ main(int argc, char **argv)
         return s_fail("network.create");
     }
     json_decref(r);
-    double rt = s_status_rt(net[0]);
+    double rt = nodes_status_rt(net[0], S_RT_SAMPLES, S_CALL_MS);
     printf("1. join: %u nodes join the founder's network one after another\n", S_NET - 1);
     double t_member[S_NET - 1], t_all[S_NET - 1], rounds[S_NET - 1];
     for (size_t k = 1; k < S_NET; k++) {
@@ -729,7 +667,7 @@ main(int argc, char **argv)
     s_print_spread("until each other node drops it (max: all 9)", t_gone, n_others, beside);
     nodes_sleep_ms(1000);
     s_print_view("the removed node's own view 1 s later", rem, net, S_NET);
-    s_stop(&rem);
+    nodes_group_stop(&s_nodes, &rem);
     net[ri] = NULL;
 
     /* 3. Removal with a member offline. */
@@ -739,7 +677,7 @@ main(int argc, char **argv)
     snprintf(r2id, sizeof r2id, "%s", nodes_id(r2));
     printf("3. removal with one member offline: %s stops, the founder removes %s, %s restarts\n",
            nodes_name(net[mi]), nodes_name(r2), nodes_name(net[mi]));
-    s_stop(&net[mi]);
+    nodes_group_stop(&s_nodes, &net[mi]);
     n_others = 0;
     for (size_t i = 0; i < S_NET; i++) {
         if (net[i] && i != r2i) {
@@ -787,13 +725,13 @@ main(int argc, char **argv)
            mname, nodes_name(r2), t_m * 1e3, t_api * 1e3, s_last_round_ms(net[mi]),
            saw_r2 ? "; it had a link to the removed node meanwhile" : "");
     s_print_view("the removed node's own view", r2, net, S_NET);
-    s_stop_all();
+    nodes_group_stop_all(&s_nodes);
 
     /* 4. Roster sync bytes. */
     if (s_figure4() != 0) {
         return 1;
     }
-    s_stop_all();
+    nodes_group_stop_all(&s_nodes);
     if (!keep) {
         nodes_rm_tree(s_root);
     } else {

@@ -4,12 +4,14 @@
  *  nodes_kill_all() reads from a signal handler. Invariant: a PID is in that
  *  table, and in its nodes_proc_t, exactly while the child is unreaped; it is
  *  cleared the moment waitpid() returns it, so no reused PID is ever
- *  signalled.
+ *  signalled. A nodes_group_t is the benchmark's own list of the handles it
+ *  holds; it has nothing to do with that table.
  */
 #include "nodes.h"
 
 #include "../../proto/limits.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,13 +71,6 @@ nodes_sleep_ms(long ms)
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-}
-
-static int
-s_ms_left(double end)
-{
-    double left = (end - nodes_now()) * 1000.0;
-    return left < 0 ? 0 : (int)left;
 }
 
 //  The child was reaped: forget its PID everywhere.
@@ -175,7 +171,7 @@ nodes_wait_api(nodes_proc_t *self, int timeout_ms)
         nodes_sleep_ms(20);
     }
     json_t *r = NULL;
-    if (nodes_call(self, "id", NULL, s_ms_left(end) + 1000, &r) != 0) {
+    if (nodes_call(self, "id", NULL, nodes_ms_left(end) + 1000, &r) != 0) {
         return -1;
     }
     const char *id = json_string_value(json_object_get(r, "id"));
@@ -296,7 +292,7 @@ nodes_response(client_t *c, const char *what, int timeout_ms, json_t **result)
     double end = nodes_now() + timeout_ms / 1000.0;
     for (;;) {
         json_t *msg = NULL;
-        int rc = client_recv(c, s_ms_left(end), &msg);
+        int rc = client_recv(c, nodes_ms_left(end), &msg);
         if (rc != PARLEY_OK) {
             fprintf(stderr, "%s: %s: no answer (%s)\n", prog, what,
                     rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
@@ -335,6 +331,13 @@ nodes_call(nodes_proc_t *self, const char *method, json_t *params, int timeout_m
     return nodes_response(self->api, method, timeout_ms, result);
 }
 
+json_t *
+nodes_ask(nodes_proc_t *self, const char *method, json_t *params, int timeout_ms)
+{
+    json_t *r = NULL;
+    return nodes_call(self, method, params, timeout_ms, &r) == 0 ? r : NULL;
+}
+
 int
 nodes_seed(nodes_proc_t *self, int timeout_ms, char *out, size_t cap)
 {
@@ -367,7 +370,81 @@ nodes_show_log(const nodes_proc_t *self)
     }
 }
 
-/* ---- shared by the benchmarks: a seeded pair, statistics, files ---- */
+/* ---- shared by the benchmarks: a group, a seeded pair, statistics, files ---- */
+
+nodes_proc_t *
+nodes_group_start(nodes_group_t *self, const char *root, const char *name, const char *parleyd,
+                  const char *const *args, int timeout_ms)
+{
+    char dir[PATH_MAX], log[PATH_MAX];
+    if (nodes_path(dir, sizeof dir, root, name, NULL) != 0
+        || nodes_path(log, sizeof log, root, name, "parleyd.log") != 0) {
+        return NULL;
+    }
+    //  A home that exists is reopened: a node restarted on it keeps its
+    //  identity and its store.
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: cannot make %s: %s\n", program_invocation_short_name, dir,
+                strerror(errno));
+        return NULL;
+    }
+    size_t slot = 0;
+    while (slot < NODES_MAX && self->node[slot]) {
+        slot++;
+    }
+    if (slot == NODES_MAX) {
+        fprintf(stderr, "%s: node %s: too many nodes\n", program_invocation_short_name, name);
+        return NULL;
+    }
+    self->node[slot] = nodes_start(name, parleyd, dir, log, args, timeout_ms);
+    return self->node[slot];
+}
+
+void
+nodes_group_stop(nodes_group_t *self, nodes_proc_t **node_p)
+{
+    for (size_t i = 0; *node_p && i < NODES_MAX; i++) {
+        if (self->node[i] == *node_p) {
+            self->node[i] = NULL;
+        }
+    }
+    nodes_destroy(node_p);
+}
+
+void
+nodes_group_stop_all(nodes_group_t *self)
+{
+    for (size_t i = 0; i < NODES_MAX; i++) {
+        nodes_destroy(&self->node[i]);
+    }
+}
+
+int
+nodes_path(char *out, size_t cap, const char *root, const char *home, const char *file)
+{
+    int len = snprintf(out, cap, "%s/%s%s%s", root, home, file ? "/" : "", file ? file : "");
+    if (len < 0 || (size_t)len >= cap) {
+        fprintf(stderr, "%s: path too long: %s/%s%s%s\n", program_invocation_short_name, root, home,
+                file ? "/" : "", file ? file : "");
+        return -1;
+    }
+    return 0;
+}
+
+double
+nodes_status_rt(nodes_proc_t *self, size_t n, int timeout_ms)
+{
+    assert(n >= 1 && n <= NODES_RT_MAX);
+    double rt[NODES_RT_MAX];
+    for (size_t i = 0; i < n; i++) {
+        double t0 = nodes_now();
+        //  A failed call (message printed) still took its time: it counts.
+        json_t *j = nodes_ask(self, "status", NULL, timeout_ms);
+        rt[i] = nodes_now() - t0;
+        json_decref(j);
+    }
+    return nodes_median(rt, n);
+}
 
 nodes_proc_t *
 nodes_start_seeded(const char *name, const char *parleyd, const char *home, const char *log,
@@ -443,6 +520,14 @@ nodes_percentiles(double *samples, size_t n)
     l.p50_us = samples[i50] * 1e6;
     l.p99_us = samples[i99] * 1e6;
     return l;
+}
+
+double
+nodes_median(double *v, size_t n)
+{
+    assert(n > 0);
+    qsort(v, n, sizeof *v, s_cmp_double);
+    return v[n / 2];
 }
 
 int

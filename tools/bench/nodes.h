@@ -1,6 +1,8 @@
 /*  tools/bench/nodes.h — the parleyd processes of a benchmark (bench,
- *  bench_sync): start one on a home with the given options, wait until its
- *  API answers, read its id, call its API, stop it by its PID.
+ *  bench_sync, bench_hostile, bench_network, bench_channel): start one on a
+ *  home with the given options, wait until its API answers, read its id,
+ *  call its API, stop it by its PID; a group that tracks the nodes a
+ *  benchmark runs, so that one call stops them all.
  *
  *  Every node is a child of the benchmark, started here and ended here by the
  *  PID fork() returned (SIGTERM, then SIGKILL after a grace period); it gets
@@ -23,12 +25,10 @@
 #define NODES_ARGS_MAX 24   /* options after --home HOME */
 #define NODES_STOP_MS 10000 /* grace between SIGTERM and SIGKILL in nodes_destroy */
 #define NODES_LOG_LINES 20  /* lines nodes_show_log prints */
+#define NODES_RT_MAX 256    /* samples nodes_status_rt takes at most */
 
 typedef struct _nodes_proc_t nodes_proc_t;
 
-/*  Starts `parleyd --home HOME ARGS...` (args: NULL-terminated, borrowed)
- *  with stdout and stderr appended to LOG; NAME labels its messages. Does not
- *  wait for it. Returns an owned handle, or NULL with a message printed. */
 /*  Monotonic seconds; wall-clock milliseconds (to compare with the ts_ms
  *  nodes report); a sleep that resumes after signals. */
 double nodes_now(void);
@@ -37,6 +37,9 @@ void nodes_sleep_ms(long ms);
 /*  The integer at j.a(.b(.c)) (b, c may be NULL), -1 when absent. */
 long long nodes_json_int(const json_t *j, const char *a, const char *b, const char *c);
 
+/*  Starts `parleyd --home HOME ARGS...` (args: NULL-terminated, borrowed)
+ *  with stdout and stderr appended to LOG; NAME labels its messages. Does not
+ *  wait for it. Returns an owned handle, or NULL with a message printed. */
 nodes_proc_t *nodes_spawn(const char *name, const char *parleyd, const char *home, const char *log,
                           const char *const *args);
 /*  Waits until the node's API accepts a connection, then reads its id; fails
@@ -69,6 +72,9 @@ client_t *nodes_api(nodes_proc_t *self);
  *  its response within timeout_ms. *result (if result is not NULL) is owned. */
 int nodes_call(nodes_proc_t *self, const char *method, json_t *params, int timeout_ms,
                json_t **result) PARLEY_WUR;
+/*  nodes_call for its result: owned by the caller, or NULL (message
+ *  printed) when the call failed. */
+json_t *nodes_ask(nodes_proc_t *self, const char *method, json_t *params, int timeout_ms);
 /*  Reads from c until a response (a line with an "id") arrives, skipping
  *  notifications; a JSON-RPC error is printed and fails. For pipelined
  *  requests; WHAT labels the messages. *result (if wanted) is owned. */
@@ -92,6 +98,33 @@ int nodes_wait_link(nodes_proc_t *a, nodes_proc_t *b, int timeout_ms) PARLEY_WUR
 /*  Milliseconds until end (nodes_now() seconds), never below 0. */
 int nodes_ms_left(double end);
 
+/*  The median round trip, in seconds, of n bare `status` calls on self
+ *  (1 <= n <= NODES_RT_MAX), each given timeout_ms; the API floor. */
+double nodes_status_rt(nodes_proc_t *self, size_t n, int timeout_ms);
+
+/*  The nodes a benchmark runs, tracked so that nodes_group_stop_all stops
+ *  every one still running (at the end, or on a failure). A zeroed group is
+ *  empty; it owns the nodes in it. At most NODES_MAX at once. */
+typedef struct {
+    nodes_proc_t *node[NODES_MAX]; /* owned; NULL for a free slot */
+} nodes_group_t;
+
+/*  Starts node NAME on home ROOT/NAME (made, mode 0700, if missing) with
+ *  its log in ROOT/NAME/parleyd.log and args as nodes_start takes them,
+ *  and tracks it in self. Returns the node (borrowed: self owns it until
+ *  nodes_group_stop), or NULL (message printed) when it did not come up. */
+nodes_proc_t *nodes_group_start(nodes_group_t *self, const char *root, const char *name,
+                                const char *parleyd, const char *const *args, int timeout_ms);
+/*  Forgets *node_p in self, then stops and frees it (nodes_destroy);
+ *  *node_p becomes NULL. NULL-safe. */
+void nodes_group_stop(nodes_group_t *self, nodes_proc_t **node_p);
+/*  Stops and frees every node in self; self is empty afterwards. */
+void nodes_group_stop_all(nodes_group_t *self);
+/*  ROOT/HOME, or ROOT/HOME/FILE when file is not NULL, into out; fails
+ *  (message printed) when it does not fit in cap. */
+int nodes_path(char *out, size_t cap, const char *root, const char *home,
+               const char *file) PARLEY_WUR;
+
 /*  Latency figures in µs. */
 typedef struct {
     double p50_us;
@@ -99,6 +132,10 @@ typedef struct {
 } nodes_lat_t;
 /*  Nearest-rank percentiles of n samples in seconds. Sorts them. */
 nodes_lat_t nodes_percentiles(double *samples, size_t n);
+/*  The median of the n values v (n > 0): v[n / 2] once v is sorted in
+ *  ascending order, as it is on return (v[0] the least, v[n - 1] the
+ *  greatest). */
+double nodes_median(double *v, size_t n);
 
 /*  The executable NAME next to this program (through /proc/self/exe, so it
  *  also works when found on PATH, else next to argv0) into out; fails with
