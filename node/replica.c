@@ -29,6 +29,10 @@
  *  scopes by them (it computes the scope with the hinted author) even when
  *  it never met that author. A scope both parties wrote in is never hinted:
  *  both hold it, and its two authors would name a pair to every member.
+ *  A member or a relay offers a member that has not offered it the control
+ *  scope of a channel whose log names that member, with the member's own
+ *  key as the one hint (replica_party_fn's REPLICA_NAMED): a member that
+ *  missed the push of its ADD takes the log up from it (s_named_ok).
  *
  *  Whatever a round finds missing on the other side becomes a queued range
  *  (or a WANT from the other side); replica_pump() streams them in ENVELOPES
