@@ -406,7 +406,12 @@ s_open(links_t *self, link_t *link)
     if (zmq_socket_monitor(link->dealer, mon, events) == 0) {
         link->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
         if (link->monitor && zmq_connect(link->monitor, mon) == 0) {
-            snprintf(link->last_error, sizeof link->last_error, "connecting");
+            //  A redial after a refused handshake keeps saying so until it
+            //  succeeds or fails otherwise: `doctor` must not say
+            //  "connecting" of a peer that refused us a moment ago.
+            if (strncmp(link->last_error, "handshake", 9) != 0) {
+                snprintf(link->last_error, sizeof link->last_error, "connecting");
+            }
             link->dial_started = core_now(self->core);
             link->dial_failed = false;
             link_check(link);
