@@ -34,10 +34,21 @@
 //  What one key has in a channel: its control events (a key that never was
 //  an admin may hold CHANNELS_EVENTS_PER_MEMBER), and its messages that
 //  wait for a key (at most CHANNELS_WAITING_PER_AUTHOR).
+//  A message kept though it is more than CHAN_SKIP_MAX steps ahead of its
+//  sender's chain here: it opens once the steps before it did.
+typedef struct {
+    uint8_t id[32];
+    uint32_t epoch;
+    uint8_t key_id[CHAN_KEY_ID_LEN];
+    uint32_t counter;
+} s_ahead_t;
+
 typedef struct {
     uint8_t pk[32];
     uint32_t events;
-    uint32_t waiting;
+    uint32_t waiting; /* its messages kept unopened: no key yet, or ahead */
+    s_ahead_t *ahead; /* the ahead ones, by (epoch, key_id, counter) */
+    size_t n_ahead, cap_ahead;
 } s_author_t;
 
 typedef struct {
@@ -120,6 +131,9 @@ s_chan_free(s_chan_t *c)
     if (c) {
         roster_destroy(&c->fold);
         free(c->unpaid);
+        for (size_t i = 0; i < c->n_authors; i++) {
+            free(c->authors[i].ahead);
+        }
         free(c->authors);
         free(c);
     }
@@ -1187,6 +1201,86 @@ s_transient(int rc)
     return rc == PARLEY_ERR_NOMEM || rc == PARLEY_ERR_IO || rc == PARLEY_ERR_BUSY;
 }
 
+//  Keeps id (header h) among a's messages ahead of their chain, in
+//  (epoch, key_id, counter) order.
+static int
+s_ahead_add(s_author_t *a, const uint8_t id[32], const chan_msg_header_t *h)
+{
+    if (a->n_ahead == a->cap_ahead) {
+        size_t cap = a->cap_ahead ? a->cap_ahead * 2 : 16;
+        s_ahead_t *grown = realloc(a->ahead, cap * sizeof *grown);
+        if (!grown) {
+            return PARLEY_ERR_NOMEM;
+        }
+        a->ahead = grown;
+        a->cap_ahead = cap;
+    }
+    s_ahead_t e = { .epoch = h->epoch, .counter = h->counter };
+    memcpy(e.id, id, 32);
+    memcpy(e.key_id, h->key_id, sizeof e.key_id);
+    size_t at = a->n_ahead;
+    while (at > 0) {
+        const s_ahead_t *p = &a->ahead[at - 1];
+        int cmp = p->epoch != e.epoch ? (p->epoch < e.epoch ? -1 : 1)
+                                      : memcmp(p->key_id, e.key_id, sizeof e.key_id);
+        if (cmp < 0 || (cmp == 0 && p->counter <= e.counter)) {
+            break;
+        }
+        at--;
+    }
+    memmove(a->ahead + at + 1, a->ahead + at, (a->n_ahead - at) * sizeof *a->ahead);
+    a->ahead[at] = e;
+    a->n_ahead++;
+    return PARLEY_OK;
+}
+
+//  env (of c's msg scope) just opened: its author's messages kept ahead of
+//  the same chain that are within CHAN_SKIP_MAX steps of it now are opened,
+//  in order, until one is still too far ahead.
+static void
+s_ahead_retry(channels_t *self, s_chan_t *c, const envelope_t *env)
+{
+    chan_msg_header_t h;
+    s_author_t *a = s_author(c, env->author, false);
+    if (!a || a->n_ahead == 0 || chan_body_parse(env->body, env->body_len, &h) != PARLEY_OK) {
+        return;
+    }
+    size_t i = 0;
+    while (i < a->n_ahead) {
+        s_ahead_t *e = &a->ahead[i];
+        if (e->epoch != h.epoch || memcmp(e->key_id, h.key_id, sizeof h.key_id) != 0) {
+            i++;
+            continue;
+        }
+        if ((uint64_t)e->counter > (uint64_t)h.counter + CHAN_SKIP_MAX) {
+            return; // still too far: the rest of this chain's are further
+        }
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        envelope_t kept;
+        uint8_t id[32];
+        memcpy(id, e->id, 32);
+        uint32_t counter = e->counter;
+        int rc = store_envelope_get(self->core->store, id, &bytes, &len);
+        rc = rc == PARLEY_OK ? envelope_decode(bytes, len, &kept) : rc;
+        rc = rc == PARLEY_OK ? s_open(self, c, &kept, id) : rc;
+        free(bytes);
+        if (rc == PARLEY_ERR_LIMIT) {
+            return;
+        }
+        if (s_transient(rc)) {
+            core_txn_fail(self->core, rc, "cannot open a channel message");
+            return;
+        }
+        //  Opened (or it never will, or it went): off the list. The chain
+        //  stands past it now.
+        memmove(a->ahead + i, a->ahead + i + 1, (a->n_ahead - i - 1) * sizeof *a->ahead);
+        a->n_ahead--;
+        a->waiting -= a->waiting > 0 ? 1 : 0;
+        h.counter = rc == PARLEY_OK && counter > h.counter ? counter : h.counter;
+    }
+}
+
 bool
 channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uint8_t id[32])
 {
@@ -1262,17 +1356,33 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
         }
         return false;
     }
-    if (rc == PARLEY_ERR_LIMIT || rc == PARLEY_ERR_DUPLICATE) {
-        //  More than CHAN_SKIP_MAX steps ahead of its sender's chain here
-        //  (an honest sender's live message, or the newest of a catch-up
-        //  that came first), or a step read already by another envelope
-        //  (one that reuses a step, or whose skipped key was forgotten).
-        //  Not kept: the round after this one brings it again, once the
-        //  chain is near.
-        core->counters[C_UNDECRYPTABLE_DROPPED]++;
-        if (rc == PARLEY_ERR_LIMIT && link) {
-            replica_sync_soon(self->replica, link);
+    if (rc == PARLEY_ERR_LIMIT) {
+        //  More than CHAN_SKIP_MAX steps ahead of its sender's chain here:
+        //  an honest sender's live message, or the newest of a catch-up
+        //  that came first. Kept within the author's share, and opened
+        //  when the steps before it have (s_ahead_retry).
+        s_author_t *a = s_author(c, env->author, true);
+        chan_msg_header_t h;
+        if (!a) {
+            core_txn_fail(core, PARLEY_ERR_NOMEM, "cannot keep a channel message");
+            return true;
         }
+        if (a->waiting >= CHANNELS_WAITING_PER_AUTHOR
+            || chan_body_parse(env->body, env->body_len, &h) != PARLEY_OK) {
+            core->counters[C_UNDECRYPTABLE_DROPPED]++;
+            return false; // a later round brings it again
+        }
+        if (s_ahead_add(a, id, &h) != PARLEY_OK) {
+            core_txn_fail(core, PARLEY_ERR_NOMEM, "cannot keep a channel message");
+            return true;
+        }
+        a->waiting++;
+        return true;
+    }
+    if (rc == PARLEY_ERR_DUPLICATE) {
+        //  A step read already by another envelope (one that reuses a
+        //  step, or whose skipped key was forgotten): not kept.
+        core->counters[C_UNDECRYPTABLE_DROPPED]++;
         return false;
     }
     if (rc != PARLEY_OK) {
@@ -1287,6 +1397,7 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
         }
         return false;
     }
+    s_ahead_retry(self, c, env);
     return true;
 }
 

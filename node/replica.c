@@ -80,6 +80,9 @@
 #define S_UNKNOWN_PER_MIN 16384u
 #define S_UNKNOWN_WINDOW_MS 60000u
 #define S_NAMED_PER_MIN 64u /* a member's blocks naming us in a scope we lack */
+/*  A round asked for waits until the peer's envelopes have paused this
+ *  long: one opened while it still streams asks again for what is on its way. */
+#define S_SOON_QUIET_MS 300u
 
 typedef struct {
     uint8_t scope[32];
@@ -105,6 +108,7 @@ typedef struct {
 typedef struct {
     uint64_t next_sync;   /* ms: we start the next round (if we initiate) */
     bool soon;            /* a round is wanted now, whichever side initiates */
+    uint64_t last_in_ms;  /* ms: it last gave us an envelope we stored */
     uint64_t round_start; /* ms the current exchange began, 0 if none */
     size_t round_msgs;    /* RECONCILE messages received in it */
     uint64_t hinted_ms;   /* we hinted it every scope changed up to this time */
@@ -545,6 +549,10 @@ replica_stored(replica_t *self, link_t *from, const envelope_t *env, const uint8
         s->mine = true;
     }
     s->changed_ms = core_now(self->core);
+    s_peer_t *in = from ? link_slot(from, LINK_SLOT_REPLICA) : NULL;
+    if (in) {
+        in->last_in_ms = s->changed_ms;
+    }
     if (s->set) {
         int rc = sync_set_insert(s->set, env->ts_ms, id);
         if (rc != PARLEY_OK && rc != PARLEY_ERR_DUPLICATE) {
@@ -1277,7 +1285,8 @@ replica_tick(replica_t *self, uint64_t now)
         //  a scope new to us) opens from our side too, without waiting for
         //  the side that initiates.
         if (pr->round_start == 0
-            && (pr->soon || (now >= pr->next_sync && s_initiator(self, link)))) {
+            && ((pr->soon && now >= pr->last_in_ms + S_SOON_QUIET_MS)
+                || (now >= pr->next_sync && s_initiator(self, link)))) {
             pr->soon = false;
             s_open_round(self, link, pr, now);
             //  Jitter (75..125 % of the period) keeps a swarm from syncing in step.
