@@ -35,15 +35,18 @@ typedef struct {
     char id[64];
     bool member[S_NODES];
     bool admin[S_NODES];
-    int joined[S_NODES];    /* round of its ADD (-1: from the start, or never) */
-    int removed[S_NODES];   /* round of its REMOVE (-1: never) */
-    int64_t since[S_NODES]; /* the epoch it joined in: its key opens that epoch on */
-    int64_t epoch;          /* n0's, after the last round */
+    int joined[S_NODES];       /* round of its ADD (-1: from the start, or never) */
+    int removed[S_NODES];      /* round of its REMOVE (-1: never) */
+    int64_t since[S_NODES];    /* the epoch it joined in: its key opens that epoch on */
+    int64_t since_lo[S_NODES]; /* the epoch before its round: an ADD concurrent with a
+                                  rotation hands it that epoch's key (it joined in it) */
+    int64_t epoch;             /* n0's, after the last round */
     struct {
         char text[48];
         int round;
         int sender;
         int64_t epoch; /* the epoch it was sent in */
+        bool queued;   /* it waited for the key: sealed in that epoch or a later one */
     } msgs[S_MSGS];
     int n_msgs;
 } s_sched_t;
@@ -56,6 +59,7 @@ typedef struct {
     tk_opts_t opts;
     tk_clock_t clock;
     uint64_t rng[2];
+    uint64_t seed; /* PARLEY_CHANNEL_SEED to run these schedules again */
     bool verbose;
 } s_world_t;
 
@@ -124,13 +128,17 @@ s_find(json_t *list, const char *id)
 
 //  The model's count of messages member i holds of s: those sent in the
 //  epoch it joined in and after (a new member gets the current epoch's key,
-//  which opens what was sent in it before the ADD too).
+//  which opens what was sent in it before the ADD too). At least (max
+//  false) those sent from since on; at most (max) also those of the epoch
+//  its ADD may have been made in (since_lo), and those that waited for a
+//  key and may have been sealed in a later epoch.
 static int
-s_expected(const s_sched_t *s, int i)
+s_expected(const s_sched_t *s, int i, bool max)
 {
     int n = 0;
     for (int m = 0; m < s->n_msgs; m++) {
-        n += s->msgs[m].epoch >= s->since[i];
+        n += s->msgs[m].epoch >= s->since[i]
+             || (max && (s->msgs[m].epoch >= s->since_lo[i] || s->msgs[m].queued));
     }
     return n;
 }
@@ -156,11 +164,13 @@ s_agreed(s_world_t *w, s_sched_t *batch, int n)
         for (int i = 0; i < S_NODES && ok; i++) {
             json_t *c = s_find(lists[i], s->id);
             if (s->member[i]) {
-                ok = c && strcmp(json_string_value(json_object_get(c, "state")), "member") == 0
-                     && json_is_true(json_object_get(c, "keyed"))
-                     && json_equal(json_object_get(c, "epoch"), json_object_get(ref, "epoch"))
-                     && json_equal(json_object_get(c, "members"), json_object_get(ref, "members"))
-                     && json_integer_value(json_object_get(c, "messages")) == s_expected(s, i);
+                ok =
+                    c && strcmp(json_string_value(json_object_get(c, "state")), "member") == 0
+                    && json_is_true(json_object_get(c, "keyed"))
+                    && json_equal(json_object_get(c, "epoch"), json_object_get(ref, "epoch"))
+                    && json_equal(json_object_get(c, "members"), json_object_get(ref, "members"))
+                    && json_integer_value(json_object_get(c, "messages")) >= s_expected(s, i, false)
+                    && json_integer_value(json_object_get(c, "messages")) <= s_expected(s, i, true);
             } else if (s->removed[i] >= 0) {
                 ok = !c || strcmp(json_string_value(json_object_get(c, "state")), "gone") == 0;
             }
@@ -168,9 +178,9 @@ s_agreed(s_world_t *w, s_sched_t *batch, int n)
                 char *dump = c ? json_dumps(c, JSON_COMPACT) : NULL;
                 char *rdump = json_dumps(ref, JSON_COMPACT);
                 snprintf(s_why, sizeof s_why,
-                         "p%d n%d (member %d, joined %d, removed %d, expects %d): %s vs n0 %s", b,
-                         i, s->member[i], s->joined[i], s->removed[i], s_expected(s, i),
-                         dump ? dump : "none", rdump ? rdump : "none");
+                         "p%d n%d (member %d, joined %d, removed %d, expects %d..%d): %s vs n0 %s",
+                         b, i, s->member[i], s->joined[i], s->removed[i], s_expected(s, i, false),
+                         s_expected(s, i, true), dump ? dump : "none", rdump ? rdump : "none");
                 free(dump);
                 free(rdump);
             }
@@ -203,6 +213,7 @@ s_truth(s_world_t *w, s_sched_t *batch, int n, int round)
                 }
             }
         }
+        int64_t before = s->epoch;
         s->epoch = json_integer_value(json_object_get(info, "epoch"));
         json_decref(info);
         for (int i = 0; i < S_NODES; i++) {
@@ -212,6 +223,7 @@ s_truth(s_world_t *w, s_sched_t *batch, int n, int round)
             if (!s->member[i] && member[i]) {
                 s->joined[i] = round;
                 s->since[i] = round < 0 ? 0 : s->epoch;
+                s->since_lo[i] = round < 0 ? 0 : before;
             }
             s->member[i] = member[i];
             s->admin[i] = admin[i];
@@ -230,7 +242,8 @@ s_converge(s_world_t *w, s_sched_t *batch, int n, int round)
             return;
         }
         if (tk_ms() > end) {
-            fprintf(stderr, "channel_prop: round %d did not converge: %s\n", round, s_why);
+            fprintf(stderr, "channel_prop: round %d did not converge (seed %llu): %s\n", round,
+                    (unsigned long long)w->seed, s_why);
             abort();
         }
         if (tk_ms() > nudge) {
@@ -315,15 +328,19 @@ s_step(s_world_t *w, s_sched_t *s, int round, const bool *off)
         }
         char text[48];
         snprintf(text, sizeof text, "m-%.12s-%d-%d", s->id, round, s->n_msgs);
+        json_t *sent = NULL;
         if (s_try(w, sender, "channel.send",
-                  json_pack("{s:s, s:s}", "channel", s->id, "text", text), NULL)
+                  json_pack("{s:s, s:s}", "channel", s->id, "text", text), &sent)
             == PARLEY_OK) {
             snprintf(s->msgs[s->n_msgs].text, sizeof s->msgs[s->n_msgs].text, "%s", text);
             s->msgs[s->n_msgs].round = round;
             s->msgs[s->n_msgs].sender = sender;
             s->msgs[s->n_msgs].epoch = s->epoch;
+            const char *state = json_string_value(json_object_get(sent, "state"));
+            s->msgs[s->n_msgs].queued = state && strcmp(state, "queued") == 0;
             s->n_msgs++;
         }
+        json_decref(sent);
     } else if (dice < 60) {
         int target = s_pick(w, s, off, s_is_outsider);
         if (target >= 0) {
@@ -491,6 +508,7 @@ channel_prop_test(bool verbose)
     const char *seed = getenv("PARLEY_CHANNEL_SEED");
     uint64_t s0 = seed ? strtoull(seed, NULL, 10)
                        : ((uint64_t)randombytes_random() << 32 | randombytes_random());
+    w->seed = s0;
     w->rng[0] = s0 | 1;
     w->rng[1] = s0 * 0x9E3779B97F4A7C15ull + 1;
     size_t removals = 0, cut_off = 0;
