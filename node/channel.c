@@ -139,6 +139,23 @@ s_chan_free(s_chan_t *c)
     }
 }
 
+//  arr (n held, *cap allocated, elem bytes each) with room for one more:
+//  arr itself, or grown (doubling from first, *cap updated), or NULL when
+//  out of memory (arr untouched, still the caller's).
+static void *
+s_room(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap) {
+        return arr;
+    }
+    size_t want = *cap ? *cap * 2 : first;
+    void *grown = realloc(arr, want * elem);
+    if (grown) {
+        *cap = want;
+    }
+    return grown;
+}
+
 //  c's entry for pk, added (zeroed) when add; NULL if absent, or out of
 //  memory.
 static s_author_t *
@@ -160,15 +177,11 @@ s_author(s_chan_t *c, const uint8_t pk[32], bool add)
     if (!add) {
         return NULL;
     }
-    if (c->n_authors == c->cap_authors) {
-        size_t cap = c->cap_authors ? c->cap_authors * 2 : 8;
-        s_author_t *grown = realloc(c->authors, cap * sizeof *grown);
-        if (!grown) {
-            return NULL;
-        }
-        c->authors = grown;
-        c->cap_authors = cap;
+    s_author_t *room = s_room(c->authors, c->n_authors, &c->cap_authors, sizeof *room, 8);
+    if (!room) {
+        return NULL;
     }
+    c->authors = room;
     memmove(c->authors + lo + 1, c->authors + lo, (c->n_authors - lo) * sizeof *c->authors);
     memset(&c->authors[lo], 0, sizeof c->authors[lo]);
     memcpy(c->authors[lo].pk, pk, 32);
@@ -220,15 +233,11 @@ static int
 s_chan_new(channels_t *self, const uint8_t id[32], s_chan_t **out)
 {
     *out = NULL;
-    if (self->n == self->cap) {
-        size_t cap = self->cap ? self->cap * 2 : 16;
-        s_chan_t **grown = realloc(self->chans, cap * sizeof *grown);
-        if (!grown) {
-            return PARLEY_ERR_NOMEM;
-        }
-        self->chans = grown;
-        self->cap = cap;
+    s_chan_t **room = s_room(self->chans, self->n, &self->cap, sizeof *room, 16);
+    if (!room) {
+        return PARLEY_ERR_NOMEM;
     }
+    self->chans = room;
     s_chan_t *c = calloc(1, sizeof *c);
     if (!c) {
         return PARLEY_ERR_NOMEM;
@@ -1206,15 +1215,11 @@ s_transient(int rc)
 static int
 s_ahead_add(s_author_t *a, const uint8_t id[32], const chan_msg_header_t *h)
 {
-    if (a->n_ahead == a->cap_ahead) {
-        size_t cap = a->cap_ahead ? a->cap_ahead * 2 : 16;
-        s_ahead_t *grown = realloc(a->ahead, cap * sizeof *grown);
-        if (!grown) {
-            return PARLEY_ERR_NOMEM;
-        }
-        a->ahead = grown;
-        a->cap_ahead = cap;
+    s_ahead_t *room = s_room(a->ahead, a->n_ahead, &a->cap_ahead, sizeof *room, 16);
+    if (!room) {
+        return PARLEY_ERR_NOMEM;
     }
+    a->ahead = room;
     s_ahead_t e = { .epoch = h->epoch, .counter = h->counter };
     memcpy(e.id, id, 32);
     memcpy(e.key_id, h->key_id, sizeof e.key_id);
