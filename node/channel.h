@@ -7,12 +7,15 @@
  *  CHAN_MSG). This class answers the questions the rest of the engine asks
  *  of them:
  *
- *      ingest    channels_accepts: a channel envelope that decodes, of a
+  *      ingest    channels_accepts: a channel envelope that decodes, of a
  *                channel we are in, or the control log of one we may be
  *                added to (held in memory until its fold names us, within
- *                CHANNELS_PENDING_MAX)
+ *                CHANNELS_PENDING_MAX; a relay folds every channel it
+ *                carries, within CHANNELS_RELAY_PENDING_MAX), within each
+ *                author's share; channels_stored: whether to keep it
  *      replica   channels_party: whether a key is a member of the channel
- *                a scope belongs to (pushes and reconciliation go to members)
+ *                a scope belongs to (pushes and reconciliation go to
+ *                members), and whether the control log names it
  *
  *  Control events are folded once per frame (channels_settle), as network
  *  events are. A fold that reaches an epoch without a bound key makes the
@@ -20,8 +23,14 @@
  *  member in KEYS bodies and use it; an ADD makes its author seal the
  *  current key to the new member. A KEYS entry for us is taken when its
  *  binding is the one our fold gives its epoch, and held aside until then.
- *  A message opens with its sender's chain in the key it names; one that
- *  arrives before its key waits in the log and is opened when the key comes.
+  *  A message opens with its sender's chain in the key it names; one that
+ *  arrives before its key, or far ahead of its chain, waits in the log and
+ *  is opened when the key comes or the chain is near.
+ *
+ *  Timed duties (channels_tick): the weekly REKEY, the wiping of past
+ *  epochs' keys after the grace window (forward secrecy), keys owed to
+ *  members that lack them, a network-wide channel following the network's
+ *  roster, our messages that waited for a key, and receipts.
  *
  *  Everything runs inside the iteration's transaction; notifications and
  *  pushes leave after its commit (core.h). A rolled-back iteration reloads
