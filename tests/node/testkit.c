@@ -480,18 +480,25 @@ tk_raw_destroy(tk_raw_t **self_p)
     *self_p = NULL;
 }
 
+void
+tk_raw_fields(const tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq,
+              envelope_t *env)
+{
+    memset(env, 0, sizeof *env);
+    env->version = PARLEY_ENVELOPE_VERSION;
+    env->kind = kind;
+    memcpy(env->author, identity_ed_pk(r->me), 32);
+    memcpy(env->scope, scope, 32);
+    env->seq = seq;
+    env->ts_ms = tk_ms();
+}
+
 size_t
 tk_raw_env(tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq, const uint8_t *body,
            size_t len, uint8_t *out)
 {
     envelope_t env;
-    memset(&env, 0, sizeof env);
-    env.version = PARLEY_ENVELOPE_VERSION;
-    env.kind = kind;
-    memcpy(env.author, identity_ed_pk(r->me), 32);
-    memcpy(env.scope, scope, 32);
-    env.seq = seq;
-    env.ts_ms = tk_ms();
+    tk_raw_fields(r, kind, scope, seq, &env);
     env.body = body;
     env.body_len = len;
     size_t n = 0;

@@ -160,6 +160,10 @@ void tk_raw_destroy(tk_raw_t **self_p);
  *  root (NULL: the session's). Returns its length in out (PARLEY_ENVELOPE_MAX). */
 size_t tk_raw_seal(tk_raw_t *r, uint64_t seq, uint64_t ts, const char *text, const uint8_t *scope,
                    const uint8_t *root, uint8_t *out);
+/*  The fields of an envelope of kind in scope by r's key, at step seq and
+ *  stamped now, without a body (env zeroed first). */
+void tk_raw_fields(const tk_raw_t *r, uint8_t kind, const uint8_t scope[32], uint64_t seq,
+                   envelope_t *env);
 /*  Seals an envelope of kind in scope, at step seq and stamped now, with
  *  body (len bytes, taken as it is: no encryption) under r's key, into out
  *  (PARLEY_ENVELOPE_MAX); its length. Aborts when it cannot be sealed. */
