@@ -161,18 +161,9 @@ s_room(void *arr, size_t n, size_t *cap, size_t elem, size_t first)
 static s_author_t *
 s_author(s_chan_t *c, const uint8_t pk[32], bool add)
 {
-    size_t lo = 0, hi = c->n_authors;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int cmp = memcmp(c->authors[mid].pk, pk, 32);
-        if (cmp == 0) {
-            return &c->authors[mid];
-        }
-        if (cmp < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    size_t lo = 0;
+    if (core_key_search(c->authors, c->n_authors, sizeof *c->authors, pk, &lo)) {
+        return &c->authors[lo];
     }
     if (!add) {
         return NULL;

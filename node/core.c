@@ -92,6 +92,27 @@ core_txn_fail(core_t *self, int rc, const char *what)
     self->txn_failed = true;
 }
 
+bool
+core_key_search(const void *arr, size_t n, size_t elem, const uint8_t pk[32], size_t *at)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = memcmp((const uint8_t *)arr + mid * elem, pk, 32);
+        if (c == 0) {
+            *at = mid;
+            return true;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *at = lo;
+    return false;
+}
+
 json_t *
 core_json_id(const uint8_t pk[32])
 {

@@ -154,6 +154,9 @@ void core_txn_fail(core_t *self, int rc, const char *what);
 /*  Queues a notification for subscribers (steals params). */
 void core_notify(core_t *self, const char *method, json_t *params);
 /*  A peer's id and short id as JSON strings, as every reply shows them. */
+/*  In arr, n elements of elem bytes each, sorted by the 32-byte key each
+ *  begins with: whether pk is there; *at is its index, or where it goes. */
+bool core_key_search(const void *arr, size_t n, size_t elem, const uint8_t pk[32], size_t *at);
 json_t *core_json_id(const uint8_t pk[32]);
 json_t *core_json_short_id(const uint8_t pk[32]);
 /*  Queues an API response (steals reply). */

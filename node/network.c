@@ -133,18 +133,9 @@ s_type_name(uint8_t type)
 static s_count_t *
 s_count(network_t *self, const uint8_t pk[32], bool add)
 {
-    size_t lo = 0, hi = self->n_counts;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(self->counts[mid].pk, pk, 32);
-        if (c == 0) {
-            return &self->counts[mid];
-        }
-        if (c < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
+    size_t lo = 0;
+    if (core_key_search(self->counts, self->n_counts, sizeof *self->counts, pk, &lo)) {
+        return &self->counts[lo];
     }
     if (!add) {
         return NULL;
