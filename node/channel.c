@@ -125,6 +125,20 @@ s_pending_caps(const channels_t *self, size_t *chans, size_t *events)
     *events = relay ? CHANNELS_RELAY_PENDING_EVENTS : CHANNELS_PENDING_EVENTS;
 }
 
+//  Whether the channels not ours are at their caps: for one more event, and
+//  (new_chan) one more channel.
+static bool
+s_pending_full(const channels_t *self, bool new_chan)
+{
+    size_t pending = 0, events = 0, max_chans = 0, max_events = 0;
+    s_pending_caps(self, &max_chans, &max_events);
+    for (size_t i = 0; i < self->n; i++) {
+        pending += !self->chans[i]->ours;
+        events += self->chans[i]->ours ? 0 : roster_event_count(self->chans[i]->fold);
+    }
+    return (new_chan && pending >= max_chans) || events >= max_events;
+}
+
 static void
 s_chan_free(s_chan_t *c)
 {
@@ -887,14 +901,7 @@ channels_accepts(channels_t *self, const envelope_t *env)
         if (!c || !c->ours) {
             //  A channel we may be added to: held in memory, within bounds
             //  (CHANNELS_PENDING_MAX of them, CHANNELS_PENDING_EVENTS in all).
-            size_t pending = 0, events = 0, max_chans = 0, max_events = 0;
-            s_pending_caps(self, &max_chans, &max_events);
-            for (size_t i = 0; i < self->n; i++) {
-                pending += !self->chans[i]->ours;
-                events += self->chans[i]->ours ? 0 : roster_event_count(self->chans[i]->fold);
-            }
-            return (!c && pending >= max_chans) || events >= max_events ? PARLEY_ERR_LIMIT
-                                                                        : PARLEY_OK;
+            return s_pending_full(self, !c) ? PARLEY_ERR_LIMIT : PARLEY_OK;
         }
         //  Everyone shares ROSTER_EVENTS_MAX: a key that never was an admin
         //  holds at most CHANNELS_EVENTS_PER_MEMBER (its own valid events
@@ -1287,12 +1294,7 @@ channels_stored(channels_t *self, link_t *link, const envelope_t *env, const uin
         if (!c) {
             //  A pending channel: its whole log is read from the store, this
             //  event included (a relay takes what it cannot hold here).
-            size_t pending = 0, max_chans = 0, max_events = 0;
-            s_pending_caps(self, &max_chans, &max_events);
-            for (size_t i = 0; i < self->n; i++) {
-                pending += !self->chans[i]->ours;
-            }
-            if (pending >= max_chans) {
+            if (s_pending_full(self, true)) {
                 return true;
             }
             int rc = s_chan_new(self, env->scope, &c);
