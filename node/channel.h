@@ -7,7 +7,7 @@
  *  CHAN_MSG). This class answers the questions the rest of the engine asks
  *  of them:
  *
-  *      ingest    channels_accepts: a channel envelope that decodes, of a
+ *      ingest    channels_accepts: a channel envelope that decodes, of a
  *                channel we are in, or the control log of one we may be
  *                added to (held in memory until its fold names us, within
  *                CHANNELS_PENDING_MAX; a relay folds every channel it
@@ -23,7 +23,7 @@
  *  member in KEYS bodies and use it; an ADD makes its author seal the
  *  current key to the new member. A KEYS entry for us is taken when its
  *  binding is the one our fold gives its epoch, and held aside until then.
-  *  A message opens with its sender's chain in the key it names; one that
+ *  A message opens with its sender's chain in the key it names; one that
  *  arrives before its key, or far ahead of its chain, waits in the log and
  *  is opened when the key comes or the chain is near.
  *
