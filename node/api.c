@@ -226,6 +226,48 @@ m_status(call_t *c)
 
 //  Marks what peer sent us read; the peer hears of it unless read receipts
 //  are off.
+//  The direct conversations, the most recently active first, each with its
+//  unread count and last message (clients then follow the notifications).
+static void
+m_conversations(call_t *c)
+{
+    store_t *store = c->api->core->store;
+    store_conv_t *convs = NULL;
+    size_t n = 0;
+    int rc = store_conversations(store, API_CONVERSATIONS_MAX, &convs, &n);
+    if (rc != PARLEY_OK) {
+        s_fail(c, rc, NULL);
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < n && rc == PARLEY_OK; i++) {
+        store_msg_t *last = NULL;
+        size_t n_last = 0;
+        rc = store_history(store, convs[i].peer, 1, &last, &n_last);
+        if (rc != PARLEY_OK) {
+            break;
+        }
+        store_contact_t contact;
+        json_t *name = store_contact_by_pk(store, convs[i].peer, &contact) == PARLEY_OK
+                           ? json_string(contact.name)
+                           : json_null();
+        json_array_append_new(
+            list,
+            json_pack("{s:o, s:o, s:o, s:I, s:I, s:o}", "peer", core_json_id(convs[i].peer),
+                      "peer_short", core_json_short_id(convs[i].peer), "peer_name", name, "unread",
+                      (json_int_t)convs[i].unread, "last_ms", (json_int_t)convs[i].last_ms, "last",
+                      n_last ? delivery_msg_json(c->api->delivery, &last[0]) : json_null()));
+        store_msgs_free(last, n_last);
+    }
+    free(convs);
+    if (rc != PARLEY_OK) {
+        json_decref(list);
+        s_fail(c, rc, NULL);
+        return;
+    }
+    c->result = json_pack("{s:o}", "conversations", list);
+}
+
 static void
 m_read(call_t *c)
 {
@@ -1072,19 +1114,21 @@ m_channel_send(call_t *c)
 static void
 m_channel_history(call_t *c)
 {
-    const char *name = NULL, *why = NULL;
+    const char *name = NULL, *why = NULL, *before = NULL;
     uint64_t limit = 50;
     if (!s_channel_param(c, &name)) {
         return;
     }
-    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0) {
+    if (api_param_uint(c->req, "limit", false, &limit, &c->msg) != 0
+        || api_param_str(c->req, "before", false, &before, &c->msg) != 0) {
         c->rpc_code = API_ERR_PARAMS;
         return;
     }
+    //  0 (all) is a page too: a client pages back with before.
     json_t *out = NULL;
-    int rc =
-        channels_history(c->api->channels, name,
-                         limit > API_HISTORY_MAX ? API_HISTORY_MAX : (size_t)limit, &out, &why);
+    int rc = channels_history(
+        c->api->channels, name, before,
+        limit == 0 || limit > API_HISTORY_MAX ? API_HISTORY_MAX : (size_t)limit, &out, &why);
     s_net_done(c, rc, out, why);
 }
 
@@ -1099,6 +1143,7 @@ static const method_t s_methods[] = {
     { "send", m_send },
     { "read", m_read },
     { "history", m_history },
+    { "conversations", m_conversations },
     { "peers", m_peers },
     { "peers.forget", m_peers_forget },
     { "contacts.add", m_contacts_add },

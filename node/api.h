@@ -24,6 +24,7 @@
  *  many bytes of text one page holds before it is cut short. */
 #define API_HISTORY_MAX 1000u
 #define API_HISTORY_BYTES (4u * 1024u * 1024u)
+#define API_CONVERSATIONS_MAX 1000u /* conversations one `conversations` call lists */
 
 typedef struct api api_t;
 

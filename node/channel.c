@@ -1014,12 +1014,42 @@ s_take_keys(channels_t *self, s_chan_t *c, const envelope_t *env)
 static json_t *
 s_msg_json(const channels_t *self, const s_chan_t *c, const store_chan_msg_t *m)
 {
-    return json_pack("{s:o, s:s, s:o, s:o, s:b, s:I, s:I, s:s}", "channel", core_json_id(c->id),
-                     "name", c->row.name, "from", core_json_id(m->pos.author), "from_short",
-                     core_json_short_id(m->pos.author), "outgoing",
+    //  Its place, for channel.history's before: ts, author, seq in hex.
+    uint8_t pos[8 + 32 + 8];
+    char cursor[2 * sizeof pos + 1];
+    for (int i = 0; i < 8; i++) {
+        pos[i] = (uint8_t)(m->pos.ts_ms >> (56 - 8 * i));
+        pos[40 + i] = (uint8_t)(m->pos.seq >> (56 - 8 * i));
+    }
+    memcpy(pos + 8, m->pos.author, 32);
+    sodium_bin2hex(cursor, sizeof cursor, pos, sizeof pos);
+    return json_pack("{s:o, s:s, s:o, s:o, s:b, s:I, s:I, s:s, s:s}", "channel",
+                     core_json_id(c->id), "name", c->row.name, "from", core_json_id(m->pos.author),
+                     "from_short", core_json_short_id(m->pos.author), "outgoing",
                      memcmp(m->pos.author, identity_ed_pk(self->core->id), 32) == 0, "ts_ms",
                      (json_int_t)m->sent_ms, "seq", (json_int_t)m->pos.seq, "text",
-                     m->text ? m->text : "");
+                     m->text ? m->text : "", "cursor", cursor);
+}
+
+//  A cursor of s_msg_json read back; PARLEY_ERR_MALFORMED if it is not one.
+static int
+s_cursor_parse(const char *hex, store_chan_pos_t *out)
+{
+    uint8_t pos[8 + 32 + 8];
+    size_t len = 0;
+    if (strlen(hex) != 2 * sizeof pos
+        || sodium_hex2bin(pos, sizeof pos, hex, strlen(hex), NULL, &len, NULL) != 0
+        || len != sizeof pos) {
+        return PARLEY_ERR_MALFORMED;
+    }
+    out->ts_ms = 0;
+    out->seq = 0;
+    for (int i = 0; i < 8; i++) {
+        out->ts_ms = out->ts_ms << 8 | pos[i];
+        out->seq = out->seq << 8 | pos[40 + i];
+    }
+    memcpy(out->author, pos + 8, 32);
+    return out->ts_ms > INT64_MAX || out->seq > INT64_MAX ? PARLEY_ERR_MALFORMED : PARLEY_OK;
 }
 
 //  Files the content of a message opened in c.
@@ -2590,15 +2620,21 @@ channels_read(channels_t *self, const char *name, json_t **out, const char **why
 }
 
 int
-channels_history(channels_t *self, const char *name, size_t limit, json_t **out, const char **why)
+channels_history(channels_t *self, const char *name, const char *before, size_t limit, json_t **out,
+                 const char **why)
 {
     s_chan_t *c = s_by_name(self, name, why);
     if (!c) {
         return PARLEY_ERR_NOTFOUND;
     }
+    store_chan_pos_t at;
+    if (before && s_cursor_parse(before, &at) != PARLEY_OK) {
+        *why = "before must be the cursor of one of the channel's messages";
+        return PARLEY_ERR_MALFORMED;
+    }
     store_chan_msg_t *msgs = NULL;
     size_t n = 0;
-    int rc = store_chan_history(self->core->store, c->id, NULL, limit, &msgs, &n);
+    int rc = store_chan_history(self->core->store, c->id, before ? &at : NULL, limit, &msgs, &n);
     if (rc != PARLEY_OK) {
         return rc;
     }
@@ -2622,10 +2658,11 @@ channels_history(channels_t *self, const char *name, size_t limit, json_t **out,
         json_array_append_new(list, m);
     }
     store_chan_msgs_free(msgs, n);
-    //  Ours that wait for the key come last, in the order sent.
+    //  Ours that wait for the key come last, in the order sent (on the
+    //  newest page).
     store_chan_queued_t *q = NULL;
     size_t n_q = 0;
-    if (c->n_queued > 0
+    if (c->n_queued > 0 && !before
         && store_chan_queue_list(self->core->store, c->id, 0, &q, &n_q) == PARLEY_OK) {
         for (size_t i = 0; i < n_q; i++) {
             json_array_append_new(list, s_queued_json(self, c, &q[i]));

@@ -127,7 +127,9 @@ int channels_send(channels_t *self, const char *name, const char *text, json_t *
 /*  Marks the channel read up to its newest message, and (unless read
  *  receipts are off) tells the members in one aggregated receipt. */
 int channels_read(channels_t *self, const char *name, json_t **out, const char **why) PARLEY_WUR;
-int channels_history(channels_t *self, const char *name, size_t limit, json_t **out,
-                     const char **why) PARLEY_WUR;
+/*  The last limit messages (0: all) strictly before the message whose
+ *  cursor is before (NULL: the newest), oldest first. */
+int channels_history(channels_t *self, const char *name, const char *before, size_t limit,
+                     json_t **out, const char **why) PARLEY_WUR;
 
 #endif

@@ -151,7 +151,26 @@ s_status_from_name(const char *name)
 }
 
 int
+client_fd(const client_t *self)
+{
+    return self->fd;
+}
+
+bool
+client_buffered(const client_t *self)
+{
+    return self->len && memchr(self->buf, '\n', self->len) != NULL;
+}
+
+int
 client_call(client_t *self, const char *method, json_t *params, json_t **result, char **errmsg)
+{
+    return client_call_keep(self, method, params, result, errmsg, NULL);
+}
+
+int
+client_call_keep(client_t *self, const char *method, json_t *params, json_t **result, char **errmsg,
+                 json_t *notes)
 {
     *result = NULL;
     *errmsg = NULL;
@@ -180,7 +199,10 @@ client_call(client_t *self, const char *method, json_t *params, json_t **result,
             continue;
         }
         if (!conn_err && (!json_is_integer(mid) || json_integer_value(mid) != id)) {
-            json_decref(msg); // a notification or a late answer: not ours
+            if (notes && !mid && json_object_get(msg, "method")) {
+                json_array_append(notes, msg); // a notification, for the caller
+            }
+            json_decref(msg); // or a late answer: not ours
             continue;
         }
         json_t *err = json_object_get(msg, "error");

@@ -26,5 +26,14 @@ int client_recv(client_t *self, int timeout_ms, json_t **out) PARLEY_WUR;
  *  when present, and *errmsg gets the message (owned, free()). */
 int client_call(client_t *self, const char *method, json_t *params, json_t **result,
                 char **errmsg) PARLEY_WUR;
+/*  As client_call on a subscribed connection: the notifications that come
+ *  before the response are appended to the array notes (in order) rather
+ *  than dropped. */
+int client_call_keep(client_t *self, const char *method, json_t *params, json_t **result,
+                     char **errmsg, json_t *notes) PARLEY_WUR;
+/*  The socket, to poll for input beside other descriptors. */
+int client_fd(const client_t *self);
+/*  Whether a whole line is buffered already (poll would not show it). */
+bool client_buffered(const client_t *self);
 
 #endif

@@ -168,6 +168,16 @@ int store_history_before(store_t *self, const uint8_t peer[32],
                          size_t *n) PARLEY_WUR;
 void store_msgs_free(store_msg_t *msgs, size_t n);
 
+/*  A direct conversation: a peer we hold messages with. */
+typedef struct {
+    uint8_t peer[32]; /* the other party's Ed25519 pk */
+    uint64_t unread;  /* its messages received and not read here (RECEIVED) */
+    uint64_t last_ms; /* the newest message's ts_ms */
+} store_conv_t;
+/*  The conversations, the most recently active first, at most cap (0: all);
+ *  *out is the caller's to free(). One pass over the messages. */
+int store_conversations(store_t *self, size_t cap, store_conv_t **out, size_t *n) PARLEY_WUR;
+
 /* ---- outbox: envelopes a peer has not acknowledged yet ---- */
 int store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32],
                      uint64_t now_ms) PARLEY_WUR;

@@ -53,6 +53,7 @@ enum {
     ST_MSG_HISTORY,
     ST_MSG_HISTORY_BEFORE,
     ST_MSG_IN_CONV,
+    ST_MSG_CONVS,
     ST_OUTBOX_ADD,
     ST_OUTBOX_LIST,
     ST_OUTBOX_ACK,
@@ -82,6 +83,11 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
                               " FROM messages WHERE msg_id = ?3)"
                               " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
     [ST_MSG_IN_CONV] = "SELECT 1 FROM messages WHERE msg_id = ?1 AND peer = ?2",
+    /* one row per conversation, the most recently active first; one pass
+       over the messages (a client asks when it starts, then follows the
+       notifications) */
+    [ST_MSG_CONVS] = "SELECT peer, SUM(state = 10), MAX(ts_ms) FROM messages"
+                     " GROUP BY peer ORDER BY MAX(ts_ms) DESC, peer LIMIT ?1",
     [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
                       " VALUES (?1, ?2, ?3)",
     [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
@@ -332,6 +338,33 @@ store_msg_queued_peers(store_t *self, uint8_t (**peers)[32], size_t *n)
 {
     sqlite3_stmt *st = s_st(self, ST_MSG_QUEUED_PEERS);
     int rc = s_collect(st, 32, false, s_key_row, NULL, (void **)peers, n);
+    s_reset(st);
+    return rc;
+}
+
+static int
+s_conv_row(sqlite3_stmt *st, void *elem)
+{
+    store_conv_t *c = elem;
+    int rc = s_col_blob(st, 0, c->peer, sizeof c->peer);
+    if (rc == 0) {
+        rc = s_col_u64(st, 1, &c->unread);
+    }
+    if (rc == 0) {
+        rc = s_col_u64(st, 2, &c->last_ms);
+    }
+    return rc;
+}
+
+int
+store_conversations(store_t *self, size_t cap, store_conv_t **out, size_t *n)
+{
+    sqlite3_stmt *st = s_st(self, ST_MSG_CONVS);
+    int64_t lim = cap == 0 || (uint64_t)cap > (uint64_t)INT64_MAX ? -1 : (int64_t)cap;
+    int rc = S_BIND(st, S_I64(lim));
+    if (rc == 0) {
+        rc = s_collect(st, sizeof **out, false, s_conv_row, NULL, (void **)out, n);
+    }
     s_reset(st);
     return rc;
 }
@@ -629,6 +662,22 @@ s_t_messages(store_t *s)
     CHECK(store_history(s, stranger, 5, &msgs, &n) == 0 && n == 0);
     store_msgs_free(msgs, n);
     store_msgs_free(NULL, 0);
+
+    /* conversations: the most recent first, with what is unread in each */
+    store_conv_t *convs = NULL;
+    CHECK(store_conversations(s, 0, &convs, &n) == 0 && n == 3);
+    CHECK(memcmp(convs[0].peer, p3, 32) == 0 && convs[0].unread == 11 && convs[0].last_ms == 2000);
+    bool seen_p2 = false;
+    for (size_t i = 1; i < n; i++) {
+        if (memcmp(convs[i].peer, p2, 32) == 0) {
+            seen_p2 = convs[i].unread == 1 && convs[i].last_ms == 300;
+        }
+    }
+    CHECK(seen_p2);
+    free(convs);
+    CHECK(store_conversations(s, 1, &convs, &n) == 0 && n == 1);
+    CHECK(memcmp(convs[0].peer, p3, 32) == 0);
+    free(convs);
     s_t_idle(s);
 }
 
