@@ -147,7 +147,8 @@ s_expected(const s_sched_t *s, int i, bool max)
 //  (as n0's fold has them) show the same epoch and member count, hold the
 //  key of that epoch and every message the model says they should; the
 //  removed ones know they are out.
-static char s_why[512];
+static char s_why[4096];
+static int s_why_b = -1; /* the schedule that did not agree */
 
 static bool
 s_agreed(s_world_t *w, s_sched_t *batch, int n)
@@ -177,6 +178,7 @@ s_agreed(s_world_t *w, s_sched_t *batch, int n)
             if (!ok) {
                 char *dump = c ? json_dumps(c, JSON_COMPACT) : NULL;
                 char *rdump = json_dumps(ref, JSON_COMPACT);
+                s_why_b = b;
                 snprintf(s_why, sizeof s_why,
                          "p%d n%d (member %d, joined %d, removed %d, expects %d..%d): %s vs n0 %s",
                          b, i, s->member[i], s->joined[i], s->removed[i], s_expected(s, i, false),
@@ -231,6 +233,53 @@ s_truth(s_world_t *w, s_sched_t *batch, int n, int round)
     }
 }
 
+//  Whether node i shows text in s's history.
+static bool
+s_shows(s_world_t *w, int i, const s_sched_t *s, const char *text)
+{
+    json_t *h = NULL;
+    bool has = false;
+    if (s_try(w, i, "channel.history", json_pack("{s:s, s:i}", "channel", s->id, "limit", 1000), &h)
+        == PARLEY_OK) {
+        size_t k;
+        json_t *x;
+        json_array_foreach(json_object_get(h, "messages"), k, x)
+        {
+            has = has || strcmp(json_string_value(json_object_get(x, "text")), text) == 0;
+        }
+    }
+    json_decref(h);
+    return has;
+}
+
+//  What a schedule that did not agree looks like: its messages, who shows
+//  each (H) or holds it only in its database (d), and what each node
+//  refused.
+static void
+s_explain(s_world_t *w, const s_sched_t *s)
+{
+    for (int m = 0; m < s->n_msgs; m++) {
+        fprintf(stderr, "  %s round %d from n%d epoch %lld%s:", s->msgs[m].text, s->msgs[m].round,
+                s->msgs[m].sender, (long long)s->msgs[m].epoch, s->msgs[m].queued ? " queued" : "");
+        for (int i = 0; i < S_NODES; i++) {
+            fprintf(stderr, " n%d=%s", i,
+                    s_shows(w, i, s, s->msgs[m].text)     ? "H"
+                    : tk_db_has(w->n[i], s->msgs[m].text) ? "d"
+                                                          : "-");
+        }
+        fprintf(stderr, "\n");
+    }
+    for (int i = 0; i < S_NODES; i++) {
+        json_t *st = tk_call(w->n[i], "status", NULL);
+        char *dump = json_dumps(json_object_get(st, "rejected"), JSON_COMPACT);
+        fprintf(stderr, "  n%d member %d admin %d joined %d removed %d since %lld..%lld: %s\n", i,
+                s->member[i], s->admin[i], s->joined[i], s->removed[i], (long long)s->since_lo[i],
+                (long long)s->since[i], dump ? dump : "?");
+        free(dump);
+        json_decref(st);
+    }
+}
+
 static void
 s_converge(s_world_t *w, s_sched_t *batch, int n, int round)
 {
@@ -244,6 +293,7 @@ s_converge(s_world_t *w, s_sched_t *batch, int n, int round)
         if (tk_ms() > end) {
             fprintf(stderr, "channel_prop: round %d did not converge (seed %llu): %s\n", round,
                     (unsigned long long)w->seed, s_why);
+            s_explain(w, &batch[s_why_b]);
             abort();
         }
         if (tk_ms() > nudge) {
