@@ -27,7 +27,8 @@ PKGS      := libsodium libzmq libczmq sqlite3 jansson avahi-client
 # and perl with Time::HiRes (tests/netns/t_branch.sh; perl-base lacks it).
 DEB_PKGS  := build-essential pkg-config libsodium-dev libzmq3-dev libczmq-dev \
              libsqlite3-dev libjansson-dev libavahi-client-dev avahi-daemon avahi-utils dbus \
-             iproute2 nftables clang clang-format libclang-rt-14-dev jq procps python3 perl sqlite3
+             iproute2 nftables clang clang-format libclang-rt-14-dev jq procps python3 perl sqlite3 \
+             libncurses-dev tmux
 PREFIX    ?= /usr/local
 SAN       ?=
 ifeq ($(SAN),)
@@ -44,6 +45,9 @@ CFLAGS    ?= -O2 -g
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# The terminal chat alone uses ncurses (wide).
+CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
+CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)
 ifneq ($(SAN),)
 BASE_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS   += -fsanitize=$(SAN)
@@ -58,20 +62,23 @@ PROTO_OBJ := $(PROTO_SRC:%.c=$(BUILD)/%.o)
 STORE_OBJ := $(STORE_SRC:%.c=$(BUILD)/%.o)
 NODE_OBJ  := $(NODE_SRC:%.c=$(BUILD)/%.o)
 DISC_OBJ  := $(DISC_SRC:%.c=$(BUILD)/%.o)
+# The terminal chat (parley chat): tools/chat/, linked into parley.
+CHAT_SRC  := $(wildcard tools/chat/*.c)
+CHAT_OBJ  := $(CHAT_SRC:%.c=$(BUILD)/%.o)
 NODE_TEST_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/node/*.c))
 MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_selftest.o \
              tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
              tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o \
              tools/bench/network.o tools/bench/channel.o \
-             tools/qr.o tests/qr_selftest.o)
+             tools/qr.o tests/qr_selftest.o $(CHAT_OBJ) tests/chat_selftest.o)
 ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
         $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/bench_hostile \
         $(BUILD)/bench_network $(BUILD)/bench_channel \
-        $(BUILD)/netem_tap $(BUILD)/qr_selftest
+        $(BUILD)/netem_tap $(BUILD)/qr_selftest $(BUILD)/chat_selftest
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check FORCE
 
@@ -80,7 +87,8 @@ all: $(BINS)
 # A missing dependency stops the build with the package that provides it.
 need:
 	@for pair in libsodium:libsodium-dev libzmq:libzmq3-dev libczmq:libczmq-dev \
-	             sqlite3:libsqlite3-dev jansson:libjansson-dev avahi-client:libavahi-client-dev; do \
+	             sqlite3:libsqlite3-dev jansson:libjansson-dev avahi-client:libavahi-client-dev \
+	             ncursesw:libncurses-dev; do \
 	    pc=$${pair%%:*}; deb=$${pair#*:}; \
 	    pkg-config --exists $$pc 2>/dev/null || { \
 	        echo "parley: missing $$pc: install the Debian package $$deb (or run make deps)" >&2; \
@@ -106,6 +114,7 @@ endef
 BUILD_FLAGS = $(CC) $(ALL_CFLAGS) | $(LDFLAGS) | $(LDLIBS)
 $(eval $(call STAMP,$(BUILD)/.flags,BUILD_FLAGS))
 
+$(CHAT_OBJ): ALL_CFLAGS += $(CURSES_CFLAGS)
 $(BUILD)/%.o: %.c $(BUILD)/.flags | need
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
@@ -136,8 +145,11 @@ $(BUILD)/node_selftest: $(BUILD)/tests/node_selftest.o $(NODE_TEST_OBJ) $(BUILD)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
-$(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/tools/qr.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/tools/qr.o $(CHAT_OBJ) $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CURSES_LIBS) -o $@
+# The chat's text work uses only libc and proto/textsafe.
+$(BUILD)/chat_selftest: $(BUILD)/tests/chat_selftest.o $(BUILD)/tools/chat/text.o $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ -lsodium -o $@
 $(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a

@@ -283,3 +283,53 @@ online_counts() {
         printf '%s:%s ' "$n" "$(online_count "$n")"
     done
 }
+
+# --- a real terminal (tmux) ---------------------------------------------------
+# A test drives a full-screen program through a tmux server of its own: its
+# socket in NODE_DIR, started in the foreground (-D) as a child of this shell
+# so that it is ended by PID like everything else, with no config file.
+# A terminal is a name (chat, a, ...); its one window runs the command.
+
+tui_sock() { echo "$NODE_DIR/tmux-$1.sock"; } # tui_sock NAME
+# tui NAME TMUX-ARGS...: a tmux command against NAME's server.
+tui() {
+    local n=$1
+    shift
+    tmux -S "$(tui_sock "$n")" "$@"
+}
+# tui_start NAME COLS ROWS COMMAND...: a COLS×ROWS terminal (tmux-256color,
+# UTF-8) running COMMAND.
+tui_start() {
+    local n=$1 cols=$2 rows=$3
+    shift 3
+    tmux -S "$(tui_sock "$n")" -f /dev/null -D </dev/null >/dev/null 2>&1 &
+    PIDS[tmux-$n]=$!
+    wait_until 5 test -S "$(tui_sock "$n")" || fail "tmux server $n did not start"
+    tui "$n" set-option -g default-terminal "${TUI_TERM:-tmux-256color}" \; \
+        set-option -g history-limit 0 \; \
+        new-session -d -s main -x "$cols" -y "$rows" -- \
+        env LANG=C.UTF-8 LC_ALL=C.UTF-8 "$@" || fail "tmux could not run $*"
+}
+# screen NAME: what the terminal shows now, one line per row.
+screen() { tui "$1" capture-pane -p -t main; }
+# screen_has NAME TEXT: the screen shows TEXT (fixed string).
+screen_has() { screen "$1" | grep -qF -- "$2"; }
+# wait_screen SECONDS NAME TEXT: until the screen shows TEXT; fails with
+# the screen if it never does.
+wait_screen() {
+    wait_until "$1" screen_has "$2" "$3" && return 0
+    echo "--- screen $2:" >&2
+    screen "$2" | sed 's/^/  | /' >&2
+    fail "screen $2 never showed '$3'"
+}
+# keys NAME KEY...: tmux key names (Enter, Tab, PPage, M-1, C-r, ...).
+keys() {
+    local n=$1
+    shift
+    tui "$n" send-keys -t main "$@"
+}
+# type_line NAME TEXT: types TEXT literally, then Enter.
+type_line() {
+    tui "$1" send-keys -t main -l -- "$2"
+    tui "$1" send-keys -t main Enter
+}

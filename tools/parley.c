@@ -17,6 +17,7 @@
 #include "../proto/limits.h"
 #include "../proto/textsafe.h"
 #include "../store/store.h"
+#include "chat/chat.h"
 #include "qr.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,7 @@ s_usage(FILE *out)
 {
     fprintf(out,
             "usage: parley [--home DIR] [--json] COMMAND ...\n"
+            "  chat [--no-bell] [--mouse]     the terminal chat (/help inside it)\n"
             "  init [--passphrase-file F]     create an identity (refuses to overwrite)\n"
             "  id                             this node's id, short id and fingerprint\n"
             "  status                         the running node: endpoints, peers, log, counters\n"
@@ -1872,6 +1874,12 @@ c_relay(cli_t *cli)
     return 0;
 }
 
+static int
+c_chat(cli_t *cli)
+{
+    return chat_run(cli->home, cli->argc, cli->argv);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1938,6 +1946,7 @@ main(int argc, char **argv)
         { "network", c_network }, { "invite", c_invite },
         { "join", c_join },       { "member", c_member },
         { "relay", c_relay },     { "channel", c_channel },
+        { "chat", c_chat },
     };
     for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
         if (strcmp(cmds[k].name, cmd) == 0) {
