@@ -2216,12 +2216,15 @@ s_chan_json(channels_t *self, s_chan_t *c)
                               (json_int_t)last->sent_ms, "text", last->text ? last->text : "");
     }
     store_chan_msgs_free(last, n_last);
-    return json_pack("{s:o, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b, s:b, s:o}", "channel",
-                     core_json_id(c->id), "name", c->row.name, "topic", c->row.topic, "state",
-                     c->row.state == STORE_CHAN_MEMBER ? "member" : "gone", "members",
-                     (json_int_t)roster_member_count(c->fold), "messages", (json_int_t)total,
-                     "unread", (json_int_t)unread, "epoch", (json_int_t)roster_epoch(c->fold),
-                     "keyed", keyed, "history",
+    const uint8_t *me = identity_ed_pk(core->id);
+    const char *role =
+        c->member ? s_role_name(roster_role(c->fold, me), roster_rank(c->fold, me)) : "none";
+    return json_pack("{s:o, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:s, s:b, s:b, s:o}",
+                     "channel", core_json_id(c->id), "name", c->row.name, "topic", c->row.topic,
+                     "role", role, "state", c->row.state == STORE_CHAN_MEMBER ? "member" : "gone",
+                     "members", (json_int_t)roster_member_count(c->fold), "messages",
+                     (json_int_t)total, "unread", (json_int_t)unread, "epoch",
+                     (json_int_t)roster_epoch(c->fold), "keyed", keyed, "history",
                      (flags & ROSTER_CHAN_SHARED) ? "shared" : "from-join", "announce",
                      (flags & ROSTER_CHAN_ANNOUNCE) != 0, "network",
                      (flags & ROSTER_CHAN_NETWORK) != 0, "last", last_json);

@@ -322,6 +322,16 @@ wait_screen() {
     screen "$2" | sed 's/^/  | /' >&2
     fail "screen $2 never showed '$3'"
 }
+# screen_width NAME: the widest row of the screen, in cells (a CJK character
+# or an emoji takes two).
+screen_width() {
+    screen "$1" | python3 -c '
+import sys, unicodedata
+def cells(s):
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in s)
+print(max((cells(l.rstrip("\n")) for l in sys.stdin), default=0))'
+}
 # keys NAME KEY...: tmux key names (Enter, Tab, PPage, M-1, C-r, ...).
 keys() {
     local n=$1

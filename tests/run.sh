@@ -42,6 +42,7 @@ for b in build build-san; do
     run "$b/store_selftest" 300 "$b/store_selftest"
     run "$b/node_selftest" 300 "$b/node_selftest"
     run "$b/qr_selftest" 300 "$b/qr_selftest"
+    run "$b/chat_selftest" 60 "$b/chat_selftest"
 done
 # Removal really removes: random schedules against real nodes (channel_prop).
 run "build/channel_prop(1000)" 300 env PARLEY_CHANNEL_SCHEDULES=1000 build/node_selftest channel_prop
@@ -52,7 +53,7 @@ for t in tests/integration/t_*.sh; do
     run "integration/$name" 300 env BUILD=build bash "$t"
 done
 for t in t_dm t_security t_hostile t_kill_sender t_forward_secrecy t_local t_pex t_relay t_sync_abuse \
-    t_term_escape t_corrupt_db; do
+    t_term_escape t_corrupt_db t_chat; do
     run "integration-san/$t" 300 env BUILD=build-san bash "tests/integration/$t.sh"
 done
 run "integration-san/t_burst(300)" 300 env BUILD=build-san BURST=300 \
@@ -76,7 +77,7 @@ if [ "$(id -u)" = 0 ]; then
     run "netns/t_branch" 300 env BUILD=build bash tests/netns/t_branch.sh
     run "netns-san/t_branch" 300 env BUILD=build-san bash tests/netns/t_branch.sh
     run "netns/t_faults" 300 env BUILD=build bash tests/netns/t_faults.sh
-        run "netns/t_channel" 300 env BUILD=build bash tests/netns/t_channel.sh
+    run "netns/t_channel" 300 env BUILD=build bash tests/netns/t_channel.sh
     run "netns/t_network" 300 env BUILD=build bash tests/netns/t_network.sh
     run "netns-san/t_network" 300 env BUILD=build-san bash tests/netns/t_network.sh
     run "netns/t_network_partition" 300 env BUILD=build bash tests/netns/t_network_partition.sh

@@ -569,9 +569,25 @@ s_chan_fill(chat_t *ch, const json_t *j)
     }
     s_copy(c->topic, sizeof c->topic, s_str(j, "topic"));
     c->members = (int)s_int(j, "members");
+    c->reader = strcmp(s_str(j, "role"), "reader") == 0;
     if (!(c == s_cur(ch))) {
         c->unread = s_int(j, "unread");
     }
+}
+
+static void
+s_load_channels(chat_t *ch)
+{
+    json_t *res = NULL;
+    if (s_call(ch, "channel.list", NULL, &res, NULL) == PARLEY_OK) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(res, "channels"), i, c)
+        {
+            s_chan_fill(ch, c);
+        }
+    }
+    json_decref(res);
 }
 
 //  Everything the screen lists: who we are, contacts, channels, DMs.
@@ -601,16 +617,7 @@ s_load_all(chat_t *ch)
     }
     json_decref(res);
     s_load_contacts(ch);
-    res = NULL;
-    if (s_call(ch, "channel.list", NULL, &res, NULL) == PARLEY_OK) {
-        size_t i;
-        json_t *c;
-        json_array_foreach(json_object_get(res, "channels"), i, c)
-        {
-            s_chan_fill(ch, c);
-        }
-    }
-    json_decref(res);
+    s_load_channels(ch);
     res = NULL;
     if (s_call(ch, "conversations", NULL, &res, NULL) == PARLEY_OK) {
         size_t i;
@@ -879,16 +886,7 @@ s_on_note(chat_t *ch, const json_t *note)
             ch->refresh_receipts = true;
         }
     } else if (strcmp(method, "channel.update") == 0) {
-        json_t *res = NULL;
-        if (s_call(ch, "channel.list", NULL, &res, NULL) == PARLEY_OK) {
-            size_t i;
-            json_t *c;
-            json_array_foreach(json_object_get(res, "channels"), i, c)
-            {
-                s_chan_fill(ch, c);
-            }
-        }
-        json_decref(res);
+        s_load_channels(ch);
         conv_t *c = s_conv_find(ch, true, s_str(p, "channel"));
         char *name = text_safe(s_str(p, "name"), strlen(s_str(p, "name")));
         if (c && *s_str(p, "state")) {
@@ -1835,6 +1833,7 @@ s_command(chat_t *ch, const char *line)
         memmove(&ch->convs[at], &ch->convs[at + 1], (ch->n_convs - at - 1) * sizeof *ch->convs);
         ch->n_convs--;
         ch->cur = 0;
+        return;
     } else if (strcmp(cmd, "/contacts") == 0) {
         s_load_contacts(ch);
         s_status_msg(c, "%zu contacts:", ch->n_contacts);
@@ -1955,6 +1954,9 @@ s_command(chat_t *ch, const char *line)
                      s_do(ch, "channel.rekey", json_pack("{s:s}", "channel", c->id)));
     } else {
         s_status_msg(c, "%s: unknown, or missing what it needs (/help)", cmd);
+    }
+    if (c->channel && ch->api) {
+        s_load_channels(ch); // members, topic, role as the command left them
     }
 }
 
@@ -2374,6 +2376,9 @@ chat_run(const char *home, int argc, char **argv)
         ch->was_connected = true;
         s_status_msg(home_c, "connected to your node %s; /help lists the commands and keys",
                      ch->me_short);
+        s_status_msg(home_c, "your id: %s", ch->me);
+        s_status_msg(home_c,
+                     "give it to the people you talk to; /contact add ID NAME names theirs");
     } else {
         ch->retry_at = s_now() + S_RETRY_MS;
         s_status_msg(home_c, "!! cannot reach the node: retrying");

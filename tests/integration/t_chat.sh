@@ -1,0 +1,178 @@
+#!/bin/bash
+# parley chat in a real terminal: tmux runs the chat of node a against real
+# nodes a and b; send-keys types, capture-pane reads the screen. Covers
+# switching conversations, a DM and a channel both ways with delivery,
+# unread counts and the read marker, scrollback and search, completion, a
+# resize, a daemon restart, a message full of escape sequences shown
+# harmlessly, wide characters, no colours, and /quit.
+. "$(dirname "$0")/lib.sh"
+
+pair a b
+p a contacts add "$B_ID" bob >/dev/null
+p b contacts add "$A_ID" alice >/dev/null
+p a channel create ops --topic "operations room" >/dev/null || fail "channel create"
+p a channel add ops bob >/dev/null || fail "channel add"
+wait_until 15 sh -c "'$BIN/parley' --home '$(home b)' channel list --json \
+    | jq -e '.channels[] | select(.name == \"ops\" and .keyed)'" || fail "b never got #ops"
+p b send alice "before the chat" >/dev/null
+
+# What a sanitizer build finds in the chat goes to files checked at the end
+# (the terminal it runs in is gone by then).
+CHAT=(env ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$TMP/chat-san"
+    UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$TMP/chat-san" "$BIN/parley" --home "$(home a)" chat)
+tui_start a 100 30 "${CHAT[@]}" --no-bell
+wait_screen 10 a "connected to your node"
+# The list: the node's own, then channels, then DMs; bob's message is unread.
+wait_screen 5 a "2 #ops"
+screen a | grep -q "3 @bob  *1│" || fail "no unread count for bob: $(screen a)"
+
+# --- switching, and a DM both ways -------------------------------------------
+keys a M-3
+wait_screen 5 a "bob (${B_ID:0:8}) — not verified"
+wait_screen 5 a "new messages"
+wait_screen 5 a "before the chat"
+# Opening it read it: b sees "read".
+wait_until 10 sh -c "'$BIN/parley' --home '$(home b)' history alice --json \
+    | jq -e '.[-1].state == \"read\"'" || fail "opening the DM did not mark it read"
+type_line a "hello from the chat"
+wait_screen 10 a "hello from the chat  [delivered]"
+p b history alice | grep -q "hello from the chat" || fail "b did not get the chat's DM"
+p b read alice >/dev/null
+wait_screen 10 a "hello from the chat  [read]"
+p b send alice "answer from b" >/dev/null
+wait_screen 10 a "answer from b"
+screen a | grep -q "\[last: read\]" || fail "status line lacks the last delivery"
+keys a C-p
+wait_screen 5 a "#ops — operations room — 2 members"
+keys a C-n
+wait_screen 5 a "bob (${B_ID:0:8})"
+
+# --- a channel both ways, with delivered/read counts ------------------------
+keys a M-2
+wait_screen 5 a "#ops — operations room"
+type_line a "hello ops"
+wait_until 10 sh -c "'$BIN/parley' --home '$(home b)' history '#ops' | grep -q 'hello ops'" \
+    || fail "b never got the channel message"
+p b read '#ops' >/dev/null
+wait_screen 10 a "hello ops  [delivered 1/1, read 1/1]"
+p b send '#ops' "ops answer" >/dev/null
+wait_screen 10 a "ops answer"
+
+# --- unread counts elsewhere, the read marker, and peers as status lines -----
+keys a M-1
+p b send alice "unread one" >/dev/null
+p b send alice "unread two" >/dev/null
+wait_until 10 sh -c "tmux -S '$(tui_sock a)' capture-pane -p -t main | grep -q '3 @bob  *2│'" \
+    || fail "no unread count of 2: $(screen a)"
+keys a M-a
+wait_screen 5 a "unread two"
+screen a | grep -B1 "unread one" | grep -q "new messages" || fail "no read marker: $(screen a)"
+
+# --- completion -----------------------------------------------------------------
+tui a send-keys -t main -l "/ms"
+keys a Tab
+wait_screen 5 a "[bob] /msg"
+tui a send-keys -t main -l "bo"
+keys a Tab
+wait_screen 5 a "[bob] /msg bob"
+keys a C-u
+tui a send-keys -t main -l "#o"
+keys a Tab
+wait_screen 5 a "[bob] #ops"
+keys a C-u
+
+# --- scrollback and search over a long conversation ---------------------------
+python3 - "$(home b)/api.sock" "$A_ID" <<'EOF' || fail "could not send the long history"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+for i in range(300):
+    f.write(json.dumps({"jsonrpc": "2.0", "id": i + 1, "method": "send",
+                        "params": {"peer": sys.argv[2], "text": "line %04d" % i}}) + "\n")
+f.flush()
+for i in range(300):
+    r = json.loads(f.readline())
+    if "error" in r:
+        sys.exit(r["error"]["message"])
+EOF
+wait_screen 20 a "line 0299"
+keys a PPage
+wait_screen 5 a "-MORE(0)-"
+screen_has a "line 0299" && fail "PageUp did not scroll"
+for _ in 1 2 3 4 5 6 7 8 9 10 11 12; do keys a PPage; done
+wait_screen 10 a "line 0000"
+keys a C-r
+tui a send-keys -t main -l "line 0042"
+keys a Enter
+wait_screen 10 a "line 0042"
+screen a | grep -q "(search) line 0042" || fail "search prompt: $(screen a)"
+keys a Escape
+wait_screen 5 a "line 0299"
+screen_has a "MORE(" && fail "Esc did not return to the bottom"
+# Messages that come while scrolled up are counted in -MORE(n)-.
+keys a PPage
+p b send alice "came while scrolled" >/dev/null
+wait_screen 10 a "-MORE(1)-"
+keys a NPage
+wait_screen 5 a "came while scrolled"
+
+# --- escape sequences and bidi controls are shown, not obeyed -----------------
+p b send alice $'evil \e[2J\e]0;pwned\a \e[31mred\r\xe2\x80\xae reversed' >/dev/null
+wait_screen 10 a "evil ^[[2J^[]0;pwned^G ^[[31mred^M<U+202E> reversed"
+screen_has a "bob (${B_ID:0:8})" || fail "the title went: the screen was cleared"
+[ "$(tui a display-message -p -t main '#{pane_title}')" != "pwned" ] || fail "a peer set the title"
+# Wide characters: whole, and the column after them where it belongs.
+p b send alice "wide 你好世界 😀 end" >/dev/null
+wait_screen 10 a "wide 你好世界 😀 end"
+
+# --- a resize -----------------------------------------------------------------
+tui a resize-window -t main -x 60 -y 16
+wait_until 5 sh -c "[ \$(tmux -S '$(tui_sock a)' capture-pane -p -t main | wc -l) = 16 ]" \
+    || fail "resize"
+wait_screen 5 a "wide 你好世界"
+[ "$(screen_width a)" -le 60 ] || fail "rows wider than the terminal: $(screen a)"
+tui a resize-window -t main -x 100 -y 30
+
+# --- the node restarts: the chat says so, reconnects, and works on -----------
+EP=$(endpoint a)
+node_stop a
+wait_screen 10 a "the node went away: reconnecting"
+LISTEN=$EP node_start a
+wait_screen 15 a "reconnected to your node"
+wait_until 20 online a "$B_ID" || fail "a never saw b again"
+type_line a "after the restart"
+wait_screen 15 a "after the restart  [delivered]"
+p b send alice "to the reconnected chat" >/dev/null
+wait_screen 10 a "to the reconnected chat"
+
+# --- commands -----------------------------------------------------------------
+type_line a "/verify bob"
+wait_screen 5 a "safety number of you and bob"
+type_line a "/verify yes"
+wait_screen 5 a "bob is verified now"
+wait_screen 5 a "bob (${B_ID:0:8}) — verified"
+keys a M-2
+type_line a "/members"
+wait_screen 5 a "2 members:"
+type_line a "/topic a new topic"
+wait_screen 10 a "#ops — a new topic — 2 members"
+type_line a "/help"
+wait_screen 5 a "/msg PEER [TEXT]"
+
+# --- no colours: a terminal without them works the same -----------------------
+TUI_TERM=vt100 tui_start mono 100 30 "${CHAT[@]}" --no-bell
+wait_screen 10 mono "connected to your node"
+keys mono M-3
+wait_screen 5 mono "to the reconnected chat"
+type_line mono "/quit"
+wait_until 5 sh -c "! tmux -S '$(tui_sock mono)' has-session -t main" || fail "/quit did not end the chat"
+
+type_line a "/quit"
+wait_until 5 sh -c "! tmux -S '$(tui_sock a)' has-session -t main" || fail "/quit did not end the chat"
+for f in "$TMP"/chat-san*; do
+    [ -e "$f" ] || continue
+    FAIL_LOGS+=("$f")
+    fail "the sanitizer found something in the chat: $f"
+done
+echo "ok"
