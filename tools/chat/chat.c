@@ -1967,6 +1967,12 @@ s_submit(chat_t *ch)
     if (l->len == 0) {
         return;
     }
+    if (!ch->api && !(l->buf[0] == '/' && l->buf[1] != '/')) {
+        //  Kept in the line: it is sent once the node is back and Enter
+        //  is pressed again.
+        s_status_msg(s_cur(ch), "the node is away: your line waits; Enter again once reconnected");
+        return;
+    }
     if (ch->n_hist == S_HISTORY) {
         free(ch->hist[0]);
         memmove(ch->hist, ch->hist + 1, (S_HISTORY - 1) * sizeof ch->hist[0]);
