@@ -20,7 +20,11 @@ p b send alice "before the chat" >/dev/null
 # (the terminal it runs in is gone by then).
 CHAT=(env ASAN_OPTIONS="${ASAN_OPTIONS:-}:log_path=$TMP/chat-san"
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-}:log_path=$TMP/chat-san" "$BIN/parley" --home "$(home a)" chat)
-tui_start a 100 30 "${CHAT[@]}" --no-bell
+# A desktop session's notify-send, as a script that keeps what it was given.
+mkdir -p "$TMP/bin"
+printf '#!/bin/sh\nfor a in "$@"; do echo "$a"; done >>"%s/notified"\n' "$TMP" >"$TMP/bin/notify-send"
+chmod +x "$TMP/bin/notify-send"
+tui_start a 100 30 env PATH="$TMP/bin:$PATH" "${CHAT[@]}" --no-bell --notify
 wait_screen 10 a "connected to your node"
 # The list: the node's own, then channels, then DMs; bob's message is unread.
 wait_screen 5 a "2 #ops"
@@ -68,6 +72,24 @@ keys a M-a
 wait_screen 5 a "unread two"
 screen a | grep -B1 "unread one" | grep -q "new messages" || fail "no read marker: $(screen a)"
 
+# --- the bell, a desktop notification, mentions ---------------------------------
+keys a M-2
+[ "$(tui a display-message -p -t main '#{window_bell_flag}')" = 0 ] || fail "a bell with --no-bell"
+type_line a "/bell on"
+wait_screen 5 a "the bell is on"
+type_line a "/highlight deploy"
+wait_screen 5 a "messages naming deploy are highlighted"
+p b send alice $'who will deploy \e[1mtoday' >/dev/null
+wait_until 10 sh -c "tmux -S '$(tui_sock a)' capture-pane -p -t main | grep -q '3 @bob  *!1│'" \
+    || fail "no highlighted unread count: $(screen a)"
+wait_until 5 sh -c "[ \"\$(tmux -S '$(tui_sock a)' display-message -p -t main '#{window_bell_flag}')\" = 1 ]" \
+    || fail "no bell for a message in another conversation"
+wait_until 5 grep -qF 'who will deploy ^[[1mtoday' "$TMP/notified" || fail "no desktop notification"
+grep -q $'\e' "$TMP/notified" && fail "a notification carried an escape"
+grep -qx "bob" "$TMP/notified" || fail "the notification does not say who"
+keys a M-a
+wait_screen 5 a "who will deploy"
+
 # --- completion -----------------------------------------------------------------
 tui a send-keys -t main -l "/ms"
 keys a Tab
@@ -80,6 +102,13 @@ tui a send-keys -t main -l "#o"
 keys a Tab
 wait_screen 5 a "[bob] #ops"
 keys a C-u
+# Up and Down recall what was typed.
+keys a Up
+wait_screen 5 a "[bob] /highlight deploy"
+keys a Up
+wait_screen 5 a "[bob] /bell on"
+keys a Down Down
+screen_has a "[bob] /bell" && fail "Down did not come back to an empty line"
 
 # --- scrollback and search over a long conversation ---------------------------
 python3 - "$(home b)/api.sock" "$A_ID" <<'EOF' || fail "could not send the long history"
@@ -125,6 +154,24 @@ screen_has a "bob (${B_ID:0:8})" || fail "the title went: the screen was cleared
 # Wide characters: whole, and the column after them where it belongs.
 p b send alice "wide 你好世界 😀 end" >/dev/null
 wait_screen 10 a "wide 你好世界 😀 end"
+
+# --- the mouse: a click opens a conversation, the wheel scrolls ----------------
+type_line a "/mouse on"
+wait_screen 5 a "the mouse is on"
+# xterm's encoding: ESC [ M, then 32 + button, 33 + column, 33 + row.
+click() { tui a send-keys -t main -l "$(printf '\033[M%b%b%b' "$1" "$(printf '\\%03o' $((33 + $2)))" "$(printf '\\%03o' $((33 + $3)))")"; }
+click ' ' 3 2
+click '#' 3 2
+wait_screen 5 a "#ops — operations room"
+click ' ' 3 3
+click '#' 3 3
+wait_screen 5 a "bob (${B_ID:0:8})"
+click '`' 50 10
+wait_screen 5 a "-MORE(0)-"
+click 'a' 50 10
+wait_until 5 sh -c "! tmux -S '$(tui_sock a)' capture-pane -p -t main | grep -q 'MORE('" \
+    || fail "the wheel did not scroll back down"
+type_line a "/mouse off"
 
 # --- a resize -----------------------------------------------------------------
 tui a resize-window -t main -x 60 -y 16

@@ -55,6 +55,7 @@ extern char **environ;
 #define S_RETRY_MS 1000u    /* reconnecting */
 #define S_STATUS_MS 5000u   /* the status bar's figures, refreshed */
 #define S_NOTIFY_CHARS 120u /* a desktop notification's text */
+#define S_WORDS 8           /* /highlight words */
 
 typedef struct {
     char *text;      /* safe (text_safe), with LFs */
@@ -107,6 +108,8 @@ typedef struct {
     bool was_connected;
     char me[64], me_short[16], me_name[128];
     char net_name[128], net_role[16];
+    char words[S_WORDS][64]; /* /highlight: more words that name me */
+    size_t n_words;
     conv_t **convs;
     size_t n_convs, cap_convs;
     size_t cur;
@@ -388,6 +391,19 @@ s_chan_state(const json_t *j, char *out, size_t cap)
     }
 }
 
+//  Whether text names me: my name in the network, my short id, or a word
+//  of /highlight.
+static bool
+s_names_me(const chat_t *ch, const char *text)
+{
+    bool hit = (ch->me_name[0] && text_contains(text, ch->me_name))
+               || (ch->me_short[0] && text_contains(text, ch->me_short));
+    for (size_t i = 0; i < ch->n_words && !hit; i++) {
+        hit = text_contains(text, ch->words[i]);
+    }
+    return hit;
+}
+
 //  Fills m from a message of the API (DM or channel).
 static void
 s_msg_fill(chat_t *ch, conv_t *c, msg_t *m, const json_t *j)
@@ -416,9 +432,7 @@ s_msg_fill(chat_t *ch, conv_t *c, msg_t *m, const json_t *j)
     free(m->who);
     m->who = text_safe(name, strlen(name));
     const char *text = s_str(j, "text");
-    m->mention = !m->outgoing
-                 && ((ch->me_name[0] && text_contains(text, ch->me_name))
-                     || text_contains(text, ch->me_short));
+    m->mention = !m->outgoing && s_names_me(ch, text);
     s_msg_text(m, text);
 }
 
@@ -1486,10 +1500,10 @@ s_draw(chat_t *ch)
 /* ------------------------------------------------------------ commands */
 
 static const char *const s_commands[] = {
-    "/msg",      "/join",    "/create", "/leave",   "/topic",   "/members", "/add",
-    "/remove",   "/role",    "/rekey",  "/invite",  "/invites", "/revoke",  "/verify",
-    "/contacts", "/contact", "/ttl",    "/network", "/member",  "/relay",   "/bell",
-    "/notify",   "/mouse",   "/close",  "/help",    "/quit",
+    "/msg",      "/join",    "/create", "/leave",   "/topic",   "/members",   "/add",
+    "/remove",   "/role",    "/rekey",  "/invite",  "/invites", "/revoke",    "/verify",
+    "/contacts", "/contact", "/ttl",    "/network", "/member",  "/relay",     "/bell",
+    "/notify",   "/mouse",   "/close",  "/help",    "/quit",    "/highlight",
 };
 
 static void
@@ -1513,6 +1527,7 @@ s_help(chat_t *ch)
         "/ttl SECONDS              this DM's new messages disappear after that (0: never)",
         "/network show|create NAME|leave  /member remove PEER|role PEER admin|member",
         "/relay add|remove PEER    (network admins)",
+        "/highlight WORD..         also highlight messages with these words (none: reset)",
         "/bell on|off  /notify on|off  /mouse on|off  /help  /quit",
     };
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
@@ -1909,6 +1924,17 @@ s_command(chat_t *ch, const char *line)
         json_decref(res);
     } else if (strcmp(cmd, "/revoke") == 0 && has_a) {
         s_say_result(ch, "invite revoked", s_do(ch, "invite.revoke", json_pack("{s:s}", "id", a)));
+    } else if (strcmp(cmd, "/highlight") == 0) {
+        ch->n_words = 0;
+        for (int k = 0; ch->n_words < S_WORDS && s_word(rest, k, a, sizeof a, NULL); k++) {
+            s_copy(ch->words[ch->n_words++], sizeof ch->words[0], a);
+        }
+        char *w = text_safe(rest, strlen(rest));
+        s_status_msg(c,
+                     ch->n_words ? "messages naming %s are highlighted"
+                                 : "only your name and id are highlighted%s",
+                     w ? w : "");
+        free(w);
     } else if (strcmp(cmd, "/bell") == 0) {
         s_toggle(ch, &ch->bell, "the bell", rest);
     } else if (strcmp(cmd, "/notify") == 0) {
