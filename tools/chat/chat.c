@@ -84,14 +84,15 @@ typedef struct {
     bool highlight;  /* an unread message names me */
     msg_t *msgs;     /* loaded, oldest first */
     size_t n, cap;
-    bool loaded;        /* the newest page was fetched */
-    bool complete;      /* nothing older to fetch */
-    size_t marker;      /* first unread when opened (SIZE_MAX: none) */
-    size_t scroll;      /* rows scrolled up from the bottom */
-    size_t more;        /* messages arrived below while scrolled up */
-    size_t found;       /* the search's hit (SIZE_MAX: none) */
-    uint64_t ttl_s;     /* DMs: /ttl */
-    uint64_t unread_up; /* channels: unread when opened */
+    bool loaded;          /* the newest page was fetched */
+    bool complete;        /* nothing older to fetch */
+    size_t marker;        /* first unread when opened (SIZE_MAX: none) */
+    size_t scroll;        /* rows scrolled up from the bottom */
+    size_t more;          /* messages arrived below while scrolled up */
+    size_t found;         /* the search's hit (SIZE_MAX: none) */
+    uint64_t ttl_s;       /* DMs: /ttl */
+    uint64_t marker_left; /* unread messages older than those loaded: the marker
+                         goes above the last of them once its page comes */
 } conv_t;
 
 typedef struct {
@@ -650,6 +651,22 @@ s_load_all(chat_t *ch)
     }
 }
 
+//  Counts the unread messages among c's first n loaded (newest first) down
+//  from marker_left, and puts the marker above the oldest unread one once
+//  it is among them.
+static void
+s_place_marker(conv_t *c, size_t n)
+{
+    size_t k = n;
+    while (k > 0 && c->marker_left > 0) {
+        k--;
+        c->marker_left -= !c->msgs[k].outgoing && !c->msgs[k].status;
+        if (c->marker_left == 0) {
+            c->marker = k;
+        }
+    }
+}
+
 //  One page of c's history before its oldest loaded message (or the
 //  newest), put in front. Returns how many came.
 static size_t
@@ -691,6 +708,9 @@ s_fetch(chat_t *ch, conv_t *c)
     }
     c->marker = c->marker == SIZE_MAX ? SIZE_MAX : c->marker + kept;
     c->found = c->found == SIZE_MAX ? SIZE_MAX : c->found + kept;
+    if (c->loaded) {
+        s_place_marker(c, kept); // an older page: the marker may be in it
+    }
     if (!c->loaded) {
         c->complete = false;
     }
@@ -751,20 +771,13 @@ s_open(chat_t *ch, size_t i)
     }
     //  The read marker: above the first message not read when we came.
     c->marker = SIZE_MAX;
-    if (unread > 0) {
-        size_t k = c->n, seen = 0;
-        while (k > 0 && seen < unread) {
-            k--;
-            seen += !c->msgs[k].outgoing && !c->msgs[k].status;
-        }
-        c->marker = seen ? k : SIZE_MAX;
-    }
+    c->marker_left = unread;
+    s_place_marker(c, c->n);
     c->scroll = 0;
     c->more = 0;
     c->found = SIZE_MAX;
-    if (unread > 0 || c->highlight) {
-        s_mark_read(ch, c);
-    }
+    //  Marked read after the screen shows it (the next turn of the loop).
+    ch->read_due = unread > 0 || c->highlight;
 }
 
 /* -------------------------------------------------------- notifications */
@@ -2420,12 +2433,13 @@ chat_run(const char *home, int argc, char **argv)
         if (ch->refresh_receipts) {
             s_refresh_receipts(ch);
         }
+        s_drain_notes(ch);
+        s_draw(ch);
+        //  After the screen shows them: the peer's "read" means seen.
         if (ch->read_due && s_cur(ch)->scroll == 0) {
             ch->read_due = false;
             s_mark_read(ch, s_cur(ch));
         }
-        s_drain_notes(ch);
-        s_draw(ch);
         struct pollfd p[2] = { { 0, POLLIN, 0 }, { ch->api ? client_fd(ch->api) : -1, POLLIN, 0 } };
         int timeout = ch->api && client_buffered(ch->api) ? 0 : 250;
         (void)poll(p, 2, timeout);
