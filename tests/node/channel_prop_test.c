@@ -22,7 +22,10 @@
  */
 #include "testkit.h"
 
+#include "../../proto/b32.h"
+#include "../../proto/chan.h"
 #include <sodium.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -280,6 +283,88 @@ s_explain(s_world_t *w, const s_sched_t *s)
     }
 }
 
+//  Which node holds key pk ("n3"; "n?" for none of ours).
+static const char *
+s_who(const s_world_t *w, const void *pk, int len)
+{
+    static const char *const names[] = { "n0", "n1", "n2", "n3", "n4" };
+    for (int i = 0; i < S_NODES && len == 32; i++) {
+        if (memcmp(w->n[i]->pk, pk, 32) == 0) {
+            return names[i];
+        }
+    }
+    return "n?";
+}
+
+//  What each node's database holds of s: its channel keys (epoch, key id,
+//  author, bound) and the envelopes of its message scope (author, seq, the
+//  epoch and key they name, and whether they were opened).
+static void
+s_explain_db(const s_world_t *w, const s_sched_t *s)
+{
+    uint8_t id[32], scope[32];
+    if (b32_decode(s->id, id, sizeof id) != PARLEY_OK) {
+        return;
+    }
+    chan_msg_scope(id, scope);
+    for (int i = 0; i < S_NODES; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/parley.db", w->n[i]->home);
+        sqlite3 *db = NULL;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+            sqlite3_close(db);
+            continue;
+        }
+        sqlite3_busy_timeout(db, 2000);
+        fprintf(stderr, "  n%d keys:", i);
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT epoch, hex(key_id), author, bound FROM chan_keys"
+                               " WHERE channel = ?1 ORDER BY epoch, key_id",
+                               -1, &st, NULL)
+            == SQLITE_OK) {
+            sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                fprintf(stderr, " e%lld/%.8s/%s%s", (long long)sqlite3_column_int64(st, 0),
+                        (const char *)sqlite3_column_text(st, 1),
+                        s_who(w, sqlite3_column_blob(st, 2), sqlite3_column_bytes(st, 2)),
+                        sqlite3_column_int(st, 3) ? "" : "(aside)");
+            }
+        }
+        sqlite3_finalize(st);
+        fprintf(stderr, "\n  n%d msgs:", i);
+        st = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT e.author, e.seq, e.bytes,"
+                               " EXISTS (SELECT 1 FROM chan_msgs m WHERE m.env_id = e.id)"
+                               " FROM envelopes e WHERE e.scope = ?1 ORDER BY e.author, e.seq",
+                               -1, &st, NULL)
+            == SQLITE_OK) {
+            sqlite3_bind_blob(st, 1, scope, 32, SQLITE_STATIC);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                envelope_t env;
+                chan_msg_header_t h;
+                bool ok = envelope_decode(sqlite3_column_blob(st, 2),
+                                          (size_t)sqlite3_column_bytes(st, 2), &env)
+                              == PARLEY_OK
+                          && chan_body_parse(env.body, env.body_len, &h) == PARLEY_OK;
+                char kid[17] = "?";
+                if (ok) {
+                    sodium_bin2hex(kid, sizeof kid, h.key_id, 4);
+                }
+                fprintf(stderr, " %s#%lld:e%lld/%s/c%lld%s",
+                        s_who(w, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0)),
+                        (long long)sqlite3_column_int64(st, 1), ok ? (long long)h.epoch : -1LL, kid,
+                        ok ? (long long)h.counter : -1LL,
+                        sqlite3_column_int(st, 3) ? "" : "(unopened)");
+            }
+        }
+        sqlite3_finalize(st);
+        fprintf(stderr, "\n");
+        sqlite3_close(db);
+    }
+}
+
 static void
 s_converge(s_world_t *w, s_sched_t *batch, int n, int round)
 {
@@ -294,6 +379,7 @@ s_converge(s_world_t *w, s_sched_t *batch, int n, int round)
             fprintf(stderr, "channel_prop: round %d did not converge (seed %llu): %s\n", round,
                     (unsigned long long)w->seed, s_why);
             s_explain(w, &batch[s_why_b]);
+            s_explain_db(w, &batch[s_why_b]);
             abort();
         }
         if (tk_ms() > nudge) {
