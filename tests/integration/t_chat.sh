@@ -215,6 +215,23 @@ wait_screen 5 mono "to the reconnected chat"
 type_line mono "/quit"
 wait_until 5 sh -c "! tmux -S '$(tui_sock mono)' has-session -t main" || fail "/quit did not end the chat"
 
+# --- admin commands: a channel with options, a network, an invite, its log ------
+type_line a "/create ann --announce --shared news only"
+wait_screen 10 a "#ann — news only — 1 member"
+p a channel info ann --json | jqe '.announce and .history == "shared"' >/dev/null \
+    || fail "/create lost its options"
+type_line a "/network create acme"
+wait_screen 10 a "network created: you are its first admin"
+wait_screen 10 a "[network acme]"
+type_line a "/invite member 1h 2"
+wait_screen 10 a "invite (member, a bearer token"
+p a invite list --json | jqe 'length == 1 and .[0].role == "member"' >/dev/null \
+    || fail "/invite made no invite"
+type_line a "/network log"
+wait_screen 10 a "invite by me"
+type_line a "/network"
+wait_screen 10 a "network acme: you are admin; 1 member"
+
 type_line a "/quit"
 wait_until 5 sh -c "! tmux -S '$(tui_sock a)' has-session -t main" || fail "/quit did not end the chat"
 for f in "$TMP"/chat-san*; do

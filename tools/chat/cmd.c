@@ -28,7 +28,8 @@ s_help(chat_t *ch)
         "Typing: Tab completes names, #channels and /commands; Up/Down recall lines;",
         "  Ctrl-w deletes a word, Ctrl-u the line; Ctrl-l redraws.",
         "/msg PEER [TEXT]          talk to PEER (a contact name, an id or a short id)",
-        "/join #NAME               open a channel you are in; /create NAME [TOPIC] makes one",
+        "/join #NAME               open a channel you are in",
+        "/create NAME [--shared] [--announce] [--network] [TOPIC]   a new channel",
         "/leave                    leave this channel; /close hides this DM until it speaks",
         "/topic [TEXT]             show or set the topic; /members lists who is in it",
         "/add PEER.. /remove PEER /role PEER admin|member|reader /rekey   (channel admins)",
@@ -36,7 +37,8 @@ s_help(chat_t *ch)
         "/verify PEER [yes]        the safety number to compare; yes marks PEER verified",
         "/contacts                 your contacts; /contact add ID NAME | remove NAME",
         "/ttl SECONDS              this DM's new messages disappear after that (0: never)",
-        "/network show|create NAME|leave  /member remove PEER|role PEER admin|member",
+        "/network show|create NAME|join CODE [NAME]|leave|log",
+        "/member remove PEER [REASON] | role PEER admin|member   (network admins)",
         "/relay add|remove PEER    (network admins)",
         "/highlight WORD..         also highlight messages with these words (none: reset)",
         "/bell on|off  /notify on|off  /mouse on|off  /help  /quit",
@@ -219,6 +221,72 @@ s_cmd_invite(chat_t *ch, const char *rest)
     json_decref(res);
 }
 
+//  /create NAME [--shared] [--announce] [--network] [TOPIC]
+static void
+s_cmd_create(chat_t *ch, const char *name, const char *rest)
+{
+    conv_t *c = conv_cur(ch);
+    if (!name) {
+        conv_say(c, "usage: /create NAME [--shared] [--announce] [--network] [TOPIC]");
+        return;
+    }
+    name += name[0] == '#';
+    json_t *params = json_pack("{s:s}", "name", name);
+    char w[32];
+    const char *topic = rest;
+    while (s_word(topic, 0, w, sizeof w, NULL) && strncmp(w, "--", 2) == 0) {
+        if (strcmp(w, "--shared") == 0) {
+            json_object_set_new(params, "history", json_string("shared"));
+        } else if (strcmp(w, "--announce") == 0) {
+            json_object_set_new(params, "announce", json_true());
+        } else if (strcmp(w, "--network") == 0) {
+            json_object_set_new(params, "network", json_true());
+        } else {
+            conv_say(c, "/create: no option %s", w);
+            json_decref(params);
+            return;
+        }
+        (void)s_word(topic, 0, w, sizeof w, &topic);
+    }
+    if (*topic) {
+        json_object_set_new(params, "topic", json_string(topic));
+    }
+    json_t *res = chat_do(ch, "channel.create", params);
+    if (res) {
+        chat_chan_fill(ch, res);
+        conv_t *cc = conv_find(ch, true, chat_str(res, "channel"));
+        if (cc) {
+            chat_open(ch, conv_index(ch, cc));
+        }
+    }
+    json_decref(res);
+}
+
+//  The newest roster events, as `parley network log` shows them.
+static void
+s_cmd_network_log(chat_t *ch)
+{
+    conv_t *c = conv_cur(ch);
+    json_t *res = chat_do(ch, "network.log", json_pack("{s:i}", "limit", 20));
+    size_t i;
+    json_t *e;
+    json_array_foreach(res, i, e)
+    {
+        char by[128], to[128];
+        conv_name_of(ch, chat_str(e, "author"), chat_str(e, "author_short"), by, sizeof by);
+        conv_name_of(ch, chat_str(e, "target"), chat_str(e, "target_short"), to, sizeof to);
+        char *sby = text_safe(by, strlen(by)), *sto = text_safe(to, strlen(to));
+        char *why = text_safe(chat_str(e, "reason"), strlen(chat_str(e, "reason")));
+        conv_say(c, "  %s by %s -> %s%s%s", chat_str(e, "type"), sby ? sby : "?", sto ? sto : "?",
+                 json_is_false(json_object_get(e, "applied")) ? " (void: " : "",
+                 json_is_false(json_object_get(e, "applied")) ? (why ? why : "") : "");
+        free(sby);
+        free(sto);
+        free(why);
+    }
+    json_decref(res);
+}
+
 static void
 s_cmd_network(chat_t *ch, const char *rest)
 {
@@ -229,8 +297,9 @@ s_cmd_network(chat_t *ch, const char *rest)
         json_t *res = chat_do(ch, "network.show", NULL);
         if (res && strcmp(chat_str(res, "mode"), "network") == 0) {
             char *name = text_safe(chat_str(res, "name"), strlen(chat_str(res, "name")));
-            conv_say(c, "network %s: you are %s; %zu members", name ? name : "?",
-                     chat_str(res, "role"), json_array_size(json_object_get(res, "members")));
+            size_t n = json_array_size(json_object_get(res, "members"));
+            conv_say(c, "network %s: you are %s; %zu member%s", name ? name : "?",
+                     chat_str(res, "role"), n, n == 1 ? "" : "s");
             free(name);
             size_t i;
             json_t *m;
@@ -253,8 +322,17 @@ s_cmd_network(chat_t *ch, const char *rest)
     } else if (strcmp(sub, "leave") == 0) {
         s_say_result(ch, "you left the network", chat_do(ch, "network.leave", NULL));
         chat_load_all(ch);
+    } else if (strcmp(sub, "join") == 0 && s_word(more, 0, arg, sizeof arg, &more)) {
+        json_t *params = json_pack("{s:s}", "code", arg);
+        if (*more) {
+            json_object_set_new(params, "name", json_string(more));
+        }
+        s_say_result(ch, "joining: a member adds you when it sees you (network events show here)",
+                     chat_do(ch, "join", params));
+    } else if (strcmp(sub, "log") == 0) {
+        s_cmd_network_log(ch);
     } else {
-        conv_say(c, "usage: /network show | create NAME | leave");
+        conv_say(c, "usage: /network show | create NAME | join CODE [NAME] | leave | log");
     }
 }
 
@@ -266,8 +344,13 @@ s_cmd_member(chat_t *ch, const char *rest)
     conv_t *c = conv_cur(ch);
     if (s_word(rest, 0, sub, sizeof sub, &more) && s_word(more, 0, peer, sizeof peer, NULL)) {
         if (strcmp(sub, "remove") == 0) {
-            s_say_result(ch, "removed from the network",
-                         chat_do(ch, "member.remove", json_pack("{s:s}", "peer", peer)));
+            const char *reason = "";
+            (void)s_word(more, 0, peer, sizeof peer, &reason);
+            json_t *params = json_pack("{s:s}", "peer", peer);
+            if (*reason) {
+                json_object_set_new(params, "reason", json_string(reason));
+            }
+            s_say_result(ch, "removed from the network", chat_do(ch, "member.remove", params));
             return;
         }
         if (strcmp(sub, "role") == 0 && s_word(more, 1, role, sizeof role, NULL)) {
@@ -277,7 +360,7 @@ s_cmd_member(chat_t *ch, const char *rest)
             return;
         }
     }
-    conv_say(c, "usage: /member remove PEER | role PEER admin|member");
+    conv_say(c, "usage: /member remove PEER [REASON] | role PEER admin|member");
 }
 
 static void
@@ -336,24 +419,7 @@ s_command(chat_t *ch, const char *line)
         }
         json_decref(info);
     } else if (strcmp(cmd, "/create") == 0) {
-        const char *name = has_a && a[0] == '#' ? a + 1 : a;
-        json_t *params = json_pack("{s:s}", "name", name);
-        if (*rest2) {
-            json_object_set_new(params, "topic", json_string(rest2));
-        }
-        json_t *res = has_a ? chat_do(ch, "channel.create", params) : (json_decref(params), NULL);
-        if (!has_a) {
-            conv_say(c, "usage: /create NAME [TOPIC]");
-        }
-        if (res) {
-            conv_t *cc = conv_add(ch, true, chat_str(res, "channel"), name);
-            if (cc) {
-                chat_copy(cc->topic, sizeof cc->topic, rest2);
-                cc->members = 1;
-                chat_open(ch, conv_index(ch, cc));
-            }
-        }
-        json_decref(res);
+        s_cmd_create(ch, has_a ? a : NULL, rest2);
     } else if (strcmp(cmd, "/close") == 0 && !c->channel && c->id[0]) {
         size_t at = ch->cur;
         conv_free(c);
