@@ -297,9 +297,9 @@ s_cmd_network(chat_t *ch, const char *rest)
         json_t *res = chat_do(ch, "network.show", NULL);
         if (res && strcmp(chat_str(res, "mode"), "network") == 0) {
             char *name = text_safe(chat_str(res, "name"), strlen(chat_str(res, "name")));
-            size_t n = json_array_size(json_object_get(res, "members"));
+            size_t count = json_array_size(json_object_get(res, "members"));
             conv_say(c, "network %s: you are %s; %zu member%s", name ? name : "?",
-                     chat_str(res, "role"), n, n == 1 ? "" : "s");
+                     chat_str(res, "role"), count, count == 1 ? "" : "s");
             free(name);
             size_t i;
             json_t *m;
