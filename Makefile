@@ -147,9 +147,9 @@ $(BUILD)/parleyd: $(BUILD)/tools/parleyd.o $(BUILD)/libnode.a $(BUILD)/libdiscov
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/parley: $(BUILD)/tools/parley.o $(BUILD)/tools/qr.o $(CHAT_OBJ) $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) $(CURSES_LIBS) -o $@
-# The chat's text work uses only libc and proto/textsafe.
-$(BUILD)/chat_selftest: $(BUILD)/tests/chat_selftest.o $(BUILD)/tools/chat/text.o $(BUILD)/libproto.a
-	$(CC) $(LDFLAGS) $^ -lsodium -o $@
+# The chat's text and conversations: libc, proto/textsafe and Jansson.
+$(BUILD)/chat_selftest: $(BUILD)/tests/chat_selftest.o $(BUILD)/tools/chat/text.o $(BUILD)/tools/chat/conv.o $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ -ljansson -lsodium -o $@
 $(BUILD)/fs_attack: $(BUILD)/tests/fs_attack.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/zap_probe: $(BUILD)/tests/zap_probe.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a

@@ -391,6 +391,7 @@ chat_append(chat_t *ch, conv_t *c, const json_t *j)
     if (!c->loaded) {
         return NULL; // fetched with the rest when opened
     }
+    conv_trim(c);
     msg_t *m = conv_insert(c, c->n);
     if (m) {
         conv_fill(ch, c, m, j);

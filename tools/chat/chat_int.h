@@ -25,7 +25,7 @@
 #define CHAT_LIST_W 22         /* the conversation list's width */
 #define CHAT_NAME_W 12         /* the sender column */
 #define CHAT_HISTORY 100       /* input lines remembered */
-#define CHAT_STATUS_KEEP 2000u /* lines the "parley" conversation keeps */
+
 #define CHAT_RETRY_MS 1000u    /* reconnecting */
 #define CHAT_STATUS_MS 5000u   /* the status bar's figures, refreshed */
 #define CHAT_NOTIFY_CHARS 120u /* a desktop notification's text */
@@ -195,8 +195,12 @@ size_t conv_msg_rows(const conv_t *c, size_t i, size_t w);
 /*  Puts the read marker among c's first n messages if the oldest unread
  *  one is there (marker_left counts down). */
 void conv_place_marker(conv_t *c, size_t n);
-/*  Back at the bottom: keeps the newest CHAT_KEEP messages loaded. */
+/*  Keeps what c holds bounded: the newest CHAT_KEEP messages once it holds
+ *  twice that, or, scrolled up, the newest 2 × CHAT_KEEP once it holds four
+ *  times that. What goes is fetched again if the view goes back up (the
+ *  "parley" conversation's lines are gone for good). */
 void conv_trim(conv_t *c);
+void conv_test(bool verbose);
 
 /* ---- chat.c: the node's API ---- */
 

@@ -278,11 +278,7 @@ conv_say(conv_t *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    if (c->id[0] == '\0' && c->n >= CHAT_STATUS_KEEP) {
-        conv_msg_free(&c->msgs[0]);
-        memmove(c->msgs, c->msgs + 1, (c->n - 1) * sizeof *c->msgs);
-        c->n--;
-    }
+    conv_trim(c);
     msg_t *m = conv_insert(c, c->n);
     if (!m) {
         return NULL;
@@ -355,16 +351,113 @@ conv_place_marker(conv_t *c, size_t n)
 void
 conv_trim(conv_t *c)
 {
-    if (c->id[0] == '\0' || c->n <= 2 * CHAT_KEEP || c->scroll > 0) {
+    size_t keep = c->scroll > 0 ? 2 * CHAT_KEEP : CHAT_KEEP;
+    if (c->n <= 2 * keep) {
         return;
     }
-    size_t drop = c->n - CHAT_KEEP;
+    size_t drop = c->n - keep;
     for (size_t i = 0; i < drop; i++) {
         conv_msg_free(&c->msgs[i]);
     }
-    memmove(c->msgs, c->msgs + drop, CHAT_KEEP * sizeof *c->msgs);
-    c->n = CHAT_KEEP;
+    memmove(c->msgs, c->msgs + drop, keep * sizeof *c->msgs);
+    c->n = keep;
     c->complete = false;
     c->marker = c->marker == SIZE_MAX || c->marker < drop ? SIZE_MAX : c->marker - drop;
     c->found = c->found == SIZE_MAX || c->found < drop ? SIZE_MAX : c->found - drop;
+}
+
+/* ---- self-test ---- */
+
+#include "../../proto/selftest.h"
+
+static json_t *
+s_t_dm(const char *peer, bool outgoing, uint64_t ts, const char *state, const char *text)
+{
+    return json_pack("{s:s, s:s, s:s, s:b, s:I, s:s, s:s, s:s}", "peer", peer, "peer_short",
+                     "bobbbbbb", "envelope_id", "e1", "outgoing", outgoing, "ts_ms", (json_int_t)ts,
+                     "state", state, "text", text, "msg_id", "m1");
+}
+
+void
+conv_test(bool verbose)
+{
+    (void)verbose;
+    chat_t *ch = calloc(1, sizeof *ch);
+    CHECK(ch);
+    chat_copy(ch->me, sizeof ch->me, "meeeeeeeXXXX");
+    chat_copy(ch->me_short, sizeof ch->me_short, "meeeeeee");
+    contact_t bob = { .id = "bobbbbbbXXXX", .name = "bob", .verified = true };
+    ch->contacts = &bob;
+    ch->n_contacts = 1;
+    //  The list's order: "parley", channels, then DMs, each by name.
+    CHECK(conv_add(ch, false, "", "parley"));
+    CHECK(conv_add(ch, false, "bobbbbbbXXXX", "bob"));
+    CHECK(conv_add(ch, true, "c2", "ops"));
+    CHECK(conv_add(ch, true, "c1", "Dev"));
+    CHECK(ch->n_convs == 4 && conv_add(ch, true, "c1", "dev") == ch->convs[1]);
+    CHECK(strcmp(ch->convs[0]->name, "parley") == 0 && strcmp(ch->convs[1]->name, "dev") == 0);
+    CHECK(strcmp(ch->convs[2]->name, "ops") == 0 && strcmp(ch->convs[3]->name, "bob") == 0);
+    CHECK(conv_find(ch, false, "bobbbbbbXXXX") == ch->convs[3] && conv_home(ch) == ch->convs[0]);
+    CHECK(conv_find(ch, true, "bobbbbbbXXXX") == NULL);
+    //  A DM filled: peer text made safe, names from the contacts, mentions.
+    conv_t *c = ch->convs[3];
+    c->loaded = true;
+    json_t *j = s_t_dm("bobbbbbbXXXX", false, 1000, "received", "hi \x1b[2J meeeeeee!");
+    msg_t *m = conv_insert(c, 0);
+    CHECK(m);
+    conv_fill(ch, c, m, j);
+    json_decref(j);
+    CHECK(strcmp(m->text, "hi ^[[2J meeeeeee!") == 0 && strcmp(m->who, "bob") == 0);
+    CHECK(m->mention && !m->outgoing && m->state[0] == '\0');
+    //  Ours: the delivery after the text, raised in place.
+    j = s_t_dm("bobbbbbbXXXX", true, 2000, "delivered", "mine");
+    m = conv_insert(c, 1);
+    CHECK(m);
+    conv_fill(ch, c, m, j);
+    json_decref(j);
+    CHECK(strcmp(m->text, "mine  [delivered]") == 0 && m->text_len == 4 && !m->mention);
+    CHECK(strcmp(m->who, "me") == 0);
+    conv_msg_state(m, "read");
+    CHECK(strcmp(m->text, "mine  [read]") == 0 && m->text_len == 4);
+    char state[96];
+    j = json_pack("{s:i, s:i, s:i}", "delivered", 3, "read", 1, "of", 4);
+    conv_chan_state(j, state, sizeof state);
+    CHECK(strcmp(state, "delivered 3/4, read 1/4") == 0);
+    json_decref(j);
+    //  Status lines are escaped too; rows count the day separator.
+    CHECK(conv_say(c, "x\ty") && strcmp(c->msgs[2].text, "x^Iy") == 0);
+    CHECK(conv_msg_rows(c, 0, 100) == 2 && conv_msg_rows(c, 1, 100) == 1);
+    CHECK(conv_msg_rows(c, 1, 2) == 6); // "mine  [read]" in rows of 2 cells
+    //  The read marker: above the oldest of 3 unread, found on an older page.
+    conv_clear(c);
+    for (size_t i = 0; i < 4; i++) {
+        m = conv_insert(c, c->n);
+        CHECK(m);
+        m->outgoing = i == 2;
+    }
+    c->marker_left = 5;
+    conv_place_marker(c, c->n); // 3 of theirs here
+    CHECK(c->marker == SIZE_MAX && c->marker_left == 2);
+    for (size_t i = 0; i < 3; i++) {
+        m = conv_insert(c, 0); // an older page of 3
+        CHECK(m);
+    }
+    conv_place_marker(c, 3);
+    CHECK(c->marker == 1 && c->marker_left == 0);
+    //  Bounded: back at the bottom, the newest CHAT_KEEP stay.
+    conv_clear(c);
+    for (size_t i = 0; i < 2 * CHAT_KEEP + 1; i++) {
+        m = conv_insert(c, c->n);
+        CHECK(m);
+        m->ts_ms = i;
+    }
+    c->marker = 2 * CHAT_KEEP - 5;
+    conv_trim(c);
+    CHECK(c->n == CHAT_KEEP && c->msgs[0].ts_ms == CHAT_KEEP + 1 && !c->complete);
+    CHECK(c->marker == CHAT_KEEP - 6);
+    for (size_t i = 0; i < ch->n_convs; i++) {
+        conv_free(ch->convs[i]);
+    }
+    free(ch->convs);
+    free(ch);
 }
