@@ -297,8 +297,9 @@ s_who(const s_world_t *w, const void *pk, int len)
 }
 
 //  What each node's database holds of s: its channel keys (epoch, key id,
-//  author, bound) and the envelopes of its message scope (author, seq, the
-//  epoch and key they name, and whether they were opened).
+//  author, bound), the envelopes of its message scope (author, seq, the
+//  epoch and key they name, and whether they were opened), and those of its
+//  control scope (author, seq; k: a KEYS body).
 static void
 s_explain_db(const s_world_t *w, const s_sched_t *s)
 {
@@ -357,6 +358,22 @@ s_explain_db(const s_world_t *w, const s_sched_t *s)
                         (long long)sqlite3_column_int64(st, 1), ok ? (long long)h.epoch : -1LL, kid,
                         ok ? (long long)h.counter : -1LL,
                         sqlite3_column_int(st, 3) ? "" : "(unopened)");
+            }
+        }
+        sqlite3_finalize(st);
+        fprintf(stderr, "\n  n%d control:", i);
+        st = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "SELECT author, seq, kind FROM envelopes WHERE scope = ?1"
+                               " ORDER BY author, seq",
+                               -1, &st, NULL)
+            == SQLITE_OK) {
+            sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC);
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                fprintf(stderr, " %s#%lld%s",
+                        s_who(w, sqlite3_column_blob(st, 0), sqlite3_column_bytes(st, 0)),
+                        (long long)sqlite3_column_int64(st, 1),
+                        sqlite3_column_int(st, 2) == ENVELOPE_KIND_CHAN_KEYS ? "k" : "");
             }
         }
         sqlite3_finalize(st);
