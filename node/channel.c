@@ -425,7 +425,29 @@ s_is_admin(const s_chan_t *c, const uint8_t pk[32])
     return roster_role(c->fold, pk) == ROSTER_ROLE_ADMIN;
 }
 
-//  The key a sender uses now: the current epoch's bound key whose author is
+//  The binding c's fold gives its current epoch now (*ok false if it
+//  cannot be computed: no key of this epoch is live then).
+static void
+s_current_binding(const s_chan_t *c, uint8_t out[32], bool *ok)
+{
+    *ok = s_binding(c, roster_epoch(c->fold), out) == PARLEY_OK;
+}
+
+//  Whether k is a live key of c's current epoch: bound, and named by the
+//  binding the fold gives that epoch today. A key bound earlier to a fold
+//  that has since changed under it (the REMOVE or REKEY it was bound to
+//  lost a concurrent conflict, or one that sorts before it came later)
+//  still opens what was sealed under it, but nothing new is sealed under
+//  it, handed on, or counted as the epoch's key: members that learned the
+//  fold in the other order never bind it.
+static bool
+s_key_live(const s_chan_t *c, const store_chan_key_t *k, const uint8_t binding[32], bool ok)
+{
+    return ok && k->bound && k->epoch == roster_epoch(c->fold)
+           && sodium_memcmp(k->binding, binding, 32) == 0;
+}
+
+//  The key a sender uses now: the current epoch's live key whose author is
 //  the most senior, then the smaller key_id. PARLEY_ERR_NOKEY if none.
 static int
 s_send_key(channels_t *self, const s_chan_t *c, store_chan_key_t *out)
@@ -436,10 +458,12 @@ s_send_key(channels_t *self, const s_chan_t *c, store_chan_key_t *out)
     if (rc != PARLEY_OK) {
         return rc;
     }
-    uint32_t epoch = roster_epoch(c->fold);
+    uint8_t binding[32];
+    bool ok = false;
+    s_current_binding(c, binding, &ok);
     long best = -1;
     for (size_t i = 0; i < n; i++) {
-        if (keys[i].epoch != epoch || !keys[i].bound) {
+        if (!s_key_live(c, &keys[i], binding, ok)) {
             continue;
         }
         if (best < 0) {
@@ -1009,6 +1033,10 @@ s_take_keys(channels_t *self, s_chan_t *c, const envelope_t *env)
         core_txn_fail(core, rc, "cannot store a channel key");
     }
     c->dirty = true; // the settle binds it
+    //  Bound or not, it may open messages that waited for it (s_open).
+    for (size_t i = 0; i < c->n_authors && !c->reopen; i++) {
+        c->reopen = c->authors[i].waiting > 0;
+    }
 }
 
 static json_t *
@@ -1153,8 +1181,12 @@ s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
     return PARLEY_OK; // receipts and types of newer peers: kept in the log
 }
 
-//  Opens a message of c with the bound key it names. PARLEY_ERR_NOKEY when
-//  that key is not (yet) ours; _DUPLICATE for a step read already.
+//  Opens a message of c with the key it names: bound, or held aside and
+//  drawn by an admin of our fold while we are a member. A key whose binding
+//  our fold no longer gives is dead (s_key_live): nothing new is sealed
+//  under it, but what its holders sealed before they learned that still
+//  opens here, whatever order we learned the fold in. PARLEY_ERR_NOKEY
+//  when that key is not (yet) ours; _DUPLICATE for a step read already.
 static int
 s_open(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32])
 {
@@ -1172,8 +1204,8 @@ s_open(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
     }
     const store_chan_key_t *k = NULL;
     for (size_t i = 0; i < n && !k; i++) {
-        if (keys[i].bound && keys[i].epoch == h.epoch
-            && memcmp(keys[i].key_id, h.key_id, sizeof h.key_id) == 0) {
+        if (keys[i].epoch == h.epoch && memcmp(keys[i].key_id, h.key_id, sizeof h.key_id) == 0
+            && (keys[i].bound || (c->member && s_is_admin(c, keys[i].author)))) {
             k = &keys[i];
         }
     }
@@ -1588,9 +1620,12 @@ s_pay_owed(channels_t *self, s_chan_t *c)
     size_t n_all = 0;
     int rc = store_chan_key_list(core->store, c->id, &o.keys, &n_all);
     const uint8_t *me = identity_ed_pk(core->id);
+    uint8_t binding[32];
+    bool ok = false;
+    s_current_binding(c, binding, &ok);
     for (size_t i = 0; rc == PARLEY_OK && i < n_all; i++) {
         const store_chan_key_t *k = &o.keys[i];
-        if (k->bound && (k->epoch == epoch || (shared && k->epoch < epoch))
+        if ((s_key_live(c, k, binding, ok) || (shared && k->bound && k->epoch < epoch))
             && (memcmp(k->author, me, 32) == 0 || !s_is_admin(c, k->author))) {
             o.keys[o.n_keys++] = *k;
         }
@@ -1674,6 +1709,9 @@ s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
     size_t n = 0;
     uint32_t epoch = roster_epoch(c->fold);
     int rc = store_chan_key_list(self->core->store, c->id, &keys, &n);
+    uint8_t current[32];
+    bool ok = false;
+    s_current_binding(c, current, &ok);
     c->keyed_ms = 0;
     c->old_keys = false;
     for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
@@ -1686,7 +1724,7 @@ s_bind_keys(channels_t *self, s_chan_t *c, bool *have_current)
             rc = store_chan_key_put(self->core->store, &keys[i]);
             c->reopen = true;
         }
-        if (keys[i].bound && keys[i].epoch == epoch) {
+        if (s_key_live(c, &keys[i], current, ok)) {
             *have_current = true;
             uint64_t at = keys[i].added_ms ? keys[i].added_ms : 1;
             c->keyed_ms = c->keyed_ms == 0 || at < c->keyed_ms ? at : c->keyed_ms;
@@ -2386,10 +2424,12 @@ channels_add(channels_t *self, const char *name, const uint8_t pk[32], json_t **
         rc = store_chan_key_list(core->store, c->id, &keys, &n);
     }
     uint32_t epoch = roster_epoch(c->fold);
+    uint8_t binding[32];
+    bool ok = false;
+    s_current_binding(c, binding, &ok);
     for (size_t i = 0; rc == PARLEY_OK && i < n; i++) {
-        if (keys[i].bound
-            && (keys[i].epoch == epoch
-                || ((flags & ROSTER_CHAN_SHARED) && keys[i].epoch < epoch))) {
+        if (s_key_live(c, &keys[i], binding, ok)
+            || ((flags & ROSTER_CHAN_SHARED) && keys[i].bound && keys[i].epoch < epoch)) {
             size_t s = 0;
             rc = s_send_keys(self, c, &keys[i], (const uint8_t(*)[32])pk, 1, &s);
             skipped += s;

@@ -258,6 +258,59 @@ s_hostile(const char *dir, const tk_opts_t *opts, tk_node_t *a)
     CHECK(s_info_int(a, "h", "members") == 1);
 }
 
+//  Stops *n and starts it again on the same port, dialling seed (NULL:
+//  none), after sql ran on its database.
+static void
+s_restart(const char *dir, const tk_opts_t *opts, tk_node_t **n, const char *name, const char *seed,
+          const char *sql)
+{
+    char home[4096], listen[128];
+    snprintf(home, sizeof home, "%s", (*n)->home);
+    snprintf(listen, sizeof listen, "%.*s", (int)strcspn((*n)->seed, "#"), (*n)->seed);
+    tk_node_stop(n);
+    tk_sql_exec(home, sql);
+    tk_opts_t o = *opts;
+    o.listen = listen;
+    o.seed = seed;
+    *n = tk_node_start(dir, name, &o);
+}
+
+//  Keys bound to a fold that changed under them (the REMOVE or REKEY they
+//  were bound to lost a concurrent conflict), faked in the databases of
+//  #ops's members (epoch 0), all by a, the most senior:
+//    b holds a dead key (bound, but the binding is not the epoch's) with
+//    the smallest key_id: it must never seal under it; and a live one (the
+//    epoch's binding) with the next key_id, which it must choose;
+//    a and c hold that second key aside (a binding their folds do not
+//    give: they learned the fold in the other order). They still open
+//    what b sealed under it.
+//  b then sends one message, which a and c must show.
+static void
+s_dead_keys(const char *dir, tk_opts_t *opts, tk_node_t **a, tk_node_t **b, tk_node_t **c)
+{
+    static const char *const fake =
+        "INSERT INTO chan_keys (channel, epoch, key_id, key, author, binding, bound, added_ms)"
+        " SELECT channel, epoch, x'0000000000000001', x'4242424242424242424242424242424242424242"
+        "424242424242424242424242', author, %s, %d, added_ms FROM chan_keys WHERE epoch = 0"
+        " LIMIT 1;";
+    char aside[512], for_b[1024];
+    snprintf(aside, sizeof aside, fake, "randomblob(32)", 0);
+    int n = snprintf(for_b, sizeof for_b, fake, "binding", 1);
+    snprintf(for_b + n, sizeof for_b - (size_t)n, "%s",
+             "INSERT INTO chan_keys (channel, epoch, key_id, key, author, binding, bound,"
+             " added_ms) SELECT channel, epoch, zeroblob(8), randomblob(32), author,"
+             " randomblob(32), 1, added_ms FROM chan_keys WHERE epoch = 0 LIMIT 1;");
+    char seed_a[400];
+    snprintf(seed_a, sizeof seed_a, "%s", (*a)->seed);
+    s_restart(dir, opts, b, "b", seed_a, for_b);
+    s_restart(dir, opts, c, "c", seed_a, aside);
+    s_restart(dir, opts, a, "a", NULL, aside);
+    opts->seed = (*a)->seed; // the same endpoint and id as before
+    TK_WAIT(10000, tk_online(*a, (*b)->id) && tk_online(*b, (*a)->id) && tk_online(*a, (*c)->id)
+                       && tk_online(*c, (*b)->id));
+    s_send(*b, "ops", "b past a dead key");
+}
+
 void
 channel_test(bool verbose)
 {
@@ -328,6 +381,9 @@ channel_test(bool verbose)
     //  Receipts are a few envelopes, not one per message per member.
     CHECK(tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5") <= 4 + 3 * 3);
 
+    s_dead_keys(dir, &opts, &a, &b, &c);
+    TK_WAIT(15000, s_count(a, "ops") == 4 && s_count(c, "ops") == 4);
+
     //  A member is not an admin: it cannot add.
     tk_node_t *d = tk_node_start(dir, "d", &opts);
     CHECK(tk_call_err(b, "channel.add", json_pack("{s:s, s:s}", "channel", "ops", "peer", d->id),
@@ -339,7 +395,7 @@ channel_test(bool verbose)
     //  a node outside it holds nothing of it.
     TK_WAIT(10000, tk_sql_int(r, "SELECT count(*) FROM envelopes WHERE kind = 5")
                        == tk_sql_int(a, "SELECT count(*) FROM envelopes WHERE kind = 5"));
-    CHECK(tk_sql_int(a, "SELECT count(*) FROM chan_msgs") == 3);
+    CHECK(tk_sql_int(a, "SELECT count(*) FROM chan_msgs") == 4);
     CHECK(tk_db_has(a, "b is ready"));
     CHECK(!tk_db_has(r, "b is ready") && !tk_db_has(r, "release at five") && !tk_db_has(r, "ops"));
     CHECK(!tk_db_has(d, "release at five"));
@@ -355,10 +411,10 @@ channel_test(bool verbose)
     json_decref(gone);
     s_send(a, "ops", "after c was removed");
     s_send(b, "ops", "b after c was removed");
-    TK_WAIT(15000, s_count(a, "ops") == 5 && s_count(b, "ops") == 5);
+    TK_WAIT(15000, s_count(a, "ops") == 6 && s_count(b, "ops") == 6);
     s_same_history(a, b, "ops");
     tk_sleep(500);
-    CHECK(s_count(c, id) == 3);
+    CHECK(s_count(c, id) == 4);
     CHECK(tk_sql_int(c, "SELECT count(*) FROM chan_keys WHERE epoch = 1") == 0);
     CHECK(!tk_db_has(c, "after c was removed"));
     CHECK(tk_call_err(c, "channel.send", json_pack("{s:s, s:s}", "channel", id, "text", "hi"), &msg)
@@ -378,7 +434,7 @@ channel_test(bool verbose)
     TK_WAIT(15000, s_info_int(a, "ops", "epoch") == 2 && s_info_int(a, "ops", "members") == 1);
     s_send(a, "ops", "alone now");
     tk_sleep(500);
-    CHECK(s_count(b, id) == 5 && !tk_db_has(b, "alone now"));
+    CHECK(s_count(b, id) == 6 && !tk_db_has(b, "alone now"));
 
     s_hostile(dir, &opts, a);
 

@@ -343,6 +343,17 @@ tk_sql_blob(const tk_node_t *n, const char *sql, uint8_t *out, size_t cap)
     return len;
 }
 
+void
+tk_sql_exec(const char *home, const char *sql)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/parley.db", home);
+    sqlite3 *db = NULL;
+    CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_close(db) == SQLITE_OK);
+}
+
 bool
 tk_db_has(const tk_node_t *n, const char *needle)
 {

@@ -120,6 +120,9 @@ bool tk_db_has(const tk_node_t *n, const char *needle);
 /*  The first column of the first row of sql on n's database, a blob, into
  *  out (at most cap bytes); its length. Aborts when there is no row. */
 size_t tk_sql_blob(const tk_node_t *n, const char *sql, uint8_t *out, size_t cap);
+/*  Runs sql (statements without results) on the database in home: a
+ *  stopped node's, to inject a fault. Aborts on an error. */
+void tk_sql_exec(const char *home, const char *sql);
 /*  Sends TEXT to PEER; returns the message object (caller owns). */
 json_t *tk_send(tk_node_t *n, const char *peer, const char *text);
 
