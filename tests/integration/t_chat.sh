@@ -222,7 +222,7 @@ p a channel info ann --json | jqe '.announce and .history == "shared"' >/dev/nul
     || fail "/create lost its options"
 type_line a "/network create acme"
 wait_screen 10 a "network created: you are its first admin"
-wait_screen 10 a "[network acme]"
+wait_screen 10 a "[network acme, admin]"
 type_line a "/invite member 1h 2"
 wait_screen 10 a "invite (member, a bearer token"
 p a invite list --json | jqe 'length == 1 and .[0].role == "member"' >/dev/null \

@@ -282,19 +282,13 @@ s_draw_bars(chat_t *ch)
                  c->topic[0] ? c->topic : "(no topic)", c->members, c->members == 1 ? "" : "s",
                  c->reader ? " — read only" : "");
     } else {
-        char sid[9];
-        snprintf(sid, sizeof sid, "%.8s", c->id);
-        snprintf(title, sizeof title, "%s (%s) — %s%s%llu%s", c->name, sid,
-                 c->verified ? "verified" : "not verified (/verify)",
-                 c->ttl_s ? " — messages disappear after " : "", (unsigned long long)c->ttl_s,
-                 c->ttl_s ? " s" : "");
-        if (!c->ttl_s) {
-            //  No ttl: drop the "0" the format wrote.
-            char *z = strrchr(title, '0');
-            if (z && z[1] == '\0') {
-                *z = '\0';
-            }
+        char ttl[64] = "";
+        if (c->ttl_s) {
+            snprintf(ttl, sizeof ttl, " — messages disappear after %llu s",
+                     (unsigned long long)c->ttl_s);
         }
+        snprintf(title, sizeof title, "%s (%.8s) — %s%s", c->name, c->id,
+                 c->verified ? "verified" : "not verified (/verify)", ttl);
     }
     char *safe = text_safe(title, strlen(title));
     attron(bar);
@@ -318,13 +312,16 @@ s_draw_bars(chat_t *ch)
             break;
         }
     }
-    char *net = text_safe(ch->net_name, strlen(ch->net_name));
-    snprintf(status, sizeof status, "[%s%s%s] [%d peer%s online] [%s]%s%s%s%s",
-             ch->net_name[0] ? "network " : "open mode", net ? net : "",
-             ch->net_role[0] && ch->net_name[0] ? "" : "", ch->peers_online,
-             ch->peers_online == 1 ? "" : "s", ch->api ? ch->sync : "node away",
-             *last ? " [last: " : "", last, *last ? "]" : "", ch->bell ? "" : " [bell off]");
-    free(net);
+    char net[160] = "open mode";
+    if (ch->net_name[0]) {
+        snprintf(net, sizeof net, "network %s, %s", ch->net_name, ch->net_role);
+    }
+    char *safe_net = text_safe(net, strlen(net));
+    snprintf(status, sizeof status, "[%s] [%d peer%s online] [%s]%s%s%s%s",
+             safe_net ? safe_net : "?", ch->peers_online, ch->peers_online == 1 ? "" : "s",
+             ch->api ? ch->sync : "node away", *last ? " [last: " : "", last, *last ? "]" : "",
+             ch->bell ? "" : " [bell off]");
+    free(safe_net);
     attron(bar);
     s_put(y, 1, status, strlen(status), (size_t)(COLS > 2 ? COLS - 2 : 0));
     if (c->scroll > 0) {
