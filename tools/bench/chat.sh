@@ -7,42 +7,62 @@
 #
 # Two parleyd nodes a and b on loopback (tests/integration/lib.sh, `pair`),
 # each chat in a private tmux server of COLS x ROWS (120x40; tests/common.sh
-# tui_start), read back with `tmux capture-pane`. It prints:
+# tui_start). It prints:
 #   1. keystroke to the peer's screen: both chats with their DM to each other
-#      open; CHAT_N times, from the moment the typing of a unique line into
-#      a's chat starts (type_line: the text, then Enter) until b's screen
-#      shows it; p50 and p90 in ms. In the same loop, the floor: from the
-#      moment a unique text (no Enter) is typed into a's chat until a's
-#      own screen shows it on the input line (keyboard -> tmux -> chat ->
+#      open; CHAT_N times, from the moment a unique line (the text, then
+#      Enter) is typed into a's chat until b's chat has written it to its
+#      terminal; p50 and p90 in ms. In the same loop, the floor: from the
+#      moment a unique text (no Enter) is typed into a's chat until a's chat
+#      has written it on its own input line (keyboard -> tmux -> chat ->
 #      tmux), measured the same way; then the ratio (line / floor).
 #   2. a 10,000-message conversation (CHAT_MSGS): b sends them to a through
 #      its API socket (python3, pipelined JSON-RPC `send`, at most 256
-#      outstanding), until a's `conversations` counts them all unread; the
-#      send rate is printed too. Then a fresh chat of a, on an empty DM
-#      (@carol, a node never started), and:
-#        open: from Alt-2 (@bob, the 10,000) until the newest message's text
-#              is on the screen;
+#      outstanding; the texts are flood-NUMBER-TOKEN), until a's
+#      `conversations` counts them all unread; the send rate is printed too.
+#      Then a fresh chat of a, on an empty DM (@carol, a node never
+#      started), and:
+#        open: from Alt-2 (@bob, the 10,000) until the chat has written the
+#              newest message's text;
 #        page back: 20 PageUps, one at a time, each timed from the key until
-#              the screen shows the message that the view's middle row holds
-#              after that PageUp (the chat scrolls ROWS-5 rows a page and
-#              every message here is one row, so the k-th PageUp's target is
-#              the message k*(ROWS-5) + (ROWS-3)/2 back from the newest, by
-#              a's own history order; it is not on the screen before). The
-#              total and the slowest single PageUp are printed.
+#              the chat has written the message that the view's middle row
+#              holds after that PageUp (the chat scrolls ROWS-5 rows a page
+#              and every message here is one row, so the k-th PageUp's
+#              target is the message k*(ROWS-5) + (ROWS-3)/2 back from the
+#              newest, by a's own history order; it is not on the screen
+#              before). The total and the slowest single PageUp are printed.
 #   3. memory: VmRSS of the chat process (the tmux pane's process) with the
 #      empty DM open, with the 10,000-message DM open, and after the 20
 #      PageUps.
 #
-# Screen polling is a tight loop of `tmux capture-pane` (no sleep); the
-# time of a sample is when the capture that first shows the text returns,
-# so every figure is late by up to one capture (its mean is printed as the
-# resolution). Figure 1's message time holds two tmux commands to type
-# (text, Enter), the floor one. Progress goes to stderr, figures to stdout.
+# Timing (tty.py below) reads what the chat writes, not its screen: python3
+# attaches to a chat's tmux server in control mode twice. One client is
+# read-only (`attach-session -r`: read-only and ignore-size); tmux sends it
+# the pane's output as `%output %PANE DATA` lines as the chat writes it,
+# and each read of them is stamped with time.monotonic(). The other
+# (`-f ignore-size,no-output`) types: a key is a `send-keys` command written
+# to its stdin, which the server runs at once; starting a `tmux send-keys`
+# process instead would take 30 ms or more on a busy machine. A sample's t0
+# is taken right before the command is written (figure 1's line: the text
+# and Enter, two commands in one write); it ends at the read that completes
+# the text's token (its last 8 letters) in the pane's output since t0, with
+# tmux's \ooo escapes decoded. ncurses writes only the cells that change,
+# so a token whose letter met the same letter in the same cell could be
+# cut: tokens are random letters, upper case and lower case by turns
+# (figure 1: sample by sample; figure 2: by pages of ROWS-5 messages), so
+# that the row a text lands on, which held the text one sample or one page
+# away, differs in every cell. After each sample, untimed, one
+# `capture-pane` checks that the screen shows the whole text; a text that
+# is on the screen but never came whole in the output fails the run. So a
+# figure is the chat's own time plus tmux relaying its output and keys (as
+# to a real terminal), to about a millisecond; "keys acked" is the median
+# time from writing a sample's first command until tmux's answer was read
+# (the key's way in, and back). Progress goes to stderr, figures to stdout.
 #
 # Binaries come from $BUILD (default build, relative to the repository
-# root); run `make all` first. Needs tmux, python3 and jq. Everything runs
-# in a temporary directory and is ended by PID on exit (lib.sh's trap).
-# About 40 s on 2 busy cores; the 10,000 sends take 5-15 s of it.
+# root); run `make all` first. Needs tmux (3.2 or later, for attach -f),
+# python3 and jq. Everything runs in a temporary directory and is ended by
+# PID on exit (lib.sh's trap). About 40-60 s on 2 busy cores; the 10,000
+# sends take 5-15 s of it.
 set -u
 export LC_ALL=C
 SELF=$(readlink -f "$0")
@@ -74,7 +94,6 @@ fi
 . tests/integration/lib.sh
 
 START=$SECONDS
-RAND=$RANDOM$RANDOM
 PAGE=$((ROWS_ - 5))   # rows one PageUp scrolls (chat.c: LINES - 5)
 VIEW=$((ROWS_ - 3))   # rows of the message view (rows 1 .. LINES-3)
 
@@ -83,7 +102,19 @@ VIEW=$((ROWS_ - 3))   # rows of the message view (rows 1 .. LINES-3)
 # The JSON-RPC client: flood (pipelined sends), unread (from `conversations`),
 # texts (the whole DM, oldest first, paged back with `before`).
 cat >"$TMP/rpc.py" <<'PY'
-import json, socket, sys
+import json, random, socket, sys
+
+LETTERS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz")
+rng = random.Random()
+
+def token(turn):
+    """8 random letters, no two alike side by side; upper or lower case by turn."""
+    out = ""
+    while len(out) < 8:
+        c = rng.choice(LETTERS[turn % 2])
+        if not out or c != out[-1]:
+            out += c
+    return out
 
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -112,8 +143,8 @@ def call(s, rd, method, params, id_=1):
 mode, path = sys.argv[1], sys.argv[2]
 s = connect(path)
 rd = replies(s)
-if mode == "flood":                 # flood SOCK PEER N WIDTH
-    peer, n, width = sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+if mode == "flood":                 # flood SOCK PEER N WIDTH PAGE
+    peer, n, width, page = sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
     window, sent, got = 256, 0, 0
     while got < n:
         batch = []
@@ -121,7 +152,8 @@ if mode == "flood":                 # flood SOCK PEER N WIDTH
             sent += 1
             batch.append(json.dumps({"jsonrpc": "2.0", "id": sent, "method": "send",
                                      "params": {"peer": peer,
-                                                "text": "flood-%0*d" % (width, sent)}}))
+                                                "text": "flood-%0*d-%s" % (
+                                                    width, sent, token(sent // page))}}))
         if batch:
             s.sendall(("\n".join(batch) + "\n").encode())
         r = next(rd)
@@ -146,32 +178,231 @@ elif mode == "texts":               # texts SOCK PEER
         print(m["text"].replace("\n", " "))
 PY
 
-# poll_for NAME TEXT SECONDS: captures NAME's screen in a tight loop until
-# it holds TEXT; SEEN_US is when that capture returned (microseconds). False
-# on timeout. Counts captures and their time for the resolution.
-CAPTURES=0
-CAPTURE_US=0
-poll_for() {
-    local n=$1 text=$2 t s end
-    t=${EPOCHREALTIME/./}
-    end=$((t + $3 * 1000000))
-    while :; do
-        s=$(tmux -S "$NODE_DIR/tmux-$n.sock" capture-pane -p -t main 2>/dev/null)
-        SEEN_US=${EPOCHREALTIME/./}
-        CAPTURES=$((CAPTURES + 1))
-        CAPTURE_US=$((CAPTURE_US + SEEN_US - t))
-        t=$SEEN_US
-        [[ $s == *"$text"* ]] && return 0
-        [ "$SEEN_US" -lt "$end" ] || return 1
-    done
+# The timer (see the top): tmux control mode, one read-only client that
+# reads a chat's output, one that types into it. Prints one line a sample
+# ("floor US", "line US", "key US"), "noread K" after figure 1, and "ack US"
+# for the first command of each sample: from writing it until tmux answered.
+cat >"$TMP/tty.py" <<'PY'
+import os, random, re, select, subprocess, sys, time
+
+LETTERS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz")
+OCTAL = re.compile(rb"\\([0-7]{3})")
+rng = random.Random()
+
+def token(turn):
+    """8 random letters, no two alike side by side; upper or lower case by turn."""
+    out = ""
+    while len(out) < 8:
+        c = rng.choice(LETTERS[turn % 2])
+        if not out or c != out[-1]:
+            out += c
+    return out
+
+def needle(text):                   # the token: what follows the last '-'
+    return text.rsplit("-", 1)[-1].encode()
+
+def us(seconds):
+    return int(round(seconds * 1e6))
+
+class Tty:
+    def __init__(self, name, sock):
+        self.name, self.sock = name, sock
+        attach = ["tmux", "-S", sock, "-C", "attach-session", "-t", "main"]
+        self.out = subprocess.Popen(attach + ["-r"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, bufsize=0)
+        self.cmd = subprocess.Popen(attach + ["-f", "ignore-size,no-output"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        self.rest = {self.out.stdout.fileno(): b"", self.cmd.stdout.fileno(): b""}
+        self.attached = set()       # the clients that reported %session-changed
+        self.sent = []              # (written at, timed) of the commands not yet answered
+        self.block = None           # the lines of a reply to one of our commands
+        self.mark()
+
+    def mark(self):                 # forgets the output read so far
+        self.data, self.stamps, self.scanned = bytearray(), [], 0
+
+    def feed(self, fd, chunk, now):
+        lines = (self.rest[fd] + chunk).split(b"\n")
+        self.rest[fd] = lines.pop()
+        for line in lines:
+            if line.startswith(b"%output "):
+                data = line.split(b" ", 2)[2] if line.count(b" ") >= 2 else b""
+                self.data += OCTAL.sub(lambda m: bytes([int(m.group(1), 8)]), data)
+                self.stamps.append((len(self.data), now))
+            elif line.startswith(b"%session-changed"):
+                self.attached.add(fd)
+            elif line.startswith(b"%exit"):
+                die("the tmux control client of %s exited (%s)" % (self.name, line.decode(errors="replace")))
+            elif line.startswith(b"%begin ") and line.endswith(b" 1"):
+                self.block = []
+            elif line.startswith((b"%end ", b"%error ")) and line.endswith(b" 1"):
+                if line.startswith(b"%error"):
+                    die("tmux (%s): %s" % (self.name, b" ".join(self.block or []).decode(errors="replace")))
+                t, timed = self.sent.pop(0)
+                if timed:
+                    print("ack %d" % us(now - t))
+                self.block = None
+            elif self.block is not None:
+                self.block.append(line)
+
+    def send(self, *commands, timed=True):
+        """Writes tmux commands to the typing client; the time right before."""
+        line = "".join(c + "\n" for c in commands).encode()
+        t = time.monotonic()
+        os.write(self.cmd.stdin.fileno(), line)
+        self.sent += [(t, timed)] + [(t, False)] * (len(commands) - 1)
+        return t
+
+    def seen(self, text):
+        """When the read that completed text's token came, or None."""
+        n = needle(text)
+        i = self.data.find(n, max(0, self.scanned - len(n) + 1))
+        self.scanned = len(self.data)
+        if i < 0:
+            return None
+        end = i + len(n)
+        return next(t for off, t in self.stamps if off >= end)
+
+    def screen(self):
+        r = subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p", "-t", "main"],
+                           stdout=subprocess.PIPE)
+        return r.stdout.decode(errors="replace")
+
+    def close(self):
+        for p in (self.out, self.cmd):
+            p.stdin.close()
+        for p in (self.out, self.cmd):
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+TTYS = []
+
+def die(msg, tty=None):
+    if tty:
+        sys.stderr.write("--- screen %s:\n" % tty.name)
+        for line in tty.screen().splitlines():
+            sys.stderr.write("  | %s\n" % line)
+    sys.stdout.flush()
+    sys.exit("tty: " + msg)
+
+def pump(timeout):
+    """Reads what any client wrote, waiting up to timeout; true if any."""
+    fds = {fd: t for t in TTYS for fd in t.rest}
+    ready, _, _ = select.select(list(fds), [], [], max(timeout, 0))
+    for fd in ready:
+        chunk = os.read(fd, 1 << 16)
+        now = time.monotonic()
+        if not chunk:
+            die("a tmux control client of %s closed its output" % fds[fd].name)
+        fds[fd].feed(fd, chunk, now)
+    return bool(ready)
+
+def drain():
+    while pump(0):
+        pass
+
+def attach(name, sock):
+    t = Tty(name, sock)
+    TTYS.append(t)
+    end = time.monotonic() + 10
+    while len(t.attached) < 2:
+        if time.monotonic() > end:
+            die("tmux control mode did not attach to %s" % name)
+        pump(end - time.monotonic())
+    return t
+
+def wait_for(tty, text, limit):
+    """The time the chat in tty wrote text's token; fails after limit s."""
+    start = time.monotonic()
+    check = start + 2
+    while True:
+        t = tty.seen(text)
+        if t is not None:
+            return t
+        now = time.monotonic()
+        if now >= start + limit:
+            die("%s never wrote '%s' within %d s" % (tty.name, text, limit), tty)
+        if now >= check:            # rare: a slow sample; is it there already?
+            if text in tty.screen():
+                die("the screen of %s shows '%s', but its output never held '%s' whole"
+                    % (tty.name, text, needle(text).decode()), tty)
+            check = time.monotonic() + 2
+        pump(min(start + limit, check) - now)
+
+def until(limit, cond, screen=True):
+    """Polls cond every 50 ms if it captures the screen, else at each read."""
+    end = time.monotonic() + limit
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        pump(0.05 if screen else end - time.monotonic())
+    return True
+
+def verify(tty, text):
+    """After a sample: its commands answered, and the screen shows text."""
+    if not until(5, lambda: not tty.sent, screen=False):
+        die("tmux did not answer the commands to %s" % tty.name)
+    if text not in tty.screen():
+        die("%s wrote '%s' but its screen does not show '%s'" % (tty.name, needle(text).decode(), text), tty)
+
+def typed(text):                    # send-keys of a literal text
+    assert re.fullmatch(r"[A-Za-z0-9-]+", text)
+    return "send-keys -t main -l -- '%s'" % text
+
+mode = sys.argv[1]
+if mode == "fig1":                  # fig1 SOCK_A SOCK_B N
+    a, b, n = attach("a", sys.argv[2]), attach("b", sys.argv[3]), int(sys.argv[4])
+    w = len(str(n))
+    noread = 0
+    for i in range(1, n + 1):
+        # The floor: typed, no Enter; written on a's own input line; erased.
+        f = "f%0*d-%s" % (w, i, token(i))
+        drain()
+        a.mark()
+        t0 = a.send(typed(f))
+        print("floor %d" % us(wait_for(a, f, 10) - t0))
+        verify(a, f)
+        a.send("send-keys -t main C-u", timed=False)
+        if not until(5, lambda: f not in a.screen()):
+            die("a's input line kept '%s' after Ctrl-u" % f, a)
+        # The message: typed with Enter; written by b's chat.
+        m = "m%0*d-%s" % (w, i, token(i))
+        drain()
+        b.mark()
+        t0 = a.send(typed(m), "send-keys -t main Enter")
+        print("line %d" % us(wait_for(b, m, 20) - t0))
+        verify(b, m)
+        # Settle: a shows it read (b's chat has it open at the bottom), so
+        # the receipts of one line are not in flight during the next.
+        if not until(3, lambda: m + "  [read]" in a.screen()):
+            noread += 1
+    print("noread %d" % noread)
+elif mode == "keys":                # keys NAME SOCK KEY TEXT [KEY TEXT ...]
+    t = attach(sys.argv[2], sys.argv[3])
+    steps = sys.argv[4:]
+    for key, text in zip(steps[::2], steps[1::2]):
+        if text in t.screen():
+            die("'%s' is on the screen of %s before %s" % (text, t.name, key), t)
+        drain()
+        t.mark()
+        t0 = t.send("send-keys -t main " + key)
+        print("key %d" % us(wait_for(t, text, 30) - t0))
+        verify(t, text)
+else:
+    die("unknown mode " + mode)
+until(5, lambda: not any(t.sent for t in TTYS), screen=False)
+for t in TTYS:
+    t.close()
+PY
+# ack_ms FILE...: the median time tmux took to answer a sample's first
+# typing command, in ms (one decimal).
+ack_ms() {
+    awk '$1 == "ack" { print $2 }' "$@" | sort -n \
+        | awk '{ v[NR] = $1 } END { printf "%.1f", (NR ? v[int((NR + 1) / 2)] / 1000 : 0) }'
 }
-poll_or_fail() { # poll_or_fail NAME TEXT SECONDS
-    poll_for "$@" && return 0
-    echo "--- screen $1:" >&2
-    screen "$1" | sed 's/^/  | /' >&2
-    fail "screen $1 never showed '$2' within $3 s"
-}
-screen_lacks() { ! screen_has "$@"; }
 # pct P SAMPLES...: the P-th percentile (nearest rank) of integer samples.
 pct() {
     local p=$1
@@ -221,33 +452,19 @@ wait_screen 5 b "[alice]"
 sleep 0.5
 
 say "figure 1: $N lines typed in a's chat"
-LAT=()
-FLOOR=()
-NOREAD=0
-for i in $(seq -w 1 "$N"); do
-    # The floor: typed, no Enter; seen on a's own input line; then erased.
-    f="f$i-$RAND-floor"
-    t0=${EPOCHREALTIME/./}
-    tui a send-keys -t main -l -- "$f"
-    poll_or_fail a "$f" 10
-    FLOOR+=($((SEEN_US - t0)))
-    keys a C-u
-    wait_until 5 screen_lacks a "$f" || fail "a's input line kept '$f' after Ctrl-u"
-    # The message: typed with Enter; seen on b's screen.
-    m="m$i-$RAND-line"
-    t0=${EPOCHREALTIME/./}
-    type_line a "$m"
-    poll_or_fail b "$m" 20
-    LAT+=($((SEEN_US - t0)))
-    # Settle: a shows it read (b's chat has it open at the bottom), so the
-    # receipts of one line are not in flight during the next.
-    wait_until 3 screen_has a "$m  [read]" || NOREAD=$((NOREAD + 1))
-done
+python3 "$TMP/tty.py" fig1 "$(tui_sock a)" "$(tui_sock b)" "$N" >"$TMP/fig1" \
+    || fail "figure 1: the timer failed"
+mapfile -t LAT < <(awk '$1 == "line" { print $2 }' "$TMP/fig1")
+mapfile -t FLOOR < <(awk '$1 == "floor" { print $2 }' "$TMP/fig1")
+NOREAD=$(awk '$1 == "noread" { print $2 }' "$TMP/fig1")
+if [ "${#LAT[@]}" != "$N" ] || [ "${#FLOOR[@]}" != "$N" ]; then
+    fail "figure 1: the timer gave ${#LAT[@]} lines and ${#FLOOR[@]} floors of $N"
+fi
 LAT50=$(pct 50 "${LAT[@]}")
 LAT90=$(pct 90 "${LAT[@]}")
 FL50=$(pct 50 "${FLOOR[@]}")
 FL90=$(pct 90 "${FLOOR[@]}")
-RES1=$(ms $((CAPTURE_US / CAPTURES)))
+ACK1=$(ack_ms "$TMP/fig1")
 R50=$(awk -v a="$LAT50" -v b="$FL50" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
 R90=$(awk -v a="$LAT90" -v b="$FL90" 'BEGIN { printf "%.1f", (b > 0 ? a / b : 0) }')
 quit_chat a
@@ -259,7 +476,7 @@ W=${#MSGS}
 [ "$W" -ge 5 ] || W=5
 say "figure 2: b sends $MSGS messages to a"
 t0=${EPOCHREALTIME/./}
-python3 "$TMP/rpc.py" flood "$(home b)/api.sock" "$A_ID" "$MSGS" "$W" || fail "the flood failed"
+python3 "$TMP/rpc.py" flood "$(home b)/api.sock" "$A_ID" "$MSGS" "$W" "$PAGE" || fail "the flood failed"
 t_sent=${EPOCHREALTIME/./}
 unread_is_all() { [ "$(python3 "$TMP/rpc.py" unread "$(home a)/api.sock" "$B_ID")" = "$MSGS" ]; }
 wait_until 150 unread_is_all \
@@ -277,8 +494,6 @@ HELD_S=$(secs $((t_held - t0)))
 RATE=$(awk -v n="$MSGS" -v u=$((t_sent - t0)) 'BEGIN { printf "%.0f", n / (u / 1e6) }')
 
 say "figure 2: a's chat on the empty DM, then the $MSGS"
-CAPTURES=0
-CAPTURE_US=0
 tui_start a2 "$COLS_" "$ROWS_" "$BIN/parley" --home "$(home a)" chat --no-bell
 wait_screen 10 a2 "connected to your node"
 wait_screen 5 a2 "3 @carol"
@@ -288,39 +503,37 @@ wait_screen 5 a2 "[carol]"
 sleep 1
 RSS_EMPTY=$(rss a2)
 
-t0=${EPOCHREALTIME/./}
-keys a2 M-2
-poll_or_fail a2 "$NEWEST" 30
-OPEN_US=$((SEEN_US - t0))
+python3 "$TMP/tty.py" keys a2 "$(tui_sock a2)" M-2 "$NEWEST" >"$TMP/open" \
+    || fail "open: the timer failed"
+OPEN_US=$(awk '$1 == "key" { print $2 }' "$TMP/open")
+[ -n "$OPEN_US" ] || fail "open: the timer gave no sample"
 sleep 1
 RSS_OPEN=$(rss a2)
 
-PAGE_US=0
-PAGE_MAX=0
+STEPS=()
 for k in $(seq 1 "$PAGEUPS"); do
     want=$(target $((k * PAGE + VIEW / 2)))
     [ -n "$want" ] || fail "no message $((k * PAGE + VIEW / 2)) back from the newest"
-    screen_lacks a2 "$want" || fail "'$want' is on the screen before PageUp $k"
-    t0=${EPOCHREALTIME/./}
-    keys a2 PPage
-    poll_or_fail a2 "$want" 30
-    d=$((SEEN_US - t0))
-    PAGE_US=$((PAGE_US + d))
-    [ "$d" -gt "$PAGE_MAX" ] && PAGE_MAX=$d
+    STEPS+=(PPage "$want")
 done
+python3 "$TMP/tty.py" keys a2 "$(tui_sock a2)" "${STEPS[@]}" >"$TMP/pages" \
+    || fail "page back: the timer failed"
+[ "$(grep -c '^key ' "$TMP/pages")" = "$PAGEUPS" ] || fail "page back: the timer gave too few samples"
+PAGE_US=$(awk '$1 == "key" { s += $2 } END { print s }' "$TMP/pages")
+PAGE_MAX=$(awk '$1 == "key" && $2 > m { m = $2 } END { print m + 0 }' "$TMP/pages")
 BACK=$((PAGEUPS * PAGE + VIEW / 2))
 sleep 1
 RSS_BACK=$(rss a2)
-RES2=$(ms $((CAPTURE_US / CAPTURES)))
+ACK2=$(ack_ms "$TMP/open" "$TMP/pages")
 quit_chat a2
 
 # --- the figures -------------------------------------------------------------
 
 echo "chat: 1. keystroke to the peer's screen ($N lines, a types, b shows): p50 $(ms "$LAT50") ms, p90 $(ms "$LAT90") ms"
-echo "chat:    floor (a types, a's own input line shows): p50 $(ms "$FL50") ms, p90 $(ms "$FL90") ms; ratio p50 ${R50}x, p90 ${R90}x (screen capture ~$RES1 ms)"
+echo "chat:    floor (a types, a's own input line shows): p50 $(ms "$FL50") ms, p90 $(ms "$FL90") ms; ratio p50 ${R50}x, p90 ${R90}x (keys acked ~$ACK1 ms)"
 [ "$NOREAD" = 0 ] || echo "chat:    ($NOREAD of $N lines were not shown [read] on a within 3 s)"
 echo "chat: 2. $MSGS DMs b->a through b's API: sent in $SEND_S s ($RATE/s), all held by a after $HELD_S s"
 echo "chat:    open the $MSGS-message DM (Alt-2 until the newest is on the screen): $(ms "$OPEN_US") ms"
-echo "chat:    page back $PAGEUPS PageUps ($BACK messages back): total $(ms "$PAGE_US") ms, slowest PageUp $(ms "$PAGE_MAX") ms (screen capture ~$RES2 ms)"
+echo "chat:    page back $PAGEUPS PageUps ($BACK messages back): total $(ms "$PAGE_US") ms, slowest PageUp $(ms "$PAGE_MAX") ms (keys acked ~$ACK2 ms)"
 echo "chat: 3. chat VmRSS: empty DM open $RSS_EMPTY kB; $MSGS-message DM open $RSS_OPEN kB; after $PAGEUPS PageUps $RSS_BACK kB"
 say "done in $((SECONDS - START)) s"
