@@ -259,10 +259,9 @@ chat_fetch(chat_t *ch, conv_t *c)
     if (c->loaded) {
         conv_place_marker(c, kept); // an older page: the marker may be in it
     }
-    if (!c->loaded) {
-        c->complete = false;
-    }
-    c->complete = got < CHAT_PAGE;
+    //  A short page is not the start: the node also stops a page at a byte
+    //  budget. An empty one is.
+    c->complete = got == 0;
     c->loaded = true;
     json_decref(res);
     return kept;
