@@ -694,9 +694,7 @@ chat_run(const char *home, int argc, char **argv)
         (void)setlocale(LC_CTYPE, "C.UTF-8");
     }
     set_escdelay(25);
-    if (!initscr()) {
-        return 1;
-    }
+    initscr(); // on failure it prints why and exits
     raw();
     noecho();
     nonl();
@@ -708,7 +706,7 @@ chat_run(const char *home, int argc, char **argv)
     }
     conv_t *home_c = conv_home(ch);
     if (s_connect(ch) == PARLEY_OK) {
-        ch->was_connected = true;
+
         conv_say(home_c, "connected to your node %s; /help lists the commands and keys",
                  ch->me_short);
         conv_say(home_c, "your id: %s", ch->me);

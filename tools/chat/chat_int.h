@@ -80,7 +80,6 @@ typedef struct {
     client_t *api;     /* NULL while the node is away */
     json_t *notes;     /* notifications read during calls */
     uint64_t retry_at; /* reconnect then */
-    bool was_connected;
     char me[64], me_short[16], me_name[128];
     char net_name[128], net_role[16];
     char words[CHAT_WORDS][64]; /* /highlight: more words that name me */
