@@ -71,8 +71,8 @@ MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_se
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
              tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o \
              tools/bench/network.o tools/bench/channel.o \
-             tools/qr.o tests/qr_selftest.o $(CHAT_OBJ) tests/chat_selftest.o)
-ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ)
+                          tools/qr.o tests/qr_selftest.o tests/chat_selftest.o)
+ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ) $(CHAT_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \

@@ -706,7 +706,6 @@ chat_run(const char *home, int argc, char **argv)
     }
     conv_t *home_c = conv_home(ch);
     if (s_connect(ch) == PARLEY_OK) {
-
         conv_say(home_c, "connected to your node %s; /help lists the commands and keys",
                  ch->me_short);
         conv_say(home_c, "your id: %s", ch->me);
