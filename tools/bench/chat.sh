@@ -99,10 +99,9 @@ VIEW=$((ROWS_ - 3))   # rows of the message view (rows 1 .. LINES-3)
 
 # --- helpers -----------------------------------------------------------------
 
-# The JSON-RPC client: flood (pipelined sends), unread (from `conversations`),
-# texts (the whole DM, oldest first, paged back with `before`).
-cat >"$TMP/rpc.py" <<'PY'
-import json, random, socket, sys
+# Unique texts that survive ncurses' redraws (both helpers import it).
+cat >"$TMP/tokens.py" <<'PY'
+import random
 
 LETTERS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz")
 rng = random.Random()
@@ -115,6 +114,14 @@ def token(turn):
         if not out or c != out[-1]:
             out += c
     return out
+PY
+
+# The JSON-RPC client: flood (pipelined sends), unread (from `conversations`),
+# texts (the whole DM, oldest first, paged back with `before`).
+cat >"$TMP/rpc.py" <<'PY'
+import json, socket, sys
+
+from tokens import token
 
 def connect(path):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -183,20 +190,11 @@ PY
 # ("floor US", "line US", "key US"), "noread K" after figure 1, and "ack US"
 # for the first command of each sample: from writing it until tmux answered.
 cat >"$TMP/tty.py" <<'PY'
-import os, random, re, select, subprocess, sys, time
+import os, re, select, subprocess, sys, time
 
-LETTERS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz")
+from tokens import token
+
 OCTAL = re.compile(rb"\\([0-7]{3})")
-rng = random.Random()
-
-def token(turn):
-    """8 random letters, no two alike side by side; upper or lower case by turn."""
-    out = ""
-    while len(out) < 8:
-        c = rng.choice(LETTERS[turn % 2])
-        if not out or c != out[-1]:
-            out += c
-    return out
 
 def needle(text):                   # the token: what follows the last '-'
     return text.rsplit("-", 1)[-1].encode()
