@@ -244,10 +244,10 @@ install: all
 	install -m 0755 $(BUILD)/parleyd $(BUILD)/parley $(DESTDIR)$(PREFIX)/bin/
 
 fmt:
-	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.c tests/*.c tests/*/*.c
+	clang-format -i node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.[ch] tests/*.c tests/*/*.c
 
 fmt-check:
-	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.c tests/*.c tests/*/*.c
+	@clang-format --dry-run --Werror node/*.[ch] proto/*.[ch] store/*.[ch] discovery/*.[ch] tools/*.[ch] tools/*/*.[ch] tests/*.c tests/*/*.c
 
 clean:
 	rm -rf build build-san build-fuzz

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAT_PAGE 200u         /* messages fetched per history call */
-#define CHAT_KEEP 1000u        /* messages kept loaded once back at the bottom */
-#define CHAT_LIST_W 22         /* the conversation list's width */
-#define CHAT_NAME_W 12         /* the sender column */
-#define CHAT_HISTORY 100       /* input lines remembered */
+#define CHAT_PAGE 200u   /* messages fetched per history call */
+#define CHAT_KEEP 1000u  /* messages kept loaded once back at the bottom */
+#define CHAT_LIST_W 22   /* the conversation list's width */
+#define CHAT_NAME_W 12   /* the sender column */
+#define CHAT_HISTORY 100 /* input lines remembered */
 
 #define CHAT_RETRY_MS 1000u    /* reconnecting */
 #define CHAT_STATUS_MS 5000u   /* the status bar's figures, refreshed */
@@ -107,7 +107,6 @@ typedef struct {
     int rows, cols;
 } chat_t;
 
-
 /* ---- small helpers ---- */
 
 static inline uint64_t
@@ -153,7 +152,6 @@ chat_copy(char *dst, size_t cap, const char *src)
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
 }
-
 
 /* ---- conv.c: conversations and their messages ---- */
 
