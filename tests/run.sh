@@ -37,6 +37,8 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # and the checker itself must be able to fail (includes/negative).
 run "includes" 60 sh tools/check_includes.sh
 run "includes/negative" 60 sh tests/includes_negative.sh
+# A changed header rebuilds what includes it: make reads every .d file.
+run "build-deps" 60 env BUILD=build bash tests/build_deps.sh
 for b in build build-san; do
     run "$b/proto_selftest" 300 "$b/proto_selftest"
     run "$b/store_selftest" 300 "$b/store_selftest"
