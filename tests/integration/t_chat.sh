@@ -79,6 +79,7 @@ type_line a "/bell on"
 wait_screen 5 a "the bell is on"
 type_line a "/highlight deploy"
 wait_screen 5 a "messages naming deploy are highlighted"
+sleep 1.1 # alerts come at most once a second
 p b send alice $'who will deploy \e[1mtoday' >/dev/null
 wait_until 10 sh -c "tmux -S '$(tui_sock a)' capture-pane -p -t main | grep -q '3 @bob  *!1│'" \
     || fail "no highlighted unread count: $(screen a)"
@@ -87,6 +88,14 @@ wait_until 5 sh -c "[ \"\$(tmux -S '$(tui_sock a)' display-message -p -t main '#
 wait_until 5 grep -qF 'who will deploy ^[[1mtoday' "$TMP/notified" || fail "no desktop notification"
 grep -q $'\e' "$TMP/notified" && fail "a notification carried an escape"
 grep -qx "bob" "$TMP/notified" || fail "the notification does not say who"
+# A flood rings and notifies at most once a second, one notify-send at a time.
+N0=$(grep -c '^parley$' "$TMP/notified")
+for i in $(seq 1 15); do p b send alice "flood $i" >/dev/null; done
+wait_until 10 sh -c "'$BIN/parley' --home '$(home a)' history '$B_ID' | grep -q 'flood 15'" \
+    || fail "the flood did not arrive"
+sleep 1
+N1=$(grep -c '^parley$' "$TMP/notified")
+[ $((N1 - N0)) -le 3 ] || fail "$((N1 - N0)) desktop notifications for a flood of 15"
 keys a M-a
 wait_screen 5 a "who will deploy"
 

@@ -329,11 +329,37 @@ s_notify_desktop(chat_t *ch, const char *title, const char *body)
         posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
         if (posix_spawnp(&pid, "notify-send", &fa, NULL, argv, environ) != 0) {
             ch->notify = false; // none here: stop trying
+        } else {
+            ch->notify_pid = pid;
         }
         posix_spawn_file_actions_destroy(&fa);
     }
     free(t);
     free(b);
+}
+
+//  A message from someone else came to c, which is not on the screen: the
+//  bell and a desktop notification, together at most once a CHAT_ALERT_MS
+//  and with one notify-send at a time, so a flood rings once and spawns no
+//  swarm of processes.
+static void
+s_alert(chat_t *ch, conv_t *c, const char *text)
+{
+    uint64_t now = chat_now();
+    if (now < ch->alert_at || (!ch->bell && !ch->notify)) {
+        return;
+    }
+    ch->alert_at = now + CHAT_ALERT_MS;
+    if (ch->bell) {
+        beep();
+    }
+    if (ch->notify_pid > 0 && waitpid(ch->notify_pid, NULL, WNOHANG) == 0) {
+        return; // the last one is still on its way
+    }
+    ch->notify_pid = 0;
+    char title[160];
+    snprintf(title, sizeof title, "%s%s", c->channel ? "#" : "", c->name);
+    s_notify_desktop(ch, title, text);
 }
 
 //  A message came to c: shown, counted and rung as where it is asks.
@@ -353,13 +379,8 @@ s_arrived(chat_t *ch, conv_t *c, msg_t *m)
     }
     c->unread++;
     c->highlight = c->highlight || m->mention;
-    if (ch->bell && !open) {
-        beep();
-    }
     if (!open) {
-        char title[160];
-        snprintf(title, sizeof title, "%s%s", c->channel ? "#" : "", c->name);
-        s_notify_desktop(ch, title, m->text ? m->text : "");
+        s_alert(ch, c, m->text ? m->text : "");
     }
 }
 
@@ -414,8 +435,9 @@ s_on_note(chat_t *ch, const json_t *note)
             s_arrived(ch, c, m);
         } else if (!json_is_true(json_object_get(p, "outgoing")) && !c->loaded) {
             c->unread++;
-            if (ch->bell && c != conv_cur(ch)) {
-                beep();
+            c->highlight = c->highlight || conv_names_me(ch, chat_str(p, "text"));
+            if (c != conv_cur(ch)) {
+                s_alert(ch, c, chat_str(p, "text"));
             }
         }
     } else if (strcmp(method, "delivery") == 0) {
@@ -436,6 +458,10 @@ s_on_note(chat_t *ch, const json_t *note)
             s_arrived(ch, c, m);
         } else if (c && !c->loaded && !json_is_true(json_object_get(p, "outgoing"))) {
             c->unread++;
+            c->highlight = c->highlight || conv_names_me(ch, chat_str(p, "text"));
+            if (c != conv_cur(ch)) {
+                s_alert(ch, c, chat_str(p, "text"));
+            }
         }
     } else if (strcmp(method, "channel.receipt") == 0) {
         if (conv_cur(ch)->channel && strcmp(conv_cur(ch)->id, chat_str(p, "channel")) == 0) {

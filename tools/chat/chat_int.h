@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define CHAT_PAGE 200u   /* messages fetched per history call */
@@ -29,6 +30,7 @@
 #define CHAT_RETRY_MS 1000u    /* reconnecting */
 #define CHAT_STATUS_MS 5000u   /* the status bar's figures, refreshed */
 #define CHAT_NOTIFY_CHARS 120u /* a desktop notification's text */
+#define CHAT_ALERT_MS 1000u    /* at most one bell and notification this often */
 #define CHAT_WORDS 8           /* /highlight words */
 
 typedef struct {
@@ -97,7 +99,9 @@ typedef struct {
     int comp_at; /* completion cycling (-1: none) */
     char comp_prefix[128];
     bool bell, notify, mouse;
-    int colours; /* 0, 8 (or 16) or 256 */
+    uint64_t alert_at; /* no bell or notification before then */
+    pid_t notify_pid;  /* the last notify-send (0: none) */
+    int colours;       /* 0, 8 (or 16) or 256 */
     int peers_online;
     char sync[24];
     uint64_t status_at;
