@@ -11,6 +11,8 @@
  *  connection on B. B notifies only after it has committed the message, and A
  *  answers `send` only after its own commit, so both figures are durable ones.
  *    (a) latency: one 100-byte DM at a time, send on A -> notified on B;
+ *        and the round trip, send on A -> A notified that B's signed
+ *        receipt came ("delivered": both sides committed);
  *    (b) throughput: N sends pipelined on A; from the first send to B's last
  *        notification, and to A's last response (A's durable sends/s).
  *
@@ -21,7 +23,9 @@
  *        XChaCha20-Poly1305 decrypt + BLAKE2b-256 id), one core;
  *        SQLite group-commit insert (WAL, synchronous=FULL, 1000 rows/txn);
  *        SQLite one-row FULL commit latency; zmq DEALER->ROUTER tcp loopback
- *        (NULL security) one-way throughput and ping-pong round trip.
+ *        (NULL security) one-way throughput and ping-pong round trip; the
+ *        same round trip under CURVE with messages the size of the DM's
+ *        envelope, the floor of the DM + receipt round trip.
  *    The floor latency is crypto + one FULL commit + half a zmq round trip;
  *    the floor throughput is the slowest of crypto, group commit and zmq.
  *
@@ -61,6 +65,7 @@
 #define S_SQL_BODY 200u  /* bytes of body per floor SQLite row */
 #define S_SQL_TXN 1000u  /* rows per group commit */
 #define S_ZMQ_MSG 100u   /* bytes per floor zmq message */
+#define S_ZMQ_BIG 4096u  /* the largest floor zmq message (the CURVE round trip's) */
 #define S_WARMUP 5u      /* DMs sent before any timing */
 #define S_START_MS 20000 /* a node has this long to open its API socket */
 #define S_LINK_MS 30000  /* A and B have this long to see each other */
@@ -94,6 +99,7 @@ typedef struct {
     lat_t sql_commit;   /* one-row FULL commit */
     double zmq_rate;    /* messages/s, one way */
     lat_t zmq_rtt;      /* ping-pong round trip */
+    lat_t curve_rtt;    /* the same under CURVE, env_len bytes each way */
 } floors_t;
 
 /*  Where a node lives: its own mkdtemp home and its log, in the run's root. */
@@ -104,6 +110,7 @@ typedef struct {
 
 typedef struct {
     lat_t dm;          /* send on A -> notified on B */
+    lat_t rtt;         /* send on A -> A notified "delivered" (B's receipt) */
     double e2e_rate;   /* DMs/s, first send -> B's last notification */
     double a_rate;     /* durable sends/s on A, first send -> A's last answer */
     size_t duplicates; /* notifications on B for a DM already seen */
@@ -425,6 +432,12 @@ typedef struct {
     int rc;             /* the thread's result */
 } zmq_job_t;
 
+/*  A CURVE pair for the round-trip floor: the ROUTER is the server. */
+typedef struct {
+    char server_pk[41], server_sk[41]; /* Z85 */
+    char client_pk[41], client_sk[41];
+} curve_keys_t;
+
 /*  Every floor socket gives up after S_CALL_MS, in both directions and at
  *  close, so a floor that goes wrong fails instead of hanging the run. */
 static void *
@@ -541,7 +554,7 @@ s_zmq_echo(void *arg)
     for (;;) {
         uint8_t ident[256];
         size_t ident_len = sizeof ident;
-        uint8_t buf[S_ZMQ_MSG];
+        uint8_t buf[S_ZMQ_BIG];
         int n = s_router_recv(job->sock, ident, &ident_len, buf, sizeof buf);
         if (n <= 0) {
             job->rc = n == 0 ? 0 : -1;
@@ -557,15 +570,15 @@ s_zmq_echo(void *arg)
 }
 
 static int
-s_ping_all(void *dealer, size_t n, double *v)
+s_ping_all(void *dealer, size_t n, size_t size, double *v)
 {
-    uint8_t msg[S_ZMQ_MSG];
-    uint8_t back[S_ZMQ_MSG];
-    memset(msg, 'p', sizeof msg);
+    uint8_t msg[S_ZMQ_BIG];
+    uint8_t back[S_ZMQ_BIG];
+    memset(msg, 'p', size);
     for (size_t i = 0; i < n + 10; i++) { // the first 10 warm the connection up
         double t0 = nodes_now();
-        if (zmq_send(dealer, msg, sizeof msg, 0) != (int)sizeof msg
-            || zmq_recv(dealer, back, sizeof back, 0) != (int)sizeof back) {
+        if (zmq_send(dealer, msg, size, 0) != (int)size
+            || zmq_recv(dealer, back, sizeof back, 0) != (int)size) {
             return -1;
         }
         if (i >= 10) {
@@ -575,11 +588,43 @@ s_ping_all(void *dealer, size_t n, double *v)
     return 0;
 }
 
+//  Makes s (before its bind or connect) a CURVE server, or a client of k's
+//  server; 0 on success.
 static int
-s_floor_zmq_rtt(const opts_t *o, void *ctx, floors_t *f)
+s_curve(void *s, const curve_keys_t *k, bool server)
+{
+    int one = 1;
+    if (server) {
+        return zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one) == 0
+                       && zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k->server_sk, 40) == 0
+                   ? 0
+                   : -1;
+    }
+    return zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, k->server_pk, 40) == 0
+                   && zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, k->client_pk, 40) == 0
+                   && zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, k->client_sk, 40) == 0
+               ? 0
+               : -1;
+}
+
+//  Ping-pong round trips of size bytes; under CURVE when keys is set.
+static int
+s_floor_zmq_rtt(const opts_t *o, void *ctx, size_t size, const curve_keys_t *keys, lat_t *out)
 {
     zmq_job_t job = { .ctx = ctx };
-    job.sock = s_zmq_bind(ctx, job.endpoint, sizeof job.endpoint);
+    if (keys) {
+        //  A CURVE ROUTER must be one before it binds.
+        job.sock = s_zmq_socket(ctx, ZMQ_ROUTER);
+        size_t cap = sizeof job.endpoint;
+        if (job.sock
+            && (s_curve(job.sock, keys, true) != 0 || zmq_bind(job.sock, "tcp://127.0.0.1:*") != 0
+                || zmq_getsockopt(job.sock, ZMQ_LAST_ENDPOINT, job.endpoint, &cap) != 0)) {
+            zmq_close(job.sock);
+            job.sock = NULL;
+        }
+    } else {
+        job.sock = s_zmq_bind(ctx, job.endpoint, sizeof job.endpoint);
+    }
     pthread_t th;
     if (!job.sock || pthread_create(&th, NULL, s_zmq_echo, &job) != 0) {
         fprintf(stderr, "bench: zmq round-trip set-up failed\n");
@@ -590,9 +635,12 @@ s_floor_zmq_rtt(const opts_t *o, void *ctx, floors_t *f)
     }
     void *dealer = s_zmq_socket(ctx, ZMQ_DEALER);
     double *v = s_samples(o->zmq_pings);
-    int rc = dealer && zmq_connect(dealer, job.endpoint) == 0 ? 0 : -1;
+    int rc = dealer && (!keys || s_curve(dealer, keys, false) == 0)
+                     && zmq_connect(dealer, job.endpoint) == 0
+                 ? 0
+                 : -1;
     if (rc == 0) {
-        rc = s_ping_all(dealer, o->zmq_pings, v);
+        rc = s_ping_all(dealer, o->zmq_pings, size, v);
     }
     if (dealer) {
         zmq_send(dealer, "", 0, 0); // tells the echo thread to stop
@@ -604,7 +652,7 @@ s_floor_zmq_rtt(const opts_t *o, void *ctx, floors_t *f)
         free(v);
         return -1;
     }
-    f->zmq_rtt = nodes_percentiles(v, o->zmq_pings);
+    *out = nodes_percentiles(v, o->zmq_pings);
     free(v);
     return 0;
 }
@@ -618,8 +666,20 @@ s_floor_zmq(const opts_t *o, floors_t *f)
     }
     int rc = s_floor_zmq_rate(o, ctx, f);
     if (rc == 0) {
-        rc = s_floor_zmq_rtt(o, ctx, f);
+        rc = s_floor_zmq_rtt(o, ctx, S_ZMQ_MSG, NULL, &f->zmq_rtt);
     }
+    curve_keys_t keys;
+    if (rc == 0
+        && (zmq_curve_keypair(keys.server_pk, keys.server_sk) != 0
+            || zmq_curve_keypair(keys.client_pk, keys.client_sk) != 0)) {
+        fprintf(stderr, "bench: this libzmq has no CURVE\n");
+        rc = -1;
+    }
+    if (rc == 0) {
+        size_t size = f->env_len && f->env_len <= S_ZMQ_BIG ? f->env_len : S_ZMQ_MSG;
+        rc = s_floor_zmq_rtt(o, ctx, size, &keys, &f->curve_rtt);
+    }
+    sodium_memzero(&keys, sizeof keys);
     zmq_ctx_term(ctx);
     return rc;
 }
@@ -721,6 +781,61 @@ s_latency(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, parl
         }
     }
     p->dm = nodes_percentiles(v, o->n_lat);
+    free(v);
+    return 0;
+}
+
+/*  Waits on A's subscription for the "delivery" of the message with this
+ *  text reaching delivered (or read). */
+static int
+s_wait_delivered(client_t *sub, const char *text, int timeout_ms)
+{
+    double end = nodes_now() + timeout_ms / 1000.0;
+    for (;;) {
+        json_t *note = NULL;
+        int rc = client_recv(sub, nodes_ms_left(end), &note);
+        if (rc != PARLEY_OK) {
+            fprintf(stderr, "bench: A never saw \"%.20s...\" delivered (%s)\n", text,
+                    rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
+            return -1;
+        }
+        const char *method = json_string_value(json_object_get(note, "method"));
+        json_t *params = json_object_get(note, "params");
+        const char *got = json_string_value(json_object_get(params, "text"));
+        const char *state = json_string_value(json_object_get(params, "state"));
+        bool match = method && strcmp(method, "delivery") == 0 && got && strcmp(got, text) == 0
+                     && state && (strcmp(state, "delivered") == 0 || strcmp(state, "read") == 0);
+        json_decref(note);
+        if (match) {
+            return 0;
+        }
+    }
+}
+
+/*  The round trip: one DM at a time, send on A -> A notified that B's
+ *  receipt came (B committed the DM before it signed the receipt, A the
+ *  receipt before it notified). */
+static int
+s_round_trips(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub_a, client_t *sub_b,
+              parley_t *p)
+{
+    char text[S_TEXT_LEN + 1];
+    double *v = s_samples(o->n_lat);
+    for (size_t i = 0; i < o->n_lat; i++) {
+        s_text(text, "rtt", i);
+        double t0 = nodes_now();
+        if (s_send(a, b, text) != 0 || s_wait_delivered(sub_a, text, S_MSG_MS) != 0) {
+            free(v);
+            return -1;
+        }
+        v[i] = nodes_now() - t0;
+        if (nodes_response(nodes_api(a), "send", S_CALL_MS, NULL) != 0
+            || s_wait_note(sub_b, text, S_MSG_MS) != 0) {
+            free(v);
+            return -1;
+        }
+    }
+    p->rtt = nodes_percentiles(v, o->n_lat);
     free(v);
     return 0;
 }
@@ -868,6 +983,20 @@ s_throughput(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, p
     return rc;
 }
 
+//  A subscribed connection to n's API, or NULL.
+static client_t *
+s_subscribe(const nodes_proc_t *n, const char *name)
+{
+    client_t *sub = NULL;
+    if (client_connect(nodes_home(n), &sub) != PARLEY_OK
+        || client_send(sub, "subscribe", NULL) != PARLEY_OK
+        || nodes_response(sub, "subscribe", S_CALL_MS, NULL) != 0) {
+        fprintf(stderr, "bench: cannot subscribe to %s\n", name);
+        client_destroy(&sub);
+    }
+    return sub;
+}
+
 /*  Starts A, then B seeded with A; subscribes on B; waits for the link. */
 static int
 s_bring_up(const char *parleyd, const s_place_t where[2], nodes_proc_t **a, nodes_proc_t **b,
@@ -882,13 +1011,8 @@ s_bring_up(const char *parleyd, const s_place_t where[2], nodes_proc_t **a, node
     if (!*b) {
         return -1;
     }
-    if (client_connect(nodes_home(*b), sub) != PARLEY_OK
-        || client_send(*sub, "subscribe", NULL) != PARLEY_OK
-        || nodes_response(*sub, "subscribe", S_CALL_MS, NULL) != 0) {
-        fprintf(stderr, "bench: cannot subscribe to B\n");
-        return -1;
-    }
-    return nodes_wait_link(*a, *b, S_LINK_MS);
+    *sub = s_subscribe(*b, "B");
+    return *sub ? nodes_wait_link(*a, *b, S_LINK_MS) : -1;
 }
 
 static int
@@ -897,10 +1021,16 @@ s_parley(const opts_t *o, const char *parleyd, const s_place_t where[2], parley_
     nodes_proc_t *a = NULL;
     nodes_proc_t *b = NULL;
     client_t *sub = NULL;
+    client_t *sub_a = NULL;
     int rc = s_bring_up(parleyd, where, &a, &b, &sub);
     if (rc == 0) {
         rc = s_latency(o, a, b, sub, p);
     }
+    if (rc == 0) {
+        sub_a = s_subscribe(a, "A");
+        rc = sub_a ? s_round_trips(o, a, b, sub_a, sub, p) : -1;
+    }
+    client_destroy(&sub_a);
     if (rc == 0) {
         rc = s_throughput(o, a, b, sub, p);
     }
@@ -1035,6 +1165,7 @@ s_slowest(const stage_t *stages, size_t n, const char **name)
 
 typedef struct {
     lat_t lat;       /* crypto + one FULL commit + RTT/2 */
+    lat_t curve;     /* the round trip's floor: a CURVE round trip of the envelope's size */
     double e2e_rate; /* slowest stage from A's API to B's store */
     const char *e2e_by;
     double a_rate; /* slowest stage of a durable send on A */
@@ -1045,6 +1176,7 @@ static floor_sum_t
 s_floor_sum(const floors_t *f)
 {
     floor_sum_t s;
+    s.curve = f->curve_rtt;
     double crypto_us = 1e6 / f->crypto_rate;
     s.lat.p50_us = crypto_us + f->sql_commit.p50_us + f->zmq_rtt.p50_us / 2;
     s.lat.p99_us = crypto_us + f->sql_commit.p99_us + f->zmq_rtt.p99_us / 2;
@@ -1077,6 +1209,10 @@ s_report_parley(const opts_t *o, const floor_sum_t *fs, const parley_t *p)
            p->dm.p50_us, fs->lat.p50_us, fs->lat.p50_us / p->dm.p50_us, "sum, see below");
     printf("%-46s %8.0f us %8.0f us %6.3f  %s\n", "DM latency p99", p->dm.p99_us, fs->lat.p99_us,
            fs->lat.p99_us / p->dm.p99_us, "sum, see below");
+    printf("%-46s %8.0f us %8.0f us %6.3f  %s\n", "DM + receipt round trip p50, both committed",
+           p->rtt.p50_us, fs->curve.p50_us, fs->curve.p50_us / p->rtt.p50_us, "CURVE round trip");
+    printf("%-46s %8.0f us %8.0f us %6.3f  %s\n", "DM + receipt round trip p99", p->rtt.p99_us,
+           fs->curve.p99_us, fs->curve.p99_us / p->rtt.p99_us, "CURVE round trip");
     printf("%-46s %8.0f /s %8.0f /s %6.3f  %s\n", "DM throughput A -> B, durable at B", p->e2e_rate,
            fs->e2e_rate, p->e2e_rate / fs->e2e_rate, fs->e2e_by);
     printf("%-46s %8.0f /s %8.0f /s %6.3f  %s\n", "durable sends on A (API answers)", p->a_rate,
@@ -1118,6 +1254,11 @@ s_report_floors(const floors_t *f, const floor_sum_t *fs)
     s_floor_line(label, value);
     snprintf(label, sizeof label, "zmq ping-pong round trip, %u B", S_ZMQ_MSG);
     snprintf(value, sizeof value, "p50 %.0f us, p99 %.0f us", f->zmq_rtt.p50_us, f->zmq_rtt.p99_us);
+    s_floor_line(label, value);
+    snprintf(label, sizeof label, "zmq CURVE DEALER<->ROUTER round trip, %zu B (the envelope)",
+             f->env_len <= S_ZMQ_BIG ? f->env_len : (size_t)S_ZMQ_MSG);
+    snprintf(value, sizeof value, "p50 %.0f us, p99 %.0f us", f->curve_rtt.p50_us,
+             f->curve_rtt.p99_us);
     s_floor_line(label, value);
     snprintf(value, sizeof value, "p50 %.0f us, p99 %.0f us", fs->lat.p50_us, fs->lat.p99_us);
     s_floor_line("floor latency = ingest crypto + one FULL commit + RTT/2", value);
