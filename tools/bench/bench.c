@@ -718,26 +718,54 @@ s_note_text(json_t *note)
     return json_string_value(json_object_get(json_object_get(note, "params"), "text"));
 }
 
-/*  Waits on B's subscription for the message with this text. */
+/*  Whether note is the "message" notification of text. */
+static bool
+s_is_message(json_t *note, const char *text)
+{
+    const char *got = s_note_text(note);
+    return got && strcmp(got, text) == 0;
+}
+
+/*  Whether note says the message with text reached delivered (or read). */
+static bool
+s_is_delivered(json_t *note, const char *text)
+{
+    const char *method = json_string_value(json_object_get(note, "method"));
+    json_t *params = json_object_get(note, "params");
+    const char *got = json_string_value(json_object_get(params, "text"));
+    const char *state = json_string_value(json_object_get(params, "state"));
+    return method && strcmp(method, "delivery") == 0 && got && strcmp(got, text) == 0 && state
+           && (strcmp(state, "delivered") == 0 || strcmp(state, "read") == 0);
+}
+
+/*  Waits on a subscription (of node, for the error) for a notification
+ *  about text that match says is the one. */
 static int
-s_wait_note(client_t *sub, const char *text, int timeout_ms)
+s_wait_for(client_t *sub, const char *node, bool (*match)(json_t *, const char *), const char *text,
+           int timeout_ms)
 {
     double end = nodes_now() + timeout_ms / 1000.0;
     for (;;) {
         json_t *note = NULL;
         int rc = client_recv(sub, nodes_ms_left(end), &note);
         if (rc != PARLEY_OK) {
-            fprintf(stderr, "bench: B never notified \"%.20s...\" (%s)\n", text,
+            fprintf(stderr, "bench: %s never notified \"%.20s...\" (%s)\n", node, text,
                     rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
             return -1;
         }
-        const char *got = s_note_text(note);
-        bool match = got && strcmp(got, text) == 0;
+        bool found = match(note, text);
         json_decref(note);
-        if (match) {
+        if (found) {
             return 0;
         }
     }
+}
+
+/*  Waits on B's subscription for the message with this text. */
+static int
+s_wait_note(client_t *sub, const char *text, int timeout_ms)
+{
+    return s_wait_for(sub, "B", s_is_message, text, timeout_ms);
 }
 
 /*  One DM, send -> notified; *secs gets the time it took. */
@@ -790,26 +818,7 @@ s_latency(const opts_t *o, nodes_proc_t *a, nodes_proc_t *b, client_t *sub, parl
 static int
 s_wait_delivered(client_t *sub, const char *text, int timeout_ms)
 {
-    double end = nodes_now() + timeout_ms / 1000.0;
-    for (;;) {
-        json_t *note = NULL;
-        int rc = client_recv(sub, nodes_ms_left(end), &note);
-        if (rc != PARLEY_OK) {
-            fprintf(stderr, "bench: A never saw \"%.20s...\" delivered (%s)\n", text,
-                    rc == PARLEY_ERR_STATE ? "timed out" : parley_strerror(rc));
-            return -1;
-        }
-        const char *method = json_string_value(json_object_get(note, "method"));
-        json_t *params = json_object_get(note, "params");
-        const char *got = json_string_value(json_object_get(params, "text"));
-        const char *state = json_string_value(json_object_get(params, "state"));
-        bool match = method && strcmp(method, "delivery") == 0 && got && strcmp(got, text) == 0
-                     && state && (strcmp(state, "delivered") == 0 || strcmp(state, "read") == 0);
-        json_decref(note);
-        if (match) {
-            return 0;
-        }
-    }
+    return s_wait_for(sub, "A", s_is_delivered, text, timeout_ms);
 }
 
 /*  The round trip: one DM at a time, send on A -> A notified that B's

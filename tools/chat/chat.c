@@ -419,6 +419,23 @@ chat_append(chat_t *ch, conv_t *c, const json_t *j)
     return m;
 }
 
+//  A message object (DM or channel) of a notification, for c: added and
+//  counted if c is loaded, else only counted (it comes when c is opened).
+static void
+s_message(chat_t *ch, conv_t *c, const json_t *p)
+{
+    msg_t *m = chat_append(ch, c, p);
+    if (m) {
+        s_arrived(ch, c, m);
+    } else if (!c->loaded && !json_is_true(json_object_get(p, "outgoing"))) {
+        c->unread++;
+        c->highlight = c->highlight || conv_names_me(ch, chat_str(p, "text"));
+        if (c != conv_cur(ch)) {
+            s_alert(ch, c, chat_str(p, "text"));
+        }
+    }
+}
+
 static void
 s_on_note(chat_t *ch, const json_t *note)
 {
@@ -430,16 +447,7 @@ s_on_note(chat_t *ch, const json_t *note)
         if (!c) {
             return;
         }
-        msg_t *m = chat_append(ch, c, p);
-        if (m) {
-            s_arrived(ch, c, m);
-        } else if (!json_is_true(json_object_get(p, "outgoing")) && !c->loaded) {
-            c->unread++;
-            c->highlight = c->highlight || conv_names_me(ch, chat_str(p, "text"));
-            if (c != conv_cur(ch)) {
-                s_alert(ch, c, chat_str(p, "text"));
-            }
-        }
+        s_message(ch, c, p);
     } else if (strcmp(method, "delivery") == 0) {
         conv_t *c = conv_find(ch, false, chat_str(p, "peer"));
         for (size_t k = c ? c->n : 0; k > 0; k--) {
@@ -453,15 +461,8 @@ s_on_note(chat_t *ch, const json_t *note)
         if (!c) {
             c = conv_add(ch, true, chat_str(p, "channel"), chat_str(p, "name"));
         }
-        msg_t *m = c ? chat_append(ch, c, p) : NULL;
-        if (m) {
-            s_arrived(ch, c, m);
-        } else if (c && !c->loaded && !json_is_true(json_object_get(p, "outgoing"))) {
-            c->unread++;
-            c->highlight = c->highlight || conv_names_me(ch, chat_str(p, "text"));
-            if (c != conv_cur(ch)) {
-                s_alert(ch, c, chat_str(p, "text"));
-            }
+        if (c) {
+            s_message(ch, c, p);
         }
     } else if (strcmp(method, "channel.receipt") == 0) {
         if (conv_cur(ch)->channel && strcmp(conv_cur(ch)->id, chat_str(p, "channel")) == 0) {

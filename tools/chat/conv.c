@@ -163,25 +163,28 @@ conv_insert(conv_t *c, size_t at)
     return &c->msgs[at];
 }
 
+//  m's shown text: the safe body (len bytes), then its state if any.
+static void
+s_compose(msg_t *m, const char *body, size_t len)
+{
+    size_t cap = len + strlen(m->state) + 8;
+    char *text = malloc(cap);
+    if (!text) {
+        return; // the old text stays
+    }
+    snprintf(text, cap, m->state[0] ? "%.*s  [%s]" : "%.*s", (int)len, body, m->state);
+    free(m->text);
+    m->text = text;
+    m->text_len = len;
+}
+
 //  Sets m's shown text: the message, then (ours) its state.
 void
 conv_msg_text(msg_t *m, const char *text)
 {
     char *safe = text_safe(text, strlen(text));
-    free(m->text);
-    m->text = NULL;
-    if (!safe) {
-        return;
-    }
-    m->text_len = strlen(safe);
-    if (!m->state[0]) {
-        m->text = safe;
-        return;
-    }
-    size_t cap = m->text_len + strlen(m->state) + 8;
-    m->text = malloc(cap);
-    if (m->text) {
-        snprintf(m->text, cap, "%s  [%s]", safe, m->state);
+    if (safe) {
+        s_compose(m, safe, strlen(safe));
     }
     free(safe);
 }
@@ -193,17 +196,10 @@ conv_msg_state(msg_t *m, const char *state)
     if (!m->text || strcmp(m->state, state) == 0) {
         return;
     }
-    char *body = strndup(m->text, m->text_len);
-    if (!body) {
-        return;
-    }
     chat_copy(m->state, sizeof m->state, state);
-    size_t cap = m->text_len + strlen(m->state) + 8;
-    char *text = malloc(cap);
-    if (text) {
-        snprintf(text, cap, "%s  [%s]", body, m->state);
-        free(m->text);
-        m->text = text;
+    char *body = strndup(m->text, m->text_len);
+    if (body) {
+        s_compose(m, body, m->text_len);
     }
     free(body);
 }
