@@ -28,9 +28,8 @@
  *      outbox_peer(peer) (entries (peer, n)) lists a peer's pending ids oldest
  *      first without sorting. An envelope must be stored before it is queued
  *      (the foreign key); deleting it from the log drops it from the outbox.
- *      No index leads with env_id: that cascade and store_outbox_drop
- *      (store_sync.c) scan the outbox, which stays small while peers
- *      acknowledge. An index outbox(env_id) needs a schema version of its own.
+ *            outbox_env(env_id) (schema 8) finds an envelope's rows for that
+ *      cascade and store_outbox_drop (store_sync.c) without a scan.
  *
  *  Invariants:
  *  - a message's env_id is NULL exactly while it is QUEUED, and an outgoing

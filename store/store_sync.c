@@ -15,8 +15,7 @@
  *                   deleted through messages_queued (store_msgs.c)
  *    equivocations  rows past expires_ms deleted (a scan: the evidence is
  *                   small) (store_log.c)
- *    outbox         rows dropped by env_id: no index leads with it, so that
- *                   delete scans the outbox (store_msgs.c)
+ *    outbox         rows dropped by env_id, through outbox_env (store_msgs.c)
  *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
  *                   (none dated after the caller's bound: a future-dated row
  *                   kept before that was refused must not rank first)
