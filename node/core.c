@@ -80,6 +80,15 @@ core_txn(core_t *self)
     return store_begin(self->store);
 }
 
+int
+core_txn_relaxed(core_t *self)
+{
+    if (store_in_txn(self->store)) {
+        return PARLEY_OK;
+    }
+    return store_begin_relaxed(self->store);
+}
+
 void
 core_txn_fail(core_t *self, int rc, const char *what)
 {

@@ -148,6 +148,10 @@ uint32_t core_day(const core_t *self, uint64_t ms);
 
 /*  Begins the iteration's transaction if none is open. */
 int core_txn(core_t *self) PARLEY_WUR;
+/*  core_txn for bookkeeping that promises nothing: if none is open, the
+ *  transaction is relaxed (store_begin_relaxed). Only right before the
+ *  commit, when no step of the iteration can still need a durable one. */
+int core_txn_relaxed(core_t *self) PARLEY_WUR;
 /*  A transient failure inside the transaction: roll the iteration back. */
 void core_txn_fail(core_t *self, int rc, const char *what);
 

@@ -33,6 +33,13 @@ typedef struct {
     uint64_t bytes; /* their size */
 } s_usage_t;
 
+/*  An ACK received, recorded before the iteration's commit
+ *  (delivery_before_commit): the peer's key, not its link, which may go. */
+typedef struct {
+    uint8_t peer[32];
+    uint8_t id[32];
+} s_acked_t;
+
 struct delivery {
     core_t *core;                            /* borrowed */
     links_t *links;                          /* borrowed */
@@ -48,6 +55,8 @@ struct delivery {
     uint64_t undec_bytes;                    /* undecryptable bytes kept in all (this run) */
     s_usage_t *usage;                        /* DELIVERY_QUOTA_AUTHORS: relayed authors */
     size_t n_usage;                          /* entries in usage */
+    s_acked_t *acked;                        /* DELIVERY_ACKED_MAX: ACKs not yet recorded */
+    size_t n_acked;                          /* entries in acked */
 };
 
 /*  Receipts to send after a batch: ids grouped by the author they go to and
@@ -87,7 +96,8 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->batchbuf = malloc(PARLEY_FRAME_MAX);
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
     self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
-    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage) {
+    self->acked = malloc(DELIVERY_ACKED_MAX * sizeof *self->acked);
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked) {
         delivery_destroy(&self);
     }
     return self;
@@ -104,6 +114,7 @@ delivery_destroy(delivery_t **self_p)
     free(self->batchbuf);
     free(self->envbuf);
     free(self->usage);
+    free(self->acked);
     free(self);
     *self_p = NULL;
 }
@@ -255,9 +266,11 @@ s_flush_outbox(delivery_t *self, link_t *link, s_peer_t *p)
     p->next_flush = core_now(self->core) + self->core->cfg.retry_ms;
 }
 
-//  The queued pushes of one link, from the after-commit queue.
+//  The queued pushes of one link, from the after-commit queue; own: our
+//  prekey bundle goes first (a link without delivery state, which never had
+//  it at connection time).
 static void
-s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
+s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n, bool own)
 {
     bool any = false;
     for (size_t i = 0; i < n && !any; i++) {
@@ -266,7 +279,9 @@ s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
     if (!any) {
         return;
     }
-    session_send_own(self->session, link);
+    if (own) {
+        session_send_own(self->session, link);
+    }
     s_batch_t b;
     s_batch_begin(self, &b);
     for (size_t i = 0; i < n; i++) {
@@ -325,7 +340,7 @@ delivery_after_commit(delivery_t *self)
         s_send_acks(self, link, core->out + lo, at - lo);
         s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
         if (!p) {
-            s_send_pushes(self, link, core->out + lo, at - lo);
+            s_send_pushes(self, link, core->out + lo, at - lo, true);
             continue;
         }
         if (p->send_prekey) {
@@ -339,7 +354,9 @@ delivery_after_commit(delivery_t *self)
         if (p->next_flush == 0) {
             s_flush_outbox(self, link, p); // newly up: everything pending, pushes included
         } else {
-            s_send_pushes(self, link, core->out + lo, at - lo);
+            //  Our bundle went with the connection (send_prekey) or with the
+            //  last change: not again with every push.
+            s_send_pushes(self, link, core->out + lo, at - lo, false);
         }
     }
 }
@@ -351,6 +368,7 @@ delivery_link_up(delivery_t *self, link_t *link)
     s_peer_t *p = s_peer(link);
     if (p) {
         p->next_flush = 0;
+        p->send_prekey = true;
         p->send_bundles = true;
     }
 }
@@ -1187,29 +1205,47 @@ delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
     }
 }
 
-void
-delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
+//  Records the ACKs gathered in this iteration: an ACKed envelope leaves the
+//  peer's outbox and its message is at least "relayed".
+static void
+s_record_acks(delivery_t *self)
 {
     core_t *core = self->core;
-    if (core_txn(core) != PARLEY_OK) {
-        return; // the peer's outbox row stays: the next resend is ACKed again
-    }
-    for (size_t i = 0; i < f->n_ids; i++) {
+    for (size_t i = 0; i < self->n_acked; i++) {
+        const s_acked_t *a = &self->acked[i];
         //  NOTFOUND: a second ACK for the same envelope; nothing to do.
-        int rc = store_outbox_ack(core->store, f->ids + 32 * i, link_pk(link));
+        int rc = store_outbox_ack(core->store, a->id, a->peer);
         if (rc != PARLEY_OK && rc != PARLEY_ERR_NOTFOUND) {
             core_txn_fail(core, rc, "cannot record an ACK");
-            return;
+            break;
         }
-        //  Another node holds it durably: at least "relayed".
         bool changed = false;
         store_msg_t msg;
         memset(&msg, 0, sizeof msg);
-        rc = store_msg_raise(core->store, f->ids + 32 * i, MSG_STATE_RELAYED, &changed, &msg);
+        rc = store_msg_raise(core->store, a->id, MSG_STATE_RELAYED, &changed, &msg);
         if (rc == PARLEY_OK && changed) {
             core_notify(core, "delivery", delivery_msg_json(self, &msg));
         }
         free(msg.text);
+    }
+    self->n_acked = 0;
+}
+
+void
+delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
+{
+    for (size_t i = 0; i < f->n_ids; i++) {
+        if (self->n_acked == DELIVERY_ACKED_MAX) {
+            //  Full: recorded now, in the iteration's (durable) transaction.
+            if (core_txn(self->core) != PARLEY_OK) {
+                self->n_acked = 0;
+                return; // the rows stay: the next resend is ACKed again
+            }
+            s_record_acks(self);
+        }
+        s_acked_t *a = &self->acked[self->n_acked++];
+        memcpy(a->peer, link_pk(link), 32);
+        memcpy(a->id, f->ids + 32 * i, 32);
     }
     s_peer_t *p = s_peer(link);
     if (p && p->flush_more) {
@@ -1218,4 +1254,21 @@ delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
         p->flush_more = false;
         p->next_flush = 0;
     }
+}
+
+void
+delivery_before_commit(delivery_t *self)
+{
+    if (self->n_acked == 0) {
+        return;
+    }
+    //  Dropping outbox rows promises nothing to anyone: lost to a power cut,
+    //  they only cost a resend the peer ACKs again. Alone in an iteration,
+    //  they are committed without an fsync of their own; beside work that
+    //  promises, they share its commit.
+    if (core_txn_relaxed(self->core) != PARLEY_OK) {
+        self->n_acked = 0;
+        return;
+    }
+    s_record_acks(self);
 }

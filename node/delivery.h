@@ -35,7 +35,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define DELIVERY_FLUSH_MAX 512u /* envelopes resent per link per retry round */
+#define DELIVERY_FLUSH_MAX 512u  /* envelopes resent per link per retry round */
+#define DELIVERY_ACKED_MAX 4096u /* ACKs gathered before they are recorded */
 /*  Undecryptable DMs addressed to us kept in the log, per run: per author
  *  (count, bytes), in all, and for how many authors; beyond, not kept. */
 #define DELIVERY_UNDEC_PER_AUTHOR 16u
@@ -91,6 +92,10 @@ void delivery_reconnected(delivery_t *self, link_t *link);
 void delivery_tick(delivery_t *self, uint64_t now);
 /*  A new prekey of ours: every link gets it. */
 void delivery_prekey_changed(delivery_t *self);
+/*  Before the commit, after every other step of the iteration: records the
+ *  ACKs received in it (delivery_on_ack gathers them), in the iteration's
+ *  transaction if one is open, else in a relaxed one (store_begin_relaxed). */
+void delivery_before_commit(delivery_t *self);
 /*  After the commit: the queued ACKs and pushes (core's after-commit
  *  queue), owed prekeys and bundles, and outbox resends. */
 void delivery_after_commit(delivery_t *self);

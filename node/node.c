@@ -1665,6 +1665,7 @@ s_loop(node_t *self)
         replica_tick(self->replica, now);
         network_tick(self->network, now);
         channels_tick(self->channels, now);
+        delivery_before_commit(self->delivery); // last: it may begin a relaxed transaction
         int crc = s_commit(self);
         links_reap(self->links); // nothing queued names a removed link any more
         if (crc != PARLEY_OK) {

@@ -357,6 +357,18 @@ session_on_bundle(session_t *self, const uint8_t *bundle, size_t len, uint8_t ow
     core_t *core = self->core;
     prekey_t pk;
     *changed = false;
+    //  The bundle we hold for its owner (bytes 1..32, SPEC §6.2), byte for
+    //  byte: verified when it was kept, nothing to check or write again.
+    //  Peers send theirs on every new connection and relays with what they
+    //  forward, so this is the common case; a read costs a few µs, a
+    //  signature check tens.
+    uint8_t held[DM_PREKEY_BUNDLE_LEN];
+    if (len == DM_PREKEY_BUNDLE_LEN
+        && store_peer_prekey_bundle(core->store, bundle + 1, held) == PARLEY_OK
+        && memcmp(held, bundle, DM_PREKEY_BUNDLE_LEN) == 0) {
+        memcpy(owner, bundle + 1, 32);
+        return PARLEY_OK;
+    }
     int rc = dm_prekey_decode(bundle, len, &pk);
     if (rc != PARLEY_OK) {
         return rc;

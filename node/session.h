@@ -66,7 +66,8 @@ int session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t 
 int session_recv_forget(session_t *self, const uint8_t peer[32],
                         const uint8_t ek_pub[32]) PARLEY_WUR;
 
-/*  A PREKEY frame's bundle: verified and kept when newer. *owner gets whose
+/*  A PREKEY frame's bundle: verified and kept when newer; one we hold
+ *  already, byte for byte, is neither verified nor written again. *owner gets whose
  *  it is, *changed whether it replaced what we held (only a higher spk_id
  *  does). PARLEY_ERR_AUTH or _MALFORMED for a forged one, PARLEY_ERR_FUTURE
  *  for one dated more than PARLEY_FUTURE_SKEW_MS after core_now (the caller

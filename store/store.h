@@ -46,6 +46,15 @@ void store_destroy(store_t **self_p);
 /*  Explicit transactions for group commit. Nesting is an error
  *  (PARLEY_ERR_STATE). Every other call works inside or outside one. */
 int store_begin(store_t *self) PARLEY_WUR;
+/*  A transaction whose commit does not wait for the disk: for bookkeeping
+ *  that promises nothing to anyone (an outbox row dropped after an ACK), so
+ *  that it costs no fsync of its own. In WAL mode every fully synchronous
+ *  commit first syncs the whole log, so the durable state is always a
+ *  prefix of the commits: a power loss can undo a relaxed commit only
+ *  together with the relaxed commits after it, never one made with
+ *  store_begin (which restores synchronous=FULL first); a crash of the
+ *  process loses nothing. */
+int store_begin_relaxed(store_t *self) PARLEY_WUR;
 int store_commit(store_t *self) PARLEY_WUR;
 int store_rollback(store_t *self) PARLEY_WUR;
 bool store_in_txn(const store_t *self);

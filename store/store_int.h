@@ -87,6 +87,8 @@ struct _store_t {
     sqlite3 *db;                         /* the connection; owned, closed in store_destroy */
     sqlite3_stmt **st[STORE_PART_COUNT]; /* st[part][i]: statement i of store_parts[part],
                                             prepared once at open; NULL only while opening */
+    bool relaxed;                        /* synchronous=NORMAL: the last transaction was
+                                        begun by store_begin_relaxed */
     bool in_each;                        /* store_envelope_each is stepping its statement:
                                             a nested call would reset it under the walk */
     int fault[S_FAULT_SLOTS];            /* fault[where]: how many more calls of the
