@@ -70,14 +70,14 @@ MAIN_OBJ  := $(addprefix $(BUILD)/,tools/parleyd.o tools/parley.o tests/proto_se
              tests/store_selftest.o tests/node_selftest.o tests/fs_attack.o tests/zap_probe.o \
              tests/hostile_peer.o tests/mdns_probe.o tests/netem_tap.o tools/bench/bench.o \
              tools/bench/sync_engine.o tools/bench/sync_nodes.o tools/bench/nodes.o tools/bench/hostile.o \
-             tools/bench/network.o tools/bench/channel.o \
+             tools/bench/network.o tools/bench/channel.o tools/bench/idle.o \
                           tools/qr.o tests/qr_selftest.o tests/chat_selftest.o)
 ALL_OBJ   := $(PROTO_OBJ) $(STORE_OBJ) $(NODE_OBJ) $(DISC_OBJ) $(MAIN_OBJ) $(NODE_TEST_OBJ) $(CHAT_OBJ)
 
 BINS := $(BUILD)/parleyd $(BUILD)/parley $(BUILD)/proto_selftest $(BUILD)/store_selftest \
         $(BUILD)/node_selftest $(BUILD)/fs_attack $(BUILD)/zap_probe $(BUILD)/hostile_peer $(BUILD)/mdns_probe \
         $(BUILD)/bench $(BUILD)/bench_sync_engine $(BUILD)/bench_sync $(BUILD)/bench_hostile \
-        $(BUILD)/bench_network $(BUILD)/bench_channel \
+        $(BUILD)/bench_network $(BUILD)/bench_channel $(BUILD)/bench_idle \
         $(BUILD)/netem_tap $(BUILD)/qr_selftest $(BUILD)/chat_selftest
 
 .PHONY: all deps need run test check fuzz install clean fmt fmt-check FORCE
@@ -172,6 +172,8 @@ $(BUILD)/bench_hostile: $(BUILD)/tools/bench/hostile.o $(BUILD)/tools/bench/node
 $(BUILD)/bench_network: $(BUILD)/tools/bench/network.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bench_channel: $(BUILD)/tools/bench/channel.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bench_idle: $(BUILD)/tools/bench/idle.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libdiscovery.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bench_sync: $(BUILD)/tools/bench/sync_nodes.o $(BUILD)/tools/bench/nodes.o $(BUILD)/libnode.a $(BUILD)/libstore.a $(BUILD)/libproto.a
 	$(CC) $(LDFLAGS) $^ -lsqlite3 -lsodium -ljansson -o $@

@@ -31,6 +31,7 @@ struct _nodes_proc_t {
     char home[PATH_MAX];                /* its --home */
     char log[PATH_MAX];                 /* its stdout and stderr */
     pid_t pid;                          /* 0 once reaped */
+    bool termed;                        /* SIGTERM sent already (nodes_group_stop_all) */
     int status;                         /* waitpid status, once reaped */
     size_t slot;                        /* its index in s_pids */
     client_t *api;                      /* request connection, once up */
@@ -204,7 +205,10 @@ nodes_stop(nodes_proc_t *self, int grace_ms)
 {
     client_destroy(&self->api);
     if (self->pid > 0) {
-        kill(self->pid, SIGTERM);
+        if (!self->termed) {
+            kill(self->pid, SIGTERM);
+            self->termed = true;
+        }
         double end = nodes_now() + grace_ms / 1000.0;
         int status = 0;
         pid_t got;
@@ -372,31 +376,58 @@ nodes_show_log(const nodes_proc_t *self)
 
 /* ---- shared by the benchmarks: a group, a seeded pair, statistics, files ---- */
 
-nodes_proc_t *
-nodes_group_start(nodes_group_t *self, const char *root, const char *name, const char *parleyd,
-                  const char *const *args, int timeout_ms)
+//  Makes NAME's home ROOT/NAME and names its log (into dir and log, each
+//  PATH_MAX) and finds a free slot in self for it. -1 (message printed)
+//  when a path does not fit, the home cannot be made or self is full.
+static int
+s_group_prepare(nodes_group_t *self, const char *root, const char *name, char *dir, char *log,
+                size_t *slot)
 {
-    char dir[PATH_MAX], log[PATH_MAX];
-    if (nodes_path(dir, sizeof dir, root, name, NULL) != 0
-        || nodes_path(log, sizeof log, root, name, "parleyd.log") != 0) {
-        return NULL;
+    if (nodes_path(dir, PATH_MAX, root, name, NULL) != 0
+        || nodes_path(log, PATH_MAX, root, name, "parleyd.log") != 0) {
+        return -1;
     }
     //  A home that exists is reopened: a node restarted on it keeps its
     //  identity and its store.
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "%s: cannot make %s: %s\n", program_invocation_short_name, dir,
                 strerror(errno));
-        return NULL;
+        return -1;
     }
-    size_t slot = 0;
-    while (slot < NODES_MAX && self->node[slot]) {
-        slot++;
+    *slot = 0;
+    while (*slot < NODES_MAX && self->node[*slot]) {
+        (*slot)++;
     }
-    if (slot == NODES_MAX) {
+    if (*slot == NODES_MAX) {
         fprintf(stderr, "%s: node %s: too many nodes\n", program_invocation_short_name, name);
+        return -1;
+    }
+    return 0;
+}
+
+nodes_proc_t *
+nodes_group_start(nodes_group_t *self, const char *root, const char *name, const char *parleyd,
+                  const char *const *args, int timeout_ms)
+{
+    char dir[PATH_MAX], log[PATH_MAX];
+    size_t slot = 0;
+    if (s_group_prepare(self, root, name, dir, log, &slot) != 0) {
         return NULL;
     }
     self->node[slot] = nodes_start(name, parleyd, dir, log, args, timeout_ms);
+    return self->node[slot];
+}
+
+nodes_proc_t *
+nodes_group_spawn(nodes_group_t *self, const char *root, const char *name, const char *parleyd,
+                  const char *const *args)
+{
+    char dir[PATH_MAX], log[PATH_MAX];
+    size_t slot = 0;
+    if (s_group_prepare(self, root, name, dir, log, &slot) != 0) {
+        return NULL;
+    }
+    self->node[slot] = nodes_spawn(name, parleyd, dir, log, args);
     return self->node[slot];
 }
 
@@ -414,6 +445,15 @@ nodes_group_stop(nodes_group_t *self, nodes_proc_t **node_p)
 void
 nodes_group_stop_all(nodes_group_t *self)
 {
+    //  All at once: one by one, each waiting for its node to exit, 200
+    //  nodes would take minutes.
+    for (size_t i = 0; i < NODES_MAX; i++) {
+        nodes_proc_t *n = self->node[i];
+        if (n && n->pid > 0 && !n->termed) {
+            kill(n->pid, SIGTERM);
+            n->termed = true;
+        }
+    }
     for (size_t i = 0; i < NODES_MAX; i++) {
         nodes_destroy(&self->node[i]);
     }

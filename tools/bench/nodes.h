@@ -1,8 +1,8 @@
 /*  tools/bench/nodes.h — the parleyd processes of a benchmark (bench,
- *  bench_sync, bench_hostile, bench_network, bench_channel): start one on a
- *  home with the given options, wait until its API answers, read its id,
- *  call its API, stop it by its PID; a group that tracks the nodes a
- *  benchmark runs, so that one call stops them all.
+ *  bench_sync, bench_hostile, bench_network, bench_channel, bench_idle):
+ *  start one on a home with the given options, wait until its API answers,
+ *  read its id, call its API, stop it by its PID; a group that tracks the
+ *  nodes a benchmark runs, so that one call stops them all.
  *
  *  Every node is a child of the benchmark, started here and ended here by the
  *  PID fork() returned (SIGTERM, then SIGKILL after a grace period); it gets
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define NODES_MAX 16        /* nodes running at once */
+#define NODES_MAX 256       /* nodes running at once (bench_idle runs 200) */
 #define NODES_ARGS_MAX 24   /* options after --home HOME */
 #define NODES_STOP_MS 10000 /* grace between SIGTERM and SIGKILL in nodes_destroy */
 #define NODES_LOG_LINES 20  /* lines nodes_show_log prints */
@@ -115,10 +115,18 @@ typedef struct {
  *  nodes_group_stop), or NULL (message printed) when it did not come up. */
 nodes_proc_t *nodes_group_start(nodes_group_t *self, const char *root, const char *name,
                                 const char *parleyd, const char *const *args, int timeout_ms);
+/*  As nodes_group_start, but does not wait: the node is spawned and tracked
+ *  (borrowed, as there), and the caller runs nodes_wait_api on it: many
+ *  nodes then start side by side rather than one after another. NULL
+ *  (message printed) when it could not be spawned. */
+nodes_proc_t *nodes_group_spawn(nodes_group_t *self, const char *root, const char *name,
+                                const char *parleyd, const char *const *args);
 /*  Forgets *node_p in self, then stops and frees it (nodes_destroy);
  *  *node_p becomes NULL. NULL-safe. */
 void nodes_group_stop(nodes_group_t *self, nodes_proc_t **node_p);
-/*  Stops and frees every node in self; self is empty afterwards. */
+/*  Stops and frees every node in self; self is empty afterwards. Every
+ *  node gets SIGTERM first, so they shut down side by side and the whole
+ *  stop takes about as long as the slowest one, not the sum. */
 void nodes_group_stop_all(nodes_group_t *self);
 /*  ROOT/HOME, or ROOT/HOME/FILE when file is not NULL, into out; fails
  *  (message printed) when it does not fit in cap. */
