@@ -40,6 +40,14 @@ typedef struct {
     uint8_t id[32];
 } s_acked_t;
 
+/*  A message opened and committed whose "delivered" receipt is still to be
+ *  sealed (delivery_before_commit of a later iteration). */
+typedef struct {
+    uint8_t author[32];
+    uint8_t id[32];
+    uint64_t expires_ms; /* the message's (0: never) */
+} s_due_t;
+
 struct delivery {
     core_t *core;                            /* borrowed */
     links_t *links;                          /* borrowed */
@@ -57,6 +65,9 @@ struct delivery {
     size_t n_usage;                          /* entries in usage */
     s_acked_t *acked;                        /* DELIVERY_ACKED_MAX: ACKs not yet recorded */
     size_t n_acked;                          /* entries in acked */
+    s_due_t *due;                            /* DELIVERY_DUE_MAX: receipts to seal */
+    size_t n_ready;                          /* due[0, n_ready): their messages are committed */
+    size_t n_due;                            /* due[n_ready, n_due): opened in this iteration */
 };
 
 /*  Receipts to send after a batch: ids grouped by the author they go to and
@@ -97,7 +108,9 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
     self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
     self->acked = malloc(DELIVERY_ACKED_MAX * sizeof *self->acked);
-    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked) {
+    self->due = malloc(DELIVERY_DUE_MAX * sizeof *self->due);
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked
+        || !self->due) {
         delivery_destroy(&self);
     }
     return self;
@@ -115,6 +128,7 @@ delivery_destroy(delivery_t **self_p)
     free(self->envbuf);
     free(self->usage);
     free(self->acked);
+    free(self->due);
     free(self);
     *self_p = NULL;
 }
@@ -317,6 +331,7 @@ void
 delivery_after_commit(delivery_t *self)
 {
     core_t *core = self->core;
+    self->n_ready = self->n_due; // their messages are kept now
     core_out_sort(core);
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
@@ -797,6 +812,55 @@ s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint
     }
 }
 
+//  Seals the receipts of due[0, n) (at most PARLEY_BATCH_MAX), grouped by
+//  author and expiry.
+static void
+s_seal_due(delivery_t *self, const s_due_t *due, size_t n)
+{
+    s_receipts_t *r = calloc(PARLEY_BATCH_MAX, sizeof *r);
+    uint8_t(*ids)[32] = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
+    if (!r || !ids) {
+        core_txn_fail(self->core, PARLEY_ERR_NOMEM, "cannot seal receipts");
+    } else {
+        size_t n_r = 0;
+        for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
+            r[i].ids = ids + i * PARLEY_BATCH_MAX;
+        }
+        for (size_t i = 0; i < n; i++) {
+            s_receipt_add(r, &n_r, due[i].author, due[i].id, due[i].expires_ms);
+        }
+        for (size_t i = 0; i < n_r; i++) {
+            s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids,
+                           r[i].n, r[i].expires_ms);
+        }
+    }
+    free(ids);
+    free(r);
+}
+
+//  A receipt owed for a message opened in this iteration: sealed once the
+//  message is committed, in a later iteration (delivery_before_commit), so
+//  that neither its sealing nor its pages delay the message's commit and
+//  notification. When the list is full, the oldest ready ones are sealed now.
+static void
+s_due_add(delivery_t *self, const uint8_t author[32], const uint8_t id[32], uint64_t expires_ms)
+{
+    if (self->n_due == DELIVERY_DUE_MAX) {
+        size_t n = self->n_ready < PARLEY_BATCH_MAX ? self->n_ready : PARLEY_BATCH_MAX;
+        if (n == 0) {
+            return; // all of this iteration's: the sender sees "relayed", as without a prekey
+        }
+        s_seal_due(self, self->due, n);
+        memmove(self->due, self->due + n, (self->n_due - n) * sizeof *self->due);
+        self->n_ready -= n;
+        self->n_due -= n;
+    }
+    s_due_t *d = &self->due[self->n_due++];
+    memcpy(d->author, author, 32);
+    memcpy(d->id, id, 32);
+    d->expires_ms = expires_ms;
+}
+
 //  Whether an undecryptable envelope of len bytes from author may stay in
 //  the log, and if so it is counted against the quotas: per author
 //  DELIVERY_UNDEC_PER_AUTHOR envelopes and DELIVERY_UNDEC_AUTHOR_BYTES, in
@@ -872,7 +936,7 @@ s_relay_fits(delivery_t *self, const uint8_t author[32], size_t len, bool *fits)
 //  without its message: the sender's resend tries again.
 static bool
 s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope_t *env,
-          const uint8_t id[32], s_receipts_t *receipts, size_t *n_receipts)
+          const uint8_t id[32])
 {
     core_t *core = self->core;
     dm_header_t h;
@@ -956,7 +1020,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
         }
         if (rc == PARLEY_OK) {
             core_notify(core, "message", delivery_msg_json(self, &msg));
-            s_receipt_add(receipts, n_receipts, peer, id, env->expires_ms);
+            s_due_add(self, peer, id, env->expires_ms);
         } else {
             core_txn_fail(core, rc, "cannot file a received message");
         }
@@ -985,8 +1049,7 @@ s_ack_own(core_t *core, link_t *link, const uint8_t *buf, size_t len, const uint
 //  Ingest of one envelope from link (see the file comment). Dedupe by id
 //  comes first in practice: an id we hold names bytes we already verified.
 static void
-s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_receipts_t *receipts,
-         size_t *n_receipts)
+s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len)
 {
     core_t *core = self->core;
     if (len > PARLEY_ENVELOPE_MAX) {
@@ -1128,7 +1191,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
             }
             return;
         }
-    } else if (ours && !s_open_dm(self, link, env.author, &env, id, receipts, n_receipts)) {
+    } else if (ours && !s_open_dm(self, link, env.author, &env, id)) {
         rc = store_envelope_forget(core->store, &env, id);
         if (rc != PARLEY_OK) {
             core_txn_fail(core, rc, "cannot drop an undecryptable envelope");
@@ -1141,28 +1204,11 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, s_recei
 void
 delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
 {
-    s_receipts_t *r = calloc(PARLEY_BATCH_MAX, sizeof *r);
-    uint8_t(*ids)[32] = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
-    size_t n_r = 0;
-    if (!r || !ids) {
-        free(r);
-        free(ids);
-        return; // not acknowledged: the peer resends
-    }
-    for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
-        r[i].ids = ids + i * PARLEY_BATCH_MAX;
-    }
     for (size_t i = 0; i < f->n_envelopes; i++) {
-        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i], r, &n_r);
+        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i]);
     }
     network_settle(self->network);
     channels_settle(self->channels);
-    for (size_t i = 0; i < n_r; i++) {
-        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids, r[i].n,
-                       r[i].expires_ms);
-    }
-    free(ids);
-    free(r);
 }
 
 void
@@ -1259,16 +1305,44 @@ delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
 void
 delivery_before_commit(delivery_t *self)
 {
-    if (self->n_acked == 0) {
+    if (self->n_acked == 0 && self->n_ready == 0) {
         return;
     }
     //  Dropping outbox rows promises nothing to anyone: lost to a power cut,
     //  they only cost a resend the peer ACKs again. Alone in an iteration,
     //  they are committed without an fsync of their own; beside work that
     //  promises, they share its commit.
+    //  So are receipts for messages committed before: what they say ("it is
+    //  kept here") is durable already; lost to a power cut, the sender only
+    //  goes on seeing "relayed". Our sequence numbers come from blocks
+    //  reserved durably, so a lost receipt's number is never used again.
     if (core_txn_relaxed(self->core) != PARLEY_OK) {
         self->n_acked = 0;
         return;
     }
     s_record_acks(self);
+    for (size_t at = 0; at < self->n_ready; at += PARLEY_BATCH_MAX) {
+        size_t n = self->n_ready - at < PARLEY_BATCH_MAX ? self->n_ready - at : PARLEY_BATCH_MAX;
+        s_seal_due(self, self->due + at, n);
+    }
+    memmove(self->due, self->due + self->n_ready,
+            (self->n_due - self->n_ready) * sizeof *self->due);
+    self->n_due -= self->n_ready;
+    self->n_ready = 0;
+}
+
+void
+delivery_rollback(delivery_t *self)
+{
+    //  This iteration's messages are not kept: the sender resends them, and
+    //  they are opened (and owed a receipt) again. Receipts sealed in it are
+    //  lost with it: a resend of their message is ACKed, not opened again,
+    //  so they are not owed twice, and the sender sees "relayed".
+    self->n_due = self->n_ready;
+}
+
+bool
+delivery_busy(const delivery_t *self)
+{
+    return self->n_ready > 0;
 }

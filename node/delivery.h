@@ -37,6 +37,7 @@
 
 #define DELIVERY_FLUSH_MAX 512u  /* envelopes resent per link per retry round */
 #define DELIVERY_ACKED_MAX 4096u /* ACKs gathered before they are recorded */
+#define DELIVERY_DUE_MAX 8192u   /* "delivered" receipts waiting to be sealed */
 /*  Undecryptable DMs addressed to us kept in the log, per run: per author
  *  (count, bytes), in all, and for how many authors; beyond, not kept. */
 #define DELIVERY_UNDEC_PER_AUTHOR 16u
@@ -93,9 +94,17 @@ void delivery_tick(delivery_t *self, uint64_t now);
 /*  A new prekey of ours: every link gets it. */
 void delivery_prekey_changed(delivery_t *self);
 /*  Before the commit, after every other step of the iteration: records the
- *  ACKs received in it (delivery_on_ack gathers them), in the iteration's
- *  transaction if one is open, else in a relaxed one (store_begin_relaxed). */
+ *  ACKs received in it (delivery_on_ack gathers them) and seals the
+ *  "delivered" receipts owed for messages committed in earlier iterations,
+ *  in the iteration's transaction if one is open, else in a relaxed one
+ *  (store_begin_relaxed): neither promises anything a power cut could
+ *  break. */
 void delivery_before_commit(delivery_t *self);
+/*  The iteration was rolled back: receipts owed for its messages are not. */
+void delivery_rollback(delivery_t *self);
+/*  Receipts are owed for committed messages: the next iteration must not
+ *  wait for input (delivery_before_commit seals them). */
+bool delivery_busy(const delivery_t *self);
 /*  After the commit: the queued ACKs and pushes (core's after-commit
  *  queue), owed prekeys and bundles, and outbox resends. */
 void delivery_after_commit(delivery_t *self);

@@ -987,6 +987,7 @@ s_commit(node_t *self)
         core_discard(core);
         session_rollback(self->session); // a prekey made in it is gone: reload
         replica_rollback(self->replica);
+        delivery_rollback(self->delivery);
         network_rollback(self->network);
         channels_rollback(self->channels);
     } else {
@@ -1591,7 +1592,7 @@ s_loop(node_t *self)
         }
         zmq_pollitem_t *api_items = items + S_ITEMS_LINKS + 2 * n_links;
         api_server_poll_fill(self->server, api_items);
-        long timeout = replica_backlog(self->replica) ? 2 : 100;
+        long timeout = delivery_busy(self->delivery) ? 0 : replica_backlog(self->replica) ? 2 : 100;
         if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
             status = PARLEY_ERR_IO;
             break;
