@@ -2060,6 +2060,35 @@ s_net_follow(channels_t *self, s_chan_t *c, uint64_t now)
 //  most senior first; and forward secrecy: grace_ms after the current
 //  epoch's key came, a from-join channel's earlier keys and chains are
 //  wiped, and all of them grace_ms after we left it.
+//  The deadlines of s_duties' timers, for the loop's wait (core_wake_at).
+static void
+s_duties_due(channels_t *self, s_chan_t *c)
+{
+    core_t *core = self->core;
+    const node_config_t *cfg = &core->cfg;
+    const uint8_t *me = identity_ed_pk(core->id);
+    bool admin = c->member && s_is_admin(c, me);
+    if (admin && s_net_wide(c)) {
+        core_wake_at(core, c->net_next);
+    }
+    if (admin && c->n_unpaid > 0) {
+        core_wake_at(core, c->unpaid_at);
+    }
+    if (admin && c->keyed_ms != 0) {
+        uint64_t at = c->keyed_ms + cfg->chan_rotate_ms
+                      + (uint64_t)roster_rank(c->fold, me) * CHANNELS_ROTATE_STEP_MS;
+        if (c->rekeyed_ms != 0 && c->rekeyed_ms + cfg->chan_rotate_ms > at) {
+            at = c->rekeyed_ms + cfg->chan_rotate_ms;
+        }
+        core_wake_at(core, at);
+    }
+    bool shared = (roster_channel_flags(c->fold) & ROSTER_CHAN_SHARED) != 0;
+    uint64_t from = c->member ? (shared ? 0 : c->keyed_ms) : c->row.since_ms;
+    if (c->old_keys && from != 0) {
+        core_wake_at(core, from + cfg->grace_ms);
+    }
+}
+
 static int
 s_duties(channels_t *self, s_chan_t *c, uint64_t now)
 {
@@ -2149,7 +2178,16 @@ channels_tick(channels_t *self, uint64_t now)
                 return;
             }
         }
+        if (c->ours) {
+            s_duties_due(self, c);
+        }
+        if (c->receipt_at != 0) {
+            core_wake_at(self->core, c->receipt_at);
+        }
         if (c->rotate_at == 0 || !c->armed || now < c->rotate_at) {
+            if (c->rotate_at != 0 && c->armed) {
+                core_wake_at(self->core, c->rotate_at);
+            }
             continue;
         }
         int rc = core_txn(self->core);

@@ -71,6 +71,14 @@ core_day(const core_t *self, uint64_t ms)
     return d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 }
 
+void
+core_wake_at(core_t *self, uint64_t at_ms)
+{
+    if (at_ms < self->wake_at) {
+        self->wake_at = at_ms;
+    }
+}
+
 int
 core_txn(core_t *self)
 {

@@ -103,6 +103,8 @@ typedef struct core {
     char home[4096];          /* the home directory */
     char endpoint[256];       /* the ROUTER's bound endpoint */
     uint64_t started_ms;      /* when the node started */
+    uint64_t wake_at;         /* core ms: the earliest deadline this iteration's ticks
+                                 reported (core_wake_at); the loop sleeps until then */
     char disc_state[2][8];    /* per discovery source (0 local, 1 mdns): up, down, off */
     char disc_detail[2][128]; /* why, in a few words */
     char mdns_instance[64];   /* the instance name mDNS publishes under ("" before it says) */
@@ -145,6 +147,11 @@ void core_fini(core_t *self);
 uint64_t core_now(const core_t *self);
 /*  The DM chain day of ms. */
 uint32_t core_day(const core_t *self, uint64_t ms);
+
+/*  A step's next deadline (core ms): the loop waits for input no longer
+ *  than until the earliest one reported by the iteration's ticks (and no
+ *  longer than a second). Every tick reports each timer it keeps. */
+void core_wake_at(core_t *self, uint64_t at_ms);
 
 /*  Begins the iteration's transaction if none is open. */
 int core_txn(core_t *self) PARLEY_WUR;

@@ -423,6 +423,8 @@ delivery_tick(delivery_t *self, uint64_t now)
         s_peer_t *p = link_online(link) ? s_peer(link) : NULL;
         if (p && p->next_flush != 0 && now >= p->next_flush) {
             p->next_flush = 0;
+        } else if (p && p->next_flush != 0) {
+            core_wake_at(self->core, p->next_flush);
         }
     }
 }

@@ -482,14 +482,22 @@ links_tick(links_t *self, uint64_t now)
     //  Backwards: a link removed here shifts only the ones already seen.
     for (size_t i = self->n; i-- > 0;) {
         link_t *l = self->links[i];
+        if (!l->dealer && l->dial_wanted) {
+            //  Its back-off; once over, it waits for room among the dials
+            //  under way, whose ends are reported below.
+            uint64_t at = l->dial_at > l->banned_until ? l->dial_at : l->banned_until;
+            core_wake_at(self->core, at > now ? at : now + LINK_DIAL_TIMEOUT_MS);
+        }
         if (!l->dealer || l->dealer_up) {
             continue;
         }
         if (l->dial_started == 0) {
             l->dial_started = now; // it went down: a new attempt starts
+            core_wake_at(self->core, now + LINK_DIAL_TIMEOUT_MS);
             continue;
         }
         if (!l->dial_failed && now < l->dial_started + LINK_DIAL_TIMEOUT_MS) {
+            core_wake_at(self->core, l->dial_started + LINK_DIAL_TIMEOUT_MS);
             continue;
         }
         s_close(l); // still wanted: redialled after the back-off

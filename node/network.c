@@ -1990,7 +1990,9 @@ network_tick(network_t *self, uint64_t now)
         }
         return;
     }
+    core_wake_at(self->core, j->deadline);
     if (now < j->next_ask) {
+        core_wake_at(self->core, j->next_ask);
         return;
     }
     j->next_ask =

@@ -88,6 +88,7 @@
  *  rest waits for the next iteration, so a peer whose frames are costly
  *  delays everyone else's replies by about this much, not by 256 frames. */
 #define S_READ_BUDGET_MS 10u
+#define S_WAKE_MAX_MS 1000  /* the longest wait for input: a timer no tick reports is that late */
 #define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
 #define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
@@ -254,6 +255,9 @@ s_evict(node_t *self)
             self->evict_wait = true;
             self->evict_at = now + S_EVICT_GRACE_MS;
         }
+    }
+    if (self->evict_wait) {
+        core_wake_at(core, self->evict_at);
     }
     if (!self->evict_wait || now < self->evict_at) {
         return;
@@ -797,6 +801,7 @@ static void
 s_liveness(node_t *self, uint64_t now)
 {
     core_t *core = &self->core;
+    uint64_t ping = core->cfg.ping_ms;
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
         link_check(link);
@@ -805,22 +810,36 @@ s_liveness(node_t *self, uint64_t now)
             //  kept it through a stall): keep pinging on it; any
             //  frame back brings the link online again.
             size_t len = 0;
-            if (link_dealer(link) && !link_banned(link, now)
-                && now >= link_last_sent(link) + core->cfg.ping_ms
-                && frame_encode_ping(FRAME_PING, now, self->buf, PARLEY_FRAME_MAX, &len)
-                       == PARLEY_OK) {
-                (void)link_send_dealer(link, self->buf, len, now);
+            if (!link_dealer(link) || link_banned(link, now)) {
+                continue;
             }
+            uint64_t next = link_last_sent(link) + ping;
+            if (now >= next) {
+                if (frame_encode_ping(FRAME_PING, now, self->buf, PARLEY_FRAME_MAX, &len)
+                    == PARLEY_OK) {
+                    (void)link_send_dealer(link, self->buf, len, now); // not greeted yet: later
+                }
+                next = now + ping;
+            }
+            core_wake_at(core, next);
             continue;
         }
-        if (now > link_last_seen(link) + 3 * core->cfg.ping_ms) {
+        if (now > link_last_seen(link) + 3 * ping) {
             link_set_dealer_up(link, false);
             s_set_online(self, link, false, "no answer to pings");
             continue;
         }
-        if (now >= link_last_sent(link) + core->cfg.ping_ms) {
+        //  Only a quiet link is pinged, and only by the side whose timer
+        //  runs out first: the other hears the ping before its own is due,
+        //  so a quiet pair exchanges one ping and one pong per period.
+        uint64_t due = link_last_seen(link) > link_last_sent(link) ? link_last_seen(link)
+                                                                   : link_last_sent(link);
+        if (now >= due + ping) {
             s_send_simple(self, link, FRAME_PING, now);
+            due = now;
         }
+        core_wake_at(core, due + ping);
+        core_wake_at(core, link_last_seen(link) + 3 * ping + 1);
     }
     delivery_tick(self->delivery, now);
 }
@@ -914,6 +933,7 @@ s_recover_step(node_t *self, uint64_t now)
     if (!core->recovering) {
         return;
     }
+    core_wake_at(core, now + 100); // rounds and their quiet end are watched closely
     bool ended = replica_rounds_ended(self->replica) > 0;
     if (ended && core->recover_quiet == 0) {
         core->recover_quiet = now + core->cfg.retry_ms;
@@ -1592,7 +1612,15 @@ s_loop(node_t *self)
         }
         zmq_pollitem_t *api_items = items + S_ITEMS_LINKS + 2 * n_links;
         api_server_poll_fill(self->server, api_items);
-        long timeout = delivery_busy(self->delivery) ? 0 : replica_backlog(self->replica) ? 2 : 100;
+        //  Until the earliest deadline the last iteration's ticks reported.
+        uint64_t t0 = core_now(&self->core);
+        uint64_t at = self->core.wake_at;
+        long timeout = at <= t0 ? 0 : at - t0 >= S_WAKE_MAX_MS ? S_WAKE_MAX_MS : (long)(at - t0);
+        if (delivery_busy(self->delivery)) {
+            timeout = 0;
+        } else if (replica_backlog(self->replica) && timeout > 2) {
+            timeout = 2;
+        }
         if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
             status = PARLEY_ERR_IO;
             break;
@@ -1657,9 +1685,11 @@ s_loop(node_t *self)
         }
         api_server_tick(self->server, s_mono_ms());
         uint64_t now = core_now(&self->core);
+        self->core.wake_at = UINT64_MAX; // the ticks below report their deadlines
         if (now >= self->next_maint) {
             s_maintain(self, now);
         }
+        core_wake_at(&self->core, self->next_maint);
         s_liveness(self, now);
         s_recover_step(self, now);
         links_tick(self->links, now);

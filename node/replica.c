@@ -1264,6 +1264,7 @@ replica_tick(replica_t *self, uint64_t now)
     if (now >= self->next_expire) {
         s_expire(self, now);
     }
+    core_wake_at(self->core, self->next_expire);
     uint64_t period = self->core->cfg.sync_ms;
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
@@ -1291,6 +1292,13 @@ replica_tick(replica_t *self, uint64_t now)
             s_open_round(self, link, pr, now);
             //  Jitter (75..125 % of the period) keeps a swarm from syncing in step.
             pr->next_sync = now + period * 3 / 4 + randombytes_uniform((uint32_t)(period / 2 + 1));
+        }
+        if (pr->round_start != 0) {
+            core_wake_at(self->core, pr->round_start + S_ROUND_STALE_MS + 1);
+        } else if (pr->soon) {
+            core_wake_at(self->core, pr->last_in_ms + S_SOON_QUIET_MS);
+        } else if (s_initiator(self, link)) {
+            core_wake_at(self->core, pr->next_sync);
         }
     }
 }
