@@ -22,6 +22,8 @@ struct link {
     void *dealer;                  /* our DEALER to it, or NULL */
     void *monitor;                 /* PAIR receiving the DEALER's socket events */
     bool dealer_up;                /* DEALER handshake succeeded and not disconnected */
+    unsigned stir;                 /* LINK_STIR_*: sockets whose input the loop must look
+                                      for although their ZMQ_FD did not signal */
     bool dealer_greeted;           /* our HELLO went out on its connection */
     uint8_t route[LINK_ROUTE_MAX]; /* routing id of its connection to our ROUTER */
     size_t route_len;              /* 0 when none */
@@ -369,6 +371,7 @@ links_send_last(links_t *self, link_t *link, const uint8_t *buf, size_t len)
     bool sent = false;
     if (link->dealer && link->dealer_up) {
         sent = s_dealer_send(link->dealer, buf, len);
+        link->stir |= LINK_STIR_DEALER;
     }
     if (!sent) {
         sent = s_send_route(self, link, buf, len);
@@ -414,6 +417,7 @@ s_open(links_t *self, link_t *link)
             }
             link->dial_started = core_now(self->core);
             link->dial_failed = false;
+            link->stir = LINK_STIR_DEALER | LINK_STIR_MONITOR; // new sockets: look once
             link_check(link);
             return PARLEY_OK;
         }
@@ -733,11 +737,29 @@ link_set_dealer_up(link_t *self, bool up)
 bool
 link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
 {
-    if (!self->dealer || !self->dealer_greeted || !s_dealer_send(self->dealer, buf, len)) {
+    if (!self->dealer || !self->dealer_greeted) {
+        return false;
+    }
+    self->stir |= LINK_STIR_DEALER;
+    if (!s_dealer_send(self->dealer, buf, len)) {
         return false;
     }
     self->last_sent = now;
     return true;
+}
+
+void
+link_stir(link_t *self, unsigned which)
+{
+    self->stir |= which;
+}
+
+unsigned
+link_stirred(link_t *self)
+{
+    unsigned s = self->stir;
+    self->stir = 0;
+    return s;
 }
 
 void

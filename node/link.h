@@ -172,6 +172,16 @@ const char *link_endpoint(const link_t *self);
 const char *link_last_error(const link_t *self);
 void link_set_error(link_t *self, const char *why);
 void *link_dealer(const link_t *self);
+
+/*  The loop polls each socket's ZMQ_FD, which signals only a change in the
+ *  socket's commands: a send on the socket, or a read that stopped with
+ *  input left, can leave input behind that no signal announces. Such a
+ *  socket is stirred: the loop looks at its input in the next iteration
+ *  anyway. link_stirred returns the stirred sockets and clears them. */
+#define LINK_STIR_DEALER 1u
+#define LINK_STIR_MONITOR 2u
+void link_stir(link_t *self, unsigned which);
+unsigned link_stirred(link_t *self);
 void *link_monitor(const link_t *self);
 bool link_dealer_up(const link_t *self);
 void link_set_dealer_up(link_t *self, bool up);

@@ -1541,6 +1541,25 @@ node_destroy(node_t **self_p)
 
 /* ---- the loop ---- */
 
+//  A poll item on a ZeroMQ socket's ZMQ_FD, not on the socket: zmq_poll
+//  on a socket asks it for its events before and after polling, two
+//  system calls per socket per wake; on the descriptor, one poll() serves
+//  every socket. The descriptor signals a change in the socket's commands
+//  only, so the loop reads a socket whose descriptor fired or that is
+//  stirred (link.h), for as long as it is readable. NULL: a never-ready slot.
+static zmq_pollitem_t
+s_item(void *sock)
+{
+    zmq_pollitem_t it = { NULL, -1, 0, 0 };
+    int fd = -1;
+    size_t len = sizeof fd;
+    if (sock && zmq_getsockopt(sock, ZMQ_FD, &fd, &len) == 0) {
+        it.fd = fd;
+        it.events = ZMQ_POLLIN;
+    }
+    return it;
+}
+
 //  Reads up to max messages from a socket while it has input.
 static bool
 s_readable(void *sock)
@@ -1565,7 +1584,8 @@ s_loop(node_t *self)
 {
     int status = PARLEY_OK;
     zmq_pollitem_t *items = NULL;
-    link_t **polled = NULL; // the links as polled: one removed meanwhile stays valid until reaped
+    link_t **polled = NULL;   // the links as polled: one removed meanwhile stays valid until reaped
+    unsigned *stirred = NULL; // LINK_STIR_* of each polled link
     size_t cap = 0, polled_cap = 0;
     while (!self->stopping) {
         size_t n_links = links_count(self->links);
@@ -1582,36 +1602,17 @@ s_loop(node_t *self)
         }
         if (n_links > polled_cap) {
             link_t **grown = realloc(polled, n_links * sizeof *grown);
-            if (!grown) {
+            unsigned *grown_s = grown ? realloc(stirred, n_links * sizeof *grown_s) : NULL;
+            if (grown) {
+                polled = grown;
+            }
+            if (!grown_s) {
                 status = PARLEY_ERR_NOMEM;
                 break;
             }
-            polled = grown;
+            stirred = grown_s;
             polled_cap = n_links;
         }
-        memset(items, 0, n * sizeof *items);
-        items[0] = (zmq_pollitem_t){ self->router, 0, ZMQ_POLLIN, 0 };
-        items[1] = (zmq_pollitem_t){ self->zap, 0, ZMQ_POLLIN, 0 };
-        items[2] = (zmq_pollitem_t){ NULL, self->wake[0], ZMQ_POLLIN, 0 };
-        items[3] = (zmq_pollitem_t){ self->disc ? discovery_socket(self->disc) : NULL, -1,
-                                     self->disc ? ZMQ_POLLIN : 0, 0 };
-        items[4] = (zmq_pollitem_t){ self->pipe ? zsock_resolve(self->pipe) : NULL, -1,
-                                     self->pipe ? ZMQ_POLLIN : 0, 0 };
-        for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
-            void *js = network_join_socket(self->network, i);
-            items[S_ITEMS_JOIN + i] = (zmq_pollitem_t){ js, -1, js ? ZMQ_POLLIN : 0, 0 };
-        }
-        for (size_t i = 0; i < n_links; i++) {
-            link_t *link = links_at(self->links, i);
-            polled[i] = link;
-            //  A link without a DEALER polls a harmless never-ready slot.
-            items[S_ITEMS_LINKS + 2 * i] =
-                (zmq_pollitem_t){ link_dealer(link), -1, link_dealer(link) ? ZMQ_POLLIN : 0, 0 };
-            items[S_ITEMS_LINKS + 2 * i + 1] =
-                (zmq_pollitem_t){ link_monitor(link), -1, link_monitor(link) ? ZMQ_POLLIN : 0, 0 };
-        }
-        zmq_pollitem_t *api_items = items + S_ITEMS_LINKS + 2 * n_links;
-        api_server_poll_fill(self->server, api_items);
         //  Until the earliest deadline the last iteration's ticks reported.
         uint64_t t0 = core_now(&self->core);
         uint64_t at = self->core.wake_at;
@@ -1621,16 +1622,76 @@ s_loop(node_t *self)
         } else if (replica_backlog(self->replica) && timeout > 2) {
             timeout = 2;
         }
+        memset(items, 0, n * sizeof *items);
+        //  The node's own sockets are few, and sent on in most iterations:
+        //  always looked at (their revents are set below).
+        items[0] = s_item(self->router);
+        items[1] = s_item(self->zap);
+        items[2] = (zmq_pollitem_t){ NULL, self->wake[0], ZMQ_POLLIN, 0 };
+        items[3] = s_item(self->disc ? discovery_socket(self->disc) : NULL);
+        items[4] = s_item(self->pipe ? zsock_resolve(self->pipe) : NULL);
+        for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
+            items[S_ITEMS_JOIN + i] = s_item(network_join_socket(self->network, i));
+        }
+        //  Before sleeping, a socket whose signal may have been consumed
+        //  (sent on, or read with input left) is asked for its input: if it
+        //  has some, the poll does not wait, and it is read below.
+        bool own_input = false;
+        for (size_t i = 0; i < S_ITEMS_LINKS; i++) {
+            void *sock = i == 0              ? self->router
+                         : i == 1            ? self->zap
+                         : i == 3            ? (self->disc ? discovery_socket(self->disc) : NULL)
+                         : i == 4            ? (self->pipe ? zsock_resolve(self->pipe) : NULL)
+                         : i >= S_ITEMS_JOIN ? network_join_socket(self->network, i - S_ITEMS_JOIN)
+                                             : NULL;
+            own_input = own_input || (sock && s_readable(sock));
+        }
+        for (size_t i = 0; i < n_links; i++) {
+            link_t *link = links_at(self->links, i);
+            polled[i] = link;
+            stirred[i] = link_stirred(link);
+            if ((stirred[i] & LINK_STIR_DEALER)
+                && !(link_dealer(link) && s_readable(link_dealer(link)))) {
+                stirred[i] &= ~LINK_STIR_DEALER;
+            }
+            if ((stirred[i] & LINK_STIR_MONITOR)
+                && !(link_monitor(link) && s_readable(link_monitor(link)))) {
+                stirred[i] &= ~LINK_STIR_MONITOR;
+            }
+            items[S_ITEMS_LINKS + 2 * i] = s_item(link_dealer(link));
+            items[S_ITEMS_LINKS + 2 * i + 1] = s_item(link_monitor(link));
+        }
+        for (size_t i = 0; i < n_links && !own_input; i++) {
+            own_input = stirred[i] != 0;
+        }
+        if (own_input) {
+            timeout = 0;
+        }
+        zmq_pollitem_t *api_items = items + S_ITEMS_LINKS + 2 * n_links;
+        api_server_poll_fill(self->server, api_items);
         if (zmq_poll(items, (int)n, timeout) < 0 && zmq_errno() != EINTR) {
             status = PARLEY_ERR_IO;
             break;
+        }
+        for (size_t i = 0; i < S_ITEMS_LINKS; i++) {
+            if (i != 2 && items[i].fd >= 0) {
+                items[i].revents |= ZMQ_POLLIN; // the node's own sockets: always looked at
+            }
+        }
+        for (size_t i = 0; i < n_links; i++) {
+            if (stirred[i] & LINK_STIR_DEALER) {
+                items[S_ITEMS_LINKS + 2 * i].revents |= ZMQ_POLLIN;
+            }
+            if (stirred[i] & LINK_STIR_MONITOR) {
+                items[S_ITEMS_LINKS + 2 * i + 1].revents |= ZMQ_POLLIN;
+            }
         }
         if (items[2].revents & ZMQ_POLLIN) {
             char drain[64];
             while (read(self->wake[0], drain, sizeof drain) > 0) {
             }
         }
-        if (items[4].revents & ZMQ_POLLIN) {
+        if ((items[4].revents & ZMQ_POLLIN) && s_readable(zsock_resolve(self->pipe))) {
             s_pipe_recv(self);
         }
         uint64_t read_end = s_mono_ms() + S_READ_BUDGET_MS;
@@ -1650,20 +1711,26 @@ s_loop(node_t *self)
         }
         for (size_t i = 0; i < n_links; i++) {
             link_t *link = polled[i];
-            for (int k = 0; k < 16 && (items[S_ITEMS_LINKS + 2 * i + 1].revents & ZMQ_POLLIN);
-                 k++) {
-                if (!link_monitor(link) || !s_readable(link_monitor(link))) {
-                    break;
+            if (items[S_ITEMS_LINKS + 2 * i + 1].revents & ZMQ_POLLIN) {
+                int k = 0;
+                while (k < 16 && link_monitor(link) && s_readable(link_monitor(link))) {
+                    s_monitor_recv(self, link);
+                    k++;
                 }
-                s_monitor_recv(self, link);
+                if (k == 16) {
+                    link_stir(link, LINK_STIR_MONITOR); // more next time
+                }
             }
-            for (int k = 0; k < S_BATCH_READS && (items[S_ITEMS_LINKS + 2 * i].revents & ZMQ_POLLIN)
-                            && (k == 0 || s_mono_ms() < read_end);
-                 k++) {
-                if (!link_dealer(link) || !s_readable(link_dealer(link))) {
-                    break;
+            if (items[S_ITEMS_LINKS + 2 * i].revents & ZMQ_POLLIN) {
+                int k = 0;
+                while (k < S_BATCH_READS && (k == 0 || s_mono_ms() < read_end) && link_dealer(link)
+                       && s_readable(link_dealer(link))) {
+                    s_dealer_recv(self, link);
+                    k++;
                 }
-                s_dealer_recv(self, link);
+                if (k > 0 && link_dealer(link) && (k == S_BATCH_READS || s_mono_ms() >= read_end)) {
+                    link_stir(link, LINK_STIR_DEALER); // the budget ran out first
+                }
             }
         }
         for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
@@ -1709,6 +1776,7 @@ s_loop(node_t *self)
     }
     free(items);
     free(polled);
+    free(stirred);
     s_say_bye(self);
     if (s_commit(self) != PARLEY_OK) {
         status = PARLEY_ERR_IO;
