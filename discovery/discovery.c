@@ -15,8 +15,9 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define S_SCAN_MS 500
-#define S_KEYS_MAX 4u /* network secrets in one KEYS command (BLIND_KEYS_MAX) */
+#define S_SCAN_MS 500    /* host-local scans without inotify */
+#define S_RESCAN_MS 5000 /* with inotify: for processes that died leaving their file */
+#define S_KEYS_MAX 4u    /* network secrets in one KEYS command (BLIND_KEYS_MAX) */
 #define S_KEY_LEN 32u
 
 struct _discovery_t {
@@ -133,17 +134,30 @@ s_actor(zsock_t *pipe, void *argp)
         zstr_sendx(pipe, "STATUS", "mdns", "off", "disabled with --no-mdns", NULL);
     }
     sodium_memzero(args->keys, sizeof args->keys); /* the source holds derived keys */
-    zpoller_t *poller = zpoller_new(pipe, reports, NULL);
+    //  zmq_poll rather than a zpoller: the directory watch is a plain descriptor.
+    int watch = local ? local_fd(local) : -1;
+    int64_t period = watch >= 0 ? S_RESCAN_MS : S_SCAN_MS;
     int64_t next_scan = 0;
     bool keys_warned = false;
-    while (poller) {
+    for (;;) {
         int64_t now = zclock_mono();
-        if (local && now >= next_scan) {
+        if (local && (now >= next_scan || local_changed(local))) {
             local_scan(local, pipe);
-            next_scan = now + S_SCAN_MS;
+            next_scan = now + period;
         }
-        zsock_t *which = zpoller_wait(poller, S_SCAN_MS);
-        if (which == pipe) {
+        zmq_pollitem_t items[3] = {
+            { zsock_resolve(pipe), 0, ZMQ_POLLIN, 0 },
+            { reports ? zsock_resolve(reports) : NULL, -1, reports ? ZMQ_POLLIN : 0, 0 },
+            { NULL, watch, watch >= 0 ? ZMQ_POLLIN : 0, 0 },
+        };
+        long wait = local ? (long)(next_scan > now ? next_scan - now : 0) : -1;
+        if (zmq_poll(items, 3, wait) < 0) {
+            if (zmq_errno() == EINTR) {
+                continue;
+            }
+            break; // the context is terminating
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
             zmsg_t *cmd = zmsg_recv(pipe);
             char *verb = cmd ? zmsg_popstr(cmd) : NULL;
             bool term = !verb || streq(verb, "$TERM");
@@ -157,16 +171,14 @@ s_actor(zsock_t *pipe, void *argp)
             if (term) {
                 break;
             }
-        } else if (which == reports) {
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
             zmsg_t *msg = zmsg_recv(reports);
             if (msg) {
                 zmsg_send(&msg, pipe);
             }
-        } else if (zpoller_terminated(poller)) {
-            break;
         }
     }
-    zpoller_destroy(&poller);
     mdns_destroy(&mdns);
     local_destroy(&local);
     zsock_destroy(&reports);

@@ -10,9 +10,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ struct _local_t {
     char id[PARLEY_NODE_ID_STRLEN + 1]; /* our id, skipped in scans */
     s_known_t *known;                   /* peers currently reported SEEN */
     size_t n_known;
+    int watch; /* inotify descriptor on dir, -1 without one */
 };
 
 static int
@@ -94,13 +97,49 @@ local_new(const char *dir, const char *node_id, uint16_t port, const char **why)
         free(self);
         return NULL;
     }
+    //  Files written (rename), removed or closed after writing: a scan is
+    //  due. Without inotify (a limit reached), scans run on a timer alone.
+    self->watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (self->watch >= 0
+        && inotify_add_watch(self->watch, dir,
+                             IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE
+                                 | IN_DELETE_SELF | IN_MOVE_SELF)
+               < 0) {
+        close(self->watch);
+        self->watch = -1;
+    }
     return self;
+}
+
+int
+local_fd(const local_t *self)
+{
+    return self->watch;
+}
+
+bool
+local_changed(local_t *self)
+{
+    if (self->watch < 0) {
+        return false;
+    }
+    //  Only whether anything happened: the scan reads the directory itself
+    //  (an overflowed queue says so too).
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    while (read(self->watch, buf, sizeof buf) > 0) {
+        any = true;
+    }
+    return any;
 }
 
 void
 local_destroy(local_t **self_p)
 {
     if (self_p && *self_p) {
+        if ((*self_p)->watch >= 0) {
+            close((*self_p)->watch);
+        }
         unlink((*self_p)->path);
         free((*self_p)->known);
         free(*self_p);
@@ -215,8 +254,15 @@ local_test(bool verbose)
     identity_node_id(identity_ed_pk(a), ida);
     identity_node_id(identity_ed_pk(b), idb);
     local_t *la = local_new(dir, ida, 7001, &why);
+    CHECK(la && local_fd(la) >= 0);
+    (void)local_changed(la);
+    CHECK(!local_changed(la));
     local_t *lb = local_new(dir, idb, 7002, &why);
-    CHECK(la && lb);
+    CHECK(lb);
+    //  b's file arrived: a's watch says so.
+    struct pollfd pfd = { local_fd(la), POLLIN, 0 };
+    CHECK(poll(&pfd, 1, 1000) == 1 && local_changed(la));
+    CHECK(!local_changed(la));
     //  Hostile neighbours: garbage, a bad endpoint, a dead PID, a wrong name.
     char path[512];
     snprintf(path, sizeof path, "%s/%.52s", dir,

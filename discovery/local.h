@@ -7,7 +7,9 @@
  *  exit. A scan reports every other valid file whose PID is alive as SEEN,
  *  and files that vanished, or whose process died (a kill -9 leaves its file
  *  behind), as GONE. DIR is created mode 0700; one that is not ours, or not a
- *  directory, is refused.
+ *  directory, is refused. The directory is watched (inotify): a scan runs
+ *  when it changes, and on a slow timer for processes that died without
+ *  removing their file.
  */
 #ifndef PARLEY_DISCOVERY_LOCAL_H
 #define PARLEY_DISCOVERY_LOCAL_H
@@ -25,6 +27,11 @@ local_t *local_new(const char *dir, const char *node_id, uint16_t port, const ch
 void local_destroy(local_t **self_p);
 /*  Scans the directory and sends SEEN/GONE reports to out. */
 void local_scan(local_t *self, zsock_t *out);
+/*  A descriptor that is readable when the directory changed (inotify), or
+ *  -1 when there is none: then only a timer can tell. local_changed drains
+ *  it and says whether anything changed since the last call. */
+int local_fd(const local_t *self);
+bool local_changed(local_t *self);
 
 void local_test(bool verbose);
 
