@@ -37,7 +37,7 @@ node_config_default(node_config_t *cfg)
     cfg->grace_ms = 14 * NODE_DAY_MS;
     cfg->prekey_rotate_ms = 7 * NODE_DAY_MS;
     cfg->chan_rotate_ms = 7 * NODE_DAY_MS;
-    cfg->ping_ms = 2000;
+    cfg->ping_ms = 5000;
     cfg->retry_ms = 3000;
     cfg->sync_ms = 30000;
 }

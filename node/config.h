@@ -33,7 +33,7 @@ typedef struct {
     uint64_t grace_ms;         /* keep old day keys / prekeys this long; default 14 days */
     uint64_t prekey_rotate_ms; /* new signed prekey this often; default 7 days */
     uint64_t chan_rotate_ms;   /* a channel's admins draw a new key this often; 7 days */
-    uint64_t ping_ms;          /* liveness ping interval; default 2 s */
+    uint64_t ping_ms;          /* liveness ping interval; default 5 s */
     uint64_t retry_ms;         /* resend unacknowledged envelopes after; default 3 s */
     int verbose;               /* 0 info, 1 debug */
     bool no_mdns;              /* do not run the Avahi source */

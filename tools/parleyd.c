@@ -47,7 +47,7 @@ s_usage(FILE *out)
         "                        (default 14 days)\n"
         "  --prekey-rotate-ms N  new signed prekey this often (default 7 days)\n"
         "  --chan-rotate-ms N    a new channel key this often (default 7 days)\n"
-        "  --ping-ms N           liveness ping interval (default 2000)\n"
+        "  --ping-ms N           liveness ping interval (default 5000)\n"
         "  --retry-ms N          resend unacknowledged envelopes after (default 3000)\n");
 }
 
