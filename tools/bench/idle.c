@@ -69,17 +69,19 @@ typedef struct {
 } opts_t;
 
 typedef struct {
-    size_t n;        /* nodes */
-    double t_api;    /* s from the first spawn until every API answered */
-    double t_mesh;   /* s from the first spawn until every node saw N-1 online */
-    double window;   /* s between the two CPU readings */
-    double cpu_mean; /* per node, % of one core */
-    double cpu_max;  /* the busiest node, % of one core */
-    double cpu_all;  /* all N together, % of one core */
-    double rss_mean; /* per node, MiB */
-    double rss_max;  /* the largest node, MiB */
-    size_t lost;     /* nodes that no longer saw N-1 online after the window */
-    double t_stop;   /* s to stop them all */
+    size_t n;         /* nodes */
+    double t_api;     /* s from the first spawn until every API answered */
+    double t_mesh;    /* s from the first spawn until every node saw N-1 online */
+    double window;    /* s between the two CPU readings */
+    double cpu_mean;  /* per node, % of one core */
+    double cpu_max;   /* the busiest node, % of one core */
+    double cpu_all;   /* all N together, % of one core */
+    double rss_mean;  /* per node, MiB */
+    double rss_max;   /* the largest node, MiB */
+    double pss_mean;  /* per node, MiB: shared pages divided among the processes mapping them */
+    double anon_mean; /* per node, MiB: its own memory (RssAnon) */
+    size_t lost;      /* nodes that no longer saw N-1 online after the window */
+    double t_stop;    /* s to stop them all */
 } result_t;
 
 static const char *s_prog = "bench_idle";
@@ -164,28 +166,29 @@ s_cpu_ticks(pid_t pid, unsigned long long *ticks)
     return 0;
 }
 
-//  VmRSS of pid in kB, from /proc/PID/status.
+//  The kB value of the line KEY ("VmRSS:") of /proc/PID/FILE.
 static int
-s_rss_kb(pid_t pid, unsigned long long *kb)
+s_proc_kb(pid_t pid, const char *file, const char *key, unsigned long long *kb)
 {
     char path[64];
     char line[256];
-    snprintf(path, sizeof path, "/proc/%ld/status", (long)pid);
+    size_t klen = strlen(key);
+    snprintf(path, sizeof path, "/proc/%ld/%s", (long)pid, file);
     FILE *f = fopen(path, "r");
     bool found = false;
     while (f && !found && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "VmRSS:", 6) == 0) {
+        if (strncmp(line, key, klen) == 0) {
             char *end = NULL;
             errno = 0;
-            *kb = strtoull(line + 6, &end, 10);
-            found = errno == 0 && end != line + 6;
+            *kb = strtoull(line + klen, &end, 10);
+            found = errno == 0 && end != line + klen;
         }
     }
     if (f) {
         fclose(f);
     }
     if (!found) {
-        fprintf(stderr, "%s: no VmRSS in %s\n", s_prog, path);
+        fprintf(stderr, "%s: no %s in %s\n", s_prog, key, path);
     }
     return found ? 0 : -1;
 }
@@ -367,13 +370,17 @@ s_measure(const opts_t *o, nodes_proc_t **node, size_t n, result_t *r)
     r->window = nodes_now() - t_a;
     double tck = (double)sysconf(_SC_CLK_TCK);
     unsigned long long sum = 0;
-    double rss_sum = 0;
+    double rss_sum = 0, pss_sum = 0, anon_sum = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned long long used = after[i] - before[i];
-        unsigned long long kb = 0;
-        if (s_rss_kb(nodes_pid(node[i]), &kb) != 0) {
-            return s_fail("cannot read a node's RSS");
+        unsigned long long kb = 0, pss = 0, anon = 0;
+        if (s_proc_kb(nodes_pid(node[i]), "status", "VmRSS:", &kb) != 0
+            || s_proc_kb(nodes_pid(node[i]), "status", "RssAnon:", &anon) != 0
+            || s_proc_kb(nodes_pid(node[i]), "smaps_rollup", "Pss:", &pss) != 0) {
+            return s_fail("cannot read a node's memory");
         }
+        pss_sum += (double)pss / 1024.0;
+        anon_sum += (double)anon / 1024.0;
         double cpu = 100.0 * (double)used / tck / r->window;
         double mib = (double)kb / 1024.0;
         sum += used;
@@ -384,6 +391,8 @@ s_measure(const opts_t *o, nodes_proc_t **node, size_t n, result_t *r)
     r->cpu_all = 100.0 * (double)sum / tck / r->window;
     r->cpu_mean = r->cpu_all / (double)n;
     r->rss_mean = rss_sum / (double)n;
+    r->pss_mean = pss_sum / (double)n;
+    r->anon_mean = anon_sum / (double)n;
     //  After the window, so these calls cost nothing inside it.
     for (size_t i = 0; i < n; i++) {
         r->lost += s_online(node[i], NULL) != (long long)n - 1;
@@ -451,7 +460,8 @@ s_report(const opts_t *o, const result_t *r, size_t count)
            "discovery, no mDNS); %ld CPUs online; window %u s, begun %u s after all connected\n",
            s_prog, sysconf(_SC_NPROCESSORS_ONLN), o->window_s, o->settle_s);
     printf("CPU: utime+stime from /proc/PID/stat across the window, no API call inside it;\n"
-           "one tick (1/%ld s) is %.3f %% of a core over it. RSS: VmRSS at its end.\n",
+           "one tick (1/%ld s) is %.3f %% of a core over it. RSS: VmRSS at its end, which\n"
+           "counts every shared library page a node touched in full (PSS, below, divides them).\n",
            tck, 100.0 / (double)tck / (double)o->window_s);
     printf("goals per node, with %u peers: CPU <= %.1f %% of one core, RSS <= %.0f MiB;\n"
            "ratio = goal/figure of the worst node (>= 1.00 meets the goal)\n\n",
@@ -472,8 +482,9 @@ s_report(const opts_t *o, const result_t *r, size_t count)
            "online (polled, so up to one sweep of status calls plus %d ms late).\n",
            S_POLL_MS);
     for (size_t i = 0; i < count; i++) {
-        printf("  N = %zu: APIs up after %.2f s; window measured %.2f s; stopped in %.2f s", r[i].n,
-               r[i].t_api, r[i].window, r[i].t_stop);
+        printf("  N = %zu: APIs up after %.2f s; window measured %.2f s; stopped in %.2f s;"
+               " per node PSS %.2f MiB, RssAnon %.2f MiB",
+               r[i].n, r[i].t_api, r[i].window, r[i].t_stop, r[i].pss_mean, r[i].anon_mean);
         if (r[i].lost) {
             printf("; WARNING: %zu nodes no longer saw all %zu others after the window", r[i].lost,
                    r[i].n - 1);
