@@ -2212,6 +2212,37 @@ channels_tick(channels_t *self, uint64_t now)
     }
 }
 
+/* ------------------------------------------------------------ links */
+
+size_t
+channels_neighbours(channels_t *self, uint8_t (*out)[32], size_t cap)
+{
+    const uint8_t *me = identity_ed_pk(self->core->id);
+    size_t k = 0;
+    for (size_t i = 0; i < self->n && k + 2 * CHANNELS_RING_SIDE <= cap; i++) {
+        s_chan_t *c = self->chans[i];
+        size_t m = c->member ? roster_member_count(c->fold) : 0;
+        uint8_t(*pks)[32] = m > 1 ? malloc(m * 32) : NULL;
+        size_t n = 0;
+        for (size_t j = 0; pks && j < m; j++) {
+            roster_member_t mb;
+            if (roster_member_at(c->fold, j, &mb) == PARLEY_OK && memcmp(mb.pk, me, 32) != 0) {
+                memcpy(pks[n++], mb.pk, 32);
+            }
+        }
+        if (n > 0) {
+            qsort(pks, n, 32, core_key_cmp);
+            size_t at[2 * CHANNELS_RING_SIDE];
+            size_t got = core_ring((const uint8_t *)pks, n, 32, me, CHANNELS_RING_SIDE, at);
+            for (size_t j = 0; j < got; j++) {
+                memcpy(out[k++], pks[at[j]], 32);
+            }
+        }
+        free(pks);
+    }
+    return k;
+}
+
 /* ------------------------------------------------------------ the API */
 
 static s_chan_t *

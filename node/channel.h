@@ -54,6 +54,7 @@ typedef struct channels channels_t;
 #define CHANNELS_MAX 1024u                /* channels a node is in */
 #define CHANNELS_PENDING_MAX 256u         /* control logs of channels not (yet) ours, in memory */
 #define CHANNELS_ROTATE_STEP_MS 2000u     /* a rotator of rank r waits r × this first */
+#define CHANNELS_RING_SIDE 2u             /* channel neighbours each way (channels_neighbours) */
 #define CHANNELS_RECEIPT_MS 500u          /* one delivered receipt for what came meanwhile */
 #define CHANNELS_EVENTS_PER_MEMBER 64u    /* control events of a key that never was an admin */
 #define CHANNELS_PENDING_EVENTS 65536u    /* control events in all pending channels */
@@ -96,6 +97,12 @@ void channels_rollback(channels_t *self);
 /*  Timers: rotations due (armed in an earlier iteration: a key is never
  *  drawn in the step that applied the removal it answers). */
 void channels_tick(channels_t *self, uint64_t now);
+/*  Our neighbours in each channel we are a member of: on the ring of its
+ *  members' keys, the CHANNELS_RING_SIDE next and previous ones (SPEC
+ *  §11.1), so that the members' links carry its messages whatever links
+ *  the LAN-wide ring gives. Into out (cap entries, repeats possible);
+ *  returns how many. */
+size_t channels_neighbours(channels_t *self, uint8_t (*out)[32], size_t cap);
 /*  After the iteration's commit: what was due then is armed for the next. */
 void channels_after_commit(channels_t *self);
 /*  Whether pk is a member of the channel scope belongs to (either scope):

@@ -40,6 +40,8 @@ node_config_default(node_config_t *cfg)
     cfg->ping_ms = 5000;
     cfg->retry_ms = 3000;
     cfg->sync_ms = 30000;
+    cfg->neighbours = 8;
+    cfg->link_idle_ms = 300000;
 }
 
 int

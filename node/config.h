@@ -22,6 +22,8 @@
 /*  An injectable clock: ms since the Unix epoch. */
 typedef uint64_t (*node_clock_fn)(void *arg);
 
+#define NODE_NEIGHBOURS_MAX 64u /* --neighbours at most */
+
 typedef struct {
     const char *home;                  /* resolved home directory (required) */
     const char *listen;                /* ROUTER endpoint, default tcp://0.0.0.0:* */
@@ -42,6 +44,10 @@ typedef struct {
     bool relay;                /* replicate every scope heard of, not only our own */
     bool no_read_receipts;     /* never tell senders we read their messages */
     uint64_t sync_ms;          /* reconciliation round period; default 30 s (jittered) */
+    uint64_t neighbours;       /* ring neighbours a node links to (SPEC §11.1); default
+                                  8; 0: every peer it knows, as before links were bounded */
+    uint64_t link_idle_ms;     /* a link kept for nothing else closes after this idle
+                                  time; default 5 min */
     const char *runtime_dir;   /* host-local directory; NULL: the default */
     node_clock_fn clock;       /* NULL: the system clock (tests inject their own) */
     void *clock_arg;           /* passed to clock */

@@ -130,6 +130,32 @@ core_key_search(const void *arr, size_t n, size_t elem, const uint8_t pk[32], si
     return false;
 }
 
+int
+core_key_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
+
+size_t
+core_ring(const uint8_t *keys, size_t n, size_t elem, const uint8_t me[32], size_t side,
+          size_t *out)
+{
+    size_t at = 0;
+    (void)core_key_search(keys, n, elem, me, &at); // me is not among them: where it would go
+    if (n <= 2 * side) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = i;
+        }
+        return n;
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < side; j++) {
+        out[k++] = (at + j) % n;         // the next ones
+        out[k++] = (at + n - 1 - j) % n; // the previous ones
+    }
+    return k;
+}
+
 json_t *
 core_json_id(const uint8_t pk[32])
 {

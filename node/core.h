@@ -168,6 +168,16 @@ void core_notify(core_t *self, const char *method, json_t *params);
 /*  In arr, n elements of elem bytes each, sorted by the 32-byte key each
  *  begins with: whether pk is there; *at is its index, or where it goes. */
 bool core_key_search(const void *arr, size_t n, size_t elem, const uint8_t pk[32], size_t *at);
+/*  qsort order of entries that start with a 32-byte key. */
+int core_key_cmp(const void *a, const void *b);
+/*  The ring of a sorted array of n entries of elem bytes, each starting with
+ *  a 32-byte key (me not among them): into out (2 × side entries) the
+ *  indexes of the side keys that follow me and the side keys that precede
+ *  me, wrapping around; every index when n <= 2 × side. Returns how many.
+ *  Every node computes the same ring from the same keys, so neighbourhood
+ *  is mutual (SPEC §11.1). */
+size_t core_ring(const uint8_t *keys, size_t n, size_t elem, const uint8_t me[32], size_t side,
+                 size_t *out);
 json_t *core_json_id(const uint8_t pk[32]);
 json_t *core_json_short_id(const uint8_t pk[32]);
 /*  Queues an API response (steals reply). */

@@ -255,6 +255,7 @@ s_flush_outbox(delivery_t *self, link_t *link, s_peer_t *p)
                              &n)
                == PARLEY_OK
         && n > 0) {
+        link_used(link, core_now(self->core));
         //  Our prekey goes first, on the same connection as the envelopes
         //  (frames on one connection keep their order): the receiver then
         //  always holds it when it seals the receipt.
@@ -293,6 +294,7 @@ s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n, b
     if (!any) {
         return;
     }
+    link_used(link, core_now(self->core));
     if (own) {
         session_send_own(self->session, link);
     }
@@ -573,6 +575,8 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
         //  Part of the message may be written (session, envelope): none of
         //  it may commit. The caller's error reply says so.
         core_txn_fail(core, rc, "cannot store a message being sent");
+    } else {
+        links_use(self->links, peer); // beyond our ring: dialled now (SPEC §11.1)
     }
     return rc;
 }
@@ -1206,6 +1210,7 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len)
 void
 delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
 {
+    link_used(link, core_now(self->core));
     for (size_t i = 0; i < f->n_envelopes; i++) {
         s_ingest(self, link, f->envelopes[i], f->envelope_lens[i]);
     }

@@ -50,6 +50,9 @@ struct link {
     uint64_t dial_started;   /* ms: this DEALER started connecting; 0: at the next tick */
     unsigned dial_fails;     /* dials in a row that did not come up */
     bool dial_failed;        /* the monitor says this attempt failed (refused, bad key) */
+    bool wanted;             /* the node's link policy keeps a DEALER to it (link.h) */
+    uint64_t used_ms;        /* ms: envelopes last went either way, or a send was asked */
+    uint64_t opened_ms;      /* ms: our DEALER to it was opened */
     link_t *next_gone;       /* removed, waiting for links_reap */
 };
 
@@ -309,6 +312,7 @@ links_get(links_t *self, const uint8_t pk[32], bool *created)
         return NULL;
     }
     link->made_at = core_now(self->core);
+    link->wanted = self->core->cfg.neighbours == 0; // else the node's policy decides
     self->links[self->n++] = link;
     *created = true;
     if (self->made) {
@@ -416,6 +420,7 @@ s_open(links_t *self, link_t *link)
                 snprintf(link->last_error, sizeof link->last_error, "connecting");
             }
             link->dial_started = core_now(self->core);
+            link->opened_ms = link->dial_started;
             link->dial_failed = false;
             link->stir = LINK_STIR_DEALER | LINK_STIR_MONITOR; // new sockets: look once
             link_check(link);
@@ -449,6 +454,10 @@ links_dial(links_t *self, link_t *link, const char *endpoint)
     }
     memcpy(link->endpoint, endpoint, len + 1);
     link->dial_wanted = true;
+    if (!link->wanted) {
+        link_set_error(link, "not linked: neither a neighbour nor in use");
+        return PARLEY_OK; // dialled when the policy wants it (links_tick)
+    }
     if (core_now(self->core) >= link->dial_at && s_dial_room(self)) {
         int rc = s_open(self, link);
         if (rc != PARLEY_OK) {
@@ -468,7 +477,8 @@ s_next_dial(const links_t *self, uint64_t now)
     link_t *best = NULL;
     for (size_t i = 0; i < self->n; i++) {
         link_t *l = self->links[i];
-        if (!l->dial_wanted || l->dealer || l->dial_at > now || l->banned_until > now) {
+        if (!l->dial_wanted || !l->wanted || l->dealer || l->dial_at > now
+            || l->banned_until > now) {
             continue;
         }
         bool pref = l->verified || l->kept;
@@ -486,7 +496,7 @@ links_tick(links_t *self, uint64_t now)
     //  Backwards: a link removed here shifts only the ones already seen.
     for (size_t i = self->n; i-- > 0;) {
         link_t *l = self->links[i];
-        if (!l->dealer && l->dial_wanted) {
+        if (!l->dealer && l->dial_wanted && l->wanted) {
             //  Its back-off; once over, it waits for room among the dials
             //  under way, whose ends are reported below.
             uint64_t at = l->dial_at > l->banned_until ? l->dial_at : l->banned_until;
@@ -746,6 +756,72 @@ link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
     }
     self->last_sent = now;
     return true;
+}
+
+void
+link_set_wanted(link_t *self, bool wanted)
+{
+    self->wanted = wanted;
+}
+
+bool
+link_wanted(const link_t *self)
+{
+    return self->wanted;
+}
+
+void
+link_used(link_t *self, uint64_t now)
+{
+    self->used_ms = now;
+}
+
+void
+links_use(links_t *self, const uint8_t pk[32])
+{
+    link_t *link = links_find(self, pk);
+    if (!link) {
+        return; // nowhere to dial yet: the outbox keeps it wanted once it is known
+    }
+    link->used_ms = core_now(self->core);
+    if (!link->wanted) {
+        link->wanted = true;
+        if (link->dial_wanted && !link->dealer) {
+            char ep[sizeof link->endpoint];
+            memcpy(ep, link->endpoint, sizeof ep);
+            if (links_dial(self, link, ep) != PARLEY_OK) {
+                link_set_error(link, "cannot dial its endpoint");
+            }
+        }
+    }
+}
+
+uint64_t
+link_used_ms(const link_t *self)
+{
+    return self->used_ms;
+}
+
+uint64_t
+link_opened_ms(const link_t *self)
+{
+    return self->opened_ms;
+}
+
+const char *
+link_dial_endpoint(const link_t *self)
+{
+    return self->dial_wanted ? self->endpoint : "";
+}
+
+void
+link_close(link_t *self)
+{
+    s_close(self); // dial_wanted stays: dialled again when wanted
+    self->dealer_up = false;
+    self->dealer_greeted = false;
+    self->dial_started = 0;
+    link_set_error(self, "not linked: neither a neighbour nor in use");
 }
 
 void

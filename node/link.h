@@ -173,6 +173,24 @@ const char *link_last_error(const link_t *self);
 void link_set_error(link_t *self, const char *why);
 void *link_dealer(const link_t *self);
 
+/*  The node's link policy (SPEC §11.1): whether we keep a DEALER to it. An
+ *  unwanted link keeps its endpoint and is dialled once it is wanted; while
+ *  unwanted, links_dial only records where it is. */
+void link_set_wanted(link_t *self, bool wanted);
+bool link_wanted(const link_t *self);
+/*  Envelopes went either way, or the user sent it something: in use. */
+void link_used(link_t *self, uint64_t now);
+uint64_t link_used_ms(const link_t *self);
+/*  The user sends pk something: its link is in use and wanted now, and
+ *  dialled at once if it has no DEALER (a DM to a peer beyond our ring). */
+void links_use(links_t *self, const uint8_t pk[32]);
+/*  When our DEALER to it was opened (0: never). */
+uint64_t link_opened_ms(const link_t *self);
+/*  Where it would be dialled, "" if nowhere. */
+const char *link_dial_endpoint(const link_t *self);
+/*  Closes our DEALER (no longer wanted); the endpoint is kept. */
+void link_close(link_t *self);
+
 /*  The loop polls each socket's ZMQ_FD, which signals only a change in the
  *  socket's commands: a send on the socket, or a read that stopped with
  *  input left, can leave input behind that no signal announces. Such a

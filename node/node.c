@@ -89,6 +89,8 @@
  *  delays everyone else's replies by about this much, not by 256 frames. */
 #define S_READ_BUDGET_MS 10u
 #define S_WAKE_MAX_MS 1000  /* the longest wait for input: a timer no tick reports is that late */
+#define S_SELECT_MS 1000u   /* the link policy runs this often, and when the table changes */
+#define S_PENDING_MAX 4096u /* peers with pending envelopes the policy keeps linked */
 #define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
 #define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
@@ -118,6 +120,8 @@ struct _node_t {
     volatile int stopping;  /* set by node_stop */
     bool term;              /* "$TERM" came on the pipe */
     uint64_t next_maint;    /* ms: prekey rotation, address renewal, wiping */
+    uint64_t next_select;   /* ms: the link policy runs again (s_select) */
+    size_t select_n;        /* links in the table when it last ran */
     uint8_t *buf;           /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
     uint64_t disc_since[2]; /* per discovery source (0 local, 1 mdns): window start */
     unsigned disc_new[2];   /* new links it made in that window */
@@ -842,6 +846,113 @@ s_liveness(node_t *self, uint64_t now)
         core_wake_at(core, link_last_seen(link) + 3 * ping + 1);
     }
     delivery_tick(self->delivery, now);
+}
+
+/* ---- the link policy (SPEC §11.1) ----
+ *
+ *  A node keeps a DEALER to: its neighbours on the ring of the keys it
+ *  knows an endpoint for (cfg.neighbours of them, half each way), its
+ *  neighbours on each channel's ring of members, its contacts and seeds,
+ *  relays, the peers it has envelopes pending for, and the peers it
+ *  exchanged envelopes with in the last link_idle_ms. Another DEALER closes
+ *  once it has been idle that long; the peer's own connection to us, if it
+ *  keeps one, stays. So a node's links, descriptors and pings do not grow
+ *  with its LAN, and each message still reaches its recipients: DMs over a
+ *  link dialled on demand, channel messages along the members' rings. */
+
+typedef struct {
+    uint8_t pk[32];
+    link_t *link;
+} s_ring_t;
+
+static bool
+s_in(const uint8_t *keys, size_t n, const uint8_t pk[32])
+{
+    size_t at = 0;
+    return core_key_search(keys, n, 32, pk, &at);
+}
+
+static void
+s_select(node_t *self, uint64_t now)
+{
+    core_t *core = &self->core;
+    size_t n = links_count(self->links);
+    if (core->cfg.neighbours == 0) {
+        return; // every link is wanted (links_get)
+    }
+    if (n == self->select_n && now < self->next_select) {
+        core_wake_at(core, self->next_select);
+        return;
+    }
+    self->select_n = n;
+    self->next_select = now + S_SELECT_MS;
+    core_wake_at(core, self->next_select);
+    s_ring_t *ring = malloc((n + 1) * sizeof *ring);
+    size_t *picks = malloc((size_t)(core->cfg.neighbours + 1) * sizeof *picks);
+    uint8_t *pending = malloc((size_t)S_PENDING_MAX * 32);
+    uint8_t(*chan)[32] = malloc((size_t)CHANNELS_MAX * 2 * CHANNELS_RING_SIDE * 32);
+    if (!ring || !picks || !pending || !chan) {
+        free(ring);
+        free(picks);
+        free(pending);
+        free(chan);
+        return; // the links stay as they are until the next run
+    }
+    //  The LAN ring: every key we could dial.
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        link_t *link = links_at(self->links, i);
+        if (link_dial_endpoint(link)[0] != '\0' && !link_banned(link, now)) {
+            memcpy(ring[m].pk, link_pk(link), 32);
+            ring[m++].link = link;
+        }
+    }
+    qsort(ring, m, sizeof *ring, core_key_cmp);
+    size_t side = (size_t)(core->cfg.neighbours + 1) / 2;
+    size_t n_picks =
+        core_ring((const uint8_t *)ring, m, sizeof *ring, identity_ed_pk(self->id), side, picks);
+    size_t n_pending = 0;
+    if (store_outbox_peers(self->store, S_PENDING_MAX, pending, &n_pending) != PARLEY_OK) {
+        n_pending = 0;
+    }
+    size_t n_chan =
+        channels_neighbours(self->channels, chan, CHANNELS_MAX * 2 * CHANNELS_RING_SIDE);
+    qsort(chan, n_chan, 32, core_key_cmp);
+    for (size_t i = 0; i < n; i++) {
+        link_t *link = links_at(self->links, i);
+        const uint8_t *pk = link_pk(link);
+        bool want = link_kept(link) || link_relay(link)
+                    || now < link_used_ms(link) + core->cfg.link_idle_ms
+                    || s_in(pending, n_pending, pk) || s_in((const uint8_t *)chan, n_chan, pk);
+        link_set_wanted(link, want);
+    }
+    for (size_t i = 0; i < n_picks; i++) {
+        link_set_wanted(ring[picks[i]].link, true);
+    }
+    //  Closing what nothing wants, once idle: a link dialled a moment ago
+    //  (a neighbour that just moved on the ring) gets its time too.
+    for (size_t i = 0; i < n; i++) {
+        link_t *link = links_at(self->links, i);
+        if (link_wanted(link) || !link_dealer(link)
+            || now < link_opened_ms(link) + core->cfg.link_idle_ms) {
+            continue;
+        }
+        if (link_online(link) && !link_has_route(link)) {
+            //  Ours was its only connection: it hears why, and so do we.
+            size_t len = 0;
+            if (frame_encode_bye(0, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+                (void)links_send_last(self->links, link, self->buf, len);
+            }
+            link_close(link);
+            s_set_online(self, link, false, "link closed: idle, and not a neighbour");
+        } else {
+            link_close(link);
+        }
+    }
+    free(ring);
+    free(picks);
+    free(pending);
+    free(chan);
 }
 
 /* ---- a lost database ----
@@ -1759,6 +1870,7 @@ s_loop(node_t *self)
         core_wake_at(&self->core, self->next_maint);
         s_liveness(self, now);
         s_recover_step(self, now);
+        s_select(self, now);
         links_tick(self->links, now);
         replica_tick(self->replica, now);
         network_tick(self->network, now);

@@ -1269,6 +1269,7 @@ static const struct {
     { "store_log.c", "seq_counters", "one row per scope we write in, read at start" },
     { "store_msgs.c", "WHERE state = 0", "partial index: queued messages only" },
     { "store_msgs.c", "GROUP BY peer", "conversations: on request, one pass of the index" },
+    { "store_msgs.c", "WITH RECURSIVE p(peer)", "the CTE's own rows: one outbox_peer seek each" },
     { "store_peers.c", "FROM contacts ORDER BY name", "listing contacts: on request" },
     { "store_peers.c", "FROM peers ORDER BY", "bounded table, read at start and on request" },
     { "store_keys.c", "own_prekeys", "a handful of rows: rotation and grace bound them" },

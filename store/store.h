@@ -193,6 +193,9 @@ int store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer
 /*  Up to max ids pending for peer, oldest first, into ids (max × 32 bytes). */
 int store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *ids,
                       size_t *n) PARLEY_WUR;
+/*  Up to max peers that have envelopes pending, in key order, into peers
+ *  (max × 32 bytes). */
+int store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n) PARLEY_WUR;
 /*  Removes (env_id, peer); PARLEY_ERR_NOTFOUND if absent. */
 int store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]) PARLEY_WUR;
 

@@ -56,6 +56,7 @@ enum {
     ST_OUTBOX_ADD,
     ST_OUTBOX_LIST,
     ST_OUTBOX_ACK,
+    ST_OUTBOX_PEERS,
     ST_MSGS_COUNT
 };
 
@@ -91,6 +92,12 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
                       " VALUES (?1, ?2, ?3)",
     [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
     [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1 AND env_id = ?2",
+    /* the peers with something pending, in key order: one seek of
+       outbox_peer per peer (a skip-scan), whatever the backlog */
+    [ST_OUTBOX_PEERS] = "WITH RECURSIVE p(peer) AS (SELECT (SELECT min(peer) FROM outbox)"
+                        " UNION ALL SELECT (SELECT min(peer) FROM outbox WHERE peer > p.peer)"
+                        " FROM p WHERE p.peer IS NOT NULL)"
+                        " SELECT peer FROM p WHERE peer IS NOT NULL LIMIT ?1",
 };
 
 _Static_assert(MSG_STATE_QUEUED == 0 && MSG_STATE_STORED == 1,
@@ -452,6 +459,35 @@ store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]
 }
 
 int
+store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n)
+{
+    *n = 0;
+    if (max == 0) {
+        return 0;
+    }
+    sqlite3_stmt *st = s_st(self, ST_OUTBOX_PEERS);
+    int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
+    int rc = S_BIND(st, S_I64(lim));
+    size_t count = 0;
+    while (rc == 0 && count < max) {
+        bool row = false;
+        rc = s_step(st, &row);
+        if (rc != 0 || !row) {
+            break;
+        }
+        rc = s_col_blob(st, 0, peers + count * 32, 32);
+        if (rc == 0) {
+            count++;
+        }
+    }
+    s_reset(st);
+    if (rc == 0) {
+        *n = count;
+    }
+    return rc;
+}
+
+int
 store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *ids, size_t *n)
 {
     *n = 0;
@@ -718,6 +754,13 @@ s_t_outbox(store_t *s)
     CHECK(memcmp(got + 64, ids[2], 32) == 0);
     CHECK(store_outbox_list(s, peer, 2, got, &n) == 0 && n == 2);
     CHECK(store_outbox_list(s, peer, 0, got, &n) == 0 && n == 0);
+    uint8_t who[3 * 32];
+    size_t n_who = 0;
+    CHECK(store_outbox_peers(s, 3, who, &n_who) == 0 && n_who == 2);
+    CHECK(memcmp(who, who + 32, 32) < 0);
+    CHECK((memcmp(who, peer, 32) == 0 && memcmp(who + 32, other, 32) == 0)
+          || (memcmp(who, other, 32) == 0 && memcmp(who + 32, peer, 32) == 0));
+    CHECK(store_outbox_peers(s, 1, who, &n_who) == 0 && n_who == 1);
     CHECK(store_outbox_ack(s, ids[0], peer) == 0);
     CHECK(store_outbox_ack(s, ids[0], peer) == PARLEY_ERR_NOTFOUND);
     CHECK(store_outbox_ack(s, ids[1], peer) == PARLEY_ERR_NOTFOUND); /* it is other's */

@@ -276,6 +276,21 @@ meshed() {
         [ "$(online_count "$n")" = "$want" ] || return 1
     done
 }
+# known_all N NAME...: each NAME knows N peers (links to some, SPEC §11.1).
+known_all() {
+    local want=$1 n
+    shift
+    for n in "$@"; do
+        [ "$(p "$n" status --json 2>/dev/null | jq -r '.peers.known // 0')" = "$want" ] || return 1
+    done
+}
+# linked NAME...: "NAME:known/online/linked ..." for failure messages.
+linked() {
+    local n
+    for n in "$@"; do
+        printf '%s:%s ' "$n" "$(p "$n" status --json | jq -r '"\(.peers.known)/\(.peers.online)/\(.peers.linked)"')"
+    done
+}
 # online_counts NAME...: "NAME:COUNT ..." for failure messages.
 online_counts() {
     local n

@@ -40,6 +40,10 @@ s_usage(FILE *out)
         "  --new-db              start with an empty database although identity.key\n"
         "                        exists and parley.db is empty (its history is lost)\n"
         "  --sync-ms N           reconciliation round period (default 30000, jittered)\n"
+        "  --neighbours K        ring neighbours to keep links to, whatever the size of\n"
+        "                        the LAN (default 8; 0: every peer known)\n"
+        "  --link-idle-ms N      close a link kept for nothing else after this idle time\n"
+        "                        (default 300000)\n"
         "  -v                    debug logging\n"
         "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
         "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
@@ -65,13 +69,28 @@ s_ms_arg(const char *opt, const char *arg, uint64_t *out)
     return 0;
 }
 
+//  A link count: 0 .. PARLEY_NEIGHBOURS_MAX.
+static int
+s_count_arg(const char *opt, const char *arg, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    if (errno || !end || *end || arg[0] == '-' || arg[0] == '\0' || v > NODE_NEIGHBOURS_MAX) {
+        fprintf(stderr, "parleyd: %s wants a number from 0 to %u\n", opt, NODE_NEIGHBOURS_MAX);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static bool
 s_takes_value(const char *opt)
 {
     static const char *const with_value[] = {
         "--home",     "--listen",           "--seed",           "--passphrase-file", "--ratchet-ms",
         "--grace-ms", "--prekey-rotate-ms", "--chan-rotate-ms", "--ping-ms",         "--retry-ms",
-        "--sync-ms",
+        "--sync-ms",  "--link-idle-ms",     "--neighbours",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
         if (strcmp(opt, with_value[i]) == 0) {
@@ -165,6 +184,10 @@ main(int argc, char **argv)
             bad = s_ms_arg(a, v, &cfg.retry_ms);
         } else if (strcmp(a, "--sync-ms") == 0) {
             bad = s_ms_arg(a, v, &cfg.sync_ms);
+        } else if (strcmp(a, "--link-idle-ms") == 0) {
+            bad = s_ms_arg(a, v, &cfg.link_idle_ms);
+        } else if (strcmp(a, "--neighbours") == 0) {
+            bad = s_count_arg(a, v, &cfg.neighbours);
         } else {
             fprintf(stderr, "parleyd: unknown option '%s'\n", a);
             return 2;

@@ -499,6 +499,40 @@ s_dial(links_t *links, s_seen_t *seen, tk_node_t *n, uint64_t *now)
     link_check(w);
 }
 
+//  With a link policy (neighbours > 0) a new link is not wanted: a dial
+//  only records where it is, until the policy wants it; a closed link keeps
+//  its endpoint, and a send to it (links_use) dials it again at once.
+static void
+s_wanted(links_t *links, core_t *core)
+{
+    core->cfg.neighbours = 8;
+    uint8_t pk[32];
+    identity_t *id = identity_new();
+    CHECK(id);
+    memcpy(pk, identity_ed_pk(id), 32);
+    bool created = false;
+    link_t *l = links_get(links, pk, &created);
+    CHECK(l && created && !link_wanted(l));
+    const char *ep = "tcp://127.0.0.1:9";
+    CHECK(links_dial(links, l, ep) == PARLEY_OK);
+    CHECK(!link_dealer(l) && strcmp(link_dial_endpoint(l), ep) == 0);
+    CHECK(strstr(link_last_error(l), "not linked"));
+    links_tick(links, core_now(core));
+    CHECK(!link_dealer(l)); // still not wanted
+    link_set_wanted(l, true);
+    links_tick(links, core_now(core));
+    CHECK(link_dealer(l) && link_opened_ms(l) == core_now(core));
+    link_set_wanted(l, false);
+    link_close(l);
+    CHECK(!link_dealer(l) && strcmp(link_dial_endpoint(l), ep) == 0);
+    links_use(links, pk);
+    CHECK(link_wanted(l) && link_dealer(l) && link_used_ms(l) == core_now(core));
+    links_remove(links, l, "test over");
+    links_reap(links);
+    identity_destroy(&id);
+    core->cfg.neighbours = 0;
+}
+
 void
 link_test(bool verbose)
 {
@@ -510,6 +544,7 @@ link_test(bool verbose)
     cfg.home = dir;
     cfg.clock = s_clock;
     cfg.clock_arg = &now;
+    cfg.neighbours = 0; // the table alone: every link wanted (s_wanted turns the policy on)
     core_t core;
     CHECK(core_init(&core, &cfg) == PARLEY_OK);
     CHECK(core_now(&core) == now);
@@ -533,6 +568,7 @@ link_test(bool verbose)
     tk_node_t *n = tk_node_start(dir, "node", &opts);
     s_dial(links, &seen, n, &now);
     s_dial_queue(links, &seen, &now);
+    s_wanted(links, &core);
     s_evict(links, &seen, &now);
 
     links_destroy(&links);
