@@ -2214,12 +2214,14 @@ channels_tick(channels_t *self, uint64_t now)
 
 /* ------------------------------------------------------------ links */
 
-size_t
-channels_neighbours(channels_t *self, uint8_t (*out)[32], size_t cap)
+uint8_t *
+channels_neighbours(channels_t *self, size_t *n_out)
 {
     const uint8_t *me = identity_ed_pk(self->core->id);
     size_t k = 0;
-    for (size_t i = 0; i < self->n && k + 2 * CHANNELS_RING_SIDE <= cap; i++) {
+    *n_out = 0;
+    uint8_t(*out)[32] = malloc((self->n ? self->n : 1) * 2 * CHANNELS_RING_SIDE * 32);
+    for (size_t i = 0; out && i < self->n; i++) {
         s_chan_t *c = self->chans[i];
         size_t m = c->member ? roster_member_count(c->fold) : 0;
         uint8_t(*pks)[32] = m > 1 ? malloc(m * 32) : NULL;
@@ -2240,7 +2242,8 @@ channels_neighbours(channels_t *self, uint8_t (*out)[32], size_t cap)
         }
         free(pks);
     }
-    return k;
+    *n_out = k;
+    return (uint8_t *)out;
 }
 
 /* ------------------------------------------------------------ the API */

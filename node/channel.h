@@ -100,9 +100,9 @@ void channels_tick(channels_t *self, uint64_t now);
 /*  Our neighbours in each channel we are a member of: on the ring of its
  *  members' keys, the CHANNELS_RING_SIDE next and previous ones (SPEC
  *  §11.1), so that the members' links carry its messages whatever links
- *  the LAN-wide ring gives. Into out (cap entries, repeats possible);
- *  returns how many. */
-size_t channels_neighbours(channels_t *self, uint8_t (*out)[32], size_t cap);
+ *  the LAN-wide ring gives. An owned array of *n keys of 32 bytes (repeats
+ *  possible), NULL when out of memory. */
+uint8_t *channels_neighbours(channels_t *self, size_t *n);
 /*  After the iteration's commit: what was due then is armed for the next. */
 void channels_after_commit(channels_t *self);
 /*  Whether pk is a member of the channel scope belongs to (either scope):

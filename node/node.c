@@ -122,6 +122,7 @@ struct _node_t {
     uint64_t next_maint;    /* ms: prekey rotation, address renewal, wiping */
     uint64_t next_select;   /* ms: the link policy runs again (s_select) */
     size_t select_n;        /* links in the table when it last ran */
+    uint8_t *pending;       /* S_PENDING_MAX keys: peers with envelopes pending (s_select) */
     uint8_t *buf;           /* PARLEY_FRAME_MAX scratch for HELLO, PING, BYE */
     uint64_t disc_since[2]; /* per discovery source (0 local, 1 mdns): window start */
     unsigned disc_new[2];   /* new links it made in that window */
@@ -887,14 +888,17 @@ s_select(node_t *self, uint64_t now)
     self->select_n = n;
     self->next_select = now + S_SELECT_MS;
     core_wake_at(core, self->next_select);
+    if (!self->pending) {
+        self->pending = malloc((size_t)S_PENDING_MAX * 32);
+    }
     s_ring_t *ring = malloc((n + 1) * sizeof *ring);
     size_t *picks = malloc((size_t)(core->cfg.neighbours + 1) * sizeof *picks);
-    uint8_t *pending = malloc((size_t)S_PENDING_MAX * 32);
-    uint8_t(*chan)[32] = malloc((size_t)CHANNELS_MAX * 2 * CHANNELS_RING_SIDE * 32);
+    size_t n_chan = 0;
+    uint8_t *chan = channels_neighbours(self->channels, &n_chan);
+    uint8_t *pending = self->pending;
     if (!ring || !picks || !pending || !chan) {
         free(ring);
         free(picks);
-        free(pending);
         free(chan);
         return; // the links stay as they are until the next run
     }
@@ -915,15 +919,13 @@ s_select(node_t *self, uint64_t now)
     if (store_outbox_peers(self->store, S_PENDING_MAX, pending, &n_pending) != PARLEY_OK) {
         n_pending = 0;
     }
-    size_t n_chan =
-        channels_neighbours(self->channels, chan, CHANNELS_MAX * 2 * CHANNELS_RING_SIDE);
     qsort(chan, n_chan, 32, core_key_cmp);
     for (size_t i = 0; i < n; i++) {
         link_t *link = links_at(self->links, i);
         const uint8_t *pk = link_pk(link);
         bool want = link_kept(link) || link_relay(link)
                     || now < link_used_ms(link) + core->cfg.link_idle_ms
-                    || s_in(pending, n_pending, pk) || s_in((const uint8_t *)chan, n_chan, pk);
+                    || s_in(pending, n_pending, pk) || s_in(chan, n_chan, pk);
         link_set_wanted(link, want);
     }
     for (size_t i = 0; i < n_picks; i++) {
@@ -951,7 +953,6 @@ s_select(node_t *self, uint64_t now)
     }
     free(ring);
     free(picks);
-    free(pending);
     free(chan);
 }
 
@@ -1646,6 +1647,7 @@ node_destroy(node_t **self_p)
     }
     core_fini(&self->core);
     free(self->buf);
+    free(self->pending);
     free(self);
     *self_p = NULL;
 }
