@@ -406,13 +406,14 @@ m_peers(call_t *c)
         uint64_t last = link_last_seen(l) ? link_last_seen(l) : known ? p.last_seen_ms : 0;
         json_array_append_new(
             c->result,
-            json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s, s:b}", "id",
+            json_pack("{s:o, s:o, s:o, s:s, s:b, s:I, s:I, s:s, s:s, s:s, s:b, s:I, s:b}", "id",
                       core_json_id(link_pk(l)), "short_id", core_json_short_id(link_pk(l)), "name",
                       name, "endpoint", ep, "online", link_online(l), "connected_since",
                       (json_int_t)link_connected_since(l), "last_seen", (json_int_t)last,
                       "direction", link_dealer(l) ? "outbound" : "inbound", "source",
                       link_source(l), "last_error", link_online(l) ? "" : link_last_error(l),
-                      "verified", link_verified(l)));
+                      "verified", link_verified(l), "known_since", (json_int_t)link_made_at(l),
+                      "linked", link_wanted(l)));
     }
 }
 

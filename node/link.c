@@ -758,6 +758,12 @@ link_send_dealer(link_t *self, const uint8_t *buf, size_t len, uint64_t now)
     return true;
 }
 
+uint64_t
+link_made_at(const link_t *self)
+{
+    return self->made_at;
+}
+
 void
 link_set_wanted(link_t *self, bool wanted)
 {

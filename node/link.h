@@ -177,6 +177,8 @@ void *link_dealer(const link_t *self);
  *  unwanted link keeps its endpoint and is dialled once it is wanted; while
  *  unwanted, links_dial only records where it is. */
 void link_set_wanted(link_t *self, bool wanted);
+/*  When the table made it: when this node first heard of the peer (ms). */
+uint64_t link_made_at(const link_t *self);
 bool link_wanted(const link_t *self);
 /*  Envelopes went either way, or the user sent it something: in use. */
 void link_used(link_t *self, uint64_t now);

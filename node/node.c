@@ -91,8 +91,9 @@
 #define S_WAKE_MAX_MS 1000  /* the longest wait for input: a timer no tick reports is that late */
 #define S_SELECT_MS 1000u   /* the link policy runs this often, and when the table changes */
 #define S_PENDING_MAX 4096u /* peers with pending envelopes the policy keeps linked */
-#define S_STORED_MAX 256u   /* stored peers given a link at start, most recent first */
-#define S_DISC_NEW_MAX 128u /* new links one discovery source may make per window */
+#define S_LINK_GRACE_MS 30000u /* an unwanted DEALER lives at least this long (or link_idle_ms) */
+#define S_STORED_MAX 256u      /* stored peers given a link at start, most recent first */
+#define S_DISC_NEW_MAX 128u    /* new links one discovery source may make per window */
 #define S_DISC_WINDOW_MS 60000u
 #define S_EVICT_GRACE_MS 500u /* between a removed member's last words and its cut */
 
@@ -721,7 +722,8 @@ s_disc_recv(node_t *self)
             if (link_dealer(link) && !link_dealer_up(link) && !streq(link_endpoint(link), b)) {
                 link_undial(link);
             }
-            if (!link_dealer(link) && links_dial(self->links, link, b) == PARLEY_OK) {
+            if (!link_dealer(link) && links_dial(self->links, link, b) == PARLEY_OK
+                && link_dealer(link)) {
                 log_write(&core->log, LOG_LEVEL_DEBUG, "dialling %.8s at %s (%s)", a, b, c);
             }
         }
@@ -931,12 +933,14 @@ s_select(node_t *self, uint64_t now)
     for (size_t i = 0; i < n_picks; i++) {
         link_set_wanted(ring[picks[i]].link, true);
     }
-    //  Closing what nothing wants, once idle: a link dialled a moment ago
-    //  (a neighbour that just moved on the ring) gets its time too.
+    //  Closing what nothing wants (so idle for link_idle_ms): a link dialled a
+    //  moment ago gets S_LINK_GRACE_MS, so that the ring a starting swarm
+    //  shifts as it learns of more peers does not make links flap.
+    uint64_t grace =
+        core->cfg.link_idle_ms < S_LINK_GRACE_MS ? core->cfg.link_idle_ms : S_LINK_GRACE_MS;
     for (size_t i = 0; i < n; i++) {
         link_t *link = links_at(self->links, i);
-        if (link_wanted(link) || !link_dealer(link)
-            || now < link_opened_ms(link) + core->cfg.link_idle_ms) {
+        if (link_wanted(link) || !link_dealer(link) || now < link_opened_ms(link) + grace) {
             continue;
         }
         if (link_online(link) && !link_has_route(link)) {

@@ -244,7 +244,7 @@ s_take(pex_t *self, link_t *l, const addr_record_t *r, const uint8_t *rec, size_
     p->addr_expires = r->expires_ms;
     link_set_source(l, "pex");
     if (!link_dealer(l) && !link_online(l)
-        && links_dial(self->links, l, r->endpoints[0]) == PARLEY_OK) {
+        && links_dial(self->links, l, r->endpoints[0]) == PARLEY_OK && link_dealer(l)) {
         char sid[PARLEY_SHORT_ID_STRLEN + 1];
         identity_short_id(link_pk(l), sid);
         log_write(&self->core->log, LOG_LEVEL_DEBUG, "dialling %s at %s (peer exchange)", sid,
