@@ -519,6 +519,11 @@ links_tick(links_t *self, uint64_t now)
         unsigned shift = l->dial_fails < 7 ? l->dial_fails - 1 : 6;
         uint64_t wait = 1000u << shift;
         l->dial_at = now + (wait < LINK_BACKOFF_MAX_MS ? wait : LINK_BACKOFF_MAX_MS);
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(l->pk, sid);
+        log_write(&self->core->log, LOG_LEVEL_DEBUG,
+                  "dial %u of %s at %s %s: again in %" PRIu64 " ms", l->dial_fails, sid,
+                  l->endpoint, l->dial_failed ? "failed" : "timed out", l->dial_at - now);
         if (!l->verified && !l->kept && l->dial_fails >= LINK_DIAL_TRIES) {
             self->core->counters[C_DIAL_DROPPED]++;
             links_remove(self, l, "dropped: never reachable");
@@ -529,6 +534,9 @@ links_tick(links_t *self, uint64_t now)
         if (!l) {
             break;
         }
+        char sid[PARLEY_SHORT_ID_STRLEN + 1];
+        identity_short_id(l->pk, sid);
+        log_write(&self->core->log, LOG_LEVEL_DEBUG, "dialling %s at %s", sid, l->endpoint);
         if (s_open(self, l) != PARLEY_OK) {
             l->dial_wanted = false;
             link_set_error(l, "cannot dial its endpoint");
