@@ -458,16 +458,11 @@ store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]
     return rc;
 }
 
-int
-store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n)
+//  Steps st (bound with result rc) for up to max rows whose first column is
+//  a 32-byte key, into out (max × 32 bytes); *n how many. Resets st.
+static int
+s_read_keys(sqlite3_stmt *st, int rc, size_t max, uint8_t *out, size_t *n)
 {
-    *n = 0;
-    if (max == 0) {
-        return 0;
-    }
-    sqlite3_stmt *st = s_st(self, ST_OUTBOX_PEERS);
-    int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
-    int rc = S_BIND(st, S_I64(lim));
     size_t count = 0;
     while (rc == 0 && count < max) {
         bool row = false;
@@ -475,7 +470,7 @@ store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n)
         if (rc != 0 || !row) {
             break;
         }
-        rc = s_col_blob(st, 0, peers + count * 32, 32);
+        rc = s_col_blob(st, 0, out + count * 32, 32);
         if (rc == 0) {
             count++;
         }
@@ -488,6 +483,18 @@ store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n)
 }
 
 int
+store_outbox_peers(store_t *self, size_t max, uint8_t *peers, size_t *n)
+{
+    *n = 0;
+    if (max == 0) {
+        return 0;
+    }
+    sqlite3_stmt *st = s_st(self, ST_OUTBOX_PEERS);
+    int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
+    return s_read_keys(st, S_BIND(st, S_I64(lim)), max, peers, n);
+}
+
+int
 store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *ids, size_t *n)
 {
     *n = 0;
@@ -496,24 +503,7 @@ store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *id
     }
     sqlite3_stmt *st = s_st(self, ST_OUTBOX_LIST);
     int64_t lim = (uint64_t)max > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)max;
-    int rc = S_BIND(st, S_B32(peer), S_I64(lim));
-    size_t count = 0;
-    while (rc == 0 && count < max) {
-        bool row = false;
-        rc = s_step(st, &row);
-        if (rc != 0 || !row) {
-            break;
-        }
-        rc = s_col_blob(st, 0, ids + count * 32, 32);
-        if (rc == 0) {
-            count++;
-        }
-    }
-    s_reset(st);
-    if (rc == 0) {
-        *n = count;
-    }
-    return rc;
+    return s_read_keys(st, S_BIND(st, S_B32(peer), S_I64(lim)), max, ids, n);
 }
 
 int

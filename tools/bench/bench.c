@@ -131,33 +131,15 @@ s_samples(size_t n)
 
 /* ---- the hard timeout ---- */
 
-/*  What the alarm handler may touch: the nodes' PIDs (nodes.c) and a
- *  prepared message. */
-static char s_alarm_msg[512];
-
-static void
-s_on_alarm(int sig)
-{
-    nodes_kill_all();
-    ssize_t w = write(STDERR_FILENO, s_alarm_msg, strlen(s_alarm_msg));
-    (void)w; // nothing more to do if stderr is gone: we are exiting anyway
-    _exit(sig == SIGALRM ? 3 : 130);
-}
-
 static void
 s_arm_backstop(unsigned seconds, const char *tmp_root)
 {
-    snprintf(s_alarm_msg, sizeof s_alarm_msg,
+    char msg[PATH_MAX + 128];
+    snprintf(msg, sizeof msg,
              "bench: FAIL: hard timeout or interrupt; nodes killed, files left in %s\n", tmp_root);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    nodes_backstop_msg(msg);
     signal(SIGPIPE, SIG_IGN);
-    alarm(seconds);
+    nodes_backstop(seconds);
 }
 
 /* ---- floor: ingest crypto ---- */

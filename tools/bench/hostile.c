@@ -767,30 +767,13 @@ s_proc_kb(pid_t pid, const char *key)
     return kb;
 }
 
-/*  User + system CPU seconds of PID so far (/proc/PID/stat, fields 14 and
- *  15, counted after the command's closing parenthesis), or -1. */
+/*  User + system CPU seconds of PID so far, or -1. */
 static double
 s_proc_cpu(pid_t pid)
 {
-    char path[64];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) {
-        fclose(f);
-    }
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    //  After ") ": state is field 3; utime and stime are 14 and 15.
-    for (int field = 2; p && field < 14; field++) {
-        p = strchr(p + 1, ' ');
-    }
-    char *end = NULL;
-    unsigned long long ut = p ? strtoull(p + 1, &end, 10) : 0;
-    unsigned long long st = end ? strtoull(end, NULL, 10) : 0;
+    unsigned long long ticks = 0;
     long hz = sysconf(_SC_CLK_TCK);
-    return p && end && hz > 0 ? (double)(ut + st) / (double)hz : -1;
+    return nodes_cpu_ticks(pid, &ticks) == 0 && hz > 0 ? (double)ticks / (double)hz : -1;
 }
 
 static long long

@@ -89,42 +89,26 @@ static const char *s_prog = "bench_idle";
 static char s_parleyd[PATH_MAX];
 static char s_root[PATH_MAX]; /* this run's root; "" between runs */
 static nodes_group_t s_nodes; /* every node running */
-static char s_signal_msg[PATH_MAX + 128];
 
 /* ---- signals, failure ---- */
 
-//  Async-signal-safe: the PIDs in nodes.c and a message prepared earlier.
-static void
-s_on_signal(int sig)
-{
-    nodes_kill_all();
-    ssize_t w = write(STDERR_FILENO, s_signal_msg, strlen(s_signal_msg));
-    (void)w; // nothing more to do if stderr is gone: we are exiting anyway
-    _exit(sig == SIGALRM ? 3 : 130);
-}
-
-//  The message s_on_signal writes; names the root while a run has one.
+//  The message the backstop writes (nodes_backstop); names the root while a
+//  run has one.
 static void
 s_set_signal_msg(void)
 {
-    snprintf(s_signal_msg, sizeof s_signal_msg,
-             "%s: FAIL: hard timeout or interrupt; nodes killed%s%s\n", s_prog,
+    char msg[PATH_MAX + 128];
+    snprintf(msg, sizeof msg, "%s: FAIL: hard timeout or interrupt; nodes killed%s%s\n", s_prog,
              s_root[0] ? ", files left in " : "", s_root);
+    nodes_backstop_msg(msg);
 }
 
 static void
 s_arm(unsigned seconds)
 {
     s_set_signal_msg();
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGALRM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); // a node that went away fails its call instead
-    alarm(seconds);
+    nodes_backstop(seconds);
 }
 
 //  Stops every node; the root is kept for its logs.
@@ -137,35 +121,6 @@ s_fail(const char *what)
 }
 
 /* ---- /proc ---- */
-
-//  utime + stime of pid in clock ticks: fields 14 and 15 of /proc/PID/stat.
-static int
-s_cpu_ticks(pid_t pid, unsigned long long *ticks)
-{
-    char path[64];
-    char buf[1024];
-    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
-    FILE *f = fopen(path, "r");
-    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f) {
-        fclose(f);
-    }
-    buf[len] = '\0';
-    //  Field 2, the command, is in parentheses and may hold spaces and ')':
-    //  the fields after it start after the last ')'. Next come 3 (state),
-    //  4-8 (ints), 9-13 (unsigned), then utime and stime.
-    const char *p = strrchr(buf, ')');
-    unsigned long long utime = 0;
-    unsigned long long stime = 0;
-    if (!p
-        || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime)
-               != 2) {
-        fprintf(stderr, "%s: cannot read utime and stime from %s\n", s_prog, path);
-        return -1;
-    }
-    *ticks = utime + stime;
-    return 0;
-}
 
 //  The kB value of the line KEY ("VmRSS:") of /proc/PID/FILE.
 static int
@@ -351,7 +306,7 @@ static int
 s_read_cpu(nodes_proc_t **node, size_t n, unsigned long long *ticks)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!nodes_alive(node[i]) || s_cpu_ticks(nodes_pid(node[i]), &ticks[i]) != 0) {
+        if (!nodes_alive(node[i]) || nodes_cpu_ticks(nodes_pid(node[i]), &ticks[i]) != 0) {
             nodes_show_log(node[i]);
             return -1;
         }

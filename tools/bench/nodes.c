@@ -607,3 +607,64 @@ nodes_rm_tree(const char *root)
         fprintf(stderr, "%s: could not remove all of %s\n", program_invocation_short_name, root);
     }
 }
+
+int
+nodes_cpu_ticks(pid_t pid, unsigned long long *ticks)
+{
+    char path[64];
+    char buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+    FILE *f = fopen(path, "r");
+    size_t len = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f) {
+        fclose(f);
+    }
+    buf[len] = '\0';
+    //  Field 2, the command, is in parentheses and may hold spaces and ')':
+    //  the fields after it start after the last ')'. Next come 3 (state),
+    //  4-8 (ints), 9-13 (unsigned), then utime and stime.
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    if (!p
+        || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime)
+               != 2) {
+        fprintf(stderr, "nodes: cannot read utime and stime from %s\n", path);
+        return -1;
+    }
+    *ticks = utime + stime;
+    return 0;
+}
+
+static char s_backstop_msg[PATH_MAX + 256];
+
+//  Async-signal-safe: the PIDs in this file and the prepared message.
+static void
+s_on_backstop(int sig)
+{
+    nodes_kill_all();
+    ssize_t w = write(STDERR_FILENO, s_backstop_msg, strlen(s_backstop_msg));
+    (void)w; // nothing more to do if stderr is gone: we are exiting anyway
+    _exit(sig == SIGALRM ? 3 : 130);
+}
+
+void
+nodes_backstop_msg(const char *msg)
+{
+    snprintf(s_backstop_msg, sizeof s_backstop_msg, "%s", msg);
+}
+
+void
+nodes_backstop(unsigned seconds)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_backstop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    if (seconds > 0) {
+        alarm(seconds);
+    }
+}

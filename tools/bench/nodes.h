@@ -98,6 +98,20 @@ int nodes_wait_link(nodes_proc_t *a, nodes_proc_t *b, int timeout_ms) PARLEY_WUR
 /*  Milliseconds until end (nodes_now() seconds), never below 0. */
 int nodes_ms_left(double end);
 
+/*  The backstop of a benchmark: on SIGALRM, SIGINT or SIGTERM every node
+ *  still running is killed (nodes_kill_all), the message last given to
+ *  nodes_backstop_msg is written to stderr, and the process exits (3 after
+ *  the alarm, 130 otherwise). nodes_backstop installs the handler and arms
+ *  alarm(seconds) (0: no alarm); nodes_backstop_msg copies msg (cut to
+ *  fit) for the handler to write. */
+void nodes_backstop(unsigned seconds);
+void nodes_backstop_msg(const char *msg);
+
+/*  utime + stime of pid so far, in clock ticks (sysconf(_SC_CLK_TCK) a
+ *  second): fields 14 and 15 of /proc/PID/stat. -1 (message printed) when
+ *  it cannot be read. */
+int nodes_cpu_ticks(pid_t pid, unsigned long long *ticks) PARLEY_WUR;
+
 /*  The median round trip, in seconds, of n bare `status` calls on self
  *  (1 <= n <= NODES_RT_MAX), each given timeout_ms; the API floor. */
 double nodes_status_rt(nodes_proc_t *self, size_t n, int timeout_ms);
