@@ -651,6 +651,7 @@ void
 link_set_kept(link_t *self, bool kept)
 {
     self->kept = kept;
+    self->wanted = self->wanted || kept; // a contact or seed is always linked (SPEC §11.1)
 }
 
 const char *
