@@ -228,7 +228,10 @@ s_online(nodes_proc_t *node, size_t n, json_t **peers)
 static void
 s_show_mesh(nodes_proc_t **node, size_t n, const long long *seen)
 {
-    fprintf(stderr, "%s: peers online per node at the timeout (want %zu each):\n", s_prog, n - 1);
+    fprintf(stderr,
+            "%s: peers online per node at the timeout (want min(%zu, %d) each; -2: not every"
+            " other known yet):\n",
+            s_prog, n - 1, S_NEIGHBOURS);
     size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
         fprintf(stderr, "%s %s %3lld", i % 8 ? "" : "   ", nodes_name(node[i]), seen[i]);
@@ -292,9 +295,10 @@ s_wait_mesh(nodes_proc_t **node, size_t n, double t0, double *t_mesh)
         if (nodes_now() > end) {
             s_show_mesh(node, n, seen);
             char what[96];
-            snprintf(what, sizeof what,
-                     "%zu of %zu nodes did not see all %zu others online within %.0f s", left, n,
-                     n - 1, end - t0);
+            snprintf(
+                what, sizeof what,
+                "%zu of %zu nodes did not know all %zu others with their ring online within %.0f s",
+                left, n, n - 1, end - t0);
             return s_fail(what);
         }
         nodes_sleep_ms(S_POLL_MS);
