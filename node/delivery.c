@@ -1309,6 +1309,16 @@ delivery_on_ack(delivery_t *self, link_t *link, const frame_t *f)
     }
 }
 
+//  The ready receipts are sealed (or given up): only this iteration's stay.
+static void
+s_due_forget_ready(delivery_t *self)
+{
+    memmove(self->due, self->due + self->n_ready,
+            (self->n_due - self->n_ready) * sizeof *self->due);
+    self->n_due -= self->n_ready;
+    self->n_ready = 0;
+}
+
 void
 delivery_before_commit(delivery_t *self)
 {
@@ -1324,7 +1334,11 @@ delivery_before_commit(delivery_t *self)
     //  goes on seeing "relayed". Our sequence numbers come from blocks
     //  reserved durably, so a lost receipt's number is never used again.
     if (core_txn_relaxed(self->core) != PARLEY_OK) {
+        //  The store refuses a transaction: the ACKs come again with the
+        //  next resend; the receipts are given up (the senders see
+        //  "relayed"), so that the loop does not spin on them.
         self->n_acked = 0;
+        s_due_forget_ready(self);
         return;
     }
     s_record_acks(self);
@@ -1332,10 +1346,7 @@ delivery_before_commit(delivery_t *self)
         size_t n = self->n_ready - at < PARLEY_BATCH_MAX ? self->n_ready - at : PARLEY_BATCH_MAX;
         s_seal_due(self, self->due + at, n);
     }
-    memmove(self->due, self->due + self->n_ready,
-            (self->n_due - self->n_ready) * sizeof *self->due);
-    self->n_due -= self->n_ready;
-    self->n_ready = 0;
+    s_due_forget_ready(self);
 }
 
 void
