@@ -943,16 +943,15 @@ s_select(node_t *self, uint64_t now)
         if (link_wanted(link) || !link_dealer(link) || now < link_opened_ms(link) + grace) {
             continue;
         }
-        if (link_online(link) && !link_has_route(link)) {
-            //  Ours was its only connection: it hears why, and so do we.
-            size_t len = 0;
-            if (frame_encode_bye(0, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
-                (void)links_send_last(self->links, link, self->buf, len);
-            }
-            link_close(link);
+        //  If ours was its only connection, it hears why, and so do we.
+        bool only = link_online(link) && !link_has_route(link);
+        size_t len = 0;
+        if (only && frame_encode_bye(0, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+            (void)links_send_last(self->links, link, self->buf, len);
+        }
+        link_close(link);
+        if (only) {
             s_set_online(self, link, false, "link closed: idle, and not a neighbour");
-        } else {
-            link_close(link);
         }
     }
     free(ring);
@@ -1741,28 +1740,23 @@ s_loop(node_t *self)
         }
         memset(items, 0, n * sizeof *items);
         //  The node's own sockets are few, and sent on in most iterations:
-        //  always looked at (their revents are set below).
-        items[0] = s_item(self->router);
-        items[1] = s_item(self->zap);
-        items[2] = (zmq_pollitem_t){ NULL, self->wake[0], ZMQ_POLLIN, 0 };
-        items[3] = s_item(self->disc ? discovery_socket(self->disc) : NULL);
-        items[4] = s_item(self->pipe ? zsock_resolve(self->pipe) : NULL);
+        //  always looked at (their revents are set below). Slot 2 is the
+        //  wake pipe, a plain descriptor. Before sleeping, a socket whose
+        //  signal may have been consumed (sent on, or read with input left)
+        //  is asked for its input: if it has some, the poll does not wait,
+        //  and it is read below.
+        void *own[S_ITEMS_LINKS] = { self->router, self->zap, NULL,
+                                     self->disc ? discovery_socket(self->disc) : NULL,
+                                     self->pipe ? zsock_resolve(self->pipe) : NULL };
         for (size_t i = 0; i < NETWORK_JOIN_SOCKETS; i++) {
-            items[S_ITEMS_JOIN + i] = s_item(network_join_socket(self->network, i));
+            own[S_ITEMS_JOIN + i] = network_join_socket(self->network, i);
         }
-        //  Before sleeping, a socket whose signal may have been consumed
-        //  (sent on, or read with input left) is asked for its input: if it
-        //  has some, the poll does not wait, and it is read below.
         bool own_input = false;
         for (size_t i = 0; i < S_ITEMS_LINKS; i++) {
-            void *sock = i == 0              ? self->router
-                         : i == 1            ? self->zap
-                         : i == 3            ? (self->disc ? discovery_socket(self->disc) : NULL)
-                         : i == 4            ? (self->pipe ? zsock_resolve(self->pipe) : NULL)
-                         : i >= S_ITEMS_JOIN ? network_join_socket(self->network, i - S_ITEMS_JOIN)
-                                             : NULL;
-            own_input = own_input || (sock && s_readable(sock));
+            items[i] = s_item(own[i]);
+            own_input = own_input || (own[i] && s_readable(own[i]));
         }
+        items[2] = (zmq_pollitem_t){ NULL, self->wake[0], ZMQ_POLLIN, 0 };
         for (size_t i = 0; i < n_links; i++) {
             link_t *link = links_at(self->links, i);
             polled[i] = link;
