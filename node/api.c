@@ -1217,6 +1217,8 @@ s_one(api_t *self, uint64_t client, api_req_t *req, int code, const char *msg)
         } else if (c.status != PARLEY_OK || !c.result) {
             if (c.status == PARLEY_ERR_CORRUPT && !c.msg) {
                 c.msg = CORE_DAMAGED_HINT;
+            } else if (c.status == PARLEY_ERR_IO && !c.msg && self->core->sync_failed) {
+                c.msg = CORE_UNSYNCED_HINT;
             }
             reply = api_error_parley(req->id, c.status ? c.status : PARLEY_ERR_NOMEM, c.msg);
             json_decref(c.result);

@@ -85,7 +85,7 @@ core_txn(core_t *self)
     if (store_in_txn(self->store)) {
         return PARLEY_OK;
     }
-    return store_begin(self->store);
+    return store_begin_split(self->store);
 }
 
 int
@@ -313,8 +313,13 @@ core_clear(core_t *self)
 //  damaged file fails the same way on every retry: then it says so, and
 //  what to do, rather than "retry".
 static json_t *
-s_discarded(const json_t *old, bool damaged)
+s_discarded(const json_t *old, bool damaged, bool unsynced)
 {
+    if (unsynced) {
+        //  Written, not known to be on the disk: neither "stored" nor "not".
+        return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_IO,
+                                "not known to be stored: " CORE_UNSYNCED_HINT);
+    }
     if (damaged) {
         return api_error_parley(json_object_get(old, "id"), PARLEY_ERR_CORRUPT,
                                 "nothing was stored: " CORE_DAMAGED_HINT);
@@ -327,6 +332,7 @@ void
 core_discard(core_t *self)
 {
     bool damaged = self->txn_rc == PARLEY_ERR_CORRUPT;
+    bool unsynced = self->sync_failed;
     json_array_clear(self->notes);
     self->n_out = 0;
     self->arena_len = 0;
@@ -337,11 +343,11 @@ core_discard(core_t *self)
         if (json_is_array(old)) {
             //  A batch's answer: each response in it becomes the error.
             for (size_t k = 0; k < json_array_size(old); k++) {
-                json_array_set_new(old, k, s_discarded(json_array_get(old, k), damaged));
+                json_array_set_new(old, k, s_discarded(json_array_get(old, k), damaged, unsynced));
             }
             continue;
         }
-        self->replies[i].reply = s_discarded(old, damaged);
+        self->replies[i].reply = s_discarded(old, damaged, unsynced);
         json_decref(old);
     }
 }

@@ -90,6 +90,7 @@ typedef struct {
     uint32_t len;    /* push: envelope length */
     uint8_t id[32];  /* ACK: the envelope id */
     bool ack;        /* an ACK (else a push) */
+    bool sent;       /* push: sent already, between the commit and its sync */
 } core_out_t;
 
 /*  One queued API reply: to which client, and the whole response. */
@@ -122,6 +123,7 @@ typedef struct core {
     int txn_rc;       /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
                          the file is damaged, and a retry cannot help) */
     bool damage_told; /* the log has said once that the database is damaged */
+    bool sync_failed; /* the disk failed to sync a commit: the store takes no more writes */
     /* a database lost with the identity kept (node.c, "A lost database") */
     uint64_t lost_ms;       /* when the loss was found, 0 if never: the sequence floor */
     bool recovering;        /* no DM of ours is sealed yet: messages wait, QUEUED */
@@ -204,5 +206,8 @@ void core_discard(core_t *self);
 #define CORE_DAMAGED_HINT                                                                          \
     "the database parley.db is damaged: stop parleyd, keep a copy of parley.db, then run "         \
     "`parley recover`"
+/*  ... and after the disk failed to sync a commit. */
+#define CORE_UNSYNCED_HINT                                                                         \
+    "the disk failed to sync parley.db; the node takes no more writes until it is restarted"
 
 #endif

@@ -281,15 +281,36 @@ s_flush_outbox(delivery_t *self, link_t *link, s_peer_t *p)
     p->next_flush = core_now(self->core) + self->core->cfg.retry_ms;
 }
 
+//  Whether a queued output may leave between the commit and its sync: a push
+//  of a DM of ours. Its seq was reserved durably before (node.c checks) and
+//  its key is derived from that seq (SPEC §6.4), so a power loss that undoes
+//  the commit can make the node skip the number, never use it again.
+static bool
+s_early(const delivery_t *self, const core_out_t *o)
+{
+    const uint8_t *env = core_staged(self->core, o->staged);
+    const uint8_t *author = envelope_author(env, o->len);
+    return !o->ack && author && env[1] == ENVELOPE_KIND_DM
+           && memcmp(author, identity_ed_pk(self->core->id), 32) == 0;
+}
+
+//  Whether a queued output is a push still to send (before the sync: one
+//  that may go then).
+static bool
+s_due(const delivery_t *self, const core_out_t *o, bool early)
+{
+    return !o->ack && !o->sent && (!early || s_early(self, o));
+}
+
 //  The queued pushes of one link, from the after-commit queue; own: our
 //  prekey bundle goes first (a link without delivery state, which never had
-//  it at connection time).
+//  it at connection time). early: only those that may go before the sync.
 static void
-s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n, bool own)
+s_send_pushes(delivery_t *self, link_t *link, core_out_t *out, size_t n, bool own, bool early)
 {
     bool any = false;
     for (size_t i = 0; i < n && !any; i++) {
-        any = !out[i].ack;
+        any = s_due(self, &out[i], early);
     }
     if (!any) {
         return;
@@ -301,8 +322,11 @@ s_send_pushes(delivery_t *self, link_t *link, const core_out_t *out, size_t n, b
     s_batch_t b;
     s_batch_begin(self, &b);
     for (size_t i = 0; i < n; i++) {
-        if (!out[i].ack
-            && !s_batch_add(self, link, &b, core_staged(self->core, out[i].staged), out[i].len)) {
+        if (!s_due(self, &out[i], early)) {
+            continue;
+        }
+        out[i].sent = true;
+        if (!s_batch_add(self, link, &b, core_staged(self->core, out[i].staged), out[i].len)) {
             return; // not writable: the outbox and sync resend
         }
     }
@@ -325,6 +349,27 @@ s_send_acks(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
         }
         if (i < n && out[i].ack) {
             memcpy(ids[k++], out[i].id, 32);
+        }
+    }
+}
+
+void
+delivery_push_early(delivery_t *self)
+{
+    core_t *core = self->core;
+    core_out_sort(core);
+    size_t at = 0;
+    while (at < core->n_out) {
+        link_t *link = core->out[at].link;
+        size_t lo = at;
+        while (at < core->n_out && core->out[at].link == link) {
+            at++;
+        }
+        //  A link that is owed our prekey, bundles or a whole flush gets
+        //  them first, in order, after the sync.
+        s_peer_t *p = link_online(link) ? link_slot(link, LINK_SLOT_DELIVERY) : NULL;
+        if (p && p->next_flush != 0 && !p->send_prekey && !p->send_bundles) {
+            s_send_pushes(self, link, core->out + lo, at - lo, false, true);
         }
     }
 }
@@ -357,7 +402,7 @@ delivery_after_commit(delivery_t *self)
         s_send_acks(self, link, core->out + lo, at - lo);
         s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
         if (!p) {
-            s_send_pushes(self, link, core->out + lo, at - lo, true);
+            s_send_pushes(self, link, core->out + lo, at - lo, true, false);
             continue;
         }
         if (p->send_prekey) {
@@ -373,7 +418,7 @@ delivery_after_commit(delivery_t *self)
         } else {
             //  Our bundle went with the connection (send_prekey) or with the
             //  last change: not again with every push.
-            s_send_pushes(self, link, core->out + lo, at - lo, false);
+            s_send_pushes(self, link, core->out + lo, at - lo, false, false);
         }
     }
 }

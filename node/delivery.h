@@ -105,6 +105,11 @@ void delivery_rollback(delivery_t *self);
 /*  Receipts are owed for committed messages: the next iteration must not
  *  wait for input (delivery_before_commit seals them). */
 bool delivery_busy(const delivery_t *self);
+/*  Between an early commit and its sync (node.c): sends the queued pushes
+ *  of our own DMs to links that are owed nothing before them, so the peer's
+ *  commit runs while ours reaches the disk. delivery_after_commit sends the
+ *  rest and skips these. */
+void delivery_push_early(delivery_t *self);
 /*  After the commit: the queued ACKs and pushes (core's after-commit
  *  queue), owed prekeys and bundles, and outbox resends. */
 void delivery_after_commit(delivery_t *self);

@@ -1094,7 +1094,24 @@ s_commit(node_t *self)
     core_t *core = &self->core;
     int rc = PARLEY_OK;
     if (store_in_txn(self->store)) {
-        rc = core->txn_failed ? PARLEY_ERR_IO : store_commit(self->store);
+        //  Our own DMs may leave between the commit's write and its sync
+        //  (SPEC §11, "Push before the sync") when their seqs were reserved
+        //  durably before this transaction.
+        bool early = store_txn_split(self->store) && !store_seq_fresh(self->store);
+        rc = core->txn_failed ? PARLEY_ERR_IO
+             : early          ? store_commit_early(self->store)
+                              : store_commit(self->store);
+        if (rc == PARLEY_OK && store_unsynced(self->store)) {
+            delivery_push_early(self->delivery);
+            rc = store_sync(self->store);
+            if (rc != PARLEY_OK) {
+                //  Nothing is promised: no reply says stored, no ACK leaves.
+                log_write(&core->log, LOG_LEVEL_ERROR,
+                          "the disk failed to sync a commit; the database takes no more "
+                          "writes: restart the node once the disk is sound");
+                core->sync_failed = true;
+            }
+        }
         if (rc == PARLEY_ERR_CORRUPT && !core->txn_failed) {
             core->txn_rc = rc; // core_discard tells the callers
         }

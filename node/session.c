@@ -331,8 +331,12 @@ session_recv_key(session_t *self, const uint8_t peer[32], const dm_header_t *h, 
         memcpy(key, s.key, 32);
         rc = dm_chain_advance(key, s.base_day, h->day);
     }
-    if (rc == PARLEY_OK) {
-        s.last_used_ms = core_now(core);
+    //  Only the per-peer trim reads last_used_ms, to keep the sessions used
+    //  most recently: a minute's precision spares a write with every message.
+    uint64_t now = core_now(core);
+    if (rc == PARLEY_OK
+        && (*opened || now >= s.last_used_ms + SESSION_TOUCH_MS || now < s.last_used_ms)) {
+        s.last_used_ms = now;
         rc = store_recv_session_put(core->store, &s);
     }
     if (rc != PARLEY_OK) {

@@ -26,6 +26,7 @@
 
 #define SESSION_DMC_MAX 65536u      /* authors in the DM-scope cache */
 #define SESSION_BUNDLES_PASSED 256u /* bundles for others sent on link-up */
+#define SESSION_TOUCH_MS 60000u /* a receiving session's last use is written at most this often */
 
 typedef struct session session_t;
 

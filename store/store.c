@@ -732,45 +732,81 @@ store_in_txn(const store_t *self)
     return self != NULL && sqlite3_get_autocommit(self->db) == 0;
 }
 
+//  What every kind of transaction checks before it begins: none open, no
+//  early commit waiting for its sync, no failed sync behind.
+static int
+s_begin_check(store_t *self)
+{
+    if (store_in_txn(self) || self->unsynced) {
+        return PARLEY_ERR_STATE;
+    }
+    self->split = false;
+    self->seq_fresh = false;
+    return self->sync_failed ? PARLEY_ERR_IO : 0;
+}
+
+//  synchronous=NORMAL (relaxed) or FULL for the next transaction, written
+//  only when it changes.
+static int
+s_sync_mode(store_t *self, bool relaxed)
+{
+    if (self->relaxed == relaxed) {
+        return 0;
+    }
+    int rc = s_exec(self->db, relaxed ? "PRAGMA synchronous=NORMAL" : "PRAGMA synchronous=FULL");
+    if (rc == 0) {
+        self->relaxed = relaxed;
+    }
+    return rc;
+}
+
 int
 store_begin(store_t *self)
 {
-    if (store_in_txn(self)) {
-        return PARLEY_ERR_STATE;
+    int rc = s_begin_check(self);
+    if (rc != 0) {
+        return rc;
     }
     /* FULL again before anything that may promise is written (SQLite takes
    the setting only outside a transaction, and when the PRAGMA is
    prepared, not stepped: it cannot be a statement of s_sql) */
-    if (self->relaxed) {
-        int rc = s_exec(self->db, "PRAGMA synchronous=FULL");
-        if (rc != 0) {
-            return rc;
-        }
-        self->relaxed = false;
-    }
-    return s_run(s_st(self, ST_BEGIN), NULL);
+    rc = s_sync_mode(self, false);
+    return rc != 0 ? rc : s_run(s_st(self, ST_BEGIN), NULL);
 }
 
 int
 store_begin_relaxed(store_t *self)
 {
-    if (store_in_txn(self)) {
-        return PARLEY_ERR_STATE;
+    int rc = s_begin_check(self);
+    if (rc == 0) {
+        rc = s_sync_mode(self, true);
     }
-    if (!self->relaxed) {
-        int rc = s_exec(self->db, "PRAGMA synchronous=NORMAL");
-        if (rc != 0) {
-            return rc;
-        }
-        self->relaxed = true;
-    }
-    return s_run(s_st(self, ST_BEGIN), NULL);
+    return rc != 0 ? rc : s_run(s_st(self, ST_BEGIN), NULL);
 }
 
-/*  On failure the transaction may still be open (SQLITE_BUSY) or already
- *  rolled back by SQLite (I/O error, disk full): store_in_txn() tells which. */
+//  A split transaction commits with synchronous=NORMAL, which in WAL mode
+//  writes the frames and does not sync them; store_sync syncs the WAL file
+//  itself, which is what FULL would have done at the end of the COMMIT.
 int
-store_commit(store_t *self)
+store_begin_split(store_t *self)
+{
+    int rc = s_begin_check(self);
+    if (rc == 0) {
+        rc = s_sync_mode(self, true);
+    }
+    if (rc == 0) {
+        rc = s_run(s_st(self, ST_BEGIN), NULL);
+    }
+    self->split = rc == 0;
+    return rc;
+}
+
+/*  COMMIT, and the sequence cursors told; a split transaction's is written,
+ *  not yet synced (self->unsynced). On failure the transaction may still be
+ *  open (SQLITE_BUSY) or already rolled back by SQLite (I/O error, disk
+ *  full): store_in_txn() tells which. */
+static int
+s_commit(store_t *self)
 {
     if (!store_in_txn(self)) {
         return PARLEY_ERR_STATE;
@@ -786,7 +822,55 @@ store_commit(store_t *self)
     /* a failed COMMIT may leave the transaction open, to be rolled back:
        its reservations count as lost either way (the safe side) */
     store_seq_txn_end(self, rc == 0);
+    self->unsynced = rc == 0 && self->split;
     return rc;
+}
+
+int
+store_commit(store_t *self)
+{
+    int rc = s_commit(self);
+    return rc == 0 ? store_sync(self) : rc;
+}
+
+int
+store_commit_early(store_t *self)
+{
+    return s_commit(self);
+}
+
+int
+store_sync(store_t *self)
+{
+    if (!self->unsynced) {
+        return 0;
+    }
+    sqlite3_file *wal = NULL;
+    int rc = sqlite3_file_control(self->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    if (s_fault(self, STORE_FAULT_SYNC)) {
+        rc = SQLITE_IOERR_FSYNC;
+    } else if (rc == SQLITE_OK) {
+        //  Not open would mean no WAL, which this store never runs without.
+        rc = wal && wal->pMethods ? wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) : SQLITE_IOERR;
+    }
+    self->unsynced = false;
+    if (rc != SQLITE_OK) {
+        self->sync_failed = true;
+        return PARLEY_ERR_IO;
+    }
+    return 0;
+}
+
+bool
+store_txn_split(const store_t *self)
+{
+    return self->split;
+}
+
+bool
+store_unsynced(const store_t *self)
+{
+    return self->unsynced;
 }
 
 int
@@ -826,7 +910,7 @@ store_checkpoint(store_t *self)
 
 /* ---- fault injection ---- */
 
-_Static_assert(STORE_FAULT_COMMIT >= 1 && STORE_FAULT_PREKEY_PUT < S_FAULT_SLOTS,
+_Static_assert(STORE_FAULT_COMMIT >= 1 && STORE_FAULT_SYNC < S_FAULT_SLOTS,
                "store_t.fault has a slot for every store_fault_t");
 
 void
@@ -1344,6 +1428,81 @@ s_t_relaxed(store_t *s)
     s_t_idle(s);
 }
 
+/*  A split transaction: written by store_commit_early (visible at once),
+ *  durable by store_sync, which every later transaction waits for; its
+ *  numbers are fresh only when a reservation of its own covers them; a
+ *  failed sync closes the store to writes. */
+static void
+s_t_split(const s_t_kit_t *kit)
+{
+    char path[512];
+    store_t *s = s_t_open_in(kit, "split.db", path, sizeof path);
+    uint8_t me[32];
+    uint8_t scope[32];
+    randombytes_buf(me, sizeof me);
+    randombytes_buf(scope, sizeof scope);
+    uint64_t v = 0;
+    uint64_t seq = 0;
+    size_t n = 0;
+
+    CHECK(store_sync(s) == 0); /* nothing waits */
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_txn_split(s) && !store_unsynced(s));
+    CHECK(s_t_int(s, "PRAGMA synchronous") == 1);
+    CHECK(store_seq_next(s, me, scope, &seq) == 0 && seq == 1);
+    CHECK(store_seq_fresh(s)); /* a new scope: its block is in this transaction */
+    CHECK(store_meta_set(s, "split", 1) == 0);
+    CHECK(store_commit_early(s) == 0);
+    CHECK(!store_in_txn(s) && store_unsynced(s));
+    CHECK(store_meta_get(s, "split", &v) == 0 && v == 1); /* visible before the sync */
+    CHECK(store_begin(s) == PARLEY_ERR_STATE);
+    CHECK(store_begin_relaxed(s) == PARLEY_ERR_STATE);
+    CHECK(store_begin_split(s) == PARLEY_ERR_STATE);
+    CHECK(store_sync(s) == 0);
+    CHECK(!store_unsynced(s));
+    CHECK(store_seq_refill(s, &n) == 0);
+
+    /* the block is durable now: the next number is not fresh */
+    CHECK(store_begin_split(s) == 0);
+    CHECK(!store_seq_fresh(s));
+    CHECK(store_seq_next(s, me, scope, &seq) == 0 && seq == 2);
+    CHECK(!store_seq_fresh(s));
+    CHECK(store_meta_set(s, "split", 2) == 0);
+    CHECK(store_commit(s) == 0); /* both halves at once */
+    CHECK(!store_unsynced(s));
+
+    /* a plain transaction is FULL again; its early commit is a whole one */
+    CHECK(store_begin(s) == 0);
+    CHECK(!store_txn_split(s));
+    CHECK(s_t_int(s, "PRAGMA synchronous") == 2);
+    CHECK(store_commit_early(s) == 0);
+    CHECK(!store_unsynced(s));
+
+    /* a failed commit leaves nothing to sync */
+    store_fault_set(s, STORE_FAULT_COMMIT, 1);
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_commit_early(s) == PARLEY_ERR_IO);
+    CHECK(!store_unsynced(s));
+
+    /* the disk refuses the sync: the store takes no more transactions */
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_meta_set(s, "split", 3) == 0);
+    CHECK(store_commit_early(s) == 0);
+    store_fault_set(s, STORE_FAULT_SYNC, 1);
+    CHECK(store_sync(s) == PARLEY_ERR_IO);
+    CHECK(!store_unsynced(s));
+    CHECK(store_begin(s) == PARLEY_ERR_IO);
+    CHECK(store_begin_split(s) == PARLEY_ERR_IO);
+    store_destroy(&s);
+    CHECK(store_open(path, &s) == 0); /* open again: what is on the disk */
+    CHECK(store_meta_get(s, "split", &v) == 0 && v >= 2);
+    CHECK(store_begin_split(s) == 0);
+    store_fault_set(s, STORE_FAULT_SYNC, 1);
+    CHECK(store_commit(s) == PARLEY_ERR_IO); /* store_commit's own sync, too */
+    CHECK(store_begin(s) == PARLEY_ERR_IO);
+    store_destroy(&s);
+}
+
 static void
 s_t_txn(store_t *s)
 {
@@ -1585,6 +1744,8 @@ store_test(bool verbose)
     s_t_plans(s);
     store_destroy(&s);
 
+    s_t_say(&kit, "split transactions: written early, synced after");
+    s_t_split(&kit);
     s_t_say(&kit, "fault injection: commit");
     s_t_fault_commit(&kit);
     s_t_say(&kit, "stats, and what they count persists across reopen");

@@ -55,7 +55,30 @@ int store_begin(store_t *self) PARLEY_WUR;
  *  store_begin (which restores synchronous=FULL first); a crash of the
  *  process loses nothing. */
 int store_begin_relaxed(store_t *self) PARLEY_WUR;
+/*  A transaction whose commit may be split in two: store_commit_early writes
+ *  it (visible, and safe from a crash of the process: the WAL is in the
+ *  kernel's hands) without waiting for the disk, and store_sync makes it
+ *  durable; in between the caller may send what a power loss could not
+ *  harm (node/: our own DMs, whose seqs were reserved durably before,
+ *  store_seq_fresh). store_commit on it does both at once. */
+int store_begin_split(store_t *self) PARLEY_WUR;
+/*  Commits the open transaction. Durable when it returns 0, whatever the
+ *  transaction's kind, except a relaxed one's (above). */
 int store_commit(store_t *self) PARLEY_WUR;
+/*  Commits a split transaction without waiting for the disk; store_sync must
+ *  follow before anything is promised, and before the next transaction
+ *  (which is refused until then: PARLEY_ERR_STATE). On any other
+ *  transaction it is store_commit. */
+int store_commit_early(store_t *self) PARLEY_WUR;
+/*  Makes an early commit durable (syncs the WAL); 0 at once when none waits.
+ *  When the disk fails it, what the commit wrote may or may not be on the
+ *  disk, and no later write could be trusted to be: the store refuses every
+ *  later transaction (PARLEY_ERR_IO) until it is opened again. */
+int store_sync(store_t *self) PARLEY_WUR;
+/*  Whether the open (or the last) transaction is split, and whether an early
+ *  commit still waits for store_sync. */
+bool store_txn_split(const store_t *self);
+bool store_unsynced(const store_t *self);
 int store_rollback(store_t *self) PARLEY_WUR;
 bool store_in_txn(const store_t *self);
 /*  TRUNCATE checkpoint: moves the WAL into the file and empties it, so wiped
@@ -103,6 +126,11 @@ int store_seq_next(store_t *self, const uint8_t author[32], const uint8_t scope[
 /*  Records that seq was used by us in scope (an envelope of ours that came
  *  back from a peer): later numbers are above it. */
 int store_seq_raise(store_t *self, const uint8_t scope[32], uint64_t seq) PARLEY_WUR;
+/*  Whether the open (or the last) transaction handed out a number that only
+ *  a reservation of its own covers (the first envelope of a new scope, a
+ *  block used up): such a number must not leave the node before the
+ *  transaction is durable, or a power loss could hand it out again. */
+bool store_seq_fresh(const store_t *self);
 /*  Outside a transaction: reserves, in one transaction of its own, a block
  *  ahead for every scope with less than half a block left. *n: how many. */
 int store_seq_refill(store_t *self, size_t *n) PARLEY_WUR;
@@ -416,7 +444,11 @@ typedef enum {
                                written, and an open transaction stays open */
     STORE_FAULT_PREKEY_PUT, /* store_peer_prekey_put, which node/ (session_on_bundle) calls
                                to keep a received bundle: nothing is written, *changed is
-                               false. Our own prekeys (store_own_prekey_add) are not hit */
+                                                              false. Our own prekeys
+                               (store_own_prekey_add) are not hit */
+    STORE_FAULT_SYNC,       /* store_sync, and the sync inside store_commit of a split
+                               transaction: the disk refuses the WAL's sync, after the
+                               commit was written */
 } store_fault_t;
 void store_fault_set(store_t *self, store_fault_t where, int count);
 

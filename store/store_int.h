@@ -81,14 +81,19 @@ typedef struct {
 } store_seq_t;
 
 /* one slot per store_fault_t (store.h), which starts at 1; store.c checks the size */
-#define S_FAULT_SLOTS 4
+#define S_FAULT_SLOTS 5
 
 struct _store_t {
     sqlite3 *db;                         /* the connection; owned, closed in store_destroy */
     sqlite3_stmt **st[STORE_PART_COUNT]; /* st[part][i]: statement i of store_parts[part],
                                             prepared once at open; NULL only while opening */
     bool relaxed;                        /* synchronous=NORMAL: the last transaction was
-                                        begun by store_begin_relaxed */
+                                    begun by store_begin_relaxed or store_begin_split */
+    bool split;                          /* the last transaction was begun by store_begin_split */
+    bool unsynced;                       /* an early commit waits for store_sync */
+    bool sync_failed;                    /* the disk failed a sync: no more transactions */
+    bool seq_fresh;                      /* the last transaction used a number of a
+                                            reservation of its own (store_seq_fresh) */
     bool in_each;                        /* store_envelope_each is stepping its statement:
                                             a nested call would reset it under the walk */
     int fault[S_FAULT_SLOTS];            /* fault[where]: how many more calls of the

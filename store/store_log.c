@@ -540,6 +540,7 @@ store_seq_next(store_t *self, const uint8_t author[32], const uint8_t scope[32],
         }
     }
     e->next = next + 1;
+    self->seq_fresh = self->seq_fresh || next > e->durable; // only the open transaction covers it
     *seq = next;
     return 0;
 }
@@ -560,6 +561,12 @@ store_seq_raise(store_t *self, const uint8_t scope[32], uint64_t seq)
     }
     uint64_t bound = e->pending > e->durable ? e->pending : e->durable;
     return seq > bound ? s_seq_reserve(self, e, seq) : 0;
+}
+
+bool
+store_seq_fresh(const store_t *self)
+{
+    return self->seq_fresh;
 }
 
 int

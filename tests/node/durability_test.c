@@ -13,7 +13,9 @@
  *  - a failed prekey write is counted and retried, never ignored;
  *  - with the outbox resent in every iteration, a send whose commit fails
  *    still reaches nobody (the resend reads only committed rows), and its
- *    retry takes a new seq: the peer counts no equivocation.
+ *    retry takes a new seq: the peer counts no equivocation;
+ *  - a failed sync after a send's commit was written (its DM already left)
+ *    answers "not known to be stored", and the store takes no more writes.
  */
 #include "testkit.h"
 
@@ -182,6 +184,30 @@ s_send_commit_fails_mid_resend(tk_node_t *c, tk_node_t *b)
     CHECK(tk_rejected(b, "equivocation") == equivocations);
 }
 
+//  The disk refuses the sync of a send's commit. The DM left before the
+//  sync (ours, its seq reserved durably before: SPEC §11), so b has it; a's
+//  client hears that it is not known to be stored, never "stored", and a
+//  takes no more writes: nothing after a failed sync could be promised.
+static void
+s_send_sync_fails(tk_node_t *a, tk_node_t *b)
+{
+    TK_WAIT(10000, s_outbox(a) == 0);
+    tk_sleep(300);
+    parley_fault(a->node, STORE_FAULT_SYNC, 1);
+    char *why = NULL;
+    CHECK(tk_call_err(a, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", "on disk?"), &why)
+          == PARLEY_ERR_IO);
+    CHECK(why && strstr(why, "not known to be stored"));
+    free(why);
+    CHECK(s_note_with_text(b, "on disk?", 10000));
+    why = NULL;
+    CHECK(tk_call_err(a, "send", json_pack("{s:s, s:s}", "peer", b->id, "text", "later"), &why)
+          == PARLEY_ERR_IO);
+    CHECK(why && strstr(why, "until it is restarted"));
+    free(why);
+    CHECK(!s_note_with_text(b, "later", 700));
+}
+
 void
 durability_test(bool verbose)
 {
@@ -209,6 +235,7 @@ durability_test(bool verbose)
     json_decref(first);
     TK_WAIT(10000, tk_count(c, b->id, "delivered") == 1);
     s_send_commit_fails_mid_resend(c, b);
+    s_send_sync_fails(a, b); // last for a: its store takes no more writes
 
     tk_node_stop(&c);
     tk_node_stop(&b);
