@@ -53,6 +53,17 @@ core_fini(core_t *self)
     memset(self, 0, sizeof *self);
 }
 
+void
+core_msg_id(const core_t *self, uint8_t id[STORE_MSG_ID_LEN])
+{
+    _Static_assert(STORE_MSG_ID_LEN >= 14, "6 bytes of time and 8 random");
+    uint64_t now = core_now(self);
+    for (int i = 0; i < 6; i++) {
+        id[i] = (uint8_t)(now >> (8 * (5 - i)));
+    }
+    randombytes_buf(id + 6, STORE_MSG_ID_LEN - 6);
+}
+
 uint64_t
 core_now(const core_t *self)
 {

@@ -147,6 +147,10 @@ void core_fini(core_t *self);
 
 /*  The node's clock (ms since the Unix epoch). */
 uint64_t core_now(const core_t *self);
+/*  A new local message id (store_msg_t.msg_id): the time in ms, big-endian,
+ *  then random bytes. Ids made later sort later, so their index grows at its
+ *  end instead of rewriting a random page for every message. */
+void core_msg_id(const core_t *self, uint8_t id[STORE_MSG_ID_LEN]);
 /*  The DM chain day of ms. */
 uint32_t core_day(const core_t *self, uint64_t ms);
 

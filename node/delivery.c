@@ -574,7 +574,7 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     }
     memcpy(msg->text, text, len);
     msg->text[len] = '\0';
-    randombytes_buf(msg->msg_id, sizeof msg->msg_id);
+    core_msg_id(core, msg->msg_id);
     memcpy(msg->peer, peer, 32);
     msg->outgoing = true;
     msg->ts_ms = core_now(core);
@@ -1054,7 +1054,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
     } else {
         store_msg_t msg;
         memset(&msg, 0, sizeof msg);
-        randombytes_buf(msg.msg_id, sizeof msg.msg_id);
+        core_msg_id(core, msg.msg_id);
         msg.has_env = true;
         memcpy(msg.env_id, id, 32);
         memcpy(msg.peer, peer, 32);

@@ -1309,6 +1309,11 @@ s_open_classes(node_t *self, int *err, char *errmsg, size_t cap)
     core->store = self->store;
     core->ban = s_ban;
     core->ban_arg = self;
+    int crc = store_checkpointer_start(self->store);
+    if (crc != PARLEY_OK) {
+        log_write(&core->log, LOG_LEVEL_WARN, "no background checkpoints (%s): commits make them",
+                  parley_strerror(crc));
+    }
     self->ctx = zmq_ctx_new();
     self->links = self->ctx ? links_new(core, self->ctx, s_link_made, s_link_gone, self) : NULL;
     self->session = self->links ? session_new(core, self->links) : NULL;

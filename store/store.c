@@ -105,6 +105,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define S_APPLICATION_ID 0x50524C59 /* "PRLY" */
@@ -698,6 +699,7 @@ store_destroy(store_t **self_p)
         return;
     }
     store_t *self = *self_p;
+    store_checkpointer_stop(self);
     if (self->db != NULL && sqlite3_get_autocommit(self->db) == 0) {
         /* an uncommitted group is discarded, as a crash would; nothing to
            report from a void function, and closing rolls back anyway */
@@ -1503,6 +1505,51 @@ s_t_split(const s_t_kit_t *kit)
     store_destroy(&s);
 }
 
+/*  The background checkpointer: commits past STORE_CKPT_FRAMES wake it, it
+ *  completes checkpoints while commits go on, and the file holds every
+ *  commit after it stopped. */
+static void
+s_t_ckpt(const s_t_kit_t *kit)
+{
+    char path[512];
+    store_t *s = s_t_open_in(kit, "ckpt.db", path, sizeof path);
+    uint8_t author[32];
+    uint8_t scope[32];
+    randombytes_buf(author, sizeof author);
+    randombytes_buf(scope, sizeof scope);
+    CHECK(store_checkpointer_done(s) == 0);
+    CHECK(store_checkpointer_start(s) == 0);
+    CHECK(store_checkpointer_start(s) == PARLEY_ERR_STATE);
+    enum { N = 1500 };
+    static s_t_env_t e;
+    uint64_t seq = 0;
+    for (int round = 0; round < 40 && store_checkpointer_done(s) == 0; round++) {
+        for (int i = 0; i < N / 10; i++) { /* each commit writes a few pages */
+            seq++;
+            s_t_env(&e, author, scope, seq, (uint8_t)seq);
+            CHECK(store_begin(s) == 0);
+            CHECK(store_envelope_put(s, &e.env, e.id, 1) == 0);
+            CHECK(store_commit(s) == 0);
+        }
+        struct timespec nap = { 0, 50 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
+    }
+    CHECK(store_checkpointer_done(s) >= 1);
+    store_checkpointer_stop(s);
+    store_checkpointer_stop(s); /* idempotent */
+    store_checkpointer_stop(NULL);
+    CHECK(store_checkpointer_done(s) == 0);
+    seq++;
+    s_t_env(&e, author, scope, seq, (uint8_t)seq);
+    CHECK(store_envelope_put(s, &e.env, e.id, 1) == 0); /* commits as before */
+    store_destroy(&s);
+    CHECK(store_open(path, &s) == 0);
+    CHECK(store_envelope_has(s, e.id));
+    uint64_t last = 0;
+    CHECK(store_last_seq(s, author, scope, &last) == 0 && last == seq);
+    store_destroy(&s);
+}
+
 static void
 s_t_txn(store_t *s)
 {
@@ -1744,6 +1791,8 @@ store_test(bool verbose)
     s_t_plans(s);
     store_destroy(&s);
 
+    s_t_say(&kit, "the background checkpointer");
+    s_t_ckpt(&kit);
     s_t_say(&kit, "split transactions: written early, synced after");
     s_t_split(&kit);
     s_t_say(&kit, "fault injection: commit");

@@ -82,8 +82,18 @@ bool store_unsynced(const store_t *self);
 int store_rollback(store_t *self) PARLEY_WUR;
 bool store_in_txn(const store_t *self);
 /*  TRUNCATE checkpoint: moves the WAL into the file and empties it, so wiped
- *  secrets do not linger in old WAL frames. */
+ *  secrets do not linger in old WAL frames. PARLEY_ERR_BUSY when a reader or
+ *  the background checkpointer kept it from completing. */
 int store_checkpoint(store_t *self) PARLEY_WUR;
+/*  Checkpoints on a thread of its own from now on (store_ckpt.c): a commit
+ *  that leaves the WAL at STORE_CKPT_FRAMES or more wakes it, and no commit
+ *  copies pages into the file itself. store_destroy stops it. */
+#define STORE_CKPT_FRAMES 2000u /* 8 MB of WAL at 4 KB pages */
+int store_checkpointer_start(store_t *self) PARLEY_WUR;
+/*  How many checkpoints it completed (0 when not started). */
+uint64_t store_checkpointer_done(store_t *self);
+/*  Back to SQLite's checkpoints in the commit; NULL-safe, idempotent. */
+void store_checkpointer_stop(store_t *self);
 
 /* ---- meta: small named integers (e.g. next own prekey id) ---- */
 int store_meta_get(store_t *self, const char *key, uint64_t *value) PARLEY_WUR; /* NOTFOUND */
@@ -158,7 +168,7 @@ enum {
 };
 
 typedef struct {
-    uint8_t msg_id[STORE_MSG_ID_LEN]; /* local id, random */
+    uint8_t msg_id[STORE_MSG_ID_LEN]; /* local id (node/: core_msg_id) */
     bool has_env;                     /* false while QUEUED */
     uint8_t env_id[32];               /* envelope id when has_env */
     uint8_t peer[32];                 /* the other party's Ed25519 pk */

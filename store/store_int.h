@@ -83,6 +83,8 @@ typedef struct {
 /* one slot per store_fault_t (store.h), which starts at 1; store.c checks the size */
 #define S_FAULT_SLOTS 5
 
+typedef struct store_ckpt store_ckpt_t; /* store_ckpt.c */
+
 struct _store_t {
     sqlite3 *db;                         /* the connection; owned, closed in store_destroy */
     sqlite3_stmt **st[STORE_PART_COUNT]; /* st[part][i]: statement i of store_parts[part],
@@ -101,6 +103,7 @@ struct _store_t {
     store_seq_t *seqs;                   /* our sequence cursors, one per scope used
                                             (store_log.c, "Sequence numbers") */
     size_t n_seqs, cap_seqs;
+    store_ckpt_t *ckpt; /* the background checkpointer, if started */
 };
 
 /*  The end of a transaction, for the sequence cursors: a committed one
