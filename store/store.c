@@ -38,7 +38,7 @@
  *  in one BEGIN IMMEDIATE transaction with the new user_version, so a crash
  *  mid-migration leaves the old version intact.
  *
- *  Schema, version 8
+ *  Schema, version 9
  *  -----------------
  *  s_migrations below is the schema, as SQL:
  *    v1  every table: meta, envelopes, equivocations, messages (indexes
@@ -73,6 +73,9 @@
  *    v7  chan_queue, and envelopes_chan_control (scope) WHERE kind = 3
  *    v8  outbox_env (env_id): an envelope's outbox rows without a scan
  *        (its deletion cascades to them)
+ *    v9  outbox rows name their envelope by envelopes.n (env_n), not by id:
+ *        its indexes grow at their end; outbox_peer is gone (the
+ *        UNIQUE (peer, env_n) index lists a peer's rows in log order)
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
@@ -324,6 +327,22 @@ static const char *const s_migrations[] = {
        through the foreign key, and store_outbox_drop by env_id: both were
        a scan of the whole outbox, which grows while a peer is away. */
     "CREATE INDEX outbox_env ON outbox (env_id);",
+    /* 8 → 9: the outbox names an envelope by its row (envelopes.n, which
+       grows with the log) instead of its id (a hash): a row queued or
+       acknowledged touches the end of each outbox index, not a random page
+       of two of them. Its own n stays (store_recover walks rowids). */
+    "CREATE TABLE outbox_v9 ("
+    "  n INTEGER PRIMARY KEY,"
+    "  peer BLOB NOT NULL,"
+    "  env_n INTEGER NOT NULL REFERENCES envelopes (n) ON DELETE CASCADE,"
+    "  added_ms INTEGER NOT NULL,"
+    "  UNIQUE (peer, env_n)"
+    ");"
+    "INSERT INTO outbox_v9 (n, peer, env_n, added_ms)"
+    "  SELECT o.n, o.peer, e.n, o.added_ms FROM outbox o JOIN envelopes e ON e.id = o.env_id;"
+    "DROP TABLE outbox;"
+    "ALTER TABLE outbox_v9 RENAME TO outbox;"
+    "CREATE INDEX outbox_env ON outbox (env_n);",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -1212,8 +1231,10 @@ s_t_migrate_v2(const char *dir)
                      " (x'03', NULL, x'00', 1, 0, 12, 0, 'c');"
                      "INSERT INTO equivocations (id, author, scope, seq, held_id, bytes,"
                      " received_ms) VALUES (x'09', x'00', x'00', 1, x'00', x'00', 1);"
+                     "INSERT INTO outbox (peer, env_id, added_ms) VALUES (x'aa', x'%064x', 5),"
+                     " (x'bb', x'%064x', 6);"
                      "PRAGMA application_id=%d; PRAGMA user_version=2; COMMIT;",
-                     s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, S_APPLICATION_ID);
+                     s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, 2u, 1u, S_APPLICATION_ID);
     CHECK(n > 0 && (size_t)n < sizeof sql);
     s_t_raw(path, sql);
     store_t *s = NULL;
@@ -1224,6 +1245,11 @@ s_t_migrate_v2(const char *dir)
     CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'03'") == 0);
     CHECK(s_t_int(s, "SELECT expires_ms FROM equivocations") == 0);
     CHECK(s_t_int(s, "SELECT count(*) FROM messages") == 3);
+    /* v9: the outbox rows name the same envelopes, by row */
+    CHECK(s_t_int(s, "SELECT count(*) FROM outbox") == 2);
+    CHECK(s_t_int(s, "SELECT count(*) FROM outbox o JOIN envelopes e ON e.n = o.env_n"
+                     " WHERE (o.peer = x'aa' AND e.seq = 2) OR (o.peer = x'bb' AND e.seq = 1)")
+          == 2);
     s_t_idle(s);
     store_destroy(&s);
 }
@@ -1355,7 +1381,7 @@ static const struct {
     { "store_log.c", "seq_counters", "one row per scope we write in, read at start" },
     { "store_msgs.c", "WHERE state = 0", "partial index: queued messages only" },
     { "store_msgs.c", "GROUP BY peer", "conversations: on request, one pass of the index" },
-    { "store_msgs.c", "WITH RECURSIVE p(peer)", "the CTE's own rows: one outbox_peer seek each" },
+    { "store_msgs.c", "WITH RECURSIVE p(peer)", "the CTE's own rows: one (peer, env_n) seek each" },
     { "store_peers.c", "FROM contacts ORDER BY name", "listing contacts: on request" },
     { "store_peers.c", "FROM peers ORDER BY", "bounded table, read at start and on request" },
     { "store_keys.c", "own_prekeys", "a handful of rows: rotation and grace bound them" },

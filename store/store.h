@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -228,7 +228,8 @@ int store_conversations(store_t *self, size_t cap, store_conv_t **out, size_t *n
 /* ---- outbox: envelopes a peer has not acknowledged yet ---- */
 int store_outbox_add(store_t *self, const uint8_t env_id[32], const uint8_t peer[32],
                      uint64_t now_ms) PARLEY_WUR;
-/*  Up to max ids pending for peer, oldest first, into ids (max × 32 bytes). */
+/*  Up to max ids pending for peer, in log order (oldest stored first), into
+ *  ids (max × 32 bytes). */
 int store_outbox_list(store_t *self, const uint8_t peer[32], size_t max, uint8_t *ids,
                       size_t *n) PARLEY_WUR;
 /*  Up to max peers that have envelopes pending, in key order, into peers

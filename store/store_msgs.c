@@ -22,14 +22,17 @@
  *      The one place envelopes leave the log, expiry, deletes their messages
  *      in the same operation (store_envelope_expire, store_sync.c).
  *
- *  outbox(n INTEGER PK, peer, env_id → envelopes(id) ON DELETE CASCADE,
- *         added_ms, UNIQUE(peer, env_id))
- *      Envelopes a peer has not acknowledged. n orders by insertion;
- *      outbox_peer(peer) (entries (peer, n)) lists a peer's pending ids oldest
- *      first without sorting. An envelope must be stored before it is queued
- *      (the foreign key); deleting it from the log drops it from the outbox.
- *            outbox_env(env_id) (schema 8) finds an envelope's rows for that
- *      cascade and store_outbox_drop (store_sync.c) without a scan.
+ *  outbox(n INTEGER PK, peer, env_n → envelopes(n) ON DELETE CASCADE,
+ *         added_ms, UNIQUE(peer, env_n))  (schema 9)
+ *      Envelopes a peer has not acknowledged, named by their row in the log
+ *      (envelopes.n), which only grows: queueing and acknowledging write at
+ *      the end of the indexes, where an id (a hash) would rewrite a random
+ *      page of each per envelope. The UNIQUE (peer, env_n) index lists a
+ *      peer's pending envelopes in log order (oldest first) without sorting.
+ *      An envelope must be stored before it is queued (the foreign key);
+ *      deleting it from the log drops it from the outbox. outbox_env(env_n)
+ *      finds an envelope's rows for that cascade and store_outbox_drop
+ *      (store_sync.c) without a scan.
  *
  *  Invariants:
  *  - a message's env_id is NULL exactly while it is QUEUED, and an outgoing
@@ -88,12 +91,16 @@ static const char *const s_sql[ST_MSGS_COUNT] = {
        notifications) */
     [ST_MSG_CONVS] = "SELECT peer, SUM(state = 10), MAX(ts_ms) FROM messages"
                      " GROUP BY peer ORDER BY MAX(ts_ms) DESC, peer LIMIT ?1",
-    [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_id, added_ms)"
-                      " VALUES (?1, ?2, ?3)",
-    [ST_OUTBOX_LIST] = "SELECT env_id FROM outbox WHERE peer = ?1 ORDER BY n LIMIT ?2",
-    [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1 AND env_id = ?2",
+    /* an id not in the log becomes env_n -1, which the foreign key refuses
+   (OR IGNORE would swallow the NOT NULL of a plain NULL) */
+    [ST_OUTBOX_ADD] = "INSERT OR IGNORE INTO outbox (peer, env_n, added_ms)"
+                      " VALUES (?1, coalesce((SELECT n FROM envelopes WHERE id = ?2), -1), ?3)",
+    [ST_OUTBOX_LIST] = "SELECT e.id FROM outbox o JOIN envelopes e ON e.n = o.env_n"
+                       " WHERE o.peer = ?1 ORDER BY o.env_n LIMIT ?2",
+    [ST_OUTBOX_ACK] = "DELETE FROM outbox WHERE peer = ?1"
+                      " AND env_n = (SELECT n FROM envelopes WHERE id = ?2)",
     /* the peers with something pending, in key order: one seek of
-       outbox_peer per peer (a skip-scan), whatever the backlog */
+   the (peer, env_n) index per peer (a skip-scan), whatever the backlog */
     [ST_OUTBOX_PEERS] = "WITH RECURSIVE p(peer) AS (SELECT (SELECT min(peer) FROM outbox)"
                         " UNION ALL SELECT (SELECT min(peer) FROM outbox WHERE peer > p.peer)"
                         " FROM p WHERE p.peer IS NOT NULL)"
@@ -739,9 +746,9 @@ s_t_outbox(store_t *s)
     uint8_t got[8 * 32];
     size_t n = 99;
     CHECK(store_outbox_list(s, peer, 8, got, &n) == 0 && n == 3);
-    CHECK(memcmp(got, ids[3], 32) == 0); /* insertion order, not id order */
-    CHECK(memcmp(got + 32, ids[0], 32) == 0);
-    CHECK(memcmp(got + 64, ids[2], 32) == 0);
+    CHECK(memcmp(got, ids[0], 32) == 0); /* log order, not id or queueing order */
+    CHECK(memcmp(got + 32, ids[2], 32) == 0);
+    CHECK(memcmp(got + 64, ids[3], 32) == 0);
     CHECK(store_outbox_list(s, peer, 2, got, &n) == 0 && n == 2);
     CHECK(store_outbox_list(s, peer, 0, got, &n) == 0 && n == 0);
     uint8_t who[3 * 32];
@@ -755,7 +762,7 @@ s_t_outbox(store_t *s)
     CHECK(store_outbox_ack(s, ids[0], peer) == PARLEY_ERR_NOTFOUND);
     CHECK(store_outbox_ack(s, ids[1], peer) == PARLEY_ERR_NOTFOUND); /* it is other's */
     CHECK(store_outbox_list(s, peer, 8, got, &n) == 0 && n == 2);
-    CHECK(memcmp(got, ids[3], 32) == 0 && memcmp(got + 32, ids[2], 32) == 0);
+    CHECK(memcmp(got, ids[2], 32) == 0 && memcmp(got + 32, ids[3], 32) == 0);
     store_stats_t stats;
     CHECK(store_stats(s, &stats) == 0 && stats.outbox == 3);
     s_t_idle(s);

@@ -15,7 +15,7 @@
  *                   deleted through messages_queued (store_msgs.c)
  *    equivocations  rows past expires_ms deleted (a scan: the evidence is
  *                   small) (store_log.c)
- *    outbox         rows dropped by env_id, through outbox_env (store_msgs.c)
+ *    outbox         rows dropped by envelope, through outbox_env (store_msgs.c)
  *    peer_prekeys   one bundle by owner, or the newest ones by created_ms
  *                   (none dated after the caller's bound: a future-dated row
  *                   kept before that was refused must not rank first)
@@ -61,7 +61,7 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
                        " WHERE expires_ms > 0 AND expires_ms <= ?1 LIMIT ?2",
     [ST_ENV_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
     [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
-    [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_id = ?1",
+    [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_n = (SELECT n FROM envelopes WHERE id = ?1)",
     [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
     [ST_MSG_EXPIRE_QUEUED] = "DELETE FROM messages"
                              " WHERE state = 0 AND expires_ms > 0 AND expires_ms <= ?1",
