@@ -449,11 +449,13 @@ s_create_private(const char *path)
     return 0;
 }
 
+#define S_BUSY_MS 5000 /* another process holding a lock briefly is waited for */
+
 static int
 s_configure(sqlite3 *db)
 {
     (void)sqlite3_extended_result_codes(db, 1);
-    int rc = sqlite3_busy_timeout(db, 5000);
+    int rc = sqlite3_busy_timeout(db, S_BUSY_MS);
     if (rc != SQLITE_OK) {
         return s_err(rc);
     }
@@ -914,7 +916,12 @@ store_checkpoint(store_t *self)
     }
     sqlite3_stmt *st = s_st(self, ST_CHECKPOINT);
     bool row = false;
+    //  Not waited for: a reader or the background checkpointer holding the
+    //  WAL makes it BUSY at once, and the caller tries again later, rather
+    //  than the node's loop stopping for up to S_BUSY_MS.
+    (void)sqlite3_busy_timeout(self->db, 0);
     int rc = s_step(st, &row);
+    (void)sqlite3_busy_timeout(self->db, S_BUSY_MS);
     if (rc == 0 && !row) {
         rc = PARLEY_ERR_IO;
     }
