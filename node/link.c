@@ -791,6 +791,13 @@ link_used(link_t *self, uint64_t now)
     self->used_ms = now;
 }
 
+bool
+links_served(const links_t *self, const link_t *link)
+{
+    return link->connected_since != 0 && link->route_len > 0
+           && memcmp(link->pk, identity_ed_pk(self->core->id), 32) < 0;
+}
+
 void
 links_use(links_t *self, const uint8_t pk[32])
 {
@@ -799,7 +806,7 @@ links_use(links_t *self, const uint8_t pk[32])
         return; // nowhere to dial yet: the outbox keeps it wanted once it is known
     }
     link->used_ms = core_now(self->core);
-    if (!link->wanted) {
+    if (!link->wanted && !links_served(self, link)) {
         link->wanted = true;
         if (link->dial_wanted && !link->dealer) {
             char ep[sizeof link->endpoint];

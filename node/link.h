@@ -184,8 +184,13 @@ bool link_wanted(const link_t *self);
 void link_used(link_t *self, uint64_t now);
 uint64_t link_used_ms(const link_t *self);
 /*  The user sends pk something: its link is in use and wanted now, and
- *  dialled at once if it has no DEALER (a DM to a peer beyond our ring). */
+ *  dialled at once if it has no DEALER (a DM to a peer beyond our ring),
+ *  unless links_served. */
 void links_use(links_t *self, const uint8_t pk[32]);
+/*  Whether the pair's connection is the peer's (SPEC §11.1, one connection
+ *  per pair): it has the lower key, it is online, and its HELLO gave us the
+ *  route over our ROUTER, which carries our frames to it. */
+bool links_served(const links_t *self, const link_t *link);
 /*  When our DEALER to it was opened (0: never). */
 uint64_t link_opened_ms(const link_t *self);
 /*  Where it would be dialled, "" if nowhere. */

@@ -933,6 +933,15 @@ s_select(node_t *self, uint64_t now)
     for (size_t i = 0; i < n_picks; i++) {
         link_set_wanted(ring[picks[i]].link, true);
     }
+    //  One connection per pair: a peer with the lower key whose own DEALER to
+    //  us is up carries both directions (we answer over our ROUTER), so we
+    //  keep none to it; ours goes once its grace is over.
+    for (size_t i = 0; i < n; i++) {
+        link_t *link = links_at(self->links, i);
+        if (link_wanted(link) && links_served(self->links, link)) {
+            link_set_wanted(link, false);
+        }
+    }
     //  Closing what nothing wants (so idle for link_idle_ms): a link dialled a
     //  moment ago gets S_LINK_GRACE_MS, so that the ring a starting swarm
     //  shifts as it learns of more peers does not make links flap.

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Links at scale (SPEC §11.1): 14 nodes on one host, each keeping links to 4
-# ring neighbours. Every node knows every other, yet dials few of them; a DM
+# ring neighbours, one connection per pair. Every node knows every other, yet
+# dials few of them; a DM
 # to a peer beyond the ring is dialled on demand and delivered, and that
 # link closes once idle; a channel of all 14 carries a member's message to
 # every member along the members' rings.
@@ -22,6 +23,14 @@ settled() { for n in $NAMES; do
 done; }
 # shellcheck disable=SC2086 # NAMES is a list
 wait_until 30 settled || fail "links not bounded (known/online/linked): $(linked $NAMES)"
+# One connection per pair: the ring's N*K/2 pairs are held by one DEALER each
+# (the lower key's), not two.
+one_each() {
+    local sum=0 n
+    for n in $NAMES; do sum=$((sum + $(p "$n" status --json | jq .peers.linked))); done
+    [ "$sum" -le $((N * K / 2)) ]
+}
+wait_until 30 one_each || fail "more than one connection per pair: $(linked $NAMES)"
 # A peer n1 has no link to: a DM dials it, is delivered, and the link closes
 # once idle.
 FAR=""

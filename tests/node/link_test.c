@@ -530,6 +530,31 @@ s_wanted(links_t *links, core_t *core)
     links_remove(links, l, "test over");
     links_reap(links);
     identity_destroy(&id);
+    //  One connection per pair: a lower key online over its own connection
+    //  to us (its route) is served, and a send does not dial it; a higher
+    //  key is not served.
+    for (int lower = 0; lower < 2; lower++) {
+        do {
+            identity_destroy(&id);
+            id = identity_new();
+            CHECK(id);
+        } while ((memcmp(identity_ed_pk(id), identity_ed_pk(core->id), 32) < 0) != (lower == 1));
+        l = links_get(links, identity_ed_pk(id), &created);
+        CHECK(l && created);
+        CHECK(links_dial(links, l, ep) == PARLEY_OK);
+        CHECK(!links_served(links, l));
+        const uint8_t rid[5] = { 0, 1, 2, 3, 4 };
+        link_set_route(l, rid, sizeof rid);
+        CHECK(!links_served(links, l)); // not online yet
+        CHECK(link_set_online(l, true, "", core_now(core)));
+        CHECK(links_served(links, l) == (lower == 1));
+        links_use(links, identity_ed_pk(id));
+        CHECK(link_wanted(l) == (lower == 0));
+        CHECK((link_dealer(l) != NULL) == (lower == 0));
+        links_remove(links, l, "test over");
+        links_reap(links);
+    }
+    identity_destroy(&id);
     core->cfg.neighbours = 0;
 }
 
