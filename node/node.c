@@ -89,6 +89,7 @@
  *  delays everyone else's replies by about this much, not by 256 frames. */
 #define S_READ_BUDGET_MS 10u
 #define S_WAKE_MAX_MS 1000  /* the longest wait for input: a timer no tick reports is that late */
+#define S_SLACK_MAX_MS 1000 /* the coarsest grid timers are rounded up to */
 #define S_SELECT_MS 1000u   /* the link policy runs this often, and when the table changes */
 #define S_PENDING_MAX 4096u /* peers with pending envelopes the policy keeps linked */
 #define S_LINK_GRACE_MS 30000u /* an unwanted DEALER lives at least this long (or link_idle_ms) */
@@ -1726,6 +1727,18 @@ s_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+//  The grid deadlines are rounded up to: a quarter of the ping period (so a
+//  ping is at most that late and liveness keeps its margin), no coarser than
+//  the resend period nor S_SLACK_MAX_MS, at least 1 ms.
+static uint64_t
+s_slack_ms(const node_config_t *cfg)
+{
+    uint64_t grid = cfg->ping_ms / 4;
+    grid = cfg->retry_ms < grid ? cfg->retry_ms : grid;
+    grid = grid > S_SLACK_MAX_MS ? S_SLACK_MAX_MS : grid;
+    return grid > 0 ? grid : 1;
+}
+
 static int
 s_loop(node_t *self)
 {
@@ -1760,9 +1773,14 @@ s_loop(node_t *self)
             stirred = grown_s;
             polled_cap = n_links;
         }
-        //  Until the earliest deadline the last iteration's ticks reported.
+        //  Until the earliest deadline the last iteration's ticks reported,
+        //  rounded up to the slack grid: the timers of many links (pings,
+        //  rounds, dials) then come due together, one wake per grid step at
+        //  most, not one each.
         uint64_t t0 = core_now(&self->core);
         uint64_t at = self->core.wake_at;
+        uint64_t grid = s_slack_ms(&self->core.cfg);
+        at = at > t0 && at < UINT64_MAX - grid ? (at + grid - 1) / grid * grid : at;
         long timeout = at <= t0 ? 0 : at - t0 >= S_WAKE_MAX_MS ? S_WAKE_MAX_MS : (long)(at - t0);
         if (delivery_busy(self->delivery)) {
             timeout = 0;

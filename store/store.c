@@ -690,6 +690,11 @@ store_open_why(const char *path, store_t **out, char *why, size_t cap)
     if (rc == 0) {
         rc = s_configure(self->db);
     }
+    if (rc == 0) {
+        /* tells which commits wrote (store_sync) and checkpoints: instead
+           of SQLite's own automatic checkpoint, a hook of the same kind */
+        (void)sqlite3_wal_hook(self->db, store_wal_hook, self);
+    }
     /* Before anything reads a row: a damaged file is refused whole, with
        what is wrong, rather than failing later call by call with errors
        that name the wrong culprit (see "Damage" at the top). */
@@ -841,11 +846,14 @@ s_commit(store_t *self)
         store_seq_txn_end(self, false);
         return PARLEY_ERR_IO;
     }
+    self->wrote = false;
     int rc = s_run(s_st(self, ST_COMMIT), NULL);
     /* a failed COMMIT may leave the transaction open, to be rolled back:
        its reservations count as lost either way (the safe side) */
     store_seq_txn_end(self, rc == 0);
-    self->unsynced = rc == 0 && self->split;
+    /* a commit that wrote no frame (an expiry pass that found nothing) has
+       nothing to sync */
+    self->unsynced = rc == 0 && self->split && self->wrote;
     return rc;
 }
 
@@ -1513,6 +1521,12 @@ s_t_split(const s_t_kit_t *kit)
     CHECK(store_commit_early(s) == 0);
     CHECK(!store_unsynced(s));
 
+    /* a commit that wrote nothing has nothing to sync */
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_meta_get(s, "split", &v) == 0);
+    CHECK(store_commit_early(s) == 0);
+    CHECK(!store_unsynced(s));
+
     /* a failed commit leaves nothing to sync */
     store_fault_set(s, STORE_FAULT_COMMIT, 1);
     CHECK(store_begin_split(s) == 0);
@@ -1532,6 +1546,7 @@ s_t_split(const s_t_kit_t *kit)
     CHECK(store_open(path, &s) == 0); /* open again: what is on the disk */
     CHECK(store_meta_get(s, "split", &v) == 0 && v >= 2);
     CHECK(store_begin_split(s) == 0);
+    CHECK(store_meta_set(s, "split", 4) == 0);
     store_fault_set(s, STORE_FAULT_SYNC, 1);
     CHECK(store_commit(s) == PARLEY_ERR_IO); /* store_commit's own sync, too */
     CHECK(store_begin(s) == PARLEY_ERR_IO);

@@ -29,7 +29,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define S_SQLITE_AUTOCHECKPOINT 1000 /* SQLite's default, restored by store_checkpointer_stop */
+#define S_SQLITE_AUTOCHECKPOINT                                                                    \
+    1000 /* SQLite's default: the hook's own, without the checkpointer */
 
 struct store_ckpt {
     sqlite3 *db; /* the checkpointer's connection */
@@ -65,15 +66,20 @@ s_run_thread(void *arg)
     return NULL;
 }
 
-//  After every commit of the node's connection (sqlite3_wal_hook), with the
-//  WAL's length in frames. Returns SQLITE_OK: the commit is not affected.
-static int
-s_hook(void *arg, sqlite3 *db, const char *name, int frames)
+//  Returns SQLITE_OK: the commit is not affected. Without the checkpointer
+//  it does what SQLite's default hook does (a PASSIVE checkpoint in the
+//  commit, past 1000 frames).
+int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    (void)db;
-    (void)name;
-    store_ckpt_t *c = arg;
-    if (frames >= (int)STORE_CKPT_FRAMES) {
+    store_t *self = arg;
+    self->wrote = true;
+    store_ckpt_t *c = self->ckpt;
+    if (c == NULL) {
+        if (frames >= S_SQLITE_AUTOCHECKPOINT) {
+            (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        }
+    } else if (frames >= (int)STORE_CKPT_FRAMES) {
         pthread_mutex_lock(&c->mu);
         c->want = true;
         pthread_cond_signal(&c->cv);
@@ -120,9 +126,7 @@ store_checkpointer_start(store_t *self)
         free(c);
         return err;
     }
-    self->ckpt = c;
-    //  Replaces SQLite's own automatic checkpoint (a hook of the same kind).
-    (void)sqlite3_wal_hook(self->db, s_hook, c);
+    self->ckpt = c; // store_wal_hook wakes it from now on
     return 0;
 }
 
@@ -146,8 +150,6 @@ store_checkpointer_stop(store_t *self)
     if (c == NULL) {
         return;
     }
-    (void)sqlite3_wal_hook(self->db, NULL, NULL);
-    (void)sqlite3_wal_autocheckpoint(self->db, S_SQLITE_AUTOCHECKPOINT);
     pthread_mutex_lock(&c->mu);
     c->stop = true;
     pthread_cond_signal(&c->cv);

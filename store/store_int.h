@@ -104,7 +104,13 @@ struct _store_t {
                                             (store_log.c, "Sequence numbers") */
     size_t n_seqs, cap_seqs;
     store_ckpt_t *ckpt; /* the background checkpointer, if started */
+    bool wrote;         /* the last COMMIT wrote WAL frames (store_wal_hook) */
 };
+
+/*  The WAL hook of every store's connection (store_ckpt.c): after a commit
+ *  that wrote frames, with the WAL's length; notes the write and runs or
+ *  wakes the checkpoint. */
+int store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
 
 /*  The end of a transaction, for the sequence cursors: a committed one
  *  makes its reservations durable, a rolled-back one forgets them
