@@ -2,11 +2,14 @@
  *  clock, logger, identity and store, reject counters, the iteration's
  *  transaction and the after-commit queue.
  *
- *  Durability rule. Within one loop iteration every store write happens in
+  *  Durability rule. Within one loop iteration every store write happens in
  *  one transaction (group commit). Nothing that promises durability — an API
- *  reply, an ACK, a notification, a pushed envelope (a receipt is one) —
- *  leaves the node before that commit: classes only queue it here, and the
- *  node flushes the queue after committing. A rollback discards the whole
+ *  reply, an ACK, a notification, a pushed envelope — leaves the node before
+ *  that commit is synced: classes only queue it here, and the node flushes
+ *  the queue after the sync. The one exception: pushes of our own DMs (a
+ *  receipt is one) leave between the commit's write and its sync, when the
+ *  transaction took no seq of a reservation of its own (node.c s_commit,
+ *  SPEC §11 "Push before the sync"). A rollback discards the whole
  *  queue and turns every pending API reply into an error, so no client is
  *  told "stored" of something that is not.
  *
