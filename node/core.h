@@ -2,7 +2,7 @@
  *  clock, logger, identity and store, reject counters, the iteration's
  *  transaction and the after-commit queue.
  *
-  *  Durability rule. Within one loop iteration every store write happens in
+ *  Durability rule. Within one loop iteration every store write happens in
  *  one transaction (group commit). Nothing that promises durability — an API
  *  reply, an ACK, a notification, a pushed envelope — leaves the node before
  *  that commit is synced: classes only queue it here, and the node flushes

@@ -94,7 +94,11 @@
 #define S_PENDING_MAX 4096u /* peers with pending envelopes the policy keeps linked */
 #define S_LINK_GRACE_MS 30000u /* an unwanted DEALER lives at least this long (or link_idle_ms) */
 #define S_STORED_MAX 256u      /* stored peers given a link at start, most recent first */
-#define S_DISC_NEW_MAX 128u    /* new links one discovery source may make per window */
+#define S_DISC_NEW_MAX 128u    /* new links mDNS (strangers' records) may make per window */
+/*  ... and host-local discovery, whose records only our own user can write
+ *  (a 0700 runtime directory): as many as the table holds unverified, so a
+ *  swarm of a few hundred nodes on one host is known within a window. */
+#define S_DISC_LOCAL_NEW_MAX LINK_UNVERIFIED_MAX
 #define S_DISC_WINDOW_MS 60000u
 #define S_EVICT_GRACE_MS 500u /* between a removed member's last words and its cut */
 
@@ -710,7 +714,7 @@ s_disc_recv(node_t *self)
             self->disc_new[src] = 0;
         }
         link_t *link = links_find(self->links, pk);
-        if (!link && self->disc_new[src] >= S_DISC_NEW_MAX) {
+        if (!link && self->disc_new[src] >= (src == 0 ? S_DISC_LOCAL_NEW_MAX : S_DISC_NEW_MAX)) {
             core->counters[C_RECORD_DROPPED]++; // a flood of records: the rest waits a window
         } else if (!link) {
             link = links_get(self->links, pk, &created);
