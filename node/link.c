@@ -871,6 +871,13 @@ static void
 s_close(link_t *self)
 {
     if (self->dealer) {
+        //  Monitoring stops first: the DEALER's teardown still reports
+        //  events (DISCONNECTED), and libzmq sends them blocking, from the
+        //  I/O thread, to a monitor whose reader would be gone — which
+        //  hangs every connection of the node for good.
+        if (self->monitor) {
+            (void)zmq_socket_monitor(self->dealer, NULL, 0);
+        }
         zmq_close(self->dealer);
         self->dealer = NULL;
     }
