@@ -294,23 +294,49 @@ s_early(const delivery_t *self, const core_out_t *o)
            && memcmp(author, identity_ed_pk(self->core->id), 32) == 0;
 }
 
-//  Whether a queued output is a push still to send (before the sync: one
-//  that may go then).
+//  Which of a link's queued pushes go now.
+typedef enum {
+    S_PUSH_ALL,       /* every one */
+    S_PUSH_EARLY,     /* those that may go before the sync (s_early) */
+    S_PUSH_UNFLUSHED, /* those an outbox flush to the link just now did not carry */
+} s_push_t;
+
+//  Whether a queued push is one the outbox flush to link carries: a DM of
+//  ours in our scope with its peer (its outbox row is committed with it).
+//  Anything else — a channel's envelopes, a network event, what we forward
+//  for others, our DMs to a relay — is in no outbox of the link.
 static bool
-s_due(const delivery_t *self, const core_out_t *o, bool early)
+s_flushed(delivery_t *self, const link_t *link, const core_out_t *o)
 {
-    return !o->ack && !o->sent && (!early || s_early(self, o));
+    const uint8_t *env = core_staged(self->core, o->staged);
+    uint8_t dm[32];
+    return s_early(self, o) && session_dm_scope(self->session, link_pk(link), dm)
+           && memcmp(envelope_scope(env, o->len), dm, 32) == 0;
+}
+
+//  Whether a queued output is a push still to send in that mode.
+static bool
+s_due(delivery_t *self, const link_t *link, const core_out_t *o, s_push_t mode)
+{
+    if (o->ack || o->sent) {
+        return false;
+    }
+    switch (mode) {
+    case S_PUSH_EARLY: return s_early(self, o);
+    case S_PUSH_UNFLUSHED: return !s_flushed(self, link, o);
+    default: return true;
+    }
 }
 
 //  The queued pushes of one link, from the after-commit queue; own: our
 //  prekey bundle goes first (a link without delivery state, which never had
-//  it at connection time). early: only those that may go before the sync.
+//  it at connection time).
 static void
-s_send_pushes(delivery_t *self, link_t *link, core_out_t *out, size_t n, bool own, bool early)
+s_send_pushes(delivery_t *self, link_t *link, core_out_t *out, size_t n, bool own, s_push_t mode)
 {
     bool any = false;
     for (size_t i = 0; i < n && !any; i++) {
-        any = s_due(self, &out[i], early);
+        any = s_due(self, link, &out[i], mode);
     }
     if (!any) {
         return;
@@ -322,7 +348,7 @@ s_send_pushes(delivery_t *self, link_t *link, core_out_t *out, size_t n, bool ow
     s_batch_t b;
     s_batch_begin(self, &b);
     for (size_t i = 0; i < n; i++) {
-        if (!s_due(self, &out[i], early)) {
+        if (!s_due(self, link, &out[i], mode)) {
             continue;
         }
         out[i].sent = true;
@@ -369,7 +395,7 @@ delivery_push_early(delivery_t *self)
         //  them first, in order, after the sync.
         s_peer_t *p = link_online(link) ? link_slot(link, LINK_SLOT_DELIVERY) : NULL;
         if (p && p->next_flush != 0 && !p->send_prekey && !p->send_bundles) {
-            s_send_pushes(self, link, core->out + lo, at - lo, false, true);
+            s_send_pushes(self, link, core->out + lo, at - lo, false, S_PUSH_EARLY);
         }
     }
 }
@@ -402,7 +428,7 @@ delivery_after_commit(delivery_t *self)
         s_send_acks(self, link, core->out + lo, at - lo);
         s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
         if (!p) {
-            s_send_pushes(self, link, core->out + lo, at - lo, true, false);
+            s_send_pushes(self, link, core->out + lo, at - lo, true, S_PUSH_ALL);
             continue;
         }
         if (p->send_prekey) {
@@ -413,12 +439,15 @@ delivery_after_commit(delivery_t *self)
             p->send_bundles = false;
             session_send_held(self->session, link);
         }
+        //  Our bundle went with the connection (send_prekey) or with the
+        //  last change: not again with every push.
         if (p->next_flush == 0) {
-            s_flush_outbox(self, link, p); // newly up: everything pending, pushes included
+            //  Newly up, or a resend is due: the outbox goes whole, our DMs
+            //  to the peer among it; the rest of this commit's pushes after.
+            s_flush_outbox(self, link, p);
+            s_send_pushes(self, link, core->out + lo, at - lo, false, S_PUSH_UNFLUSHED);
         } else {
-            //  Our bundle went with the connection (send_prekey) or with the
-            //  last change: not again with every push.
-            s_send_pushes(self, link, core->out + lo, at - lo, false, false);
+            s_send_pushes(self, link, core->out + lo, at - lo, false, S_PUSH_ALL);
         }
     }
 }

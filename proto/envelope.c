@@ -190,6 +190,12 @@ envelope_author(const uint8_t *buf, size_t len)
     return len >= PARLEY_ENVELOPE_HEADER_LEN ? buf + 2 : NULL;
 }
 
+const uint8_t *
+envelope_scope(const uint8_t *buf, size_t len)
+{
+    return len >= PARLEY_ENVELOPE_HEADER_LEN ? buf + 2 + 32 : NULL;
+}
+
 int
 envelope_sealed_view(envelope_t *env, const uint8_t *buf, size_t len)
 {

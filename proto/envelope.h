@@ -78,6 +78,8 @@ int envelope_check_time(const envelope_t *env, uint64_t now_ms) PARLEY_WUR;
  *  buf is too short to hold a header. Only for bytes already validated
  *  (stored or just sealed): it checks nothing else. */
 const uint8_t *envelope_author(const uint8_t *buf, size_t len);
+/*  Its scope, the same way (a view at offset 34). */
+const uint8_t *envelope_scope(const uint8_t *buf, size_t len);
 /*  Fills env's views (body, signature, bytes) for the bytes that
  *  envelope_seal (or dm_envelope_seal) just wrote from env's own fields, so
  *  a sealer need not decode what it made. PARLEY_ERR_MALFORMED when len
