@@ -24,6 +24,8 @@ run() { # run NAME TIMEOUT COMMAND...
         fail=$((fail + 1))
         failed+=("$name")
         printf 'FAIL %-40s %3ds  (log: %s)\n' "$name" $((SECONDS - t0)) "$log"
+        # The test's own verdict first: the tail is often the nodes' logs.
+        grep -m 3 -E '^FAIL: |check failed|timed out waiting' "$log" | sed 's/^/     > /'
         tail -n 15 "$log" | sed 's/^/     | /'
     fi
 }
