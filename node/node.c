@@ -809,11 +809,23 @@ s_maintain(node_t *self, uint64_t now)
     }
 }
 
+//  The grid deadlines are rounded up to: a quarter of the ping period (so a
+//  ping is at most that late and liveness keeps its margin), no coarser than
+//  the resend period nor S_SLACK_MAX_MS, at least 1 ms.
+static uint64_t
+s_slack_ms(const node_config_t *cfg)
+{
+    uint64_t grid = cfg->ping_ms / 4;
+    grid = cfg->retry_ms < grid ? cfg->retry_ms : grid;
+    grid = grid > S_SLACK_MAX_MS ? S_SLACK_MAX_MS : grid;
+    return grid > 0 ? grid : 1;
+}
+
 static void
 s_liveness(node_t *self, uint64_t now)
 {
     core_t *core = &self->core;
-    uint64_t ping = core->cfg.ping_ms;
+    uint64_t ping = core->cfg.ping_ms, lag = s_slack_ms(&core->cfg);
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
         link_check(link);
@@ -843,14 +855,18 @@ s_liveness(node_t *self, uint64_t now)
         }
         //  Only a quiet link is pinged, and only by the side whose timer
         //  runs out first: the other hears the ping before its own is due,
-        //  so a quiet pair exchanges one ping and one pong per period.
+        //  so a quiet pair exchanges one ping and one pong per period. The
+        //  side with the higher key waits one step of the timer grid more:
+        //  on a grid shared by both, the two timers would otherwise run out
+        //  in one step, and the pings cross (two pings, two pongs).
         uint64_t due = link_last_seen(link) > link_last_sent(link) ? link_last_seen(link)
                                                                    : link_last_sent(link);
-        if (now >= due + ping) {
+        uint64_t wait = ping + (memcmp(identity_ed_pk(self->id), link_pk(link), 32) > 0 ? lag : 0);
+        if (now >= due + wait) {
             s_send_simple(self, link, FRAME_PING, now);
             due = now;
         }
-        core_wake_at(core, due + ping);
+        core_wake_at(core, due + wait);
         core_wake_at(core, link_last_seen(link) + 3 * ping + 1);
     }
     delivery_tick(self->delivery, now);
@@ -1729,18 +1745,6 @@ s_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-//  The grid deadlines are rounded up to: a quarter of the ping period (so a
-//  ping is at most that late and liveness keeps its margin), no coarser than
-//  the resend period nor S_SLACK_MAX_MS, at least 1 ms.
-static uint64_t
-s_slack_ms(const node_config_t *cfg)
-{
-    uint64_t grid = cfg->ping_ms / 4;
-    grid = cfg->retry_ms < grid ? cfg->retry_ms : grid;
-    grid = grid > S_SLACK_MAX_MS ? S_SLACK_MAX_MS : grid;
-    return grid > 0 ? grid : 1;
 }
 
 static int
