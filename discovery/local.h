@@ -9,7 +9,9 @@
  *  behind), as GONE. DIR is created mode 0700; one that is not ours, or not a
  *  directory, is refused. The directory is watched (inotify): a scan runs
  *  when it changes, and on a slow timer for processes that died without
- *  removing their file.
+ *  removing their file. A file already read under the same inode is not
+ *  read again (only renamed over, a record never changes in place): the
+ *  slow timer's scan costs a kill(pid, 0) per known node.
  */
 #ifndef PARLEY_DISCOVERY_LOCAL_H
 #define PARLEY_DISCOVERY_LOCAL_H
