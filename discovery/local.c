@@ -265,6 +265,19 @@ local_scan(local_t *self, zsock_t *out)
     self->n_known = keep;
 }
 
+//  The next report on pull is SEEN id at endpoint.
+static void
+s_expect_seen(zsock_t *pull, const char *id, const char *endpoint)
+{
+    char *kind = NULL, *got = NULL, *ep = NULL, *src = NULL;
+    CHECK(zstr_recvx(pull, &kind, &got, &ep, &src, NULL) == 4);
+    CHECK(streq(kind, "SEEN") && streq(got, id) && streq(ep, endpoint));
+    zstr_free(&kind);
+    zstr_free(&got);
+    zstr_free(&ep);
+    zstr_free(&src);
+}
+
 void
 local_test(bool verbose)
 {
@@ -303,13 +316,7 @@ local_test(bool verbose)
     zsock_t *push = zsock_new_push("inproc://local-test");
     CHECK(pull && push);
     local_scan(la, push);
-    char *kind = NULL, *id = NULL, *ep = NULL, *src = NULL;
-    CHECK(zstr_recvx(pull, &kind, &id, &ep, &src, NULL) == 4);
-    CHECK(streq(kind, "SEEN") && streq(id, idb) && streq(ep, "tcp://127.0.0.1:7002"));
-    zstr_free(&kind);
-    zstr_free(&id);
-    zstr_free(&ep);
-    zstr_free(&src);
+    s_expect_seen(pull, idb, "tcp://127.0.0.1:7002");
     local_scan(la, push); // nothing changed: nothing reported
     zsock_set_rcvtimeo(pull, 50);
     CHECK(zstr_recv(pull) == NULL);
@@ -318,16 +325,12 @@ local_test(bool verbose)
     CHECK(lb2);
     local_scan(la, push);
     zsock_set_rcvtimeo(pull, 1000);
-    CHECK(zstr_recvx(pull, &kind, &id, &ep, &src, NULL) == 4);
-    CHECK(streq(kind, "SEEN") && streq(id, idb) && streq(ep, "tcp://127.0.0.1:7003"));
-    zstr_free(&kind);
-    zstr_free(&id);
-    zstr_free(&ep);
-    zstr_free(&src);
+    s_expect_seen(pull, idb, "tcp://127.0.0.1:7003");
     local_destroy(&lb2); // the file is gone with it
     local_destroy(&lb);
     local_scan(la, push);
     zsock_set_rcvtimeo(pull, 1000);
+    char *kind = NULL, *id = NULL, *src = NULL;
     CHECK(zstr_recvx(pull, &kind, &id, &src, NULL) == 3);
     CHECK(streq(kind, "GONE") && streq(id, idb));
     zstr_free(&kind);
