@@ -76,6 +76,8 @@
  *    v9  outbox rows name their envelope by envelopes.n (env_n), not by id:
  *        its indexes grow at their end; outbox_peer is gone (the
  *        UNIQUE (peer, env_n) index lists a peer's rows in log order)
+ *    v10 messages name their envelope by envelopes.n (env_n) as well; the
+ *        message goes with its envelope (ON DELETE CASCADE)
  *  All keys, ids and public keys are 32-byte BLOBs unless noted; *_ms columns
  *  are ms since the Unix epoch; integers are within [0, INT64_MAX] (uint32
  *  fields within [0, 2^32 - 1]); every read checks that.
@@ -343,6 +345,32 @@ static const char *const s_migrations[] = {
     "DROP TABLE outbox;"
     "ALTER TABLE outbox_v9 RENAME TO outbox;"
     "CREATE INDEX outbox_env ON outbox (env_n);",
+    /* 9 → 10: a message names its envelope by its row too, for the same
+       reason: receiving or sealing one wrote a random page of the UNIQUE
+       index on its id. The message goes with its envelope (expiry). A
+       message whose envelope is not in the log (only damage leaves one;
+       it could not be read) is not carried over. */
+    "CREATE TABLE messages_v10 ("
+    "  n INTEGER PRIMARY KEY,"
+    "  msg_id BLOB NOT NULL UNIQUE,"
+    "  env_n INTEGER UNIQUE REFERENCES envelopes (n) ON DELETE CASCADE,"
+    "  peer BLOB NOT NULL,"
+    "  outgoing INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  ts_ms INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  text TEXT NOT NULL,"
+    "  expires_ms INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO messages_v10 (n, msg_id, env_n, peer, outgoing, seq, ts_ms, state, text,"
+    "  expires_ms)"
+    "  SELECT m.n, m.msg_id, e.n, m.peer, m.outgoing, m.seq, m.ts_ms, m.state, m.text,"
+    "  m.expires_ms FROM messages m LEFT JOIN envelopes e ON e.id = m.env_id"
+    "  WHERE m.env_id IS NULL OR e.n IS NOT NULL;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages_v10 RENAME TO messages;"
+    "CREATE INDEX messages_history ON messages (peer, ts_ms, outgoing, seq);"
+    "CREATE INDEX messages_queued ON messages (peer, ts_ms) WHERE state = 0;",
 };
 
 _Static_assert(sizeof s_migrations / sizeof s_migrations[0] == STORE_SCHEMA_VERSION,
@@ -1227,29 +1255,33 @@ s_t_open_meta(const char *dir)
     store_destroy(&s);
 }
 
-/*  A version 2 file (as the v2 code wrote it) is brought to version 3: its
- *  messages take their envelope's expiry, QUEUED ones and old evidence 0. */
+/*  A version 2 file (as the v2 code wrote it) is brought to the current
+ *  version: its messages take their envelope's expiry, QUEUED ones and old
+ *  evidence 0 (v3); outbox rows (v9) and messages (v10) name their
+ *  envelopes by row. */
 static void
 s_t_migrate_v2(const char *dir)
 {
     char path[512];
     s_t_path(path, sizeof path, dir, "v2.db");
     char sql[4096];
-    int n = snprintf(sql, sizeof sql,
-                     "PRAGMA journal_mode=WAL; BEGIN; %s %s"
-                     "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
-                     " bytes, received_ms) VALUES (x'%064x', x'00', x'00', 1, 10, 5000, 1, x'00',"
-                     " 10), (x'%064x', x'00', x'00', 2, 11, 0, 1, x'00', 11);"
-                     "INSERT INTO messages (msg_id, env_id, peer, outgoing, seq, ts_ms, state,"
-                     " text) VALUES (x'01', x'%064x', x'00', 1, 1, 10, 1, 'a'),"
-                     " (x'02', x'%064x', x'00', 1, 2, 11, 1, 'b'),"
-                     " (x'03', NULL, x'00', 1, 0, 12, 0, 'c');"
-                     "INSERT INTO equivocations (id, author, scope, seq, held_id, bytes,"
-                     " received_ms) VALUES (x'09', x'00', x'00', 1, x'00', x'00', 1);"
-                     "INSERT INTO outbox (peer, env_id, added_ms) VALUES (x'aa', x'%064x', 5),"
-                     " (x'bb', x'%064x', 6);"
-                     "PRAGMA application_id=%d; PRAGMA user_version=2; COMMIT;",
-                     s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, 2u, 1u, S_APPLICATION_ID);
+    int n =
+        snprintf(sql, sizeof sql,
+                 "PRAGMA journal_mode=WAL; BEGIN; %s %s"
+                 "INSERT INTO envelopes (id, author, scope, seq, ts_ms, expires_ms, kind,"
+                 " bytes, received_ms) VALUES (x'%064x', x'00', x'00', 1, 10, 5000, 1, x'00',"
+                 " 10), (x'%064x', x'00', x'00', 2, 11, 0, 1, x'00', 11);"
+                 "INSERT INTO messages (msg_id, env_id, peer, outgoing, seq, ts_ms, state,"
+                 " text) VALUES (x'01', x'%064x', x'00', 1, 1, 10, 1, 'a'),"
+                 " (x'02', x'%064x', x'00', 1, 2, 11, 1, 'b'),"
+                 " (x'03', NULL, x'00', 1, 0, 12, 0, 'c'),"
+                 " (x'04', x'%064x', x'00', 1, 3, 13, 1, 'no envelope');"
+                 "INSERT INTO equivocations (id, author, scope, seq, held_id, bytes,"
+                 " received_ms) VALUES (x'09', x'00', x'00', 1, x'00', x'00', 1);"
+                 "INSERT INTO outbox (peer, env_id, added_ms) VALUES (x'aa', x'%064x', 5),"
+                 " (x'bb', x'%064x', 6);"
+                 "PRAGMA application_id=%d; PRAGMA user_version=2; COMMIT;",
+                 s_migrations[0], s_migrations[1], 1u, 2u, 1u, 2u, 3u, 2u, 1u, S_APPLICATION_ID);
     CHECK(n > 0 && (size_t)n < sizeof sql);
     s_t_raw(path, sql);
     store_t *s = NULL;
@@ -1259,7 +1291,13 @@ s_t_migrate_v2(const char *dir)
     CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'02'") == 0);
     CHECK(s_t_int(s, "SELECT expires_ms FROM messages WHERE msg_id = x'03'") == 0);
     CHECK(s_t_int(s, "SELECT expires_ms FROM equivocations") == 0);
+    /* v10: the messages name the same envelopes, by row; one naming none
+       (only damage leaves one) is gone */
     CHECK(s_t_int(s, "SELECT count(*) FROM messages") == 3);
+    CHECK(s_t_int(s, "SELECT count(*) FROM messages m JOIN envelopes e ON e.n = m.env_n"
+                     " WHERE (m.text = 'a' AND e.seq = 1) OR (m.text = 'b' AND e.seq = 2)")
+          == 2);
+    CHECK(s_t_int(s, "SELECT count(*) FROM messages WHERE env_n IS NULL AND text = 'c'") == 1);
     /* v9: the outbox rows name the same envelopes, by row */
     CHECK(s_t_int(s, "SELECT count(*) FROM outbox") == 2);
     CHECK(s_t_int(s, "SELECT count(*) FROM outbox o JOIN envelopes e ON e.n = o.env_n"

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 #define STORE_NAME_MAX 64u   /* contact name, bytes */
 #define STORE_MSG_ID_LEN 16u /* local message id */
 
@@ -181,9 +181,11 @@ typedef struct {
     char *text;                       /* NUL-terminated, malloc'd (free with store_msgs_free) */
 } store_msg_t;
 
-/*  Inserts a message. For outgoing QUEUED messages has_env is false. */
+/*  Inserts a message. For outgoing QUEUED messages has_env is false;
+ *  otherwise its envelope must be in the log (PARLEY_ERR_NOTFOUND if not). */
 int store_msg_add(store_t *self, const store_msg_t *msg) PARLEY_WUR;
-/*  Gives a QUEUED message its envelope: sets env_id, seq, ts, state STORED. */
+/*  Gives a QUEUED message its envelope, which must be in the log
+ *  (PARLEY_ERR_NOTFOUND if not): sets env_id, seq, ts, state STORED. */
 int store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN],
                      const uint8_t env_id[32], uint64_t seq, uint64_t ts_ms) PARLEY_WUR;
 /*  Raises the state of the outgoing message with envelope env_id to state if

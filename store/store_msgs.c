@@ -4,23 +4,28 @@
  *
  *  Tables (schema conventions and versions: store.c)
  *  ------
- *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE, env_id UNIQUE NULL, peer,
+ *  messages(n INTEGER PK, msg_id BLOB(16) UNIQUE,
+ *           env_n → envelopes(n) UNIQUE NULL ON DELETE CASCADE (v10), peer,
  *           outgoing 0|1, seq, ts_ms, state, text TEXT, expires_ms (v3))
- *      Decrypted direct-message history. env_id is NULL exactly while state is
- *      MSG_STATE_QUEUED (outgoing, not yet sealed). seq/ts_ms are the
+ *      Decrypted direct-message history. env_n names the message's envelope
+ *      by its row, as the outbox does (a hash would write a random page of
+ *      the index per message); it is NULL exactly while state is
+ *      MSG_STATE_QUEUED (outgoing, not yet sealed). Rows are read joined
+ *      to their envelope, whose id callers know them by. seq/ts_ms are the
  *      envelope's (ts_ms is the queue time while QUEUED). text is at most
  *      PARLEY_TEXT_MAX bytes, no NUL. expires_ms (0: never) is the envelope's
  *      expiry; while QUEUED it is the expiry the message will be sealed with,
  *      fixed at send time, and store_expire_unlogged (store_sync.c) deletes
  *      the row unsent once it has passed.
- *      Indexes: msg_id and env_id (the lookups store_msg_attach/raise need);
+ *      Indexes: msg_id and env_n (the lookups store_msg_attach/raise need,
+ *      after the envelope's id index gives its row);
  *      messages_history(peer, ts_ms, outgoing, seq) serves "last N with peer"
  *      in exactly the store_history order, reading N entries with no sort;
  *      messages_queued(peer, ts_ms) WHERE state = 0 is a partial index that
  *      holds only queued rows, so finding them costs nothing as history grows.
- *      No foreign key to envelopes: a QUEUED message has no envelope yet.
- *      The one place envelopes leave the log, expiry, deletes their messages
- *      in the same operation (store_envelope_expire, store_sync.c).
+ *      An envelope must be stored before its message names it; the one
+ *      place a DM's envelope leaves the log, expiry (store_sync.c), takes
+ *      the message with it through the foreign key.
  *
  *  outbox(n INTEGER PK, peer, env_n → envelopes(n) ON DELETE CASCADE,
  *         added_ms, UNIQUE(peer, env_n))  (schema 9)
@@ -35,8 +40,9 @@
  *      (store_sync.c) without a scan.
  *
  *  Invariants:
- *  - a message's env_id is NULL exactly while it is QUEUED, and an outgoing
+ *  - a message's env_n is NULL exactly while it is QUEUED, and an outgoing
  *    message's state only ever rises;
+ *  - a message's env_n names an envelope in the log (foreign key);
  *  - an outbox row names an envelope in the log (foreign key).
  */
 #include "store.h"
@@ -45,6 +51,7 @@
 /* ---- the statements this file runs, prepared once at open ---- */
 
 enum {
+    ST_ENV_N,
     ST_MSG_ADD,
     ST_MSG_ATTACH,
     ST_MSG_STATE,
@@ -63,28 +70,34 @@ enum {
     ST_MSGS_COUNT
 };
 
-#define S_MSG_COLS "msg_id, env_id, peer, outgoing, seq, ts_ms, state, text, expires_ms"
+/* a message row and its envelope's id (NULL while QUEUED), as s_msg_read
+   reads them */
+#define S_MSG_SELECT                                                                               \
+    "SELECT m.msg_id, e.id, m.peer, m.outgoing, m.seq, m.ts_ms, m.state, m.text,"                  \
+    " m.expires_ms FROM messages m LEFT JOIN envelopes e ON e.n = m.env_n"
+#define S_ENV_N "(SELECT n FROM envelopes WHERE id = ?1)"
 
 static const char *const s_sql[ST_MSGS_COUNT] = {
-    [ST_MSG_ADD] = "INSERT INTO messages (" S_MSG_COLS ")"
-                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [ST_MSG_ATTACH] = "UPDATE messages SET env_id = ?2, seq = ?3, ts_ms = ?4, state = 1"
+    [ST_ENV_N] = "SELECT n FROM envelopes WHERE id = ?1",
+    [ST_MSG_ADD] = "INSERT INTO messages (msg_id, env_n, peer, outgoing, seq, ts_ms, state,"
+                   " text, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_MSG_ATTACH] = "UPDATE messages SET env_n = ?2, seq = ?3, ts_ms = ?4, state = 1"
                       " WHERE msg_id = ?1 AND state = 0",
     [ST_MSG_STATE] = "SELECT state FROM messages WHERE msg_id = ?1",
     [ST_MSG_RAISE] = "UPDATE messages SET state = ?2"
-                     " WHERE env_id = ?1 AND outgoing = 1 AND state < ?2",
-    [ST_MSG_BY_ENV] = "SELECT " S_MSG_COLS " FROM messages WHERE env_id = ?1 AND outgoing = 1",
-    [ST_MSG_QUEUED] = "SELECT " S_MSG_COLS " FROM messages"
-                      " WHERE peer = ?1 AND state = 0 ORDER BY ts_ms, n",
+                     " WHERE env_n = " S_ENV_N " AND outgoing = 1 AND state < ?2",
+    [ST_MSG_BY_ENV] = S_MSG_SELECT " WHERE m.env_n = " S_ENV_N " AND m.outgoing = 1",
+    [ST_MSG_QUEUED] = S_MSG_SELECT " WHERE m.peer = ?1 AND m.state = 0 ORDER BY m.ts_ms, m.n",
     [ST_MSG_QUEUED_PEERS] = "SELECT DISTINCT peer FROM messages WHERE state = 0 ORDER BY peer",
     /* newest first so LIMIT keeps the last ones; store_history reverses them */
-    [ST_MSG_HISTORY] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
-                       " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    [ST_MSG_HISTORY] = S_MSG_SELECT " WHERE m.peer = ?1 ORDER BY m.ts_ms DESC,"
+                                    " m.outgoing DESC, m.seq DESC, m.n DESC LIMIT ?2",
     /* the same order, strictly before message ?3 in it (a page further back) */
-    [ST_MSG_HISTORY_BEFORE] = "SELECT " S_MSG_COLS " FROM messages WHERE peer = ?1"
-                              " AND (ts_ms, outgoing, seq, n) < (SELECT ts_ms, outgoing, seq, n"
-                              " FROM messages WHERE msg_id = ?3)"
-                              " ORDER BY ts_ms DESC, outgoing DESC, seq DESC, n DESC LIMIT ?2",
+    [ST_MSG_HISTORY_BEFORE] = S_MSG_SELECT " WHERE m.peer = ?1"
+                                           " AND (m.ts_ms, m.outgoing, m.seq, m.n) < (SELECT"
+                                           " ts_ms, outgoing, seq, n FROM messages"
+                                           " WHERE msg_id = ?3) ORDER BY m.ts_ms DESC,"
+                                           " m.outgoing DESC, m.seq DESC, m.n DESC LIMIT ?2",
     [ST_MSG_IN_CONV] = "SELECT 1 FROM messages WHERE msg_id = ?1 AND peer = ?2",
     /* one row per conversation, the most recently active first; one pass
        over the messages (a client asks when it starts, then follows the
@@ -143,7 +156,8 @@ s_msg_consistent(int64_t state, bool outgoing, bool has_env)
     return outgoing != (state == MSG_STATE_RECEIVED || state == MSG_STATE_OPENED);
 }
 
-/*  Reads the S_MSG_COLS of the current row into *m; m->text is malloc'd. */
+/*  Reads the S_MSG_SELECT columns of the current row into *m; m->text is
+ *  malloc'd. */
 static int
 s_msg_read(sqlite3_stmt *st, store_msg_t *m)
 {
@@ -214,6 +228,27 @@ s_msg_read_all(sqlite3_stmt *st, store_msg_t **out, size_t *n)
     return s_collect(st, sizeof **out, false, s_msg_row, s_msg_release, (void **)out, n);
 }
 
+/*  The row of envelope id in the log (envelopes.n) into *n:
+ *  PARLEY_ERR_NOTFOUND if it is not there. */
+static int
+s_env_n(store_t *self, const uint8_t id[32], int64_t *n)
+{
+    sqlite3_stmt *st = s_st(self, ST_ENV_N);
+    bool row = false;
+    int rc = S_BIND(st, S_B32(id));
+    if (rc == 0) {
+        rc = s_step(st, &row);
+    }
+    if (rc == 0 && !row) {
+        rc = PARLEY_ERR_NOTFOUND;
+    }
+    if (rc == 0) {
+        *n = sqlite3_column_int64(st, 0);
+    }
+    s_reset(st);
+    return rc;
+}
+
 int
 store_msg_add(store_t *self, const store_msg_t *msg)
 {
@@ -225,11 +260,15 @@ store_msg_add(store_t *self, const store_msg_t *msg)
     if (len > PARLEY_TEXT_MAX) {
         return PARLEY_ERR_LIMIT;
     }
+    int64_t env_n = 0;
+    int rc = msg->has_env ? s_env_n(self, msg->env_id, &env_n) : 0;
+    if (rc != 0) {
+        return rc; /* the envelope is stored first */
+    }
     sqlite3_stmt *st = s_st(self, ST_MSG_ADD);
-    int rc = S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN),
-                    msg->has_env ? S_B32(msg->env_id) : S_NULL, S_B32(msg->peer),
-                    S_BOOL(msg->outgoing), S_U64(msg->seq), S_U64(msg->ts_ms), S_I64(msg->state),
-                    S_TEXT(msg->text, len), S_U64(msg->expires_ms));
+    rc = S_BIND(st, S_BLOB(msg->msg_id, STORE_MSG_ID_LEN), msg->has_env ? S_I64(env_n) : S_NULL,
+                S_B32(msg->peer), S_BOOL(msg->outgoing), S_U64(msg->seq), S_U64(msg->ts_ms),
+                S_I64(msg->state), S_TEXT(msg->text, len), S_U64(msg->expires_ms));
     if (rc == 0 && s_fault(self, STORE_FAULT_MSG_ADD)) {
         s_reset(st);
         return PARLEY_ERR_IO; /* store_fault_set: as a full disk would */
@@ -242,8 +281,13 @@ int
 store_msg_attach(store_t *self, const uint8_t msg_id[STORE_MSG_ID_LEN], const uint8_t env_id[32],
                  uint64_t seq, uint64_t ts_ms)
 {
+    int64_t env_n = 0;
+    int rc = s_env_n(self, env_id, &env_n);
+    if (rc != 0) {
+        return rc; /* the envelope is stored first */
+    }
     sqlite3_stmt *st = s_st(self, ST_MSG_ATTACH);
-    int rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN), S_B32(env_id), S_U64(seq), S_U64(ts_ms));
+    rc = S_BIND(st, S_BLOB(msg_id, STORE_MSG_ID_LEN), S_I64(env_n), S_U64(seq), S_U64(ts_ms));
     if (rc == 0) {
         rc = s_run(st, NULL); /* EXISTS if env_id belongs to another message */
     }
@@ -532,8 +576,8 @@ store_outbox_ack(store_t *self, const uint8_t env_id[32], const uint8_t peer[32]
 #include "store_testkit.h"
 
 static store_msg_t
-s_t_msg(uint8_t tag, const uint8_t peer[32], bool outgoing, int state, uint64_t seq, uint64_t ts,
-        const char *text)
+s_t_msg(store_t *s, uint8_t tag, const uint8_t peer[32], bool outgoing, int state, uint64_t seq,
+        uint64_t ts, const char *text)
 {
     store_msg_t m;
     memset(&m, 0, sizeof m);
@@ -541,6 +585,9 @@ s_t_msg(uint8_t tag, const uint8_t peer[32], bool outgoing, int state, uint64_t 
     memcpy(m.peer, peer, 32);
     m.has_env = state != MSG_STATE_QUEUED;
     memset(m.env_id, tag, sizeof m.env_id);
+    if (m.has_env) {
+        s_t_log_id(s, m.env_id);
+    }
     m.outgoing = outgoing;
     m.state = state;
     m.seq = seq;
@@ -557,8 +604,8 @@ s_t_messages(store_t *s)
     randombytes_buf(p1, sizeof p1);
     randombytes_buf(p2, sizeof p2);
 
-    store_msg_t q1 = s_t_msg(1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
-    store_msg_t q2 = s_t_msg(2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
+    store_msg_t q1 = s_t_msg(s, 1, p1, true, MSG_STATE_QUEUED, 0, 100, "hello");
+    store_msg_t q2 = s_t_msg(s, 2, p1, true, MSG_STATE_QUEUED, 0, 101, "world");
     q2.expires_ms = 5101;
     CHECK(store_msg_add(s, &q2) == 0);
     CHECK(store_msg_add(s, &q1) == 0);
@@ -569,19 +616,19 @@ s_t_messages(store_t *s)
     memset(bad.msg_id, 0x77, sizeof bad.msg_id);
     bad.has_env = true;
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* QUEUED with an envelope */
-    bad = s_t_msg(0x78, p1, true, MSG_STATE_RECEIVED, 1, 1, "x");
+    bad = s_t_msg(s, 0x78, p1, true, MSG_STATE_RECEIVED, 1, 1, "x");
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* outgoing RECEIVED */
-    bad = s_t_msg(0x79, p1, false, MSG_STATE_DELIVERED, 1, 1, "x");
+    bad = s_t_msg(s, 0x79, p1, false, MSG_STATE_DELIVERED, 1, 1, "x");
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED); /* incoming DELIVERED */
-    bad = s_t_msg(0x7a, p1, true, 7, 1, 1, "x");
+    bad = s_t_msg(s, 0x7a, p1, true, 7, 1, 1, "x");
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED);
-    bad = s_t_msg(0x7b, p1, true, MSG_STATE_STORED, 1, 1, NULL);
+    bad = s_t_msg(s, 0x7b, p1, true, MSG_STATE_STORED, 1, 1, NULL);
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_MALFORMED);
     char *huge = malloc(PARLEY_TEXT_MAX + 2);
     CHECK(huge != NULL);
     memset(huge, 'a', PARLEY_TEXT_MAX + 1);
     huge[PARLEY_TEXT_MAX + 1] = '\0';
-    bad = s_t_msg(0x7c, p1, true, MSG_STATE_STORED, 1, 1, huge);
+    bad = s_t_msg(s, 0x7c, p1, true, MSG_STATE_STORED, 1, 1, huge);
     CHECK(store_msg_add(s, &bad) == PARLEY_ERR_LIMIT);
     huge[PARLEY_TEXT_MAX] = '\0'; /* exactly the limit is fine */
     CHECK(store_msg_add(s, &bad) == 0);
@@ -606,6 +653,9 @@ s_t_messages(store_t *s)
     uint8_t e2[32];
     randombytes_buf(e1, sizeof e1);
     randombytes_buf(e2, sizeof e2);
+    CHECK(store_msg_attach(s, q1.msg_id, e1, 1, 200) == PARLEY_ERR_NOTFOUND); /* not logged */
+    s_t_log_id(s, e1);
+    s_t_log_id(s, e2);
     CHECK(store_msg_attach(s, q1.msg_id, e1, 1, 200) == 0);
     CHECK(store_msg_attach(s, q1.msg_id, e2, 2, 201) == PARLEY_ERR_STATE);
     uint8_t nobody[STORE_MSG_ID_LEN] = { 0xAB };
@@ -636,7 +686,7 @@ s_t_messages(store_t *s)
     CHECK(!changed && out.text == NULL);
     CHECK(store_msg_raise(s, e1, MSG_STATE_RECEIVED, &changed, NULL) == PARLEY_ERR_MALFORMED);
     CHECK(store_msg_raise(s, e1, MSG_STATE_QUEUED, &changed, NULL) == PARLEY_ERR_MALFORMED);
-    store_msg_t in = s_t_msg(9, p2, false, MSG_STATE_RECEIVED, 4, 300, "incoming");
+    store_msg_t in = s_t_msg(s, 9, p2, false, MSG_STATE_RECEIVED, 4, 300, "incoming");
     CHECK(store_msg_add(s, &in) == 0);
     CHECK(store_msg_raise(s, in.env_id, MSG_STATE_READ, &changed, NULL) == PARLEY_ERR_NOTFOUND);
     CHECK(store_msg_recipient(s, in.env_id, to) == PARLEY_ERR_NOTFOUND); /* incoming: none */
@@ -647,12 +697,12 @@ s_t_messages(store_t *s)
     randombytes_buf(p3, sizeof p3);
     static const uint64_t ts[10] = { 1005, 1002, 1009, 1000, 1007, 1001, 1008, 1003, 1006, 1004 };
     for (int i = 0; i < 10; i++) {
-        store_msg_t m = s_t_msg((uint8_t)(0x40 + i), p3, false, MSG_STATE_RECEIVED, (uint64_t)i + 1,
-                                ts[i], "h");
+        store_msg_t m = s_t_msg(s, (uint8_t)(0x40 + i), p3, false, MSG_STATE_RECEIVED,
+                                (uint64_t)i + 1, ts[i], "h");
         CHECK(store_msg_add(s, &m) == 0);
     }
-    store_msg_t mine = s_t_msg(0x60, p3, true, MSG_STATE_STORED, 1, 2000, "mine");
-    store_msg_t theirs = s_t_msg(0x61, p3, false, MSG_STATE_RECEIVED, 50, 2000, "theirs");
+    store_msg_t mine = s_t_msg(s, 0x60, p3, true, MSG_STATE_STORED, 1, 2000, "mine");
+    store_msg_t theirs = s_t_msg(s, 0x61, p3, false, MSG_STATE_RECEIVED, 50, 2000, "theirs");
     CHECK(store_msg_add(s, &mine) == 0);
     CHECK(store_msg_add(s, &theirs) == 0);
     CHECK(store_history(s, p3, 3, &msgs, &n) == 0 && n == 3);
@@ -776,8 +826,8 @@ s_t_fault(store_t *s)
 {
     uint8_t peer[32];
     randombytes_buf(peer, sizeof peer);
-    store_msg_t m = s_t_msg(0x90, peer, true, MSG_STATE_QUEUED, 0, 1, "once");
-    store_msg_t bad = s_t_msg(0x91, peer, true, MSG_STATE_QUEUED, 0, 1, NULL);
+    store_msg_t m = s_t_msg(s, 0x90, peer, true, MSG_STATE_QUEUED, 0, 1, "once");
+    store_msg_t bad = s_t_msg(s, 0x91, peer, true, MSG_STATE_QUEUED, 0, 1, NULL);
     store_msg_t *msgs = NULL;
     size_t n = 0;
 
@@ -789,8 +839,8 @@ s_t_fault(store_t *s)
     CHECK(store_msg_queued(s, peer, &msgs, &n) == 0 && n == 1);
     store_msgs_free(msgs, n);
 
-    store_msg_t m2 = s_t_msg(0x92, peer, true, MSG_STATE_QUEUED, 0, 2, "lost");
-    store_msg_t m3 = s_t_msg(0x93, peer, true, MSG_STATE_QUEUED, 0, 3, "kept");
+    store_msg_t m2 = s_t_msg(s, 0x92, peer, true, MSG_STATE_QUEUED, 0, 2, "lost");
+    store_msg_t m3 = s_t_msg(s, 0x93, peer, true, MSG_STATE_QUEUED, 0, 3, "kept");
     CHECK(store_begin(s) == 0);
     store_fault_set(s, STORE_FAULT_MSG_ADD, 1);
     CHECK(store_msg_add(s, &m2) == PARLEY_ERR_IO);
@@ -813,7 +863,7 @@ s_t_corrupt(const s_t_kit_t *kit)
     store_t *s = s_t_open_in(kit, "corrupt.db", path, sizeof path);
     uint8_t pk[32];
     randombytes_buf(pk, sizeof pk);
-    store_msg_t m = s_t_msg(1, pk, true, MSG_STATE_STORED, 1, 10, "text");
+    store_msg_t m = s_t_msg(s, 1, pk, true, MSG_STATE_STORED, 1, 10, "text");
     CHECK(store_msg_add(s, &m) == 0);
     store_msg_t *msgs = NULL;
     size_t n = 0;

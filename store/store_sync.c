@@ -10,8 +10,9 @@
  *                   by prefix through UNIQUE(id), due envelopes through the
  *                   partial index envelopes_expires (store_log.c)
  *    scope_authors  every (scope, author) pair, in key order (store_log.c)
- *    messages       deleted with their envelope; incoming ones marked read,
- *                   both by env_id (UNIQUE); QUEUED ones past expires_ms
+ *    messages       deleted with their envelope (the foreign key's cascade,
+ *                   through UNIQUE(env_n)); incoming ones marked read by
+ *                   env_n, the row of their envelope's id; QUEUED ones past expires_ms
  *                   deleted through messages_queued (store_msgs.c)
  *    equivocations  rows past expires_ms deleted (a scan: the evidence is
  *                   small) (store_log.c)
@@ -40,7 +41,6 @@ enum {
     ST_ENV_BY_PREFIX,
     ST_ENV_EXPIRED,
     ST_ENV_DELETE,
-    ST_MSG_DELETE_ENV,
     ST_OUTBOX_DROP,
     ST_MSG_MARK_READ,
     ST_MSG_EXPIRE_QUEUED,
@@ -60,9 +60,9 @@ static const char *const s_sql[ST_SYNC_COUNT] = {
     [ST_ENV_EXPIRED] = "SELECT id, scope, ts_ms FROM envelopes"
                        " WHERE expires_ms > 0 AND expires_ms <= ?1 LIMIT ?2",
     [ST_ENV_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
-    [ST_MSG_DELETE_ENV] = "DELETE FROM messages WHERE env_id = ?1",
     [ST_OUTBOX_DROP] = "DELETE FROM outbox WHERE env_n = (SELECT n FROM envelopes WHERE id = ?1)",
-    [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11 WHERE env_id = ?1 AND state = 10",
+    [ST_MSG_MARK_READ] = "UPDATE messages SET state = 11"
+                         " WHERE env_n = (SELECT n FROM envelopes WHERE id = ?1) AND state = 10",
     [ST_MSG_EXPIRE_QUEUED] = "DELETE FROM messages"
                              " WHERE state = 0 AND expires_ms > 0 AND expires_ms <= ?1",
     [ST_EQUIV_EXPIRE] = "DELETE FROM equivocations WHERE expires_ms > 0 AND expires_ms <= ?1",
@@ -277,12 +277,10 @@ store_envelope_expire(store_t *self, uint64_t now_ms, size_t max, store_expired_
         *n = 0;
         return rc;
     }
-    //  Outbox rows go with the envelope (foreign key ON DELETE CASCADE).
+    //  Its message and outbox rows go with the envelope (foreign keys
+    //  ON DELETE CASCADE).
     for (size_t i = 0; rc == 0 && i < *n; i++) {
-        rc = s_by_env(self, ST_MSG_DELETE_ENV, out[i].id);
-        if (rc == 0) {
-            rc = s_by_env(self, ST_ENV_DELETE, out[i].id);
-        }
+        rc = s_by_env(self, ST_ENV_DELETE, out[i].id);
     }
     rc = store_op_end(self, outer, rc);
     if (rc != 0) {

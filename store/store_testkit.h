@@ -144,6 +144,24 @@ s_t_int(store_t *self, const char *sql)
     return v;
 }
 
+/*  An envelope row with id id in the log (author and scope id, seq 1): for
+ *  a test of messages, which name their envelope by its row, and not of
+ *  envelopes. Once is enough; again does nothing. */
+static inline void
+s_t_log_id(store_t *self, const uint8_t id[32])
+{
+    sqlite3_stmt *st = NULL;
+    CHECK(sqlite3_prepare_v2(self->db,
+                             "INSERT OR IGNORE INTO envelopes (id, author, scope, seq, ts_ms,"
+                             " expires_ms, kind, bytes, received_ms)"
+                             " VALUES (?1, ?1, ?1, 1, 1, 0, 1, x'00', 1)",
+                             -1, &st, NULL)
+          == SQLITE_OK);
+    CHECK(sqlite3_bind_blob(st, 1, id, 32, SQLITE_STATIC) == SQLITE_OK);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    CHECK(sqlite3_finalize(st) == SQLITE_OK);
+}
+
 /*  Does the file at path contain the bytes needle[len]? Missing file: no. */
 static inline bool
 s_t_file_has(const char *path, const uint8_t *needle, size_t len)
