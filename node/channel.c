@@ -1110,7 +1110,7 @@ s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
         if (rc == PARLEY_ERR_EXISTS) {
             rc = PARLEY_OK;
         } else if (rc == PARLEY_OK) {
-            core_notify(core, "channel.message", s_msg_json(self, c, &m));
+            core_notify_received(core, "channel.message", s_msg_json(self, c, &m));
             if (c->receipt_at == 0) {
                 c->receipt_at =
                     core_now(core) + CHANNELS_RECEIPT_MS; // one for what comes meanwhile
@@ -1136,11 +1136,12 @@ s_file(channels_t *self, s_chan_t *c, const envelope_t *env, const uint8_t id[32
                 return rc;
             }
             if ((changed || held) && memcmp(mk.author, identity_ed_pk(core->id), 32) == 0) {
-                core_notify(core, "channel.receipt",
-                            json_pack("{s:o, s:s, s:o, s:s, s:I}", "channel", core_json_id(c->id),
-                                      "name", c->row.name, "member", core_json_id(env->author),
-                                      "status", ct->status == RECEIPT_READ ? "read" : "delivered",
-                                      "up_to_seq", (json_int_t)mk.seq));
+                core_notify_received(core, "channel.receipt",
+                                     json_pack("{s:o, s:s, s:o, s:s, s:I}", "channel",
+                                               core_json_id(c->id), "name", c->row.name, "member",
+                                               core_json_id(env->author), "status",
+                                               ct->status == RECEIPT_READ ? "read" : "delivered",
+                                               "up_to_seq", (json_int_t)mk.seq));
             }
         }
         return PARLEY_OK;

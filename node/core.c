@@ -36,7 +36,8 @@ core_init(core_t *self, const node_config_t *cfg)
     self->clock_arg = cfg->clock_arg;
     log_init(&self->log, cfg->verbose ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "");
     self->notes = json_array();
-    return self->notes ? PARLEY_OK : PARLEY_ERR_NOMEM;
+    self->received = json_array();
+    return self->notes && self->received ? PARLEY_OK : PARLEY_ERR_NOMEM;
 }
 
 void
@@ -50,6 +51,7 @@ core_fini(core_t *self)
     free(self->out);
     free(self->arena);
     json_decref(self->notes);
+    json_decref(self->received);
     memset(self, 0, sizeof *self);
 }
 
@@ -193,6 +195,15 @@ core_notify(core_t *self, const char *method, json_t *params)
 }
 
 void
+core_notify_received(core_t *self, const char *method, json_t *params)
+{
+    json_t *note = api_notification(method, params);
+    if (note) {
+        json_array_append_new(self->received, note);
+    }
+}
+
+void
 core_reply(core_t *self, uint64_t client, json_t *reply)
 {
     if (!reply) {
@@ -310,6 +321,7 @@ void
 core_clear(core_t *self)
 {
     json_array_clear(self->notes);
+    json_array_clear(self->received);
     for (size_t i = 0; i < self->n_replies; i++) {
         json_decref(self->replies[i].reply);
     }
@@ -345,6 +357,7 @@ core_discard(core_t *self)
     bool damaged = self->txn_rc == PARLEY_ERR_CORRUPT;
     bool unsynced = self->sync_failed;
     json_array_clear(self->notes);
+    json_array_clear(self->received);
     self->n_out = 0;
     self->arena_len = 0;
     self->txn_failed = false;

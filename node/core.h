@@ -133,7 +133,9 @@ typedef struct core {
     uint64_t recovered;     /* envelopes of ours that came back from peers since the loss */
     uint64_t recover_quiet; /* ms: recovery ends then (set once a round ended; 0: not yet) */
     /* the after-commit queue */
-    json_t *notes; /* notifications (array) */
+    json_t *notes;    /* notifications (array) */
+    json_t *received; /* notifications of what a peer sent us: these may leave
+                         between the commit's write and its sync (array) */
     core_reply_t *replies;
     size_t n_replies, cap_replies;
     core_out_t *out;
@@ -173,6 +175,11 @@ void core_txn_fail(core_t *self, int rc, const char *what);
 
 /*  Queues a notification for subscribers (steals params). */
 void core_notify(core_t *self, const char *method, json_t *params);
+/*  The same, for a notification that only tells what a peer sent us (a DM,
+ *  a receipt, a channel message or mark): it may leave between the commit's
+ *  write and its sync, since the peer keeps sending it until our ACK, which
+ *  waits for the sync (SPEC §11, "Notify before the sync"). */
+void core_notify_received(core_t *self, const char *method, json_t *params);
 /*  A peer's id and short id as JSON strings, as every reply shows them. */
 /*  In arr, n elements of elem bytes each, sorted by the 32-byte key each
  *  begins with: whether pk is there; *at is its index, or where it goes. */

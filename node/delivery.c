@@ -842,7 +842,7 @@ s_on_receipt(delivery_t *self, link_t *link, const uint8_t peer[32], const conte
             memset(&msg, 0, sizeof msg);
             rc = store_msg_raise(core->store, id, state, &changed, &msg);
             if (rc == PARLEY_OK && changed) {
-                core_notify(core, "delivery", delivery_msg_json(self, &msg));
+                core_notify_received(core, "delivery", delivery_msg_json(self, &msg));
             }
             free(msg.text);
         }
@@ -1099,7 +1099,7 @@ s_open_dm(delivery_t *self, link_t *link, const uint8_t peer[32], const envelope
             rc = store_msg_add(core->store, &msg);
         }
         if (rc == PARLEY_OK) {
-            core_notify(core, "message", delivery_msg_json(self, &msg));
+            core_notify_received(core, "message", delivery_msg_json(self, &msg));
             s_due_add(self, peer, id, env->expires_ms);
         } else {
             core_txn_fail(core, rc, "cannot file a received message");

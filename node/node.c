@@ -1115,6 +1115,16 @@ s_recover_step(node_t *self, uint64_t now)
 
 /* ---- commit ---- */
 
+//  Hands the notifications in notes to the subscribers, and empties it.
+static void
+s_broadcast(node_t *self, json_t *notes)
+{
+    for (size_t i = 0; i < json_array_size(notes); i++) {
+        api_server_broadcast(self->server, json_array_get(notes, i));
+    }
+    json_array_clear(notes);
+}
+
 //  Commits the iteration, or rolls it back when a class asked for it or the
 //  commit fails; then flushes what the queue still holds (after a rollback:
 //  only the error replies). PARLEY_OK when the iteration is durable.
@@ -1133,6 +1143,11 @@ s_commit(node_t *self)
                               : store_commit(self->store);
         if (rc == PARLEY_OK && store_unsynced(self->store)) {
             delivery_push_early(self->delivery);
+            //  What peers sent us is shown now: each keeps sending it until
+            //  our ACK, which waits for the sync (SPEC §11, "Notify before
+            //  the sync").
+            s_broadcast(self, core->received);
+            api_server_flush(self->server);
             rc = store_sync(self->store);
             if (rc != PARLEY_OK) {
                 //  Nothing is promised: no reply says stored, no ACK leaves.
@@ -1197,10 +1212,8 @@ s_commit(node_t *self)
         }
         delivery_after_commit(self->delivery);
         pex_flush(self->pex);
-        size_t n = json_array_size(core->notes);
-        for (size_t i = 0; i < n; i++) {
-            api_server_broadcast(self->server, json_array_get(core->notes, i));
-        }
+        s_broadcast(self, core->received);
+        s_broadcast(self, core->notes);
     }
     for (size_t i = 0; i < core->n_replies; i++) {
         api_server_send(self->server, core->replies[i].client, core->replies[i].reply);

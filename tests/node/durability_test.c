@@ -208,6 +208,21 @@ s_send_sync_fails(tk_node_t *a, tk_node_t *b)
     CHECK(!s_note_with_text(b, "later", 700));
 }
 
+//  The disk refuses the sync of a receiver's commit. b's client is shown
+//  the DM all the same: it left between the commit's write and the sync
+//  (SPEC §11, "Notify before the sync"); had the write been lost with the
+//  power, c, which keeps the DM in its log, would give it back.
+static void
+s_receive_sync_fails(tk_node_t *c, tk_node_t *b)
+{
+    TK_WAIT(10000, s_outbox(c) == 0);
+    tk_sleep(300);
+    parley_fault(b->node, STORE_FAULT_SYNC, 1);
+    json_t *sent = tk_send(c, b->id, "shown before the sync");
+    json_decref(sent);
+    CHECK(s_note_with_text(b, "shown before the sync", 10000));
+}
+
 void
 durability_test(bool verbose)
 {
@@ -235,7 +250,8 @@ durability_test(bool verbose)
     json_decref(first);
     TK_WAIT(10000, tk_count(c, b->id, "delivered") == 1);
     s_send_commit_fails_mid_resend(c, b);
-    s_send_sync_fails(a, b); // last for a: its store takes no more writes
+    s_send_sync_fails(a, b);    // last for a: its store takes no more writes
+    s_receive_sync_fails(c, b); // last for b
 
     tk_node_stop(&c);
     tk_node_stop(&b);
