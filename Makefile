@@ -43,8 +43,12 @@ WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 CFLAGS    ?= -O2 -g
 # Ours, kept apart from CFLAGS so that `make CFLAGS=...` cannot drop them.
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fno-strict-aliasing \
+             -ffunction-sections -fdata-sections \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS    += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+# Each function and object in a section of its own, and the ones a program
+# never reaches left out of it: parleyd carries no self-test code.
+LDFLAGS   += -Wl,--gc-sections
 # The terminal chat alone uses ncurses (wide).
 CURSES_CFLAGS := $(shell pkg-config --cflags ncursesw 2>/dev/null)
 CURSES_LIBS := $(shell pkg-config --libs ncursesw 2>/dev/null)
