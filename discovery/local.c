@@ -30,7 +30,7 @@ struct _local_t {
     char dir[1024];                     /* the shared directory */
     char path[1100];                    /* our own file */
     char id[PARLEY_NODE_ID_STRLEN + 1]; /* our id, skipped in scans */
-    s_known_t *known;                   /* peers currently reported SEEN */
+    s_known_t *known;                   /* peers currently reported SEEN, by id */
     size_t n_known;
     int watch; /* inotify descriptor on dir, -1 without one */
 };
@@ -180,37 +180,58 @@ s_read_peer(const local_t *self, const char *name, char *endpoint, size_t cap, l
     return s_alive(*pid);
 }
 
+//  The index in known (sorted by id) of id, or where it would go; *found
+//  tells which. A rescan looks up every record: on a host of hundreds of
+//  nodes a linear search made it quadratic.
+static size_t
+s_index(const local_t *self, const char *id, bool *found)
+{
+    size_t lo = 0, hi = self->n_known;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(self->known[mid].id, id);
+        if (c == 0) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *found = false;
+    return lo;
+}
+
 static s_known_t *
 s_find(local_t *self, const char *id)
 {
-    for (size_t i = 0; i < self->n_known; i++) {
-        if (strcmp(self->known[i].id, id) == 0) {
-            return &self->known[i];
-        }
-    }
-    return NULL;
+    bool found = false;
+    size_t i = s_index(self, id, &found);
+    return found ? &self->known[i] : NULL;
 }
 
 static void
 s_seen(local_t *self, const char *id, const char *endpoint, ino_t ino, long pid, zsock_t *out)
 {
-    s_known_t *k = s_find(self, id);
-    if (!k) {
-        if (self->n_known >= LOCAL_MAX_PEERS) {
-            return;
+    bool found = false;
+    size_t i = s_index(self, id, &found);
+    if (!found) {
+        if (self->n_known >= LOCAL_MAX_PEERS || strlen(id) != PARLEY_NODE_ID_STRLEN) {
+            return; // full, or not a node id: never kept
         }
         s_known_t *grown = realloc(self->known, (self->n_known + 1) * sizeof *grown);
         if (!grown) {
             return;
         }
         self->known = grown;
-        k = &self->known[self->n_known++];
-        memset(k, 0, sizeof *k);
-        if (snprintf(k->id, sizeof k->id, "%s", id) >= (int)sizeof k->id) {
-            self->n_known--; // not a node id: never kept
-            return;
-        }
+        memmove(&self->known[i + 1], &self->known[i], (self->n_known - i) * sizeof *grown);
+        self->n_known++;
+        memset(&self->known[i], 0, sizeof *grown);
+        memcpy(self->known[i].id, id, PARLEY_NODE_ID_STRLEN + 1);
     }
+    s_known_t *k = &self->known[i];
     k->present = true;
     k->ino = ino;
     k->pid = pid;
@@ -254,7 +275,7 @@ local_scan(local_t *self, zsock_t *out)
         s_seen(self, e->d_name, endpoint, e->d_ino, pid, out);
     }
     closedir(d);
-    size_t keep = 0;
+    size_t keep = 0; // in order: known stays sorted
     for (size_t i = 0; i < self->n_known; i++) {
         if (self->known[i].present) {
             self->known[keep++] = self->known[i];
@@ -276,6 +297,33 @@ s_expect_seen(zsock_t *pull, const char *id, const char *endpoint)
     zstr_free(&got);
     zstr_free(&ep);
     zstr_free(&src);
+}
+
+//  The next n reports on pull are kind, one for each of ids[0..n) in any
+//  order; then nothing more comes.
+static void
+s_expect_each(zsock_t *pull, const char *kind, char ids[][PARLEY_NODE_ID_STRLEN + 1], size_t n)
+{
+    bool got[8] = { false };
+    CHECK(n <= 8);
+    zsock_set_rcvtimeo(pull, 1000);
+    for (size_t i = 0; i < n; i++) {
+        zmsg_t *m = zmsg_recv(pull);
+        CHECK(m);
+        char *k = zmsg_popstr(m), *id = zmsg_popstr(m);
+        CHECK(k && id && streq(k, kind));
+        size_t j = 0;
+        while (j < n && !streq(ids[j], id)) {
+            j++;
+        }
+        CHECK(j < n && !got[j]);
+        got[j] = true;
+        zstr_free(&k);
+        zstr_free(&id);
+        zmsg_destroy(&m);
+    }
+    zsock_set_rcvtimeo(pull, 50);
+    CHECK(zstr_recv(pull) == NULL);
 }
 
 void
@@ -336,6 +384,35 @@ local_test(bool verbose)
     zstr_free(&kind);
     zstr_free(&id);
     zstr_free(&src);
+    //  Many at once, found by id in any order: each is reported once, and
+    //  the ones that go are the ones said GONE.
+    enum { S_MANY = 6 };
+    char ids[S_MANY][PARLEY_NODE_ID_STRLEN + 1];
+    local_t *many[S_MANY];
+    for (int i = 0; i < S_MANY; i++) {
+        identity_t *who = identity_new();
+        CHECK(who);
+        identity_node_id(identity_ed_pk(who), ids[i]);
+        identity_destroy(&who);
+        many[i] = local_new(dir, ids[i], (uint16_t)(7100 + i), &why);
+        CHECK(many[i]);
+    }
+    local_scan(la, push);
+    s_expect_each(pull, "SEEN", ids, S_MANY);
+    local_scan(la, push);
+    s_expect_each(pull, "SEEN", ids, 0);
+    char gone[3][PARLEY_NODE_ID_STRLEN + 1];
+    for (int i = 0; i < 3; i++) {
+        memcpy(gone[i], ids[2 * i], sizeof gone[i]);
+        local_destroy(&many[2 * i]);
+    }
+    local_scan(la, push);
+    s_expect_each(pull, "GONE", gone, 3);
+    local_scan(la, push);
+    s_expect_each(pull, "GONE", gone, 0);
+    for (int i = 0; i < 3; i++) {
+        local_destroy(&many[2 * i + 1]);
+    }
     local_destroy(&la);
     zsock_destroy(&push);
     zsock_destroy(&pull);
