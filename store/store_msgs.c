@@ -228,25 +228,19 @@ s_msg_read_all(sqlite3_stmt *st, store_msg_t **out, size_t *n)
     return s_collect(st, sizeof **out, false, s_msg_row, s_msg_release, (void **)out, n);
 }
 
+static int
+s_env_n_row(sqlite3_stmt *st, void *n)
+{
+    return s_col_range(st, 0, 1, INT64_MAX, n);
+}
+
 /*  The row of envelope id in the log (envelopes.n) into *n:
  *  PARLEY_ERR_NOTFOUND if it is not there. */
 static int
 s_env_n(store_t *self, const uint8_t id[32], int64_t *n)
 {
     sqlite3_stmt *st = s_st(self, ST_ENV_N);
-    bool row = false;
-    int rc = S_BIND(st, S_B32(id));
-    if (rc == 0) {
-        rc = s_step(st, &row);
-    }
-    if (rc == 0 && !row) {
-        rc = PARLEY_ERR_NOTFOUND;
-    }
-    if (rc == 0) {
-        *n = sqlite3_column_int64(st, 0);
-    }
-    s_reset(st);
-    return rc;
+    return s_fetch_one(st, S_BIND(st, S_B32(id)), s_env_n_row, n);
 }
 
 int
