@@ -108,7 +108,7 @@ one_size() { # one_size N RESULT_FILE
     # node was first seen complete.
     NODE_LISTEN=tcp://0.0.0.0:$PORT
     NODE_ARGS="--no-local --ping-ms 500"
-        local want=$((N - 1 < 8 ? N - 1 : 8))
+    local want=$((N - 1 < 8 ? N - 1 : 8))
     settled_one() {
         local s
         s=$(p "$1" status --json 2>/dev/null) || return 1
@@ -124,7 +124,7 @@ one_size() { # one_size N RESULT_FILE
         local pending=0
         for i in $(seq "$N"); do
             [ -n "${done_at[$i]:-}" ] && continue
-                        if settled_one "$i"; then
+            if settled_one "$i"; then
                 done_at[$i]=$(now)
             else
                 pending=1
@@ -132,7 +132,7 @@ one_size() { # one_size N RESULT_FILE
         done
         if [ "$pending" = 0 ]; then
             for i in $(seq "$N"); do
-                                settled_one "$i" || { unset "done_at[$i]"; pending=1; }
+                settled_one "$i" || { unset "done_at[$i]"; pending=1; }
             done
             if [ "$pending" = 0 ]; then
                 t_parley=$(printf '%s\n' "${done_at[@]}" | sort -g | tail -n 1)
@@ -148,7 +148,7 @@ one_size() { # one_size N RESULT_FILE
         fi
         sleep 0.1
     done
-        parley_s=$(elapsed "$t1" "$t_parley")
+    parley_s=$(elapsed "$t1" "$t_parley")
     say "N=$N: Parley mesh of $N nodes (all known, ring linked), polled: $parley_s s"
     # When each node itself learnt of its last peer (peers[].known_since,
     # wall-clock ms), without the polling's lag: the discovery figure.
