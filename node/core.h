@@ -177,8 +177,9 @@ void core_txn_fail(core_t *self, int rc, const char *what);
 void core_notify(core_t *self, const char *method, json_t *params);
 /*  The same, for a notification that only tells what a peer sent us (a DM,
  *  a receipt, a channel message or mark): it may leave between the commit's
- *  write and its sync, since the peer keeps sending it until our ACK, which
- *  waits for the sync (SPEC §11, "Notify before the sync"). */
+ *  write and its sync. A power loss can undo it, not lose it: the author
+ *  keeps the envelope and gives it back, by its resends (our ACK waits for
+ *  the sync) or by reconciliation (SPEC §11, "Notify before the sync"). */
 void core_notify_received(core_t *self, const char *method, json_t *params);
 /*  A peer's id and short id as JSON strings, as every reply shows them. */
 /*  In arr, n elements of elem bytes each, sorted by the 32-byte key each
