@@ -1143,8 +1143,8 @@ s_commit(node_t *self)
                               : store_commit(self->store);
         if (rc == PARLEY_OK && store_unsynced(self->store)) {
             delivery_push_early(self->delivery);
-            //  What peers sent us is shown now: each keeps sending it until
-            //  our ACK, which waits for the sync (SPEC §11, "Notify before
+            //  What peers sent us is shown now: a power loss can undo it, not
+            //  lose it; its author gives it back (SPEC §11, "Notify before
             //  the sync").
             s_broadcast(self, core->received);
             api_server_flush(self->server);
