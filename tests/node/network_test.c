@@ -39,6 +39,8 @@
 
 static bool s_verbose;
 
+static void s_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void
 s_say(const char *fmt, ...)
 {
