@@ -4,6 +4,7 @@
 #include "../proto/endpoint.h"
 #include "../proto/identity.h"
 #include "../proto/selftest.h"
+#include "verifier.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -42,6 +43,7 @@ node_config_default(node_config_t *cfg)
     cfg->sync_ms = 30000;
     cfg->neighbours = 8;
     cfg->link_idle_ms = 300000;
+    cfg->verify_threads = verifier_default_threads();
 }
 
 int

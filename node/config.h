@@ -22,7 +22,8 @@
 /*  An injectable clock: ms since the Unix epoch. */
 typedef uint64_t (*node_clock_fn)(void *arg);
 
-#define NODE_NEIGHBOURS_MAX 64u /* --neighbours at most */
+#define NODE_NEIGHBOURS_MAX 64u    /* --neighbours at most */
+#define NODE_VERIFY_THREADS_MAX 8u /* --verify-threads at most */
 
 typedef struct {
     const char *home;                  /* resolved home directory (required) */
@@ -48,6 +49,10 @@ typedef struct {
                                   8; 0: every peer it knows, as before links were bounded */
     uint64_t link_idle_ms;     /* a link kept for nothing else closes after this idle
                                   time; default 5 min */
+    uint64_t verify_threads;   /* threads that check received envelopes' signatures
+                                  beside the loop's (node/verifier.h); default one per
+                                  online core beyond the first, at most
+                                  NODE_VERIFY_THREADS_MAX; 0: the loop's thread alone */
     const char *runtime_dir;   /* host-local directory; NULL: the default */
     node_clock_fn clock;       /* NULL: the system clock (tests inject their own) */
     void *clock_arg;           /* passed to clock */

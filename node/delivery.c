@@ -5,11 +5,27 @@
 #include "../proto/content.h"
 #include "../proto/dm.h"
 #include "../proto/envelope.h"
+#include "verifier.h"
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*  One envelope of the frame being read: what was learned of it before its
+ *  turn (delivery_on_envelopes). */
+typedef enum {
+    S_PRE_CHECKED,  /* checked by the verifier: jobs[job] */
+    S_PRE_OVERSIZE, /* past PARLEY_ENVELOPE_MAX */
+    S_PRE_HELD,     /* in the log already */
+    S_PRE_AGAIN,    /* an earlier one of the frame has its id: decided in turn */
+} s_pre_state_t;
+
+typedef struct {
+    uint8_t id[32];
+    s_pre_state_t state;
+    size_t job; /* S_PRE_CHECKED: its index in jobs */
+} s_pre_t;
 
 /*  Per link (LINK_SLOT_DELIVERY). */
 typedef struct {
@@ -66,6 +82,9 @@ struct delivery {
     s_acked_t *acked;                        /* DELIVERY_ACKED_MAX: ACKs not yet recorded */
     size_t n_acked;                          /* entries in acked */
     s_due_t *due;                            /* DELIVERY_DUE_MAX: receipts to seal */
+    verifier_t *verifier;                    /* checks a frame's envelopes on every core */
+    s_pre_t pre[PARLEY_BATCH_MAX];           /* the frame being read, envelope by envelope */
+    verifier_job_t jobs[PARLEY_BATCH_MAX];   /* its envelopes that the verifier checks */
     size_t n_ready;                          /* due[0, n_ready): their messages are committed */
     size_t n_due;                            /* due[n_ready, n_due): opened in this iteration */
 };
@@ -109,8 +128,9 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
     self->acked = malloc(DELIVERY_ACKED_MAX * sizeof *self->acked);
     self->due = malloc(DELIVERY_DUE_MAX * sizeof *self->due);
-    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked
-        || !self->due) {
+    self->verifier = verifier_new(core->cfg.verify_threads);
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked || !self->due
+        || !self->verifier) {
         delivery_destroy(&self);
     }
     return self;
@@ -129,6 +149,7 @@ delivery_destroy(delivery_t **self_p)
     free(self->usage);
     free(self->acked);
     free(self->due);
+    verifier_destroy(&self->verifier);
     free(self);
     *self_p = NULL;
 }
@@ -1126,26 +1147,14 @@ s_ack_own(core_t *core, link_t *link, const uint8_t *buf, size_t len, const uint
     }
 }
 
-//  Ingest of one envelope from link (see the file comment). Dedupe by id
-//  comes first in practice: an id we hold names bytes we already verified.
+//  Ingest of one envelope from link (see the file comment), past the
+//  dedupe: id is its hash, and rc and env what envelope_validate said of it.
 static void
-s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len)
+s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, const uint8_t id[32],
+         int rc, const envelope_t *checked)
 {
     core_t *core = self->core;
-    if (len > PARLEY_ENVELOPE_MAX) {
-        core->counters[C_OVERSIZE]++;
-        links_strike(self->links, link, "it sends invalid envelopes", 1);
-        return;
-    }
-    uint8_t id[32];
-    crypto_generichash(id, sizeof id, buf, len, NULL, 0);
-    if (store_envelope_has(core->store, id)) {
-        core->counters[C_DUPLICATE]++;
-        s_ack_own(core, link, buf, len, id);
-        return;
-    }
-    envelope_t env;
-    int rc = envelope_validate(buf, len, core_now(core), &env); // id: hashed above
+    envelope_t env = *checked;
     //  In a network: DMs only from members; network events only of our own
     //  network, decodable, from keys its roster knows (network.h). Channel
     //  envelopes: of a channel we hold or may be added to (channel.h).
@@ -1281,12 +1290,63 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len)
     replica_stored(self->replica, link, &env, id);
 }
 
+//  Learns what it can of each envelope of f before its turn: its id, whether
+//  we hold it, and, for the rest, envelope_validate's word, from the
+//  verifier on every core it has. Dedupe comes first: an id we hold names
+//  bytes we already verified.
+static void
+s_precheck(delivery_t *self, const frame_t *f)
+{
+    core_t *core = self->core;
+    size_t n_jobs = 0;
+    for (size_t i = 0; i < f->n_envelopes; i++) {
+        s_pre_t *pre = &self->pre[i];
+        const uint8_t *buf = f->envelopes[i];
+        size_t len = f->envelope_lens[i];
+        if (len > PARLEY_ENVELOPE_MAX) {
+            pre->state = S_PRE_OVERSIZE;
+            continue;
+        }
+        crypto_generichash(pre->id, sizeof pre->id, buf, len, NULL, 0);
+        pre->state = store_envelope_has(core->store, pre->id) ? S_PRE_HELD : S_PRE_CHECKED;
+        for (size_t k = 0; k < i && pre->state == S_PRE_CHECKED; k++) {
+            if (self->pre[k].state != S_PRE_OVERSIZE && memcmp(self->pre[k].id, pre->id, 32) == 0) {
+                pre->state = S_PRE_AGAIN; // the first copy decides what this one is
+            }
+        }
+        if (pre->state == S_PRE_CHECKED) {
+            pre->job = n_jobs;
+            self->jobs[n_jobs++] = (verifier_job_t){ .buf = buf, .len = len };
+        }
+    }
+    verifier_run(self->verifier, self->jobs, n_jobs, core_now(core));
+}
+
 void
 delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
 {
-    link_used(link, core_now(self->core));
+    core_t *core = self->core;
+    link_used(link, core_now(core));
+    s_precheck(self, f);
     for (size_t i = 0; i < f->n_envelopes; i++) {
-        s_ingest(self, link, f->envelopes[i], f->envelope_lens[i]);
+        const s_pre_t *pre = &self->pre[i];
+        const uint8_t *buf = f->envelopes[i];
+        size_t len = f->envelope_lens[i];
+        if (pre->state == S_PRE_OVERSIZE) {
+            core->counters[C_OVERSIZE]++;
+            links_strike(self->links, link, "it sends invalid envelopes", 1);
+        } else if (pre->state == S_PRE_HELD
+                   || (pre->state == S_PRE_AGAIN && store_envelope_has(core->store, pre->id))) {
+            core->counters[C_DUPLICATE]++;
+            s_ack_own(core, link, buf, len, pre->id);
+        } else if (pre->state == S_PRE_AGAIN) {
+            envelope_t env;
+            int rc = envelope_validate(buf, len, core_now(core), &env);
+            s_ingest(self, link, buf, len, pre->id, rc, &env);
+        } else {
+            const verifier_job_t *job = &self->jobs[pre->job];
+            s_ingest(self, link, buf, len, pre->id, job->rc, &job->env);
+        }
     }
     network_settle(self->network);
     channels_settle(self->channels);

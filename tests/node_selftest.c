@@ -37,6 +37,7 @@ static const selftest_t s_tests[] = {
     { "network", network_test },
     { "channel", channel_test },
     { "channel_prop", channel_prop_test },
+    { "verifier", verifier_test },
 };
 
 int

@@ -44,6 +44,9 @@ s_usage(FILE *out)
         "                        the LAN (default 8; 0: every peer known)\n"
         "  --link-idle-ms N      close a link kept for nothing else after this idle time\n"
         "                        (default 300000)\n"
+        "  --verify-threads N    threads that check signatures beside the node's own\n"
+        "                        (default: one per core beyond the first, at most 8;\n"
+        "                        0: the node's thread alone)\n"
         "  -v                    debug logging\n"
         "Forward-secrecy timing (defaults suit real use; tests shorten them):\n"
         "  --ratchet-ms N        DM chain period (default 86400000, one day)\n"
@@ -69,15 +72,15 @@ s_ms_arg(const char *opt, const char *arg, uint64_t *out)
     return 0;
 }
 
-//  A link count: 0 .. PARLEY_NEIGHBOURS_MAX.
+//  A count: 0 .. max.
 static int
-s_count_arg(const char *opt, const char *arg, uint64_t *out)
+s_count_arg(const char *opt, const char *arg, unsigned max, uint64_t *out)
 {
     char *end = NULL;
     errno = 0;
     unsigned long long v = strtoull(arg, &end, 10);
-    if (errno || !end || *end || arg[0] == '-' || arg[0] == '\0' || v > NODE_NEIGHBOURS_MAX) {
-        fprintf(stderr, "parleyd: %s wants a number from 0 to %u\n", opt, NODE_NEIGHBOURS_MAX);
+    if (errno || !end || *end || arg[0] == '-' || arg[0] == '\0' || v > max) {
+        fprintf(stderr, "parleyd: %s wants a number from 0 to %u\n", opt, max);
         return -1;
     }
     *out = v;
@@ -90,7 +93,7 @@ s_takes_value(const char *opt)
     static const char *const with_value[] = {
         "--home",     "--listen",           "--seed",           "--passphrase-file", "--ratchet-ms",
         "--grace-ms", "--prekey-rotate-ms", "--chan-rotate-ms", "--ping-ms",         "--retry-ms",
-        "--sync-ms",  "--link-idle-ms",     "--neighbours",
+        "--sync-ms",  "--link-idle-ms",     "--neighbours",     "--verify-threads",
     };
     for (size_t i = 0; i < sizeof with_value / sizeof with_value[0]; i++) {
         if (strcmp(opt, with_value[i]) == 0) {
@@ -187,7 +190,9 @@ main(int argc, char **argv)
         } else if (strcmp(a, "--link-idle-ms") == 0) {
             bad = s_ms_arg(a, v, &cfg.link_idle_ms);
         } else if (strcmp(a, "--neighbours") == 0) {
-            bad = s_count_arg(a, v, &cfg.neighbours);
+            bad = s_count_arg(a, v, NODE_NEIGHBOURS_MAX, &cfg.neighbours);
+        } else if (strcmp(a, "--verify-threads") == 0) {
+            bad = s_count_arg(a, v, NODE_VERIFY_THREADS_MAX, &cfg.verify_threads);
         } else {
             fprintf(stderr, "parleyd: unknown option '%s'\n", a);
             return 2;

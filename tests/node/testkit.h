@@ -35,6 +35,7 @@ void parley_test(bool verbose);
 void network_test(bool verbose);
 void channel_test(bool verbose);
 void channel_prop_test(bool verbose);
+void verifier_test(bool verbose);
 
 /*  Wall time, ms. */
 uint64_t tk_ms(void);
