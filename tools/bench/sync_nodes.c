@@ -1,8 +1,9 @@
 /*  tools/bench/sync_nodes.c — reconciliation and relay transfer between real
  *  parleyd processes on loopback (build/bench_sync).
  *
- *  1. Builds two logs of the same N envelopes in one scope (signed by a
- *     third identity, as a relay holds them): R has all N, B lacks the
+ *  1. Builds two logs of the same N envelopes in one scope (signed by
+ *     other identities, as a relay holds them, S_PER_AUTHOR each at most so
+ *     that no author passes a relay's quota): R has all N, B lacks the
  *     1,000 newest. Both run as relays; B dials R.
  *     - the first round: B catches up on the 1,000 recent (d = 1,000);
  *     - the next periodic round: d = 0.
@@ -39,7 +40,8 @@
 #define S_RECENT 1000u
 #define S_SCOPES 1000u
 #define S_PER_SCOPE 10u
-#define S_BODY 164u /* a DM body of one 64-byte padding bucket: 68 + 64 + 16 + 16 pad */
+#define S_PER_AUTHOR 100000u /* well inside DELIVERY_RELAY_PER_AUTHOR and its bytes */
+#define S_BODY 164u          /* a DM body of one 64-byte padding bucket: 68 + 64 + 16 + 16 pad */
 #define S_MAX_NODES 8
 #define S_START_MS 60000 /* a node has this long to come up (its log may be large) */
 #define S_CALL_MS 60000  /* an API call has this long to answer */
@@ -139,10 +141,11 @@ s_open_home(const char *home)
     return store_open(db, &st) == PARLEY_OK ? st : NULL;
 }
 
-//  Writes n envelopes of one author into each of the given stores; store k
-//  skips the envelopes whose index i satisfies skip[k] <= i (skip = n: none).
+//  Writes n envelopes, authored in turn by a[0 .. n_a), into each of the
+//  given stores; store k holds those whose index i is below upto[k].
 static int
-s_fill(s_author_t *a, size_t n, uint64_t ts0, store_t **stores, const size_t *upto, size_t n_st)
+s_fill(s_author_t *a, size_t n_a, size_t n, uint64_t ts0, store_t **stores, const size_t *upto,
+       size_t n_st)
 {
     uint8_t *buf = malloc(PARLEY_ENVELOPE_MAX);
     if (!buf) {
@@ -155,7 +158,7 @@ s_fill(s_author_t *a, size_t n, uint64_t ts0, store_t **stores, const size_t *up
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t len = 0;
         uint8_t id[32];
-        rc = s_make(a, ts0 + i, buf, &len, id);
+        rc = s_make(&a[i % n_a], ts0 + i, buf, &len, id);
         for (size_t k = 0; k < n_st && rc == 0; k++) {
             if (i < upto[k]) {
                 rc = s_put(stores[k], buf, len, id);
@@ -310,11 +313,20 @@ main(int argc, char **argv)
     signal(SIGTERM, s_on_signal);
     signal(SIGALRM, s_on_signal);
     alarm(3600);
-    printf("bench_sync: real parleyd relays on loopback, n = %zu envelopes in one scope\n", n);
+    printf("bench_sync: real parleyd relays on loopback, n = %zu envelopes in one scope, by %zu "
+           "author(s)\n",
+           n, (n + S_PER_AUTHOR - 1) / S_PER_AUTHOR);
 
     /* 1. R holds n, B lacks the newest 1,000. */
-    s_author_t a;
-    s_author(&a);
+    size_t n_a = (n + S_PER_AUTHOR - 1) / S_PER_AUTHOR;
+    s_author_t *a = calloc(n_a, sizeof *a);
+    if (!a) {
+        return s_fail("out of memory");
+    }
+    for (size_t i = 0; i < n_a; i++) {
+        s_author(&a[i]);
+        memcpy(a[i].scope, a[0].scope, 32);
+    }
     store_t *st[2] = { s_open_home("r"), s_open_home("b") };
     if (!st[0] || !st[1]) {
         return s_fail("cannot create the logs");
@@ -322,7 +334,9 @@ main(int argc, char **argv)
     size_t upto[2] = { n, n - S_RECENT };
     uint64_t ts0 = nodes_wall_ms() - n - 60000; // one per ms, ending a minute ago
     double t0 = nodes_now();
-    if (s_fill(&a, n, ts0, st, upto, 2) != 0) {
+    int filled = s_fill(a, n_a, n, ts0, st, upto, 2);
+    free(a);
+    if (filled != 0) {
         return s_fail("cannot fill the logs");
     }
     store_destroy(&st[0]);
@@ -402,7 +416,7 @@ main(int argc, char **argv)
     for (size_t i = 0; i < S_SCOPES; i++) {
         s_author_t x;
         s_author(&x);
-        if (s_fill(&x, S_PER_SCOPE, ts0, sc, all, 2) != 0) {
+        if (s_fill(&x, 1, S_PER_SCOPE, ts0, sc, all, 2) != 0) {
             return s_fail("cannot fill the scope logs");
         }
     }
