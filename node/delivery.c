@@ -1290,15 +1290,19 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, const u
     replica_stored(self->replica, link, &env, id);
 }
 
-//  Learns what it can of each envelope of f before its turn: its id, whether
-//  we hold it, and, for the rest, envelope_validate's word, from the
-//  verifier on every core it has. Dedupe comes first: an id we hold names
-//  bytes we already verified.
+//  Learns what it can of each envelope of f before its turn: its id and
+//  whether we hold it; the rest go to the verifier, whose helpers check
+//  them while the loop stores the ones before. Dedupe comes first: an id we
+//  hold names bytes we already verified.
 static void
 s_precheck(delivery_t *self, const frame_t *f)
 {
     core_t *core = self->core;
     size_t n_jobs = 0;
+    //  The lookups run inside the iteration's transaction, not each in a
+    //  read transaction of its own. If it cannot begin, nothing is looked up:
+    //  the first envelope's ingest fails on it and says why.
+    bool txn = f->n_envelopes > 0 && core_txn(core) == PARLEY_OK;
     for (size_t i = 0; i < f->n_envelopes; i++) {
         s_pre_t *pre = &self->pre[i];
         const uint8_t *buf = f->envelopes[i];
@@ -1308,7 +1312,7 @@ s_precheck(delivery_t *self, const frame_t *f)
             continue;
         }
         crypto_generichash(pre->id, sizeof pre->id, buf, len, NULL, 0);
-        pre->state = store_envelope_has(core->store, pre->id) ? S_PRE_HELD : S_PRE_CHECKED;
+        pre->state = txn && store_envelope_has(core->store, pre->id) ? S_PRE_HELD : S_PRE_CHECKED;
         for (size_t k = 0; k < i && pre->state == S_PRE_CHECKED; k++) {
             if (self->pre[k].state != S_PRE_OVERSIZE && memcmp(self->pre[k].id, pre->id, 32) == 0) {
                 pre->state = S_PRE_AGAIN; // the first copy decides what this one is
@@ -1319,7 +1323,7 @@ s_precheck(delivery_t *self, const frame_t *f)
             self->jobs[n_jobs++] = (verifier_job_t){ .buf = buf, .len = len };
         }
     }
-    verifier_run(self->verifier, self->jobs, n_jobs, core_now(core));
+    verifier_start(self->verifier, self->jobs, n_jobs, core_now(core));
 }
 
 void
@@ -1344,10 +1348,12 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
             int rc = envelope_validate(buf, len, core_now(core), &env);
             s_ingest(self, link, buf, len, pre->id, rc, &env);
         } else {
+            verifier_wait(self->verifier, pre->job);
             const verifier_job_t *job = &self->jobs[pre->job];
             s_ingest(self, link, buf, len, pre->id, job->rc, &job->env);
         }
     }
+    verifier_end(self->verifier);
     network_settle(self->network);
     channels_settle(self->channels);
 }

@@ -55,11 +55,17 @@ s_check_fields(uint8_t version, uint8_t kind, uint64_t seq, size_t body_len)
     return PARLEY_OK;
 }
 
-/*  Builds "parley/envelope/v1\0" || signed bytes in a fresh buffer. */
+/*  What is signed, built on the stack up to this size (every DM and
+ *  receipt; a verifier thread then never allocates), else on the heap. */
+#define S_SIGNED_STACK 2048u
+
+/*  Builds "parley/envelope/v1\0" || signed bytes in stack (S_SIGNED_STACK
+ *  bytes) when it fits, else in a fresh buffer; NULL when out of memory.
+ *  The caller frees what is not stack. */
 static uint8_t *
-s_signed_message(const uint8_t *bytes, size_t len, size_t *msg_len)
+s_signed_message(const uint8_t *bytes, size_t len, uint8_t *stack, size_t *msg_len)
 {
-    uint8_t *msg = malloc(S_DOMAIN_LEN + len);
+    uint8_t *msg = S_DOMAIN_LEN + len <= S_SIGNED_STACK ? stack : malloc(S_DOMAIN_LEN + len);
     if (!msg) {
         return NULL;
     }
@@ -94,13 +100,16 @@ envelope_seal(const envelope_t *env, const uint8_t ed_sk[64], uint8_t *out, size
         /* memmove: the body may already sit in place (dm_envelope_seal). */
         memmove(out + PARLEY_ENVELOPE_HEADER_LEN, env->body, env->body_len);
     }
+    uint8_t stack[S_SIGNED_STACK];
     size_t msg_len = 0;
-    uint8_t *msg = s_signed_message(out, signed_len, &msg_len);
+    uint8_t *msg = s_signed_message(out, signed_len, stack, &msg_len);
     if (!msg) {
         return PARLEY_ERR_NOMEM;
     }
     crypto_sign_detached(out + signed_len, NULL, msg, msg_len, ed_sk);
-    free(msg);
+    if (msg != stack) {
+        free(msg);
+    }
     *out_len = signed_len + PARLEY_SIG_LEN;
     return PARLEY_OK;
 }
@@ -159,15 +168,18 @@ envelope_verify(const envelope_t *env)
         return PARLEY_ERR_STATE;
     }
     size_t signed_len = env->bytes_len - PARLEY_SIG_LEN;
+    uint8_t stack[S_SIGNED_STACK];
     size_t msg_len = 0;
-    uint8_t *msg = s_signed_message(env->bytes, signed_len, &msg_len);
+    uint8_t *msg = s_signed_message(env->bytes, signed_len, stack, &msg_len);
     if (!msg) {
         return PARLEY_ERR_NOMEM;
     }
     /* Check the signature stored in the bytes, not whatever env->signature
      * points at, so a hand-built envelope_t cannot split the two. */
     int ok = crypto_sign_verify_detached(env->bytes + signed_len, msg, msg_len, env->author);
-    free(msg);
+    if (msg != stack) {
+        free(msg);
+    }
     return ok == 0 ? PARLEY_OK : PARLEY_ERR_AUTH;
 }
 
@@ -398,15 +410,18 @@ static void
 s_resign(uint8_t *buf, size_t len, const uint8_t *sk, bool with_domain)
 {
     size_t signed_len = len - PARLEY_SIG_LEN;
+    uint8_t stack[S_SIGNED_STACK];
     size_t msg_len = 0;
-    uint8_t *msg = s_signed_message(buf, signed_len, &msg_len);
+    uint8_t *msg = s_signed_message(buf, signed_len, stack, &msg_len);
     CHECK(msg);
     if (with_domain) {
         crypto_sign_detached(buf + signed_len, NULL, msg, msg_len, sk);
     } else {
         crypto_sign_detached(buf + signed_len, NULL, buf, signed_len, sk);
     }
-    free(msg);
+    if (msg != stack) {
+        free(msg);
+    }
 }
 
 static void
