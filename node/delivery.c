@@ -1290,10 +1290,10 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, const u
     replica_stored(self->replica, link, &env, id);
 }
 
-//  Learns what it can of each envelope of f before its turn: its id and
-//  whether we hold it; the rest go to the verifier, whose helpers check
-//  them while the loop stores the ones before. Dedupe comes first: an id we
-//  hold names bytes we already verified.
+//  Learns what it can of each envelope of f before its turn: its id, whether
+//  we hold it, and, for the rest, envelope_validate's word, from the
+//  verifier on every core it has. Dedupe comes first: an id we hold names
+//  bytes we already verified.
 static void
 s_precheck(delivery_t *self, const frame_t *f)
 {
@@ -1323,7 +1323,7 @@ s_precheck(delivery_t *self, const frame_t *f)
             self->jobs[n_jobs++] = (verifier_job_t){ .buf = buf, .len = len };
         }
     }
-    verifier_start(self->verifier, self->jobs, n_jobs, core_now(core));
+    verifier_run(self->verifier, self->jobs, n_jobs, core_now(core));
 }
 
 void
@@ -1348,12 +1348,10 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
             int rc = envelope_validate(buf, len, core_now(core), &env);
             s_ingest(self, link, buf, len, pre->id, rc, &env);
         } else {
-            verifier_wait(self->verifier, pre->job);
             const verifier_job_t *job = &self->jobs[pre->job];
             s_ingest(self, link, buf, len, pre->id, job->rc, &job->env);
         }
     }
-    verifier_end(self->verifier);
     network_settle(self->network);
     channels_settle(self->channels);
 }

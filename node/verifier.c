@@ -1,13 +1,12 @@
 /*  node/verifier.c — see verifier.h.
  *
- *  One round at a time. The caller publishes the jobs under the mutex and
- *  wakes the helpers; a thread (a helper, or the caller when it needs a job
- *  nobody took) claims the next unclaimed job under the mutex, checks it
- *  outside, and marks it done under the mutex. The round ends only once
- *  every claimed job is done, so no helper can still hold a job of a round
- *  that has ended: a helper claims only while its round has unclaimed jobs.
- *  A claim costs one lock; a job, an Ed25519 verification, costs tens of
- *  microseconds.
+ *  One round at a time: the caller publishes the jobs under the mutex and
+ *  wakes the helpers; every thread, the caller too, claims the next
+ *  unclaimed job under the mutex, checks it outside, and counts it done
+ *  under the mutex. The caller returns once every job is done, so no helper
+ *  can still hold a job of a round that has ended (a helper claims only
+ *  while the round has unclaimed jobs). A claim costs one lock; a job, an
+ *  Ed25519 verification, costs tens of microseconds.
  */
 #include "verifier.h"
 
@@ -19,7 +18,7 @@
 struct verifier {
     pthread_mutex_t mu;
     pthread_cond_t work; /* helpers wait here for jobs or stop */
-    pthread_cond_t done; /* the caller waits here for a job a helper holds */
+    pthread_cond_t done; /* the caller waits here for the round's last job */
     pthread_t helpers[NODE_VERIFY_THREADS_MAX];
     size_t want;    /* helpers asked for */
     size_t running; /* helpers started */
@@ -27,9 +26,9 @@ struct verifier {
     bool stop;      /* under mu: helpers leave */
     /* The round, under mu. */
     verifier_job_t *jobs;
-    size_t n;       /* jobs in the round */
-    size_t next;    /* the first unclaimed */
-    size_t claimed; /* jobs claimed and not yet done */
+    size_t n;      /* jobs in the round */
+    size_t next;   /* the first unclaimed */
+    size_t n_done; /* jobs checked */
     uint64_t now_ms;
     uint64_t helped; /* under mu: jobs checked by helpers, in all */
 };
@@ -40,21 +39,22 @@ s_check(verifier_job_t *job, uint64_t now_ms)
     job->rc = envelope_validate(job->buf, job->len, now_ms, &job->env);
 }
 
-//  Claims the next job and checks it. Called and returns with mu held; the
-//  round has an unclaimed job.
+//  Claims and checks jobs until none is left unclaimed. Called and returns
+//  with mu held.
 static void
-s_take(verifier_t *self, bool helper)
+s_work(verifier_t *self, bool helper)
 {
-    verifier_job_t *job = &self->jobs[self->next++];
-    uint64_t now_ms = self->now_ms;
-    self->claimed++;
-    pthread_mutex_unlock(&self->mu);
-    s_check(job, now_ms);
-    pthread_mutex_lock(&self->mu);
-    job->done = true;
-    self->claimed--;
-    self->helped += helper;
-    pthread_cond_signal(&self->done);
+    while (self->next < self->n) {
+        verifier_job_t *job = &self->jobs[self->next++];
+        uint64_t now_ms = self->now_ms;
+        pthread_mutex_unlock(&self->mu);
+        s_check(job, now_ms);
+        pthread_mutex_lock(&self->mu);
+        self->helped += helper;
+        if (++self->n_done == self->n) {
+            pthread_cond_signal(&self->done);
+        }
+    }
 }
 
 static void *
@@ -64,7 +64,7 @@ s_helper(void *arg)
     pthread_mutex_lock(&self->mu);
     while (!self->stop) {
         if (self->next < self->n) {
-            s_take(self, true);
+            s_work(self, true);
         } else {
             pthread_cond_wait(&self->work, &self->mu);
         }
@@ -142,72 +142,33 @@ verifier_destroy(verifier_t **self_p)
 }
 
 void
-verifier_start(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now_ms)
+verifier_run(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now_ms)
 {
-    for (size_t i = 0; i < n; i++) {
-        jobs[i].done = false;
-    }
-    if (n >= 2 && self->want > 0 && !self->tried) {
-        s_start(self);
-    }
-    if (n < 2 || self->running == 0) {
-        //  No hand-off: checked here and now.
+    if (n < 2 || self->want == 0) {
         for (size_t i = 0; i < n; i++) {
             s_check(&jobs[i], now_ms);
-            jobs[i].done = true;
         }
         return;
+    }
+    if (!self->tried) {
+        s_start(self);
     }
     pthread_mutex_lock(&self->mu);
     self->jobs = jobs;
     self->n = n;
     self->next = 0;
+    self->n_done = 0;
     self->now_ms = now_ms;
-    pthread_cond_broadcast(&self->work);
-    pthread_mutex_unlock(&self->mu);
-}
-
-void
-verifier_wait(verifier_t *self, size_t i)
-{
-    if (self->jobs == NULL) {
-        return; // checked in verifier_start
+    if (self->running > 0) {
+        pthread_cond_broadcast(&self->work);
     }
-    pthread_mutex_lock(&self->mu);
-    while (!self->jobs[i].done) {
-        if (self->next < self->n) {
-            s_take(self, false); // job i, or one after it, rather than idle
-        } else {
-            pthread_cond_wait(&self->done, &self->mu);
-        }
-    }
-    pthread_mutex_unlock(&self->mu);
-}
-
-void
-verifier_end(verifier_t *self)
-{
-    if (self->jobs == NULL) {
-        return;
-    }
-    pthread_mutex_lock(&self->mu);
-    self->n = self->next; // what nobody took stays unchecked
-    while (self->claimed > 0) {
+    s_work(self, false);
+    while (self->n_done < self->n) {
         pthread_cond_wait(&self->done, &self->mu);
     }
     self->jobs = NULL;
-    self->n = self->next = 0;
+    self->n = self->next = self->n_done = 0;
     pthread_mutex_unlock(&self->mu);
-}
-
-void
-verifier_run(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now_ms)
-{
-    verifier_start(self, jobs, n, now_ms);
-    for (size_t i = 0; i < n; i++) {
-        verifier_wait(self, i);
-    }
-    verifier_end(self);
 }
 
 size_t

@@ -2,13 +2,11 @@
  *
  *  Ingest spends most of its CPU in the Ed25519 verification of each
  *  envelope (SPEC §11); everything after it (the store, the sessions, the
- *  tables) belongs to the loop's thread. A verifier is a small pool for
- *  that one pure step: the loop hands it the frame's envelopes, and the
- *  helpers check them in order while the loop stores the ones already
- *  checked; when the loop gets to an envelope not checked yet, it checks
- *  the next one nobody took rather than wait. Each gets what
- *  envelope_validate says (limits, decode, signature, time). Nothing else
- *  runs on the helpers, and nothing they touch outlives the round.
+ *  tables) belongs to the loop's thread. A verifier is a small fork-join
+ *  pool for that one pure step: the loop hands it the frame's envelopes,
+ *  takes a share itself, and gets back, for each, what envelope_validate
+ *  says (limits, decode, signature, time) once all are done. Nothing else
+ *  runs on the helpers, and nothing they touch outlives the call.
  *
  *  Helpers start on the first call that has work for them, so an idle node
  *  holds no thread. With no helper (or none could start), the calling
@@ -33,25 +31,15 @@ typedef struct {
     size_t len;         /* in */
     int rc;             /* out: envelope_validate's result */
     envelope_t env;     /* out: the decoded envelope (zeroed unless rc is PARLEY_OK) */
-    bool done;          /* the verifier's own: rc and env are set */
 } verifier_job_t;
 
 /*  A verifier with up to `threads` helpers (capped at NODE_VERIFY_THREADS_MAX;
  *  0: the caller checks alone). NULL when out of memory. */
 verifier_t *verifier_new(size_t threads);
 void verifier_destroy(verifier_t **self_p);
-/*  Starts a round: envelope_validate(jobs[i].buf, jobs[i].len, now_ms,
- *  &jobs[i].env) for every job, in order, by the helpers; returns at once.
- *  jobs stay the caller's to read only after verifier_wait says so. One
- *  round at a time, from one thread. */
-void verifier_start(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now_ms);
-/*  Returns once jobs[i] of the round is checked. Meanwhile the caller
- *  checks jobs nobody took yet (i itself, or later ones) rather than idle. */
-void verifier_wait(verifier_t *self, size_t i);
-/*  Ends the round: jobs nobody took are left unchecked (done stays false),
- *  and it returns once no helper holds a job of it. */
-void verifier_end(verifier_t *self);
-/*  A whole round: start, wait for every job, end. */
+/*  Runs envelope_validate(jobs[i].buf, jobs[i].len, now_ms, &jobs[i].env)
+ *  for every job; the calling thread takes a share and returns when all are
+ *  done. Not reentrant: one caller at a time. */
 void verifier_run(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now_ms);
 /*  Helpers running now (0 until a call needed them). */
 size_t verifier_running(const verifier_t *self);

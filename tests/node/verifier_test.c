@@ -1,7 +1,6 @@
 /*  tests/node/verifier_test.c — the verifier's self-test: for every number
  *  of helpers and every size of frame, each envelope gets exactly what
- *  envelope_validate alone says of it, good or bad, whether the caller waits
- *  for the jobs in order, backwards or for only some; and with helpers the
+ *  envelope_validate alone says of it, good or bad, and with helpers the
  *  helpers really take jobs.
  */
 #include "../../node/verifier.h"
@@ -79,36 +78,6 @@ s_expect(const verifier_job_t *job, const s_case_t *c)
     }
 }
 
-//  One round of jobs[0, n), waited for as `mode` says: 0 all in order
-//  (verifier_run), 1 all backwards, 2 the first half only.
-static void
-s_round(verifier_t *v, verifier_job_t *jobs, size_t n, int mode, const s_case_t *cases)
-{
-    if (mode == 0) {
-        verifier_run(v, jobs, n, S_NOW);
-    } else {
-        verifier_start(v, jobs, n, S_NOW);
-        for (size_t k = 0; k < n; k++) {
-            if (mode == 1) {
-                verifier_wait(v, n - 1 - k);
-            } else if (k < n / 2) {
-                verifier_wait(v, k);
-            }
-        }
-        verifier_end(v);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (mode != 2 || i < n / 2) {
-            CHECK(jobs[i].done);
-        }
-        if (jobs[i].done) {
-            s_expect(&jobs[i], &cases[i]);
-        } else {
-            CHECK(jobs[i].rc == (int)0xa5a5a5a5); // never touched
-        }
-    }
-}
-
 //  Rounds of every size 0..PARLEY_BATCH_MAX at shifting offsets.
 static void
 s_rounds(size_t threads, const s_case_t *cases)
@@ -125,7 +94,10 @@ s_rounds(size_t threads, const s_case_t *cases)
             jobs[i].buf = cases[at + i].buf;
             jobs[i].len = cases[at + i].len;
         }
-        s_round(v, jobs, n, (int)(r % 3), cases + at);
+        verifier_run(v, jobs, n, S_NOW);
+        for (size_t i = 0; i < n; i++) {
+            s_expect(&jobs[i], &cases[at + i]);
+        }
         //  Helpers start with the first round that has work for them.
         CHECK(verifier_running(v) == (r >= 2 ? threads : 0));
     }
@@ -172,7 +144,6 @@ verifier_test(bool verbose)
     verifier_t *v = verifier_new(NODE_VERIFY_THREADS_MAX + 5);
     verifier_job_t jobs[2] = { { .buf = cases[0].buf, .len = cases[0].len },
                                { .buf = cases[9].buf, .len = cases[9].len } };
-    CHECK(verifier_running(v) == 0);
     verifier_run(v, jobs, 2, S_NOW);
     CHECK(verifier_running(v) == NODE_VERIFY_THREADS_MAX);
     CHECK(jobs[0].rc == PARLEY_OK && jobs[1].rc == PARLEY_OK);
