@@ -1356,6 +1356,14 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
     channels_settle(self->channels);
 }
 
+json_t *
+delivery_verify_status(delivery_t *self)
+{
+    return json_pack("{s:I, s:I, s:I}", "threads", (json_int_t)self->core->cfg.verify_threads,
+                     "running", (json_int_t)verifier_running(self->verifier), "helped",
+                     (json_int_t)verifier_helped(self->verifier));
+}
+
 void
 delivery_on_prekey(delivery_t *self, link_t *link, const frame_t *f)
 {

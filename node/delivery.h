@@ -116,6 +116,9 @@ void delivery_after_commit(delivery_t *self);
 
 /*  The JSON view of a message (API replies and notifications). */
 json_t *delivery_msg_json(delivery_t *self, const store_msg_t *msg);
+/*  status.verify: {threads (configured), running (helpers started), helped
+ *  (envelopes the helpers checked)}. */
+json_t *delivery_verify_status(delivery_t *self);
 const char *delivery_state_name(int state);
 
 #endif
