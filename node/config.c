@@ -4,7 +4,6 @@
 #include "../proto/endpoint.h"
 #include "../proto/identity.h"
 #include "../proto/selftest.h"
-#include "verifier.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -29,6 +28,18 @@ config_seed_parse(const char *seed, char *endpoint, size_t cap, uint8_t pk[32])
     return identity_parse_node_id(hash + 1, pk);
 }
 
+//  One verifier helper per online core beyond the first (node/verifier.h).
+static uint64_t
+s_verify_threads(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 1) {
+        return 0;
+    }
+    return (uint64_t)cores - 1 < NODE_VERIFY_THREADS_MAX ? (uint64_t)cores - 1
+                                                         : NODE_VERIFY_THREADS_MAX;
+}
+
 void
 node_config_default(node_config_t *cfg)
 {
@@ -43,7 +54,7 @@ node_config_default(node_config_t *cfg)
     cfg->sync_ms = 30000;
     cfg->neighbours = 8;
     cfg->link_idle_ms = 300000;
-    cfg->verify_threads = verifier_default_threads();
+    cfg->verify_threads = s_verify_threads();
 }
 
 int

@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 struct verifier {
     pthread_mutex_t mu;
@@ -184,15 +183,4 @@ verifier_helped(verifier_t *self)
     uint64_t helped = self->helped;
     pthread_mutex_unlock(&self->mu);
     return helped;
-}
-
-size_t
-verifier_default_threads(void)
-{
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cores <= 1) {
-        return 0;
-    }
-    return (size_t)cores - 1 < NODE_VERIFY_THREADS_MAX ? (size_t)cores - 1
-                                                       : NODE_VERIFY_THREADS_MAX;
 }

@@ -45,8 +45,5 @@ void verifier_run(verifier_t *self, verifier_job_t *jobs, size_t n, uint64_t now
 size_t verifier_running(const verifier_t *self);
 /*  Jobs the helpers have checked, in all (the rest were the callers'). */
 uint64_t verifier_helped(verifier_t *self);
-/*  The default for a node: one helper per online core beyond the first,
- *  at most NODE_VERIFY_THREADS_MAX. */
-size_t verifier_default_threads(void);
 
 #endif

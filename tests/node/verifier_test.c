@@ -148,7 +148,9 @@ verifier_test(bool verbose)
     CHECK(verifier_running(v) == NODE_VERIFY_THREADS_MAX);
     CHECK(jobs[0].rc == PARLEY_OK && jobs[1].rc == PARLEY_OK);
     verifier_destroy(&v);
-    CHECK(verifier_default_threads() <= NODE_VERIFY_THREADS_MAX);
+    node_config_t cfg;
+    node_config_default(&cfg);
+    CHECK(cfg.verify_threads <= NODE_VERIFY_THREADS_MAX);
     for (size_t i = 0; i < S_ENVS; i++) {
         free(cases[i].buf);
     }
