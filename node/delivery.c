@@ -82,11 +82,11 @@ struct delivery {
     s_acked_t *acked;                        /* DELIVERY_ACKED_MAX: ACKs not yet recorded */
     size_t n_acked;                          /* entries in acked */
     s_due_t *due;                            /* DELIVERY_DUE_MAX: receipts to seal */
+    size_t n_ready;                          /* due[0, n_ready): their messages are committed */
+    size_t n_due;                            /* due[n_ready, n_due): opened in this iteration */
     verifier_t *verifier;                    /* checks a frame's envelopes on every core */
     s_pre_t pre[PARLEY_BATCH_MAX];           /* the frame being read, envelope by envelope */
     verifier_job_t jobs[PARLEY_BATCH_MAX];   /* its envelopes that the verifier checks */
-    size_t n_ready;                          /* due[0, n_ready): their messages are committed */
-    size_t n_due;                            /* due[n_ready, n_due): opened in this iteration */
 };
 
 /*  Receipts to send after a batch: ids grouped by the author they go to and

@@ -1,12 +1,11 @@
 /*  node/verifier.h — checks the envelopes of one frame on several cores.
  *
  *  Ingest spends most of its CPU in the Ed25519 verification of each
- *  envelope (SPEC §11); everything after it (the store, the sessions, the
- *  tables) belongs to the loop's thread. A verifier is a small fork-join
- *  pool for that one pure step: the loop hands it the frame's envelopes,
- *  takes a share itself, and gets back, for each, what envelope_validate
- *  says (limits, decode, signature, time) once all are done. Nothing else
- *  runs on the helpers, and nothing they touch outlives the call.
+ *  envelope (SPEC §5.1, and §11 "Verification on every core"); everything after it (the store, the
+ * sessions, the tables) belongs to the loop's thread. A verifier is a small fork-join pool for that
+ * one pure step: the loop hands it the frame's envelopes, takes a share itself, and gets back, for
+ * each, what envelope_validate says (limits, decode, signature, time) once all are done. Nothing
+ * else runs on the helpers, and nothing they touch outlives the call.
  *
  *  Helpers start on the first call that has work for them, so an idle node
  *  holds no thread. With no helper (or none could start), the calling
