@@ -789,11 +789,13 @@ store_in_txn(const store_t *self)
 }
 
 //  What every kind of transaction checks before it begins: none open, no
-//  early commit waiting for its sync, no failed sync behind.
+//  failed sync behind. An early commit may still wait for its sync: the
+//  WAL only grows, so that sync (or a fully synchronous commit's) makes
+//  both durable at once.
 static int
 s_begin_check(store_t *self)
 {
-    if (store_in_txn(self) || self->unsynced) {
+    if (store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
     self->split = false;
@@ -879,9 +881,17 @@ s_commit(store_t *self)
     /* a failed COMMIT may leave the transaction open, to be rolled back:
        its reservations count as lost either way (the safe side) */
     store_seq_txn_end(self, rc == 0);
-    /* a commit that wrote no frame (an expiry pass that found nothing) has
-       nothing to sync */
-    self->unsynced = rc == 0 && self->split && self->wrote;
+    /* a commit that wrote no frame (an expiry pass that found nothing) adds
+       nothing to sync; a fully synchronous one that wrote synced the whole
+       WAL, what an earlier early commit wrote with it; a relaxed one's
+       frames wait for whichever sync comes next, promising nothing */
+    if (rc == 0 && self->wrote) {
+        if (self->split) {
+            self->unsynced = true;
+        } else if (!self->relaxed) {
+            self->unsynced = false;
+        }
+    }
     return rc;
 }
 
@@ -889,7 +899,7 @@ int
 store_commit(store_t *self)
 {
     int rc = s_commit(self);
-    return rc == 0 ? store_sync(self) : rc;
+    return rc == 0 && self->split ? store_sync(self) : rc;
 }
 
 int
@@ -1536,10 +1546,29 @@ s_t_split(const s_t_kit_t *kit)
     CHECK(store_commit_early(s) == 0);
     CHECK(!store_in_txn(s) && store_unsynced(s));
     CHECK(store_meta_get(s, "split", &v) == 0 && v == 1); /* visible before the sync */
-    CHECK(store_begin(s) == PARLEY_ERR_STATE);
-    CHECK(store_begin_relaxed(s) == PARLEY_ERR_STATE);
-    CHECK(store_begin_split(s) == PARLEY_ERR_STATE);
+    /* later transactions may begin before it: a relaxed commit and one that
+       writes nothing leave it waiting, and the sync covers them all */
+    CHECK(store_begin_relaxed(s) == 0);
+    CHECK(store_meta_set(s, "relaxed", 1) == 0);
+    CHECK(store_commit(s) == 0);
+    CHECK(store_unsynced(s));
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_meta_get(s, "relaxed", &v) == 0 && v == 1);
+    CHECK(store_commit_early(s) == 0);
+    CHECK(store_unsynced(s));
+    CHECK(store_begin(s) == 0);
+    CHECK(store_commit(s) == 0); /* wrote nothing: synced nothing */
+    CHECK(store_unsynced(s));
     CHECK(store_sync(s) == 0);
+    CHECK(!store_unsynced(s));
+    /* a fully synchronous commit that writes syncs what waited with it */
+    CHECK(store_begin_split(s) == 0);
+    CHECK(store_meta_set(s, "relaxed", 2) == 0);
+    CHECK(store_commit_early(s) == 0);
+    CHECK(store_unsynced(s));
+    CHECK(store_begin(s) == 0);
+    CHECK(store_meta_set(s, "full", 1) == 0);
+    CHECK(store_commit(s) == 0);
     CHECK(!store_unsynced(s));
     CHECK(store_seq_refill(s, &n) == 0);
 

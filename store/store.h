@@ -63,20 +63,22 @@ int store_begin_relaxed(store_t *self) PARLEY_WUR;
  *  store_seq_fresh). store_commit on it does both at once. */
 int store_begin_split(store_t *self) PARLEY_WUR;
 /*  Commits the open transaction. Durable when it returns 0, whatever the
- *  transaction's kind, except a relaxed one's (above). */
+ *  transaction's kind, except a relaxed one's (above); a fully synchronous
+ *  commit that writes makes what early commits wrote before it durable too,
+ *  a relaxed one leaves it waiting for store_sync. */
 int store_commit(store_t *self) PARLEY_WUR;
 /*  Commits a split transaction without waiting for the disk; store_sync must
- *  follow before anything is promised, and before the next transaction
- *  (which is refused until then: PARLEY_ERR_STATE). On any other
- *  transaction it is store_commit. */
+ *  follow before anything is promised. Later transactions may begin before
+ *  it: the WAL only grows, so a sync makes every commit before it durable.
+ *  On any other transaction it is store_commit. */
 int store_commit_early(store_t *self) PARLEY_WUR;
 /*  Makes an early commit durable (syncs the WAL); 0 at once when none waits.
  *  When the disk fails it, what the commit wrote may or may not be on the
  *  disk, and no later write could be trusted to be: the store refuses every
  *  later transaction (PARLEY_ERR_IO) until it is opened again. */
 int store_sync(store_t *self) PARLEY_WUR;
-/*  Whether the open (or the last) transaction is split, and whether an early
- *  commit still waits for store_sync. */
+/*  Whether the open (or the last) transaction is split, and whether what an
+ *  early commit wrote still waits for store_sync. */
 bool store_txn_split(const store_t *self);
 bool store_unsynced(const store_t *self);
 int store_rollback(store_t *self) PARLEY_WUR;
