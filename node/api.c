@@ -213,6 +213,7 @@ m_status(call_t *c)
                       self->core->disc_detail[1]));
         json_object_set_new(c->result, "sync", replica_status(self->replica));
         json_object_set_new(c->result, "verify", delivery_verify_status(self->delivery));
+        json_object_set_new(c->result, "disk", delivery_disk_status(self->delivery));
         //  A lost database (node.c): "recovering" while our messages wait
         //  for what peers send back, then "recovered"; "none" if never lost.
         const core_t *core = self->core;

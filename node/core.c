@@ -95,6 +95,13 @@ core_wake_at(core_t *self, uint64_t at_ms)
 int
 core_txn(core_t *self)
 {
+    self->sync_wanted = true;
+    return core_txn_ingest(self);
+}
+
+int
+core_txn_ingest(core_t *self)
+{
     if (store_in_txn(self->store)) {
         return PARLEY_OK;
     }
@@ -330,6 +337,7 @@ core_clear(core_t *self)
     self->arena_len = 0;
     self->txn_failed = false;
     self->txn_rc = PARLEY_OK;
+    self->sync_wanted = false;
 }
 
 //  The error that replaces a response of a rolled-back iteration. A

@@ -6,10 +6,13 @@
  *  one transaction (group commit). Nothing that promises durability — an API
  *  reply, an ACK, a notification, a pushed envelope — leaves the node before
  *  that commit is synced: classes only queue it here, and the node flushes
- *  the queue after the sync. The one exception: pushes of our own DMs (a
+ *  the queue after the sync. The exceptions: pushes of our own DMs (a
  *  receipt is one) leave between the commit's write and its sync, when the
  *  transaction took no seq of a reservation of its own (node.c s_commit,
- *  SPEC §11 "Push before the sync"). A rollback discards the whole
+ *  SPEC §11 "Push before the sync"), and so do notifications of what a peer
+ *  sent us. A commit that only stored what peers sent (core_txn_ingest)
+ *  may put its sync off: its ACKs wait for it (SPEC §11 "A sync put off").
+ *  A rollback discards the whole
  *  queue and turns every pending API reply into an error, so no client is
  *  told "stored" of something that is not.
  *
@@ -120,13 +123,17 @@ typedef struct core {
     node_clock_fn clock; /* injectable; NULL: CLOCK_REALTIME */
     void *clock_arg;
     /* the iteration */
-    bool txn_failed;  /* a class asked for a rollback */
-    bool checkpoint;  /* it deleted content (expiry): checkpoint after the commit so the old
-                         page images leave the WAL; kept set while a reader defers it */
-    int txn_rc;       /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
-                         the file is damaged, and a retry cannot help) */
-    bool damage_told; /* the log has said once that the database is damaged */
-    bool sync_failed; /* the disk failed to sync a commit: the store takes no more writes */
+    bool txn_failed;         /* a class asked for a rollback */
+    bool checkpoint;         /* it deleted content (expiry): checkpoint after the commit so the old
+                                page images leave the WAL; kept set while a reader defers it */
+    int txn_rc;              /* why: the status of the first failed step (PARLEY_ERR_CORRUPT:
+                                the file is damaged, and a retry cannot help) */
+    bool damage_told;        /* the log has said once that the database is damaged */
+    bool sync_failed;        /* the disk failed to sync a commit: the store takes no more writes */
+    bool sync_wanted;        /* a step wrote through core_txn: this commit's sync is not put off */
+    uint64_t unsynced_since; /* monotonic ms: a commit's sync put off since then (0: none) */
+    uint64_t syncs;          /* syncs of commits that had left them to the node */
+    uint64_t deferred;       /* commits whose sync was put off (node.c s_commit) */
     /* a database lost with the identity kept (node.c, "A lost database") */
     uint64_t lost_ms;       /* when the loss was found, 0 if never: the sequence floor */
     bool recovering;        /* no DM of ours is sealed yet: messages wait, QUEUED */
@@ -164,8 +171,14 @@ uint32_t core_day(const core_t *self, uint64_t ms);
  *  longer than a second). Every tick reports each timer it keeps. */
 void core_wake_at(core_t *self, uint64_t at_ms);
 
-/*  Begins the iteration's transaction if none is open. */
+/*  Begins the iteration's transaction if none is open. What is written
+ *  through it is synced before the iteration's output leaves. */
 int core_txn(core_t *self) PARLEY_WUR;
+/*  core_txn for storing a DM a peer sent us, and the lookups before: the
+ *  commit's sync may be put off (node.c s_commit) if no other step asked
+ *  for core_txn, since what it wrote promises nothing but its ACKs, and
+ *  those wait for the sync (delivery.c). */
+int core_txn_ingest(core_t *self) PARLEY_WUR;
 /*  core_txn for bookkeeping that promises nothing: if none is open, the
  *  transaction is relaxed (store_begin_relaxed). Only right before the
  *  commit, when no step of the iteration can still need a durable one. */

@@ -81,7 +81,12 @@ struct delivery {
     size_t n_usage;                          /* entries in usage */
     s_acked_t *acked;                        /* DELIVERY_ACKED_MAX: ACKs not yet recorded */
     size_t n_acked;                          /* entries in acked */
+    s_acked_t *held;                         /* DELIVERY_HELD_MAX: ACKs we owe after a sync */
+    size_t n_held;                           /* entries in held */
+    uint64_t held_dropped;                   /* held ACKs a failed sync dropped */
     s_due_t *due;                            /* DELIVERY_DUE_MAX: receipts to seal */
+    struct s_receipts *receipts;             /* PARLEY_BATCH_MAX, made on first use */
+    uint8_t (*receipt_ids)[32];              /* PARLEY_BATCH_MAX² ids behind them */
     size_t n_ready;                          /* due[0, n_ready): their messages are committed */
     size_t n_due;                            /* due[n_ready, n_due): opened in this iteration */
     verifier_t *verifier;                    /* checks a frame's envelopes on every core */
@@ -93,7 +98,7 @@ struct delivery {
  *  by whether the messages they name expire (a receipt expires with the
  *  messages it names, so one for a lasting message never carries an
  *  expiring one's id past its expiry, nor is cut short by it). */
-typedef struct {
+typedef struct s_receipts {
     uint8_t author[32];
     bool expiring;       /* the ids name envelopes that expire */
     uint64_t expires_ms; /* the latest of their expiries (0 when !expiring) */
@@ -127,10 +132,11 @@ delivery_new(core_t *core, links_t *links, session_t *session, replica_t *replic
     self->envbuf = malloc(PARLEY_ENVELOPE_MAX);
     self->usage = calloc(DELIVERY_QUOTA_AUTHORS, sizeof *self->usage);
     self->acked = malloc(DELIVERY_ACKED_MAX * sizeof *self->acked);
+    self->held = malloc(DELIVERY_HELD_MAX * sizeof *self->held);
     self->due = malloc(DELIVERY_DUE_MAX * sizeof *self->due);
     self->verifier = verifier_new(core->cfg.verify_threads);
-    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked || !self->due
-        || !self->verifier) {
+    if (!self->buf || !self->batchbuf || !self->envbuf || !self->usage || !self->acked
+        || !self->held || !self->due || !self->verifier) {
         delivery_destroy(&self);
     }
     return self;
@@ -148,7 +154,10 @@ delivery_destroy(delivery_t **self_p)
     free(self->envbuf);
     free(self->usage);
     free(self->acked);
+    free(self->held);
     free(self->due);
+    free(self->receipts);
+    free(self->receipt_ids);
     verifier_destroy(&self->verifier);
     free(self);
     *self_p = NULL;
@@ -380,24 +389,100 @@ s_send_pushes(delivery_t *self, link_t *link, core_out_t *out, size_t n, bool ow
     (void)s_batch_send(self, link, &b);
 }
 
+//  ACK frames to link: ids[0, k) are gathered in batchbuf (free until
+//  pushes are built), sent whenever a frame is full and when done.
+static void
+s_ack_frame(delivery_t *self, link_t *link, size_t k)
+{
+    size_t len = 0;
+    if (k > 0
+        && frame_encode_ack(self->batchbuf, k, self->buf, PARLEY_FRAME_MAX, &len) == PARLEY_OK) {
+        (void)links_send(self->links, link, self->buf, len); // lost: the peer resends
+    }
+}
+
 static void
 s_send_acks(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
 {
-    uint8_t(*ids)[32] = (uint8_t(*)[32])(self->batchbuf); // free until pushes are built
+    uint8_t(*ids)[32] = (uint8_t(*)[32])(self->batchbuf);
     size_t k = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (k > 0 && (i == n || k == PARLEY_ACK_MAX)) {
-            size_t len = 0;
-            if (frame_encode_ack((const uint8_t *)ids, k, self->buf, PARLEY_FRAME_MAX, &len)
-                == PARLEY_OK) {
-                (void)links_send(self->links, link, self->buf, len); // lost: the peer resends
-            }
+    for (size_t i = 0; i < n; i++) {
+        if (!out[i].ack) {
+            continue;
+        }
+        memcpy(ids[k++], out[i].id, 32);
+        if (k == PARLEY_ACK_MAX) {
+            s_ack_frame(self, link, k);
             k = 0;
         }
-        if (i < n && out[i].ack) {
-            memcpy(ids[k++], out[i].id, 32);
+    }
+    s_ack_frame(self, link, k);
+}
+
+//  This iteration's ACKs to link wait for the sync the node put off; after
+//  a failed sync none is owed: what they name may not be on the disk.
+static void
+s_hold_acks(delivery_t *self, link_t *link, const core_out_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!out[i].ack) {
+            continue;
+        }
+        if (self->core->sync_failed || self->n_held == DELIVERY_HELD_MAX) {
+            self->held_dropped++; // full only if the node synced too late: the peer resends
+            continue;
+        }
+        s_acked_t *h = &self->held[self->n_held++];
+        memcpy(h->peer, link_pk(link), 32);
+        memcpy(h->id, out[i].id, 32);
+    }
+}
+
+static int
+s_held_cmp(const void *a, const void *b)
+{
+    return memcmp(((const s_acked_t *)a)->peer, ((const s_acked_t *)b)->peer, 32);
+}
+
+//  The sync came: the held ACKs leave, to the links still online (a peer
+//  that went meanwhile resends, and is ACKed then).
+static void
+s_release_held(delivery_t *self)
+{
+    qsort(self->held, self->n_held, sizeof *self->held, s_held_cmp);
+    uint8_t(*ids)[32] = (uint8_t(*)[32])(self->batchbuf);
+    size_t at = 0;
+    while (at < self->n_held) {
+        const uint8_t *peer = self->held[at].peer;
+        link_t *link = links_find(self->links, peer);
+        bool online = link && link_online(link);
+        size_t k = 0;
+        for (; at < self->n_held && memcmp(self->held[at].peer, peer, 32) == 0; at++) {
+            if (!online) {
+                continue;
+            }
+            memcpy(ids[k++], self->held[at].id, 32);
+            if (k == PARLEY_ACK_MAX) {
+                s_ack_frame(self, link, k);
+                k = 0;
+            }
+        }
+        if (online) {
+            s_ack_frame(self, link, k);
         }
     }
+    self->n_held = 0;
+}
+
+bool
+delivery_may_hold(const delivery_t *self)
+{
+    const core_t *core = self->core;
+    size_t acks = 0;
+    for (size_t i = 0; i < core->n_out; i++) {
+        acks += core->out[i].ack;
+    }
+    return acks <= DELIVERY_HELD_MAX - self->n_held;
 }
 
 void
@@ -426,6 +511,15 @@ delivery_after_commit(delivery_t *self)
 {
     core_t *core = self->core;
     self->n_ready = self->n_due; // their messages are kept now
+    //  What the ACKs name is durable unless its sync was put off (node.c).
+    bool synced = !store_unsynced(core->store) && !core->sync_failed;
+    if (core->sync_failed && self->n_held > 0) {
+        self->held_dropped += self->n_held;
+        self->n_held = 0;
+    }
+    if (synced && self->n_held > 0) {
+        s_release_held(self);
+    }
     core_out_sort(core);
     for (size_t i = 0; i < links_count(self->links); i++) {
         link_t *link = links_at(self->links, i);
@@ -446,7 +540,11 @@ delivery_after_commit(delivery_t *self)
         if (!link_online(link)) {
             continue; // what it missed waits in the outbox and the log
         }
-        s_send_acks(self, link, core->out + lo, at - lo);
+        if (synced) {
+            s_send_acks(self, link, core->out + lo, at - lo);
+        } else {
+            s_hold_acks(self, link, core->out + lo, at - lo);
+        }
         s_peer_t *p = link_slot(link, LINK_SLOT_DELIVERY);
         if (!p) {
             s_send_pushes(self, link, core->out + lo, at - lo, true, S_PUSH_ALL);
@@ -689,9 +787,14 @@ s_seal_queued(delivery_t *self, const uint8_t peer[32])
     if (core->recovering) {
         return; // delivery_resume seals them when recovery ends
     }
-    if (core_txn(core) != PARLEY_OK || store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK
+    //  Looked at with every bundle its owner sends: only sealing is a write
+    //  that promises (core_txn then); expiry's deletes checkpoint, synced.
+    if (core_txn_ingest(core) != PARLEY_OK
+        || store_peer_prekey_get(core->store, peer, &spk) != PARLEY_OK
         || store_expire_unlogged(core->store, core_now(core), &gone) != PARLEY_OK
-        || store_msg_queued(core->store, peer, &msgs, &n) != PARLEY_OK) {
+        || store_msg_queued(core->store, peer, &msgs, &n) != PARLEY_OK
+        || (n > 0 && core_txn(core) != PARLEY_OK)) {
+        store_msgs_free(msgs, n);
         return; // tried again with the next bundle from that peer
     }
     if (gone > 0) {
@@ -918,25 +1021,32 @@ s_receipt_add(s_receipts_t *r, size_t *n_r, const uint8_t author[32], const uint
 static void
 s_seal_due(delivery_t *self, const s_due_t *due, size_t n)
 {
-    s_receipts_t *r = calloc(PARLEY_BATCH_MAX, sizeof *r);
-    uint8_t(*ids)[32] = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
-    if (!r || !ids) {
-        core_txn_fail(self->core, PARLEY_ERR_NOMEM, "cannot seal receipts");
-    } else {
-        size_t n_r = 0;
+    //  Kept from call to call: 128 KiB of ids, past malloc's mmap threshold,
+    //  would be mapped and unmapped for every batch.
+    if (!self->receipts) {
+        self->receipts = malloc(PARLEY_BATCH_MAX * sizeof *self->receipts);
+        self->receipt_ids = malloc((size_t)PARLEY_BATCH_MAX * PARLEY_BATCH_MAX * 32);
+        if (!self->receipts || !self->receipt_ids) {
+            free(self->receipts);
+            free(self->receipt_ids);
+            self->receipts = NULL;
+            self->receipt_ids = NULL;
+            core_txn_fail(self->core, PARLEY_ERR_NOMEM, "cannot seal receipts");
+            return;
+        }
         for (size_t i = 0; i < PARLEY_BATCH_MAX; i++) {
-            r[i].ids = ids + i * PARLEY_BATCH_MAX;
-        }
-        for (size_t i = 0; i < n; i++) {
-            s_receipt_add(r, &n_r, due[i].author, due[i].id, due[i].expires_ms);
-        }
-        for (size_t i = 0; i < n_r; i++) {
-            s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids,
-                           r[i].n, r[i].expires_ms);
+            self->receipts[i].ids = self->receipt_ids + i * PARLEY_BATCH_MAX;
         }
     }
-    free(ids);
-    free(r);
+    s_receipts_t *r = self->receipts; // s_receipt_add sets up each group it starts
+    size_t n_r = 0;
+    for (size_t i = 0; i < n; i++) {
+        s_receipt_add(r, &n_r, due[i].author, due[i].id, due[i].expires_ms);
+    }
+    for (size_t i = 0; i < n_r; i++) {
+        s_send_receipt(self, r[i].author, RECEIPT_DELIVERED, (const uint8_t(*)[32])r[i].ids, r[i].n,
+                       r[i].expires_ms);
+    }
 }
 
 //  A receipt owed for a message opened in this iteration: sealed once the
@@ -1195,7 +1305,9 @@ s_ingest(delivery_t *self, link_t *link, const uint8_t *buf, size_t len, const u
         links_strike(self->links, link, "it sends envelopes of scopes we do not hold", 1);
         return;
     }
-    rc = core_txn(core);
+    //  A DM's commit may have its sync put off (its ACK waits for it);
+    //  network and channel events change who may do what: synced first.
+    rc = env.kind == ENVELOPE_KIND_DM ? core_txn_ingest(core) : core_txn(core);
     bool ours =
         net_event
         || (chan_env ? channels_ours(self->channels, &env) : replica_ours(self->replica, &env));
@@ -1302,7 +1414,7 @@ s_precheck(delivery_t *self, const frame_t *f)
     //  The lookups run inside the iteration's transaction, not each in a
     //  read transaction of its own. If it cannot begin, nothing is looked up:
     //  the first envelope's ingest fails on it and says why.
-    bool txn = f->n_envelopes > 0 && core_txn(core) == PARLEY_OK;
+    bool txn = f->n_envelopes > 0 && core_txn_ingest(core) == PARLEY_OK;
     for (size_t i = 0; i < f->n_envelopes; i++) {
         s_pre_t *pre = &self->pre[i];
         const uint8_t *buf = f->envelopes[i];
@@ -1354,6 +1466,15 @@ delivery_on_envelopes(delivery_t *self, link_t *link, const frame_t *f)
     }
     network_settle(self->network);
     channels_settle(self->channels);
+}
+
+json_t *
+delivery_disk_status(delivery_t *self)
+{
+    const core_t *core = self->core;
+    return json_pack("{s:I, s:I, s:I, s:I}", "syncs", (json_int_t)core->syncs, "deferred",
+                     (json_int_t)core->deferred, "acks_waiting", (json_int_t)self->n_held,
+                     "acks_dropped", (json_int_t)self->held_dropped);
 }
 
 json_t *

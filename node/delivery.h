@@ -38,6 +38,7 @@
 #define DELIVERY_FLUSH_MAX 512u  /* envelopes resent per link per retry round */
 #define DELIVERY_ACKED_MAX 4096u /* ACKs gathered before they are recorded */
 #define DELIVERY_DUE_MAX 8192u   /* "delivered" receipts waiting to be sealed */
+#define DELIVERY_HELD_MAX 4096u  /* ACKs waiting for a sync the node put off */
 /*  Undecryptable DMs addressed to us kept in the log, per run: per author
  *  (count, bytes), in all, and for how many authors; beyond, not kept. */
 #define DELIVERY_UNDEC_PER_AUTHOR 16u
@@ -111,14 +112,23 @@ bool delivery_busy(const delivery_t *self);
  *  rest and skips these. */
 void delivery_push_early(delivery_t *self);
 /*  After the commit: the queued ACKs and pushes (core's after-commit
- *  queue), owed prekeys and bundles, and outbox resends. */
+ *  queue), owed prekeys and bundles, and outbox resends. While what was
+ *  written waits for a sync the node put off, the ACKs wait with it (up to
+ *  DELIVERY_HELD_MAX); they leave after the sync, and are dropped if it
+ *  fails (their senders resend). */
 void delivery_after_commit(delivery_t *self);
+/*  Whether this iteration's ACKs fit beside those already waiting for a
+ *  sync: if not, the node syncs now rather than put it off. */
+bool delivery_may_hold(const delivery_t *self);
 
 /*  The JSON view of a message (API replies and notifications). */
 json_t *delivery_msg_json(delivery_t *self, const store_msg_t *msg);
 /*  status.verify: {threads (configured), running (helpers started), helped
  *  (envelopes the helpers checked)}. */
 json_t *delivery_verify_status(delivery_t *self);
+/*  status.disk: {syncs, deferred (commits whose sync was put off),
+ *  acks_waiting (for such a sync), acks_dropped (by a failed one)}. */
+json_t *delivery_disk_status(delivery_t *self);
 const char *delivery_state_name(int state);
 
 #endif

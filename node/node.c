@@ -101,6 +101,7 @@
 #define S_DISC_LOCAL_NEW_MAX LINK_UNVERIFIED_MAX
 #define S_DISC_WINDOW_MS 60000u
 #define S_EVICT_GRACE_MS 500u /* between a removed member's last words and its cut */
+#define S_SYNC_DEFER_MS 10u   /* the longest a commit of what peers sent waits for its sync */
 
 struct _node_t {
     core_t core;            /* shared services; the after-commit queue */
@@ -1115,6 +1116,16 @@ s_recover_step(node_t *self, uint64_t now)
 
 /* ---- commit ---- */
 
+//  Real elapsed time, not core's (which a test may move by days, and the
+//  wall clock may jump): for a client's idleness, and a sync put off.
+static uint64_t
+s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 //  Hands the notifications in notes to the subscribers, and empties it.
 static void
 s_broadcast(node_t *self, json_t *notes)
@@ -1125,15 +1136,54 @@ s_broadcast(node_t *self, json_t *notes)
     json_array_clear(notes);
 }
 
+//  Whether what the commits wrote may wait for its sync (SPEC §11, "A sync
+//  put off"): when the iteration promises nothing but ACKs, which wait for
+//  it — no step wrote through core_txn, no reply or notification of ours
+//  is queued — for S_SYNC_DEFER_MS at most, and while the ACKs fit.
+static bool
+s_sync_later(node_t *self, uint64_t now)
+{
+    core_t *core = &self->core;
+    if (core->sync_wanted || core->checkpoint || core->n_replies > 0
+        || json_array_size(core->notes) > 0 || !delivery_may_hold(self->delivery)) {
+        return false;
+    }
+    if (core->unsynced_since == 0) {
+        core->unsynced_since = now > 0 ? now : 1;
+    }
+    return now < core->unsynced_since + S_SYNC_DEFER_MS;
+}
+
+//  Syncs what the commits wrote. PARLEY_OK when it is durable.
+static int
+s_sync(node_t *self)
+{
+    core_t *core = &self->core;
+    core->syncs++;
+    core->unsynced_since = 0;
+    int rc = store_sync(self->store);
+    if (rc != PARLEY_OK) {
+        //  Nothing is promised: no reply says stored, no ACK leaves.
+        log_write(&core->log, LOG_LEVEL_ERROR,
+                  "the disk failed to sync a commit; the database takes no more "
+                  "writes: restart the node once the disk is sound");
+        core->sync_failed = true;
+    }
+    return rc;
+}
+
 //  Commits the iteration, or rolls it back when a class asked for it or the
 //  commit fails; then flushes what the queue still holds (after a rollback:
-//  only the error replies). PARLEY_OK when the iteration is durable.
+//  only the error replies). PARLEY_OK when the iteration is durable, or
+//  its sync is put off and only ACKs wait for it.
 static int
 s_commit(node_t *self)
 {
     core_t *core = &self->core;
     int rc = PARLEY_OK;
-    if (store_in_txn(self->store)) {
+    uint64_t now = s_mono_ms();
+    bool txn = store_in_txn(self->store);
+    if (txn) {
         //  Our own DMs may leave between the commit's write and its sync
         //  (SPEC §11, "Push before the sync") when their seqs were reserved
         //  durably before this transaction.
@@ -1141,21 +1191,13 @@ s_commit(node_t *self)
         rc = core->txn_failed ? PARLEY_ERR_IO
              : early          ? store_commit_early(self->store)
                               : store_commit(self->store);
-        if (rc == PARLEY_OK && store_unsynced(self->store)) {
+        if (rc == PARLEY_OK && early && store_unsynced(self->store)) {
             delivery_push_early(self->delivery);
             //  What peers sent us is shown now: a power loss can undo it, not
             //  lose it; its author gives it back (SPEC §11, "Notify before
             //  the sync").
             s_broadcast(self, core->received);
             api_server_flush(self->server);
-            rc = store_sync(self->store);
-            if (rc != PARLEY_OK) {
-                //  Nothing is promised: no reply says stored, no ACK leaves.
-                log_write(&core->log, LOG_LEVEL_ERROR,
-                          "the disk failed to sync a commit; the database takes no more "
-                          "writes: restart the node once the disk is sound");
-                core->sync_failed = true;
-            }
         }
         if (rc == PARLEY_ERR_CORRUPT && !core->txn_failed) {
             core->txn_rc = rc; // core_discard tells the callers
@@ -1173,6 +1215,16 @@ s_commit(node_t *self)
     } else if (core->txn_failed) {
         rc = PARLEY_ERR_IO; // failed before it wrote: nothing to undo, nothing to promise
         core->counters[C_ROLLED_BACK]++;
+    }
+    if (rc == PARLEY_OK && store_unsynced(self->store)) {
+        if (s_sync_later(self, now)) {
+            core->deferred += txn; // the loop wakes for it (s_loop)
+        } else if ((rc = s_sync(self)) != PARLEY_OK) {
+            core->counters[C_ROLLED_BACK]++;
+        }
+    }
+    if (!store_unsynced(self->store)) {
+        core->unsynced_since = 0; // synced, or a fully synchronous commit synced it
     }
     if (rc != PARLEY_OK && core->txn_rc == PARLEY_ERR_CORRUPT && !core->damage_told) {
         //  Once: every later iteration that touches the damage fails the same way.
@@ -1750,16 +1802,6 @@ s_readable(void *sock)
     return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &elen) == 0 && (events & ZMQ_POLLIN);
 }
 
-//  The API's idle clock: real elapsed time, not core's (which a test may
-//  move by days, and the wall clock may jump): idleness is a client's.
-static uint64_t
-s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int
 s_loop(node_t *self)
 {
@@ -1803,6 +1845,12 @@ s_loop(node_t *self)
         uint64_t grid = s_slack_ms(&self->core.cfg);
         at = at > t0 && at < UINT64_MAX - grid ? (at + grid - 1) / grid * grid : at;
         long timeout = at <= t0 ? 0 : at - t0 >= S_WAKE_MAX_MS ? S_WAKE_MAX_MS : (long)(at - t0);
+        if (self->core.unsynced_since != 0) {
+            //  A sync put off is not rounded to the grid: ACKs wait for it.
+            uint64_t due = self->core.unsynced_since + S_SYNC_DEFER_MS, mono = s_mono_ms();
+            long left = due <= mono ? 0 : (long)(due - mono);
+            timeout = left < timeout ? left : timeout;
+        }
         if (delivery_busy(self->delivery)) {
             timeout = 0;
         } else if (replica_backlog(self->replica) && timeout > 2) {
@@ -1960,6 +2008,7 @@ s_loop(node_t *self)
     free(polled);
     free(stirred);
     s_say_bye(self);
+    self->core.sync_wanted = true; // nothing waits past the end
     if (s_commit(self) != PARLEY_OK) {
         status = PARLEY_ERR_IO;
     }

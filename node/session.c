@@ -392,7 +392,9 @@ session_on_bundle(session_t *self, const uint8_t *bundle, size_t len, uint8_t ow
     if (pk.created_ms > now && pk.created_ms - now > PARLEY_FUTURE_SKEW_MS) {
         return PARLEY_ERR_FUTURE;
     }
-    rc = core_txn(core);
+    //  A peer's bundle promises nothing to anyone: lost to a power cut, it
+    //  comes again with the next connection (core_txn_ingest).
+    rc = core_txn_ingest(core);
     if (rc == PARLEY_OK) {
         rc = store_peer_prekey_put(core->store, &pk, bundle, changed);
     }

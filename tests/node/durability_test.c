@@ -208,19 +208,63 @@ s_send_sync_fails(tk_node_t *a, tk_node_t *b)
     CHECK(!s_note_with_text(b, "later", 700));
 }
 
+//  status.disk.key of n; UINT64_MAX if the call failed: the sync it made
+//  happen failed (a reply waits for a sync put off, and fails with it).
+static uint64_t
+s_disk(tk_node_t *n, const char *key)
+{
+    json_t *st = NULL;
+    char *why = NULL;
+    if (client_call(n->api, "status", NULL, &st, &why) != PARLEY_OK) {
+        free(why);
+        return UINT64_MAX;
+    }
+    json_int_t v = json_integer_value(json_object_get(json_object_get(st, "disk"), key));
+    json_decref(st);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
 //  The disk refuses the sync of a receiver's commit. b's client is shown
 //  the DM all the same: it left between the commit's write and the sync
 //  (SPEC §11, "Notify before the sync"); had the write been lost with the
-//  power, c, which keeps the DM in its log, would give it back.
+//  power, c, which keeps the DM in its log, would give it back. b put the
+//  sync off (only ACKs waited for it, SPEC §11 "A sync put off"), and the
+//  ACK that waited is dropped with the failed sync, never sent.
 static void
 s_receive_sync_fails(tk_node_t *c, tk_node_t *b)
 {
     TK_WAIT(10000, s_outbox(c) == 0);
     tk_sleep(300);
+    uint64_t deferred = s_disk(b, "deferred");
+    CHECK(s_disk(b, "acks_waiting") == 0 && s_disk(b, "acks_dropped") == 0);
     parley_fault(b->node, STORE_FAULT_SYNC, 1);
     json_t *sent = tk_send(c, b->id, "shown before the sync");
     json_decref(sent);
     CHECK(s_note_with_text(b, "shown before the sync", 10000));
+    TK_WAIT(10000, s_disk(b, "acks_dropped") == 1);
+    CHECK(s_disk(b, "deferred") > deferred);
+    CHECK(s_disk(b, "acks_waiting") == 0);
+}
+
+//  What b stores of c's DMs waits for its sync up to S_SYNC_DEFER_MS; the
+//  ACKs wait with it, and leave once it came: c's outbox empties, and
+//  nothing stays waiting on b.
+static void
+s_receive_sync_put_off(tk_node_t *c, tk_node_t *b)
+{
+    TK_WAIT(10000, s_outbox(c) == 0);
+    uint64_t deferred = s_disk(b, "deferred"), syncs = s_disk(b, "syncs");
+    for (int i = 0; i < 20; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "put off %d", i);
+        json_t *sent = tk_send(c, b->id, text);
+        json_decref(sent);
+    }
+    TK_WAIT(10000, tk_count(b, c->id, NULL) == 21 && s_outbox(c) == 0);
+    TK_WAIT(10000, s_disk(b, "acks_waiting") == 0);
+    CHECK(s_disk(b, "deferred") > deferred);
+    CHECK(s_disk(b, "syncs") > syncs);
+    CHECK(s_disk(b, "acks_dropped") == 0);
 }
 
 void
@@ -250,9 +294,20 @@ durability_test(bool verbose)
     json_decref(first);
     TK_WAIT(10000, tk_count(c, b->id, "delivered") == 1);
     s_send_commit_fails_mid_resend(c, b);
-    s_send_sync_fails(a, b);    // last for a: its store takes no more writes
-    s_receive_sync_fails(c, b); // last for b
+    s_send_sync_fails(a, b); // last for a: its store takes no more writes
 
+    //  d resends as rarely as a node does: what b does in an iteration is
+    //  what d's DM caused, and b's status answers after its sync failed.
+    opts.retry_ms = 3000;
+    tk_node_t *d = tk_node_start(dir, "d", &opts);
+    TK_WAIT(10000, tk_online(d, b->id) && tk_online(b, d->id));
+    json_t *hello = tk_send(d, b->id, "hello b");
+    json_decref(hello);
+    TK_WAIT(10000, tk_count(d, b->id, "delivered") == 1);
+    s_receive_sync_put_off(d, b);
+    s_receive_sync_fails(d, b); // last for b
+
+    tk_node_stop(&d);
     tk_node_stop(&c);
     tk_node_stop(&b);
     tk_node_stop(&a);
