@@ -10,6 +10,9 @@
 #       host (an _parley-bench._tcp service each) until `avahi-browse -rp`,
 #       started on host 1 right after the publishers, has resolved all N
 #       services to an IPv4 address;
+#   (a') the same with a browser on every host, until every host has
+#       resolved all N: the work a full mesh asks of Avahi (fresh service
+#       names, so nothing comes from the caches of (a));
 #   (b) Parley mesh: from the start of the first parleyd (one per host,
 #       --no-local, so discovery is mDNS only) until every node reports N-1
 #       peers known and min(N-1, 8) online, its ring neighbours (SPEC §11.1),
@@ -49,7 +52,7 @@ one_size() { # one_size N RESULT_FILE
         [ "$SECONDS" -lt "$deadline" ] || abort "time used up by the end of $1"
     }
 
-    local ts avahi_s parley_s
+    local ts avahi_s avahi_all_s parley_s
     ts=$(now)
     netns_setup "$N"
     say "N=$N: $N hosts with Avahi up in $(elapsed "$ts" "$(now)") s"
@@ -99,8 +102,48 @@ one_size() { # one_size N RESULT_FILE
     done
     avahi_s=$(elapsed "$t0" "$t_avahi")
     say "N=$N: Avahi browse+resolve of $N services on host 1: $avahi_s s"
-    echo "$N $avahi_s -" >"$res"
+    echo "$N $avahi_s - - -" >"$res"
     check_deadline "Avahi phase"
+
+    # (a') Every host browses. Its output goes to a file, polled: a host is
+    # done when all N names resolved to IPv4 (polled every 20 ms or so).
+    local browsers=() c t_all="" n_done=0
+    local -A host_done
+    pubs=()
+    t0=$(now)
+    for i in $(seq "$N"); do
+        netns_bg "$i" "$NETNS_DIR/pubm$i.log" avahi-publish -s "mesh-h$i-$NETNS_RAND" \
+            "$SERVICE" "$PORT"
+        pubs+=("$NETNS_LAST_PID")
+    done
+    for i in $(seq "$N"); do
+        netns_bg "$i" "$NETNS_DIR/browse$i.out" avahi-browse -rp "$SERVICE"
+        browsers+=("$NETNS_LAST_PID")
+    done
+    while [ "$n_done" -lt "$N" ]; do
+        for i in $(seq "$N"); do
+            [ -n "${host_done[$i]:-}" ] && continue
+            c=$(grep "^=;[^;]*;IPv4;mesh-h[0-9]*-$NETNS_RAND;" "$NETNS_DIR/browse$i.out" \
+                | cut -d';' -f4 | sort -u | wc -l)
+            if [ "$c" -ge "$N" ]; then
+                host_done[$i]=$(now)
+                n_done=$((n_done + 1))
+            fi
+        done
+        if [ "$n_done" -lt "$N" ]; then
+            [ "$SECONDS" -lt "$deadline" ] \
+                || abort "Avahi: $n_done of $N hosts resolved all $N services"
+            sleep 0.02
+        fi
+    done
+    t_all=$(printf '%s\n' "${host_done[@]}" | sort -g | tail -n 1)
+    for i in "${browsers[@]}" "${pubs[@]}"; do
+        netns_kill_wait "$i"
+    done
+    avahi_all_s=$(elapsed "$t0" "$t_all")
+    say "N=$N: Avahi browse+resolve of $N services on every host: $avahi_all_s s"
+    echo "$N $avahi_s $avahi_all_s - -" >"$res"
+    check_deadline "Avahi full-mesh phase"
 
     # (b) Parley. A node that has reached N-1 is not asked again until all
     # have (so a round stays short and the timing fine); then one round
@@ -115,8 +158,10 @@ one_size() { # one_size N RESULT_FILE
         [ "$(jq -r '.peers.known' <<<"$s")" = $((N - 1)) ] \
             && [ "$(jq -r '.peers.online' <<<"$s")" -ge "$want" ]
     }
+    local -A spawned_at
     t1=$(now)
     for i in $(seq "$N"); do
+        spawned_at[$i]=$(now)
         node_spawn "$i"
     done
     t_parley=""
@@ -159,7 +204,32 @@ one_size() { # one_size N RESULT_FILE
     done
     known_s=$(awk -v k="$known_ms" -v t="$t1" 'BEGIN { printf "%.2f", k / 1000 - t }')
     say "N=$N: every node knew every other after $known_s s (the nodes' own clocks)"
-    echo "$N $avahi_s $known_s $parley_s" >"$res"
+    # Where the time went, per node, in seconds after the first spawn: when
+    # it was spawned, when its engine started (status.uptime_ms), when it
+    # learnt of its first and of its last peer (peers[].known_since).
+    local q up first last rows=""
+    for i in $(seq "$N"); do
+        q=$(now)
+        up=$(p "$i" status --json | jq '.uptime_ms')
+        read -r first last < <(p "$i" peers --json | jq -r '[.[].known_since] | "\(min) \(max)"')
+        rows+=$(awk -v i="$i" -v t="$t1" -v s="${spawned_at[$i]}" -v q="$q" -v u="$up" \
+            -v f="$first" -v l="$last" 'BEGIN { printf "%d %.3f %.3f %.3f %.3f\n", i, s - t,
+            q - u / 1000 - t, f / 1000 - t, l / 1000 - t }')$'\n'
+    done
+    awk -v n="$N" '
+        NF == 5 { sp = $2; st = $3; f = $4; l = $5
+                  if (sp > msp) msp = sp; if (st - sp > mup) mup = st - sp
+                  if (f - st > mf) mf = f - st; if (l - f > ml) ml = l - f
+                  if (l > last) { last = l; who = $1; wsp = sp; wst = st; wf = f } }
+        END { printf "discovery: N=%d: where the time went (s after the first spawn):\n", n
+              printf "discovery:   spawning all %d nodes: %.2f; spawn to engine start: up to %.2f\n",
+                     n, msp, mup
+              printf "discovery:   engine start to first peer known: up to %.2f;" \
+                     " first to last peer: up to %.2f\n", mf, ml
+              printf "discovery:   the last to know all, node %d: spawned %.2f, started %.2f," \
+                     " first peer %.2f, last peer %.2f\n", who, wsp, wst, wf, last }' \
+        <<<"$rows" >&2
+    echo "$N $avahi_s $avahi_all_s $known_s $parley_s" >"$res"
     exit 0   # the EXIT trap of lib.sh stops everything and removes the namespaces
 }
 
@@ -217,28 +287,32 @@ for n in "${SIZES[@]}"; do
         say "N=$n: failed (exit $rc)"
         status=1
     fi
-        [ -s "$RESDIR/$n" ] || echo "$n - - -" >"$RESDIR/$n"
+        [ -s "$RESDIR/$n" ] || echo "$n - - - -" >"$RESDIR/$n"
 done
 
+ratio() { # ratio A B: B / A, two decimals, or -
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && a > 0) printf "%.2f", b / a;
+                                     else print "-" }'
+}
 echo
-printf '%4s | %22s | %16s | %20s | %18s\n' N "Avahi browse+resolve s" "Parley all known" \
-    "ratio (known/Avahi)" "Parley mesh polled"
-printf -- '-----+------------------------+------------------+----------------------+-------------------\n'
+printf '%4s | %13s | %13s | %12s | %14s | %14s | %11s\n' N "Avahi host 1" "Avahi all" \
+    "Parley known" "ratio (host 1)" "ratio (all)" "mesh polled"
+printf -- '-----+---------------+---------------+--------------+----------------+----------------+------------\n'
 for n in "${SIZES[@]}"; do
-    read -r _ a k p <"$RESDIR/$n"
-    r=-
-    if [ "$a" != - ] && [ "$k" != - ]; then
-        r=$(awk -v a="$a" -v p="$k" 'BEGIN { if (a > 0) printf "%.2f", p / a; else print "-" }')
-    fi
+    read -r _ a m k p <"$RESDIR/$n"
+    r1=$(ratio "$a" "$k")
+    r2=$(ratio "$m" "$k")
     [ "$a" = - ] && a=aborted
+    [ "$m" = - ] && m=aborted
     [ "$k" = - ] && k=aborted
     [ "$p" = - ] && p=aborted
-    printf '%4s | %22s | %16s | %20s | %18s\n' "$n" "$a" "$k" "$r" "$p"
+    printf '%4s | %13s | %13s | %12s | %14s | %14s | %11s\n' "$n" "$a" "$m" "$k" "$r1" "$r2" "$p"
 done
 echo
-echo "Parley's figures include Avahi's (each node publishes, browses and resolves"
-echo "through its host's avahi-daemon) plus daemon start-up. 'All known' is when the"
-echo "last node learnt of its last peer, by its own clock (peers[].known_since);"
+echo "Seconds. Parley's figures include Avahi's (each node publishes, browses and"
+echo "resolves through its host's avahi-daemon) plus daemon start-up. 'Parley known' is"
+echo "when the last node learnt of its last peer, by its own clock (peers[].known_since);"
 echo "'mesh polled' waits further for the ring links and is polled with status calls,"
-echo "one 'ip netns exec' each. Avahi's is host 1 alone resolving all N services."
+echo "one 'ip netns exec' each. 'Avahi host 1' is host 1 alone resolving all N"
+echo "services; 'Avahi all' is every host resolving all N, the work of a full mesh."
 exit $status
