@@ -767,6 +767,7 @@ store_destroy(store_t **self_p)
         self->st[p] = NULL;
     }
     free(self->seqs);
+    free(self->contact_cache);
     self->seqs = NULL;
     if (self->db != NULL) {
         /* With every statement finalized, close succeeds; as the last
@@ -874,10 +875,14 @@ s_commit(store_t *self)
            is the injected one, whatever the ROLLBACK says */
         (void)s_run(s_st(self, ST_ROLLBACK), NULL);
         store_seq_txn_end(self, false);
+        store_contacts_changed(self);
         return PARLEY_ERR_IO;
     }
     self->wrote = false;
     int rc = s_run(s_st(self, ST_COMMIT), NULL);
+    if (rc != 0) {
+        store_contacts_changed(self); // SQLite may have rolled it back already
+    }
     /* a failed COMMIT may leave the transaction open, to be rolled back:
        its reservations count as lost either way (the safe side) */
     store_seq_txn_end(self, rc == 0);
@@ -949,6 +954,7 @@ store_rollback(store_t *self)
         return PARLEY_ERR_STATE;
     }
     store_seq_txn_end(self, false);
+    store_contacts_changed(self); // a contact written in it is undone
     return s_run(s_st(self, ST_ROLLBACK), NULL);
 }
 

@@ -105,7 +105,20 @@ struct _store_t {
     size_t n_seqs, cap_seqs;
     store_ckpt_t *ckpt; /* the background checkpointer, if started */
     bool wrote;         /* the last COMMIT wrote WAL frames (store_wal_hook) */
+    /* the last store_contact_by_pk answer (a notification names its peer's
+       contact, and a batch names the same peer over and over), made on first
+       use (store_peers.c); forgotten by every contact write and every
+       rollback (store_contacts_changed) */
+    struct store_contact_cache *contact_cache;
+    bool contact_cached;
 };
+
+/*  Forgets the cached contact: the contacts table changed, or may have. */
+static inline void
+store_contacts_changed(store_t *self)
+{
+    self->contact_cached = false;
+}
 
 /*  The WAL hook of every store's connection (store_ckpt.c): after a commit
  *  that wrote frames, with the WAL's length; notes the write and runs or

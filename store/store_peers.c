@@ -114,6 +114,7 @@ store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool ve
     if (rc != 0) {
         return rc;
     }
+    store_contacts_changed(self);
     sqlite3_stmt *st = s_st(self, ST_CONTACT_PUT);
     rc = S_BIND(st, S_TEXT(name, len), S_B32(pk), S_BOOL(verified), S_U64(now_ms));
     return rc == 0 ? s_run(st, NULL) : rc;
@@ -149,12 +150,39 @@ store_contact_by_name(store_t *self, const char *name, store_contact_t *out)
 }
 
 /*  If several names share pk, the first by name. */
+struct store_contact_cache {
+    uint8_t pk[32];
+    int rc; /* 0 or PARLEY_ERR_NOTFOUND */
+    store_contact_t row;
+};
+
 int
 store_contact_by_pk(store_t *self, const uint8_t pk[32], store_contact_t *out)
 {
+    struct store_contact_cache *c = self->contact_cache;
+    if (self->contact_cached && memcmp(c->pk, pk, 32) == 0) {
+        if (c->rc == 0) {
+            *out = c->row;
+        }
+        return c->rc;
+    }
     sqlite3_stmt *st = s_st(self, ST_CONTACT_BY_PK);
     int rc = S_BIND(st, S_B32(pk));
-    return rc == 0 ? s_contact_one(st, out) : rc;
+    if (rc == 0) {
+        rc = s_contact_one(st, out);
+    }
+    if (!c && (rc == 0 || rc == PARLEY_ERR_NOTFOUND)) {
+        c = self->contact_cache = calloc(1, sizeof *c); // NULL: no cache, no harm
+    }
+    if (c && (rc == 0 || rc == PARLEY_ERR_NOTFOUND)) {
+        memcpy(c->pk, pk, 32);
+        c->rc = rc;
+        if (rc == 0) {
+            c->row = *out;
+        }
+        self->contact_cached = true;
+    }
+    return rc;
 }
 
 static int
@@ -180,6 +208,7 @@ store_contact_remove(store_t *self, const char *name)
     if (rc != 0) {
         return rc;
     }
+    store_contacts_changed(self);
     sqlite3_stmt *st = s_st(self, ST_CONTACT_REMOVE);
     rc = S_BIND(st, S_TEXT(name, len));
     if (rc == 0) {
@@ -195,6 +224,7 @@ store_contact_remove(store_t *self, const char *name)
 int
 store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified)
 {
+    store_contacts_changed(self);
     sqlite3_stmt *st = s_st(self, ST_CONTACT_VERIFY);
     int rc = S_BIND(st, S_B32(pk), S_BOOL(verified));
     if (rc == 0) {
@@ -353,6 +383,30 @@ s_t_contacts(store_t *s)
     CHECK(store_contact_remove(s, "bob") == PARLEY_ERR_NOTFOUND);
     CHECK(store_contact_by_name(s, "bob", &c) == PARLEY_ERR_NOTFOUND);
     CHECK(store_contact_by_pk(s, kc, &c) == 0 && c.verified); /* the other name remains */
+
+    /* by_pk's answer is kept for the next call on that key (cached), and
+       never outlives a write to contacts or a rollback */
+    uint8_t kd[32];
+    randombytes_buf(kd, sizeof kd);
+    CHECK(store_contact_by_pk(s, kd, &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_by_pk(s, kd, &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_contact_put(s, "dora", kd, false, 7) == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == 0 && strcmp(c.name, "dora") == 0 && !c.verified);
+    CHECK(store_contact_set_verified(s, kd, true) == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == 0 && c.verified);
+    CHECK(store_begin(s) == 0);
+    CHECK(store_contact_remove(s, "dora") == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_rollback(s) == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == 0 && strcmp(c.name, "dora") == 0 && c.verified);
+    store_fault_set(s, STORE_FAULT_COMMIT, 1);
+    CHECK(store_begin(s) == 0);
+    CHECK(store_contact_put(s, "dora", kb, false, 8) == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == PARLEY_ERR_NOTFOUND);
+    CHECK(store_commit(s) == PARLEY_ERR_IO);
+    CHECK(store_contact_by_pk(s, kd, &c) == 0 && strcmp(c.name, "dora") == 0);
+    CHECK(store_contact_remove(s, "dora") == 0);
+    CHECK(store_contact_by_pk(s, kd, &c) == PARLEY_ERR_NOTFOUND);
     s_t_idle(s);
 }
 
