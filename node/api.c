@@ -193,7 +193,7 @@ m_status(call_t *c)
     size_t dialling = links_dialling(self->links);
     c->result = json_pack(
         "{s:s, s:o, s:[s], s:s, s:I, s:{s:i, s:i, s:i, s:i, s:i}, s:{s:I, s:I, s:I, s:I, s:I, "
-        "s:I}, "
+        "s:I, s:I}, "
         "s:o}",
         "id", self->core->node_id, "short_id", core_json_short_id(identity_ed_pk(self->core->id)),
         "endpoints", self->core->endpoint, "home", self->core->home, "uptime_ms",
@@ -202,7 +202,8 @@ m_status(call_t *c)
         (int)dialling, "linked", (int)links_dealers(self->links), "log", "envelopes",
         (json_int_t)st.envelopes, "messages", (json_int_t)st.messages, "outbox",
         (json_int_t)st.outbox, "queued", (json_int_t)st.queued, "equivocations",
-        (json_int_t)st.equivocations, "db_bytes", (json_int_t)st.db_bytes, "rejected", rejected);
+        (json_int_t)st.equivocations, "db_bytes", (json_int_t)st.db_bytes, "age_ms",
+        (json_int_t)st.age_ms, "rejected", rejected);
     if (c->result) {
         json_object_set_new(
             c->result, "discovery",

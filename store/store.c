@@ -768,6 +768,7 @@ store_destroy(store_t **self_p)
     }
     free(self->seqs);
     free(self->contact_cache);
+    free(self->stats_memo);
     self->seqs = NULL;
     if (self->db != NULL) {
         /* With every statement finalized, close succeeds; as the last
@@ -799,6 +800,7 @@ s_begin_check(store_t *self)
     if (store_in_txn(self)) {
         return PARLEY_ERR_STATE;
     }
+    self->stats_stale = true; // a count inside it sees what it writes
     self->split = false;
     self->seq_fresh = false;
     return self->sync_failed ? PARLEY_ERR_IO : 0;
@@ -1094,11 +1096,33 @@ store_meta_set(store_t *self, const char *key, uint64_t value)
 
 /* ---- statistics ---- */
 
-/*  Counts rows with count(*), which walks the smallest index of each table:
- *  linear in the log (tens of ms at a million rows). Meant for status
- *  displays and tests, not for a hot path. */
-int
-store_stats(store_t *self, store_stats_t *out)
+struct store_stats_memo {
+    store_stats_t stats;
+    uint64_t at_ns;   /* monotonic: when they were counted */
+    uint64_t cost_ns; /* how long that took */
+    uint64_t counts;  /* how many times they were counted (tests) */
+};
+
+static uint64_t
+s_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+//  Whether counts made at at_ns in cost_ns, stale or not, are counted
+//  again at now_ns: a cheap count always, a dear one no more often than
+//  STORE_STATS_SHARE times its cost.
+static bool
+s_stats_recount(bool stale, uint64_t now_ns, uint64_t at_ns, uint64_t cost_ns)
+{
+    return stale
+           && (cost_ns < STORE_STATS_CHEAP_NS || now_ns - at_ns >= STORE_STATS_SHARE * cost_ns);
+}
+
+static int
+s_stats_count(store_t *self, store_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = s_st(self, ST_STATS);
@@ -1138,6 +1162,35 @@ store_stats(store_t *self, store_stats_t *out)
     }
     s_reset(st);
     return rc;
+}
+
+int
+store_stats(store_t *self, store_stats_t *out)
+{
+    struct store_stats_memo *m = self->stats_memo;
+    uint64_t now = s_mono_ns();
+    if (m && !s_stats_recount(self->stats_stale, now, m->at_ns, m->cost_ns)) {
+        *out = m->stats;
+        out->age_ms = self->stats_stale ? (now - m->at_ns) / 1000000u : 0;
+        return 0;
+    }
+    self->stats_stale = false; // what is written from here on makes them stale again
+    int rc = s_stats_count(self, out);
+    uint64_t done = s_mono_ns();
+    if (rc != 0) {
+        self->stats_stale = true;
+        return rc;
+    }
+    if (!m) {
+        m = self->stats_memo = calloc(1, sizeof *m); // NULL: counted every time
+    }
+    if (m) {
+        m->stats = *out;
+        m->at_ns = now;
+        m->cost_ns = done - now;
+        m->counts++;
+    }
+    return 0;
 }
 
 /* ---- self-test (helpers shared with the other files: store_testkit.h) ---- */
@@ -1821,6 +1874,36 @@ s_t_stats(const s_t_kit_t *kit)
         store_destroy(&s);
         CHECK(store_open(path, &s) == 0);
     }
+
+    /* kept while nothing is written; counted again after a write */
+    CHECK(store_stats(s, &st) == 0 && st.age_ms == 0);
+    uint64_t counts = s->stats_memo->counts;
+    CHECK(store_stats(s, &st) == 0 && st.envelopes == 3 && st.age_ms == 0);
+    CHECK(s->stats_memo->counts == counts);
+    CHECK(store_outbox_add(s, e[2].id, peer, 1) == 0);
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 3 && st.age_ms == 0);
+    CHECK(s->stats_memo->counts == counts + 1);
+    /* and after a rollback, which may undo what a count inside it saw */
+    CHECK(store_begin(s) == 0);
+    CHECK(store_outbox_ack(s, e[2].id, peer) == 0);
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 2);
+    CHECK(store_rollback(s) == 0);
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 3);
+    /* a dear count (as at a million rows) is repeated no sooner than
+       STORE_STATS_SHARE times its cost: meanwhile the counts say their age */
+    s->stats_memo->cost_ns = 20u * 1000 * 1000;
+    CHECK(store_outbox_ack(s, e[2].id, peer) == 0);
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 3); /* not yet counted again */
+    CHECK(s->stats_memo->counts == counts + 3);
+    s->stats_memo->at_ns -= 1500u * 1000 * 1000;
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 3 && st.age_ms >= 1500);
+    s->stats_memo->at_ns -= 600u * 1000 * 1000; /* 2.1 s > 100 × 20 ms */
+    CHECK(store_stats(s, &st) == 0 && st.outbox == 2 && st.age_ms == 0);
+    CHECK(s->stats_memo->counts == counts + 4);
+    CHECK(!s_stats_recount(false, 10, 0, 0));
+    CHECK(s_stats_recount(true, 10, 0, STORE_STATS_CHEAP_NS - 1));
+    CHECK(!s_stats_recount(true, 99 * STORE_STATS_CHEAP_NS, 0, STORE_STATS_CHEAP_NS));
+    CHECK(s_stats_recount(true, 100 * STORE_STATS_CHEAP_NS, 0, STORE_STATS_CHEAP_NS));
     store_destroy(&s);
 }
 

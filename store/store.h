@@ -438,8 +438,19 @@ typedef struct {
     uint64_t queued;        /* messages waiting for a prekey */
     uint64_t equivocations; /* evidence rows */
     uint64_t db_bytes;      /* page_count × page_size */
+    uint64_t age_ms;        /* 0: current; else counted that long ago, and written since */
 } store_stats_t;
 
+/*  The counts. count(*) walks the smallest index of each table, linear in
+ *  the log (tens of ms at a million rows), so they are kept between calls
+ *  and counted again only after a write or a rollback; and when counting
+ *  took STORE_STATS_CHEAP_NS or more, no sooner than STORE_STATS_SHARE times
+ *  that after the last count, so a client that polls costs the node at
+ *  most about 1/STORE_STATS_SHARE of its time. age_ms says how old counts
+ *  that may miss writes are (0 for a store counted in under a millisecond,
+ *  tens of thousands of rows). */
+#define STORE_STATS_SHARE 100u
+#define STORE_STATS_CHEAP_NS 1000000u
 int store_stats(store_t *self, store_stats_t *out) PARLEY_WUR;
 
 /* ---- fault injection for tests ---- */

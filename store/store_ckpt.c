@@ -74,6 +74,7 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     store_t *self = arg;
     self->wrote = true;
+    self->stats_stale = true;
     store_ckpt_t *c = self->ckpt;
     if (c == NULL) {
         if (frames >= S_SQLITE_AUTOCHECKPOINT) {

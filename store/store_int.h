@@ -111,6 +111,10 @@ struct _store_t {
        rollback (store_contacts_changed) */
     struct store_contact_cache *contact_cache;
     bool contact_cached;
+    /* store_stats' last counts (store.c), made on first use; stale once a
+       commit wrote or a transaction was undone */
+    struct store_stats_memo *stats_memo;
+    bool stats_stale;
 };
 
 /*  Forgets the cached contact: the contacts table changed, or may have. */
@@ -118,6 +122,7 @@ static inline void
 store_contacts_changed(store_t *self)
 {
     self->contact_cached = false;
+    self->stats_stale = true; // what it undid may have been counted
 }
 
 /*  The WAL hook of every store's connection (store_ckpt.c): after a commit
