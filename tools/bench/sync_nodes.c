@@ -278,16 +278,45 @@ s_wait_envelopes(nodes_proc_t *n, long long want, double limit, double *done)
     return -1;
 }
 
-//  Prints a node's last round beside a reference.
-static void
-s_round_line(const char *what, nodes_proc_t *n, double cpu_a, double cpu_b, double ref_rt,
-             double ref_bytes)
+//  A node's last round, as its status tells it.
+typedef struct {
+    long long ended; /* rounds ended so far */
+    long long ms, msgs, bytes;
+} s_round_t;
+
+static s_round_t
+s_round(nodes_proc_t *n)
 {
     json_t *j = s_status(n);
-    long long ms = nodes_json_int(j, "sync", "last_round", "ms");
-    long long msgs = nodes_json_int(j, "sync", "last_round", "messages");
-    long long bytes = nodes_json_int(j, "sync", "last_round", "bytes");
+    s_round_t r = { nodes_json_int(j, "sync", "rounds_ended", NULL),
+                    nodes_json_int(j, "sync", "last_round", "ms"),
+                    nodes_json_int(j, "sync", "last_round", "messages"),
+                    nodes_json_int(j, "sync", "last_round", "bytes") };
     json_decref(j);
+    return r;
+}
+
+//  Polls n until a round ends after the ended-th; *out gets it.
+static int
+s_wait_round(nodes_proc_t *n, long long ended, double limit, s_round_t *out)
+{
+    double t0 = nodes_now();
+    while (nodes_now() - t0 < limit) {
+        *out = s_round(n);
+        if (out->ended > ended) {
+            return 0;
+        }
+        usleep(20000);
+    }
+    return -1;
+}
+
+//  Prints a round beside a reference.
+static void
+s_round_line(const char *what, const s_round_t *r, double cpu_a, double cpu_b, double ref_rt,
+             double ref_bytes)
+{
+    long long ms = r->ms, msgs = r->msgs, bytes = r->bytes;
     double rt = (double)msgs / 2.0;
     printf("  %-34s %5.1f RT %9lld B %6lld ms  CPU %6.0f / %6.0f ms   ref %g RT %g B  "
            "(RT ratio %.2f, bytes ratio %.1f)\n",
@@ -363,35 +392,27 @@ main(int argc, char **argv)
         return s_fail("b did not start");
     }
     double cr = s_cpu_s(nodes_pid(r)), cb = s_cpu_s(nodes_pid(bn));
-    if (s_wait_envelopes(bn, (long long)n, 300, NULL) != 0) {
+    //  Its first round is the one that brings the 1,000 recent: read as it
+    //  ends, before the next replaces it in status.
+    s_round_t first;
+    if (s_wait_round(bn, 0, 300, &first) != 0
+        || s_wait_envelopes(bn, (long long)n, 300, NULL) != 0) {
         return s_fail("b never caught up with the 1,000 recent");
     }
     usleep(500000);
     double cr1 = s_cpu_s(nodes_pid(r)), cb1 = s_cpu_s(nodes_pid(bn));
     printf("reconciliation between the two nodes (as the nodes count it):\n");
-    s_round_line("d = 1,000 recent (incl. transfer)", bn, cb1 - cb, cr1 - cr, 3, 34000);
+    s_round_line("d = 1,000 recent (incl. transfer)", &first, cb1 - cb, cr1 - cr, 3, 34000);
     //  The next periodic round finds nothing.
-    json_t *j = s_status(bn);
-    long long ended = nodes_json_int(j, "sync", "rounds_ended", NULL);
-    json_decref(j);
-    double t_wait = nodes_now();
+    s_round_t next = s_round(bn);
     cr = s_cpu_s(nodes_pid(r));
     cb = s_cpu_s(nodes_pid(bn));
-    for (;;) {
-        j = s_status(bn);
-        long long e = nodes_json_int(j, "sync", "rounds_ended", NULL);
-        json_decref(j);
-        if (e > ended) {
-            break;
-        }
-        if (nodes_now() - t_wait > 30) {
-            return s_fail("no second round");
-        }
-        usleep(20000);
+    if (s_wait_round(bn, next.ended, 30, &next) != 0) {
+        return s_fail("no second round");
     }
     cr1 = s_cpu_s(nodes_pid(r));
     cb1 = s_cpu_s(nodes_pid(bn));
-    s_round_line("d = 0", bn, cb1 - cb, cr1 - cr, 1, 340);
+    s_round_line("d = 0", &next, cb1 - cb, cr1 - cr, 1, 340);
     printf("  (CPU columns: whole processes over the wait, B / R, including status polling;\n"
            "   the engine alone is measured by build/bench_sync_engine)\n");
 
@@ -441,22 +462,13 @@ main(int argc, char **argv)
     if (!s2) {
         return s_fail("s2 did not start");
     }
-    t0 = nodes_now();
-    for (;;) {
-        j = s_status(s2);
-        long long e = nodes_json_int(j, "sync", "rounds_ended", NULL);
-        json_decref(j);
-        if (e >= 2) {
-            break;
-        }
-        if (nodes_now() - t0 > 60) {
-            return s_fail("the relays never synced");
-        }
-        usleep(50000);
+    s_round_t second;
+    if (s_wait_round(s2, 1, 60, &second) != 0) {
+        return s_fail("the relays never synced");
     }
     printf("relays with %u scopes in sync (the opening is one digest over all scopes):\n",
            S_SCOPES);
-    s_round_line("in-sync check (digest)", s2, 0, 0, 1, 340.0 * S_SCOPES);
+    s_round_line("in-sync check (digest)", &second, 0, 0, 1, 340.0 * S_SCOPES);
     printf("  (reference: Negentropy's in-sync round for one scope, ~340 B, times %u scopes)\n",
            S_SCOPES);
     s_stop_all();
