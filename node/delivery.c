@@ -743,14 +743,22 @@ delivery_send_text(delivery_t *self, const uint8_t peer[32], const char *text, s
     rc = core->recovering ? PARLEY_ERR_NOTFOUND : store_peer_prekey_get(core->store, peer, &spk);
     size_t gone = 0;
     if (rc == PARLEY_OK) {
-        //  Expired ones no longer wait (the expiry pass may not have run yet).
-        rc = store_expire_unlogged(core->store, msg->ts_ms, &gone);
-        core->checkpoint = core->checkpoint || gone > 0;
-    }
-    if (rc == PARLEY_OK) {
         rc = store_msg_queued(core->store, peer, &queued, &n_queued);
         store_msgs_free(queued, n_queued);
-        if (rc == PARLEY_OK && n_queued == 0) {
+        queued = NULL;
+    }
+    if (rc == PARLEY_OK && n_queued > 0) {
+        //  Expired ones no longer wait (the expiry pass may not have run
+        //  yet): looked for only when some wait, not with every send.
+        rc = store_expire_unlogged(core->store, msg->ts_ms, &gone);
+        core->checkpoint = core->checkpoint || gone > 0;
+        if (rc == PARLEY_OK && gone > 0) {
+            rc = store_msg_queued(core->store, peer, &queued, &n_queued);
+            store_msgs_free(queued, n_queued);
+        }
+    }
+    if (rc == PARLEY_OK) {
+        if (n_queued == 0) {
             rc = s_seal_text(self, &spk, msg);
         }
     } else if (rc == PARLEY_ERR_NOTFOUND) {
