@@ -1144,8 +1144,11 @@ static bool
 s_sync_later(node_t *self, uint64_t now)
 {
     core_t *core = &self->core;
+    //  A transaction that reserved sequence numbers of its own (receipts to
+    //  a new peer, sealed in a relaxed one) is synced before they leave.
     if (core->sync_wanted || core->checkpoint || core->n_replies > 0
-        || json_array_size(core->notes) > 0 || !delivery_may_hold(self->delivery)) {
+        || json_array_size(core->notes) > 0 || store_seq_fresh(self->store)
+        || !delivery_may_hold(self->delivery)) {
         return false;
     }
     if (core->unsynced_since == 0) {

@@ -891,9 +891,11 @@ s_commit(store_t *self)
     /* a commit that wrote no frame (an expiry pass that found nothing) adds
        nothing to sync; a fully synchronous one that wrote synced the whole
        WAL, what an earlier early commit wrote with it; a relaxed one's
-       frames wait for whichever sync comes next, promising nothing */
+       frames wait for whichever sync comes next, promising nothing, unless
+       it reserved sequence numbers of its own: none of them may leave
+       before the reservation is on the disk */
     if (rc == 0 && self->wrote) {
-        if (self->split) {
+        if (self->split || (self->relaxed && self->seq_fresh)) {
             self->unsynced = true;
         } else if (!self->relaxed) {
             self->unsynced = false;
@@ -1620,6 +1622,15 @@ s_t_split(const s_t_kit_t *kit)
     CHECK(store_unsynced(s));
     CHECK(store_sync(s) == 0);
     CHECK(!store_unsynced(s));
+    /* a relaxed commit that reserved numbers of its own waits for a sync */
+    uint8_t scope2[32];
+    randombytes_buf(scope2, sizeof scope2);
+    CHECK(store_begin_relaxed(s) == 0);
+    CHECK(store_seq_next(s, me, scope2, &seq) == 0 && seq == 1 && store_seq_fresh(s));
+    CHECK(store_meta_set(s, "relaxed", 3) == 0);
+    CHECK(store_commit(s) == 0);
+    CHECK(store_unsynced(s));
+    CHECK(store_sync(s) == 0);
     /* a fully synchronous commit that writes syncs what waited with it */
     CHECK(store_begin_split(s) == 0);
     CHECK(store_meta_set(s, "relaxed", 2) == 0);

@@ -65,7 +65,8 @@ int store_begin_split(store_t *self) PARLEY_WUR;
 /*  Commits the open transaction. Durable when it returns 0, whatever the
  *  transaction's kind, except a relaxed one's (above); a fully synchronous
  *  commit that writes makes what early commits wrote before it durable too,
- *  a relaxed one leaves it waiting for store_sync. */
+ *  a relaxed one leaves it waiting for store_sync, and waits itself
+ *  (store_unsynced) when it reserved sequence numbers (store_seq_fresh). */
 int store_commit(store_t *self) PARLEY_WUR;
 /*  Commits a split transaction without waiting for the disk; store_sync must
  *  follow before anything is promised. Later transactions may begin before
