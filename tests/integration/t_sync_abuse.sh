@@ -57,10 +57,12 @@ hostile() {
     echo "$MODE: a counts $(jq -c '.rejected | with_entries(select(.value > 0))' "$TMP/st.json")"
 }
 
-# expect_ban REASON: one ban, with the reason logged, seen from both ends.
+# expect_ban REASON: one ban, with the reason (an extended regex) logged,
+# seen from both ends.
 expect_ban() {
     [ "$(delta banned)" = 1 ] || fail "$MODE: banned went up by $(delta banned), not 1"
-    grep -q "disconnecting ${H_ID:0:8} for 60 s: $1" "$(node_log a)" || fail "$MODE: no ban logged"
+    grep -Eq "disconnecting ${H_ID:0:8} for 60 s: ($1)" "$(node_log a)" \
+        || fail "$MODE: no ban logged ($1)"
     [ "$(val bye)" = 1 ] || fail "$MODE: the peer got no BYE"
     [ "$(val pong)" = 0 ] || fail "$MODE: a answered a banned peer's PING"
     [ "$(val reconnect)" = refused ] || fail "$MODE: a banned key reconnected"
@@ -99,9 +101,11 @@ wants=$(($(jq .sync.wants_sent "$TMP/st.json") - B_wants_sent))
 [ $wants -ge 1 ] && [ $wants -le 16384 ] || fail "bigranges: a asked for $wants ids"
 dm_both_ways "after bigranges"
 
-# Far past S_WANTS_IN_MAX (65,536) outstanding prefixes: a ban.
+# Far past S_WANTS_IN_MAX (65,536) outstanding prefixes: a ban. A node
+# that looks the prefixes up as fast as they come never has that many
+# outstanding; it bans for the misses instead (one strike per 64).
 hostile wantflood
-expect_ban "it floods WANT requests"
+expect_ban "it floods WANT requests|it wants envelopes we never offered"
 [ "$(val prefixes)" -gt 65536 ] || fail "wantflood: only $(val prefixes) prefixes sent"
 dm_both_ways "after wantflood"
 

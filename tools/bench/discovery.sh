@@ -61,13 +61,17 @@ one_size() { # one_size N RESULT_FILE
     # (a) Avahi alone. The browser writes into a FIFO that we read line by
     # line, so the moment the Nth service resolves is taken as it arrives.
     local fifo="$NETNS_DIR/browse.fifo" pubs=()
+    publish_all() { # publish_all NAME: t0, then service NAME-h<I>-<rand> on every host (pubs)
+        pubs=()
+        t0=$(now)
+        for i in $(seq "$N"); do
+            netns_bg "$i" "$NETNS_DIR/pub-$1$i.log" avahi-publish -s "$1-h$i-$NETNS_RAND" \
+                "$SERVICE" "$PORT"
+            pubs+=("$NETNS_LAST_PID")
+        done
+    }
     mkfifo "$fifo" || abort "mkfifo failed"
-    t0=$(now)
-    for i in $(seq "$N"); do
-        netns_bg "$i" "$NETNS_DIR/pub$i.log" avahi-publish -s "bench-h$i-$NETNS_RAND" \
-            "$SERVICE" "$PORT"
-        pubs+=("$NETNS_LAST_PID")
-    done
+    publish_all bench
     netns_bg 1 "$fifo" avahi-browse -rp "$SERVICE"
     local browser=$NETNS_LAST_PID
     exec 3<>"$fifo"     # read-write: never blocks, whatever the writer does
@@ -88,7 +92,7 @@ one_size() { # one_size N RESULT_FILE
             partial="$partial$line"
             if [ "$SECONDS" -ge "$deadline" ]; then
                 for i in $(seq "$N"); do
-                    sed "s/^/  publisher $i | /" "$NETNS_DIR/pub$i.log" >&2
+                    sed "s/^/  publisher $i | /" "$NETNS_DIR/pub-bench$i.log" >&2
                 done
                 abort "Avahi: host 1 resolved ${#seen[@]} of $N services"
             fi
@@ -109,13 +113,7 @@ one_size() { # one_size N RESULT_FILE
     # done when all N names resolved to IPv4 (polled every 20 ms or so).
     local browsers=() c t_all="" n_done=0
     local -A host_done
-    pubs=()
-    t0=$(now)
-    for i in $(seq "$N"); do
-        netns_bg "$i" "$NETNS_DIR/pubm$i.log" avahi-publish -s "mesh-h$i-$NETNS_RAND" \
-            "$SERVICE" "$PORT"
-        pubs+=("$NETNS_LAST_PID")
-    done
+    publish_all mesh
     for i in $(seq "$N"); do
         netns_bg "$i" "$NETNS_DIR/browse$i.out" avahi-browse -rp "$SERVICE"
         browsers+=("$NETNS_LAST_PID")
