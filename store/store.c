@@ -877,13 +877,13 @@ s_commit(store_t *self)
            is the injected one, whatever the ROLLBACK says */
         (void)s_run(s_st(self, ST_ROLLBACK), NULL);
         store_seq_txn_end(self, false);
-        store_contacts_changed(self);
+        store_txn_undone(self);
         return PARLEY_ERR_IO;
     }
     self->wrote = false;
     int rc = s_run(s_st(self, ST_COMMIT), NULL);
     if (rc != 0) {
-        store_contacts_changed(self); // SQLite may have rolled it back already
+        store_txn_undone(self); // SQLite may have rolled it back already
     }
     /* a failed COMMIT may leave the transaction open, to be rolled back:
        its reservations count as lost either way (the safe side) */
@@ -958,7 +958,7 @@ store_rollback(store_t *self)
         return PARLEY_ERR_STATE;
     }
     store_seq_txn_end(self, false);
-    store_contacts_changed(self); // a contact written in it is undone
+    store_txn_undone(self);
     return s_run(s_st(self, ST_ROLLBACK), NULL);
 }
 

@@ -108,7 +108,7 @@ struct _store_t {
     /* the last store_contact_by_pk answer (a notification names its peer's
        contact, and a batch names the same peer over and over), made on first
        use (store_peers.c); forgotten by every contact write and every
-       rollback (store_contacts_changed) */
+       rollback (store_txn_undone) */
     struct store_contact_cache *contact_cache;
     bool contact_cached;
     /* store_stats' last counts (store.c), made on first use; stale once a
@@ -117,12 +117,13 @@ struct _store_t {
     bool stats_stale;
 };
 
-/*  Forgets the cached contact: the contacts table changed, or may have. */
+/*  A transaction was rolled back (or its COMMIT failed): what was read from
+ *  inside it, the cached contact and the counts, may no longer hold. */
 static inline void
-store_contacts_changed(store_t *self)
+store_txn_undone(store_t *self)
 {
     self->contact_cached = false;
-    self->stats_stale = true; // what it undid may have been counted
+    self->stats_stale = true;
 }
 
 /*  The WAL hook of every store's connection (store_ckpt.c): after a commit

@@ -114,7 +114,7 @@ store_contact_put(store_t *self, const char *name, const uint8_t pk[32], bool ve
     if (rc != 0) {
         return rc;
     }
-    store_contacts_changed(self);
+    self->contact_cached = false; // the table changes
     sqlite3_stmt *st = s_st(self, ST_CONTACT_PUT);
     rc = S_BIND(st, S_TEXT(name, len), S_B32(pk), S_BOOL(verified), S_U64(now_ms));
     return rc == 0 ? s_run(st, NULL) : rc;
@@ -208,7 +208,7 @@ store_contact_remove(store_t *self, const char *name)
     if (rc != 0) {
         return rc;
     }
-    store_contacts_changed(self);
+    self->contact_cached = false; // the table changes
     sqlite3_stmt *st = s_st(self, ST_CONTACT_REMOVE);
     rc = S_BIND(st, S_TEXT(name, len));
     if (rc == 0) {
@@ -224,7 +224,7 @@ store_contact_remove(store_t *self, const char *name)
 int
 store_contact_set_verified(store_t *self, const uint8_t pk[32], bool verified)
 {
-    store_contacts_changed(self);
+    self->contact_cached = false; // the table changes
     sqlite3_stmt *st = s_st(self, ST_CONTACT_VERIFY);
     int rc = S_BIND(st, S_B32(pk), S_BOOL(verified));
     if (rc == 0) {
